@@ -1,0 +1,31 @@
+"""The audit log: who did what, written in the same transaction as the change itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core.models import AuditLog
+
+
+def record_audit(
+    session: Session,
+    *,
+    tenant_id: int,
+    user_id: int | None,
+    action: str,
+    entity: str,
+    entity_id: int | str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        AuditLog(
+            tenant_id=tenant_id,
+            user_id=user_id,
+            action=action,
+            entity=entity,
+            entity_id=None if entity_id is None else str(entity_id),
+            details=details or {},
+        )
+    )

@@ -1,0 +1,5 @@
+"""Entry point of `python -m core.cli`."""
+
+from core.cli import app
+
+app()

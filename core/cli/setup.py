@@ -1,0 +1,13 @@
+"""`init`: create or upgrade the schema."""
+
+from __future__ import annotations
+
+from core.cli.base import database, user_errors
+import typer
+
+
+@user_errors
+def init() -> None:
+    with database() as db:
+        url = db.engine.url.render_as_string(hide_password=True)
+    typer.echo(f"database ready at {url}")

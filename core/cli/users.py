@@ -1,0 +1,56 @@
+"""`users create|list`."""
+
+from __future__ import annotations
+
+import typer
+
+from core.auth import create_user, list_users
+from core.cli.base import database, print_json, read_password_stdin, user_errors
+from core.permissions import system_actor
+from core.tenants import tenant_id_by_name
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("create")
+@user_errors
+def create(
+    tenant: str = typer.Option(..., help="The tenant's name."),
+    username: str = typer.Option(..., help="Login name, unique across tenants."),
+    role: str = typer.Option(..., help="owner, admin, manager or analyst."),
+    name: str = typer.Option("", help="Display name (defaults to the username)."),
+    email: str = typer.Option("", help="Email address."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from standard input (required)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    if not password_stdin:
+        typer.echo("error: pass --password-stdin and pipe the password in", err=True)
+        raise typer.Exit(2)
+    password = read_password_stdin()
+    with database() as db:
+        actor = system_actor(tenant_id_by_name(db, tenant))
+        user = create_user(db, actor, username=username, name=name or username, email=email,
+                           role=role, password=password)
+    if as_json:
+        print_json({"id": user.id, "username": user.username, "role": user.role})
+    else:
+        typer.echo(f"created {user.role} '{user.username}' (id {user.id}) in {tenant}")
+
+
+@app.command("list")
+@user_errors
+def list_(
+    tenant: str = typer.Option(..., help="The tenant's name."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    with database() as db:
+        users = list_users(db, system_actor(tenant_id_by_name(db, tenant)))
+    if as_json:
+        print_json([{"id": u.id, "username": u.username, "name": u.name, "email": u.email,
+                     "role": u.role, "active": u.active} for u in users])
+        return
+    for u in users:
+        state = "active" if u.active else "inactive"
+        typer.echo(f"{u.id:>5}  {u.username:<24} {u.role:<8} {state}  {u.name}")

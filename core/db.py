@@ -1,0 +1,219 @@
+"""Engine and session factory, SQLite pragmas, tenant scoping, and migrate-on-start.
+
+Tenant isolation lives here and only here: every session is opened either for one tenant
+(`Database.session(tenant_id=...)`) or explicitly as a system session (`system=True`, for the
+job runner, the login and the CLI's cross-tenant commands). In a tenant session every ORM
+SELECT, UPDATE and DELETE that touches a tenant-owned table gets `tenant_id = :tenant` added by
+`with_loader_criteria`, and every new or changed row is checked before it is flushed. A session
+with neither refuses to touch tenant-owned tables at all, so a forgotten scope is an error, not a
+leak.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Table, create_engine, event, inspect
+from sqlalchemy.sql import visitors
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
+from sqlalchemy.pool import NullPool, StaticPool
+
+from core.config import ROOT, Settings
+from core.models import TENANT_OWNED_TABLES, TenantOwned
+
+TENANT_KEY = "tenant_id"
+SYSTEM_KEY = "system"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY_OPTION = "leadflow_read_only"
+TENANT_TABLE_NAMES = frozenset(cls.__tablename__ for cls in TENANT_OWNED_TABLES)
+
+
+class TenantScopeError(RuntimeError):
+    """A query or write crossed, or forgot, its tenant scope."""
+
+
+def _apply_sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the dashboard read while the runner writes; busy_timeout makes writers queue
+    # instead of failing with "database is locked"; SQLite leaves foreign keys off by default.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # A write transaction that starts as a reader and upgrades later can fail with SQLITE_BUSY
+    # without waiting; taking the write lock at BEGIN makes busy_timeout apply. Read-only
+    # sessions (the dashboard) begin deferred so they read a WAL snapshot and never queue.
+    if conn.get_execution_options().get(READ_ONLY_OPTION):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(settings: Settings) -> Engine:
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        memory = url.database in (None, "", ":memory:")
+        engine = create_engine(
+            url,
+            echo=settings.db_echo,
+            poolclass=StaticPool if memory else NullPool,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                          "isolation_level": None},
+        )
+        event.listen(engine, "connect", _apply_sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(
+        _with_psycopg(url),
+        echo=settings.db_echo,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+    )
+
+
+def _with_psycopg(url: URL) -> URL:
+    if url.drivername == "postgresql":
+        return url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def _scope_orm_statement(state: ORMExecuteState) -> None:
+    if state.is_column_load or state.is_relationship_load:
+        return  # the criteria added to the parent statement already apply
+    info = state.session.info
+    if info.get(SYSTEM_KEY):
+        return
+    tenant_id = info.get(TENANT_KEY)
+    scoped_entity = any(issubclass(mapper.class_, TenantOwned) for mapper in state.all_mappers)
+    if not scoped_entity:
+        if _tenant_tables_in(state.statement):
+            # The loader criteria only reach a statement that selects a tenant-owned entity or
+            # column at its top level; anything else would run unscoped, so it is refused.
+            raise TenantScopeError(
+                "this statement reads a tenant-owned table without selecting one of its "
+                "entities or columns at the top level (e.g. select(func.count()).select_from(Lead)); "
+                "write select(func.count(Lead.id)) or select from the entity instead"
+            )
+        return
+    if tenant_id is None:
+        raise TenantScopeError(
+            "a query on a tenant-owned table ran in a session with no tenant; "
+            "open it with Database.session(tenant_id=...) or system=True"
+        )
+    if state.is_insert:
+        _check_insert_parameters(state, tenant_id)
+        return
+    if state.is_select or state.is_update or state.is_delete:
+        state.statement = state.statement.options(
+            with_loader_criteria(
+                TenantOwned,
+                lambda cls: cls.tenant_id == tenant_id,
+                include_aliases=True,
+            )
+        )
+
+
+def _tenant_tables_in(statement: Any) -> bool:
+    return any(
+        isinstance(element, Table) and element.name in TENANT_TABLE_NAMES
+        for element in visitors.iterate(statement)
+    )
+
+
+def _check_insert_parameters(state: ORMExecuteState, tenant_id: int) -> None:
+    params = state.parameters
+    rows = params if isinstance(params, list) else [params] if params else []
+    for row in rows:
+        if isinstance(row, dict) and row.get("tenant_id", tenant_id) != tenant_id:
+            raise TenantScopeError(f"insert for tenant {row.get('tenant_id')} in tenant {tenant_id}'s session")
+
+
+def _check_flush(session: Session, _context: object, _instances: object) -> None:
+    if session.info.get(SYSTEM_KEY):
+        return
+    tenant_id = session.info.get(TENANT_KEY)
+    for obj in list(session.new) + list(session.dirty) + list(session.deleted):
+        if not isinstance(obj, TenantOwned):
+            continue
+        if tenant_id is None:
+            raise TenantScopeError("a tenant-owned row was written in a session with no tenant")
+        if obj in session.new and obj.tenant_id is None:
+            obj.tenant_id = tenant_id
+        elif obj.tenant_id != tenant_id:
+            raise TenantScopeError(
+                f"{type(obj).__name__} of tenant {obj.tenant_id} written in tenant {tenant_id}'s session"
+            )
+        history = inspect(obj).attrs.tenant_id.history
+        if obj not in session.new and history.has_changes():
+            raise TenantScopeError(f"{type(obj).__name__}.tenant_id cannot be changed")
+
+
+class Database:
+    """The engine and the scoped session factory for one database URL."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or make_engine(settings)
+        self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_factory = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
+        for factory in (self._factory, self._read_factory):
+            event.listen(factory, "do_orm_execute", _scope_orm_statement)
+            event.listen(factory, "before_flush", _check_flush)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def session(
+        self, *, tenant_id: int | None = None, system: bool = False, read_only: bool = False
+    ) -> Session:
+        """A new session for one tenant, or a system session that sees every tenant.
+
+        `read_only=True` is for sessions that only read (pages, reports): on SQLite they take
+        no write lock, so they never wait behind the runner or an import.
+        """
+        if tenant_id is None and not system:
+            raise TenantScopeError("a session needs a tenant_id, or system=True")
+        if tenant_id is not None and system:
+            raise TenantScopeError("a session is either for one tenant or a system session")
+        factory = self._read_factory if read_only else self._factory
+        return factory(info={TENANT_KEY: tenant_id, SYSTEM_KEY: system})
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision."""
+        from alembic import command
+
+        with self.engine.begin() as connection:
+            config = alembic_config(self.settings.database_url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(database_url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def open_database(settings: Settings) -> Database:
+    """The database the app, the CLI and the workers use: migrated when the setting says so."""
+    database = Database(settings)
+    if settings.migrate_on_start:
+        database.migrate()
+    return database

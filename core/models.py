@@ -1,0 +1,491 @@
+"""SQLAlchemy 2 typed models: one place for every table of Leadflow.
+
+Money is stored as integer micro-dollars (`*_microusd`, 1 USD = 1,000,000): exact on SQLite and
+PostgreSQL alike and summed in SQL without rounding. Times are stored as UTC and always come back
+timezone-aware (`UTCDateTime`).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
+
+# A big integer primary key that is still SQLite's auto-incrementing rowid.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC: the same behaviour on SQLite and PostgreSQL."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: Optional[datetime], dialect: Dialect) -> Optional[datetime]:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column; pass an aware datetime")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: Optional[datetime], dialect: Dialect) -> Optional[datetime]:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class TenantOwned:
+    """Mixin for every table whose rows belong to one tenant; `core.db` scopes queries on it."""
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[int]:
+        return mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+
+
+class Role(str, enum.Enum):
+    owner = "owner"
+    admin = "admin"
+    manager = "manager"
+    analyst = "analyst"
+
+
+class Channel(str, enum.Enum):
+    sms = "sms"
+    email = "email"
+
+
+class SuppressionReason(str, enum.Enum):
+    stop = "stop"
+    unsubscribe = "unsubscribe"
+    bounce = "bounce"
+    manual = "manual"
+
+
+class CampaignStatus(str, enum.Enum):
+    draft = "draft"
+    scheduled = "scheduled"
+    running = "running"
+    paused = "paused"
+    completed = "completed"
+    cancelled = "cancelled"
+    failed = "failed"
+
+
+LIVE_CAMPAIGN_STATUSES = (CampaignStatus.scheduled, CampaignStatus.running, CampaignStatus.paused)
+
+
+class LeadStatus(str, enum.Enum):
+    """The life cycle of one enrolment (`campaign_leads.status`)."""
+
+    pending = "pending"
+    in_progress = "in_progress"
+    awaiting_approval = "awaiting_approval"
+    approved = "approved"
+    sent = "sent"
+    skipped = "skipped"
+    deferred = "deferred"
+    failed = "failed"
+    unknown = "unknown"
+    cancelled = "cancelled"
+
+
+FINAL_LEAD_STATUSES = (
+    LeadStatus.sent,
+    LeadStatus.skipped,
+    LeadStatus.failed,
+    LeadStatus.unknown,
+    LeadStatus.cancelled,
+)
+
+
+class MessageStatus(str, enum.Enum):
+    sending = "sending"
+    sent = "sent"
+    delivered = "delivered"
+    failed = "failed"
+    unknown = "unknown"
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    default_country: Mapped[str] = mapped_column(String(2), default="US")
+    # Send window in the recipient's local time, "HH:MM".
+    quiet_hours_start: Mapped[str] = mapped_column(String(5), default="08:00")
+    quiet_hours_end: Mapped[str] = mapped_column(String(5), default="21:00")
+    weekdays_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    sms_sender_id: Mapped[Optional[str]] = mapped_column(String(32))
+    email_sender: Mapped[Optional[str]] = mapped_column(String(254))
+    postal_address: Mapped[Optional[str]] = mapped_column(Text)
+    link_allow_list: Mapped[list[Any]] = mapped_column(default=list)
+    # Value propositions and proof points, optionally per industry: {"default": {...}, "<industry>": {...}}.
+    playbook: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # model -> {"input": USD per 1M tokens, "output": USD per 1M tokens}
+    price_overrides: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    monthly_budget_microusd: Mapped[Optional[int]] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(TenantOwned, Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Unique across tenants: the login form asks for a username only.
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[Optional[str]] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[Optional[datetime]]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_login_at: Mapped[Optional[datetime]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_users_tenant_role", "tenant_id", "role"),)
+
+
+class LeadImport(TenantOwned, Base):
+    __tablename__ = "lead_imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    sheet: Mapped[Optional[str]] = mapped_column(String(120))
+    mapping: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    on_duplicate: Mapped[str] = mapped_column(String(16), default="skip")
+    status: Mapped[str] = mapped_column(String(16), default="completed")
+    rows_total: Mapped[int] = mapped_column(Integer, default=0)
+    rows_imported: Mapped[int] = mapped_column(Integer, default=0)
+    rows_updated: Mapped[int] = mapped_column(Integer, default=0)
+    rows_duplicate: Mapped[int] = mapped_column(Integer, default=0)
+    rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    # [{"row": 17, "reason": "phone '12345' is not a valid number for US"}, ...]
+    rejects: Mapped[list[Any]] = mapped_column(default=list)
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    created_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_lead_imports_tenant_created", "tenant_id", "created_at"),)
+
+
+class ColumnMapping(TenantOwned, Base):
+    """A saved header -> lead field mapping, offered again for the next file with the same headers."""
+
+    __tablename__ = "column_mappings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    header_signature: Mapped[str] = mapped_column(String(64))
+    headers: Mapped[list[Any]] = mapped_column(default=list)
+    mapping: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("tenant_id", "header_signature"),)
+
+
+class Lead(TenantOwned, Base):
+    __tablename__ = "leads"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    first_name: Mapped[Optional[str]] = mapped_column(String(120))
+    last_name: Mapped[Optional[str]] = mapped_column(String(120))
+    phone: Mapped[Optional[str]] = mapped_column(String(20))  # E.164
+    email: Mapped[Optional[str]] = mapped_column(String(254))  # normalised
+    company: Mapped[Optional[str]] = mapped_column(String(200))
+    title: Mapped[Optional[str]] = mapped_column(String(200))
+    website: Mapped[Optional[str]] = mapped_column(String(253))  # a bare domain
+    industry: Mapped[Optional[str]] = mapped_column(String(120))
+    city: Mapped[Optional[str]] = mapped_column(String(120))
+    country: Mapped[Optional[str]] = mapped_column(String(2))
+    time_zone: Mapped[Optional[str]] = mapped_column(String(64))
+    notes: Mapped[Optional[str]] = mapped_column(Text)
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    import_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("lead_imports.id", ondelete="SET NULL")
+    )
+    opted_out_at: Mapped[Optional[datetime]]
+    replied_at: Mapped[Optional[datetime]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    tags: Mapped[list["LeadTag"]] = relationship(
+        back_populates="lead", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "phone"),
+        UniqueConstraint("tenant_id", "email"),
+        Index("ix_leads_tenant_created", "tenant_id", "created_at"),
+        Index("ix_leads_tenant_import", "tenant_id", "import_id"),
+        Index("ix_leads_tenant_opted_out", "tenant_id", "opted_out_at"),
+        Index("ix_leads_tenant_industry", "tenant_id", "industry"),
+        Index("ix_leads_tenant_country", "tenant_id", "country"),
+    )
+
+
+class LeadTag(TenantOwned, Base):
+    """One tag on one lead: a table, not a JSON list, so filtering by tag uses an index."""
+
+    __tablename__ = "lead_tags"
+
+    lead_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("leads.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+    lead: Mapped[Lead] = relationship(back_populates="tags")
+
+    __table_args__ = (Index("ix_lead_tags_tenant_tag", "tenant_id", "tag"),)
+
+
+class Suppression(TenantOwned, Base):
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    address: Mapped[str] = mapped_column(String(254))  # E.164 phone or normalised email
+    reason: Mapped[str] = mapped_column(String(16))
+    source: Mapped[Optional[str]] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("tenant_id", "channel", "address"),)
+
+
+class Campaign(TenantOwned, Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[Optional[str]] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.draft.value)
+    # Why the campaign is paused or failed ("budget cap reached"), shown in the dashboard.
+    status_reason: Mapped[Optional[str]] = mapped_column(Text)
+    system_prompt: Mapped[str] = mapped_column(Text)
+    # A/B variants: [{"name": "A", "prompt": "..."}, ...]; empty means one variant "A".
+    variants: Mapped[list[Any]] = mapped_column(default=list)
+    model: Mapped[str] = mapped_column(String(64))
+    temperature: Mapped[float] = mapped_column(Float, default=0.7)
+    # {"tags": [...], "import_ids": [...], "industries": [...], "countries": [...]}
+    audience: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # [{"delay_hours": 0, "prompt": "..."}, {"delay_hours": 72, "prompt": "follow-up ..."}]
+    steps: Mapped[list[Any]] = mapped_column(default=list)
+    research_web: Mapped[bool] = mapped_column(Boolean, default=False)
+    max_sms_segments: Mapped[int] = mapped_column(Integer, default=2)
+    scheduled_at: Mapped[Optional[datetime]]
+    # Overrides of the tenant's send window: {"start": "09:00", "end": "17:00", "weekdays_only": true}
+    quiet_hours: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    sends_per_minute: Mapped[Optional[int]] = mapped_column(Integer)
+    budget_cap_microusd: Mapped[Optional[int]] = mapped_column(BigInteger)
+    approval_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    started_at: Mapped[Optional[datetime]]
+    completed_at: Mapped[Optional[datetime]]
+
+    __table_args__ = (Index("ix_campaigns_tenant_status", "tenant_id", "status"),)
+
+
+class CampaignLead(TenantOwned, Base):
+    """The enrolment of one lead in one campaign, and the unit of work of the runner."""
+
+    __tablename__ = "campaign_leads"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id", ondelete="CASCADE"))
+    variant: Mapped[str] = mapped_column(String(32), default="A")
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(20), default=LeadStatus.pending.value)
+    status_reason: Mapped[Optional[str]] = mapped_column(Text)
+    next_action_at: Mapped[Optional[datetime]]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[Optional[str]] = mapped_column(String(100))
+    lease_expires_at: Mapped[Optional[datetime]]
+    # [{"fact": "...", "source": "lead.title" | "playbook" | "https://..."}]
+    research: Mapped[list[Any]] = mapped_column(default=list)
+    draft_subject: Mapped[Optional[str]] = mapped_column(Text)
+    draft_body: Mapped[Optional[str]] = mapped_column(Text)
+    # {"passed": bool, "problems": [...], "segments": n, "encoding": "GSM-7"}
+    guard_result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    trace_id: Mapped[Optional[str]] = mapped_column(String(36))
+    cost_microusd: Mapped[int] = mapped_column(BigInteger, default=0)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    replied_at: Mapped[Optional[datetime]]
+    reviewed_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    completed_at: Mapped[Optional[datetime]]
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "lead_id"),
+        Index("ix_campaign_leads_campaign_status", "campaign_id", "status"),
+        Index("ix_campaign_leads_status_next_action", "status", "next_action_at"),
+        Index("ix_campaign_leads_lease_expires", "lease_expires_at"),
+        Index("ix_campaign_leads_tenant_status", "tenant_id", "status"),
+        Index("ix_campaign_leads_lead", "lead_id"),
+    )
+
+
+class Message(TenantOwned, Base):
+    """The send ledger: one row per (enrolment, step), written before the provider is called."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    campaign_lead_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("campaign_leads.id", ondelete="CASCADE")
+    )
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(8))
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[Optional[str]] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    segments: Mapped[int] = mapped_column(Integer, default=0)
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_message_id: Mapped[Optional[str]] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default=MessageStatus.sending.value)
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[Optional[datetime]]
+    delivered_at: Mapped[Optional[datetime]]
+
+    __table_args__ = (
+        UniqueConstraint("campaign_lead_id", "step"),
+        Index("ix_messages_tenant_created", "tenant_id", "created_at"),
+        Index("ix_messages_campaign_status", "campaign_id", "status"),
+        Index("ix_messages_status", "status"),
+    )
+
+
+class LLMCall(TenantOwned, Base):
+    __tablename__ = "llm_calls"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE")
+    )
+    campaign_lead_id: Mapped[Optional[int]] = mapped_column(
+        BigId, ForeignKey("campaign_leads.id", ondelete="CASCADE")
+    )
+    node: Mapped[str] = mapped_column(String(32))
+    provider: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(64))
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_microusd: Mapped[int] = mapped_column(BigInteger, default=0)
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_llm_calls_tenant_created", "tenant_id", "created_at"),
+        Index("ix_llm_calls_campaign", "campaign_id"),
+        Index("ix_llm_calls_campaign_lead", "campaign_lead_id"),
+    )
+
+
+class Event(TenantOwned, Base):
+    """The per-lead processing log: one row per pipeline node (and runner decision)."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE")
+    )
+    campaign_lead_id: Mapped[Optional[int]] = mapped_column(
+        BigId, ForeignKey("campaign_leads.id", ondelete="CASCADE")
+    )
+    trace_id: Mapped[Optional[str]] = mapped_column(String(36))
+    node: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(String(8), default="info")
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_events_campaign_lead", "campaign_lead_id", "id"),
+        Index("ix_events_campaign_created", "campaign_id", "created_at"),
+        Index("ix_events_tenant_created", "tenant_id", "created_at"),
+    )
+
+
+class AuditLog(TenantOwned, Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[Optional[str]] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_audit_log_tenant_created", "tenant_id", "created_at"),)
+
+
+class WorkerHeartbeat(Base):
+    """A job-runner process and when it was last seen alive (not tenant-owned)."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(16))  # embedded | standalone
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    in_flight: Mapped[int] = mapped_column(Integer, default=0)
+    processed: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    __table_args__ = (Index("ix_worker_heartbeats_last_seen", "last_seen_at"),)
+
+
+TENANT_OWNED_TABLES = tuple(
+    mapper.class_ for mapper in Base.registry.mappers if issubclass(mapper.class_, TenantOwned)
+)

@@ -1,0 +1,170 @@
+"""Password hashing, the login throttle, roles and the first-owner setup."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from core.auth import (
+    MAX_PASSWORD_LENGTH,
+    authenticate,
+    create_first_owner,
+    create_user,
+    has_any_user,
+    hash_password,
+    verify_password,
+)
+from core.db import Database
+from core.errors import Conflict, LoginRefused, PermissionDenied, ValidationError
+from core.models import Role
+from core.permissions import ROLE_PERMISSIONS, Permission
+from tests.factories import PASSWORD, make_actor, make_tenant
+
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "ten chars!",
+        "x" * 72,
+        "y" * 73,  # past bcrypt's 72 bytes
+        "é" * MAX_PASSWORD_LENGTH,  # 256 bytes of UTF-8
+        "🔐" * MAX_PASSWORD_LENGTH,  # 512 bytes of UTF-8
+        "nul\x00inside-pw",
+        "  spaces around  ",
+    ],
+)
+def test_hash_round_trip(password: str) -> None:
+    hashed = hash_password(password)
+    assert verify_password(password, hashed)
+    assert not verify_password(password + "!", hashed)
+
+
+def test_bytes_past_72_still_count() -> None:
+    hashed = hash_password("a" * 80 + "tail-one")
+    assert not verify_password("a" * 80 + "tail-two", hashed)
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [("short", "at least 10"), ("z" * (MAX_PASSWORD_LENGTH + 1), "at most 128")],
+)
+def test_password_policy(password: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        hash_password(password)
+
+
+def test_overlong_password_never_verifies_and_never_crashes() -> None:
+    assert not verify_password("q" * 10_000, hash_password("q" * 128))
+
+
+def test_malformed_hash_is_a_failed_check() -> None:
+    assert not verify_password("whatever-password", "not-a-bcrypt-hash")
+
+
+def _login(db: Database, username: str, password: str, now: datetime):
+    return authenticate(db, username, password, max_failures=5, lock_minutes=15, now=now)
+
+
+def test_login_succeeds_and_is_case_insensitive(db: Database) -> None:
+    tenant = make_tenant(db)
+    make_actor(db, tenant, Role.manager, "Mia")
+    actor = _login(db, "  MIA ", PASSWORD, T0)
+    assert (actor.username, actor.role, actor.tenant_id) == ("mia", Role.manager, tenant)
+
+
+def test_five_failures_lock_and_sixth_right_password_is_refused(db: Database) -> None:
+    make_actor(db, make_tenant(db), Role.analyst, "ann")
+    for attempt in range(4):
+        with pytest.raises(LoginRefused, match="attempt"):
+            _login(db, "ann", "wrong password!", T0 + timedelta(seconds=attempt))
+    with pytest.raises(LoginRefused, match="locked for 15 minutes"):
+        _login(db, "ann", "wrong password!", T0 + timedelta(seconds=5))
+    with pytest.raises(LoginRefused, match="locked"):
+        _login(db, "ann", PASSWORD, T0 + timedelta(minutes=14, seconds=59))
+    assert _login(db, "ann", PASSWORD, T0 + timedelta(minutes=15, seconds=6)).username == "ann"
+
+
+def test_throttle_holds_across_database_handles(db: Database, settings) -> None:
+    """Each Database stands for a process: the count lives in the database, not in memory."""
+    make_actor(db, make_tenant(db), Role.analyst, "bob")
+    for _ in range(5):
+        other = Database(settings)
+        with pytest.raises(LoginRefused):
+            _login(other, "bob", "wrong password!", T0)
+        other.dispose()
+    with pytest.raises(LoginRefused, match="locked"):
+        _login(db, "bob", PASSWORD, T0 + timedelta(minutes=1))
+
+
+def test_success_resets_the_failure_count(db: Database) -> None:
+    make_actor(db, make_tenant(db), Role.analyst, "cyd")
+    for _ in range(4):
+        with pytest.raises(LoginRefused):
+            _login(db, "cyd", "wrong password!", T0)
+    _login(db, "cyd", PASSWORD, T0)
+    for _ in range(4):
+        with pytest.raises(LoginRefused, match="left"):
+            _login(db, "cyd", "wrong password!", T0)
+
+
+def test_unknown_user_is_refused_like_a_wrong_password(db: Database) -> None:
+    with pytest.raises(LoginRefused, match="^wrong username or password$"):
+        _login(db, "nobody", PASSWORD, T0)
+
+
+def test_first_owner_only_once(db: Database) -> None:
+    assert not has_any_user(db)
+    owner = create_first_owner(db, tenant_name="Acme", default_country="gb", username="Olga",
+                               name="Olga O", email="olga@example.com", password=PASSWORD)
+    assert (owner.username, owner.role) == ("olga", "owner")
+    assert has_any_user(db)
+    with pytest.raises(Conflict, match="already set up"):
+        create_first_owner(db, tenant_name="Other", default_country="US", username="eve",
+                           name="Eve", email=None, password=PASSWORD)
+
+
+def test_first_owner_validation_leaves_nothing(db: Database) -> None:
+    with pytest.raises(ValidationError, match="country"):
+        create_first_owner(db, tenant_name="Acme", default_country="XX", username="olga",
+                           name="Olga", email=None, password=PASSWORD)
+    assert not has_any_user(db)
+
+
+@pytest.mark.parametrize(
+    ("creator", "new_role", "allowed"),
+    [
+        (Role.owner, Role.owner, True),
+        (Role.admin, Role.owner, False),
+        (Role.admin, Role.manager, True),
+        (Role.manager, Role.analyst, False),
+        (Role.analyst, Role.analyst, False),
+    ],
+)
+def test_who_may_create_whom(db: Database, creator: Role, new_role: Role, allowed: bool) -> None:
+    actor = make_actor(db, make_tenant(db), creator)
+    call = lambda: create_user(db, actor, username="newbie", name="New", email=None,  # noqa: E731
+                               role=new_role, password=PASSWORD)
+    if allowed:
+        assert call().role == new_role.value
+    else:
+        with pytest.raises(PermissionDenied):
+            call()
+
+
+def test_usernames_unique_across_tenants(db: Database) -> None:
+    make_actor(db, make_tenant(db, "A"), Role.owner, "sam")
+    other = make_actor(db, make_tenant(db, "B"), Role.owner, "owner-b")
+    with pytest.raises(Conflict, match="taken"):
+        create_user(db, other, username="SAM", name="Sam", email=None, role=Role.analyst,
+                    password=PASSWORD)
+
+
+def test_permission_table_is_nested() -> None:
+    analyst, manager, admin, owner = (ROLE_PERMISSIONS[r] for r in
+                                      (Role.analyst, Role.manager, Role.admin, Role.owner))
+    assert analyst < manager < admin < owner
+    assert Permission.manage_leads not in manager
+    assert Permission.review_drafts not in analyst

@@ -1,0 +1,107 @@
+"""A tenant's rows can never be read or changed through another tenant's session or services."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import delete, func, select, update
+
+from core.auth import list_users, unlock_user
+from core.db import Database, TenantScopeError
+from core.errors import NotFound
+from core.models import Lead, User
+from core.reports import overview_figures
+from tests.factories import make_actor, make_tenant
+
+
+@pytest.fixture
+def two_tenants(db: Database) -> tuple[int, int]:
+    a, b = make_tenant(db, "Alpha"), make_tenant(db, "Beta")
+    for tenant_id, phone in ((a, "+14155550100"), (b, "+14155550199")):
+        with db.session(tenant_id=tenant_id) as s, s.begin():
+            s.add(Lead(first_name=f"Lead of {tenant_id}", phone=phone))
+    return a, b
+
+
+def test_select_sees_only_own_rows(db: Database, two_tenants: tuple[int, int]) -> None:
+    a, b = two_tenants
+    with db.session(tenant_id=a) as s:
+        leads = s.scalars(select(Lead)).all()
+        assert [lead.tenant_id for lead in leads] == [a]
+        assert s.scalar(select(func.count(Lead.id))) == 1
+
+
+def test_get_by_id_of_other_tenant_returns_none(db: Database, two_tenants: tuple[int, int]) -> None:
+    a, b = two_tenants
+    with db.session(system=True) as s:
+        b_lead_id = s.scalar(select(Lead.id).where(Lead.tenant_id == b))
+    with db.session(tenant_id=a) as s:
+        assert s.get(Lead, b_lead_id) is None
+
+
+def test_bulk_update_and_delete_are_scoped(db: Database, two_tenants: tuple[int, int]) -> None:
+    a, b = two_tenants
+    with db.session(tenant_id=a) as s, s.begin():
+        s.execute(update(Lead).values(notes="touched"))
+        s.execute(delete(Lead).where(Lead.first_name.like("Lead of%")))
+    with db.session(system=True) as s:
+        remaining = s.scalars(select(Lead)).all()
+        assert [(lead.tenant_id, lead.notes) for lead in remaining] == [(b, None)]
+
+
+def test_writing_another_tenants_row_is_refused(db: Database, two_tenants: tuple[int, int]) -> None:
+    a, b = two_tenants
+    with pytest.raises(TenantScopeError):
+        with db.session(tenant_id=a) as s, s.begin():
+            s.add(Lead(tenant_id=b, first_name="smuggled"))
+    with db.session(system=True) as s:
+        assert s.scalar(select(func.count(Lead.id)).where(Lead.first_name == "smuggled")) == 0
+
+
+def test_moving_a_row_to_another_tenant_is_refused(db: Database, two_tenants: tuple[int, int]) -> None:
+    a, b = two_tenants
+    with pytest.raises(TenantScopeError):
+        with db.session(tenant_id=a) as s, s.begin():
+            lead = s.scalars(select(Lead)).one()
+            lead.tenant_id = b
+
+
+def test_new_rows_get_the_session_tenant(db: Database, two_tenants: tuple[int, int]) -> None:
+    a, _ = two_tenants
+    with db.session(tenant_id=a) as s, s.begin():
+        lead = Lead(first_name="implicit")
+        s.add(lead)
+    assert lead.tenant_id == a
+
+
+def test_unscoped_session_cannot_be_opened_or_used(db: Database) -> None:
+    with pytest.raises(TenantScopeError):
+        db.session()
+
+
+def test_services_are_scoped(db: Database, two_tenants: tuple[int, int]) -> None:
+    a, b = two_tenants
+    admin_a = make_actor(db, a)
+    make_actor(db, b)
+    assert [u.tenant_id for u in list_users(db, admin_a)] == [a]
+    assert overview_figures(db, admin_a).leads == 1
+    with db.session(system=True) as s:
+        b_user = s.scalar(select(User.id).where(User.tenant_id == b))
+    with pytest.raises(NotFound):
+        unlock_user(db, admin_a, b_user)
+
+
+def test_statement_that_would_escape_the_scope_is_refused(db: Database, two_tenants) -> None:
+    a, _ = two_tenants
+    with db.session(tenant_id=a) as s:
+        with pytest.raises(TenantScopeError, match="func.count"):
+            s.scalar(select(func.count()).select_from(Lead))
+        with pytest.raises(TenantScopeError):
+            s.scalar(select(func.count()).select_from(select(Lead.id).subquery()))
+
+
+def test_nested_selects_are_scoped(db: Database, two_tenants) -> None:
+    a, _ = two_tenants
+    with db.session(tenant_id=a) as s:
+        inner = select(Lead.id).subquery()
+        assert s.scalar(select(func.count(Lead.id)).where(Lead.id.in_(select(inner.c.id)))) == 1
+        assert len(s.execute(select(Lead.id).join(inner, inner.c.id == Lead.id)).all()) == 1
