@@ -1,0 +1,46 @@
+"""Page tests: run the real page script with AppTest against a fresh database, signed in as a role."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import ROOT
+from core.db import Database
+from core.permissions import Actor
+from pages import common
+from pages.common import ACTOR_KEY
+
+PageFactory = Callable[..., AppTest]
+
+
+@pytest.fixture
+def page_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
+    """Point the pages' cached settings and database at this test's database."""
+    monkeypatch.setenv("LEADFLOW_DATABASE_URL", database_url)
+    monkeypatch.setenv("LEADFLOW_DEV_MODE", "true")
+    monkeypatch.setenv("LEADFLOW_EMBEDDED_RUNNER", "false")
+    monkeypatch.setenv("LEADFLOW_MIGRATE_ON_START", "false")
+    common.get_settings.clear()
+    common.get_db.clear()
+    yield database_url
+    common.get_db.clear()
+    common.get_settings.clear()
+
+
+@pytest.fixture
+def open_page(page_env: str) -> PageFactory:
+    """`open_page("pages/leads.py", actor)` runs the page once as that actor and returns the AppTest."""
+
+    def _open(path: str, actor: Actor | None = None, *, timeout: float = 30) -> AppTest:
+        app = AppTest.from_file(str(ROOT / path), default_timeout=timeout)
+        if actor is not None:
+            app.session_state[ACTOR_KEY] = dataclasses.asdict(actor)
+        return app.run()
+
+    return _open
+
+
