@@ -1,0 +1,1 @@
+"""Leads: reading spreadsheets, mapping columns, normalising, importing and the lead table."""

@@ -1,0 +1,439 @@
+"""The lead import: read, map, normalise, deduplicate and save a spreadsheet in one transaction.
+
+Two phases keep the database lock short and the memory bounded. First every row is read and
+normalised outside any transaction (the slow part), duplicates inside the file are dropped (the
+first row wins) and the accepted rows are kept as compact tuples. Then one transaction compares
+them, a chunk at a time, with the tenant's existing leads (one query per chunk, set look-ups) and
+bulk-inserts or updates them; a failure anywhere rolls the whole import back and is recorded as a
+failed import.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from core.audit import record_audit
+from core.db import Database
+from core.errors import Conflict, ValidationError
+from core.leads.mapping import mapping_for, save_mapping_in, validate_mapping
+from core.leads.normalise import LeadNormaliser, RowOutcome, normalise_tags
+from core.leads.readers import RawTable, ReadLimits, read_table
+from core.logs import bound, get_logger
+from core.models import Lead, LeadImport, LeadTag, Tenant
+from core.permissions import Actor, Permission
+
+log = get_logger(__name__)
+
+# Lead columns an import writes, in the order of the compact row tuples.
+LEAD_COLUMNS = (
+    "first_name", "last_name", "phone", "email", "company", "title", "website", "industry",
+    "city", "country", "time_zone", "notes", "custom_fields",
+)
+_PHONE, _EMAIL, _CUSTOM = LEAD_COLUMNS.index("phone"), LEAD_COLUMNS.index("email"), LEAD_COLUMNS.index("custom_fields")
+NORMALISE_CHUNK = 10_000
+SAVE_CHUNK = 2_000
+PREVIEW_ROWS = 20
+
+ProgressCallback = Callable[[float, str], None]
+
+
+class DuplicatePolicy(str, enum.Enum):
+    """What to do with a row that matches an existing lead (on phone or email)."""
+
+    skip = "skip"  # leave the existing lead untouched
+    fill = "fill"  # fill the existing lead's empty fields from the row
+    overwrite = "overwrite"  # replace the existing lead's fields with the row's non-empty values
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import did with every row; `rejects` lists each refused row and why."""
+
+    import_id: int
+    file_name: str
+    rows: int
+    imported: int
+    updated: int
+    duplicates: int
+    rejected: int
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """The figures the command line prints with --json."""
+        return {
+            "import_id": self.import_id,
+            "rows": self.rows,
+            "imported": self.imported,
+            "updated": self.updated,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+        }
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    row: int
+    status: str  # "ok", "warning" or "rejected"
+    message: str
+    values: dict[str, Any]
+
+
+@dataclass
+class _Checked:
+    """Phase one's result: accepted rows as tuples, and what happened to the others."""
+
+    rows: int = 0
+    accepted: list[tuple[int, tuple[Any, ...], tuple[str, ...]]] = field(default_factory=list)
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    duplicates_in_file: int = 0
+
+
+def reject_message(reject: dict[str, Any]) -> str:
+    return f"row {reject['row']}: {reject['reason']}"
+
+
+def _policy(value: str | DuplicatePolicy) -> DuplicatePolicy:
+    try:
+        return DuplicatePolicy(value)
+    except ValueError:
+        raise ValidationError(
+            f"on-duplicate '{value}' is not known; use skip, fill or overwrite"
+        ) from None
+
+
+def tenant_country(db: Database, actor: Actor) -> str:
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        return session.scalar(select(Tenant.default_country).where(Tenant.id == actor.tenant_id)) or "US"
+
+
+def load_table(db: Database, actor: Actor, data: bytes, file_name: str, sheet: str | None = None) -> RawTable:
+    """Read an upload with the configured limits (for the wizard's first step)."""
+    actor.require(Permission.manage_leads)
+    return read_table(data, file_name, limits=ReadLimits.from_settings(db.settings), sheet=sheet)
+
+
+def preview_rows(
+    db: Database, actor: Actor, table: RawTable, mapping: dict[str, str], limit: int = PREVIEW_ROWS
+) -> list[PreviewRow]:
+    """The first rows as they would be imported, each with its validation result."""
+    actor.require(Permission.manage_leads)
+    checked = validate_mapping(table.headers, mapping)
+    normaliser = LeadNormaliser(tenant_country(db, actor), checked)
+    head = table.frame.head(limit * 2)
+    outcomes = normaliser.rows(head, table.row_numbers(0, len(head)))[:limit]
+    preview = []
+    for outcome in outcomes:
+        if outcome.problems:
+            status, message = "rejected", "; ".join(outcome.problems)
+        elif outcome.warnings:
+            status, message = "warning", "; ".join(outcome.warnings)
+        else:
+            status, message = "ok", ""
+        values = {k: v for k, v in outcome.values.items() if k != "custom_fields"}
+        values["tags"] = ", ".join(outcome.tags)
+        preview.append(PreviewRow(outcome.row, status, message, values))
+    return preview
+
+
+def import_leads(
+    db: Database,
+    actor: Actor,
+    *,
+    file_name: str,
+    data: bytes,
+    mapping: dict[str, str] | None = None,
+    on_duplicate: str | DuplicatePolicy = DuplicatePolicy.skip,
+    tags: Sequence[str] = (),
+    sheet: str | None = None,
+    save_mapping: bool = True,
+    progress: ProgressCallback | None = None,
+) -> ImportSummary:
+    """Import a CSV or XLSX upload for the actor's tenant; all accepted rows or none are saved."""
+    actor.require(Permission.manage_leads)
+    policy = _policy(on_duplicate)
+    table = load_table(db, actor, data, file_name, sheet)
+    if mapping is None:
+        mapping, _saved = mapping_for(db, actor, table.headers)
+    return import_table(
+        db, actor, table, file_name=file_name, sha256=hashlib.sha256(data).hexdigest(),
+        mapping=mapping, on_duplicate=policy, tags=tags, save_mapping=save_mapping,
+        progress=progress,
+    )
+
+
+def import_table(
+    db: Database,
+    actor: Actor,
+    table: RawTable,
+    *,
+    file_name: str,
+    sha256: str,
+    mapping: dict[str, str],
+    on_duplicate: str | DuplicatePolicy = DuplicatePolicy.skip,
+    tags: Sequence[str] = (),
+    save_mapping: bool = True,
+    progress: ProgressCallback | None = None,
+) -> ImportSummary:
+    """Import an already read table (the wizard reads the file once for the preview)."""
+    actor.require(Permission.manage_leads)
+    policy = _policy(on_duplicate)
+    checked_mapping = validate_mapping(table.headers, mapping)
+    import_tags = tuple(normalise_tags(",".join(tags)))
+    report = progress or (lambda _fraction, _text: None)
+    with bound(tenant_id=actor.tenant_id):
+        checked = _check_rows(table, LeadNormaliser(tenant_country(db, actor), checked_mapping), report)
+        try:
+            summary = _save(
+                db, actor, table, checked, file_name=file_name, sha256=sha256,
+                mapping=checked_mapping, policy=policy, import_tags=import_tags,
+                save_mapping=save_mapping, report=report,
+            )
+        except Exception as exc:
+            _record_failure(db, actor, table, checked, file_name, sha256, checked_mapping, policy, exc)
+            if isinstance(exc, IntegrityError):
+                raise Conflict(
+                    "the import clashed with leads saved at the same time (another import?); "
+                    "nothing was imported, run it again"
+                ) from exc
+            raise
+        log.info("leads imported", **summary.counts())
+    report(1.0, f"Done: {summary.imported:,} imported, {summary.updated:,} updated")
+    return summary
+
+
+def _check_rows(table: RawTable, normaliser: LeadNormaliser, report: ProgressCallback) -> _Checked:
+    checked = _Checked()
+    seen_phones: set[str] = set()
+    seen_emails: set[str] = set()
+    total = max(table.row_count, 1)
+    for start in range(0, table.row_count, NORMALISE_CHUNK):
+        chunk = table.frame.iloc[start : start + NORMALISE_CHUNK]
+        outcomes = normaliser.rows(chunk, table.row_numbers(start, start + NORMALISE_CHUNK))
+        for outcome in outcomes:
+            checked.rows += 1
+            if outcome.problems:
+                checked.rejects.append(_reject(outcome, table))
+                continue
+            values = outcome.values
+            phone, email = values["phone"], values["email"]
+            if (phone and phone in seen_phones) or (email and email in seen_emails):
+                checked.duplicates_in_file += 1
+                continue
+            if phone:
+                seen_phones.add(phone)
+            if email:
+                seen_emails.add(email)
+            checked.accepted.append(
+                (outcome.row, tuple(values[c] for c in LEAD_COLUMNS), tuple(outcome.tags))
+            )
+        done = min(start + NORMALISE_CHUNK, table.row_count)
+        # Checking is about two thirds of the work, saving the rest.
+        report(0.65 * done / total, f"Checked {done:,} of {table.row_count:,} rows")
+    return checked
+
+
+def _reject(outcome: RowOutcome, table: RawTable) -> dict[str, Any]:
+    cells = table.frame.iloc[outcome.row - table.first_row]
+    return {
+        "row": outcome.row,
+        "reason": "; ".join(outcome.problems),
+        "values": {h: cells[h] for h in table.headers if cells[h]},
+    }
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _save(
+    db: Database,
+    actor: Actor,
+    table: RawTable,
+    checked: _Checked,
+    *,
+    file_name: str,
+    sha256: str,
+    mapping: dict[str, str],
+    policy: DuplicatePolicy,
+    import_tags: tuple[str, ...],
+    save_mapping: bool,
+    report: ProgressCallback,
+) -> ImportSummary:
+    now = datetime.now(UTC)
+    imported = updated = duplicates = 0
+    with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        lead_import = LeadImport(
+            tenant_id=actor.tenant_id, file_name=file_name[:255], sha256=sha256, sheet=table.sheet,
+            mapping=mapping, on_duplicate=policy.value, status="running", created_by=actor.user_id,
+        )
+        session.add(lead_import)
+        session.flush()
+        total = max(len(checked.accepted), 1)
+        saved = 0
+        for chunk in _chunks(checked.accepted, SAVE_CHUNK):
+            counts = _save_chunk(session, actor.tenant_id, lead_import.id, chunk, policy, import_tags, now)
+            imported += counts[0]
+            updated += counts[1]
+            duplicates += counts[2]
+            saved += len(chunk)
+            report(0.65 + 0.35 * saved / total, f"Saved {saved:,} of {len(checked.accepted):,} leads")
+        duplicates += checked.duplicates_in_file
+        lead_import.status = "completed"
+        lead_import.rows_total = checked.rows
+        lead_import.rows_imported = imported
+        lead_import.rows_updated = updated
+        lead_import.rows_duplicate = duplicates
+        lead_import.rows_rejected = len(checked.rejects)
+        lead_import.rejects = checked.rejects
+        if save_mapping:
+            save_mapping_in(session, actor.tenant_id, table.headers, mapping)
+        record_audit(
+            session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="leads.import",
+            entity="lead_import", entity_id=lead_import.id,
+            details={"file_name": file_name, "rows": checked.rows, "imported": imported,
+                     "updated": updated, "duplicates": duplicates,
+                     "rejected": len(checked.rejects), "on_duplicate": policy.value},
+        )
+        import_id = lead_import.id
+    return ImportSummary(
+        import_id=import_id, file_name=file_name, rows=checked.rows, imported=imported,
+        updated=updated, duplicates=duplicates, rejected=len(checked.rejects),
+        rejects=checked.rejects,
+    )
+
+
+def _save_chunk(
+    session: Session,
+    tenant_id: int,
+    import_id: int,
+    chunk: list[tuple[int, tuple[Any, ...], tuple[str, ...]]],
+    policy: DuplicatePolicy,
+    import_tags: tuple[str, ...],
+    now: datetime,
+) -> tuple[int, int, int]:
+    """Insert the new leads of one chunk and merge the known ones; returns the three counts."""
+    phones = [values[_PHONE] for _row, values, _tags in chunk if values[_PHONE]]
+    emails = [values[_EMAIL] for _row, values, _tags in chunk if values[_EMAIL]]
+    columns = [getattr(Lead, c) for c in LEAD_COLUMNS]
+    conditions = []
+    if phones:
+        conditions.append(Lead.phone.in_(phones))
+    if emails:
+        conditions.append(Lead.email.in_(emails))
+    existing = session.execute(select(Lead.id, *columns).where(or_(*conditions))).all()
+    by_phone = {r.phone: r for r in existing if r.phone}
+    by_email = {r.email: r for r in existing if r.email}
+    new_rows: list[dict[str, Any]] = []
+    new_tags: list[tuple[str, ...]] = []
+    changes: list[dict[str, Any]] = []
+    tag_targets: list[tuple[int, tuple[str, ...]]] = []
+    duplicates = 0
+    for _row, values, row_tags in chunk:
+        match_phone = by_phone.get(values[_PHONE]) if values[_PHONE] else None
+        match_email = by_email.get(values[_EMAIL]) if values[_EMAIL] else None
+        if match_phone is None and match_email is None:
+            lead = dict(zip(LEAD_COLUMNS, values, strict=True))
+            lead.update(tenant_id=tenant_id, import_id=import_id, created_at=now, updated_at=now,
+                        custom_fields=values[_CUSTOM] or {})
+            new_rows.append(lead)
+            new_tags.append(row_tags + import_tags)
+            continue
+        match = match_phone or match_email
+        if match_phone is not None and match_email is not None and match_phone.id != match_email.id:
+            duplicates += 1  # phone and email belong to two different leads: touch neither
+            continue
+        if policy is DuplicatePolicy.skip:
+            duplicates += 1
+            continue
+        change = _merge(match, values, policy)
+        if change:
+            change.update(id=match.id, updated_at=now)
+            changes.append(change)
+        else:
+            duplicates += 1
+        tag_targets.append((match.id, row_tags + import_tags))
+    if new_rows:
+        if any(new_tags):
+            ids = session.scalars(
+                insert(Lead).returning(Lead.id, sort_by_parameter_order=True), new_rows
+            ).all()
+            tag_targets.extend(zip(ids, new_tags, strict=True))
+        else:
+            session.execute(insert(Lead), new_rows)
+    for change in changes:
+        lead_id = change.pop("id")
+        session.execute(update(Lead).where(Lead.id == lead_id).values(**change))
+    _add_tags(session, tenant_id, tag_targets)
+    return len(new_rows), len(changes), duplicates
+
+
+def _merge(existing: Any, values: tuple[Any, ...], policy: DuplicatePolicy) -> dict[str, Any]:
+    """The changes the row makes to an existing lead under the policy ({} when none)."""
+    change: dict[str, Any] = {}
+    for name, new in zip(LEAD_COLUMNS, values, strict=True):
+        old = getattr(existing, name)
+        if name == "custom_fields":
+            merged = dict(old or {})
+            for key, value in (new or {}).items():
+                if policy is DuplicatePolicy.overwrite or key not in merged:
+                    merged[key] = value
+            if merged != (old or {}):
+                change[name] = merged
+            continue
+        if new is None or new == old:
+            continue
+        if policy is DuplicatePolicy.overwrite or old is None or old == "":
+            change[name] = new
+    return change
+
+
+def _add_tags(session: Session, tenant_id: int, targets: list[tuple[int, tuple[str, ...]]]) -> None:
+    wanted = {(lead_id, tag) for lead_id, tags in targets for tag in tags}
+    if not wanted:
+        return
+    lead_ids = sorted({lead_id for lead_id, _tag in wanted})
+    present = set()
+    for ids in _chunks(lead_ids, SAVE_CHUNK):
+        present.update(
+            session.execute(select(LeadTag.lead_id, LeadTag.tag).where(LeadTag.lead_id.in_(ids))).tuples()
+        )
+    rows = [{"tenant_id": tenant_id, "lead_id": lead_id, "tag": tag}
+            for lead_id, tag in sorted(wanted - present)]
+    if rows:
+        session.execute(insert(LeadTag), rows)
+
+
+def _record_failure(
+    db: Database,
+    actor: Actor,
+    table: RawTable,
+    checked: _Checked,
+    file_name: str,
+    sha256: str,
+    mapping: dict[str, str],
+    policy: DuplicatePolicy,
+    exc: Exception,
+) -> None:
+    """Keep a trace of a failed import; the import itself was rolled back."""
+    log.error("lead import failed", error=str(exc), file_name=file_name)
+    try:
+        with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+            session.add(
+                LeadImport(
+                    tenant_id=actor.tenant_id, file_name=file_name[:255], sha256=sha256,
+                    sheet=table.sheet, mapping=mapping, on_duplicate=policy.value, status="failed",
+                    rows_total=checked.rows, error=str(exc)[:2000], created_by=actor.user_id,
+                )
+            )
+    except SQLAlchemyError as record_exc:  # the original error matters more than its record
+        log.error("could not record the failed import", error=str(record_exc))

@@ -1,0 +1,297 @@
+"""The lead table: search, filters and paging done in SQL, tags, opt-out by hand, export."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Select, delete, exists, func, insert, or_, select, update
+
+from core.audit import record_audit
+from core.db import Database
+from core.errors import NotFound, ValidationError
+from core.export import write_csv, write_xlsx
+from core.leads.normalise import normalise_tags
+from core.models import Channel, Lead, LeadImport, LeadTag, SuppressionReason
+from core.permissions import Actor, Permission
+from core.suppressions import add_suppressions_in
+
+MAX_PAGE_SIZE = 500
+EXPORT_BATCH = 5_000
+TABLE_COLUMNS = ("id", "first_name", "last_name", "phone", "email", "company", "title",
+                 "industry", "city", "country", "time_zone", "tags", "opted_out_at", "created_at")
+EXPORT_COLUMNS = ("id", "first_name", "last_name", "phone", "email", "company", "title",
+                  "website", "industry", "city", "country", "time_zone", "notes", "tags",
+                  "custom_fields", "import_id", "opted_out_at", "created_at")
+
+
+@dataclass(frozen=True)
+class LeadFilter:
+    """What the lead table shows: free-text search plus tag, import and opt-out filters."""
+
+    search: str = ""
+    tag: str | None = None
+    import_id: int | None = None
+    opted_out: bool | None = None  # None: both
+
+
+@dataclass(frozen=True)
+class LeadPage:
+    rows: pd.DataFrame
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+@dataclass(frozen=True)
+class ImportView:
+    id: int
+    file_name: str
+    status: str
+    rows: int
+    imported: int
+    updated: int
+    duplicates: int
+    rejected: int
+    created_at: datetime
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"#{self.id} {self.file_name} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+def _filtered(statement: Select[Any], where: LeadFilter) -> Select[Any]:
+    if where.search.strip():
+        pattern = f"%{where.search.strip()}%"
+        statement = statement.where(
+            or_(
+                Lead.first_name.ilike(pattern), Lead.last_name.ilike(pattern),
+                Lead.email.ilike(pattern), Lead.phone.ilike(pattern),
+                Lead.company.ilike(pattern),
+            )
+        )
+    if where.tag:
+        statement = statement.where(
+            exists().where(LeadTag.lead_id == Lead.id, LeadTag.tag == where.tag)
+        )
+    if where.import_id is not None:
+        statement = statement.where(Lead.import_id == where.import_id)
+    if where.opted_out is True:
+        statement = statement.where(Lead.opted_out_at.is_not(None))
+    elif where.opted_out is False:
+        statement = statement.where(Lead.opted_out_at.is_(None))
+    return statement
+
+
+def _tags_by_lead(session: Any, lead_ids: Sequence[int]) -> dict[int, list[str]]:
+    tags: dict[int, list[str]] = {}
+    if lead_ids:
+        for lead_id, tag in session.execute(
+            select(LeadTag.lead_id, LeadTag.tag).where(LeadTag.lead_id.in_(lead_ids)).order_by(LeadTag.tag)
+        ):
+            tags.setdefault(lead_id, []).append(tag)
+    return tags
+
+
+def list_leads(
+    db: Database, actor: Actor, where: LeadFilter = LeadFilter(), *, page: int = 1, page_size: int = 50
+) -> LeadPage:
+    """One page of the filtered leads, newest first; counting and paging happen in the database."""
+    actor.require(Permission.manage_leads)
+    page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        total = session.scalar(_filtered(select(func.count(Lead.id)), where)) or 0
+        page = max(1, min(page, max(1, -(-total // page_size))))
+        columns = [getattr(Lead, c) for c in TABLE_COLUMNS if c != "tags"]
+        rows = session.execute(
+            _filtered(select(*columns), where)
+            .order_by(Lead.id.desc())
+            .limit(page_size)
+            .offset((page - 1) * page_size)
+        ).all()
+        tags = _tags_by_lead(session, [r.id for r in rows])
+    records = [{**r._asdict(), "tags": ", ".join(tags.get(r.id, []))} for r in rows]
+    frame = pd.DataFrame(records, columns=list(TABLE_COLUMNS))
+    return LeadPage(rows=frame, total=int(total), page=page, page_size=page_size)
+
+
+def list_tags(db: Database, actor: Actor) -> list[tuple[str, int]]:
+    """Every tag of the tenant with how many leads carry it, most used first."""
+    actor.require(Permission.manage_leads)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        rows = session.execute(
+            select(LeadTag.tag, func.count(LeadTag.lead_id))
+            .group_by(LeadTag.tag)
+            .order_by(func.count(LeadTag.lead_id).desc(), LeadTag.tag)
+        ).all()
+    return [(tag, int(count)) for tag, count in rows]
+
+
+def list_imports(db: Database, actor: Actor, limit: int = 50) -> list[ImportView]:
+    actor.require(Permission.manage_leads)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        imports = session.execute(
+            select(LeadImport.id, LeadImport.file_name, LeadImport.status, LeadImport.rows_total,
+                   LeadImport.rows_imported, LeadImport.rows_updated, LeadImport.rows_duplicate,
+                   LeadImport.rows_rejected, LeadImport.created_at)
+            .order_by(LeadImport.id.desc())
+            .limit(limit)
+        ).all()
+    return [ImportView(*row) for row in imports]
+
+
+def get_import(db: Database, actor: Actor, import_id: int) -> ImportView:
+    """One import with its rejects (for the rejects download)."""
+    actor.require(Permission.manage_leads)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        found = session.scalar(select(LeadImport).where(LeadImport.id == import_id))
+        if found is None:
+            raise NotFound(f"import #{import_id} does not exist")
+        return ImportView(found.id, found.file_name, found.status, found.rows_total,
+                          found.rows_imported, found.rows_updated, found.rows_duplicate,
+                          found.rows_rejected, found.created_at, list(found.rejects))
+
+
+def rejects_frame(rejects: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """The rejected rows for download: row, reason, then the row's original cells."""
+    headers: list[str] = []
+    for reject in rejects:
+        for header in reject.get("values", {}):
+            if header not in headers:
+                headers.append(header)
+    records = [
+        {"row": r["row"], "reason": r["reason"], **{h: r.get("values", {}).get(h, "") for h in headers}}
+        for r in rejects
+    ]
+    return pd.DataFrame(records, columns=["row", "reason", *headers])
+
+
+def _owned_ids(session: Any, lead_ids: Sequence[int]) -> list[int]:
+    ids = sorted(set(lead_ids))
+    if not ids:
+        raise ValidationError("select at least one lead")
+    owned = list(session.scalars(select(Lead.id).where(Lead.id.in_(ids))))
+    if len(owned) != len(ids):
+        raise NotFound("some of the selected leads do not exist (any more)")
+    return owned
+
+
+def add_tags(db: Database, actor: Actor, lead_ids: Sequence[int], tags: str | Sequence[str]) -> int:
+    """Tag the leads; returns how many (lead, tag) pairs were new."""
+    actor.require(Permission.manage_leads)
+    wanted = normalise_tags(tags if isinstance(tags, str) else ",".join(tags))
+    if not wanted:
+        raise ValidationError("type at least one tag")
+    with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        ids = _owned_ids(session, lead_ids)
+        present = set(session.execute(
+            select(LeadTag.lead_id, LeadTag.tag).where(LeadTag.lead_id.in_(ids), LeadTag.tag.in_(wanted))
+        ).tuples())
+        rows = [{"tenant_id": actor.tenant_id, "lead_id": i, "tag": t}
+                for i in ids for t in wanted if (i, t) not in present]
+        if rows:
+            session.execute(insert(LeadTag), rows)
+        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="leads.tag",
+                     entity="lead", details={"lead_ids": ids, "tags": wanted})
+    return len(rows)
+
+
+def remove_tag(db: Database, actor: Actor, lead_ids: Sequence[int], tag: str) -> int:
+    actor.require(Permission.manage_leads)
+    with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        ids = _owned_ids(session, lead_ids)
+        result = session.execute(
+            delete(LeadTag).where(LeadTag.lead_id.in_(ids), LeadTag.tag == tag.strip().lower())
+        )
+        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="leads.untag",
+                     entity="lead", details={"lead_ids": ids, "tag": tag})
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def opt_out(db: Database, actor: Actor, lead_ids: Sequence[int]) -> int:
+    """Opt the leads out by hand and suppress their phone and email; returns how many changed."""
+    actor.require(Permission.manage_leads)
+    now = datetime.now(UTC)
+    with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        ids = _owned_ids(session, lead_ids)
+        rows = session.execute(select(Lead.id, Lead.phone, Lead.email, Lead.opted_out_at).where(Lead.id.in_(ids))).all()
+        changed = [r.id for r in rows if r.opted_out_at is None]
+        if changed:
+            session.execute(update(Lead).where(Lead.id.in_(changed)).values(opted_out_at=now, updated_at=now))
+        source = f"opted out by hand by {actor.username or 'system'}"
+        add_suppressions_in(session, actor.tenant_id, Channel.sms, [r.phone for r in rows if r.phone],
+                            SuppressionReason.manual, source)
+        add_suppressions_in(session, actor.tenant_id, Channel.email, [r.email for r in rows if r.email],
+                            SuppressionReason.manual, source)
+        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="leads.opt_out",
+                     entity="lead", details={"lead_ids": ids})
+    return len(changed)
+
+
+def _export_rows(db: Database, actor: Actor, where: LeadFilter) -> Iterator[list[Any]]:
+    columns = [getattr(Lead, c) for c in EXPORT_COLUMNS if c != "tags"]
+    last_id = 0
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        while True:
+            # Keyset paging: memory stays flat however many leads there are.
+            batch = session.execute(
+                _filtered(select(*columns), where).where(Lead.id > last_id).order_by(Lead.id).limit(EXPORT_BATCH)
+            ).all()
+            if not batch:
+                return
+            tags = _tags_by_lead(session, [r.id for r in batch])
+            for r in batch:
+                record = r._asdict()
+                record["tags"] = ", ".join(tags.get(r.id, []))
+                record["custom_fields"] = _custom_text(record["custom_fields"])
+                yield [record[c] for c in EXPORT_COLUMNS]
+            last_id = batch[-1].id
+
+
+def _custom_text(custom: dict[str, Any] | None) -> str:
+    return "; ".join(f"{k}: {v}" for k, v in (custom or {}).items())
+
+
+def export_leads(db: Database, actor: Actor, out: Path | Any, *, fmt: str = "csv",
+                 where: LeadFilter = LeadFilter()) -> int:
+    """Write the filtered leads to a path or binary file as injection-safe CSV or XLSX; returns the count."""
+    actor.require(Permission.manage_leads)
+    rows = _export_rows(db, actor, where)
+    count = 0
+
+    def counted() -> Iterator[list[Any]]:
+        nonlocal count
+        for row in rows:
+            count += 1
+            yield row
+
+    if fmt == "xlsx":
+        write_xlsx(EXPORT_COLUMNS, counted(), str(out) if isinstance(out, Path) else out, "Leads")
+        return count
+    if fmt != "csv":
+        raise ValidationError(f"export format '{fmt}' is not known; use csv or xlsx")
+    if isinstance(out, Path):
+        with out.open("w", encoding="utf-8-sig", newline="") as handle:
+            write_csv(EXPORT_COLUMNS, counted(), handle)
+    else:
+        text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
+        write_csv(EXPORT_COLUMNS, counted(), text)
+        text.flush()
+        text.detach()
+    return count
+
+
+def export_leads_bytes(db: Database, actor: Actor, fmt: str = "csv", where: LeadFilter = LeadFilter()) -> bytes:
+    buffer = io.BytesIO()
+    export_leads(db, actor, buffer, fmt=fmt, where=where)
+    return buffer.getvalue()

@@ -1,0 +1,433 @@
+"""Reading lead spreadsheets as text: CSV in any common encoding and delimiter, XLSX safely.
+
+Every cell comes back as a string exactly as the person sees it: no `0044...` turned into
+`44...`, no phone turned into `4.15555e+09`, formulas as their cached values. An XLSX is a zip
+of XML, so before openpyxl parses it its declared sizes and compression ratio are checked
+(Python's zipfile never inflates an entry past its declared size, so the check bounds memory),
+and openpyxl must be parsing through defusedxml, which refuses entity-expansion attacks.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import PurePath
+from typing import Any
+
+import pandas as pd
+
+from core.config import ConfigError, Settings
+from core.errors import ValidationError
+from core.leads.mapping import looks_like_header_row
+
+CSV_EXTENSIONS = (".csv", ".tsv", ".txt")
+XLSX_EXTENSIONS = (".xlsx",)
+DELIMITERS = (",", ";", "\t", "|")
+HEADER_SEARCH_ROWS = 30
+SNIFF_BYTES = 64 * 1024
+# An entry smaller than this may compress as well as it likes: tiny XML parts often do.
+RATIO_CHECK_MIN_BYTES = 1024 * 1024
+MAX_ZIP_ENTRIES = 10_000
+_NEUTRALISED = re.compile(r"^'(?=[=+\-@\t\r\n])")
+_ZEROS_FORMAT = re.compile(r"^0+$")
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How big a file may be, so one upload cannot exhaust the server."""
+
+    max_bytes: int = 50 * 1024 * 1024
+    max_rows: int = 500_000
+    max_uncompressed_bytes: int = 500 * 1024 * 1024
+    max_compression_ratio: float = 100.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReadLimits:
+        return cls(
+            max_bytes=settings.import_max_bytes,
+            max_rows=settings.import_max_rows,
+            max_uncompressed_bytes=settings.import_max_uncompressed_bytes,
+            max_compression_ratio=settings.import_max_compression_ratio,
+        )
+
+
+@dataclass
+class RawTable:
+    """A spreadsheet read as text: unique headers, one string per cell, and where rows sit."""
+
+    headers: list[str]
+    frame: pd.DataFrame  # columns == headers, every cell a str ("" when empty)
+    first_row: int  # the row number of the frame's first row as the spreadsheet shows it
+    header_row: int
+    sheets: list[str] = field(default_factory=list)
+    sheet: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+
+    @property
+    def row_count(self) -> int:
+        return len(self.frame)
+
+    def row_numbers(self, start: int = 0, stop: int | None = None) -> range:
+        """The spreadsheet row numbers of frame rows start..stop."""
+        stop = self.row_count if stop is None else min(stop, self.row_count)
+        return range(self.first_row + start, self.first_row + max(stop, start))
+
+
+def verify_xml_protection() -> None:
+    """Raise ConfigError unless openpyxl parses XML through defusedxml (entity-expansion safe)."""
+    try:
+        import defusedxml  # noqa: F401
+        from openpyxl.xml import DEFUSEDXML
+    except ImportError as exc:
+        raise ConfigError(
+            "defusedxml is not installed, so XLSX uploads are not protected against XML entity "
+            "expansion; install it: pip install -r requirements.txt"
+        ) from exc
+    if not DEFUSEDXML:
+        raise ConfigError(
+            "openpyxl is not using defusedxml (is OPENPYXL_DEFUSEDXML set to False?), so XLSX "
+            "uploads are not protected against XML entity expansion; unset it and restart"
+        )
+
+
+def file_kind(file_name: str, data: bytes) -> str:
+    """'csv' or 'xlsx', refusing a file that is not what its extension says."""
+    suffix = PurePath(file_name).suffix.lower()
+    is_zip = data[:4] == b"PK\x03\x04"
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        raise ValidationError(
+            f"'{file_name}' is an old Excel (.xls) or other OLE file; save it as .xlsx or CSV"
+        )
+    if suffix in XLSX_EXTENSIONS:
+        if not is_zip:
+            raise ValidationError(f"'{file_name}' is not an XLSX workbook (it is not a zip file)")
+        return "xlsx"
+    if suffix in CSV_EXTENSIONS:
+        if is_zip:
+            raise ValidationError(
+                f"'{file_name}' is not a CSV file: it looks like a zip or XLSX workbook; "
+                "rename it to .xlsx if it is one"
+            )
+        if _looks_binary(data[:SNIFF_BYTES]):
+            raise ValidationError(f"'{file_name}' is not a CSV file: it holds binary data")
+        return "csv"
+    raise ValidationError(
+        f"'{file_name}' is not a supported file type: upload a .csv or .xlsx file"
+    )
+
+
+def _looks_binary(sample: bytes) -> bool:
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_without_bom(sample):
+        return False
+    return b"\x00" in sample
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    """'utf-16-le' or 'utf-16-be' when every other byte of an ASCII-ish text is NUL."""
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "utf-16-be"
+    return None
+
+
+def detect_encoding(data: bytes) -> str:
+    """The text encoding of a CSV: a BOM, else UTF-8, UTF-16 without BOM, cp1252, latin-1."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    sample = data[: SNIFF_BYTES * 4]
+    utf16 = _utf16_without_bom(sample)
+    if utf16:
+        return utf16
+    try:
+        # A multi-byte character cut at the end of the sample is not an error.
+        sample.decode("utf-8") if len(sample) == len(data) else sample[:-4].decode("utf-8")
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        data.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def sniff_delimiter(lines: list[str]) -> str:
+    """The delimiter (, ; tab |) that splits the first lines into the most consistent columns."""
+    best, best_score = ",", (0, 0)
+    for delimiter in DELIMITERS:
+        widths = [len(r) for r in csv.reader(lines, delimiter=delimiter) if any(c.strip() for c in r)]
+        if not widths:
+            continue
+        common = max(set(widths), key=widths.count)
+        if common < 2:
+            continue
+        score = (widths.count(common), common)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def find_header_row(rows: list[list[str]]) -> int:
+    """The index of the header row among the first rows (title rows may stand above it)."""
+    candidates = rows[:HEADER_SEARCH_ROWS]
+    widths = [sum(1 for c in r if str(c).strip()) for r in candidates]
+    if not widths or max(widths) == 0:
+        raise ValidationError("the file has no header row: it looks empty")
+    for index, row in enumerate(candidates):
+        if looks_like_header_row(row):
+            return index
+    widest = max(widths)
+    for index, width in enumerate(widths):
+        if width >= max(2, widest // 2 + 1) or width == widest:
+            return index
+    return 0
+
+
+def unique_headers(raw: list[Any]) -> list[str]:
+    """Header names made unique and non-empty: 'Phone', 'Phone (2)', 'Column 5'."""
+    headers: list[str] = []
+    seen: dict[str, int] = {}
+    for position, value in enumerate(raw, start=1):
+        name = " ".join(str(value or "").split()) or f"Column {position}"
+        count = seen.get(name.lower(), 0) + 1
+        seen[name.lower()] = count
+        headers.append(name if count == 1 else f"{name} ({count})")
+    return headers
+
+
+def _clean_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    # Cells written by Leadflow's own export carry an apostrophe against formula injection.
+    for column in frame.columns:
+        values = frame[column]
+        if values.str.startswith("'").any():
+            frame[column] = values.str.replace(_NEUTRALISED, "", regex=True)
+    return frame
+
+
+def read_csv_table(data: bytes, limits: ReadLimits) -> RawTable:
+    encoding = detect_encoding(data)
+    sample = data[:SNIFF_BYTES].decode(encoding, errors="ignore")
+    lines = sample.splitlines()[: HEADER_SEARCH_ROWS + 20]
+    if len(data) > SNIFF_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last sampled line may be cut
+    if not any(line.strip() for line in lines):
+        raise ValidationError("the file is empty")
+    delimiter = sniff_delimiter(lines)
+    first_rows = list(csv.reader(lines, delimiter=delimiter))
+    header_index = find_header_row(first_rows)
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(data),
+            encoding=encoding,
+            sep=delimiter,
+            header=0,
+            skiprows=header_index,
+            dtype=str,
+            na_filter=False,
+            keep_default_na=False,
+            skip_blank_lines=False,
+            nrows=limits.max_rows + 1,
+            engine="c",
+        )
+    except pd.errors.ParserError as exc:
+        raise ValidationError(
+            f"the CSV could not be read with the delimiter {delimiter!r}: {exc}; check the quotes "
+            "and that every row has as many cells as the header"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"the CSV is not valid {encoding} text: save it as UTF-8") from exc
+    _check_row_count(len(frame), limits)
+    raw_headers: list[Any] = first_rows[header_index]
+    if len(raw_headers) != len(frame.columns):
+        raw_headers = ["" if str(c).startswith("Unnamed: ") else c for c in frame.columns]
+    frame = _drop_empty_unnamed_columns(frame, raw_headers)
+    headers = unique_headers(raw_headers[: len(frame.columns)])
+    frame.columns = pd.Index(headers)
+    frame = _clean_frame(frame.astype(str))
+    header_row = header_index + 1
+    return RawTable(
+        headers=headers,
+        frame=frame,
+        first_row=header_row + 1,
+        header_row=header_row,
+        encoding=encoding,
+        delimiter=delimiter,
+    )
+
+
+def _drop_empty_unnamed_columns(frame: pd.DataFrame, raw_headers: list[Any]) -> pd.DataFrame:
+    # A trailing delimiter on every line makes an empty, nameless last column: drop it.
+    keep = len(frame.columns)
+    while keep > 1 and not str(raw_headers[keep - 1]).strip() and not frame.iloc[:, keep - 1].astype(bool).any():
+        keep -= 1
+    return frame.iloc[:, :keep] if keep < len(frame.columns) else frame
+
+
+def _check_row_count(rows: int, limits: ReadLimits) -> None:
+    if rows > limits.max_rows:
+        raise ValidationError(
+            f"the file has more than {limits.max_rows:,} rows, the most one import takes; "
+            "split it into smaller files"
+        )
+
+
+def check_xlsx_archive(data: bytes, limits: ReadLimits) -> None:
+    """Refuse a zip bomb or a zip that is not a workbook, from the zip directory alone."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise ValidationError("the file is not a valid XLSX workbook (a damaged zip)") from exc
+    with archive:
+        entries = archive.infolist()
+        if len(entries) > MAX_ZIP_ENTRIES:
+            raise ValidationError("the XLSX workbook has too many parts to be a spreadsheet")
+        names = {e.filename for e in entries}
+        if "xl/workbook.xml" not in names or "[Content_Types].xml" not in names:
+            raise ValidationError("the file is a zip but not an XLSX workbook")
+        total = sum(e.file_size for e in entries)
+        if total > limits.max_uncompressed_bytes:
+            raise ValidationError(
+                f"the XLSX workbook unpacks to {total / 1e6:,.0f} MB, more than the "
+                f"{limits.max_uncompressed_bytes / 1e6:,.0f} MB allowed; save it as CSV instead"
+            )
+        for entry in entries:
+            if entry.file_size < RATIO_CHECK_MIN_BYTES:
+                continue
+            ratio = entry.file_size / max(entry.compress_size, 1)
+            if ratio > limits.max_compression_ratio:
+                raise ValidationError(
+                    f"the XLSX workbook is compressed {ratio:,.0f} to 1, more than the "
+                    f"{limits.max_compression_ratio:,.0f} to 1 a spreadsheet plausibly needs; "
+                    "it is refused as a possible zip bomb"
+                )
+
+
+def xlsx_cell_text(value: Any, number_format: str | None = None) -> str:
+    """A cell as the text a person sees: whole numbers without '.0', leading zeros kept."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, float):
+        text = str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+    elif isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time() else value.isoformat(sep=" ")
+    elif isinstance(value, (date, time)):
+        return value.isoformat()
+    else:
+        return str(value)
+    # A number formatted "00000000000" shows its leading zeros: keep them (phone numbers).
+    if number_format and _ZEROS_FORMAT.match(number_format) and text.isdigit():
+        return text.zfill(len(number_format))
+    return text
+
+
+def list_sheets(data: bytes, limits: ReadLimits | None = None) -> list[str]:
+    workbook = _open_workbook(data, limits or ReadLimits())
+    try:
+        return list(workbook.sheetnames)
+    finally:
+        workbook.close()
+
+
+def _open_workbook(data: bytes, limits: ReadLimits) -> Any:
+    import openpyxl
+    from defusedxml import DefusedXmlException
+
+    verify_xml_protection()
+    check_xlsx_archive(data, limits)
+    try:
+        return openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except DefusedXmlException as exc:
+        raise ValidationError(
+            "the XLSX workbook contains XML entity declarations, which are refused for safety"
+        ) from exc
+    except Exception as exc:  # openpyxl raises many types for damaged files
+        raise ValidationError(f"the XLSX workbook could not be read: {exc}") from exc
+
+
+def read_xlsx_table(data: bytes, limits: ReadLimits, sheet: str | None = None) -> RawTable:
+    from defusedxml import DefusedXmlException
+
+    workbook = _open_workbook(data, limits)
+    try:
+        sheets = list(workbook.sheetnames)
+        if sheet is not None and sheet not in sheets:
+            raise ValidationError(f"the workbook has no sheet '{sheet}'; it has: {', '.join(sheets)}")
+        name = sheet or sheets[0]
+        try:
+            rows = _sheet_rows(workbook[name], limits)
+        except DefusedXmlException as exc:
+            raise ValidationError(
+                "the XLSX workbook contains XML entity declarations, which are refused for safety"
+            ) from exc
+    finally:
+        workbook.close()
+    if not rows:
+        raise ValidationError(f"the sheet '{name}' is empty")
+    header_index = find_header_row(rows)
+    header_cells = rows[header_index]
+    while header_cells and not header_cells[-1].strip():
+        header_cells = header_cells[:-1]
+    headers = unique_headers(header_cells)
+    width = len(headers)
+    body = [r[:width] + [""] * (width - len(r)) for r in rows[header_index + 1 :]]
+    _check_row_count(len(body), limits)
+    frame = _clean_frame(pd.DataFrame(body, columns=headers, dtype=str))
+    return RawTable(
+        headers=headers,
+        frame=frame,
+        first_row=header_index + 2,
+        header_row=header_index + 1,
+        sheets=sheets,
+        sheet=name,
+    )
+
+
+def _sheet_rows(worksheet: Any, limits: ReadLimits) -> list[list[str]]:
+    rows: list[list[str]] = []
+    # The header may sit a few rows down, so allow for those above the row limit.
+    cap = limits.max_rows + HEADER_SEARCH_ROWS + 1
+    for row in worksheet.iter_rows():
+        rows.append(
+            [
+                xlsx_cell_text(c.value, c.number_format if isinstance(c.value, (int, float)) else None)
+                for c in row
+            ]
+        )
+        if len(rows) > cap:
+            _check_row_count(len(rows), limits)
+    while rows and not any(rows[-1]):
+        rows.pop()
+    return rows
+
+
+def read_table(
+    data: bytes, file_name: str, *, limits: ReadLimits | None = None, sheet: str | None = None
+) -> RawTable:
+    """Read an uploaded CSV or XLSX as text, enforcing the size, row and safety limits."""
+    limits = limits or ReadLimits()
+    if len(data) > limits.max_bytes:
+        raise ValidationError(
+            f"'{file_name}' is {len(data) / 1e6:,.1f} MB, more than the "
+            f"{limits.max_bytes / 1e6:,.0f} MB allowed; split it into smaller files"
+        )
+    if not data:
+        raise ValidationError(f"'{file_name}' is empty")
+    if file_kind(file_name, data) == "xlsx":
+        return read_xlsx_table(data, limits, sheet)
+    return read_csv_table(data, limits)

@@ -1,0 +1,197 @@
+"""Suppression lists: addresses that must never be messaged, imported from files or added by hand.
+
+A suppression is per channel: an E.164 phone for SMS, a normalised email for email. The
+pipeline and the enrolment ask `is_suppressed` / `suppressed_addresses`, or filter in SQL with
+`lead_not_suppressed(channel)`; a lead opted out by hand is also suppressed on both its
+addresses, so the opt-out outlives the lead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, insert, select
+from sqlalchemy.orm import Session
+
+from core.audit import record_audit
+from core.db import Database
+from core.errors import ValidationError
+from core.leads.importer import tenant_country
+from core.leads.mapping import field_for_header
+from core.leads.normalise import PhoneNormaliser, normalise_email
+from core.leads.readers import RawTable, ReadLimits, read_table
+from core.models import Channel, Lead, Suppression, SuppressionReason
+from core.permissions import Actor, Permission
+
+LOOKUP_CHUNK = 2_000
+
+
+@dataclass(frozen=True)
+class SuppressionImportSummary:
+    rows: int
+    added: int
+    already: int
+    rejected: int
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {"rows": self.rows, "added": self.added, "already": self.already,
+                "rejected": self.rejected}
+
+
+def _channel(channel: str | Channel) -> Channel:
+    try:
+        return Channel(channel)
+    except ValueError:
+        raise ValidationError(f"channel '{channel}' is not known; use sms or email") from None
+
+
+def _reason(reason: str | SuppressionReason) -> SuppressionReason:
+    try:
+        return SuppressionReason(reason)
+    except ValueError:
+        raise ValidationError(
+            f"reason '{reason}' is not known; use stop, unsubscribe, bounce or manual"
+        ) from None
+
+
+def is_suppressed(session: Session, channel: str | Channel, address: str | None) -> bool:
+    """True when the address (E.164 phone or normalised email) is suppressed on the channel."""
+    if not address:
+        return False
+    found = session.scalar(
+        select(Suppression.id).where(
+            Suppression.channel == _channel(channel).value, Suppression.address == address
+        ).limit(1)
+    )
+    return found is not None
+
+
+def suppressed_addresses(
+    session: Session, channel: str | Channel, addresses: Iterable[str | None]
+) -> set[str]:
+    """The subset of the addresses that is suppressed on the channel, a chunk per query."""
+    wanted = sorted({a for a in addresses if a})
+    found: set[str] = set()
+    for start in range(0, len(wanted), LOOKUP_CHUNK):
+        chunk = wanted[start : start + LOOKUP_CHUNK]
+        found.update(
+            session.scalars(
+                select(Suppression.address).where(
+                    Suppression.channel == _channel(channel).value, Suppression.address.in_(chunk)
+                )
+            )
+        )
+    return found
+
+
+def lead_not_suppressed(channel: str | Channel) -> ColumnElement[bool]:
+    """A WHERE clause on Lead: not opted out and its address for the channel not suppressed."""
+    kind = _channel(channel)
+    address = Lead.phone if kind is Channel.sms else Lead.email
+    return and_(
+        Lead.opted_out_at.is_(None),
+        address.is_not(None),
+        ~exists().where(
+            Suppression.tenant_id == Lead.tenant_id,
+            Suppression.channel == kind.value,
+            Suppression.address == address,
+        ),
+    )
+
+
+def add_suppressions_in(
+    session: Session,
+    tenant_id: int,
+    channel: Channel,
+    addresses: Sequence[str],
+    reason: SuppressionReason,
+    source: str | None,
+) -> int:
+    """Suppress the addresses not yet suppressed (inside the caller's transaction); returns how many."""
+    present = suppressed_addresses(session, channel, addresses)
+    new = sorted(set(addresses) - present)
+    now = datetime.now(UTC)
+    for start in range(0, len(new), LOOKUP_CHUNK):
+        session.execute(
+            insert(Suppression),
+            [{"tenant_id": tenant_id, "channel": channel.value, "address": a,
+              "reason": reason.value, "source": (source or "")[:255] or None, "created_at": now}
+             for a in new[start : start + LOOKUP_CHUNK]],
+        )
+    return len(new)
+
+
+def _address_column(table: RawTable, channel: Channel, normalise: Any) -> str:
+    """The column holding the addresses: named so, the only one, or the one most of them parse in."""
+    wanted = "phone" if channel is Channel.sms else "email"
+    for header in table.headers:
+        if field_for_header(header) == wanted:
+            return header
+    if len(table.headers) == 1:
+        return table.headers[0]
+    sample = table.frame.head(50)
+    scores = {h: sum(1 for v in sample[h] if v and normalise(v)[0]) for h in table.headers}
+    best = max(scores, key=lambda h: scores[h])
+    if scores[best] == 0:
+        raise ValidationError(
+            f"no column of the file holds {'phone numbers' if channel is Channel.sms else 'emails'}; "
+            f"name the column '{wanted}'"
+        )
+    return best
+
+
+def import_suppressions(
+    db: Database,
+    actor: Actor,
+    *,
+    file_name: str,
+    data: bytes,
+    channel: str | Channel,
+    reason: str | SuppressionReason = SuppressionReason.manual,
+) -> SuppressionImportSummary:
+    """Import a list of phones or emails to suppress (a STOP export, a do-not-contact list)."""
+    actor.require(Permission.manage_suppressions)
+    kind, why = _channel(channel), _reason(reason)
+    # A list of bare numbers may have no header: read it as one, then put the first row back.
+    table = read_table(data, file_name, limits=ReadLimits.from_settings(db.settings))
+    if kind is Channel.sms:
+        phones = PhoneNormaliser(tenant_country(db, actor))
+
+        def normalise(raw: str) -> tuple[str | None, str | None]:
+            result = phones(raw)
+            return result.e164, result.error(raw.strip())
+    else:
+        normalise = normalise_email
+    column = _address_column(table, kind, normalise)
+    values = table.frame[column].tolist()
+    first_row = table.first_row
+    if field_for_header(column) is None and normalise(column)[0]:
+        values.insert(0, column)  # the "header" was an address: the file has no header row
+        first_row -= 1
+    addresses: list[str] = []
+    rejects: list[dict[str, Any]] = []
+    rows = 0
+    for offset, raw in enumerate(values):
+        if not raw.strip():
+            continue
+        rows += 1
+        address, problem = normalise(raw)
+        if address:
+            addresses.append(address)
+        else:
+            rejects.append({"row": first_row + offset, "reason": problem or "empty"})
+    unique = sorted(set(addresses))
+    with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        added = add_suppressions_in(session, actor.tenant_id, kind, unique, why,
+                                    f"{file_name} ({hashlib.sha256(data).hexdigest()[:12]})")
+        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
+                     action="suppressions.import", entity="suppression",
+                     details={"file_name": file_name, "channel": kind.value, "added": added,
+                              "rejected": len(rejects)})
+    return SuppressionImportSummary(rows=rows, added=added, already=len(addresses) - added,
+                                    rejected=len(rejects), rejects=rejects)
