@@ -405,7 +405,10 @@ def _add_tags(session: Session, tenant_id: int, targets: list[tuple[int, tuple[s
     present = set()
     for ids in _chunks(lead_ids, SAVE_CHUNK):
         present.update(
-            session.execute(select(LeadTag.lead_id, LeadTag.tag).where(LeadTag.lead_id.in_(ids))).tuples()
+            (lead_id, tag)
+            for lead_id, tag in session.execute(
+                select(LeadTag.lead_id, LeadTag.tag).where(LeadTag.lead_id.in_(ids))
+            )
         )
     rows = [{"tenant_id": tenant_id, "lead_id": lead_id, "tag": tag}
             for lead_id, tag in sorted(wanted - present)]

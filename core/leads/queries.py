@@ -194,9 +194,12 @@ def add_tags(db: Database, actor: Actor, lead_ids: Sequence[int], tags: str | Se
         raise ValidationError("type at least one tag")
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         ids = _owned_ids(session, lead_ids)
-        present = set(session.execute(
-            select(LeadTag.lead_id, LeadTag.tag).where(LeadTag.lead_id.in_(ids), LeadTag.tag.in_(wanted))
-        ).tuples())
+        present = {
+            (lead_id, tag)
+            for lead_id, tag in session.execute(
+                select(LeadTag.lead_id, LeadTag.tag).where(LeadTag.lead_id.in_(ids), LeadTag.tag.in_(wanted))
+            )
+        }
         rows = [{"tenant_id": actor.tenant_id, "lead_id": i, "tag": t}
                 for i in ids for t in wanted if (i, t) not in present]
         if rows:
