@@ -365,8 +365,17 @@ class LeadNormaliser:
         self.default_country = default_country.upper()
         self.mapping = mapping
         self.phones = PhoneNormaliser(self.default_country)
+        self._phones_by_country: dict[str, PhoneNormaliser] = {self.default_country: self.phones}
         self.fields = {target: header for header, target in mapping.items() if target in LEAD_FIELDS}
         self.custom_headers = [h for h, target in mapping.items() if target == CUSTOM]
+
+    def _phones_for(self, country: str | None) -> PhoneNormaliser:
+        if country is None or country not in phonenumbers.SUPPORTED_REGIONS:
+            return self.phones
+        found = self._phones_by_country.get(country)
+        if found is None:
+            found = self._phones_by_country[country] = PhoneNormaliser(country)
+        return found
 
     def rows(self, frame: Any, row_numbers: Sequence[int]) -> list[RowOutcome]:
         """One outcome per non-blank row of the frame (all-empty rows are skipped)."""
@@ -387,7 +396,13 @@ class LeadNormaliser:
     def row(self, row: int, cells: dict[str, str], custom: dict[str, str]) -> RowOutcome:
         problems: list[str] = []
         warnings: list[str] = []
-        phone = self.phones(cells["phone"]) if cells["phone"] else EMPTY_PHONE
+        country = None
+        if cells["country"].strip():
+            country = normalise_country(cells["country"])
+            if country is None:
+                warnings.append(f"country '{cells['country'].strip()}' is not recognised; left empty")
+        # A number in national format is read in the row's own country when it names one.
+        phone = self._phones_for(country)(cells["phone"]) if cells["phone"] else EMPTY_PHONE
         if phone.problem:
             problems.append(phone.error(cells["phone"].strip()) or "")
         email, email_problem = normalise_email(cells["email"]) if cells["email"] else (None, None)
@@ -400,11 +415,6 @@ class LeadNormaliser:
         if cells["full_name"] and not (first and last):
             split_first, split_last = split_full_name(cells["full_name"])
             first, last = first or split_first, last or split_last
-        country = None
-        if cells["country"].strip():
-            country = normalise_country(cells["country"])
-            if country is None:
-                warnings.append(f"country '{cells['country'].strip()}' is not recognised; left empty")
         country = country or phone.region
         city = clip(cells["city"], "city")
         time_zone = None
