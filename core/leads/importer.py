@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -25,7 +25,12 @@ from core.audit import record_audit
 from core.db import Database
 from core.errors import Conflict, ValidationError
 from core.leads.mapping import mapping_for, save_mapping_in, validate_mapping
-from core.leads.normalise import LeadNormaliser, RowOutcome, normalise_tags
+from core.leads.normalise import (
+    LEAD_COLUMNS,
+    LeadNormaliser,
+    RowOutcome,
+    normalise_tags,
+)
 from core.leads.readers import RawTable, ReadLimits, read_table
 from core.logs import bound, get_logger
 from core.models import Lead, LeadImport, LeadTag, Tenant
@@ -33,11 +38,6 @@ from core.permissions import Actor, Permission
 
 log = get_logger(__name__)
 
-# Lead columns an import writes, in the order of the compact row tuples.
-LEAD_COLUMNS = (
-    "first_name", "last_name", "phone", "email", "company", "title", "website", "industry",
-    "city", "country", "time_zone", "notes", "custom_fields",
-)
 _PHONE, _EMAIL, _CUSTOM = LEAD_COLUMNS.index("phone"), LEAD_COLUMNS.index("email"), LEAD_COLUMNS.index("custom_fields")
 NORMALISE_CHUNK = 10_000
 SAVE_CHUNK = 2_000
@@ -138,7 +138,7 @@ def preview_rows(
             status, message = "warning", "; ".join(outcome.warnings)
         else:
             status, message = "ok", ""
-        values = {k: v for k, v in outcome.values.items() if k != "custom_fields"}
+        values = {k: v for k, v in outcome.as_dict().items() if k != "custom_fields"}
         values["tags"] = ", ".join(outcome.tags)
         preview.append(PreviewRow(outcome.row, status, message, values))
     return preview
@@ -224,7 +224,7 @@ def _check_rows(table: RawTable, normaliser: LeadNormaliser, report: ProgressCal
                 checked.rejects.append(_reject(outcome, table))
                 continue
             values = outcome.values
-            phone, email = values["phone"], values["email"]
+            phone, email = values[_PHONE], values[_EMAIL]
             if (phone and phone in seen_phones) or (email and email in seen_emails):
                 checked.duplicates_in_file += 1
                 continue
@@ -232,9 +232,7 @@ def _check_rows(table: RawTable, normaliser: LeadNormaliser, report: ProgressCal
                 seen_phones.add(phone)
             if email:
                 seen_emails.add(email)
-            checked.accepted.append(
-                (outcome.row, tuple(values[c] for c in LEAD_COLUMNS), tuple(outcome.tags))
-            )
+            checked.accepted.append((outcome.row, values, tuple(outcome.tags)))
         done = min(start + NORMALISE_CHUNK, table.row_count)
         # Checking is about two thirds of the work, saving the rest.
         report(0.65 * done / total, f"Checked {done:,} of {table.row_count:,} rows")
@@ -324,15 +322,11 @@ def _save_chunk(
     """Insert the new leads of one chunk and merge the known ones; returns the three counts."""
     phones = [values[_PHONE] for _row, values, _tags in chunk if values[_PHONE]]
     emails = [values[_EMAIL] for _row, values, _tags in chunk if values[_EMAIL]]
-    columns = [getattr(Lead, c) for c in LEAD_COLUMNS]
-    conditions = []
-    if phones:
-        conditions.append(Lead.phone.in_(phones))
-    if emails:
-        conditions.append(Lead.email.in_(emails))
-    existing = session.execute(select(Lead.id, *columns).where(or_(*conditions))).all()
-    by_phone = {r.phone: r for r in existing if r.phone}
-    by_email = {r.email: r for r in existing if r.email}
+    columns = [Lead.id, *(getattr(Lead, c) for c in LEAD_COLUMNS)]
+    # One query per key, not "phone IN (...) OR email IN (...)": with OR, SQLite scans every lead
+    # of the tenant instead of using the two unique indexes.
+    by_phone = {r.phone: r for r in session.execute(select(*columns).where(Lead.phone.in_(phones)))} if phones else {}
+    by_email = {r.email: r for r in session.execute(select(*columns).where(Lead.email.in_(emails)))} if emails else {}
     new_rows: list[dict[str, Any]] = []
     new_tags: list[tuple[str, ...]] = []
     changes: list[dict[str, Any]] = []
@@ -363,13 +357,16 @@ def _save_chunk(
             duplicates += 1
         tag_targets.append((match.id, row_tags + import_tags))
     if new_rows:
+        # render_nulls keeps one column set for every row, so the rows go in as one batch
+        # instead of one statement per distinct set of empty fields.
+        statement = insert(Lead).execution_options(render_nulls=True)
         if any(new_tags):
             ids = session.scalars(
-                insert(Lead).returning(Lead.id, sort_by_parameter_order=True), new_rows
+                statement.returning(Lead.id, sort_by_parameter_order=True), new_rows
             ).all()
             tag_targets.extend(zip(ids, new_tags, strict=True))
         else:
-            session.execute(insert(Lead), new_rows)
+            session.execute(statement, new_rows)
     for change in changes:
         lead_id = change.pop("id")
         session.execute(update(Lead).where(Lead.id == lead_id).values(**change))

@@ -14,13 +14,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 from zoneinfo import available_timezones
 
 import phonenumbers
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+from phonenumbers import PhoneMetadata, PhoneNumberDesc
 from phonenumbers import timezone as phone_timezones
 
 from core.leads.mapping import CUSTOM, LEAD_FIELDS
@@ -35,7 +36,7 @@ _WHOLE_FLOAT = re.compile(r"^(\+?\d+)\.0+$")
 _UNKNOWN_ZONE = "Etc/Unknown"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PhoneResult:
     """A parsed phone: E.164, its region and time zone, or a problem (with `{raw}` to fill in)."""
 
@@ -51,42 +52,87 @@ class PhoneResult:
 EMPTY_PHONE = PhoneResult()
 
 
+@cache
+def _pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _matches(national: str, desc: PhoneNumberDesc | None) -> bool:
+    """The library's own rule for a number type: one of its lengths and its whole pattern."""
+    if desc is None or not desc.national_number_pattern:
+        return False
+    if desc.possible_length and len(national) not in desc.possible_length:
+        return False
+    return _pattern(desc.national_number_pattern).fullmatch(national) is not None
+
+
 class PhoneNormaliser:
-    """Phones to E.164 for one default country, cached by raw and by stripped text."""
+    """Phones to E.164 for one default country, cached by the number with its formatting stripped.
+
+    One instance lives for one import, so its cache never outgrows the file.
+    """
 
     def __init__(self, default_country: str) -> None:
         self.region = default_country.upper()
-        self._by_raw: dict[str, PhoneResult] = {}
         self._by_key: dict[str, PhoneResult] = {}
+        self._nanp = phonenumbers.country_code_for_region(self.region) == 1
+        self._metadata = PhoneMetadata.metadata_for_region(self.region)
 
     def __call__(self, raw: str) -> PhoneResult:
-        found = self._by_raw.get(raw)
-        if found is None:
-            found = self._by_raw[raw] = self._normalise(raw)
-        return found
-
-    def _normalise(self, raw: str) -> PhoneResult:
         text = raw.strip().lstrip("'\u2019").strip()
-        if text.lower().startswith("tel:"):
-            text = text[4:].strip()
-        if not text:
-            return EMPTY_PHONE
-        if _SCIENTIFIC.match(text):
-            return self._from_scientific(text)
-        whole = _WHOLE_FLOAT.match(text)
-        if whole:
-            text = whole.group(1)
-        text = _EXTENSION.sub("", text)
+        if text.endswith("0") and "." in text:
+            whole = _WHOLE_FLOAT.match(text)  # a number a spreadsheet stored as 4155550100.0
+            text = whole.group(1) if whole else text
         key = _FORMATTING.sub("", text)
-        if _DIGITS.match(key):
-            if key.startswith("00"):
-                key = "+" + key[2:]  # the international prefix used outside North America
-        else:
-            key = text  # letters (vanity numbers) or junk: let phonenumbers judge
+        if not _DIGITS.match(key):
+            key = self._key_of_unusual(text)
+            if key is None:
+                return EMPTY_PHONE if not text else self._from_scientific(text)
+        elif key.startswith("00"):
+            key = "+" + key[2:]  # the international prefix used outside North America
         found = self._by_key.get(key)
         if found is None:
             found = self._by_key[key] = self._parse(key)
         return found
+
+    def _key_of_unusual(self, text: str) -> str | None:
+        """The key of text that is not plain digits: None for empty or scientific notation."""
+        if text.lower().startswith("tel:"):
+            text = text[4:].strip()
+        if not text or _SCIENTIFIC.match(text):
+            return None
+        text = _EXTENSION.sub("", text)
+        key = _FORMATTING.sub("", text)
+        if _DIGITS.match(key):
+            return "+" + key[2:] if key.startswith("00") else key
+        return text  # letters (vanity numbers) or junk: let phonenumbers judge
+
+    def _valid_here(self, number: phonenumbers.PhoneNumber) -> bool:
+        """is_valid_number_for_region for the default country, fixed-line and mobile tried first.
+
+        The library tries every number type (premium, toll-free, pager, ...) before the common
+        ones; a match on the general pattern and on the fixed-line or mobile pattern is already
+        a valid number, and anything else gets the full check.
+        """
+        metadata = self._metadata
+        if metadata is not None and number.country_code == metadata.country_code:
+            national = phonenumbers.national_significant_number(number)
+            if _matches(national, metadata.general_desc) and (
+                _matches(national, metadata.fixed_line) or _matches(national, metadata.mobile)
+            ):
+                return True
+        return phonenumbers.is_valid_number_for_region(number, self.region)
+
+    def _nanp_number(self, key: str) -> phonenumbers.PhoneNumber | None:
+        """A North American number built directly: what parse() returns for it, much faster."""
+        digits = key.removeprefix("+")
+        if not (key.startswith("+") or self._nanp):
+            return None
+        if len(digits) == 11 and digits[0] == "1" and digits[1] in "23456789":
+            return phonenumbers.PhoneNumber(country_code=1, national_number=int(digits[1:]))
+        if len(digits) == 10 and not key.startswith("+") and digits[0] in "23456789":
+            return phonenumbers.PhoneNumber(country_code=1, national_number=int(digits))
+        return None
 
     def _from_scientific(self, text: str) -> PhoneResult:
         try:
@@ -105,11 +151,13 @@ class PhoneNormaliser:
 
     def _parse(self, key: str) -> PhoneResult:
         international = key.startswith("+")
-        try:
-            number = phonenumbers.parse(key, self.region)
-        except phonenumbers.NumberParseException:
-            return PhoneResult(problem="phone '{raw}' is not a phone number")
-        if phonenumbers.is_valid_number_for_region(number, self.region):
+        number = self._nanp_number(key)
+        if number is None:
+            try:
+                number = phonenumbers.parse(key, self.region)
+            except phonenumbers.NumberParseException:
+                return PhoneResult(problem="phone '{raw}' is not a phone number")
+        if self._valid_here(number):
             region: str | None = self.region
         elif phonenumbers.is_valid_number(number):
             region = phonenumbers.region_code_for_number(number)
@@ -143,7 +191,6 @@ def _is_plain_email(email: str) -> bool:
     return len(local) <= 64 and "--" not in domain and not domain.endswith(_SPECIAL_SUFFIXES)
 
 
-@cache
 def normalise_email(raw: str) -> tuple[str | None, str | None]:
     """(normalised lower-case email, None), (None, problem) or (None, None) when empty."""
     text = raw.strip().strip("<>").strip()
@@ -297,20 +344,20 @@ def _geography() -> _Geography:
     return _Geography(country_by_name, zones_by_country, zone_by_city, country_by_zone, zones)
 
 
-@cache
+@lru_cache(maxsize=4096)
 def normalise_country(raw: str) -> str | None:
     """An ISO 3166 alpha-2 code from a code or an English (or common local) country name."""
     key = _place_key(raw)
     return _geography().country_by_name.get(key) if key else None
 
 
-@cache
+@lru_cache(maxsize=4096)
 def normalise_time_zone(raw: str) -> str | None:
     """An IANA time zone name ('europe/berlin' -> 'Europe/Berlin'), or None."""
     return _geography().zones.get(raw.strip().lower()) if raw.strip() else None
 
 
-@cache
+@lru_cache(maxsize=4096)
 def time_zone_for_place(country: str | None, city: str | None) -> str | None:
     """The time zone of a city (within its country when known), else of a one-zone country."""
     geography = _geography()
@@ -343,12 +390,19 @@ def clip(value: str | None, field_name: str) -> str | None:
     return text[:limit] if limit else text
 
 
-@dataclass
+# Lead columns an import writes, in the order of `RowOutcome.values`.
+LEAD_COLUMNS = (
+    "first_name", "last_name", "phone", "email", "company", "title", "website", "industry",
+    "city", "country", "time_zone", "notes", "custom_fields",
+)
+
+
+@dataclass(slots=True)
 class RowOutcome:
     """One spreadsheet row after normalisation: the lead's values, or the reasons it is refused."""
 
     row: int
-    values: dict[str, Any]
+    values: tuple[Any, ...]  # in LEAD_COLUMNS order
     tags: list[str]
     problems: list[str]
     warnings: list[str]
@@ -357,9 +411,12 @@ class RowOutcome:
     def accepted(self) -> bool:
         return not self.problems
 
+    def as_dict(self) -> dict[str, Any]:
+        return dict(zip(LEAD_COLUMNS, self.values, strict=True))
+
 
 class LeadNormaliser:
-    """Turns the cells of a mapped spreadsheet into lead values, row by row, with caches."""
+    """Turns the cells of a mapped spreadsheet into lead values, a column at a time, with caches."""
 
     def __init__(self, default_country: str, mapping: dict[str, str]) -> None:
         self.default_country = default_country.upper()
@@ -370,6 +427,7 @@ class LeadNormaliser:
         self.custom_headers = [h for h, target in mapping.items() if target == CUSTOM]
 
     def _phones_for(self, country: str | None) -> PhoneNormaliser:
+        # A number in national format is read in the row's own country when it names one.
         if country is None or country not in phonenumbers.SUPPORTED_REGIONS:
             return self.phones
         found = self._phones_by_country.get(country)
@@ -379,68 +437,68 @@ class LeadNormaliser:
 
     def rows(self, frame: Any, row_numbers: Sequence[int]) -> list[RowOutcome]:
         """One outcome per non-blank row of the frame (all-empty rows are skipped)."""
-        columns = {name: frame[header].tolist() for name, header in self.fields.items()}
+        count = len(frame)
+        blank = [""] * count
+
+        def cells(name: str) -> list[str]:
+            header = self.fields.get(name)
+            return frame[header].tolist() if header is not None else blank
+
+        raw_country, raw_phone, raw_email = cells("country"), cells("phone"), cells("email")
+        raw_zone, raw_website = cells("time_zone"), cells("website")
+        countries = [normalise_country(v) if v else None for v in raw_country]
+        if "country" in self.fields:
+            phones = [self._phones_for(c)(v) if v else EMPTY_PHONE for v, c in zip(raw_phone, countries, strict=True)]
+        else:
+            phones = [self.phones(v) if v else EMPTY_PHONE for v in raw_phone]
+        emails = [normalise_email(v) if v else (None, None) for v in raw_email]
+        firsts = [normalise_name(v) if v else None for v in cells("first_name")]
+        lasts = [normalise_name(v) if v else None for v in cells("last_name")]
+        full_names = cells("full_name")
+        texts = {name: [clip(v, name) if v else None for v in cells(name)]
+                 for name in ("company", "title", "industry", "city")}
+        notes = [v.strip() or None for v in cells("notes")]
+        zones = [normalise_time_zone(v) if v else None for v in raw_zone]
+        websites = [normalise_website(v) if v else None for v in raw_website]
+        tags = [normalise_tags(v) if v else [] for v in cells("tags")]
         custom = [(header, frame[header].tolist()) for header in self.custom_headers]
         non_blank = frame.ne("").any(axis=1).tolist() if len(frame.columns) else []
-        empty = [""] * len(frame)
-        get = {name: columns.get(name, empty) for name in LEAD_FIELDS}
         outcomes: list[RowOutcome] = []
-        for index, row in enumerate(row_numbers):
-            if not non_blank[index]:
+        for i, row in enumerate(row_numbers):
+            if not non_blank[i]:
                 continue
-            cells = {name: values[index] for name, values in get.items()}
-            extra = {h: v[index].strip() for h, v in custom if v[index].strip()}
-            outcomes.append(self.row(row, cells, extra))
+            problems: list[str] = []
+            warnings: list[str] = []
+            phone = phones[i]
+            if phone.problem:
+                problems.append(phone.problem.format(raw=raw_phone[i].strip()))
+            email, email_problem = emails[i]
+            if email_problem:
+                problems.append(email_problem)
+            if not problems and phone.e164 is None and email is None:
+                problems.append("no phone or email: a lead needs at least one")
+            first, last = firsts[i], lasts[i]
+            if full_names[i] and not (first and last):
+                split_first, split_last = split_full_name(full_names[i])
+                first, last = first or split_first, last or split_last
+            country = countries[i]
+            if country is None and raw_country[i].strip():
+                warnings.append(f"country '{raw_country[i].strip()}' is not recognised; left empty")
+            country = country or phone.region
+            city = texts["city"][i]
+            zone = zones[i]
+            if zone is None and raw_zone[i].strip():
+                warnings.append(f"time zone '{raw_zone[i].strip()}' is not an IANA name such as "
+                                "Europe/Berlin; taken from the phone or place instead")
+            zone = zone or phone.time_zone or (time_zone_for_place(country, city) if country or city else None)
+            website = websites[i]
+            if website is None and raw_website[i].strip():
+                warnings.append(f"website '{raw_website[i].strip()}' is not a domain; left empty")
+            extra = {h: v[i].strip() for h, v in custom if v[i].strip()}
+            values = (
+                clip(first, "first_name"), clip(last, "last_name"), phone.e164, email,
+                texts["company"][i], texts["title"][i], website, texts["industry"][i], city,
+                country, zone, notes[i], extra,
+            )
+            outcomes.append(RowOutcome(row, values, tags[i], problems, warnings))
         return outcomes
-
-    def row(self, row: int, cells: dict[str, str], custom: dict[str, str]) -> RowOutcome:
-        problems: list[str] = []
-        warnings: list[str] = []
-        country = None
-        if cells["country"].strip():
-            country = normalise_country(cells["country"])
-            if country is None:
-                warnings.append(f"country '{cells['country'].strip()}' is not recognised; left empty")
-        # A number in national format is read in the row's own country when it names one.
-        phone = self._phones_for(country)(cells["phone"]) if cells["phone"] else EMPTY_PHONE
-        if phone.problem:
-            problems.append(phone.error(cells["phone"].strip()) or "")
-        email, email_problem = normalise_email(cells["email"]) if cells["email"] else (None, None)
-        if email_problem:
-            problems.append(email_problem)
-        if not problems and phone.e164 is None and email is None:
-            problems.append("no phone or email: a lead needs at least one")
-        first = normalise_name(cells["first_name"])
-        last = normalise_name(cells["last_name"])
-        if cells["full_name"] and not (first and last):
-            split_first, split_last = split_full_name(cells["full_name"])
-            first, last = first or split_first, last or split_last
-        country = country or phone.region
-        city = clip(cells["city"], "city")
-        time_zone = None
-        if cells["time_zone"].strip():
-            time_zone = normalise_time_zone(cells["time_zone"])
-            if time_zone is None:
-                warnings.append(f"time zone '{cells['time_zone'].strip()}' is not an IANA name "
-                                "such as Europe/Berlin; taken from the phone or place instead")
-        time_zone = time_zone or phone.time_zone or time_zone_for_place(country, city)
-        website = normalise_website(cells["website"]) if cells["website"] else None
-        if cells["website"].strip() and website is None:
-            warnings.append(f"website '{cells['website'].strip()}' is not a domain; left empty")
-        values = {
-            "first_name": clip(first, "first_name"),
-            "last_name": clip(last, "last_name"),
-            "phone": phone.e164,
-            "email": email,
-            "company": clip(cells["company"], "company"),
-            "title": clip(cells["title"], "title"),
-            "website": website,
-            "industry": clip(cells["industry"], "industry"),
-            "city": city,
-            "country": country,
-            "time_zone": time_zone,
-            "notes": cells["notes"].strip() or None,
-            "custom_fields": custom,
-        }
-        tags = normalise_tags(cells["tags"]) if cells["tags"] else []
-        return RowOutcome(row, values, tags, problems, warnings)
