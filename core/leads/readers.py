@@ -32,6 +32,7 @@ SNIFF_BYTES = 64 * 1024
 # An entry smaller than this may compress as well as it likes: tiny XML parts often do.
 RATIO_CHECK_MIN_BYTES = 1024 * 1024
 MAX_ZIP_ENTRIES = 10_000
+ENTITY_MESSAGE = "the XLSX workbook contains XML entity declarations, which are refused for safety"
 _NEUTRALISED = re.compile(r"^'(?=[=+\-@\t\r\n])")
 _ZEROS_FORMAT = re.compile(r"^0+$")
 
@@ -352,12 +353,20 @@ def _open_workbook(data: bytes, limits: ReadLimits) -> Any:
     check_xlsx_archive(data, limits)
     try:
         return openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except DefusedXmlException as exc:
-        raise ValidationError(
-            "the XLSX workbook contains XML entity declarations, which are refused for safety"
-        ) from exc
     except Exception as exc:  # openpyxl raises many types for damaged files
+        if _caused_by(exc, DefusedXmlException):
+            raise ValidationError(ENTITY_MESSAGE) from exc
         raise ValidationError(f"the XLSX workbook could not be read: {exc}") from exc
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    # openpyxl wraps parser errors in a ValueError; look down the chain.
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, kind):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def read_xlsx_table(data: bytes, limits: ReadLimits, sheet: str | None = None) -> RawTable:
@@ -371,10 +380,10 @@ def read_xlsx_table(data: bytes, limits: ReadLimits, sheet: str | None = None) -
         name = sheet or sheets[0]
         try:
             rows = _sheet_rows(workbook[name], limits)
-        except DefusedXmlException as exc:
-            raise ValidationError(
-                "the XLSX workbook contains XML entity declarations, which are refused for safety"
-            ) from exc
+        except (DefusedXmlException, ValueError) as exc:
+            if _caused_by(exc, DefusedXmlException):
+                raise ValidationError(ENTITY_MESSAGE) from exc
+            raise ValidationError(f"the sheet '{name}' could not be read: {exc}") from exc
     finally:
         workbook.close()
     if not rows:

@@ -1,0 +1,202 @@
+"""The import: dedup in and across files, duplicate policies, rejects, atomicity and tenancy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from core.db import Database
+from core.errors import PermissionDenied, ValidationError
+from core.leads import importer
+from core.leads.importer import ImportSummary, import_leads, preview_rows
+from core.leads.readers import read_table
+from core.models import Lead, LeadImport, LeadTag, Role
+from core.permissions import Actor
+from tests.factories import make_actor, make_tenant
+
+HEADER = "First Name,Last Name,Phone,Email,Company,Title,Website,Colour\n"
+FILE = (
+    HEADER
+    + "Ada,Lovelace,(415) 555-0100,ada@example.com,Engines,,https://www.engines.example.com/,blue\n"
+    + "Bob,Smith,+1 415 555 0101,bob@example.org,Acme,CTO,,\n"
+    + "Carl,Jones,12345,carl@example.com,,,,\n"
+    + "Ada,L.,+1 415 555 0100,,,,,\n"  # the same phone in another format
+    + "Bobby,,,BOB@Example.org,,,,\n"  # the same email in capitals
+    + "Dora,,,dora@,,,,\n"
+).encode()
+
+
+@pytest.fixture
+def admin(db: Database) -> Actor:
+    return make_actor(db, make_tenant(db), Role.admin)
+
+
+def _import(db: Database, actor: Actor, data: bytes = FILE, **options: Any) -> ImportSummary:
+    return import_leads(db, actor, file_name="leads.csv", data=data, **options)
+
+
+def _leads(db: Database, actor: Actor) -> dict[str, Lead]:
+    with db.session(tenant_id=actor.tenant_id) as session:
+        return {lead.phone or lead.email: lead for lead in session.scalars(select(Lead))}
+
+
+def test_import_dedups_inside_the_file_and_reports_rejects(db: Database, admin: Actor) -> None:
+    summary = _import(db, admin, tags=["Fair 2026"])
+    assert summary.counts() == {"import_id": summary.import_id, "rows": 6, "imported": 2,
+                                "updated": 0, "duplicates": 2, "rejected": 2}
+    assert [(r["row"], r["reason"]) for r in summary.rejects] == [
+        (4, "phone '12345' is not a valid number for US"),
+        (7, "email 'dora@' is not valid: There must be something after the @-sign."),
+    ]
+    assert summary.rejects[0]["values"]["First Name"] == "Carl"
+    leads = _leads(db, admin)
+    ada = leads["+14155550100"]
+    assert (ada.first_name, ada.email, ada.website, ada.time_zone, ada.country) == (
+        "Ada", "ada@example.com", "engines.example.com", "America/Los_Angeles", "US")
+    assert ada.custom_fields == {"Colour": "blue"}
+    assert ada.import_id == summary.import_id
+    assert [t.tag for t in ada.tags] == ["fair 2026"]
+    with db.session(tenant_id=admin.tenant_id) as session:
+        stored = session.get(LeadImport, summary.import_id)
+        assert stored is not None
+        assert (stored.status, stored.rows_total, stored.rows_rejected) == ("completed", 6, 2)
+        assert stored.rejects == summary.rejects
+
+
+def test_importing_the_same_file_twice_adds_nothing(db: Database, admin: Actor) -> None:
+    _import(db, admin)
+    for policy in ("skip", "fill", "overwrite"):
+        again = _import(db, admin, on_duplicate=policy)
+        assert (again.imported, again.updated, again.duplicates, again.rejected) == (0, 0, 4, 2)
+    with db.session(tenant_id=admin.tenant_id) as session:
+        assert session.scalar(select(func.count(Lead.id))) == 2
+
+
+UPDATE = (HEADER + "Ada,King,4155550100,,Analytical Engines,Countess,,green\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("policy", "last_name", "company", "title", "colour", "updated"),
+    [
+        ("skip", "Lovelace", "Engines", None, "blue", 0),
+        ("fill", "Lovelace", "Engines", "Countess", "blue", 1),
+        ("overwrite", "King", "Analytical Engines", "Countess", "green", 1),
+    ],
+)
+def test_each_duplicate_policy(
+    db: Database, admin: Actor, policy: str, last_name: str, company: str, title: str | None,
+    colour: str, updated: int,
+) -> None:
+    _import(db, admin)
+    summary = _import(db, admin, UPDATE, on_duplicate=policy)
+    assert (summary.imported, summary.updated, summary.duplicates) == (0, updated, 1 - updated)
+    ada = _leads(db, admin)["+14155550100"]
+    assert (ada.last_name, ada.company, ada.title, ada.custom_fields["Colour"]) == (
+        last_name, company, title, colour)
+    assert ada.email == "ada@example.com"  # an empty cell never erases a value
+
+
+def test_a_row_matching_two_different_leads_changes_neither(db: Database, admin: Actor) -> None:
+    _import(db, admin)
+    clash = (HEADER + "X,Y,(415) 555-0100,bob@example.org,Clash,,,\n").encode()
+    summary = _import(db, admin, clash, on_duplicate="overwrite")
+    assert (summary.updated, summary.duplicates) == (0, 1)
+    assert _leads(db, admin)["+14155550100"].company == "Engines"
+
+
+def test_a_failure_midway_leaves_no_rows(
+    db: Database, admin: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer, "SAVE_CHUNK", 1)
+    calls = {"n": 0}
+    real = importer._save_chunk
+
+    def failing(*args: Any, **kwargs: Any) -> tuple[int, int, int]:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk full (injected)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "_save_chunk", failing)
+    with pytest.raises(RuntimeError, match="injected"):
+        _import(db, admin)
+    assert calls["n"] == 2
+    with db.session(tenant_id=admin.tenant_id) as session:
+        assert session.scalar(select(func.count(Lead.id))) == 0
+        assert session.scalar(select(func.count(LeadTag.lead_id))) == 0
+        failed = session.scalars(select(LeadImport)).all()
+        assert [(i.status, i.rows_imported) for i in failed] == [("failed", 0)]
+        assert "injected" in (failed[0].error or "")
+
+
+def test_one_tenant_never_dedups_against_another(db: Database, admin: Actor) -> None:
+    other = make_actor(db, make_tenant(db, "Other"), Role.admin)
+    _import(db, admin)
+    summary = _import(db, other)
+    assert (summary.imported, summary.duplicates) == (2, 2)
+    assert set(_leads(db, other)) == set(_leads(db, admin))
+
+
+def test_progress_is_reported_up_to_done(db: Database, admin: Actor) -> None:
+    seen: list[tuple[float, str]] = []
+    _import(db, admin, progress=lambda fraction, text: seen.append((fraction, text)))
+    fractions = [f for f, _t in seen]
+    assert fractions == sorted(fractions)
+    assert fractions[-1] == 1.0
+    assert any(t.startswith("Checked") for _f, t in seen)
+    assert any(t.startswith("Saved") for _f, t in seen)
+
+
+def test_the_mapping_is_saved_and_a_given_mapping_is_used(db: Database, admin: Actor) -> None:
+    data = b"Tel,Mail,Shoe\n4155550100,a@example.com,42\n"
+    first = _import(db, admin, data, mapping={"Tel": "phone", "Mail": "email", "Shoe": "ignore"})
+    assert first.imported == 1
+    with db.session(tenant_id=admin.tenant_id) as session:
+        assert session.scalars(select(Lead.custom_fields)).one() == {}
+    from core.leads.mapping import find_saved_mapping
+
+    assert find_saved_mapping(db, admin, ["Tel", "Mail", "Shoe"]) == {
+        "Tel": "phone", "Mail": "email", "Shoe": "ignore"}
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [({"on_duplicate": "merge"}, ValidationError, "use skip, fill or overwrite"),
+     ({"mapping": {"Phone": "fax"}}, ValidationError, "not a lead field")],
+)
+def test_bad_options_are_refused(db: Database, admin: Actor, options: dict[str, Any],
+                                 error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        _import(db, admin, **options)
+
+
+def test_only_lead_managers_may_import(db: Database, admin: Actor) -> None:
+    manager = make_actor(db, admin.tenant_id, Role.manager)
+    with pytest.raises(PermissionDenied):
+        _import(db, manager)
+
+
+def test_preview_validates_the_first_rows(db: Database, admin: Actor) -> None:
+    table = read_table(FILE, "leads.csv")
+    mapping = {h: f for h, f in importer.mapping_for(db, admin, table.headers)[0].items()}
+    preview = preview_rows(db, admin, table, mapping, limit=4)
+    assert [(p.row, p.status) for p in preview] == [(2, "ok"), (3, "ok"), (4, "rejected"), (5, "ok")]
+    assert preview[0].values["phone"] == "+14155550100"
+    assert preview[2].message == "phone '12345' is not a valid number for US"
+
+
+def test_the_xlsx_sample_and_the_csv_sample_import_alike(db: Database, admin: Actor) -> None:
+    from core.config import DATA_DIR
+
+    csv_summary = import_leads(db, admin, file_name="sample_leads.csv",
+                               data=(DATA_DIR / "sample_leads.csv").read_bytes())
+    assert csv_summary.imported > 180
+    assert csv_summary.rejected == 4
+    xlsx_summary = import_leads(db, admin, file_name="sample_leads.xlsx",
+                                data=(DATA_DIR / "sample_leads.xlsx").read_bytes())
+    assert (xlsx_summary.imported, xlsx_summary.rejected) == (0, 4)
+    assert xlsx_summary.duplicates == csv_summary.imported + csv_summary.duplicates
+    # The same bad rows, numbered as each spreadsheet shows them (two rows above the XLSX header).
+    assert [r["row"] for r in xlsx_summary.rejects] == [r["row"] + 2 for r in csv_summary.rejects]

@@ -1,0 +1,237 @@
+"""Reading spreadsheets as text: encodings, delimiters, header rows, XLSX cells and safety limits."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+
+import openpyxl.xml
+import pytest
+import xlsxwriter
+
+from core.config import ConfigError
+from core.errors import ValidationError
+from core.leads import readers
+from core.leads.readers import ReadLimits, list_sheets, read_table, verify_xml_protection
+
+ROWS = [["First Name", "Phone", "Email", "City"],
+        ["Zoë", "0044 20 7946 0018", "zoe@example.com", "Köln"],
+        ["René", "(415) 555-0100", "rene@example.com", "Montréal"]]
+
+
+def _csv(delimiter: str = ",", rows: list[list[str]] = ROWS) -> str:
+    return "\r\n".join(delimiter.join(r) for r in rows) + "\r\n"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("utf-8", lambda t: t.encode("utf-8")),
+        ("utf-8-sig", lambda t: t.encode("utf-8-sig")),
+        ("utf-16", lambda t: t.encode("utf-16")),  # with BOM
+        ("utf-16-le", lambda t: t.encode("utf-16-le")),  # without BOM
+        ("utf-16-be", lambda t: t.encode("utf-16-be")),
+        ("cp1252", lambda t: t.encode("cp1252")),
+        ("latin-1", lambda t: (t + "\u00bf\n").encode("latin-1").replace(b"\xbf\n", b"\x81")),
+    ],
+)
+def test_each_encoding_reads_the_same_text(encoding: str, encode: object) -> None:
+    table = read_table(encode(_csv()), "leads.csv")  # type: ignore[operator]
+    assert table.headers == ROWS[0]
+    assert table.frame.iloc[0].tolist()[:3] == ROWS[1][:3]
+    assert table.frame["City"].tolist()[:2] == ["Köln", "Montréal"]
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_the_delimiter_is_sniffed(delimiter: str) -> None:
+    table = read_table(_csv(delimiter).encode(), "leads.csv")
+    assert table.delimiter == delimiter
+    assert table.headers == ROWS[0]
+    assert table.frame["Phone"].tolist() == ["0044 20 7946 0018", "(415) 555-0100"]
+
+
+def test_commas_inside_quotes_do_not_fool_the_sniffer() -> None:
+    data = 'Name;Phone;Notes\n"Smith, Ada";415 555 0100;"a, b, c"\n"Jones, Bob";415 555 0101;x\n'
+    table = read_table(data.encode(), "leads.csv")
+    assert table.delimiter == ";"
+    assert table.frame["Name"].tolist() == ["Smith, Ada", "Jones, Bob"]
+
+
+def test_the_header_is_found_below_title_rows_and_rows_keep_their_numbers() -> None:
+    data = "Leads exported from the CRM\n\n" + _csv()
+    table = read_table(data.encode(), "leads.csv")
+    assert table.header_row == 3
+    assert table.headers == ROWS[0]
+    assert list(table.row_numbers()) == [4, 5]
+
+
+def test_cells_stay_text_and_empty_headers_get_names() -> None:
+    data = "Phone,Zip,,Phone\n00441234,02134,x,1\n"
+    table = read_table(data.encode(), "leads.csv")
+    assert table.headers == ["Phone", "Zip", "Column 3", "Phone (2)"]
+    assert table.frame.iloc[0].tolist() == ["00441234", "02134", "x", "1"]
+
+
+def test_a_trailing_delimiter_adds_no_column() -> None:
+    table = read_table(b"Phone,Email,\n4155550100,a@example.com,\n", "leads.csv")
+    assert table.headers == ["Phone", "Email"]
+
+
+def test_neutralised_cells_from_our_own_export_come_back_unchanged() -> None:
+    table = read_table(b"Phone,Notes\n'+14155550100,'=1+1\n'x,it's\n", "leads.csv")
+    assert table.frame["Phone"].tolist() == ["+14155550100", "'x"]
+    assert table.frame["Notes"].tolist() == ["=1+1", "it's"]
+
+
+def test_a_row_with_too_many_cells_is_a_clear_error() -> None:
+    with pytest.raises(ValidationError, match="as many cells as the header"):
+        read_table(b"Phone,Email\n1,2\n1,2,3,4\n", "leads.csv")
+
+
+def _xlsx(build: object) -> bytes:
+    buffer = io.BytesIO()
+    workbook = xlsxwriter.Workbook(buffer, {"strings_to_formulas": False})
+    build(workbook)  # type: ignore[operator]
+    workbook.close()
+    return buffer.getvalue()
+
+
+def _leads_sheet(workbook: xlsxwriter.Workbook) -> None:
+    workbook.add_worksheet("Notes").write_string(0, 0, "not this one")
+    sheet = workbook.add_worksheet("Leads")
+    sheet.write_string(0, 0, "Trade show leads")
+    for col, header in enumerate(["Name", "Phone", "Mobile", "Email", "Score", "Joined"]):
+        sheet.write_string(2, col, header)
+    zeros = workbook.add_format({"num_format": "00000000000"})
+    sheet.write_string(3, 0, "Ada")
+    sheet.write_number(3, 1, 4155550100)  # a phone typed as a number
+    sheet.write_number(3, 2, 7700900123, zeros)  # leading zero kept by the number format
+    sheet.write_formula(3, 3, '="ada"&"@example.com"', None, "ada@example.com")
+    sheet.write_number(3, 4, 4.5)
+    from datetime import datetime
+
+    sheet.write_datetime(3, 5, datetime(2026, 1, 2), workbook.add_format({"num_format": "yyyy-mm-dd"}))
+    sheet.write_string(4, 0, "Bob")
+    sheet.write_number(4, 1, 4155550101.0)
+
+
+def test_xlsx_reads_the_chosen_sheet_with_the_header_below_a_title() -> None:
+    data = _xlsx(_leads_sheet)
+    assert list_sheets(data) == ["Notes", "Leads"]
+    table = read_table(data, "leads.xlsx", sheet="Leads")
+    assert table.sheets == ["Notes", "Leads"]
+    assert table.header_row == 3
+    assert table.headers == ["Name", "Phone", "Mobile", "Email", "Score", "Joined"]
+    first = table.frame.iloc[0].tolist()
+    # Numbers come back as their digits, a zero-padded format keeps its zeros, formulas as
+    # their cached values (never the formula), dates as ISO dates.
+    assert first == ["Ada", "4155550100", "07700900123", "ada@example.com", "4.5", "2026-01-02"]
+    assert table.frame.iloc[1].tolist()[:2] == ["Bob", "4155550101"]
+    assert list(table.row_numbers()) == [4, 5]
+
+
+def test_xlsx_unknown_sheet_is_named() -> None:
+    with pytest.raises(ValidationError, match="no sheet 'Nope'.*Notes, Leads"):
+        read_table(_xlsx(_leads_sheet), "leads.xlsx", sheet="Nope")
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("leads.xlsx", b"Phone,Email\n1,2\n", "not an XLSX workbook"),
+        ("leads.csv", b"PK\x03\x04rest of a zip", "not a CSV file"),
+        ("leads.csv", b"Phone\x00\x01\x02\x03\xff\xfe\x00\x00binary", "binary data"),
+        ("leads.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "old Excel"),
+        ("leads.pdf", b"%PDF-1.7", "not a supported file type"),
+        ("leads.csv", b"", "is empty"),
+    ],
+)
+def test_a_file_that_is_not_what_it_says_is_refused(name: str, data: bytes, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        read_table(data, name)
+
+
+def test_a_zip_that_is_not_a_workbook_is_refused() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("word/document.xml", "<w/>")
+    with pytest.raises(ValidationError, match="zip but not an XLSX"):
+        read_table(buffer.getvalue(), "leads.xlsx")
+
+
+def test_size_and_row_limits_have_clear_messages() -> None:
+    with pytest.raises(ValidationError, match="more than the 0 MB allowed"):
+        read_table(_csv().encode(), "leads.csv", limits=ReadLimits(max_bytes=10))
+    with pytest.raises(ValidationError, match="more than 1 rows"):
+        read_table(_csv().encode(), "leads.csv", limits=ReadLimits(max_rows=1))
+    with pytest.raises(ValidationError, match="more than 1 rows"):
+        read_table(_xlsx(_leads_sheet), "leads.xlsx", sheet="Leads", limits=ReadLimits(max_rows=1))
+
+
+@pytest.fixture(scope="module")
+def zip_bomb() -> bytes:
+    """A workbook whose sheet inflates 1,000 to 1 (64 MB of zeros from about 64 KB)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        with archive.open("xl/worksheets/sheet1.xml", "w") as sheet:
+            block = b"0" * (1 << 20)
+            for _ in range(64):
+                sheet.write(block)
+    return buffer.getvalue()
+
+
+def test_a_zip_bomb_is_refused_quickly_before_any_parsing(zip_bomb: bytes) -> None:
+    started = time.perf_counter()
+    with pytest.raises(ValidationError, match="possible zip bomb"):
+        read_table(zip_bomb, "leads.xlsx")
+    assert time.perf_counter() - started < 1.0
+
+
+def test_a_workbook_too_big_unpacked_is_refused(zip_bomb: bytes) -> None:
+    limits = ReadLimits(max_uncompressed_bytes=10 * 1024 * 1024, max_compression_ratio=10_000)
+    with pytest.raises(ValidationError, match="unpacks to 67 MB"):
+        read_table(zip_bomb, "leads.xlsx", limits=limits)
+
+
+LAUGHS = (
+    '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    '<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+    '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
+)
+
+
+@pytest.mark.parametrize("part", ["xl/worksheets/sheet1.xml", "xl/workbook.xml"])
+def test_an_entity_expansion_workbook_is_refused(part: str) -> None:
+    original = zipfile.ZipFile(io.BytesIO(_xlsx(lambda wb: wb.add_worksheet().write_string(0, 0, "x"))))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for item in original.infolist():
+            content = original.read(item.filename)
+            if item.filename == part:
+                body = content.decode().split("?>", 1)[1]
+                content = (LAUGHS + body.replace("<sheetData>", "<sheetData>&lol3;", 1)).encode()
+            archive.writestr(item.filename, content)
+    started = time.perf_counter()
+    with pytest.raises(ValidationError, match="entity declarations"):
+        read_table(buffer.getvalue(), "leads.xlsx")
+    assert time.perf_counter() - started < 1.0
+
+
+def test_verify_xml_protection(monkeypatch: pytest.MonkeyPatch) -> None:
+    verify_xml_protection()
+    monkeypatch.setattr(openpyxl.xml, "DEFUSEDXML", False)
+    with pytest.raises(ConfigError, match="not using defusedxml"):
+        verify_xml_protection()
+
+
+@pytest.mark.parametrize(
+    ("value", "number_format", "expected"),
+    [(None, None, ""), (True, None, "TRUE"), (44, None, "44"), (4155550100.0, None, "4155550100"),
+     (4.5, None, "4.5"), (7700900123, "00000000000", "07700900123"), (12, "0.00", "12"),
+     ("text", None, "text")],
+)
+def test_xlsx_cell_text(value: object, number_format: str | None, expected: str) -> None:
+    assert readers.xlsx_cell_text(value, number_format) == expected
