@@ -75,7 +75,7 @@ def _filtered(statement: Select[Any], where: LeadFilter) -> Select[Any]:
         pattern = f"%{where.search.strip()}%"
         statement = statement.where(
             or_(
-                Lead.first_name.ilike(pattern), Lead.last_name.ilike(pattern),
+                (func.coalesce(Lead.first_name, "") + " " + func.coalesce(Lead.last_name, "")).ilike(pattern),
                 Lead.email.ilike(pattern), Lead.phone.ilike(pattern),
                 Lead.company.ilike(pattern),
             )

@@ -1,0 +1,95 @@
+"""`leads import|export` and `suppressions import` on the command line, JSON output included."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from core.cli import app
+from core.db import Database
+from tests.factories import make_tenant
+
+runner = CliRunner()
+LEADS = (
+    "Name,Mobile,E-mail,Colour\n"
+    "Ada Lovelace,(415) 555-0100,ada@example.com,blue\n"
+    "Bob Smith,+1 415 555 0101,bob@example.org,\n"
+    "Carl Jones,12345,,\n"
+    "Ada again,+14155550100,,\n"
+)
+
+
+@pytest.fixture
+def cli_env(db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setenv("LEADFLOW_DATABASE_URL", database_url)
+    monkeypatch.setenv("LEADFLOW_DEV_MODE", "true")
+    monkeypatch.setenv("LEADFLOW_MIGRATE_ON_START", "false")
+    make_tenant(db, "Acme")
+    path = tmp_path / "leads.csv"
+    path.write_text(LEADS, encoding="utf-8")
+    return path
+
+
+def test_import_prints_exactly_the_counts_as_json(cli_env: Path) -> None:
+    result = runner.invoke(app, ["leads", "import", str(cli_env), "--tenant", "Acme", "--json"])
+    assert result.exit_code == 0, result.output
+    counts = json.loads(result.stdout)
+    assert list(counts) == ["import_id", "rows", "imported", "updated", "duplicates", "rejected"]
+    assert {k: v for k, v in counts.items() if k != "import_id"} == {
+        "rows": 4, "imported": 2, "updated": 0, "duplicates": 1, "rejected": 1}
+    again = json.loads(runner.invoke(
+        app, ["leads", "import", str(cli_env), "--tenant", "Acme", "--json", "--on-duplicate", "fill"]
+    ).stdout)
+    assert (again["imported"], again["duplicates"]) == (0, 3)
+
+
+def test_import_with_a_mapping_file_and_the_text_report(cli_env: Path, tmp_path: Path) -> None:
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(json.dumps({"Mobile": "phone", "E-mail": "ignore", "Colour": "notes"}))
+    result = runner.invoke(app, ["leads", "import", str(cli_env), "--tenant", "Acme",
+                                 "--mapping", str(mapping), "--tag", "cli"])
+    assert result.exit_code == 0, result.output
+    assert "2 imported" in result.stdout
+    assert "row 4: phone '12345' is not a valid number for US" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [(["--tenant", "Nobody"], "no tenant named 'Nobody'"),
+     (["--tenant", "Acme", "--on-duplicate", "merge"], "use skip, fill or overwrite")],
+)
+def test_import_errors_are_one_line_and_non_zero(cli_env: Path, arguments: list[str], message: str) -> None:
+    result = runner.invoke(app, ["leads", "import", str(cli_env), *arguments])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ")
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize("suffix", ["csv", "xlsx"])
+def test_export_writes_the_leads(cli_env: Path, tmp_path: Path, suffix: str) -> None:
+    runner.invoke(app, ["leads", "import", str(cli_env), "--tenant", "Acme"])
+    out = tmp_path / f"out.{suffix}"
+    result = runner.invoke(app, ["leads", "export", "--tenant", "Acme", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["leads"] == 2
+    assert out.stat().st_size > 0
+    if suffix == "csv":
+        assert "'+14155550100" in out.read_text(encoding="utf-8-sig")
+
+
+def test_export_refuses_an_unknown_format(cli_env: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["leads", "export", "--tenant", "Acme", "--out", str(tmp_path / "x.pdf")])
+    assert result.exit_code == 1
+    assert "must end in .csv or .xlsx" in result.stderr
+
+
+def test_suppressions_import(cli_env: Path, tmp_path: Path) -> None:
+    stop = tmp_path / "stop.csv"
+    stop.write_text("phone\n(415) 555-0100\n123\n")
+    result = runner.invoke(app, ["suppressions", "import", str(stop), "--tenant", "Acme",
+                                 "--channel", "sms", "--reason", "stop", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"rows": 2, "added": 1, "already": 0, "rejected": 1}
