@@ -128,12 +128,11 @@ def _fresh_database(url: str) -> object:
 
 
 def measure(kind: str, path: Path, url: str) -> dict[str, float]:
-    from core.permissions import system_actor
-    from core.tenants import create_tenant
-
     import pandas  # noqa: F401  (imported before the clock starts, for both cases)
 
     from core.leads.importer import import_leads
+    from core.permissions import system_actor
+    from core.tenants import create_tenant
 
     database = _fresh_database(url)
     tenant_id = create_tenant(database, "Bench", "US").id  # type: ignore[arg-type]

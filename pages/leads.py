@@ -149,12 +149,16 @@ def preview_step(actor: Actor, state: dict[str, Any]) -> None:
             import_table, get_db(), actor, table, file_name=state["file_name"],
             sha256=state["sha256"], mapping=state["mapping"], on_duplicate=state["policy"],
             tags=[state["tags"]] if state["tags"] else [],
-            progress=lambda fraction, text: bar.progress(min(fraction, 1.0), text=text),
+            progress=lambda fraction, text: _show_progress(bar, fraction, text),
         )
         if summary is not None:
             state.clear()
             state.update(step="done", summary=summary.counts())
             st.rerun()
+
+
+def _show_progress(bar: Any, fraction: float, text: str) -> None:
+    bar.progress(min(fraction, 1.0), text=text)
 
 
 def summary_step(actor: Actor, state: dict[str, Any]) -> None:

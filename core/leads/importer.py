@@ -342,7 +342,8 @@ def _save_chunk(
             new_rows.append(lead)
             new_tags.append(row_tags + import_tags)
             continue
-        match = match_phone or match_email
+        match = match_phone if match_phone is not None else match_email
+        assert match is not None  # the row matched at least one lead to get here
         if match_phone is not None and match_email is not None and match_phone.id != match_email.id:
             duplicates += 1  # phone and email belong to two different leads: touch neither
             continue
@@ -399,7 +400,7 @@ def _add_tags(session: Session, tenant_id: int, targets: list[tuple[int, tuple[s
     if not wanted:
         return
     lead_ids = sorted({lead_id for lead_id, _tag in wanted})
-    present = set()
+    present: set[tuple[int, str]] = set()
     for ids in _chunks(lead_ids, SAVE_CHUNK):
         present.update(
             (lead_id, tag)

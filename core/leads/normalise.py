@@ -85,9 +85,10 @@ class PhoneNormaliser:
             text = whole.group(1) if whole else text
         key = _FORMATTING.sub("", text)
         if not _DIGITS.match(key):
-            key = self._key_of_unusual(text)
-            if key is None:
+            unusual = self._key_of_unusual(text)
+            if unusual is None:
                 return EMPTY_PHONE if not text else self._from_scientific(text)
+            key = unusual
         elif key.startswith("00"):
             key = "+" + key[2:]  # the international prefix used outside North America
         found = self._by_key.get(key)

@@ -28,8 +28,8 @@ def admin(db: Database) -> Actor:
     ("data", "channel", "expected", "rejected"),
     [
         # A provider's STOP export: the phone column is found by its name.
-        (b"Date,From,Phone Number\n2026-01-01,x,(415) 555-0100\n2026-01-02,y,+14155550100\n"
-         b"2026-01-03,z,12345\n", "sms", {"+14155550100"}, 1),
+        ((b"Date,From,Phone Number\n2026-01-01,x,(415) 555-0100\n2026-01-02,y,+14155550100\n"
+         b"2026-01-03,z,12345\n"), "sms", {"+14155550100"}, 1),
         # A bare list without a header row: the first line is an address too.
         (b"+1 415 555 0101\n415.555.0102\n", "sms", {"+14155550101", "+14155550102"}, 0),
         (b"Email\nAda@Example.com\nada@example.com\nnot-an-email\n", "email", {"ada@example.com"}, 1),

@@ -12,14 +12,14 @@ from tests.factories import make_actor, make_tenant
 from tests.pages.conftest import PageFactory
 
 CSV = (
-    "Lead list exported 2026-11-01\n"
-    "\n"
-    "First Name,Last Name,Mobile,E-mail,Company,Colour\n"
-    "ada,LOVELACE,(415) 555-0100,ada@example.com,Engines,blue\n"
-    "Bob,Smith,+1 415 555 0101,bob@example.org,Acme,red\n"
-    "Carl,Jones,12345,carl@example.com,,\n"
-    "Ada,Again,+14155550100,,,\n"
-).encode()
+    b"Lead list exported 2026-11-01\n"
+    b"\n"
+    b"First Name,Last Name,Mobile,E-mail,Company,Colour\n"
+    b"ada,LOVELACE,(415) 555-0100,ada@example.com,Engines,blue\n"
+    b"Bob,Smith,+1 415 555 0101,bob@example.org,Acme,red\n"
+    b"Carl,Jones,12345,carl@example.com,,\n"
+    b"Ada,Again,+14155550100,,,\n"
+)
 
 
 def _button(app: AppTest, key: str) -> object:

@@ -13,7 +13,12 @@ import xlsxwriter
 from core.config import ConfigError
 from core.errors import ValidationError
 from core.leads import readers
-from core.leads.readers import ReadLimits, list_sheets, read_table, verify_xml_protection
+from core.leads.readers import (
+    ReadLimits,
+    list_sheets,
+    read_table,
+    verify_xml_protection,
+)
 
 ROWS = [["First Name", "Phone", "Email", "City"],
         ["Zoë", "0044 20 7946 0018", "zoe@example.com", "Köln"],
