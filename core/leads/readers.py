@@ -151,8 +151,6 @@ def detect_encoding(data: bytes) -> str:
     if utf16:
         return utf16
     try:
-        # A multi-byte character cut at the end of the sample is not an error.
-        sample.decode("utf-8") if len(sample) == len(data) else sample[:-4].decode("utf-8")
         data.decode("utf-8")
         return "utf-8"
     except UnicodeDecodeError:
