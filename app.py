@@ -59,6 +59,10 @@ st.session_state[ACTOR_KEY] = dataclasses.asdict(actor)
 
 with st.sidebar:
     st.caption(f"Signed in as **{actor.name}** · {actor.role.value}")
+    if settings.dev_mode:
+        st.warning("Development mode: login cookies are signed with a public key. "
+                   "Set LEADFLOW_COOKIE_KEY and turn LEADFLOW_DEV_MODE off in production.",
+                   icon=":material/construction:")
     authenticator.logout(button_name="Sign out", location="sidebar", key="sign_out",
                          callback=lambda _: st.session_state.pop(ACTOR_KEY, None))
 
@@ -66,5 +70,6 @@ st.navigation(
     {
         section: [st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path) for p in specs]
         for section, specs in pages_for(actor).items()
-    }
+    },
+    position="top",
 ).run()
