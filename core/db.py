@@ -22,13 +22,12 @@ from sqlalchemy.pool import NullPool, StaticPool
 from sqlalchemy.sql import visitors
 
 from core.config import ROOT, Settings
-from core.models import TENANT_OWNED_TABLES, TenantOwned
+from core.models import TENANT_TABLE_NAMES, TenantOwned
 
 TENANT_KEY = "tenant_id"
 SYSTEM_KEY = "system"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY_OPTION = "leadflow_read_only"
-TENANT_TABLE_NAMES = frozenset(cls.__table__.name for cls in TENANT_OWNED_TABLES)
 
 
 class TenantScopeError(RuntimeError):

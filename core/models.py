@@ -486,6 +486,8 @@ class WorkerHeartbeat(Base):
     __table_args__ = (Index("ix_worker_heartbeats_last_seen", "last_seen_at"),)
 
 
-TENANT_OWNED_TABLES: tuple[type[Base], ...] = tuple(
-    mapper.class_ for mapper in Base.registry.mappers if issubclass(mapper.class_, TenantOwned)
+TENANT_TABLE_NAMES: frozenset[str] = frozenset(
+    mapper.local_table.description
+    for mapper in Base.registry.mappers
+    if issubclass(mapper.class_, TenantOwned)
 )
