@@ -45,6 +45,10 @@ def _uk_phone(line: str, style: int) -> str:
     return f"020 7946 {line}" if style % 2 else f"+44 20 7946 {line}"
 
 
+def _bad(first: str, last: str, phone: str, email: str, note: str) -> list[str]:
+    return [first, last, phone, email, "", "", "", "", "", "", note, ""]
+
+
 def make_rows(count: int = 195, seed: int = 2026) -> list[list[str]]:
     rng = random.Random(seed)
     rows: list[list[str]] = []
@@ -52,7 +56,8 @@ def make_rows(count: int = 195, seed: int = 2026) -> list[list[str]]:
     while len(rows) < count:
         first, last = rng.choice(FIRST), rng.choice(LAST)
         company = rng.choice(COMPANIES)
-        domain = company.lower().replace(" ", "-") + rng.choice([".example.com", ".example.org", ".example.net"])
+        suffix = rng.choice([".example.com", ".example.org", ".example.net"])
+        domain = company.lower().replace(" ", "-") + suffix
         if rng.random() < 0.8:
             area, city = rng.choice(US_PLACES)
             line = f"01{rng.randint(0, 99):02d}"
@@ -62,7 +67,8 @@ def make_rows(count: int = 195, seed: int = 2026) -> list[list[str]]:
         else:
             line = f"0{rng.randint(0, 999):03d}"
             key = "44" + line
-            phone, city, country = _uk_phone(line, rng.randrange(2)), "London", rng.choice(["GB", "UK", "United Kingdom"])
+            phone, city = _uk_phone(line, rng.randrange(2)), "London"
+            country = rng.choice(["GB", "UK", "United Kingdom"])
         if key in used:
             continue
         used.add(key)
@@ -73,14 +79,15 @@ def make_rows(count: int = 195, seed: int = 2026) -> list[list[str]]:
                      rng.choice(INDUSTRIES), website, city, country, rng.choice(NOTES),
                      rng.choice(["", "", "vip", "trade show", "vip, partner"])])
     # Deliberately bad rows, each a lesson in what the import refuses or merges.
-    rows.append(["Ivan", "Invalid", "12345", "ivan.invalid@example.com", "Example Widgets", "", "", "", "", "", "phone too short", ""])
-    rows.append(["Mal", "Formed", "", "mal.formed@", "Sample Analytics", "", "", "", "", "", "email without a domain", ""])
-    rows.append(["No", "Contact", "", "", "Demo Logistics", "", "", "", "", "", "neither phone nor email", ""])
-    rows.append(["Bad", "Both", "555", "bad at example.com", "", "", "", "", "", "", "two problems", ""])
+    rows.append(_bad("Ivan", "Invalid", "12345", "ivan.invalid@example.com", "phone too short"))
+    rows.append(_bad("Mal", "Formed", "", "mal.formed@", "email without a domain"))
+    rows.append(_bad("No", "Contact", "", "", "neither phone nor email"))
+    rows.append(_bad("Bad", "Both", "555", "bad at example.com", "two problems"))
     first_us = next(r for r in rows if r[2].startswith(("+1", "(")))
     digits = "".join(ch for ch in first_us[2] if ch.isdigit())[-10:]
-    rows.append([first_us[0], first_us[1], f"{digits[:3]}-{digits[3:6]}-{digits[6:]}", "", "", "", "", "", "", "", "duplicate phone in another format", ""])
-    rows.append(["Dup", "Email", "", rows[1][3].upper(), "", "", "", "", "", "", "duplicate email in capitals", ""])
+    rows.append(_bad(first_us[0], first_us[1], f"{digits[:3]}-{digits[3:6]}-{digits[6:]}", "",
+                     "duplicate phone in another format"))
+    rows.append(_bad("Dup", "Email", "", rows[1][3].upper(), "duplicate email in capitals"))
     return rows
 
 

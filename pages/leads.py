@@ -74,13 +74,18 @@ def show_policy(key: str) -> str:
                     format_func=POLICY_LABELS.__getitem__, key=key)
 
 
+def _tag_label(tag: str) -> str:
+    # A module-level function, not a lambda: session state must stay picklable.
+    return tag or "Any tag"
+
+
 def show_filters(key: str, actor: Actor) -> LeadFilter:
     """Search and filters of the lead table."""
     db = get_db()
     search_col, tag_col, import_col, opted_col = st.columns([3, 2, 3, 2])
     search = search_col.text_input("Search", key=f"{key}_search", placeholder="name, email, phone, company")
     tags = [""] + [t for t, _n in list_tags(db, actor)]
-    tag = tag_col.selectbox("Tag", tags, key=f"{key}_tag", format_func=lambda t: t or "Any tag")
+    tag = tag_col.selectbox("Tag", tags, key=f"{key}_tag", format_func=_tag_label)
     imports = {0: "Any import"} | {i.id: i.label for i in list_imports(db, actor)}
     import_id = import_col.selectbox("Import", list(imports), key=f"{key}_import",
                                      format_func=imports.__getitem__)
@@ -200,9 +205,11 @@ def lead_table(actor: Actor) -> None:
                             key="leads_selected")
     tag_col, action_col, opt_col = st.columns([3, 1, 1])
     new_tags = tag_col.text_input("Tags to add", key="leads_new_tags")
-    if action_col.button("Add tags", key="leads_add_tags") and run_action(add_tags, db, actor, chosen, new_tags) is not None:
-        st.toast("Tags added")
-        st.rerun()
+    if action_col.button("Add tags", key="leads_add_tags"):
+        added = run_action(add_tags, db, actor, chosen, new_tags)
+        if added is not None:
+            st.toast(f"{added} tags added")
+            st.rerun()
     if opt_col.button("Opt out", key="leads_opt_out"):
         changed = run_action(opt_out, db, actor, chosen)
         if changed is not None:

@@ -38,7 +38,9 @@ from core.permissions import Actor, Permission
 
 log = get_logger(__name__)
 
-_PHONE, _EMAIL, _CUSTOM = LEAD_COLUMNS.index("phone"), LEAD_COLUMNS.index("email"), LEAD_COLUMNS.index("custom_fields")
+_PHONE = LEAD_COLUMNS.index("phone")
+_EMAIL = LEAD_COLUMNS.index("email")
+_CUSTOM = LEAD_COLUMNS.index("custom_fields")
 NORMALISE_CHUNK = 10_000
 SAVE_CHUNK = 2_000
 PREVIEW_ROWS = 20
@@ -46,7 +48,7 @@ PREVIEW_ROWS = 20
 ProgressCallback = Callable[[float, str], None]
 
 
-class DuplicatePolicy(str, enum.Enum):
+class DuplicatePolicy(enum.StrEnum):
     """What to do with a row that matches an existing lead (on phone or email)."""
 
     skip = "skip"  # leave the existing lead untouched
@@ -325,8 +327,8 @@ def _save_chunk(
     columns = [Lead.id, *(getattr(Lead, c) for c in LEAD_COLUMNS)]
     # One query per key, not "phone IN (...) OR email IN (...)": with OR, SQLite scans every lead
     # of the tenant instead of using the two unique indexes.
-    by_phone = {r.phone: r for r in session.execute(select(*columns).where(Lead.phone.in_(phones)))} if phones else {}
-    by_email = {r.email: r for r in session.execute(select(*columns).where(Lead.email.in_(emails)))} if emails else {}
+    by_phone = {r.phone: r for r in session.execute(select(*columns).where(Lead.phone.in_(phones)))}
+    by_email = {r.email: r for r in session.execute(select(*columns).where(Lead.email.in_(emails)))}
     new_rows: list[dict[str, Any]] = []
     new_tags: list[tuple[str, ...]] = []
     changes: list[dict[str, Any]] = []

@@ -152,7 +152,9 @@ def find_saved_mapping(db: Database, actor: Actor, headers: Sequence[str]) -> di
         return saved_mapping_in(session, headers)
 
 
-def save_mapping_in(session: Session, tenant_id: int, headers: Sequence[str], mapping: dict[str, str]) -> None:
+def save_mapping_in(
+    session: Session, tenant_id: int, headers: Sequence[str], mapping: dict[str, str]
+) -> None:
     """Remember the mapping for the next file with these headers (inside the caller's transaction)."""
     signature = header_signature(headers)
     saved = session.scalar(select(ColumnMapping).where(ColumnMapping.header_signature == signature))

@@ -217,7 +217,11 @@ def normalise_email(raw: str) -> tuple[str | None, str | None]:
 
 _WORD_START = re.compile(r"(^|[\s\-'\u2019.])(\w)")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.\-]*://")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9\u00a1-\uffff](?:[a-z0-9\u00a1-\uffff-]{0,61}[a-z0-9\u00a1-\uffff])?\.)+[a-z\u00a1-\uffff]{2,63}$")
+_LABEL_CHAR = r"[a-z0-9\u00a1-\uffff]"
+_DOMAIN = re.compile(
+    rf"^(?=.{{1,253}}$)(?:{_LABEL_CHAR}(?:[a-z0-9\u00a1-\uffff-]{{0,61}}{_LABEL_CHAR})?\.)+"
+    r"[a-z\u00a1-\uffff]{2,63}$"
+)
 
 
 def normalise_name(raw: str) -> str | None:
@@ -452,7 +456,8 @@ class LeadNormaliser:
         raw_zone, raw_website = cells("time_zone"), cells("website")
         countries = [normalise_country(v) if v else None for v in raw_country]
         if "country" in self.fields:
-            phones = [self._phones_for(c)(v) if v else EMPTY_PHONE for v, c in zip(raw_phone, countries, strict=True)]
+            phones = [self._phones_for(c)(v) if v else EMPTY_PHONE
+                      for v, c in zip(raw_phone, countries, strict=True)]
         else:
             phones = [self.phones(v) if v else EMPTY_PHONE for v in raw_phone]
         emails = [normalise_email(v) if v else (None, None) for v in raw_email]
@@ -494,7 +499,8 @@ class LeadNormaliser:
             if zone is None and raw_zone[i].strip():
                 warnings.append(f"time zone '{raw_zone[i].strip()}' is not an IANA name such as "
                                 "Europe/Berlin; taken from the phone or place instead")
-            zone = zone or phone.time_zone or (time_zone_for_place(country, city) if country or city else None)
+            if zone is None:
+                zone = phone.time_zone or (time_zone_for_place(country, city) if country or city else None)
             website = websites[i]
             if website is None and raw_website[i].strip():
                 warnings.append(f"website '{raw_website[i].strip()}' is not a domain; left empty")

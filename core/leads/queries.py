@@ -227,7 +227,9 @@ def opt_out(db: Database, actor: Actor, lead_ids: Sequence[int]) -> int:
     now = datetime.now(UTC)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         ids = _owned_ids(session, lead_ids)
-        rows = session.execute(select(Lead.id, Lead.phone, Lead.email, Lead.opted_out_at).where(Lead.id.in_(ids))).all()
+        rows = session.execute(
+            select(Lead.id, Lead.phone, Lead.email, Lead.opted_out_at).where(Lead.id.in_(ids))
+        ).all()
         changed = [r.id for r in rows if r.opted_out_at is None]
         if changed:
             session.execute(update(Lead).where(Lead.id.in_(changed)).values(opted_out_at=now, updated_at=now))
@@ -248,7 +250,10 @@ def _export_rows(db: Database, actor: Actor, where: LeadFilter) -> Iterator[list
         while True:
             # Keyset paging: memory stays flat however many leads there are.
             batch = session.execute(
-                _filtered(select(*columns), where).where(Lead.id > last_id).order_by(Lead.id).limit(EXPORT_BATCH)
+                _filtered(select(*columns), where)
+                .where(Lead.id > last_id)
+                .order_by(Lead.id)
+                .limit(EXPORT_BATCH)
             ).all()
             if not batch:
                 return
@@ -294,7 +299,9 @@ def export_leads(db: Database, actor: Actor, out: Path | Any, *, fmt: str = "csv
     return count
 
 
-def export_leads_bytes(db: Database, actor: Actor, fmt: str = "csv", where: LeadFilter = LeadFilter()) -> bytes:
+def export_leads_bytes(
+    db: Database, actor: Actor, fmt: str = "csv", where: LeadFilter = LeadFilter()
+) -> bytes:
     buffer = io.BytesIO()
     export_leads(db, actor, buffer, fmt=fmt, where=where)
     return buffer.getvalue()

@@ -269,7 +269,9 @@ def read_csv_table(data: bytes, limits: ReadLimits) -> RawTable:
 def _drop_empty_unnamed_columns(frame: pd.DataFrame, raw_headers: list[Any]) -> pd.DataFrame:
     # A trailing delimiter on every line makes an empty, nameless last column: drop it.
     keep = len(frame.columns)
-    while keep > 1 and not str(raw_headers[keep - 1]).strip() and not frame.iloc[:, keep - 1].astype(bool).any():
+    while keep > 1 and not str(raw_headers[keep - 1]).strip():
+        if frame.iloc[:, keep - 1].astype(bool).any():
+            break
         keep -= 1
     return frame.iloc[:, :keep] if keep < len(frame.columns) else frame
 
