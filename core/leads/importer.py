@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -272,6 +272,11 @@ def _save(
     now = datetime.now(UTC)
     imported = updated = duplicates = 0
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        if not db.is_sqlite:
+            # psycopg prepares a statement after a few runs and PostgreSQL may then keep a generic
+            # plan chosen while the table was small (a sequential scan), which turns the
+            # per-chunk look-ups quadratic on a large import: plan each look-up afresh.
+            session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         lead_import = LeadImport(
             tenant_id=actor.tenant_id, file_name=file_name[:255], sha256=sha256, sheet=table.sheet,
             mapping=mapping, on_duplicate=policy.value, status="running", created_by=actor.user_id,
