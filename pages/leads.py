@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.export import dataframe_to_csv_bytes
 from core.leads.importer import DuplicatePolicy, import_table, load_table, preview_rows
-from core.leads.mapping import TARGET_LABELS, mapping_for
+from core.leads.mapping import TARGET_LABELS, header_signature, mapping_for
 from core.leads.queries import (
     LeadFilter,
     add_tags,
@@ -119,12 +119,15 @@ def mapping_step(actor: Actor, state: dict[str, Any]) -> None:
                              index=table.sheets.index(table.sheet or table.sheets[0]))
         if sheet != table.sheet:
             state["sheet"] = sheet
+            state.pop("mapping", None)
             st.rerun()
     st.caption(f"{state['file_name']}: {table.row_count:,} rows, header on row {table.header_row}")
     initial, saved = mapping_for(get_db(), actor, table.headers)
     if saved:
         st.success("Using the mapping saved for a file with these columns.")
-    mapping = show_mapping("leads_map", table, state.get("mapping") or initial)
+    # Keys per set of headers: another sheet or file must not inherit this one's choices.
+    mapping = show_mapping(f"leads_map_{header_signature(table.headers)[:12]}", table,
+                           state.get("mapping") or initial)
     policy = show_policy("leads_policy")
     tags = st.text_input("Tags for every lead of this file (comma-separated)", key="leads_tags")
     if st.button("Preview", type="primary", key="leads_preview"):

@@ -26,6 +26,10 @@ def _button(app: AppTest, key: str) -> object:
     return next(b for b in app.button if b.key == key)
 
 
+def _field_for(app: AppTest, header: str) -> str:
+    return next(s for s in app.selectbox if s.label == f"Field for {header}").value
+
+
 def test_wizard_imports_a_file_and_offers_the_rejects(db: Database, open_page: PageFactory) -> None:
     tenant = make_tenant(db)
     admin = make_actor(db, tenant, Role.admin)
@@ -35,9 +39,9 @@ def test_wizard_imports_a_file_and_offers_the_rejects(db: Database, open_page: P
     assert not app.exception
     # The header on row 3 was found and the synonyms mapped the columns.
     assert "header on row 3" in app.caption[0].value
-    assert app.selectbox(key="leads_map_2").value == "phone"
-    assert app.selectbox(key="leads_map_3").value == "email"
-    assert app.selectbox(key="leads_map_5").value == "custom"
+    assert _field_for(app, "Mobile") == "phone"
+    assert _field_for(app, "E-mail") == "email"
+    assert _field_for(app, "Colour") == "custom"
     app.text_input(key="leads_tags").input("fair").run()
     _button(app, "leads_preview").click().run()
     assert not app.exception
@@ -92,3 +96,30 @@ def test_roles_without_lead_rights_are_stopped(db: Database, open_page: PageFact
     app = open_page("pages/leads.py", actor)
     assert "cannot open this page" in app.error[0].value
     assert not app.get("file_uploader")
+
+
+def test_wizard_offers_the_sheets_of_a_workbook(db: Database, open_page: PageFactory) -> None:
+    import io
+
+    import xlsxwriter
+
+    admin = make_actor(db, make_tenant(db), Role.admin)
+    buffer = io.BytesIO()
+    workbook = xlsxwriter.Workbook(buffer)
+    workbook.add_worksheet("Notes").write_string(0, 0, "nothing here")
+    sheet = workbook.add_worksheet("Leads")
+    for col, value in enumerate(["Phone", "Email"]):
+        sheet.write_string(0, col, value)
+    sheet.write_string(1, 0, "(415) 555-0100")
+    sheet.write_string(1, 1, "ada@example.com")
+    workbook.close()
+    app = open_page("pages/leads.py", admin)
+    app.file_uploader(key="leads_upload").upload("leads.xlsx", buffer.getvalue()).run()
+    assert not app.exception
+    assert app.selectbox(key="leads_sheet").options == ["Notes", "Leads"]
+    app.selectbox(key="leads_sheet").select("Leads").run()
+    assert not app.exception
+    assert _field_for(app, "Phone") == "phone"
+    _button(app, "leads_preview").click().run()
+    _button(app, "leads_import").click().run()
+    assert {m.label: m.value for m in app.metric}["Imported"] == "1"
