@@ -26,6 +26,8 @@ from core.leads.readers import RawTable
 from core.permissions import Actor, Permission
 from pages.common import get_db, require_page, run_action
 
+actor = require_page(Permission.manage_leads)
+
 WIZARD = "leads_wizard"
 POLICY_LABELS = {
     DuplicatePolicy.skip.value: "Skip: leave existing leads as they are",
@@ -226,7 +228,6 @@ def lead_table(actor: Actor) -> None:
                                key="leads_export_download")
 
 
-actor = require_page(Permission.manage_leads)
 st.title("Leads")
 import_tab, table_tab = st.tabs(["Import", "Lead table"])
 with import_tab:
