@@ -10,6 +10,7 @@ import streamlit_authenticator as stauth
 from core.auth import actor_for_username, has_any_user, login_directory
 from core.config import ConfigError
 from core.errors import LeadflowError
+from core.leads.readers import verify_xml_protection
 from core.logs import configure_logging
 from core.permissions import Actor
 from pages.auth import show_first_owner_form, show_login_form
@@ -22,6 +23,7 @@ try:
     settings = get_settings()
     configure_logging(settings)
     cookie_key = settings.require_cookie_key()
+    verify_xml_protection()
     db = get_db()
 except (ConfigError, LeadflowError) as exc:
     st.error(f"Leadflow cannot start: {exc}")

@@ -110,6 +110,16 @@ def _scope_orm_statement(state: ORMExecuteState) -> None:
     if state.is_insert:
         _check_insert_parameters(state, tenant_id)
         return
+    if state.is_update and state.is_executemany:
+        # ORM bulk UPDATE by primary key (a list of parameter dicts) does not apply loader
+        # criteria; the tenant goes into its WHERE clause instead, next to each row's key.
+        # SQLAlchemy cannot synchronise loaded objects with that WHERE, so it is switched off:
+        # objects already loaded in this session keep their old values until refreshed.
+        mapper = next(m for m in state.all_mappers if issubclass(m.class_, TenantOwned))
+        state.statement = state.statement.where(
+            mapper.class_.tenant_id == tenant_id
+        ).execution_options(synchronize_session=None)
+        return
     if state.is_select or state.is_update or state.is_delete:
         state.statement = state.statement.options(
             with_loader_criteria(

@@ -22,6 +22,7 @@ class PageSpec:
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/overview.py", "Overview", ":material/dashboard:", Permission.view_overview, "Outreach"),
+    PageSpec("pages/leads.py", "Leads", ":material/contacts:", Permission.manage_leads, "Outreach"),
 )
 
 

@@ -105,3 +105,14 @@ def test_nested_selects_are_scoped(db: Database, two_tenants) -> None:
         inner = select(Lead.id).subquery()
         assert s.scalar(select(func.count(Lead.id)).where(Lead.id.in_(select(inner.c.id)))) == 1
         assert len(s.execute(select(Lead.id).join(inner, inner.c.id == Lead.id)).all()) == 1
+
+
+def test_bulk_update_by_primary_key_is_scoped(db: Database, two_tenants) -> None:
+    a, b = two_tenants
+    with db.session(system=True) as s:
+        ids = dict(s.execute(select(Lead.tenant_id, Lead.id)).all())
+    with db.session(tenant_id=a) as s, s.begin():
+        s.execute(update(Lead), [{"id": ids[b], "notes": "hacked"}, {"id": ids[a], "notes": "mine"}])
+    with db.session(system=True) as s:
+        notes = dict(s.execute(select(Lead.tenant_id, Lead.notes)).all())
+    assert notes == {a: "mine", b: None}
