@@ -33,22 +33,30 @@ from core.models import AuditLog, Role, Tenant, User
 from core.permissions import Actor, Permission
 from core.tenants import check_country
 
+# list_users and unlock_user live in core.auth; they are re-exported so the Admin page has one module.
 __all__ = [
+    "AuditFilterOptions",
     "AuditPage",
     "Invitation",
     "ProviderStatus",
     "TenantSettings",
+    "audit_filter_options",
     "change_role",
     "get_tenant_settings",
     "invite_user",
     "list_users",
+    "microusd_as_dollars_text",
+    "price_override_rows",
     "price_overrides_from_rows",
     "provider_status",
+    "provider_status_table",
     "query_audit_log",
     "set_user_active",
     "unlock_user",
     "update_tenant_settings",
     "usd_to_microusd",
+    "user_state",
+    "users_table",
 ]
 
 INITIAL_PASSWORD_BYTES = 12  # token_urlsafe(12): 16 characters, above the password policy
@@ -61,6 +69,7 @@ MAX_PLAYBOOK_SECTIONS = 200
 MAX_PLAYBOOK_ITEMS = 50
 MAX_PLAYBOOK_ITEM_LENGTH = 500
 PLAYBOOK_KEYS = ("value_propositions", "proof_points")
+EMPTY_PLAYBOOK = {"default": {key: [] for key in PLAYBOOK_KEYS}}
 AUDIT_PAGE_SIZES = (25, 50, 100, 200)
 TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 # Alphanumeric SMS sender ids: at most 11 letters, digits or spaces, at least one letter.
@@ -119,11 +128,12 @@ def _refuse_losing_last_owner(session: Session, user: User, what: str) -> None:
 
 
 def change_role(db: Database, actor: Actor, user_id: int, role: str | Role) -> UserView:
-    """Give a user another role; only owners make or unmake owners."""
+    """Give a user (yourself included) another role; only owners make or unmake owners.
+
+    An owner may step down once another owner is active; the last active owner may not.
+    """
     actor.require(Permission.manage_users)
     new_role = parse_role(role)
-    if user_id == actor.user_id:
-        raise PermissionDenied("you cannot change your own role; ask another admin or owner")
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         user = _user_in_tenant(session, user_id)
         old_role = Role(user.role)
@@ -161,6 +171,26 @@ def set_user_active(db: Database, actor: Actor, user_id: int, active: bool) -> U
                      action="reactivate" if active else "deactivate", entity="user",
                      entity_id=user.id, details={"username": user.username})
         return UserView.of(user)
+
+
+def user_state(user: UserView, now: datetime) -> str:
+    """active, inactive, or locked (too many failed logins, until an admin unlocks or it expires)."""
+    if not user.active:
+        return "inactive"
+    if user.locked_until is not None and user.locked_until > now:
+        return "locked"
+    return "active"
+
+
+def users_table(db: Database, actor: Actor, *, now: datetime | None = None) -> pd.DataFrame:
+    """The tenant's users for a table: username, name, email, role, state, last login."""
+    now = now or datetime.now(UTC)
+    return pd.DataFrame(
+        [{"username": u.username, "name": u.name, "email": u.email, "role": u.role,
+          "state": user_state(u, now), "last login": u.last_login_at}
+         for u in list_users(db, actor)],
+        columns=["username", "name", "email", "role", "state", "last login"],
+    )
 
 
 # --- tenant settings -------------------------------------------------------------------------
@@ -373,6 +403,11 @@ def price_overrides_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, di
     return _check_price_overrides(prices)
 
 
+def price_override_rows(prices: Mapping[str, Mapping[str, float]]) -> list[dict[str, Any]]:
+    """Price overrides as {model, input, output} rows, the shape `price_overrides_from_rows` reads."""
+    return [{"model": model, "input": p["input"], "output": p["output"]} for model, p in prices.items()]
+
+
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == ""
 
@@ -388,6 +423,15 @@ def usd_to_microusd(value: Any) -> int | None:
     if not dollars.is_finite():
         raise ValidationError(f"'{value}' is not an amount in dollars")
     return int((dollars * MICROUSD_PER_USD).to_integral_value())
+
+
+def microusd_as_dollars_text(microusd: int | None) -> str:
+    """Micro-dollars as the dollars a person edits ("1250.50"); none as blank."""
+    if microusd is None:
+        return ""
+    dollars = Decimal(microusd) / MICROUSD_PER_USD
+    # Cents as usual; finer amounts in full, so saving the form unchanged keeps them.
+    return f"{dollars:.2f}" if dollars == dollars.quantize(Decimal("0.01")) else f"{dollars.normalize():f}"
 
 
 def _check_budget(value: Any) -> int | None:
@@ -497,6 +541,16 @@ def provider_status(settings: Settings, actor: Actor) -> list[ProviderStatus]:
     ]
 
 
+def provider_status_table(settings: Settings, actor: Actor) -> pd.DataFrame:
+    """`provider_status` for a table: channel, provider, status, missing settings, note."""
+    return pd.DataFrame(
+        [{"channel": s.channel, "provider": s.provider, "status": s.status,
+          "missing settings": ", ".join(s.missing), "note": s.note}
+         for s in provider_status(settings, actor)],
+        columns=["channel", "provider", "status", "missing settings", "note"],
+    )
+
+
 # --- audit log -------------------------------------------------------------------------------
 
 
@@ -543,7 +597,10 @@ def query_audit_log(
     page: int = 1,
     page_size: int = 50,
 ) -> AuditPage:
-    """Audit entries filtered by user, action and UTC dates (inclusive), paged in SQL."""
+    """Audit entries filtered by user, action and UTC dates (inclusive), paged in SQL.
+
+    A page past the last one gives the last page.
+    """
     actor.require(Permission.view_audit_log)
     if page_size not in AUDIT_PAGE_SIZES:
         raise ValidationError(f"page size must be one of {', '.join(map(str, AUDIT_PAGE_SIZES))}")
@@ -558,9 +615,10 @@ def query_audit_log(
         conditions.append(AuditLog.created_at >= _day_start(since))
     if until:
         conditions.append(AuditLog.created_at < _day_start(until + timedelta(days=1)))
-    page = max(1, page)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         total = session.scalar(select(func.count(AuditLog.id)).where(*conditions)) or 0
+        # A page past the end (the filter narrowed) shows the last page rather than nothing.
+        page = min(max(1, page), max(1, math.ceil(total / page_size)))
         rows = session.execute(
             select(AuditLog.created_at, User.username, AuditLog.action, AuditLog.entity,
                    AuditLog.entity_id, AuditLog.details)

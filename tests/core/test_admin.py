@@ -12,12 +12,15 @@ from core.admin import (
     change_role,
     get_tenant_settings,
     invite_user,
+    microusd_as_dollars_text,
+    price_override_rows,
     price_overrides_from_rows,
     provider_status,
     query_audit_log,
     set_user_active,
     update_tenant_settings,
     usd_to_microusd,
+    users_table,
 )
 from core.auth import authenticate
 from core.db import Database
@@ -110,6 +113,7 @@ def test_invite_refusals(db: Database, team: dict[str, Actor], inviter: str, rol
         ("admin", "manager", "analyst"),
         ("admin", "analyst", "admin"),
         ("owner", "analyst", "owner"),
+        ("admin", "admin", "manager"),  # stepping down is allowed
     ],
 )
 def test_change_role_allowed(db: Database, team: dict[str, Actor], actor: str, target: str,
@@ -128,8 +132,7 @@ def test_change_role_allowed(db: Database, team: dict[str, Actor], actor: str, t
         ("admin", "manager", "owner", PermissionDenied, "may not manage owners"),
         ("admin", "owner", "admin", PermissionDenied, "may not manage owners"),
         ("manager", "analyst", "manager", PermissionDenied, "may not manage users"),
-        ("admin", "admin", "analyst", PermissionDenied, "your own role"),
-        ("owner", "owner", "admin", PermissionDenied, "your own role"),
+        ("owner", "owner", "admin", Conflict, "last active owner"),
         ("owner", "admin", "superuser", ValidationError, "role 'superuser'"),
     ],
 )
@@ -146,7 +149,8 @@ def test_the_last_active_owner_cannot_be_demoted(db: Database, team: dict[str, A
     with pytest.raises(Conflict, match="last active owner"):
         change_role(db, system_actor(tenant), owner_id, "admin")  # type: ignore[arg-type]
     second = make_actor(db, tenant, Role.owner, "second-owner")
-    assert change_role(db, second, owner_id, "admin").role == "admin"  # type: ignore[arg-type]
+    # With a second owner, the first may step down.
+    assert change_role(db, team["owner"], owner_id, "admin").role == "admin"  # type: ignore[arg-type]
     with pytest.raises(Conflict, match="last active owner"):
         change_role(db, system_actor(tenant), second.user_id, "manager")  # type: ignore[arg-type]
 
@@ -464,3 +468,33 @@ def test_audit_log_refusals(db: Database, team: dict[str, Actor], kwargs: dict[s
 def test_audit_log_needs_permission(db: Database, team: dict[str, Actor], role: str) -> None:
     with pytest.raises(PermissionDenied):
         query_audit_log(db, team[role])
+
+
+def test_a_page_past_the_end_gives_the_last(db: Database, team: dict[str, Actor]) -> None:
+    audit = query_audit_log(db, team["admin"], page=99, page_size=25)
+    assert (audit.page, audit.total, len(audit.entries)) == (1, 4, 4)
+
+
+def test_users_table_states(db: Database, team: dict[str, Actor]) -> None:
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+    with db.session(system=True) as session, session.begin():
+        session.query(User).filter_by(username=team["manager"].username).update(
+            {"locked_until": datetime(2026, 11, 21, tzinfo=UTC)})
+        session.query(User).filter_by(username=team["analyst"].username).update({"active": False})
+    table = users_table(db, team["admin"], now=now).set_index("username")
+    assert table.loc[team["manager"].username, "state"] == "locked"
+    assert table.loc[team["analyst"].username, "state"] == "inactive"
+    assert table.loc[team["owner"].username, "state"] == "active"
+    later = users_table(db, team["admin"], now=datetime(2026, 11, 22, tzinfo=UTC)).set_index("username")
+    assert later.loc[team["manager"].username, "state"] == "active"  # the lock has run out
+
+
+@pytest.mark.parametrize(("microusd", "text"), [
+    (None, ""), (1_250_500_000, "1250.50"), (1, "0.000001"), (0, "0.00"), (7_000_000, "7.00")])
+def test_budget_as_text(microusd: int | None, text: str) -> None:
+    assert microusd_as_dollars_text(microusd) == text
+
+
+def test_price_rows_round_trip() -> None:
+    prices = {"gpt-4o": {"input": 2.5, "output": 10.0}}
+    assert price_overrides_from_rows(price_override_rows(prices)) == prices

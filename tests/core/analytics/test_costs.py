@@ -15,6 +15,7 @@ from core.analytics.costs import (
     spend_by_day_figure,
     spend_by_figure,
     tokens_figure,
+    unit_costs_usd,
 )
 from core.db import Database
 from core.errors import ValidationError
@@ -175,3 +176,12 @@ def test_unknown_dimension_is_refused(db: Database, seeded: tuple[Actor, dict[st
     report = cost_report(db, actor, start=date(2026, 11, 1), end=date(2026, 11, 3), now=NOW)
     with pytest.raises(ValidationError, match="cannot group spend by 'tenant'"):
         spend_by(report, "tenant")  # type: ignore[arg-type]
+
+
+def test_unit_costs_in_dollars(db: Database, seeded: tuple[Actor, dict[str, int]]) -> None:
+    actor, _ = seeded
+    report = cost_report(db, actor, start=date(2026, 11, 1), end=date(2026, 11, 5), now=NOW)
+    table = unit_costs_usd(report).set_index("campaign")
+    assert table.loc["X", "cost per lead (USD)"] == pytest.approx(0.0015)
+    assert table.loc["X", "spend (USD)"] == pytest.approx(0.003)
+    assert str(table.loc["Y", "cost per reply (USD)"]) == "<NA>"

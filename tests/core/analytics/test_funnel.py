@@ -10,7 +10,6 @@ from core.analytics.funnel import (
     NONE_LABEL,
     STAGES,
     breakdown_figure,
-    campaign_choices,
     funnel_breakdown,
     funnel_by_campaign,
     funnel_figure,
@@ -121,11 +120,6 @@ def test_breakdown_refuses(db: Database, seeded: tuple[Actor, dict[str, int]], c
         funnel_breakdown(db, actor, ids[campaign], by)  # type: ignore[arg-type]
 
 
-def test_campaign_choices_newest_first(db: Database, seeded: tuple[Actor, dict[str, int]]) -> None:
-    actor, ids = seeded
-    assert campaign_choices(db, actor) == {ids["z"]: "Z", ids["y"]: "Y", ids["x"]: "X"}
-
-
 def test_figures(db: Database, seeded: tuple[Actor, dict[str, int]]) -> None:
     actor, ids = seeded
     funnel = funnel_by_campaign(db, actor).set_index("campaign")
@@ -139,4 +133,3 @@ def test_figures(db: Database, seeded: tuple[Actor, dict[str, int]]) -> None:
 def test_empty_tenant(db: Database) -> None:
     actor = make_actor(db, make_tenant(db), Role.analyst)
     assert funnel_by_campaign(db, actor).empty
-    assert campaign_choices(db, actor) == {}
