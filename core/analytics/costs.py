@@ -26,7 +26,7 @@ MAX_RANGE_DAYS = 366
 NO_CAMPAIGN = "(no campaign)"
 SpendDimension = Literal["campaign", "model", "node"]
 DETAIL_COLUMNS = ["day", "campaign_id", "campaign", "model", "node", "calls", "input_tokens",
-                  "output_tokens", "cost_microusd"]
+                  "output_tokens", "cost_microusd", "cost_usd"]
 UNIT_COST_COLUMNS = ["campaign_id", "campaign", "leads_drafted", "replies", "spend_microusd",
                      "cost_per_lead_microusd", "cost_per_reply_microusd"]
 
@@ -87,7 +87,7 @@ def _spend_detail(session: Session, start: date, end: date) -> pd.DataFrame:
             LLMCall.campaign_id,
             LLMCall.model,
             LLMCall.node,
-            func.count(LLMCall.id),
+            func.count(),  # not count(id): the covering index has no id, count(*) stays index-only
             func.sum(LLMCall.input_tokens),
             func.sum(LLMCall.output_tokens),
             func.sum(LLMCall.cost_microusd),
@@ -108,6 +108,7 @@ def _spend_detail(session: Session, start: date, end: date) -> pd.DataFrame:
                           for c in detail["campaign_id"]]
     for column in ("calls", "input_tokens", "output_tokens", "cost_microusd"):
         detail[column] = detail[column].astype("int64")
+    detail["cost_usd"] = detail["cost_microusd"] / MICROUSD_PER_USD
     return detail[DETAIL_COLUMNS].sort_values(["day", "campaign", "model", "node"], ignore_index=True)
 
 
@@ -120,7 +121,7 @@ def _campaign_names(session: Session, ids: set[int]) -> dict[int, str]:
 def _unit_costs(session: Session, campaign_ids: list[int]) -> pd.DataFrame:
     if not campaign_ids:
         return pd.DataFrame(columns=UNIT_COST_COLUMNS)
-    drafted = func.count(CampaignLead.id).filter(CampaignLead.cost_microusd > 0)
+    drafted = func.count().filter(CampaignLead.cost_microusd > 0)
     rows = session.execute(
         select(CampaignLead.campaign_id, drafted, func.count(CampaignLead.replied_at),
                func.coalesce(func.sum(CampaignLead.cost_microusd), 0))
@@ -143,17 +144,24 @@ def _per(amount: pd.Series, count: pd.Series) -> pd.Series:
     return (amount / count.where(count > 0)).round().astype("Int64")
 
 
-def _burndown(session: Session, tenant_id: int, now: datetime) -> Burndown:
-    today = now.astimezone(UTC).date()
-    month_start = today.replace(day=1)
-    days_in_month = calendar.monthrange(today.year, today.month)[1]
+def _month_daily_spend(session: Session, month_start: date, detail: pd.DataFrame | None) -> dict[date, int]:
+    """This month's spend per day: from the range's aggregate when it covers the month so far."""
+    if detail is not None:
+        in_month = detail[detail["day"] >= month_start]
+        return {d: int(c) for d, c in in_month.groupby("day")["cost_microusd"].sum().items()}
     day = func.date(LLMCall.created_at)
     rows = session.execute(
         select(day, func.sum(LLMCall.cost_microusd))
         .where(LLMCall.created_at >= _day_start(month_start))
         .group_by(day)
     ).all()
-    spend_by_day = {pd.Timestamp(str(d)).date(): int(c) for d, c in rows}
+    return {pd.Timestamp(str(d)).date(): int(c) for d, c in rows}
+
+
+def _burndown(session: Session, tenant_id: int, now: datetime, spend_by_day: dict[date, int]) -> Burndown:
+    today = now.astimezone(UTC).date()
+    month_start = today.replace(day=1)
+    days_in_month = calendar.monthrange(today.year, today.month)[1]
     days = [month_start + timedelta(days=i) for i in range(today.day)]
     daily = pd.DataFrame({"day": days, "spend_microusd": [spend_by_day.get(d, 0) for d in days]})
     daily["cumulative_microusd"] = daily["spend_microusd"].cumsum()
@@ -179,7 +187,11 @@ def cost_report(
         detail = _spend_detail(session, start, end)
         campaign_ids = sorted({int(c) for c in detail["campaign_id"].dropna()})
         units = _unit_costs(session, campaign_ids)
-        burndown = _burndown(session, actor.tenant_id, now)
+        today = now.astimezone(UTC).date()
+        month_start = today.replace(day=1)
+        covers_month = start <= month_start and end >= today
+        month_spend = _month_daily_spend(session, month_start, detail if covers_month else None)
+        burndown = _burndown(session, actor.tenant_id, now, month_spend)
     return CostReport(start, end, detail, units, burndown)
 
 
@@ -212,6 +224,19 @@ def spend_by(report: CostReport, dimension: SpendDimension) -> pd.DataFrame:
         ["calls", "input_tokens", "output_tokens", "cost_microusd"]].sum()
     sums = sums.sort_values("cost_microusd", ascending=False, ignore_index=True)
     return _with_usd(sums)
+
+
+def unit_costs_usd(report: CostReport) -> pd.DataFrame:
+    """The unit costs with money in dollars, for a table or a download."""
+    units = report.unit_costs
+    return pd.DataFrame({
+        "campaign": units["campaign"],
+        "leads drafted": units["leads_drafted"],
+        "replies": units["replies"],
+        "spend (USD)": units["spend_microusd"] / MICROUSD_PER_USD,
+        "cost per lead (USD)": units["cost_per_lead_microusd"].astype("Float64") / MICROUSD_PER_USD,
+        "cost per reply (USD)": units["cost_per_reply_microusd"].astype("Float64") / MICROUSD_PER_USD,
+    })
 
 
 def spend_by_day_figure(by_day: pd.DataFrame) -> go.Figure:

@@ -32,16 +32,6 @@ MAX_BREAKDOWN_ROWS = 50
 NONE_LABEL = "(none)"
 
 
-def campaign_choices(db: Database, actor: Actor) -> dict[int, str]:
-    """Campaigns with at least their name, newest first, for a picker."""
-    actor.require(Permission.view_reports)
-    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
-        rows = session.execute(
-            select(Campaign.id, Campaign.name).order_by(Campaign.created_at.desc(), Campaign.id.desc())
-        ).all()
-    return {int(i): str(n) for i, n in rows}
-
-
 def _with_rates(frame: pd.DataFrame) -> pd.DataFrame:
     for stage in STAGES:
         frame[stage] = frame[stage].fillna(0).astype("int64")
@@ -56,6 +46,11 @@ def _opted_out_after_enrolment() -> Any:
     return and_(Lead.opted_out_at.is_not(None), Lead.opted_out_at >= CampaignLead.created_at)
 
 
+def _opted_out_lead_of_enrolment() -> Any:
+    """Join condition: the enrolment's lead, only when it opted out after being enrolled."""
+    return and_(Lead.id == CampaignLead.lead_id, _opted_out_after_enrolment())
+
+
 def funnel_by_campaign(db: Database, actor: Actor) -> pd.DataFrame:
     """One row per campaign: its status, the five stages and the rates derived from them."""
     actor.require(Permission.view_reports)
@@ -68,23 +63,22 @@ def funnel_by_campaign(db: Database, actor: Actor) -> pd.DataFrame:
             columns=["campaign_id", "campaign", "channel", "status", "created_at"],
         )
         enrolled = _frame(session.execute(
-            select(CampaignLead.campaign_id, func.count(CampaignLead.id),
-                   func.count(CampaignLead.replied_at))
+            select(CampaignLead.campaign_id, func.count(), func.count(CampaignLead.replied_at))
             .group_by(CampaignLead.campaign_id)
         ), ["campaign_id", "enrolled", "replied"])
-        first_touch = _frame(session.execute(
-            select(Message.campaign_id, Message.status, func.count(Message.id))
-            .where(Message.step == 0, Message.status.in_(SENT_STATUSES))
-            .group_by(Message.campaign_id, Message.status)
-        ), ["campaign_id", "status", "n"])
-        # Opted-out leads are few: the planner starts from the opted-out index and looks up
-        # their enrolments, instead of joining every enrolment with its lead.
+        # Opted-out leads are few: start from them (a small partial index) and look up their
+        # enrolments, rather than joining every enrolment with its lead.
         opted_out = _frame(session.execute(
-            select(CampaignLead.campaign_id, func.count(CampaignLead.id))
-            .join(Lead, Lead.id == CampaignLead.lead_id)
+            select(CampaignLead.campaign_id, func.count())
+            .join_from(Lead, CampaignLead, CampaignLead.lead_id == Lead.id)
             .where(_opted_out_after_enrolment())
             .group_by(CampaignLead.campaign_id)
         ), ["campaign_id", "opted_out"])
+        first_touch = _frame(session.execute(
+            select(Message.campaign_id, Message.status, func.count())
+            .where(Message.step == 0, Message.status.in_(SENT_STATUSES))
+            .group_by(Message.campaign_id, Message.status)
+        ), ["campaign_id", "status", "n"])
     sends = first_touch.pivot_table(index="campaign_id", columns="status", values="n",
                                     aggfunc="sum", fill_value=0)
     sends = sends.reindex(columns=list(SENT_STATUSES), fill_value=0)
@@ -123,12 +117,20 @@ def funnel_breakdown(
     sent = case((first.status.in_(SENT_STATUSES), 1), else_=0)
     delivered = case((first.status == MessageStatus.delivered.value, 1), else_=0)
     opted_out = case((_opted_out_after_enrolment(), 1), else_=0)
-    enrolled = func.count(CampaignLead.id)
+    enrolled = func.count()
+    statement = select(key.label("key"), enrolled, func.sum(sent), func.sum(delivered),
+                       func.count(CampaignLead.replied_at), func.sum(opted_out))
+    if by in ("industry", "title"):
+        statement = statement.join(Lead, Lead.id == CampaignLead.lead_id)
+    else:
+        # Variant and hour need a lead only when it opted out: join just those few.
+        statement = statement.outerjoin(Lead, _opted_out_lead_of_enrolment())
     statement = (
-        select(key.label("key"), enrolled, func.sum(sent), func.sum(delivered),
-               func.count(CampaignLead.replied_at), func.sum(opted_out))
-        .join(Lead, Lead.id == CampaignLead.lead_id)
-        .outerjoin(first, and_(first.campaign_lead_id == CampaignLead.id, first.step == 0))
+        statement
+        # The campaign condition is implied by the enrolment, but lets the planner read only
+        # this campaign's first touches from their index instead of every message.
+        .outerjoin(first, and_(first.campaign_lead_id == CampaignLead.id, first.step == 0,
+                               first.campaign_id == campaign_id))
         .where(CampaignLead.campaign_id == campaign_id)
         .group_by(key)
     )

@@ -185,3 +185,12 @@ def test_unit_costs_in_dollars(db: Database, seeded: tuple[Actor, dict[str, int]
     assert table.loc["X", "cost per lead (USD)"] == pytest.approx(0.0015)
     assert table.loc["X", "spend (USD)"] == pytest.approx(0.003)
     assert str(table.loc["Y", "cost per reply (USD)"]) == "<NA>"
+
+
+def test_burndown_is_the_same_from_the_range_or_its_own_query(
+        db: Database, seeded: tuple[Actor, dict[str, int]]) -> None:
+    actor, _ = seeded
+    covering = cost_report(db, actor, start=date(2026, 10, 20), end=date(2026, 11, 5), now=NOW)
+    separate = cost_report(db, actor, start=date(2026, 10, 20), end=date(2026, 10, 31), now=NOW)
+    assert covering.burndown.daily.equals(separate.burndown.daily)
+    assert covering.burndown.spent_microusd == separate.burndown.spent_microusd == 3800
