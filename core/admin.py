@@ -69,7 +69,7 @@ MAX_PLAYBOOK_SECTIONS = 200
 MAX_PLAYBOOK_ITEMS = 50
 MAX_PLAYBOOK_ITEM_LENGTH = 500
 PLAYBOOK_KEYS = ("value_propositions", "proof_points")
-EMPTY_PLAYBOOK = {"default": {key: [] for key in PLAYBOOK_KEYS}}
+EMPTY_PLAYBOOK: dict[str, dict[str, list[str]]] = {"default": {key: [] for key in PLAYBOOK_KEYS}}
 AUDIT_PAGE_SIZES = (25, 50, 100, 200)
 TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 # Alphanumeric SMS sender ids: at most 11 letters, digits or spaces, at least one letter.

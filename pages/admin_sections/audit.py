@@ -25,7 +25,7 @@ def show(db: Database, actor: Actor) -> None:
     action = action_column.selectbox(
         "Action", [None, *options.actions], key="audit_action", on_change=_first_page,
         format_func=lambda a: "any" if a is None else a)
-    days = dates_column.date_input("Days (UTC)", value=(), key="audit_days", on_change=_first_page)
+    days = dates_column.date_input("Days (UTC)", value=[], key="audit_days", on_change=_first_page)
     size_column, page_column = st.columns(2)
     page_size = size_column.selectbox("Per page", admin.AUDIT_PAGE_SIZES, index=1,
                                       key="audit_page_size", on_change=_first_page)

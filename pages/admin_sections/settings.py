@@ -55,7 +55,7 @@ def _playbook_form(db: Database, actor: Actor, current: admin.TenantSettings) ->
                                                               indent=2),
                                 height=240, key="settings_playbook_json")
         if st.form_submit_button("Save playbook") and run_action(
-                admin.update_tenant_settings, db, actor, {"playbook": playbook}):
+                admin.update_tenant_settings, db, actor, {"playbook": playbook}) is not None:
             st.success("Playbook saved.")
 
 

@@ -44,10 +44,10 @@ def _change_user(db: Database, actor: Actor, grantable: list[str]) -> None:
     toggle = "Reactivate" if not user.active else "Deactivate"
     done = None
     if role_column.button("Change role", key="manage_change_role") and run_action(
-            admin.change_role, db, actor, user.id, new_role):
+            admin.change_role, db, actor, user.id, new_role) is not None:
         done = f"{user.username} is now {new_role}."
     if active_column.button(toggle, key="manage_toggle_active") and run_action(
-            admin.set_user_active, db, actor, user.id, not user.active):
+            admin.set_user_active, db, actor, user.id, not user.active) is not None:
         done = f"{user.username} is {toggle.lower()}d."
     if unlock_column.button("Unlock", key="manage_unlock"):
         with user_errors():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -252,3 +252,16 @@ def test_audit_log_filters_and_pages(open_page: PageFactory, db: Database, team:
     assert len(app.dataframe[TABLES["audit"]].value) == 10
     app.selectbox(key="audit_user").set_value(team["owner"].user_id).run()
     assert "0 entries · page 1 of 1" in [c.value for c in app.caption]
+
+
+def test_audit_log_by_days(open_page: PageFactory, db: Database, team: dict[str, Actor]) -> None:
+    admin = team["admin"]
+    with db.session(tenant_id=admin.tenant_id) as session, session.begin():
+        for day in (1, 2, 3):
+            session.add(AuditLog(user_id=None, action="export", entity="report",
+                                 created_at=datetime(2026, 10, day, 9, tzinfo=UTC)))
+    app = open_page(PAGE, admin)
+    app.date_input(key="audit_days").set_value((date(2026, 10, 2), date(2026, 10, 3))).run()
+    assert not app.error
+    assert "2 entries · page 1 of 1" in [c.value for c in app.caption]
+    assert set(app.dataframe[TABLES["audit"]].value["user"]) == {"system"}
