@@ -7,7 +7,7 @@ generator, so a run is reproducible and the generators stay fast in pure Python.
 
 At scale 1.0: 1,000,000 leads, 20 campaigns with 50,000 enrolments each (1,000,000 campaign
 leads), 5 events per enrolment (5,000,000 events), a first-touch message for every sent
-enrolment (about 720,000), one or two LLM calls per drafted enrolment (about 1,100,000), a third
+enrolment (about 700,000), one or two LLM calls per drafted enrolment (about 1,100,000), a third
 of the leads tagged, 10 imports and 5,000 audit entries. Campaigns started over the last 60
 days, so this month's spend, the burn-down and every chart have data.
 """

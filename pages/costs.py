@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from core.analytics import costs
 from core.permissions import Actor, Permission
@@ -59,9 +60,11 @@ by_day = costs.spend_by_day(report)
 day_tab, campaign_tab, model_tab, node_tab, tokens_tab, unit_tab = st.tabs(
     ["By day", "By campaign", "By model", "By node", "Tokens", "Per lead and reply"])
 day_tab.plotly_chart(costs.spend_by_day_figure(by_day), key="costs_by_day")
-for tab, dimension in ((campaign_tab, "campaign"), (model_tab, "model"), (node_tab, "node")):
-    by = costs.spend_by(report, dimension)  # type: ignore[arg-type]
-    tab.plotly_chart(costs.spend_by_figure(by, dimension), key=f"costs_by_{dimension}")  # type: ignore[arg-type]
+dimension_tabs: dict[costs.SpendDimension, DeltaGenerator] = {
+    "campaign": campaign_tab, "model": model_tab, "node": node_tab}
+for dimension, tab in dimension_tabs.items():
+    by = costs.spend_by(report, dimension)
+    tab.plotly_chart(costs.spend_by_figure(by, dimension), key=f"costs_by_{dimension}")
     tab.dataframe(by.drop(columns="cost_microusd"), hide_index=True, column_config={"cost_usd": USD})
 tokens_tab.plotly_chart(costs.tokens_figure(by_day), key="costs_tokens")
 unit_costs = costs.unit_costs_usd(report)

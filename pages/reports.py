@@ -11,7 +11,7 @@ from pages.common import get_db, require_page, run_action
 from pages.widgets import downloads
 
 CACHE_SECONDS = 60
-BREAKDOWN_LABELS = {"variant": "A/B variant", "industry": "Industry", "title": "Title",
+BREAKDOWN_LABELS: dict[funnel.Breakdown, str] = {"variant": "A/B variant", "industry": "Industry", "title": "Title",
                     "hour": "Hour of first send (UTC)"}
 RATES = {rate: st.column_config.NumberColumn(format="percent")
          for rate in ("delivery_rate", "reply_rate", "opt_out_rate")}
@@ -23,8 +23,9 @@ def load_funnel(tenant_id: int, role: str, _actor: Actor) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner="Breaking the funnel down…")
-def load_breakdown(tenant_id: int, role: str, campaign_id: int, by: str, _actor: Actor) -> pd.DataFrame:
-    return funnel.funnel_breakdown(get_db(), _actor, campaign_id, by)  # type: ignore[arg-type]
+def load_breakdown(tenant_id: int, role: str, campaign_id: int, by: funnel.Breakdown,
+                   _actor: Actor) -> pd.DataFrame:
+    return funnel.funnel_breakdown(get_db(), _actor, campaign_id, by)
 
 
 actor = require_page(Permission.view_reports)
@@ -37,6 +38,8 @@ if by_campaign.empty:
     st.stop()
 
 st.subheader("Funnel by campaign")
+st.caption("Sent and delivered count each enrolment's first message; opted out counts leads who "
+           "opted out after they were enrolled. Rates are shares of the sent.")
 chart, table = st.columns([1, 2])
 chart.plotly_chart(funnel.funnel_figure(by_campaign[list(funnel.STAGES)].sum(), "All campaigns"),
                    key="reports_total_funnel")
@@ -61,7 +64,7 @@ if int(breakdown["enrolled"].sum()) == 0:
     st.info(f"Nothing to break down yet: {names[campaign_id]} has no "
             f"{'sends' if by == 'hour' else 'enrolled leads'}.")
     st.stop()
-st.plotly_chart(funnel.breakdown_figure(breakdown, by), key="reports_breakdown_chart")  # type: ignore[arg-type]
+st.plotly_chart(funnel.breakdown_figure(breakdown, by), key="reports_breakdown_chart")
 st.dataframe(breakdown, hide_index=True, column_config=RATES)
 if actor.can(Permission.export_reports):
     downloads.show(breakdown, f"leadflow-funnel-{campaign_id}-by-{by}", sheet_name=f"By {by}",
