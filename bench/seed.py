@@ -407,9 +407,11 @@ def _small_tables(db: Database, now: datetime, scale: Scale) -> int:
                              "research_web", "max_sms_segments", "budget_cap_microusd",
                              "approval_required", "created_by", "created_at", "updated_at",
                              "started_at", "completed_at"), campaigns)
-    audit: list[tuple[Any, ...]] = [(i + 1, tenant_id, 1 + i % 4, ("login", "update", "create", "export", "start")[i % 5],
-              "campaign", str(1 + i % CAMPAIGNS), "{}", _naive(now) - timedelta(minutes=17 * i))
-             for i in range(AUDIT_ENTRIES - 1)]
+    actions = ("login", "update", "create", "export", "start")
+    audit: list[tuple[Any, ...]] = [
+        (i + 1, tenant_id, 1 + i % 4, actions[i % 5], "campaign", str(1 + i % CAMPAIGNS), "{}",
+         _naive(now) - timedelta(minutes=17 * i))
+        for i in range(AUDIT_ENTRIES - 1)]
     audit.append((AUDIT_ENTRIES, tenant_id, None, "bench_seed", "tenant", str(tenant_id),
                   json.dumps({"version": SEED_VERSION, "leads": scale.leads,
                               "enrolments": scale.enrolments, "seeded_at": now.isoformat()}),

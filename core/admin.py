@@ -531,8 +531,9 @@ def provider_status(settings: Settings, actor: Actor) -> list[ProviderStatus]:
         required = {"smtp_host": "LEADFLOW_SMTP_HOST", "smtp_from": "LEADFLOW_SMTP_FROM"}
         if settings.smtp_username:
             required["smtp_password"] = "LEADFLOW_SMTP_PASSWORD"
+        tls = " with STARTTLS" if settings.smtp_starttls else ""
         rows.append(("Email", "smtp", _missing(settings, required),
-                     f"SMTP on port {settings.smtp_port}{' with STARTTLS' if settings.smtp_starttls else ''}"))
+                     f"SMTP on port {settings.smtp_port}{tls}"))
     else:
         rows.append(("Email", "outbox", (), "recorded in the database only: nothing leaves the machine"))
     return [

@@ -1,4 +1,4 @@
-"""Reports: the outreach funnel per campaign, and one campaign's funnel by variant, industry, title or hour."""
+"""Reports: the funnel per campaign, and one campaign's funnel by variant, industry, title or hour."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pages.common import get_db, require_page, run_action
 from pages.widgets import downloads
 
 CACHE_SECONDS = 60
-BREAKDOWN_LABELS: dict[funnel.Breakdown, str] = {"variant": "A/B variant", "industry": "Industry", "title": "Title",
-                    "hour": "Hour of first send (UTC)"}
+BREAKDOWN_LABELS: dict[funnel.Breakdown, str] = {
+    "variant": "A/B variant", "industry": "Industry", "title": "Title", "hour": "Hour of first send (UTC)"}
 RATES = {rate: st.column_config.NumberColumn(format="percent")
          for rate in ("delivery_rate", "reply_rate", "opt_out_rate")}
 

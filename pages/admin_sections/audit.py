@@ -19,12 +19,13 @@ def _first_page() -> None:
 def show(db: Database, actor: Actor) -> None:
     options = admin.audit_filter_options(db, actor)
     user_column, action_column, dates_column = st.columns(3)
-    user_id = user_column.selectbox(
-        "User", [None, *options.users], key="audit_user", on_change=_first_page,
-        format_func=lambda i: "everyone" if i is None else options.users[i])
-    action = action_column.selectbox(
-        "Action", [None, *options.actions], key="audit_action", on_change=_first_page,
-        format_func=lambda a: "any" if a is None else a)
+    # Labels from dicts, not lambdas: widget settings must pickle (serializable session state).
+    user_labels: dict[int | None, str] = {None: "everyone", **dict(options.users.items())}
+    action_labels: dict[str | None, str] = {None: "any", **{a: a for a in options.actions}}
+    user_id = user_column.selectbox("User", list(user_labels), key="audit_user",
+                                    on_change=_first_page, format_func=user_labels.__getitem__)
+    action = action_column.selectbox("Action", list(action_labels), key="audit_action",
+                                     on_change=_first_page, format_func=action_labels.__getitem__)
     days = dates_column.date_input("Days (UTC)", value=[], key="audit_days", on_change=_first_page)
     size_column, page_column = st.columns(2)
     page_size = size_column.selectbox("Per page", admin.AUDIT_PAGE_SIZES, index=1,

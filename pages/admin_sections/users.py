@@ -34,8 +34,9 @@ def _invite_form(db: Database, actor: Actor, grantable: list[str]) -> None:
 def _change_user(db: Database, actor: Actor, grantable: list[str]) -> None:
     users = {u.id: u for u in admin.list_users(db, actor)}
     st.markdown("**Change a user**")
-    picked = st.selectbox("User", list(users), key="manage_user",
-                          format_func=lambda i: f"{users[i].username} ({users[i].role})")
+    # Labels from a dict, not a lambda: widget settings must pickle (serializable session state).
+    labels = {u.id: f"{u.username} ({u.role})" for u in users.values()}
+    picked = st.selectbox("User", list(users), key="manage_user", format_func=labels.__getitem__)
     user = users[picked]
     role_column, active_column, unlock_column = st.columns(3)
     new_role = role_column.selectbox(

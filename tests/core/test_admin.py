@@ -202,7 +202,8 @@ def test_deactivate_refused(db: Database, team: dict[str, Actor], actor: str, ta
         set_user_active(db, team[actor], team[target].user_id, False)  # type: ignore[arg-type]
 
 
-def test_the_last_active_owner_cannot_be_deactivated(db: Database, team: dict[str, Actor], tenant: int) -> None:
+def test_the_last_active_owner_cannot_be_deactivated(
+        db: Database, team: dict[str, Actor], tenant: int) -> None:
     with pytest.raises(Conflict, match="last active owner"):
         set_user_active(db, system_actor(tenant), team["owner"].user_id, False)  # type: ignore[arg-type]
 
@@ -359,7 +360,8 @@ def test_price_rows_refused(rows: list[dict[str, Any]], message: str) -> None:
 
 @pytest.mark.parametrize(
     ("given", "microusd"),
-    [("12.5", 12_500_000), ("$1,000", 1_000_000_000), (0.000001, 1), ("", None), (None, None), (3, 3_000_000)],
+    [("12.5", 12_500_000), ("$1,000", 1_000_000_000), (0.000001, 1), ("", None), (None, None),
+     (3, 3_000_000)],
 )
 def test_usd_to_microusd(given: Any, microusd: int | None) -> None:
     assert usd_to_microusd(given) == microusd

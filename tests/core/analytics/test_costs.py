@@ -59,7 +59,8 @@ def seeded(db: Database) -> tuple[Actor, dict[str, int]]:
     return analyst, {"x": x, "y": y}
 
 
-def test_spend_by_day_fills_every_day_of_the_range(db: Database, seeded: tuple[Actor, dict[str, int]]) -> None:
+def test_spend_by_day_fills_every_day_of_the_range(
+        db: Database, seeded: tuple[Actor, dict[str, int]]) -> None:
     actor, _ = seeded
     report = cost_report(db, actor, start=date(2026, 11, 1), end=date(2026, 11, 5), now=NOW)
     by_day = spend_by_day(report)
