@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
@@ -258,6 +259,10 @@ class Lead(TenantOwned, Base):
         Index("ix_leads_tenant_opted_out", "tenant_id", "opted_out_at"),
         Index("ix_leads_tenant_industry", "tenant_id", "industry"),
         Index("ix_leads_tenant_country", "tenant_id", "country"),
+        # The few opted-out leads, small enough for the Reports funnel to hash-join in full.
+        Index("ix_leads_tenant_opted_out_ids", "tenant_id", "id",
+              postgresql_include=["opted_out_at"], postgresql_where=text("opted_out_at IS NOT NULL"),
+              sqlite_where=text("opted_out_at IS NOT NULL")),
     )
 
 
@@ -364,7 +369,13 @@ class CampaignLead(TenantOwned, Base):
         Index("ix_campaign_leads_status_next_action", "status", "next_action_at"),
         Index("ix_campaign_leads_lease_expires", "lease_expires_at"),
         Index("ix_campaign_leads_tenant_status", "tenant_id", "status"),
-        Index("ix_campaign_leads_lead", "lead_id"),
+        # INCLUDE (dashboard): counts the opted-out leads' enrolments per campaign index-only.
+        Index("ix_campaign_leads_lead", "lead_id",
+              postgresql_include=["tenant_id", "campaign_id", "created_at"]),
+        # Covers the funnel and unit-cost aggregates per campaign and variant (index-only scans
+        # on PostgreSQL; SQLite has no INCLUDE and uses the key columns).
+        Index("ix_campaign_leads_tenant_campaign_variant", "tenant_id", "campaign_id", "variant",
+              postgresql_include=["id", "lead_id", "replied_at", "cost_microusd", "created_at"]),
     )
 
 
@@ -399,6 +410,9 @@ class Message(TenantOwned, Base):
         Index("ix_messages_tenant_created", "tenant_id", "created_at"),
         Index("ix_messages_campaign_status", "campaign_id", "status"),
         Index("ix_messages_status", "status"),
+        # Covers the first-touch counts per campaign and the join from enrolments to them.
+        Index("ix_messages_tenant_campaign_step_status", "tenant_id", "campaign_id", "step", "status",
+              postgresql_include=["campaign_lead_id", "sent_at"]),
     )
 
 
@@ -426,6 +440,10 @@ class LLMCall(TenantOwned, Base):
         Index("ix_llm_calls_tenant_created", "tenant_id", "created_at"),
         Index("ix_llm_calls_campaign", "campaign_id"),
         Index("ix_llm_calls_campaign_lead", "campaign_lead_id"),
+        # Covers the Costs page's spend aggregate over a date range.
+        Index("ix_llm_calls_tenant_created_spend", "tenant_id", "created_at",
+              postgresql_include=["campaign_id", "model", "node", "input_tokens", "output_tokens",
+                                  "cost_microusd"]),
     )
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from core.auth import create_user
 from core.db import Database
-from core.models import Role
+from core.models import Campaign, CampaignLead, Lead, LLMCall, Message, Role
 from core.permissions import Actor, system_actor
 from core.tenants import create_tenant
 
@@ -21,3 +23,51 @@ def make_actor(db: Database, tenant_id: int, role: Role = Role.owner, username: 
                        email=f"{login}@example.com", role=role, password=PASSWORD)
     return Actor(user_id=user.id, tenant_id=tenant_id, role=role, username=user.username,
                  name=user.name)
+
+
+def make_campaign(db: Database, tenant_id: int, name: str = "Spring push", *,
+                  channel: str = "sms", status: str = "running",
+                  created_at: datetime | None = None) -> int:
+    with db.session(tenant_id=tenant_id) as session, session.begin():
+        campaign = Campaign(name=name, channel=channel, status=status, system_prompt="Be brief.",
+                            model="gpt-4o-mini", created_at=created_at or datetime.now(UTC))
+        session.add(campaign)
+        session.flush()
+        return campaign.id
+
+
+def make_lead(db: Database, tenant_id: int, *, industry: str | None = None, title: str | None = None,
+              opted_out_at: datetime | None = None) -> int:
+    with db.session(tenant_id=tenant_id) as session, session.begin():
+        lead = Lead(first_name="Ada", industry=industry, title=title, opted_out_at=opted_out_at)
+        session.add(lead)
+        session.flush()
+        return lead.id
+
+
+def enrol(db: Database, tenant_id: int, campaign_id: int, lead_id: int, *, variant: str = "A",
+          status: str = "sent", cost_microusd: int = 0, replied_at: datetime | None = None,
+          created_at: datetime | None = None, first_touch: str | None = None,
+          sent_at: datetime | None = None) -> int:
+    """Enrol a lead; `first_touch` adds its step-0 message with that status, sent at `sent_at`."""
+    with db.session(tenant_id=tenant_id) as session, session.begin():
+        enrolment = CampaignLead(campaign_id=campaign_id, lead_id=lead_id, variant=variant,
+                                 status=status, cost_microusd=cost_microusd, replied_at=replied_at,
+                                 created_at=created_at or datetime.now(UTC))
+        session.add(enrolment)
+        session.flush()
+        if first_touch is not None:
+            session.add(Message(campaign_id=campaign_id, campaign_lead_id=enrolment.id,
+                                lead_id=lead_id, step=0, channel="sms", to_address="+14155550100",
+                                body="Hi", provider="outbox", status=first_touch,
+                                idempotency_key=f"{enrolment.id}-0", sent_at=sent_at))
+        return enrolment.id
+
+
+def add_llm_call(db: Database, tenant_id: int, *, cost_microusd: int, created_at: datetime,
+                 campaign_id: int | None = None, model: str = "gpt-4o-mini", node: str = "compose",
+                 input_tokens: int = 100, output_tokens: int = 50) -> None:
+    with db.session(tenant_id=tenant_id) as session, session.begin():
+        session.add(LLMCall(campaign_id=campaign_id, node=node, provider="offline", model=model,
+                            input_tokens=input_tokens, output_tokens=output_tokens,
+                            cost_microusd=cost_microusd, created_at=created_at))

@@ -1,0 +1,1 @@
+"""Analytics for the Costs and Reports pages: SQL aggregates shaped with pandas, and their charts."""

@@ -1,0 +1,187 @@
+"""The outreach funnel (enrolled, sent, delivered, replied, opted out) per campaign and broken down.
+
+Stages count enrolments: an enrolment is *sent* when its first touch (step 0) left as sent or
+delivered, *delivered* when that first touch was delivered, *replied* when the lead replied, and
+*opted out* when the lead opted out after it was enrolled. Counting the first touch only keeps
+the stages nested (follow-ups do not count a lead twice) and needs no COUNT(DISTINCT).
+
+Every figure is a GROUP BY in SQL; pandas only merges and derives rates from the aggregates. The
+all-campaign funnel reads three narrow aggregates; the breakdowns (variant, industry, title,
+hour) are for one campaign at a time, so they join at most one campaign's enrolments.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pandas as pd
+import plotly.graph_objects as go
+from sqlalchemy import and_, case, extract, func, select
+from sqlalchemy.orm import Session, aliased
+
+from core.db import Database
+from core.errors import NotFound, ValidationError
+from core.models import Campaign, CampaignLead, Lead, Message, MessageStatus
+from core.permissions import Actor, Permission
+
+STAGES = ("enrolled", "sent", "delivered", "replied", "opted_out")
+SENT_STATUSES = (MessageStatus.sent.value, MessageStatus.delivered.value)
+Breakdown = Literal["variant", "industry", "title", "hour"]
+BREAKDOWNS: tuple[Breakdown, ...] = ("variant", "industry", "title", "hour")
+MAX_BREAKDOWN_ROWS = 50
+NONE_LABEL = "(none)"
+
+
+def _with_rates(frame: pd.DataFrame) -> pd.DataFrame:
+    for stage in STAGES:
+        frame[stage] = frame[stage].fillna(0).astype("int64")
+    sent = frame["sent"].where(frame["sent"] > 0)
+    frame["delivery_rate"] = (frame["delivered"] / sent).fillna(0.0)
+    frame["reply_rate"] = (frame["replied"] / sent).fillna(0.0)
+    frame["opt_out_rate"] = (frame["opted_out"] / sent).fillna(0.0)
+    return frame
+
+
+def _opted_out_after_enrolment() -> Any:
+    return and_(Lead.opted_out_at.is_not(None), Lead.opted_out_at >= CampaignLead.created_at)
+
+
+def _opted_out_lead_of_enrolment() -> Any:
+    """Join condition: the enrolment's lead, only when it opted out after being enrolled."""
+    return and_(Lead.id == CampaignLead.lead_id, _opted_out_after_enrolment())
+
+
+def funnel_by_campaign(db: Database, actor: Actor) -> pd.DataFrame:
+    """One row per campaign: its status, the five stages and the rates derived from them."""
+    actor.require(Permission.view_reports)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        campaigns = pd.DataFrame(
+            [tuple(r) for r in session.execute(
+                select(Campaign.id, Campaign.name, Campaign.channel, Campaign.status,
+                       Campaign.created_at).order_by(Campaign.created_at.desc(), Campaign.id.desc())
+            )],
+            columns=["campaign_id", "campaign", "channel", "status", "created_at"],
+        )
+        enrolled = _frame(session.execute(
+            select(CampaignLead.campaign_id, func.count(), func.count(CampaignLead.replied_at))
+            .group_by(CampaignLead.campaign_id)
+        ), ["campaign_id", "enrolled", "replied"])
+        # Opted-out leads are few: start from them (a small partial index) and look up their
+        # enrolments, rather than joining every enrolment with its lead.
+        opted_out = _frame(session.execute(
+            select(CampaignLead.campaign_id, func.count())
+            .join_from(Lead, CampaignLead, CampaignLead.lead_id == Lead.id)
+            .where(_opted_out_after_enrolment())
+            .group_by(CampaignLead.campaign_id)
+        ), ["campaign_id", "opted_out"])
+        first_touch = _frame(session.execute(
+            select(Message.campaign_id, Message.status, func.count())
+            .where(Message.step == 0, Message.status.in_(SENT_STATUSES))
+            .group_by(Message.campaign_id, Message.status)
+        ), ["campaign_id", "status", "n"])
+    sends = first_touch.pivot_table(index="campaign_id", columns="status", values="n",
+                                    aggfunc="sum", fill_value=0)
+    sends = sends.reindex(columns=list(SENT_STATUSES), fill_value=0)
+    stages = pd.DataFrame({
+        "sent": sends[MessageStatus.sent.value] + sends[MessageStatus.delivered.value],
+        "delivered": sends[MessageStatus.delivered.value],
+    }).reset_index()
+    funnel = (campaigns.merge(enrolled, on="campaign_id", how="left")
+              .merge(stages, on="campaign_id", how="left")
+              .merge(opted_out, on="campaign_id", how="left"))
+    return _with_rates(funnel)[["campaign_id", "campaign", "channel", "status", *STAGES,
+                                "delivery_rate", "reply_rate", "opt_out_rate"]]
+
+
+def _frame(result: Any, columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame([tuple(r) for r in result], columns=columns)
+
+
+def funnel_breakdown(
+    db: Database, actor: Actor, campaign_id: int, by: Breakdown, *, limit: int = MAX_BREAKDOWN_ROWS
+) -> pd.DataFrame:
+    """One campaign's funnel by A/B variant, lead industry, lead title or hour of first send (UTC).
+
+    Industry and title keep the `limit` largest groups; hours are 0-23 with every hour present.
+    """
+    actor.require(Permission.view_reports)
+    if by not in BREAKDOWNS:
+        raise ValidationError(f"cannot break the funnel down by '{by}'; use one of {', '.join(BREAKDOWNS)}")
+    first = aliased(Message)
+    key: Any = {
+        "variant": CampaignLead.variant,
+        "industry": Lead.industry,
+        "title": Lead.title,
+        "hour": extract("hour", first.sent_at),
+    }[by]
+    sent = case((first.status.in_(SENT_STATUSES), 1), else_=0)
+    delivered = case((first.status == MessageStatus.delivered.value, 1), else_=0)
+    opted_out = case((_opted_out_after_enrolment(), 1), else_=0)
+    enrolled = func.count()
+    statement = select(key.label("key"), enrolled, func.sum(sent), func.sum(delivered),
+                       func.count(CampaignLead.replied_at), func.sum(opted_out))
+    if by in ("industry", "title"):
+        statement = statement.join(Lead, Lead.id == CampaignLead.lead_id)
+    else:
+        # Variant and hour need a lead only when it opted out: join just those few.
+        statement = statement.outerjoin(Lead, _opted_out_lead_of_enrolment())
+    statement = (
+        statement
+        # The campaign condition is implied by the enrolment, but lets the planner read only
+        # this campaign's first touches from their index instead of every message.
+        .outerjoin(first, and_(first.campaign_lead_id == CampaignLead.id, first.step == 0,
+                               first.campaign_id == campaign_id))
+        .where(CampaignLead.campaign_id == campaign_id)
+        .group_by(key)
+    )
+    if by == "hour":
+        statement = statement.where(first.sent_at.is_not(None))
+    elif by in ("industry", "title"):
+        statement = statement.order_by(enrolled.desc()).limit(limit)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        _require_campaign(session, campaign_id)
+        frame = _frame(session.execute(statement), ["key", *STAGES])
+    frame = _with_rates(frame)
+    if by == "hour":
+        frame["key"] = frame["key"].astype("int64")
+        frame = pd.DataFrame({"key": range(24)}).merge(frame, on="key", how="left")
+        frame = _with_rates(frame)
+    else:
+        frame["key"] = frame["key"].fillna(NONE_LABEL).astype(str)
+        if by == "variant":
+            frame = frame.sort_values("key", ignore_index=True)
+    return frame.rename(columns={"key": by})
+
+
+def _require_campaign(session: Session, campaign_id: int) -> None:
+    if session.scalar(select(Campaign.id).where(Campaign.id == campaign_id)) is None:
+        raise NotFound(f"campaign {campaign_id} does not exist")
+
+
+# --- charts ----------------------------------------------------------------------------------
+
+
+def funnel_figure(row: pd.Series | dict[str, Any], title: str) -> go.Figure:
+    """The five stages of one campaign (or a total) as a funnel chart."""
+    values = [int(row[stage]) for stage in STAGES]
+    figure = go.Figure(go.Funnel(y=[s.replace("_", " ") for s in STAGES], x=values,
+                                 textinfo="value+percent initial"))
+    figure.update_layout(title=title, margin={"t": 40, "b": 0})
+    return figure
+
+
+def breakdown_figure(frame: pd.DataFrame, by: Breakdown) -> go.Figure:
+    """Sent and replied per group, with the reply rate on a second axis."""
+    labels = frame[by].astype(str)
+    figure = go.Figure([
+        go.Bar(x=labels, y=frame["sent"], name="sent"),
+        go.Bar(x=labels, y=frame["replied"], name="replied"),
+        go.Scatter(x=labels, y=frame["reply_rate"], name="reply rate", yaxis="y2",
+                   mode="lines+markers"),
+    ])
+    figure.update_layout(
+        title=f"By {'hour of first send (UTC)' if by == 'hour' else by}", barmode="group",
+        yaxis2={"overlaying": "y", "side": "right", "tickformat": ".0%", "rangemode": "tozero"},
+        margin={"t": 40, "b": 0},
+    )
+    return figure

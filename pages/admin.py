@@ -1,0 +1,32 @@
+"""Admin: users and roles, tenant settings, provider status and the audit log."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import admin
+from core.permissions import Permission
+from pages.admin_sections import audit, settings, users
+from pages.common import get_db, get_settings, require_page
+
+actor = require_page(Permission.manage_users)
+db = get_db()
+st.title("Admin")
+users_tab, settings_tab, providers_tab, audit_tab = st.tabs(
+    ["Users", "Settings", "Providers", "Audit log"])
+with users_tab:
+    users.show(db, actor)
+with settings_tab:
+    if actor.can(Permission.manage_settings):
+        settings.show(db, actor)
+    else:
+        st.info("Your role cannot change the tenant's settings.")
+with providers_tab:
+    if actor.can(Permission.manage_settings):
+        st.caption("Set in the environment or .streamlit/secrets.toml; secrets are never shown.")
+        st.dataframe(admin.provider_status_table(get_settings(), actor), hide_index=True)
+with audit_tab:
+    if actor.can(Permission.view_audit_log):
+        audit.show(db, actor)
+    else:
+        st.info("Your role cannot read the audit log.")

@@ -1,0 +1,71 @@
+"""Reports: the funnel per campaign, and one campaign's funnel by variant, industry, title or hour."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.analytics import funnel
+from core.permissions import Actor, Permission
+from pages.common import get_db, require_page, run_action
+from pages.widgets import downloads
+
+CACHE_SECONDS = 60
+BREAKDOWN_LABELS: dict[funnel.Breakdown, str] = {
+    "variant": "A/B variant", "industry": "Industry", "title": "Title", "hour": "Hour of first send (UTC)"}
+RATES = {rate: st.column_config.NumberColumn(format="percent")
+         for rate in ("delivery_rate", "reply_rate", "opt_out_rate")}
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner="Counting the funnel…")
+def load_funnel(tenant_id: int, role: str, _actor: Actor) -> pd.DataFrame:
+    return funnel.funnel_by_campaign(get_db(), _actor)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner="Breaking the funnel down…")
+def load_breakdown(tenant_id: int, role: str, campaign_id: int, by: funnel.Breakdown,
+                   _actor: Actor) -> pd.DataFrame:
+    return funnel.funnel_breakdown(get_db(), _actor, campaign_id, by)
+
+
+actor = require_page(Permission.view_reports)
+st.title("Reports")
+by_campaign = run_action(load_funnel, actor.tenant_id, actor.role.value, _actor=actor)
+if by_campaign is None:
+    st.stop()
+if by_campaign.empty:
+    st.info("No campaigns yet: the funnel fills in once a campaign starts sending.")
+    st.stop()
+
+st.subheader("Funnel by campaign")
+st.caption("Sent and delivered count each enrolment's first message; opted out counts leads who "
+           "opted out after they were enrolled. Rates are shares of the sent.")
+chart, table = st.columns([1, 2])
+chart.plotly_chart(funnel.funnel_figure(by_campaign[list(funnel.STAGES)].sum(), "All campaigns"),
+                   key="reports_total_funnel")
+table.dataframe(by_campaign.drop(columns="campaign_id"), hide_index=True, column_config=RATES)
+if actor.can(Permission.export_reports):
+    downloads.show(by_campaign, "leadflow-funnel-by-campaign", sheet_name="Funnel",
+                   key="reports_funnel_download")
+
+st.subheader("One campaign, broken down")
+names = dict(zip(by_campaign["campaign_id"], by_campaign["campaign"], strict=True))
+enrolled = by_campaign.loc[by_campaign["enrolled"] > 0, "campaign_id"]
+default = list(names).index(enrolled.iloc[0]) if not enrolled.empty else 0
+campaign_id = st.selectbox("Campaign", list(names), index=default, format_func=names.__getitem__,
+                           key="reports_campaign")
+by = st.radio("By", list(BREAKDOWN_LABELS), format_func=BREAKDOWN_LABELS.__getitem__,
+              horizontal=True, key="reports_breakdown")
+breakdown = run_action(load_breakdown, actor.tenant_id, actor.role.value, int(campaign_id), by,
+                       _actor=actor)
+if breakdown is None:
+    st.stop()
+if int(breakdown["enrolled"].sum()) == 0:
+    st.info(f"Nothing to break down yet: {names[campaign_id]} has no "
+            f"{'sends' if by == 'hour' else 'enrolled leads'}.")
+    st.stop()
+st.plotly_chart(funnel.breakdown_figure(breakdown, by), key="reports_breakdown_chart")
+st.dataframe(breakdown, hide_index=True, column_config=RATES)
+if actor.can(Permission.export_reports):
+    downloads.show(breakdown, f"leadflow-funnel-{campaign_id}-by-{by}", sheet_name=f"By {by}",
+                   key="reports_breakdown_download")

@@ -1,0 +1,502 @@
+"""Users and roles, tenant settings, provider status and the audit log, with their rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from core.admin import (
+    audit_filter_options,
+    change_role,
+    get_tenant_settings,
+    invite_user,
+    microusd_as_dollars_text,
+    price_override_rows,
+    price_overrides_from_rows,
+    provider_status,
+    query_audit_log,
+    set_user_active,
+    update_tenant_settings,
+    usd_to_microusd,
+    users_table,
+)
+from core.auth import authenticate
+from core.db import Database
+from core.errors import (
+    Conflict,
+    LoginRefused,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
+from core.models import AuditLog, Role, User
+from core.permissions import Actor, system_actor
+from tests.conftest import make_settings
+from tests.factories import PASSWORD, make_actor, make_tenant
+
+
+@pytest.fixture
+def tenant(db: Database) -> int:
+    return make_tenant(db)
+
+
+@pytest.fixture
+def team(db: Database, tenant: int) -> dict[str, Actor]:
+    return {role.value: make_actor(db, tenant, role) for role in Role}
+
+
+def _role_of(db: Database, user_id: int) -> str:
+    with db.session(system=True) as session:
+        user = session.get(User, user_id)
+        assert user is not None
+        return user.role
+
+
+def _audit(db: Database, tenant: int) -> list[tuple[str, str | None, dict[str, Any]]]:
+    with db.session(tenant_id=tenant) as session:
+        return [(a.action, a.entity_id, a.details)
+                for a in session.query(AuditLog).order_by(AuditLog.id)]
+
+
+def _login(db: Database, username: str, password: str) -> Actor:
+    return authenticate(db, username, password, max_failures=5, lock_minutes=15)
+
+
+# --- invite ----------------------------------------------------------------------------------
+
+
+def test_invite_shows_a_one_time_password_that_signs_in(db: Database, team: dict[str, Actor]) -> None:
+    invitation = invite_user(db, team["admin"], username="New.Rep", name="New Rep",
+                             email="rep@example.com", role="manager")
+    assert invitation.user.username == "new.rep"
+    assert invitation.user.role == "manager"
+    assert len(invitation.initial_password) >= 16
+    assert _login(db, "new.rep", invitation.initial_password).role is Role.manager
+    with db.session(system=True) as session:
+        stored = session.get(User, invitation.user.id)
+        assert stored is not None and invitation.initial_password not in stored.password_hash
+    assert _audit(db, team["admin"].tenant_id)[-1][0] == "create"
+
+
+def test_two_invitations_get_different_passwords(db: Database, team: dict[str, Actor]) -> None:
+    first = invite_user(db, team["owner"], username="one", name="", email=None, role="analyst")
+    second = invite_user(db, team["owner"], username="two", name="", email=None, role="analyst")
+    assert first.initial_password != second.initial_password
+    assert first.user.name == "one"
+
+
+@pytest.mark.parametrize(
+    ("inviter", "role", "username", "error", "message"),
+    [
+        ("admin", "owner", "boss", PermissionDenied, "may not manage owners"),
+        ("manager", "analyst", "someone", PermissionDenied, "may not manage users"),
+        ("owner", "admin", "admin-1", Conflict, "taken"),
+        ("owner", "chief", "someone", ValidationError, "role 'chief'"),
+        ("owner", "analyst", "x", ValidationError, "not valid"),
+    ],
+)
+def test_invite_refusals(db: Database, team: dict[str, Actor], inviter: str, role: str,
+                         username: str, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        invite_user(db, team[inviter], username=username, name="N", email=None, role=role)
+
+
+# --- roles -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("actor", "target", "new_role"),
+    [
+        ("owner", "admin", "manager"),
+        ("admin", "manager", "analyst"),
+        ("admin", "analyst", "admin"),
+        ("owner", "analyst", "owner"),
+        ("admin", "admin", "manager"),  # stepping down is allowed
+    ],
+)
+def test_change_role_allowed(db: Database, team: dict[str, Actor], actor: str, target: str,
+                             new_role: str) -> None:
+    user = change_role(db, team[actor], team[target].user_id, new_role)  # type: ignore[arg-type]
+    assert user.role == new_role
+    assert _role_of(db, team[target].user_id) == new_role  # type: ignore[arg-type]
+    action, entity_id, details = _audit(db, team[actor].tenant_id)[-1]
+    assert (action, entity_id) == ("change_role", str(team[target].user_id))
+    assert details["from"] == target and details["to"] == new_role
+
+
+@pytest.mark.parametrize(
+    ("actor", "target", "new_role", "error", "message"),
+    [
+        ("admin", "manager", "owner", PermissionDenied, "may not manage owners"),
+        ("admin", "owner", "admin", PermissionDenied, "may not manage owners"),
+        ("manager", "analyst", "manager", PermissionDenied, "may not manage users"),
+        ("owner", "owner", "admin", Conflict, "last active owner"),
+        ("owner", "admin", "superuser", ValidationError, "role 'superuser'"),
+    ],
+)
+def test_change_role_refused(db: Database, team: dict[str, Actor], actor: str, target: str,
+                             new_role: str, error: type[Exception], message: str) -> None:
+    before = _role_of(db, team[target].user_id)  # type: ignore[arg-type]
+    with pytest.raises(error, match=message):
+        change_role(db, team[actor], team[target].user_id, new_role)  # type: ignore[arg-type]
+    assert _role_of(db, team[target].user_id) == before  # type: ignore[arg-type]
+
+
+def test_the_last_active_owner_cannot_be_demoted(db: Database, team: dict[str, Actor], tenant: int) -> None:
+    owner_id = team["owner"].user_id
+    with pytest.raises(Conflict, match="last active owner"):
+        change_role(db, system_actor(tenant), owner_id, "admin")  # type: ignore[arg-type]
+    second = make_actor(db, tenant, Role.owner, "second-owner")
+    # With a second owner, the first may step down.
+    assert change_role(db, team["owner"], owner_id, "admin").role == "admin"  # type: ignore[arg-type]
+    with pytest.raises(Conflict, match="last active owner"):
+        change_role(db, system_actor(tenant), second.user_id, "manager")  # type: ignore[arg-type]
+
+
+def test_an_inactive_owner_does_not_count(db: Database, team: dict[str, Actor], tenant: int) -> None:
+    second = make_actor(db, tenant, Role.owner, "second-owner")
+    set_user_active(db, team["owner"], second.user_id, False)  # type: ignore[arg-type]
+    with pytest.raises(Conflict, match="last active owner"):
+        change_role(db, system_actor(tenant), team["owner"].user_id, "admin")  # type: ignore[arg-type]
+    # Demoting the inactive owner leaves the active one in place, so it is allowed.
+    assert change_role(db, team["owner"], second.user_id, "admin").role == "admin"  # type: ignore[arg-type]
+
+
+def test_users_of_another_tenant_are_not_found(db: Database, team: dict[str, Actor]) -> None:
+    stranger = make_actor(db, make_tenant(db, "Other"), Role.analyst, "stranger")
+    with pytest.raises(NotFound):
+        change_role(db, team["owner"], stranger.user_id, "manager")  # type: ignore[arg-type]
+    with pytest.raises(NotFound):
+        set_user_active(db, team["owner"], stranger.user_id, False)  # type: ignore[arg-type]
+    assert _role_of(db, stranger.user_id) == "analyst"  # type: ignore[arg-type]
+
+
+# --- activation ------------------------------------------------------------------------------
+
+
+def test_deactivate_refuses_sign_in_and_reactivate_restores_it(db: Database, team: dict[str, Actor]) -> None:
+    manager = team["manager"]
+    assert not set_user_active(db, team["admin"], manager.user_id, False).active  # type: ignore[arg-type]
+    with pytest.raises(LoginRefused, match="deactivated"):
+        _login(db, manager.username, PASSWORD)
+    assert set_user_active(db, team["admin"], manager.user_id, True).active  # type: ignore[arg-type]
+    assert _login(db, manager.username, PASSWORD).user_id == manager.user_id
+    actions = [a for a, _, _ in _audit(db, manager.tenant_id)]
+    assert actions[-2:] == ["deactivate", "reactivate"]
+
+
+@pytest.mark.parametrize(
+    ("actor", "target", "error", "message"),
+    [
+        ("admin", "admin", PermissionDenied, "deactivate yourself"),
+        ("owner", "owner", PermissionDenied, "deactivate yourself"),
+        ("admin", "owner", PermissionDenied, "may not manage owners"),
+        ("analyst", "manager", PermissionDenied, "may not manage users"),
+    ],
+)
+def test_deactivate_refused(db: Database, team: dict[str, Actor], actor: str, target: str,
+                            error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        set_user_active(db, team[actor], team[target].user_id, False)  # type: ignore[arg-type]
+
+
+def test_the_last_active_owner_cannot_be_deactivated(
+        db: Database, team: dict[str, Actor], tenant: int) -> None:
+    with pytest.raises(Conflict, match="last active owner"):
+        set_user_active(db, system_actor(tenant), team["owner"].user_id, False)  # type: ignore[arg-type]
+
+
+def test_only_owners_reactivate_owners(db: Database, team: dict[str, Actor], tenant: int) -> None:
+    second = make_actor(db, tenant, Role.owner, "second-owner")
+    set_user_active(db, team["owner"], second.user_id, False)  # type: ignore[arg-type]
+    with pytest.raises(PermissionDenied, match="may not manage owners"):
+        set_user_active(db, team["admin"], second.user_id, True)  # type: ignore[arg-type]
+    assert set_user_active(db, team["owner"], second.user_id, True).active  # type: ignore[arg-type]
+
+
+def test_reactivating_clears_a_lock(db: Database, team: dict[str, Actor]) -> None:
+    analyst = team["analyst"]
+    with db.session(system=True) as session, session.begin():
+        user = session.get(User, analyst.user_id)
+        assert user is not None
+        user.active, user.locked_until, user.failed_logins = False, datetime(2099, 1, 1, tzinfo=UTC), 3
+    reactivated = set_user_active(db, team["admin"], analyst.user_id, True)  # type: ignore[arg-type]
+    assert reactivated.locked_until is None
+
+
+# --- tenant settings -------------------------------------------------------------------------
+
+
+def test_settings_defaults(db: Database, team: dict[str, Actor]) -> None:
+    current = get_tenant_settings(db, team["admin"])
+    assert current.default_country == "US"
+    assert (current.quiet_hours_start, current.quiet_hours_end) == ("08:00", "21:00")
+    assert current.price_overrides == {} and current.monthly_budget_microusd is None
+
+
+@pytest.mark.parametrize(
+    ("name", "given", "stored"),
+    [
+        ("default_country", " gb ", "GB"),
+        ("quiet_hours_start", "09:30", "09:30"),
+        ("weekdays_only", True, True),
+        ("sms_sender_id", "Acme", "Acme"),
+        ("sms_sender_id", "+1 415 555 2671", "+14155552671"),
+        ("sms_sender_id", "  ", None),
+        ("email_sender", "Acme Sales <Sales@Example.COM>", "Acme Sales <sales@example.com>"),
+        ("email_sender", "sales@example.com", "sales@example.com"),
+        ("postal_address", "  1 Main St, Springfield  ", "1 Main St, Springfield"),
+        ("link_allow_list", "https://Example.com\nshop.example.org/\n\nexample.com",
+         ["example.com", "shop.example.org"]),
+        ("link_allow_list", ["acme.io"], ["acme.io"]),
+        ("playbook", '{"default": {"value_propositions": [" Saves time "], "proof_points": []}}',
+         {"default": {"value_propositions": ["Saves time"], "proof_points": []}}),
+        ("playbook", {"retail": {"proof_points": ["Used by 40 shops"]}},
+         {"retail": {"value_propositions": [], "proof_points": ["Used by 40 shops"]}}),
+        ("price_overrides", {"gpt-4o": {"input": "2.5", "output": 10}},
+         {"gpt-4o": {"input": 2.5, "output": 10.0}}),
+        ("monthly_budget_microusd", 250_000_000, 250_000_000),
+        ("monthly_budget_microusd", None, None),
+    ],
+)
+def test_settings_are_normalised(db: Database, team: dict[str, Actor], name: str, given: Any,
+                                 stored: Any) -> None:
+    updated = update_tenant_settings(db, team["admin"], {name: given})
+    assert getattr(updated, name) == stored
+    assert getattr(get_tenant_settings(db, team["owner"]), name) == stored
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"default_country": "XX"}, "country 'XX'"),
+        ({"quiet_hours_start": "9am"}, "send window start '9am' is not a time of day"),
+        ({"quiet_hours_end": "24:00"}, "send window end '24:00'"),
+        ({"quiet_hours_start": "22:00"}, "must start before it ends"),
+        ({"quiet_hours_start": "10:00", "quiet_hours_end": "10:00"}, "must start before it ends"),
+        ({"sms_sender_id": "AcmeCorporation"}, "up to 11 letters"),
+        ({"sms_sender_id": "12345"}, "at least one letter"),
+        ({"sms_sender_id": "+1555"}, "not a valid phone number"),
+        ({"email_sender": "sales at example"}, "email sender 'sales at example' is not valid"),
+        ({"postal_address": "x" * 501}, "at most 500 characters"),
+        ({"link_allow_list": "example.com/path"}, "must be a domain"),
+        ({"link_allow_list": "https://user@example.com"}, "must be a domain"),
+        ({"link_allow_list": "localhost"}, "not a domain"),
+        ({"playbook": "{not json"}, "not valid JSON"),
+        ({"playbook": "[1, 2]"}, "must be a JSON object"),
+        ({"playbook": {"retail": {"value_props": []}}}, "unknown key\\(s\\) value_props"),
+        ({"playbook": {"retail": {"proof_points": "one"}}}, "must be a list of texts"),
+        ({"playbook": {"retail": []}}, "must be an object"),
+        ({"price_overrides": {"gpt-4o": {"input": -1, "output": 1}}}, "between 0 and"),
+        ({"price_overrides": {"gpt-4o": {"input": "cheap", "output": 1}}}, "'cheap' is not a number"),
+        ({"price_overrides": {"gpt-4o": {"input": 1}}}, "exactly input and output"),
+        ({"price_overrides": {"gpt-4o": {"input": float("nan"), "output": 1}}}, "between 0 and"),
+        ({"monthly_budget_microusd": -1}, "between \\$0 and"),
+        ({"tenant_name": "x"}, "unknown setting"),
+    ],
+)
+def test_invalid_settings_are_refused(db: Database, team: dict[str, Actor], changes: dict[str, Any],
+                                      message: str) -> None:
+    before = get_tenant_settings(db, team["owner"])
+    with pytest.raises(ValidationError, match=message):
+        update_tenant_settings(db, team["admin"], changes)
+    assert get_tenant_settings(db, team["owner"]) == before
+
+
+def test_settings_audit_records_what_changed(db: Database, team: dict[str, Actor], tenant: int) -> None:
+    update_tenant_settings(db, team["admin"], {"default_country": "DE", "quiet_hours_start": "08:00",
+                                               "monthly_budget_microusd": 5_000_000})
+    action, _, details = _audit(db, tenant)[-1]
+    assert action == "update"
+    assert details == {"default_country": {"from": "US", "to": "DE"},
+                       "monthly_budget_microusd": {"from": None, "to": 5_000_000}}
+    count = len(_audit(db, tenant))
+    update_tenant_settings(db, team["admin"], {"default_country": "de"})
+    assert len(_audit(db, tenant)) == count  # nothing changed: nothing audited
+
+
+@pytest.mark.parametrize("role", ["manager", "analyst"])
+def test_settings_need_manage_settings(db: Database, team: dict[str, Actor], role: str) -> None:
+    with pytest.raises(PermissionDenied):
+        get_tenant_settings(db, team[role])
+    with pytest.raises(PermissionDenied):
+        update_tenant_settings(db, team[role], {"default_country": "GB"})
+
+
+def test_settings_are_per_tenant(db: Database, team: dict[str, Actor]) -> None:
+    other = make_actor(db, make_tenant(db, "Other"), Role.owner, "other-owner")
+    update_tenant_settings(db, other, {"sms_sender_id": "Other"})
+    assert get_tenant_settings(db, team["owner"]).sms_sender_id is None
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ([{"model": "gpt-4o", "input": 2.5, "output": 10.0}], {"gpt-4o": {"input": 2.5, "output": 10.0}}),
+        ([{"model": "", "input": None, "output": float("nan")}], {}),
+        ([], {}),
+    ],
+)
+def test_price_rows(rows: list[dict[str, Any]], expected: dict[str, Any]) -> None:
+    assert price_overrides_from_rows(rows) == expected
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([{"model": "", "input": 1, "output": 2}], "price row 1: the model name is missing"),
+        ([{"model": "a", "input": 1, "output": 1}, {"model": "a", "input": 1, "output": 1}],
+         "price row 2: model 'a' is listed twice"),
+        ([{"model": "a", "input": 1, "output": None}], "needs both an input and an output"),
+        ([{"model": "a", "input": 1, "output": -2}], "between 0 and"),
+    ],
+)
+def test_price_rows_refused(rows: list[dict[str, Any]], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        price_overrides_from_rows(rows)
+
+
+@pytest.mark.parametrize(
+    ("given", "microusd"),
+    [("12.5", 12_500_000), ("$1,000", 1_000_000_000), (0.000001, 1), ("", None), (None, None),
+     (3, 3_000_000)],
+)
+def test_usd_to_microusd(given: Any, microusd: int | None) -> None:
+    assert usd_to_microusd(given) == microusd
+
+
+@pytest.mark.parametrize("given", ["ten dollars", "nan", "inf"])
+def test_usd_to_microusd_refuses(given: str) -> None:
+    with pytest.raises(ValidationError):
+        usd_to_microusd(given)
+
+
+# --- provider status -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, {"LLM": ("offline", "configured", ()), "SMS": ("outbox", "configured", ()),
+              "Email": ("outbox", "configured", ())}),
+        ({"llm_provider": "openai"}, {"LLM": ("openai", "missing", ("OPENAI_API_KEY",))}),
+        ({"llm_provider": "openai", "openai_api_key": "sk-very-secret"},
+         {"LLM": ("openai", "configured", ())}),
+        ({"sms_provider": "twilio", "twilio_account_sid": "AC123"},
+         {"SMS": ("twilio", "missing", ("LEADFLOW_TWILIO_AUTH_TOKEN", "LEADFLOW_TWILIO_FROM_NUMBER"))}),
+        ({"sms_provider": "twilio", "twilio_account_sid": "AC123", "twilio_auth_token": "tok-secret",
+          "twilio_from_number": "+14155550100"}, {"SMS": ("twilio", "configured", ())}),
+        ({"email_provider": "smtp", "smtp_host": "mail", "smtp_from": "a@b.co", "smtp_username": "u"},
+         {"Email": ("smtp", "missing", ("LEADFLOW_SMTP_PASSWORD",))}),
+        ({"email_provider": "smtp", "smtp_host": "mail", "smtp_from": "a@b.co"},
+         {"Email": ("smtp", "configured", ())}),
+    ],
+)
+def test_provider_status(tmp_path: Any, overrides: dict[str, Any],
+                         expected: dict[str, tuple[str, str, tuple[str, ...]]]) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path}/x.db", **overrides)
+    actor = Actor(user_id=1, tenant_id=1, role=Role.admin)
+    statuses = {s.channel: s for s in provider_status(settings, actor)}
+    for channel, (provider, status, missing) in expected.items():
+        assert (statuses[channel].provider, statuses[channel].status, statuses[channel].missing) == (
+            provider, status, missing)
+    assert "secret" not in repr(statuses)
+
+
+def test_provider_status_needs_manage_settings(tmp_path: Any) -> None:
+    with pytest.raises(PermissionDenied):
+        provider_status(make_settings(f"sqlite:///{tmp_path}/x.db"),
+                        Actor(user_id=1, tenant_id=1, role=Role.manager))
+
+
+# --- audit log -------------------------------------------------------------------------------
+
+
+def _add_audit(db: Database, tenant: int, user_id: int | None, action: str, when: datetime) -> None:
+    with db.session(tenant_id=tenant) as session, session.begin():
+        session.add(AuditLog(user_id=user_id, action=action, entity="thing", details={"n": 1},
+                             created_at=when))
+
+
+def test_audit_log_pages_and_filters(db: Database, team: dict[str, Actor], tenant: int) -> None:
+    admin = team["admin"]
+    with db.session(tenant_id=tenant) as session, session.begin():
+        session.query(AuditLog).delete()
+    for day in range(1, 31):
+        _add_audit(db, tenant, admin.user_id if day % 2 else None,
+                   "export" if day % 3 == 0 else "update", datetime(2026, 11, day, 12, tzinfo=UTC))
+    _add_audit(db, make_tenant(db, "Other"), None, "update", datetime(2026, 11, 5, tzinfo=UTC))
+
+    first = query_audit_log(db, admin, page_size=25)
+    assert (first.total, first.pages, len(first.entries)) == (30, 2, 25)
+    assert first.entries["time"].iloc[0] == datetime(2026, 11, 30, 12, tzinfo=UTC)
+    second = query_audit_log(db, admin, page=2, page_size=25)
+    assert len(second.entries) == 5
+    assert second.entries["time"].iloc[-1] == datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+    exports = query_audit_log(db, admin, action="export")
+    assert exports.total == 10
+    by_admin = query_audit_log(db, admin, user_id=admin.user_id)
+    assert by_admin.total == 15 and set(by_admin.entries["user"]) == {admin.username}
+    assert set(query_audit_log(db, admin, user_id=None).entries["user"]) == {admin.username, "system"}
+    window = query_audit_log(db, admin, since=date(2026, 11, 10), until=date(2026, 11, 12))
+    assert window.total == 3
+    assert window.entries["details"].iloc[0] == '{"n": 1}'
+
+
+def test_audit_filter_options(db: Database, team: dict[str, Actor], tenant: int) -> None:
+    _add_audit(db, tenant, None, "export", datetime(2026, 11, 5, tzinfo=UTC))
+    options = audit_filter_options(db, team["admin"])
+    assert "export" in options.actions and "create" in options.actions
+    assert set(options.users.values()) == {a.username for a in team.values()}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"page_size": 7}, ValidationError, "page size"),
+        ({"since": date(2026, 11, 5), "until": date(2026, 11, 1)}, ValidationError, "after the end"),
+    ],
+)
+def test_audit_log_refusals(db: Database, team: dict[str, Actor], kwargs: dict[str, Any],
+                            error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        query_audit_log(db, team["admin"], **kwargs)
+
+
+@pytest.mark.parametrize("role", ["manager", "analyst"])
+def test_audit_log_needs_permission(db: Database, team: dict[str, Actor], role: str) -> None:
+    with pytest.raises(PermissionDenied):
+        query_audit_log(db, team[role])
+
+
+def test_a_page_past_the_end_gives_the_last(db: Database, team: dict[str, Actor]) -> None:
+    audit = query_audit_log(db, team["admin"], page=99, page_size=25)
+    assert (audit.page, audit.total, len(audit.entries)) == (1, 4, 4)
+
+
+def test_users_table_states(db: Database, team: dict[str, Actor]) -> None:
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+    with db.session(system=True) as session, session.begin():
+        session.query(User).filter_by(username=team["manager"].username).update(
+            {"locked_until": datetime(2026, 11, 21, tzinfo=UTC)})
+        session.query(User).filter_by(username=team["analyst"].username).update({"active": False})
+    table = users_table(db, team["admin"], now=now).set_index("username")
+    assert table.loc[team["manager"].username, "state"] == "locked"
+    assert table.loc[team["analyst"].username, "state"] == "inactive"
+    assert table.loc[team["owner"].username, "state"] == "active"
+    later = users_table(db, team["admin"], now=datetime(2026, 11, 22, tzinfo=UTC)).set_index("username")
+    assert later.loc[team["manager"].username, "state"] == "active"  # the lock has run out
+
+
+@pytest.mark.parametrize(("microusd", "text"), [
+    (None, ""), (1_250_500_000, "1250.50"), (1, "0.000001"), (0, "0.00"), (7_000_000, "7.00")])
+def test_budget_as_text(microusd: int | None, text: str) -> None:
+    assert microusd_as_dollars_text(microusd) == text
+
+
+def test_price_rows_round_trip() -> None:
+    prices = {"gpt-4o": {"input": 2.5, "output": 10.0}}
+    assert price_overrides_from_rows(price_override_rows(prices)) == prices

@@ -1,0 +1,267 @@
+"""The Admin page for every role: users, settings, providers and the audit log, and their errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.admin import get_tenant_settings
+from core.auth import authenticate
+from core.db import Database
+from core.models import AuditLog, Role, User
+from core.permissions import Actor
+from tests.factories import make_actor, make_tenant
+from tests.pages.conftest import PageFactory
+
+PAGE = "pages/admin.py"
+# Tables in page order (the price editor counts as one); st.dataframe has no key to find it by.
+TABLES = {"users": 0, "prices": 1, "providers": 2, "audit": 3}
+
+
+@pytest.fixture
+def team(db: Database) -> dict[str, Actor]:
+    tenant = make_tenant(db)
+    return {role.value: make_actor(db, tenant, role) for role in Role}
+
+
+def _click(app: AppTest, label: str) -> AppTest:
+    [button] = [b for b in app.button if b.label == label]
+    return button.click().run()
+
+
+def _users(app: AppTest) -> dict[str, dict[str, Any]]:
+    return {r["username"]: r for r in app.dataframe[TABLES["users"]].value.to_dict("records")}
+
+
+def _user(db: Database, username: str) -> User:
+    with db.session(system=True) as session:
+        user = session.query(User).filter_by(username=username).one()
+        session.expunge(user)
+        return user
+
+
+@pytest.mark.parametrize("role", [Role.manager, Role.analyst])
+def test_managers_and_analysts_cannot_open_it(open_page: PageFactory, db: Database,
+                                              team: dict[str, Actor], role: Role) -> None:
+    app = open_page(PAGE, team[role.value])
+    assert app.error[0].value == f"Your role ({role.value}) cannot open this page."
+    assert not app.tabs and not app.text_input
+
+
+@pytest.mark.parametrize(
+    ("role", "grantable"),
+    [
+        (Role.admin, ["admin", "manager", "analyst"]),
+        (Role.owner, ["owner", "admin", "manager", "analyst"]),
+    ],
+)
+def test_admins_and_owners_see_every_section(open_page: PageFactory, db: Database,
+                                             team: dict[str, Actor], role: Role,
+                                             grantable: list[str]) -> None:
+    app = open_page(PAGE, team[role.value])
+    assert not app.exception and not app.error
+    assert [t.label for t in app.tabs] == ["Users", "Settings", "Providers", "Audit log"]
+    assert set(_users(app)) == {a.username for a in team.values()}
+    assert app.selectbox(key="invite_role").options == grantable
+    providers = app.dataframe[TABLES["providers"]].value
+    assert list(providers["status"]) == ["configured"] * 3
+    assert app.text_input(key="settings_country").value == "US"
+    assert app.dataframe[TABLES["audit"]].value["action"].eq("create").all()
+
+
+def test_invite_shows_the_password_once(open_page: PageFactory, db: Database,
+                                        team: dict[str, Actor]) -> None:
+    app = open_page(PAGE, team["admin"])
+    app.text_input(key="invite_username").input("new.rep")
+    app.text_input(key="invite_name").input("New Rep")
+    app.selectbox(key="invite_role").set_value("manager")
+    _click(app, "Invite")
+    assert not app.error
+    assert "shown only once" in app.success[0].value
+    password = app.code[0].value
+    assert authenticate(db, "new.rep", password, max_failures=5, lock_minutes=1).role is Role.manager
+    assert _users(app)["new.rep"]["role"] == "manager"
+    app.run()  # any next interaction: the password is gone
+    assert not app.code
+
+
+def test_invite_errors_are_messages(open_page: PageFactory, db: Database, team: dict[str, Actor]) -> None:
+    app = open_page(PAGE, team["admin"])
+    app.text_input(key="invite_username").input(team["manager"].username)
+    _click(app, "Invite")
+    assert "is taken" in app.error[0].value
+    assert not app.code
+
+
+def _pick(app: AppTest, db: Database, username: str) -> AppTest:
+    app.selectbox(key="manage_user").set_value(_user(db, username).id)
+    return app.run()
+
+
+def test_change_role(open_page: PageFactory, db: Database, team: dict[str, Actor]) -> None:
+    app = _pick(open_page(PAGE, team["admin"]), db, team["manager"].username)
+    app.selectbox(key="manage_role").set_value("analyst")
+    _click(app, "Change role")
+    assert app.success[0].value == f"{team['manager'].username} is now analyst."
+    assert _users(app)[team["manager"].username]["role"] == "analyst"
+
+
+@pytest.mark.parametrize(
+    ("actor", "target", "new_role", "message"),
+    [
+        ("owner", "owner", "admin", "last active owner"),
+        ("admin", "owner", "manager", "may not manage owners"),
+    ],
+)
+def test_change_role_errors(open_page: PageFactory, db: Database, team: dict[str, Actor], actor: str,
+                            target: str, new_role: str, message: str) -> None:
+    app = _pick(open_page(PAGE, team[actor]), db, team[target].username)
+    app.selectbox(key="manage_role").set_value(new_role)
+    _click(app, "Change role")
+    assert message in app.error[0].value
+    assert _user(db, team[target].username).role == target
+
+
+def test_deactivate_and_reactivate(open_page: PageFactory, db: Database, team: dict[str, Actor]) -> None:
+    analyst = team["analyst"].username
+    app = _pick(open_page(PAGE, team["admin"]), db, analyst)
+    _click(app, "Deactivate")
+    assert app.success[0].value == f"{analyst} is deactivated."
+    assert _users(app)[analyst]["state"] == "inactive"
+    _click(app, "Reactivate")
+    assert app.success[0].value == f"{analyst} is reactivated."
+    assert _user(db, analyst).active
+
+
+@pytest.mark.parametrize(
+    ("actor", "target", "message"),
+    [("admin", "admin", "cannot deactivate yourself"), ("admin", "owner", "may not manage owners")],
+)
+def test_deactivate_errors(open_page: PageFactory, db: Database, team: dict[str, Actor], actor: str,
+                           target: str, message: str) -> None:
+    app = _pick(open_page(PAGE, team[actor]), db, team[target].username)
+    _click(app, "Deactivate")
+    assert message in app.error[0].value
+    assert _user(db, team[target].username).active
+
+
+def test_unlock(open_page: PageFactory, db: Database, team: dict[str, Actor]) -> None:
+    manager = team["manager"].username
+    with db.session(system=True) as session, session.begin():
+        session.query(User).filter_by(username=manager).update(
+            {"locked_until": datetime(2099, 1, 1, tzinfo=UTC), "failed_logins": 0})
+    app = open_page(PAGE, team["admin"])
+    assert _users(app)[manager]["state"] == "locked"
+    app = _pick(app, db, manager)
+    _click(app, "Unlock")
+    assert app.success[0].value == f"{manager} is unlocked."
+    assert _users(app)[manager]["state"] == "active"
+    assert _user(db, manager).locked_until is None
+
+
+def test_save_settings(open_page: PageFactory, db: Database, team: dict[str, Actor]) -> None:
+    app = open_page(PAGE, team["admin"])
+    app.text_input(key="settings_country").input("gb")
+    app.text_input(key="settings_start").input("09:00")
+    app.checkbox(key="settings_weekdays").check()
+    app.text_input(key="settings_sms_sender").input("Acme")
+    app.text_area(key="settings_links").input("https://acme.example.com\nexample.org")
+    app.text_input(key="settings_budget").input("1,250.50")
+    _click(app, "Save settings")
+    assert not app.error
+    assert app.success[0].value == "Settings saved."
+    saved = get_tenant_settings(db, team["admin"])
+    assert (saved.default_country, saved.quiet_hours_start, saved.weekdays_only) == ("GB", "09:00", True)
+    assert saved.link_allow_list == ["acme.example.com", "example.org"]
+    assert saved.monthly_budget_microusd == 1_250_500_000
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("settings_start", "9am", "is not a time of day"),
+        ("settings_end", "07:00", "must start before it ends"),
+        ("settings_budget", "lots", "'lots' is not an amount in dollars"),
+        ("settings_country", "Narnia", "country 'Narnia'"),
+        ("settings_email_sender", "nobody", "email sender 'nobody' is not valid"),
+    ],
+)
+def test_settings_errors_are_messages(open_page: PageFactory, db: Database, team: dict[str, Actor],
+                                      key: str, value: str, message: str) -> None:
+    before = get_tenant_settings(db, team["owner"])
+    app = open_page(PAGE, team["owner"])
+    app.text_input(key=key).input(value)
+    _click(app, "Save settings")
+    assert message in app.error[0].value
+    assert get_tenant_settings(db, team["owner"]) == before
+
+
+def test_save_playbook(open_page: PageFactory, db: Database, team: dict[str, Actor]) -> None:
+    app = open_page(PAGE, team["admin"])
+    app.text_area(key="settings_playbook_json").input(
+        '{"retail": {"value_propositions": ["Fewer stock-outs"], "proof_points": ["40 shops"]}}')
+    _click(app, "Save playbook")
+    assert app.success[0].value == "Playbook saved."
+    assert get_tenant_settings(db, team["admin"]).playbook == {
+        "retail": {"value_propositions": ["Fewer stock-outs"], "proof_points": ["40 shops"]}}
+
+
+def test_playbook_errors_are_messages(open_page: PageFactory, db: Database, team: dict[str, Actor]) -> None:
+    app = open_page(PAGE, team["admin"])
+    app.text_area(key="settings_playbook_json").input('{"retail": ')
+    _click(app, "Save playbook")
+    assert "not valid JSON" in app.error[0].value
+    assert get_tenant_settings(db, team["admin"]).playbook == {}
+
+
+def test_save_prices_unchanged(open_page: PageFactory, db: Database, team: dict[str, Actor]) -> None:
+    app = open_page(PAGE, team["admin"])
+    _click(app, "Save prices")
+    assert app.success[0].value == "Price overrides saved."
+    assert get_tenant_settings(db, team["admin"]).price_overrides == {}
+
+
+def test_provider_status_never_shows_secrets(open_page: PageFactory, db: Database,
+                                             team: dict[str, Actor],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADFLOW_LLM_PROVIDER", "openai")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-live-very-secret")
+    monkeypatch.setenv("LEADFLOW_SMS_PROVIDER", "twilio")
+    app = open_page(PAGE, team["owner"])
+    providers = app.dataframe[TABLES["providers"]].value.set_index("channel")
+    assert providers.loc["LLM", "status"] == "configured"
+    assert providers.loc["SMS", "status"] == "missing"
+    assert "LEADFLOW_TWILIO_AUTH_TOKEN" in providers.loc["SMS", "missing settings"]
+    assert "sk-live-very-secret" not in str(app._tree)
+
+
+def test_audit_log_filters_and_pages(open_page: PageFactory, db: Database, team: dict[str, Actor]) -> None:
+    admin = team["admin"]
+    with db.session(tenant_id=admin.tenant_id) as session, session.begin():
+        for n in range(60):
+            session.add(AuditLog(user_id=admin.user_id, action="export", entity="report",
+                                 details={"n": n}, created_at=datetime(2026, 11, 1, tzinfo=UTC)))
+    app = open_page(PAGE, admin)
+    assert "64 entries · page 1 of 2" in [c.value for c in app.caption]
+    app.selectbox(key="audit_action").set_value("export").run()
+    assert "60 entries · page 1 of 2" in [c.value for c in app.caption]
+    app.number_input(key="audit_page").set_value(2).run()
+    assert len(app.dataframe[TABLES["audit"]].value) == 10
+    app.selectbox(key="audit_user").set_value(team["owner"].user_id).run()
+    assert "0 entries · page 1 of 1" in [c.value for c in app.caption]
+
+
+def test_audit_log_by_days(open_page: PageFactory, db: Database, team: dict[str, Actor]) -> None:
+    admin = team["admin"]
+    with db.session(tenant_id=admin.tenant_id) as session, session.begin():
+        for day in (1, 2, 3):
+            session.add(AuditLog(user_id=None, action="export", entity="report",
+                                 created_at=datetime(2026, 10, day, 9, tzinfo=UTC)))
+    app = open_page(PAGE, admin)
+    app.date_input(key="audit_days").set_value((date(2026, 10, 2), date(2026, 10, 3))).run()
+    assert not app.error
+    assert "2 entries · page 1 of 1" in [c.value for c in app.caption]
+    assert set(app.dataframe[TABLES["audit"]].value["user"]) == {"system"}

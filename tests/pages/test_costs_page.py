@@ -1,0 +1,100 @@
+"""The Costs page for every role: figures, charts, downloads, the empty state and range errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import streamlit as st
+
+from core.db import Database
+from core.models import Role, Tenant
+from tests.factories import (
+    add_llm_call,
+    enrol,
+    make_actor,
+    make_campaign,
+    make_lead,
+    make_tenant,
+)
+from tests.pages.conftest import PageFactory
+
+PAGE = "pages/costs.py"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_data_cache() -> None:
+    # Tenant ids restart at 1 in every test database; a cached report must not cross tests.
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def tenant(db: Database) -> int:
+    return make_tenant(db)
+
+
+def _seed_spend(db: Database, tenant: int) -> None:
+    now = datetime.now(UTC)
+    campaign = make_campaign(db, tenant, "Autumn")
+    add_llm_call(db, tenant, campaign_id=campaign, cost_microusd=1_250_000, created_at=now)
+    add_llm_call(db, tenant, campaign_id=campaign, cost_microusd=250_000, created_at=now,
+                 node="research", model="gpt-4o")
+    enrol(db, tenant, campaign, make_lead(db, tenant), cost_microusd=1_500_000,
+          replied_at=now)
+    with db.session(system=True) as session, session.begin():
+        session.get(Tenant, tenant).monthly_budget_microusd = 1_000_000  # type: ignore[union-attr]
+
+
+def _metrics(app: object) -> dict[str, str]:
+    return {m.label: m.value for m in app.metric}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_every_role_sees_the_spend(open_page: PageFactory, db: Database, tenant: int, role: Role) -> None:
+    _seed_spend(db, tenant)
+    app = open_page(PAGE, make_actor(db, tenant, role))
+    assert not app.exception
+    assert not app.error
+    metrics = _metrics(app)
+    assert metrics["Spend in range"] == "$1.50"
+    assert metrics["Spend this month"] == "$1.50"
+    assert metrics["Budget left"] == "over by $0.5000"
+    assert metrics["Projected month end"].startswith("$")
+    charts = app.get("plotly_chart")
+    assert len(charts) == 6  # burn-down, by day, by campaign, model, node, tokens
+    downloads = app.get("download_button")
+    assert len(downloads) == 2  # every role may export
+
+
+def test_empty_state(open_page: PageFactory, db: Database, tenant: int) -> None:
+    app = open_page(PAGE, make_actor(db, tenant, Role.analyst))
+    assert not app.exception
+    assert "No model calls in this range yet" in app.info[0].value
+    assert _metrics(app)["Budget left"] == "no budget set"
+    assert len(app.get("plotly_chart")) == 1  # the burn-down still shows the month
+
+
+def test_a_range_too_long_is_a_message(open_page: PageFactory, db: Database, tenant: int) -> None:
+    app = open_page(PAGE, make_actor(db, tenant, Role.analyst))
+    today = datetime.now(UTC).date()
+    app.date_input(key="costs_range").set_value((today - timedelta(days=400), today)).run()
+    assert not app.exception
+    assert "at most 366 days" in app.error[0].value
+
+
+def test_half_picked_range_asks_for_the_end(open_page: PageFactory, db: Database, tenant: int) -> None:
+    app = open_page(PAGE, make_actor(db, tenant, Role.analyst))
+    app.date_input(key="costs_range").set_value((date(2026, 11, 1),)).run()
+    assert "Pick the last day" in app.info[0].value
+
+
+def test_other_tenants_spend_is_not_shown(open_page: PageFactory, db: Database, tenant: int) -> None:
+    _seed_spend(db, make_tenant(db, "Other"))
+    app = open_page(PAGE, make_actor(db, tenant, Role.owner))
+    assert "No model calls in this range yet" in app.info[0].value
+
+
+def test_signed_out_is_stopped(open_page: PageFactory, page_env: str) -> None:
+    app = open_page(PAGE, None)
+    assert app.error[0].value == "You are not signed in."
+    assert not app.metric

@@ -1,0 +1,106 @@
+"""The Reports page for every role: the funnel, the breakdowns, downloads and the empty states."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import streamlit as st
+
+from core.db import Database
+from core.models import Role
+from tests.factories import enrol, make_actor, make_campaign, make_lead, make_tenant
+from tests.pages.conftest import PageFactory
+
+PAGE = "pages/reports.py"
+T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_data_cache() -> None:
+    # Tenant ids restart at 1 in every test database; a cached funnel must not cross tests.
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def tenant(db: Database) -> int:
+    return make_tenant(db)
+
+
+@pytest.fixture
+def campaigns(db: Database, tenant: int) -> dict[str, int]:
+    spring = make_campaign(db, tenant, "Spring", created_at=T0 - timedelta(days=3))
+    enrol(db, tenant, spring, make_lead(db, tenant, industry="retail", title="CEO"),
+          first_touch="delivered", sent_at=T0, replied_at=T0 + timedelta(hours=2))
+    enrol(db, tenant, spring, make_lead(db, tenant, industry="retail"), variant="B",
+          first_touch="sent", sent_at=T0)
+    enrol(db, tenant, spring, make_lead(db, tenant, industry="software"), variant="B",
+          status="pending")
+    draft = make_campaign(db, tenant, "Draft", status="draft", created_at=T0)
+    return {"spring": spring, "draft": draft}
+
+
+def _table(app: object, index: int) -> list[dict[str, object]]:
+    return app.dataframe[index].value.to_dict("records")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_every_role_sees_the_funnel(open_page: PageFactory, db: Database, tenant: int,
+                                    campaigns: dict[str, int], role: Role) -> None:
+    app = open_page(PAGE, make_actor(db, tenant, role))
+    assert not app.exception and not app.error
+    rows = {r["campaign"]: r for r in _table(app, 0)}
+    assert set(rows) == {"Spring", "Draft"}
+    assert [rows["Spring"][s] for s in ("enrolled", "sent", "delivered", "replied", "opted_out")] == [
+        3, 2, 1, 1, 0]
+    # The newest campaign with enrolments is picked, not the empty draft.
+    assert app.selectbox(key="reports_campaign").value == campaigns["spring"]
+    variants = {r["variant"]: r["enrolled"] for r in _table(app, 1)}
+    assert variants == {"A": 1, "B": 2}
+    assert len(app.get("plotly_chart")) == 2
+    assert len(app.get("download_button")) == 4
+
+
+@pytest.mark.parametrize(
+    ("by", "column", "expected"),
+    [
+        ("industry", "industry", {"retail": 2, "software": 1}),
+        ("title", "title", {"CEO": 1, "(none)": 2}),
+    ],
+)
+def test_breakdown_choices(open_page: PageFactory, db: Database, tenant: int,
+                           campaigns: dict[str, int], by: str, column: str,
+                           expected: dict[str, int]) -> None:
+    app = open_page(PAGE, make_actor(db, tenant, Role.analyst))
+    app.radio(key="reports_breakdown").set_value(by).run()
+    assert not app.exception
+    assert {r[column]: r["enrolled"] for r in _table(app, 1)} == expected
+
+
+def test_breakdown_by_hour(open_page: PageFactory, db: Database, tenant: int,
+                           campaigns: dict[str, int]) -> None:
+    app = open_page(PAGE, make_actor(db, tenant, Role.analyst))
+    app.radio(key="reports_breakdown").set_value("hour").run()
+    rows = _table(app, 1)
+    assert len(rows) == 24
+    assert rows[9]["sent"] == 2 and rows[9]["replied"] == 1
+
+
+def test_an_empty_campaign_says_so(open_page: PageFactory, db: Database, tenant: int,
+                                   campaigns: dict[str, int]) -> None:
+    app = open_page(PAGE, make_actor(db, tenant, Role.manager))
+    app.selectbox(key="reports_campaign").set_value(campaigns["draft"]).run()
+    assert not app.exception
+    assert "Draft has no enrolled leads" in app.info[0].value
+    assert len(app.get("plotly_chart")) == 1
+
+
+def test_no_campaigns_yet(open_page: PageFactory, db: Database, tenant: int) -> None:
+    app = open_page(PAGE, make_actor(db, tenant, Role.analyst))
+    assert "No campaigns yet" in app.info[0].value
+    assert not app.dataframe
+
+
+def test_signed_out_is_stopped(open_page: PageFactory, page_env: str) -> None:
+    app = open_page(PAGE, None)
+    assert app.error[0].value == "You are not signed in."
