@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, Table, create_engine, event, inspect, text
+from sqlalchemy import Engine, Table, Update, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
 from sqlalchemy.pool import NullPool, StaticPool
@@ -116,9 +116,10 @@ def _scope_orm_statement(state: ORMExecuteState) -> None:
         # SQLAlchemy cannot synchronise loaded objects with that WHERE, so it is switched off:
         # objects already loaded in this session keep their old values until refreshed.
         mapper = next(m for m in state.all_mappers if issubclass(m.class_, TenantOwned))
-        state.statement = state.statement.where(
-            mapper.class_.tenant_id == tenant_id
-        ).execution_options(synchronize_session=None)
+        statement = cast(Update, state.statement)
+        state.statement = statement.where(mapper.class_.tenant_id == tenant_id).execution_options(
+            synchronize_session=None
+        )
         return
     if state.is_select or state.is_update or state.is_delete:
         state.statement = state.statement.options(

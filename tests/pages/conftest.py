@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Callable
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.config import ROOT
@@ -23,9 +24,12 @@ def page_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
     monkeypatch.setenv("LEADFLOW_DEV_MODE", "true")
     monkeypatch.setenv("LEADFLOW_EMBEDDED_RUNNER", "false")
     monkeypatch.setenv("LEADFLOW_MIGRATE_ON_START", "false")
+    # Tenant ids restart at 1 in every test database, so cached page data must not outlive a test.
+    st.cache_data.clear()
     common.get_settings.clear()
     common.get_db.clear()
     yield database_url
+    st.cache_data.clear()
     common.get_db.clear()
     common.get_settings.clear()
 

@@ -22,12 +22,6 @@ from tests.pages.conftest import PageFactory
 PAGE = "pages/costs.py"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_data_cache() -> None:
-    # Tenant ids restart at 1 in every test database; a cached report must not cross tests.
-    st.cache_data.clear()
-
-
 @pytest.fixture
 def tenant(db: Database) -> int:
     return make_tenant(db)

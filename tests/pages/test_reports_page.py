@@ -16,12 +16,6 @@ PAGE = "pages/reports.py"
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_data_cache() -> None:
-    # Tenant ids restart at 1 in every test database; a cached funnel must not cross tests.
-    st.cache_data.clear()
-
-
 @pytest.fixture
 def tenant(db: Database) -> int:
     return make_tenant(db)
