@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-import streamlit as st
 
 from core.db import Database
 from core.models import Role, Tenant
