@@ -1,0 +1,129 @@
+"""End to end in a real headless Chromium: the journey of a new team, from the first owner on.
+
+Skipped with a reason where Chromium or Playwright is missing; `.ci/run` installs Chromium.
+Screenshots of every stage are saved under test-artifacts/ (and the main ones refresh the
+README's screenshots when LEADFLOW_UPDATE_SCREENSHOTS=1).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.config import ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+README_SHOTS = ROOT / "docs" / "screenshots"
+PASSWORD = "correct horse battery"
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium "
+                       "(apt-get install -y chromium); .ci/run installs it"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real app, as the README starts it, on a fresh SQLite file with the embedded runner."""
+    port = _free_port()
+    db_file = tmp_path_factory.mktemp("e2e") / "leadflow.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADFLOW_", "OPENAI_"))}
+    env.update(LEADFLOW_DATABASE_URL=f"sqlite:///{db_file}", LEADFLOW_DEV_MODE="true",
+               LEADFLOW_TICK_SECONDS="0.5")
+    process = subprocess.Popen(
+        ["streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                output = process.stdout.read().decode() if process.stdout else ""
+                pytest.fail(f"the app did not start: {output[-3000:]}")
+            time.sleep(0.3)
+    yield url
+    os.killpg(process.pid, 15)
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def page(server: str) -> Iterator[object]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update"],
+        )
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        tab = context.new_page()
+        tab.set_default_timeout(30_000)
+        yield tab
+        context.close()
+        browser.close()
+
+
+def shot(page: object, name: str, *, readme: bool = False) -> None:
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    if readme and os.environ.get("LEADFLOW_UPDATE_SCREENSHOTS") == "1":
+        README_SHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, README_SHOTS / f"{name}.png")
+
+
+def textbox(page, name: str):  # type: ignore[no-untyped-def]
+    return page.get_by_role("textbox", name=name, exact=True)
+
+
+def test_a_new_team_from_first_owner_to_imported_leads(server: str, page) -> None:  # type: ignore[no-untyped-def]
+    page.goto(server)
+    page.get_by_text("Welcome to Leadflow").wait_for()
+    shot(page, "01-first-owner")
+    textbox(page, "Organisation name").fill("Acme Inc.")
+    textbox(page, "Your name").fill("Olga Owner")
+    textbox(page, "Username").fill("olga")
+    textbox(page, "Email (optional)").fill("olga@example.com")
+    textbox(page, "Password").fill(PASSWORD)
+    textbox(page, "Repeat the password").fill(PASSWORD)
+    page.get_by_role("button", name="Create the owner account").click()
+
+    page.get_by_text("Sign in to Leadflow").wait_for()
+    textbox(page, "Username").fill("olga")
+    textbox(page, "Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Start by importing leads").wait_for()
+    shot(page, "02-overview-empty")
+
+    page.goto(f"{server}/leads")
+    page.get_by_role("heading", name="Leads").wait_for()
+    page.locator("input[type=file]").set_input_files(str(ROOT / "data" / "sample_leads.csv"))
+    page.get_by_role("button", name="Preview").click()
+    import_button = page.get_by_role("button", name="Import")
+    import_button.first.wait_for()
+    shot(page, "03-import-preview")
+    import_button.first.click()
+    page.get_by_text("finished.").wait_for(timeout=60_000)
+    shot(page, "04-import-summary", readme=True)
+    assert page.get_by_text("Rejected").count() >= 1
