@@ -94,8 +94,8 @@ class FakeOpenAI:
     def start(self) -> FakeOpenAI:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="fake-openai")
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True, name="fake-openai")
         self._thread.start()
         return self
 
