@@ -27,10 +27,12 @@ _SCHEME_URL = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.)[^\s<>\"'()\[\]]+", re.
 # ordinary words such as "Node.js".
 _TLDS = ("com|net|org|io|co|ai|app|dev|info|biz|us|uk|de|fr|nl|eu|ly|me|xyz|site|online|tech|"
          "gg|to|cc|tv|ru|cn|in|au|ca|es|it|ch|se|no|be|at|pl|br|jp|link|click|top|shop|store|"
-         "live|cloud|page|tk|ml|ga|cf|gq|sh|ws|su|kz|ua|ir|vn|id|tw|hk|sg|nz|za|mx|ar|cl")
+         "live|cloud|page|tk|ml|ga|cf|gq|sh|ws|su|kz|ua|ir|vn|id|tw|hk|sg|nz|za|mx|ar|cl|example")
 _BARE_DOMAIN = re.compile(
     rf"\b((?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+(?:{_TLDS}))\b(?:/[^\s]*)?", re.IGNORECASE
 )
+# Any name.tld followed by a path is a link, whatever its top-level domain.
+_DOMAIN_WITH_PATH = re.compile(r"\b((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})/", re.IGNORECASE)
 _PHONE = re.compile(r"(?<![\w/])\+?\d[\d\s().-]{5,}\d(?![\w/])")
 _WORD = re.compile(r"[a-z0-9']+")
 
@@ -95,8 +97,12 @@ def links_in(text: str) -> list[str]:
         raw = match.group(0)
         rest = raw.split("://", 1)[1] if "://" in raw else raw
         hosts.append(re.split(r"[/?#:@]", rest, maxsplit=1)[0])
-    for match in _BARE_DOMAIN.finditer(_SCHEME_URL.sub(" ", without_emails)):
+    bare_text = _SCHEME_URL.sub(" ", without_emails)
+    for match in _BARE_DOMAIN.finditer(bare_text):
         hosts.append(match.group(1))
+    for match in _DOMAIN_WITH_PATH.finditer(bare_text):
+        if match.group(1) not in hosts:
+            hosts.append(match.group(1))
     return [h.rstrip(".,;:!?") for h in hosts if h.rstrip(".,;:!?")]
 
 

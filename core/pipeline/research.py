@@ -9,6 +9,7 @@ addresses refused unless `research_fetch_allow_private` is set.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -87,16 +88,19 @@ def _refuse_private(host: str, port: int, allow_private: bool) -> None:
 
 def _check_url(url: str, settings: Settings) -> None:
     parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise ResearchFetchError(f"'{url}' is not a valid address") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ResearchFetchError(f"only http and https pages are fetched, not '{url}'")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     _refuse_private(parts.hostname, port, settings.research_fetch_allow_private)
 
 
 def fetch_page_text(url: str, settings: Settings) -> tuple[str, str]:
     """(final URL, page text): redirects followed by hand so each hop is checked."""
-    if "://" not in url:
-        url = f"https://{url}"
+    if "://" not in url and not re.match(r"^(javascript|data|file|mailto|about|vbscript):", url, re.IGNORECASE):
+        url = f"https://{url}"  # a bare domain, as lead imports store websites
     limit = settings.research_fetch_max_bytes
     with httpx.Client(timeout=settings.research_fetch_timeout_seconds, follow_redirects=False,
                       headers=_FETCH_HEADERS) as client:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,7 +15,6 @@ from core.compliance.quiet_hours import (
 )
 from core.errors import ValidationError
 
-UTC = timezone.utc
 NEW_YORK = ZoneInfo("America/New_York")
 
 

@@ -103,3 +103,7 @@ def test_links_in(text: str, hosts: list[str]) -> None:
 
 def test_strip_invisible_keeps_newlines_and_removes_tags_and_bidi() -> None:
     assert strip_invisible("a\nb\u202ec\U000E0041\x07") == ("a\nbc", 3)
+
+
+def test_any_domain_with_a_path_is_a_link() -> None:
+    assert links_in("go to evil.zz/x or Node.js") == ["evil.zz"]
