@@ -19,7 +19,7 @@ from sqlalchemy import Engine, Table, create_engine, event, inspect
 from sqlalchemy.sql import visitors
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
-from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 from core.config import ROOT, Settings
 from core.models import TENANT_OWNED_TABLES, TenantOwned
@@ -63,7 +63,7 @@ def make_engine(settings: Settings) -> Engine:
         engine = create_engine(
             url,
             echo=settings.db_echo,
-            poolclass=StaticPool if memory else NullPool,
+            poolclass=StaticPool if memory else QueuePool,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
                           "isolation_level": None},
         )

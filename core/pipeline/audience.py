@@ -45,7 +45,7 @@ def audience_filter(audience: dict[str, Any] | None, *, exclude_opted_out: bool 
     return clauses
 
 
-def audience_query(audience: dict[str, Any] | None, *, exclude_opted_out: bool = True) -> Select[tuple[Lead]]:
+def audience_query(audience: dict[str, Any] | None, *, exclude_opted_out: bool = True) -> Select[Lead]:
     """select(Lead) narrowed to the audience; run it in a tenant session."""
     return select(Lead).where(*audience_filter(audience, exclude_opted_out=exclude_opted_out))
 

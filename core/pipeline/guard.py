@@ -11,6 +11,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 import phonenumbers
 
@@ -63,13 +65,18 @@ class GuardResult:
     encoding: str = ""
     removed_characters: int = 0
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "problems": self.problems, "segments": self.segments,
                 "encoding": self.encoding, "removed_characters": self.removed_characters}
 
 
+_PLAIN = re.compile(r"[\x20-\x7e\n]*")
+
+
 def strip_invisible(text: str) -> tuple[str, int]:
     """Format characters (zero-width, bidi, tags) and controls but newline removed."""
+    if _PLAIN.fullmatch(text):
+        return text, 0  # printable ASCII: nothing to strip (the common case, checked in C)
     kept = []
     for ch in text:
         if ch == "\t":
@@ -106,6 +113,7 @@ def links_in(text: str) -> list[str]:
     return [h.rstrip(".,;:!?") for h in hosts if h.rstrip(".,;:!?")]
 
 
+@lru_cache(maxsize=4096)
 def _normalise_phone(raw: str, country: str) -> str:
     try:
         number = phonenumbers.parse(raw, country)
@@ -118,10 +126,11 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def _prompt_fragments(protected: str) -> set[tuple[str, ...]]:
+@lru_cache(maxsize=256)
+def _prompt_fragments(protected: str) -> frozenset[tuple[str, ...]]:
     words = _words(protected)
     n = PROMPT_FRAGMENT_WORDS
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return frozenset(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
 
 
 def check_draft(body: str, subject: str | None, rules: GuardRules) -> GuardResult:

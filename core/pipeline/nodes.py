@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -117,6 +118,7 @@ def send_window_opens(ctx: PipelineContext) -> datetime:
     return next_send_time(window, zones, ctx.now)
 
 
+@lru_cache(maxsize=4096)
 def _address_problem(channel: str, address: str | None) -> str | None:
     if not address:
         return f"the lead has no {'phone number' if channel == 'sms' else 'email address'}"
@@ -365,6 +367,7 @@ def compose(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
 
 # -- guard ------------------------------------------------------------------------------------
 
+@lru_cache(maxsize=4096)
 def _e164(raw: str | None, country: str) -> str | None:
     if not raw:
         return None
@@ -469,7 +472,7 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         body=body, subject=subject, idempotency_key=key,
         from_address=ctx.tenant.email_sender if ctx.channel == "email" else ctx.tenant.sms_sender_id,
     )
-    base = {"message_id": ledger.message_id}
+    base: dict[str, Any] = {"message_id": ledger.message_id}
     try:
         receipt = sender.send(outgoing, db=ctx.db)
     except NotSent as exc:

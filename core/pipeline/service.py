@@ -11,7 +11,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -100,8 +100,8 @@ def process_campaign_lead(db: Database, runtime: PipelineRuntime, campaign_lead_
     with bound(tenant_id=inputs.tenant.id, campaign_id=inputs.campaign.id,
                campaign_lead_id=campaign_lead_id, trace_id=trace_id):
         try:
-            final: PipelineState = runtime.graph().invoke(
-                {"trace_id": trace_id, "events": [], "llm_calls": []}, context=context)
+            final = cast(PipelineState, runtime.graph().invoke(
+                {"trace_id": trace_id, "events": [], "llm_calls": []}, context=context))
         except Exception as exc:
             # A bug, not a lead's problem: record it on the lead instead of looping on it.
             log.exception("pipeline run crashed")
@@ -242,8 +242,8 @@ def preview(db: Database, runtime: PipelineRuntime, actor: Actor, campaign_id: i
                               tenant=tenant_view, campaign=campaign_view, lead=lead_view,
                               enrolment=EnrolmentData(id=None, step=0, variant=variant, suppression=suppression),
                               canary=canary, nonce=nonce)
-    final: PipelineState = runtime.graph().invoke(
-        {"trace_id": str(uuid.uuid4()), "preview": True, "events": [], "llm_calls": []}, context=context)
+    final = cast(PipelineState, runtime.graph().invoke(
+        {"trace_id": str(uuid.uuid4()), "preview": True, "events": [], "llm_calls": []}, context=context))
     calls = final.get("llm_calls", [])
     if calls:
         with db.session(tenant_id=actor.tenant_id) as session, session.begin():
@@ -276,7 +276,7 @@ class CostEstimate:
     max_total_microusd: int
 
 
-_SAMPLE_LEAD = {"id": 0, "first_name": "Alexandra", "last_name": "Whitfield", "company": "Northwind Logistics",
+_SAMPLE_LEAD: dict[str, Any] = {"id": 0, "first_name": "Alexandra", "last_name": "Whitfield", "company": "Northwind Logistics",
                 "title": "Head of Operations", "industry": "Logistics", "city": "Chicago", "country": "US"}
 
 
