@@ -287,6 +287,10 @@ class Outcome:
     suppress: dict[str, str] | None = None
 
 
+# Plain executemany inserts: the ORM's bulk-insert bookkeeping (identity, defaults per row) is
+# not needed for log rows and doubles their cost. The tenant check on each row still applies.
+_INSERT_EVENTS = insert(Event).execution_options(dml_strategy="raw")
+_INSERT_LLM_CALLS = insert(LLMCall).execution_options(dml_strategy="raw")
 _statement_cache: dict[tuple[str, ...], Any] = {}
 _statement_lock = threading.Lock()
 
@@ -351,7 +355,7 @@ def persist_outcome(db: Database, outcome: Outcome) -> bool:
                              source=outcome.suppress["source"])
         _insert_events(session, outcome, lease_lost=outcome.status is not None and not owned)
         if calls:
-            session.execute(insert(LLMCall), [
+            session.execute(_INSERT_LLM_CALLS, [
                 {"tenant_id": outcome.tenant_id, "campaign_id": outcome.campaign_id,
                  "campaign_lead_id": outcome.campaign_lead_id, "node": c.node, "provider": c.provider,
                  "model": c.model, "input_tokens": c.input_tokens, "output_tokens": c.output_tokens,
@@ -377,4 +381,4 @@ def _insert_events(session: Session, outcome: Outcome, *, lease_lost: bool) -> N
                      "message": "the lease expired before the run ended: its outcome was not written",
                      "data": {"discarded_status": outcome.status}, "created_at": last})
     if rows:
-        session.execute(insert(Event), rows)
+        session.execute(_INSERT_EVENTS, rows)
