@@ -119,3 +119,41 @@ def test_lead_data_travels_only_as_a_fenced_data_block(seed: Seed, settings: Set
     lead = prompts.read_block(user, prompts.BLOCK_LEAD)
     assert lead is not None and lead["notes"] == notes
     assert json.dumps(notes)[1:-1] in user
+
+
+@pytest.mark.parametrize(
+    ("failures", "status", "reason"),
+    [
+        (["500", "500"], "deferred", "the model provider failed (500); trying again later"),
+        (["insufficient_quota"], "failed", "insufficient_quota"),
+    ],
+)
+def test_provider_failures_defer_or_fail_the_lead(seed: Seed, settings: Settings, server: FakeOpenAI,
+                                                  failures: list[str], status: str, reason: str) -> None:
+    runtime = openai_runtime(settings, server)
+    seed.campaign(approval_required=False)
+    server.completion = lambda r: "[]" if "condense-facts" in _system(r) else f"Hi Ada. {OPT_OUT}"
+    cl = seed.enrol(seed.lead())
+    server.reset_counters()
+    server.fail_next("500" if status == "deferred" else "insufficient_quota")  # research: falls back to rules
+    server.fail_next(*failures)
+    assert process_campaign_lead(seed.db, runtime, cl, lease_owner=WORKER) == status
+    row = seed.enrolment(cl)
+    assert reason in (row.status_reason or "")
+    if status == "deferred":
+        assert row.next_action_at is not None and row.next_action_at > NOW
+    assert seed.messages() == []
+
+
+def test_research_facts_condensed_by_the_model_keep_only_known_sources(seed: Seed, settings: Settings,
+                                                                       server: FakeOpenAI) -> None:
+    def condensing(request: dict[str, Any]) -> str:
+        if "condense-facts" in _system(request):
+            return json.dumps([{"fact": "Book 30% more meetings", "source": "playbook"},
+                               {"fact": "Invented", "source": "https://made-up.example"}])
+        return f"Hi Ada, a quick idea. {OPT_OUT}"
+
+    server.completion = condensing
+    cl = seed.enrol(seed.lead())
+    assert process_campaign_lead(seed.db, openai_runtime(settings, server), cl, lease_owner=WORKER) == "sent"
+    assert seed.enrolment(cl).research == [{"fact": "Book 30% more meetings", "source": "playbook"}]

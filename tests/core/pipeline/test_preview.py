@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from core.config import Settings
 from core.errors import ValidationError
-from core.models import CampaignLead, LeadTag, LLMCall, Role
-from core.pipeline.audience import audience_count
+from core.models import Campaign, CampaignLead, LeadTag, LLMCall, Role
+from core.pipeline.audience import audience_count, audience_query
 from core.pipeline.service import PipelineRuntime, estimate_campaign_cost, preview
 from tests.conftest import make_settings
 from tests.core.pipeline.conftest import NOW, Seed
@@ -95,3 +95,12 @@ def test_unknown_audience_key_is_an_error_for_people(seed: Seed) -> None:
     with (seed.db.session(tenant_id=seed.tenant_id, read_only=True) as session,
           pytest.raises(ValidationError, match="unknown audience filter keys: cities")):
         audience_count(session, {"cities": ["Paris"]})
+
+
+def test_audience_query_takes_a_campaign(seed: Seed) -> None:
+    seed.campaign(audience={"countries": ["DE"]})
+    seed.lead(phone="+12125550401", email="a@y.example", country="US")
+    german = seed.lead(phone="+12125550402", email="b@y.example", country="DE")
+    with seed.db.session(tenant_id=seed.tenant_id, read_only=True) as session:
+        campaign = session.get(Campaign, seed.campaign_id)
+        assert [lead.id for lead in session.scalars(audience_query(campaign))] == [german]
