@@ -53,25 +53,56 @@ def bench_bare_graph(invocations: int) -> float:
 
 def seed(db: Database, leads: int) -> tuple[int, list[int]]:
     with db.session(system=True) as session, session.begin():
-        tenant = Tenant(name="Bench", postal_address="1 Main St", link_allow_list=["acme.example"],
-                        playbook={"default": {"proof_points": ["Teams using Leadflow book 30% more meetings"]}})
+        tenant = Tenant(
+            name="Bench",
+            postal_address="1 Main St",
+            link_allow_list=["acme.example"],
+            playbook={"default": {"proof_points": ["Teams using Leadflow book 30% more meetings"]}},
+        )
         session.add(tenant)
         session.flush()
-        campaign = Campaign(tenant_id=tenant.id, name="Bench", channel="sms", status="running", model="gpt-4o-mini",
-                            system_prompt="Write a friendly intro to Leadflow.", steps=[{"delay_hours": 0}])
+        campaign = Campaign(
+            tenant_id=tenant.id,
+            name="Bench",
+            channel="sms",
+            status="running",
+            model="gpt-4o-mini",
+            system_prompt="Write a friendly intro to Leadflow.",
+            steps=[{"delay_hours": 0}],
+        )
         session.add(campaign)
         session.flush()
-        session.execute(insert(Lead), [
-            {"tenant_id": tenant.id, "first_name": f"Lead{i}", "last_name": "Bench", "company": f"Company {i}",
-             "title": "Head of Sales", "industry": "Software", "phone": f"+1212555{i:04d}",
-             "time_zone": "America/New_York", "custom_fields": {}}
-            for i in range(leads)
-        ])
+        session.execute(
+            insert(Lead),
+            [
+                {
+                    "tenant_id": tenant.id,
+                    "first_name": f"Lead{i}",
+                    "last_name": "Bench",
+                    "company": f"Company {i}",
+                    "title": "Head of Sales",
+                    "industry": "Software",
+                    "phone": f"+1212555{i:04d}",
+                    "time_zone": "America/New_York",
+                    "custom_fields": {},
+                }
+                for i in range(leads)
+            ],
+        )
         lead_ids = session.scalars(select(Lead.id).where(Lead.tenant_id == tenant.id).order_by(Lead.id)).all()
-        session.execute(insert(CampaignLead), [
-            {"tenant_id": tenant.id, "campaign_id": campaign.id, "lead_id": lead_id, "research": [],
-             "guard_result": {}} for lead_id in lead_ids
-        ])
+        session.execute(
+            insert(CampaignLead),
+            [
+                {
+                    "tenant_id": tenant.id,
+                    "campaign_id": campaign.id,
+                    "lead_id": lead_id,
+                    "research": [],
+                    "guard_result": {},
+                }
+                for lead_id in lead_ids
+            ],
+        )
         ids = session.scalars(select(CampaignLead.id).order_by(CampaignLead.id)).all()
     return tenant.id, list(ids)
 
@@ -79,14 +110,25 @@ def seed(db: Database, leads: int) -> tuple[int, list[int]]:
 def claim(db: Database, ids: list[int]) -> None:
     """One UPDATE per batch, as the runner claims work."""
     with db.session(system=True) as session, session.begin():
-        session.execute(update(CampaignLead).where(CampaignLead.id.in_(ids)).values(
-            status=LeadStatus.in_progress.value, lease_owner=WORKER, lease_expires_at=NOW + timedelta(minutes=2),
-            attempts=CampaignLead.attempts + 1))
+        session.execute(
+            update(CampaignLead)
+            .where(CampaignLead.id.in_(ids))
+            .values(
+                status=LeadStatus.in_progress.value,
+                lease_owner=WORKER,
+                lease_expires_at=NOW + timedelta(minutes=2),
+                attempts=CampaignLead.attempts + 1,
+            )
+        )
 
 
 def bench_full_pipeline(leads: int, workdir: Path) -> tuple[float, dict[str, int]]:
-    settings = Settings(_env_file=None, database_url=f"sqlite:///{workdir / 'bench.db'}",  # type: ignore[call-arg]
-                        migrate_on_start=False, embedded_runner=False)
+    settings = Settings(
+        _env_file=None,
+        database_url=f"sqlite:///{workdir / 'bench.db'}",  # type: ignore[call-arg]
+        migrate_on_start=False,
+        embedded_runner=False,
+    )
     db = Database(settings)
     db.migrate()
     _, ids = seed(db, leads)
@@ -94,15 +136,16 @@ def bench_full_pipeline(leads: int, workdir: Path) -> tuple[float, dict[str, int
     statuses: dict[str, int] = {}
     started = time.perf_counter()
     for start in range(0, len(ids), CLAIM_BATCH):
-        batch = ids[start:start + CLAIM_BATCH]
+        batch = ids[start : start + CLAIM_BATCH]
         claim(db, batch)
         for campaign_lead_id in batch:
             status = process_campaign_lead(db, runtime, campaign_lead_id, lease_owner=WORKER)
             statuses[status] = statuses.get(status, 0) + 1
     elapsed = time.perf_counter() - started
     with db.session(system=True, read_only=True) as session:
-        statuses["messages sent"] = session.scalar(
-            select(func.count(Message.id)).where(Message.status == "sent")) or 0
+        statuses["messages sent"] = (
+            session.scalar(select(func.count(Message.id)).where(Message.status == "sent")) or 0
+        )
     db.dispose()
     return leads / elapsed, statuses
 

@@ -15,8 +15,12 @@ from core.models import OutboxMessage
 
 def _record_insert(make_insert: Any) -> Any:
     # A repeated key inserts nothing (the message is already in the outbox) instead of raising.
-    return (make_insert(OutboxMessage).on_conflict_do_nothing().returning(OutboxMessage.id)
-            .execution_options(dml_strategy="raw"))
+    return (
+        make_insert(OutboxMessage)
+        .on_conflict_do_nothing()
+        .returning(OutboxMessage.id)
+        .execution_options(dml_strategy="raw")
+    )
 
 
 _RECORD = {"sqlite": _record_insert(sqlite_insert), "postgresql": _record_insert(postgresql_insert)}
@@ -28,9 +32,14 @@ class OutboxSender:
     name = "outbox"
 
     def send(self, message: OutgoingMessage, *, db: Database) -> SendReceipt:
-        row = {"tenant_id": message.tenant_id, "idempotency_key": message.idempotency_key,
-               "channel": message.channel, "to_address": message.to_address, "subject": message.subject,
-               "body": message.body}
+        row = {
+            "tenant_id": message.tenant_id,
+            "idempotency_key": message.idempotency_key,
+            "channel": message.channel,
+            "to_address": message.to_address,
+            "subject": message.subject,
+            "body": message.body,
+        }
         with db.session(tenant_id=message.tenant_id) as session, session.begin():
             outbox_id = session.execute(_RECORD[db.engine.dialect.name].values(row)).scalar()
             if outbox_id is None:

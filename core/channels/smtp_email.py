@@ -32,7 +32,9 @@ class SmtpSender:
         template = message.unsubscribe_url or self.settings.email_unsubscribe_url
         if not template:
             return None
-        key = (self.settings.cookie_key.get_secret_value() if self.settings.cookie_key else "leadflow").encode()
+        key = (
+            self.settings.cookie_key.get_secret_value() if self.settings.cookie_key else "leadflow"
+        ).encode()
         payload = f"{message.tenant_id}:{message.to_address}"
         token = hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()[:32]
         return template.replace("{token}", token)
@@ -60,8 +62,9 @@ class SmtpSender:
         settings = self.settings
         email = self.build(message)
         try:
-            smtp = smtplib.SMTP(settings.smtp_host or "", settings.smtp_port,
-                                timeout=settings.smtp_timeout_seconds)
+            smtp = smtplib.SMTP(
+                settings.smtp_host or "", settings.smtp_port, timeout=settings.smtp_timeout_seconds
+            )
         except OSError as exc:
             raise NotSent(f"cannot connect to the SMTP server: {exc}", permanent=False) from exc
         with smtp:
@@ -76,11 +79,14 @@ class SmtpSender:
             try:
                 smtp.send_message(email)
             except smtplib.SMTPRecipientsRefused as exc:
-                raise NotSent(f"the SMTP server refused {message.to_address}: {exc.recipients}",
-                              permanent=True) from exc
+                raise NotSent(
+                    f"the SMTP server refused {message.to_address}: {exc.recipients}", permanent=True
+                ) from exc
             except smtplib.SMTPResponseException as exc:
-                raise NotSent(f"the SMTP server refused the message ({exc.smtp_code}): "
-                              f"{exc.smtp_error!r}", permanent=exc.smtp_code >= 500) from exc
+                raise NotSent(
+                    f"the SMTP server refused the message ({exc.smtp_code}): {exc.smtp_error!r}",
+                    permanent=exc.smtp_code >= 500,
+                ) from exc
         return SendReceipt(str(email["Message-ID"]).strip("<>") or str(uuid.uuid4()))
 
     def was_sent(self, idempotency_key: str, *, tenant_id: int, db: Database) -> bool | None:

@@ -29,8 +29,9 @@ def audience_filter(audience: dict[str, Any] | None, *, exclude_opted_out: bool 
     audience = audience or {}
     unknown = set(audience) - set(AUDIENCE_KEYS)
     if unknown:
-        raise ValidationError(f"unknown audience filter keys: {', '.join(sorted(unknown))}; "
-                              f"use {', '.join(AUDIENCE_KEYS)}")
+        raise ValidationError(
+            f"unknown audience filter keys: {', '.join(sorted(unknown))}; use {', '.join(AUDIENCE_KEYS)}"
+        )
     clauses: list[Any] = []
     if tags := _values(audience, "tags"):
         clauses.append(Lead.id.in_(select(LeadTag.lead_id).where(LeadTag.tag.in_([str(t) for t in tags]))))
@@ -49,12 +50,15 @@ def _filter_of(audience: Campaign | dict[str, Any] | None) -> dict[str, Any] | N
     return audience.audience if isinstance(audience, Campaign) else audience
 
 
-def audience_query(audience: Campaign | dict[str, Any] | None, *, exclude_opted_out: bool = True) -> Select[Lead]:
+def audience_query(
+    audience: Campaign | dict[str, Any] | None, *, exclude_opted_out: bool = True
+) -> Select[Lead]:
     """select(Lead) narrowed to a campaign's audience (or a filter); run it in a tenant session."""
     return select(Lead).where(*audience_filter(_filter_of(audience), exclude_opted_out=exclude_opted_out))
 
 
-def audience_count(session: Session, audience: Campaign | dict[str, Any] | None, *,
-                   exclude_opted_out: bool = True) -> int:
+def audience_count(
+    session: Session, audience: Campaign | dict[str, Any] | None, *, exclude_opted_out: bool = True
+) -> int:
     clauses = audience_filter(_filter_of(audience), exclude_opted_out=exclude_opted_out)
     return session.scalar(select(func.count(Lead.id)).where(*clauses)) or 0

@@ -27,9 +27,11 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _SCHEME_URL = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.)[^\s<>\"'()\[\]]+", re.IGNORECASE)
 # Bare domains ("evil.io/x") with a common top-level domain; a full TLD list would flag
 # ordinary words such as "Node.js".
-_TLDS = ("com|net|org|io|co|ai|app|dev|info|biz|us|uk|de|fr|nl|eu|ly|me|xyz|site|online|tech|"
-         "gg|to|cc|tv|ru|cn|in|au|ca|es|it|ch|se|no|be|at|pl|br|jp|link|click|top|shop|store|"
-         "live|cloud|page|tk|ml|ga|cf|gq|sh|ws|su|kz|ua|ir|vn|id|tw|hk|sg|nz|za|mx|ar|cl|example")
+_TLDS = (
+    "com|net|org|io|co|ai|app|dev|info|biz|us|uk|de|fr|nl|eu|ly|me|xyz|site|online|tech|"
+    "gg|to|cc|tv|ru|cn|in|au|ca|es|it|ch|se|no|be|at|pl|br|jp|link|click|top|shop|store|"
+    "live|cloud|page|tk|ml|ga|cf|gq|sh|ws|su|kz|ua|ir|vn|id|tw|hk|sg|nz|za|mx|ar|cl|example"
+)
 _BARE_DOMAIN = re.compile(
     rf"\b((?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+(?:{_TLDS}))\b(?:/[^\s]*)?", re.IGNORECASE
 )
@@ -66,8 +68,13 @@ class GuardResult:
     removed_characters: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "problems": self.problems, "segments": self.segments,
-                "encoding": self.encoding, "removed_characters": self.removed_characters}
+        return {
+            "passed": self.passed,
+            "problems": self.problems,
+            "segments": self.segments,
+            "encoding": self.encoding,
+            "removed_characters": self.removed_characters,
+        }
 
 
 _PLAIN = re.compile(r"[\x20-\x7e\n]*")
@@ -130,7 +137,7 @@ def _words(text: str) -> list[str]:
 def _prompt_fragments(protected: str) -> frozenset[tuple[str, ...]]:
     words = _words(protected)
     n = PROMPT_FRAGMENT_WORDS
-    return frozenset(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+    return frozenset(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
 
 
 def check_draft(body: str, subject: str | None, rules: GuardRules) -> GuardResult:
@@ -142,16 +149,19 @@ def check_draft(body: str, subject: str | None, rules: GuardRules) -> GuardResul
         removed += removed_subject
     body = body.strip()
     problems: list[str] = []
-    result = GuardResult(passed=False, body=body, subject=subject, problems=problems,
-                         removed_characters=removed)
+    result = GuardResult(
+        passed=False, body=body, subject=subject, problems=problems, removed_characters=removed
+    )
     if rules.channel == "sms":
         body = straighten_for_gsm(body)
         result.body = body
         count = segments_for(body)
         result.segments, result.encoding = count.segments, count.encoding
         if count.segments > rules.max_sms_segments:
-            problems.append(f"the SMS needs {count.segments} segments ({count.encoding}, "
-                            f"{count.units} units); the campaign allows {rules.max_sms_segments}")
+            problems.append(
+                f"the SMS needs {count.segments} segments ({count.encoding}, "
+                f"{count.units} units); the campaign allows {rules.max_sms_segments}"
+            )
         if rules.step == 0 and SMS_OPT_OUT_LINE.lower() not in body.lower():
             problems.append(f"the opt-out line '{SMS_OPT_OUT_LINE}' is missing")
     else:
@@ -186,7 +196,7 @@ def check_draft(body: str, subject: str | None, rules: GuardRules) -> GuardResul
         draft_words = _words(full_text)
         fragments = _prompt_fragments(rules.protected_text)
         n = PROMPT_FRAGMENT_WORDS
-        if any(tuple(draft_words[i:i + n]) in fragments for i in range(len(draft_words) - n + 1)):
+        if any(tuple(draft_words[i : i + n]) in fragments for i in range(len(draft_words) - n + 1)):
             problems.append("the draft repeats text of the system prompt")
     result.problems = list(dict.fromkeys(problems))
     result.passed = not result.problems

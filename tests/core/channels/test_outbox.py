@@ -13,8 +13,14 @@ from tests.factories import make_tenant
 
 def test_send_records_once_per_key_and_answers_was_sent(db: Database) -> None:
     tenant_id = make_tenant(db)
-    message = OutgoingMessage(tenant_id=tenant_id, campaign_id=1, channel="sms", to_address="+14155550101",
-                              body="Hi Ada. Reply STOP to opt out", idempotency_key="cl1-s0")
+    message = OutgoingMessage(
+        tenant_id=tenant_id,
+        campaign_id=1,
+        channel="sms",
+        to_address="+14155550101",
+        body="Hi Ada. Reply STOP to opt out",
+        idempotency_key="cl1-s0",
+    )
     outbox = OutboxSender()
     assert outbox.was_sent("cl1-s0", tenant_id=tenant_id, db=db) is False
     first = outbox.send(message, db=db)

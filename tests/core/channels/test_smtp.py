@@ -31,7 +31,9 @@ class Inbox:
         self.envelopes.append(envelope)
         return "250 Message accepted for delivery"
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
         if address.startswith("bounce@"):
             return "550 5.1.1 no such user"
         envelope.rcpt_tos.append(address)
@@ -39,8 +41,11 @@ class Inbox:
 
 
 def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
-    ok = isinstance(auth_data, LoginPassword) and auth_data.login == USER.encode() \
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login == USER.encode()
         and auth_data.password == PASSWORD.encode()
+    )
     return AuthResult(success=ok)
 
 
@@ -54,8 +59,14 @@ def _free_port() -> int:
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[Controller, Inbox]]:
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port(), authenticator=_authenticator,
-                            auth_required=True, auth_require_tls=False)
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=_free_port(),
+        authenticator=_authenticator,
+        auth_required=True,
+        auth_require_tls=False,
+    )
     controller.start()
     yield controller, inbox
     controller.stop()
@@ -63,9 +74,15 @@ def smtp_server() -> Iterator[tuple[Controller, Inbox]]:
 
 def smtp_settings(controller: Controller, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "email_provider": "smtp", "smtp_host": "127.0.0.1", "smtp_port": controller.port,
-        "smtp_username": USER, "smtp_password": PASSWORD, "smtp_starttls": False, "smtp_from": "sales@acme.example",
-        "smtp_timeout_seconds": 5, "email_unsubscribe_url": "https://acme.example/unsubscribe/{token}",
+        "email_provider": "smtp",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": controller.port,
+        "smtp_username": USER,
+        "smtp_password": PASSWORD,
+        "smtp_starttls": False,
+        "smtp_from": "sales@acme.example",
+        "smtp_timeout_seconds": 5,
+        "email_unsubscribe_url": "https://acme.example/unsubscribe/{token}",
         "cookie_key": "k" * 40,
     }
     values.update(overrides)
@@ -74,7 +91,11 @@ def smtp_settings(controller: Controller, **overrides: Any) -> Settings:
 
 def outgoing(to: str = "ada@analytical.example") -> OutgoingMessage:
     return OutgoingMessage(
-        tenant_id=1, campaign_id=2, channel="email", to_address=to, subject="A quick idea for Analytical Engines",
+        tenant_id=1,
+        campaign_id=2,
+        channel="email",
+        to_address=to,
+        subject="A quick idea for Analytical Engines",
         body="Hi Ada,\n\nA thought.\n\n--\nTo stop receiving these emails, reply 'unsubscribe'.\n1 Main St",
         idempotency_key="cl7-s0",
     )
@@ -85,7 +106,9 @@ def _received(inbox: Inbox) -> EmailMessage:
     return message_from_bytes(inbox.envelopes[0].content, policy=policy.default)
 
 
-def test_message_headers_and_unsubscribe_line_arrive(smtp_server: tuple[Controller, Inbox], db: Database) -> None:
+def test_message_headers_and_unsubscribe_line_arrive(
+    smtp_server: tuple[Controller, Inbox], db: Database
+) -> None:
     controller, inbox = smtp_server
     receipt = SmtpSender(smtp_settings(controller)).send(outgoing(), db=db)
     email = _received(inbox)
@@ -102,7 +125,9 @@ def test_message_headers_and_unsubscribe_line_arrive(smtp_server: tuple[Controll
     assert receipt.provider_message_id in email["Message-ID"]
 
 
-def test_without_an_https_url_only_mailto_and_no_one_click(smtp_server: tuple[Controller, Inbox], db: Database) -> None:
+def test_without_an_https_url_only_mailto_and_no_one_click(
+    smtp_server: tuple[Controller, Inbox], db: Database
+) -> None:
     controller, inbox = smtp_server
     SmtpSender(smtp_settings(controller, email_unsubscribe_url=None)).send(outgoing(), db=db)
     email = _received(inbox)
@@ -114,15 +139,25 @@ def test_without_an_https_url_only_mailto_and_no_one_click(smtp_server: tuple[Co
     ("overrides", "to", "permanent", "reason"),
     [
         # smtplib tries LOGIN after PLAIN fails, which this server leaves hanging: a short timeout.
-        ({"smtp_password": "wrong", "smtp_timeout_seconds": 1}, "ada@analytical.example", False,
-         "refused the session"),
+        (
+            {"smtp_password": "wrong", "smtp_timeout_seconds": 1},
+            "ada@analytical.example",
+            False,
+            "refused the session",
+        ),
         ({}, "bounce@analytical.example", True, "refused bounce@analytical.example"),
         # The server offers no STARTTLS: we refuse to continue in plain text.
         ({"smtp_starttls": True}, "ada@analytical.example", False, "refused the session"),
     ],
 )
-def test_refusals_are_not_sent(smtp_server: tuple[Controller, Inbox], db: Database, overrides: dict[str, Any],
-                               to: str, permanent: bool, reason: str) -> None:
+def test_refusals_are_not_sent(
+    smtp_server: tuple[Controller, Inbox],
+    db: Database,
+    overrides: dict[str, Any],
+    to: str,
+    permanent: bool,
+    reason: str,
+) -> None:
     controller, inbox = smtp_server
     with pytest.raises(NotSent) as refusal:
         SmtpSender(smtp_settings(controller, **overrides)).send(outgoing(to), db=db)
@@ -131,8 +166,9 @@ def test_refusals_are_not_sent(smtp_server: tuple[Controller, Inbox], db: Databa
 
 
 def test_unreachable_server_is_not_sent(db: Database) -> None:
-    settings = make_settings("sqlite://", smtp_host="127.0.0.1", smtp_port=1, smtp_from="a@b.example",
-                             smtp_starttls=False)
+    settings = make_settings(
+        "sqlite://", smtp_host="127.0.0.1", smtp_port=1, smtp_from="a@b.example", smtp_starttls=False
+    )
     with pytest.raises(NotSent, match="cannot connect"):
         SmtpSender(settings).send(outgoing(), db=db)
 

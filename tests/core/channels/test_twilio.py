@@ -47,20 +47,49 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_POST(self) -> None:
-        form = {k: v[0] for k, v in parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode()).items()}
-        self.server.requests.append({"path": self.path, "form": form, "auth": self.headers.get("Authorization")})
+        form = {
+            k: v[0]
+            for k, v in parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode()).items()
+        }
+        self.server.requests.append(
+            {"path": self.path, "form": form, "auth": self.headers.get("Authorization")}
+        )
         to = form.get("To")
         if to == OPTED_OUT:
-            self._json(400, {"code": 21610, "message": "Attempt to send to unsubscribed recipient",
-                             "more_info": "https://www.twilio.com/docs/errors/21610", "status": 400})
+            self._json(
+                400,
+                {
+                    "code": 21610,
+                    "message": "Attempt to send to unsubscribed recipient",
+                    "more_info": "https://www.twilio.com/docs/errors/21610",
+                    "status": 400,
+                },
+            )
         elif to == INVALID:
-            self._json(400, {"code": 21211, "message": "The 'To' number is not a valid phone number.",
-                             "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400})
+            self._json(
+                400,
+                {
+                    "code": 21211,
+                    "message": "The 'To' number is not a valid phone number.",
+                    "more_info": "https://www.twilio.com/docs/errors/21211",
+                    "status": 400,
+                },
+            )
         elif to == BROKEN:
             self._json(500, {"code": 20500, "message": "Internal Server Error", "status": 500})
         else:
-            self._json(201, {"sid": "SM" + "a" * 32, "status": "queued", "to": to, "from": form.get("From"),
-                             "body": form.get("Body"), "account_sid": SID, "num_segments": "1"})
+            self._json(
+                201,
+                {
+                    "sid": "SM" + "a" * 32,
+                    "status": "queued",
+                    "to": to,
+                    "from": form.get("From"),
+                    "body": form.get("Body"),
+                    "account_sid": SID,
+                    "num_segments": "1",
+                },
+            )
 
 
 @pytest.fixture
@@ -75,15 +104,25 @@ def twilio_server() -> Iterator[FakeTwilio]:
 
 def twilio_settings(server: FakeTwilio) -> Settings:
     return make_settings(
-        "sqlite://", sms_provider="twilio", twilio_account_sid=SID, twilio_auth_token=TOKEN,
-        twilio_from_number="+14155550199", twilio_status_callback_url="https://acme.example/twilio/status",
+        "sqlite://",
+        sms_provider="twilio",
+        twilio_account_sid=SID,
+        twilio_auth_token=TOKEN,
+        twilio_from_number="+14155550199",
+        twilio_status_callback_url="https://acme.example/twilio/status",
         twilio_base_url=f"http://127.0.0.1:{server.server_address[1]}",
     )
 
 
 def sms(to: str) -> OutgoingMessage:
-    return OutgoingMessage(tenant_id=1, campaign_id=1, channel="sms", to_address=to,
-                           body="Hi Ada. Reply STOP to opt out", idempotency_key="cl1-s0")
+    return OutgoingMessage(
+        tenant_id=1,
+        campaign_id=1,
+        channel="sms",
+        to_address=to,
+        body="Hi Ada. Reply STOP to opt out",
+        idempotency_key="cl1-s0",
+    )
 
 
 def test_send_posts_the_message_with_callback_and_auth(twilio_server: FakeTwilio, db: Database) -> None:
@@ -91,8 +130,12 @@ def test_send_posts_the_message_with_callback_and_auth(twilio_server: FakeTwilio
     assert receipt.provider_message_id == "SM" + "a" * 32
     request = twilio_server.requests[0]
     assert request["path"] == f"/2010-04-01/Accounts/{SID}/Messages.json"
-    assert request["form"] == {"To": "+14155550101", "From": "+14155550199", "Body": "Hi Ada. Reply STOP to opt out",
-                               "StatusCallback": "https://acme.example/twilio/status"}
+    assert request["form"] == {
+        "To": "+14155550101",
+        "From": "+14155550199",
+        "Body": "Hi Ada. Reply STOP to opt out",
+        "StatusCallback": "https://acme.example/twilio/status",
+    }
     assert request["auth"] == "Basic " + base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
 
 
@@ -100,8 +143,9 @@ def test_send_posts_the_message_with_callback_and_auth(twilio_server: FakeTwilio
     ("to", "opted_out", "permanent"),
     [(OPTED_OUT, True, True), (INVALID, False, True)],
 )
-def test_error_answers_are_not_sent(twilio_server: FakeTwilio, db: Database, to: str, opted_out: bool,
-                                    permanent: bool) -> None:
+def test_error_answers_are_not_sent(
+    twilio_server: FakeTwilio, db: Database, to: str, opted_out: bool, permanent: bool
+) -> None:
     with pytest.raises(NotSent) as refusal:
         TwilioSender(twilio_settings(twilio_server)).send(sms(to), db=db)
     assert refusal.value.opted_out is opted_out and refusal.value.permanent is permanent

@@ -93,8 +93,9 @@ def test_several_possible_zones_use_the_most_restrictive_window() -> None:
         (None, None, "DE", {"Europe/Berlin"}),
     ],
 )
-def test_zones_for_recipient(time_zone: str | None, phone: str | None, country: str | None,
-                             expected: set[str]) -> None:
+def test_zones_for_recipient(
+    time_zone: str | None, phone: str | None, country: str | None, expected: set[str]
+) -> None:
     zones = zones_for_recipient(time_zone=time_zone, phone=phone, country=country)
     assert {z.key for z in zones} == expected
 

@@ -18,15 +18,27 @@ FACTS = [
 
 def _messages(task: str, tone: str = "friendly") -> list:
     system = f"TASK: {task}\nTONE: {tone}\nRules..."
-    human = "\n".join([prompts.data_block(prompts.BLOCK_LEAD, "n1", LEAD),
-                       prompts.data_block(prompts.BLOCK_RESEARCH, "n1", FACTS), "Write it."])
+    human = "\n".join(
+        [
+            prompts.data_block(prompts.BLOCK_LEAD, "n1", LEAD),
+            prompts.data_block(prompts.BLOCK_RESEARCH, "n1", FACTS),
+            "Write it.",
+        ]
+    )
     return [SystemMessage(system), HumanMessage(human)]
 
 
 def test_sms_names_the_person_role_company_one_fact_and_an_ask() -> None:
     reply = OfflineChatModel().invoke(_messages(prompts.TASK_COMPOSE_SMS))
     text = str(reply.content)
-    for expected in ("Ada", "CTO", "Analytical Engines", "30% more meetings", "call", prompts.SMS_OPT_OUT_LINE):
+    for expected in (
+        "Ada",
+        "CTO",
+        "Analytical Engines",
+        "30% more meetings",
+        "call",
+        prompts.SMS_OPT_OUT_LINE,
+    ):
         assert expected in text
     assert "evil" not in text  # lead notes are never quoted
 

@@ -34,17 +34,38 @@ def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def openai_settings(server: FakeOpenAI, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"llm_provider": "openai", "openai_api_key": "sk-test",
-                              "openai_base_url": server.base_url, "llm_timeout_seconds": 5.0}
+    values: dict[str, Any] = {
+        "llm_provider": "openai",
+        "openai_api_key": "sk-test",
+        "openai_base_url": server.base_url,
+        "llm_timeout_seconds": 5.0,
+    }
     values.update(overrides)
     return make_settings("sqlite://", **values)
 
 
-def call(settings: Settings, *, model: str = "gpt-4o-mini", temperature: float = 0.3,
-         max_retries: int = 2, gate: Any = NO_LIMITS) -> core.llm.calls.ModelReply:
+def call(
+    settings: Settings,
+    *,
+    model: str = "gpt-4o-mini",
+    temperature: float = 0.3,
+    max_retries: int = 2,
+    gate: Any = NO_LIMITS,
+) -> core.llm.calls.ModelReply:
     chat = ModelFactory(settings)(model, temperature)
-    return call_model(chat, MESSAGES, node="compose", provider="openai", model=model, price=PRICE,
-                      gate=gate, tenant_id=1, campaign_id=1, max_retries=max_retries, max_output_tokens=100)
+    return call_model(
+        chat,
+        MESSAGES,
+        node="compose",
+        provider="openai",
+        model=model,
+        price=PRICE,
+        gate=gate,
+        tenant_id=1,
+        campaign_id=1,
+        max_retries=max_retries,
+        max_output_tokens=100,
+    )
 
 
 class RecordingGate:
@@ -76,8 +97,14 @@ def test_usage_and_cost_come_from_the_response(server: FakeOpenAI) -> None:
     usage_in, usage_out = reply.record.input_tokens, reply.record.output_tokens
     assert usage_in > 0 and usage_out == 8  # the server's count: 32 characters / 4
     assert reply.record.cost_microusd == cost_microusd(PRICE, input_tokens=usage_in, output_tokens=usage_out)
-    assert gate.settled == [{"reservation": 1, "input_tokens": usage_in, "output_tokens": usage_out,
-                             "cost_microusd": reply.record.cost_microusd}]
+    assert gate.settled == [
+        {
+            "reservation": 1,
+            "input_tokens": usage_in,
+            "output_tokens": usage_out,
+            "cost_microusd": reply.record.cost_microusd,
+        }
+    ]
     assert gate.reserved[0]["estimated_cost_microusd"] > 0
 
 

@@ -33,7 +33,10 @@ def test_the_shipped_table_has_every_model_with_a_date() -> None:
     ],
 )
 def test_cost(model: str, input_tokens: int, output_tokens: int, expected: int) -> None:
-    assert cost_microusd(price_for(model, TABLE), input_tokens=input_tokens, output_tokens=output_tokens) == expected
+    assert (
+        cost_microusd(price_for(model, TABLE), input_tokens=input_tokens, output_tokens=output_tokens)
+        == expected
+    )
 
 
 def test_tenant_override_wins() -> None:

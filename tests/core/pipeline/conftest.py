@@ -23,8 +23,10 @@ from tests.factories import make_tenant
 # A Wednesday, 10:00 in New York: inside the default send window.
 NOW = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
 WORKER = "worker-1"
-PLAYBOOK = {"default": {"proof_points": ["Teams using Leadflow book 30% more meetings"]},
-            "Software": {"value_propositions": ["Ship outreach without hiring SDRs"]}}
+PLAYBOOK = {
+    "default": {"proof_points": ["Teams using Leadflow book 30% more meetings"]},
+    "Software": {"value_propositions": ["Ship outreach without hiring SDRs"]},
+}
 
 
 @dataclass
@@ -34,9 +36,16 @@ class Seed:
     campaign_id: int
 
     def lead(self, **fields: Any) -> int:
-        values: dict[str, Any] = {"first_name": "Ada", "last_name": "Lovelace", "company": "Analytical Engines",
-                                  "title": "CTO", "industry": "Software", "phone": "+12125550101",
-                                  "email": "ada@analytical.example", "time_zone": "America/New_York"}
+        values: dict[str, Any] = {
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "company": "Analytical Engines",
+            "title": "CTO",
+            "industry": "Software",
+            "phone": "+12125550101",
+            "email": "ada@analytical.example",
+            "time_zone": "America/New_York",
+        }
         values.update(fields)
         with self.db.session(tenant_id=self.tenant_id) as session, session.begin():
             lead = Lead(tenant_id=self.tenant_id, **values)
@@ -47,20 +56,33 @@ class Seed:
     def enrol(self, lead_id: int | None = None, **fields: Any) -> int:
         """An enrolment already claimed by WORKER, as the runner leaves it."""
         lead_id = lead_id if lead_id is not None else self.lead()
-        values: dict[str, Any] = {"status": LeadStatus.in_progress.value, "lease_owner": WORKER,
-                                  "lease_expires_at": NOW + timedelta(minutes=2), "attempts": 1}
+        values: dict[str, Any] = {
+            "status": LeadStatus.in_progress.value,
+            "lease_owner": WORKER,
+            "lease_expires_at": NOW + timedelta(minutes=2),
+            "attempts": 1,
+        }
         values.update(fields)
         with self.db.session(tenant_id=self.tenant_id) as session, session.begin():
-            enrolment = CampaignLead(tenant_id=self.tenant_id, campaign_id=self.campaign_id, lead_id=lead_id, **values)
+            enrolment = CampaignLead(
+                tenant_id=self.tenant_id, campaign_id=self.campaign_id, lead_id=lead_id, **values
+            )
             session.add(enrolment)
             session.flush()
             return enrolment.id
 
     def claim(self, campaign_lead_id: int, owner: str = WORKER) -> None:
         with self.db.session(tenant_id=self.tenant_id) as session, session.begin():
-            session.execute(update(CampaignLead).where(CampaignLead.id == campaign_lead_id).values(
-                status=LeadStatus.in_progress.value, lease_owner=owner, lease_expires_at=NOW + timedelta(minutes=2),
-                attempts=CampaignLead.attempts + 1))
+            session.execute(
+                update(CampaignLead)
+                .where(CampaignLead.id == campaign_lead_id)
+                .values(
+                    status=LeadStatus.in_progress.value,
+                    lease_owner=owner,
+                    lease_expires_at=NOW + timedelta(minutes=2),
+                    attempts=CampaignLead.attempts + 1,
+                )
+            )
 
     def campaign(self, **fields: Any) -> None:
         with self.db.session(tenant_id=self.tenant_id) as session, session.begin():
@@ -85,8 +107,11 @@ class Seed:
 
     def events(self, campaign_lead_id: int) -> list[Event]:
         with self.db.session(tenant_id=self.tenant_id, read_only=True) as session:
-            return list(session.scalars(select(Event).where(Event.campaign_lead_id == campaign_lead_id)
-                                        .order_by(Event.id)))
+            return list(
+                session.scalars(
+                    select(Event).where(Event.campaign_lead_id == campaign_lead_id).order_by(Event.id)
+                )
+            )
 
 
 @pytest.fixture
@@ -99,9 +124,15 @@ def seed(db: Database) -> Seed:
         tenant.postal_address = "1 Main St, Springfield, IL 62701"
         tenant.link_allow_list = ["acme.example"]
         tenant.email_sender = "sales@acme.example"
-        campaign = Campaign(tenant_id=tenant_id, name="Intro", channel="sms", status="running",
-                            system_prompt="Write a friendly intro to Leadflow.", model="gpt-4o-mini",
-                            steps=[{"delay_hours": 0}])
+        campaign = Campaign(
+            tenant_id=tenant_id,
+            name="Intro",
+            channel="sms",
+            status="running",
+            system_prompt="Write a friendly intro to Leadflow.",
+            model="gpt-4o-mini",
+            steps=[{"delay_hours": 0}],
+        )
         session.add(campaign)
         session.flush()
         return Seed(db, tenant_id, campaign.id)
@@ -123,8 +154,13 @@ class ScriptedModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "scripted"
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         if "TASK: condense-facts" in str(messages[0].content):
             text = "[]"  # not a usable answer: the facts are condensed by rules
         else:
@@ -136,11 +172,21 @@ class ScriptedModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text, usage_metadata=usage))])
 
 
-def scripted_runtime(settings: Settings, *replies: str, senders: dict[str, Any] | None = None,
-                     gate: Any = None, provider: str = "openai") -> tuple[PipelineRuntime, ScriptedModel]:
+def scripted_runtime(
+    settings: Settings,
+    *replies: str,
+    senders: dict[str, Any] | None = None,
+    gate: Any = None,
+    provider: str = "openai",
+) -> tuple[PipelineRuntime, ScriptedModel]:
     model = ScriptedModel(replies=list(replies), prompts=[])
-    runtime = PipelineRuntime(settings=settings, models=model, senders=senders or senders_from_settings(settings),
-                              now=lambda: NOW, provider=provider)
+    runtime = PipelineRuntime(
+        settings=settings,
+        models=model,
+        senders=senders or senders_from_settings(settings),
+        now=lambda: NOW,
+        provider=provider,
+    )
     if gate is not None:
         runtime.gate = gate
     return runtime, model

@@ -17,7 +17,9 @@ from tests.core.pipeline.conftest import NOW, Seed
 from tests.factories import make_actor
 
 
-def test_preview_returns_facts_draft_segments_and_cost_and_enrols_nothing(seed: Seed, runtime: PipelineRuntime) -> None:
+def test_preview_returns_facts_draft_segments_and_cost_and_enrols_nothing(
+    seed: Seed, runtime: PipelineRuntime
+) -> None:
     seed.campaign(approval_required=True)
     lead_id = seed.lead(time_zone="Asia/Tokyo")  # outside its window now: a preview ignores that
     actor = make_actor(seed.db, seed.tenant_id, Role.manager)
@@ -44,13 +46,20 @@ def test_preview_of_an_unmessageable_lead_says_why(seed: Seed, runtime: Pipeline
 def test_estimate_for_the_audience(seed: Seed, settings: Settings) -> None:
     seed.campaign(steps=[{"delay_hours": 0}, {"delay_hours": 48}], audience={"industries": ["software"]})
     for i in range(4):
-        seed.lead(phone=f"+1212555020{i}", email=f"s{i}@x.example", industry="Software" if i < 3 else "Retail")
+        seed.lead(
+            phone=f"+1212555020{i}", email=f"s{i}@x.example", industry="Software" if i < 3 else "Retail"
+        )
     values = settings.model_dump()
     values.update(llm_provider="openai", openai_api_key="sk-test")
     runtime = PipelineRuntime.from_settings(make_settings(**values), now=lambda: NOW)
     actor = make_actor(seed.db, seed.tenant_id, Role.analyst)
     estimate = estimate_campaign_cost(seed.db, runtime, actor, seed.campaign_id)
-    assert (estimate.leads, estimate.steps, estimate.model, estimate.calls_per_lead) == (3, 2, "gpt-4o-mini", 4)
+    assert (estimate.leads, estimate.steps, estimate.model, estimate.calls_per_lead) == (
+        3,
+        2,
+        "gpt-4o-mini",
+        4,
+    )
     per_step_in, per_step_out = estimate.input_tokens_per_lead // 2, estimate.output_tokens_per_lead // 2
     assert per_step_in > 300 and per_step_out == 200 + 300
     expected_per_lead = 2 * round(per_step_in * 0.15 + per_step_out * 0.6)
@@ -92,8 +101,10 @@ def test_audience_filters(seed: Seed, audience: dict[str, Any], expected: int) -
 
 
 def test_unknown_audience_key_is_an_error_for_people(seed: Seed) -> None:
-    with (seed.db.session(tenant_id=seed.tenant_id, read_only=True) as session,
-          pytest.raises(ValidationError, match="unknown audience filter keys: cities")):
+    with (
+        seed.db.session(tenant_id=seed.tenant_id, read_only=True) as session,
+        pytest.raises(ValidationError, match="unknown audience filter keys: cities"),
+    ):
         audience_count(session, {"cities": ["Paris"]})
 
 

@@ -26,8 +26,13 @@ from tests.core.pipeline.conftest import NOW, WORKER, Seed
 HOME = b"""<html><head><title>Analytical Engines</title>
 <meta name="description" content="Analytical Engines builds calculating machines for insurers.">
 <script>var secret = "do not read me";</script></head>
-<body><h1>Welcome</h1><p>We shipped our 100th engine to a Lloyd's syndicate this spring, a record.</p></body></html>"""
-BIG = b"<html><body><p>" + b"filler text " * 100_000 + b"</p><p>AFTER THE CAP marker paragraph.</p></body></html>"
+<body><h1>Welcome</h1>
+<p>We shipped our 100th engine to a Lloyd's syndicate this spring, a record.</p></body></html>"""
+BIG = (
+    b"<html><body><p>"
+    + b"filler text " * 100_000
+    + b"</p><p>AFTER THE CAP marker paragraph.</p></body></html>"
+)
 
 
 class Site(ThreadingHTTPServer):
@@ -42,8 +47,12 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
     def do_GET(self) -> None:
-        routes = {"/": (200, "text/html", HOME), "/big": (200, "text/html", BIG),
-                  "/pdf": (200, "application/pdf", b"%PDF-1.4"), "/missing": (404, "text/html", b"no")}
+        routes = {
+            "/": (200, "text/html", HOME),
+            "/big": (200, "text/html", BIG),
+            "/pdf": (200, "application/pdf", b"%PDF-1.4"),
+            "/missing": (404, "text/html", b"no"),
+        }
         if self.path == "/moved":
             self.send_response(302)
             self.send_header("Location", "/")
@@ -59,8 +68,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         try:
             for start in range(0, len(body), 65536):
-                self.wfile.write(body[start:start + 65536])
-                self.server.bytes_sent += len(body[start:start + 65536])
+                self.wfile.write(body[start : start + 65536])
+                self.server.bytes_sent += len(body[start : start + 65536])
         except (BrokenPipeError, ConnectionResetError):
             pass
 
@@ -87,7 +96,10 @@ def test_page_text_has_description_and_paragraphs_but_no_scripts(site: str) -> N
 
 def test_redirects_are_followed_and_facts_carry_the_final_url(site: str) -> None:
     facts = web_facts(site + "/moved", allowing())
-    assert facts[0] == {"fact": "Analytical Engines builds calculating machines for insurers.", "source": site + "/"}
+    assert facts[0] == {
+        "fact": "Analytical Engines builds calculating machines for insurers.",
+        "source": site + "/",
+    }
 
 
 def test_only_the_first_megabyte_is_read(site: str) -> None:
@@ -117,23 +129,37 @@ def test_only_http_and_https(url: str) -> None:
 
 
 def test_lead_and_playbook_facts_with_sources() -> None:
-    lead = {"first_name": "Ada", "last_name": "Lovelace", "title": "CTO", "company": "AE", "industry": "Software",
-            "notes": "Met at expo"}
+    lead = {
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "title": "CTO",
+        "company": "AE",
+        "industry": "Software",
+        "notes": "Met at expo",
+    }
     assert lead_facts(lead) == [
         {"fact": "Ada Lovelace is CTO at AE", "source": "lead.title"},
         {"fact": "AE is in Software", "source": "lead.industry"},
         {"fact": "Met at expo", "source": "lead.notes"},
     ]
     playbook = {"default": {"proof_points": ["P1"]}, "software": {"value_propositions": ["V1"]}}
-    assert playbook_facts(playbook, "Software") == [{"fact": "V1", "source": "playbook:software"},
-                                                    {"fact": "P1", "source": "playbook"}]
+    assert playbook_facts(playbook, "Software") == [
+        {"fact": "V1", "source": "playbook:software"},
+        {"fact": "P1", "source": "playbook"},
+    ]
     facts = condense_by_rules(lead_facts(lead) + playbook_facts(playbook, "Software") * 2)
-    assert [f["source"] for f in facts] == ["lead.title", "lead.industry", "playbook:software", "playbook",
-                                            "lead.notes"]
+    assert [f["source"] for f in facts] == [
+        "lead.title",
+        "lead.industry",
+        "playbook:software",
+        "playbook",
+        "lead.notes",
+    ]
 
 
-def test_the_pipeline_uses_the_company_page_when_the_campaign_enables_it(seed: Seed, settings: Settings,
-                                                                         site: str) -> None:
+def test_the_pipeline_uses_the_company_page_when_the_campaign_enables_it(
+    seed: Seed, settings: Settings, site: str
+) -> None:
     seed.campaign(research_web=True)
     values = settings.model_dump()
     values.update(research_fetch_allow_private=True)

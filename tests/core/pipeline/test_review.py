@@ -31,7 +31,9 @@ def awaiting(seed: Seed, runtime: PipelineRuntime) -> list[int]:
 def _recover_lease(seed: Seed, cl: int) -> None:
     """What the runner does after approval (claim) or after a crash (reset to pending, claim)."""
     with seed.db.session(tenant_id=seed.tenant_id) as session, session.begin():
-        session.execute(update(CampaignLead).where(CampaignLead.id == cl).values(status=LeadStatus.pending.value))
+        session.execute(
+            update(CampaignLead).where(CampaignLead.id == cl).values(status=LeadStatus.pending.value)
+        )
     seed.claim(cl)
 
 
@@ -59,7 +61,11 @@ def test_approval_resumes_at_send_without_composing_again_even_after_a_restart(
     draft = seed.enrolment(cl).draft_body
     approve(seed.db, actor, cl)
     row = seed.enrolment(cl)
-    assert (row.status, row.reviewed_by) == ("approved", actor.user_id) and row.approved_at and row.next_action_at
+    assert (
+        (row.status, row.reviewed_by) == ("approved", actor.user_id)
+        and row.approved_at
+        and row.next_action_at
+    )
     calls_before = _calls(seed)
     _recover_lease(seed, cl)
     assert process_campaign_lead(seed.db, runtime, cl, lease_owner=WORKER) == "sent"

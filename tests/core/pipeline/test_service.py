@@ -31,7 +31,9 @@ from core.pipeline.service import (
 )
 from tests.core.pipeline.conftest import NOW, WORKER, Seed, scripted_runtime
 
-GOOD_SMS = "Hi Ada, quick idea for Analytical Engines. Open to a 15-minute call next week? Reply STOP to opt out"
+GOOD_SMS = (
+    "Hi Ada, quick idea for Analytical Engines. Open to a 15-minute call next week? Reply STOP to opt out"
+)
 
 
 def run(seed: Seed, runtime: PipelineRuntime, campaign_lead_id: int, owner: str = WORKER) -> str:
@@ -53,15 +55,33 @@ def test_offline_sms_is_sent_and_everything_is_recorded(seed: Seed, runtime: Pip
     assert row.input_tokens > 0 and row.output_tokens > 0 and row.cost_microusd == 0  # offline is free
     assert {f["source"] for f in row.research} >= {"lead.title", "playbook"}
     [message] = seed.messages(cl)
-    assert (message.status, message.step, message.to_address, message.provider) == ("sent", 0, "+12125550101", "outbox")
+    assert (message.status, message.step, message.to_address, message.provider) == (
+        "sent",
+        0,
+        "+12125550101",
+        "outbox",
+    )
     assert message.provider_message_id.startswith("outbox-") and message.body == row.draft_body
     assert message.segments == row.guard_result["segments"]
     events = seed.events(cl)
-    assert [e.node for e in events] == ["validate", "research", "compose", "guard", "approval", "send", "finalize"]
+    assert [e.node for e in events] == [
+        "validate",
+        "research",
+        "compose",
+        "guard",
+        "approval",
+        "send",
+        "finalize",
+    ]
     assert len({e.trace_id for e in events}) == 1 and events[0].trace_id == row.trace_id
     with seed.db.session(tenant_id=seed.tenant_id, read_only=True) as session:
         [call] = session.scalars(select(LLMCall)).all()
-    assert (call.node, call.provider, call.model, call.campaign_lead_id) == ("compose", "offline", "offline", cl)
+    assert (call.node, call.provider, call.model, call.campaign_lead_id) == (
+        "compose",
+        "offline",
+        "offline",
+        cl,
+    )
     assert (call.input_tokens, call.output_tokens) == (row.input_tokens, row.output_tokens)
 
 
@@ -75,17 +95,27 @@ def test_costs_and_tokens_are_summed_with_the_campaign_model_price(seed: Seed, s
     assert row.cost_microusd == 2 * (100 * 0.15 + 20 * 0.6)
 
 
-def test_follow_up_is_scheduled_composed_with_the_earlier_message_and_sent(seed: Seed, settings: Settings) -> None:
+def test_follow_up_is_scheduled_composed_with_the_earlier_message_and_sent(
+    seed: Seed, settings: Settings
+) -> None:
     seed.campaign(steps=[{"delay_hours": 0}, {"delay_hours": 72, "prompt": "Mention the case study."}])
     runtime, model = scripted_runtime(settings, GOOD_SMS, "Hi Ada, following up on my note about meetings.")
     cl = seed.enrol()
     assert run(seed, runtime, cl) == "pending"
     row = seed.enrolment(cl)
-    assert (row.step, row.next_action_at, row.lease_owner, row.attempts) == (1, NOW + timedelta(hours=72), None, 0)
+    assert (row.step, row.next_action_at, row.lease_owner, row.attempts) == (
+        1,
+        NOW + timedelta(hours=72),
+        None,
+        0,
+    )
     seed.claim(cl)
     assert run(seed, runtime, cl) == "sent"
     follow_up_prompt = "\n".join(str(m.content) for m in model.prompts[-1])
-    assert "EARLIER_MESSAGES" in follow_up_prompt and "Analytical Engines. Open to a 15-minute" in follow_up_prompt
+    assert (
+        "EARLIER_MESSAGES" in follow_up_prompt
+        and "Analytical Engines. Open to a 15-minute" in follow_up_prompt
+    )
     assert "Mention the case study." in follow_up_prompt
     assert [(m.step, m.status) for m in seed.messages(cl)] == [(0, "sent"), (1, "sent")]
     assert "Reply STOP" not in seed.messages(cl)[1].body  # the opt-out line is for the first touch
@@ -115,13 +145,15 @@ def test_a_reply_stops_the_sequence(seed: Seed, runtime: PipelineRuntime, where:
         ({}, True, "suppression list (stop)"),
     ],
 )
-def test_unmessageable_leads_are_skipped_before_any_spend(seed: Seed, runtime: PipelineRuntime,
-                                                          lead_fields: dict[str, Any], suppressed: bool,
-                                                          reason: str) -> None:
+def test_unmessageable_leads_are_skipped_before_any_spend(
+    seed: Seed, runtime: PipelineRuntime, lead_fields: dict[str, Any], suppressed: bool, reason: str
+) -> None:
     lead_id = seed.lead(**lead_fields)
     if suppressed:
         with seed.db.session(tenant_id=seed.tenant_id) as session, session.begin():
-            session.add(Suppression(tenant_id=seed.tenant_id, channel="sms", address="+12125550101", reason="stop"))
+            session.add(
+                Suppression(tenant_id=seed.tenant_id, channel="sms", address="+12125550101", reason="stop")
+            )
     cl = seed.enrol(lead_id)
     assert run(seed, runtime, cl) == "skipped"
     row = seed.enrolment(cl)
@@ -160,7 +192,12 @@ def test_budget_cap_puts_the_lead_back_to_pending_with_nothing_spent(seed: Seed,
     cl = seed.enrol(attempts=1)
     assert run(seed, runtime, cl) == "pending"
     row = seed.enrolment(cl)
-    assert (row.status_reason, row.attempts, row.lease_owner, row.cost_microusd) == ("budget cap reached", 0, None, 0)
+    assert (row.status_reason, row.attempts, row.lease_owner, row.cost_microusd) == (
+        "budget cap reached",
+        0,
+        None,
+        0,
+    )
     assert model.prompts == [] and seed.messages() == []
     assert any(e.message == "budget cap reached" for e in seed.events(cl))
 
@@ -199,7 +236,9 @@ def test_a_lost_lease_sends_nothing_and_overwrites_nothing(seed: Seed, runtime: 
 
 
 def test_guard_failure_is_regenerated_once_with_feedback(seed: Seed, settings: Settings) -> None:
-    runtime, model = scripted_runtime(settings, "Hi Ada, see https://evil.example/x Reply STOP to opt out", GOOD_SMS)
+    runtime, model = scripted_runtime(
+        settings, "Hi Ada, see https://evil.example/x Reply STOP to opt out", GOOD_SMS
+    )
     cl = seed.enrol()
     assert run(seed, runtime, cl) == "sent"
     assert len(model.prompts) == 2
@@ -232,7 +271,10 @@ def test_email_has_subject_unsubscribe_line_and_postal_address(seed: Seed, runti
     cl = seed.enrol()
     assert run(seed, runtime, cl) == "sent"
     [message] = seed.messages(cl)
-    assert message.subject == "A quick idea for Analytical Engines" and message.to_address == "ada@analytical.example"
+    assert (
+        message.subject == "A quick idea for Analytical Engines"
+        and message.to_address == "ada@analytical.example"
+    )
     assert "To stop receiving these emails, reply 'unsubscribe'." in message.body
     assert "1 Main St, Springfield, IL 62701" in message.body
 
@@ -247,6 +289,7 @@ def test_email_without_a_postal_address_fails_before_any_spend(seed: Seed, runti
 
 
 # -- the ledger and the providers ---------------------------------------------------------------
+
 
 class ScriptedSender:
     name = "twilio"
@@ -265,9 +308,14 @@ class ScriptedSender:
         return None
 
 
-def test_opted_out_answer_from_the_provider_suppresses_the_number(seed: Seed, runtime: PipelineRuntime) -> None:
-    runtime.senders = {"sms": ScriptedSender(NotSent("the recipient has opted out (Twilio 21610)",
-                                                     permanent=True, opted_out=True))}
+def test_opted_out_answer_from_the_provider_suppresses_the_number(
+    seed: Seed, runtime: PipelineRuntime
+) -> None:
+    runtime.senders = {
+        "sms": ScriptedSender(
+            NotSent("the recipient has opted out (Twilio 21610)", permanent=True, opted_out=True)
+        )
+    }
     cl = seed.enrol()
     assert run(seed, runtime, cl) == "skipped"
     [message] = seed.messages(cl)
@@ -277,7 +325,9 @@ def test_opted_out_answer_from_the_provider_suppresses_the_number(seed: Seed, ru
     assert (suppression.channel, suppression.address, suppression.reason) == ("sms", "+12125550101", "stop")
 
 
-def test_a_transient_refusal_defers_and_the_retry_reuses_the_ledger_row(seed: Seed, runtime: PipelineRuntime) -> None:
+def test_a_transient_refusal_defers_and_the_retry_reuses_the_ledger_row(
+    seed: Seed, runtime: PipelineRuntime
+) -> None:
     flaky = ScriptedSender(NotSent("Twilio rate limit (429)", permanent=False, retry_after=5))
     runtime.senders = {"sms": flaky}
     cl = seed.enrol()
@@ -312,11 +362,24 @@ def test_an_already_sent_step_is_not_sent_again(seed: Seed, runtime: PipelineRun
 
 def _sending_row(seed: Seed, cl: int, provider: str) -> int:
     with seed.db.session(tenant_id=seed.tenant_id) as session, session.begin():
-        session.execute(update(CampaignLead).where(CampaignLead.id == cl)
-                        .values(status=LeadStatus.pending.value, lease_owner=None))
-        message = Message(tenant_id=seed.tenant_id, campaign_id=seed.campaign_id, campaign_lead_id=cl,
-                          lead_id=seed.enrolment(cl).lead_id, step=0, channel="sms", to_address="+12125550101",
-                          body="Hi", provider=provider, status="sending", idempotency_key=f"cl{cl}-s0")
+        session.execute(
+            update(CampaignLead)
+            .where(CampaignLead.id == cl)
+            .values(status=LeadStatus.pending.value, lease_owner=None)
+        )
+        message = Message(
+            tenant_id=seed.tenant_id,
+            campaign_id=seed.campaign_id,
+            campaign_lead_id=cl,
+            lead_id=seed.enrolment(cl).lead_id,
+            step=0,
+            channel="sms",
+            to_address="+12125550101",
+            body="Hi",
+            provider=provider,
+            status="sending",
+            idempotency_key=f"cl{cl}-s0",
+        )
         session.add(message)
         session.flush()
         return message.id
@@ -325,14 +388,24 @@ def _sending_row(seed: Seed, cl: int, provider: str) -> int:
 def test_reconcile_outbox_row_that_reached_the_outbox_is_sent(seed: Seed, runtime: PipelineRuntime) -> None:
     cl = seed.enrol()
     message_id = _sending_row(seed, cl, "outbox")
-    OutboxSender().send(OutgoingMessage(tenant_id=seed.tenant_id, campaign_id=seed.campaign_id, channel="sms",
-                                        to_address="+12125550101", body="Hi", idempotency_key=f"cl{cl}-s0"),
-                        db=seed.db)
+    OutboxSender().send(
+        OutgoingMessage(
+            tenant_id=seed.tenant_id,
+            campaign_id=seed.campaign_id,
+            channel="sms",
+            to_address="+12125550101",
+            body="Hi",
+            idempotency_key=f"cl{cl}-s0",
+        ),
+        db=seed.db,
+    )
     assert reconcile_sending_message(seed.db, runtime, message_id) == "sent"
     assert seed.enrolment(cl).status == "sent"
 
 
-def test_reconcile_outbox_row_that_never_reached_it_is_retried_safely(seed: Seed, runtime: PipelineRuntime) -> None:
+def test_reconcile_outbox_row_that_never_reached_it_is_retried_safely(
+    seed: Seed, runtime: PipelineRuntime
+) -> None:
     cl = seed.enrol()
     message_id = _sending_row(seed, cl, "outbox")
     assert reconcile_sending_message(seed.db, runtime, message_id) == "failed"
