@@ -725,7 +725,8 @@ def outcome_values(state: PipelineState, ctx: PipelineContext) -> tuple[str | No
     status = state.get("outcome")
     reason = state.get("reason")
     now = ctx.now
-    values: dict[str, Any] = {"status_reason": reason, "updated_at": now}
+    # The variant is written back so A/B results can be counted (it may have been assigned now).
+    values: dict[str, Any] = {"status_reason": reason, "updated_at": now, "variant": ctx.enrolment.variant}
     if state.get("facts") is not None and not state.get("resume_approved"):
         values["research"] = state.get("facts")
     if status == LeadStatus.awaiting_approval.value:

@@ -423,3 +423,37 @@ def test_reconcile_twilio_row_is_unknown_for_a_person(seed: Seed, runtime: Pipel
     assert reconcile_sending_message(seed.db, runtime, message_id) == MessageStatus.unknown.value
     assert seed.enrolment(cl).status == "unknown"
     assert reconcile_sending_message(seed.db, runtime, message_id) == "unknown"  # idempotent
+
+
+def test_many_leads_in_threads_each_sent_exactly_once(seed: Seed, runtime: PipelineRuntime) -> None:
+    # The runner runs leads concurrently in threads, sharing one runtime and one database.
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = [seed.enrol(seed.lead(phone=f"+1212555{1000 + i}", email=f"t{i}@x.example")) for i in range(24)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda cl: run(seed, runtime, cl), ids))
+    assert statuses == ["sent"] * len(ids)
+    messages = seed.messages()
+    assert sorted(m.campaign_lead_id for m in messages) == sorted(ids)
+    assert count(seed.db, seed.tenant_id, OutboxMessage.id) == len(ids)
+
+
+def test_the_ab_variant_is_assigned_deterministically_and_recorded(seed: Seed, settings: Settings) -> None:
+    seed.campaign(
+        variants=[
+            {"name": "A", "prompt": "Lead with the case study."},
+            {"name": "B", "prompt": "Lead with a question."},
+        ]
+    )
+    runtime, model = scripted_runtime(settings, GOOD_SMS)
+    ids = [
+        seed.enrol(seed.lead(phone=f"+1212555{2000 + i}", email=f"v{i}@x.example"), variant="")
+        for i in range(8)
+    ]
+    for cl in ids:
+        assert run(seed, runtime, cl) == "sent"
+    variants = [seed.enrolment(cl).variant for cl in ids]
+    assert set(variants) == {"A", "B"}
+    for prompt, variant in zip(model.prompts, variants, strict=True):
+        expected = "Lead with the case study." if variant == "A" else "Lead with a question."
+        assert f"Variant {variant}: {expected}" in str(prompt[0].content)
