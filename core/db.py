@@ -18,7 +18,7 @@ from typing import Any, cast
 from sqlalchemy import Engine, Table, Update, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
-from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.sql import visitors
 
 from core.config import ROOT, Settings
@@ -59,12 +59,18 @@ def make_engine(settings: Settings) -> Engine:
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         memory = url.database in (None, "", ":memory:")
+        pool: dict[str, Any] = (
+            {"poolclass": StaticPool}
+            if memory
+            else {"poolclass": QueuePool, "pool_size": settings.db_pool_size,
+                  "max_overflow": settings.db_max_overflow}
+        )
         engine = create_engine(
             url,
             echo=settings.db_echo,
-            poolclass=StaticPool if memory else NullPool,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
                           "isolation_level": None},
+            **pool,
         )
         event.listen(engine, "connect", _apply_sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
