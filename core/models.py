@@ -315,6 +315,8 @@ class Campaign(TenantOwned, Base):
     quiet_hours: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
     sends_per_minute: Mapped[Optional[int]] = mapped_column(Integer)
     budget_cap_microusd: Mapped[Optional[int]] = mapped_column(BigInteger)
+    # Settled model spend, kept by the call gate so the budget check never sums llm_calls.
+    spent_microusd: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     approval_required: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -365,6 +367,10 @@ class CampaignLead(TenantOwned, Base):
         Index("ix_campaign_leads_lease_expires", "lease_expires_at"),
         Index("ix_campaign_leads_tenant_status", "tenant_id", "status"),
         Index("ix_campaign_leads_lead", "lead_id"),
+        # The claim: the due leads of one campaign, oldest due first.
+        Index("ix_campaign_leads_campaign_due", "campaign_id", "status", "next_action_at"),
+        # Throughput: the leads of one campaign that changed in the last minutes.
+        Index("ix_campaign_leads_campaign_updated", "campaign_id", "updated_at"),
     )
 
 
@@ -484,6 +490,36 @@ class WorkerHeartbeat(Base):
     processed: Mapped[int] = mapped_column(BigInteger, default=0)
 
     __table_args__ = (Index("ix_worker_heartbeats_last_seen", "last_seen_at"),)
+
+
+class RateLimit(Base):
+    """One shared rate limit (a model's requests or tokens, a channel's or campaign's sends).
+
+    `next_free_at` is the theoretical arrival time of GCRA, in Unix seconds: a caller takes the
+    later of it and now, and pushes it on by cost / rate, in one atomic UPDATE shared by every
+    worker of the database (not tenant-owned: provider limits belong to the account).
+    """
+
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    next_free_at: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class BudgetReservation(Base):
+    """A model call in flight, holding its estimated cost against the campaign's budget cap.
+
+    Deleted when the call settles; one left by a dead worker stops counting at `expires_at`.
+    """
+
+    __tablename__ = "budget_reservations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    amount_microusd: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_budget_reservations_campaign", "campaign_id", "expires_at"),)
 
 
 TENANT_OWNED_TABLES = tuple(
