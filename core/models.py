@@ -356,6 +356,9 @@ class CampaignLead(TenantOwned, Base):
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     replied_at: Mapped[Optional[datetime]]
     reviewed_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Set when a reviewer approves the draft of the current step; the pipeline then resumes at
+    # send without composing again (it survives lease recovery). Cleared when the step completes.
+    approved_at: Mapped[Optional[datetime]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     completed_at: Mapped[Optional[datetime]]
@@ -406,6 +409,26 @@ class Message(TenantOwned, Base):
         Index("ix_messages_campaign_status", "campaign_id", "status"),
         Index("ix_messages_status", "status"),
     )
+
+
+class OutboxMessage(TenantOwned, Base):
+    """A message "sent" by the outbox provider: nothing leaves the machine.
+
+    Keyed by the ledger's idempotency key and committed by the send itself, so a ledger row
+    left `sending` by a dead worker can be reconciled exactly: here means sent.
+    """
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[Optional[str]] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_outbox_messages_tenant_created", "tenant_id", "created_at"),)
 
 
 class LLMCall(TenantOwned, Base):

@@ -1,0 +1,1 @@
+"""Send providers behind one interface per channel."""

@@ -1,0 +1,74 @@
+"""Email over SMTP: STARTTLS and login from the settings, List-Unsubscribe headers on every message."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+import uuid
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from core.channels.base import NotSent, OutgoingMessage, SendReceipt
+from core.config import ConfigError, Settings
+from core.db import Database
+
+
+class SmtpSender:
+    """One SMTP connection per message: simple, thread-safe, and fine for campaign send rates."""
+
+    name = "smtp"
+
+    def __init__(self, settings: Settings) -> None:
+        if not (settings.smtp_host and settings.smtp_from):
+            raise ConfigError(
+                "LEADFLOW_EMAIL_PROVIDER is 'smtp' but LEADFLOW_SMTP_HOST or LEADFLOW_SMTP_FROM is missing"
+            )
+        self.settings = settings
+
+    def build(self, message: OutgoingMessage) -> EmailMessage:
+        sender = message.from_address or self.settings.smtp_from or ""
+        email = EmailMessage()
+        email["From"] = sender
+        email["To"] = message.to_address
+        email["Subject"] = message.subject or ""
+        email["Date"] = formatdate(localtime=False)
+        domain = sender.rpartition("@")[2] or "leadflow.local"
+        email["Message-ID"] = make_msgid(idstring=message.idempotency_key.replace(":", "."), domain=domain)
+        unsubscribe = [f"<mailto:{sender}?subject=unsubscribe>"]
+        if message.unsubscribe_url:
+            unsubscribe.insert(0, f"<{message.unsubscribe_url}>")
+            # RFC 8058 one-click unsubscribe needs an https URL to POST to.
+            email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        email["List-Unsubscribe"] = ", ".join(unsubscribe)
+        email.set_content(message.body)
+        return email
+
+    def send(self, message: OutgoingMessage, *, db: Database) -> SendReceipt:
+        settings = self.settings
+        email = self.build(message)
+        try:
+            smtp = smtplib.SMTP(settings.smtp_host or "", settings.smtp_port,
+                                timeout=settings.smtp_timeout_seconds)
+        except OSError as exc:
+            raise NotSent(f"cannot connect to the SMTP server: {exc}", permanent=False) from exc
+        with smtp:
+            try:
+                if settings.smtp_starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                if settings.smtp_username:
+                    password = settings.smtp_password.get_secret_value() if settings.smtp_password else ""
+                    smtp.login(settings.smtp_username, password)
+            except (smtplib.SMTPException, OSError) as exc:
+                raise NotSent(f"the SMTP server refused the session: {exc}", permanent=False) from exc
+            try:
+                smtp.send_message(email)
+            except smtplib.SMTPRecipientsRefused as exc:
+                raise NotSent(f"the SMTP server refused {message.to_address}: {exc.recipients}",
+                              permanent=True) from exc
+            except smtplib.SMTPResponseException as exc:
+                raise NotSent(f"the SMTP server refused the message ({exc.smtp_code}): "
+                              f"{exc.smtp_error!r}", permanent=exc.smtp_code >= 500) from exc
+        return SendReceipt(str(email["Message-ID"]).strip("<>") or str(uuid.uuid4()))
+
+    def was_sent(self, idempotency_key: str, *, tenant_id: int, db: Database) -> bool | None:
+        return None  # SMTP cannot be asked afterwards: a person decides (the message is `unknown`)

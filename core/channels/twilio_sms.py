@@ -1,0 +1,98 @@
+"""SMS through Twilio's official SDK; `twilio_base_url` points it at another host (tests, proxies)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import ConnectTimeout
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from core.channels.base import NotSent, OutgoingMessage, SendReceipt
+from core.config import ConfigError, Settings
+from core.db import Database
+
+TWILIO_API_ROOT = "https://api.twilio.com"
+OPTED_OUT_CODES = frozenset({21610})  # "Attempt to send to unsubscribed recipient"
+# Codes that mean the request cannot succeed as it is (bad number, unreachable, not mobile).
+PERMANENT_CODES = frozenset({21211, 21212, 21408, 21612, 21614, 30003, 30005, 30006})
+SEND_TIMEOUT_SECONDS = 15.0
+
+
+class _RedirectingHttpClient(TwilioHttpClient):
+    """The SDK's HTTP client with api.twilio.com replaced by a configured base URL."""
+
+    def __init__(self, base_url: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._base_url = base_url.rstrip("/")
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if url.startswith(TWILIO_API_ROOT):
+            url = self._base_url + url[len(TWILIO_API_ROOT):]
+        return super().request(method, url, *args, **kwargs)
+
+
+class TwilioSender:
+    """Sends SMS with the Twilio REST API; one SDK client per thread (requests sessions are not shared)."""
+
+    name = "twilio"
+
+    def __init__(self, settings: Settings) -> None:
+        if not (settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from_number):
+            raise ConfigError(
+                "LEADFLOW_SMS_PROVIDER is 'twilio' but LEADFLOW_TWILIO_ACCOUNT_SID, "
+                "LEADFLOW_TWILIO_AUTH_TOKEN or LEADFLOW_TWILIO_FROM_NUMBER is missing"
+            )
+        self.settings = settings
+        self._local = threading.local()
+
+    def _client(self) -> Client:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            settings = self.settings
+            http: TwilioHttpClient = (
+                _RedirectingHttpClient(settings.twilio_base_url, timeout=SEND_TIMEOUT_SECONDS)
+                if settings.twilio_base_url
+                else TwilioHttpClient(timeout=SEND_TIMEOUT_SECONDS)
+            )
+            token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None
+            client = Client(settings.twilio_account_sid, token, http_client=http)
+            self._local.client = client
+        return client
+
+    def send(self, message: OutgoingMessage, *, db: Database) -> SendReceipt:
+        kwargs: dict[str, Any] = {"to": message.to_address, "body": message.body,
+                                  "from_": message.from_address or self.settings.twilio_from_number}
+        if self.settings.twilio_status_callback_url:
+            kwargs["status_callback"] = self.settings.twilio_status_callback_url
+        try:
+            created = self._client().messages.create(**kwargs)
+        except TwilioRestException as exc:
+            refusal = _not_sent(exc)
+            if refusal is None:
+                raise  # a 5xx: Twilio may or may not have queued it
+            raise refusal from exc
+        except (ConnectTimeout, RequestsConnectionError) as exc:
+            if isinstance(exc, ConnectTimeout) or "Connection refused" in str(exc):
+                # The request never left: nothing can have been sent.
+                raise NotSent(f"cannot reach Twilio: {exc}", permanent=False) from exc
+            raise
+        return SendReceipt(str(created.sid))
+
+    def was_sent(self, idempotency_key: str, *, tenant_id: int, db: Database) -> bool | None:
+        return None  # Twilio has no idempotency keys: a person decides (the message is `unknown`)
+
+
+def _not_sent(exc: TwilioRestException) -> NotSent | None:
+    """The refusal an error answer means, or None when Twilio may have queued the message."""
+    code = exc.code or 0
+    if code in OPTED_OUT_CODES:
+        return NotSent(f"the recipient has opted out (Twilio {code})", permanent=True, opted_out=True)
+    if exc.status == 429:
+        return NotSent("Twilio rate limit (429)", permanent=False, retry_after=1.0)
+    if code in PERMANENT_CODES or 400 <= exc.status < 500:
+        return NotSent(f"Twilio refused the message ({code or exc.status}): {exc.msg}", permanent=True)
+    return None

@@ -1,0 +1,1 @@
+"""Compliance rules: SMS segments, quiet hours and suppressions."""

@@ -1,0 +1,163 @@
+"""Send windows in the recipient's local time: when a message may go out, and when next.
+
+The window comes from the tenant (`Tenant.quiet_hours_start/end`, `weekdays_only`, default
+08:00-21:00 every day) unless the campaign overrides it (`Campaign.quiet_hours`). The recipient's
+zone is the lead's own time zone when known; otherwise every zone its phone number (or, lacking
+one, its country) could be in, and the message may only go when the window is open in all of them:
+the most restrictive reading. Arithmetic is done on aware datetimes with zoneinfo, so DST changes
+move the window with the local clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import phonenumbers
+from phonenumbers import timezone as phone_timezones
+
+from core.errors import ValidationError
+
+DEFAULT_START = time(8, 0)
+DEFAULT_END = time(21, 0)
+SEARCH_DAYS = 9  # a weekly window always opens within this many days
+_UNKNOWN_ZONE = "Etc/Unknown"
+
+
+@dataclass(frozen=True)
+class SendWindow:
+    """Local hours in which messages may go out; `end` before `start` means it spans midnight."""
+
+    start: time = DEFAULT_START
+    end: time = DEFAULT_END
+    weekdays_only: bool = False
+
+    def is_open_at(self, local: datetime) -> bool:
+        if self.weekdays_only and local.weekday() >= 5:
+            return False
+        clock = local.time().replace(tzinfo=None)
+        if self.start <= self.end:
+            return self.start <= clock < self.end
+        return clock >= self.start or clock < self.end
+
+
+def parse_clock(value: str, *, what: str = "time") -> time:
+    """'08:00' -> time(8, 0), with a message a person can act on when it is not a time."""
+    try:
+        hours, minutes = value.strip().split(":")
+        return time(int(hours), int(minutes))
+    except (ValueError, AttributeError):
+        raise ValidationError(f"{what} '{value}' is not a time of day such as 08:00") from None
+
+
+def window_from_settings(
+    tenant_start: str | None,
+    tenant_end: str | None,
+    tenant_weekdays_only: bool | None,
+    campaign_override: Mapping[str, Any] | None = None,
+) -> SendWindow:
+    """The effective window: the campaign's override where it sets a key, else the tenant's."""
+    override = campaign_override or {}
+    start = override.get("start") or tenant_start
+    end = override.get("end") or tenant_end
+    weekdays = override.get("weekdays_only")
+    return SendWindow(
+        start=parse_clock(start, what="quiet hours start") if start else DEFAULT_START,
+        end=parse_clock(end, what="quiet hours end") if end else DEFAULT_END,
+        weekdays_only=bool(tenant_weekdays_only if weekdays is None else weekdays),
+    )
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _zones(names: Iterable[str]) -> list[ZoneInfo]:
+    zones = [z for z in (_zone(n) for n in names if n and n != _UNKNOWN_ZONE) if z is not None]
+    return list({z.key: z for z in zones}.values())
+
+
+def zones_for_recipient(
+    *, time_zone: str | None, phone: str | None, country: str | None, default_country: str = "US"
+) -> list[ZoneInfo]:
+    """Every zone the recipient could be in: their own, else their number's, else their country's."""
+    if time_zone and (own := _zone(time_zone)) is not None:
+        return [own]
+    if phone:
+        try:
+            number = phonenumbers.parse(phone, None)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is not None:
+            zones = _zones(phone_timezones.time_zones_for_number(number))
+            if zones:
+                return zones
+    for region in (country, default_country):
+        if region:
+            zones = _zones(_country_zones(region.upper()))
+            if zones:
+                return zones
+    return [ZoneInfo("UTC")]
+
+
+def _country_zones(region: str) -> tuple[str, ...]:
+    code = phonenumbers.country_code_for_region(region)
+    if not code:
+        return ()
+    example = phonenumbers.example_number(region)
+    if example is None:
+        return ()
+    # A number with only the country code is not geographic: this yields every zone of the
+    # country code (for +1 that is all of North America, the most restrictive reading).
+    return tuple(phone_timezones._country_level_time_zones_for_number(example))
+
+
+def _window_starts(window: SendWindow, zone: ZoneInfo, around: datetime) -> list[datetime]:
+    """The instants at which the window opens in `zone` over the next SEARCH_DAYS days."""
+    local_day = around.astimezone(zone).date()
+    starts = []
+    for offset in range(-1, SEARCH_DAYS):
+        day = local_day + timedelta(days=offset)
+        starts.append(_local_instant(day, window.start, zone))
+    return starts
+
+
+def _local_instant(day: date, clock: time, zone: ZoneInfo) -> datetime:
+    """The UTC instant of a local wall-clock time.
+
+    A time skipped by a spring-forward (fold=0) maps to the instant after the gap, which is
+    when the window really opens; a repeated time maps to its first occurrence.
+    """
+    return datetime.combine(day, clock, tzinfo=zone).astimezone(UTC)
+
+
+def is_open(window: SendWindow, zones: Iterable[ZoneInfo], instant: datetime) -> bool:
+    return all(window.is_open_at(instant.astimezone(zone)) for zone in zones)
+
+
+def next_send_time(window: SendWindow, zones: list[ZoneInfo], now: datetime) -> datetime:
+    """`now` when the window is open in every zone, else the first instant it is (UTC)."""
+    now = now.astimezone(UTC)
+    if is_open(window, zones, now):
+        return now
+    candidates = sorted(
+        {start for zone in zones for start in _window_starts(window, zone, now) if start > now}
+    )
+    for candidate in candidates:
+        if is_open(window, zones, candidate):
+            return candidate
+    # The zones are too far apart for one shared window: open with the zone whose clock is
+    # furthest behind, so nobody is messaged before their window opens.
+    latest = min(zones, key=lambda z: now.astimezone(z).utcoffset() or timedelta(0))
+    return next_send_time(window, [latest], now)
+
+
+def all_zone_names() -> frozenset[str]:
+    """Valid IANA zone names, for validating a lead's time zone on import."""
+    return frozenset(available_timezones())

@@ -1,0 +1,1 @@
+"""Chat models behind one factory, token estimates and costs."""

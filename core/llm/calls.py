@@ -1,0 +1,141 @@
+"""One model call: through the gate, with explicit bounded retries, measured and priced.
+
+Retries: a 429 waits as its Retry-After says (capped), a timeout, a connection error or a 5xx
+backs off exponentially; `insufficient_quota`, authentication and request errors are not
+retried. After the last attempt the failure becomes `ModelCallFailed`, data for the pipeline.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import openai
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+
+from core.llm.prices import ModelPrice, cost_microusd
+from core.llm.tokens import estimate_prompt_tokens
+from core.pipeline.limits import CallGate
+
+MAX_RETRY_AFTER_SECONDS = 30.0
+BACKOFF_BASE_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class ModelCallRecord:
+    """What one logical model call used: becomes an `llm_calls` row."""
+
+    node: str
+    provider: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_microusd: int
+    latency_ms: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelReply:
+    text: str
+    record: ModelCallRecord
+
+
+class ModelCallFailed(Exception):
+    """The provider did not answer usefully; `permanent` says whether trying later can help."""
+
+    def __init__(self, reason: str, *, permanent: bool, retry_after: float | None,
+                 record: ModelCallRecord) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after = retry_after
+        self.record = record
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    value = exc.response.headers.get("retry-after") if exc.response is not None else None
+    try:
+        return min(float(value), MAX_RETRY_AFTER_SECONDS) if value else None
+    except ValueError:
+        return None
+
+
+def _error_code(exc: openai.APIStatusError) -> str | None:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            return str(inner.get("code") or inner.get("type") or "") or None
+    return getattr(exc, "code", None)
+
+
+def _classify(exc: Exception, attempt: int) -> tuple[str, bool, float]:
+    """(reason, permanent, wait before the next attempt) for a failed attempt."""
+    backoff = BACKOFF_BASE_SECONDS * 2**attempt
+    if isinstance(exc, openai.RateLimitError):
+        if _error_code(exc) == "insufficient_quota":
+            return "the OpenAI account has no quota left (insufficient_quota): add credit", True, 0.0
+        return "rate limited by the model provider (429)", False, _retry_after(exc) or backoff
+    if isinstance(exc, openai.APITimeoutError):
+        return "the model provider did not answer in time", False, backoff
+    if isinstance(exc, openai.APIConnectionError):
+        return f"cannot reach the model provider: {exc}", False, backoff
+    if isinstance(exc, openai.InternalServerError):
+        return f"the model provider failed ({exc.status_code})", False, backoff
+    if isinstance(exc, openai.APIStatusError):
+        return f"the model provider refused the request ({exc.status_code}): {exc.message}", True, 0.0
+    return f"the model call failed: {type(exc).__name__}: {exc}", True, 0.0
+
+
+def call_model(
+    chat_model: BaseChatModel,
+    messages: list[BaseMessage],
+    *,
+    node: str,
+    provider: str,
+    model: str,
+    price: ModelPrice,
+    gate: CallGate,
+    tenant_id: int,
+    campaign_id: int | None,
+    max_retries: int,
+    max_output_tokens: int,
+) -> ModelReply:
+    """Reserve, call (retrying as the module docstring says), settle; raises BudgetExceeded or ModelCallFailed."""
+    estimated_input = estimate_prompt_tokens(str(m.content) for m in messages)
+    estimate = cost_microusd(price, input_tokens=estimated_input, output_tokens=max_output_tokens)
+    reservation = gate.reserve_model_call(
+        tenant_id=tenant_id, campaign_id=campaign_id, model=model,
+        estimated_tokens=estimated_input + max_output_tokens, estimated_cost_microusd=estimate,
+    )
+    started = time.perf_counter()
+    input_tokens = output_tokens = cost = 0
+    try:
+        attempt = 0
+        while True:
+            try:
+                reply = chat_model.invoke(messages)
+                break
+            except Exception as exc:
+                reason, permanent, wait = _classify(exc, attempt)
+                if permanent or attempt >= max_retries:
+                    latency = int((time.perf_counter() - started) * 1000)
+                    record = ModelCallRecord(node, provider, model, 0, 0, 0, latency, reason)
+                    raise ModelCallFailed(reason, permanent=permanent,
+                                          retry_after=None if permanent else wait,
+                                          record=record) from exc
+                time.sleep(wait)
+                attempt += 1
+        usage = getattr(reply, "usage_metadata", None) or {}
+        input_tokens = int(usage.get("input_tokens", 0))
+        output_tokens = int(usage.get("output_tokens", 0))
+        cost = cost_microusd(price, input_tokens=input_tokens, output_tokens=output_tokens)
+    finally:
+        gate.settle_model_call(reservation, input_tokens=input_tokens,
+                               output_tokens=output_tokens, cost_microusd=cost)
+    latency = int((time.perf_counter() - started) * 1000)
+    text = reply.content if isinstance(reply.content, str) else str(reply.content)
+    return ModelReply(text, ModelCallRecord(node, provider, model, input_tokens, output_tokens,
+                                            cost, latency))

@@ -1,0 +1,100 @@
+"""The typed state of one pipeline run and the read-only inputs it works from."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypedDict
+
+from core.llm.calls import ModelCallRecord
+
+Mode = Literal["run", "preview"]
+
+
+@dataclass(frozen=True)
+class TenantData:
+    """The tenant settings the pipeline needs."""
+
+    id: int
+    name: str
+    default_country: str
+    quiet_hours_start: str
+    quiet_hours_end: str
+    weekdays_only: bool
+    sms_sender_id: str | None
+    email_sender: str | None
+    postal_address: str | None
+    link_allow_list: tuple[str, ...]
+    playbook: dict[str, Any]
+    price_overrides: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CampaignData:
+    id: int
+    tenant_id: int
+    name: str
+    channel: str
+    status: str
+    system_prompt: str
+    variants: list[Any]
+    model: str
+    temperature: float
+    steps: list[Any]
+    research_web: bool
+    max_sms_segments: int
+    quiet_hours: dict[str, Any] | None
+    approval_required: bool
+
+
+@dataclass(frozen=True)
+class EnrolmentData:
+    """The campaign_leads row as it was when the run began (id None in a preview)."""
+
+    id: int | None
+    step: int
+    variant: str
+    attempts: int = 0
+    approved_at: datetime | None = None
+    draft_subject: str | None = None
+    draft_body: str | None = None
+    research: list[Any] = field(default_factory=list)
+    guard_result: dict[str, Any] = field(default_factory=dict)
+    replied_at: datetime | None = None
+    trace_id: str | None = None
+    earlier_messages: list[dict[str, Any]] = field(default_factory=list)
+    suppression: str | None = None  # the address's suppression reason at load time
+
+
+class PipelineEvent(TypedDict):
+    node: str
+    level: str
+    message: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+class PipelineState(TypedDict, total=False):
+    """Everything a run learns as it goes; nodes return the keys they change."""
+
+    trace_id: str  # shared by every event and log line of this run of this lead
+    preview: bool  # a preview: stop after the guard, write nothing
+    facts: list[dict[str, str]]  # research facts, each {"fact": ..., "source": ...}
+    draft_subject: str | None  # email subject (None for SMS)
+    draft_body: str | None  # the draft as composed, then as cleaned by the guard
+    guard: dict[str, Any]  # the guard's verdict: passed, problems, segments, encoding
+    compose_attempts: int  # how many drafts were composed (at most 2: one regeneration)
+    feedback: str | None  # the guard's problems, given to the next compose
+    resume_approved: bool  # a reviewer approved this step's draft: go straight to send
+    outcome: str | None  # the status the enrolment ends in, once decided
+    reason: str | None  # why, for people (status_reason / error)
+    next_action_at: datetime | None  # when a deferred or pending enrolment is due again
+    message_id: int | None  # the ledger row written by send
+    message_status: str | None  # what the ledger row must become: sent, failed, unknown
+    message_error: str | None
+    provider_message_id: str | None
+    sent_at: datetime | None
+    suppress: dict[str, str] | None  # an address to add to the suppression list, with its reason
+    events: Annotated[list[PipelineEvent], operator.add]  # the per-lead log, written at the end
+    llm_calls: Annotated[list[ModelCallRecord], operator.add]  # every model call, for llm_calls
