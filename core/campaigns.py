@@ -11,10 +11,21 @@ Progress (counts, cost, throughput, ETA) is a handful of GROUP BY queries over i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, and_, case, exists, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    JSON,
+    and_,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -29,11 +40,11 @@ from core.models import (
     Channel,
     Lead,
     LeadStatus,
-    LeadTag,
     Message,
     Suppression,
 )
 from core.permissions import Actor, Permission
+from core.pipeline.audience import AUDIENCE_KEYS, audience_filter
 from core.reports import format_usd
 
 DEFAULT_SMS_PROMPT = (
@@ -59,7 +70,6 @@ CLAIMABLE_LEAD_STATUSES = (
     LeadStatus.deferred.value,
     LeadStatus.approved.value,
 )
-AUDIENCE_KEYS = ("tags", "import_ids", "industries", "countries")
 THROUGHPUT_WINDOW = timedelta(minutes=5)
 
 ALWAYS_EDITABLE = frozenset({"name", "description"})
@@ -107,7 +117,7 @@ class CampaignView:
     completed_at: datetime | None
 
     @classmethod
-    def of(cls, c: Campaign) -> "CampaignView":
+    def of(cls, c: Campaign) -> CampaignView:
         return cls(
             id=c.id, tenant_id=c.tenant_id, name=c.name, description=c.description,
             channel=c.channel, status=c.status, status_reason=c.status_reason,
@@ -329,34 +339,20 @@ def list_campaigns(db: Database, actor: Actor) -> list[CampaignView]:
 
 
 def audience_conditions(tenant_id: int, channel: str, audience: dict[str, Any]) -> list[ColumnElement[bool]]:
-    """The WHERE clause on `Lead` of the leads a campaign may message: the filter, an address for
-    the channel, not opted out, not suppressed on the channel."""
+    """The WHERE clause on `Lead` of the leads a campaign may message: the pipeline's audience
+    filter (which leaves out opted-out leads), an address for the channel, not suppressed on it."""
     address = Lead.phone if channel == Channel.sms.value else Lead.email
-    conditions: list[ColumnElement[bool]] = [
+    return [
+        # Explicit: an INSERT ... SELECT gets no automatic tenant scope on its SELECT.
         Lead.tenant_id == tenant_id,
+        *audience_filter(audience, exclude_opted_out=True),
         address.is_not(None),
-        Lead.opted_out_at.is_(None),
         ~exists().where(
             Suppression.tenant_id == tenant_id,
             Suppression.channel == channel,
             Suppression.address == address,
         ),
     ]
-    if audience.get("tags"):
-        conditions.append(
-            exists().where(
-                LeadTag.tenant_id == tenant_id,
-                LeadTag.lead_id == Lead.id,
-                LeadTag.tag.in_(audience["tags"]),
-            )
-        )
-    if audience.get("import_ids"):
-        conditions.append(Lead.import_id.in_(audience["import_ids"]))
-    if audience.get("industries"):
-        conditions.append(Lead.industry.in_(audience["industries"]))
-    if audience.get("countries"):
-        conditions.append(Lead.country.in_([c.upper() for c in audience["countries"]]))
-    return conditions
 
 
 def count_audience(db: Database, actor: Actor, campaign_id: int) -> int:
@@ -433,7 +429,7 @@ def start_campaign(
 ) -> CampaignView:
     """Enrol the audience and run. Starting a running campaign again changes nothing."""
     actor.require(Permission.run_campaigns)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         campaign = _locked_campaign(session, campaign_id)
         if campaign.status == CampaignStatus.running.value:
@@ -453,7 +449,7 @@ def schedule_campaign(
 ) -> CampaignView:
     """Start a draft later: the runner starts it when `start_at` comes."""
     actor.require(Permission.run_campaigns)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if start_at.tzinfo is None:
         raise ValidationError("give the start time with its time zone")
     if start_at <= now:
@@ -543,7 +539,7 @@ def cancel_campaign(
     already under way when the campaign is cancelled is recorded in the ledger as it ends.
     """
     actor.require(Permission.run_campaigns)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         campaign = _locked_campaign(session, campaign_id)
         live = (CampaignStatus.draft.value, *(s.value for s in (
@@ -573,7 +569,7 @@ def cancel_campaign(
 
 def start_due_campaigns(db: Database, *, now: datetime | None = None) -> list[int]:
     """Start scheduled campaigns whose time has come, and resume paused ones given a resume time."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     started: list[int] = []
     with db.session(system=True) as session, session.begin():
         due = session.scalars(
@@ -601,7 +597,7 @@ def start_due_campaigns(db: Database, *, now: datetime | None = None) -> list[in
 
 def complete_finished_campaigns(db: Database, *, now: datetime | None = None) -> list[int]:
     """Mark running campaigns with no open lead left as completed."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     open_lead = exists().where(
         CampaignLead.campaign_id == Campaign.id, CampaignLead.status.in_(OPEN_LEAD_STATUSES)
     )
@@ -625,7 +621,7 @@ def campaign_progress(
     db: Database, actor: Actor, campaign_id: int, *, now: datetime | None = None
 ) -> CampaignProgress:
     actor.require(Permission.view_campaigns)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -87,7 +87,7 @@ class DatabaseGate:
     ) -> object:
         """Hold the estimate against the budget, then wait for a request and its tokens."""
         reservation_id = None
-        if campaign_id is not None:
+        if campaign_id is not None and self._campaign_has_cap(campaign_id):
             reservation_id = self._reserve_budget(campaign_id, max(0, estimated_cost_microusd))
         requests_per_second = self.settings.llm_requests_per_minute / SECONDS_PER_MINUTE
         tokens_per_second = self.settings.llm_tokens_per_minute / SECONDS_PER_MINUTE
@@ -187,8 +187,17 @@ class DatabaseGate:
 
     # -- budgets ----------------------------------------------------------------------------
 
+    def _campaign_has_cap(self, campaign_id: int) -> bool:
+        # Most campaigns have no cap: a read, which takes no write lock on SQLite, spares them
+        # the locked reservation transaction.
+        with self.db.session(system=True, read_only=True) as session:
+            cap = session.scalar(
+                select(Campaign.budget_cap_microusd).where(Campaign.id == campaign_id)
+            )
+        return cap is not None
+
     def _reserve_budget(self, campaign_id: int, amount: int) -> int | None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         refusal: str | None = None
         with self.db.session(system=True) as session, session.begin():
             # The row lock (PostgreSQL) or the write lock taken at BEGIN (SQLite) serialises the
@@ -227,7 +236,7 @@ class DatabaseGate:
 
 def release_expired_reservations(db: Database, *, now: datetime | None = None) -> int:
     """Delete the budget reservations of calls whose worker died before settling them."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     with db.session(system=True) as session, session.begin():
         result = session.execute(
             delete(BudgetReservation).where(BudgetReservation.expires_at <= now)

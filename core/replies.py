@@ -10,7 +10,7 @@ pipeline, which sees `replied_at` before it sends the next step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import phonenumbers
 from sqlalchemy import case, select, update
@@ -68,7 +68,7 @@ def record_reply(
     actor.require(Permission.run_campaigns)
     if bool(phone) == bool(email):
         raise ValidationError("give the lead's phone or its email (one of them)")
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         if phone:
             country = session.scalar(

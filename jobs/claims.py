@@ -85,7 +85,7 @@ def share_slots(campaigns: list[RunnableCampaign], slots: int, rotation: int = 0
         return {}
     start = rotation % len(tenants)
     tenants = tenants[start:] + tenants[:start]
-    shares: dict[int, int] = defaultdict(int)
+    shares: dict[int, int] = {}
     next_campaign = {t: rotation % len(by_tenant[t]) for t in tenants}
     while slots > 0:
         dealt = False
@@ -96,14 +96,15 @@ def share_slots(campaigns: list[RunnableCampaign], slots: int, rotation: int = 0
             for _ in range(len(own)):
                 campaign = own[next_campaign[tenant] % len(own)]
                 next_campaign[tenant] += 1
-                if campaign.in_flight_cap is None or shares[campaign.id] < campaign.in_flight_cap:
-                    shares[campaign.id] += 1
+                share = shares.get(campaign.id, 0)
+                if campaign.in_flight_cap is None or share < campaign.in_flight_cap:
+                    shares[campaign.id] = share + 1
                     slots -= 1
                     dealt = True
                     break
         if not dealt:
             break  # every campaign is at its in-flight cap
-    return dict(shares)
+    return shares
 
 
 def claim_campaign_leads(

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -41,7 +41,11 @@ from core.models import (
     MessageStatus,
     WorkerHeartbeat,
 )
-from core.pipeline.service import PipelineRuntime, process_campaign_lead, reconcile_sending_message
+from core.pipeline.service import (
+    PipelineRuntime,
+    process_campaign_lead,
+    reconcile_sending_message,
+)
 from jobs.claims import claim_due_leads, due_condition, renew_leases
 from jobs.recovery import recover_expired_leases
 
@@ -53,7 +57,7 @@ STALE_HEARTBEAT = timedelta(days=1)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def new_worker_id() -> str:
@@ -95,7 +99,7 @@ class Runner:
         self.lease_seconds = float(settings.lease_seconds)
         self.tick_seconds = float(settings.tick_seconds)
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="lead")
-        self._scheduler = BackgroundScheduler(timezone=timezone.utc)
+        self._scheduler = BackgroundScheduler(timezone=UTC)
         self._in_flight: set[int] = set()
         self._state_lock = threading.Lock()
         self._claim_lock = threading.Lock()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -47,9 +48,9 @@ def create(
     tenant: str = typer.Option(..., help="The tenant's name."),
     name: str = typer.Option(..., help="The campaign's name."),
     channel: str = typer.Option(..., help="sms or email."),
-    prompt_file: Path | None = typer.Option(
-        None, "--prompt-file", help="A text file with the prompt (default: the channel's)."
-    ),
+    prompt_file: Annotated[Path | None, typer.Option(
+        "--prompt-file", help="A text file with the prompt (default: the channel's)."
+    )] = None,
     approval: bool = typer.Option(False, "--approval", help="Hold every draft for review."),
     budget: str | None = typer.Option(None, "--budget", help="Budget cap in US dollars."),
     as_json: bool = typer.Option(False, "--json", help='Print {"id": ...}.'),

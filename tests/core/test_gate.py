@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
@@ -169,7 +169,7 @@ def test_a_dead_workers_reservation_stops_counting_when_it_expires(db: Database)
     gate = _gate(db, clock)
     gate.reserve_model_call(tenant_id=tenant_id, campaign_id=campaign_id, model="m",
                             estimated_tokens=10, estimated_cost_microusd=900)
-    later = datetime.now(timezone.utc) + timedelta(seconds=db.settings.lease_seconds + 1)
+    later = datetime.now(UTC) + timedelta(seconds=db.settings.lease_seconds + 1)
     assert release_expired_reservations(db, now=later) == 1
     with db.session(system=True, read_only=True) as session:
         assert session.scalar(select(func.count(BudgetReservation.id))) == 0

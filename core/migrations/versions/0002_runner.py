@@ -1,7 +1,7 @@
 """runner: rate limits, budget reservations, campaign spend, claim indexes
 
 Revision ID: 0002_runner
-Revises: 0001
+Revises: 0002_pipeline
 Create Date: 2026-11-20
 """
 from typing import Sequence, Union
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import core.models
 
 revision: str = '0002_runner'
-down_revision: Union[str, Sequence[str], None] = '0001'
+down_revision: Union[str, Sequence[str], None] = '0002_pipeline'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
