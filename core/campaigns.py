@@ -281,8 +281,26 @@ def create_campaign(
         return CampaignView.of(campaign)
 
 
+def leads_in_lock_order(*conditions: ColumnElement[bool]) -> Any:
+    """The ids of the enrolments matching `conditions`, locked in id order (on PostgreSQL).
+
+    Bulk updates of campaign_leads from different transactions (cancel, lease renewal, recovery,
+    replies) would otherwise lock rows in whatever order their scans meet them, and two of them
+    could deadlock; taking the locks in one order makes them queue instead. SQLite has a single
+    writer and no FOR UPDATE.
+    """
+    return (
+        select(CampaignLead.id).where(*conditions).order_by(CampaignLead.id)
+        .with_for_update(key_share=True).scalar_subquery()
+    )
+
+
 def _locked_campaign(session: Session, campaign_id: int) -> Campaign:
-    campaign = session.scalar(select(Campaign).where(Campaign.id == campaign_id).with_for_update())
+    # FOR NO KEY UPDATE: it still serialises life-cycle changes, but does not block the key-share
+    # locks that workers' inserts (ledger rows, model calls, events) take on their campaign.
+    campaign = session.scalar(
+        select(Campaign).where(Campaign.id == campaign_id).with_for_update(key_share=True)
+    )
     if campaign is None:
         raise NotFound(f"campaign {campaign_id} does not exist")
     return campaign
@@ -548,8 +566,9 @@ def cancel_campaign(
             raise _refuse(campaign, "cancelled")
         result = session.execute(
             update(CampaignLead)
-            .where(CampaignLead.campaign_id == campaign_id,
-                   CampaignLead.status.in_(OPEN_LEAD_STATUSES))
+            .where(CampaignLead.id.in_(leads_in_lock_order(
+                CampaignLead.campaign_id == campaign_id,
+                CampaignLead.status.in_(OPEN_LEAD_STATUSES))))
             .values(status=LeadStatus.cancelled.value, status_reason="campaign cancelled",
                     next_action_at=None, lease_owner=None, lease_expires_at=None,
                     completed_at=now)
@@ -577,7 +596,7 @@ def start_due_campaigns(db: Database, *, now: datetime | None = None) -> list[in
             .where(Campaign.status.in_((CampaignStatus.scheduled.value,
                                         CampaignStatus.paused.value)),
                    Campaign.scheduled_at.is_not(None), Campaign.scheduled_at <= now)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, key_share=True)
         ).all()
         for campaign in due:
             if campaign.status == CampaignStatus.scheduled.value:

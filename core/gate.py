@@ -109,6 +109,8 @@ class DatabaseGate:
             self._shift(model_tokens_key(reservation.model), token_error / tokens_per_second)
         if reservation.campaign_id is None:
             return
+        if reservation.budget_reservation_id is None and cost_microusd <= 0:
+            return  # nothing held, nothing spent (the offline model is free): no write at all
         with self.db.session(system=True) as session, session.begin():
             if reservation.budget_reservation_id is not None:
                 session.execute(
@@ -205,7 +207,7 @@ class DatabaseGate:
             row = session.execute(
                 select(Campaign.budget_cap_microusd, Campaign.spent_microusd)
                 .where(Campaign.id == campaign_id)
-                .with_for_update()
+                .with_for_update(key_share=True)
             ).one_or_none()
             if row is None or row.budget_cap_microusd is None:
                 return None

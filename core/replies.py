@@ -16,6 +16,7 @@ import phonenumbers
 from sqlalchemy import case, select, update
 
 from core.audit import record_audit
+from core.campaigns import leads_in_lock_order
 from core.db import Database
 from core.errors import NotFound, ValidationError
 from core.models import (
@@ -93,14 +94,16 @@ def record_reply(
                                         source="reply recorded by hand"))
         session.execute(
             update(CampaignLead)
-            .where(CampaignLead.lead_id == lead.id, CampaignLead.replied_at.is_(None))
+            .where(CampaignLead.id.in_(leads_in_lock_order(
+                CampaignLead.lead_id == lead.id, CampaignLead.replied_at.is_(None))))
             .values(replied_at=now)
             .execution_options(synchronize_session=False)
         )
         stopped = session.execute(
             update(CampaignLead)
-            .where(CampaignLead.lead_id == lead.id,
-                   CampaignLead.status.in_(STOPPABLE_LEAD_STATUSES))
+            .where(CampaignLead.id.in_(leads_in_lock_order(
+                CampaignLead.lead_id == lead.id,
+                CampaignLead.status.in_(STOPPABLE_LEAD_STATUSES))))
             .values(
                 status=case((CampaignLead.step > 0, LeadStatus.sent.value),
                             else_=LeadStatus.skipped.value),

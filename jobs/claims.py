@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select, update
 
-from core.campaigns import CLAIMABLE_LEAD_STATUSES
+from core.campaigns import CLAIMABLE_LEAD_STATUSES, leads_in_lock_order
 from core.db import Database
 from core.models import Campaign, CampaignLead, CampaignStatus, LeadStatus
 
@@ -179,8 +179,9 @@ def renew_leases(
     with db.session(system=True) as session, session.begin():
         result = session.execute(
             update(CampaignLead)
-            .where(CampaignLead.id.in_(lead_ids), CampaignLead.lease_owner == worker_id,
-                   CampaignLead.status == LeadStatus.in_progress.value)
+            .where(CampaignLead.id.in_(leads_in_lock_order(
+                CampaignLead.id.in_(lead_ids), CampaignLead.lease_owner == worker_id,
+                CampaignLead.status == LeadStatus.in_progress.value)))
             .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
             .execution_options(synchronize_session=False)
         )

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, or_, select, update
 
+from core.campaigns import leads_in_lock_order
 from core.db import Database
 from core.logs import get_logger
 from core.models import CampaignLead, LeadStatus, Message, MessageStatus
@@ -73,7 +74,7 @@ def recover_expired_leases(
     with db.session(system=True) as session, session.begin():
         failed = session.scalars(
             update(CampaignLead)
-            .where(*expired, out_of_attempts)
+            .where(CampaignLead.id.in_(leads_in_lock_order(*expired, out_of_attempts)))
             .values(status=LeadStatus.failed.value, lease_owner=None, lease_expires_at=None,
                     error=case((CampaignLead.error.is_(None),
                                 f"its worker stopped {max_attempts} times while processing it"),
@@ -84,7 +85,7 @@ def recover_expired_leases(
         ).all()
         returned = session.scalars(
             update(CampaignLead)
-            .where(*expired)
+            .where(CampaignLead.id.in_(leads_in_lock_order(*expired)))
             .values(status=LeadStatus.pending.value, lease_owner=None, lease_expires_at=None,
                     next_action_at=now, updated_at=now)
             .returning(CampaignLead.id)

@@ -111,6 +111,9 @@ class Runner:
         self._outcomes: dict[str, int] = {}
         self._started_at = utcnow()
         self.started = False
+        # A finished lead claims the next ones at once, in small batches: one claim per lead
+        # would double the write transactions; a tick's wait would leave slots idle.
+        self._refill_batch = max(1, min(self.concurrency // 4, settings.claim_batch_size))
 
     # -- life --------------------------------------------------------------------------------
 
@@ -190,8 +193,7 @@ class Runner:
                 self._claim_lock.release()
 
     def _claim_free_slots(self) -> None:
-        with self._state_lock:
-            free = self.concurrency - len(self._in_flight)
+        free = self._free_slots()
         if free <= 0:
             return
         limit = min(free, self.settings.claim_batch_size)
@@ -230,8 +232,12 @@ class Runner:
                 else:
                     self._processed += 1
                     self._outcomes[outcome] = self._outcomes.get(outcome, 0) + 1
-        if not self._stopping.is_set():
+        if not self._stopping.is_set() and self._free_slots() >= self._refill_batch:
             self.claim_tick()
+
+    def _free_slots(self) -> int:
+        with self._state_lock:
+            return self.concurrency - len(self._in_flight)
 
     def lease_tick(self) -> None:
         """Renew this worker's leases, then recover every worker's expired ones."""

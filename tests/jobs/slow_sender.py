@@ -36,7 +36,7 @@ class SlowSender:
                 # One write(2) per line with O_APPEND: whole lines, even from several processes.
                 fd = os.open(self.deliveries, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 try:
-                    os.write(fd, f"{message.idempotency_key}\n".encode())
+                    os.write(fd, f"{message.idempotency_key} {os.getpid()}\n".encode())
                 finally:
                     os.close(fd)
         return SendReceipt(f"{PROVIDER_NAME}-{message.idempotency_key}")
@@ -45,5 +45,8 @@ class SlowSender:
         return None
 
 
-def read_deliveries(path: Path) -> list[str]:
-    return path.read_text().split() if path.exists() else []
+def read_deliveries(path: Path) -> list[tuple[str, int]]:
+    """(idempotency key, pid of the worker that sent it) for every message accepted."""
+    if not path.exists():
+        return []
+    return [(key, int(pid)) for key, pid in (line.split() for line in path.read_text().splitlines())]
