@@ -14,17 +14,25 @@ Clocks are each worker's Unix time: workers on several hosts must keep their clo
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
+from pydantic import ConfigDict
 from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.campaigns import pause_campaign_in
 from core.config import Settings
 from core.db import Database
+from core.llm.factory import ModelFactory
 from core.models import BudgetReservation, Campaign, CampaignStatus, RateLimit
 from core.pipeline.limits import BudgetExceeded
 from core.reports import format_usd
@@ -73,6 +81,7 @@ class DatabaseGate:
         self.settings = settings
         self.clock = clock
         self.sleep = sleep
+        self._local = threading.local()
 
     # -- the CallGate protocol ----------------------------------------------------------------
 
@@ -89,13 +98,25 @@ class DatabaseGate:
         reservation_id = None
         if campaign_id is not None and self._campaign_has_cap(campaign_id):
             reservation_id = self._reserve_budget(campaign_id, max(0, estimated_cost_microusd))
-        requests_per_second = self.settings.llm_requests_per_minute / SECONDS_PER_MINUTE
-        tokens_per_second = self.settings.llm_tokens_per_minute / SECONDS_PER_MINUTE
+        requests_per_second, tokens_per_second = self._model_rates()
         # One limit after the other: taking both at once would waste the slot of the looser one
         # while the stricter one makes the caller wait.
         self.wait_for(model_requests_key(model), 1.0, requests_per_second)
         self.wait_for(model_tokens_key(model), float(max(1, estimated_tokens)), tokens_per_second)
+        self._local.request_paid = True  # the call's first request has its slot
         return ModelCallReservation(campaign_id, model, estimated_tokens, reservation_id)
+
+    def pace_model_request(self, model: str) -> None:
+        """Before every request to the model provider, retries included (see `PacedChatModel`).
+
+        The first request of a call used the slot `reserve_model_call` took; a retry after a
+        429 waits Retry-After and then takes a new slot like everyone else, instead of arriving
+        unpaced on top of the paced stream and drawing the next 429.
+        """
+        if getattr(self._local, "request_paid", False):
+            self._local.request_paid = False
+            return
+        self.wait_for(model_requests_key(model), 1.0, self._model_rates()[0])
 
     def settle_model_call(
         self, reservation: object, *, input_tokens: int, output_tokens: int, cost_microusd: int
@@ -103,7 +124,7 @@ class DatabaseGate:
         """Record the real cost against the campaign and correct the token limit by the error."""
         if not isinstance(reservation, ModelCallReservation):
             return
-        tokens_per_second = self.settings.llm_tokens_per_minute / SECONDS_PER_MINUTE
+        tokens_per_second = self._model_rates()[1]
         token_error = input_tokens + output_tokens - max(1, reservation.estimated_tokens)
         if tokens_per_second > 0 and token_error:
             self._shift(model_tokens_key(reservation.model), token_error / tokens_per_second)
@@ -139,6 +160,13 @@ class DatabaseGate:
         self.wait_for(channel_sends_key(channel), 1.0, channel_rate)
 
     # -- rates ------------------------------------------------------------------------------
+
+    def _model_rates(self) -> tuple[float, float]:
+        """Requests and tokens per second; the offline model has no provider, so no limit."""
+        if self.settings.llm_provider == "offline":
+            return 0.0, 0.0
+        return (self.settings.llm_requests_per_minute / SECONDS_PER_MINUTE,
+                self.settings.llm_tokens_per_minute / SECONDS_PER_MINUTE)
 
     def take(self, key: str, cost: float, rate_per_second: float) -> float:
         """Reserve `cost` units of the limit `key`; returns the Unix time at which they are free."""
@@ -244,3 +272,39 @@ def release_expired_reservations(db: Database, *, now: datetime | None = None) -
             delete(BudgetReservation).where(BudgetReservation.expires_at <= now)
         )
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+class PacedChatModel(BaseChatModel):
+    """A chat model whose every request, retries included, passes the gate's request limit."""
+
+    inner: BaseChatModel
+    gate: Any
+    paced_as: str  # the model name whose request limit applies
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    @property
+    def _llm_type(self) -> str:
+        return f"paced-{self.inner._llm_type}"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self.gate.pace_model_request(self.paced_as)
+        return self.inner._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+
+class PacedModels(ModelFactory):
+    """The model factory of a worker: its models are paced by the gate, request by request."""
+
+    def __init__(self, settings: Settings, gate: DatabaseGate) -> None:
+        super().__init__(settings)
+        self.gate = gate
+
+    def __call__(self, model: str, temperature: float) -> BaseChatModel:
+        return PacedChatModel(inner=super().__call__(model, temperature), gate=self.gate,
+                              paced_as=model)

@@ -14,6 +14,7 @@ waiting for the next tick, which keeps the pool full at the rate limits.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -30,7 +31,7 @@ from sqlalchemy import and_, delete, exists, or_, select
 from core.campaigns import complete_finished_campaigns, start_due_campaigns
 from core.config import Settings
 from core.db import Database
-from core.gate import DatabaseGate, release_expired_reservations
+from core.gate import DatabaseGate, PacedModels, release_expired_reservations
 from core.logs import bound, get_logger
 from core.models import (
     Campaign,
@@ -50,6 +51,9 @@ from jobs.claims import claim_due_leads, due_condition, renew_leases
 from jobs.recovery import recover_expired_leases
 
 log = get_logger(__name__)
+# A tick still running when its next run is due is skipped (max_instances=1, coalesce): that is
+# the intended behaviour under load, not something to warn about at every tick.
+logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 
 ProcessLeadFn = Callable[..., str]
 # Heartbeat rows of workers silent for this long are removed (the dashboard shows the others).
@@ -73,6 +77,15 @@ class RunnerStats:
     outcomes: dict[str, int]
 
 
+def runner_runtime(db: Database, settings: Settings) -> PipelineRuntime:
+    """The pipeline's runtime in a worker: the database-shared gate, and models it paces."""
+    gate = DatabaseGate(db, settings)
+    runtime = PipelineRuntime.from_settings(settings, gate=gate)
+    if settings.llm_provider != "offline":
+        runtime.models = PacedModels(settings, gate)
+    return runtime
+
+
 class Runner:
     """One worker: claims due leads of running campaigns and runs the pipeline on each."""
 
@@ -92,9 +105,7 @@ class Runner:
         self.mode = mode
         self.concurrency = max(1, concurrency or settings.worker_concurrency)
         self.worker_id = worker_id or new_worker_id()
-        self.runtime = runtime or PipelineRuntime.from_settings(
-            settings, gate=DatabaseGate(db, settings)
-        )
+        self.runtime = runtime or runner_runtime(db, settings)
         self.process_lead = process_lead
         self.lease_seconds = float(settings.lease_seconds)
         self.tick_seconds = float(settings.tick_seconds)

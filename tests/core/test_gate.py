@@ -5,8 +5,10 @@ from __future__ import annotations
 import random
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from sqlalchemy import func, select, update
 
 from core.campaigns import create_campaign, start_campaign
@@ -15,6 +17,7 @@ from core.db import Database
 from core.gate import (
     DatabaseGate,
     ModelCallReservation,
+    PacedChatModel,
     campaign_sends_key,
     channel_sends_key,
     model_tokens_key,
@@ -46,7 +49,7 @@ def _gate(db: Database, clock: FrozenClock, **settings: object) -> DatabaseGate:
     return DatabaseGate(db, configured, clock=clock, sleep=clock.sleep)
 
 
-def _campaign(db: Database, **fields: object) -> tuple[int, int]:
+def _campaign(db: Database, **fields: Any) -> tuple[int, int]:
     actor = make_actor(db, make_tenant(db))
     campaign = create_campaign(db, actor, name="Q4", channel="sms", **fields)
     start_campaign(db, actor, campaign.id)
@@ -124,7 +127,8 @@ def test_sends_wait_for_the_campaign_rate_then_the_channel_rate(db: Database) ->
 def test_a_model_call_waits_for_requests_and_tokens_and_settles_the_error(db: Database) -> None:
     clock = FrozenClock()
     tenant_id, campaign_id = _campaign(db)
-    gate = _gate(db, clock, llm_requests_per_minute=120.0, llm_tokens_per_minute=60_000.0)
+    gate = _gate(db, clock, llm_provider="openai", llm_requests_per_minute=120.0,
+                 llm_tokens_per_minute=60_000.0)
     reservations = [
         gate.reserve_model_call(tenant_id=tenant_id, campaign_id=campaign_id, model="m",
                                 estimated_tokens=500, estimated_cost_microusd=10)
@@ -205,3 +209,27 @@ def test_many_calls_at_once_never_exceed_the_cap_by_more_than_one_estimate(db: D
     assert campaign is not None and campaign.status == "paused"
     assert cap - estimate < campaign.spent_microusd + estimate
     assert campaign.spent_microusd <= cap
+
+
+def test_a_retried_request_takes_a_new_slot_the_first_uses_the_reserved_one(db: Database) -> None:
+    clock = FrozenClock()
+    tenant_id, campaign_id = _campaign(db)
+    gate = _gate(db, clock, llm_provider="openai", llm_requests_per_minute=60.0,
+                 llm_tokens_per_minute=0.0)
+    model = PacedChatModel(inner=FakeListChatModel(responses=["one", "two"]), gate=gate,
+                           paced_as="m")
+    gate.reserve_model_call(tenant_id=tenant_id, campaign_id=campaign_id, model="m",
+                            estimated_tokens=10, estimated_cost_microusd=0)
+    assert model.invoke("hello").content == "one"  # the reserved slot: no wait
+    assert model.invoke("again").content == "two"  # a retry: the next slot, one second on
+    assert clock.slept == [1.0]
+
+
+def test_the_offline_model_has_no_provider_limits(db: Database) -> None:
+    clock = FrozenClock()
+    tenant_id, campaign_id = _campaign(db)
+    gate = _gate(db, clock, llm_provider="offline", llm_requests_per_minute=1.0)
+    for _ in range(3):
+        gate.reserve_model_call(tenant_id=tenant_id, campaign_id=campaign_id, model="offline",
+                                estimated_tokens=10, estimated_cost_microusd=0)
+    assert clock.slept == []

@@ -13,14 +13,14 @@ from pathlib import Path
 
 from core.config import Settings
 from core.db import Database
-from core.gate import DatabaseGate
 from core.pipeline.service import PipelineRuntime
+from jobs.runner import runner_runtime
 from jobs.worker import main
 from tests.jobs.slow_sender import SlowSender
 
 
 def slow_runtime(db: Database, settings: Settings) -> PipelineRuntime:
-    runtime = PipelineRuntime.from_settings(settings, gate=DatabaseGate(db, settings))
+    runtime = runner_runtime(db, settings)
     deliveries = os.environ.get("SLOW_SEND_DELIVERIES")
     sender = SlowSender(float(os.environ.get("SLOW_SEND_SECONDS", "0.01")),
                         Path(deliveries) if deliveries else None)

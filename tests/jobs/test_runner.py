@@ -179,6 +179,7 @@ def test_follow_ups_wait_their_delay_and_stop_on_reply_and_opt_out(
     assert [(lead, step) for lead, step, _ in sent] == [
         (keeps_going, 0), (keeps_going, 1), (replies, 0), (opts_out, 0)]
     first_sent, follow_up_sent = sent[0][2], sent[1][2]
+    assert first_sent is not None and follow_up_sent is not None
     assert follow_up_sent - first_sent >= timedelta(hours=delay_hours)
     assert reasons[replies] == "replied: sequence stopped" and reasons[opts_out] == "opted out"
 

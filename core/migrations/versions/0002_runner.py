@@ -4,16 +4,18 @@ Revision ID: 0002_runner
 Revises: 0002_pipeline
 Create Date: 2026-11-20
 """
-from typing import Sequence, Union
+from collections.abc import Sequence
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
+
 import core.models
 
 revision: str = '0002_runner'
-down_revision: Union[str, Sequence[str], None] = '0002_pipeline'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = '0002_pipeline'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
 
 def upgrade() -> None:
     op.create_table('rate_limits',
@@ -40,6 +42,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('spent_microusd', sa.BigInteger(), server_default='0', nullable=False))
 
     # ### end Alembic commands ###
+
 
 def downgrade() -> None:
     with op.batch_alter_table('campaigns', schema=None) as batch_op:
