@@ -6,7 +6,7 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import bcrypt
 from email_validator import EmailNotValidError, validate_email
@@ -103,7 +103,7 @@ class UserView:
     created_at: datetime
 
     @classmethod
-    def of(cls, user: User) -> "UserView":
+    def of(cls, user: User) -> UserView:
         return cls(
             id=user.id,
             tenant_id=user.tenant_id,
@@ -246,7 +246,7 @@ def authenticate(
     `max_failures` wrong passwords lock the username for `lock_minutes`, and while it is locked
     even the right password is refused.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     login = normalise_username(username)
     # The failure count must be committed even though the login is refused, so the refusal is
     # raised only after the transaction has closed.

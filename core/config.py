@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     smtp_from: str | None = None
     smtp_timeout_seconds: float = 20.0
+    # An https URL for one-click unsubscribe (RFC 8058), "{token}" replaced per recipient; when
+    # unset, List-Unsubscribe carries a mailto: address only.
+    email_unsubscribe_url: str | None = None
 
     # Research
     research_fetch_allow_private: bool = False

@@ -15,20 +15,19 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, event, inspect
-from sqlalchemy.sql import visitors
+from sqlalchemy import Engine, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
-from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
+from sqlalchemy.sql import visitors
 
 from core.config import ROOT, Settings
-from core.models import TENANT_OWNED_TABLES, TenantOwned
+from core.models import TENANT_TABLE_NAMES, TenantOwned
 
 TENANT_KEY = "tenant_id"
 SYSTEM_KEY = "system"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY_OPTION = "leadflow_read_only"
-TENANT_TABLE_NAMES = frozenset(cls.__tablename__ for cls in TENANT_OWNED_TABLES)
 
 
 class TenantScopeError(RuntimeError):
@@ -63,7 +62,7 @@ def make_engine(settings: Settings) -> Engine:
         engine = create_engine(
             url,
             echo=settings.db_echo,
-            poolclass=StaticPool if memory else NullPool,
+            poolclass=StaticPool if memory else QueuePool,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
                           "isolation_level": None},
         )
@@ -133,7 +132,9 @@ def _check_insert_parameters(state: ORMExecuteState, tenant_id: int) -> None:
     rows = params if isinstance(params, list) else [params] if params else []
     for row in rows:
         if isinstance(row, dict) and row.get("tenant_id", tenant_id) != tenant_id:
-            raise TenantScopeError(f"insert for tenant {row.get('tenant_id')} in tenant {tenant_id}'s session")
+            raise TenantScopeError(
+                f"insert for tenant {row.get('tenant_id')} in tenant {tenant_id}'s session"
+            )
 
 
 def _check_flush(session: Session, _context: object, _instances: object) -> None:
@@ -194,6 +195,10 @@ class Database:
         from alembic import command
 
         with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Several workers and the app may start at once; one migrates, the others wait
+                # (the lock is released with the transaction).
+                connection.execute(text("SELECT pg_advisory_xact_lock(724002)"))
             config = alembic_config(self.settings.database_url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")

@@ -8,8 +8,8 @@ timezone-aware (`UTCDateTime`).
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
-from typing import Any, Optional
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -34,7 +34,7 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -43,17 +43,17 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime
     cache_ok = True
 
-    def process_bind_param(self, value: Optional[datetime], dialect: Dialect) -> Optional[datetime]:
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTCDateTime column; pass an aware datetime")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
-    def process_result_value(self, value: Optional[datetime], dialect: Dialect) -> Optional[datetime]:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
 
 
 NAMING_CONVENTION = {
@@ -78,26 +78,26 @@ class TenantOwned:
         return mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     owner = "owner"
     admin = "admin"
     manager = "manager"
     analyst = "analyst"
 
 
-class Channel(str, enum.Enum):
+class Channel(enum.StrEnum):
     sms = "sms"
     email = "email"
 
 
-class SuppressionReason(str, enum.Enum):
+class SuppressionReason(enum.StrEnum):
     stop = "stop"
     unsubscribe = "unsubscribe"
     bounce = "bounce"
     manual = "manual"
 
 
-class CampaignStatus(str, enum.Enum):
+class CampaignStatus(enum.StrEnum):
     draft = "draft"
     scheduled = "scheduled"
     running = "running"
@@ -110,7 +110,7 @@ class CampaignStatus(str, enum.Enum):
 LIVE_CAMPAIGN_STATUSES = (CampaignStatus.scheduled, CampaignStatus.running, CampaignStatus.paused)
 
 
-class LeadStatus(str, enum.Enum):
+class LeadStatus(enum.StrEnum):
     """The life cycle of one enrolment (`campaign_leads.status`)."""
 
     pending = "pending"
@@ -134,7 +134,7 @@ FINAL_LEAD_STATUSES = (
 )
 
 
-class MessageStatus(str, enum.Enum):
+class MessageStatus(enum.StrEnum):
     sending = "sending"
     sent = "sent"
     delivered = "delivered"
@@ -152,15 +152,15 @@ class Tenant(Base):
     quiet_hours_start: Mapped[str] = mapped_column(String(5), default="08:00")
     quiet_hours_end: Mapped[str] = mapped_column(String(5), default="21:00")
     weekdays_only: Mapped[bool] = mapped_column(Boolean, default=False)
-    sms_sender_id: Mapped[Optional[str]] = mapped_column(String(32))
-    email_sender: Mapped[Optional[str]] = mapped_column(String(254))
-    postal_address: Mapped[Optional[str]] = mapped_column(Text)
+    sms_sender_id: Mapped[str | None] = mapped_column(String(32))
+    email_sender: Mapped[str | None] = mapped_column(String(254))
+    postal_address: Mapped[str | None] = mapped_column(Text)
     link_allow_list: Mapped[list[Any]] = mapped_column(default=list)
     # Value propositions and proof points, optionally per industry: {"default": {...}, "<industry>": {...}}.
     playbook: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # model -> {"input": USD per 1M tokens, "output": USD per 1M tokens}
     price_overrides: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    monthly_budget_microusd: Mapped[Optional[int]] = mapped_column(BigInteger)
+    monthly_budget_microusd: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -171,13 +171,13 @@ class User(TenantOwned, Base):
     # Unique across tenants: the login form asks for a username only.
     username: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(120))
-    email: Mapped[Optional[str]] = mapped_column(String(254))
+    email: Mapped[str | None] = mapped_column(String(254))
     password_hash: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(16))
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[Optional[datetime]]
+    locked_until: Mapped[datetime | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    last_login_at: Mapped[Optional[datetime]]
+    last_login_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_users_tenant_role", "tenant_id", "role"),)
@@ -189,7 +189,7 @@ class LeadImport(TenantOwned, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     file_name: Mapped[str] = mapped_column(String(255))
     sha256: Mapped[str] = mapped_column(String(64))
-    sheet: Mapped[Optional[str]] = mapped_column(String(120))
+    sheet: Mapped[str | None] = mapped_column(String(120))
     mapping: Mapped[dict[str, Any]] = mapped_column(default=dict)
     on_duplicate: Mapped[str] = mapped_column(String(16), default="skip")
     status: Mapped[str] = mapped_column(String(16), default="completed")
@@ -200,8 +200,8 @@ class LeadImport(TenantOwned, Base):
     rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
     # [{"row": 17, "reason": "phone '12345' is not a valid number for US"}, ...]
     rejects: Mapped[list[Any]] = mapped_column(default=list)
-    error: Mapped[Optional[str]] = mapped_column(Text)
-    created_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_lead_imports_tenant_created", "tenant_id", "created_at"),)
@@ -225,28 +225,28 @@ class Lead(TenantOwned, Base):
     __tablename__ = "leads"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    first_name: Mapped[Optional[str]] = mapped_column(String(120))
-    last_name: Mapped[Optional[str]] = mapped_column(String(120))
-    phone: Mapped[Optional[str]] = mapped_column(String(20))  # E.164
-    email: Mapped[Optional[str]] = mapped_column(String(254))  # normalised
-    company: Mapped[Optional[str]] = mapped_column(String(200))
-    title: Mapped[Optional[str]] = mapped_column(String(200))
-    website: Mapped[Optional[str]] = mapped_column(String(253))  # a bare domain
-    industry: Mapped[Optional[str]] = mapped_column(String(120))
-    city: Mapped[Optional[str]] = mapped_column(String(120))
-    country: Mapped[Optional[str]] = mapped_column(String(2))
-    time_zone: Mapped[Optional[str]] = mapped_column(String(64))
-    notes: Mapped[Optional[str]] = mapped_column(Text)
+    first_name: Mapped[str | None] = mapped_column(String(120))
+    last_name: Mapped[str | None] = mapped_column(String(120))
+    phone: Mapped[str | None] = mapped_column(String(20))  # E.164
+    email: Mapped[str | None] = mapped_column(String(254))  # normalised
+    company: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(String(200))
+    website: Mapped[str | None] = mapped_column(String(253))  # a bare domain
+    industry: Mapped[str | None] = mapped_column(String(120))
+    city: Mapped[str | None] = mapped_column(String(120))
+    country: Mapped[str | None] = mapped_column(String(2))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    notes: Mapped[str | None] = mapped_column(Text)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    import_id: Mapped[Optional[int]] = mapped_column(
+    import_id: Mapped[int | None] = mapped_column(
         ForeignKey("lead_imports.id", ondelete="SET NULL")
     )
-    opted_out_at: Mapped[Optional[datetime]]
-    replied_at: Mapped[Optional[datetime]]
+    opted_out_at: Mapped[datetime | None]
+    replied_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    tags: Mapped[list["LeadTag"]] = relationship(
+    tags: Mapped[list[LeadTag]] = relationship(
         back_populates="lead", cascade="all, delete-orphan", lazy="selectin"
     )
 
@@ -283,7 +283,7 @@ class Suppression(TenantOwned, Base):
     channel: Mapped[str] = mapped_column(String(8))
     address: Mapped[str] = mapped_column(String(254))  # E.164 phone or normalised email
     reason: Mapped[str] = mapped_column(String(16))
-    source: Mapped[Optional[str]] = mapped_column(String(255))
+    source: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("tenant_id", "channel", "address"),)
@@ -294,11 +294,11 @@ class Campaign(TenantOwned, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    description: Mapped[Optional[str]] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
     channel: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.draft.value)
     # Why the campaign is paused or failed ("budget cap reached"), shown in the dashboard.
-    status_reason: Mapped[Optional[str]] = mapped_column(Text)
+    status_reason: Mapped[str | None] = mapped_column(Text)
     system_prompt: Mapped[str] = mapped_column(Text)
     # A/B variants: [{"name": "A", "prompt": "..."}, ...]; empty means one variant "A".
     variants: Mapped[list[Any]] = mapped_column(default=list)
@@ -310,19 +310,19 @@ class Campaign(TenantOwned, Base):
     steps: Mapped[list[Any]] = mapped_column(default=list)
     research_web: Mapped[bool] = mapped_column(Boolean, default=False)
     max_sms_segments: Mapped[int] = mapped_column(Integer, default=2)
-    scheduled_at: Mapped[Optional[datetime]]
+    scheduled_at: Mapped[datetime | None]
     # Overrides of the tenant's send window: {"start": "09:00", "end": "17:00", "weekdays_only": true}
-    quiet_hours: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
-    sends_per_minute: Mapped[Optional[int]] = mapped_column(Integer)
-    budget_cap_microusd: Mapped[Optional[int]] = mapped_column(BigInteger)
+    quiet_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    sends_per_minute: Mapped[int | None] = mapped_column(Integer)
+    budget_cap_microusd: Mapped[int | None] = mapped_column(BigInteger)
     # Settled model spend, kept by the call gate so the budget check never sums llm_calls.
     spent_microusd: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     approval_required: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    started_at: Mapped[Optional[datetime]]
-    completed_at: Mapped[Optional[datetime]]
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_campaigns_tenant_status", "tenant_id", "status"),)
 
@@ -338,30 +338,30 @@ class CampaignLead(TenantOwned, Base):
     variant: Mapped[str] = mapped_column(String(32), default="A")
     step: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(20), default=LeadStatus.pending.value)
-    status_reason: Mapped[Optional[str]] = mapped_column(Text)
-    next_action_at: Mapped[Optional[datetime]]
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    next_action_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    lease_owner: Mapped[Optional[str]] = mapped_column(String(100))
-    lease_expires_at: Mapped[Optional[datetime]]
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None]
     # [{"fact": "...", "source": "lead.title" | "playbook" | "https://..."}]
     research: Mapped[list[Any]] = mapped_column(default=list)
-    draft_subject: Mapped[Optional[str]] = mapped_column(Text)
-    draft_body: Mapped[Optional[str]] = mapped_column(Text)
+    draft_subject: Mapped[str | None] = mapped_column(Text)
+    draft_body: Mapped[str | None] = mapped_column(Text)
     # {"passed": bool, "problems": [...], "segments": n, "encoding": "GSM-7"}
     guard_result: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    error: Mapped[Optional[str]] = mapped_column(Text)
-    trace_id: Mapped[Optional[str]] = mapped_column(String(36))
+    error: Mapped[str | None] = mapped_column(Text)
+    trace_id: Mapped[str | None] = mapped_column(String(36))
     cost_microusd: Mapped[int] = mapped_column(BigInteger, default=0)
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
-    replied_at: Mapped[Optional[datetime]]
-    reviewed_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    replied_at: Mapped[datetime | None]
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     # Set when a reviewer approves the draft of the current step; the pipeline then resumes at
     # send without composing again (it survives lease recovery). Cleared when the step completes.
-    approved_at: Mapped[Optional[datetime]]
+    approved_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    completed_at: Mapped[Optional[datetime]]
+    completed_at: Mapped[datetime | None]
 
     __table_args__ = (
         UniqueConstraint("campaign_id", "lead_id"),
@@ -391,17 +391,17 @@ class Message(TenantOwned, Base):
     step: Mapped[int] = mapped_column(Integer)
     channel: Mapped[str] = mapped_column(String(8))
     to_address: Mapped[str] = mapped_column(String(254))
-    subject: Mapped[Optional[str]] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     segments: Mapped[int] = mapped_column(Integer, default=0)
     provider: Mapped[str] = mapped_column(String(16))
-    provider_message_id: Mapped[Optional[str]] = mapped_column(String(128))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16), default=MessageStatus.sending.value)
-    error: Mapped[Optional[str]] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    sent_at: Mapped[Optional[datetime]]
-    delivered_at: Mapped[Optional[datetime]]
+    sent_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
 
     __table_args__ = (
         UniqueConstraint("campaign_lead_id", "step"),
@@ -424,7 +424,7 @@ class OutboxMessage(TenantOwned, Base):
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     channel: Mapped[str] = mapped_column(String(8))
     to_address: Mapped[str] = mapped_column(String(254))
-    subject: Mapped[Optional[str]] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -435,10 +435,10 @@ class LLMCall(TenantOwned, Base):
     __tablename__ = "llm_calls"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    campaign_id: Mapped[Optional[int]] = mapped_column(
+    campaign_id: Mapped[int | None] = mapped_column(
         ForeignKey("campaigns.id", ondelete="CASCADE")
     )
-    campaign_lead_id: Mapped[Optional[int]] = mapped_column(
+    campaign_lead_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("campaign_leads.id", ondelete="CASCADE")
     )
     node: Mapped[str] = mapped_column(String(32))
@@ -448,7 +448,7 @@ class LLMCall(TenantOwned, Base):
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_microusd: Mapped[int] = mapped_column(BigInteger, default=0)
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[Optional[str]] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
@@ -464,13 +464,13 @@ class Event(TenantOwned, Base):
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    campaign_id: Mapped[Optional[int]] = mapped_column(
+    campaign_id: Mapped[int | None] = mapped_column(
         ForeignKey("campaigns.id", ondelete="CASCADE")
     )
-    campaign_lead_id: Mapped[Optional[int]] = mapped_column(
+    campaign_lead_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("campaign_leads.id", ondelete="CASCADE")
     )
-    trace_id: Mapped[Optional[str]] = mapped_column(String(36))
+    trace_id: Mapped[str | None] = mapped_column(String(36))
     node: Mapped[str] = mapped_column(String(32))
     level: Mapped[str] = mapped_column(String(8), default="info")
     message: Mapped[str] = mapped_column(Text)
@@ -488,10 +488,10 @@ class AuditLog(TenantOwned, Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     action: Mapped[str] = mapped_column(String(64))
     entity: Mapped[str] = mapped_column(String(64))
-    entity_id: Mapped[Optional[str]] = mapped_column(String(64))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -545,6 +545,8 @@ class BudgetReservation(Base):
     __table_args__ = (Index("ix_budget_reservations_campaign", "campaign_id", "expires_at"),)
 
 
-TENANT_OWNED_TABLES = tuple(
-    mapper.class_ for mapper in Base.registry.mappers if issubclass(mapper.class_, TenantOwned)
+TENANT_TABLE_NAMES: frozenset[str] = frozenset(
+    mapper.local_table.description
+    for mapper in Base.registry.mappers
+    if issubclass(mapper.class_, TenantOwned)
 )

@@ -9,7 +9,7 @@ from core.errors import PermissionDenied
 from core.models import Role
 
 
-class Permission(str, enum.Enum):
+class Permission(enum.StrEnum):
     view_overview = "view_overview"
     view_campaigns = "view_campaigns"
     edit_campaigns = "edit_campaigns"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
@@ -41,7 +41,7 @@ def _start_of_day(now: datetime) -> datetime:
 
 def overview_figures(db: Database, actor: Actor, *, now: datetime | None = None) -> OverviewFigures:
     actor.require(Permission.view_overview)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     today = _start_of_day(now)
     month = today.replace(day=1)
     sent = (MessageStatus.sent.value, MessageStatus.delivered.value)

@@ -36,8 +36,9 @@ class NotSent(Exception):
     Any other exception from `send` means the outcome is unknown.
     """
 
-    def __init__(self, reason: str, *, permanent: bool, opted_out: bool = False,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, *, permanent: bool, opted_out: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.channels.base import OutgoingMessage, SendReceipt
 from core.db import Database
 from core.models import OutboxMessage
+
+
+def _record_insert(make_insert: Any) -> Any:
+    # A repeated key inserts nothing (the message is already in the outbox) instead of raising.
+    return (
+        make_insert(OutboxMessage)
+        .on_conflict_do_nothing()
+        .returning(OutboxMessage.id)
+        .execution_options(dml_strategy="raw")
+    )
+
+
+_RECORD = {"sqlite": _record_insert(sqlite_insert), "postgresql": _record_insert(postgresql_insert)}
 
 
 class OutboxSender:
@@ -16,25 +32,22 @@ class OutboxSender:
     name = "outbox"
 
     def send(self, message: OutgoingMessage, *, db: Database) -> SendReceipt:
-        try:
-            with db.session(tenant_id=message.tenant_id) as session, session.begin():
-                row = OutboxMessage(
-                    tenant_id=message.tenant_id, idempotency_key=message.idempotency_key,
-                    channel=message.channel, to_address=message.to_address,
-                    subject=message.subject, body=message.body,
-                )
-                session.add(row)
-                session.flush()
-                return SendReceipt(f"outbox-{row.id}")
-        except IntegrityError:
-            # Already recorded under this key: sending is idempotent, return the same receipt.
-            with db.session(tenant_id=message.tenant_id, read_only=True) as session:
-                existing = session.scalar(
+        row = {
+            "tenant_id": message.tenant_id,
+            "idempotency_key": message.idempotency_key,
+            "channel": message.channel,
+            "to_address": message.to_address,
+            "subject": message.subject,
+            "body": message.body,
+        }
+        with db.session(tenant_id=message.tenant_id) as session, session.begin():
+            outbox_id = session.execute(_RECORD[db.engine.dialect.name].values(row)).scalar()
+            if outbox_id is None:
+                # Already recorded under this key: sending is idempotent, return the same receipt.
+                outbox_id = session.scalar(
                     select(OutboxMessage.id).where(OutboxMessage.idempotency_key == message.idempotency_key)
                 )
-            if existing is None:
-                raise
-            return SendReceipt(f"outbox-{existing}")
+        return SendReceipt(f"outbox-{outbox_id}")
 
     def was_sent(self, idempotency_key: str, *, tenant_id: int, db: Database) -> bool | None:
         with db.session(tenant_id=tenant_id, read_only=True) as session:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import smtplib
 import ssl
 import uuid
@@ -25,6 +27,18 @@ class SmtpSender:
             )
         self.settings = settings
 
+    def unsubscribe_url(self, message: OutgoingMessage) -> str | None:
+        """The one-click URL for this recipient, signed so it cannot be guessed for another."""
+        template = message.unsubscribe_url or self.settings.email_unsubscribe_url
+        if not template:
+            return None
+        key = (
+            self.settings.cookie_key.get_secret_value() if self.settings.cookie_key else "leadflow"
+        ).encode()
+        payload = f"{message.tenant_id}:{message.to_address}"
+        token = hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()[:32]
+        return template.replace("{token}", token)
+
     def build(self, message: OutgoingMessage) -> EmailMessage:
         sender = message.from_address or self.settings.smtp_from or ""
         email = EmailMessage()
@@ -35,8 +49,9 @@ class SmtpSender:
         domain = sender.rpartition("@")[2] or "leadflow.local"
         email["Message-ID"] = make_msgid(idstring=message.idempotency_key.replace(":", "."), domain=domain)
         unsubscribe = [f"<mailto:{sender}?subject=unsubscribe>"]
-        if message.unsubscribe_url:
-            unsubscribe.insert(0, f"<{message.unsubscribe_url}>")
+        url = self.unsubscribe_url(message)
+        if url and url.startswith("https://"):
+            unsubscribe.insert(0, f"<{url}>")
             # RFC 8058 one-click unsubscribe needs an https URL to POST to.
             email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         email["List-Unsubscribe"] = ", ".join(unsubscribe)
@@ -47,8 +62,9 @@ class SmtpSender:
         settings = self.settings
         email = self.build(message)
         try:
-            smtp = smtplib.SMTP(settings.smtp_host or "", settings.smtp_port,
-                                timeout=settings.smtp_timeout_seconds)
+            smtp = smtplib.SMTP(
+                settings.smtp_host or "", settings.smtp_port, timeout=settings.smtp_timeout_seconds
+            )
         except OSError as exc:
             raise NotSent(f"cannot connect to the SMTP server: {exc}", permanent=False) from exc
         with smtp:
@@ -63,11 +79,14 @@ class SmtpSender:
             try:
                 smtp.send_message(email)
             except smtplib.SMTPRecipientsRefused as exc:
-                raise NotSent(f"the SMTP server refused {message.to_address}: {exc.recipients}",
-                              permanent=True) from exc
+                raise NotSent(
+                    f"the SMTP server refused {message.to_address}: {exc.recipients}", permanent=True
+                ) from exc
             except smtplib.SMTPResponseException as exc:
-                raise NotSent(f"the SMTP server refused the message ({exc.smtp_code}): "
-                              f"{exc.smtp_error!r}", permanent=exc.smtp_code >= 500) from exc
+                raise NotSent(
+                    f"the SMTP server refused the message ({exc.smtp_code}): {exc.smtp_error!r}",
+                    permanent=exc.smtp_code >= 500,
+                ) from exc
         return SendReceipt(str(email["Message-ID"]).strip("<>") or str(uuid.uuid4()))
 
     def was_sent(self, idempotency_key: str, *, tenant_id: int, db: Database) -> bool | None:

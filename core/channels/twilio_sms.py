@@ -7,9 +7,9 @@ from typing import Any
 
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ConnectTimeout
-from twilio.base.exceptions import TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.rest import Client
+from twilio.base.exceptions import TwilioRestException  # type: ignore[import-untyped]
+from twilio.http.http_client import TwilioHttpClient  # type: ignore[import-untyped]
+from twilio.rest import Client  # type: ignore[import-untyped]
 
 from core.channels.base import NotSent, OutgoingMessage, SendReceipt
 from core.config import ConfigError, Settings
@@ -31,7 +31,7 @@ class _RedirectingHttpClient(TwilioHttpClient):
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         if url.startswith(TWILIO_API_ROOT):
-            url = self._base_url + url[len(TWILIO_API_ROOT):]
+            url = self._base_url + url[len(TWILIO_API_ROOT) :]
         return super().request(method, url, *args, **kwargs)
 
 
@@ -64,8 +64,11 @@ class TwilioSender:
         return client
 
     def send(self, message: OutgoingMessage, *, db: Database) -> SendReceipt:
-        kwargs: dict[str, Any] = {"to": message.to_address, "body": message.body,
-                                  "from_": message.from_address or self.settings.twilio_from_number}
+        kwargs: dict[str, Any] = {
+            "to": message.to_address,
+            "body": message.body,
+            "from_": message.from_address or self.settings.twilio_from_number,
+        }
         if self.settings.twilio_status_callback_url:
             kwargs["status_callback"] = self.settings.twilio_status_callback_url
         try:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from core.cli.base import database, user_errors
 import typer
+
+from core.cli.base import database, user_errors
 
 
 @user_errors

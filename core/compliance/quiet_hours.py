@@ -131,8 +131,8 @@ def _window_starts(window: SendWindow, zone: ZoneInfo, around: datetime) -> list
 def _local_instant(day: date, clock: time, zone: ZoneInfo) -> datetime:
     """The UTC instant of a local wall-clock time.
 
-    A time skipped by a spring-forward (fold=0) maps to the instant after the gap, which is
-    when the window really opens; a repeated time maps to its first occurrence.
+    A time skipped by a spring-forward is read with the offset before the change (fold=0),
+    landing as far after the gap as it was into it; a repeated time maps to its first occurrence.
     """
     return datetime.combine(day, clock, tzinfo=zone).astimezone(UTC)
 

@@ -34,7 +34,10 @@ def suppress_address(
         return
     try:
         with session.begin_nested():
-            session.add(Suppression(tenant_id=tenant_id, channel=channel, address=address,
-                                    reason=reason.value, source=source))
+            session.add(
+                Suppression(
+                    tenant_id=tenant_id, channel=channel, address=address, reason=reason.value, source=source
+                )
+            )
     except IntegrityError:
         pass  # another worker suppressed it at the same moment: the outcome is the same

@@ -45,8 +45,9 @@ class ModelReply:
 class ModelCallFailed(Exception):
     """The provider did not answer usefully; `permanent` says whether trying later can help."""
 
-    def __init__(self, reason: str, *, permanent: bool, retry_after: float | None,
-                 record: ModelCallRecord) -> None:
+    def __init__(
+        self, reason: str, *, permanent: bool, retry_after: float | None, record: ModelCallRecord
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
@@ -103,12 +104,18 @@ def call_model(
     max_retries: int,
     max_output_tokens: int,
 ) -> ModelReply:
-    """Reserve, call (retrying as the module docstring says), settle; raises BudgetExceeded or ModelCallFailed."""
+    """Reserve, call (retrying as the module docstring says), settle.
+
+    Raises BudgetExceeded (nothing was called) or ModelCallFailed (the record says what it cost).
+    """
     estimated_input = estimate_prompt_tokens(str(m.content) for m in messages)
     estimate = cost_microusd(price, input_tokens=estimated_input, output_tokens=max_output_tokens)
     reservation = gate.reserve_model_call(
-        tenant_id=tenant_id, campaign_id=campaign_id, model=model,
-        estimated_tokens=estimated_input + max_output_tokens, estimated_cost_microusd=estimate,
+        tenant_id=tenant_id,
+        campaign_id=campaign_id,
+        model=model,
+        estimated_tokens=estimated_input + max_output_tokens,
+        estimated_cost_microusd=estimate,
     )
     started = time.perf_counter()
     input_tokens = output_tokens = cost = 0
@@ -123,9 +130,9 @@ def call_model(
                 if permanent or attempt >= max_retries:
                     latency = int((time.perf_counter() - started) * 1000)
                     record = ModelCallRecord(node, provider, model, 0, 0, 0, latency, reason)
-                    raise ModelCallFailed(reason, permanent=permanent,
-                                          retry_after=None if permanent else wait,
-                                          record=record) from exc
+                    raise ModelCallFailed(
+                        reason, permanent=permanent, retry_after=None if permanent else wait, record=record
+                    ) from exc
                 time.sleep(wait)
                 attempt += 1
         usage = getattr(reply, "usage_metadata", None) or {}
@@ -133,9 +140,11 @@ def call_model(
         output_tokens = int(usage.get("output_tokens", 0))
         cost = cost_microusd(price, input_tokens=input_tokens, output_tokens=output_tokens)
     finally:
-        gate.settle_model_call(reservation, input_tokens=input_tokens,
-                               output_tokens=output_tokens, cost_microusd=cost)
+        gate.settle_model_call(
+            reservation, input_tokens=input_tokens, output_tokens=output_tokens, cost_microusd=cost
+        )
     latency = int((time.perf_counter() - started) * 1000)
     text = reply.content if isinstance(reply.content, str) else str(reply.content)
-    return ModelReply(text, ModelCallRecord(node, provider, model, input_tokens, output_tokens,
-                                            cost, latency))
+    return ModelReply(
+        text, ModelCallRecord(node, provider, model, input_tokens, output_tokens, cost, latency)
+    )

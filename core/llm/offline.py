@@ -55,8 +55,11 @@ _ASKS = {
 
 
 def _choose_fact(facts: list[dict[str, Any]], seed: str) -> str | None:
-    usable = [f for f in facts if isinstance(f, dict) and f.get("fact")
-              and str(f.get("source", "")) not in _NEVER_QUOTED]
+    usable = [
+        f
+        for f in facts
+        if isinstance(f, dict) and f.get("fact") and str(f.get("source", "")) not in _NEVER_QUOTED
+    ]
     preferred = [f for f in usable if str(f.get("source", "")).startswith(_PREFERRED_SOURCES)]
     pool = preferred or [f for f in usable if f.get("source") == "lead.industry"]
     if not pool:
@@ -77,8 +80,9 @@ def _role_phrase(lead: dict[str, Any]) -> str:
     return "in your role"
 
 
-def write_message(lead: dict[str, Any], facts: list[dict[str, Any]], *, tone: str,
-                  task: str, short: bool) -> str:
+def write_message(
+    lead: dict[str, Any], facts: list[dict[str, Any]], *, tone: str, task: str, short: bool
+) -> str:
     """The offline draft for one lead: greeting, why them, one fact, one ask."""
     first = str(lead.get("first_name") or "there")
     last = str(lead.get("last_name") or "")
@@ -87,7 +91,8 @@ def write_message(lead: dict[str, Any], facts: list[dict[str, Any]], *, tone: st
     fact = None if short else _choose_fact(facts, json.dumps(lead, sort_keys=True, default=str))
     point = fact[0].lower() + fact[1:] if fact and not fact[:2].isupper() else fact
     why = f"A quick note for you {_role_phrase(lead)}: " + (
-        f"{point}." if point else "we help teams like yours win more replies with less effort.")
+        f"{point}." if point else "we help teams like yours win more replies with less effort."
+    )
     ask = _ASKS.get(tone, _ASKS[DEFAULT_TONE])
     if task == TASK_COMPOSE_EMAIL:
         subject = f"A quick idea for {lead.get('company') or 'your team'}"
@@ -107,8 +112,13 @@ class OfflineChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "leadflow-offline"
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         contents = [m.content if isinstance(m.content, str) else json.dumps(m.content) for m in messages]
         system = contents[0] if contents else ""
         prompt = "\n".join(contents)
@@ -126,8 +136,11 @@ class OfflineChatModel(BaseChatModel):
         output_tokens = estimate_text_tokens(text)
         message = AIMessage(
             content=text,
-            usage_metadata={"input_tokens": input_tokens, "output_tokens": output_tokens,
-                            "total_tokens": input_tokens + output_tokens},
+            usage_metadata={
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "total_tokens": input_tokens + output_tokens,
+            },
             response_metadata={"model_name": self.model_name},
         )
         return ChatResult(generations=[ChatGeneration(message=message)])

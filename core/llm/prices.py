@@ -72,7 +72,9 @@ def _override(model: str, overrides: dict[str, Any]) -> ModelPrice | None:
         ) from None
 
 
-def price_for(model: str, table: dict[str, ModelPrice], overrides: dict[str, Any] | None = None) -> ModelPrice:
+def price_for(
+    model: str, table: dict[str, ModelPrice], overrides: dict[str, Any] | None = None
+) -> ModelPrice:
     """The tenant's override, else the table's price; a dated snapshot uses its family's price."""
     candidates = [model]
     # "gpt-4o-mini-2024-07-18" is priced as "gpt-4o-mini": the longest known prefix wins.

@@ -12,7 +12,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from core.errors import ValidationError
-from core.models import Lead, LeadTag
+from core.models import Campaign, Lead, LeadTag
 
 AUDIENCE_KEYS = ("tags", "import_ids", "industries", "countries")
 
@@ -29,8 +29,9 @@ def audience_filter(audience: dict[str, Any] | None, *, exclude_opted_out: bool 
     audience = audience or {}
     unknown = set(audience) - set(AUDIENCE_KEYS)
     if unknown:
-        raise ValidationError(f"unknown audience filter keys: {', '.join(sorted(unknown))}; "
-                              f"use {', '.join(AUDIENCE_KEYS)}")
+        raise ValidationError(
+            f"unknown audience filter keys: {', '.join(sorted(unknown))}; use {', '.join(AUDIENCE_KEYS)}"
+        )
     clauses: list[Any] = []
     if tags := _values(audience, "tags"):
         clauses.append(Lead.id.in_(select(LeadTag.lead_id).where(LeadTag.tag.in_([str(t) for t in tags]))))
@@ -45,12 +46,19 @@ def audience_filter(audience: dict[str, Any] | None, *, exclude_opted_out: bool 
     return clauses
 
 
-def audience_query(audience: dict[str, Any] | None, *, exclude_opted_out: bool = True) -> Select[tuple[Lead]]:
-    """select(Lead) narrowed to the audience; run it in a tenant session."""
-    return select(Lead).where(*audience_filter(audience, exclude_opted_out=exclude_opted_out))
+def _filter_of(audience: Campaign | dict[str, Any] | None) -> dict[str, Any] | None:
+    return audience.audience if isinstance(audience, Campaign) else audience
 
 
-def audience_count(session: Session, audience: dict[str, Any] | None, *, exclude_opted_out: bool = True) -> int:
-    return session.scalar(
-        select(func.count(Lead.id)).where(*audience_filter(audience, exclude_opted_out=exclude_opted_out))
-    ) or 0
+def audience_query(
+    audience: Campaign | dict[str, Any] | None, *, exclude_opted_out: bool = True
+) -> Select[Lead]:
+    """select(Lead) narrowed to a campaign's audience (or a filter); run it in a tenant session."""
+    return select(Lead).where(*audience_filter(_filter_of(audience), exclude_opted_out=exclude_opted_out))
+
+
+def audience_count(
+    session: Session, audience: Campaign | dict[str, Any] | None, *, exclude_opted_out: bool = True
+) -> int:
+    clauses = audience_filter(_filter_of(audience), exclude_opted_out=exclude_opted_out)
+    return session.scalar(select(func.count(Lead.id)).where(*clauses)) or 0

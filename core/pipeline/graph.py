@@ -1,4 +1,4 @@
-"""The pipeline as a LangGraph StateGraph: validate -> research -> compose -> guard -> approval -> send -> finalize."""
+"""The pipeline as a StateGraph: validate -> research -> compose -> guard -> approval -> send -> finalize."""
 
 from __future__ import annotations
 

@@ -11,6 +11,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 import phonenumbers
 
@@ -25,12 +27,16 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _SCHEME_URL = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.)[^\s<>\"'()\[\]]+", re.IGNORECASE)
 # Bare domains ("evil.io/x") with a common top-level domain; a full TLD list would flag
 # ordinary words such as "Node.js".
-_TLDS = ("com|net|org|io|co|ai|app|dev|info|biz|us|uk|de|fr|nl|eu|ly|me|xyz|site|online|tech|"
-         "gg|to|cc|tv|ru|cn|in|au|ca|es|it|ch|se|no|be|at|pl|br|jp|link|click|top|shop|store|"
-         "live|cloud|page|tk|ml|ga|cf|gq|sh|ws|su|kz|ua|ir|vn|id|tw|hk|sg|nz|za|mx|ar|cl")
+_TLDS = (
+    "com|net|org|io|co|ai|app|dev|info|biz|us|uk|de|fr|nl|eu|ly|me|xyz|site|online|tech|"
+    "gg|to|cc|tv|ru|cn|in|au|ca|es|it|ch|se|no|be|at|pl|br|jp|link|click|top|shop|store|"
+    "live|cloud|page|tk|ml|ga|cf|gq|sh|ws|su|kz|ua|ir|vn|id|tw|hk|sg|nz|za|mx|ar|cl|example"
+)
 _BARE_DOMAIN = re.compile(
     rf"\b((?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+(?:{_TLDS}))\b(?:/[^\s]*)?", re.IGNORECASE
 )
+# Any name.tld followed by a path is a link, whatever its top-level domain.
+_DOMAIN_WITH_PATH = re.compile(r"\b((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})/", re.IGNORECASE)
 _PHONE = re.compile(r"(?<![\w/])\+?\d[\d\s().-]{5,}\d(?![\w/])")
 _WORD = re.compile(r"[a-z0-9']+")
 
@@ -61,13 +67,23 @@ class GuardResult:
     encoding: str = ""
     removed_characters: int = 0
 
-    def as_dict(self) -> dict[str, object]:
-        return {"passed": self.passed, "problems": self.problems, "segments": self.segments,
-                "encoding": self.encoding, "removed_characters": self.removed_characters}
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "problems": self.problems,
+            "segments": self.segments,
+            "encoding": self.encoding,
+            "removed_characters": self.removed_characters,
+        }
+
+
+_PLAIN = re.compile(r"[\x20-\x7e\n]*")
 
 
 def strip_invisible(text: str) -> tuple[str, int]:
     """Format characters (zero-width, bidi, tags) and controls but newline removed."""
+    if _PLAIN.fullmatch(text):
+        return text, 0  # printable ASCII: nothing to strip (the common case, checked in C)
     kept = []
     for ch in text:
         if ch == "\t":
@@ -95,11 +111,16 @@ def links_in(text: str) -> list[str]:
         raw = match.group(0)
         rest = raw.split("://", 1)[1] if "://" in raw else raw
         hosts.append(re.split(r"[/?#:@]", rest, maxsplit=1)[0])
-    for match in _BARE_DOMAIN.finditer(_SCHEME_URL.sub(" ", without_emails)):
+    bare_text = _SCHEME_URL.sub(" ", without_emails)
+    for match in _BARE_DOMAIN.finditer(bare_text):
         hosts.append(match.group(1))
+    for match in _DOMAIN_WITH_PATH.finditer(bare_text):
+        if match.group(1) not in hosts:
+            hosts.append(match.group(1))
     return [h.rstrip(".,;:!?") for h in hosts if h.rstrip(".,;:!?")]
 
 
+@lru_cache(maxsize=4096)
 def _normalise_phone(raw: str, country: str) -> str:
     try:
         number = phonenumbers.parse(raw, country)
@@ -112,10 +133,11 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def _prompt_fragments(protected: str) -> set[tuple[str, ...]]:
+@lru_cache(maxsize=256)
+def _prompt_fragments(protected: str) -> frozenset[tuple[str, ...]]:
     words = _words(protected)
     n = PROMPT_FRAGMENT_WORDS
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return frozenset(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
 
 
 def check_draft(body: str, subject: str | None, rules: GuardRules) -> GuardResult:
@@ -127,16 +149,19 @@ def check_draft(body: str, subject: str | None, rules: GuardRules) -> GuardResul
         removed += removed_subject
     body = body.strip()
     problems: list[str] = []
-    result = GuardResult(passed=False, body=body, subject=subject, problems=problems,
-                         removed_characters=removed)
+    result = GuardResult(
+        passed=False, body=body, subject=subject, problems=problems, removed_characters=removed
+    )
     if rules.channel == "sms":
         body = straighten_for_gsm(body)
         result.body = body
         count = segments_for(body)
         result.segments, result.encoding = count.segments, count.encoding
         if count.segments > rules.max_sms_segments:
-            problems.append(f"the SMS needs {count.segments} segments ({count.encoding}, "
-                            f"{count.units} units); the campaign allows {rules.max_sms_segments}")
+            problems.append(
+                f"the SMS needs {count.segments} segments ({count.encoding}, "
+                f"{count.units} units); the campaign allows {rules.max_sms_segments}"
+            )
         if rules.step == 0 and SMS_OPT_OUT_LINE.lower() not in body.lower():
             problems.append(f"the opt-out line '{SMS_OPT_OUT_LINE}' is missing")
     else:
@@ -171,7 +196,7 @@ def check_draft(body: str, subject: str | None, rules: GuardRules) -> GuardResul
         draft_words = _words(full_text)
         fragments = _prompt_fragments(rules.protected_text)
         n = PROMPT_FRAGMENT_WORDS
-        if any(tuple(draft_words[i:i + n]) in fragments for i in range(len(draft_words) - n + 1)):
+        if any(tuple(draft_words[i : i + n]) in fragments for i in range(len(draft_words) - n + 1)):
             problems.append("the draft repeats text of the system prompt")
     result.problems = list(dict.fromkeys(problems))
     result.passed = not result.problems

@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -97,26 +98,46 @@ class PipelineContext:
 Ctx = Runtime[PipelineContext]
 
 
-def event(ctx: PipelineContext, node: str, message: str, *, level: str = "info", **data: Any) -> PipelineEvent:
+def event(
+    ctx: PipelineContext, node: str, message: str, *, level: str = "info", **data: Any
+) -> PipelineEvent:
     return {"node": node, "level": level, "message": message, "data": data, "created_at": ctx.now}
 
 
-def _ended(ctx: PipelineContext, node: str, status: LeadStatus, reason: str, *, level: str = "info",
-           next_action_at: datetime | None = None, **data: Any) -> dict[str, Any]:
-    return {"outcome": status.value, "reason": reason, "next_action_at": next_action_at,
-            "events": [event(ctx, node, reason, level=level, status=status.value, **data)]}
+def _ended(
+    ctx: PipelineContext,
+    node: str,
+    status: LeadStatus,
+    reason: str,
+    *,
+    level: str = "info",
+    next_action_at: datetime | None = None,
+    **data: Any,
+) -> dict[str, Any]:
+    return {
+        "outcome": status.value,
+        "reason": reason,
+        "next_action_at": next_action_at,
+        "events": [event(ctx, node, reason, level=level, status=status.value, **data)],
+    }
 
 
 def send_window_opens(ctx: PipelineContext) -> datetime:
     """Now when the recipient's send window is open, else when it next opens."""
     tenant, campaign, lead = ctx.tenant, ctx.campaign, ctx.lead
-    window = window_from_settings(tenant.quiet_hours_start, tenant.quiet_hours_end,
-                                  tenant.weekdays_only, campaign.quiet_hours)
-    zones = zones_for_recipient(time_zone=lead.get("time_zone"), phone=lead.get("phone"),
-                                country=lead.get("country"), default_country=tenant.default_country)
+    window = window_from_settings(
+        tenant.quiet_hours_start, tenant.quiet_hours_end, tenant.weekdays_only, campaign.quiet_hours
+    )
+    zones = zones_for_recipient(
+        time_zone=lead.get("time_zone"),
+        phone=lead.get("phone"),
+        country=lead.get("country"),
+        default_country=tenant.default_country,
+    )
     return next_send_time(window, zones, ctx.now)
 
 
+@lru_cache(maxsize=4096)
 def _address_problem(channel: str, address: str | None) -> str | None:
     if not address:
         return f"the lead has no {'phone number' if channel == 'sms' else 'email address'}"
@@ -140,6 +161,7 @@ def _has_replied(ctx: PipelineContext) -> bool:
 
 # -- validate ---------------------------------------------------------------------------------
 
+
 def validate(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     """The lead is messageable on this channel now: address, suppression, opt-out, replies, hours."""
     ctx = runtime.context
@@ -149,39 +171,65 @@ def validate(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     if ctx.lead.get("opted_out_at"):
         return _ended(ctx, "validate", LeadStatus.skipped, "the lead opted out")
     if enrolment.suppression:
-        return _ended(ctx, "validate", LeadStatus.skipped,
-                      f"the address is on the suppression list ({enrolment.suppression})")
+        return _ended(
+            ctx,
+            "validate",
+            LeadStatus.skipped,
+            f"the address is on the suppression list ({enrolment.suppression})",
+        )
     if enrolment.step > 0 and _has_replied(ctx):
         return _ended(ctx, "validate", LeadStatus.skipped, "the lead replied: the sequence stopped")
     if ctx.channel == "email" and not (ctx.tenant.postal_address or "").strip():
-        return _ended(ctx, "validate", LeadStatus.failed,
-                      "the tenant has no postal address, which every marketing email must carry; "
-                      "set it in the tenant settings", level="error")
+        return _ended(
+            ctx,
+            "validate",
+            LeadStatus.failed,
+            "the tenant has no postal address, which every marketing email must carry; "
+            "set it in the tenant settings",
+            level="error",
+        )
     if ctx.mode == "run":
         opens = send_window_opens(ctx)
         if opens > ctx.now:
             # Deferred before any spend: the draft is written when the window is open.
-            return _ended(ctx, "validate", LeadStatus.deferred,
-                          f"outside the recipient's send window; due again at {opens.isoformat()}",
-                          next_action_at=opens)
+            return _ended(
+                ctx,
+                "validate",
+                LeadStatus.deferred,
+                f"outside the recipient's send window; due again at {opens.isoformat()}",
+                next_action_at=opens,
+            )
     resume = bool(ctx.mode == "run" and enrolment.approved_at and enrolment.draft_body)
     return {
         "resume_approved": resume,
-        "events": [event(ctx, "validate", "approved draft: resuming at send" if resume
-                         else "the lead is messageable", step=enrolment.step)],
+        "events": [
+            event(
+                ctx,
+                "validate",
+                "approved draft: resuming at send" if resume else "the lead is messageable",
+                step=enrolment.step,
+            )
+        ],
     }
 
 
 # -- research ---------------------------------------------------------------------------------
 
+
 def _model_call(ctx: PipelineContext, node: str, messages: list[BaseMessage], max_output: int) -> ModelReply:
     runtime, campaign = ctx.runtime, ctx.campaign
     return call_model(
-        runtime.chat_model(campaign.model, campaign.temperature), messages, node=node,
-        provider=runtime.provider, model=runtime.priced_model_name(campaign.model),
-        price=runtime.price(campaign.model, ctx.tenant.price_overrides), gate=runtime.gate,
-        tenant_id=ctx.tenant.id, campaign_id=campaign.id,
-        max_retries=runtime.settings.llm_max_retries, max_output_tokens=max_output,
+        runtime.chat_model(campaign.model, campaign.temperature),
+        messages,
+        node=node,
+        provider=runtime.provider,
+        model=runtime.priced_model_name(campaign.model),
+        price=runtime.price(campaign.model, ctx.tenant.price_overrides),
+        gate=runtime.gate,
+        tenant_id=ctx.tenant.id,
+        campaign_id=campaign.id,
+        max_retries=runtime.settings.llm_max_retries,
+        max_output_tokens=max_output,
     )
 
 
@@ -195,8 +243,11 @@ def _condensed_by_model(text: str, known: list[dict[str, str]]) -> list[dict[str
         return None
     sources = {f["source"] for f in known}
     # A fact whose source the model invented is dropped: every fact must say where it came from.
-    kept = [{"fact": str(i["fact"])[:240], "source": str(i["source"])} for i in items
-            if isinstance(i, dict) and i.get("fact") and i.get("source") in sources]
+    kept = [
+        {"fact": str(i["fact"])[:240], "source": str(i["source"])}
+        for i in items
+        if isinstance(i, dict) and i.get("fact") and i.get("source") in sources
+    ]
     return kept or None
 
 
@@ -216,9 +267,14 @@ def research(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     condensed = condense_by_rules(facts)
     if ctx.runtime.provider != "offline" and len(facts) > 2:
         messages: list[BaseMessage] = [
-            SystemMessage(prompts.CONDENSE_SYSTEM.format(
-                task=prompts.TASK_CONDENSE_FACTS, research_block=prompts.BLOCK_RESEARCH,
-                max_facts=5, canary=ctx.canary)),
+            SystemMessage(
+                prompts.CONDENSE_SYSTEM.format(
+                    task=prompts.TASK_CONDENSE_FACTS,
+                    research_block=prompts.BLOCK_RESEARCH,
+                    max_facts=5,
+                    canary=ctx.canary,
+                )
+            ),
             HumanMessage(prompts.data_block(prompts.BLOCK_RESEARCH, ctx.nonce, facts)),
         ]
         try:
@@ -226,17 +282,21 @@ def research(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
             calls.append(reply.record)
             condensed = _condensed_by_model(reply.text, facts) or condensed
         except BudgetExceeded:
-            return {**_ended(ctx, "research", LeadStatus.pending, BUDGET_REASON, level="warning"),
-                    "facts": condensed}
+            return {
+                **_ended(ctx, "research", LeadStatus.pending, BUDGET_REASON, level="warning"),
+                "facts": condensed,
+            }
         except ModelCallFailed as exc:
             calls.append(exc.record)
             events.append(event(ctx, "research", f"facts condensed by rules: {exc.reason}", level="warning"))
-    events.append(event(ctx, "research", f"{len(condensed)} facts",
-                        sources=sorted({f["source"] for f in condensed})))
+    events.append(
+        event(ctx, "research", f"{len(condensed)} facts", sources=sorted({f["source"] for f in condensed}))
+    )
     return {"facts": condensed, "events": events, "llm_calls": calls}
 
 
 # -- compose ----------------------------------------------------------------------------------
+
 
 def variant_prompt(campaign: CampaignData, variant: str) -> str | None:
     for item in campaign.variants:
@@ -274,8 +334,11 @@ def campaign_instructions(campaign: CampaignData, variant: str, step: int) -> st
 def system_prompt_for(campaign: CampaignData, *, step: int, variant: str, canary: str) -> tuple[str, str]:
     """(the full system prompt, its fixed part that a draft must never repeat)."""
     if campaign.channel == "sms":
-        opt_out = (f"End with the exact line: {prompts.SMS_OPT_OUT_LINE}" if step == 0
-                   else "No opt-out line is needed on a follow-up.")
+        opt_out = (
+            f"End with the exact line: {prompts.SMS_OPT_OUT_LINE}"
+            if step == 0
+            else "No opt-out line is needed on a follow-up."
+        )
         limit = GSM7_SINGLE if campaign.max_sms_segments <= 1 else GSM7_PART * campaign.max_sms_segments
         format_rules = prompts.SMS_FORMAT_RULES.format(max_chars=limit, opt_out_rule=opt_out)
     else:
@@ -283,9 +346,13 @@ def system_prompt_for(campaign: CampaignData, *, step: int, variant: str, canary
     fixed = prompts.COMPOSE_SYSTEM.format(
         channel_name="text message (SMS)" if campaign.channel == "sms" else "email",
         task=prompts.TASK_COMPOSE_SMS if campaign.channel == "sms" else prompts.TASK_COMPOSE_EMAIL,
-        tone=prompts.tone_of(campaign.system_prompt), lead_block=prompts.BLOCK_LEAD,
-        research_block=prompts.BLOCK_RESEARCH, earlier_block=prompts.BLOCK_EARLIER,
-        format_rules=format_rules, canary=canary, campaign_prompt="{campaign_prompt}",
+        tone=prompts.tone_of(campaign.system_prompt),
+        lead_block=prompts.BLOCK_LEAD,
+        research_block=prompts.BLOCK_RESEARCH,
+        earlier_block=prompts.BLOCK_EARLIER,
+        format_rules=format_rules,
+        canary=canary,
+        campaign_prompt="{campaign_prompt}",
     )
     full = fixed.replace("{campaign_prompt}", campaign_instructions(campaign, variant, step))
     return full, fixed.split("Confidential marker")[0]
@@ -296,11 +363,16 @@ def _lead_for_prompt(lead: dict[str, Any]) -> dict[str, Any]:
     return {k: lead[k] for k in keep if lead.get(k)}
 
 
-def compose_messages(ctx: PipelineContext, facts: list[dict[str, str]], feedback: str | None) -> list[BaseMessage]:
-    system, _ = system_prompt_for(ctx.campaign, step=ctx.enrolment.step, variant=ctx.enrolment.variant,
-                                  canary=ctx.canary)
-    blocks = [prompts.data_block(prompts.BLOCK_LEAD, ctx.nonce, _lead_for_prompt(ctx.lead)),
-              prompts.data_block(prompts.BLOCK_RESEARCH, ctx.nonce, facts)]
+def compose_messages(
+    ctx: PipelineContext, facts: list[dict[str, str]], feedback: str | None
+) -> list[BaseMessage]:
+    system, _ = system_prompt_for(
+        ctx.campaign, step=ctx.enrolment.step, variant=ctx.enrolment.variant, canary=ctx.canary
+    )
+    blocks = [
+        prompts.data_block(prompts.BLOCK_LEAD, ctx.nonce, _lead_for_prompt(ctx.lead)),
+        prompts.data_block(prompts.BLOCK_RESEARCH, ctx.nonce, facts),
+    ]
     if ctx.enrolment.earlier_messages:
         blocks.append(prompts.data_block(prompts.BLOCK_EARLIER, ctx.nonce, ctx.enrolment.earlier_messages))
     ask = "Write the message now. Output only the message."
@@ -335,8 +407,14 @@ def _model_failure(ctx: PipelineContext, node: str, exc: ModelCallFailed) -> dic
     if exc.permanent or ctx.enrolment.attempts >= MAX_RUN_ATTEMPTS:
         return _ended(ctx, node, LeadStatus.failed, exc.reason, level="error")
     delay = max(exc.retry_after or 0.0, 30.0 * 2 ** max(ctx.enrolment.attempts - 1, 0))
-    return _ended(ctx, node, LeadStatus.deferred, f"{exc.reason}; trying again later", level="warning",
-                  next_action_at=ctx.now + timedelta(seconds=min(delay, 3600)))
+    return _ended(
+        ctx,
+        node,
+        LeadStatus.deferred,
+        f"{exc.reason}; trying again later",
+        level="warning",
+        next_action_at=ctx.now + timedelta(seconds=min(delay, 3600)),
+    )
 
 
 def compose(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
@@ -347,83 +425,158 @@ def compose(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     try:
         reply = _model_call(ctx, "compose", messages, COMPOSE_MAX_OUTPUT_TOKENS.get(ctx.channel, 300))
     except BudgetExceeded:
-        return {**_ended(ctx, "compose", LeadStatus.pending, BUDGET_REASON, level="warning"),
-                "compose_attempts": attempts}
+        return {
+            **_ended(ctx, "compose", LeadStatus.pending, BUDGET_REASON, level="warning"),
+            "compose_attempts": attempts,
+        }
     except ModelCallFailed as exc:
-        return {**_model_failure(ctx, "compose", exc), "llm_calls": [exc.record], "compose_attempts": attempts}
+        return {
+            **_model_failure(ctx, "compose", exc),
+            "llm_calls": [exc.record],
+            "compose_attempts": attempts,
+        }
     subject, body = split_email(reply.text) if ctx.channel == "email" else (None, reply.text.strip())
     body = with_required_lines(ctx, body)
     record = reply.record
     return {
-        "draft_subject": subject, "draft_body": body, "compose_attempts": attempts, "feedback": None,
+        "draft_subject": subject,
+        "draft_body": body,
+        "compose_attempts": attempts,
+        "feedback": None,
         "llm_calls": [record],
-        "events": [event(ctx, "compose", f"draft {attempts} written", model=record.model,
-                         input_tokens=record.input_tokens, output_tokens=record.output_tokens,
-                         cost_microusd=record.cost_microusd, latency_ms=record.latency_ms)],
+        "events": [
+            event(
+                ctx,
+                "compose",
+                f"draft {attempts} written",
+                model=record.model,
+                input_tokens=record.input_tokens,
+                output_tokens=record.output_tokens,
+                cost_microusd=record.cost_microusd,
+                latency_ms=record.latency_ms,
+            )
+        ],
     }
 
 
 # -- guard ------------------------------------------------------------------------------------
 
+
+@lru_cache(maxsize=4096)
 def _e164(raw: str | None, country: str) -> str | None:
     if not raw:
         return None
     try:
-        return phonenumbers.format_number(phonenumbers.parse(raw, country), phonenumbers.PhoneNumberFormat.E164)
+        return phonenumbers.format_number(
+            phonenumbers.parse(raw, country), phonenumbers.PhoneNumberFormat.E164
+        )
     except phonenumbers.NumberParseException:
         return None
 
 
-def guard_rules_for(settings: Settings, tenant: TenantData, campaign: CampaignData, lead: dict[str, Any],
-                    *, step: int, variant: str, canary: str) -> GuardRules:
+def guard_rules_for(
+    settings: Settings,
+    tenant: TenantData,
+    campaign: CampaignData,
+    lead: dict[str, Any],
+    *,
+    step: int,
+    variant: str,
+    canary: str,
+) -> GuardRules:
     """What a draft for this lead is checked against (also used for a reviewer's edit)."""
-    phones = {_e164(p, tenant.default_country) for p in
-              (lead.get("phone"), tenant.sms_sender_id, settings.twilio_from_number)}
+    phones = {
+        _e164(p, tenant.default_country)
+        for p in (lead.get("phone"), tenant.sms_sender_id, settings.twilio_from_number)
+    }
     emails = {e.lower() for e in (lead.get("email"), tenant.email_sender, settings.smtp_from) if e}
     _, protected = system_prompt_for(campaign, step=step, variant=variant, canary=canary)
     return GuardRules(
-        channel=campaign.channel, step=step, max_sms_segments=campaign.max_sms_segments,
-        link_allow_list=tenant.link_allow_list, allowed_phones=frozenset(p for p in phones if p),
-        allowed_emails=frozenset(emails), canary=canary, protected_text=protected,
-        default_country=tenant.default_country, postal_address=tenant.postal_address,
+        channel=campaign.channel,
+        step=step,
+        max_sms_segments=campaign.max_sms_segments,
+        link_allow_list=tenant.link_allow_list,
+        allowed_phones=frozenset(p for p in phones if p),
+        allowed_emails=frozenset(emails),
+        canary=canary,
+        protected_text=protected,
+        default_country=tenant.default_country,
+        postal_address=tenant.postal_address,
     )
 
 
 def guard_rules(ctx: PipelineContext) -> GuardRules:
-    return guard_rules_for(ctx.runtime.settings, ctx.tenant, ctx.campaign, ctx.lead,
-                           step=ctx.enrolment.step, variant=ctx.enrolment.variant, canary=ctx.canary)
+    return guard_rules_for(
+        ctx.runtime.settings,
+        ctx.tenant,
+        ctx.campaign,
+        ctx.lead,
+        step=ctx.enrolment.step,
+        variant=ctx.enrolment.variant,
+        canary=ctx.canary,
+    )
 
 
 def guard(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     """Plain-code checks; a failed draft goes back to compose once with the problems as feedback."""
     ctx = runtime.context
     result = check_draft(state.get("draft_body") or "", state.get("draft_subject"), guard_rules(ctx))
-    update: dict[str, Any] = {"guard": result.as_dict(), "draft_body": result.body,
-                              "draft_subject": result.subject}
+    update: dict[str, Any] = {
+        "guard": result.as_dict(),
+        "draft_body": result.body,
+        "draft_subject": result.subject,
+    }
     if result.passed:
         return {**update, "events": [event(ctx, "guard", "the draft passed", **result.as_dict())]}
     problems = "; ".join(result.problems)
     if state.get("compose_attempts", 0) < MAX_COMPOSE_ATTEMPTS and not state.get("outcome"):
-        return {**update, "feedback": problems,
-                "events": [event(ctx, "guard", f"draft rejected, regenerating: {problems}",
-                                 level="warning", **result.as_dict())]}
-    return {**update, **_ended(ctx, "guard", LeadStatus.failed,
-                               f"the draft failed the guard twice: {problems}", level="error",
-                               problems=result.problems)}
+        return {
+            **update,
+            "feedback": problems,
+            "events": [
+                event(
+                    ctx,
+                    "guard",
+                    f"draft rejected, regenerating: {problems}",
+                    level="warning",
+                    **result.as_dict(),
+                )
+            ],
+        }
+    return {
+        **update,
+        **_ended(
+            ctx,
+            "guard",
+            LeadStatus.failed,
+            f"the draft failed the guard twice: {problems}",
+            level="error",
+            problems=result.problems,
+        ),
+    }
 
 
 # -- approval ---------------------------------------------------------------------------------
+
 
 def approval(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     """With approval required, the draft waits for a reviewer; it is persisted by finalize."""
     ctx = runtime.context
     if ctx.campaign.approval_required and not state.get("resume_approved"):
         return _ended(ctx, "approval", LeadStatus.awaiting_approval, "waiting for a reviewer")
-    return {"events": [event(ctx, "approval", "no review needed" if not ctx.campaign.approval_required
-                             else "approved by a reviewer")]}
+    return {
+        "events": [
+            event(
+                ctx,
+                "approval",
+                "no review needed" if not ctx.campaign.approval_required else "approved by a reviewer",
+            )
+        ]
+    }
 
 
 # -- send -------------------------------------------------------------------------------------
+
 
 def idempotency_key(campaign_lead_id: int, step: int) -> str:
     return f"cl{campaign_lead_id}-s{step}"
@@ -438,63 +591,126 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     subject = ctx.enrolment.draft_subject if resumed else state.get("draft_subject")
     opens = send_window_opens(ctx)
     if opens > ctx.now:
-        return _ended(ctx, "send", LeadStatus.deferred,
-                      f"the send window closed; due again at {opens.isoformat()}", next_action_at=opens)
+        return _ended(
+            ctx,
+            "send",
+            LeadStatus.deferred,
+            f"the send window closed; due again at {opens.isoformat()}",
+            next_action_at=opens,
+        )
     sender = ctx.runtime.sender(ctx.channel)
     ctx.runtime.gate.acquire_send(tenant_id=ctx.tenant.id, campaign_id=ctx.campaign.id, channel=ctx.channel)
     address = ctx.address or ""
     key = idempotency_key(ctx.enrolment.id, ctx.enrolment.step)
     segments = (state.get("guard") or ctx.enrolment.guard_result or {}).get("segments", 0)
     ledger = write_ledger_row(
-        ctx.db, tenant_id=ctx.tenant.id, campaign_id=ctx.campaign.id, campaign_lead_id=ctx.enrolment.id,
-        lead_id=int(ctx.lead["id"]), lease_owner=ctx.lease_owner, step=ctx.enrolment.step,
-        channel=ctx.channel, to_address=address, subject=subject, body=body, segments=int(segments or 0),
-        provider=sender.name, idempotency_key=key, now=ctx.now,
+        ctx.db,
+        tenant_id=ctx.tenant.id,
+        campaign_id=ctx.campaign.id,
+        campaign_lead_id=ctx.enrolment.id,
+        lead_id=int(ctx.lead["id"]),
+        lease_owner=ctx.lease_owner,
+        step=ctx.enrolment.step,
+        channel=ctx.channel,
+        to_address=address,
+        subject=subject,
+        body=body,
+        segments=int(segments or 0),
+        provider=sender.name,
+        idempotency_key=key,
+        now=ctx.now,
     )
     if ledger.lease_lost:
-        return {"outcome": None, "reason": "lease lost",
-                "events": [event(ctx, "send", "the lease expired before sending: not sent", level="warning")]}
+        return {
+            "outcome": None,
+            "reason": "lease lost",
+            "events": [event(ctx, "send", "the lease expired before sending: not sent", level="warning")],
+        }
     if ledger.suppressed:
-        return _ended(ctx, "send", LeadStatus.skipped,
-                      f"the address was suppressed ({ledger.suppressed}) before sending")
+        return _ended(
+            ctx,
+            "send",
+            LeadStatus.skipped,
+            f"the address was suppressed ({ledger.suppressed}) before sending",
+        )
     if not ledger.proceed:
         if ledger.existing_status in (MessageStatus.sent.value, MessageStatus.delivered.value):
-            return {"outcome": LeadStatus.sent.value, "reason": "already sent", "sent_at": ctx.now,
-                    "events": [event(ctx, "send", "a message for this step was already sent: not sent again")]}
-        return _ended(ctx, "send", LeadStatus.unknown,
-                      f"a message for this step is already in the ledger ({ledger.existing_status}): "
-                      "not sent again; a person must check it", level="warning", message_id=ledger.message_id)
+            return {
+                "outcome": LeadStatus.sent.value,
+                "reason": "already sent",
+                "sent_at": ctx.now,
+                "events": [event(ctx, "send", "a message for this step was already sent: not sent again")],
+            }
+        return _ended(
+            ctx,
+            "send",
+            LeadStatus.unknown,
+            f"a message for this step is already in the ledger ({ledger.existing_status}): "
+            "not sent again; a person must check it",
+            level="warning",
+            message_id=ledger.message_id,
+        )
     outgoing = OutgoingMessage(
-        tenant_id=ctx.tenant.id, campaign_id=ctx.campaign.id, channel=ctx.channel, to_address=address,
-        body=body, subject=subject, idempotency_key=key,
+        tenant_id=ctx.tenant.id,
+        campaign_id=ctx.campaign.id,
+        channel=ctx.channel,
+        to_address=address,
+        body=body,
+        subject=subject,
+        idempotency_key=key,
         from_address=ctx.tenant.email_sender if ctx.channel == "email" else ctx.tenant.sms_sender_id,
     )
-    base = {"message_id": ledger.message_id}
+    base: dict[str, Any] = {"message_id": ledger.message_id}
     try:
         receipt = sender.send(outgoing, db=ctx.db)
     except NotSent as exc:
         error = exc.reason if exc.permanent or exc.opted_out else f"{NOT_REACHED}: {exc.reason}"
         base.update(message_status=MessageStatus.failed.value, message_error=error)
         if exc.opted_out:
-            return {**base, **_ended(ctx, "send", LeadStatus.skipped, exc.reason, level="warning"),
-                    "suppress": {"channel": ctx.channel, "address": address, "reason": "stop",
-                                 "source": f"{sender.name}: {exc.reason}"}}
+            return {
+                **base,
+                **_ended(ctx, "send", LeadStatus.skipped, exc.reason, level="warning"),
+                "suppress": {
+                    "channel": ctx.channel,
+                    "address": address,
+                    "reason": "stop",
+                    "source": f"{sender.name}: {exc.reason}",
+                },
+            }
         if exc.permanent or ctx.enrolment.attempts >= MAX_RUN_ATTEMPTS:
             return {**base, **_ended(ctx, "send", LeadStatus.failed, exc.reason, level="error")}
         retry = ctx.now + timedelta(seconds=max(exc.retry_after or 0.0, 30.0))
-        return {**base, **_ended(ctx, "send", LeadStatus.deferred, f"not sent: {exc.reason}; trying again later",
-                                 level="warning", next_action_at=retry)}
+        return {
+            **base,
+            **_ended(
+                ctx,
+                "send",
+                LeadStatus.deferred,
+                f"not sent: {exc.reason}; trying again later",
+                level="warning",
+                next_action_at=retry,
+            ),
+        }
     except Exception as exc:  # noqa: BLE001 - the provider's state is unknown: never re-send blindly
         reason = f"the provider call failed and may or may not have sent: {type(exc).__name__}: {exc}"
         base.update(message_status=MessageStatus.unknown.value, message_error=reason)
         return {**base, **_ended(ctx, "send", LeadStatus.unknown, reason, level="error")}
     sent_at = ctx.now
-    return {**base, "message_status": MessageStatus.sent.value, "provider_message_id": receipt.provider_message_id,
-            "sent_at": sent_at, "outcome": LeadStatus.sent.value, "reason": None,
-            "events": [event(ctx, "send", f"sent with {sender.name}", provider_message_id=receipt.provider_message_id)]}
+    return {
+        **base,
+        "message_status": MessageStatus.sent.value,
+        "provider_message_id": receipt.provider_message_id,
+        "sent_at": sent_at,
+        "outcome": LeadStatus.sent.value,
+        "reason": None,
+        "events": [
+            event(ctx, "send", f"sent with {sender.name}", provider_message_id=receipt.provider_message_id)
+        ],
+    }
 
 
 # -- finalize ---------------------------------------------------------------------------------
+
 
 def _next_step_delay(campaign: CampaignData, next_step: int) -> timedelta | None:
     if next_step >= len(campaign.steps):
@@ -509,28 +725,43 @@ def outcome_values(state: PipelineState, ctx: PipelineContext) -> tuple[str | No
     status = state.get("outcome")
     reason = state.get("reason")
     now = ctx.now
-    values: dict[str, Any] = {"status_reason": reason, "updated_at": now}
+    # The variant is written back so A/B results can be counted (it may have been assigned now).
+    values: dict[str, Any] = {"status_reason": reason, "updated_at": now, "variant": ctx.enrolment.variant}
     if state.get("facts") is not None and not state.get("resume_approved"):
         values["research"] = state.get("facts")
     if status == LeadStatus.awaiting_approval.value:
-        values.update(draft_subject=state.get("draft_subject"), draft_body=state.get("draft_body"),
-                      guard_result=state.get("guard") or {}, next_action_at=None, error=None)
+        values.update(
+            draft_subject=state.get("draft_subject"),
+            draft_body=state.get("draft_body"),
+            guard_result=state.get("guard") or {},
+            next_action_at=None,
+            error=None,
+        )
     elif status == LeadStatus.sent.value:
         sent_at = state.get("sent_at") or now
         delay = _next_step_delay(ctx.campaign, ctx.enrolment.step + 1)
         if not state.get("resume_approved"):
-            values.update(draft_subject=state.get("draft_subject"), draft_body=state.get("draft_body"),
-                          guard_result=state.get("guard") or {})
+            values.update(
+                draft_subject=state.get("draft_subject"),
+                draft_body=state.get("draft_body"),
+                guard_result=state.get("guard") or {},
+            )
         values.update(approved_at=None, error=None)
         if delay is not None and not _has_replied(ctx):
             # The follow-up: the same enrolment, next step, due after the step's delay.
             status = LeadStatus.pending.value
-            values.update(step=ctx.enrolment.step + 1, next_action_at=sent_at + delay, attempts=0,
-                          status_reason=f"follow-up {ctx.enrolment.step + 1} due")
+            values.update(
+                step=ctx.enrolment.step + 1,
+                next_action_at=sent_at + delay,
+                attempts=0,
+                status_reason=f"follow-up {ctx.enrolment.step + 1} due",
+            )
         else:
             values.update(next_action_at=None, completed_at=now)
     elif status in (LeadStatus.deferred.value, LeadStatus.pending.value):
-        values["next_action_at"] = state.get("next_action_at") if status == LeadStatus.deferred.value else None
+        values["next_action_at"] = (
+            state.get("next_action_at") if status == LeadStatus.deferred.value else None
+        )
         if status == LeadStatus.pending.value and reason == BUDGET_REASON:
             # The claim counted an attempt that never happened.
             values["attempts"] = max(ctx.enrolment.attempts - 1, 0)
@@ -539,8 +770,11 @@ def outcome_values(state: PipelineState, ctx: PipelineContext) -> tuple[str | No
         if status != LeadStatus.skipped.value:
             values["error"] = reason
         if status == LeadStatus.failed.value and state.get("draft_body"):
-            values.update(draft_subject=state.get("draft_subject"), draft_body=state.get("draft_body"),
-                          guard_result=state.get("guard") or {})
+            values.update(
+                draft_subject=state.get("draft_subject"),
+                draft_body=state.get("draft_body"),
+                guard_result=state.get("guard") or {},
+            )
     return status, values
 
 
@@ -549,8 +783,13 @@ def finalize(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     status, values = outcome_values(state, ctx)
     calls = state.get("llm_calls", [])
-    final_event = event(ctx, "finalize", f"ended as {status}" if status else "ended without an outcome",
-                        status=status, cost_microusd=sum(c.cost_microusd for c in calls))
+    final_event = event(
+        ctx,
+        "finalize",
+        f"ended as {status}" if status else "ended without an outcome",
+        status=status,
+        cost_microusd=sum(c.cost_microusd for c in calls),
+    )
     if ctx.mode != "run":
         return {"events": [final_event]}
     assert ctx.db is not None and ctx.enrolment.id is not None
@@ -558,13 +797,23 @@ def finalize(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     if state.get("message_status"):
         message_values = {"status": state["message_status"], "error": state.get("message_error")}
         if state["message_status"] == MessageStatus.sent.value:
-            message_values.update(provider_message_id=state.get("provider_message_id"),
-                                  sent_at=state.get("sent_at"))
+            message_values.update(
+                provider_message_id=state.get("provider_message_id"), sent_at=state.get("sent_at")
+            )
     outcome = Outcome(
-        tenant_id=ctx.tenant.id, campaign_id=ctx.campaign.id, campaign_lead_id=ctx.enrolment.id,
-        lead_id=int(ctx.lead["id"]), lease_owner=ctx.lease_owner, trace_id=state["trace_id"],
-        status=status, values=values, events=[*state.get("events", []), final_event], llm_calls=calls,
-        message_id=state.get("message_id"), message_values=message_values, suppress=state.get("suppress"),
+        tenant_id=ctx.tenant.id,
+        campaign_id=ctx.campaign.id,
+        campaign_lead_id=ctx.enrolment.id,
+        lead_id=int(ctx.lead["id"]),
+        lease_owner=ctx.lease_owner,
+        trace_id=state["trace_id"],
+        status=status,
+        values=values,
+        events=[*state.get("events", []), final_event],
+        llm_calls=calls,
+        message_id=state.get("message_id"),
+        message_values=message_values,
+        suppress=state.get("suppress"),
     )
     try:
         persist_outcome(ctx.db, outcome)

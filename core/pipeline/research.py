@@ -9,6 +9,7 @@ addresses refused unless `research_fetch_allow_private` is set.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -22,7 +23,10 @@ Fact = dict[str, str]
 MAX_FACT_CHARS = 240
 MAX_FACTS = 6
 MAX_REDIRECTS = 3
-_FETCH_HEADERS = {"User-Agent": "Leadflow research (+https://leadflow.invalid)", "Accept": "text/html,text/plain"}
+_FETCH_HEADERS = {
+    "User-Agent": "Leadflow research (+https://leadflow.invalid)",
+    "Accept": "text/html,text/plain",
+}
 
 
 class ResearchFetchError(Exception):
@@ -44,7 +48,9 @@ def lead_facts(lead: dict[str, Any]) -> list[Fact]:
     elif lead.get("company"):
         facts.append(_fact(f"{name or 'The lead'} works at {lead['company']}", "lead.company"))
     if lead.get("industry"):
-        facts.append(_fact(f"{lead.get('company') or 'The company'} is in {lead['industry']}", "lead.industry"))
+        facts.append(
+            _fact(f"{lead.get('company') or 'The company'} is in {lead['industry']}", "lead.industry")
+        )
     if lead.get("city"):
         facts.append(_fact(f"Based in {lead['city']}", "lead.city"))
     if lead.get("notes"):
@@ -80,26 +86,38 @@ def _refuse_private(host: str, port: int, allow_private: bool) -> None:
         raise ResearchFetchError(f"cannot resolve {host}: {exc}") from None
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
-        if (address.is_private or address.is_loopback or address.is_link_local
-                or address.is_reserved or address.is_multicast or address.is_unspecified):
+        if (
+            address.is_private
+            or address.is_loopback
+            or address.is_link_local
+            or address.is_reserved
+            or address.is_multicast
+            or address.is_unspecified
+        ):
             raise ResearchFetchError(f"{host} resolves to a private address ({address}): not fetched")
 
 
 def _check_url(url: str, settings: Settings) -> None:
     parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise ResearchFetchError(f"'{url}' is not a valid address") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ResearchFetchError(f"only http and https pages are fetched, not '{url}'")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     _refuse_private(parts.hostname, port, settings.research_fetch_allow_private)
 
 
 def fetch_page_text(url: str, settings: Settings) -> tuple[str, str]:
     """(final URL, page text): redirects followed by hand so each hop is checked."""
-    if "://" not in url:
-        url = f"https://{url}"
+    if "://" not in url and not re.match(
+        r"^(javascript|data|file|mailto|about|vbscript):", url, re.IGNORECASE
+    ):
+        url = f"https://{url}"  # a bare domain, as lead imports store websites
     limit = settings.research_fetch_max_bytes
-    with httpx.Client(timeout=settings.research_fetch_timeout_seconds, follow_redirects=False,
-                      headers=_FETCH_HEADERS) as client:
+    with httpx.Client(
+        timeout=settings.research_fetch_timeout_seconds, follow_redirects=False, headers=_FETCH_HEADERS
+    ) as client:
         for _ in range(MAX_REDIRECTS + 1):
             _check_url(url, settings)
             try:

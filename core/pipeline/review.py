@@ -49,25 +49,38 @@ class BulkResult:
     refused: dict[int, str]  # campaign_lead_id -> why
 
 
-def review_queue(db: Database, actor: Actor, *, campaign_id: int | None = None, limit: int = 100) -> list[ReviewItem]:
+def review_queue(
+    db: Database, actor: Actor, *, campaign_id: int | None = None, limit: int = 100
+) -> list[ReviewItem]:
     """Drafts awaiting approval, oldest first."""
     actor.require(Permission.review_drafts)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
-        query = (select(CampaignLead, Lead, Campaign.channel)
-                 .join(Lead, Lead.id == CampaignLead.lead_id)
-                 .join(Campaign, Campaign.id == CampaignLead.campaign_id)
-                 .where(CampaignLead.status == LeadStatus.awaiting_approval.value)
-                 .order_by(CampaignLead.updated_at, CampaignLead.id).limit(limit))
+        query = (
+            select(CampaignLead, Lead, Campaign.channel)
+            .join(Lead, Lead.id == CampaignLead.lead_id)
+            .join(Campaign, Campaign.id == CampaignLead.campaign_id)
+            .where(CampaignLead.status == LeadStatus.awaiting_approval.value)
+            .order_by(CampaignLead.updated_at, CampaignLead.id)
+            .limit(limit)
+        )
         if campaign_id is not None:
             query = query.where(CampaignLead.campaign_id == campaign_id)
         return [
             ReviewItem(
-                campaign_lead_id=cl.id, campaign_id=cl.campaign_id, lead_id=lead.id,
+                campaign_lead_id=cl.id,
+                campaign_id=cl.campaign_id,
+                lead_id=lead.id,
                 lead_name=" ".join(p for p in (lead.first_name, lead.last_name) if p) or f"lead {lead.id}",
-                company=lead.company, to_address=lead.phone if channel == "sms" else lead.email,
-                step=cl.step, variant=cl.variant, subject=cl.draft_subject, body=cl.draft_body,
-                facts=list(cl.research or []), guard=dict(cl.guard_result or {}),
-                cost_microusd=cl.cost_microusd, updated_at=cl.updated_at,
+                company=lead.company,
+                to_address=lead.phone if channel == "sms" else lead.email,
+                step=cl.step,
+                variant=cl.variant,
+                subject=cl.draft_subject,
+                body=cl.draft_body,
+                facts=list(cl.research or []),
+                guard=dict(cl.guard_result or {}),
+                cost_microusd=cl.cost_microusd,
+                updated_at=cl.updated_at,
             )
             for cl, lead, channel in session.execute(query)
         ]
@@ -78,19 +91,39 @@ def _awaiting(session: Session, campaign_lead_id: int) -> CampaignLead:
     if enrolment is None:
         raise NotFound(f"no draft {campaign_lead_id} to review")
     if enrolment.status != LeadStatus.awaiting_approval.value:
-        raise Conflict(f"draft {campaign_lead_id} is {enrolment.status.replace('_', ' ')}, "
-                       "not awaiting approval; refresh the review queue")
+        raise Conflict(
+            f"draft {campaign_lead_id} is {enrolment.status.replace('_', ' ')}, "
+            "not awaiting approval; refresh the review queue"
+        )
     return enrolment
 
 
 def _event(session: Session, enrolment: CampaignLead, message: str, now: datetime, **data: Any) -> None:
-    session.add(Event(tenant_id=enrolment.tenant_id, campaign_id=enrolment.campaign_id,
-                      campaign_lead_id=enrolment.id, trace_id=enrolment.trace_id, node="approval",
-                      level="info", message=message, data=data, created_at=now))
+    session.add(
+        Event(
+            tenant_id=enrolment.tenant_id,
+            campaign_id=enrolment.campaign_id,
+            campaign_lead_id=enrolment.id,
+            trace_id=enrolment.trace_id,
+            node="approval",
+            level="info",
+            message=message,
+            data=data,
+            created_at=now,
+        )
+    )
 
 
-def _approve_in(db: Database, session: Session, actor: Actor, campaign_lead_id: int, *,
-                edited_body: str | None, edited_subject: str | None, now: datetime) -> None:
+def _approve_in(
+    db: Database,
+    session: Session,
+    actor: Actor,
+    campaign_lead_id: int,
+    *,
+    edited_body: str | None,
+    edited_subject: str | None,
+    now: datetime,
+) -> None:
     enrolment = _awaiting(session, campaign_lead_id)
     edited = edited_body is not None or edited_subject is not None
     if edited:
@@ -98,8 +131,15 @@ def _approve_in(db: Database, session: Session, actor: Actor, campaign_lead_id: 
         lead = session.get(Lead, enrolment.lead_id)
         tenant = session.get(Tenant, actor.tenant_id)
         assert campaign is not None and lead is not None and tenant is not None
-        rules = guard_rules_for(db.settings, tenant_data(tenant), campaign_data(campaign), lead_data(lead),
-                                step=enrolment.step, variant=enrolment.variant, canary="")
+        rules = guard_rules_for(
+            db.settings,
+            tenant_data(tenant),
+            campaign_data(campaign),
+            lead_data(lead),
+            step=enrolment.step,
+            variant=enrolment.variant,
+            canary="",
+        )
         body = edited_body if edited_body is not None else enrolment.draft_body or ""
         subject = edited_subject if edited_subject is not None else enrolment.draft_subject
         result = check_draft(body, subject if campaign.channel == "email" else None, rules)
@@ -112,20 +152,45 @@ def _approve_in(db: Database, session: Session, actor: Actor, campaign_lead_id: 
     enrolment.next_action_at = now
     enrolment.reviewed_by = actor.user_id
     enrolment.status_reason = "approved" + (" with an edit" if edited else "")
-    _event(session, enrolment, f"approved by {actor.username or actor.user_id}" + (" with an edit" if edited else ""),
-           now, edited=edited)
-    record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="draft.approve",
-                 entity="campaign_lead", entity_id=campaign_lead_id, details={"edited": edited})
+    _event(
+        session,
+        enrolment,
+        f"approved by {actor.username or actor.user_id}" + (" with an edit" if edited else ""),
+        now,
+        edited=edited,
+    )
+    record_audit(
+        session,
+        tenant_id=actor.tenant_id,
+        user_id=actor.user_id,
+        action="draft.approve",
+        entity="campaign_lead",
+        entity_id=campaign_lead_id,
+        details={"edited": edited},
+    )
 
 
-def approve(db: Database, actor: Actor, campaign_lead_id: int, *, edited_body: str | None = None,
-            edited_subject: str | None = None) -> None:
+def approve(
+    db: Database,
+    actor: Actor,
+    campaign_lead_id: int,
+    *,
+    edited_body: str | None = None,
+    edited_subject: str | None = None,
+) -> None:
     """Approve a draft (an edit must pass the guard again); the runner then sends it."""
     actor.require(Permission.review_drafts)
     now = datetime.now(UTC)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
-        _approve_in(db, session, actor, campaign_lead_id, edited_body=edited_body,
-                    edited_subject=edited_subject, now=now)
+        _approve_in(
+            db,
+            session,
+            actor,
+            campaign_lead_id,
+            edited_body=edited_body,
+            edited_subject=edited_subject,
+            now=now,
+        )
 
 
 def _reject_in(session: Session, actor: Actor, campaign_lead_id: int, reason: str, now: datetime) -> None:
@@ -138,8 +203,15 @@ def _reject_in(session: Session, actor: Actor, campaign_lead_id: int, reason: st
     enrolment.reviewed_by = actor.user_id
     enrolment.completed_at = now
     _event(session, enrolment, text, now)
-    record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="draft.reject",
-                 entity="campaign_lead", entity_id=campaign_lead_id, details={"reason": reason})
+    record_audit(
+        session,
+        tenant_id=actor.tenant_id,
+        user_id=actor.user_id,
+        action="draft.reject",
+        entity="campaign_lead",
+        entity_id=campaign_lead_id,
+        details={"reason": reason},
+    )
 
 
 def reject(db: Database, actor: Actor, campaign_lead_id: int, reason: str) -> None:
@@ -161,7 +233,9 @@ def approve_many(db: Database, actor: Actor, campaign_lead_ids: list[int]) -> Bu
         for campaign_lead_id in campaign_lead_ids:
             try:
                 with session.begin_nested():
-                    _approve_in(db, session, actor, campaign_lead_id, edited_body=None, edited_subject=None, now=now)
+                    _approve_in(
+                        db, session, actor, campaign_lead_id, edited_body=None, edited_subject=None, now=now
+                    )
                 done.append(campaign_lead_id)
             except LeadflowError as exc:
                 refused[campaign_lead_id] = str(exc)

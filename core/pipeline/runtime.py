@@ -44,11 +44,17 @@ class PipelineRuntime:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, gate: CallGate = NO_LIMITS,
-                      now: Callable[[], datetime] = utc_now) -> PipelineRuntime:
-        return cls(settings=settings, models=ModelFactory(settings),
-                   senders=senders_from_settings(settings), gate=gate, now=now,
-                   provider=settings.llm_provider)
+    def from_settings(
+        cls, settings: Settings, *, gate: CallGate = NO_LIMITS, now: Callable[[], datetime] = utc_now
+    ) -> PipelineRuntime:
+        return cls(
+            settings=settings,
+            models=ModelFactory(settings),
+            senders=senders_from_settings(settings),
+            gate=gate,
+            now=now,
+            provider=settings.llm_provider,
+        )
 
     def chat_model(self, model: str, temperature: float) -> BaseChatModel:
         if isinstance(self.models, BaseChatModel):

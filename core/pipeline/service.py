@@ -11,7 +11,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -77,8 +77,9 @@ def _secrets() -> tuple[str, str]:
     return f"LF-CANARY-{secrets.token_hex(6)}", secrets.token_hex(6)
 
 
-def process_campaign_lead(db: Database, runtime: PipelineRuntime, campaign_lead_id: int, *,
-                          lease_owner: str) -> str:
+def process_campaign_lead(
+    db: Database, runtime: PipelineRuntime, campaign_lead_id: int, *, lease_owner: str
+) -> str:
     """Run the graph for the enrolment's current step and return its new status.
 
     The runner has claimed the row (status in_progress, our lease). Every outcome write checks
@@ -90,34 +91,62 @@ def process_campaign_lead(db: Database, runtime: PipelineRuntime, campaign_lead_
     enrolment = inputs.enrolment
     variant_names = {str(v.get("name")) for v in inputs.campaign.variants if isinstance(v, dict)}
     if variant_names and enrolment.variant not in variant_names:
-        enrolment = replace(enrolment, variant=assign_variant(inputs.campaign.id, int(inputs.lead["id"]),
-                                                              inputs.campaign.variants))
+        enrolment = replace(
+            enrolment,
+            variant=assign_variant(inputs.campaign.id, int(inputs.lead["id"]), inputs.campaign.variants),
+        )
     canary, nonce = _secrets()
     trace_id = str(uuid.uuid4())
-    context = PipelineContext(runtime=runtime, db=db, mode="run", lease_owner=lease_owner,
-                              tenant=inputs.tenant, campaign=inputs.campaign, lead=inputs.lead,
-                              enrolment=enrolment, canary=canary, nonce=nonce)
-    with bound(tenant_id=inputs.tenant.id, campaign_id=inputs.campaign.id,
-               campaign_lead_id=campaign_lead_id, trace_id=trace_id):
+    context = PipelineContext(
+        runtime=runtime,
+        db=db,
+        mode="run",
+        lease_owner=lease_owner,
+        tenant=inputs.tenant,
+        campaign=inputs.campaign,
+        lead=inputs.lead,
+        enrolment=enrolment,
+        canary=canary,
+        nonce=nonce,
+    )
+    with bound(
+        tenant_id=inputs.tenant.id,
+        campaign_id=inputs.campaign.id,
+        campaign_lead_id=campaign_lead_id,
+        trace_id=trace_id,
+    ):
         try:
-            final: PipelineState = runtime.graph().invoke(
-                {"trace_id": trace_id, "events": [], "llm_calls": []}, context=context)
+            final = cast(
+                PipelineState,
+                runtime.graph().invoke(
+                    {"trace_id": trace_id, "events": [], "llm_calls": []}, context=context
+                ),
+            )
         except Exception as exc:
             # A bug, not a lead's problem: record it on the lead instead of looping on it.
             log.exception("pipeline run crashed")
             reason = f"internal error: {type(exc).__name__}: {exc}"
-            persist_outcome(db, Outcome(
-                tenant_id=inputs.tenant.id, campaign_id=inputs.campaign.id,
-                campaign_lead_id=campaign_lead_id, lead_id=int(inputs.lead["id"]), lease_owner=lease_owner,
-                trace_id=trace_id, status=LeadStatus.failed.value,
-                values={"error": reason, "status_reason": reason, "completed_at": runtime.now()},
-                events=[nodes.event(context, "finalize", reason, level="error")], llm_calls=[],
-            ))
+            persist_outcome(
+                db,
+                Outcome(
+                    tenant_id=inputs.tenant.id,
+                    campaign_id=inputs.campaign.id,
+                    campaign_lead_id=campaign_lead_id,
+                    lead_id=int(inputs.lead["id"]),
+                    lease_owner=lease_owner,
+                    trace_id=trace_id,
+                    status=LeadStatus.failed.value,
+                    values={"error": reason, "status_reason": reason, "completed_at": runtime.now()},
+                    events=[nodes.event(context, "finalize", reason, level="error")],
+                    llm_calls=[],
+                ),
+            )
             return LeadStatus.failed.value
     return final.get("outcome") or LEASE_LOST
 
 
 # -- reconciliation ---------------------------------------------------------------------------
+
 
 def _sent_status_values(campaign: Campaign, step: int, sent_at: datetime, replied: bool) -> dict[str, Any]:
     """The enrolment after its step's message went out: the next step, or done."""
@@ -125,10 +154,21 @@ def _sent_status_values(campaign: Campaign, step: int, sent_at: datetime, replie
     if step + 1 < len(steps) and not replied:
         delay = nodes._next_step_delay(campaign_data(campaign), step + 1)
         assert delay is not None
-        return {"status": LeadStatus.pending.value, "step": step + 1, "next_action_at": sent_at + delay,
-                "attempts": 0, "approved_at": None, "status_reason": f"follow-up {step + 1} due"}
-    return {"status": LeadStatus.sent.value, "next_action_at": None, "approved_at": None,
-            "completed_at": sent_at, "status_reason": None}
+        return {
+            "status": LeadStatus.pending.value,
+            "step": step + 1,
+            "next_action_at": sent_at + delay,
+            "attempts": 0,
+            "approved_at": None,
+            "status_reason": f"follow-up {step + 1} due",
+        }
+    return {
+        "status": LeadStatus.sent.value,
+        "next_action_at": None,
+        "approved_at": None,
+        "completed_at": sent_at,
+        "status_reason": None,
+    }
 
 
 def reconcile_sending_message(db: Database, runtime: PipelineRuntime, message_id: int) -> str:
@@ -146,9 +186,14 @@ def reconcile_sending_message(db: Database, runtime: PipelineRuntime, message_id
         message = session.get(Message, message_id, with_for_update=not db.is_sqlite)
         if message is None or message.status != MessageStatus.sending.value:
             return message.status if message else MessageStatus.failed.value
-        sender = OutboxSender() if message.provider == OutboxSender.name else runtime.senders.get(message.channel)
-        was_sent = sender.was_sent(message.idempotency_key, tenant_id=tenant_id, db=db) \
-            if sender is not None and sender.name == message.provider else None
+        sender = (
+            OutboxSender() if message.provider == OutboxSender.name else runtime.senders.get(message.channel)
+        )
+        was_sent = (
+            sender.was_sent(message.idempotency_key, tenant_id=tenant_id, db=db)
+            if sender is not None and sender.name == message.provider
+            else None
+        )
         enrolment = session.get(CampaignLead, message.campaign_lead_id)
         campaign = session.get(Campaign, message.campaign_id)
         lead = session.get(Lead, message.lead_id)
@@ -156,34 +201,54 @@ def reconcile_sending_message(db: Database, runtime: PipelineRuntime, message_id
         if was_sent:
             message.status, message.sent_at = MessageStatus.sent.value, now
             message.provider_message_id = message.provider_message_id or f"{message.provider}-reconciled"
-            values = _sent_status_values(campaign, message.step, now,
-                                         bool(lead.replied_at or enrolment.replied_at))
+            values = _sent_status_values(
+                campaign, message.step, now, bool(lead.replied_at or enrolment.replied_at)
+            )
             text = "reconciled: the provider has the message, it was sent"
         elif was_sent is False:
             message.status, message.error = MessageStatus.failed.value, NOT_REACHED
-            values = {"status": LeadStatus.pending.value, "next_action_at": now,
-                      "status_reason": "the send was interrupted before the provider got it; retrying"}
+            values = {
+                "status": LeadStatus.pending.value,
+                "next_action_at": now,
+                "status_reason": "the send was interrupted before the provider got it; retrying",
+            }
             text = f"reconciled: {NOT_REACHED}; the lead is due again"
         else:
             message.status = MessageStatus.unknown.value
             message.error = "the worker stopped while the provider was being called; check with the provider"
-            values = {"status": LeadStatus.unknown.value, "next_action_at": None, "completed_at": now,
-                      "status_reason": message.error, "error": message.error}
+            values = {
+                "status": LeadStatus.unknown.value,
+                "next_action_at": None,
+                "completed_at": now,
+                "status_reason": message.error,
+                "error": message.error,
+            }
             text = "reconciled: the outcome is unknown; a person must check it"
         if enrolment.step == message.step and enrolment.status not in {s.value for s in FINAL_LEAD_STATUSES}:
             session.execute(
-                update(CampaignLead).where(CampaignLead.id == enrolment.id, CampaignLead.step == message.step)
+                update(CampaignLead)
+                .where(CampaignLead.id == enrolment.id, CampaignLead.step == message.step)
                 .values(lease_owner=None, lease_expires_at=None, updated_at=now, **values)
                 .execution_options(synchronize_session=False)
             )
-        session.add(Event(tenant_id=tenant_id, campaign_id=message.campaign_id,
-                          campaign_lead_id=message.campaign_lead_id, trace_id=enrolment.trace_id,
-                          node="reconcile", level="warning", message=text,
-                          data={"message_id": message.id, "provider": message.provider}, created_at=now))
+        session.add(
+            Event(
+                tenant_id=tenant_id,
+                campaign_id=message.campaign_id,
+                campaign_lead_id=message.campaign_lead_id,
+                trace_id=enrolment.trace_id,
+                node="reconcile",
+                level="warning",
+                message=text,
+                data={"message_id": message.id, "provider": message.provider},
+                created_at=now,
+            )
+        )
         return message.status
 
 
 # -- preview and estimate ---------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class PreviewResult:
@@ -217,45 +282,82 @@ def _load_for_preview(session: Session, tenant_id: int, campaign_id: int, lead_i
     suppression = None
     address = address_of(lead_data(lead), campaign.channel)
     if address:
-        suppression = session.scalar(select(Suppression.reason).where(
-            Suppression.channel == campaign.channel, Suppression.address == address).limit(1))
+        suppression = session.scalar(
+            select(Suppression.reason)
+            .where(Suppression.channel == campaign.channel, Suppression.address == address)
+            .limit(1)
+        )
     return tenant, campaign, lead, suppression
 
 
 def _record_calls(session: Session, tenant_id: int, campaign_id: int, calls: list[ModelCallRecord]) -> None:
     for c in calls:
-        session.add(LLMCall(tenant_id=tenant_id, campaign_id=campaign_id, campaign_lead_id=None,
-                            node=f"preview:{c.node}", provider=c.provider, model=c.model,
-                            input_tokens=c.input_tokens, output_tokens=c.output_tokens,
-                            cost_microusd=c.cost_microusd, latency_ms=c.latency_ms, error=c.error))
+        session.add(
+            LLMCall(
+                tenant_id=tenant_id,
+                campaign_id=campaign_id,
+                campaign_lead_id=None,
+                node=f"preview:{c.node}",
+                provider=c.provider,
+                model=c.model,
+                input_tokens=c.input_tokens,
+                output_tokens=c.output_tokens,
+                cost_microusd=c.cost_microusd,
+                latency_ms=c.latency_ms,
+                error=c.error,
+            )
+        )
 
 
-def preview(db: Database, runtime: PipelineRuntime, actor: Actor, campaign_id: int, lead_id: int) -> PreviewResult:
+def preview(
+    db: Database, runtime: PipelineRuntime, actor: Actor, campaign_id: int, lead_id: int
+) -> PreviewResult:
     """validate -> research -> compose -> guard for one lead; the model calls are recorded as spend."""
     actor.require(Permission.edit_campaigns)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
-        tenant, campaign, lead, suppression = _load_for_preview(session, actor.tenant_id, campaign_id, lead_id)
+        tenant, campaign, lead, suppression = _load_for_preview(
+            session, actor.tenant_id, campaign_id, lead_id
+        )
         tenant_view, campaign_view, lead_view = tenant_data(tenant), campaign_data(campaign), lead_data(lead)
     variant = assign_variant(campaign_id, lead_id, campaign_view.variants)
     canary, nonce = _secrets()
-    context = PipelineContext(runtime=runtime, db=db, mode="preview", lease_owner="",
-                              tenant=tenant_view, campaign=campaign_view, lead=lead_view,
-                              enrolment=EnrolmentData(id=None, step=0, variant=variant, suppression=suppression),
-                              canary=canary, nonce=nonce)
-    final: PipelineState = runtime.graph().invoke(
-        {"trace_id": str(uuid.uuid4()), "preview": True, "events": [], "llm_calls": []}, context=context)
+    context = PipelineContext(
+        runtime=runtime,
+        db=db,
+        mode="preview",
+        lease_owner="",
+        tenant=tenant_view,
+        campaign=campaign_view,
+        lead=lead_view,
+        enrolment=EnrolmentData(id=None, step=0, variant=variant, suppression=suppression),
+        canary=canary,
+        nonce=nonce,
+    )
+    final = cast(
+        PipelineState,
+        runtime.graph().invoke(
+            {"trace_id": str(uuid.uuid4()), "preview": True, "events": [], "llm_calls": []}, context=context
+        ),
+    )
     calls = final.get("llm_calls", [])
     if calls:
         with db.session(tenant_id=actor.tenant_id) as session, session.begin():
             _record_calls(session, actor.tenant_id, campaign_id, calls)
     guard = final.get("guard") or {}
     return PreviewResult(
-        status=final.get("outcome") or "ready", reason=final.get("reason"), facts=final.get("facts", []),
-        subject=final.get("draft_subject"), body=final.get("draft_body"),
-        segments=int(guard.get("segments", 0)), encoding=str(guard.get("encoding", "")),
-        guard_passed=bool(guard.get("passed")), problems=list(guard.get("problems", [])),
-        cost_microusd=sum(c.cost_microusd for c in calls), input_tokens=sum(c.input_tokens for c in calls),
-        output_tokens=sum(c.output_tokens for c in calls), variant=variant,
+        status=final.get("outcome") or "ready",
+        reason=final.get("reason"),
+        facts=final.get("facts", []),
+        subject=final.get("draft_subject"),
+        body=final.get("draft_body"),
+        segments=int(guard.get("segments", 0)),
+        encoding=str(guard.get("encoding", "")),
+        guard_passed=bool(guard.get("passed")),
+        problems=list(guard.get("problems", [])),
+        cost_microusd=sum(c.cost_microusd for c in calls),
+        input_tokens=sum(c.input_tokens for c in calls),
+        output_tokens=sum(c.output_tokens for c in calls),
+        variant=variant,
         events=[{k: v for k, v in e.items() if k != "created_at"} for e in final.get("events", [])],
     )
 
@@ -276,11 +378,21 @@ class CostEstimate:
     max_total_microusd: int
 
 
-_SAMPLE_LEAD = {"id": 0, "first_name": "Alexandra", "last_name": "Whitfield", "company": "Northwind Logistics",
-                "title": "Head of Operations", "industry": "Logistics", "city": "Chicago", "country": "US"}
+_SAMPLE_LEAD: dict[str, Any] = {
+    "id": 0,
+    "first_name": "Alexandra",
+    "last_name": "Whitfield",
+    "company": "Northwind Logistics",
+    "title": "Head of Operations",
+    "industry": "Logistics",
+    "city": "Chicago",
+    "country": "US",
+}
 
 
-def estimate_campaign_cost(db: Database, runtime: PipelineRuntime, actor: Actor, campaign_id: int) -> CostEstimate:
+def estimate_campaign_cost(
+    db: Database, runtime: PipelineRuntime, actor: Actor, campaign_id: int
+) -> CostEstimate:
     """Audience size x steps x (research condensation + compose), each call estimated by its prompt."""
     actor.require(Permission.view_campaigns)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
@@ -296,11 +408,21 @@ def estimate_campaign_cost(db: Database, runtime: PipelineRuntime, actor: Actor,
     price = runtime.price(campaign_view.model, tenant_view.price_overrides)
     steps = max(len(campaign_view.steps), 1)
     canary, nonce = _secrets()
-    context = PipelineContext(runtime=runtime, db=None, mode="preview", lease_owner="", tenant=tenant_view,
-                              campaign=campaign_view, lead=lead_view,
-                              enrolment=EnrolmentData(id=None, step=0, variant="A"), canary=canary, nonce=nonce)
-    facts = nodes.condense_by_rules(nodes.lead_facts(lead_view)
-                                    + nodes.playbook_facts(tenant_view.playbook, lead_view.get("industry")))
+    context = PipelineContext(
+        runtime=runtime,
+        db=None,
+        mode="preview",
+        lease_owner="",
+        tenant=tenant_view,
+        campaign=campaign_view,
+        lead=lead_view,
+        enrolment=EnrolmentData(id=None, step=0, variant="A"),
+        canary=canary,
+        nonce=nonce,
+    )
+    facts = nodes.condense_by_rules(
+        nodes.lead_facts(lead_view) + nodes.playbook_facts(tenant_view.playbook, lead_view.get("industry"))
+    )
     compose_in = estimate_prompt_tokens(str(m.content) for m in nodes.compose_messages(context, facts, None))
     compose_out = nodes.COMPOSE_MAX_OUTPUT_TOKENS.get(campaign_view.channel, 300)
     input_tokens, output_tokens, calls = compose_in, compose_out, 1
@@ -312,8 +434,13 @@ def estimate_campaign_cost(db: Database, runtime: PipelineRuntime, actor: Actor,
     regeneration = cost_microusd(price, input_tokens=compose_in + 100, output_tokens=compose_out)
     per_lead = per_step * steps
     return CostEstimate(
-        leads=leads, steps=steps, model=runtime.priced_model_name(campaign_view.model), calls_per_lead=calls * steps,
-        input_tokens_per_lead=input_tokens * steps, output_tokens_per_lead=output_tokens * steps,
-        cost_per_lead_microusd=per_lead, total_microusd=per_lead * leads,
+        leads=leads,
+        steps=steps,
+        model=runtime.priced_model_name(campaign_view.model),
+        calls_per_lead=calls * steps,
+        input_tokens_per_lead=input_tokens * steps,
+        output_tokens_per_lead=output_tokens * steps,
+        cost_per_lead_microusd=per_lead,
+        total_microusd=per_lead * leads,
         max_total_microusd=(per_lead + regeneration * steps) * leads,
     )

@@ -9,7 +9,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import ROOT
-from core.db import Database
 from core.permissions import Actor
 from pages import common
 from pages.common import ACTOR_KEY

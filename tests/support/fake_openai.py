@@ -91,11 +91,12 @@ class FakeOpenAI:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self) -> FakeOpenAI:
+    def start(self) -> Self:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="fake-openai")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="fake-openai"
+        )
         self._thread.start()
         return self
 
@@ -194,17 +195,27 @@ class _Handler(BaseHTTPRequestHandler):
         if failure == "429":
             self._reply(
                 429,
-                {"error": {"message": "Rate limit reached for requests", "type": "requests",
-                           "code": "rate_limit_exceeded"}},
+                {
+                    "error": {
+                        "message": "Rate limit reached for requests",
+                        "type": "requests",
+                        "code": "rate_limit_exceeded",
+                    }
+                },
                 {"Retry-After": f"{fake.retry_after_seconds:g}"},
             )
             return
         if failure == "insufficient_quota":
             self._reply(
                 429,
-                {"error": {"message": "You exceeded your current quota, please check your plan "
-                           "and billing details.", "type": "insufficient_quota",
-                           "code": "insufficient_quota"}},
+                {
+                    "error": {
+                        "message": "You exceeded your current quota, please check your plan "
+                        "and billing details.",
+                        "type": "insufficient_quota",
+                        "code": "insufficient_quota",
+                    }
+                },
             )
             return
         if failure == "500":

@@ -1,0 +1,75 @@
+"""Leadflow's entry point and router: page config, the login gate, and the pages the role may see."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import streamlit as st
+import streamlit_authenticator as stauth
+
+from core.auth import actor_for_username, has_any_user, login_directory
+from core.config import ConfigError
+from core.errors import LeadflowError
+from core.logs import configure_logging
+from core.permissions import Actor
+from pages.auth import show_first_owner_form, show_login_form
+from pages.common import ACTOR_KEY, get_db, get_settings
+from pages.registry import pages_for
+
+st.set_page_config(page_title="Leadflow", page_icon=":material/send:", layout="wide")
+
+try:
+    settings = get_settings()
+    configure_logging(settings)
+    cookie_key = settings.require_cookie_key()
+    db = get_db()
+except (ConfigError, LeadflowError) as exc:
+    st.error(f"Leadflow cannot start: {exc}")
+    st.stop()
+
+if not has_any_user(db):
+    show_first_owner_form(db)
+    st.stop()
+
+authenticator = stauth.Authenticate(
+    login_directory(db), settings.cookie_name, cookie_key, settings.cookie_expiry_days,
+    auto_hash=False, login_sleep_time=0,
+)
+try:
+    authenticator.login(location="unrendered")  # restores a session from a valid cookie
+except stauth.LoginError:
+    st.session_state["authentication_status"] = None
+
+actor: Actor | None = None
+if st.session_state.get("authentication_status") and st.session_state.get("username"):
+    try:
+        actor = actor_for_username(db, st.session_state["username"])
+    except LeadflowError:
+        actor = None
+        authenticator.logout(location="unrendered")
+if actor is None:
+    actor = show_login_form(db, settings)
+    if actor is None:
+        st.session_state.pop(ACTOR_KEY, None)
+        st.stop()
+    st.session_state.update(authentication_status=True, username=actor.username, name=actor.name,
+                            logout=None)
+    authenticator.cookie_controller.set_cookie()
+st.session_state[ACTOR_KEY] = dataclasses.asdict(actor)
+
+with st.sidebar:
+    st.caption(f"Signed in as **{actor.name}** · {actor.role.value}")
+    if settings.dev_mode:
+        st.warning("Development mode: login cookies are signed with a public key. "
+                   "Set LEADFLOW_COOKIE_KEY and turn LEADFLOW_DEV_MODE off in production.",
+                   icon=":material/construction:")
+    authenticator.logout(button_name="Sign out", location="sidebar", key="sign_out",
+                         callback=lambda _: st.session_state.pop(ACTOR_KEY, None))
+
+st.navigation(
+    {
+        section: [st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path) for p in specs]
+        for section, specs in pages_for(actor).items()
+    },
+    position="top",
+).run()

@@ -1,0 +1,63 @@
+"""Overview: the tenant's figures at a glance, and what to do first on an empty account."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.permissions import Actor, Permission
+from core.reports import OverviewFigures, format_usd, overview_figures
+from pages.common import get_db, require_page
+
+actor = require_page(Permission.view_overview)
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def load_figures(tenant_id: int, _actor: Actor) -> OverviewFigures:
+    return overview_figures(get_db(), _actor)
+
+
+figures = load_figures(actor.tenant_id, actor)
+st.title("Overview")
+
+if figures.is_empty:
+    st.info(
+        "Nothing here yet. **Start by importing leads** (a CSV or XLSX export from your CRM) on "
+        "the Leads page, then write a campaign and start it. An admin or the owner can import "
+        "leads; managers write and run campaigns."
+    )
+
+active = sum(figures.campaigns_by_status.get(s, 0) for s in ("running", "scheduled", "paused"))
+budget = figures.monthly_budget_microusd
+cols = st.columns(4)
+cols[0].metric("Leads", f"{figures.leads:,}")
+cols[1].metric("Active campaigns", active)
+cols[2].metric("Messages sent today (UTC)", f"{figures.messages_sent_today:,}")
+cols[3].metric(
+    "Spend this month",
+    format_usd(figures.spend_this_month_microusd),
+    help=f"Monthly budget: {format_usd(budget)}" if budget else "No monthly budget set.",
+)
+if budget:
+    st.progress(min(1.0, figures.spend_this_month_microusd / budget),
+                text=f"{figures.spend_this_month_microusd / budget:.0%} of the monthly budget")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Campaigns by status")
+    if figures.campaigns_by_status:
+        st.dataframe(
+            [{"status": k, "campaigns": v} for k, v in sorted(figures.campaigns_by_status.items())],
+            hide_index=True, use_container_width=True,
+        )
+    else:
+        st.caption("No campaigns yet.")
+with right:
+    st.subheader("Recent imports")
+    if figures.recent_imports:
+        st.dataframe(
+            [{"file": i.file_name, "imported": i.imported, "rejected": i.rejected,
+              "when": i.created_at.strftime("%Y-%m-%d %H:%M")} for i in figures.recent_imports],
+            hide_index=True, use_container_width=True,
+        )
+    else:
+        st.caption("No imports yet.")

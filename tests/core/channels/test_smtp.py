@@ -1,0 +1,178 @@
+"""SMTP against a real local aiosmtpd server: message, headers and unsubscribe line arrive as sent."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from email.message import Message as EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from core.channels.base import NotSent, OutgoingMessage
+from core.channels.smtp_email import SmtpSender
+from core.config import ConfigError, Settings
+from core.db import Database
+from tests.conftest import make_settings
+
+USER, PASSWORD = "mailer", "s3cret"
+# Login without TLS keeps the test server simple; aiosmtpd warns about it.
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.envelopes: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        if address.startswith("bounce@"):
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login == USER.encode()
+        and auth_data.password == PASSWORD.encode()
+    )
+    return AuthResult(success=ok)
+
+
+def _free_port() -> int:
+    # aiosmtpd's Controller connects to its own port to check it started, so port 0 will not do.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Controller, Inbox]]:
+    inbox = Inbox()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=_free_port(),
+        authenticator=_authenticator,
+        auth_required=True,
+        auth_require_tls=False,
+    )
+    controller.start()
+    yield controller, inbox
+    controller.stop()
+
+
+def smtp_settings(controller: Controller, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "email_provider": "smtp",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": controller.port,
+        "smtp_username": USER,
+        "smtp_password": PASSWORD,
+        "smtp_starttls": False,
+        "smtp_from": "sales@acme.example",
+        "smtp_timeout_seconds": 5,
+        "email_unsubscribe_url": "https://acme.example/unsubscribe/{token}",
+        "cookie_key": "k" * 40,
+    }
+    values.update(overrides)
+    return make_settings("sqlite://", **values)
+
+
+def outgoing(to: str = "ada@analytical.example") -> OutgoingMessage:
+    return OutgoingMessage(
+        tenant_id=1,
+        campaign_id=2,
+        channel="email",
+        to_address=to,
+        subject="A quick idea for Analytical Engines",
+        body="Hi Ada,\n\nA thought.\n\n--\nTo stop receiving these emails, reply 'unsubscribe'.\n1 Main St",
+        idempotency_key="cl7-s0",
+    )
+
+
+def _received(inbox: Inbox) -> EmailMessage:
+    assert len(inbox.envelopes) == 1
+    return message_from_bytes(inbox.envelopes[0].content, policy=policy.default)
+
+
+def test_message_headers_and_unsubscribe_line_arrive(
+    smtp_server: tuple[Controller, Inbox], db: Database
+) -> None:
+    controller, inbox = smtp_server
+    receipt = SmtpSender(smtp_settings(controller)).send(outgoing(), db=db)
+    email = _received(inbox)
+    assert inbox.envelopes[0].mail_from == "sales@acme.example"
+    assert inbox.envelopes[0].rcpt_tos == ["ada@analytical.example"]
+    assert email["Subject"] == "A quick idea for Analytical Engines"
+    assert email["From"] == "sales@acme.example" and email["To"] == "ada@analytical.example"
+    unsubscribe = str(email["List-Unsubscribe"]).strip()
+    assert unsubscribe.startswith("<https://acme.example/unsubscribe/")
+    assert "<mailto:sales@acme.example?subject=unsubscribe>" in unsubscribe
+    assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    body = email.get_content()
+    assert "To stop receiving these emails, reply 'unsubscribe'." in body and "1 Main St" in body
+    assert receipt.provider_message_id in email["Message-ID"]
+
+
+def test_without_an_https_url_only_mailto_and_no_one_click(
+    smtp_server: tuple[Controller, Inbox], db: Database
+) -> None:
+    controller, inbox = smtp_server
+    SmtpSender(smtp_settings(controller, email_unsubscribe_url=None)).send(outgoing(), db=db)
+    email = _received(inbox)
+    assert str(email["List-Unsubscribe"]).strip() == "<mailto:sales@acme.example?subject=unsubscribe>"
+    assert email["List-Unsubscribe-Post"] is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "to", "permanent", "reason"),
+    [
+        # smtplib tries LOGIN after PLAIN fails, which this server leaves hanging: a short timeout.
+        (
+            {"smtp_password": "wrong", "smtp_timeout_seconds": 1},
+            "ada@analytical.example",
+            False,
+            "refused the session",
+        ),
+        ({}, "bounce@analytical.example", True, "refused bounce@analytical.example"),
+        # The server offers no STARTTLS: we refuse to continue in plain text.
+        ({"smtp_starttls": True}, "ada@analytical.example", False, "refused the session"),
+    ],
+)
+def test_refusals_are_not_sent(
+    smtp_server: tuple[Controller, Inbox],
+    db: Database,
+    overrides: dict[str, Any],
+    to: str,
+    permanent: bool,
+    reason: str,
+) -> None:
+    controller, inbox = smtp_server
+    with pytest.raises(NotSent) as refusal:
+        SmtpSender(smtp_settings(controller, **overrides)).send(outgoing(to), db=db)
+    assert refusal.value.permanent is permanent and reason in refusal.value.reason
+    assert inbox.envelopes == []
+
+
+def test_unreachable_server_is_not_sent(db: Database) -> None:
+    settings = make_settings(
+        "sqlite://", smtp_host="127.0.0.1", smtp_port=1, smtp_from="a@b.example", smtp_starttls=False
+    )
+    with pytest.raises(NotSent, match="cannot connect"):
+        SmtpSender(settings).send(outgoing(), db=db)
+
+
+def test_missing_settings_are_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="LEADFLOW_SMTP_HOST"):
+        SmtpSender(make_settings("sqlite://"))

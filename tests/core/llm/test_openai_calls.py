@@ -1,0 +1,180 @@
+"""The real ChatOpenAI against the local OpenAI-compatible server: retries, timeouts, quota, usage, cost."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from langchain_core.messages import HumanMessage, SystemMessage
+
+import core.llm.calls
+from core.config import DATA_DIR, ConfigError, Settings
+from core.llm.calls import ModelCallFailed, call_model
+from core.llm.factory import ModelFactory
+from core.llm.prices import cost_microusd, load_price_table, price_for
+from core.pipeline.limits import NO_LIMITS, BudgetExceeded
+from tests.conftest import make_settings
+from tests.support.fake_openai import FakeOpenAI
+
+PRICE = price_for("gpt-4o-mini", load_price_table(DATA_DIR / "model_prices.csv"))
+MESSAGES = [SystemMessage("You write short messages."), HumanMessage("Say hello to Ada.")]
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture(autouse=True)
+def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(core.llm.calls, "BACKOFF_BASE_SECONDS", 0.01)
+
+
+def openai_settings(server: FakeOpenAI, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "llm_provider": "openai",
+        "openai_api_key": "sk-test",
+        "openai_base_url": server.base_url,
+        "llm_timeout_seconds": 5.0,
+    }
+    values.update(overrides)
+    return make_settings("sqlite://", **values)
+
+
+def call(
+    settings: Settings,
+    *,
+    model: str = "gpt-4o-mini",
+    temperature: float = 0.3,
+    max_retries: int = 2,
+    gate: Any = NO_LIMITS,
+) -> core.llm.calls.ModelReply:
+    chat = ModelFactory(settings)(model, temperature)
+    return call_model(
+        chat,
+        MESSAGES,
+        node="compose",
+        provider="openai",
+        model=model,
+        price=PRICE,
+        gate=gate,
+        tenant_id=1,
+        campaign_id=1,
+        max_retries=max_retries,
+        max_output_tokens=100,
+    )
+
+
+class RecordingGate:
+    def __init__(self, refuse: bool = False) -> None:
+        self.refuse = refuse
+        self.reserved: list[dict[str, Any]] = []
+        self.settled: list[dict[str, Any]] = []
+
+    def reserve_model_call(self, **kwargs: Any) -> object:
+        if self.refuse:
+            raise BudgetExceeded("budget cap reached")
+        self.reserved.append(kwargs)
+        return len(self.reserved)
+
+    def settle_model_call(self, reservation: object, **kwargs: Any) -> None:
+        self.settled.append({"reservation": reservation, **kwargs})
+
+    def acquire_send(self, **kwargs: Any) -> None:
+        return None
+
+
+def test_usage_and_cost_come_from_the_response(server: FakeOpenAI) -> None:
+    server.completion = lambda request: "Hello Ada! Reply STOP to opt out"
+    gate = RecordingGate()
+    reply = call(openai_settings(server), temperature=0.3, gate=gate)
+    assert reply.text == "Hello Ada! Reply STOP to opt out"
+    request = server.received[0]
+    assert request["model"] == "gpt-4o-mini" and request["temperature"] == 0.3
+    usage_in, usage_out = reply.record.input_tokens, reply.record.output_tokens
+    assert usage_in > 0 and usage_out == 8  # the server's count: 32 characters / 4
+    assert reply.record.cost_microusd == cost_microusd(PRICE, input_tokens=usage_in, output_tokens=usage_out)
+    assert gate.settled == [
+        {
+            "reservation": 1,
+            "input_tokens": usage_in,
+            "output_tokens": usage_out,
+            "cost_microusd": reply.record.cost_microusd,
+        }
+    ]
+    assert gate.reserved[0]["estimated_cost_microusd"] > 0
+
+
+def test_429_waits_as_retry_after_says(server: FakeOpenAI) -> None:
+    server.retry_after_seconds = 0.4
+    server.fail_next("429")
+    started = time.monotonic()
+    reply = call(openai_settings(server))
+    assert time.monotonic() - started >= 0.4
+    assert server.requests == 2 and server.rate_limited == 1 and reply.text
+
+
+def test_retries_are_bounded(server: FakeOpenAI) -> None:
+    server.retry_after_seconds = 0.01
+    server.fail_next(*["429"] * 10)
+    gate = RecordingGate()
+    with pytest.raises(ModelCallFailed) as failure:
+        call(openai_settings(server), max_retries=2, gate=gate)
+    assert server.requests == 3  # the first attempt and two retries
+    assert not failure.value.permanent and "429" in failure.value.reason
+    assert gate.settled[0]["cost_microusd"] == 0  # settled even when it failed
+
+
+def test_a_500_is_retried(server: FakeOpenAI) -> None:
+    server.fail_next("500")
+    assert call(openai_settings(server)).text
+    assert server.requests == 2
+
+
+def test_insufficient_quota_is_not_retried(server: FakeOpenAI) -> None:
+    server.fail_next("insufficient_quota", "insufficient_quota", "insufficient_quota")
+    with pytest.raises(ModelCallFailed) as failure:
+        call(openai_settings(server), max_retries=3)
+    assert server.requests == 1
+    assert failure.value.permanent and "insufficient_quota" in failure.value.reason
+
+
+def test_a_hanging_request_times_out(server: FakeOpenAI) -> None:
+    server.fail_next("hang", "hang")
+    started = time.monotonic()
+    with pytest.raises(ModelCallFailed) as failure:
+        call(openai_settings(server, llm_timeout_seconds=0.5), max_retries=1)
+    elapsed = time.monotonic() - started
+    assert 1.0 <= elapsed < 3.0  # two attempts of 0.5 s each, no more
+    assert "did not answer in time" in failure.value.reason and server.requests == 2
+
+
+def test_budget_refusal_makes_no_request(server: FakeOpenAI) -> None:
+    with pytest.raises(BudgetExceeded):
+        call(openai_settings(server), gate=RecordingGate(refuse=True))
+    assert server.requests == 0
+
+
+def test_o_series_models_are_sent_without_temperature(server: FakeOpenAI) -> None:
+    call(openai_settings(server), model="o4-mini", temperature=0.9)
+    assert "temperature" not in server.received[0] and server.received[0]["model"] == "o4-mini"
+
+
+def test_openai_without_a_key_is_a_config_error() -> None:
+    settings = make_settings("sqlite://", llm_provider="openai")
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        ModelFactory(settings)("gpt-4o-mini", 0.7)
+
+
+def test_the_server_survives_many_concurrent_clients(server: FakeOpenAI) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    server.latency = 0.2
+    settings = openai_settings(server)
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        replies = list(pool.map(lambda _: call(settings).text, range(200)))
+    assert len(replies) == 200 and server.requests == 200
+    assert server.max_in_flight >= 50

@@ -1,0 +1,117 @@
+"""Preview one lead's draft, estimate a campaign's cost, and select its audience."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from core.config import Settings
+from core.errors import ValidationError
+from core.models import Campaign, CampaignLead, LeadTag, LLMCall, Role
+from core.pipeline.audience import audience_count, audience_query
+from core.pipeline.service import PipelineRuntime, estimate_campaign_cost, preview
+from tests.conftest import make_settings
+from tests.core.pipeline.conftest import NOW, Seed
+from tests.factories import make_actor
+
+
+def test_preview_returns_facts_draft_segments_and_cost_and_enrols_nothing(
+    seed: Seed, runtime: PipelineRuntime
+) -> None:
+    seed.campaign(approval_required=True)
+    lead_id = seed.lead(time_zone="Asia/Tokyo")  # outside its window now: a preview ignores that
+    actor = make_actor(seed.db, seed.tenant_id, Role.manager)
+    result = preview(seed.db, runtime, actor, seed.campaign_id, lead_id)
+    assert result.status == "ready" and result.guard_passed and result.problems == []
+    assert result.body and "Ada" in result.body and result.body.endswith("Reply STOP to opt out")
+    assert result.encoding == "GSM-7" and result.segments in (1, 2)
+    assert {"fact": "Teams using Leadflow book 30% more meetings", "source": "playbook"} in result.facts
+    assert result.input_tokens > 0 and result.cost_microusd == 0
+    assert [e["node"] for e in result.events] == ["validate", "research", "compose", "guard", "finalize"]
+    with seed.db.session(tenant_id=seed.tenant_id, read_only=True) as session:
+        assert session.scalar(select(func.count(CampaignLead.id))) == 0
+        assert session.scalars(select(LLMCall.node)).all() == ["preview:compose"]
+    assert seed.messages() == []
+
+
+def test_preview_of_an_unmessageable_lead_says_why(seed: Seed, runtime: PipelineRuntime) -> None:
+    actor = make_actor(seed.db, seed.tenant_id, Role.manager)
+    result = preview(seed.db, runtime, actor, seed.campaign_id, seed.lead(phone="12345"))
+    assert result.status == "skipped" and "not a valid phone number" in (result.reason or "")
+    assert result.body is None
+
+
+def test_estimate_for_the_audience(seed: Seed, settings: Settings) -> None:
+    seed.campaign(steps=[{"delay_hours": 0}, {"delay_hours": 48}], audience={"industries": ["software"]})
+    for i in range(4):
+        seed.lead(
+            phone=f"+1212555020{i}", email=f"s{i}@x.example", industry="Software" if i < 3 else "Retail"
+        )
+    values = settings.model_dump()
+    values.update(llm_provider="openai", openai_api_key="sk-test")
+    runtime = PipelineRuntime.from_settings(make_settings(**values), now=lambda: NOW)
+    actor = make_actor(seed.db, seed.tenant_id, Role.analyst)
+    estimate = estimate_campaign_cost(seed.db, runtime, actor, seed.campaign_id)
+    assert (estimate.leads, estimate.steps, estimate.model, estimate.calls_per_lead) == (
+        3,
+        2,
+        "gpt-4o-mini",
+        4,
+    )
+    per_step_in, per_step_out = estimate.input_tokens_per_lead // 2, estimate.output_tokens_per_lead // 2
+    assert per_step_in > 300 and per_step_out == 200 + 300
+    expected_per_lead = 2 * round(per_step_in * 0.15 + per_step_out * 0.6)
+    assert abs(estimate.cost_per_lead_microusd - expected_per_lead) <= 2
+    assert estimate.total_microusd == 3 * estimate.cost_per_lead_microusd
+    assert estimate.max_total_microusd > estimate.total_microusd
+
+
+def test_offline_estimate_is_free(seed: Seed, runtime: PipelineRuntime) -> None:
+    seed.lead()
+    estimate = estimate_campaign_cost(seed.db, runtime, make_actor(seed.db, seed.tenant_id), seed.campaign_id)
+    assert (estimate.leads, estimate.total_microusd, estimate.model) == (1, 0, "offline")
+
+
+@pytest.mark.parametrize(
+    ("audience", "expected"),
+    [
+        ({}, 4),  # every lead but the opted-out one
+        ({"tags": ["vip"]}, 2),
+        ({"tags": ["vip", "expo"]}, 3),
+        ({"industries": ["SOFTWARE"]}, 2),
+        ({"countries": ["de"]}, 1),
+        ({"tags": ["vip"], "countries": ["US"]}, 1),
+    ],
+)
+def test_audience_filters(seed: Seed, audience: dict[str, Any], expected: int) -> None:
+    leads = [
+        seed.lead(phone="+12125550301", email="a@x.example", country="US", industry="Software"),
+        seed.lead(phone="+12125550302", email="b@x.example", country="DE", industry="Software"),
+        seed.lead(phone="+12125550303", email="c@x.example", country="US", industry="Retail"),
+        seed.lead(phone="+12125550304", email="d@x.example", country="US", industry="Retail"),
+        seed.lead(phone="+12125550305", email="e@x.example", country="US", opted_out_at=NOW),
+    ]
+    with seed.db.session(tenant_id=seed.tenant_id) as session, session.begin():
+        for lead_id, tag in [(leads[0], "vip"), (leads[1], "vip"), (leads[2], "expo"), (leads[4], "vip")]:
+            session.add(LeadTag(tenant_id=seed.tenant_id, lead_id=lead_id, tag=tag))
+    with seed.db.session(tenant_id=seed.tenant_id, read_only=True) as session:
+        assert audience_count(session, audience) == expected
+
+
+def test_unknown_audience_key_is_an_error_for_people(seed: Seed) -> None:
+    with (
+        seed.db.session(tenant_id=seed.tenant_id, read_only=True) as session,
+        pytest.raises(ValidationError, match="unknown audience filter keys: cities"),
+    ):
+        audience_count(session, {"cities": ["Paris"]})
+
+
+def test_audience_query_takes_a_campaign(seed: Seed) -> None:
+    seed.campaign(audience={"countries": ["DE"]})
+    seed.lead(phone="+12125550401", email="a@y.example", country="US")
+    german = seed.lead(phone="+12125550402", email="b@y.example", country="DE")
+    with seed.db.session(tenant_id=seed.tenant_id, read_only=True) as session:
+        campaign = session.get(Campaign, seed.campaign_id)
+        assert [lead.id for lead in session.scalars(audience_query(campaign))] == [german]

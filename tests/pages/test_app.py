@@ -1,0 +1,131 @@
+"""app.py: the first-owner screen, the login gate, and the navigation each role gets."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.auth import has_any_user
+from core.config import ROOT
+from core.db import Database
+from core.models import Role
+from core.permissions import Actor, Permission
+from pages.common import ACTOR_KEY
+from pages.registry import PAGES, pages_for
+from tests.factories import PASSWORD, make_actor, make_tenant
+
+
+def _app() -> AppTest:
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
+
+
+def _fill_owner_form(app: AppTest, **overrides: str) -> AppTest:
+    values = {"Organisation name": "Acme", "Your name": "Olga Owner", "Username": "olga",
+              "Email (optional)": "olga@example.com", "Password": PASSWORD,
+              "Repeat the password": PASSWORD}
+    values.update(overrides)
+    for label, value in values.items():
+        next(t for t in app.text_input if t.label == label).input(value)
+    return app.button[0].click().run()
+
+
+def _sign_in(app: AppTest, username: str, password: str) -> AppTest:
+    next(t for t in app.text_input if t.label == "Username").input(username)
+    next(t for t in app.text_input if t.label == "Password").input(password)
+    return app.button[0].click().run()
+
+
+def test_empty_database_shows_first_owner_screen(page_env: str, db: Database) -> None:
+    app = _app()
+    assert app.title[0].value == "Welcome to Leadflow"
+    app = _fill_owner_form(app)
+    assert not app.exception
+    assert has_any_user(db)
+    assert app.title[0].value == "Sign in to Leadflow"
+    assert "Owner 'olga' created" in app.success[0].value
+
+
+def test_first_owner_screen_is_gone_once_a_user_exists(page_env: str, db: Database) -> None:
+    make_actor(db, make_tenant(db), Role.analyst, "ann")
+    app = _app()
+    assert app.title[0].value == "Sign in to Leadflow"
+    assert not any(t.label == "Organisation name" for t in app.text_input)
+
+
+def test_first_owner_errors_are_messages(page_env: str, db: Database) -> None:
+    app = _fill_owner_form(_app(), **{"Repeat the password": "something else"})
+    assert "passwords differ" in app.error[0].value
+    app = _fill_owner_form(app, Password="short", **{"Repeat the password": "short"})
+    assert "at least 10 characters" in app.error[0].value
+    assert not has_any_user(db)
+
+
+def test_login_then_overview(page_env: str, db: Database) -> None:
+    make_actor(db, make_tenant(db), Role.manager, "mia")
+    app = _sign_in(_app(), "mia", PASSWORD)
+    assert not app.exception
+    assert app.session_state[ACTOR_KEY]["username"] == "mia"
+    assert app.title[0].value == "Overview"
+    assert "Start by importing leads" in app.info[0].value
+
+
+def test_wrong_password_is_a_message_and_locks_after_five(page_env: str, db: Database) -> None:
+    make_actor(db, make_tenant(db), Role.analyst, "ann")
+    app = _app()
+    for _ in range(4):
+        app = _sign_in(app, "ann", "wrong password")
+        assert "wrong username or password" in app.error[0].value
+    app = _sign_in(app, "ann", "wrong password")
+    assert "locked for 15 minutes" in app.error[0].value
+    app = _sign_in(app, "ann", PASSWORD)
+    assert "locked" in app.error[0].value
+    assert ACTOR_KEY not in app.session_state
+
+
+def _registered_titles(app: AppTest) -> set[str]:
+    # AppTest keeps the pages the last run registered with st.navigation.
+    return {info["page_name"] for info in app._registered_pages.values()}
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_navigation_shows_exactly_the_roles_pages(page_env: str, db: Database, role: Role) -> None:
+    actor = make_actor(db, make_tenant(db), role, "user1")
+    app = _sign_in(_app(), "user1", PASSWORD)
+    assert not app.exception
+    expected = {spec.title for spec in PAGES if actor.can(spec.permission)}
+    assert _registered_titles(app) == expected
+
+
+def test_analyst_gets_no_admin_pages() -> None:
+    analyst = Actor(user_id=1, tenant_id=1, role=Role.analyst)
+    titles = {spec.title for specs in pages_for(analyst).values() for spec in specs}
+    admin_only = {s.title for s in PAGES if s.permission in
+                  {Permission.manage_users, Permission.manage_leads, Permission.manage_settings}}
+    assert not titles & admin_only
+    assert "Overview" in titles
+
+
+def test_missing_cookie_key_outside_dev_mode_is_refused(page_env: str, monkeypatch) -> None:
+    monkeypatch.setenv("LEADFLOW_DEV_MODE", "false")
+    app = _app()
+    assert "LEADFLOW_COOKIE_KEY" in app.error[0].value
+
+
+@pytest.mark.parametrize("active", [True, False])
+def test_a_restored_session_is_checked_against_the_database(page_env: str, db: Database,
+                                                            active: bool) -> None:
+    """A session restored from the cookie ends when the account has been deactivated since."""
+    from sqlalchemy import update
+
+    from core.models import User
+
+    make_actor(db, make_tenant(db), Role.manager, "mia")
+    with db.session(system=True) as s, s.begin():
+        s.execute(update(User).values(active=active))
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    app.session_state["authentication_status"] = True
+    app.session_state["username"] = "mia"
+    app = app.run()
+    assert not app.exception
+    expected = "Overview" if active else "Sign in to Leadflow"
+    assert app.title[0].value == expected

@@ -1,0 +1,45 @@
+"""The Dockerfile and compose file: what can be checked without a Docker engine."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from core.config import ROOT
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "compose.yaml").read_text())
+
+
+def test_compose_has_database_app_and_scalable_worker() -> None:
+    services = _compose()["services"]
+    assert set(services) == {"db", "app", "worker"}
+    worker = services["worker"]
+    assert worker["command"] == ["python", "-m", "jobs.worker"]
+    # --scale worker=N needs a service with no fixed container name and no host port.
+    assert "container_name" not in worker and "ports" not in worker
+    assert services["app"]["ports"] == ["8501:8501"]
+    for name in ("app", "worker"):
+        env = services[name]["environment"]
+        assert env["LEADFLOW_DATABASE_URL"].startswith("postgresql+psycopg://")
+        assert services[name]["depends_on"]["db"]["condition"] == "service_healthy"
+    assert services["app"]["environment"]["LEADFLOW_EMBEDDED_RUNNER"] == "false"
+
+
+def test_dockerfile_is_slim_non_root_with_health_check() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim$", text, re.MULTILINE)
+    assert "RUN pip install -r requirements.txt" in text
+    assert re.search(r"^USER leadflow$", text, re.MULTILINE)
+    assert "/_stcore/health" in text
+    # The image installs exactly the pinned runtime requirements.
+    requirements = (ROOT / "requirements.txt").read_text().splitlines()
+    pins = [r for r in requirements if r and not r.startswith("#")]
+    assert pins and all("==" in r for r in pins)
+
+
+def test_dockerignore_keeps_secrets_and_databases_out() -> None:
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert {".env", ".streamlit/secrets.toml", "data/*.db", ".git"} <= set(ignored)
