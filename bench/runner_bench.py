@@ -1,3 +1,4 @@
+# ruff: noqa: E402
 """Runner benchmark: one worker against a rate-limited model server, a sequential baseline, memory.
 
     python bench/runner_bench.py [--leads 2000] [--rate 20] [--latency 1.0] [--concurrency 64]
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # run as a script: the project's packages come after this line
 
 from sqlalchemy import func, select, text, update
 
@@ -223,7 +224,8 @@ def main() -> int:
     print(f"|{'-' * 54}|{'-' * 24}|")
     row("leads (N) x model calls per lead", f"{args.leads} x {CALLS_PER_LEAD}")
     row("server: latency / rate limit (R)", f"{args.latency:g} s / {args.rate:g} req/s")
-    row("worker concurrency / Leadflow's own limit", f"{args.concurrency} / {args.rate * args.headroom:g} req/s")
+    own_limit = f"{args.concurrency} / {args.rate * args.headroom:g} req/s"
+    row("worker concurrency / Leadflow's own limit", own_limit)
     row("outcome", ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
     row("elapsed", f"{elapsed:.1f} s")
     row("bound max(N*calls/R, N*calls*latency/concurrency)", f"{bound:.1f} s")

@@ -76,7 +76,10 @@ class DatabaseGate:
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        owner: str | None = None,
     ) -> None:
+        """`owner` is the worker's id: its budget reservations are renewed with its leases."""
+        self.owner = owner
         self.db = db
         self.settings = settings
         self.clock = clock
@@ -256,12 +259,26 @@ class DatabaseGate:
                 reservation = BudgetReservation(
                     campaign_id=campaign_id,
                     amount_microusd=amount,
+                    owner=self.owner,
                     expires_at=now + timedelta(seconds=self.settings.lease_seconds),
                 )
                 session.add(reservation)
                 session.flush()
                 return reservation.id
         raise BudgetExceeded(refusal)
+
+
+def renew_budget_reservations(
+    db: Database, *, owner: str, now: datetime, lease_seconds: float
+) -> int:
+    """Keep a live worker's reservations counting, however long its model calls take."""
+    with db.session(system=True) as session, session.begin():
+        result = session.execute(
+            update(BudgetReservation)
+            .where(BudgetReservation.owner == owner)
+            .values(expires_at=now + timedelta(seconds=lease_seconds))
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 def release_expired_reservations(db: Database, *, now: datetime | None = None) -> int:

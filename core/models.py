@@ -532,7 +532,8 @@ class RateLimit(Base):
 class BudgetReservation(Base):
     """A model call in flight, holding its estimated cost against the campaign's budget cap.
 
-    Deleted when the call settles; one left by a dead worker stops counting at `expires_at`.
+    Deleted when the call settles. The worker that holds it renews `expires_at` with its leases,
+    so a slow call keeps counting; one left by a dead worker stops counting when it expires.
     """
 
     __tablename__ = "budget_reservations"
@@ -540,6 +541,7 @@ class BudgetReservation(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     amount_microusd: Mapped[int] = mapped_column(BigInteger)
+    owner: Mapped[str | None] = mapped_column(String(100))  # the worker id, when a worker holds it
     expires_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_budget_reservations_campaign", "campaign_id", "expires_at"),)

@@ -31,7 +31,12 @@ from sqlalchemy import and_, delete, exists, or_, select
 from core.campaigns import complete_finished_campaigns, start_due_campaigns
 from core.config import Settings
 from core.db import Database
-from core.gate import DatabaseGate, PacedModels, release_expired_reservations
+from core.gate import (
+    DatabaseGate,
+    PacedModels,
+    release_expired_reservations,
+    renew_budget_reservations,
+)
 from core.logs import bound, get_logger
 from core.models import (
     Campaign,
@@ -77,9 +82,9 @@ class RunnerStats:
     outcomes: dict[str, int]
 
 
-def runner_runtime(db: Database, settings: Settings) -> PipelineRuntime:
+def runner_runtime(db: Database, settings: Settings, worker_id: str) -> PipelineRuntime:
     """The pipeline's runtime in a worker: the database-shared gate, and models it paces."""
-    gate = DatabaseGate(db, settings)
+    gate = DatabaseGate(db, settings, owner=worker_id)
     runtime = PipelineRuntime.from_settings(settings, gate=gate)
     if settings.llm_provider != "offline":
         runtime.models = PacedModels(settings, gate)
@@ -105,7 +110,7 @@ class Runner:
         self.mode = mode
         self.concurrency = max(1, concurrency or settings.worker_concurrency)
         self.worker_id = worker_id or new_worker_id()
-        self.runtime = runtime or runner_runtime(db, settings)
+        self.runtime = runtime or runner_runtime(db, settings, self.worker_id)
         self.process_lead = process_lead
         self.lease_seconds = float(settings.lease_seconds)
         self.tick_seconds = float(settings.tick_seconds)
@@ -257,6 +262,8 @@ class Runner:
             held = sorted(self._in_flight)
         renew_leases(self.db, worker_id=self.worker_id, lead_ids=held, now=now,
                      lease_seconds=self.lease_seconds)
+        renew_budget_reservations(self.db, owner=self.worker_id, now=now,
+                                  lease_seconds=self.lease_seconds)
         recover_expired_leases(
             self.db, now=now, max_attempts=self.settings.max_lead_attempts,
             lease_seconds=self.lease_seconds,

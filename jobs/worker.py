@@ -19,11 +19,12 @@ from core.config import Settings
 from core.db import Database, open_database
 from core.logs import configure_logging, get_logger
 from core.pipeline.service import PipelineRuntime
-from jobs.runner import Runner
+from jobs.runner import Runner, new_worker_id
 
 log = get_logger(__name__)
 
-RuntimeFactory = Callable[[Database, Settings], PipelineRuntime]
+# (database, settings, worker id) -> the pipeline's runtime; tests swap the send provider here.
+RuntimeFactory = Callable[[Database, Settings, str], PipelineRuntime]
 # The interpreter hands the GIL over every 5 ms by default; a thread waking for its rate-limit
 # slot then waits behind the pipeline's CPU work of other leads and reaches the provider late,
 # bunching requests. A worker is all waiting threads: a 1 ms hand-over keeps the pacing tight.
@@ -50,9 +51,10 @@ def main(argv: Sequence[str] | None = None, *, runtime_factory: RuntimeFactory |
     settings = Settings()
     configure_logging(settings)
     db = open_database(settings)
-    runtime = runtime_factory(db, settings) if runtime_factory else None
+    worker_id = new_worker_id()
+    runtime = runtime_factory(db, settings, worker_id) if runtime_factory else None
     runner = Runner(db, settings, mode="standalone", concurrency=args.concurrency,
-                    runtime=runtime)
+                    runtime=runtime, worker_id=worker_id)
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:

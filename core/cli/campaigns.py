@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -22,7 +23,8 @@ from core.campaigns import (
     tenant_of_campaign,
 )
 from core.cli.base import database, fail, print_json, user_errors
-from core.permissions import system_actor
+from core.db import Database
+from core.permissions import Actor, system_actor
 from core.reports import format_usd
 from core.tenants import tenant_id_by_name
 
@@ -72,7 +74,10 @@ def create(
         typer.echo(f"created draft campaign {campaign.id}: {campaign.name} ({campaign.channel})")
 
 
-def _life_cycle_command(verb: str, action: object) -> None:
+LifeCycleAction = Callable[[Database, Actor, int], CampaignView]
+
+
+def _life_cycle_command(verb: str, action: LifeCycleAction) -> None:
     @app.command(verb)
     @user_errors
     def command(
@@ -81,7 +86,7 @@ def _life_cycle_command(verb: str, action: object) -> None:
     ) -> None:
         with database() as db:
             actor = system_actor(tenant_of_campaign(db, campaign_id))
-            campaign: CampaignView = action(db, actor, campaign_id)  # type: ignore[operator]
+            campaign = action(db, actor, campaign_id)
         if as_json:
             print_json({"id": campaign.id, "status": campaign.status,
                         "status_reason": campaign.status_reason})

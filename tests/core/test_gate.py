@@ -22,6 +22,7 @@ from core.gate import (
     channel_sends_key,
     model_tokens_key,
     release_expired_reservations,
+    renew_budget_reservations,
 )
 from core.models import BudgetReservation, Campaign, RateLimit
 from core.pipeline.limits import BudgetExceeded
@@ -233,3 +234,18 @@ def test_the_offline_model_has_no_provider_limits(db: Database) -> None:
         gate.reserve_model_call(tenant_id=tenant_id, campaign_id=campaign_id, model="offline",
                                 estimated_tokens=10, estimated_cost_microusd=0)
     assert clock.slept == []
+
+
+def test_a_live_workers_reservations_are_renewed_so_a_slow_call_keeps_counting(db: Database) -> None:
+    clock = FrozenClock()
+    tenant_id, campaign_id = _campaign(db, budget_cap_microusd=1_000)
+    gate = DatabaseGate(db, db.settings, clock=clock, sleep=clock.sleep, owner="worker-1")
+    gate.reserve_model_call(tenant_id=tenant_id, campaign_id=campaign_id, model="m",
+                            estimated_tokens=10, estimated_cost_microusd=900)
+    later = datetime.now(UTC) + timedelta(seconds=db.settings.lease_seconds * 3)
+    assert renew_budget_reservations(db, owner="worker-1", now=later,
+                                     lease_seconds=db.settings.lease_seconds) == 1
+    assert release_expired_reservations(db, now=later) == 0
+    with pytest.raises(BudgetExceeded):  # the 900 still held leaves no room for 200 more
+        gate.reserve_model_call(tenant_id=tenant_id, campaign_id=campaign_id, model="m",
+                                estimated_tokens=10, estimated_cost_microusd=200)

@@ -19,8 +19,8 @@ from jobs.worker import main
 from tests.jobs.slow_sender import SlowSender
 
 
-def slow_runtime(db: Database, settings: Settings) -> PipelineRuntime:
-    runtime = runner_runtime(db, settings)
+def slow_runtime(db: Database, settings: Settings, worker_id: str) -> PipelineRuntime:
+    runtime = runner_runtime(db, settings, worker_id)
     deliveries = os.environ.get("SLOW_SEND_DELIVERIES")
     sender = SlowSender(float(os.environ.get("SLOW_SEND_SECONDS", "0.01")),
                         Path(deliveries) if deliveries else None)

@@ -37,7 +37,9 @@ def _sending(db: Database, campaign: RunningCampaign, lead_row: CampaignLead, *,
 
 
 @pytest.fixture
-def dead_worker_campaign(runner_db: Database, running_campaign: CampaignMaker) -> tuple[RunningCampaign, list[CampaignLead]]:
+def dead_worker_campaign(
+    runner_db: Database, running_campaign: CampaignMaker
+) -> tuple[RunningCampaign, list[CampaignLead]]:
     campaign = running_campaign(5)
     claim_due_leads(runner_db, worker_id="dead", limit=5, now=datetime.now(UTC), lease_seconds=1)
     with runner_db.session(system=True, read_only=True) as session:
@@ -72,11 +74,14 @@ def test_a_dead_workers_leads_are_reconciled_then_returned(
     report = _recover(runner_db, runner_settings, datetime.now(UTC) + timedelta(seconds=10))
 
     assert report.reconciled == {"sent": 1, "failed": 1, "unknown": 1}
-    assert (_message_status(runner_db, delivered.id), _lead(runner_db, delivered.id).status) == ("sent", "sent")
+    def outcome(row: CampaignLead) -> tuple[str | None, str]:
+        return _message_status(runner_db, row.id), _lead(runner_db, row.id).status
+
+    assert outcome(delivered) == ("sent", "sent")
     # The outbox never got it: safe to try again, through the same ledger row.
-    assert (_message_status(runner_db, interrupted.id), _lead(runner_db, interrupted.id).status) == ("failed", "pending")
+    assert outcome(interrupted) == ("failed", "pending")
     # Twilio cannot be asked: a person must check; never re-sent blindly.
-    assert (_message_status(runner_db, unknowable.id), _lead(runner_db, unknowable.id).status) == ("unknown", "unknown")
+    assert outcome(unknowable) == ("unknown", "unknown")
     returned = _lead(runner_db, untouched.id)
     assert (returned.status, returned.lease_owner, returned.lease_expires_at) == ("pending", None, None)
     failed = _lead(runner_db, worn_out.id)

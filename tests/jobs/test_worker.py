@@ -25,7 +25,9 @@ CONCURRENCY = 8
 KILLS = 3
 
 
-def _environment(database_url: str, deliveries: Path | None = None, send_seconds: float = 0.02) -> dict[str, str]:
+def _environment(
+    database_url: str, deliveries: Path | None = None, send_seconds: float = 0.02
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADFLOW_", "OPENAI_"))}
     env.update({f"LEADFLOW_{name.upper()}": str(value) for name, value in RUNNER_SETTINGS.items()})
     env.update({
@@ -116,7 +118,8 @@ def test_sigkill_mid_campaign_loses_no_lead_and_sends_nothing_twice(
     unknown = sum(1 for row in ledger if row.status == MessageStatus.unknown.value)
     assert unknown == statuses.get("unknown", 0) <= KILLS * CONCURRENCY
     assert campaign_status == "completed"
-    print(f"SIGKILL x{KILLS}: {statuses}, {len(delivered)} delivered, at most {KILLS * CONCURRENCY} unknown allowed")
+    print(f"SIGKILL x{KILLS}: {statuses}, {len(delivered)} delivered, "
+          f"at most {KILLS * CONCURRENCY} unknown allowed")
 
 
 def test_three_workers_at_once_claim_no_lead_twice(

@@ -27,6 +27,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('campaign_id', sa.Integer(), nullable=False),
     sa.Column('amount_microusd', sa.BigInteger(), nullable=False),
+    sa.Column('owner', sa.String(length=100), nullable=True),
     sa.Column('expires_at', core.models.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_budget_reservations_campaign_id_campaigns'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_budget_reservations'))
