@@ -28,7 +28,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import and_, delete, exists, or_, select
 
-from core.campaigns import complete_finished_campaigns, start_due_campaigns
+from core.campaigns import HEARTBEAT_SECONDS, complete_finished_campaigns, start_due_campaigns
 from core.config import Settings
 from core.db import Database
 from core.gate import (
@@ -143,7 +143,7 @@ class Runner:
             ("claim", self.claim_tick, tick),
             ("leases", self.lease_tick, lease_tick),
             ("campaigns", self.campaigns_tick, max(tick, 1.0)),
-            ("heartbeat", self.heartbeat_tick, max(tick, 5.0)),
+            ("heartbeat", self.heartbeat_tick, max(tick, HEARTBEAT_SECONDS)),
         ]
         for name, func, seconds in jobs:
             self._scheduler.add_job(

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from core.campaigns import cancel_campaign, pause_campaign, resume_campaign
+from core.campaigns import cancel_campaign, list_workers, pause_campaign, resume_campaign
 from core.config import Settings
 from core.db import Database
 from core.gate import DatabaseGate
@@ -234,3 +234,16 @@ def test_a_lead_whose_run_crashed_is_retried_after_its_lease(
     assert runner.stats().errors == 1
     with runner_db.session(system=True, read_only=True) as session:
         assert session.scalar(select(CampaignLead.attempts).where(CampaignLead.id == crashed[0])) == 2
+
+
+def test_the_monitor_lists_workers_by_their_heartbeat(
+    runner_db: Database, runner_settings: Settings, running_campaign: CampaignMaker,
+    runners: list[Runner],
+) -> None:
+    campaign = running_campaign(1)
+    runner = _start(runners, runner_db, runner_settings, concurrency=2)
+    wait_for(lambda: bool(list_workers(runner_db, campaign.actor)))
+    (worker,) = list_workers(runner_db, campaign.actor)
+    assert (worker.worker_id, worker.mode, worker.alive) == (runner.worker_id, "standalone", True)
+    later = worker.last_seen_at + timedelta(minutes=5)
+    assert [w.alive for w in list_workers(runner_db, campaign.actor, now=later)] == [False]
