@@ -1,0 +1,222 @@
+"""What the campaign editor needs besides core.campaigns: choices, live audience counts, saving.
+
+Everything here is read through the same audience query as enrolment (`audience_conditions`), so
+the count the editor shows before saving is the number a start would enrol now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import case, func, or_, select
+
+from core.campaigns import (
+    DRAFT_EDITABLE,
+    EDITABLE_BY_STATUS,
+    CampaignView,
+    audience_conditions,
+    create_campaign,
+    get_campaign,
+    update_campaign,
+)
+from core.config import Settings
+from core.db import Database
+from core.errors import ValidationError
+from core.llm.prices import load_price_table
+from core.models import FINAL_LEAD_STATUSES, Campaign, CampaignLead, Lead, LeadImport, LeadTag
+from core.permissions import Actor, Permission
+
+MICRO_PER_USD = 1_000_000
+CHOICES_LIMIT = 300  # distinct industries / countries offered as filter options
+FINAL_STATUS_VALUES = tuple(s.value for s in FINAL_LEAD_STATUSES)
+
+
+@dataclass(frozen=True)
+class AudienceChoices:
+    """The values the audience filters offer: tags, imports (id -> label), industries, countries."""
+
+    tags: list[str]
+    imports: dict[int, str]
+    industries: list[str]
+    countries: list[str]
+
+
+@dataclass(frozen=True)
+class LeadChoice:
+    id: int
+    label: str
+
+
+def microusd_from_dollars(dollars: float | str | Decimal | None) -> int | None:
+    """A dollar amount typed in a form as micro-dollars; None (an empty field) means no cap."""
+    if dollars is None or dollars == "":
+        return None
+    try:
+        amount = Decimal(str(dollars))
+    except InvalidOperation:
+        raise ValidationError(f"'{dollars}' is not an amount in dollars") from None
+    if amount < 0:
+        raise ValidationError("the budget cap may not be negative")
+    return int((amount * MICRO_PER_USD).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def dollars_from_microusd(microusd: int | None) -> float | None:
+    return None if microusd is None else microusd / MICRO_PER_USD
+
+
+def editable_fields(status: str) -> frozenset[str]:
+    """The fields a campaign in `status` accepts changes to (core.campaigns' rules)."""
+    return EDITABLE_BY_STATUS.get(status, frozenset())
+
+
+def lock_reason(status: str) -> str | None:
+    """Why some fields are locked in `status`, for a caption; None when everything is editable."""
+    if status == "draft":
+        return None
+    if status == "running":
+        return ("This campaign is running: only its name and description can change. Pause it "
+                "to change the send rate, budget or send window.")
+    if status in ("scheduled", "paused"):
+        return (f"This campaign is {status}: the send rate, budget and send window can change; "
+                "the message, model, audience and steps are fixed once a campaign has left draft.")
+    return f"This campaign is {status}: it can no longer be edited."
+
+
+def model_choices(settings: Settings, current: str | None = None) -> list[str]:
+    """The models of the price table, the settings' default first (and the campaign's own)."""
+    models = sorted(load_price_table(settings.price_table_path))
+    first = [m for m in (current, settings.default_model) if m]
+    return list(dict.fromkeys([*first, *models]))
+
+
+def audience_choices(db: Database, actor: Actor) -> AudienceChoices:
+    actor.require(Permission.view_campaigns)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        tags = session.scalars(
+            select(LeadTag.tag).group_by(LeadTag.tag).order_by(LeadTag.tag).limit(CHOICES_LIMIT)
+        ).all()
+        imports = session.execute(
+            select(LeadImport.id, LeadImport.file_name, LeadImport.created_at)
+            .order_by(LeadImport.id.desc()).limit(50)
+        ).all()
+        industries = session.scalars(
+            select(Lead.industry).where(Lead.industry.is_not(None)).group_by(Lead.industry)
+            .order_by(Lead.industry).limit(CHOICES_LIMIT)
+        ).all()
+        countries = session.scalars(
+            select(Lead.country).where(Lead.country.is_not(None)).group_by(Lead.country)
+            .order_by(Lead.country).limit(CHOICES_LIMIT)
+        ).all()
+    return AudienceChoices(
+        tags=list(tags),
+        imports={i: f"#{i} {name} ({created:%Y-%m-%d})" for i, name, created in imports},
+        industries=list(dict.fromkeys(i for i in industries if i)),
+        countries=list(dict.fromkeys(c for c in countries if c)),
+    )
+
+
+def count_audience_filter(db: Database, actor: Actor, channel: str, audience: dict[str, Any]) -> int:
+    """How many leads a campaign with this channel and audience filter would enrol now.
+
+    Unsaved: the editor shows it live while the filters change. The same conditions as enrolment:
+    not opted out, an address for the channel, not suppressed on it.
+    """
+    actor.require(Permission.view_campaigns)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        conditions = audience_conditions(actor.tenant_id, channel, audience or {})
+        return session.scalar(select(func.count(Lead.id)).where(*conditions)) or 0
+
+
+def audience_leads(
+    db: Database, actor: Actor, campaign_id: int, *, search: str = "", page: int = 1,
+    page_size: int = 50,
+) -> list[LeadChoice]:
+    """One page of the campaign's audience for picking a lead to preview.
+
+    `search` matches name, email, phone or company, or is a lead id written "#123".
+    """
+    actor.require(Permission.view_campaigns)
+    campaign = get_campaign(db, actor, campaign_id)
+    conditions = audience_conditions(actor.tenant_id, campaign.channel, campaign.audience)
+    statement = select(Lead.id, Lead.first_name, Lead.last_name, Lead.company, Lead.phone,
+                       Lead.email).where(*conditions)
+    search = search.strip()
+    if search.startswith("#") and search[1:].isdigit():
+        statement = statement.where(Lead.id == int(search[1:]))
+    elif search:
+        pattern = f"%{search}%"
+        statement = statement.where(or_(
+            (func.coalesce(Lead.first_name, "") + " " + func.coalesce(Lead.last_name, "")).ilike(pattern),
+            Lead.email.ilike(pattern), Lead.phone.ilike(pattern), Lead.company.ilike(pattern),
+        ))
+    statement = statement.order_by(Lead.id).offset((max(page, 1) - 1) * page_size).limit(page_size)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        rows = session.execute(statement).all()
+    return [
+        LeadChoice(row.id, " ".join(str(p) for p in (
+            f"#{row.id}", row.first_name or "", row.last_name or "",
+            f"· {row.company}" if row.company else "",
+            f"· {row.phone if campaign.channel == 'sms' else row.email}",
+        ) if p))
+        for row in rows
+    ]
+
+
+def campaign_table(db: Database, actor: Actor) -> pd.DataFrame:
+    """Every campaign with its status, progress (share of enrolled leads done) and spend.
+
+    One GROUP BY over campaign_leads for all campaigns, not one progress query per campaign.
+    """
+    actor.require(Permission.view_campaigns)
+    done = func.sum(case((CampaignLead.status.in_(FINAL_STATUS_VALUES), 1), else_=0))
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        counts = {
+            row[0]: (int(row[1]), int(row[2] or 0))
+            for row in session.execute(
+                select(CampaignLead.campaign_id, func.count(CampaignLead.id), done)
+                .group_by(CampaignLead.campaign_id)
+            )
+        }
+        campaigns = session.execute(
+            select(Campaign.id, Campaign.name, Campaign.channel, Campaign.status,
+                   Campaign.spent_microusd, Campaign.budget_cap_microusd, Campaign.created_at)
+            .order_by(Campaign.created_at.desc())
+        ).all()
+    rows = []
+    for c in campaigns:
+        enrolled, finished = counts.get(c.id, (0, 0))
+        rows.append({
+            "id": c.id, "name": c.name, "channel": c.channel, "status": c.status,
+            "enrolled": enrolled, "progress": finished / enrolled if enrolled else 0.0,
+            "spent_usd": (c.spent_microusd or 0) / MICRO_PER_USD,
+            "budget_usd": None if c.budget_cap_microusd is None else c.budget_cap_microusd / MICRO_PER_USD,
+            "created_at": c.created_at,
+        })
+    columns = ["id", "name", "channel", "status", "enrolled", "progress", "spent_usd",
+               "budget_usd", "created_at"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def save_campaign(
+    db: Database, actor: Actor, campaign_id: int | None, values: dict[str, Any]
+) -> CampaignView:
+    """Create a draft from the editor's values, or apply to a campaign only what changed.
+
+    Sending only the changed fields lets the status rules of `update_campaign` judge exactly
+    what the user tried to change: an untouched locked field is not a refused change.
+    """
+    unknown = set(values) - DRAFT_EDITABLE
+    if unknown:
+        raise ValidationError(f"unknown campaign field {', '.join(sorted(unknown))}")
+    if campaign_id is None:
+        fields = dict(values)
+        return create_campaign(db, actor, name=fields.pop("name", ""),
+                               channel=fields.pop("channel", "sms"), **fields)
+    current = get_campaign(db, actor, campaign_id)
+    changes = {key: value for key, value in values.items() if getattr(current, key) != value}
+    if not changes:
+        return current
+    return update_campaign(db, actor, campaign_id, **changes)

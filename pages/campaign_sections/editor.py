@@ -1,0 +1,158 @@
+"""Campaigns page, the editor: every field of a campaign, locked (with the reason) as its status requires.
+
+Widget values start from the saved campaign; Save sends only what the user changed, so the status
+rules of core judge exactly that change (a campaign started meanwhile refuses a new prompt).
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Any
+
+import streamlit as st
+
+from core.campaign_editor import (
+    dollars_from_microusd,
+    editable_fields,
+    lock_reason,
+    microusd_from_dollars,
+    model_choices,
+    save_campaign,
+)
+from core.campaigns import DEFAULT_PROMPTS, CampaignView
+from core.config import Settings
+from core.db import Database
+from core.permissions import Actor, Permission
+from pages.campaign_sections import audience, steps
+from pages.campaign_sections.listing import OPEN_NEXT_KEY
+from pages.common import run_action
+
+FLASH_KEY = "campaigns_flash"
+CHANNELS = {"sms": "SMS", "email": "Email"}
+QUIET_FIELDS = ("quiet_override", "quiet_start", "quiet_end", "quiet_weekdays")
+
+
+def _initial(campaign: CampaignView | None, settings: Settings) -> dict[str, Any]:
+    """The widget values of a saved campaign, or of a new one."""
+    quiet = (campaign.quiet_hours if campaign else None) or {}
+    return {
+        "name": campaign.name if campaign else "",
+        "description": (campaign.description or "") if campaign else "",
+        "channel": campaign.channel if campaign else "sms",
+        "system_prompt": campaign.system_prompt if campaign else DEFAULT_PROMPTS["sms"],
+        "model": campaign.model if campaign else settings.default_model,
+        "temperature": float(campaign.temperature) if campaign else 0.7,
+        "quiet_override": bool(quiet),
+        "quiet_start": time.fromisoformat(quiet.get("start") or "08:00"),
+        "quiet_end": time.fromisoformat(quiet.get("end") or "21:00"),
+        "quiet_weekdays": bool(quiet.get("weekdays_only", False)),
+        "sends_per_minute": campaign.sends_per_minute if campaign else None,
+        "budget_usd": dollars_from_microusd(campaign.budget_cap_microusd if campaign else None),
+        "approval_required": campaign.approval_required if campaign else False,
+        "research_web": campaign.research_web if campaign else False,
+        "max_sms_segments": campaign.max_sms_segments if campaign else 2,
+    }
+
+
+def forget(prefix: str) -> None:
+    """Drop the editor's widget state, so the next run starts again from the saved campaign."""
+    for key in [k for k in st.session_state if str(k).startswith(prefix)]:
+        del st.session_state[key]
+
+
+def _quiet_hours(key: str, disabled: bool) -> dict[str, Any] | None:
+    override = st.checkbox("Override the tenant's send window (recipient's local time)",
+                           key=f"{key}quiet_override", disabled=disabled)
+    if not override:
+        return None
+    start, end, weekdays = st.columns(3)
+    opens = start.time_input("Sends from", key=f"{key}quiet_start", disabled=disabled)
+    closes = end.time_input("Sends until", key=f"{key}quiet_end", disabled=disabled)
+    weekdays_only = weekdays.checkbox("Weekdays only", key=f"{key}quiet_weekdays", disabled=disabled)
+    return {"start": f"{opens:%H:%M}", "end": f"{closes:%H:%M}", "weekdays_only": weekdays_only}
+
+
+def show(db: Database, actor: Actor, settings: Settings, campaign: CampaignView | None) -> None:
+    key = f"cmp{campaign.id if campaign else 'new'}_"
+    status = campaign.status if campaign else "draft"
+    may_edit = actor.can(Permission.edit_campaigns)
+    editable = editable_fields(status) if may_edit else frozenset()
+    if not may_edit:
+        st.caption("Your role can read campaigns but not change them.")
+    elif reason := lock_reason(status):
+        st.caption(f":lock: {reason}")
+    initial = _initial(campaign, settings)
+    for name, value in initial.items():
+        st.session_state.setdefault(f"{key}{name}", value)
+
+    def locked(field: str) -> bool:
+        return field not in editable
+
+    values: dict[str, Any] = {}
+    values["name"] = st.text_input("Name", key=f"{key}name", disabled=locked("name"))
+    values["description"] = st.text_area("Description", key=f"{key}description", height=68,
+                                         disabled=locked("description")) or None
+    channel = st.radio("Channel", list(CHANNELS), format_func=CHANNELS.__getitem__, horizontal=True,
+                       key=f"{key}channel", disabled=locked("channel"))
+    values["channel"] = channel
+    # A prompt left at another channel's default follows the channel.
+    if st.session_state[f"{key}system_prompt"] in DEFAULT_PROMPTS.values():
+        st.session_state[f"{key}system_prompt"] = DEFAULT_PROMPTS[channel]
+    values["system_prompt"] = st.text_area("System prompt", key=f"{key}system_prompt", height=150,
+                                           disabled=locked("system_prompt"))
+    values["variants"] = steps.show_variants(f"{key}variant", campaign.variants if campaign else [],
+                                             disabled=locked("variants"))
+    model_column, temperature_column = st.columns(2)
+    models = model_choices(settings, campaign.model if campaign else None)
+    values["model"] = model_column.selectbox("Model", models, key=f"{key}model",
+                                             disabled=locked("model"))
+    values["temperature"] = temperature_column.slider(
+        "Temperature", 0.0, 2.0, step=0.1, key=f"{key}temperature", disabled=locked("temperature"))
+    st.subheader("Audience")
+    values["audience"] = audience.show(actor, f"{key}audience", channel,
+                                       campaign.audience if campaign else {},
+                                       disabled=locked("audience"))
+    st.subheader("Steps")
+    values["steps"] = steps.show_steps(f"{key}step", campaign.steps if campaign else [],
+                                       disabled=locked("steps"))
+    st.subheader("Pace, budget and checks")
+    values["quiet_hours"] = _quiet_hours(key, locked("quiet_hours"))
+    if campaign is not None and all(st.session_state[f"{key}{name}"] == initial[name]
+                                    for name in QUIET_FIELDS):
+        # Untouched: keep the saved override as it is, even one that sets only some keys.
+        values["quiet_hours"] = campaign.quiet_hours
+    rate, budget, segments = st.columns(3)
+    # An empty field is no limit (no cap): 0 would mean nothing may be sent (spent).
+    per_minute = rate.number_input("Sends per minute", min_value=1, step=1, placeholder="no limit",
+                                   key=f"{key}sends_per_minute", disabled=locked("sends_per_minute"))
+    values["sends_per_minute"] = None if per_minute is None else int(per_minute)
+    dollars = budget.number_input("Budget cap (US$)", min_value=0.0, step=1.0, format="%.2f",
+                                  placeholder="no cap", key=f"{key}budget_usd",
+                                  disabled=locked("budget_cap_microusd"))
+    values["budget_cap_microusd"] = microusd_from_dollars(dollars)
+    if channel == "sms":
+        values["max_sms_segments"] = int(segments.number_input(
+            "Most SMS segments per message", min_value=1, max_value=10, step=1,
+            key=f"{key}max_sms_segments", disabled=locked("max_sms_segments")))
+    values["approval_required"] = st.checkbox("Drafts need approval before sending",
+                                              key=f"{key}approval_required",
+                                              disabled=locked("approval_required"))
+    values["research_web"] = st.checkbox("Research each lead on the web",
+                                         key=f"{key}research_web", disabled=locked("research_web"))
+    if not editable:
+        return
+    if st.button("Create campaign" if campaign is None else "Save changes", type="primary",
+                 key=f"{key}save"):
+        _save(db, actor, campaign, key, values)
+
+
+def _save(db: Database, actor: Actor, campaign: CampaignView | None, key: str,
+          values: dict[str, Any]) -> None:
+    saved = run_action(save_campaign, db, actor, campaign.id if campaign else None, values)
+    if saved is None:
+        return
+    forget(key)
+    st.session_state[FLASH_KEY] = (f"Campaign '{saved.name}' created as a draft." if campaign is None
+                                   else f"Campaign '{saved.name}' saved.")
+    st.session_state[OPEN_NEXT_KEY] = saved.id
+    st.rerun()

@@ -1,0 +1,49 @@
+"""Campaigns page, the list: status, progress and spend of every campaign, and which one is open."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.campaign_editor import campaign_table
+from core.db import Database
+from core.permissions import Actor, Permission
+from pages.common import run_action
+
+NEW = 0  # the selectbox option for a campaign not saved yet
+SELECTED_KEY = "campaigns_selected"
+# Set by a save that created a campaign: the next run opens it (a widget's key may not be set
+# once the widget exists in the run).
+OPEN_NEXT_KEY = "campaigns_open_next"
+
+
+def show(db: Database, actor: Actor) -> int | None:
+    """The table of campaigns and the picker; returns the open campaign's id, NEW, or None."""
+    table = run_action(campaign_table, db, actor)
+    if table is None:
+        return None
+    if table.empty:
+        st.info("No campaigns yet." + (" Create the first one below." if actor.can(
+            Permission.edit_campaigns) else " A manager creates them."))
+    else:
+        st.dataframe(
+            table, hide_index=True, key="campaigns_table",
+            column_config={
+                "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
+                "spent_usd": st.column_config.NumberColumn("spent", format="$%.4f"),
+                "budget_usd": st.column_config.NumberColumn("budget", format="$%.2f"),
+                "created_at": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+            },
+        )
+    labels = {NEW: "➕ New campaign"} if actor.can(Permission.edit_campaigns) else {}
+    labels |= {int(row.id): f"#{row.id} {row.name} ({row.status})" for row in table.itertuples()}
+    if not labels:
+        return None
+    pending = st.session_state.pop(OPEN_NEXT_KEY, None)
+    if pending in labels:
+        st.session_state[SELECTED_KEY] = pending
+    elif st.session_state.get(SELECTED_KEY) not in labels:
+        # An existing campaign first; a new one when there is none.
+        st.session_state[SELECTED_KEY] = int(table["id"].iloc[0]) if not table.empty else NEW
+    picked: int = st.selectbox("Campaign", list(labels), format_func=labels.__getitem__,
+                               key=SELECTED_KEY)
+    return picked

@@ -1,0 +1,80 @@
+"""Campaigns page, the preview: pick a lead of the audience and see its research, draft, segments and cost."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.campaign_editor import audience_leads
+from core.campaigns import CampaignView
+from core.db import Database
+from core.permissions import Actor
+from core.pipeline.service import PipelineRuntime, preview
+from core.reports import format_usd
+from pages.common import run_action
+
+PAGE_SIZE = 50
+
+
+def pick_lead(db: Database, actor: Actor, key: str, campaign_id: int) -> int | None:
+    """A search box and a selectbox of the first matching leads of the audience (never all)."""
+    search = st.text_input("Find a lead of the audience", key=f"{key}_search",
+                           placeholder="name, company, phone, email or #id")
+    leads = run_action(audience_leads, db, actor, campaign_id, search=search,
+                       page_size=PAGE_SIZE)
+    if not leads:
+        if leads is not None:
+            st.info("No lead of this campaign's audience matches." if search else
+                    "The audience is empty: widen the filters or import leads.")
+        return None
+    labels = {lead.id: lead.label for lead in leads}
+    if len(leads) == PAGE_SIZE:
+        st.caption(f"The first {PAGE_SIZE} matches: type to narrow them.")
+    picked: int = st.selectbox("Lead", list(labels), format_func=labels.__getitem__,
+                               key=f"{key}_lead")
+    return picked
+
+
+def _show_result(result: dict[str, Any], channel: str) -> None:
+    if result["status"] != "ready":
+        st.warning(f"This lead would not get a message: {result['status']}"
+                   + (f" ({result['reason']})" if result["reason"] else ""))
+    if result["facts"]:
+        st.markdown("**Research facts**")
+        st.dataframe(pd.DataFrame(result["facts"]), hide_index=True)
+    if result["body"] is not None:
+        st.markdown("**Draft**" + (f" (variant {result['variant']})" if result["variant"] else ""))
+        if channel == "email":
+            st.text_input("Subject", value=result["subject"] or "", disabled=True)
+        st.code(result["body"], language=None, wrap_lines=True)
+    length, segments, encoding, cost = st.columns(4)
+    length.metric("Length", f"{len(result['body'] or ''):,} characters")
+    segments.metric("SMS segments" if channel == "sms" else "Segments", result["segments"])
+    encoding.metric("Encoding", result["encoding"] or "n/a")
+    cost.metric("Cost of this preview", format_usd(result["cost_microusd"]),
+                help=f"{result['input_tokens']:,} input and {result['output_tokens']:,} output tokens")
+    if result["problems"]:
+        st.error("The guard found problems:\n\n" + "\n".join(f"- {p}" for p in result["problems"]))
+    elif result["body"] is not None and result["guard_passed"]:
+        st.success("The guard passed this draft.")
+
+
+def show(db: Database, runtime: PipelineRuntime, actor: Actor, campaign: CampaignView) -> None:
+    key = f"cmp{campaign.id}_preview"
+    st.caption("The preview drafts for the saved campaign (save your changes first); nothing is "
+               "sent and no lead is enrolled. Its model calls count as spend.")
+    lead_id = pick_lead(db, actor, key, campaign.id)
+    if lead_id is None:
+        return
+    if st.button("Preview the draft", key=f"{key}_run", type="primary"):
+        with st.spinner("Researching and drafting…"):
+            result = run_action(preview, db, runtime, actor, campaign.id, lead_id)
+        if result is not None:
+            # A plain dict: session state holds no objects of our classes.
+            st.session_state[f"{key}_result"] = dataclasses.asdict(result)
+    result_state = st.session_state.get(f"{key}_result")
+    if result_state is not None:
+        _show_result(result_state, campaign.channel)

@@ -1,0 +1,110 @@
+"""Campaigns page, running: progress, the cost estimate, and start, schedule, pause, resume, cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import streamlit as st
+
+from core import campaigns
+from core.campaigns import CampaignView
+from core.db import Database
+from core.permissions import Actor, Permission
+from core.pipeline.service import PipelineRuntime, estimate_campaign_cost
+from core.reports import format_usd
+from pages.campaign_sections.editor import FLASH_KEY
+from pages.common import run_action
+
+
+def _progress(db: Database, actor: Actor, campaign: CampaignView) -> None:
+    progress = run_action(campaigns.campaign_progress, db, actor, campaign.id)
+    if progress is None:
+        return
+    done = progress.enrolled - progress.open_leads
+    fraction = done / progress.enrolled if progress.enrolled else 0.0
+    st.progress(fraction, text=f"{done:,} of {progress.enrolled:,} leads done")
+    enrolled, sent, spent, budget = st.columns(4)
+    enrolled.metric("Enrolled", f"{progress.enrolled:,}")
+    sent.metric("Messages sent", f"{progress.messages_by_status.get('sent', 0):,}")
+    spent.metric("Spent", format_usd(progress.spent_microusd))
+    budget.metric("Budget cap", format_usd(progress.budget_cap_microusd)
+                  if progress.budget_cap_microusd is not None else "no cap")
+    if progress.status_reason:
+        st.caption(f"{progress.status}: {progress.status_reason}")
+
+
+def _estimate(db: Database, runtime: PipelineRuntime, actor: Actor, campaign: CampaignView) -> None:
+    estimate = run_action(estimate_campaign_cost, db, runtime, actor, campaign.id)
+    if estimate is None:
+        return
+    st.markdown("**Cost estimate for the whole audience**")
+    leads, per_lead, total, worst = st.columns(4)
+    leads.metric("Leads", f"{estimate.leads:,}")
+    per_lead.metric("Per lead", format_usd(estimate.cost_per_lead_microusd),
+                    help=f"{estimate.steps} step(s), {estimate.calls_per_lead} model call(s) on "
+                         f"{estimate.model}")
+    total.metric("Expected", format_usd(estimate.total_microusd))
+    worst.metric("At most", format_usd(estimate.max_total_microusd),
+                 help="If the guard has every draft written again once.")
+
+
+def _act(label: str, action: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    if run_action(action, *args, **kwargs) is not None:
+        st.session_state[FLASH_KEY] = label
+        st.rerun()
+
+
+def _schedule(db: Database, actor: Actor, campaign: CampaignView, key: str) -> None:
+    soon = (campaign.scheduled_at or datetime.now(UTC) + timedelta(hours=1)).astimezone(UTC)
+    day, clock, go = st.columns([2, 2, 1])
+    start_day = day.date_input("Start on (UTC)", value=soon.date(), key=f"{key}_day")
+    start_time = clock.time_input("at (UTC)", value=soon.time().replace(second=0, microsecond=0),
+                                  key=f"{key}_time")
+    if go.button("Schedule", key=f"{key}_schedule"):
+        start_at = datetime.combine(start_day, start_time, tzinfo=UTC)
+        _act(f"Campaign '{campaign.name}' scheduled for {start_at:%Y-%m-%d %H:%M} UTC.",
+             campaigns.schedule_campaign, db, actor, campaign.id, start_at)
+
+
+def _controls(db: Database, actor: Actor, campaign: CampaignView) -> None:
+    key = f"cmp{campaign.id}_run"
+    status, name = campaign.status, campaign.name
+    buttons = st.columns(4)
+    if status in ("draft", "scheduled") and buttons[0].button(
+            "Start now", key=f"{key}_start", type="primary"):
+        _act(f"Campaign '{name}' started.", campaigns.start_campaign, db, actor, campaign.id)
+    if status == "running" and buttons[0].button("Pause", key=f"{key}_pause"):
+        _act(f"Campaign '{name}' paused.", campaigns.pause_campaign, db, actor, campaign.id)
+    if status == "paused" and buttons[0].button("Resume", key=f"{key}_resume", type="primary"):
+        _act(f"Campaign '{name}' resumed.", campaigns.resume_campaign, db, actor, campaign.id)
+    live = status in ("draft", "scheduled", "running", "paused")
+    confirm_key = f"{key}_confirm_cancel"
+    if live and buttons[1].button("Cancel campaign", key=f"{key}_cancel"):
+        st.session_state[confirm_key] = True
+    if live and st.session_state.get(confirm_key):
+        st.warning(f"Cancel '{name}' for good? Every lead not yet done ends cancelled; this "
+                   "cannot be undone.")
+        yes, no = st.columns(2)
+        if yes.button("Yes, cancel it", key=f"{key}_cancel_yes", type="primary"):
+            st.session_state.pop(confirm_key, None)
+            _act(f"Campaign '{name}' cancelled.", campaigns.cancel_campaign, db, actor, campaign.id)
+        if no.button("No, keep it", key=f"{key}_cancel_no"):
+            st.session_state.pop(confirm_key, None)
+            st.rerun()
+    if status in ("draft", "scheduled"):
+        _schedule(db, actor, campaign, key)
+
+
+def show(db: Database, runtime: PipelineRuntime, actor: Actor, campaign: CampaignView) -> None:
+    if campaign.status != "draft":
+        _progress(db, actor, campaign)
+    if campaign.status in ("draft", "scheduled"):
+        _estimate(db, runtime, actor, campaign)
+    if campaign.scheduled_at is not None:
+        st.caption(f"Starts at {campaign.scheduled_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC.")
+    if actor.can(Permission.run_campaigns):
+        _controls(db, actor, campaign)
+    else:
+        st.caption("Your role cannot start, pause or cancel campaigns.")

@@ -1,0 +1,47 @@
+"""Campaigns: the list with progress and spend, the editor, the preview of a draft, and the run controls."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.campaigns import get_campaign
+from core.permissions import Permission
+from core.pipeline.service import PipelineRuntime
+from pages.campaign_sections import editor, listing, preview, run
+from pages.common import get_db, get_settings, require_page, run_action
+
+
+@st.cache_resource(show_spinner=False)
+def get_runtime() -> PipelineRuntime:
+    """The models and senders the preview and the estimate use, built once per server."""
+    return PipelineRuntime.from_settings(get_settings())
+
+
+actor = require_page(Permission.view_campaigns)
+db = get_db()
+st.title("Campaigns")
+if flash := st.session_state.pop(editor.FLASH_KEY, None):
+    st.success(flash)
+
+picked = listing.show(db, actor)
+if picked is None:
+    st.stop()
+campaign = None if picked == listing.NEW else run_action(get_campaign, db, actor, picked)
+if picked != listing.NEW and campaign is None:
+    st.stop()
+
+if campaign is None:
+    st.header("New campaign")
+    editor.show(db, actor, get_settings(), None)
+    st.stop()
+
+st.header(f"{campaign.name} · {campaign.status}")
+tabs = ["Run", "Editor"] + (["Preview"] if actor.can(Permission.edit_campaigns) else [])
+run_tab, editor_tab, *preview_tab = st.tabs(tabs)
+with run_tab:
+    run.show(db, get_runtime(), actor, campaign)
+with editor_tab:
+    editor.show(db, actor, get_settings(), campaign)
+for tab in preview_tab:
+    with tab:
+        preview.show(db, get_runtime(), actor, campaign)

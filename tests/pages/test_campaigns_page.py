@@ -1,0 +1,260 @@
+"""The Campaigns page: the list, the editor, the preview and the run controls, for every role."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.campaigns import create_campaign, get_campaign, list_campaigns, start_campaign
+from core.db import Database
+from core.models import Role
+from core.permissions import Actor
+from tests.factories import insert_leads, make_actor, make_tenant
+from tests.pages.conftest import PageFactory
+
+PAGE = "pages/campaigns.py"
+RUN_BUTTONS = ("start", "pause", "resume", "cancel", "schedule")
+
+
+def _button(app: AppTest, key: str) -> Any:
+    return next(b for b in app.button if b.key == key)
+
+
+def _button_keys(app: AppTest) -> set[str]:
+    return {str(b.key) for b in app.button}
+
+
+def _errors(app: AppTest) -> list[str]:
+    return [e.value for e in app.error]
+
+
+@pytest.fixture
+def tenant(db: Database) -> int:
+    tenant_id = make_tenant(db)
+    insert_leads(db, tenant_id, 3, industry="Software")
+    insert_leads(db, tenant_id, 2, start=3, industry="Retail", country="CA")
+    return tenant_id
+
+
+@pytest.fixture
+def manager(db: Database, tenant: int) -> Actor:
+    return make_actor(db, tenant, Role.manager)
+
+
+def _draft(db: Database, actor: Actor, **fields: Any) -> int:
+    return create_campaign(db, actor, name=fields.pop("name", "Spring push"),
+                           channel=fields.pop("channel", "sms"), **fields).id
+
+
+def test_analyst_reads_but_cannot_edit_preview_or_run(
+    db: Database, tenant: int, manager: Actor, open_page: PageFactory
+) -> None:
+    campaign_id = _draft(db, manager)
+    start_campaign(db, manager, campaign_id)
+    analyst = make_actor(db, tenant, Role.analyst)
+    app = open_page(PAGE, analyst)
+    assert not app.exception
+    table = app.dataframe[0].value
+    assert list(table["name"]) == ["Spring push"] and list(table["status"]) == ["running"]
+    assert list(table["enrolled"]) == [5]
+    # No "new campaign" option, no save, no run buttons, no preview tab; the fields are disabled.
+    assert app.selectbox(key="campaigns_selected").options == [f"#{campaign_id} Spring push (running)"]
+    assert not any(k.endswith(("_save", *(f"_{b}" for b in RUN_BUTTONS))) for k in _button_keys(app))
+    assert [t.label for t in app.tabs] == ["Run", "Editor"]
+    assert app.text_input(key=f"cmp{campaign_id}_name").disabled
+    assert app.text_area(key=f"cmp{campaign_id}_system_prompt").disabled
+    captions = " ".join(c.value for c in app.caption)
+    assert "Your role can read campaigns but not change them" in captions
+    assert "cannot start, pause or cancel" in captions
+    assert app.get("progress")
+
+
+def test_manager_creates_a_campaign_from_the_form(
+    db: Database, manager: Actor, open_page: PageFactory
+) -> None:
+    app = open_page(PAGE, manager)
+    assert app.header[0].value == "New campaign"
+    app.text_input(key="cmpnew_name").input("Software push")
+    app.multiselect(key="cmpnew_audience_industries").select("Software").run()
+    # The live count follows the filter before anything is saved.
+    assert any("**3 leads** match now" in m.value for m in app.markdown)
+    app.multiselect(key="cmpnew_audience_countries").select("CA").run()
+    assert any("**0 leads** match now" in m.value for m in app.markdown)
+    app.multiselect(key="cmpnew_audience_countries").unselect("CA").run()
+    _button(app, "cmpnew_step_add").click().run()
+    app.number_input(key="cmpnew_step_delay_1").set_value(48)
+    app.text_area(key="cmpnew_step_prompt_1").input("A short, friendly nudge.")
+    _button(app, "cmpnew_variant_add").click().run()
+    _button(app, "cmpnew_variant_add").click().run()
+    app.text_area(key="cmpnew_variant_prompt_0").input("Lead with the savings.")
+    app.text_area(key="cmpnew_variant_prompt_1").input("Lead with the time saved.")
+    app.slider(key="cmpnew_temperature").set_value(0.3)
+    app.number_input(key="cmpnew_sends_per_minute").set_value(30)
+    app.number_input(key="cmpnew_budget_usd").set_value(12.5)
+    app.number_input(key="cmpnew_max_sms_segments").set_value(3)
+    app.checkbox(key="cmpnew_approval_required").check()
+    app.checkbox(key="cmpnew_quiet_override").check().run()
+    app.checkbox(key="cmpnew_quiet_weekdays").check()
+    _button(app, "cmpnew_save").click().run()
+    assert not app.exception and not _errors(app)
+    assert "created as a draft" in app.success[0].value
+    [saved] = list_campaigns(db, manager)
+    assert (saved.name, saved.channel, saved.status) == ("Software push", "sms", "draft")
+    assert saved.audience == {"industries": ["Software"]}
+    assert saved.steps == [{"delay_hours": 0}, {"delay_hours": 48, "prompt": "A short, friendly nudge."}]
+    assert saved.variants == [{"name": "A", "prompt": "Lead with the savings."},
+                              {"name": "B", "prompt": "Lead with the time saved."}]
+    assert saved.temperature == pytest.approx(0.3) and saved.model == "gpt-4o-mini"
+    assert (saved.sends_per_minute, saved.budget_cap_microusd, saved.max_sms_segments) == (30, 12_500_000, 3)
+    assert saved.approval_required and not saved.research_web
+    assert saved.quiet_hours == {"start": "08:00", "end": "21:00", "weekdays_only": True}
+    # The new campaign is open now.
+    assert app.header[0].value == "Software push · draft"
+
+
+def test_an_empty_name_is_refused_with_a_message(
+    db: Database, manager: Actor, open_page: PageFactory
+) -> None:
+    app = open_page(PAGE, manager)
+    _button(app, "cmpnew_save").click().run()
+    assert not app.exception
+    assert _errors(app) == ["a campaign needs a name"]
+    assert list_campaigns(db, manager) == []
+
+
+def test_manager_edits_a_draft(db: Database, manager: Actor, open_page: PageFactory) -> None:
+    campaign_id = _draft(db, manager, channel="email")
+    app = open_page(PAGE, manager)
+    key = f"cmp{campaign_id}_"
+    app.text_area(key=f"{key}system_prompt").input("Write one warm paragraph.")
+    app.selectbox(key=f"{key}model").set_value("gpt-4o")
+    app.checkbox(key=f"{key}research_web").check()
+    _button(app, f"{key}save").click().run()
+    assert not _errors(app) and "saved" in app.success[0].value
+    saved = get_campaign(db, manager, campaign_id)
+    assert (saved.system_prompt, saved.model, saved.research_web) == (
+        "Write one warm paragraph.", "gpt-4o", True)
+    # Empty rate and budget fields stay "no limit" and "no cap".
+    assert app.number_input(key=f"{key}budget_usd").value is None
+    assert (saved.sends_per_minute, saved.budget_cap_microusd) == (None, None)
+
+
+def test_a_running_campaign_locks_what_only_a_draft_may_change(
+    db: Database, manager: Actor, open_page: PageFactory
+) -> None:
+    campaign_id = _draft(db, manager)
+    key = f"cmp{campaign_id}_"
+    app = open_page(PAGE, manager)
+    app.text_area(key=f"{key}system_prompt").input("Something else entirely.").run()
+    # Someone starts the campaign while this editor is open; the edit is then refused.
+    start_campaign(db, manager, campaign_id)
+    app.run()
+    assert app.text_area(key=f"{key}system_prompt").disabled
+    assert not app.text_input(key=f"{key}name").disabled
+    assert any("only its name and description can change" in c.value for c in app.caption)
+    _button(app, f"{key}save").click().run()
+    assert not app.exception
+    assert any("system_prompt cannot be changed now" in e for e in _errors(app))
+    assert get_campaign(db, manager, campaign_id).system_prompt != "Something else entirely."
+    # The name still can change while it runs.
+    app = open_page(PAGE, manager)
+    app.text_input(key=f"{key}name").input("Renamed")
+    _button(app, f"{key}save").click().run()
+    assert not _errors(app)
+    assert get_campaign(db, manager, campaign_id).name == "Renamed"
+
+
+def test_preview_shows_facts_draft_segments_and_cost(
+    db: Database, manager: Actor, open_page: PageFactory
+) -> None:
+    campaign_id = _draft(db, manager, audience={"industries": ["Software"]})
+    app = open_page(PAGE, manager)
+    key = f"cmp{campaign_id}_preview"
+    picker = app.selectbox(key=f"{key}_lead")
+    assert len(picker.options) == 3
+    app.text_input(key=f"{key}_search").input("Lead1 ").run()
+    assert [o for o in app.selectbox(key=f"{key}_lead").options] == [
+        o for o in picker.options if "Lead1 " in o]
+    _button(app, f"{key}_run").click().run()
+    assert not app.exception and not _errors(app)
+    facts = app.dataframe[-1].value
+    assert {"fact", "source"} <= set(facts.columns) and len(facts) > 0
+    draft = app.code[0].value
+    assert "Lead1" in draft and draft.endswith("Reply STOP to opt out")
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Length"] == f"{len(draft):,} characters"
+    assert metrics["Encoding"] == "GSM-7" and metrics["SMS segments"] in ("1", "2")
+    assert metrics["Cost of this preview"].startswith("$")
+    assert "The guard passed this draft." in [s.value for s in app.success]
+
+
+def test_cost_estimate_for_the_audience(db: Database, manager: Actor, open_page: PageFactory) -> None:
+    _draft(db, manager, steps=[{"delay_hours": 0}, {"delay_hours": 24}])
+    app = open_page(PAGE, manager)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Leads"] == "5"
+    assert {"Per lead", "Expected", "At most"} <= set(metrics)
+
+
+def test_start_pause_resume_and_a_confirmed_cancel(
+    db: Database, manager: Actor, open_page: PageFactory
+) -> None:
+    campaign_id = _draft(db, manager)
+    key = f"cmp{campaign_id}_run"
+    app = open_page(PAGE, manager)
+    _button(app, f"{key}_start").click().run()
+    assert get_campaign(db, manager, campaign_id).status == "running"
+    assert "started" in app.success[0].value
+    assert {m.label: m.value for m in app.metric}["Enrolled"] == "5"
+    _button(app, f"{key}_pause").click().run()
+    assert get_campaign(db, manager, campaign_id).status == "paused"
+    _button(app, f"{key}_resume").click().run()
+    assert get_campaign(db, manager, campaign_id).status == "running"
+    _button(app, f"{key}_cancel").click().run()
+    # One click only asks; the campaign runs until the confirmation.
+    assert get_campaign(db, manager, campaign_id).status == "running"
+    assert "cannot be undone" in app.warning[0].value
+    _button(app, f"{key}_cancel_no").click().run()
+    assert f"{key}_cancel_yes" not in _button_keys(app)
+    _button(app, f"{key}_cancel").click().run()
+    _button(app, f"{key}_cancel_yes").click().run()
+    assert not _errors(app)
+    assert get_campaign(db, manager, campaign_id).status == "cancelled"
+    assert not _button_keys(app) & {f"{key}_{b}" for b in RUN_BUTTONS}
+
+
+def test_schedule_and_its_errors(db: Database, manager: Actor, open_page: PageFactory) -> None:
+    campaign_id = _draft(db, manager)
+    key = f"cmp{campaign_id}_run"
+    app = open_page(PAGE, manager)
+    app.date_input(key=f"{key}_day").set_value(datetime.now(UTC).date() - timedelta(days=1))
+    _button(app, f"{key}_schedule").click().run()
+    assert not app.exception
+    assert any("the start time is in the past" in e for e in _errors(app))
+    assert get_campaign(db, manager, campaign_id).status == "draft"
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    app.date_input(key=f"{key}_day").set_value(tomorrow)
+    _button(app, f"{key}_schedule").click().run()
+    saved = get_campaign(db, manager, campaign_id)
+    assert saved.status == "scheduled" and saved.scheduled_at is not None
+    assert saved.scheduled_at.date() == tomorrow
+
+
+def test_resuming_over_the_budget_cap_is_explained(
+    db: Database, manager: Actor, open_page: PageFactory
+) -> None:
+    from core.campaigns import pause_campaign, update_campaign
+
+    campaign_id = _draft(db, manager, budget_cap_microusd=0)
+    start_campaign(db, manager, campaign_id)
+    pause_campaign(db, manager, campaign_id)
+    update_campaign(db, manager, campaign_id, budget_cap_microusd=0)
+    app = open_page(PAGE, manager)
+    assert app.number_input(key=f"cmp{campaign_id}_budget_usd").value == 0.0
+    _button(app, f"cmp{campaign_id}_run_resume").click().run()
+    assert not app.exception
+    assert any("raise the cap before resuming" in e for e in _errors(app))
+    assert get_campaign(db, manager, campaign_id).status == "paused"
