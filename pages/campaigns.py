@@ -37,7 +37,8 @@ if campaign is None:
 
 st.header(f"{campaign.name} · {campaign.status}")
 tabs = ["Run", "Editor"] + (["Preview"] if actor.can(Permission.edit_campaigns) else [])
-run_tab, editor_tab, *preview_tab = st.tabs(tabs)
+# A key keeps the open tab across the reruns its buttons cause.
+run_tab, editor_tab, *preview_tab = st.tabs(tabs, key="campaigns_tabs")
 with run_tab:
     run.show(db, get_runtime(), actor, campaign)
 with editor_tab:

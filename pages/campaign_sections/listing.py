@@ -34,7 +34,7 @@ def show(db: Database, actor: Actor) -> int | None:
                 "created_at": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
             },
         )
-    labels = {NEW: "➕ New campaign"} if actor.can(Permission.edit_campaigns) else {}
+    labels = {NEW: "New campaign…"} if actor.can(Permission.edit_campaigns) else {}
     labels |= {int(row.id): f"#{row.id} {row.name} ({row.status})" for row in table.itertuples()}
     if not labels:
         return None
