@@ -258,3 +258,26 @@ def test_resuming_over_the_budget_cap_is_explained(
     assert not app.exception
     assert any("raise the cap before resuming" in e for e in _errors(app))
     assert get_campaign(db, manager, campaign_id).status == "paused"
+
+
+def test_email_preview_says_why_a_lead_gets_nothing_then_shows_the_subject(
+    db: Database, manager: Actor, open_page: PageFactory
+) -> None:
+    from core.models import Tenant
+
+    campaign_id = _draft(db, manager, channel="email")
+    app = open_page(PAGE, manager)
+    key = f"cmp{campaign_id}_preview"
+    _button(app, f"{key}_run").click().run()
+    assert not app.exception
+    assert "no postal address" in app.warning[0].value and not app.code
+    with db.session(tenant_id=manager.tenant_id) as session, session.begin():
+        tenant_row = session.get(Tenant, manager.tenant_id)
+        assert tenant_row is not None
+        tenant_row.postal_address = "1 Main St, Springfield"
+    _button(app, f"{key}_run").click().run()
+    assert not app.exception and not _errors(app)
+    subject = next(t for t in app.text_input if t.label == "Subject")
+    assert subject.value and subject.disabled
+    assert "1 Main St" in app.code[0].value
+    assert "SMS segments" not in {m.label for m in app.metric}
