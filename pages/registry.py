@@ -22,6 +22,7 @@ class PageSpec:
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/overview.py", "Overview", ":material/dashboard:", Permission.view_overview, "Outreach"),
+    PageSpec("pages/campaigns.py", "Campaigns", ":material/campaign:", Permission.view_campaigns, "Outreach"),
     PageSpec("pages/leads.py", "Leads", ":material/contacts:", Permission.manage_leads, "Outreach"),
     PageSpec("pages/costs.py", "Costs", ":material/payments:", Permission.view_costs, "Insights"),
     PageSpec("pages/reports.py", "Reports", ":material/query_stats:", Permission.view_reports, "Insights"),
