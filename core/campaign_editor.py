@@ -17,7 +17,6 @@ from core.campaigns import (
     DRAFT_EDITABLE,
     EDITABLE_BY_STATUS,
     CampaignView,
-    audience_conditions,
     create_campaign,
     get_campaign,
     update_campaign,
@@ -28,6 +27,7 @@ from core.errors import ValidationError
 from core.llm.prices import load_price_table
 from core.models import FINAL_LEAD_STATUSES, Campaign, CampaignLead, Lead, LeadImport, LeadTag
 from core.permissions import Actor, Permission
+from core.pipeline.audience import audience_conditions
 
 MICRO_PER_USD = 1_000_000
 CHOICES_LIMIT = 300  # distinct industries / countries offered as filter options

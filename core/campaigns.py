@@ -41,11 +41,10 @@ from core.models import (
     Lead,
     LeadStatus,
     Message,
-    Suppression,
     WorkerHeartbeat,
 )
 from core.permissions import Actor, Permission
-from core.pipeline.audience import AUDIENCE_KEYS, audience_filter
+from core.pipeline.audience import AUDIENCE_KEYS, audience_conditions
 from core.reports import format_usd
 
 DEFAULT_SMS_PROMPT = (
@@ -357,23 +356,6 @@ def list_campaigns(db: Database, actor: Actor) -> list[CampaignView]:
 
 
 # -- enrolment -------------------------------------------------------------------------------
-
-
-def audience_conditions(tenant_id: int, channel: str, audience: dict[str, Any]) -> list[ColumnElement[bool]]:
-    """The WHERE clause on `Lead` of the leads a campaign may message: the pipeline's audience
-    filter (which leaves out opted-out leads), an address for the channel, not suppressed on it."""
-    address = Lead.phone if channel == Channel.sms.value else Lead.email
-    return [
-        # Explicit: an INSERT ... SELECT gets no automatic tenant scope on its SELECT.
-        Lead.tenant_id == tenant_id,
-        *audience_filter(audience, exclude_opted_out=True),
-        address.is_not(None),
-        ~exists().where(
-            Suppression.tenant_id == tenant_id,
-            Suppression.channel == channel,
-            Suppression.address == address,
-        ),
-    ]
 
 
 def count_audience(db: Database, actor: Actor, campaign_id: int) -> int:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from core.errors import ValidationError
-from core.models import Campaign, Lead, LeadTag
+from core.models import Campaign, Channel, Lead, LeadTag, Suppression
 
 AUDIENCE_KEYS = ("tags", "import_ids", "industries", "countries")
 
@@ -62,3 +62,20 @@ def audience_count(
 ) -> int:
     clauses = audience_filter(_filter_of(audience), exclude_opted_out=exclude_opted_out)
     return session.scalar(select(func.count(Lead.id)).where(*clauses)) or 0
+
+
+def audience_conditions(tenant_id: int, channel: str, audience: dict[str, Any]) -> list[ColumnElement[bool]]:
+    """The WHERE clause on `Lead` of the leads a campaign may message: the pipeline's audience
+    filter (which leaves out opted-out leads), an address for the channel, not suppressed on it."""
+    address = Lead.phone if channel == Channel.sms.value else Lead.email
+    return [
+        # Explicit: an INSERT ... SELECT gets no automatic tenant scope on its SELECT.
+        Lead.tenant_id == tenant_id,
+        *audience_filter(audience, exclude_opted_out=True),
+        address.is_not(None),
+        ~exists().where(
+            Suppression.tenant_id == tenant_id,
+            Suppression.channel == channel,
+            Suppression.address == address,
+        ),
+    ]

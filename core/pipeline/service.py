@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.channels.outbox import OutboxSender
@@ -38,7 +38,7 @@ from core.models import (
 )
 from core.permissions import Actor, Permission
 from core.pipeline import nodes
-from core.pipeline.audience import audience_count
+from core.pipeline.audience import audience_conditions
 from core.pipeline.limits import NO_LIMITS, BudgetExceeded, CallGate
 from core.pipeline.nodes import PipelineContext, assign_variant
 from core.pipeline.runtime import PipelineRuntime
@@ -401,8 +401,10 @@ def estimate_campaign_cost(
             raise NotFound(f"no campaign {campaign_id}")
         tenant = session.get(Tenant, actor.tenant_id)
         assert tenant is not None
-        leads = audience_count(session, campaign.audience)
-        sample = session.scalars(select(Lead).where(Lead.opted_out_at.is_(None)).limit(1)).first()
+        # The leads a start would enrol: the same conditions as enrolment itself.
+        messageable = audience_conditions(actor.tenant_id, campaign.channel, campaign.audience or {})
+        leads = session.scalar(select(func.count(Lead.id)).where(*messageable)) or 0
+        sample = session.scalars(select(Lead).where(*messageable).limit(1)).first()
         tenant_view, campaign_view = tenant_data(tenant), campaign_data(campaign)
         lead_view = lead_data(sample) if sample is not None else _SAMPLE_LEAD
     price = runtime.price(campaign_view.model, tenant_view.price_overrides)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from core.config import Settings
 from core.errors import ValidationError
-from core.models import Campaign, CampaignLead, LeadTag, LLMCall, Role
+from core.models import Campaign, CampaignLead, LeadTag, LLMCall, Role, Suppression
 from core.pipeline.audience import audience_count, audience_query
 from core.pipeline.service import PipelineRuntime, estimate_campaign_cost, preview
 from tests.conftest import make_settings
@@ -49,6 +49,11 @@ def test_estimate_for_the_audience(seed: Seed, settings: Settings) -> None:
         seed.lead(
             phone=f"+1212555020{i}", email=f"s{i}@x.example", industry="Software" if i < 3 else "Retail"
         )
+    # Not counted: a start would not enrol them (no number for SMS; a suppressed number).
+    seed.lead(phone=None, email="nophone@x.example", industry="Software")
+    seed.lead(phone="+12125550299", email="stopped@x.example", industry="Software")
+    with seed.db.session(tenant_id=seed.tenant_id) as session, session.begin():
+        session.add(Suppression(channel="sms", address="+12125550299", reason="stop"))
     values = settings.model_dump()
     values.update(llm_provider="openai", openai_api_key="sk-test")
     runtime = PipelineRuntime.from_settings(make_settings(**values), now=lambda: NOW)
