@@ -1,14 +1,16 @@
 """The pipeline's database work, kept to a few short transactions per lead.
 
-A run reads its inputs once, writes the ledger row before the provider is called, and writes
-the outcome, the events and the model calls in one transaction at the end. Every write of an
-outcome is guarded by the lease (`lease_owner`), so a worker whose lease expired cannot
-overwrite the work of the one that took over.
+A run reads its inputs once, writes the ledger row before the provider is called (the outbox,
+a table of this database, is written in that same transaction), and writes the outcome, the
+events and the model calls in one transaction at the end. Every write of an outcome is guarded
+by the lease (`lease_owner`), so a worker whose lease expired cannot overwrite the work of the
+one that took over.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -283,6 +285,8 @@ class LedgerEntry:
     existing_status: str | None = None
     suppressed: str | None = None
     lease_lost: bool = False
+    # Set when the message was delivered in the ledger's own transaction (the outbox).
+    provider_message_id: str | None = None
 
 
 _LEDGER_COLUMNS = (
@@ -353,8 +357,14 @@ def write_ledger_row(
     provider: str,
     idempotency_key: str,
     now: datetime,
+    deliver: Callable[[Session], str] | None = None,
 ) -> LedgerEntry:
-    """Commit the `sending` row (suppression and lease checked in the same statement)."""
+    """Commit the `sending` row (suppression and lease checked in the same statement).
+
+    With `deliver` (a provider that is a table of this database: the outbox), the message is
+    delivered in the same transaction and the row is committed as `sent` with the provider id
+    `deliver` returns: the delivery and the ledger's record of it commit together or not at all.
+    """
     params = {
         "tenant_id": tenant_id,
         "campaign_id": campaign_id,
@@ -374,52 +384,99 @@ def write_ledger_row(
     }
     with db.session(tenant_id=tenant_id) as session, session.begin():
         message_id = session.execute(_LEDGER_INSERTS[db.engine.dialect.name], params).scalar()
-        if message_id is not None:
-            return LedgerEntry(message_id, proceed=True)
-        # Nothing inserted: find out which check stopped it (a rare path, so plain queries).
-        if (
-            session.scalar(
-                select(CampaignLead.id).where(
-                    CampaignLead.id == campaign_lead_id, CampaignLead.lease_owner == lease_owner
-                )
+        if message_id is None:
+            refused = _ledger_refusal(
+                session,
+                campaign_lead_id=campaign_lead_id,
+                lease_owner=lease_owner,
+                step=step,
+                channel=channel,
+                to_address=to_address,
+                subject=subject,
+                body=body,
+                segments=segments,
+                provider=provider,
+                idempotency_key=idempotency_key,
+                now=now,
             )
-            is None
-        ):
-            return LedgerEntry(None, proceed=False, lease_lost=True)
-        reason = session.scalar(
-            select(Suppression.reason)
-            .where(Suppression.channel == channel, Suppression.address == to_address)
-            .limit(1)
+            if not refused.proceed:
+                return refused
+            message_id = refused.message_id
+        if deliver is None:
+            return LedgerEntry(message_id, proceed=True)
+        provider_message_id = deliver(session)
+        sent = {
+            "status": MessageStatus.sent.value,
+            "error": None,
+            "provider_message_id": provider_message_id,
+            "sent_at": now,
+        }
+        session.execute(
+            _cached_update(Message, tuple(sorted(sent))),
+            _update_params(sent, row_id=message_id, row_tenant_id=tenant_id),
         )
-        if reason is not None:
-            return LedgerEntry(None, proceed=False, suppressed=reason)
-        existing = session.execute(
-            select(Message.id, Message.status, Message.error).where(
-                Message.campaign_lead_id == campaign_lead_id, Message.step == step
+        return LedgerEntry(message_id, proceed=True, provider_message_id=provider_message_id)
+
+
+def _ledger_refusal(
+    session: Session,
+    *,
+    campaign_lead_id: int,
+    lease_owner: str,
+    step: int,
+    channel: str,
+    to_address: str,
+    subject: str | None,
+    body: str,
+    segments: int,
+    provider: str,
+    idempotency_key: str,
+    now: datetime,
+) -> LedgerEntry:
+    """Nothing was inserted: find out which check stopped it (a rare path, so plain queries)."""
+    if (
+        session.scalar(
+            select(CampaignLead.id).where(
+                CampaignLead.id == campaign_lead_id, CampaignLead.lease_owner == lease_owner
             )
-        ).one_or_none()
-        if existing is None:
-            raise Conflict(f"the idempotency key {idempotency_key} is already used by another message")
-        message_id, status, error = existing
-        if status == MessageStatus.failed.value and (error or "").startswith(NOT_REACHED):
-            # The earlier attempt certainly never reached the provider: reuse its row.
-            session.execute(
-                update(Message)
-                .where(Message.id == message_id)
-                .values(
-                    status=MessageStatus.sending.value,
-                    error=None,
-                    body=body,
-                    subject=subject,
-                    segments=segments,
-                    provider=provider,
-                    to_address=to_address,
-                    created_at=now,
-                )
-                .execution_options(synchronize_session=False)
+        )
+        is None
+    ):
+        return LedgerEntry(None, proceed=False, lease_lost=True)
+    reason = session.scalar(
+        select(Suppression.reason)
+        .where(Suppression.channel == channel, Suppression.address == to_address)
+        .limit(1)
+    )
+    if reason is not None:
+        return LedgerEntry(None, proceed=False, suppressed=reason)
+    existing = session.execute(
+        select(Message.id, Message.status, Message.error).where(
+            Message.campaign_lead_id == campaign_lead_id, Message.step == step
+        )
+    ).one_or_none()
+    if existing is None:
+        raise Conflict(f"the idempotency key {idempotency_key} is already used by another message")
+    message_id, status, error = existing
+    if status == MessageStatus.failed.value and (error or "").startswith(NOT_REACHED):
+        # The earlier attempt certainly never reached the provider: reuse its row.
+        session.execute(
+            update(Message)
+            .where(Message.id == message_id)
+            .values(
+                status=MessageStatus.sending.value,
+                error=None,
+                body=body,
+                subject=subject,
+                segments=segments,
+                provider=provider,
+                to_address=to_address,
+                created_at=now,
             )
-            return LedgerEntry(message_id, proceed=True)
-        return LedgerEntry(message_id, proceed=False, existing_status=status)
+            .execution_options(synchronize_session=False)
+        )
+        return LedgerEntry(message_id, proceed=True)
+    return LedgerEntry(message_id, proceed=False, existing_status=status)
 
 
 @dataclass(frozen=True)
