@@ -69,6 +69,7 @@ __all__ = [
 ]
 
 LEASE_LOST = "lease_lost"  # returned when the enrolment is no longer leased to the caller
+RUN_OUTPUT_KEYS = ["outcome"]  # what process_campaign_lead reads of a run's final state
 log = get_logger(__name__)
 
 
@@ -116,10 +117,14 @@ def process_campaign_lead(
         trace_id=trace_id,
     ):
         try:
+            # Only the outcome is read back: asking for the whole state makes LangGraph copy
+            # every channel out after every step.
             final = cast(
                 PipelineState,
                 runtime.graph().invoke(
-                    {"trace_id": trace_id, "events": [], "llm_calls": []}, context=context
+                    {"trace_id": trace_id, "events": [], "llm_calls": []},
+                    context=context,
+                    output_keys=RUN_OUTPUT_KEYS,
                 ),
             )
         except Exception as exc:

@@ -177,35 +177,42 @@ _GROUPS = {"t": _TENANT_COLUMNS, "c": _CAMPAIGN_COLUMNS, "e": _ENROLMENT_COLUMNS
 def _run_inputs_query() -> Any:
     # Columns, not entities: a run needs plain values, and loading entities (with the lead's
     # tags relationship) costs more than the rest of the read. Built once, with bound
-    # parameters: constructing a select of fifty columns costs more than running it.
+    # parameters: constructing a select of fifty columns costs more than running it. It is
+    # read in a system session (see load_run_inputs), so it is written on the tables: the ORM's
+    # per-execution set-up of a statement and its rows would only add time.
+    enrolments, leads = CampaignLead.__table__, Lead.__table__
+    campaigns, tenants, suppressions = Campaign.__table__, Tenant.__table__, Suppression.__table__
     suppression = (
-        select(Suppression.reason)
+        select(suppressions.c.reason)
         .where(
-            Suppression.tenant_id == CampaignLead.tenant_id,
-            Suppression.channel == Campaign.channel,
-            Suppression.address == case((Campaign.channel == "sms", Lead.phone), else_=Lead.email),
+            suppressions.c.tenant_id == enrolments.c.tenant_id,
+            suppressions.c.channel == campaigns.c.channel,
+            suppressions.c.address
+            == case((campaigns.c.channel == "sms", leads.c.phone), else_=leads.c.email),
         )
         .limit(1)
         .scalar_subquery()
     )
     columns = [
-        column.label(f"{prefix}_{name}")
+        column.table.c[column.key].label(f"{prefix}_{name}")
         for prefix, group in _GROUPS.items()
         for name, column in group.items()
     ]
     return (
         select(*columns, suppression.label("suppression"))
         .join_from(
-            CampaignLead, Lead, (Lead.id == CampaignLead.lead_id) & (Lead.tenant_id == CampaignLead.tenant_id)
+            enrolments,
+            leads,
+            (leads.c.id == enrolments.c.lead_id) & (leads.c.tenant_id == enrolments.c.tenant_id),
         )
         .join(
-            Campaign,
-            (Campaign.id == CampaignLead.campaign_id) & (Campaign.tenant_id == CampaignLead.tenant_id),
+            campaigns,
+            (campaigns.c.id == enrolments.c.campaign_id) & (campaigns.c.tenant_id == enrolments.c.tenant_id),
         )
-        .join(Tenant, Tenant.id == CampaignLead.tenant_id)
+        .join(tenants, tenants.c.id == enrolments.c.tenant_id)
         .where(
-            CampaignLead.id == bindparam("campaign_lead_id"),
-            CampaignLead.lease_owner == bindparam("lease_owner"),
+            enrolments.c.id == bindparam("campaign_lead_id"),
+            enrolments.c.lease_owner == bindparam("lease_owner"),
         )
     )
 
@@ -307,14 +314,18 @@ _LEDGER_COLUMNS = (
 )
 
 
-def _ledger_insert(dialect: str) -> Any:
-    """INSERT the `sending` row only while the lease is ours and the address is not suppressed.
+# A message delivered in the ledger's own transaction (the outbox) is written already sent.
+_SENT_LEDGER_COLUMNS = (*_LEDGER_COLUMNS, "provider_message_id", "sent_at")
+
+
+def _ledger_insert(dialect: str, columns: tuple[str, ...] = _LEDGER_COLUMNS) -> Any:
+    """INSERT the ledger row only while the lease is ours and the address is not suppressed.
 
     One statement does the three checks and the write; ON CONFLICT DO NOTHING turns a second
     row for the same step (or key) into "no row", never an exception.
     """
     table = Message.__table__
-    row = select(*[bindparam(name, type_=table.c[name].type) for name in _LEDGER_COLUMNS]).where(
+    row = select(*[bindparam(name, type_=table.c[name].type) for name in columns]).where(
         exists().where(
             CampaignLead.id == bindparam("campaign_lead_id"),
             CampaignLead.tenant_id == bindparam("tenant_id"),
@@ -329,7 +340,7 @@ def _ledger_insert(dialect: str) -> Any:
     make_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     return (
         make_insert(Message)
-        .from_select([getattr(Message, name) for name in _LEDGER_COLUMNS], row)
+        .from_select([getattr(Message, name) for name in columns], row)
         .on_conflict_do_nothing()
         .returning(Message.id)
         # The parameters are bound values of one statement, not rows for an ORM bulk insert.
@@ -338,6 +349,13 @@ def _ledger_insert(dialect: str) -> Any:
 
 
 _LEDGER_INSERTS = {"sqlite": _ledger_insert("sqlite"), "postgresql": _ledger_insert("postgresql")}
+_SENT_LEDGER_INSERTS = {
+    dialect: _ledger_insert(dialect, _SENT_LEDGER_COLUMNS) for dialect in ("sqlite", "postgresql")
+}
+
+
+class _LedgerRefused(Exception):
+    """Rolls back a delivery whose ledger row the checks refused."""
 
 
 def write_ledger_row(
@@ -364,6 +382,8 @@ def write_ledger_row(
     With `deliver` (a provider that is a table of this database: the outbox), the message is
     delivered in the same transaction and the row is committed as `sent` with the provider id
     `deliver` returns: the delivery and the ledger's record of it commit together or not at all.
+    When the checks refuse the row, the delivery is rolled back and the refusal is worked out
+    (or a row that never reached a provider reused) as without `deliver`.
     """
     params = {
         "tenant_id": tenant_id,
@@ -382,8 +402,30 @@ def write_ledger_row(
         "created_at": now,
         "lease_owner": lease_owner,
     }
+    dialect = db.engine.dialect.name
+    if deliver is not None:
+        # Delivered first, then the row written `sent` by the same checked INSERT: when the
+        # checks refuse it, the transaction is rolled back and the delivery with it.
+        with db.session(tenant_id=tenant_id) as session:
+            try:
+                with session.begin():
+                    provider_message_id = deliver(session)
+                    message_id = session.execute(
+                        _SENT_LEDGER_INSERTS[dialect],
+                        {
+                            **params,
+                            "status": MessageStatus.sent.value,
+                            "provider_message_id": provider_message_id,
+                            "sent_at": now,
+                        },
+                    ).scalar()
+                    if message_id is None:
+                        raise _LedgerRefused
+                    return LedgerEntry(message_id, proceed=True, provider_message_id=provider_message_id)
+            except _LedgerRefused:
+                pass
     with db.session(tenant_id=tenant_id) as session, session.begin():
-        message_id = session.execute(_LEDGER_INSERTS[db.engine.dialect.name], params).scalar()
+        message_id = session.execute(_LEDGER_INSERTS[dialect], params).scalar()
         if message_id is None:
             refused = _ledger_refusal(
                 session,
