@@ -56,6 +56,7 @@ from core.pipeline.state import (
 )
 from core.pipeline.store import (
     NOT_REACHED,
+    HeldWrite,
     Outcome,
     address_of,
     persist_outcome,
@@ -84,6 +85,17 @@ class PipelineContext:
     canary: str
     nonce: str
     facts_override: list[dict[str, str]] | None = field(default=None)
+    # The outbox delivery's transaction, held open by send for finalize's outcome to join.
+    held_write: HeldWrite | None = field(default=None)
+
+    def take_held_write(self) -> HeldWrite | None:
+        held, self.held_write = self.held_write, None
+        return held
+
+    def release_held_write(self) -> None:
+        """Roll back a delivery whose outcome was never written (the run crashed in between)."""
+        if (held := self.take_held_write()) is not None:
+            held.release()
 
     @property
     def now(self) -> datetime:
@@ -647,6 +659,7 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         idempotency_key=key,
         now=ctx.now,
         deliver=deliver,
+        hold=True,
     )
     if ledger.lease_lost:
         return {
@@ -679,7 +692,9 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
             message_id=ledger.message_id,
         )
     if ledger.provider_message_id is not None:
-        # Delivered and marked `sent` in the ledger's transaction: nothing left for finalize to mark.
+        # Delivered with its ledger row already `sent`, in a transaction still open: finalize
+        # writes the outcome in it and commits the three together (see store.write_ledger_row).
+        ctx.held_write = ledger.held
         return _sent(ctx, sender.name, ledger.message_id, ledger.provider_message_id)
     base: dict[str, Any] = {"message_id": ledger.message_id}
     try:
@@ -841,8 +856,11 @@ def finalize(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         message_values=message_values,
         suppress=state.get("suppress"),
     )
+    held = ctx.take_held_write()
     try:
-        persist_outcome(ctx.db, outcome)
+        persist_outcome(ctx.db, outcome, held=held)
     except LeadflowError as exc:
-        return {"events": [event(ctx, "finalize", str(exc), level="error")]}
+        failed = event(ctx, "finalize", str(exc), level="error")
+        # A held outbox delivery was rolled back with the outcome: nothing was sent.
+        return {"outcome": None, "events": [failed]} if held is not None else {"events": [failed]}
     return {"outcome": status, "events": [final_event]}

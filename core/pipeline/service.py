@@ -128,7 +128,9 @@ def process_campaign_lead(
                 ),
             )
         except Exception as exc:
-            # A bug, not a lead's problem: record it on the lead instead of looping on it.
+            # A bug, not a lead's problem: record it on the lead instead of looping on it. A
+            # delivery still held open for the outcome is rolled back first: nothing was sent.
+            context.release_held_write()
             log.exception("pipeline run crashed")
             reason = f"internal error: {type(exc).__name__}: {exc}"
             persist_outcome(
@@ -147,6 +149,8 @@ def process_campaign_lead(
                 ),
             )
             return LeadStatus.failed.value
+        finally:
+            context.release_held_write()  # a no-op once finalize has committed it
     return final.get("outcome") or LEASE_LOST
 
 

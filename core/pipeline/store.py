@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from core.compliance.suppression import suppress_address
 from core.db import Database
@@ -283,6 +283,24 @@ def load_run_inputs(db: Database, campaign_lead_id: int, *, lease_owner: str) ->
     )
 
 
+class HeldWrite:
+    """A transaction begun by the send node and committed by finalize's outcome write.
+
+    The outbox delivery, its ledger row and the outcome then commit together or not at all.
+    `release` rolls it back if it was never committed (a run that crashed in between).
+    """
+
+    def __init__(self, session: Session, transaction: SessionTransaction) -> None:
+        self.session = session
+        self.transaction = transaction
+
+    def commit(self) -> None:
+        self.transaction.commit()
+
+    def release(self) -> None:
+        self.session.close()  # rolls back whatever was not committed
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
     """The outcome of writing the ledger row: go ahead and send, or why not."""
@@ -294,6 +312,7 @@ class LedgerEntry:
     lease_lost: bool = False
     # Set when the message was delivered in the ledger's own transaction (the outbox).
     provider_message_id: str | None = None
+    held: HeldWrite | None = None  # that transaction, still open, when the caller asked to hold it
 
 
 _LEDGER_COLUMNS = (
@@ -376,6 +395,7 @@ def write_ledger_row(
     idempotency_key: str,
     now: datetime,
     deliver: Callable[[Session], str] | None = None,
+    hold: bool = False,
 ) -> LedgerEntry:
     """Commit the `sending` row (suppression and lease checked in the same statement).
 
@@ -383,7 +403,8 @@ def write_ledger_row(
     delivered in the same transaction and the row is committed as `sent` with the provider id
     `deliver` returns: the delivery and the ledger's record of it commit together or not at all.
     When the checks refuse the row, the delivery is rolled back and the refusal is worked out
-    (or a row that never reached a provider reused) as without `deliver`.
+    (or a row that never reached a provider reused) as without `deliver`. With `hold`, a
+    delivery's transaction is returned open (`LedgerEntry.held`) for the outcome to join.
     """
     params = {
         "tenant_id": tenant_id,
@@ -406,24 +427,29 @@ def write_ledger_row(
     if deliver is not None:
         # Delivered first, then the row written `sent` by the same checked INSERT: when the
         # checks refuse it, the transaction is rolled back and the delivery with it.
-        with db.session(tenant_id=tenant_id) as session:
-            try:
-                with session.begin():
-                    provider_message_id = deliver(session)
-                    message_id = session.execute(
-                        _SENT_LEDGER_INSERTS[dialect],
-                        {
-                            **params,
-                            "status": MessageStatus.sent.value,
-                            "provider_message_id": provider_message_id,
-                            "sent_at": now,
-                        },
-                    ).scalar()
-                    if message_id is None:
-                        raise _LedgerRefused
-                    return LedgerEntry(message_id, proceed=True, provider_message_id=provider_message_id)
-            except _LedgerRefused:
-                pass
+        session = db.session(tenant_id=tenant_id)
+        held = HeldWrite(session, session.begin())
+        try:
+            provider_message_id = deliver(session)
+            message_id = session.execute(
+                _SENT_LEDGER_INSERTS[dialect],
+                {
+                    **params,
+                    "status": MessageStatus.sent.value,
+                    "provider_message_id": provider_message_id,
+                    "sent_at": now,
+                },
+            ).scalar()
+            if message_id is not None:
+                if hold:
+                    entry = LedgerEntry(message_id, True, provider_message_id=provider_message_id, held=held)
+                    held = None  # the caller commits or releases it now
+                    return entry
+                held.commit()
+                return LedgerEntry(message_id, proceed=True, provider_message_id=provider_message_id)
+        finally:
+            if held is not None:
+                held.release()
     with db.session(tenant_id=tenant_id) as session, session.begin():
         message_id = session.execute(_LEDGER_INSERTS[dialect], params).scalar()
         if message_id is None:
@@ -577,79 +603,92 @@ def _update_params(values: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {**{f"set_{key}": value for key, value in values.items()}, **extra}
 
 
-def persist_outcome(db: Database, outcome: Outcome) -> bool:
+def persist_outcome(db: Database, outcome: Outcome, *, held: HeldWrite | None = None) -> bool:
     """One transaction: ledger update, enrolment (lease-checked), suppression, events, model calls.
 
-    Returns False when the lease was no longer ours (the enrolment was left alone).
+    With `held` (the send node's open transaction), the outcome is written in it and committed
+    with it; it is released either way. Returns False when the lease was no longer ours (the
+    enrolment was left alone).
     """
+    if held is None:
+        with db.session(tenant_id=outcome.tenant_id) as session, session.begin():
+            return _write_outcome(session, outcome)
+    try:
+        owned = _write_outcome(held.session, outcome)
+        held.commit()
+        return owned
+    finally:
+        held.release()
+
+
+def _write_outcome(session: Session, outcome: Outcome) -> bool:
     calls: list[ModelCallRecord] = outcome.llm_calls
     cost = sum(c.cost_microusd for c in calls)
     input_tokens = sum(c.input_tokens for c in calls)
     output_tokens = sum(c.output_tokens for c in calls)
-    with db.session(tenant_id=outcome.tenant_id) as session, session.begin():
-        if outcome.message_id is not None and outcome.message_values:
-            # The ledger always records what the provider did, lease or no lease.
-            message_values = outcome.message_values
-            session.execute(
-                _cached_update(Message, tuple(sorted(message_values))),
-                _update_params(message_values, row_id=outcome.message_id, row_tenant_id=outcome.tenant_id),
-            )
-        owned = False
-        if outcome.status is not None:
-            values = {
-                **outcome.values,
-                "status": outcome.status,
-                "lease_owner": None,
-                "lease_expires_at": None,
-                "trace_id": outcome.trace_id,
-            }
-            statement = _cached_update(CampaignLead, tuple(sorted(values)))
-            owned = bool(
-                _rowcount(
-                    session.execute(
-                        statement,
-                        _update_params(
-                            values,
-                            row_id=outcome.campaign_lead_id,
-                            row_tenant_id=outcome.tenant_id,
-                            lease_owner=outcome.lease_owner,
-                            add_cost_microusd=cost,
-                            add_input_tokens=input_tokens,
-                            add_output_tokens=output_tokens,
-                        ),
-                    )
+    if outcome.message_id is not None and outcome.message_values:
+        # The ledger always records what the provider did, lease or no lease.
+        message_values = outcome.message_values
+        session.execute(
+            _cached_update(Message, tuple(sorted(message_values))),
+            _update_params(message_values, row_id=outcome.message_id, row_tenant_id=outcome.tenant_id),
+        )
+    owned = False
+    if outcome.status is not None:
+        values = {
+            **outcome.values,
+            "status": outcome.status,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "trace_id": outcome.trace_id,
+        }
+        statement = _cached_update(CampaignLead, tuple(sorted(values)))
+        owned = bool(
+            _rowcount(
+                session.execute(
+                    statement,
+                    _update_params(
+                        values,
+                        row_id=outcome.campaign_lead_id,
+                        row_tenant_id=outcome.tenant_id,
+                        lease_owner=outcome.lease_owner,
+                        add_cost_microusd=cost,
+                        add_input_tokens=input_tokens,
+                        add_output_tokens=output_tokens,
+                    ),
                 )
             )
-        if outcome.suppress:
-            suppress_address(
-                session,
-                tenant_id=outcome.tenant_id,
-                channel=outcome.suppress["channel"],
-                address=outcome.suppress["address"],
-                reason=SuppressionReason(outcome.suppress["reason"]),
-                source=outcome.suppress["source"],
-            )
-        _insert_events(session, outcome, lease_lost=outcome.status is not None and not owned)
-        if calls:
-            session.execute(
-                _INSERT_LLM_CALLS,
-                [
-                    {
-                        "tenant_id": outcome.tenant_id,
-                        "campaign_id": outcome.campaign_id,
-                        "campaign_lead_id": outcome.campaign_lead_id,
-                        "node": c.node,
-                        "provider": c.provider,
-                        "model": c.model,
-                        "input_tokens": c.input_tokens,
-                        "output_tokens": c.output_tokens,
-                        "cost_microusd": c.cost_microusd,
-                        "latency_ms": c.latency_ms,
-                        "error": c.error,
-                    }
-                    for c in calls
-                ],
-            )
+        )
+    if outcome.suppress:
+        suppress_address(
+            session,
+            tenant_id=outcome.tenant_id,
+            channel=outcome.suppress["channel"],
+            address=outcome.suppress["address"],
+            reason=SuppressionReason(outcome.suppress["reason"]),
+            source=outcome.suppress["source"],
+        )
+    _insert_events(session, outcome, lease_lost=outcome.status is not None and not owned)
+    if calls:
+        session.execute(
+            _INSERT_LLM_CALLS,
+            [
+                {
+                    "tenant_id": outcome.tenant_id,
+                    "campaign_id": outcome.campaign_id,
+                    "campaign_lead_id": outcome.campaign_lead_id,
+                    "node": c.node,
+                    "provider": c.provider,
+                    "model": c.model,
+                    "input_tokens": c.input_tokens,
+                    "output_tokens": c.output_tokens,
+                    "cost_microusd": c.cost_microusd,
+                    "latency_ms": c.latency_ms,
+                    "error": c.error,
+                }
+                for c in calls
+            ],
+        )
     return owned or outcome.status is None
 
 
