@@ -13,6 +13,7 @@ from core.errors import LeadflowError
 from core.leads.readers import verify_xml_protection
 from core.logs import configure_logging
 from core.permissions import Actor
+from jobs.embedded import ensure_embedded_runner
 from pages.auth import show_first_owner_form, show_login_form
 from pages.common import ACTOR_KEY, get_db, get_settings
 from pages.registry import pages_for
@@ -25,6 +26,7 @@ try:
     cookie_key = settings.require_cookie_key()
     verify_xml_protection()
     db = get_db()
+    ensure_embedded_runner(settings)  # once per server process; off when workers do the work
 except (ConfigError, LeadflowError) as exc:
     st.error(f"Leadflow cannot start: {exc}")
     st.stop()

@@ -97,6 +97,16 @@ class Settings(BaseSettings):
     lease_seconds: int = 120
     tick_seconds: float = 1.0
     claim_batch_size: int = 32
+    # A lead whose worker died is retried at most this many claims before it ends `failed`.
+    max_lead_attempts: int = 10
+
+    # Rate limits shared by every worker of a database (0 means no limit). The model limits are
+    # the provider account's (OpenAI: requests and tokens per minute per model); the send limits
+    # are per channel (a Twilio long code sends about one SMS per second).
+    llm_requests_per_minute: float = 500.0
+    llm_tokens_per_minute: float = 200_000.0
+    sms_sends_per_second: float = 1.0
+    email_sends_per_second: float = 10.0
 
     @field_validator("database_url")
     @classmethod

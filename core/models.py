@@ -320,6 +320,8 @@ class Campaign(TenantOwned, Base):
     quiet_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     sends_per_minute: Mapped[int | None] = mapped_column(Integer)
     budget_cap_microusd: Mapped[int | None] = mapped_column(BigInteger)
+    # Settled model spend, kept by the call gate so the budget check never sums llm_calls.
+    spent_microusd: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     approval_required: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -379,6 +381,10 @@ class CampaignLead(TenantOwned, Base):
         # on PostgreSQL; SQLite has no INCLUDE and uses the key columns).
         Index("ix_campaign_leads_tenant_campaign_variant", "tenant_id", "campaign_id", "variant",
               postgresql_include=["id", "lead_id", "replied_at", "cost_microusd", "created_at"]),
+        # The claim: the due leads of one campaign, oldest due first.
+        Index("ix_campaign_leads_campaign_due", "campaign_id", "status", "next_action_at"),
+        # Throughput: the leads of one campaign that changed in the last minutes.
+        Index("ix_campaign_leads_campaign_updated", "campaign_id", "updated_at"),
     )
 
 
@@ -525,6 +531,38 @@ class WorkerHeartbeat(Base):
     processed: Mapped[int] = mapped_column(BigInteger, default=0)
 
     __table_args__ = (Index("ix_worker_heartbeats_last_seen", "last_seen_at"),)
+
+
+class RateLimit(Base):
+    """One shared rate limit (a model's requests or tokens, a channel's or campaign's sends).
+
+    `next_free_at` is the theoretical arrival time of GCRA, in Unix seconds: a caller takes the
+    later of it and now, and pushes it on by cost / rate, in one atomic UPDATE shared by every
+    worker of the database (not tenant-owned: provider limits belong to the account).
+    """
+
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    next_free_at: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class BudgetReservation(Base):
+    """A model call in flight, holding its estimated cost against the campaign's budget cap.
+
+    Deleted when the call settles. The worker that holds it renews `expires_at` with its leases,
+    so a slow call keeps counting; one left by a dead worker stops counting when it expires.
+    """
+
+    __tablename__ = "budget_reservations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    amount_microusd: Mapped[int] = mapped_column(BigInteger)
+    owner: Mapped[str | None] = mapped_column(String(100))  # the worker id, when a worker holds it
+    expires_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_budget_reservations_campaign", "campaign_id", "expires_at"),)
 
 
 TENANT_TABLE_NAMES: frozenset[str] = frozenset(

@@ -71,3 +71,24 @@ def add_llm_call(db: Database, tenant_id: int, *, cost_microusd: int, created_at
         session.add(LLMCall(campaign_id=campaign_id, node=node, provider="offline", model=model,
                             input_tokens=input_tokens, output_tokens=output_tokens,
                             cost_microusd=cost_microusd, created_at=created_at))
+
+
+AREA_CODES = ("202", "212", "213", "312", "415", "617", "718", "305", "404", "512")
+
+
+def insert_leads(db: Database, tenant_id: int, count: int, *, start: int = 0,
+                 **fields: object) -> list[int]:
+    """`count` leads with distinct valid US numbers and emails, inserted in one statement."""
+    from sqlalchemy import insert
+
+    from core.models import Lead
+
+    rows = [
+        {"tenant_id": tenant_id, "first_name": f"Lead{n}", "last_name": "Test",
+         "phone": f"+1{AREA_CODES[n // 10_000]}555{n % 10_000:04d}",
+         "email": f"lead{n}@example.com", "company": f"Company {n}", "title": "Head of Sales",
+         "country": "US", "time_zone": "UTC", "custom_fields": {}, **fields}
+        for n in range(start, start + count)
+    ]
+    with db.session(tenant_id=tenant_id) as session, session.begin():
+        return list(session.scalars(insert(Lead).returning(Lead.id), rows))

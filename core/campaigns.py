@@ -1,0 +1,785 @@
+"""Campaigns: create and edit, the life cycle (start, schedule, pause, resume, cancel, complete), progress.
+
+Life cycle: `draft -> scheduled -> running <-> paused -> completed`, `cancelled` from any live
+state. Starting enrols the audience into `campaign_leads` with one INSERT ... SELECT (audiences
+can be a million leads), once: a lead already enrolled is never enrolled again. What may be edited
+depends on the status: everything in draft; the send rate, the budget cap, the schedule and the
+send window also while scheduled or paused; only the name and description while running.
+Progress (counts, cost, throughput, ETA) is a handful of GROUP BY queries over indexed columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    and_,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
+
+from core.audit import record_audit
+from core.db import Database
+from core.errors import Conflict, NotFound, ValidationError
+from core.models import (
+    FINAL_LEAD_STATUSES,
+    Campaign,
+    CampaignLead,
+    CampaignStatus,
+    Channel,
+    Lead,
+    LeadStatus,
+    Message,
+    Suppression,
+    WorkerHeartbeat,
+)
+from core.permissions import Actor, Permission
+from core.pipeline.audience import AUDIENCE_KEYS, audience_filter
+from core.reports import format_usd
+
+DEFAULT_SMS_PROMPT = (
+    "You write one short, friendly SMS from a sales rep to a professional they have not met. "
+    "Open with their first name, mention one specific fact about them or their company, say in "
+    "one sentence how we can help, and end with a simple question they can answer in a word. "
+    "No links unless the campaign allows them, no emojis, no pressure."
+)
+DEFAULT_EMAIL_PROMPT = (
+    "You write a short, plain-text sales email (a subject line and at most 120 words) from a "
+    "sales rep to a professional they have not met. Greet them by first name, open with one "
+    "specific fact about them or their company, explain in two sentences how we can help someone "
+    "in their role, and close with one clear, low-effort ask (a 15-minute call). Warm, direct, "
+    "no hype, no attachments."
+)
+DEFAULT_PROMPTS = {Channel.sms.value: DEFAULT_SMS_PROMPT, Channel.email.value: DEFAULT_EMAIL_PROMPT}
+
+# Lead statuses that still need work, now or later; a campaign with none left is complete.
+OPEN_LEAD_STATUSES = tuple(s.value for s in LeadStatus if s not in FINAL_LEAD_STATUSES)
+# Lead statuses the runner claims once `next_action_at` has come.
+CLAIMABLE_LEAD_STATUSES = (
+    LeadStatus.pending.value,
+    LeadStatus.deferred.value,
+    LeadStatus.approved.value,
+)
+THROUGHPUT_WINDOW = timedelta(minutes=5)
+# How often a job runner writes its heartbeat (jobs.runner), so the monitor knows who is alive.
+HEARTBEAT_SECONDS = 5.0
+
+ALWAYS_EDITABLE = frozenset({"name", "description"})
+# Changing how the run is paced or capped, never what it says or to whom.
+PAUSED_EDITABLE = ALWAYS_EDITABLE | {
+    "sends_per_minute", "budget_cap_microusd", "scheduled_at", "quiet_hours",
+}
+DRAFT_EDITABLE = PAUSED_EDITABLE | {
+    "channel", "system_prompt", "variants", "model", "temperature", "audience", "steps",
+    "research_web", "max_sms_segments", "approval_required",
+}
+EDITABLE_BY_STATUS: dict[str, frozenset[str]] = {
+    CampaignStatus.draft.value: frozenset(DRAFT_EDITABLE),
+    CampaignStatus.scheduled.value: frozenset(PAUSED_EDITABLE),
+    CampaignStatus.paused.value: frozenset(PAUSED_EDITABLE),
+    CampaignStatus.running.value: ALWAYS_EDITABLE,
+}
+
+
+@dataclass(frozen=True)
+class CampaignView:
+    id: int
+    tenant_id: int
+    name: str
+    description: str | None
+    channel: str
+    status: str
+    status_reason: str | None
+    system_prompt: str
+    variants: list[Any]
+    model: str
+    temperature: float
+    audience: dict[str, Any]
+    steps: list[Any]
+    research_web: bool
+    max_sms_segments: int
+    scheduled_at: datetime | None
+    quiet_hours: dict[str, Any] | None
+    sends_per_minute: int | None
+    budget_cap_microusd: int | None
+    spent_microusd: int
+    approval_required: bool
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+    @classmethod
+    def of(cls, c: Campaign) -> CampaignView:
+        return cls(
+            id=c.id, tenant_id=c.tenant_id, name=c.name, description=c.description,
+            channel=c.channel, status=c.status, status_reason=c.status_reason,
+            system_prompt=c.system_prompt, variants=list(c.variants or []), model=c.model,
+            temperature=c.temperature, audience=dict(c.audience or {}), steps=list(c.steps or []),
+            research_web=c.research_web, max_sms_segments=c.max_sms_segments,
+            scheduled_at=c.scheduled_at, quiet_hours=c.quiet_hours,
+            sends_per_minute=c.sends_per_minute, budget_cap_microusd=c.budget_cap_microusd,
+            spent_microusd=c.spent_microusd or 0, approval_required=c.approval_required,
+            created_at=c.created_at, started_at=c.started_at, completed_at=c.completed_at,
+        )
+
+
+@dataclass(frozen=True)
+class CampaignProgress:
+    """Where a campaign stands: the figures of its monitor and of `campaigns status`."""
+
+    campaign_id: int
+    status: str
+    status_reason: str | None
+    leads_by_status: dict[str, int]
+    messages_by_status: dict[str, int]
+    enrolled: int
+    open_leads: int
+    cost_microusd: int
+    spent_microusd: int
+    budget_cap_microusd: int | None
+    input_tokens: int
+    output_tokens: int
+    leads_per_minute: float
+    eta_seconds: float | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    in_flight: int = 0
+
+
+# -- validation ------------------------------------------------------------------------------
+
+
+def _check_name(name: str) -> str:
+    cleaned = " ".join((name or "").split())
+    if not cleaned:
+        raise ValidationError("a campaign needs a name")
+    if len(cleaned) > 200:
+        raise ValidationError("the campaign name may have at most 200 characters")
+    return cleaned
+
+
+def _check_channel(channel: str) -> str:
+    if channel not in DEFAULT_PROMPTS:
+        raise ValidationError(f"channel '{channel}' is not one of: sms, email")
+    return channel
+
+
+def _check_audience(audience: dict[str, Any] | None) -> dict[str, Any]:
+    audience = dict(audience or {})
+    unknown = set(audience) - set(AUDIENCE_KEYS)
+    if unknown:
+        raise ValidationError(
+            f"unknown audience filter {', '.join(sorted(unknown))}; use {', '.join(AUDIENCE_KEYS)}"
+        )
+    for key, values in audience.items():
+        if not isinstance(values, list):
+            raise ValidationError(f"the audience filter '{key}' must be a list")
+    return {k: v for k, v in audience.items() if v}
+
+
+def _check_steps(steps: list[Any] | None) -> list[Any]:
+    steps = list(steps or [{"delay_hours": 0}])
+    for number, step in enumerate(steps, start=1):
+        if not isinstance(step, dict):
+            raise ValidationError(f"step {number} must be an object with delay_hours and a prompt")
+        delay = step.get("delay_hours", 0)
+        if not isinstance(delay, (int, float)) or delay < 0:
+            raise ValidationError(f"step {number}: delay_hours must be a number of hours, 0 or more")
+    return steps
+
+
+def _check_change(key: str, value: Any) -> Any:
+    """Validate one editable field; returns the value to store."""
+    if key == "name":
+        return _check_name(value)
+    if key == "channel":
+        return _check_channel(value)
+    if key == "system_prompt":
+        if not value or not str(value).strip():
+            raise ValidationError("the prompt may not be empty")
+        return str(value).strip()
+    if key == "audience":
+        return _check_audience(value)
+    if key == "steps":
+        return _check_steps(value)
+    if key == "temperature":
+        if not 0.0 <= float(value) <= 2.0:
+            raise ValidationError("the temperature must be between 0 and 2")
+        return float(value)
+    if key == "max_sms_segments":
+        if not 1 <= int(value) <= 10:
+            raise ValidationError("an SMS may have 1 to 10 segments")
+        return int(value)
+    if key == "sends_per_minute":
+        if value is not None and int(value) <= 0:
+            raise ValidationError("the send rate must be at least 1 per minute (or no limit)")
+        return None if value is None else int(value)
+    if key == "budget_cap_microusd":
+        if value is not None and int(value) < 0:
+            raise ValidationError("the budget cap may not be negative")
+        return None if value is None else int(value)
+    if key == "scheduled_at":
+        if value is not None and value.tzinfo is None:
+            raise ValidationError("give the start time with its time zone")
+        return value
+    if key == "variants":
+        variants = list(value or [])
+        names = [v.get("name") for v in variants if isinstance(v, dict)]
+        if len(names) != len(variants) or not all(names) or len(set(names)) != len(names):
+            raise ValidationError("each A/B variant needs a distinct name and a prompt")
+        return variants
+    return value
+
+
+# -- create and edit -------------------------------------------------------------------------
+
+
+def create_campaign(
+    db: Database,
+    actor: Actor,
+    *,
+    name: str,
+    channel: str,
+    system_prompt: str | None = None,
+    model: str | None = None,
+    approval_required: bool = False,
+    budget_cap_microusd: int | None = None,
+    **fields: Any,
+) -> CampaignView:
+    """A new draft campaign; with no prompt it gets the channel's default prompt."""
+    actor.require(Permission.edit_campaigns)
+    unknown = set(fields) - DRAFT_EDITABLE
+    if unknown:
+        raise ValidationError(f"unknown campaign field {', '.join(sorted(unknown))}")
+    channel = _check_channel(channel)
+    values: dict[str, Any] = {
+        "name": _check_name(name),
+        "channel": channel,
+        "system_prompt": _check_change("system_prompt", system_prompt or DEFAULT_PROMPTS[channel]),
+        "model": model or db.settings.default_model,
+        "approval_required": approval_required,
+        "budget_cap_microusd": _check_change("budget_cap_microusd", budget_cap_microusd),
+        "steps": _check_steps(None),
+        "audience": {},
+    }
+    values.update({key: _check_change(key, value) for key, value in fields.items()})
+    with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        campaign = Campaign(created_by=actor.user_id, **values)
+        session.add(campaign)
+        session.flush()
+        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="create",
+                     entity="campaign", entity_id=campaign.id,
+                     details={"name": campaign.name, "channel": channel})
+        return CampaignView.of(campaign)
+
+
+def leads_in_lock_order(*conditions: ColumnElement[bool]) -> Any:
+    """The ids of the enrolments matching `conditions`, locked in id order (on PostgreSQL).
+
+    Bulk updates of campaign_leads from different transactions (cancel, lease renewal, recovery,
+    replies) would otherwise lock rows in whatever order their scans meet them, and two of them
+    could deadlock; taking the locks in one order makes them queue instead. SQLite has a single
+    writer and no FOR UPDATE.
+    """
+    return (
+        select(CampaignLead.id).where(*conditions).order_by(CampaignLead.id)
+        .with_for_update(key_share=True).scalar_subquery()
+    )
+
+
+def _locked_campaign(session: Session, campaign_id: int) -> Campaign:
+    # FOR NO KEY UPDATE: it still serialises life-cycle changes, but does not block the key-share
+    # locks that workers' inserts (ledger rows, model calls, events) take on their campaign.
+    campaign = session.scalar(
+        select(Campaign).where(Campaign.id == campaign_id).with_for_update(key_share=True)
+    )
+    if campaign is None:
+        raise NotFound(f"campaign {campaign_id} does not exist")
+    return campaign
+
+
+def update_campaign(db: Database, actor: Actor, campaign_id: int, **changes: Any) -> CampaignView:
+    """Edit a campaign within what its status allows (see the module docstring)."""
+    actor.require(Permission.edit_campaigns)
+    with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        campaign = _locked_campaign(session, campaign_id)
+        allowed = EDITABLE_BY_STATUS.get(campaign.status, frozenset())
+        refused = sorted(set(changes) - allowed)
+        if refused:
+            unknown = sorted(set(refused) - DRAFT_EDITABLE)
+            if unknown:
+                raise ValidationError(f"unknown campaign field {', '.join(unknown)}")
+            hint = (
+                "pause it first" if campaign.status == CampaignStatus.running.value
+                and set(refused) <= PAUSED_EDITABLE else "only a draft may change that"
+            )
+            raise Conflict(
+                f"campaign '{campaign.name}' is {campaign.status}: {', '.join(refused)} cannot be "
+                f"changed now ({hint})"
+            )
+        cleaned = {key: _check_change(key, value) for key, value in changes.items()}
+        for key, value in cleaned.items():
+            setattr(campaign, key, value)
+        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="edit",
+                     entity="campaign", entity_id=campaign.id,
+                     details={"fields": sorted(cleaned)})
+        session.flush()
+        return CampaignView.of(campaign)
+
+
+def get_campaign(db: Database, actor: Actor, campaign_id: int) -> CampaignView:
+    actor.require(Permission.view_campaigns)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise NotFound(f"campaign {campaign_id} does not exist")
+        return CampaignView.of(campaign)
+
+
+def list_campaigns(db: Database, actor: Actor) -> list[CampaignView]:
+    actor.require(Permission.view_campaigns)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        return [
+            CampaignView.of(c)
+            for c in session.scalars(select(Campaign).order_by(Campaign.created_at.desc()))
+        ]
+
+
+# -- enrolment -------------------------------------------------------------------------------
+
+
+def audience_conditions(tenant_id: int, channel: str, audience: dict[str, Any]) -> list[ColumnElement[bool]]:
+    """The WHERE clause on `Lead` of the leads a campaign may message: the pipeline's audience
+    filter (which leaves out opted-out leads), an address for the channel, not suppressed on it."""
+    address = Lead.phone if channel == Channel.sms.value else Lead.email
+    return [
+        # Explicit: an INSERT ... SELECT gets no automatic tenant scope on its SELECT.
+        Lead.tenant_id == tenant_id,
+        *audience_filter(audience, exclude_opted_out=True),
+        address.is_not(None),
+        ~exists().where(
+            Suppression.tenant_id == tenant_id,
+            Suppression.channel == channel,
+            Suppression.address == address,
+        ),
+    ]
+
+
+def count_audience(db: Database, actor: Actor, campaign_id: int) -> int:
+    """How many leads starting the campaign would enrol now."""
+    actor.require(Permission.view_campaigns)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise NotFound(f"campaign {campaign_id} does not exist")
+        conditions = audience_conditions(actor.tenant_id, campaign.channel, campaign.audience or {})
+        return session.scalar(select(func.count(Lead.id)).where(*conditions)) or 0
+
+
+def _variant_expression(variants: list[Any]) -> ColumnElement[Any]:
+    names = [str(v["name"]) for v in variants if isinstance(v, dict) and v.get("name")]
+    if len(names) <= 1:
+        return literal(names[0] if names else "A")
+    # Deterministic and even: the lead id modulo the number of variants.
+    return case(
+        *[(Lead.id % len(names) == index, name) for index, name in enumerate(names)],
+        else_=names[0],
+    )
+
+
+def _enrol(session: Session, campaign: Campaign, now: datetime) -> int:
+    already = exists().where(
+        CampaignLead.campaign_id == campaign.id, CampaignLead.lead_id == Lead.id
+    )
+    source = select(
+        literal(campaign.tenant_id),
+        literal(campaign.id),
+        Lead.id,
+        _variant_expression(campaign.variants or []),
+        literal(0),
+        literal(LeadStatus.pending.value),
+        literal(now, CampaignLead.next_action_at.type),
+        literal(0),
+        literal([], JSON),
+        literal({}, JSON),
+        literal(0),
+        literal(0),
+        literal(0),
+        literal(now, CampaignLead.created_at.type),
+        literal(now, CampaignLead.updated_at.type),
+    ).where(*audience_conditions(campaign.tenant_id, campaign.channel, campaign.audience or {}),
+            ~already)
+    columns = [
+        "tenant_id", "campaign_id", "lead_id", "variant", "step", "status", "next_action_at",
+        "attempts", "research", "guard_result", "cost_microusd", "input_tokens",
+        "output_tokens", "created_at", "updated_at",
+    ]
+    result = session.execute(insert(CampaignLead).from_select(columns, source))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _start_in(session: Session, campaign: Campaign, now: datetime) -> int:
+    enrolled = _enrol(session, campaign, now)
+    campaign.status = CampaignStatus.running.value
+    campaign.status_reason = None
+    campaign.scheduled_at = None
+    campaign.started_at = campaign.started_at or now
+    return enrolled
+
+
+# -- life cycle ------------------------------------------------------------------------------
+
+
+def _refuse(campaign: Campaign, action: str) -> Conflict:
+    return Conflict(f"campaign '{campaign.name}' is {campaign.status}: it cannot be {action}")
+
+
+def start_campaign(
+    db: Database, actor: Actor, campaign_id: int, *, now: datetime | None = None
+) -> CampaignView:
+    """Enrol the audience and run. Starting a running campaign again changes nothing."""
+    actor.require(Permission.run_campaigns)
+    now = now or datetime.now(UTC)
+    with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        campaign = _locked_campaign(session, campaign_id)
+        if campaign.status == CampaignStatus.running.value:
+            return CampaignView.of(campaign)
+        if campaign.status not in (CampaignStatus.draft.value, CampaignStatus.scheduled.value):
+            raise _refuse(campaign, "started" + (" (resume it instead)"
+                                                 if campaign.status == "paused" else ""))
+        enrolled = _start_in(session, campaign, now)
+        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="start",
+                     entity="campaign", entity_id=campaign.id, details={"enrolled": enrolled})
+        session.flush()
+        return CampaignView.of(campaign)
+
+
+def schedule_campaign(
+    db: Database, actor: Actor, campaign_id: int, start_at: datetime, *, now: datetime | None = None
+) -> CampaignView:
+    """Start a draft later: the runner starts it when `start_at` comes."""
+    actor.require(Permission.run_campaigns)
+    now = now or datetime.now(UTC)
+    if start_at.tzinfo is None:
+        raise ValidationError("give the start time with its time zone")
+    if start_at <= now:
+        raise ValidationError("the start time is in the past: start the campaign now instead")
+    with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        campaign = _locked_campaign(session, campaign_id)
+        if campaign.status not in (CampaignStatus.draft.value, CampaignStatus.scheduled.value):
+            raise _refuse(campaign, "scheduled")
+        campaign.status = CampaignStatus.scheduled.value
+        campaign.scheduled_at = start_at
+        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
+                     action="schedule", entity="campaign", entity_id=campaign.id,
+                     details={"start_at": start_at.isoformat()})
+        session.flush()
+        return CampaignView.of(campaign)
+
+
+def pause_campaign_in(
+    session: Session, campaign_id: int, reason: str | None,
+    *, only_from: CampaignStatus = CampaignStatus.running, user_id: int | None = None,
+) -> bool:
+    """Pause inside the caller's transaction (the gate uses it when the budget cap is hit).
+
+    Returns False when the campaign was not in `only_from`. Leads in flight finish; no new lead
+    is claimed from a paused campaign.
+    """
+    result = session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status == only_from.value)
+        .values(status=CampaignStatus.paused.value, status_reason=reason)
+        .returning(Campaign.tenant_id)
+    )
+    tenant_id = result.scalar()
+    if tenant_id is None:
+        return False
+    record_audit(session, tenant_id=tenant_id, user_id=user_id, action="pause",
+                 entity="campaign", entity_id=campaign_id, details={"reason": reason})
+    return True
+
+
+def pause_campaign(
+    db: Database, actor: Actor, campaign_id: int, reason: str | None = None
+) -> CampaignView:
+    actor.require(Permission.run_campaigns)
+    with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        campaign = _locked_campaign(session, campaign_id)
+        if campaign.status != CampaignStatus.running.value:
+            raise _refuse(campaign, "paused")
+        pause_campaign_in(session, campaign_id, reason or f"paused by {actor.username or 'a user'}",
+                          user_id=actor.user_id)
+        session.refresh(campaign)
+        return CampaignView.of(campaign)
+
+
+def _check_budget_left(campaign: Campaign) -> None:
+    cap = campaign.budget_cap_microusd
+    if cap is not None and (campaign.spent_microusd or 0) >= cap:
+        raise Conflict(
+            f"campaign '{campaign.name}' has spent {format_usd(campaign.spent_microusd)} of its "
+            f"{format_usd(cap)} budget cap: raise the cap before resuming"
+        )
+
+
+def resume_campaign(db: Database, actor: Actor, campaign_id: int) -> CampaignView:
+    actor.require(Permission.run_campaigns)
+    with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        campaign = _locked_campaign(session, campaign_id)
+        if campaign.status != CampaignStatus.paused.value:
+            raise _refuse(campaign, "resumed")
+        _check_budget_left(campaign)
+        campaign.status = CampaignStatus.running.value
+        campaign.status_reason = None
+        campaign.scheduled_at = None
+        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="resume",
+                     entity="campaign", entity_id=campaign.id)
+        session.flush()
+        return CampaignView.of(campaign)
+
+
+def cancel_campaign(
+    db: Database, actor: Actor, campaign_id: int, *, now: datetime | None = None
+) -> CampaignView:
+    """Stop for good: every open lead ends `cancelled`, none is left in flight.
+
+    The leases are cleared too: a worker still running one of these leads can no longer write
+    a ledger row or an outcome (both are guarded by the lease), so nothing more is sent. A send
+    already under way when the campaign is cancelled is recorded in the ledger as it ends.
+    """
+    actor.require(Permission.run_campaigns)
+    now = now or datetime.now(UTC)
+    with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        campaign = _locked_campaign(session, campaign_id)
+        live = (CampaignStatus.draft.value, *(s.value for s in (
+            CampaignStatus.scheduled, CampaignStatus.running, CampaignStatus.paused)))
+        if campaign.status not in live:
+            raise _refuse(campaign, "cancelled")
+        result = session.execute(
+            update(CampaignLead)
+            .where(CampaignLead.id.in_(leads_in_lock_order(
+                CampaignLead.campaign_id == campaign_id,
+                CampaignLead.status.in_(OPEN_LEAD_STATUSES))))
+            .values(status=LeadStatus.cancelled.value, status_reason="campaign cancelled",
+                    next_action_at=None, lease_owner=None, lease_expires_at=None,
+                    completed_at=now)
+        )
+        campaign.status = CampaignStatus.cancelled.value
+        campaign.completed_at = now
+        campaign.scheduled_at = None
+        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="cancel",
+                     entity="campaign", entity_id=campaign.id,
+                     details={"leads_cancelled": int(getattr(result, "rowcount", 0) or 0)})
+        session.flush()
+        return CampaignView.of(campaign)
+
+
+# -- runner ticks (system sessions: they work across tenants) --------------------------------
+
+
+def start_due_campaigns(db: Database, *, now: datetime | None = None) -> list[int]:
+    """Start scheduled campaigns whose time has come, and resume paused ones given a resume time."""
+    now = now or datetime.now(UTC)
+    started: list[int] = []
+    with db.session(system=True) as session, session.begin():
+        due = session.scalars(
+            select(Campaign)
+            .where(Campaign.status.in_((CampaignStatus.scheduled.value,
+                                        CampaignStatus.paused.value)),
+                   Campaign.scheduled_at.is_not(None), Campaign.scheduled_at <= now)
+            .with_for_update(skip_locked=True, key_share=True)
+        ).all()
+        for campaign in due:
+            if campaign.status == CampaignStatus.scheduled.value:
+                enrolled = _start_in(session, campaign, now)
+                details: dict[str, Any] = {"enrolled": enrolled, "scheduled": True}
+                action = "start"
+            else:
+                campaign.status = CampaignStatus.running.value
+                campaign.status_reason = None
+                campaign.scheduled_at = None
+                details, action = {"scheduled": True}, "resume"
+            record_audit(session, tenant_id=campaign.tenant_id, user_id=None, action=action,
+                         entity="campaign", entity_id=campaign.id, details=details)
+            started.append(campaign.id)
+    return started
+
+
+def complete_finished_campaigns(db: Database, *, now: datetime | None = None) -> list[int]:
+    """Mark running campaigns with no open lead left as completed."""
+    now = now or datetime.now(UTC)
+    open_lead = exists().where(
+        CampaignLead.campaign_id == Campaign.id, CampaignLead.status.in_(OPEN_LEAD_STATUSES)
+    )
+    with db.session(system=True) as session, session.begin():
+        result = session.execute(
+            update(Campaign)
+            .where(Campaign.status == CampaignStatus.running.value, ~open_lead)
+            .values(status=CampaignStatus.completed.value, completed_at=now, status_reason=None)
+            .returning(Campaign.id, Campaign.tenant_id)
+        ).all()
+        for campaign_id, tenant_id in result:
+            record_audit(session, tenant_id=tenant_id, user_id=None, action="complete",
+                         entity="campaign", entity_id=campaign_id)
+    return [row[0] for row in result]
+
+
+# -- progress --------------------------------------------------------------------------------
+
+
+def campaign_progress(
+    db: Database, actor: Actor, campaign_id: int, *, now: datetime | None = None
+) -> CampaignProgress:
+    actor.require(Permission.view_campaigns)
+    now = now or datetime.now(UTC)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise NotFound(f"campaign {campaign_id} does not exist")
+        lead_rows = session.execute(
+            select(
+                CampaignLead.status,
+                func.count(CampaignLead.id),
+                func.coalesce(func.sum(CampaignLead.cost_microusd), 0),
+                func.coalesce(func.sum(CampaignLead.input_tokens), 0),
+                func.coalesce(func.sum(CampaignLead.output_tokens), 0),
+            )
+            .where(CampaignLead.campaign_id == campaign_id)
+            .group_by(CampaignLead.status)
+        ).all()
+        message_rows = session.execute(
+            select(Message.status, func.count(Message.id))
+            .where(Message.campaign_id == campaign_id)
+            .group_by(Message.status)
+        ).all()
+        recent = session.scalar(
+            select(func.count(CampaignLead.id)).where(
+                CampaignLead.campaign_id == campaign_id,
+                CampaignLead.updated_at >= now - THROUGHPUT_WINDOW,
+                CampaignLead.status != LeadStatus.in_progress.value,
+            )
+        ) or 0
+        due_now = session.scalar(
+            select(func.count(CampaignLead.id)).where(
+                CampaignLead.campaign_id == campaign_id,
+                or_(
+                    CampaignLead.status == LeadStatus.in_progress.value,
+                    and_(CampaignLead.status.in_(CLAIMABLE_LEAD_STATUSES),
+                         or_(CampaignLead.next_action_at.is_(None),
+                             CampaignLead.next_action_at <= now)),
+                ),
+            )
+        ) or 0
+        leads_by_status = {str(r[0]): int(r[1]) for r in lead_rows}
+        per_minute = recent / (THROUGHPUT_WINDOW.total_seconds() / 60)
+        return CampaignProgress(
+            campaign_id=campaign.id,
+            status=campaign.status,
+            status_reason=campaign.status_reason,
+            leads_by_status=leads_by_status,
+            messages_by_status={str(r[0]): int(r[1]) for r in message_rows},
+            enrolled=sum(leads_by_status.values()),
+            open_leads=sum(n for s, n in leads_by_status.items() if s in OPEN_LEAD_STATUSES),
+            cost_microusd=int(sum(r[2] for r in lead_rows)),
+            spent_microusd=campaign.spent_microusd or 0,
+            budget_cap_microusd=campaign.budget_cap_microusd,
+            input_tokens=int(sum(r[3] for r in lead_rows)),
+            output_tokens=int(sum(r[4] for r in lead_rows)),
+            leads_per_minute=round(per_minute, 2),
+            eta_seconds=(due_now / per_minute * 60) if per_minute > 0 and due_now else None,
+            started_at=campaign.started_at,
+            completed_at=campaign.completed_at,
+            in_flight=leads_by_status.get(LeadStatus.in_progress.value, 0),
+        )
+
+
+# -- messages and lookups --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MessageView:
+    id: int
+    lead_id: int
+    to: str
+    step: int
+    status: str
+    subject: str | None
+    body: str
+    provider: str
+    created_at: datetime
+    sent_at: datetime | None
+
+
+def campaign_messages(
+    db: Database, actor: Actor, campaign_id: int, *, status: str | None = None,
+    limit: int | None = None,
+) -> list[MessageView]:
+    """The ledger rows of a campaign, oldest first."""
+    actor.require(Permission.view_campaigns)
+    query = select(Message).where(Message.campaign_id == campaign_id).order_by(Message.id)
+    if status:
+        query = query.where(Message.status == status)
+    if limit:
+        query = query.limit(limit)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        if session.get(Campaign, campaign_id) is None:
+            raise NotFound(f"campaign {campaign_id} does not exist")
+        return [
+            MessageView(m.id, m.lead_id, m.to_address, m.step, m.status, m.subject, m.body,
+                        m.provider, m.created_at, m.sent_at)
+            for m in session.scalars(query)
+        ]
+
+
+def tenant_of_campaign(db: Database, campaign_id: int) -> int:
+    """The tenant a campaign belongs to: the CLI addresses campaigns by id alone."""
+    with db.session(system=True, read_only=True) as session:
+        tenant_id = session.scalar(select(Campaign.tenant_id).where(Campaign.id == campaign_id))
+    if tenant_id is None:
+        raise NotFound(f"campaign {campaign_id} does not exist")
+    return int(tenant_id)
+
+
+# -- the workers, for the monitor ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerView:
+    worker_id: str
+    hostname: str
+    pid: int
+    mode: str
+    started_at: datetime
+    last_seen_at: datetime
+    in_flight: int
+    processed: int
+    alive: bool
+
+
+def list_workers(
+    db: Database, actor: Actor, *, now: datetime | None = None, stale_after: timedelta | None = None
+) -> list[WorkerView]:
+    """The job runners that reported a heartbeat; `alive` when seen within `stale_after`."""
+    actor.require(Permission.view_monitor)
+    now = now or datetime.now(UTC)
+    # Three missed heartbeats mean the worker is gone.
+    stale_after = stale_after or timedelta(seconds=3 * max(HEARTBEAT_SECONDS, db.settings.tick_seconds))
+    with db.session(system=True, read_only=True) as session:
+        rows = session.scalars(select(WorkerHeartbeat).order_by(WorkerHeartbeat.last_seen_at.desc()))
+        return [
+            WorkerView(w.worker_id, w.hostname, w.pid, w.mode, w.started_at, w.last_seen_at,
+                       w.in_flight, w.processed, now - w.last_seen_at <= stale_after)
+            for w in rows
+        ]

@@ -1,0 +1,160 @@
+"""`campaigns create|start|pause|resume|cancel|status|list`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.campaigns import (
+    CampaignView,
+    campaign_progress,
+    cancel_campaign,
+    create_campaign,
+    list_campaigns,
+    pause_campaign,
+    resume_campaign,
+    schedule_campaign,
+    start_campaign,
+    tenant_of_campaign,
+)
+from core.cli.base import database, fail, print_json, user_errors
+from core.db import Database
+from core.permissions import Actor, system_actor
+from core.reports import format_usd
+from core.tenants import tenant_id_by_name
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _microusd(dollars: str | None) -> int | None:
+    if dollars is None:
+        return None
+    try:
+        value = Decimal(dollars)
+    except InvalidOperation:
+        fail(f"--budget '{dollars}' is not an amount in US dollars, such as 25 or 12.50")
+        raise AssertionError("unreachable") from None
+    if value < 0:
+        fail("--budget may not be negative")
+    return int(value * 1_000_000)
+
+
+@app.command("create")
+@user_errors
+def create(
+    tenant: str = typer.Option(..., help="The tenant's name."),
+    name: str = typer.Option(..., help="The campaign's name."),
+    channel: str = typer.Option(..., help="sms or email."),
+    prompt_file: Annotated[Path | None, typer.Option(
+        "--prompt-file", help="A text file with the prompt (default: the channel's)."
+    )] = None,
+    approval: bool = typer.Option(False, "--approval", help="Hold every draft for review."),
+    budget: str | None = typer.Option(None, "--budget", help="Budget cap in US dollars."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"id": ...}.'),
+) -> None:
+    prompt = None
+    if prompt_file is not None:
+        try:
+            prompt = prompt_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot read the prompt file {prompt_file}: {exc.strerror}")
+    with database() as db:
+        actor = system_actor(tenant_id_by_name(db, tenant))
+        campaign = create_campaign(db, actor, name=name, channel=channel, system_prompt=prompt,
+                                   approval_required=approval,
+                                   budget_cap_microusd=_microusd(budget))
+    if as_json:
+        print_json({"id": campaign.id})
+    else:
+        typer.echo(f"created draft campaign {campaign.id}: {campaign.name} ({campaign.channel})")
+
+
+LifeCycleAction = Callable[[Database, Actor, int], CampaignView]
+
+
+def _life_cycle_command(verb: str, action: LifeCycleAction) -> None:
+    @app.command(verb)
+    @user_errors
+    def command(
+        campaign_id: int = typer.Argument(..., metavar="ID", help="The campaign's id."),
+        as_json: bool = typer.Option(False, "--json", help="Print the campaign as JSON."),
+    ) -> None:
+        with database() as db:
+            actor = system_actor(tenant_of_campaign(db, campaign_id))
+            campaign = action(db, actor, campaign_id)
+        if as_json:
+            print_json({"id": campaign.id, "status": campaign.status,
+                        "status_reason": campaign.status_reason})
+        else:
+            typer.echo(f"campaign {campaign.id} is {campaign.status}")
+
+    command.__doc__ = f"{verb.capitalize()} a campaign."
+
+
+for _verb, _action in (("start", start_campaign), ("pause", pause_campaign),
+                       ("resume", resume_campaign), ("cancel", cancel_campaign)):
+    _life_cycle_command(_verb, _action)
+
+
+@app.command("schedule")
+@user_errors
+def schedule(
+    campaign_id: int = typer.Argument(..., metavar="ID", help="The campaign's id."),
+    at: str = typer.Option(..., "--at", help="ISO time with offset, e.g. 2026-12-01T09:00:00+00:00."),
+) -> None:
+    try:
+        start_at = datetime.fromisoformat(at)
+    except ValueError:
+        fail(f"--at '{at}' is not an ISO date and time such as 2026-12-01T09:00:00+00:00")
+        raise AssertionError("unreachable") from None
+    with database() as db:
+        actor = system_actor(tenant_of_campaign(db, campaign_id))
+        campaign = schedule_campaign(db, actor, campaign_id, start_at)
+    typer.echo(f"campaign {campaign.id} starts at {campaign.scheduled_at}")
+
+
+@app.command("status")
+@user_errors
+def status(
+    campaign_id: int = typer.Argument(..., metavar="ID", help="The campaign's id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Counts per lead and message status, cost, tokens, throughput and ETA."""
+    with database() as db:
+        actor = system_actor(tenant_of_campaign(db, campaign_id))
+        progress = campaign_progress(db, actor, campaign_id)
+    if as_json:
+        print_json(progress)
+        return
+    typer.echo(f"campaign {progress.campaign_id}: {progress.status}"
+               + (f" ({progress.status_reason})" if progress.status_reason else ""))
+    typer.echo(f"  leads:    {progress.enrolled} enrolled, {progress.open_leads} open")
+    for name, count in sorted(progress.leads_by_status.items()):
+        typer.echo(f"    {name:<18} {count}")
+    typer.echo("  messages: " + (", ".join(f"{k} {v}" for k, v in
+                                           sorted(progress.messages_by_status.items())) or "none"))
+    typer.echo(f"  cost:     {format_usd(progress.cost_microusd)} "
+               f"({progress.input_tokens} input, {progress.output_tokens} output tokens)")
+    eta = f", ETA {progress.eta_seconds / 60:.1f} min" if progress.eta_seconds else ""
+    typer.echo(f"  rate:     {progress.leads_per_minute} leads/min{eta}")
+
+
+@app.command("list")
+@user_errors
+def list_(
+    tenant: str = typer.Option(..., help="The tenant's name."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    with database() as db:
+        campaigns = list_campaigns(db, system_actor(tenant_id_by_name(db, tenant)))
+    if as_json:
+        print_json([{"id": c.id, "name": c.name, "channel": c.channel, "status": c.status}
+                    for c in campaigns])
+        return
+    for c in campaigns:
+        typer.echo(f"{c.id:>5}  {c.name:<30} {c.channel:<5} {c.status}")

@@ -1,0 +1,249 @@
+"""The runner in this process: a campaign run to the end, pause/resume/cancel, budget, follow-ups, leases."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from core.campaigns import cancel_campaign, list_workers, pause_campaign, resume_campaign
+from core.config import Settings
+from core.db import Database
+from core.gate import DatabaseGate
+from core.models import (
+    Campaign,
+    CampaignLead,
+    Lead,
+    LLMCall,
+    Message,
+    OutboxMessage,
+    WorkerHeartbeat,
+)
+from core.pipeline.service import PipelineRuntime, process_campaign_lead
+from core.replies import record_reply
+from jobs.runner import Runner, work_left
+from tests.jobs.conftest import CampaignMaker, lead_statuses, wait_for
+from tests.jobs.slow_sender import SlowSender
+
+
+@pytest.fixture
+def runners(runner_db: Database) -> Iterator[list[Runner]]:
+    """Runners a test starts; all stopped at its end, whatever happens."""
+    started: list[Runner] = []
+    yield started
+    for runner in started:
+        runner.stop()
+
+
+def _start(runners: list[Runner], db: Database, settings: Settings, **options: object) -> Runner:
+    runner = Runner(db, settings, **options)  # type: ignore[arg-type]
+    runners.append(runner)
+    runner.start()
+    return runner
+
+
+def _slow_runtime(db: Database, settings: Settings, delay: float) -> PipelineRuntime:
+    runtime = PipelineRuntime.from_settings(settings, gate=DatabaseGate(db, settings))
+    sender = SlowSender(delay)
+    runtime.senders = {"sms": sender, "email": sender}
+    return runtime
+
+
+def _campaign_status(db: Database, campaign_id: int) -> str:
+    with db.session(system=True, read_only=True) as session:
+        return str(session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)))
+
+
+def _count(db: Database, statement: object) -> int:
+    with db.session(system=True, read_only=True) as session:
+        return int(session.scalar(statement) or 0)  # type: ignore[call-overload]
+
+
+def test_a_campaign_runs_to_completion_with_one_message_per_lead(
+    runner_db: Database, runner_settings: Settings, running_campaign: CampaignMaker,
+    runners: list[Runner],
+) -> None:
+    campaign = running_campaign(40)
+    runner = _start(runners, runner_db, runner_settings, concurrency=4)
+
+    wait_for(lambda: _campaign_status(runner_db, campaign.campaign_id) == "completed")
+
+    assert lead_statuses(runner_db, campaign.campaign_id) == {"sent": 40}
+    with runner_db.session(system=True, read_only=True) as session:
+        per_lead = session.execute(select(Message.lead_id, func.count(Message.id))
+                                   .group_by(Message.lead_id)).all()
+        outbox = session.scalar(select(func.count(OutboxMessage.id)))
+        heartbeat = session.get(WorkerHeartbeat, runner.worker_id)
+    assert sorted(lead for lead, _ in per_lead) == campaign.lead_ids
+    assert {count for _, count in per_lead} == {1} and outbox == 40
+    assert heartbeat is not None and heartbeat.mode == "standalone"
+    assert runner.stats().outcomes == {"sent": 40}
+    assert not work_left(runner_db, now=heartbeat.last_seen_at + timedelta(seconds=1))
+    runner.stop()
+    with runner_db.session(system=True, read_only=True) as session:
+        assert session.get(WorkerHeartbeat, runner.worker_id) is None
+
+
+def test_pause_stops_claims_within_two_seconds_resume_continues_cancel_leaves_none_in_flight(
+    runner_db: Database, runner_settings: Settings, running_campaign: CampaignMaker,
+    runners: list[Runner],
+) -> None:
+    campaign = running_campaign(300)
+    runtime = _slow_runtime(runner_db, runner_settings, delay=0.1)
+    _start(runners, runner_db, runner_settings, concurrency=4, runtime=runtime)
+
+    def touched() -> int:  # leads ever claimed
+        return _count(runner_db, select(func.count(CampaignLead.id)).where(
+            CampaignLead.campaign_id == campaign.campaign_id, CampaignLead.attempts > 0))
+
+    wait_for(lambda: touched() >= 10)
+    pause_campaign(runner_db, campaign.actor, campaign.campaign_id)
+    time.sleep(2.0)
+    after_two_seconds = touched()
+    time.sleep(1.0)
+    assert touched() == after_two_seconds  # nothing claimed after the pause had two seconds
+    statuses = lead_statuses(runner_db, campaign.campaign_id)
+    assert "in_progress" not in statuses and statuses["pending"] > 0
+
+    resume_campaign(runner_db, campaign.actor, campaign.campaign_id)
+    wait_for(lambda: touched() >= after_two_seconds + 10)
+
+    cancel_campaign(runner_db, campaign.actor, campaign.campaign_id)
+    messages_at_cancel = _count(runner_db, select(func.count(Message.id)))
+    statuses = lead_statuses(runner_db, campaign.campaign_id)
+    assert "in_progress" not in statuses and "pending" not in statuses
+    assert statuses["cancelled"] > 0
+    time.sleep(1.0)
+    # The workers still running a lead when it was cancelled write no further ledger row.
+    assert _count(runner_db, select(func.count(Message.id))) == messages_at_cancel
+    assert set(lead_statuses(runner_db, campaign.campaign_id)) <= {"sent", "cancelled"}
+
+
+def test_the_budget_cap_pauses_the_campaign_and_is_never_exceeded(
+    runner_db: Database, runner_settings: Settings, running_campaign: CampaignMaker,
+    runners: list[Runner],
+) -> None:
+    # The offline model is free; a tenant price makes each of its calls cost about $0.001.
+    prices = {"offline": {"input": 2, "output": 2}}
+    cap = 12_000
+    campaign = running_campaign(60, tenant_values={"price_overrides": prices},
+                                budget_cap_microusd=cap)
+    _start(runners, runner_db, runner_settings, concurrency=6)
+
+    wait_for(lambda: _campaign_status(runner_db, campaign.campaign_id) == "paused")
+    wait_for(lambda: "in_progress" not in lead_statuses(runner_db, campaign.campaign_id))
+
+    with runner_db.session(system=True, read_only=True) as session:
+        row = session.get(Campaign, campaign.campaign_id)
+        calls = session.execute(select(func.count(LLMCall.id), func.sum(LLMCall.cost_microusd),
+                                       func.max(LLMCall.cost_microusd))).one()
+    assert row is not None and "budget cap" in (row.status_reason or "")
+    count, total, largest = calls
+    assert count > 0 and total == row.spent_microusd
+    assert total <= cap  # each call's reservation held its full estimate
+    assert cap - total < 2 * largest  # and it stopped only when the next call did not fit
+    statuses = lead_statuses(runner_db, campaign.campaign_id)
+    assert statuses["pending"] > 0 and statuses["sent"] == count
+
+
+def test_follow_ups_wait_their_delay_and_stop_on_reply_and_opt_out(
+    runner_db: Database, runner_settings: Settings, running_campaign: CampaignMaker,
+    runners: list[Runner],
+) -> None:
+    delay_hours = 2.0 / 3600
+    campaign = running_campaign(
+        3, steps=[{"delay_hours": 0}, {"delay_hours": delay_hours, "prompt": "A friendly nudge."}])
+    first = _start(runners, runner_db, runner_settings, concurrency=3)
+
+    def waiting_for_step_one() -> bool:
+        return _count(runner_db, select(func.count(CampaignLead.id)).where(
+            CampaignLead.step == 1, CampaignLead.status == "pending")) == 3
+
+    wait_for(waiting_for_step_one)
+    first.stop()
+    keeps_going, replies, opts_out = campaign.lead_ids
+    record_reply(runner_db, campaign.actor, phone=_phone(runner_db, replies))
+    record_reply(runner_db, campaign.actor, phone=_phone(runner_db, opts_out), stop=True)
+
+    _start(runners, runner_db, runner_settings, concurrency=3)
+    wait_for(lambda: _campaign_status(runner_db, campaign.campaign_id) == "completed")
+
+    with runner_db.session(system=True, read_only=True) as session:
+        sent = session.execute(select(Message.lead_id, Message.step, Message.sent_at)
+                               .order_by(Message.lead_id, Message.step)).all()
+        reasons = dict(session.execute(select(CampaignLead.lead_id, CampaignLead.status_reason)).all())
+    assert [(lead, step) for lead, step, _ in sent] == [
+        (keeps_going, 0), (keeps_going, 1), (replies, 0), (opts_out, 0)]
+    first_sent, follow_up_sent = sent[0][2], sent[1][2]
+    assert first_sent is not None and follow_up_sent is not None
+    assert follow_up_sent - first_sent >= timedelta(hours=delay_hours)
+    assert reasons[replies] == "replied: sequence stopped" and reasons[opts_out] == "opted out"
+
+
+def _phone(db: Database, lead_id: int) -> str:
+    with db.session(system=True, read_only=True) as session:
+        return str(session.scalar(select(Lead.phone).where(Lead.id == lead_id)))
+
+
+def test_a_worker_keeps_its_leases_while_it_works_past_them(
+    runner_db: Database, runner_settings: Settings, running_campaign: CampaignMaker,
+    runners: list[Runner],
+) -> None:
+    campaign = running_campaign(3)
+    release = threading.Event()
+
+    def slow_process(db: Database, runtime: object, lead_id: int, *, lease_owner: str) -> str:
+        release.wait(10)
+        with db.session(system=True) as session, session.begin():
+            session.execute(update(CampaignLead).where(
+                CampaignLead.id == lead_id, CampaignLead.lease_owner == lease_owner)
+                .values(status="sent", lease_owner=None, lease_expires_at=None))
+        return "sent"
+
+    _start(runners, runner_db, runner_settings, concurrency=3, process_lead=slow_process)
+    wait_for(lambda: lead_statuses(runner_db, campaign.campaign_id) == {"in_progress": 3})
+    other = _start(runners, runner_db, runner_settings, concurrency=3)
+    time.sleep(runner_settings.lease_seconds * 2)  # two leases: renewed, not expired
+    release.set()
+    wait_for(lambda: lead_statuses(runner_db, campaign.campaign_id) == {"sent": 3})
+    assert other.stats().processed == 0
+    with runner_db.session(system=True, read_only=True) as session:
+        assert set(session.scalars(select(CampaignLead.attempts))) == {1}
+
+
+def test_a_lead_whose_run_crashed_is_retried_after_its_lease(
+    runner_db: Database, runner_settings: Settings, running_campaign: CampaignMaker,
+    runners: list[Runner],
+) -> None:
+    campaign = running_campaign(2)
+    crashed: list[int] = []
+
+    def flaky_process(db: Database, runtime: PipelineRuntime, lead_id: int, *, lease_owner: str) -> str:
+        if not crashed:
+            crashed.append(lead_id)
+            raise RuntimeError("the database went away")
+        return process_campaign_lead(db, runtime, lead_id, lease_owner=lease_owner)
+
+    runner = _start(runners, runner_db, runner_settings, concurrency=2, process_lead=flaky_process)
+    wait_for(lambda: _campaign_status(runner_db, campaign.campaign_id) == "completed", timeout=20)
+    assert lead_statuses(runner_db, campaign.campaign_id) == {"sent": 2}
+    assert runner.stats().errors == 1
+    with runner_db.session(system=True, read_only=True) as session:
+        assert session.scalar(select(CampaignLead.attempts).where(CampaignLead.id == crashed[0])) == 2
+
+
+def test_the_monitor_lists_workers_by_their_heartbeat(
+    runner_db: Database, runner_settings: Settings, running_campaign: CampaignMaker,
+    runners: list[Runner],
+) -> None:
+    campaign = running_campaign(1)
+    runner = _start(runners, runner_db, runner_settings, concurrency=2)
+    wait_for(lambda: bool(list_workers(runner_db, campaign.actor)))
+    (worker,) = list_workers(runner_db, campaign.actor)
+    assert (worker.worker_id, worker.mode, worker.alive) == (runner.worker_id, "standalone", True)
+    later = worker.last_seen_at + timedelta(minutes=5)
+    assert [w.alive for w in list_workers(runner_db, campaign.actor, now=later)] == [False]
