@@ -429,6 +429,7 @@ def write_ledger_row(
         # checks refuse it, the transaction is rolled back and the delivery with it.
         session = db.session(tenant_id=tenant_id)
         held = HeldWrite(session, session.begin())
+        handed_over = False  # with `hold`, the caller commits or releases it
         try:
             provider_message_id = deliver(session)
             message_id = session.execute(
@@ -442,13 +443,14 @@ def write_ledger_row(
             ).scalar()
             if message_id is not None:
                 if hold:
-                    entry = LedgerEntry(message_id, True, provider_message_id=provider_message_id, held=held)
-                    held = None  # the caller commits or releases it now
-                    return entry
+                    handed_over = True
+                    return LedgerEntry(
+                        message_id, proceed=True, provider_message_id=provider_message_id, held=held
+                    )
                 held.commit()
                 return LedgerEntry(message_id, proceed=True, provider_message_id=provider_message_id)
         finally:
-            if held is not None:
+            if not handed_over:
                 held.release()
     with db.session(tenant_id=tenant_id) as session, session.begin():
         message_id = session.execute(_LEDGER_INSERTS[dialect], params).scalar()
