@@ -128,13 +128,33 @@ def _scope_orm_statement(state: ORMExecuteState) -> None:
         )
         return
     if state.is_select or state.is_update or state.is_delete:
-        state.statement = state.statement.options(
+        state.statement = _scoped_statement(state.statement, tenant_id)
+
+
+# Statements a service keeps and runs again and again (the pipeline's per-lead UPDATEs) get
+# their tenant criteria once per tenant: adding the option builds a new statement, whose SQL
+# cache key and lambda criteria SQLAlchemy must then work out again on every execution.
+# Statements are immutable, so the scoped one can be shared; the cache is bounded, and a
+# statement built afresh for each call simply never hits it.
+_SCOPED_STATEMENTS_MAX = 1024
+_scoped_statements: dict[tuple[Any, int], Any] = {}
+
+
+def _scoped_statement(statement: Any, tenant_id: int) -> Any:
+    key = (statement, tenant_id)
+    scoped = _scoped_statements.get(key)
+    if scoped is None:
+        scoped = statement.options(
             with_loader_criteria(
                 TenantOwned,
                 lambda cls: cls.tenant_id == tenant_id,
                 include_aliases=True,
             )
         )
+        if len(_scoped_statements) >= _SCOPED_STATEMENTS_MAX:
+            _scoped_statements.clear()
+        _scoped_statements[key] = scoped
+    return scoped
 
 
 def _tenant_tables_in(statement: Any) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from core.channels.base import OutgoingMessage, SendReceipt
 from core.db import Database
@@ -32,6 +33,16 @@ class OutboxSender:
     name = "outbox"
 
     def send(self, message: OutgoingMessage, *, db: Database) -> SendReceipt:
+        with db.session(tenant_id=message.tenant_id) as session, session.begin():
+            return self.record(message, session=session)
+
+    def record(self, message: OutgoingMessage, *, session: Session) -> SendReceipt:
+        """Write the outbox row in the caller's transaction, which the tenant's session scopes.
+
+        The pipeline calls this inside the transaction that writes the ledger row and marks it
+        `sent`: the outbox lives in the same database, so the record and the mark commit
+        together or not at all, and no `sending` row is ever left to reconcile.
+        """
         row = {
             "tenant_id": message.tenant_id,
             "idempotency_key": message.idempotency_key,
@@ -40,13 +51,13 @@ class OutboxSender:
             "subject": message.subject,
             "body": message.body,
         }
-        with db.session(tenant_id=message.tenant_id) as session, session.begin():
-            outbox_id = session.execute(_RECORD[db.engine.dialect.name].values(row)).scalar()
-            if outbox_id is None:
-                # Already recorded under this key: sending is idempotent, return the same receipt.
-                outbox_id = session.scalar(
-                    select(OutboxMessage.id).where(OutboxMessage.idempotency_key == message.idempotency_key)
-                )
+        dialect = session.get_bind().dialect.name
+        outbox_id = session.execute(_RECORD[dialect], row).scalar()
+        if outbox_id is None:
+            # Already recorded under this key: sending is idempotent, return the same receipt.
+            outbox_id = session.scalar(
+                select(OutboxMessage.id).where(OutboxMessage.idempotency_key == message.idempotency_key)
+            )
         return SendReceipt(f"outbox-{outbox_id}")
 
     def was_sent(self, idempotency_key: str, *, tenant_id: int, db: Database) -> bool | None:

@@ -14,6 +14,7 @@ import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
+from core.llm.offline import OfflineChatModel
 from core.llm.prices import ModelPrice, cost_microusd
 from core.llm.tokens import estimate_prompt_tokens
 from core.pipeline.limits import CallGate
@@ -117,13 +118,16 @@ def call_model(
         estimated_tokens=estimated_input + max_output_tokens,
         estimated_cost_microusd=estimate,
     )
+    # The offline model is answered without LangChain's per-call run machinery: same reply,
+    # same usage metadata, so the same recorded call.
+    invoke = chat_model.reply if isinstance(chat_model, OfflineChatModel) else chat_model.invoke
     started = time.perf_counter()
     input_tokens = output_tokens = cost = 0
     try:
         attempt = 0
         while True:
             try:
-                reply = chat_model.invoke(messages)
+                reply = invoke(messages)
                 break
             except Exception as exc:
                 reason, permanent, wait = _classify(exc, attempt)

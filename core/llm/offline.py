@@ -119,6 +119,14 @@ class OfflineChatModel(BaseChatModel):
         run_manager: Any = None,
         **kwargs: Any,
     ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=self.reply(messages))])
+
+    def reply(self, messages: list[BaseMessage]) -> AIMessage:
+        """The reply with its usage metadata, as `invoke` returns it, without LangChain's run machinery.
+
+        The pipeline calls this directly (core.llm.calls): the offline model runs in process, and
+        `invoke`'s callback manager and run bookkeeping cost as much as writing the message.
+        """
         contents = [m.content if isinstance(m.content, str) else json.dumps(m.content) for m in messages]
         system = contents[0] if contents else ""
         prompt = "\n".join(contents)
@@ -134,7 +142,7 @@ class OfflineChatModel(BaseChatModel):
             text = write_message(lead, facts, tone=tone, task=task, short=short)
         input_tokens = estimate_prompt_tokens(contents)
         output_tokens = estimate_text_tokens(text)
-        message = AIMessage(
+        return AIMessage(
             content=text,
             usage_metadata={
                 "input_tokens": input_tokens,
@@ -143,4 +151,3 @@ class OfflineChatModel(BaseChatModel):
             },
             response_metadata={"model_name": self.model_name},
         )
-        return ChatResult(generations=[ChatGeneration(message=message)])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -19,8 +20,10 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
+from sqlalchemy.orm import Session
 
 from core.channels.base import NotSent, OutgoingMessage
+from core.channels.outbox import OutboxSender
 from core.compliance.quiet_hours import (
     next_send_time,
     window_from_settings,
@@ -53,6 +56,7 @@ from core.pipeline.state import (
 )
 from core.pipeline.store import (
     NOT_REACHED,
+    HeldWrite,
     Outcome,
     address_of,
     persist_outcome,
@@ -81,6 +85,17 @@ class PipelineContext:
     canary: str
     nonce: str
     facts_override: list[dict[str, str]] | None = field(default=None)
+    # The outbox delivery's transaction, held open by send for finalize's outcome to join.
+    held_write: HeldWrite | None = field(default=None)
+
+    def take_held_write(self) -> HeldWrite | None:
+        held, self.held_write = self.held_write, None
+        return held
+
+    def release_held_write(self) -> None:
+        """Roll back a delivery whose outcome was never written (the run crashed in between)."""
+        if (held := self.take_held_write()) is not None:
+            held.release()
 
     @property
     def now(self) -> datetime:
@@ -582,8 +597,18 @@ def idempotency_key(campaign_lead_id: int, step: int) -> str:
     return f"cl{campaign_lead_id}-s{step}"
 
 
+def _outbox_delivery(outbox: OutboxSender, message: OutgoingMessage) -> Callable[[Session], str]:
+    def deliver(session: Session) -> str:
+        return outbox.record(message, session=session).provider_message_id
+
+    return deliver
+
+
 def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
-    """Quiet hours and suppression again, the `sending` ledger row committed, then the provider."""
+    """Quiet hours and suppression again, the `sending` ledger row committed, then the provider.
+
+    The outbox is written in the ledger row's own transaction instead (see below).
+    """
     ctx = runtime.context
     assert ctx.db is not None and ctx.enrolment.id is not None, "send runs only for an enrolment"
     resumed = bool(state.get("resume_approved"))
@@ -603,6 +628,20 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     address = ctx.address or ""
     key = idempotency_key(ctx.enrolment.id, ctx.enrolment.step)
     segments = (state.get("guard") or ctx.enrolment.guard_result or {}).get("segments", 0)
+    outgoing = OutgoingMessage(
+        tenant_id=ctx.tenant.id,
+        campaign_id=ctx.campaign.id,
+        channel=ctx.channel,
+        to_address=address,
+        body=body,
+        subject=subject,
+        idempotency_key=key,
+        from_address=ctx.tenant.email_sender if ctx.channel == "email" else ctx.tenant.sms_sender_id,
+    )
+    # The outbox is a table of this database: it is written in the ledger row's transaction,
+    # with the row marked `sent` (both or neither). A provider outside the database is called
+    # only after the `sending` row is committed.
+    deliver = _outbox_delivery(sender, outgoing) if isinstance(sender, OutboxSender) else None
     ledger = write_ledger_row(
         ctx.db,
         tenant_id=ctx.tenant.id,
@@ -619,6 +658,8 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         provider=sender.name,
         idempotency_key=key,
         now=ctx.now,
+        deliver=deliver,
+        hold=True,
     )
     if ledger.lease_lost:
         return {
@@ -650,16 +691,11 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
             level="warning",
             message_id=ledger.message_id,
         )
-    outgoing = OutgoingMessage(
-        tenant_id=ctx.tenant.id,
-        campaign_id=ctx.campaign.id,
-        channel=ctx.channel,
-        to_address=address,
-        body=body,
-        subject=subject,
-        idempotency_key=key,
-        from_address=ctx.tenant.email_sender if ctx.channel == "email" else ctx.tenant.sms_sender_id,
-    )
+    if ledger.provider_message_id is not None:
+        # Delivered with its ledger row already `sent`, in a transaction still open: finalize
+        # writes the outcome in it and commits the three together (see store.write_ledger_row).
+        ctx.held_write = ledger.held
+        return _sent(ctx, sender.name, ledger.message_id, ledger.provider_message_id)
     base: dict[str, Any] = {"message_id": ledger.message_id}
     try:
         receipt = sender.send(outgoing, db=ctx.db)
@@ -695,17 +731,22 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         reason = f"the provider call failed and may or may not have sent: {type(exc).__name__}: {exc}"
         base.update(message_status=MessageStatus.unknown.value, message_error=reason)
         return {**base, **_ended(ctx, "send", LeadStatus.unknown, reason, level="error")}
-    sent_at = ctx.now
     return {
-        **base,
+        **_sent(ctx, sender.name, ledger.message_id, receipt.provider_message_id),
         "message_status": MessageStatus.sent.value,
-        "provider_message_id": receipt.provider_message_id,
-        "sent_at": sent_at,
+    }
+
+
+def _sent(
+    ctx: PipelineContext, provider: str, message_id: int | None, provider_message_id: str
+) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "provider_message_id": provider_message_id,
+        "sent_at": ctx.now,
         "outcome": LeadStatus.sent.value,
         "reason": None,
-        "events": [
-            event(ctx, "send", f"sent with {sender.name}", provider_message_id=receipt.provider_message_id)
-        ],
+        "events": [event(ctx, "send", f"sent with {provider}", provider_message_id=provider_message_id)],
     }
 
 
@@ -815,8 +856,11 @@ def finalize(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         message_values=message_values,
         suppress=state.get("suppress"),
     )
+    held = ctx.take_held_write()
     try:
-        persist_outcome(ctx.db, outcome)
+        persist_outcome(ctx.db, outcome, held=held)
     except LeadflowError as exc:
-        return {"events": [event(ctx, "finalize", str(exc), level="error")]}
+        failed = event(ctx, "finalize", str(exc), level="error")
+        # A held outbox delivery was rolled back with the outcome: nothing was sent.
+        return {"outcome": None, "events": [failed]} if held is not None else {"events": [failed]}
     return {"outcome": status, "events": [final_event]}

@@ -69,6 +69,7 @@ __all__ = [
 ]
 
 LEASE_LOST = "lease_lost"  # returned when the enrolment is no longer leased to the caller
+RUN_OUTPUT_KEYS = ["outcome"]  # what process_campaign_lead reads of a run's final state
 log = get_logger(__name__)
 
 
@@ -116,14 +117,20 @@ def process_campaign_lead(
         trace_id=trace_id,
     ):
         try:
+            # Only the outcome is read back: asking for the whole state makes LangGraph copy
+            # every channel out after every step.
             final = cast(
                 PipelineState,
                 runtime.graph().invoke(
-                    {"trace_id": trace_id, "events": [], "llm_calls": []}, context=context
+                    {"trace_id": trace_id, "events": [], "llm_calls": []},
+                    context=context,
+                    output_keys=RUN_OUTPUT_KEYS,
                 ),
             )
         except Exception as exc:
-            # A bug, not a lead's problem: record it on the lead instead of looping on it.
+            # A bug, not a lead's problem: record it on the lead instead of looping on it. A
+            # delivery still held open for the outcome is rolled back first: nothing was sent.
+            context.release_held_write()
             log.exception("pipeline run crashed")
             reason = f"internal error: {type(exc).__name__}: {exc}"
             persist_outcome(
@@ -142,6 +149,8 @@ def process_campaign_lead(
                 ),
             )
             return LeadStatus.failed.value
+        finally:
+            context.release_held_write()  # a no-op once finalize has committed it
     return final.get("outcome") or LEASE_LOST
 
 

@@ -1,14 +1,16 @@
 """The pipeline's database work, kept to a few short transactions per lead.
 
-A run reads its inputs once, writes the ledger row before the provider is called, and writes
-the outcome, the events and the model calls in one transaction at the end. Every write of an
-outcome is guarded by the lease (`lease_owner`), so a worker whose lease expired cannot
-overwrite the work of the one that took over.
+A run reads its inputs once, writes the ledger row before the provider is called (the outbox,
+a table of this database, is written in that same transaction), and writes the outcome, the
+events and the model calls in one transaction at the end. Every write of an outcome is guarded
+by the lease (`lease_owner`), so a worker whose lease expired cannot overwrite the work of the
+one that took over.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -25,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from core.compliance.suppression import suppress_address
 from core.db import Database
@@ -175,35 +177,42 @@ _GROUPS = {"t": _TENANT_COLUMNS, "c": _CAMPAIGN_COLUMNS, "e": _ENROLMENT_COLUMNS
 def _run_inputs_query() -> Any:
     # Columns, not entities: a run needs plain values, and loading entities (with the lead's
     # tags relationship) costs more than the rest of the read. Built once, with bound
-    # parameters: constructing a select of fifty columns costs more than running it.
+    # parameters: constructing a select of fifty columns costs more than running it. It is
+    # read in a system session (see load_run_inputs), so it is written on the tables: the ORM's
+    # per-execution set-up of a statement and its rows would only add time.
+    enrolments, leads = CampaignLead.__table__, Lead.__table__
+    campaigns, tenants, suppressions = Campaign.__table__, Tenant.__table__, Suppression.__table__
     suppression = (
-        select(Suppression.reason)
+        select(suppressions.c.reason)
         .where(
-            Suppression.tenant_id == CampaignLead.tenant_id,
-            Suppression.channel == Campaign.channel,
-            Suppression.address == case((Campaign.channel == "sms", Lead.phone), else_=Lead.email),
+            suppressions.c.tenant_id == enrolments.c.tenant_id,
+            suppressions.c.channel == campaigns.c.channel,
+            suppressions.c.address
+            == case((campaigns.c.channel == "sms", leads.c.phone), else_=leads.c.email),
         )
         .limit(1)
         .scalar_subquery()
     )
     columns = [
-        column.label(f"{prefix}_{name}")
+        column.table.c[column.key].label(f"{prefix}_{name}")
         for prefix, group in _GROUPS.items()
         for name, column in group.items()
     ]
     return (
         select(*columns, suppression.label("suppression"))
         .join_from(
-            CampaignLead, Lead, (Lead.id == CampaignLead.lead_id) & (Lead.tenant_id == CampaignLead.tenant_id)
+            enrolments,
+            leads,
+            (leads.c.id == enrolments.c.lead_id) & (leads.c.tenant_id == enrolments.c.tenant_id),
         )
         .join(
-            Campaign,
-            (Campaign.id == CampaignLead.campaign_id) & (Campaign.tenant_id == CampaignLead.tenant_id),
+            campaigns,
+            (campaigns.c.id == enrolments.c.campaign_id) & (campaigns.c.tenant_id == enrolments.c.tenant_id),
         )
-        .join(Tenant, Tenant.id == CampaignLead.tenant_id)
+        .join(tenants, tenants.c.id == enrolments.c.tenant_id)
         .where(
-            CampaignLead.id == bindparam("campaign_lead_id"),
-            CampaignLead.lease_owner == bindparam("lease_owner"),
+            enrolments.c.id == bindparam("campaign_lead_id"),
+            enrolments.c.lease_owner == bindparam("lease_owner"),
         )
     )
 
@@ -274,6 +283,24 @@ def load_run_inputs(db: Database, campaign_lead_id: int, *, lease_owner: str) ->
     )
 
 
+class HeldWrite:
+    """A transaction begun by the send node and committed by finalize's outcome write.
+
+    The outbox delivery, its ledger row and the outcome then commit together or not at all.
+    `release` rolls it back if it was never committed (a run that crashed in between).
+    """
+
+    def __init__(self, session: Session, transaction: SessionTransaction) -> None:
+        self.session = session
+        self.transaction = transaction
+
+    def commit(self) -> None:
+        self.transaction.commit()
+
+    def release(self) -> None:
+        self.session.close()  # rolls back whatever was not committed
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
     """The outcome of writing the ledger row: go ahead and send, or why not."""
@@ -283,6 +310,9 @@ class LedgerEntry:
     existing_status: str | None = None
     suppressed: str | None = None
     lease_lost: bool = False
+    # Set when the message was delivered in the ledger's own transaction (the outbox).
+    provider_message_id: str | None = None
+    held: HeldWrite | None = None  # that transaction, still open, when the caller asked to hold it
 
 
 _LEDGER_COLUMNS = (
@@ -303,14 +333,18 @@ _LEDGER_COLUMNS = (
 )
 
 
-def _ledger_insert(dialect: str) -> Any:
-    """INSERT the `sending` row only while the lease is ours and the address is not suppressed.
+# A message delivered in the ledger's own transaction (the outbox) is written already sent.
+_SENT_LEDGER_COLUMNS = (*_LEDGER_COLUMNS, "provider_message_id", "sent_at")
+
+
+def _ledger_insert(dialect: str, columns: tuple[str, ...] = _LEDGER_COLUMNS) -> Any:
+    """INSERT the ledger row only while the lease is ours and the address is not suppressed.
 
     One statement does the three checks and the write; ON CONFLICT DO NOTHING turns a second
     row for the same step (or key) into "no row", never an exception.
     """
     table = Message.__table__
-    row = select(*[bindparam(name, type_=table.c[name].type) for name in _LEDGER_COLUMNS]).where(
+    row = select(*[bindparam(name, type_=table.c[name].type) for name in columns]).where(
         exists().where(
             CampaignLead.id == bindparam("campaign_lead_id"),
             CampaignLead.tenant_id == bindparam("tenant_id"),
@@ -325,7 +359,7 @@ def _ledger_insert(dialect: str) -> Any:
     make_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     return (
         make_insert(Message)
-        .from_select([getattr(Message, name) for name in _LEDGER_COLUMNS], row)
+        .from_select([getattr(Message, name) for name in columns], row)
         .on_conflict_do_nothing()
         .returning(Message.id)
         # The parameters are bound values of one statement, not rows for an ORM bulk insert.
@@ -334,6 +368,13 @@ def _ledger_insert(dialect: str) -> Any:
 
 
 _LEDGER_INSERTS = {"sqlite": _ledger_insert("sqlite"), "postgresql": _ledger_insert("postgresql")}
+_SENT_LEDGER_INSERTS = {
+    dialect: _ledger_insert(dialect, _SENT_LEDGER_COLUMNS) for dialect in ("sqlite", "postgresql")
+}
+
+
+class _LedgerRefused(Exception):
+    """Rolls back a delivery whose ledger row the checks refused."""
 
 
 def write_ledger_row(
@@ -353,8 +394,18 @@ def write_ledger_row(
     provider: str,
     idempotency_key: str,
     now: datetime,
+    deliver: Callable[[Session], str] | None = None,
+    hold: bool = False,
 ) -> LedgerEntry:
-    """Commit the `sending` row (suppression and lease checked in the same statement)."""
+    """Commit the `sending` row (suppression and lease checked in the same statement).
+
+    With `deliver` (a provider that is a table of this database: the outbox), the message is
+    delivered in the same transaction and the row is committed as `sent` with the provider id
+    `deliver` returns: the delivery and the ledger's record of it commit together or not at all.
+    When the checks refuse the row, the delivery is rolled back and the refusal is worked out
+    (or a row that never reached a provider reused) as without `deliver`. With `hold`, a
+    delivery's transaction is returned open (`LedgerEntry.held`) for the outcome to join.
+    """
     params = {
         "tenant_id": tenant_id,
         "campaign_id": campaign_id,
@@ -372,54 +423,130 @@ def write_ledger_row(
         "created_at": now,
         "lease_owner": lease_owner,
     }
+    dialect = db.engine.dialect.name
+    if deliver is not None:
+        # Delivered first, then the row written `sent` by the same checked INSERT: when the
+        # checks refuse it, the transaction is rolled back and the delivery with it.
+        session = db.session(tenant_id=tenant_id)
+        held = HeldWrite(session, session.begin())
+        handed_over = False  # with `hold`, the caller commits or releases it
+        try:
+            provider_message_id = deliver(session)
+            message_id = session.execute(
+                _SENT_LEDGER_INSERTS[dialect],
+                {
+                    **params,
+                    "status": MessageStatus.sent.value,
+                    "provider_message_id": provider_message_id,
+                    "sent_at": now,
+                },
+            ).scalar()
+            if message_id is not None:
+                if hold:
+                    handed_over = True
+                    return LedgerEntry(
+                        message_id, proceed=True, provider_message_id=provider_message_id, held=held
+                    )
+                held.commit()
+                return LedgerEntry(message_id, proceed=True, provider_message_id=provider_message_id)
+        finally:
+            if not handed_over:
+                held.release()
     with db.session(tenant_id=tenant_id) as session, session.begin():
-        message_id = session.execute(_LEDGER_INSERTS[db.engine.dialect.name], params).scalar()
-        if message_id is not None:
-            return LedgerEntry(message_id, proceed=True)
-        # Nothing inserted: find out which check stopped it (a rare path, so plain queries).
-        if (
-            session.scalar(
-                select(CampaignLead.id).where(
-                    CampaignLead.id == campaign_lead_id, CampaignLead.lease_owner == lease_owner
-                )
+        message_id = session.execute(_LEDGER_INSERTS[dialect], params).scalar()
+        if message_id is None:
+            refused = _ledger_refusal(
+                session,
+                campaign_lead_id=campaign_lead_id,
+                lease_owner=lease_owner,
+                step=step,
+                channel=channel,
+                to_address=to_address,
+                subject=subject,
+                body=body,
+                segments=segments,
+                provider=provider,
+                idempotency_key=idempotency_key,
+                now=now,
             )
-            is None
-        ):
-            return LedgerEntry(None, proceed=False, lease_lost=True)
-        reason = session.scalar(
-            select(Suppression.reason)
-            .where(Suppression.channel == channel, Suppression.address == to_address)
-            .limit(1)
+            if not refused.proceed:
+                return refused
+            message_id = refused.message_id
+        if deliver is None:
+            return LedgerEntry(message_id, proceed=True)
+        provider_message_id = deliver(session)
+        sent = {
+            "status": MessageStatus.sent.value,
+            "error": None,
+            "provider_message_id": provider_message_id,
+            "sent_at": now,
+        }
+        session.execute(
+            _cached_update(Message, tuple(sorted(sent))),
+            _update_params(sent, row_id=message_id, row_tenant_id=tenant_id),
         )
-        if reason is not None:
-            return LedgerEntry(None, proceed=False, suppressed=reason)
-        existing = session.execute(
-            select(Message.id, Message.status, Message.error).where(
-                Message.campaign_lead_id == campaign_lead_id, Message.step == step
+        return LedgerEntry(message_id, proceed=True, provider_message_id=provider_message_id)
+
+
+def _ledger_refusal(
+    session: Session,
+    *,
+    campaign_lead_id: int,
+    lease_owner: str,
+    step: int,
+    channel: str,
+    to_address: str,
+    subject: str | None,
+    body: str,
+    segments: int,
+    provider: str,
+    idempotency_key: str,
+    now: datetime,
+) -> LedgerEntry:
+    """Nothing was inserted: find out which check stopped it (a rare path, so plain queries)."""
+    if (
+        session.scalar(
+            select(CampaignLead.id).where(
+                CampaignLead.id == campaign_lead_id, CampaignLead.lease_owner == lease_owner
             )
-        ).one_or_none()
-        if existing is None:
-            raise Conflict(f"the idempotency key {idempotency_key} is already used by another message")
-        message_id, status, error = existing
-        if status == MessageStatus.failed.value and (error or "").startswith(NOT_REACHED):
-            # The earlier attempt certainly never reached the provider: reuse its row.
-            session.execute(
-                update(Message)
-                .where(Message.id == message_id)
-                .values(
-                    status=MessageStatus.sending.value,
-                    error=None,
-                    body=body,
-                    subject=subject,
-                    segments=segments,
-                    provider=provider,
-                    to_address=to_address,
-                    created_at=now,
-                )
-                .execution_options(synchronize_session=False)
+        )
+        is None
+    ):
+        return LedgerEntry(None, proceed=False, lease_lost=True)
+    reason = session.scalar(
+        select(Suppression.reason)
+        .where(Suppression.channel == channel, Suppression.address == to_address)
+        .limit(1)
+    )
+    if reason is not None:
+        return LedgerEntry(None, proceed=False, suppressed=reason)
+    existing = session.execute(
+        select(Message.id, Message.status, Message.error).where(
+            Message.campaign_lead_id == campaign_lead_id, Message.step == step
+        )
+    ).one_or_none()
+    if existing is None:
+        raise Conflict(f"the idempotency key {idempotency_key} is already used by another message")
+    message_id, status, error = existing
+    if status == MessageStatus.failed.value and (error or "").startswith(NOT_REACHED):
+        # The earlier attempt certainly never reached the provider: reuse its row.
+        session.execute(
+            update(Message)
+            .where(Message.id == message_id)
+            .values(
+                status=MessageStatus.sending.value,
+                error=None,
+                body=body,
+                subject=subject,
+                segments=segments,
+                provider=provider,
+                to_address=to_address,
+                created_at=now,
             )
-            return LedgerEntry(message_id, proceed=True)
-        return LedgerEntry(message_id, proceed=False, existing_status=status)
+            .execution_options(synchronize_session=False)
+        )
+        return LedgerEntry(message_id, proceed=True)
+    return LedgerEntry(message_id, proceed=False, existing_status=status)
 
 
 @dataclass(frozen=True)
@@ -478,79 +605,92 @@ def _update_params(values: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {**{f"set_{key}": value for key, value in values.items()}, **extra}
 
 
-def persist_outcome(db: Database, outcome: Outcome) -> bool:
+def persist_outcome(db: Database, outcome: Outcome, *, held: HeldWrite | None = None) -> bool:
     """One transaction: ledger update, enrolment (lease-checked), suppression, events, model calls.
 
-    Returns False when the lease was no longer ours (the enrolment was left alone).
+    With `held` (the send node's open transaction), the outcome is written in it and committed
+    with it; it is released either way. Returns False when the lease was no longer ours (the
+    enrolment was left alone).
     """
+    if held is None:
+        with db.session(tenant_id=outcome.tenant_id) as session, session.begin():
+            return _write_outcome(session, outcome)
+    try:
+        owned = _write_outcome(held.session, outcome)
+        held.commit()
+        return owned
+    finally:
+        held.release()
+
+
+def _write_outcome(session: Session, outcome: Outcome) -> bool:
     calls: list[ModelCallRecord] = outcome.llm_calls
     cost = sum(c.cost_microusd for c in calls)
     input_tokens = sum(c.input_tokens for c in calls)
     output_tokens = sum(c.output_tokens for c in calls)
-    with db.session(tenant_id=outcome.tenant_id) as session, session.begin():
-        if outcome.message_id is not None and outcome.message_values:
-            # The ledger always records what the provider did, lease or no lease.
-            message_values = outcome.message_values
-            session.execute(
-                _cached_update(Message, tuple(sorted(message_values))),
-                _update_params(message_values, row_id=outcome.message_id, row_tenant_id=outcome.tenant_id),
-            )
-        owned = False
-        if outcome.status is not None:
-            values = {
-                **outcome.values,
-                "status": outcome.status,
-                "lease_owner": None,
-                "lease_expires_at": None,
-                "trace_id": outcome.trace_id,
-            }
-            statement = _cached_update(CampaignLead, tuple(sorted(values)))
-            owned = bool(
-                _rowcount(
-                    session.execute(
-                        statement,
-                        _update_params(
-                            values,
-                            row_id=outcome.campaign_lead_id,
-                            row_tenant_id=outcome.tenant_id,
-                            lease_owner=outcome.lease_owner,
-                            add_cost_microusd=cost,
-                            add_input_tokens=input_tokens,
-                            add_output_tokens=output_tokens,
-                        ),
-                    )
+    if outcome.message_id is not None and outcome.message_values:
+        # The ledger always records what the provider did, lease or no lease.
+        message_values = outcome.message_values
+        session.execute(
+            _cached_update(Message, tuple(sorted(message_values))),
+            _update_params(message_values, row_id=outcome.message_id, row_tenant_id=outcome.tenant_id),
+        )
+    owned = False
+    if outcome.status is not None:
+        values = {
+            **outcome.values,
+            "status": outcome.status,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "trace_id": outcome.trace_id,
+        }
+        statement = _cached_update(CampaignLead, tuple(sorted(values)))
+        owned = bool(
+            _rowcount(
+                session.execute(
+                    statement,
+                    _update_params(
+                        values,
+                        row_id=outcome.campaign_lead_id,
+                        row_tenant_id=outcome.tenant_id,
+                        lease_owner=outcome.lease_owner,
+                        add_cost_microusd=cost,
+                        add_input_tokens=input_tokens,
+                        add_output_tokens=output_tokens,
+                    ),
                 )
             )
-        if outcome.suppress:
-            suppress_address(
-                session,
-                tenant_id=outcome.tenant_id,
-                channel=outcome.suppress["channel"],
-                address=outcome.suppress["address"],
-                reason=SuppressionReason(outcome.suppress["reason"]),
-                source=outcome.suppress["source"],
-            )
-        _insert_events(session, outcome, lease_lost=outcome.status is not None and not owned)
-        if calls:
-            session.execute(
-                _INSERT_LLM_CALLS,
-                [
-                    {
-                        "tenant_id": outcome.tenant_id,
-                        "campaign_id": outcome.campaign_id,
-                        "campaign_lead_id": outcome.campaign_lead_id,
-                        "node": c.node,
-                        "provider": c.provider,
-                        "model": c.model,
-                        "input_tokens": c.input_tokens,
-                        "output_tokens": c.output_tokens,
-                        "cost_microusd": c.cost_microusd,
-                        "latency_ms": c.latency_ms,
-                        "error": c.error,
-                    }
-                    for c in calls
-                ],
-            )
+        )
+    if outcome.suppress:
+        suppress_address(
+            session,
+            tenant_id=outcome.tenant_id,
+            channel=outcome.suppress["channel"],
+            address=outcome.suppress["address"],
+            reason=SuppressionReason(outcome.suppress["reason"]),
+            source=outcome.suppress["source"],
+        )
+    _insert_events(session, outcome, lease_lost=outcome.status is not None and not owned)
+    if calls:
+        session.execute(
+            _INSERT_LLM_CALLS,
+            [
+                {
+                    "tenant_id": outcome.tenant_id,
+                    "campaign_id": outcome.campaign_id,
+                    "campaign_lead_id": outcome.campaign_lead_id,
+                    "node": c.node,
+                    "provider": c.provider,
+                    "model": c.model,
+                    "input_tokens": c.input_tokens,
+                    "output_tokens": c.output_tokens,
+                    "cost_microusd": c.cost_microusd,
+                    "latency_ms": c.latency_ms,
+                    "error": c.error,
+                }
+                for c in calls
+            ],
+        )
     return owned or outcome.status is None
 
 

@@ -116,3 +116,18 @@ def test_bulk_update_by_primary_key_is_scoped(db: Database, two_tenants) -> None
     with db.session(system=True) as s:
         notes = dict(s.execute(select(Lead.tenant_id, Lead.notes)).all())
     assert notes == {a: "mine", b: None}
+
+
+def test_a_statement_reused_across_tenants_is_scoped_to_each(db: Database, two_tenants) -> None:
+    # Services keep statements and run them again; the scoped form of one is cached per tenant.
+    a, b = two_tenants
+    names = select(Lead.first_name)
+    rename = update(Lead).values(last_name="Renamed").execution_options(synchronize_session=False)
+    for tenant_id in (a, b, a):
+        with db.session(tenant_id=tenant_id) as s:
+            assert s.scalars(names).all() == [f"Lead of {tenant_id}"]
+    with db.session(tenant_id=a) as s, s.begin():
+        assert s.execute(rename).rowcount == 1
+    with db.session(system=True) as s:
+        renamed = s.execute(select(Lead.tenant_id, Lead.last_name)).all()
+    assert sorted(renamed) == sorted([(a, "Renamed"), (b, None)])

@@ -232,6 +232,7 @@ def test_a_lost_lease_sends_nothing_and_overwrites_nothing(seed: Seed, runtime: 
     row = seed.enrolment(cl)
     assert (row.status, row.lease_owner) == ("in_progress", "worker-2")
     assert seed.messages() == []
+    assert count(seed.db, seed.tenant_id, OutboxMessage.id) == 0  # the delivery was rolled back with it
     assert "not sent" in seed.events(cl)[-2].message
 
 
@@ -350,6 +351,54 @@ def test_an_unknown_provider_outcome_is_never_retried(seed: Seed, runtime: Pipel
     runtime.senders = {"sms": ScriptedSender()}
     assert run(seed, runtime, cl) == "unknown"  # ... the ledger row stops a second send
     assert len(seed.messages(cl)) == 1
+
+
+class LedgerCheckingSender(ScriptedSender):
+    """A provider outside the database: when it is called, the `sending` row must be committed."""
+
+    def __init__(self, db: Database, tenant_id: int) -> None:
+        super().__init__()
+        self.db, self.tenant_id = db, tenant_id
+        self.ledger_seen: list[str] = []
+
+    def send(self, message: OutgoingMessage, *, db: Database) -> SendReceipt:
+        with self.db.session(tenant_id=self.tenant_id, read_only=True) as session:
+            self.ledger_seen += session.scalars(
+                select(Message.status).where(Message.idempotency_key == message.idempotency_key)
+            ).all()
+        return super().send(message, db=db)
+
+
+def test_a_real_provider_is_called_only_after_the_sending_row_is_committed(
+    seed: Seed, runtime: PipelineRuntime
+) -> None:
+    sender = LedgerCheckingSender(seed.db, seed.tenant_id)
+    runtime.senders = {"sms": sender}
+    cl = seed.enrol()
+    assert run(seed, runtime, cl) == "sent"
+    assert sender.ledger_seen == ["sending"]
+    assert [(m.status, m.provider_message_id) for m in seed.messages(cl)] == [("sent", "SM1")]
+
+
+def test_an_outbox_delivery_commits_with_its_ledger_row_and_outcome_or_not_at_all(
+    seed: Seed, runtime: PipelineRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.pipeline import nodes
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("finalize broke")
+
+    monkeypatch.setattr(nodes, "outcome_values", crash)
+    cl = seed.enrol()
+    assert run(seed, runtime, cl) == "failed"  # crashed after the delivery, before its commit
+    assert seed.messages(cl) == [] and count(seed.db, seed.tenant_id, OutboxMessage.id) == 0
+    assert "finalize broke" in (seed.enrolment(cl).error or "")
+    monkeypatch.undo()
+    seed.claim(cl)
+    assert run(seed, runtime, cl) == "sent"
+    [message] = seed.messages(cl)
+    assert (message.status, message.sent_at) == ("sent", NOW)
+    assert count(seed.db, seed.tenant_id, OutboxMessage.id) == 1
 
 
 def test_an_already_sent_step_is_not_sent_again(seed: Seed, runtime: PipelineRuntime) -> None:
