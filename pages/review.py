@@ -24,7 +24,9 @@ if flash:
 
 campaigns = run_action(list_campaigns, db, actor) or []
 names = {c.id: c.name for c in campaigns}
-picked = picker.show("review_campaign", campaigns, allow_all=True)
+filter_column, page_column = st.columns([3, 1])
+with filter_column:
+    picked = picker.show("review_campaign", campaigns, allow_all=True)
 campaign_id = None if picked == picker.ALL_CAMPAIGNS else picked
 waiting = review_queue_count(db, actor, campaign_id=campaign_id)
 if not waiting:
@@ -34,7 +36,7 @@ if not waiting:
 pages = math.ceil(waiting / PAGE_SIZE)
 page = 1
 if pages > 1:
-    page = int(st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1,
+    page = int(page_column.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1,
                                key="review_page"))
 st.caption(f"{waiting:,} draft(s) await approval, oldest first.")
 items = review_queue(db, actor, campaign_id=campaign_id, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)

@@ -24,7 +24,7 @@ def format_eta(seconds: float | None) -> str:
         return "n/a"
     minutes = round(seconds / 60)
     if minutes < 1:
-        return "under a minute"
+        return "< 1 min"
     if minutes < 60:
         return f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60} min"
@@ -53,7 +53,8 @@ def _figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) -> No
     workers = list_workers(db, actor)
     status_column, rate_column, eta_column, workers_column, spend_column = st.columns(5)
     status_column.metric("In flight", f"{progress.in_flight:,}")
-    rate_column.metric("Throughput", f"{progress.leads_per_minute:g} leads/min")
+    rate_column.metric("Leads per minute", f"{progress.leads_per_minute:g}",
+                       help="Leads finished in the last five minutes, per minute.")
     eta_column.metric("ETA", format_eta(progress.eta_seconds))
     workers_column.metric("Workers alive", sum(w.alive for w in workers),
                           help=f"{len(workers)} runner(s) have reported a heartbeat.")
@@ -74,25 +75,23 @@ def _figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) -> No
     else:
         messages_column.caption("No message sent yet.")
 
-    events_column, errors_column = st.columns([3, 2])
-    events_column.markdown("**Recent events**")
+    st.markdown("**Errors by reason**")
+    errors = monitor.errors_by_reason(db, actor, campaign_id)
+    if errors:
+        st.dataframe([{"leads": e.leads, "status": e.status, "reason": e.reason} for e in errors],
+                     hide_index=True, width="stretch")
+    else:
+        st.caption("No failed leads.")
+    st.markdown("**Recent events**")
     events = monitor.recent_events(db, actor, campaign_id, limit=EVENTS_SHOWN)
     if events:
-        events_column.dataframe(
+        st.dataframe(
             [{"when": e.created_at.strftime("%H:%M:%S"), "lead #": e.campaign_lead_id,
               "lead": e.lead_name, "node": e.node, "level": e.level, "message": e.message}
              for e in events],
             hide_index=True, width="stretch", height=300)
     else:
-        events_column.caption("No events yet.")
-    errors_column.markdown("**Errors by reason**")
-    errors = monitor.errors_by_reason(db, actor, campaign_id)
-    if errors:
-        errors_column.dataframe(
-            [{"status": e.status, "reason": e.reason, "leads": e.leads} for e in errors],
-            hide_index=True, width="stretch")
-    else:
-        errors_column.caption("No failed leads.")
+        st.caption("No events yet.")
     st.caption(f"Updated {datetime.now(UTC).strftime('%H:%M:%S')} UTC"
                + (f", every {REFRESH_SECONDS:g} s while the run is live." if was_live else "."))
 

@@ -93,7 +93,7 @@ def test_errors_are_grouped_and_a_lead_drills_down(open_page: PageFactory, db: D
         session.execute(update(CampaignLead).where(CampaignLead.id == failed)
                         .values(status="failed", error="number is not mobile"))
     app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.analyst, "ann"))
-    errors = app.dataframe[3].value  # leads, messages, events, errors
+    errors = app.dataframe[2].value  # leads, messages, errors, events
     assert list(errors["reason"]) == ["number is not mobile"]
     sent = next(i for i, outcome in run.outcomes.items() if outcome == "sent")
     app.number_input(key="monitor_lead_id").set_value(sent).run()
