@@ -121,10 +121,9 @@ def _name(first: str | None, last: str | None, lead_id: int) -> str:
     return " ".join(p for p in (first, last) if p) or f"lead {lead_id}"
 
 
-def is_live(status: str, in_flight: int = 0) -> bool:
-    """Whether the monitor should keep refreshing: the campaign runs, will start, or still has
-    leads in flight (a paused campaign lets them finish)."""
-    return status in (CampaignStatus.running.value, CampaignStatus.scheduled.value) or in_flight > 0
+def is_live(status: str) -> bool:
+    """Whether the monitor should keep refreshing: the campaign runs or is about to start."""
+    return status in (CampaignStatus.running.value, CampaignStatus.scheduled.value)
 
 
 def recent_events(

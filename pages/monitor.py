@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import monitor
-from core.campaigns import campaign_progress, list_campaigns
+from core.campaigns import list_campaigns
 from core.permissions import Permission
 from pages.common import get_db, require_page, run_action
 from pages.monitor_sections import controls, lead, live, picker
@@ -23,9 +23,6 @@ if not campaigns:
     st.stop()
 campaign_id = picker.show("monitor_campaign", campaigns)
 campaign = next(c for c in campaigns if c.id == campaign_id)
-progress = run_action(campaign_progress, db, actor, campaign_id)
-if progress is None:
-    st.stop()
 controls.show(db, actor, campaign)
-live.show(db, actor, campaign_id, monitor.is_live(progress.status, progress.in_flight))
+live.show(db, actor, campaign_id, monitor.is_live(campaign.status))
 lead.show(db, actor, campaign_id)

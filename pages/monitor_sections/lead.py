@@ -18,6 +18,8 @@ def pick(key: str, db: Database, actor: Actor, campaign_id: int) -> int | None:
     recent = monitor.recent_leads(db, actor, campaign_id)
     labels = {NONE: "Pick a recent lead"} | {
         r.campaign_lead_id: f"#{r.campaign_lead_id} {r.lead_name} · {r.status}" for r in recent}
+    if st.session_state.get(f"{key}_recent") not in labels:
+        st.session_state.pop(f"{key}_recent", None)  # another campaign was picked
     list_column, id_column = st.columns([3, 1])
     picked = list_column.selectbox("Recent leads", list(labels), key=f"{key}_recent",
                                    format_func=labels.__getitem__)

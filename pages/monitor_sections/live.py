@@ -43,7 +43,7 @@ def _figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) -> No
     progress = run_action(campaign_progress, db, actor, campaign_id)
     if progress is None:
         return
-    if monitor.is_live(progress.status, progress.in_flight) != was_live:
+    if monitor.is_live(progress.status) != was_live:
         st.rerun()  # the run started or ended: the whole page redraws (and refreshes or stops)
     done = sum(n for s, n in progress.leads_by_status.items() if s in FINAL)
     enrolled = progress.enrolled

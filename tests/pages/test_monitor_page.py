@@ -116,3 +116,14 @@ def test_no_campaign_yet(open_page: PageFactory, db: Database) -> None:
     app = open_page(PAGE, make_actor(db, make_tenant(db), Role.analyst, "ann"))
     assert not app.exception
     assert "No campaigns yet" in app.info[0].value
+
+
+@pytest.mark.parametrize(("status", "refreshes"), [("running", True), ("scheduled", True),
+                                                   ("paused", False), ("completed", False)])
+def test_refreshes_only_while_live(open_page: PageFactory, db: Database, run: SeededRun,
+                                   status: str, refreshes: bool) -> None:
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Campaign).where(Campaign.id == run.campaign_id).values(status=status))
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.analyst, "ann"))
+    assert not app.exception
+    assert ("every 2 s while the run is live" in _texts(app)) is refreshes
