@@ -389,6 +389,8 @@ class CampaignLead(TenantOwned, Base):
         Index("ix_campaign_leads_campaign_due", "campaign_id", "status", "next_action_at"),
         # Throughput: the leads of one campaign that changed in the last minutes.
         Index("ix_campaign_leads_campaign_updated", "campaign_id", "updated_at"),
+        # The review queue: drafts awaiting approval, oldest first, paged and counted index-only.
+        Index("ix_campaign_leads_tenant_status_updated", "tenant_id", "status", "updated_at", "id"),
         # The Overview's reply rate: the few enrolments that got a reply, counted index-only.
         Index("ix_campaign_leads_tenant_replied", "tenant_id", "id",
               postgresql_where=text("replied_at IS NOT NULL"),

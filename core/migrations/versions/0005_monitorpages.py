@@ -1,7 +1,9 @@
-"""monitorpages: partial indexes for the Overview's reply rate
+"""monitorpages: indexes for the review queue and the Overview's reply rate
 
-The reply rate counts the enrolments that got a reply and the first touches that went out;
-both partial indexes hold only those rows, so on PostgreSQL each count is an index-only scan
+The review queue pages through a tenant's drafts awaiting approval oldest first and counts
+them: (tenant_id, status, updated_at, id) serves both without a sort or a table read. The
+reply rate counts the enrolments that got a reply and the first touches that went out; both
+partial indexes hold only those rows, so on PostgreSQL each count is an index-only scan
 instead of a scan of campaign_leads or messages.
 
 Revision ID: 0005_monitorpages
@@ -23,6 +25,8 @@ FIRST_TOUCH_SENT = sa.text("step = 0 AND status IN ('sent', 'delivered')")
 
 
 def upgrade() -> None:
+    op.create_index("ix_campaign_leads_tenant_status_updated", "campaign_leads",
+                    ["tenant_id", "status", "updated_at", "id"])
     op.create_index("ix_campaign_leads_tenant_replied", "campaign_leads", ["tenant_id", "id"],
                     postgresql_where=REPLIED, sqlite_where=REPLIED)
     op.create_index("ix_messages_tenant_first_touch_sent", "messages", ["tenant_id", "id"],
@@ -32,3 +36,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_messages_tenant_first_touch_sent", table_name="messages")
     op.drop_index("ix_campaign_leads_tenant_replied", table_name="campaign_leads")
+    op.drop_index("ix_campaign_leads_tenant_status_updated", table_name="campaign_leads")
