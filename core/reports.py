@@ -6,9 +6,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from core.db import Database
-from core.models import Campaign, Lead, LeadImport, LLMCall, Message, MessageStatus, Tenant
+from core.models import (
+    FINAL_LEAD_STATUSES,
+    LIVE_CAMPAIGN_STATUSES,
+    Campaign,
+    CampaignLead,
+    Lead,
+    LeadImport,
+    LLMCall,
+    Message,
+    MessageStatus,
+    Tenant,
+)
 from core.permissions import Actor, Permission
 
 
@@ -22,6 +34,23 @@ class RecentImport:
 
 
 @dataclass(frozen=True)
+class RunningCampaign:
+    """A live campaign on the Overview: how far it has got."""
+
+    id: int
+    name: str
+    status: str
+    enrolled: int
+    done: int
+    spent_microusd: int
+    budget_cap_microusd: int | None
+
+    @property
+    def progress(self) -> float:
+        return self.done / self.enrolled if self.enrolled else 0.0
+
+
+@dataclass(frozen=True)
 class OverviewFigures:
     leads: int
     campaigns_by_status: dict[str, int]
@@ -29,6 +58,14 @@ class OverviewFigures:
     spend_this_month_microusd: int
     monthly_budget_microusd: int | None
     recent_imports: list[RecentImport] = field(default_factory=list)
+    # Reply rate: leads who replied over leads whose first message went out (every campaign).
+    leads_contacted: int = 0
+    leads_replied: int = 0
+    running_campaigns: list[RunningCampaign] = field(default_factory=list)
+
+    @property
+    def reply_rate(self) -> float | None:
+        return self.leads_replied / self.leads_contacted if self.leads_contacted else None
 
     @property
     def is_empty(self) -> bool:
@@ -65,6 +102,13 @@ def overview_figures(db: Database, actor: Actor, *, now: datetime | None = None)
         budget = session.scalar(
             select(Tenant.monthly_budget_microusd).where(Tenant.id == actor.tenant_id)
         )
+        contacted = session.scalar(
+            select(func.count(Message.id)).where(Message.step == 0, Message.status.in_(sent))
+        ) or 0
+        replied = session.scalar(
+            select(func.count(CampaignLead.id)).where(CampaignLead.replied_at.is_not(None))
+        ) or 0
+        running = _running_campaigns(session)
         imports = [
             RecentImport(i.id, i.file_name, i.rows_imported, i.rows_rejected, i.created_at)
             for i in session.scalars(
@@ -78,7 +122,37 @@ def overview_figures(db: Database, actor: Actor, *, now: datetime | None = None)
         spend_this_month_microusd=int(spend),
         monthly_budget_microusd=budget,
         recent_imports=imports,
+        leads_contacted=int(contacted),
+        leads_replied=int(replied),
+        running_campaigns=running,
     )
+
+
+def _running_campaigns(session: Session, limit: int = 10) -> list[RunningCampaign]:
+    """The live campaigns, newest first, with their enrolled and finished counts.
+
+    One GROUP BY per campaign: each is a range of the (campaign_id, status) index, where one
+    query over all of them at once is planned as a scan of the whole table.
+    """
+    live = session.execute(
+        select(Campaign.id, Campaign.name, Campaign.status, Campaign.spent_microusd,
+               Campaign.budget_cap_microusd)
+        .where(Campaign.status.in_([s.value for s in LIVE_CAMPAIGN_STATUSES]))
+        .order_by(Campaign.created_at.desc()).limit(limit)
+    ).all()
+    final = {s.value for s in FINAL_LEAD_STATUSES}
+    counts: dict[int, tuple[int, int]] = {}
+    for row in live:
+        by_status = session.execute(
+            select(CampaignLead.status, func.count(CampaignLead.id))
+            .where(CampaignLead.campaign_id == row[0]).group_by(CampaignLead.status)
+        ).all()
+        counts[row[0]] = (sum(n for _, n in by_status),
+                          sum(n for status, n in by_status if status in final))
+    return [
+        RunningCampaign(id_, name, status, *counts.get(id_, (0, 0)), spent or 0, cap)
+        for id_, name, status, spent, cap in live
+    ]
 
 
 def format_usd(microusd: int | None) -> str:

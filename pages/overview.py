@@ -28,11 +28,17 @@ if figures.is_empty:
 
 active = sum(figures.campaigns_by_status.get(s, 0) for s in ("running", "scheduled", "paused"))
 budget = figures.monthly_budget_microusd
-cols = st.columns(4)
+reply_rate = figures.reply_rate
+cols = st.columns(5)
 cols[0].metric("Leads", f"{figures.leads:,}")
 cols[1].metric("Active campaigns", active)
 cols[2].metric("Messages sent today (UTC)", f"{figures.messages_sent_today:,}")
 cols[3].metric(
+    "Reply rate",
+    "n/a" if reply_rate is None else f"{reply_rate:.1%}",
+    help=f"{figures.leads_replied:,} replies from {figures.leads_contacted:,} leads contacted.",
+)
+cols[4].metric(
     "Spend this month",
     format_usd(figures.spend_this_month_microusd),
     help=f"Monthly budget: {format_usd(budget)}" if budget else "No monthly budget set.",
@@ -41,13 +47,25 @@ if budget:
     st.progress(min(1.0, figures.spend_this_month_microusd / budget),
                 text=f"{figures.spend_this_month_microusd / budget:.0%} of the monthly budget")
 
+st.subheader("Running campaigns")
+if figures.running_campaigns:
+    for campaign in figures.running_campaigns:
+        spend = format_usd(campaign.spent_microusd) + (
+            f" of {format_usd(campaign.budget_cap_microusd)}" if campaign.budget_cap_microusd else "")
+        st.progress(campaign.progress,
+                    text=f"**{campaign.name}** · {campaign.status} · {campaign.done:,} of "
+                    f"{campaign.enrolled:,} leads done · {spend}")
+    st.caption("The Run monitor shows each run live.")
+else:
+    st.caption("No campaign is running, scheduled or paused.")
+
 left, right = st.columns(2)
 with left:
     st.subheader("Campaigns by status")
     if figures.campaigns_by_status:
         st.dataframe(
             [{"status": k, "campaigns": v} for k, v in sorted(figures.campaigns_by_status.items())],
-            hide_index=True, use_container_width=True,
+            hide_index=True, width="stretch",
         )
     else:
         st.caption("No campaigns yet.")
@@ -57,7 +75,7 @@ with right:
         st.dataframe(
             [{"file": i.file_name, "imported": i.imported, "rejected": i.rejected,
               "when": i.created_at.strftime("%Y-%m-%d %H:%M")} for i in figures.recent_imports],
-            hide_index=True, use_container_width=True,
+            hide_index=True, width="stretch",
         )
     else:
         st.caption("No imports yet.")

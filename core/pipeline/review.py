@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.audit import record_audit
@@ -50,9 +50,9 @@ class BulkResult:
 
 
 def review_queue(
-    db: Database, actor: Actor, *, campaign_id: int | None = None, limit: int = 100
+    db: Database, actor: Actor, *, campaign_id: int | None = None, limit: int = 100, offset: int = 0
 ) -> list[ReviewItem]:
-    """Drafts awaiting approval, oldest first."""
+    """Drafts awaiting approval, oldest first; `offset` pages through them."""
     actor.require(Permission.review_drafts)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         query = (
@@ -62,6 +62,7 @@ def review_queue(
             .where(CampaignLead.status == LeadStatus.awaiting_approval.value)
             .order_by(CampaignLead.updated_at, CampaignLead.id)
             .limit(limit)
+            .offset(offset)
         )
         if campaign_id is not None:
             query = query.where(CampaignLead.campaign_id == campaign_id)
@@ -84,6 +85,18 @@ def review_queue(
             )
             for cl, lead, channel in session.execute(query)
         ]
+
+
+def review_queue_count(db: Database, actor: Actor, *, campaign_id: int | None = None) -> int:
+    """How many drafts await approval (in one campaign, or in all)."""
+    actor.require(Permission.review_drafts)
+    query = select(func.count(CampaignLead.id)).where(
+        CampaignLead.status == LeadStatus.awaiting_approval.value
+    )
+    if campaign_id is not None:
+        query = query.where(CampaignLead.campaign_id == campaign_id)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        return int(session.scalar(query) or 0)
 
 
 def _awaiting(session: Session, campaign_lead_id: int) -> CampaignLead:

@@ -1,0 +1,256 @@
+"""The run monitor's reads: recent events, errors by reason, recently worked leads, one lead's trace.
+
+Each is one bounded query over an indexed column (events by (campaign_id, created_at) and
+(campaign_lead_id, id); campaign_leads by (campaign_id, status) and (campaign_id, updated_at)),
+so the monitor stays fast on a campaign of a million leads with millions of events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from core.db import Database
+from core.errors import NotFound
+from core.models import (
+    CampaignLead,
+    CampaignStatus,
+    Event,
+    Lead,
+    LeadStatus,
+    LLMCall,
+    Message,
+)
+from core.permissions import Actor, Permission
+
+# Statuses whose leads count as errors on the monitor.
+ERROR_LEAD_STATUSES = (LeadStatus.failed.value, LeadStatus.unknown.value)
+# The most events one lead's log shows: a lead runs a handful of nodes per step.
+TRACE_EVENT_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class MonitorEvent:
+    id: int
+    campaign_lead_id: int | None
+    lead_name: str | None
+    trace_id: str | None
+    node: str
+    level: str
+    message: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ErrorReason:
+    status: str
+    reason: str
+    leads: int
+    last_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RecentLead:
+    campaign_lead_id: int
+    lead_name: str
+    status: str
+    status_reason: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class TraceCall:
+    node: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_microusd: int
+    latency_ms: int
+    error: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TraceMessage:
+    step: int
+    to_address: str
+    subject: str | None
+    body: str
+    status: str
+    provider: str
+    error: str | None
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LeadTrace:
+    """One enrolment from start to finish: its state, its node-by-node log, what it cost and sent."""
+
+    campaign_lead_id: int
+    campaign_id: int
+    lead_id: int
+    lead_name: str
+    company: str | None
+    status: str
+    status_reason: str | None
+    error: str | None
+    step: int
+    variant: str
+    trace_id: str | None
+    draft_subject: str | None
+    draft_body: str | None
+    guard: dict[str, Any]
+    facts: list[dict[str, Any]]
+    cost_microusd: int
+    input_tokens: int
+    output_tokens: int
+    events: list[MonitorEvent]
+    messages: list[TraceMessage]
+    calls: list[TraceCall]
+
+    @property
+    def trace_ids(self) -> list[str]:
+        """Every run's trace id, in the order the runs happened (a lead runs once per step)."""
+        return list(dict.fromkeys(e.trace_id for e in self.events if e.trace_id))
+
+
+def _name(first: str | None, last: str | None, lead_id: int) -> str:
+    return " ".join(p for p in (first, last) if p) or f"lead {lead_id}"
+
+
+def is_live(status: str) -> bool:
+    """Whether the monitor should keep refreshing: the campaign runs or is about to start."""
+    return status in (CampaignStatus.running.value, CampaignStatus.scheduled.value)
+
+
+def recent_events(
+    db: Database, actor: Actor, campaign_id: int, *, limit: int = 50, errors_only: bool = False
+) -> list[MonitorEvent]:
+    """The campaign's newest events, newest first (at most `limit`)."""
+    actor.require(Permission.view_monitor)
+    query = (
+        select(Event)
+        .where(Event.campaign_id == campaign_id)
+        .order_by(Event.created_at.desc(), Event.id.desc())
+        .limit(limit)
+    )
+    if errors_only:
+        query = query.where(Event.level.in_(("error", "warning")))
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        events = list(session.scalars(query))
+        enrolment_ids = {e.campaign_lead_id for e in events if e.campaign_lead_id is not None}
+        names: dict[int, str] = {}
+        if enrolment_ids:
+            names = {
+                cl_id: _name(first, last, lead_id)
+                for cl_id, lead_id, first, last in session.execute(
+                    select(CampaignLead.id, Lead.id, Lead.first_name, Lead.last_name)
+                    .join(Lead, Lead.id == CampaignLead.lead_id)
+                    .where(CampaignLead.id.in_(enrolment_ids))
+                )
+            }
+        return [
+            MonitorEvent(e.id, e.campaign_lead_id, names.get(e.campaign_lead_id or 0), e.trace_id,
+                         e.node, e.level, e.message, e.created_at)
+            for e in events
+        ]
+
+
+def errors_by_reason(
+    db: Database, actor: Actor, campaign_id: int, *, limit: int = 20
+) -> list[ErrorReason]:
+    """The campaign's failed and unknown leads grouped by why, the commonest first."""
+    actor.require(Permission.view_monitor)
+    reason = func.coalesce(CampaignLead.error, CampaignLead.status_reason, "no reason recorded")
+    leads = func.count(CampaignLead.id)
+    query = (
+        select(CampaignLead.status, reason, leads, func.max(CampaignLead.updated_at))
+        .where(CampaignLead.campaign_id == campaign_id,
+               CampaignLead.status.in_(ERROR_LEAD_STATUSES))
+        .group_by(CampaignLead.status, reason)
+        .order_by(leads.desc())
+        .limit(limit)
+    )
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        return [ErrorReason(str(s), str(r), int(n), last) for s, r, n, last in session.execute(query)]
+
+
+def recent_leads(db: Database, actor: Actor, campaign_id: int, *, limit: int = 20) -> list[RecentLead]:
+    """The campaign's most recently changed enrolments, to pick one to drill into."""
+    actor.require(Permission.view_monitor)
+    query = (
+        select(CampaignLead.id, CampaignLead.status, CampaignLead.status_reason,
+               CampaignLead.updated_at, Lead.id, Lead.first_name, Lead.last_name)
+        .join(Lead, Lead.id == CampaignLead.lead_id)
+        .where(CampaignLead.campaign_id == campaign_id)
+        .order_by(CampaignLead.updated_at.desc())
+        .limit(limit)
+    )
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        return [
+            RecentLead(cl_id, _name(first, last, lead_id), status, reason, updated)
+            for cl_id, status, reason, updated, lead_id, first, last in session.execute(query)
+        ]
+
+
+def lead_trace(db: Database, actor: Actor, campaign_lead_id: int) -> LeadTrace:
+    """One enrolment's state, node-by-node log, model calls and sent messages."""
+    actor.require(Permission.view_monitor)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        row = session.execute(
+            select(CampaignLead, Lead)
+            .join(Lead, Lead.id == CampaignLead.lead_id)
+            .where(CampaignLead.id == campaign_lead_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"no lead {campaign_lead_id} in any of your campaigns")
+        enrolment, lead = row
+        events = session.scalars(
+            select(Event).where(Event.campaign_lead_id == campaign_lead_id)
+            .order_by(Event.id).limit(TRACE_EVENT_LIMIT)
+        )
+        messages = session.scalars(
+            select(Message).where(Message.campaign_lead_id == campaign_lead_id).order_by(Message.step)
+        )
+        calls = session.scalars(
+            select(LLMCall).where(LLMCall.campaign_lead_id == campaign_lead_id).order_by(LLMCall.id)
+        )
+        name = _name(lead.first_name, lead.last_name, lead.id)
+        return LeadTrace(
+            campaign_lead_id=enrolment.id,
+            campaign_id=enrolment.campaign_id,
+            lead_id=lead.id,
+            lead_name=name,
+            company=lead.company,
+            status=enrolment.status,
+            status_reason=enrolment.status_reason,
+            error=enrolment.error,
+            step=enrolment.step,
+            variant=enrolment.variant,
+            trace_id=enrolment.trace_id,
+            draft_subject=enrolment.draft_subject,
+            draft_body=enrolment.draft_body,
+            guard=dict(enrolment.guard_result or {}),
+            facts=list(enrolment.research or []),
+            cost_microusd=enrolment.cost_microusd or 0,
+            input_tokens=enrolment.input_tokens or 0,
+            output_tokens=enrolment.output_tokens or 0,
+            events=[
+                MonitorEvent(e.id, e.campaign_lead_id, name, e.trace_id, e.node, e.level,
+                             e.message, e.created_at)
+                for e in events
+            ],
+            messages=[
+                TraceMessage(m.step, m.to_address, m.subject, m.body, m.status, m.provider,
+                             m.error, m.sent_at)
+                for m in messages
+            ],
+            calls=[
+                TraceCall(c.node, c.model, c.input_tokens, c.output_tokens, c.cost_microusd,
+                          c.latency_ms, c.error, c.created_at)
+                for c in calls
+            ],
+        )

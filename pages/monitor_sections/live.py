@@ -1,0 +1,101 @@
+"""The live figures of one run, refreshed by `st.fragment(run_every=...)` while the run is live."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import streamlit as st
+
+from core import monitor
+from core.campaigns import CampaignProgress, campaign_progress, list_workers
+from core.db import Database
+from core.models import FINAL_LEAD_STATUSES, LeadStatus
+from core.permissions import Actor
+from core.reports import format_usd
+from pages.common import run_action
+
+REFRESH_SECONDS = 2.0
+EVENTS_SHOWN = 30
+FINAL = {s.value for s in FINAL_LEAD_STATUSES}
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return "< 1 min"
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+def _spend(progress: CampaignProgress) -> None:
+    cap = progress.budget_cap_microusd
+    label = format_usd(progress.spent_microusd)
+    st.metric("Spend", label, help=f"Budget cap: {format_usd(cap)}" if cap else "No budget cap.")
+    if cap:
+        share = progress.spent_microusd / cap
+        st.progress(min(1.0, share), text=f"{share:.0%} of the {format_usd(cap)} cap")
+
+
+def _figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) -> None:
+    progress = run_action(campaign_progress, db, actor, campaign_id)
+    if progress is None:
+        return
+    if monitor.is_live(progress.status) != was_live:
+        st.rerun()  # the run started or ended: the whole page redraws (and refreshes or stops)
+    done = sum(n for s, n in progress.leads_by_status.items() if s in FINAL)
+    enrolled = progress.enrolled
+    st.progress(done / enrolled if enrolled else 0.0,
+                text=f"{done:,} of {enrolled:,} leads done · {progress.status}"
+                + (f" ({progress.status_reason})" if progress.status_reason else ""))
+    workers = list_workers(db, actor)
+    status_column, rate_column, eta_column, workers_column, spend_column = st.columns(5)
+    status_column.metric("In flight", f"{progress.in_flight:,}")
+    rate_column.metric("Leads per minute", f"{progress.leads_per_minute:g}",
+                       help="Leads finished in the last five minutes, per minute.")
+    eta_column.metric("ETA", format_eta(progress.eta_seconds))
+    workers_column.metric("Workers alive", sum(w.alive for w in workers),
+                          help=f"{len(workers)} runner(s) have reported a heartbeat.")
+    with spend_column:
+        _spend(progress)
+
+    leads_column, messages_column = st.columns(2)
+    leads_column.markdown("**Leads by status**")
+    leads_column.dataframe(
+        [{"status": s.value, "leads": progress.leads_by_status.get(s.value, 0)} for s in LeadStatus
+         if progress.leads_by_status.get(s.value)],
+        hide_index=True, width="stretch")
+    messages_column.markdown("**Messages by status**")
+    if progress.messages_by_status:
+        messages_column.dataframe(
+            [{"status": s, "messages": n} for s, n in sorted(progress.messages_by_status.items())],
+            hide_index=True, width="stretch")
+    else:
+        messages_column.caption("No message sent yet.")
+
+    st.markdown("**Errors by reason**")
+    errors = monitor.errors_by_reason(db, actor, campaign_id)
+    if errors:
+        st.dataframe([{"leads": e.leads, "status": e.status, "reason": e.reason} for e in errors],
+                     hide_index=True, width="stretch")
+    else:
+        st.caption("No failed leads.")
+    st.markdown("**Recent events**")
+    events = monitor.recent_events(db, actor, campaign_id, limit=EVENTS_SHOWN)
+    if events:
+        st.dataframe(
+            [{"when": e.created_at.strftime("%H:%M:%S"), "lead #": e.campaign_lead_id,
+              "lead": e.lead_name, "node": e.node, "level": e.level, "message": e.message}
+             for e in events],
+            hide_index=True, width="stretch", height=300)
+    else:
+        st.caption("No events yet.")
+    st.caption(f"Updated {datetime.now(UTC).strftime('%H:%M:%S')} UTC"
+               + (f", every {REFRESH_SECONDS:g} s while the run is live." if was_live else "."))
+
+
+def show(db: Database, actor: Actor, campaign_id: int, live: bool) -> None:
+    """The figures; refreshed every REFRESH_SECONDS only while `live`, so a finished run costs nothing."""
+    st.fragment(_figures, run_every=REFRESH_SECONDS if live else None)(db, actor, campaign_id, live)

@@ -1,0 +1,1 @@
+"""Sections of the Review queue page: one draft's card and the bulk actions."""

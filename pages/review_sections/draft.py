@@ -1,0 +1,87 @@
+"""One draft awaiting approval: who it goes to, its sources, the guard's verdict; approve, edit, reject."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from core.db import Database
+from core.errors import LeadflowError
+from core.permissions import Actor
+from core.pipeline.review import ReviewItem, approve, reject
+from core.reports import format_usd
+
+FLASH_KEY = "review_flash"
+
+
+def succeeded(func: Callable[..., object], *args: Any, **kwargs: Any) -> bool:
+    """Call a core action that returns nothing; on an error a user can cause, show it."""
+    try:
+        func(*args, **kwargs)
+    except LeadflowError as exc:
+        st.error(str(exc))
+        return False
+    return True
+
+
+def selection_key(item: ReviewItem) -> str:
+    return f"review_pick_{item.campaign_lead_id}"
+
+
+def done(message: str) -> None:
+    """Show `message` after the rerun that drops the handled draft from the queue."""
+    st.session_state[FLASH_KEY] = message
+    st.rerun()
+
+
+def _guard(item: ReviewItem) -> None:
+    guard = item.guard
+    verdict = "passed the checks" if guard.get("passed") else "did not pass the checks"
+    details = [f"{guard['segments']} SMS segment(s), {guard.get('encoding', '')}"
+               if guard.get("segments") else "", f"{len(item.body or '')} characters"]
+    st.caption(f"Guard: {verdict} · " + " · ".join(d for d in details if d)
+               + (f" · edited by user {guard['edited_by']}" if guard.get("edited_by") else ""))
+    for problem in guard.get("problems") or []:
+        st.warning(problem)
+
+
+def show(db: Database, actor: Actor, item: ReviewItem, campaign_name: str) -> None:
+    key = item.campaign_lead_id
+    with st.container(border=True):
+        pick_column, who_column = st.columns([1, 11])
+        pick_column.checkbox("Select", key=selection_key(item), label_visibility="collapsed")
+        who_column.markdown(
+            f"**{item.lead_name}**" + (f", {item.company}" if item.company else "")
+            + f" · `{item.to_address or 'no address'}` · {campaign_name} · step {item.step}, "
+            f"variant {item.variant} · #{key} · cost {format_usd(item.cost_microusd)}")
+        draft_column, facts_column = st.columns([3, 2])
+        with draft_column:
+            if item.subject is not None:
+                subject = st.text_input("Subject", item.subject, key=f"review_subject_{key}")
+            body = st.text_area("Draft", item.body or "", key=f"review_body_{key}", height=120)
+            _guard(item)
+        with facts_column:
+            st.markdown("**Sources**")
+            if item.facts:
+                st.dataframe([{"fact": f.get("fact"), "source": f.get("source")} for f in item.facts],
+                             hide_index=True, width="stretch")
+            else:
+                st.caption("No research facts.")
+        edited = body != (item.body or "") or (item.subject is not None and subject != item.subject)
+        approve_column, reason_column, reject_column = st.columns([2, 3, 1])
+        label = "Save the edit and approve" if edited else "Approve"
+        if approve_column.button(label, key=f"review_approve_{key}", type="primary"):
+            changes: dict[str, str | None] = {"edited_body": body if body != (item.body or "") else None}
+            if item.subject is not None and subject != item.subject:
+                changes["edited_subject"] = subject
+            if succeeded(approve, db, actor, key, **changes):
+                done(f"Approved the draft for {item.lead_name}" + (" with your edit." if edited else ".")
+                     + " The runner sends it shortly.")
+        reason = reason_column.text_input("Reason to reject", key=f"review_reason_{key}",
+                                          placeholder="Reason to reject",
+                                          label_visibility="collapsed")
+        if reject_column.button("Reject", key=f"review_reject_{key}"):
+            if succeeded(reject, db, actor, key, reason):
+                done(f"Rejected the draft for {item.lead_name}.")

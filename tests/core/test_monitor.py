@@ -1,0 +1,109 @@
+"""The run monitor's reads, over a campaign run through the real services (claim, pipeline, ledger)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from core import monitor
+from core.campaigns import create_campaign, start_campaign
+from core.db import Database
+from core.errors import NotFound
+from core.models import CampaignLead, Role, Tenant
+from core.permissions import Actor
+from core.pipeline.service import PipelineRuntime, process_campaign_lead
+from jobs.claims import claim_due_leads
+from tests.factories import insert_leads, make_actor, make_tenant
+from tests.jobs.conftest import zone_at_midday
+
+
+@dataclass(frozen=True)
+class SeededRun:
+    owner: Actor
+    campaign_id: int
+    campaign_lead_ids: list[int]
+    outcomes: dict[int, str]
+
+
+def seed_run(db: Database, *, leads: int = 3, tenant_id: int | None = None, process: int | None = None,
+             name: str = "Autumn SMS", **fields: Any) -> SeededRun:
+    """A tenant with `leads` leads in their send window, a started SMS campaign, and `process` of
+    its leads (all by default) claimed and run through the offline pipeline."""
+    if tenant_id is None:
+        tenant_id = make_tenant(db)
+        with db.session(system=True) as session, session.begin():
+            session.execute(update(Tenant).where(Tenant.id == tenant_id)
+                            .values(postal_address="1 Main St, Springfield"))
+        insert_leads(db, tenant_id, leads, time_zone=zone_at_midday())
+    owner = make_actor(db, tenant_id, Role.owner, f"owner-{tenant_id}-{name.split()[0].lower()}")
+    campaign = create_campaign(db, owner, name=name, channel="sms", **fields)
+    start_campaign(db, owner, campaign.id)
+    runtime = PipelineRuntime.from_settings(db.settings)
+    claimed = claim_due_leads(db, worker_id="test-worker", limit=leads if process is None else process,
+                              now=datetime.now(UTC), lease_seconds=60)
+    outcomes = {cl: process_campaign_lead(db, runtime, cl, lease_owner="test-worker") for cl in claimed}
+    with db.session(tenant_id=tenant_id, read_only=True) as session:
+        ids = list(session.scalars(select(CampaignLead.id).where(
+            CampaignLead.campaign_id == campaign.id).order_by(CampaignLead.id)))
+    return SeededRun(owner, campaign.id, ids, outcomes)
+
+
+@pytest.fixture
+def run(db: Database) -> SeededRun:
+    return seed_run(db, leads=3)
+
+
+def test_seeded_run_sends_through_the_real_pipeline(run: SeededRun) -> None:
+    assert set(run.outcomes.values()) == {"sent"}
+    assert len(run.campaign_lead_ids) == 3
+
+
+def test_recent_events_newest_first_with_lead_names(db: Database, run: SeededRun) -> None:
+    analyst = make_actor(db, run.owner.tenant_id, Role.analyst)
+    events = monitor.recent_events(db, analyst, run.campaign_id, limit=5)
+    assert len(events) == 5
+    assert [e.created_at for e in events] == sorted((e.created_at for e in events), reverse=True)
+    assert all(e.lead_name and e.lead_name.startswith("Lead") for e in events)
+    assert monitor.recent_events(db, analyst, run.campaign_id, errors_only=True) == []
+
+
+def test_errors_are_grouped_by_reason_commonest_first(db: Database, run: SeededRun) -> None:
+    first, second, third = run.campaign_lead_ids
+    with db.session(tenant_id=run.owner.tenant_id) as session, session.begin():
+        session.execute(update(CampaignLead).where(CampaignLead.id.in_([first, second]))
+                        .values(status="failed", error="provider said no"))
+        session.execute(update(CampaignLead).where(CampaignLead.id == third)
+                        .values(status="unknown", error=None, status_reason="timed out"))
+    errors = monitor.errors_by_reason(db, run.owner, run.campaign_id)
+    assert [(e.status, e.reason, e.leads) for e in errors] == [
+        ("failed", "provider said no", 2), ("unknown", "timed out", 1)]
+
+
+def test_lead_trace_has_the_log_draft_message_and_cost(db: Database, run: SeededRun) -> None:
+    trace = monitor.lead_trace(db, run.owner, run.campaign_lead_ids[0])
+    assert trace.status == "sent" and trace.trace_id
+    assert trace.trace_ids == [trace.trace_id]
+    nodes = [e.node for e in trace.events]
+    assert nodes[0] != nodes[-1] and "send" in nodes
+    assert trace.messages and trace.messages[0].body == trace.draft_body
+    assert trace.calls and trace.cost_microusd == sum(c.cost_microusd for c in trace.calls)
+
+
+def test_recent_leads_and_liveness(db: Database, run: SeededRun) -> None:
+    recent = monitor.recent_leads(db, run.owner, run.campaign_id, limit=2)
+    assert len(recent) == 2 and all(r.status == "sent" for r in recent)
+    assert monitor.is_live("running") and monitor.is_live("scheduled")
+    assert not monitor.is_live("completed") and not monitor.is_live("paused")
+
+
+def test_another_tenant_sees_nothing(db: Database, run: SeededRun) -> None:
+    stranger = make_actor(db, make_tenant(db, "Other"), Role.owner, "stranger")
+    assert monitor.recent_events(db, stranger, run.campaign_id) == []
+    assert monitor.recent_leads(db, stranger, run.campaign_id) == []
+    with pytest.raises(NotFound):
+        monitor.lead_trace(db, stranger, run.campaign_lead_ids[0])
+

@@ -1,0 +1,129 @@
+"""The Run monitor for every role: live figures, errors, one lead's trace, and the run controls."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, update
+
+from core.db import Database
+from core.models import Campaign, CampaignLead, Role
+from tests.core.test_monitor import SeededRun, seed_run
+from tests.factories import make_actor, make_tenant
+from tests.pages.conftest import PageFactory
+
+PAGE = "pages/monitor.py"
+
+
+@pytest.fixture
+def run(db: Database) -> SeededRun:
+    """Four leads, two of them already run through the pipeline: the campaign is still running."""
+    return seed_run(db, leads=4, process=2, budget_cap_microusd=5_000_000)
+
+
+def _status(db: Database, campaign_id: int) -> str:
+    with db.session(system=True, read_only=True) as session:
+        return str(session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)))
+
+
+def _texts(app: object) -> str:
+    parts = [m.value for m in app.markdown] + [c.value for c in app.caption]  # type: ignore[attr-defined]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_every_role_watches_the_run(open_page: PageFactory, db: Database, run: SeededRun,
+                                    role: Role) -> None:
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, role, f"user-{role.value}"))
+    assert not app.exception and not app.error
+    assert app.title[0].value == "Run monitor"
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Workers alive"] == "0"
+    assert metrics["Spend"].startswith("$")
+    assert "2 of 4 leads done · running" in app.get("progress")[0].proto.text
+    controls = {b.label for b in app.button}
+    if role == Role.analyst:
+        assert not controls & {"Pause", "Resume", "Cancel campaign…"}
+        assert "Your role watches runs" in _texts(app)
+    else:
+        assert {"Pause", "Resume", "Cancel campaign…"} <= controls
+
+
+def test_pause_then_resume_submit_to_core(open_page: PageFactory, db: Database, run: SeededRun) -> None:
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.manager, "mia"))
+    app.button(key="monitor_pause").click().run()
+    assert not app.exception
+    assert _status(db, run.campaign_id) == "paused"
+    assert "Paused 'Autumn SMS'" in app.success[0].value
+    app.button(key="monitor_resume").click().run()
+    assert _status(db, run.campaign_id) == "running"
+
+
+def test_cancel_asks_first(open_page: PageFactory, db: Database, run: SeededRun) -> None:
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.manager, "mia"))
+    app.button(key="monitor_cancel").click().run()
+    assert "Cancel 'Autumn SMS' for good?" in app.warning[0].value
+    assert _status(db, run.campaign_id) == "running"
+    app.button(key="monitor_cancel_keep").click().run()
+    assert not app.warning and _status(db, run.campaign_id) == "running"
+    app.button(key="monitor_cancel").click().run()
+    app.button(key="monitor_cancel_confirm").click().run()
+    assert not app.exception
+    assert _status(db, run.campaign_id) == "cancelled"
+    with db.session(system=True, read_only=True) as session:
+        open_leads = session.scalars(select(CampaignLead.status).where(
+            CampaignLead.campaign_id == run.campaign_id, CampaignLead.status == "pending")).all()
+    assert open_leads == []
+
+
+def test_resuming_over_budget_is_a_message(open_page: PageFactory, db: Database, run: SeededRun) -> None:
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Campaign).where(Campaign.id == run.campaign_id)
+                        .values(status="paused", budget_cap_microusd=1, spent_microusd=2))
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.manager, "mia"))
+    app.button(key="monitor_resume").click().run()
+    assert not app.exception
+    assert "raise the cap before resuming" in app.error[0].value
+    assert _status(db, run.campaign_id) == "paused"
+
+
+def test_errors_are_grouped_and_a_lead_drills_down(open_page: PageFactory, db: Database,
+                                                   run: SeededRun) -> None:
+    failed = run.campaign_lead_ids[3]
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(CampaignLead).where(CampaignLead.id == failed)
+                        .values(status="failed", error="number is not mobile"))
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.analyst, "ann"))
+    errors = app.dataframe[2].value  # leads, messages, errors, events
+    assert list(errors["reason"]) == ["number is not mobile"]
+    sent = next(i for i, outcome in run.outcomes.items() if outcome == "sent")
+    app.number_input(key="monitor_lead_id").set_value(sent).run()
+    assert not app.exception and not app.error
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Cost"].startswith("$")
+    assert "Trace id:" in _texts(app)
+    log = app.dataframe[4].value
+    assert "send" in set(log["node"])
+    assert app.code[0].value  # the sent message
+
+
+def test_an_unknown_lead_is_a_message(open_page: PageFactory, db: Database, run: SeededRun) -> None:
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.analyst, "ann"))
+    app.number_input(key="monitor_lead_id").set_value(999).run()
+    assert "no lead 999" in app.error[0].value
+
+
+def test_no_campaign_yet(open_page: PageFactory, db: Database) -> None:
+    app = open_page(PAGE, make_actor(db, make_tenant(db), Role.analyst, "ann"))
+    assert not app.exception
+    assert "No campaigns yet" in app.info[0].value
+
+
+@pytest.mark.parametrize(("status", "refreshes"), [("running", True), ("scheduled", True),
+                                                   ("paused", False), ("completed", False)])
+def test_refreshes_only_while_live(open_page: PageFactory, db: Database, run: SeededRun,
+                                   status: str, refreshes: bool) -> None:
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Campaign).where(Campaign.id == run.campaign_id).values(status=status))
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.analyst, "ann"))
+    assert not app.exception
+    assert ("every 2 s while the run is live" in _texts(app)) is refreshes

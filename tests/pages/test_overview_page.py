@@ -1,0 +1,45 @@
+"""The Overview for every role: the KPIs, running campaigns with progress, recent imports, empty state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import update
+
+from core.db import Database
+from core.models import CampaignLead, Role, Tenant
+from tests.core.test_monitor import seed_run
+from tests.factories import make_actor, make_tenant
+from tests.pages.conftest import PageFactory
+
+PAGE = "pages/overview.py"
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_every_role_sees_the_kpis(open_page: PageFactory, db: Database, role: Role) -> None:
+    run = seed_run(db, leads=4, process=2)
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(CampaignLead).where(CampaignLead.id == run.campaign_lead_ids[0])
+                        .values(replied_at=datetime.now(UTC)))
+        session.execute(update(Tenant).values(monthly_budget_microusd=1_000_000))
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, role, f"user-{role.value}"))
+    assert not app.exception and not app.error and not app.info
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Leads"] == "4"
+    assert metrics["Active campaigns"] == "1"
+    assert metrics["Messages sent today (UTC)"] == "2"
+    assert metrics["Reply rate"] == "50.0%"
+    assert metrics["Spend this month"].startswith("$")
+    texts = [p.proto.text for p in app.get("progress")]
+    assert any("of the monthly budget" in t for t in texts)
+    assert any("**Autumn SMS** · running · 2 of 4 leads done" in t for t in texts)
+
+
+def test_empty_state(open_page: PageFactory, db: Database) -> None:
+    app = open_page(PAGE, make_actor(db, make_tenant(db), Role.analyst))
+    assert not app.exception
+    assert "Start by importing leads" in app.info[0].value
+    assert {m.label: m.value for m in app.metric}["Reply rate"] == "n/a"
+    captions = "\n".join(c.value for c in app.caption)
+    assert "No campaign is running" in captions and "No imports yet" in captions

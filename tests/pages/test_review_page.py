@@ -1,0 +1,144 @@
+"""The Review queue: who may open it, drafts with sources and guard results, each action in core."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from core.db import Database
+from core.models import CampaignLead, Role
+from core.permissions import Actor
+from tests.core.test_monitor import SeededRun, seed_run
+from tests.factories import make_actor
+from tests.pages.conftest import PageFactory
+
+PAGE = "pages/review.py"
+
+
+@pytest.fixture
+def run(db: Database) -> SeededRun:
+    seeded = seed_run(db, leads=3, approval_required=True)
+    assert set(seeded.outcomes.values()) == {"awaiting_approval"}
+    return seeded
+
+
+@pytest.fixture
+def manager(db: Database, run: SeededRun) -> Actor:
+    return make_actor(db, run.owner.tenant_id, Role.manager, "mia")
+
+
+def _enrolment(db: Database, campaign_lead_id: int) -> CampaignLead:
+    with db.session(system=True, read_only=True) as session:
+        row = session.scalar(select(CampaignLead).where(CampaignLead.id == campaign_lead_id))
+        assert row is not None
+        return row
+
+
+def test_analyst_may_not_open_it(open_page: PageFactory, db: Database, run: SeededRun) -> None:
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.analyst, "ann"))
+    assert "cannot open this page" in app.error[0].value
+    assert not app.button
+
+
+@pytest.mark.parametrize("role", [Role.manager, Role.admin, Role.owner])
+def test_drafts_show_with_sources_and_guard(open_page: PageFactory, db: Database, run: SeededRun,
+                                            role: Role) -> None:
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, role, f"user-{role.value}"))
+    assert not app.exception and not app.error
+    first = _enrolment(db, run.campaign_lead_ids[0])
+    assert app.text_area(key=f"review_body_{first.id}").value == first.draft_body
+    assert "Guard: passed the checks" in "\n".join(c.value for c in app.caption)
+    assert len(app.dataframe) == 3  # one table of sources per draft
+    assert "3 draft(s) await approval" in "\n".join(c.value for c in app.caption)
+
+
+def test_approve_submits_to_core(open_page: PageFactory, db: Database, run: SeededRun,
+                                 manager: Actor) -> None:
+    app = open_page(PAGE, manager)
+    target = run.campaign_lead_ids[0]
+    app.button(key=f"review_approve_{target}").click().run()
+    assert not app.exception
+    assert "Approved the draft" in app.success[0].value
+    row = _enrolment(db, target)
+    assert (row.status, row.reviewed_by) == ("approved", manager.user_id)
+    assert f"review_body_{target}" not in [t.key for t in app.text_area]
+
+
+def test_an_edit_the_guard_refuses_is_a_message(open_page: PageFactory, db: Database,
+                                                run: SeededRun, manager: Actor) -> None:
+    app = open_page(PAGE, manager)
+    target = run.campaign_lead_ids[1]
+    app.text_area(key=f"review_body_{target}").input("Hi, see http://evil.example/offer now").run()
+    app.button(key=f"review_approve_{target}").click().run()
+    assert "does not pass the checks" in app.error[0].value
+    assert "evil.example" in app.error[0].value
+    assert _enrolment(db, target).status == "awaiting_approval"
+
+
+def test_a_good_edit_is_approved_as_edited(open_page: PageFactory, db: Database, run: SeededRun,
+                                           manager: Actor) -> None:
+    app = open_page(PAGE, manager)
+    target = run.campaign_lead_ids[1]
+    body = _enrolment(db, target).draft_body or ""
+    edited = body.replace("Lead1", "Dear Lead1", 1) if "Lead1" in body else "Hello! " + body
+    app.text_area(key=f"review_body_{target}").input(edited).run()
+    assert app.button(key=f"review_approve_{target}").label == "Save the edit and approve"
+    app.button(key=f"review_approve_{target}").click().run()
+    assert not app.error
+    row = _enrolment(db, target)
+    assert row.status == "approved" and row.draft_body == edited
+    assert row.guard_result["edited_by"] == manager.user_id
+
+
+def test_reject_needs_a_reason(open_page: PageFactory, db: Database, run: SeededRun,
+                               manager: Actor) -> None:
+    app = open_page(PAGE, manager)
+    target = run.campaign_lead_ids[2]
+    app.button(key=f"review_reject_{target}").click().run()
+    assert "say why" in app.error[0].value
+    assert _enrolment(db, target).status == "awaiting_approval"
+    app.text_input(key=f"review_reason_{target}").input("too pushy").run()
+    app.button(key=f"review_reject_{target}").click().run()
+    row = _enrolment(db, target)
+    assert row.status == "failed" and "too pushy" in (row.error or "")
+
+
+def test_bulk_approve_and_reject(open_page: PageFactory, db: Database, run: SeededRun,
+                                 manager: Actor) -> None:
+    first, second, third = run.campaign_lead_ids
+    app = open_page(PAGE, manager)
+    assert app.button(key="review_bulk_approve").disabled
+    app.checkbox(key=f"review_pick_{first}").check()
+    app.checkbox(key=f"review_pick_{second}").check().run()
+    app.button(key="review_bulk_approve").click().run()
+    assert "Approved 2 draft(s)." in app.success[0].value
+    assert [_enrolment(db, i).status for i in (first, second)] == ["approved", "approved"]
+    app.button(key="review_select_all").click().run()
+    app.button(key="review_bulk_reject").click().run()
+    assert "say why" in app.error[0].value
+    app.text_input(key="review_bulk_reason").input("off-brand").run()
+    app.button(key="review_bulk_reject").click().run()
+    assert _enrolment(db, third).status == "failed"
+    assert "No drafts await approval" in app.info[0].value
+
+
+def test_filter_by_campaign_and_pages(open_page: PageFactory, db: Database, run: SeededRun,
+                                      manager: Actor) -> None:
+    other = seed_run(db, leads=3, tenant_id=run.owner.tenant_id, name="Winter SMS",
+                     approval_required=True)
+    app = open_page(PAGE, manager)
+    assert "6 draft(s)" in "\n".join(c.value for c in app.caption)
+    app.selectbox(key="review_campaign").set_value(other.campaign_id).run()
+    shown = {t.key for t in app.text_area}
+    assert shown == {f"review_body_{i}" for i in other.campaign_lead_ids}
+
+
+def test_long_queues_page_in_sql(open_page: PageFactory, db: Database) -> None:
+    many = seed_run(db, leads=22, approval_required=True)
+    app = open_page(PAGE, make_actor(db, many.owner.tenant_id, Role.manager, "mia"))
+    first_page = {t.key for t in app.text_area}
+    assert len(first_page) == 20
+    app.number_input(key="review_page").set_value(2).run()
+    second_page = {t.key for t in app.text_area}
+    assert len(second_page) == 2 and not first_page & second_page
+    assert first_page | second_page == {f"review_body_{i}" for i in many.campaign_lead_ids}
