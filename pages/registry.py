@@ -20,13 +20,17 @@ class PageSpec:
         return self.script.removeprefix("pages/").removesuffix(".py")
 
 
+P = Permission
+_OUTREACH, _INSIGHTS, _ADMIN = "Outreach", "Insights", "Admin"
 PAGES: tuple[PageSpec, ...] = (
-    PageSpec("pages/overview.py", "Overview", ":material/dashboard:", Permission.view_overview, "Outreach"),
-    PageSpec("pages/campaigns.py", "Campaigns", ":material/campaign:", Permission.view_campaigns, "Outreach"),
-    PageSpec("pages/leads.py", "Leads", ":material/contacts:", Permission.manage_leads, "Outreach"),
-    PageSpec("pages/costs.py", "Costs", ":material/payments:", Permission.view_costs, "Insights"),
-    PageSpec("pages/reports.py", "Reports", ":material/query_stats:", Permission.view_reports, "Insights"),
-    PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:", Permission.manage_users, "Admin"),
+    PageSpec("pages/overview.py", "Overview", ":material/dashboard:", P.view_overview, _OUTREACH),
+    PageSpec("pages/campaigns.py", "Campaigns", ":material/campaign:", P.view_campaigns, _OUTREACH),
+    PageSpec("pages/review.py", "Review queue", ":material/rate_review:", P.review_drafts, _OUTREACH),
+    PageSpec("pages/monitor.py", "Run monitor", ":material/monitor_heart:", P.view_monitor, _OUTREACH),
+    PageSpec("pages/leads.py", "Leads", ":material/contacts:", P.manage_leads, _OUTREACH),
+    PageSpec("pages/costs.py", "Costs", ":material/payments:", P.view_costs, _INSIGHTS),
+    PageSpec("pages/reports.py", "Reports", ":material/query_stats:", P.view_reports, _INSIGHTS),
+    PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:", P.manage_users, _ADMIN),
 )
 
 
