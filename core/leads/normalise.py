@@ -24,7 +24,7 @@ from zoneinfo import available_timezones
 import phonenumbers
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from phonenumbers import PhoneMetadata, PhoneNumberDesc
-from phonenumbers import timezone as phone_timezones
+from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
 from core.leads.mapping import CUSTOM, LEAD_FIELDS
 
@@ -67,6 +67,16 @@ def _matches(national: str, desc: PhoneNumberDesc | None) -> bool:
     if desc.possible_length and len(national) not in desc.possible_length:
         return False
     return _pattern(desc.national_number_pattern).fullmatch(national) is not None
+
+
+def _zones_for_e164(e164: str) -> Sequence[str]:
+    """time_zones_for_geographical_number for a number already in E.164: the same longest-prefix
+    look-up in the same table, without formatting the number a second time."""
+    for length in range(TIMEZONE_LONGEST_PREFIX, 0, -1):
+        zones = TIMEZONE_DATA.get(e164[1 : 1 + length])
+        if zones is not None:
+            return zones
+    return (_UNKNOWN_ZONE,)
 
 
 class PhoneNormaliser:
@@ -172,7 +182,7 @@ class PhoneNormaliser:
                 return PhoneResult(problem="phone '{raw}' is not a valid phone number")
             return PhoneResult(problem="phone '{raw}' is not a valid number for " + self.region)
         e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        zones = phone_timezones.time_zones_for_geographical_number(number)
+        zones = _zones_for_e164(e164)
         time_zone = zones[0] if len(zones) == 1 and zones[0] != _UNKNOWN_ZONE else None
         return PhoneResult(
             e164=e164, region=None if region == "001" else region, time_zone=time_zone
