@@ -444,6 +444,7 @@ class _LeadWriter:
         connection = self.session.connection()
         if self.postgres:
             raw = connection.connection.driver_connection
+            assert raw is not None  # a checked-out connection always has its psycopg connection
             with raw.cursor() as cursor, cursor.copy(
                 f"COPY leads ({', '.join(columns)}) FROM STDIN"
             ) as copy:
