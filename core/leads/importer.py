@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import String, any_, bindparam, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.audit import record_audit
-from core.db import Database
+from core.db import SYSTEM_KEY, TENANT_KEY, Database, TenantScopeError
 from core.errors import Conflict, ValidationError
 from core.leads.mapping import mapping_for, save_mapping_in, validate_mapping
 from core.leads.normalise import (
@@ -42,10 +43,15 @@ _PHONE = LEAD_COLUMNS.index("phone")
 _EMAIL = LEAD_COLUMNS.index("email")
 _CUSTOM = LEAD_COLUMNS.index("custom_fields")
 NORMALISE_CHUNK = 10_000
-SAVE_CHUNK = 2_000
+SAVE_CHUNK = 10_000
+LOOKUP_CHUNK_SQLITE = 2_000  # keys per IN (...) list, well under SQLite's parameter limit
+LOOKUP_CHUNK_POSTGRES = 20_000  # keys per array parameter
+FEW_LEADS = 50_000  # up to this many leads a tenant's leads are read in one query
 PREVIEW_ROWS = 20
 
 ProgressCallback = Callable[[float, str], None]
+# An accepted row: its spreadsheet row number, its values in LEAD_COLUMNS order, its own tags.
+_Accepted = tuple[int, tuple[Any, ...], tuple[str, ...]]
 
 
 class DuplicatePolicy(enum.StrEnum):
@@ -94,7 +100,7 @@ class _Checked:
     """Phase one's result: accepted rows as tuples, and what happened to the others."""
 
     rows: int = 0
-    accepted: list[tuple[int, tuple[Any, ...], tuple[str, ...]]] = field(default_factory=list)
+    accepted: list[_Accepted] = field(default_factory=list)
     rejects: list[dict[str, Any]] = field(default_factory=list)
     duplicates_in_file: int = 0
 
@@ -220,10 +226,11 @@ def _check_rows(table: RawTable, normaliser: LeadNormaliser, report: ProgressCal
     for start in range(0, table.row_count, NORMALISE_CHUNK):
         chunk = table.frame.iloc[start : start + NORMALISE_CHUNK]
         outcomes = normaliser.rows(chunk, table.row_numbers(start, start + NORMALISE_CHUNK))
+        refused: list[RowOutcome] = []
         for outcome in outcomes:
             checked.rows += 1
             if outcome.problems:
-                checked.rejects.append(_reject(outcome, table))
+                refused.append(outcome)
                 continue
             values = outcome.values
             phone, email = values[_PHONE], values[_EMAIL]
@@ -235,19 +242,23 @@ def _check_rows(table: RawTable, normaliser: LeadNormaliser, report: ProgressCal
             if email:
                 seen_emails.add(email)
             checked.accepted.append((outcome.row, values, tuple(outcome.tags)))
+        checked.rejects.extend(_rejects(refused, table))
         done = min(start + NORMALISE_CHUNK, table.row_count)
         # Checking is about two thirds of the work, saving the rest.
         report(0.65 * done / total, f"Checked {done:,} of {table.row_count:,} rows")
     return checked
 
 
-def _reject(outcome: RowOutcome, table: RawTable) -> dict[str, Any]:
-    cells = table.frame.iloc[outcome.row - table.first_row]
-    return {
-        "row": outcome.row,
-        "reason": "; ".join(outcome.problems),
-        "values": {h: cells[h] for h in table.headers if cells[h]},
-    }
+def _rejects(outcomes: list[RowOutcome], table: RawTable) -> list[dict[str, Any]]:
+    """The refused rows with their reasons and non-empty cells (one frame look-up for all)."""
+    if not outcomes:
+        return []
+    cells = table.frame.iloc[[o.row - table.first_row for o in outcomes]][table.headers]
+    return [
+        {"row": outcome.row, "reason": "; ".join(outcome.problems),
+         "values": {h: v for h, v in zip(table.headers, row, strict=True) if v}}
+        for outcome, row in zip(outcomes, cells.itertuples(index=False, name=None), strict=True)
+    ]
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -275,7 +286,7 @@ def _save(
         if not db.is_sqlite:
             # psycopg prepares a statement after a few runs and PostgreSQL may then keep a generic
             # plan chosen while the table was small (a sequential scan), which turns the
-            # per-chunk look-ups quadratic on a large import: plan each look-up afresh.
+            # key look-ups quadratic on a large import: plan each look-up afresh.
             session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         lead_import = LeadImport(
             tenant_id=actor.tenant_id, file_name=file_name[:255], sha256=sha256, sheet=table.sheet,
@@ -283,10 +294,12 @@ def _save(
         )
         session.add(lead_import)
         session.flush()
+        known = _KnownLeads.load(session, checked.accepted)
+        writer = _LeadWriter(session, actor.tenant_id, lead_import.id, now)
         total = max(len(checked.accepted), 1)
         saved = 0
         for chunk in _chunks(checked.accepted, SAVE_CHUNK):
-            counts = _save_chunk(session, actor.tenant_id, lead_import.id, chunk, policy, import_tags, now)
+            counts = _save_chunk(writer, known, chunk, policy, import_tags)
             imported += counts[0]
             updated += counts[1]
             duplicates += counts[2]
@@ -317,41 +330,157 @@ def _save(
     )
 
 
+class _KnownLeads:
+    """The tenant's existing leads that share a phone or email with the file, read once per import.
+
+    Each lead is a dict of its current values; merges change it in place and re-key it, so a
+    later row sees what earlier rows did to it (in any chunk), and the bulk UPDATE writes it whole.
+    """
+
+    def __init__(self, leads: list[dict[str, Any]]) -> None:
+        self.by_phone: dict[str, dict[str, Any]] = {}
+        self.by_email: dict[str, dict[str, Any]] = {}
+        for lead in leads:
+            self._index(lead)
+
+    def _index(self, lead: dict[str, Any]) -> None:
+        if lead["phone"]:
+            self.by_phone[lead["phone"]] = lead
+        if lead["email"]:
+            self.by_email[lead["email"]] = lead
+
+    def rekey(self, lead: dict[str, Any], old_phone: str | None, old_email: str | None) -> None:
+        """After a merge changed the lead's phone or email: its old keys no longer find it."""
+        if old_phone and self.by_phone.get(old_phone) is lead:
+            del self.by_phone[old_phone]
+        if old_email and self.by_email.get(old_email) is lead:
+            del self.by_email[old_email]
+        self._index(lead)
+
+    @classmethod
+    def load(cls, session: Session, accepted: list[_Accepted]) -> _KnownLeads:
+        columns = [Lead.id, *(getattr(Lead, c) for c in LEAD_COLUMNS)]
+        count = session.scalar(select(func.count(Lead.id))) or 0
+        if count == 0:
+            return cls([])
+        phones = {values[_PHONE] for _row, values, _tags in accepted if values[_PHONE]}
+        emails = {values[_EMAIL] for _row, values, _tags in accepted if values[_EMAIL]}
+        if count <= FEW_LEADS:
+            # Reading every lead of a small tenant once beats thousands of key look-ups.
+            rows = [r for r in session.execute(select(*columns))
+                    if r.phone in phones or r.email in emails]
+        else:
+            rows = []
+            postgres = session.get_bind().dialect.name == "postgresql"
+            for column, keys in ((Lead.phone, sorted(phones)), (Lead.email, sorted(emails))):
+                # One query per key, not "phone IN (...) OR email IN (...)": with OR, SQLite scans
+                # every lead of the tenant instead of using the two unique indexes. PostgreSQL
+                # takes each chunk of keys as one array parameter rather than thousands of them.
+                size = LOOKUP_CHUNK_POSTGRES if postgres else LOOKUP_CHUNK_SQLITE
+                for part in _chunks(keys, size):
+                    condition = (column == any_(bindparam("keys", part, type_=ARRAY(String)))
+                                 if postgres else column.in_(part))
+                    rows.extend(session.execute(select(*columns).where(condition)))
+        by_id = {r.id: dict(r._mapping) for r in rows}
+        return cls(list(by_id.values()))
+
+
+class _LeadWriter:
+    """Writes one import's leads in bulk below the ORM: COPY on PostgreSQL, executemany on SQLite.
+
+    The ORM's insert path costs more per row than the database does; this one converts values
+    with the columns' own types, and since it bypasses the session's tenant hooks it checks the
+    session's tenant itself and stamps that tenant on every row.
+    """
+
+    def __init__(self, session: Session, tenant_id: int, import_id: int, now: datetime) -> None:
+        if session.info.get(TENANT_KEY) != tenant_id or session.info.get(SYSTEM_KEY):
+            raise TenantScopeError(f"the import for tenant {tenant_id} needs that tenant's session")
+        self.session = session
+        self.tenant_id = tenant_id
+        self.import_id = import_id
+        self.now = now
+        self.dialect = session.get_bind().dialect
+        self.postgres = self.dialect.name == "postgresql"
+        table = Lead.__table__
+        fixed = ("tenant_id", "import_id", "created_at", "updated_at")
+        self.columns = (*fixed, *LEAD_COLUMNS)
+        processors = [table.c[name].type.dialect_impl(self.dialect).bind_processor(self.dialect)
+                      for name in self.columns]
+        stamp = [tenant_id, import_id, now, now]
+        self.prefix = tuple(p(v) if p else v for p, v in zip(processors, stamp, strict=False))
+        self.processors = [(i, p) for i, p in enumerate(processors[len(fixed):]) if p is not None]
+
+    def _row(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        converted = list(values)
+        converted[_CUSTOM] = converted[_CUSTOM] or {}
+        for index, process in self.processors:
+            converted[index] = process(converted[index])
+        return self.prefix + tuple(converted)
+
+    def _new_ids(self, count: int) -> list[int]:
+        """Ids for leads about to be inserted, so their tags can be written with them."""
+        connection = self.session.connection()
+        if self.postgres:
+            return list(connection.exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence('leads', 'id')) "
+                f"FROM generate_series(1, {int(count)})"
+            ).scalars())
+        # The transaction holds SQLite's write lock (BEGIN IMMEDIATE) and the table has no
+        # AUTOINCREMENT: these are the rowids SQLite itself would hand out next.
+        highest = connection.exec_driver_sql("SELECT max(id) FROM leads").scalar() or 0
+        return list(range(highest + 1, highest + 1 + count))
+
+    def insert(self, leads: list[tuple[Any, ...]], with_ids: bool) -> list[int]:
+        """Insert the leads (values in LEAD_COLUMNS order); their ids when with_ids is set."""
+        if not leads:
+            return []
+        ids = self._new_ids(len(leads)) if with_ids else []
+        columns = ("id", *self.columns) if with_ids else self.columns
+        rows = [self._row(values) for values in leads]
+        if with_ids:
+            rows = [(lead_id, *row) for lead_id, row in zip(ids, rows, strict=True)]
+        self.session.flush()  # the import's own row goes first (the leads refer to it)
+        connection = self.session.connection()
+        if self.postgres:
+            raw = connection.connection.driver_connection
+            assert raw is not None  # a checked-out connection always has its psycopg connection
+            with raw.cursor() as cursor, cursor.copy(
+                f"COPY leads ({', '.join(columns)}) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(columns))
+            connection.exec_driver_sql(
+                f"INSERT INTO leads ({', '.join(columns)}) VALUES ({marks})", rows
+            )
+        return ids
+
+
 def _save_chunk(
-    session: Session,
-    tenant_id: int,
-    import_id: int,
-    chunk: list[tuple[int, tuple[Any, ...], tuple[str, ...]]],
+    writer: _LeadWriter,
+    known: _KnownLeads,
+    chunk: list[_Accepted],
     policy: DuplicatePolicy,
     import_tags: tuple[str, ...],
-    now: datetime,
 ) -> tuple[int, int, int]:
     """Insert the new leads of one chunk and merge the known ones; returns the three counts."""
-    phones = [values[_PHONE] for _row, values, _tags in chunk if values[_PHONE]]
-    emails = [values[_EMAIL] for _row, values, _tags in chunk if values[_EMAIL]]
-    columns = [Lead.id, *(getattr(Lead, c) for c in LEAD_COLUMNS)]
-    # One query per key, not "phone IN (...) OR email IN (...)": with OR, SQLite scans every lead
-    # of the tenant instead of using the two unique indexes.
-    by_phone = {r.phone: r for r in session.execute(select(*columns).where(Lead.phone.in_(phones)))}
-    by_email = {r.email: r for r in session.execute(select(*columns).where(Lead.email.in_(emails)))}
-    new_rows: list[dict[str, Any]] = []
+    new_leads: list[tuple[Any, ...]] = []
     new_tags: list[tuple[str, ...]] = []
-    changes: list[dict[str, Any]] = []
+    changed: dict[int, dict[str, Any]] = {}
     tag_targets: list[tuple[int, tuple[str, ...]]] = []
-    duplicates = 0
+    updated = duplicates = 0
     for _row, values, row_tags in chunk:
-        match_phone = by_phone.get(values[_PHONE]) if values[_PHONE] else None
-        match_email = by_email.get(values[_EMAIL]) if values[_EMAIL] else None
+        match_phone = known.by_phone.get(values[_PHONE]) if values[_PHONE] else None
+        match_email = known.by_email.get(values[_EMAIL]) if values[_EMAIL] else None
         if match_phone is None and match_email is None:
-            lead = dict(zip(LEAD_COLUMNS, values, strict=True))
-            lead.update(tenant_id=tenant_id, import_id=import_id, created_at=now, updated_at=now,
-                        custom_fields=values[_CUSTOM] or {})
-            new_rows.append(lead)
+            new_leads.append(values)
             new_tags.append(row_tags + import_tags)
             continue
         match = match_phone if match_phone is not None else match_email
         assert match is not None  # the row matched at least one lead to get here
-        if match_phone is not None and match_email is not None and match_phone.id != match_email.id:
+        if match_phone is not None and match_email is not None and match_phone is not match_email:
             duplicates += 1  # phone and email belong to two different leads: touch neither
             continue
         if policy is DuplicatePolicy.skip:
@@ -359,34 +488,35 @@ def _save_chunk(
             continue
         change = _merge(match, values, policy)
         if change:
-            change.update(id=match.id, updated_at=now)
-            changes.append(change)
+            old_phone, old_email = match["phone"], match["email"]
+            match.update(change)
+            known.rekey(match, old_phone, old_email)
+            # Last changed last: a lead that takes a key another lead gave up is written after it.
+            changed.pop(match["id"], None)
+            changed[match["id"]] = match
+            updated += 1
         else:
             duplicates += 1
-        tag_targets.append((match.id, row_tags + import_tags))
-    if new_rows:
-        # render_nulls keeps one column set for every row, so the rows go in as one batch
-        # instead of one statement per distinct set of empty fields.
-        statement = insert(Lead).execution_options(render_nulls=True)
-        if any(new_tags):
-            ids = session.scalars(
-                statement.returning(Lead.id, sort_by_parameter_order=True), new_rows
-            ).all()
-            tag_targets.extend(zip(ids, new_tags, strict=True))
-        else:
-            session.execute(statement, new_rows)
-    for change in changes:
-        lead_id = change.pop("id")
-        session.execute(update(Lead).where(Lead.id == lead_id).values(**change))
-    _add_tags(session, tenant_id, tag_targets)
-    return len(new_rows), len(changes), duplicates
+        tag_targets.append((match["id"], row_tags + import_tags))
+    session = writer.session
+    if changed:
+        # Updates before inserts: a key an update frees may be the key of a new lead. Every row
+        # sets every column, so the ORM sends them as one batch, in order.
+        session.execute(update(Lead), [
+            {"id": lead["id"], **{c: lead[c] for c in LEAD_COLUMNS}, "updated_at": writer.now}
+            for lead in changed.values()
+        ])
+    ids = writer.insert(new_leads, with_ids=any(new_tags))
+    tag_targets.extend(zip(ids, new_tags, strict=False))
+    _add_tags(session, writer.tenant_id, tag_targets)
+    return len(new_leads), updated, duplicates
 
 
-def _merge(existing: Any, values: tuple[Any, ...], policy: DuplicatePolicy) -> dict[str, Any]:
+def _merge(existing: dict[str, Any], values: tuple[Any, ...], policy: DuplicatePolicy) -> dict[str, Any]:
     """The changes the row makes to an existing lead under the policy ({} when none)."""
     change: dict[str, Any] = {}
     for name, new in zip(LEAD_COLUMNS, values, strict=True):
-        old = getattr(existing, name)
+        old = existing[name]
         if name == "custom_fields":
             merged = dict(old or {})
             for key, value in (new or {}).items():
@@ -408,7 +538,7 @@ def _add_tags(session: Session, tenant_id: int, targets: list[tuple[int, tuple[s
         return
     lead_ids = sorted({lead_id for lead_id, _tag in wanted})
     present: set[tuple[int, str]] = set()
-    for ids in _chunks(lead_ids, SAVE_CHUNK):
+    for ids in _chunks(lead_ids, LOOKUP_CHUNK_SQLITE):
         present.update(
             (lead_id, tag)
             for lead_id, tag in session.execute(

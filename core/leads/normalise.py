@@ -3,14 +3,16 @@
 Parsing phone numbers is the hot spot of an import, so `PhoneNormaliser` caches by the raw text
 and by the number with its formatting stripped ("(415) 555-0100" and "415.555.0100" are parsed
 once), checks validity for the tenant's country first (cheap) before the general check, and
-reads the time zone from the prefix table directly. Emails in the common plain-ASCII shape are
-checked by a pattern that accepts a strict subset of what email-validator accepts; anything else
-goes through email-validator (never with DNS look-ups).
+reads the time zone from the prefix table directly. Emails in the common plain shapes (ASCII, or
+letters beyond ASCII before a plain ASCII domain) are checked by rules that accept a strict
+subset of what email-validator accepts; anything else goes through email-validator (never with
+DNS look-ups).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -22,7 +24,7 @@ from zoneinfo import available_timezones
 import phonenumbers
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from phonenumbers import PhoneMetadata, PhoneNumberDesc
-from phonenumbers import timezone as phone_timezones
+from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
 from core.leads.mapping import CUSTOM, LEAD_FIELDS
 
@@ -65,6 +67,16 @@ def _matches(national: str, desc: PhoneNumberDesc | None) -> bool:
     if desc.possible_length and len(national) not in desc.possible_length:
         return False
     return _pattern(desc.national_number_pattern).fullmatch(national) is not None
+
+
+def _zones_for_e164(e164: str) -> Sequence[str]:
+    """time_zones_for_geographical_number for a number already in E.164: the same longest-prefix
+    look-up in the same table, without formatting the number a second time."""
+    for length in range(TIMEZONE_LONGEST_PREFIX, 0, -1):
+        zones = TIMEZONE_DATA.get(e164[1 : 1 + length])
+        if zones is not None:
+            return zones
+    return (_UNKNOWN_ZONE,)
 
 
 class PhoneNormaliser:
@@ -170,7 +182,7 @@ class PhoneNormaliser:
                 return PhoneResult(problem="phone '{raw}' is not a valid phone number")
             return PhoneResult(problem="phone '{raw}' is not a valid number for " + self.region)
         e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        zones = phone_timezones.time_zones_for_geographical_number(number)
+        zones = _zones_for_e164(e164)
         time_zone = zones[0] if len(zones) == 1 and zones[0] != _UNKNOWN_ZONE else None
         return PhoneResult(
             e164=e164, region=None if region == "001" else region, time_zone=time_zone
@@ -195,6 +207,34 @@ def _is_plain_email(email: str) -> bool:
     return len(local) <= 64 and "--" not in domain and not domain.endswith(_SPECIAL_SUFFIXES)
 
 
+_ATEXT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+/=?^_`{|}~-")
+
+
+def _is_plain_international_email(email: str) -> bool:
+    """An address with letters beyond ASCII before the @ ('josé@example.com') and a plain ASCII
+    domain, which email-validator accepts unchanged (but for case).
+
+    Every character of the local part is ASCII atext or a non-ASCII letter or digit (what
+    email-validator's internationalised dot-atom and its unsafe-character check allow, narrowed),
+    already in NFC (email-validator's normal form), with no empty dot-separated part; the domain
+    passes the same check as a plain address's. Anything else goes to email-validator.
+    """
+    local, at, domain = email.rpartition("@")
+    if not at or not local or len(local) > 64 or len(email.encode("utf-8")) > 254:
+        return False
+    if not _is_plain_email("x@" + domain.lower()):
+        return False
+    for part in local.split("."):
+        if not part:
+            return False
+        for char in part:
+            if char not in _ATEXT and (
+                char.isascii() or unicodedata.category(char)[0] not in ("L", "N")
+            ):
+                return False
+    return unicodedata.is_normalized("NFC", local)
+
+
 def normalise_email(raw: str) -> tuple[str | None, str | None]:
     """(normalised lower-case email, None), (None, problem) or (None, None) when empty."""
     text = raw.strip().strip("<>").strip()
@@ -204,6 +244,8 @@ def normalise_email(raw: str) -> tuple[str | None, str | None]:
         return None, None
     lowered = text.lower()
     if _is_plain_email(lowered):
+        return lowered, None
+    if not text.isascii() and _is_plain_international_email(text):
         return lowered, None
     try:
         normalised = validate_email(text, check_deliverability=False).normalized

@@ -153,7 +153,15 @@ def test_invalid_emails_say_why(raw: str) -> None:
     "raw",
     [*(r for r, _ in EMAILS_VALID), *EMAILS_INVALID, "a@b.co", "A-B@x-y.example.org",
      "very.long.local.part.with.many.dots@example.com", "x@123.example.com", "x@example.c0m",
-     "x@-example.com", "x@example-.com", "x" * 65 + "@example.com"],
+     "x@-example.com", "x@example-.com", "x" * 65 + "@example.com",
+     # Letters beyond ASCII before the @: the international fast path, or email-validator.
+     "Chloé.123@Example5.com", "JOSÉ.7@EXAMPLE.COM", "müller@example.de", "δοκιμή@example.gr",
+     "用户@example.cn", "jose\u0301@example.com", "é..x@example.com", ".é@example.com",
+     "é.@example.com", "é\u200b@example.com", "é\u0301x@example.com", "é¦@example.com",
+     "é@localhost", "é@foo.test", "é@ab--cd.com", "é@bücher.example", "é" * 65 + "@example.com",
+     "é" * 64 + "@example.com", "é@" + "a" * 63 + "." + "b" * 63 + "." + "c" * 63 + ".com",
+     "é@@example.com", "é @example.com", "İstanbul@example.com", "ǅ@example.com", "٣@example.com",
+     "ⅷ@example.com", "ß@example.com"],
 )
 def test_the_fast_path_agrees_with_email_validator(raw: str) -> None:
     text = raw.strip().strip("<>").strip().removeprefix("mailto:")
