@@ -474,9 +474,10 @@ def update_tenant_settings(db: Database, actor: Actor, changes: Mapping[str, Any
             raise NotFound(f"tenant {actor.tenant_id} does not exist")
         start = checked.get("quiet_hours_start", tenant.quiet_hours_start)
         end = checked.get("quiet_hours_end", tenant.quiet_hours_end)
-        if start >= end:
+        if start > end:
             raise ValidationError(
-                f"the send window must start before it ends on the same day (got {start} to {end})"
+                f"the send window must start before it ends on the same day (got {start} to {end}); "
+                "the same time for both means all day"
             )
         diff = {
             name: {"from": getattr(tenant, name), "to": value}

@@ -43,6 +43,7 @@ from core.models import (
     Message,
     WorkerHeartbeat,
 )
+from core.compliance.quiet_hours import parse_clock
 from core.permissions import Actor, Permission
 from core.pipeline.audience import AUDIENCE_KEYS, audience_conditions
 from core.reports import format_usd
@@ -198,6 +199,19 @@ def _check_steps(steps: list[Any] | None) -> list[Any]:
     return steps
 
 
+def _check_quiet_hours(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A campaign's send-window override: start and end "HH:MM" (equal: all day), weekdays only."""
+    if not value:
+        return None
+    unknown = set(value) - {"start", "end", "weekdays_only"}
+    if unknown:
+        raise ValidationError(f"unknown send window keys: {', '.join(sorted(unknown))}")
+    window = {k: parse_clock(str(value[k]), what=f"the send window {k}").strftime("%H:%M")
+              for k in ("start", "end") if value.get(k)}
+    window["weekdays_only"] = bool(value.get("weekdays_only", False))
+    return window
+
+
 def _check_change(key: str, value: Any) -> Any:
     """Validate one editable field; returns the value to store."""
     if key == "name":
@@ -232,6 +246,8 @@ def _check_change(key: str, value: Any) -> Any:
         if value is not None and value.tzinfo is None:
             raise ValidationError("give the start time with its time zone")
         return value
+    if key == "quiet_hours":
+        return _check_quiet_hours(value)
     if key == "variants":
         variants = list(value or [])
         names = [v.get("name") for v in variants if isinstance(v, dict)]

@@ -29,7 +29,8 @@ _UNKNOWN_ZONE = "Etc/Unknown"
 
 @dataclass(frozen=True)
 class SendWindow:
-    """Local hours in which messages may go out; `end` before `start` means it spans midnight."""
+    """Local hours in which messages may go out; `end` before `start` means it spans midnight,
+    and `end` equal to `start` means all day (no quiet hours)."""
 
     start: time = DEFAULT_START
     end: time = DEFAULT_END
@@ -39,7 +40,9 @@ class SendWindow:
         if self.weekdays_only and local.weekday() >= 5:
             return False
         clock = local.time().replace(tzinfo=None)
-        if self.start <= self.end:
+        if self.start == self.end:
+            return True
+        if self.start < self.end:
             return self.start <= clock < self.end
         return clock >= self.start or clock < self.end
 

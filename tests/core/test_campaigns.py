@@ -338,3 +338,31 @@ def test_another_tenants_campaign_is_not_found(db: Database, owner: Actor) -> No
     campaign = create_campaign(db, owner, name="Q4", channel="sms")
     with pytest.raises(NotFound):
         start_campaign(db, other, campaign.id)
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        (None, None),
+        ({"start": "9:05", "end": "17:00"}, {"start": "09:05", "end": "17:00", "weekdays_only": False}),
+        ({"start": "00:00", "end": "00:00", "weekdays_only": True},
+         {"start": "00:00", "end": "00:00", "weekdays_only": True}),
+    ],
+)
+def test_send_window_override_is_checked_and_normalised(
+    db: Database, given: dict[str, Any] | None, stored: dict[str, Any] | None
+) -> None:
+    actor = make_actor(db, make_tenant(db), Role.manager)
+    campaign = create_campaign(db, actor, name="Window", channel="sms", quiet_hours=given)
+    assert campaign.quiet_hours == stored
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [({"start": "25:00", "end": "10:00"}, "send window start '25:00'"),
+     ({"start": "08:00", "close": "10:00"}, "unknown send window keys: close")],
+)
+def test_bad_send_window_override_is_refused(db: Database, given: dict[str, Any], message: str) -> None:
+    actor = make_actor(db, make_tenant(db), Role.manager)
+    with pytest.raises(ValidationError, match=message):
+        create_campaign(db, actor, name="Window", channel="sms", quiet_hours=given)

@@ -75,6 +75,19 @@ def test_window_spanning_midnight() -> None:
     assert next_send_time(window, [NEW_YORK], utc(2026, 11, 18, 15, 0)) == utc(2026, 11, 19, 3, 0)
 
 
+@pytest.mark.parametrize("hour", [0, 3, 8, 12, 20, 23])
+def test_equal_start_and_end_mean_all_day(hour: int) -> None:
+    window = SendWindow(start=time(0, 0), end=time(0, 0))
+    at = utc(2026, 11, 18, hour, 59)
+    assert next_send_time(window, [NEW_YORK, ZoneInfo("Asia/Tokyo")], at) == at
+
+
+def test_all_day_on_weekdays_only_waits_for_monday() -> None:
+    window = SendWindow(start=time(0, 0), end=time(0, 0), weekdays_only=True)
+    saturday_noon = utc(2026, 11, 21, 17, 0)  # 12:00 in New York
+    assert next_send_time(window, [NEW_YORK], saturday_noon) == utc(2026, 11, 23, 5, 0)  # Mon 00:00
+
+
 def test_several_possible_zones_use_the_most_restrictive_window() -> None:
     zones = [ZoneInfo("America/New_York"), ZoneInfo("America/Los_Angeles")]
     # 12:00 UTC: 07:00 in New York, 04:00 in Los Angeles; both open only at 08:00 Los Angeles.
