@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from core.audit import record_audit
+from core.compliance.quiet_hours import parse_clock
 from core.db import Database
 from core.errors import Conflict, NotFound, ValidationError
 from core.models import (
@@ -43,7 +44,6 @@ from core.models import (
     Message,
     WorkerHeartbeat,
 )
-from core.compliance.quiet_hours import parse_clock
 from core.permissions import Actor, Permission
 from core.pipeline.audience import AUDIENCE_KEYS, audience_conditions
 from core.reports import format_usd
