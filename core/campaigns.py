@@ -206,8 +206,11 @@ def _check_quiet_hours(value: dict[str, Any] | None) -> dict[str, Any] | None:
     unknown = set(value) - {"start", "end", "weekdays_only"}
     if unknown:
         raise ValidationError(f"unknown send window keys: {', '.join(sorted(unknown))}")
-    window = {k: parse_clock(str(value[k]), what=f"the send window {k}").strftime("%H:%M")
-              for k in ("start", "end") if value.get(k)}
+    window: dict[str, Any] = {
+        k: parse_clock(str(value[k]), what=f"the send window {k}").strftime("%H:%M")
+        for k in ("start", "end")
+        if value.get(k)
+    }
     window["weekdays_only"] = bool(value.get("weekdays_only", False))
     return window
 
