@@ -156,13 +156,17 @@ class DatabaseGate:
             )
         if per_minute:
             self.wait_for(campaign_sends_key(campaign_id), 1.0, per_minute / SECONDS_PER_MINUTE)
-        channel_rate = {
-            "sms": self.settings.sms_sends_per_second,
-            "email": self.settings.email_sends_per_second,
-        }.get(channel, 0.0)
-        self.wait_for(channel_sends_key(channel), 1.0, channel_rate)
+        self.wait_for(channel_sends_key(channel), 1.0, self._channel_rate(channel))
 
     # -- rates ------------------------------------------------------------------------------
+
+    def _channel_rate(self, channel: str) -> float:
+        """Sends per second of the channel's provider; the outbox sends nothing out, so no limit."""
+        provider, rate = {
+            "sms": (self.settings.sms_provider, self.settings.sms_sends_per_second),
+            "email": (self.settings.email_provider, self.settings.email_sends_per_second),
+        }.get(channel, ("outbox", 0.0))
+        return 0.0 if provider == "outbox" else rate
 
     def _model_rates(self) -> tuple[float, float]:
         """Requests and tokens per second; the offline model has no provider, so no limit."""

@@ -12,7 +12,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 
 from core.config import ConfigError, Settings
-from core.llm.offline import OFFLINE_MODEL_NAME, OfflineChatModel
+from core.llm.offline import OfflineChatModel
 
 
 def _takes_temperature(model: str) -> bool:
@@ -51,10 +51,6 @@ class ModelFactory:
         self.provider = settings.llm_provider
         self._models: dict[tuple[str, float], BaseChatModel] = {}
         self._lock = threading.Lock()
-
-    def priced_model_name(self, campaign_model: str) -> str:
-        """The model name calls are recorded and priced under."""
-        return OFFLINE_MODEL_NAME if self.provider == "offline" else campaign_model
 
     def __call__(self, model: str, temperature: float) -> BaseChatModel:
         key = (model, float(temperature))

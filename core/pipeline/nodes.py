@@ -238,7 +238,7 @@ def _model_call(ctx: PipelineContext, node: str, messages: list[BaseMessage], ma
         messages,
         node=node,
         provider=runtime.provider,
-        model=runtime.priced_model_name(campaign.model),
+        model=campaign.model,
         price=runtime.price(campaign.model, ctx.tenant.price_overrides),
         gate=runtime.gate,
         tenant_id=ctx.tenant.id,

@@ -14,7 +14,6 @@ from core.channels.base import Sender
 from core.channels.registry import senders_from_settings
 from core.config import Settings
 from core.llm.factory import ModelFactory
-from core.llm.offline import OFFLINE_MODEL_NAME
 from core.llm.prices import ModelPrice, load_price_table, price_for
 from core.pipeline.limits import NO_LIMITS, CallGate
 
@@ -61,12 +60,12 @@ class PipelineRuntime:
             return self.models
         return self.models(model, temperature)
 
-    def priced_model_name(self, campaign_model: str) -> str:
-        return OFFLINE_MODEL_NAME if self.provider == "offline" else campaign_model
-
     def price(self, campaign_model: str, overrides: dict[str, Any]) -> ModelPrice:
+        """The campaign model's price, whichever provider answers: the offline model's estimated
+        tokens are billed as the campaign's model would bill them, so a demo shows what the same
+        run would cost (the `provider` column of llm_calls tells the two apart)."""
         table = load_price_table(self.settings.price_table_path)
-        return price_for(self.priced_model_name(campaign_model), table, overrides)
+        return price_for(campaign_model, table, overrides)
 
     def sender(self, channel: str) -> Sender:
         return self.senders[channel]

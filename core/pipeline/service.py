@@ -447,7 +447,7 @@ def estimate_campaign_cost(
     return CostEstimate(
         leads=leads,
         steps=steps,
-        model=runtime.priced_model_name(campaign_view.model),
+        model=campaign_view.model,
         calls_per_lead=calls * steps,
         input_tokens_per_lead=input_tokens * steps,
         output_tokens_per_lead=output_tokens * steps,

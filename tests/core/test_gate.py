@@ -115,7 +115,7 @@ def test_concurrent_takes_never_get_the_same_slot(db: Database) -> None:
 def test_sends_wait_for_the_campaign_rate_then_the_channel_rate(db: Database) -> None:
     clock = FrozenClock()
     tenant_id, campaign_id = _campaign(db, sends_per_minute=30)
-    gate = _gate(db, clock, sms_sends_per_second=1.0)
+    gate = _gate(db, clock, sms_provider="twilio", sms_sends_per_second=1.0)
     for _ in range(3):
         gate.acquire_send(tenant_id=tenant_id, campaign_id=campaign_id, channel="sms")
     # 30 per minute is one every 2 s; the channel's one per second is then never the limit.
@@ -123,6 +123,17 @@ def test_sends_wait_for_the_campaign_rate_then_the_channel_rate(db: Database) ->
     with db.session(system=True, read_only=True) as session:
         keys = set(session.scalars(select(RateLimit.key)))
     assert keys == {campaign_sends_key(campaign_id), channel_sends_key("sms")}
+
+
+@pytest.mark.parametrize("channel", ["sms", "email"])
+def test_the_outbox_has_no_channel_send_limit(db: Database, channel: str) -> None:
+    """Nothing leaves the machine, so only the campaign's own rate paces the outbox."""
+    clock = FrozenClock()
+    tenant_id, campaign_id = _campaign(db)
+    gate = _gate(db, clock, sms_sends_per_second=1.0, email_sends_per_second=1.0)
+    for _ in range(5):
+        gate.acquire_send(tenant_id=tenant_id, campaign_id=campaign_id, channel=channel)
+    assert clock.slept == []
 
 
 def test_a_model_call_waits_for_requests_and_tokens_and_settles_the_error(db: Database) -> None:

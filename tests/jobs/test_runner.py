@@ -127,8 +127,8 @@ def test_the_budget_cap_pauses_the_campaign_and_is_never_exceeded(
     runner_db: Database, runner_settings: Settings, running_campaign: CampaignMaker,
     runners: list[Runner],
 ) -> None:
-    # The offline model is free; a tenant price makes each of its calls cost about $0.001.
-    prices = {"offline": {"input": 2, "output": 2}}
+    # A tenant price for the campaign's model makes each offline call cost about $0.001.
+    prices = {"gpt-4o-mini": {"input": 2, "output": 2}}
     cap = 12_000
     campaign = running_campaign(60, tenant_values={"price_overrides": prices},
                                 budget_cap_microusd=cap)

@@ -28,7 +28,10 @@ def test_preview_returns_facts_draft_segments_and_cost_and_enrols_nothing(
     assert result.body and "Ada" in result.body and result.body.endswith("Reply STOP to opt out")
     assert result.encoding == "GSM-7" and result.segments in (1, 2)
     assert {"fact": "Teams using Leadflow book 30% more meetings", "source": "playbook"} in result.facts
-    assert result.input_tokens > 0 and result.cost_microusd == 0
+    assert result.input_tokens > 0 and result.output_tokens > 0
+    # Billed as the campaign's model (gpt-4o-mini: $0.15 / $0.60 per million tokens) would bill it.
+    expected = round(result.input_tokens * 0.15 + result.output_tokens * 0.60)
+    assert result.cost_microusd > 0 and abs(result.cost_microusd - expected) <= 1
     assert [e["node"] for e in result.events] == ["validate", "research", "compose", "guard", "finalize"]
     with seed.db.session(tenant_id=seed.tenant_id, read_only=True) as session:
         assert session.scalar(select(func.count(CampaignLead.id))) == 0
@@ -73,10 +76,11 @@ def test_estimate_for_the_audience(seed: Seed, settings: Settings) -> None:
     assert estimate.max_total_microusd > estimate.total_microusd
 
 
-def test_offline_estimate_is_free(seed: Seed, runtime: PipelineRuntime) -> None:
+def test_offline_estimate_bills_as_the_campaign_model(seed: Seed, runtime: PipelineRuntime) -> None:
     seed.lead()
     estimate = estimate_campaign_cost(seed.db, runtime, make_actor(seed.db, seed.tenant_id), seed.campaign_id)
-    assert (estimate.leads, estimate.total_microusd, estimate.model) == (1, 0, "offline")
+    assert (estimate.leads, estimate.model, estimate.calls_per_lead) == (1, "gpt-4o-mini", 1)
+    assert estimate.total_microusd == estimate.cost_per_lead_microusd > 0
 
 
 @pytest.mark.parametrize(
