@@ -88,12 +88,16 @@ def write_message(
     last = str(lead.get("last_name") or "")
     greeting = _GREETINGS.get(tone, _GREETINGS[DEFAULT_TONE]).format(first=first, last=last)
     greeting = greeting.replace(" ,", ",").replace(" !", "!")
+    ask = _ASKS.get(tone, _ASKS[DEFAULT_TONE])
+    if short and task == TASK_COMPOSE_SMS:
+        # The guard refused the full draft (too long: often a name outside GSM-7 makes the whole
+        # SMS UCS-2, 67 characters a segment): the greeting and the ask alone fit two segments.
+        return f"{greeting} {ask} {SMS_OPT_OUT_LINE}"
     fact = None if short else _choose_fact(facts, json.dumps(lead, sort_keys=True, default=str))
     point = fact[0].lower() + fact[1:] if fact and not fact[:2].isupper() else fact
     why = f"A quick note for you {_role_phrase(lead)}: " + (
         f"{point}." if point else "we help teams like yours win more replies with less effort."
     )
-    ask = _ASKS.get(tone, _ASKS[DEFAULT_TONE])
     if task == TASK_COMPOSE_EMAIL:
         subject = f"A quick idea for {lead.get('company') or 'your team'}"
         return f"Subject: {subject}\n\n{greeting}\n\n{why}\n\n{ask}\n\nBest regards"

@@ -92,6 +92,25 @@ def test_offline_sms_is_sent_and_everything_is_recorded(seed: Seed, runtime: Pip
     )
 
 
+@pytest.mark.parametrize(
+    ("first", "last", "title", "company"),
+    [
+        ("Łukasz", "Żółćkiewicz", "Head of Procurement Operations", "Przedsiębiorstwo Handlowe Śnieżka"),
+        ("Zoë", "Þórsdóttir", "Chief Commercial Officer", "Reykjavík Fiskvinnsla Ehf"),
+    ],
+)
+def test_a_name_outside_gsm7_still_gets_a_message_within_the_segment_limit(
+    seed: Seed, runtime: PipelineRuntime, first: str, last: str, title: str, company: str
+) -> None:
+    """UCS-2 allows 67 characters a segment: the offline model's second try must fit the limit."""
+    lead_id = seed.lead(first_name=first, last_name=last, title=title, company=company)
+    cl = seed.enrol(lead_id)
+    assert run(seed, runtime, cl) == "sent"
+    row = seed.enrolment(cl)
+    assert row.guard_result["encoding"] == "UCS-2" and row.guard_result["segments"] <= 2
+    assert first in (row.draft_body or "") and row.draft_body.endswith("Reply STOP to opt out")
+
+
 def test_costs_and_tokens_are_summed_with_the_campaign_model_price(seed: Seed, settings: Settings) -> None:
     runtime, _ = scripted_runtime(settings, GOOD_SMS)
     cl = seed.enrol()
