@@ -93,23 +93,3 @@ def test_suppressions_import(cli_env: Path, tmp_path: Path) -> None:
                                  "--channel", "sms", "--reason", "stop", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"rows": 2, "added": 1, "already": 0, "rejected": 1}
-
-
-def test_the_readme_import_commands_work(cli_env: Path, tmp_path: Path) -> None:
-    """The README's lead commands run as written (on the sample file, the tenant from the fixture)."""
-    import re
-    import shlex
-
-    from core.config import ROOT
-
-    readme = (ROOT / "README.md").read_text()
-    commands = re.findall(r"^    python -m core\.cli (leads .+)$", readme, re.MULTILINE)
-    assert len(commands) == 2
-    for command in commands:
-        arguments = [
-            str(ROOT / a) if a.startswith("data/") else str(tmp_path / a) if a == "leads.xlsx" else a
-            for a in shlex.split(command)
-        ]
-        result = runner.invoke(app, arguments)
-        assert result.exit_code == 0, result.output
-    assert (tmp_path / "leads.xlsx").stat().st_size > 0
