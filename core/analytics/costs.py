@@ -241,14 +241,14 @@ def unit_costs_usd(report: CostReport) -> pd.DataFrame:
 
 def spend_by_day_figure(by_day: pd.DataFrame) -> go.Figure:
     figure = go.Figure(go.Bar(x=by_day["day"], y=by_day["cost_usd"], name="spend"))
-    figure.update_layout(title="Spend by day", yaxis_title="USD", yaxis_tickformat="$,.2f",
+    figure.update_layout(title="Spend by day", yaxis_title="USD", yaxis_tickformat="$,.4~f",
                          margin={"t": 40, "b": 0})
     return figure
 
 
 def spend_by_figure(by: pd.DataFrame, dimension: SpendDimension) -> go.Figure:
     figure = go.Figure(go.Bar(x=by["cost_usd"], y=by[dimension], orientation="h"))
-    figure.update_layout(title=f"Spend by {dimension}", xaxis_tickformat="$,.2f",
+    figure.update_layout(title=f"Spend by {dimension}", xaxis_tickformat="$,.4~f",
                          yaxis={"autorange": "reversed"}, margin={"t": 40, "b": 0})
     return figure
 
@@ -280,6 +280,6 @@ def burndown_figure(burndown: Burndown) -> go.Figure:
     if burndown.budget_microusd is not None:
         figure.add_hline(y=0, line={"color": "red", "width": 1})
     figure.update_layout(title="Budget burn-down" if burndown.budget_microusd is not None
-                         else "Spend this month", yaxis_tickformat="$,.2f",
+                         else "Spend this month", yaxis_tickformat="$,.4~f",
                          xaxis_range=[burndown.month_start, month_end], margin={"t": 40, "b": 0})
     return figure

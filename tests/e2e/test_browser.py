@@ -2,7 +2,7 @@
 
 Skipped with a reason where Chromium or Playwright is missing; `.ci/run` installs Chromium.
 Screenshots of every stage are saved under test-artifacts/ (and the main ones refresh the
-README's screenshots when LEADFLOW_UPDATE_SCREENSHOTS=1).
+README's screenshots when UPDATE_README_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def page(server: str) -> Iterator[object]:
 def shot(page: object, name: str, *, readme: bool = False) -> None:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
-    if readme and os.environ.get("LEADFLOW_UPDATE_SCREENSHOTS") == "1":
+    if readme and os.environ.get("UPDATE_README_SCREENSHOTS") == "1":
         README_SHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, README_SHOTS / f"{name}.png")
 
@@ -160,7 +160,7 @@ def test_an_sms_campaign_from_draft_to_completed_and_its_costs(server: str, page
     page.get_by_text("leads done · completed").wait_for(timeout=180_000)
     shot(page, "06-run-monitor-completed", readme=True)
 
-    page.goto(f"{server}/overview")
+    page.goto(server)  # the Overview is the default page
     page.get_by_text("Reply rate").first.wait_for()
     shot(page, "07-overview", readme=True)
 
