@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, insert, select
+from sqlalchemy import ColumnElement, and_, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from core.audit import record_audit
 from core.db import Database
-from core.errors import ValidationError
+from core.errors import Conflict, NotFound, ValidationError
 from core.leads.importer import tenant_country
 from core.leads.mapping import field_for_header
 from core.leads.normalise import PhoneNormaliser, normalise_email
@@ -195,3 +195,92 @@ def import_suppressions(
                               "rejected": len(rejects)})
     return SuppressionImportSummary(rows=rows, added=added, already=len(addresses) - added,
                                     rejected=len(rejects), rejects=rejects)
+
+
+@dataclass(frozen=True)
+class SuppressionView:
+    id: int
+    channel: str
+    address: str
+    reason: str
+    source: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SuppressionPage:
+    rows: list[SuppressionView]
+    total: int
+    page: int
+    pages: int
+
+
+def list_suppressions(
+    db: Database,
+    actor: Actor,
+    *,
+    channel: str | None = None,
+    search: str = "",
+    page: int = 1,
+    page_size: int = 50,
+) -> SuppressionPage:
+    """One page of the suppression list, newest first, paged and counted in SQL."""
+    actor.require(Permission.manage_suppressions)
+    conditions: list[ColumnElement[bool]] = []
+    if channel:
+        conditions.append(Suppression.channel == _channel(channel).value)
+    if search.strip():
+        conditions.append(Suppression.address.contains(search.strip().lower(), autoescape=True))
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        total = session.scalar(select(func.count(Suppression.id)).where(*conditions)) or 0
+        pages = max(1, -(-total // page_size))
+        page = min(max(1, page), pages)
+        found = session.scalars(
+            select(Suppression).where(*conditions)
+            .order_by(Suppression.created_at.desc(), Suppression.id.desc())
+            .limit(page_size).offset((page - 1) * page_size)
+        )
+        rows = [SuppressionView(s.id, s.channel, s.address, s.reason, s.source, s.created_at)
+                for s in found]
+    return SuppressionPage(rows=rows, total=total, page=page, pages=pages)
+
+
+def add_suppression(db: Database, actor: Actor, *, channel: str | Channel, address: str) -> bool:
+    """Suppress one phone or email by hand; False when it was suppressed already."""
+    actor.require(Permission.manage_suppressions)
+    kind = _channel(channel)
+    if kind is Channel.sms:
+        result = PhoneNormaliser(tenant_country(db, actor))(address)
+        normalised, problem = result.e164, result.error(address.strip())
+    else:
+        normalised, problem = normalise_email(address)
+    if not normalised:
+        raise ValidationError(problem or f"'{address}' is not a phone number or an email address")
+    with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        added = add_suppressions_in(session, actor.tenant_id, kind, [normalised],
+                                    SuppressionReason.manual, f"added by {actor.username or 'admin'}")
+        if added:
+            record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
+                         action="suppressions.add", entity="suppression",
+                         details={"channel": kind.value, "address": normalised})
+    return bool(added)
+
+
+def remove_suppression(db: Database, actor: Actor, suppression_id: int) -> str:
+    """Undo a suppression added by hand. A STOP, an unsubscribe or a bounce came from the
+    recipient or the provider: those stay, whoever asks."""
+    actor.require(Permission.manage_suppressions)
+    with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        row = session.get(Suppression, suppression_id)
+        if row is None:
+            raise NotFound(f"suppression {suppression_id} does not exist")
+        if row.reason != SuppressionReason.manual.value:
+            raise Conflict(
+                f"{row.address} is suppressed because of a {row.reason}: only suppressions added "
+                "by hand can be removed"
+            )
+        session.delete(row)
+        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
+                     action="suppressions.remove", entity="suppression", entity_id=suppression_id,
+                     details={"channel": row.channel, "address": row.address})
+        return row.address

@@ -1,4 +1,4 @@
-"""Admin: users and roles, tenant settings, provider status and the audit log."""
+"""Admin: users and roles, tenant settings, provider status, the suppression list and the audit log."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import streamlit as st
 
 from core import admin
 from core.permissions import Permission
-from pages.admin_sections import audit, settings, users
+from pages.admin_sections import audit, settings, suppressions, users
 from pages.common import get_db, get_settings, require_page
 
 actor = require_page(Permission.manage_users)
 db = get_db()
 st.title("Admin")
-users_tab, settings_tab, providers_tab, audit_tab = st.tabs(
-    ["Users", "Settings", "Providers", "Audit log"])
+users_tab, settings_tab, providers_tab, suppressions_tab, audit_tab = st.tabs(
+    ["Users", "Settings", "Providers", "Suppression list", "Audit log"])
 with users_tab:
     users.show(db, actor)
 with settings_tab:
@@ -25,6 +25,9 @@ with providers_tab:
     if actor.can(Permission.manage_settings):
         st.caption("Set in the environment or .streamlit/secrets.toml; secrets are never shown.")
         st.dataframe(admin.provider_status_table(get_settings(), actor), hide_index=True)
+with suppressions_tab:
+    if actor.can(Permission.manage_suppressions):
+        suppressions.show(db, actor)
 with audit_tab:
     if actor.can(Permission.view_audit_log):
         audit.show(db, actor)

@@ -89,3 +89,36 @@ def test_only_admins_import_suppressions(db: Database, admin: Actor) -> None:
     manager = make_actor(db, admin.tenant_id, Role.manager)
     with pytest.raises(PermissionDenied):
         import_suppressions(db, manager, file_name="s.csv", data=b"phone\n4155550100\n", channel="sms")
+
+
+def test_suppression_list_by_hand_paged_and_undone(db: Database) -> None:
+    from core.errors import Conflict, PermissionDenied, ValidationError
+    from core.models import Role, Suppression
+    from core.suppressions import add_suppression, list_suppressions, remove_suppression
+    from tests.factories import make_actor, make_tenant
+
+    tenant = make_tenant(db)
+    admin = make_actor(db, tenant, Role.admin)
+    assert add_suppression(db, admin, channel="sms", address="(415) 555-0100") is True
+    assert add_suppression(db, admin, channel="sms", address="+1 415 555 0100") is False
+    assert add_suppression(db, admin, channel="email", address="Ann@Example.com") is True
+    with pytest.raises(ValidationError, match="12345"):
+        add_suppression(db, admin, channel="sms", address="12345")
+    with db.session(tenant_id=tenant) as session, session.begin():
+        session.add(Suppression(channel="sms", address="+14155550199", reason="stop"))
+
+    everything = list_suppressions(db, admin)
+    assert everything.total == 3
+    phones = list_suppressions(db, admin, channel="sms", page_size=1, page=2)
+    assert (phones.total, phones.pages, len(phones.rows)) == (2, 2, 1)
+    found = list_suppressions(db, admin, search="ann@")
+    assert [r.address for r in found.rows] == ["ann@example.com"]
+
+    manual = next(r for r in everything.rows if r.address == "+14155550100")
+    assert remove_suppression(db, admin, manual.id) == "+14155550100"
+    stop = next(r for r in everything.rows if r.reason == "stop")
+    with pytest.raises(Conflict, match="because of a stop"):
+        remove_suppression(db, admin, stop.id)
+    assert list_suppressions(db, admin).total == 2
+    with pytest.raises(PermissionDenied):
+        list_suppressions(db, make_actor(db, tenant, Role.manager))

@@ -18,7 +18,7 @@ from tests.pages.conftest import PageFactory
 
 PAGE = "pages/admin.py"
 # Tables in page order (the price editor counts as one); st.dataframe has no key to find it by.
-TABLES = {"users": 0, "prices": 1, "providers": 2, "audit": 3}
+TABLES = {"users": 0, "prices": 1, "providers": 2, "suppressions": 3, "audit": 4}
 
 
 @pytest.fixture
@@ -63,13 +63,33 @@ def test_admins_and_owners_see_every_section(open_page: PageFactory, db: Databas
                                              grantable: list[str]) -> None:
     app = open_page(PAGE, team[role.value])
     assert not app.exception and not app.error
-    assert [t.label for t in app.tabs] == ["Users", "Settings", "Providers", "Audit log"]
+    assert [t.label for t in app.tabs] == ["Users", "Settings", "Providers", "Suppression list",
+                                         "Audit log"]
     assert set(_users(app)) == {a.username for a in team.values()}
     assert app.selectbox(key="invite_role").options == grantable
     providers = app.dataframe[TABLES["providers"]].value
     assert list(providers["status"]) == ["configured"] * 3
     assert app.text_input(key="settings_country").value == "US"
     assert app.dataframe[TABLES["audit"]].value["action"].eq("create").all()
+
+
+def test_suppression_list_add_by_hand_error_and_undo(open_page: PageFactory, db: Database,
+                                                     team: dict[str, Actor]) -> None:
+    app = open_page(PAGE, team["admin"])
+    def address_box(app: AppTest) -> Any:
+        return next(t for t in app.text_input if t.label == "Phone number or email to suppress")
+
+    address_box(app).input("12345")
+    app = _click(app, "Suppress")
+    assert "12345" in app.error[0].value
+    address_box(app).input("(415) 555-0100")
+    app = _click(app, "Suppress")
+    assert app.success[0].value == "Suppressed."
+    listed = app.dataframe[TABLES["suppressions"]].value
+    assert list(listed["address"]) == ["+14155550100"] and list(listed["reason"]) == ["manual"]
+    app = _click(app, "Remove this suppression")
+    assert "+14155550100 can be messaged again." in app.success[0].value
+    assert app.dataframe[TABLES["suppressions"]].value.empty
 
 
 def test_invite_shows_the_password_once(open_page: PageFactory, db: Database,
