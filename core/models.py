@@ -377,7 +377,6 @@ class CampaignLead(TenantOwned, Base):
         Index("ix_campaign_leads_campaign_status", "campaign_id", "status"),
         Index("ix_campaign_leads_status_next_action", "status", "next_action_at"),
         Index("ix_campaign_leads_lease_expires", "lease_expires_at"),
-        Index("ix_campaign_leads_tenant_status", "tenant_id", "status"),
         # INCLUDE (dashboard): counts the opted-out leads' enrolments per campaign index-only.
         Index("ix_campaign_leads_lead", "lead_id",
               postgresql_include=["tenant_id", "campaign_id", "created_at"]),
@@ -479,7 +478,6 @@ class LLMCall(TenantOwned, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
-        Index("ix_llm_calls_tenant_created", "tenant_id", "created_at"),
         Index("ix_llm_calls_campaign", "campaign_id"),
         Index("ix_llm_calls_campaign_lead", "campaign_lead_id"),
         # Covers the Costs page's spend aggregate over a date range.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import insert
+
 from core.auth import create_user
 from core.db import Database
 from core.models import Campaign, CampaignLead, Lead, LLMCall, Message, Role
@@ -79,10 +81,6 @@ AREA_CODES = ("202", "212", "213", "312", "415", "617", "718", "305", "404", "51
 def insert_leads(db: Database, tenant_id: int, count: int, *, start: int = 0,
                  **fields: object) -> list[int]:
     """`count` leads with distinct valid US numbers and emails, inserted in one statement."""
-    from sqlalchemy import insert
-
-    from core.models import Lead
-
     rows = [
         {"tenant_id": tenant_id, "first_name": f"Lead{n}", "last_name": "Test",
          "phone": f"+1{AREA_CODES[n // 10_000]}555{n % 10_000:04d}",

@@ -87,13 +87,21 @@ def _registered_titles(app: AppTest) -> set[str]:
     return {info["page_name"] for info in app._registered_pages.values()}
 
 
+# Written out, not derived from PAGES: this is the role table, so a wrong permission on a
+# page spec fails here instead of being copied into the expectation.
+ANALYST_PAGES = {"Overview", "Campaigns", "Run monitor", "Costs", "Reports"}
+MANAGER_PAGES = ANALYST_PAGES | {"Review queue"}
+ADMIN_PAGES = MANAGER_PAGES | {"Leads", "Admin"}
+ROLE_PAGES = {Role.analyst: ANALYST_PAGES, Role.manager: MANAGER_PAGES, Role.admin: ADMIN_PAGES,
+              Role.owner: ADMIN_PAGES}
+
+
 @pytest.mark.parametrize("role", list(Role))
 def test_navigation_shows_exactly_the_roles_pages(page_env: str, db: Database, role: Role) -> None:
-    actor = make_actor(db, make_tenant(db), role, "user1")
+    make_actor(db, make_tenant(db), role, "user1")
     app = _sign_in(_app(), "user1", PASSWORD)
     assert not app.exception
-    expected = {spec.title for spec in PAGES if actor.can(spec.permission)}
-    assert _registered_titles(app) == expected
+    assert _registered_titles(app) == ROLE_PAGES[role]
 
 
 def test_analyst_gets_no_admin_pages() -> None:
