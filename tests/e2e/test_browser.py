@@ -23,6 +23,7 @@ from core.config import ROOT
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 README_SHOTS = ROOT / "docs" / "screenshots"
+SERVER_LOG = ARTIFACTS / "server.log"
 PASSWORD = "correct horse battery"
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -47,9 +48,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADFLOW_", "OPENAI_"))}
     env.update(LEADFLOW_DATABASE_URL=f"sqlite:///{db_file}", LEADFLOW_DEV_MODE="true",
                LEADFLOW_TICK_SECONDS="0.5")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # A file, not a pipe: nobody reads a pipe while the tests run, and a server whose pipe is
+    # full blocks in its next log line. The file is shown when a test fails (conftest.py).
+    log = SERVER_LOG.open("w")
     process = subprocess.Popen(
         ["streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -60,12 +65,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                output = process.stdout.read().decode() if process.stdout else ""
-                pytest.fail(f"the app did not start: {output[-3000:]}")
+                log.close()
+                pytest.fail(f"the app did not start: {SERVER_LOG.read_text()[-3000:]}")
             time.sleep(0.3)
     yield url
     os.killpg(process.pid, 15)
     process.wait(timeout=30)
+    log.close()
 
 
 @pytest.fixture(scope="module")
