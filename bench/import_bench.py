@@ -57,10 +57,10 @@ def generate_rows(count: int, seed: int = SEED) -> list[list[str]]:
         roll = rng.random()
         if roll < 0.05 and originals:
             area, exchange, line, index = rng.choice(originals)
-            first = rows[index]
+            original = rows[index]
             # The same lead again, phone in another format and email in capitals.
-            rows.append([first[0], first[1], rng.choice(_formats(area, exchange, line)),
-                         first[3].upper(), first[4], "", "", "", "", "duplicate"])
+            rows.append([original[0], original[1], rng.choice(_formats(area, exchange, line)),
+                         original[3].upper(), original[4], "", "", "", "", "duplicate"])
             continue
         if roll < 0.07:
             rows.append([rng.choice(FIRST), rng.choice(LAST), rng.choice(["12345", "555-0100x", ""]),

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import atexit
 import threading
+from typing import TYPE_CHECKING
 
 from core.config import Settings
 from core.db import open_database
-from jobs.runner import Runner
+
+if TYPE_CHECKING:
+    from jobs.runner import Runner
 
 _lock = threading.Lock()
 _runner: Runner | None = None
@@ -25,6 +28,9 @@ def ensure_embedded_runner(settings: Settings) -> Runner | None:
         return None
     with _lock:
         if _runner is None:
+            # Imported here: a dashboard whose work is done by workers never loads the model stack.
+            from jobs.runner import Runner
+
             runner = Runner(open_database(settings), settings, mode="embedded")
             runner.start()
             atexit.register(_stop_at_exit, runner)

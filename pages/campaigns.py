@@ -6,16 +6,8 @@ import streamlit as st
 
 from core.campaigns import get_campaign
 from core.permissions import Permission
-from core.pipeline.service import PipelineRuntime
 from pages.campaign_sections import editor, listing, preview, run
 from pages.common import get_db, get_settings, require_page, run_action
-
-
-@st.cache_resource(show_spinner=False)
-def get_runtime() -> PipelineRuntime:
-    """The models and senders the preview and the estimate use, built once per server."""
-    return PipelineRuntime.from_settings(get_settings())
-
 
 actor = require_page(Permission.view_campaigns)
 db = get_db()
@@ -40,9 +32,9 @@ tabs = ["Run", "Editor"] + (["Preview"] if actor.can(Permission.edit_campaigns) 
 # A key keeps the open tab across the reruns its buttons cause.
 run_tab, editor_tab, *preview_tab = st.tabs(tabs, key="campaigns_tabs")
 with run_tab:
-    run.show(db, get_runtime(), actor, campaign)
+    run.show(db, get_settings(), actor, campaign)
 with editor_tab:
     editor.show(db, actor, get_settings(), campaign)
 for tab in preview_tab:
     with tab:
-        preview.show(db, get_runtime(), actor, campaign)
+        preview.show(db, actor, campaign)

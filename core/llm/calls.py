@@ -16,25 +16,12 @@ from langchain_core.messages import BaseMessage
 
 from core.llm.offline import OfflineChatModel
 from core.llm.prices import ModelPrice, cost_microusd
+from core.llm.records import ModelCallRecord
 from core.llm.tokens import estimate_prompt_tokens
 from core.pipeline.limits import CallGate
 
 MAX_RETRY_AFTER_SECONDS = 30.0
 BACKOFF_BASE_SECONDS = 0.5
-
-
-@dataclass(frozen=True)
-class ModelCallRecord:
-    """What one logical model call used: becomes an `llm_calls` row."""
-
-    node: str
-    provider: str
-    model: str
-    input_tokens: int
-    output_tokens: int
-    cost_microusd: int
-    latency_ms: int
-    error: str | None = None
 
 
 @dataclass(frozen=True)

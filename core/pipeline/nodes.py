@@ -7,7 +7,6 @@ outcome, a reason, an event), never an exception out of the run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -29,13 +28,17 @@ from core.compliance.quiet_hours import (
     window_from_settings,
     zones_for_recipient,
 )
-from core.compliance.segments import GSM7_PART, GSM7_SINGLE
-from core.config import Settings
 from core.db import Database
 from core.errors import LeadflowError
 from core.llm.calls import ModelCallFailed, ModelReply, call_model
 from core.models import LeadStatus, MessageStatus
 from core.pipeline import prompts
+from core.pipeline.drafting import (
+    COMPOSE_MAX_OUTPUT_TOKENS,
+    CONDENSE_MAX_OUTPUT_TOKENS,
+    compose_request,
+    guard_rules_for,
+)
 from core.pipeline.guard import GuardRules, check_draft
 from core.pipeline.limits import BudgetExceeded
 from core.pipeline.research import (
@@ -65,8 +68,6 @@ from core.pipeline.store import (
 
 MAX_COMPOSE_ATTEMPTS = 2  # one draft and one regeneration with the guard's feedback
 MAX_RUN_ATTEMPTS = 5  # claims of one step before a transient failure becomes final
-COMPOSE_MAX_OUTPUT_TOKENS = {"sms": 200, "email": 500}
-CONDENSE_MAX_OUTPUT_TOKENS = 300
 BUDGET_REASON = "budget cap reached"
 
 
@@ -313,87 +314,21 @@ def research(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
 # -- compose ----------------------------------------------------------------------------------
 
 
-def variant_prompt(campaign: CampaignData, variant: str) -> str | None:
-    for item in campaign.variants:
-        if isinstance(item, dict) and item.get("name") == variant and item.get("prompt"):
-            return str(item["prompt"])
-    return None
-
-
-def assign_variant(campaign_id: int, lead_id: int, variants: list[Any]) -> str:
-    """The A/B variant of a lead: a stable hash, so a re-run never switches it."""
-    names = [str(v.get("name")) for v in variants if isinstance(v, dict) and v.get("name")]
-    if not names:
-        return "A"
-    digest = hashlib.sha256(f"{campaign_id}:{lead_id}".encode()).digest()
-    return names[int.from_bytes(digest[:8], "big") % len(names)]
-
-
-def step_prompt(campaign: CampaignData, step: int) -> str | None:
-    if 0 <= step < len(campaign.steps) and isinstance(campaign.steps[step], dict):
-        return campaign.steps[step].get("prompt") or None
-    return None
-
-
-def campaign_instructions(campaign: CampaignData, variant: str, step: int) -> str:
-    parts = [campaign.system_prompt.strip()]
-    if extra := variant_prompt(campaign, variant):
-        parts.append(f"Variant {variant}: {extra.strip()}")
-    if extra := step_prompt(campaign, step):
-        parts.append(f"This is follow-up {step}: {extra.strip()}" if step else extra.strip())
-    elif step:
-        parts.append(f"This is follow-up {step}: refer briefly to the earlier message, add one new reason.")
-    return "\n".join(p for p in parts if p)
-
-
-def system_prompt_for(campaign: CampaignData, *, step: int, variant: str, canary: str) -> tuple[str, str]:
-    """(the full system prompt, its fixed part that a draft must never repeat)."""
-    if campaign.channel == "sms":
-        opt_out = (
-            f"End with the exact line: {prompts.SMS_OPT_OUT_LINE}"
-            if step == 0
-            else "No opt-out line is needed on a follow-up."
-        )
-        limit = GSM7_SINGLE if campaign.max_sms_segments <= 1 else GSM7_PART * campaign.max_sms_segments
-        format_rules = prompts.SMS_FORMAT_RULES.format(max_chars=limit, opt_out_rule=opt_out)
-    else:
-        format_rules = prompts.EMAIL_FORMAT_RULES
-    fixed = prompts.COMPOSE_SYSTEM.format(
-        channel_name="text message (SMS)" if campaign.channel == "sms" else "email",
-        task=prompts.TASK_COMPOSE_SMS if campaign.channel == "sms" else prompts.TASK_COMPOSE_EMAIL,
-        tone=prompts.tone_of(campaign.system_prompt),
-        lead_block=prompts.BLOCK_LEAD,
-        research_block=prompts.BLOCK_RESEARCH,
-        earlier_block=prompts.BLOCK_EARLIER,
-        format_rules=format_rules,
-        canary=canary,
-        campaign_prompt="{campaign_prompt}",
-    )
-    full = fixed.replace("{campaign_prompt}", campaign_instructions(campaign, variant, step))
-    return full, fixed.split("Confidential marker")[0]
-
-
-def _lead_for_prompt(lead: dict[str, Any]) -> dict[str, Any]:
-    keep = ("first_name", "last_name", "company", "title", "industry", "city", "country", "notes")
-    return {k: lead[k] for k in keep if lead.get(k)}
-
-
 def compose_messages(
     ctx: PipelineContext, facts: list[dict[str, str]], feedback: str | None
 ) -> list[BaseMessage]:
-    system, _ = system_prompt_for(
-        ctx.campaign, step=ctx.enrolment.step, variant=ctx.enrolment.variant, canary=ctx.canary
+    system, request = compose_request(
+        ctx.campaign,
+        ctx.lead,
+        step=ctx.enrolment.step,
+        variant=ctx.enrolment.variant,
+        earlier_messages=ctx.enrolment.earlier_messages,
+        facts=facts,
+        feedback=feedback,
+        canary=ctx.canary,
+        nonce=ctx.nonce,
     )
-    blocks = [
-        prompts.data_block(prompts.BLOCK_LEAD, ctx.nonce, _lead_for_prompt(ctx.lead)),
-        prompts.data_block(prompts.BLOCK_RESEARCH, ctx.nonce, facts),
-    ]
-    if ctx.enrolment.earlier_messages:
-        blocks.append(prompts.data_block(prompts.BLOCK_EARLIER, ctx.nonce, ctx.enrolment.earlier_messages))
-    ask = "Write the message now. Output only the message."
-    if feedback:
-        ask = prompts.FEEDBACK_TEMPLATE.format(problems=feedback) + "\n" + ask
-    return [SystemMessage(system), HumanMessage("\n\n".join([*blocks, ask]))]
+    return [SystemMessage(system), HumanMessage(request)]
 
 
 def split_email(text: str) -> tuple[str | None, str]:
@@ -475,49 +410,6 @@ def compose(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
 
 
 # -- guard ------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=4096)
-def _e164(raw: str | None, country: str) -> str | None:
-    if not raw:
-        return None
-    try:
-        return phonenumbers.format_number(
-            phonenumbers.parse(raw, country), phonenumbers.PhoneNumberFormat.E164
-        )
-    except phonenumbers.NumberParseException:
-        return None
-
-
-def guard_rules_for(
-    settings: Settings,
-    tenant: TenantData,
-    campaign: CampaignData,
-    lead: dict[str, Any],
-    *,
-    step: int,
-    variant: str,
-    canary: str,
-) -> GuardRules:
-    """What a draft for this lead is checked against (also used for a reviewer's edit)."""
-    phones = {
-        _e164(p, tenant.default_country)
-        for p in (lead.get("phone"), tenant.sms_sender_id, settings.twilio_from_number)
-    }
-    emails = {e.lower() for e in (lead.get("email"), tenant.email_sender, settings.smtp_from) if e}
-    _, protected = system_prompt_for(campaign, step=step, variant=variant, canary=canary)
-    return GuardRules(
-        channel=campaign.channel,
-        step=step,
-        max_sms_segments=campaign.max_sms_segments,
-        link_allow_list=tenant.link_allow_list,
-        allowed_phones=frozenset(p for p in phones if p),
-        allowed_emails=frozenset(emails),
-        canary=canary,
-        protected_text=protected,
-        default_country=tenant.default_country,
-        postal_address=tenant.postal_address,
-    )
 
 
 def guard_rules(ctx: PipelineContext) -> GuardRules:

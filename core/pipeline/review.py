@@ -20,8 +20,8 @@ from core.db import Database
 from core.errors import Conflict, LeadflowError, NotFound, ValidationError
 from core.models import Campaign, CampaignLead, Event, Lead, LeadStatus, Tenant
 from core.permissions import Actor, Permission
+from core.pipeline.drafting import guard_rules_for
 from core.pipeline.guard import check_draft
-from core.pipeline.nodes import guard_rules_for
 from core.pipeline.store import campaign_data, lead_data, tenant_data
 
 

@@ -1,27 +1,24 @@
-"""The pipeline's service: run one enrolment, reconcile a ledger row, preview, estimate costs.
+"""The pipeline's service: run one enrolment, reconcile a ledger row, preview a draft.
 
 The job runner calls `process_campaign_lead` for each enrolment it has claimed and
 `reconcile_sending_message` for ledger rows a dead worker left `sending`; the campaign editor
-calls `preview` and `estimate_campaign_cost`.
+calls `preview` (the cost estimate, which calls no model, is core.pipeline.estimate).
 """
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.channels.outbox import OutboxSender
 from core.db import Database
 from core.errors import NotFound
-from core.llm.calls import ModelCallRecord
-from core.llm.prices import cost_microusd
-from core.llm.tokens import estimate_prompt_tokens
+from core.llm.records import ModelCallRecord
 from core.logs import bound, get_logger
 from core.models import (
     FINAL_LEAD_STATUSES,
@@ -38,9 +35,9 @@ from core.models import (
 )
 from core.permissions import Actor, Permission
 from core.pipeline import nodes
-from core.pipeline.audience import audience_conditions
+from core.pipeline.drafting import assign_variant, run_secrets
 from core.pipeline.limits import NO_LIMITS, BudgetExceeded, CallGate
-from core.pipeline.nodes import PipelineContext, assign_variant
+from core.pipeline.nodes import PipelineContext
 from core.pipeline.runtime import PipelineRuntime
 from core.pipeline.state import EnrolmentData, PipelineState
 from core.pipeline.store import (
@@ -59,10 +56,8 @@ __all__ = [
     "NO_LIMITS",
     "BudgetExceeded",
     "CallGate",
-    "CostEstimate",
     "PipelineRuntime",
     "PreviewResult",
-    "estimate_campaign_cost",
     "preview",
     "process_campaign_lead",
     "reconcile_sending_message",
@@ -71,11 +66,6 @@ __all__ = [
 LEASE_LOST = "lease_lost"  # returned when the enrolment is no longer leased to the caller
 RUN_OUTPUT_KEYS = ["outcome"]  # what process_campaign_lead reads of a run's final state
 log = get_logger(__name__)
-
-
-def _secrets() -> tuple[str, str]:
-    """A per-run canary for the system prompt and a nonce for the data-block fences."""
-    return f"LF-CANARY-{secrets.token_hex(6)}", secrets.token_hex(6)
 
 
 def process_campaign_lead(
@@ -96,7 +86,7 @@ def process_campaign_lead(
             enrolment,
             variant=assign_variant(inputs.campaign.id, int(inputs.lead["id"]), inputs.campaign.variants),
         )
-    canary, nonce = _secrets()
+    canary, nonce = run_secrets()
     trace_id = str(uuid.uuid4())
     context = PipelineContext(
         runtime=runtime,
@@ -256,7 +246,7 @@ def reconcile_sending_message(db: Database, runtime: PipelineRuntime, message_id
         return message.status
 
 
-# -- preview and estimate ---------------------------------------------------------------------
+# -- preview ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -329,7 +319,7 @@ def preview(
         )
         tenant_view, campaign_view, lead_view = tenant_data(tenant), campaign_data(campaign), lead_data(lead)
     variant = assign_variant(campaign_id, lead_id, campaign_view.variants)
-    canary, nonce = _secrets()
+    canary, nonce = run_secrets()
     context = PipelineContext(
         runtime=runtime,
         db=db,
@@ -368,90 +358,4 @@ def preview(
         output_tokens=sum(c.output_tokens for c in calls),
         variant=variant,
         events=[{k: v for k, v in e.items() if k != "created_at"} for e in final.get("events", [])],
-    )
-
-
-@dataclass(frozen=True)
-class CostEstimate:
-    """What a campaign will cost before it starts, from the price table and token estimates."""
-
-    leads: int
-    steps: int
-    model: str
-    calls_per_lead: int
-    input_tokens_per_lead: int
-    output_tokens_per_lead: int
-    cost_per_lead_microusd: int
-    total_microusd: int
-    # Every draft regenerated once: the most the guard's retries can add.
-    max_total_microusd: int
-
-
-_SAMPLE_LEAD: dict[str, Any] = {
-    "id": 0,
-    "first_name": "Alexandra",
-    "last_name": "Whitfield",
-    "company": "Northwind Logistics",
-    "title": "Head of Operations",
-    "industry": "Logistics",
-    "city": "Chicago",
-    "country": "US",
-}
-
-
-def estimate_campaign_cost(
-    db: Database, runtime: PipelineRuntime, actor: Actor, campaign_id: int
-) -> CostEstimate:
-    """Audience size x steps x (research condensation + compose), each call estimated by its prompt."""
-    actor.require(Permission.view_campaigns)
-    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
-        campaign = session.get(Campaign, campaign_id)
-        if campaign is None:
-            raise NotFound(f"no campaign {campaign_id}")
-        tenant = session.get(Tenant, actor.tenant_id)
-        assert tenant is not None
-        # The leads a start would enrol: the same conditions as enrolment itself.
-        messageable = audience_conditions(actor.tenant_id, campaign.channel, campaign.audience or {})
-        leads = session.scalar(select(func.count(Lead.id)).where(*messageable)) or 0
-        sample = session.scalars(select(Lead).where(*messageable).limit(1)).first()
-        tenant_view, campaign_view = tenant_data(tenant), campaign_data(campaign)
-        lead_view = lead_data(sample) if sample is not None else _SAMPLE_LEAD
-    price = runtime.price(campaign_view.model, tenant_view.price_overrides)
-    steps = max(len(campaign_view.steps), 1)
-    canary, nonce = _secrets()
-    context = PipelineContext(
-        runtime=runtime,
-        db=None,
-        mode="preview",
-        lease_owner="",
-        tenant=tenant_view,
-        campaign=campaign_view,
-        lead=lead_view,
-        enrolment=EnrolmentData(id=None, step=0, variant="A"),
-        canary=canary,
-        nonce=nonce,
-    )
-    facts = nodes.condense_by_rules(
-        nodes.lead_facts(lead_view) + nodes.playbook_facts(tenant_view.playbook, lead_view.get("industry"))
-    )
-    compose_in = estimate_prompt_tokens(str(m.content) for m in nodes.compose_messages(context, facts, None))
-    compose_out = nodes.COMPOSE_MAX_OUTPUT_TOKENS.get(campaign_view.channel, 300)
-    input_tokens, output_tokens, calls = compose_in, compose_out, 1
-    if runtime.provider != "offline":
-        input_tokens += estimate_prompt_tokens([nodes.prompts.CONDENSE_SYSTEM, str(facts)]) + 200
-        output_tokens += nodes.CONDENSE_MAX_OUTPUT_TOKENS
-        calls += 1
-    per_step = cost_microusd(price, input_tokens=input_tokens, output_tokens=output_tokens)
-    regeneration = cost_microusd(price, input_tokens=compose_in + 100, output_tokens=compose_out)
-    per_lead = per_step * steps
-    return CostEstimate(
-        leads=leads,
-        steps=steps,
-        model=campaign_view.model,
-        calls_per_lead=calls * steps,
-        input_tokens_per_lead=input_tokens * steps,
-        output_tokens_per_lead=output_tokens * steps,
-        cost_per_lead_microusd=per_lead,
-        total_microusd=per_lead * leads,
-        max_total_microusd=(per_lead + regeneration * steps) * leads,
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypedDict
 
-from core.llm.calls import ModelCallRecord
+from core.llm.records import ModelCallRecord
 
 Mode = Literal["run", "preview"]
 

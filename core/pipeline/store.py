@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from core.compliance.suppression import suppress_address
 from core.db import Database
 from core.errors import Conflict
-from core.llm.calls import ModelCallRecord
+from core.llm.records import ModelCallRecord
 from core.models import (
     Campaign,
     CampaignLead,

@@ -3,20 +3,46 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
 
 from core.campaign_editor import audience_leads
 from core.campaigns import CampaignView
+from core.config import ConfigError
 from core.db import Database
 from core.permissions import Actor
-from core.pipeline.service import PipelineRuntime, preview
 from core.reports import format_usd
-from pages.common import run_action
+from pages.common import get_settings, run_action
+
+if TYPE_CHECKING:
+    from core.pipeline.service import PipelineRuntime
 
 PAGE_SIZE = 50
+
+
+@st.cache_resource(show_spinner=False)
+def get_runtime() -> PipelineRuntime:
+    """The models and senders previews use, built once per server at the first preview.
+
+    The model stack (LangChain, LangGraph, the OpenAI client) loads here, on the first click,
+    not when the page opens: it takes longer to import than the whole page takes to render.
+    """
+    from core.pipeline.service import PipelineRuntime
+
+    return PipelineRuntime.from_settings(get_settings())
+
+
+def _preview(db: Database, actor: Actor, campaign_id: int, lead_id: int) -> Any:
+    from core.pipeline.service import preview
+
+    try:
+        runtime = get_runtime()
+    except ConfigError as exc:  # e.g. the openai provider without a key: say which setting
+        st.error(f"The preview cannot run: {exc}")
+        return None
+    return preview(db, runtime, actor, campaign_id, lead_id)
 
 
 def pick_lead(db: Database, actor: Actor, key: str, campaign_id: int) -> int | None:
@@ -62,7 +88,7 @@ def _show_result(result: dict[str, Any], channel: str) -> None:
         st.success("The guard passed this draft.")
 
 
-def show(db: Database, runtime: PipelineRuntime, actor: Actor, campaign: CampaignView) -> None:
+def show(db: Database, actor: Actor, campaign: CampaignView) -> None:
     key = f"cmp{campaign.id}_preview"
     st.caption("The preview drafts for the saved campaign (save your changes first); nothing is "
                "sent and no lead is enrolled. Its model calls count as spend.")
@@ -71,7 +97,7 @@ def show(db: Database, runtime: PipelineRuntime, actor: Actor, campaign: Campaig
         return
     if st.button("Preview the draft", key=f"{key}_run", type="primary"):
         with st.spinner("Researching and drafting…"):
-            result = run_action(preview, db, runtime, actor, campaign.id, lead_id)
+            result = run_action(_preview, db, actor, campaign.id, lead_id)
         if result is not None:
             # A plain dict: session state holds no objects of our classes.
             st.session_state[f"{key}_result"] = dataclasses.asdict(result)

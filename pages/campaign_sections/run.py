@@ -10,9 +10,10 @@ import streamlit as st
 
 from core import campaigns
 from core.campaigns import CampaignView
+from core.config import Settings
 from core.db import Database
 from core.permissions import Actor, Permission
-from core.pipeline.service import PipelineRuntime, estimate_campaign_cost
+from core.pipeline.estimate import estimate_campaign_cost
 from core.reports import format_usd
 from pages.campaign_sections.editor import FLASH_KEY
 from pages.common import run_action
@@ -35,8 +36,8 @@ def _progress(db: Database, actor: Actor, campaign: CampaignView) -> None:
         st.caption(f"{progress.status}: {progress.status_reason}")
 
 
-def _estimate(db: Database, runtime: PipelineRuntime, actor: Actor, campaign: CampaignView) -> None:
-    estimate = run_action(estimate_campaign_cost, db, runtime, actor, campaign.id)
+def _estimate(db: Database, settings: Settings, actor: Actor, campaign: CampaignView) -> None:
+    estimate = run_action(estimate_campaign_cost, db, settings, actor, campaign.id)
     if estimate is None:
         return
     st.markdown("**Cost estimate for the whole audience**")
@@ -97,11 +98,11 @@ def _controls(db: Database, actor: Actor, campaign: CampaignView) -> None:
         _schedule(db, actor, campaign, key)
 
 
-def show(db: Database, runtime: PipelineRuntime, actor: Actor, campaign: CampaignView) -> None:
+def show(db: Database, settings: Settings, actor: Actor, campaign: CampaignView) -> None:
     if campaign.status != "draft":
         _progress(db, actor, campaign)
     if campaign.status in ("draft", "scheduled"):
-        _estimate(db, runtime, actor, campaign)
+        _estimate(db, settings, actor, campaign)
     if campaign.scheduled_at is not None:
         st.caption(f"Starts at {campaign.scheduled_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC.")
     if actor.can(Permission.run_campaigns):

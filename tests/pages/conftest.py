@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from core.config import ROOT
 from core.permissions import Actor
 from pages import common
+from pages.campaign_sections import preview
 from pages.common import ACTOR_KEY
 
 PageFactory = Callable[..., AppTest]
@@ -28,10 +29,12 @@ def page_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
     st.cache_data.clear()
     common.get_settings.clear()
     common.get_db.clear()
+    preview.get_runtime.clear()
     yield database_url
     st.cache_data.clear()
     common.get_db.clear()
     common.get_settings.clear()
+    preview.get_runtime.clear()
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from core.config import Settings
 from core.errors import ValidationError
 from core.models import Campaign, CampaignLead, LeadTag, LLMCall, Role, Suppression
 from core.pipeline.audience import audience_count, audience_query
-from core.pipeline.service import PipelineRuntime, estimate_campaign_cost, preview
+from core.pipeline.estimate import estimate_campaign_cost
+from core.pipeline.service import PipelineRuntime, preview
 from tests.conftest import make_settings
 from tests.core.pipeline.conftest import NOW, Seed
 from tests.factories import make_actor
@@ -59,9 +60,8 @@ def test_estimate_for_the_audience(seed: Seed, settings: Settings) -> None:
         session.add(Suppression(channel="sms", address="+12125550299", reason="stop"))
     values = settings.model_dump()
     values.update(llm_provider="openai", openai_api_key="sk-test")
-    runtime = PipelineRuntime.from_settings(make_settings(**values), now=lambda: NOW)
     actor = make_actor(seed.db, seed.tenant_id, Role.analyst)
-    estimate = estimate_campaign_cost(seed.db, runtime, actor, seed.campaign_id)
+    estimate = estimate_campaign_cost(seed.db, make_settings(**values), actor, seed.campaign_id)
     assert (estimate.leads, estimate.steps, estimate.model, estimate.calls_per_lead) == (
         3,
         2,
@@ -78,7 +78,9 @@ def test_estimate_for_the_audience(seed: Seed, settings: Settings) -> None:
 
 def test_offline_estimate_bills_as_the_campaign_model(seed: Seed, runtime: PipelineRuntime) -> None:
     seed.lead()
-    estimate = estimate_campaign_cost(seed.db, runtime, make_actor(seed.db, seed.tenant_id), seed.campaign_id)
+    estimate = estimate_campaign_cost(
+        seed.db, runtime.settings, make_actor(seed.db, seed.tenant_id), seed.campaign_id
+    )
     assert (estimate.leads, estimate.model, estimate.calls_per_lead) == (1, "gpt-4o-mini", 1)
     assert estimate.total_microusd == estimate.cost_per_lead_microusd > 0
 

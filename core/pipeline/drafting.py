@@ -1,0 +1,166 @@
+"""What a draft is written from and checked against, as plain text and data.
+
+The campaign's system prompt for a step and variant, the compose request around the lead's and
+the research's data blocks, the A/B assignment, the token budgets of the model calls, and the
+guard's rules for one lead. Pure functions with no model stack behind them: the pipeline's nodes
+wrap them in LangChain messages, and the dashboard's cost estimate and review queue use them
+without importing LangChain or LangGraph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from functools import lru_cache
+from typing import Any
+
+import phonenumbers
+
+from core.compliance.segments import GSM7_PART, GSM7_SINGLE
+from core.config import Settings
+from core.pipeline import prompts
+from core.pipeline.guard import GuardRules
+from core.pipeline.state import CampaignData, TenantData
+
+# The most output a model call may write: also what the cost estimate prices.
+COMPOSE_MAX_OUTPUT_TOKENS = {"sms": 200, "email": 500}
+CONDENSE_MAX_OUTPUT_TOKENS = 300
+
+
+def run_secrets() -> tuple[str, str]:
+    """A per-run canary for the system prompt and a nonce for the data-block fences."""
+    return f"LF-CANARY-{secrets.token_hex(6)}", secrets.token_hex(6)
+
+
+def variant_prompt(campaign: CampaignData, variant: str) -> str | None:
+    for item in campaign.variants:
+        if isinstance(item, dict) and item.get("name") == variant and item.get("prompt"):
+            return str(item["prompt"])
+    return None
+
+
+def assign_variant(campaign_id: int, lead_id: int, variants: list[Any]) -> str:
+    """The A/B variant of a lead: a stable hash, so a re-run never switches it."""
+    names = [str(v.get("name")) for v in variants if isinstance(v, dict) and v.get("name")]
+    if not names:
+        return "A"
+    digest = hashlib.sha256(f"{campaign_id}:{lead_id}".encode()).digest()
+    return names[int.from_bytes(digest[:8], "big") % len(names)]
+
+
+def step_prompt(campaign: CampaignData, step: int) -> str | None:
+    if 0 <= step < len(campaign.steps) and isinstance(campaign.steps[step], dict):
+        return campaign.steps[step].get("prompt") or None
+    return None
+
+
+def campaign_instructions(campaign: CampaignData, variant: str, step: int) -> str:
+    parts = [campaign.system_prompt.strip()]
+    if extra := variant_prompt(campaign, variant):
+        parts.append(f"Variant {variant}: {extra.strip()}")
+    if extra := step_prompt(campaign, step):
+        parts.append(f"This is follow-up {step}: {extra.strip()}" if step else extra.strip())
+    elif step:
+        parts.append(f"This is follow-up {step}: refer briefly to the earlier message, add one new reason.")
+    return "\n".join(p for p in parts if p)
+
+
+def system_prompt_for(campaign: CampaignData, *, step: int, variant: str, canary: str) -> tuple[str, str]:
+    """(the full system prompt, its fixed part that a draft must never repeat)."""
+    if campaign.channel == "sms":
+        opt_out = (
+            f"End with the exact line: {prompts.SMS_OPT_OUT_LINE}"
+            if step == 0
+            else "No opt-out line is needed on a follow-up."
+        )
+        limit = GSM7_SINGLE if campaign.max_sms_segments <= 1 else GSM7_PART * campaign.max_sms_segments
+        format_rules = prompts.SMS_FORMAT_RULES.format(max_chars=limit, opt_out_rule=opt_out)
+    else:
+        format_rules = prompts.EMAIL_FORMAT_RULES
+    fixed = prompts.COMPOSE_SYSTEM.format(
+        channel_name="text message (SMS)" if campaign.channel == "sms" else "email",
+        task=prompts.TASK_COMPOSE_SMS if campaign.channel == "sms" else prompts.TASK_COMPOSE_EMAIL,
+        tone=prompts.tone_of(campaign.system_prompt),
+        lead_block=prompts.BLOCK_LEAD,
+        research_block=prompts.BLOCK_RESEARCH,
+        earlier_block=prompts.BLOCK_EARLIER,
+        format_rules=format_rules,
+        canary=canary,
+        campaign_prompt="{campaign_prompt}",
+    )
+    full = fixed.replace("{campaign_prompt}", campaign_instructions(campaign, variant, step))
+    return full, fixed.split("Confidential marker")[0]
+
+
+def _lead_for_prompt(lead: dict[str, Any]) -> dict[str, Any]:
+    keep = ("first_name", "last_name", "company", "title", "industry", "city", "country", "notes")
+    return {k: lead[k] for k in keep if lead.get(k)}
+
+
+def compose_request(
+    campaign: CampaignData,
+    lead: dict[str, Any],
+    *,
+    step: int,
+    variant: str,
+    earlier_messages: list[Any],
+    facts: list[dict[str, str]],
+    feedback: str | None,
+    canary: str,
+    nonce: str,
+) -> tuple[str, str]:
+    """(system prompt, request): the lead, the facts and earlier messages as delimited untrusted data."""
+    system, _ = system_prompt_for(campaign, step=step, variant=variant, canary=canary)
+    blocks = [
+        prompts.data_block(prompts.BLOCK_LEAD, nonce, _lead_for_prompt(lead)),
+        prompts.data_block(prompts.BLOCK_RESEARCH, nonce, facts),
+    ]
+    if earlier_messages:
+        blocks.append(prompts.data_block(prompts.BLOCK_EARLIER, nonce, earlier_messages))
+    ask = "Write the message now. Output only the message."
+    if feedback:
+        ask = prompts.FEEDBACK_TEMPLATE.format(problems=feedback) + "\n" + ask
+    return system, "\n\n".join([*blocks, ask])
+
+
+@lru_cache(maxsize=4096)
+def _e164(raw: str | None, country: str) -> str | None:
+    if not raw:
+        return None
+    try:
+        return phonenumbers.format_number(
+            phonenumbers.parse(raw, country), phonenumbers.PhoneNumberFormat.E164
+        )
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def guard_rules_for(
+    settings: Settings,
+    tenant: TenantData,
+    campaign: CampaignData,
+    lead: dict[str, Any],
+    *,
+    step: int,
+    variant: str,
+    canary: str,
+) -> GuardRules:
+    """What a draft for this lead is checked against (also used for a reviewer's edit)."""
+    phones = {
+        _e164(p, tenant.default_country)
+        for p in (lead.get("phone"), tenant.sms_sender_id, settings.twilio_from_number)
+    }
+    emails = {e.lower() for e in (lead.get("email"), tenant.email_sender, settings.smtp_from) if e}
+    _, protected = system_prompt_for(campaign, step=step, variant=variant, canary=canary)
+    return GuardRules(
+        channel=campaign.channel,
+        step=step,
+        max_sms_segments=campaign.max_sms_segments,
+        link_allow_list=tenant.link_allow_list,
+        allowed_phones=frozenset(p for p in phones if p),
+        allowed_emails=frozenset(emails),
+        canary=canary,
+        protected_text=protected,
+        default_country=tenant.default_country,
+        postal_address=tenant.postal_address,
+    )
