@@ -15,8 +15,11 @@ import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
 
-from core.config import Settings
+from pydantic import ValidationError as PydanticValidationError
+
+from core.config import ConfigError, Settings
 from core.db import Database, open_database
+from core.errors import LeadflowError
 from core.logs import configure_logging, get_logger
 from core.pipeline.service import PipelineRuntime
 from jobs.runner import Runner, new_worker_id
@@ -48,13 +51,22 @@ def main(argv: Sequence[str] | None = None, *, runtime_factory: RuntimeFactory |
         print("error: --concurrency must be 1 or more", file=sys.stderr)
         return 2
     sys.setswitchinterval(WORKER_SWITCH_INTERVAL)
-    settings = Settings()
-    configure_logging(settings)
-    db = open_database(settings)
+    try:
+        settings = Settings()
+        configure_logging(settings)
+        db = open_database(settings)
+    except (ConfigError, LeadflowError, PydanticValidationError) as exc:
+        print(f"error: the worker cannot start: {exc}", file=sys.stderr)
+        return 2
     worker_id = new_worker_id()
-    runtime = runtime_factory(db, settings, worker_id) if runtime_factory else None
-    runner = Runner(db, settings, mode="standalone", concurrency=args.concurrency,
-                    runtime=runtime, worker_id=worker_id)
+    try:
+        runtime = runtime_factory(db, settings, worker_id) if runtime_factory else None
+        runner = Runner(db, settings, mode="standalone", concurrency=args.concurrency,
+                        runtime=runtime, worker_id=worker_id)
+    except (ConfigError, LeadflowError) as exc:
+        db.dispose()
+        print(f"error: the worker cannot start: {exc}", file=sys.stderr)
+        return 2
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:

@@ -20,14 +20,20 @@ def _takes_temperature(model: str) -> bool:
     return not (model.startswith("o") and model[1:2].isdigit())
 
 
-def build_openai_model(settings: Settings, *, model: str, temperature: float) -> ChatOpenAI:
-    """ChatOpenAI for the campaign's model: bounded timeout; retries are ours (core.llm.calls)."""
+def openai_api_key(settings: Settings) -> str:
+    """The key, or a ConfigError saying how to set it."""
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     if not key:
         raise ConfigError(
             "LEADFLOW_LLM_PROVIDER is 'openai' but OPENAI_API_KEY is not set; set it in the "
             "environment or .streamlit/secrets.toml, or use LEADFLOW_LLM_PROVIDER=offline"
         )
+    return key
+
+
+def build_openai_model(settings: Settings, *, model: str, temperature: float) -> ChatOpenAI:
+    """ChatOpenAI for the campaign's model: bounded timeout; retries are ours (core.llm.calls)."""
+    key = openai_api_key(settings)
     kwargs: dict[str, object] = {}
     if _takes_temperature(model):
         kwargs["temperature"] = temperature
@@ -47,6 +53,9 @@ class ModelFactory:
     """Chat models for one settings object, by campaign model and temperature."""
 
     def __init__(self, settings: Settings) -> None:
+        if settings.llm_provider == "openai":
+            # Refused here, when a runner or a preview starts, not lead by lead at the first call.
+            openai_api_key(settings)
         self.settings = settings
         self.provider = settings.llm_provider
         self._models: dict[tuple[str, float], BaseChatModel] = {}

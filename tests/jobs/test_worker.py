@@ -72,6 +72,20 @@ def test_until_idle_runs_the_campaign_then_exits_zero(
         assert session.scalar(select(Campaign.status)) == "completed"
 
 
+def test_a_worker_without_its_model_key_refuses_to_start_and_touches_no_lead(
+    runner_db: Database, database_url: str, running_campaign: CampaignMaker
+) -> None:
+    campaign = running_campaign(5)
+    env = {**_environment(database_url), "LEADFLOW_LLM_PROVIDER": "openai"}
+    process = _worker(env, "--until-idle")
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert "the worker cannot start" in stderr.decode() and "OPENAI_API_KEY" in stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    # Not a lead failed for a setting: every one waits for a worker that can run it.
+    assert lead_statuses(runner_db, campaign.campaign_id) == {"pending": 5}
+
+
 def test_until_idle_waits_out_the_leases_of_a_dead_worker(
     runner_db: Database, database_url: str, running_campaign: CampaignMaker
 ) -> None:

@@ -191,6 +191,21 @@ def test_preview_shows_facts_draft_segments_and_cost(
     assert "The guard passed this draft." in [s.value for s in app.success]
 
 
+def test_preview_without_the_model_key_says_which_setting_is_missing(
+    db: Database, manager: Actor, open_page: PageFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEADFLOW_LLM_PROVIDER", "openai")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    campaign_id = _draft(db, manager, audience={"industries": ["Software"]})
+    app = open_page(PAGE, manager)
+    # The page itself opens: only the preview needs the model.
+    assert not app.exception and not _errors(app)
+    _button(app, f"cmp{campaign_id}_preview_run").click().run()
+    assert not app.exception
+    assert any("The preview cannot run" in e and "OPENAI_API_KEY" in e for e in _errors(app))
+    assert not app.code  # no draft shown
+
+
 def test_cost_estimate_for_the_audience(db: Database, manager: Actor, open_page: PageFactory) -> None:
     _draft(db, manager, steps=[{"delay_hours": 0}, {"delay_hours": 24}])
     app = open_page(PAGE, manager)
