@@ -19,6 +19,7 @@ moved the ratio by several points.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -184,6 +185,7 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=5000)
     parser.add_argument("--bare", type=int, default=5000, help="bare-graph invocations")
     args = parser.parse_args()
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     with tempfile.TemporaryDirectory() as tmp:
         bare, full, statuses = bench(args.leads, args.bare, Path(tmp))
     ratio = full / bare

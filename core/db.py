@@ -6,17 +6,29 @@ job runner, the login and the CLI's cross-tenant commands). In a tenant session 
 SELECT, UPDATE and DELETE that touches a tenant-owned table gets `tenant_id = :tenant` added by
 `with_loader_criteria`, and every new or changed row is checked before it is flushed. A session
 with neither refuses to touch tenant-owned tables at all, so a forgotten scope is an error, not a
-leak.
+leak. Prebuilt Core statements on a hot path run with `execute_core`, under the same rule
+(see there).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, Table, Update, create_engine, event, inspect, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import (
+    Delete,
+    Engine,
+    Executable,
+    Table,
+    Update,
+    bindparam,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
+from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
 from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.sql import visitors
@@ -28,6 +40,9 @@ TENANT_KEY = "tenant_id"
 SYSTEM_KEY = "system"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY_OPTION = "leadflow_read_only"
+
+
+UpdateOrDelete = TypeVar("UpdateOrDelete", Update, Delete)
 
 
 class TenantScopeError(RuntimeError):
@@ -192,6 +207,89 @@ def _check_flush(session: Session, _context: object, _instances: object) -> None
         history = inspect(obj).attrs.tenant_id.history
         if obj not in session.new and history.has_changes():
             raise TenantScopeError(f"{type(obj).__name__}.tenant_id cannot be changed")
+
+
+# -- prebuilt Core statements, run without the ORM -------------------------------------------
+#
+# Session.execute takes every statement through the ORM: the hook above, then ORM compile
+# state, options and result handling, which cost more than SQLite itself spends on a one-row
+# write. The pipeline writes a handful of rows per lead with statements it builds once, so it
+# runs them with `execute_core` on the session's connection, under the same tenant rule:
+#
+# - an INSERT into a tenant-owned table: every row's tenant_id is the session's tenant (the
+#   check the hook applies to ORM inserts, INSERT ... FROM SELECT included);
+# - an UPDATE or DELETE of a tenant-owned table: only one built by `tenant_pinned`, whose WHERE
+#   says `tenant_id = :pinned_tenant_id`; the session's tenant is bound to it here, never a
+#   value of the caller's;
+# - any other statement that touches a tenant-owned table is refused: run it with
+#   Session.execute, which scopes it.
+# A system session runs them as they are (it binds :pinned_tenant_id from the parameters).
+
+PINNED_TENANT_PARAM = "pinned_tenant_id"
+_PINNED_OPTION = "leadflow_tenant_pinned"
+_CORE_KINDS_MAX = 1024
+_core_kinds: dict[Any, str] = {}
+
+
+def tenant_pinned(statement: UpdateOrDelete) -> UpdateOrDelete:
+    """An UPDATE or DELETE of a tenant-owned table, pinned by `tenant_id = :pinned_tenant_id`."""
+    table = statement.table
+    if not (isinstance(table, Table) and table.name in TENANT_TABLE_NAMES):
+        raise TenantScopeError(f"tenant_pinned needs a tenant-owned table, not {table}")
+    return statement.where(table.c.tenant_id == bindparam(PINNED_TENANT_PARAM)).execution_options(
+        **{_PINNED_OPTION: True}
+    )
+
+
+def _core_kind(statement: Executable) -> str:
+    """How execute_core scopes the statement: "free", "insert", "pinned" or "refused"."""
+    kind = _core_kinds.get(statement)
+    if kind is not None:
+        return kind
+    dml = cast(Any, statement)
+    if not _tenant_tables_in(statement):
+        kind = "free"
+    elif getattr(dml, "is_insert", False) and dml.table.name in TENANT_TABLE_NAMES:
+        kind = "insert"
+    elif (getattr(dml, "is_update", False) or getattr(dml, "is_delete", False)) and (
+        statement.get_execution_options().get(_PINNED_OPTION)
+    ):
+        kind = "pinned"
+    else:
+        kind = "refused"
+    if len(_core_kinds) >= _CORE_KINDS_MAX:
+        _core_kinds.clear()
+    _core_kinds[statement] = kind
+    return kind
+
+
+CoreParams = dict[str, Any] | list[dict[str, Any]]
+
+
+def execute_core(session: Session, statement: Executable, params: CoreParams) -> CursorResult[Any]:
+    """Run a prebuilt Core statement on the session's connection and transaction (rules above)."""
+    if not session.info.get(SYSTEM_KEY):
+        kind = _core_kind(statement)
+        if kind != "free":
+            tenant_id = session.info.get(TENANT_KEY)
+            if tenant_id is None:
+                raise TenantScopeError("a tenant-owned table was written in a session with no tenant")
+            rows = params if isinstance(params, list) else [params]
+            if kind == "refused":
+                raise TenantScopeError(
+                    "execute_core runs INSERTs into tenant-owned tables and UPDATEs or DELETEs "
+                    "built by tenant_pinned(); run this statement with Session.execute"
+                )
+            if kind == "insert":
+                for row in rows:
+                    if row.get("tenant_id", tenant_id) != tenant_id:
+                        raise TenantScopeError(
+                            f"insert for tenant {row.get('tenant_id')} in tenant {tenant_id}'s session"
+                        )
+            else:
+                pinned = [{**row, PINNED_TENANT_PARAM: tenant_id} for row in rows]
+                params = pinned if isinstance(params, list) else pinned[0]
+    return session.connection().execute(statement, params)
 
 
 class Database:

@@ -10,18 +10,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from core.channels.base import OutgoingMessage, SendReceipt
-from core.db import Database
+from core.db import Database, execute_core
 from core.models import OutboxMessage
 
 
 def _record_insert(make_insert: Any) -> Any:
     # A repeated key inserts nothing (the message is already in the outbox) instead of raising.
-    return (
-        make_insert(OutboxMessage)
-        .on_conflict_do_nothing()
-        .returning(OutboxMessage.id)
-        .execution_options(dml_strategy="raw")
-    )
+    table = OutboxMessage.__table__
+    return make_insert(table).on_conflict_do_nothing().returning(table.c.id)
 
 
 _RECORD = {"sqlite": _record_insert(sqlite_insert), "postgresql": _record_insert(postgresql_insert)}
@@ -52,7 +48,7 @@ class OutboxSender:
             "body": message.body,
         }
         dialect = session.get_bind().dialect.name
-        outbox_id = session.execute(_RECORD[dialect], row).scalar()
+        outbox_id = execute_core(session, _RECORD[dialect], row).scalar()
         if outbox_id is None:
             # Already recorded under this key: sending is idempotent, return the same receipt.
             outbox_id = session.scalar(

@@ -18,6 +18,7 @@ from typing import Any, cast
 from sqlalchemy import (
     CursorResult,
     Result,
+    Table,
     bindparam,
     case,
     exists,
@@ -30,7 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, SessionTransaction
 
 from core.compliance.suppression import suppress_address
-from core.db import Database
+from core.db import Database, execute_core, tenant_pinned
 from core.errors import Conflict
 from core.llm.records import ModelCallRecord
 from core.models import (
@@ -228,7 +229,9 @@ def load_run_inputs(db: Database, campaign_lead_id: int, *, lease_owner: str) ->
     """
     with db.session(system=True, read_only=True) as session:
         row = (
-            session.execute(_RUN_INPUTS, {"campaign_lead_id": campaign_lead_id, "lease_owner": lease_owner})
+            execute_core(
+                session, _RUN_INPUTS, {"campaign_lead_id": campaign_lead_id, "lease_owner": lease_owner}
+            )
             .mappings()
             .one_or_none()
         )
@@ -343,7 +346,7 @@ def _ledger_insert(dialect: str, columns: tuple[str, ...] = _LEDGER_COLUMNS) -> 
     One statement does the three checks and the write; ON CONFLICT DO NOTHING turns a second
     row for the same step (or key) into "no row", never an exception.
     """
-    table = Message.__table__
+    table = cast(Table, Message.__table__)
     row = select(*[bindparam(name, type_=table.c[name].type) for name in columns]).where(
         exists().where(
             CampaignLead.id == bindparam("campaign_lead_id"),
@@ -358,12 +361,10 @@ def _ledger_insert(dialect: str, columns: tuple[str, ...] = _LEDGER_COLUMNS) -> 
     )
     make_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     return (
-        make_insert(Message)
-        .from_select([getattr(Message, name) for name in columns], row)
+        make_insert(table)
+        .from_select([table.c[name] for name in columns], row)
         .on_conflict_do_nothing()
-        .returning(Message.id)
-        # The parameters are bound values of one statement, not rows for an ORM bulk insert.
-        .execution_options(dml_strategy="raw")
+        .returning(table.c.id)
     )
 
 
@@ -432,7 +433,8 @@ def write_ledger_row(
         handed_over = False  # with `hold`, the caller commits or releases it
         try:
             provider_message_id = deliver(session)
-            message_id = session.execute(
+            message_id = execute_core(
+                session,
                 _SENT_LEDGER_INSERTS[dialect],
                 {
                     **params,
@@ -453,7 +455,7 @@ def write_ledger_row(
             if not handed_over:
                 held.release()
     with db.session(tenant_id=tenant_id) as session, session.begin():
-        message_id = session.execute(_LEDGER_INSERTS[dialect], params).scalar()
+        message_id = execute_core(session, _LEDGER_INSERTS[dialect], params).scalar()
         if message_id is None:
             refused = _ledger_refusal(
                 session,
@@ -481,9 +483,8 @@ def write_ledger_row(
             "provider_message_id": provider_message_id,
             "sent_at": now,
         }
-        session.execute(
-            _cached_update(Message, tuple(sorted(sent))),
-            _update_params(sent, row_id=message_id, row_tenant_id=tenant_id),
+        execute_core(
+            session, _cached_update(Message, tuple(sorted(sent))), _update_params(sent, row_id=message_id)
         )
         return LedgerEntry(message_id, proceed=True, provider_message_id=provider_message_id)
 
@@ -568,10 +569,10 @@ class Outcome:
     suppress: dict[str, str] | None = None
 
 
-# Plain executemany inserts: the ORM's bulk-insert bookkeeping (identity, defaults per row) is
-# not needed for log rows and doubles their cost. The tenant check on each row still applies.
-_INSERT_EVENTS = insert(Event).execution_options(dml_strategy="raw")
-_INSERT_LLM_CALLS = insert(LLMCall).execution_options(dml_strategy="raw")
+# Plain executemany inserts, run by execute_core (which checks each row's tenant): the ORM's
+# bulk-insert bookkeeping (identity, defaults per row) is not needed for log rows.
+_INSERT_EVENTS = insert(cast(Table, Event.__table__))
+_INSERT_LLM_CALLS = insert(cast(Table, LLMCall.__table__))
 _statement_cache: dict[tuple[str, ...], Any] = {}
 _statement_lock = threading.Lock()
 
@@ -579,6 +580,7 @@ _statement_lock = threading.Lock()
 def _cached_update(model: type[Message | CampaignLead], keys: tuple[str, ...]) -> Any:
     """UPDATE model SET <keys> WHERE id = :row_id [AND lease_owner = :lease_owner], built once per key set.
 
+    Pinned to the session's tenant (core.db.tenant_pinned) and run with execute_core.
     Statements are immutable and safe to share between threads; building one costs more than
     running it, and an outcome writes one of a handful of key sets.
     """
@@ -586,16 +588,14 @@ def _cached_update(model: type[Message | CampaignLead], keys: tuple[str, ...]) -
     statement = _statement_cache.get(cache_key)
     if statement is not None:
         return statement
-    table = model.__table__
+    table = cast(Table, model.__table__)
     values: dict[str, Any] = {key: bindparam(f"set_{key}", type_=table.c[key].type) for key in keys}
-    criteria = [model.id == bindparam("row_id"), model.tenant_id == bindparam("row_tenant_id")]
+    criteria = [table.c.id == bindparam("row_id")]
     if model is CampaignLead:
-        criteria.append(CampaignLead.lease_owner == bindparam("lease_owner"))
+        criteria.append(table.c.lease_owner == bindparam("lease_owner"))
         for counter in ("cost_microusd", "input_tokens", "output_tokens"):
-            values[counter] = getattr(CampaignLead, counter) + bindparam(
-                f"add_{counter}", type_=table.c[counter].type
-            )
-    statement = update(model).where(*criteria).values(values).execution_options(synchronize_session=False)
+            values[counter] = table.c[counter] + bindparam(f"add_{counter}", type_=table.c[counter].type)
+    statement = tenant_pinned(update(table).where(*criteria).values(values))
     with _statement_lock:
         _statement_cache[cache_key] = statement
     return statement
@@ -631,9 +631,10 @@ def _write_outcome(session: Session, outcome: Outcome) -> bool:
     if outcome.message_id is not None and outcome.message_values:
         # The ledger always records what the provider did, lease or no lease.
         message_values = outcome.message_values
-        session.execute(
+        execute_core(
+            session,
             _cached_update(Message, tuple(sorted(message_values))),
-            _update_params(message_values, row_id=outcome.message_id, row_tenant_id=outcome.tenant_id),
+            _update_params(message_values, row_id=outcome.message_id),
         )
     owned = False
     if outcome.status is not None:
@@ -647,12 +648,12 @@ def _write_outcome(session: Session, outcome: Outcome) -> bool:
         statement = _cached_update(CampaignLead, tuple(sorted(values)))
         owned = bool(
             _rowcount(
-                session.execute(
+                execute_core(
+                    session,
                     statement,
                     _update_params(
                         values,
                         row_id=outcome.campaign_lead_id,
-                        row_tenant_id=outcome.tenant_id,
                         lease_owner=outcome.lease_owner,
                         add_cost_microusd=cost,
                         add_input_tokens=input_tokens,
@@ -672,7 +673,8 @@ def _write_outcome(session: Session, outcome: Outcome) -> bool:
         )
     _insert_events(session, outcome, lease_lost=outcome.status is not None and not owned)
     if calls:
-        session.execute(
+        execute_core(
+            session,
             _INSERT_LLM_CALLS,
             [
                 {
@@ -725,4 +727,4 @@ def _insert_events(session: Session, outcome: Outcome, *, lease_lost: bool) -> N
             }
         )
     if rows:
-        session.execute(_INSERT_EVENTS, rows)
+        execute_core(session, _INSERT_EVENTS, rows)

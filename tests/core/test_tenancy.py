@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from core.auth import list_users, unlock_user
-from core.db import Database, TenantScopeError
+from core.db import PINNED_TENANT_PARAM, Database, TenantScopeError, execute_core, tenant_pinned
 from core.errors import NotFound
-from core.models import Lead, User
+from core.models import Lead, Tenant, User
 from core.reports import overview_figures
 from tests.factories import make_actor, make_tenant
 
@@ -131,3 +131,61 @@ def test_a_statement_reused_across_tenants_is_scoped_to_each(db: Database, two_t
     with db.session(system=True) as s:
         renamed = s.execute(select(Lead.tenant_id, Lead.last_name)).all()
     assert sorted(renamed) == sorted([(a, "Renamed"), (b, None)])
+
+
+# -- execute_core: prebuilt Core statements run without the ORM, under the same rule ------------
+
+LEADS = Lead.__table__
+
+
+def test_a_pinned_update_changes_only_the_sessions_tenant(db: Database, two_tenants) -> None:
+    a, b = two_tenants
+    with db.session(system=True) as s:
+        ids = dict(s.execute(select(Lead.tenant_id, Lead.id)).all())
+    rename = tenant_pinned(
+        update(LEADS).where(LEADS.c.id == bindparam("row_id")).values(notes=bindparam("new_notes"))
+    )
+    with db.session(tenant_id=a) as s, s.begin():
+        # The other tenant's row by its id, even with the other tenant's id offered: untouched.
+        other = {"row_id": ids[b], "new_notes": "hacked", PINNED_TENANT_PARAM: b}
+        assert execute_core(s, rename, other).rowcount == 0
+        assert execute_core(s, rename, {"row_id": ids[a], "new_notes": "mine"}).rowcount == 1
+    with db.session(system=True) as s:
+        assert dict(s.execute(select(Lead.tenant_id, Lead.notes)).all()) == {a: "mine", b: None}
+
+
+def test_a_core_insert_for_another_tenant_is_refused_and_writes_nothing(db: Database, two_tenants) -> None:
+    a, b = two_tenants
+    add = insert(LEADS)
+    with pytest.raises(TenantScopeError, match=f"insert for tenant {b}"):
+        with db.session(tenant_id=a) as s, s.begin():
+            execute_core(s, add, [{"tenant_id": a, "first_name": "ok"}, {"tenant_id": b, "first_name": "x"}])
+    with db.session(tenant_id=a) as s, s.begin():
+        execute_core(s, add, {"tenant_id": a, "first_name": "mine"})
+    with db.session(system=True) as s:
+        names = s.execute(select(Lead.tenant_id, Lead.first_name).order_by(Lead.id)).all()
+    assert [n for n in names if n[1] in ("ok", "x", "mine")] == [(a, "mine")]
+
+
+def test_core_statements_that_execute_core_cannot_scope_are_refused(db: Database, two_tenants) -> None:
+    a, _ = two_tenants
+    unpinned = update(LEADS).values(notes="everyone")
+    with db.session(tenant_id=a) as s, s.begin():
+        for statement in (unpinned, delete(LEADS), select(LEADS.c.first_name)):
+            with pytest.raises(TenantScopeError, match="run this statement with Session.execute"):
+                execute_core(s, statement, {})
+    with pytest.raises(TenantScopeError, match="tenant-owned table"):
+        tenant_pinned(update(Tenant.__table__).values(name="x"))
+    with db.session(system=True) as s:
+        assert s.scalar(select(func.count(Lead.id)).where(Lead.notes == "everyone")) == 0
+
+
+def test_a_system_session_runs_core_statements_as_they_are(db: Database, two_tenants) -> None:
+    a, b = two_tenants
+    with db.session(system=True) as s, s.begin():
+        rows = execute_core(s, select(LEADS.c.tenant_id).order_by(LEADS.c.tenant_id), {}).scalars().all()
+        assert rows == [a, b]
+        pinned = tenant_pinned(update(LEADS).values(notes="by the system"))
+        assert execute_core(s, pinned, {PINNED_TENANT_PARAM: b}).rowcount == 1
+    with db.session(system=True) as s:
+        assert dict(s.execute(select(Lead.tenant_id, Lead.notes)).all()) == {a: None, b: "by the system"}
