@@ -7,6 +7,7 @@ so the monitor stays fast on a campaign of a million leads with millions of even
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -47,9 +48,10 @@ class MonitorEvent:
 @dataclass(frozen=True)
 class ErrorReason:
     status: str
-    reason: str
+    reason: str  # the commonest wording of the group
     leads: int
     last_at: datetime | None
+    wordings: int = 1  # distinct texts folded into this group (they differ only in numbers)
 
 
 @dataclass(frozen=True)
@@ -159,10 +161,26 @@ def recent_events(
         ]
 
 
+# Numbers, phone numbers, amounts, times and ids inside a reason: "provider error 21211 for
+# +14155550123" and "... for +14155550199" are one reason to the person reading the monitor.
+_VARIABLE_PART = re.compile(r"\+?\d(?:[\d.,:/-]*\d)?")
+# Exact texts read from SQL before folding: the folding is in Python (SQLite has no regexp).
+EXACT_REASONS_READ = 500
+
+
+def reason_shape(text: str) -> str:
+    """The reason with its variable parts replaced, so reasons that differ only in them group."""
+    return _VARIABLE_PART.sub("#", text)
+
+
 def errors_by_reason(
     db: Database, actor: Actor, campaign_id: int, *, limit: int = 20
 ) -> list[ErrorReason]:
-    """The campaign's failed and unknown leads grouped by why, the commonest first."""
+    """The campaign's failed and unknown leads grouped by why, the commonest first.
+
+    SQL groups by the exact text; texts that differ only in numbers are then folded into one
+    group, shown with its commonest wording.
+    """
     actor.require(Permission.view_monitor)
     reason = func.coalesce(CampaignLead.error, CampaignLead.status_reason, "no reason recorded")
     leads = func.count(CampaignLead.id)
@@ -172,10 +190,20 @@ def errors_by_reason(
                CampaignLead.status.in_(ERROR_LEAD_STATUSES))
         .group_by(CampaignLead.status, reason)
         .order_by(leads.desc())
-        .limit(limit)
+        .limit(EXACT_REASONS_READ)
     )
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
-        return [ErrorReason(str(s), str(r), int(n), last) for s, r, n, last in session.execute(query)]
+        exact = [(str(s), str(r), int(n), last) for s, r, n, last in session.execute(query)]
+    groups: dict[tuple[str, str], ErrorReason] = {}
+    for status, text, count, last in exact:  # commonest first: the first text names the group
+        key = (status, reason_shape(text))
+        found = groups.get(key)
+        if found is None:
+            groups[key] = ErrorReason(status, text, count, last)
+            continue
+        latest = max((t for t in (found.last_at, last) if t is not None), default=None)
+        groups[key] = ErrorReason(status, found.reason, found.leads + count, latest, found.wordings + 1)
+    return sorted(groups.values(), key=lambda e: -e.leads)[:limit]
 
 
 def recent_leads(db: Database, actor: Actor, campaign_id: int, *, limit: int = 20) -> list[RecentLead]:

@@ -17,7 +17,7 @@ from core.reports import format_usd
 from pages.common import get_settings, run_action
 
 if TYPE_CHECKING:
-    from core.pipeline.service import PipelineRuntime
+    from core.pipeline.service import PipelineRuntime, PreviewResult
 
 PAGE_SIZE = 50
 
@@ -34,7 +34,7 @@ def get_runtime() -> PipelineRuntime:
     return PipelineRuntime.from_settings(get_settings())
 
 
-def _preview(db: Database, actor: Actor, campaign_id: int, lead_id: int) -> Any:
+def _preview(db: Database, actor: Actor, campaign_id: int, lead_id: int) -> PreviewResult | None:
     from core.pipeline.service import preview
 
     try:

@@ -78,8 +78,11 @@ def _figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) -> No
     st.markdown("**Errors by reason**")
     errors = monitor.errors_by_reason(db, actor, campaign_id)
     if errors:
-        st.dataframe([{"leads": e.leads, "status": e.status, "reason": e.reason} for e in errors],
-                     hide_index=True, width="stretch")
+        st.dataframe(
+            [{"leads": e.leads, "status": e.status, "reason": e.reason
+              + (f" (and {e.wordings - 1} more like it, differing in numbers)" if e.wordings > 1 else "")}
+             for e in errors],
+            hide_index=True, width="stretch")
     else:
         st.caption("No failed leads.")
     st.markdown("**Recent events**")

@@ -83,6 +83,25 @@ def test_errors_are_grouped_by_reason_commonest_first(db: Database, run: SeededR
         ("failed", "provider said no", 2), ("unknown", "timed out", 1)]
 
 
+def test_reasons_that_differ_only_in_numbers_are_one_group(db: Database, run: SeededRun) -> None:
+    first, second, third = run.campaign_lead_ids
+    texts = {
+        first: "twilio error 21211: invalid 'To' number +14155550123",
+        second: "twilio error 21211: invalid 'To' number +14155550199",
+        third: "twilio error 21610: unsubscribed recipient",
+    }
+    with db.session(tenant_id=run.owner.tenant_id) as session, session.begin():
+        for campaign_lead_id, text in texts.items():
+            session.execute(update(CampaignLead).where(CampaignLead.id == campaign_lead_id)
+                            .values(status="failed", error=text))
+    errors = monitor.errors_by_reason(db, run.owner, run.campaign_id)
+    assert [(e.leads, e.wordings) for e in errors] == [(2, 2), (1, 1)]
+    assert errors[0].reason in (texts[first], texts[second])
+    # The codes differ in digits, but the words after them differ too: two groups, not one.
+    assert errors[1].reason == texts[third]
+    assert monitor.reason_shape(texts[first]) == "twilio error #: invalid 'To' number #"
+
+
 def test_lead_trace_has_the_log_draft_message_and_cost(db: Database, run: SeededRun) -> None:
     trace = monitor.lead_trace(db, run.owner, run.campaign_lead_ids[0])
     assert trace.status == "sent" and trace.trace_id
