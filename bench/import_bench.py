@@ -209,6 +209,7 @@ def main() -> None:
         kind, file, url = args.measure
         print(json.dumps(measure(kind, Path(file), url)))
         return
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     OUT.mkdir(parents=True, exist_ok=True)
     rows_100k = generate_rows(100_000)
     csv_100k, xlsx_100k, csv_500k = OUT / "leads_100k.csv", OUT / "leads_100k.xlsx", OUT / "leads_500k.csv"
