@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -42,11 +43,13 @@ class Site(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: Site
+    requests = 0  # GET requests answered since the `site` fixture started
 
     def log_message(self, *args: Any) -> None:
         return
 
     def do_GET(self) -> None:
+        type(self).requests += 1
         routes = {
             "/": (200, "text/html", HOME),
             "/big": (200, "text/html", BIG),
@@ -76,6 +79,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def site() -> Iterator[str]:
+    _Handler.requests = 0
     server = Site(("127.0.0.1", 0), _Handler)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -120,6 +124,52 @@ def test_refusals(site: str, path: str, overrides: dict[str, Any], message: str)
     settings = make_settings("sqlite://", **{"research_fetch_allow_private": True, **overrides})
     with pytest.raises(ResearchFetchError, match=message):
         fetch_page_text(site + path, settings)
+
+
+class Rebinding:
+    """A resolver whose first answer for the name is public and every later one the test site."""
+
+    PUBLIC = "93.184.215.14"
+
+    def __init__(self, name: str, real: Any) -> None:
+        self.name, self.real, self.asked = name, real, 0
+
+    def __call__(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != self.name:
+            return self.real(host, port, *args, **kwargs)
+        self.asked += 1
+        address = self.PUBLIC if self.asked == 1 else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+
+def test_a_second_dns_answer_cannot_send_the_fetch_to_a_private_host(
+    site: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = site.rsplit(":", 1)[1]
+    resolver = Rebinding("rebind.example", socket.getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    settings = make_settings("sqlite://", research_fetch_timeout_seconds=0.5)
+    # The name is resolved once, vetted, and that address is the one connected to (the public
+    # one, unreachable here): the private answer that would come next is never asked for.
+    with pytest.raises(ResearchFetchError, match="cannot fetch"):
+        fetch_page_text(f"http://rebind.example:{port}/", settings)
+    assert resolver.asked == 1
+    assert _Handler.requests == 0
+
+
+def test_a_name_that_resolves_to_a_private_address_is_refused(
+    site: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = site.rsplit(":", 1)[1]
+    resolver = Rebinding("inside.example", socket.getaddrinfo)
+    resolver.asked = 1  # every answer is the private one
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    with pytest.raises(ResearchFetchError, match="inside.example resolves to a private address"):
+        fetch_page_text(f"http://inside.example:{port}/", make_settings("sqlite://"))
+    assert _Handler.requests == 0
+    # The same name with private addresses allowed (a test setting) is fetched from that address.
+    _, text = fetch_page_text(f"http://inside.example:{port}/", allowing())
+    assert "100th engine" in text and _Handler.requests == 1
 
 
 @pytest.mark.parametrize("url", ["ftp://example.com/", "file:///etc/passwd", "javascript:alert(1)"])
