@@ -5,16 +5,22 @@ from __future__ import annotations
 import dataclasses
 
 import streamlit as st
-import streamlit_authenticator as stauth
 
-from core.auth import actor_for_username, has_any_user, login_directory
+from core.auth import actor_for_username, has_any_user
 from core.config import ConfigError
 from core.errors import LeadflowError
 from core.leads.readers import verify_xml_protection
 from core.logs import configure_logging
 from core.permissions import Actor
 from jobs.embedded import ensure_embedded_runner
-from pages.auth import show_first_owner_form, show_login_form
+from pages.auth import (
+    forget_sign_in,
+    remember_sign_in,
+    show_first_owner_form,
+    show_login_form,
+    signed_in_username,
+    sync_sign_in_cookie,
+)
 from pages.common import ACTOR_KEY, get_db, get_settings
 from pages.registry import pages_for
 
@@ -35,30 +41,20 @@ if not has_any_user(db):
     show_first_owner_form(db)
     st.stop()
 
-authenticator = stauth.Authenticate(
-    login_directory(db), settings.cookie_name, cookie_key, settings.cookie_expiry_days,
-    auto_hash=False, login_sleep_time=0,
-)
-try:
-    authenticator.login(location="unrendered")  # restores a session from a valid cookie
-except stauth.LoginError:
-    st.session_state["authentication_status"] = None
-
 actor: Actor | None = None
-if st.session_state.get("authentication_status") and st.session_state.get("username"):
+if username := signed_in_username(settings, cookie_key):
     try:
-        actor = actor_for_username(db, st.session_state["username"])
+        actor = actor_for_username(db, username)
     except LeadflowError:
-        actor = None
-        authenticator.logout(location="unrendered")
+        forget_sign_in()  # deactivated or locked since: the cookie no longer signs in
+sync_sign_in_cookie(settings)
 if actor is None:
     actor = show_login_form(db, settings)
     if actor is None:
         st.session_state.pop(ACTOR_KEY, None)
         st.stop()
-    st.session_state.update(authentication_status=True, username=actor.username, name=actor.name,
-                            logout=None)
-    authenticator.cookie_controller.set_cookie()
+    remember_sign_in(actor.username, settings, cookie_key)
+    sync_sign_in_cookie(settings)
 st.session_state[ACTOR_KEY] = dataclasses.asdict(actor)
 
 with st.sidebar:
@@ -67,8 +63,7 @@ with st.sidebar:
         st.warning("Development mode: login cookies are signed with a public key. "
                    "Set LEADFLOW_COOKIE_KEY and turn LEADFLOW_DEV_MODE off in production.",
                    icon=":material/construction:")
-    authenticator.logout(button_name="Sign out", location="sidebar", key="sign_out",
-                         callback=lambda _: st.session_state.pop(ACTOR_KEY, None))
+    st.button("Sign out", key="sign_out", on_click=forget_sign_in)
 
 st.navigation(
     {

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import bcrypt
+import jwt
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
@@ -304,17 +305,36 @@ def actor_for_username(db: Database, username: str) -> Actor:
                      username=user.username, name=user.name)
 
 
-def login_directory(db: Database) -> dict[str, dict[str, dict[str, str]]]:
-    """Active users in streamlit-authenticator's credentials shape (no password hashes in it)."""
-    with db.session(system=True, read_only=True) as session:
-        rows = session.execute(
-            select(User.username, User.name, User.email, User.role).where(User.active.is_(True))
-        ).all()
-    return {
-        "usernames": {
-            r.username: {"name": r.name, "email": r.email or "", "roles": [r.role]} for r in rows
-        }
-    }
+# The sign-in cookie holds this token: the username and when it expires, signed with
+# LEADFLOW_COOKIE_KEY. The claims are those streamlit-authenticator 0.4 wrote, so a cookie issued
+# before Leadflow signed its own still restores its session.
+SESSION_TOKEN_ALGORITHM = "HS256"
+
+
+def session_token(username: str, key: str, expires_at: datetime) -> str:
+    """The signed token of the sign-in cookie."""
+    claims = {"username": username, "exp_date": expires_at.timestamp()}
+    return jwt.encode(claims, key, algorithm=SESSION_TOKEN_ALGORITHM)
+
+
+def username_from_session_token(token: str | None, key: str, *, now: datetime | None = None) -> str | None:
+    """The username of a valid, unexpired token; None for a missing, forged or expired one.
+
+    The account itself is checked by the caller (actor_for_username): a token outlives neither
+    a deactivation nor a lock.
+    """
+    if not token:
+        return None
+    try:
+        claims = jwt.decode(token, key, algorithms=[SESSION_TOKEN_ALGORITHM])
+    except jwt.InvalidTokenError:
+        return None
+    username, expires = claims.get("username"), claims.get("exp_date")
+    if not isinstance(username, str) or not isinstance(expires, int | float):
+        return None
+    if expires <= (now or datetime.now(UTC)).timestamp():
+        return None
+    return username
 
 
 def tenant_name(db: Database, tenant_id: int) -> str:

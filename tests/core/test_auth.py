@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
+import jwt
 import pytest
 
 from core.auth import (
@@ -13,6 +15,8 @@ from core.auth import (
     create_user,
     has_any_user,
     hash_password,
+    session_token,
+    username_from_session_token,
     verify_password,
 )
 from core.db import Database
@@ -168,3 +172,35 @@ def test_permission_table_is_nested() -> None:
     assert analyst < manager < admin < owner
     assert Permission.manage_leads not in manager
     assert Permission.review_drafts not in analyst
+
+
+# -- the sign-in cookie's token -----------------------------------------------------------------
+
+
+def test_a_session_token_names_its_user_until_it_expires() -> None:
+    now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    token = session_token("mia", "k" * 32, now + timedelta(days=1))
+    assert username_from_session_token(token, "k" * 32, now=now) == "mia"
+    assert username_from_session_token(token, "k" * 32, now=now + timedelta(days=1, seconds=1)) is None
+
+
+@pytest.mark.parametrize("token", [None, "", "not.a.token", "a.b"])
+def test_a_missing_or_malformed_token_names_nobody(token: str | None) -> None:
+    assert username_from_session_token(token, "k" * 32) is None
+
+
+def test_a_token_signed_with_another_key_or_edited_names_nobody() -> None:
+    expires = datetime.now(UTC) + timedelta(days=1)
+    assert username_from_session_token(session_token("mia", "other" * 8, expires), "k" * 32) is None
+    header, _, signature = session_token("mia", "k" * 32, expires).split(".")
+    forged_claims = jwt.utils.base64url_encode(
+        json.dumps({"username": "owner", "exp_date": expires.timestamp()}).encode()
+    ).decode()
+    assert username_from_session_token(f"{header}.{forged_claims}.{signature}", "k" * 32) is None
+
+
+def test_a_cookie_issued_by_streamlit_authenticator_still_signs_in() -> None:
+    # The claims and algorithm streamlit-authenticator 0.4 wrote, before Leadflow signed its own.
+    expires = datetime.now(UTC) + timedelta(days=1)
+    legacy = jwt.encode({"username": "mia", "exp_date": expires.timestamp()}, "k" * 32, algorithm="HS256")
+    assert username_from_session_token(legacy, "k" * 32) == "mia"

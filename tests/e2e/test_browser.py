@@ -25,6 +25,7 @@ ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 README_SHOTS = ROOT / "docs" / "screenshots"
 SERVER_LOG = ARTIFACTS / "server.log"
 PASSWORD = "correct horse battery"
+COOKIE_NAME = "leadflow_auth"  # the default LEADFLOW_COOKIE_NAME
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytestmark = [
@@ -99,6 +100,17 @@ def shot(page: object, name: str, *, readme: bool = False) -> None:
         shutil.copyfile(path, README_SHOTS / f"{name}.png")
 
 
+def idle(page) -> None:  # type: ignore[no-untyped-def]
+    """Wait for the script run that drew the page to finish.
+
+    While a run is in progress, elements of the previous run stay on screen until the new run
+    replaces them: text typed into one of those is lost (a sign-in then fails with an empty
+    password). Called after the element that marks the new page has appeared, so the run
+    waited for is the one that drew it.
+    """
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
+
+
 def textbox(page, name: str):  # type: ignore[no-untyped-def]
     return page.get_by_role("textbox", name=name, exact=True)
 
@@ -106,6 +118,7 @@ def textbox(page, name: str):  # type: ignore[no-untyped-def]
 def test_a_new_team_from_first_owner_to_imported_leads(server: str, page) -> None:  # type: ignore[no-untyped-def]
     page.goto(server)
     page.get_by_text("Welcome to Leadflow").wait_for()
+    idle(page)
     shot(page, "01-first-owner")
     textbox(page, "Organisation name").fill("Acme Inc.")
     textbox(page, "Your name").fill("Olga Owner")
@@ -116,18 +129,24 @@ def test_a_new_team_from_first_owner_to_imported_leads(server: str, page) -> Non
     page.get_by_role("button", name="Create the owner account").click()
 
     page.get_by_text("Sign in to Leadflow").wait_for()
+    idle(page)
     textbox(page, "Username").fill("olga")
     textbox(page, "Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_text("Start by importing leads").wait_for()
+    # The sign-in cookie is set by a component once its frame has loaded; every later visit
+    # (each page.goto below is a new session) is signed in by it.
+    page.wait_for_function(f"document.cookie.includes('{COOKIE_NAME}=')")
     shot(page, "02-overview-empty")
 
     page.goto(f"{server}/leads")
     page.get_by_role("heading", name="Leads").wait_for()
+    idle(page)
     page.locator("input[type=file]").set_input_files(str(ROOT / "data" / "sample_leads.csv"))
     page.get_by_role("button", name="Preview").click()
     import_button = page.get_by_role("button", name="Import")
     import_button.first.wait_for()
+    idle(page)
     shot(page, "03-import-preview")
     import_button.first.click()
     page.get_by_text("finished.").wait_for(timeout=60_000)
@@ -139,6 +158,8 @@ def test_an_sms_campaign_from_draft_to_completed_and_its_costs(server: str, page
     # The sample leads live in many time zones; a window open all day lets the run finish now,
     # whatever the hour CI runs at.
     page.goto(f"{server}/admin")
+    page.get_by_role("tab", name="Settings").wait_for()
+    idle(page)
     page.get_by_role("tab", name="Settings").click()
     textbox(page, "Send window start (HH:MM, recipient's time)").fill("00:00")
     textbox(page, "Send window end (HH:MM)").fill("00:00")
@@ -147,14 +168,17 @@ def test_an_sms_campaign_from_draft_to_completed_and_its_costs(server: str, page
 
     page.goto(f"{server}/campaigns")
     page.get_by_role("heading", name="New campaign").wait_for()
+    idle(page)
     textbox(page, "Name").fill("Spring SMS")
     page.get_by_role("button", name="Create campaign").click()
     page.get_by_role("heading", name="Spring SMS · draft").wait_for()
+    idle(page)
 
     page.get_by_role("tab", name="Preview").click()
     page.get_by_role("button", name="Preview the draft").click()
     page.get_by_text("Reply STOP to opt out").first.wait_for(timeout=60_000)
     page.get_by_text("GSM-7").first.wait_for()
+    idle(page)
     shot(page, "05-campaign-preview", readme=True)
 
     page.get_by_role("tab", name="Run").click()
@@ -174,3 +198,11 @@ def test_an_sms_campaign_from_draft_to_completed_and_its_costs(server: str, page
     page.get_by_role("heading", name="Costs").wait_for()
     page.locator(".js-plotly-plot").first.wait_for()
     shot(page, "08-costs", readme=True)
+
+    # Signing out deletes the cookie: a new visit finds the sign-in form, not the session.
+    idle(page)
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_text("Sign in to Leadflow").wait_for()
+    page.wait_for_function(f"!document.cookie.includes('{COOKIE_NAME}=')")
+    page.goto(server)
+    page.get_by_text("Sign in to Leadflow").wait_for()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.auth import has_any_user
-from core.config import ROOT
+from core.auth import has_any_user, username_from_session_token
+from core.config import ROOT, Settings
 from core.db import Database
 from core.models import Role
 from core.permissions import Actor, Permission
+from pages.auth import COOKIE_CHANGE_KEY, SIGNED_OUT_KEY, USERNAME_KEY
 from pages.common import ACTOR_KEY
 from pages.registry import PAGES, pages_for
 from tests.factories import PASSWORD, make_actor, make_tenant
@@ -131,9 +132,38 @@ def test_a_restored_session_is_checked_against_the_database(page_env: str, db: D
     with db.session(system=True) as s, s.begin():
         s.execute(update(User).values(active=active))
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
-    app.session_state["authentication_status"] = True
-    app.session_state["username"] = "mia"
+    app.session_state[USERNAME_KEY] = "mia"  # what the cookie or an earlier sign-in restored
     app = app.run()
     assert not app.exception
     expected = "Overview" if active else "Sign in to Leadflow"
     assert app.title[0].value == expected
+    # A deactivated account's cookie is deleted, and no longer counts in this session.
+    assert (USERNAME_KEY in app.session_state) is active
+    if not active:
+        assert app.session_state[COOKIE_CHANGE_KEY] == {"method": "delete"}
+        assert app.session_state[SIGNED_OUT_KEY] is True
+
+
+def test_sign_in_sets_the_cookie_and_sign_out_deletes_it(page_env: str, db: Database) -> None:
+    make_actor(db, make_tenant(db), Role.manager, "mia")
+    app = _sign_in(_app(), "mia", PASSWORD)
+    change = app.session_state[COOKIE_CHANGE_KEY]
+    assert change["method"] == "set" and change["options"]["sameSite"] == "strict"
+    key = Settings(_env_file=None, dev_mode=True).require_cookie_key()  # type: ignore[call-arg]
+    assert username_from_session_token(change["value"], key) == "mia"
+
+    # AppTest reruns only the page after a navigation run, not app.py: the page's own gate
+    # answers, and the gate of app.py is checked below with the state the click left.
+    app = next(b for b in app.sidebar.button if b.label == "Sign out").click().run()
+    assert "You are not signed in." in [e.value for e in app.error]
+    assert ACTOR_KEY not in app.session_state and USERNAME_KEY not in app.session_state
+    assert app.session_state[SIGNED_OUT_KEY] is True
+    assert app.session_state[COOKIE_CHANGE_KEY] == {"method": "delete"}
+
+    gate = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    gate.session_state[SIGNED_OUT_KEY] = True
+    gate.session_state[COOKIE_CHANGE_KEY] = {"method": "delete"}
+    gate = gate.run()
+    assert gate.title[0].value == "Sign in to Leadflow"
+    # The component answers only in a browser: the delete stays pending, drawn on every run.
+    assert gate.run().session_state[COOKIE_CHANGE_KEY] == {"method": "delete"}
