@@ -27,6 +27,8 @@ class Settings(BaseSettings):
         env_file=".env",
         extra="ignore",
         populate_by_name=True,
+        # A blank line of .env.example copied as is (`LEADFLOW_SMTP_CA_FILE=`) means "not set".
+        env_ignore_empty=True,
     )
 
     # Database
@@ -74,6 +76,9 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = True
+    # A PEM bundle of the CAs the SMTP server's certificate is checked against (a company relay
+    # with its own CA); unset: the system's.
+    smtp_ca_file: Path | None = None
     smtp_from: str | None = None
     smtp_timeout_seconds: float = 20.0
     # An https URL for one-click unsubscribe (RFC 8058), "{token}" replaced per recipient; when

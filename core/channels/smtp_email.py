@@ -70,7 +70,8 @@ class SmtpSender:
         with smtp:
             try:
                 if settings.smtp_starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                    cafile = str(settings.smtp_ca_file) if settings.smtp_ca_file else None
+                    smtp.starttls(context=ssl.create_default_context(cafile=cafile))
                 if settings.smtp_username:
                     password = settings.smtp_password.get_secret_value() if settings.smtp_password else ""
                     smtp.login(settings.smtp_username, password)

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
+import ssl
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import Message as EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from core.channels.base import NotSent, OutgoingMessage
 from core.channels.smtp_email import SmtpSender
@@ -176,3 +184,74 @@ def test_unreachable_server_is_not_sent(db: Database) -> None:
 def test_missing_settings_are_a_config_error() -> None:
     with pytest.raises(ConfigError, match="LEADFLOW_SMTP_HOST"):
         SmtpSender(make_settings("sqlite://"))
+
+
+# -- STARTTLS: a real TLS session, the certificate verified ------------------------------------
+
+
+def _self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by its own key: (certificate PEM, key PEM)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Leadflow test relay")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                       critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "relay.pem", folder / "relay.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_smtp_server(tmp_path: Path) -> Iterator[tuple[Controller, Inbox, Path]]:
+    """A relay that requires STARTTLS before anything else, and login only over TLS."""
+    cert_path, key_path = _self_signed_certificate(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    inbox = Inbox()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=_free_port(),
+        authenticator=_authenticator,
+        auth_required=True,
+        auth_require_tls=True,
+        require_starttls=True,
+        tls_context=context,
+    )
+    controller.start()
+    yield controller, inbox, cert_path
+    controller.stop()
+
+
+def test_starttls_then_login_then_the_message(
+    tls_smtp_server: tuple[Controller, Inbox, Path], db: Database
+) -> None:
+    controller, inbox, cert_path = tls_smtp_server
+    settings = smtp_settings(controller, smtp_starttls=True, smtp_ca_file=str(cert_path))
+    SmtpSender(settings).send(outgoing(), db=db)
+    email = _received(inbox)
+    assert email["Subject"] == "A quick idea for Analytical Engines"
+    assert "To stop receiving these emails" in email.get_content()
+
+
+def test_a_certificate_the_system_does_not_trust_is_refused(
+    tls_smtp_server: tuple[Controller, Inbox, Path], db: Database
+) -> None:
+    controller, inbox, _ = tls_smtp_server
+    with pytest.raises(NotSent, match="refused the session") as refusal:
+        SmtpSender(smtp_settings(controller, smtp_starttls=True)).send(outgoing(), db=db)
+    assert "CERTIFICATE_VERIFY_FAILED" in refusal.value.reason and not refusal.value.permanent
+    assert inbox.envelopes == []
