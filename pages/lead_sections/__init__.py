@@ -1,0 +1,1 @@
+"""Sections of the Leads page: the import wizard and the lead table."""

@@ -1,0 +1,176 @@
+"""Leads page, the import wizard: file, column mapping, preview, import with progress, summary."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.export import dataframe_to_csv_bytes
+from core.leads.importer import DuplicatePolicy, import_table, load_table, preview_rows
+from core.leads.mapping import TARGET_LABELS, header_signature, mapping_for
+from core.leads.queries import get_import, rejects_frame
+from core.leads.readers import RawTable
+from core.permissions import Actor
+from pages.common import get_db, run_action
+
+WIZARD = "leads_wizard"
+POLICY_LABELS = {
+    DuplicatePolicy.skip.value: "Skip: leave existing leads as they are",
+    DuplicatePolicy.fill.value: "Fill: complete existing leads' empty fields",
+    DuplicatePolicy.overwrite.value: "Overwrite: replace existing leads' fields",
+}
+
+
+@st.cache_data(show_spinner="Reading the file…", max_entries=4)
+def read_upload(
+    tenant_id: int, sha256: str, file_name: str, sheet: str | None, _actor: Actor, _data: bytes
+) -> RawTable:
+    """The upload read once per (tenant, file, sheet), not on every rerun."""
+    return load_table(get_db(), _actor, _data, file_name, sheet)
+
+
+def wizard() -> dict[str, Any]:
+    return st.session_state.setdefault(WIZARD, {"step": "upload"})
+
+
+def show_upload(key: str) -> tuple[str, bytes] | None:
+    """The file picker; returns (name, bytes) of the chosen file."""
+    uploaded = st.file_uploader("Lead file (CSV or XLSX)", type=["csv", "tsv", "txt", "xlsx"], key=key)
+    return (uploaded.name, uploaded.getvalue()) if uploaded is not None else None
+
+
+def show_mapping(key: str, table: RawTable, initial: dict[str, str]) -> dict[str, str]:
+    """One selectbox per column: which lead field it fills. Returns header -> field."""
+    options = list(TARGET_LABELS)
+    mapping: dict[str, str] = {}
+    sample = table.frame.head(3)
+    for index, header in enumerate(table.headers):
+        left, right = st.columns([2, 3])
+        examples = ", ".join(v for v in sample[header].tolist() if v)[:80]
+        left.markdown(f"**{header}**  \n{examples or '(empty)'}")
+        mapping[header] = right.selectbox(
+            f"Field for {header}", options, index=options.index(initial.get(header, "custom")),
+            format_func=TARGET_LABELS.__getitem__, key=f"{key}_{index}", label_visibility="collapsed",
+        )
+    return mapping
+
+
+def show_policy(key: str) -> str:
+    return st.radio("When a row matches an existing lead", list(POLICY_LABELS),
+                    format_func=POLICY_LABELS.__getitem__, key=key)
+
+
+def upload_step(actor: Actor, state: dict[str, Any]) -> None:
+    chosen = show_upload("leads_upload")
+    if chosen is None:
+        st.info("Upload a CSV or XLSX of leads: any encoding and delimiter; the header row may sit "
+                "below title rows.")
+        return
+    name, data = chosen
+    sha256 = hashlib.sha256(data).hexdigest()
+    if state.get("sha256") != sha256:
+        state.clear()
+        state.update(step="mapping", file_name=name, sha256=sha256, data=data, sheet=None)
+        st.rerun()
+
+
+def mapping_step(actor: Actor, state: dict[str, Any]) -> None:
+    table = run_action(read_upload, actor.tenant_id, state["sha256"], state["file_name"],
+                       state["sheet"], actor, state["data"])
+    if table is None:
+        return
+    if table.sheets and len(table.sheets) > 1:
+        sheet = st.selectbox("Sheet", table.sheets, key="leads_sheet",
+                             index=table.sheets.index(table.sheet or table.sheets[0]))
+        if sheet != table.sheet:
+            state["sheet"] = sheet
+            state.pop("mapping", None)
+            st.rerun()
+    st.caption(f"{state['file_name']}: {table.row_count:,} rows, header on row {table.header_row}")
+    initial, saved = mapping_for(get_db(), actor, table.headers)
+    if saved:
+        st.success("Using the mapping saved for a file with these columns.")
+    # Keys per set of headers: another sheet or file must not inherit this one's choices.
+    mapping = show_mapping(f"leads_map_{header_signature(table.headers)[:12]}", table,
+                           state.get("mapping") or initial)
+    policy = show_policy("leads_policy")
+    tags = st.text_input("Tags for every lead of this file (comma-separated)", key="leads_tags")
+    if st.button("Preview", type="primary", key="leads_preview"):
+        state.update(step="preview", mapping=mapping, policy=policy, tags=tags)
+        st.rerun()
+
+
+def preview_step(actor: Actor, state: dict[str, Any]) -> None:
+    table = run_action(read_upload, actor.tenant_id, state["sha256"], state["file_name"],
+                       state["sheet"], actor, state["data"])
+    if table is None:
+        return
+    rows = run_action(preview_rows, get_db(), actor, table, state["mapping"])
+    back, go = st.columns(2)
+    if back.button("Back to the mapping", key="leads_back"):
+        state["step"] = "mapping"
+        st.rerun()
+    if rows is None:
+        return
+    frame = pd.DataFrame([{"row": r.row, "status": r.status, "problem": r.message, **r.values} for r in rows])
+    st.dataframe(frame, hide_index=True)
+    rejected = sum(1 for r in rows if r.status == "rejected")
+    st.caption(f"The first {len(rows)} rows: {rejected} would be rejected.")
+    if go.button(f"Import {table.row_count:,} rows", type="primary", key="leads_import"):
+        bar = st.progress(0.0, text="Starting the import…")
+        summary = run_action(
+            import_table, get_db(), actor, table, file_name=state["file_name"],
+            sha256=state["sha256"], mapping=state["mapping"], on_duplicate=state["policy"],
+            tags=[state["tags"]] if state["tags"] else [],
+            progress=lambda fraction, text: _show_progress(bar, fraction, text),
+        )
+        if summary is not None:
+            state.clear()
+            state.update(step="done", summary=summary.counts())
+            st.rerun()
+
+
+def _show_progress(bar: Any, fraction: float, text: str) -> None:
+    bar.progress(min(fraction, 1.0), text=text)
+
+
+def summary_step(actor: Actor, state: dict[str, Any]) -> None:
+    counts = state["summary"]
+    st.success(f"Import #{counts['import_id']} finished.")
+    for column, (label, name) in zip(
+        st.columns(5),
+        [("Rows", "rows"), ("Imported", "imported"), ("Updated", "updated"),
+         ("Duplicates", "duplicates"), ("Rejected", "rejected")],
+        strict=True,
+    ):
+        column.metric(label, f"{counts[name]:,}")
+    if counts["rejected"]:
+        found = run_action(get_import, get_db(), actor, counts["import_id"])
+        if found is not None:
+            rejects = rejects_frame(found.rejects)
+            st.dataframe(rejects.head(50), hide_index=True)
+            st.download_button("Download the rejected rows (CSV)", dataframe_to_csv_bytes(rejects),
+                               file_name=f"rejects-import-{found.id}.csv", mime="text/csv",
+                               key="leads_rejects_download")
+    if st.button("Import another file", key="leads_again"):
+        state.clear()
+        state["step"] = "upload"
+        st.rerun()
+
+
+def show(actor: Actor) -> None:
+    """The wizard's current step, and a way back to the start while a file is open."""
+    state = wizard()
+    steps = {"upload": upload_step, "mapping": mapping_step, "preview": preview_step,
+             "done": summary_step}
+    restart = state["step"] in ("mapping", "preview") and st.button(
+        "Start again with another file", key="leads_restart"
+    )
+    if restart:
+        state.clear()
+        state["step"] = "upload"
+        st.rerun()
+    steps[state["step"]](actor, state)
