@@ -77,9 +77,14 @@ def upload_step(actor: Actor, state: dict[str, Any]) -> None:
         st.rerun()
 
 
+def _uploaded_table(actor: Actor, state: dict[str, Any]) -> RawTable | None:
+    """The wizard's file, read (once: see read_upload) at the sheet chosen."""
+    return run_action(read_upload, actor.tenant_id, state["sha256"], state["file_name"],
+                      state["sheet"], actor, state["data"])
+
+
 def mapping_step(actor: Actor, state: dict[str, Any]) -> None:
-    table = run_action(read_upload, actor.tenant_id, state["sha256"], state["file_name"],
-                       state["sheet"], actor, state["data"])
+    table = _uploaded_table(actor, state)
     if table is None:
         return
     if table.sheets and len(table.sheets) > 1:
@@ -104,8 +109,7 @@ def mapping_step(actor: Actor, state: dict[str, Any]) -> None:
 
 
 def preview_step(actor: Actor, state: dict[str, Any]) -> None:
-    table = run_action(read_upload, actor.tenant_id, state["sha256"], state["file_name"],
-                       state["sheet"], actor, state["data"])
+    table = _uploaded_table(actor, state)
     if table is None:
         return
     rows = run_action(preview_rows, get_db(), actor, table, state["mapping"])
