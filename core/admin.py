@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from email.utils import formataddr, parseaddr
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +30,7 @@ from core.config import Settings
 from core.db import Database
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.models import AuditLog, Role, Tenant, User
+from core.money import MICROUSD_PER_USD
 from core.permissions import Actor, Permission
 from core.tenants import check_country
 
@@ -54,13 +55,11 @@ __all__ = [
     "set_user_active",
     "unlock_user",
     "update_tenant_settings",
-    "usd_to_microusd",
     "user_state",
     "users_table",
 ]
 
 INITIAL_PASSWORD_BYTES = 12  # token_urlsafe(12): 16 characters, above the password policy
-MICROUSD_PER_USD = 1_000_000
 MAX_MONTHLY_BUDGET_USD = 10_000_000
 MAX_PRICE_PER_MILLION_USD = 10_000
 MAX_POSTAL_ADDRESS_LENGTH = 500
@@ -410,19 +409,6 @@ def price_override_rows(prices: Mapping[str, Mapping[str, float]]) -> list[dict[
 
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == ""
-
-
-def usd_to_microusd(value: Any) -> int | None:
-    """Dollars typed by a person as integer micro-dollars; blank means none."""
-    if _blank(value):
-        return None
-    try:
-        dollars = Decimal(str(value).strip().lstrip("$").replace(",", ""))
-    except InvalidOperation:
-        raise ValidationError(f"'{value}' is not an amount in dollars") from None
-    if not dollars.is_finite():
-        raise ValidationError(f"'{value}' is not an amount in dollars")
-    return int((dollars * MICROUSD_PER_USD).to_integral_value())
 
 
 def microusd_as_dollars_text(microusd: int | None) -> str:

@@ -7,7 +7,6 @@ the count the editor shows before saving is the number a start would enrol now.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 import pandas as pd
@@ -26,10 +25,10 @@ from core.db import Database
 from core.errors import ValidationError
 from core.llm.prices import load_price_table
 from core.models import FINAL_LEAD_STATUSES, Campaign, CampaignLead, Lead, LeadImport, LeadTag
+from core.money import MICROUSD_PER_USD
 from core.permissions import Actor, Permission
 from core.pipeline.audience import audience_conditions
 
-MICRO_PER_USD = 1_000_000
 CHOICES_LIMIT = 300  # distinct industries / countries offered as filter options
 FINAL_STATUS_VALUES = tuple(s.value for s in FINAL_LEAD_STATUSES)
 
@@ -48,23 +47,6 @@ class AudienceChoices:
 class LeadChoice:
     id: int
     label: str
-
-
-def microusd_from_dollars(dollars: float | str | Decimal | None) -> int | None:
-    """A dollar amount typed in a form as micro-dollars; None (an empty field) means no cap."""
-    if dollars is None or dollars == "":
-        return None
-    try:
-        amount = Decimal(str(dollars))
-    except InvalidOperation:
-        raise ValidationError(f"'{dollars}' is not an amount in dollars") from None
-    if amount < 0:
-        raise ValidationError("the budget cap may not be negative")
-    return int((amount * MICRO_PER_USD).to_integral_value(rounding=ROUND_HALF_UP))
-
-
-def dollars_from_microusd(microusd: int | None) -> float | None:
-    return None if microusd is None else microusd / MICRO_PER_USD
 
 
 def editable_fields(status: str) -> frozenset[str]:
@@ -191,8 +173,8 @@ def campaign_table(db: Database, actor: Actor) -> pd.DataFrame:
         rows.append({
             "id": c.id, "name": c.name, "channel": c.channel, "status": c.status,
             "enrolled": enrolled, "progress": finished / enrolled if enrolled else 0.0,
-            "spent_usd": (c.spent_microusd or 0) / MICRO_PER_USD,
-            "budget_usd": None if c.budget_cap_microusd is None else c.budget_cap_microusd / MICRO_PER_USD,
+            "spent_usd": (c.spent_microusd or 0) / MICROUSD_PER_USD,
+            "budget_usd": None if c.budget_cap_microusd is None else c.budget_cap_microusd / MICROUSD_PER_USD,
             "created_at": c.created_at,
         })
     columns = ["id", "name", "channel", "status", "enrolled", "progress", "spent_usd",

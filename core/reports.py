@@ -21,6 +21,7 @@ from core.models import (
     MessageStatus,
     Tenant,
 )
+from core.money import MICROUSD_PER_USD
 from core.permissions import Actor, Permission
 
 
@@ -159,7 +160,7 @@ def format_usd(microusd: int | None) -> str:
     """Micro-dollars as dollars for people: $0.0042 for small sums, $1,234.50 for large ones."""
     if microusd is None:
         return "n/a"
-    dollars = microusd / 1_000_000
+    dollars = microusd / MICROUSD_PER_USD
     if dollars and abs(dollars) < 1:
         return f"${dollars:,.4f}"
     return f"${dollars:,.2f}"

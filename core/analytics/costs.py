@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from core.db import Database
 from core.errors import ValidationError
 from core.models import Campaign, CampaignLead, LLMCall, Tenant
+from core.money import MICROUSD_PER_USD
 from core.permissions import Actor, Permission
 
-MICROUSD_PER_USD = 1_000_000
 MAX_RANGE_DAYS = 366
 NO_CAMPAIGN = "(no campaign)"
 SpendDimension = Literal["campaign", "model", "node"]

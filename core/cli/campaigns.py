@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
 
@@ -24,24 +23,12 @@ from core.campaigns import (
 )
 from core.cli.base import database, fail, print_json, user_errors
 from core.db import Database
+from core.money import usd_to_microusd
 from core.permissions import Actor, system_actor
 from core.reports import format_usd
 from core.tenants import tenant_id_by_name
 
 app = typer.Typer(no_args_is_help=True)
-
-
-def _microusd(dollars: str | None) -> int | None:
-    if dollars is None:
-        return None
-    try:
-        value = Decimal(dollars)
-    except InvalidOperation:
-        fail(f"--budget '{dollars}' is not an amount in US dollars, such as 25 or 12.50")
-        raise AssertionError("unreachable") from None
-    if value < 0:
-        fail("--budget may not be negative")
-    return int(value * 1_000_000)
 
 
 @app.command("create")
@@ -67,7 +54,7 @@ def create(
         actor = system_actor(tenant_id_by_name(db, tenant))
         campaign = create_campaign(db, actor, name=name, channel=channel, system_prompt=prompt,
                                    approval_required=approval,
-                                   budget_cap_microusd=_microusd(budget))
+                                   budget_cap_microusd=usd_to_microusd(budget))
     if as_json:
         print_json({"id": campaign.id})
     else:

@@ -9,6 +9,7 @@ import streamlit as st
 
 from core import admin
 from core.db import Database
+from core.money import usd_to_microusd
 from core.permissions import Actor
 from pages.common import run_action, user_errors
 
@@ -42,7 +43,7 @@ def _general_form(db: Database, actor: Actor, current: admin.TenantSettings) -> 
                 "quiet_hours_end": window_end, "weekdays_only": weekdays,
                 "sms_sender_id": sms_sender, "email_sender": email_sender,
                 "postal_address": postal, "link_allow_list": allowed,
-                "monthly_budget_microusd": admin.usd_to_microusd(budget),
+                "monthly_budget_microusd": usd_to_microusd(budget),
             })
             st.success("Settings saved.")
 

@@ -12,16 +12,15 @@ from typing import Any
 import streamlit as st
 
 from core.campaign_editor import (
-    dollars_from_microusd,
     editable_fields,
     lock_reason,
-    microusd_from_dollars,
     model_choices,
     save_campaign,
 )
 from core.campaigns import DEFAULT_PROMPTS, CampaignView
 from core.config import Settings
 from core.db import Database
+from core.money import microusd_to_usd, usd_to_microusd
 from core.permissions import Actor, Permission
 from pages.campaign_sections import audience, steps
 from pages.campaign_sections.listing import OPEN_NEXT_KEY
@@ -47,7 +46,7 @@ def _initial(campaign: CampaignView | None, settings: Settings) -> dict[str, Any
         "quiet_end": time.fromisoformat(quiet.get("end") or "21:00"),
         "quiet_weekdays": bool(quiet.get("weekdays_only", False)),
         "sends_per_minute": campaign.sends_per_minute if campaign else None,
-        "budget_usd": dollars_from_microusd(campaign.budget_cap_microusd if campaign else None),
+        "budget_usd": microusd_to_usd(campaign.budget_cap_microusd if campaign else None),
         "approval_required": campaign.approval_required if campaign else False,
         "research_web": campaign.research_web if campaign else False,
         "max_sms_segments": campaign.max_sms_segments if campaign else 2,
@@ -129,7 +128,7 @@ def show(db: Database, actor: Actor, settings: Settings, campaign: CampaignView 
     dollars = budget.number_input("Budget cap (US$)", min_value=0.0, step=1.0, format="%.2f",
                                   placeholder="no cap", key=f"{key}budget_usd",
                                   disabled=locked("budget_cap_microusd"))
-    values["budget_cap_microusd"] = microusd_from_dollars(dollars)
+    values["budget_cap_microusd"] = usd_to_microusd(dollars)
     if channel == "sms":
         values["max_sms_segments"] = int(segments.number_input(
             "Most SMS segments per message", min_value=1, max_value=10, step=1,

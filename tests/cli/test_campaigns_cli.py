@@ -67,6 +67,11 @@ def test_create_prints_the_id_and_takes_prompt_approval_and_budget(
     (("campaigns", "create", "--tenant", "Acme", "--name", "x", "--channel", "fax"), "not one of"),
     (("campaigns", "create", "--tenant", "Acme", "--name", "x", "--channel", "sms", "--budget",
       "lots"), "not an amount"),
+    # NaN used to end in a traceback; a negative cap is refused by the campaign's own rule.
+    (("campaigns", "create", "--tenant", "Acme", "--name", "x", "--channel", "sms", "--budget",
+      "nan"), "not an amount"),
+    (("campaigns", "create", "--tenant", "Acme", "--name", "x", "--channel", "sms", "--budget",
+      "-5"), "may not be negative"),
     (("messages", "list", "--campaign", "999"), "campaign 999 does not exist"),
     (("leads", "reply", "--tenant", "Acme", "--phone", "12345"), "not a valid number"),
 ])

@@ -19,7 +19,6 @@ from core.admin import (
     query_audit_log,
     set_user_active,
     update_tenant_settings,
-    usd_to_microusd,
     users_table,
 )
 from core.auth import authenticate
@@ -355,21 +354,6 @@ def test_price_rows(rows: list[dict[str, Any]], expected: dict[str, Any]) -> Non
 def test_price_rows_refused(rows: list[dict[str, Any]], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         price_overrides_from_rows(rows)
-
-
-@pytest.mark.parametrize(
-    ("given", "microusd"),
-    [("12.5", 12_500_000), ("$1,000", 1_000_000_000), (0.000001, 1), ("", None), (None, None),
-     (3, 3_000_000)],
-)
-def test_usd_to_microusd(given: Any, microusd: int | None) -> None:
-    assert usd_to_microusd(given) == microusd
-
-
-@pytest.mark.parametrize("given", ["ten dollars", "nan", "inf"])
-def test_usd_to_microusd_refuses(given: str) -> None:
-    with pytest.raises(ValidationError):
-        usd_to_microusd(given)
 
 
 # --- provider status -------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from core.campaign_editor import (
     count_audience_filter,
     editable_fields,
     lock_reason,
-    microusd_from_dollars,
     model_choices,
     save_campaign,
 )
@@ -122,21 +120,6 @@ def test_campaign_table_has_progress_and_spend(
     assert table.loc["Busy", "budget_usd"] == 5.0
     assert table.loc["Empty", "progress"] == 0.0 and table.loc["Empty", "enrolled"] == 0
     assert empty.id in set(table["id"])
-
-
-@pytest.mark.parametrize(
-    ("typed", "expected"),
-    [(None, None), ("", None), (0, 0), (12.5, 12_500_000), ("0.000001", 1),
-     (Decimal("1.23"), 1_230_000), (0.1 + 0.2, 300_000)],
-)
-def test_microusd_from_dollars(typed: Any, expected: int | None) -> None:
-    assert microusd_from_dollars(typed) == expected
-
-
-@pytest.mark.parametrize("typed", [-1, "ten"])
-def test_microusd_from_dollars_refuses(typed: Any) -> None:
-    with pytest.raises(ValidationError):
-        microusd_from_dollars(typed)
 
 
 def test_model_choices_come_from_the_price_table_default_first(settings: Settings) -> None:
