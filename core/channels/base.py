@@ -20,7 +20,6 @@ class OutgoingMessage:
     idempotency_key: str
     subject: str | None = None
     from_address: str | None = None
-    unsubscribe_url: str | None = None
 
 
 @dataclass(frozen=True)

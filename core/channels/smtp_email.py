@@ -26,15 +26,16 @@ class SmtpSender:
                 "LEADFLOW_EMAIL_PROVIDER is 'smtp' but LEADFLOW_SMTP_HOST or LEADFLOW_SMTP_FROM is missing"
             )
         self.settings = settings
+        # The one-click URL's token is signed with the deployment's secret (the cookie key):
+        # refused at start when it is missing outside development mode, never a public key.
+        self._token_key = settings.require_cookie_key().encode() if settings.email_unsubscribe_url else b""
 
     def unsubscribe_url(self, message: OutgoingMessage) -> str | None:
         """The one-click URL for this recipient, signed so it cannot be guessed for another."""
-        template = message.unsubscribe_url or self.settings.email_unsubscribe_url
+        template = self.settings.email_unsubscribe_url
         if not template:
             return None
-        key = (
-            self.settings.cookie_key.get_secret_value() if self.settings.cookie_key else "leadflow"
-        ).encode()
+        key = self._token_key
         payload = f"{message.tenant_id}:{message.to_address}"
         token = hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()[:32]
         return template.replace("{token}", token)

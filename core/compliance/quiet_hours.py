@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from phonenumbers import timezone as phone_timezones
@@ -74,6 +75,9 @@ def window_from_settings(
     )
 
 
+# ZoneInfo keeps only a few zones loaded; a country-wide recipient (a US lead with no phone:
+# every US zone) checked twice per lead would otherwise read its zone files from disk each time.
+@lru_cache(maxsize=1024)
 def _zone(name: str) -> ZoneInfo | None:
     try:
         return ZoneInfo(name)
@@ -159,8 +163,3 @@ def next_send_time(window: SendWindow, zones: list[ZoneInfo], now: datetime) -> 
     # furthest behind, so nobody is messaged before their window opens.
     latest = min(zones, key=lambda z: now.astimezone(z).utcoffset() or timedelta(0))
     return next_send_time(window, [latest], now)
-
-
-def all_zone_names() -> frozenset[str]:
-    """Valid IANA zone names, for validating a lead's time zone on import."""
-    return frozenset(available_timezones())

@@ -85,7 +85,6 @@ class PipelineContext:
     enrolment: EnrolmentData
     canary: str
     nonce: str
-    facts_override: list[dict[str, str]] | None = field(default=None)
     # The outbox delivery's transaction, held open by send for finalize's outcome to join.
     held_write: HeldWrite | None = field(default=None)
 
@@ -270,8 +269,6 @@ def _condensed_by_model(text: str, known: list[dict[str, str]]) -> list[dict[str
 def research(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     """Facts with sources: the lead's fields, the playbook and, when enabled, the company page."""
     ctx = runtime.context
-    if ctx.facts_override is not None:
-        return {"facts": ctx.facts_override, "events": [event(ctx, "research", "facts given")]}
     events: list[PipelineEvent] = []
     facts = lead_facts(ctx.lead) + playbook_facts(ctx.tenant.playbook, ctx.lead.get("industry"))
     if ctx.campaign.research_web and ctx.lead.get("website"):
@@ -551,7 +548,6 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         idempotency_key=key,
         now=ctx.now,
         deliver=deliver,
-        hold=True,
     )
     if ledger.lease_lost:
         return {

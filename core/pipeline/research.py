@@ -13,6 +13,7 @@ import re
 import socket
 import ssl
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -131,13 +132,19 @@ class _VettedTransport(httpx.HTTPTransport):
     """httpx's transport over a connection pool that connects through `_VettedNetwork`."""
 
     def __init__(self, allow_private: bool) -> None:
-        super().__init__()
+        context = _tls_context()
+        super().__init__(verify=context)
         # The pool httpx built, replaced by the same pool on our network backend (httpx has no
         # public hook for it; the versions are pinned and the tests fetch through it).
         self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl.create_default_context(cafile=certifi.where()),
-            network_backend=_VettedNetwork(allow_private),
+            ssl_context=context, network_backend=_VettedNetwork(allow_private)
         )
+
+
+@lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    """Built once: loading the CA bundle costs more than a small page's whole fetch."""
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _check_url(url: str) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.channels.outbox import OutboxSender
+from core.compliance.suppression import suppression_reason
 from core.db import Database
 from core.errors import NotFound
 from core.llm.records import ModelCallRecord
@@ -30,7 +31,6 @@ from core.models import (
     LLMCall,
     Message,
     MessageStatus,
-    Suppression,
     Tenant,
 )
 from core.permissions import Actor, Permission
@@ -278,14 +278,9 @@ def _load_for_preview(session: Session, tenant_id: int, campaign_id: int, lead_i
         raise NotFound(f"no lead {lead_id}")
     tenant = session.get(Tenant, tenant_id)
     assert tenant is not None
-    suppression = None
-    address = address_of(lead_data(lead), campaign.channel)
-    if address:
-        suppression = session.scalar(
-            select(Suppression.reason)
-            .where(Suppression.channel == campaign.channel, Suppression.address == address)
-            .limit(1)
-        )
+    suppression = suppression_reason(
+        session, channel=campaign.channel, address=address_of(lead_data(lead), campaign.channel)
+    )
     return tenant, campaign, lead, suppression
 
 

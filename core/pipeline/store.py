@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, SessionTransaction
 
-from core.compliance.suppression import suppress_address
+from core.compliance.suppression import suppress_address, suppression_reason
 from core.db import Database, execute_core, tenant_pinned
 from core.errors import Conflict
 from core.llm.records import ModelCallRecord
@@ -315,7 +315,7 @@ class LedgerEntry:
     lease_lost: bool = False
     # Set when the message was delivered in the ledger's own transaction (the outbox).
     provider_message_id: str | None = None
-    held: HeldWrite | None = None  # that transaction, still open, when the caller asked to hold it
+    held: HeldWrite | None = None  # that transaction, still open, for the outcome to commit
 
 
 _LEDGER_COLUMNS = (
@@ -374,10 +374,6 @@ _SENT_LEDGER_INSERTS = {
 }
 
 
-class _LedgerRefused(Exception):
-    """Rolls back a delivery whose ledger row the checks refused."""
-
-
 def write_ledger_row(
     db: Database,
     *,
@@ -396,7 +392,6 @@ def write_ledger_row(
     idempotency_key: str,
     now: datetime,
     deliver: Callable[[Session], str] | None = None,
-    hold: bool = False,
 ) -> LedgerEntry:
     """Commit the `sending` row (suppression and lease checked in the same statement).
 
@@ -404,8 +399,8 @@ def write_ledger_row(
     delivered in the same transaction and the row is committed as `sent` with the provider id
     `deliver` returns: the delivery and the ledger's record of it commit together or not at all.
     When the checks refuse the row, the delivery is rolled back and the refusal is worked out
-    (or a row that never reached a provider reused) as without `deliver`. With `hold`, a
-    delivery's transaction is returned open (`LedgerEntry.held`) for the outcome to join.
+    (or a row that never reached a provider reused) as without `deliver`. A delivery's
+    transaction is returned open (`LedgerEntry.held`) for the outcome to join and commit.
     """
     params = {
         "tenant_id": tenant_id,
@@ -430,7 +425,7 @@ def write_ledger_row(
         # checks refuse it, the transaction is rolled back and the delivery with it.
         session = db.session(tenant_id=tenant_id)
         held = HeldWrite(session, session.begin())
-        handed_over = False  # with `hold`, the caller commits or releases it
+        handed_over = False  # once handed over, the caller commits or releases it
         try:
             provider_message_id = deliver(session)
             message_id = execute_core(
@@ -444,33 +439,17 @@ def write_ledger_row(
                 },
             ).scalar()
             if message_id is not None:
-                if hold:
-                    handed_over = True
-                    return LedgerEntry(
-                        message_id, proceed=True, provider_message_id=provider_message_id, held=held
-                    )
-                held.commit()
-                return LedgerEntry(message_id, proceed=True, provider_message_id=provider_message_id)
+                handed_over = True
+                return LedgerEntry(
+                    message_id, proceed=True, provider_message_id=provider_message_id, held=held
+                )
         finally:
             if not handed_over:
                 held.release()
     with db.session(tenant_id=tenant_id) as session, session.begin():
         message_id = execute_core(session, _LEDGER_INSERTS[dialect], params).scalar()
         if message_id is None:
-            refused = _ledger_refusal(
-                session,
-                campaign_lead_id=campaign_lead_id,
-                lease_owner=lease_owner,
-                step=step,
-                channel=channel,
-                to_address=to_address,
-                subject=subject,
-                body=body,
-                segments=segments,
-                provider=provider,
-                idempotency_key=idempotency_key,
-                now=now,
-            )
+            refused = _ledger_refusal(session, params)
             if not refused.proceed:
                 return refused
             message_id = refused.message_id
@@ -489,61 +468,39 @@ def write_ledger_row(
         return LedgerEntry(message_id, proceed=True, provider_message_id=provider_message_id)
 
 
-def _ledger_refusal(
-    session: Session,
-    *,
-    campaign_lead_id: int,
-    lease_owner: str,
-    step: int,
-    channel: str,
-    to_address: str,
-    subject: str | None,
-    body: str,
-    segments: int,
-    provider: str,
-    idempotency_key: str,
-    now: datetime,
-) -> LedgerEntry:
-    """Nothing was inserted: find out which check stopped it (a rare path, so plain queries)."""
+def _ledger_refusal(session: Session, params: dict[str, Any]) -> LedgerEntry:
+    """Nothing was inserted: find out which check stopped it (a rare path, so plain queries).
+
+    `params` are those the checked INSERT was given.
+    """
     if (
         session.scalar(
             select(CampaignLead.id).where(
-                CampaignLead.id == campaign_lead_id, CampaignLead.lease_owner == lease_owner
+                CampaignLead.id == params["campaign_lead_id"],
+                CampaignLead.lease_owner == params["lease_owner"],
             )
         )
         is None
     ):
         return LedgerEntry(None, proceed=False, lease_lost=True)
-    reason = session.scalar(
-        select(Suppression.reason)
-        .where(Suppression.channel == channel, Suppression.address == to_address)
-        .limit(1)
-    )
+    reason = suppression_reason(session, channel=params["channel"], address=params["to_address"])
     if reason is not None:
         return LedgerEntry(None, proceed=False, suppressed=reason)
     existing = session.execute(
         select(Message.id, Message.status, Message.error).where(
-            Message.campaign_lead_id == campaign_lead_id, Message.step == step
+            Message.campaign_lead_id == params["campaign_lead_id"], Message.step == params["step"]
         )
     ).one_or_none()
     if existing is None:
-        raise Conflict(f"the idempotency key {idempotency_key} is already used by another message")
+        raise Conflict(f"the idempotency key {params['idempotency_key']} is already used by another message")
     message_id, status, error = existing
     if status == MessageStatus.failed.value and (error or "").startswith(NOT_REACHED):
         # The earlier attempt certainly never reached the provider: reuse its row.
+        reused = ("body", "subject", "segments", "provider", "to_address", "created_at")
         session.execute(
             update(Message)
             .where(Message.id == message_id)
-            .values(
-                status=MessageStatus.sending.value,
-                error=None,
-                body=body,
-                subject=subject,
-                segments=segments,
-                provider=provider,
-                to_address=to_address,
-                created_at=now,
-            )
+            .values(status=MessageStatus.sending.value, error=None, **{k: params[k] for k in reused})
             .execution_options(synchronize_session=False)
         )
         return LedgerEntry(message_id, proceed=True)

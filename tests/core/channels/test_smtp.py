@@ -181,6 +181,20 @@ def test_unreachable_server_is_not_sent(db: Database) -> None:
         SmtpSender(settings).send(outgoing(), db=db)
 
 
+def test_unsubscribe_tokens_are_signed_with_the_deployments_secret() -> None:
+    values = {"smtp_host": "127.0.0.1", "smtp_from": "a@b.example",
+              "email_unsubscribe_url": "https://acme.example/u/{token}"}
+    # Outside development mode a missing key stops the sender, instead of a key anyone knows.
+    with pytest.raises(ConfigError, match="LEADFLOW_COOKIE_KEY"):
+        SmtpSender(make_settings("sqlite://", dev_mode=False, **values))
+    one = SmtpSender(make_settings("sqlite://", cookie_key="k" * 40, **values))
+    other = SmtpSender(make_settings("sqlite://", cookie_key="z" * 40, **values))
+    url = one.unsubscribe_url(outgoing())
+    assert url is not None and url.startswith("https://acme.example/u/")
+    assert url != other.unsubscribe_url(outgoing())  # the token depends on the secret
+    assert url != one.unsubscribe_url(outgoing("grace@analytical.example"))  # and on the address
+
+
 def test_missing_settings_are_a_config_error() -> None:
     with pytest.raises(ConfigError, match="LEADFLOW_SMTP_HOST"):
         SmtpSender(make_settings("sqlite://"))
