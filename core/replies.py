@@ -12,19 +12,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import phonenumbers
 from sqlalchemy import case, select, update
+from sqlalchemy.orm import Session
 
 from core.audit import record_audit
 from core.campaigns import leads_in_lock_order
+from core.compliance.suppression import suppress_address
 from core.db import Database
 from core.errors import NotFound, ValidationError
+from core.leads.normalise import PhoneNormaliser, normalise_email
 from core.models import (
     CampaignLead,
     Channel,
     Lead,
     LeadStatus,
-    Suppression,
     SuppressionReason,
     Tenant,
 )
@@ -46,14 +47,18 @@ class ReplyRecorded:
     opted_out: bool
 
 
-def normalise_phone(phone: str, default_country: str) -> str:
-    try:
-        number = phonenumbers.parse(phone, default_country)
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
-        raise ValidationError(f"phone '{phone}' is not a valid number for {default_country}")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+def _address(session: Session, tenant_id: int, phone: str | None, email: str | None) -> str:
+    """The phone or email as the import stored it (E.164, lower-case), so the lead is found."""
+    if phone:
+        country = session.scalar(select(Tenant.default_country).where(Tenant.id == tenant_id)) or "US"
+        parsed = PhoneNormaliser(country)(phone)
+        if parsed.e164 is None:
+            raise ValidationError(parsed.error(phone) or f"phone '{phone}' is not a valid number")
+        return parsed.e164
+    address, problem = normalise_email(email or "")
+    if address is None:
+        raise ValidationError(problem or "give the lead's phone or its email (one of them)")
+    return address
 
 
 def record_reply(
@@ -71,27 +76,17 @@ def record_reply(
         raise ValidationError("give the lead's phone or its email (one of them)")
     now = now or datetime.now(UTC)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
-        if phone:
-            country = session.scalar(
-                select(Tenant.default_country).where(Tenant.id == actor.tenant_id)
-            ) or "US"
-            address = normalise_phone(phone, country)
-            lead = session.scalar(select(Lead).where(Lead.phone == address))
-        else:
-            address = (email or "").strip().lower()
-            lead = session.scalar(select(Lead).where(Lead.email == address))
+        address = _address(session, actor.tenant_id, phone, email)
+        lead = session.scalar(select(Lead).where((Lead.phone if phone else Lead.email) == address))
         if lead is None:
             raise NotFound(f"no lead with {'phone' if phone else 'email'} {address}")
         lead.replied_at = lead.replied_at or now
         if stop:
             lead.opted_out_at = lead.opted_out_at or now
-            channel = Channel.sms.value if phone else Channel.email.value
-            already = session.scalar(select(Suppression.id).where(
-                Suppression.channel == channel, Suppression.address == address))
-            if already is None:
-                session.add(Suppression(channel=channel, address=address,
-                                        reason=SuppressionReason.stop.value,
-                                        source="reply recorded by hand"))
+            suppress_address(session, tenant_id=actor.tenant_id,
+                             channel=Channel.sms.value if phone else Channel.email.value,
+                             address=address, reason=SuppressionReason.stop,
+                             source="reply recorded by hand")
         session.execute(
             update(CampaignLead)
             .where(CampaignLead.id.in_(leads_in_lock_order(
