@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+from twilio.base.exceptions import TwilioRestException  # type: ignore[import-untyped]
 
 from core.channels.base import NotSent, OutgoingMessage
 from core.channels.twilio_sms import TwilioSender
@@ -153,9 +154,9 @@ def test_error_answers_are_not_sent(
 
 def test_a_server_error_is_not_a_refusal(twilio_server: FakeTwilio, db: Database) -> None:
     # A 5xx may or may not have queued the message: the caller records it as unknown.
-    with pytest.raises(Exception) as error:
+    with pytest.raises(TwilioRestException) as error:
         TwilioSender(twilio_settings(twilio_server)).send(sms(BROKEN), db=db)
-    assert not isinstance(error.value, NotSent)
+    assert error.value.status == 500 and len(twilio_server.requests) == 1
 
 
 def test_missing_credentials_are_a_config_error() -> None:

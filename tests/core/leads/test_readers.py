@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 
+import openpyxl
 import openpyxl.xml
 import pytest
 import xlsxwriter
@@ -188,11 +188,12 @@ def zip_bomb() -> bytes:
     return buffer.getvalue()
 
 
-def test_a_zip_bomb_is_refused_quickly_before_any_parsing(zip_bomb: bytes) -> None:
-    started = time.perf_counter()
+def test_a_zip_bomb_is_refused_before_any_parsing(
+    zip_bomb: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(openpyxl, "load_workbook", lambda *a, **k: pytest.fail("the workbook was parsed"))
     with pytest.raises(ValidationError, match="possible zip bomb"):
         read_table(zip_bomb, "leads.xlsx")
-    assert time.perf_counter() - started < 1.0
 
 
 def test_a_workbook_too_big_unpacked_is_refused(zip_bomb: bytes) -> None:
@@ -219,10 +220,8 @@ def test_an_entity_expansion_workbook_is_refused(part: str) -> None:
                 body = content.decode().split("?>", 1)[1]
                 content = (LAUGHS + body.replace("<sheetData>", "<sheetData>&lol3;", 1)).encode()
             archive.writestr(item.filename, content)
-    started = time.perf_counter()
     with pytest.raises(ValidationError, match="entity declarations"):
         read_table(buffer.getvalue(), "leads.xlsx")
-    assert time.perf_counter() - started < 1.0
 
 
 def test_verify_xml_protection(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -32,7 +32,8 @@ HOME = b"""<html><head><title>Analytical Engines</title>
 BIG = (
     b"<html><body><p>"
     + b"filler text " * 100_000
-    + b"</p><p>AFTER THE CAP marker paragraph.</p></body></html>"
+    # Long enough to be kept as a paragraph (the extractor drops short ones): only the cap hides it.
+    + b"</p><p>AFTER THE CAP: a marker paragraph long enough to be kept as a fact.</p></body></html>"
 )
 
 
@@ -107,8 +108,10 @@ def test_redirects_are_followed_and_facts_carry_the_final_url(site: str) -> None
 
 
 def test_only_the_first_megabyte_is_read(site: str) -> None:
+    _, uncapped = fetch_page_text(site + "/big", allowing(research_fetch_max_bytes=10_000_000))
+    assert "AFTER THE CAP" in uncapped  # the marker is read when the cap does not cut it off
     _, text = fetch_page_text(site + "/big", allowing(research_fetch_max_bytes=100_000))
-    assert "AFTER THE CAP" not in text
+    assert "filler text" in text and "AFTER THE CAP" not in text
 
 
 @pytest.mark.parametrize(
