@@ -37,10 +37,6 @@ except (ConfigError, LeadflowError) as exc:
     st.error(f"Leadflow cannot start: {exc}")
     st.stop()
 
-if not has_any_user(db):
-    show_first_owner_form(db)
-    st.stop()
-
 actor: Actor | None = None
 if username := signed_in_username(settings, cookie_key):
     try:
@@ -49,6 +45,9 @@ if username := signed_in_username(settings, cookie_key):
         forget_sign_in()  # deactivated or locked since: the cookie no longer signs in
 sync_sign_in_cookie(settings)
 if actor is None:
+    if not has_any_user(db):  # asked only of a session not signed in, not on every rerun
+        show_first_owner_form(db)
+        st.stop()
     actor = show_login_form(db, settings)
     if actor is None:
         st.session_state.pop(ACTOR_KEY, None)

@@ -181,13 +181,13 @@ def user_state(user: UserView, now: datetime) -> str:
     return "active"
 
 
-def users_table(db: Database, actor: Actor, *, now: datetime | None = None) -> pd.DataFrame:
-    """The tenant's users for a table: username, name, email, role, state, last login."""
+def users_table(users: Iterable[UserView], *, now: datetime | None = None) -> pd.DataFrame:
+    """Users (from list_users) for a table: username, name, email, role, state, last login."""
     now = now or datetime.now(UTC)
     return pd.DataFrame(
         [{"username": u.username, "name": u.name, "email": u.email, "role": u.role,
           "state": user_state(u, now), "last login": u.last_login_at}
-         for u in list_users(db, actor)],
+         for u in users],
         columns=["username", "name", "email", "role", "state", "last login"],
     )
 

@@ -8,7 +8,6 @@ drawn only in the run that signs in (to set the cookie) or out (to delete it).
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -99,7 +98,6 @@ def show_login_form(db: Database, settings: Settings) -> Actor | None:
             st.error(str(exc))
             return None
     placeholder.empty()
-    st.session_state[ACTOR_KEY] = dataclasses.asdict(actor)
     return actor
 
 

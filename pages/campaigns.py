@@ -32,7 +32,7 @@ tabs = ["Run", "Editor"] + (["Preview"] if actor.can(Permission.edit_campaigns) 
 # A key keeps the open tab across the reruns its buttons cause.
 run_tab, editor_tab, *preview_tab = st.tabs(tabs, key="campaigns_tabs")
 with run_tab:
-    run.show(db, get_settings(), actor, campaign)
+    run.show(db, actor, campaign)
 with editor_tab:
     editor.show(db, actor, get_settings(), campaign)
 for tab in preview_tab:

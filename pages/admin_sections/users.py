@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import admin
+from core.auth import UserView
 from core.db import Database
 from core.models import Role
 from core.permissions import Actor, Permission
@@ -31,8 +32,8 @@ def _invite_form(db: Database, actor: Actor, grantable: list[str]) -> None:
             st.code(invitation.initial_password, language=None)
 
 
-def _change_user(db: Database, actor: Actor, grantable: list[str]) -> None:
-    users = {u.id: u for u in admin.list_users(db, actor)}
+def _change_user(db: Database, actor: Actor, grantable: list[str], team: list[UserView]) -> None:
+    users = {u.id: u for u in team}
     st.markdown("**Change a user**")
     # Labels from a dict, not a lambda: widget settings must pickle (serializable session state).
     labels = {u.id: f"{u.username} ({u.role})" for u in users.values()}
@@ -64,8 +65,9 @@ def show(db: Database, actor: Actor) -> None:
     grantable = [r.value for r in Role if r is not Role.owner or actor.can(Permission.manage_owners)]
     if flash := st.session_state.pop(FLASH_KEY, None):
         st.success(flash)
-    team = st.container()
+    table = st.container()
     _invite_form(db, actor, grantable)
-    _change_user(db, actor, grantable)
-    # Filled last, so a user invited in this run is already listed.
-    team.dataframe(admin.users_table(db, actor), hide_index=True)
+    # Read after the invitation form, so a user invited in this run is already listed.
+    team = admin.list_users(db, actor)
+    _change_user(db, actor, grantable, team)
+    table.dataframe(admin.users_table(team), hide_index=True)

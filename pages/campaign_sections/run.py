@@ -10,13 +10,12 @@ import streamlit as st
 
 from core import campaigns
 from core.campaigns import CampaignView
-from core.config import Settings
 from core.db import Database
 from core.permissions import Actor, Permission
-from core.pipeline.estimate import estimate_campaign_cost
+from core.pipeline.estimate import CostEstimate, estimate_campaign_cost
 from core.reports import format_usd
 from pages.campaign_sections.editor import FLASH_KEY
-from pages.common import run_action
+from pages.common import get_db, get_settings, run_action
 
 
 def _progress(db: Database, actor: Actor, campaign: CampaignView) -> None:
@@ -36,8 +35,18 @@ def _progress(db: Database, actor: Actor, campaign: CampaignView) -> None:
         st.caption(f"{progress.status}: {progress.status_reason}")
 
 
-def _estimate(db: Database, settings: Settings, actor: Actor, campaign: CampaignView) -> None:
-    estimate = run_action(estimate_campaign_cost, db, settings, actor, campaign.id)
+ESTIMATE_CACHE_SECONDS = 15
+
+
+@st.cache_data(ttl=ESTIMATE_CACHE_SECONDS, show_spinner=False)
+def load_estimate(campaign: CampaignView, _actor: Actor) -> CostEstimate:
+    """Keyed by the campaign as saved: the tabs' reruns (every edit, every preview) do not price
+    the audience again; leads imported meanwhile and tenant prices count within the TTL."""
+    return estimate_campaign_cost(get_db(), get_settings(), _actor, campaign.id)
+
+
+def _estimate(actor: Actor, campaign: CampaignView) -> None:
+    estimate = run_action(load_estimate, campaign, actor)
     if estimate is None:
         return
     st.markdown("**Cost estimate for the whole audience**")
@@ -98,11 +107,11 @@ def _controls(db: Database, actor: Actor, campaign: CampaignView) -> None:
         _schedule(db, actor, campaign, key)
 
 
-def show(db: Database, settings: Settings, actor: Actor, campaign: CampaignView) -> None:
+def show(db: Database, actor: Actor, campaign: CampaignView) -> None:
     if campaign.status != "draft":
         _progress(db, actor, campaign)
     if campaign.status in ("draft", "scheduled"):
-        _estimate(db, settings, actor, campaign)
+        _estimate(actor, campaign)
     if campaign.scheduled_at is not None:
         st.caption(f"Starts at {campaign.scheduled_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC.")
     if actor.can(Permission.run_campaigns):

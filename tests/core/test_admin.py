@@ -12,6 +12,7 @@ from core.admin import (
     change_role,
     get_tenant_settings,
     invite_user,
+    list_users,
     microusd_as_dollars_text,
     price_override_rows,
     price_overrides_from_rows,
@@ -468,11 +469,12 @@ def test_users_table_states(db: Database, team: dict[str, Actor]) -> None:
         session.query(User).filter_by(username=team["manager"].username).update(
             {"locked_until": datetime(2026, 11, 21, tzinfo=UTC)})
         session.query(User).filter_by(username=team["analyst"].username).update({"active": False})
-    table = users_table(db, team["admin"], now=now).set_index("username")
+    table = users_table(list_users(db, team["admin"]), now=now).set_index("username")
     assert table.loc[team["manager"].username, "state"] == "locked"
     assert table.loc[team["analyst"].username, "state"] == "inactive"
     assert table.loc[team["owner"].username, "state"] == "active"
-    later = users_table(db, team["admin"], now=datetime(2026, 11, 22, tzinfo=UTC)).set_index("username")
+    later = users_table(list_users(db, team["admin"]),
+                        now=datetime(2026, 11, 22, tzinfo=UTC)).set_index("username")
     assert later.loc[team["manager"].username, "state"] == "active"  # the lock has run out
 
 
