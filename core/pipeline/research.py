@@ -174,7 +174,7 @@ def _resolve(host: str, port: int, timeout: float) -> list[str]:
     def lookup() -> None:
         try:
             answer.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-        except OSError as exc:
+        except Exception as exc:  # a resolver error, or a name the IDNA codec refuses
             answer.append(exc)
         finally:
             done.set()
@@ -182,7 +182,7 @@ def _resolve(host: str, port: int, timeout: float) -> list[str]:
     threading.Thread(target=lookup, name=f"resolve {host}", daemon=True).start()
     if not done.wait(timeout):
         raise httpcore.ConnectTimeout(f"no answer for {host} within {timeout:g} s")
-    if isinstance(answer[0], OSError):
+    if isinstance(answer[0], Exception):
         raise ResearchFetchError(f"cannot resolve {host}: {answer[0]}")
     return [str(info[4][0]) for info in answer[0]]
 

@@ -418,6 +418,12 @@ def test_a_name_that_resolves_to_a_private_address_is_refused(
     assert "100th engine" in page.text and _Handler.requests == 1
 
 
+def test_a_name_the_resolver_rejects_is_a_refusal() -> None:
+    # A label over 63 characters: the IDNA codec raises UnicodeError, not a resolver error.
+    with pytest.raises(ResearchFetchError, match="cannot resolve"):
+        fetch_page(f"http://{'a' * 64}.example/", make_settings("sqlite://"))
+
+
 @pytest.mark.parametrize("url", ["ftp://example.com/", "file:///etc/passwd", "javascript:alert(1)"])
 def test_only_http_and_https(url: str) -> None:
     with pytest.raises(ResearchFetchError, match="only http and https"):
