@@ -134,7 +134,11 @@ def _not_public(address: IPAddress) -> str | None:
 
 
 def address_refusal(address: IPAddress) -> str | None:
-    """Why the fetch may not connect to `address`, or None when it is a public internet address."""
+    """Why the fetch may not connect to `address`, or None when it is a public internet address.
+
+    The one check each connection makes (tests replace it to let their loopback site through);
+    an address embedded in another is judged by `_not_public` itself, never by a replacement.
+    """
     return _not_public(address)
 
 
