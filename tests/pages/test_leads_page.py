@@ -129,8 +129,7 @@ def test_wizard_offers_the_sheets_of_a_workbook(db: Database, open_page: PageFac
 def test_file_values_reach_the_markdown_escaped(db: Database, open_page: PageFactory) -> None:
     admin = make_actor(db, make_tenant(db), Role.admin)
     app = open_page("pages/leads.py", admin)
-    hostile = (f"First Name,Phone,{IMAGE}\n"
-               f"\"{DIRECTIVE}\",+14155550100,\"{LATEX}\"\n").encode()
+    hostile = (f'First Name,Phone,{IMAGE}\n"{DIRECTIVE}",+14155550100,"{LATEX}"\n').encode()
     app.file_uploader(key="leads_upload").upload(f"{IMAGE}.csv", hostile, "text/csv").run()
     # The header, a cell and the file name all show, escaped, in the mapping step.
     assert_shown_escaped(app, IMAGE, DIRECTIVE, LATEX, f"{IMAGE}.csv")
