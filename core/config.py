@@ -87,7 +87,8 @@ class Settings(BaseSettings):
 
     # Research
     research_fetch_allow_private: bool = False
-    research_fetch_timeout_seconds: float = 5.0
+    research_fetch_timeout_seconds: float = 5.0  # per connect, read or write
+    research_fetch_deadline_seconds: float = 15.0  # the whole fetch, redirects included
     research_fetch_max_bytes: int = 1_000_000
 
     # Lead import

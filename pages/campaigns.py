@@ -7,7 +7,7 @@ import streamlit as st
 from core.campaigns import get_campaign
 from core.permissions import Permission
 from pages.campaign_sections import editor, listing, preview, run
-from pages.common import get_db, get_settings, require_page, run_action
+from pages.common import get_db, get_settings, md, require_page, run_action
 
 actor = require_page(Permission.view_campaigns)
 db = get_db()
@@ -27,7 +27,7 @@ if campaign is None:
     editor.show(db, actor, get_settings(), None)
     st.stop()
 
-st.header(f"{campaign.name} · {campaign.status}")
+st.header(f"{md(campaign.name)} · {campaign.status}")
 tabs = ["Run", "Editor"] + (["Preview"] if actor.can(Permission.edit_campaigns) else [])
 # A key keeps the open tab across the reruns its buttons cause.
 run_tab, editor_tab, *preview_tab = st.tabs(tabs, key="campaigns_tabs")

@@ -5,6 +5,7 @@ Pages call these instead of building their own; nothing here opens a session or 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
@@ -20,6 +21,38 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 ACTOR_KEY = "leadflow_actor"
+
+# What Streamlit's Markdown (CommonMark, GFM, LaTeX, directives) reads as syntax inside a line;
+# a backslash before ASCII punctuation is CommonMark's own way to show the character as itself.
+_SYNTAX = re.compile(r"[\\`*\[\]<>|~$]")  # code, emphasis, links, images, HTML, tables, LaTeX
+_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")  # emphasis; between letters (system_prompt) it is text
+_DIRECTIVE = re.compile(r":(?=[A-Za-z/])")  # :red[...], :material/icon:, :emoji:, http://
+_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")  # "&#91;" would show as "["
+_WWW = re.compile(r"\b(www)\.", re.IGNORECASE)  # www.host becomes a link
+_BLOCK = re.compile(r"^(\s*)([#>+=-]|\d{1,9}(?=[.)]))")  # a heading, quote, list or rule
+_LINE_BREAK = re.compile(r"[\r\n]+")
+
+
+def md(value: object) -> str:
+    """`value` (from a lead, a file or a model) made safe to put inside a line of Markdown.
+
+    It shows as the very text it is: no image is fetched, and no link, colour, icon, formula or
+    heading appears. Line breaks become spaces, so the value stays inside its line. Where a
+    value stands alone, a widget that reads no Markdown (st.text, st.code, a dataframe cell)
+    is better still.
+    """
+    text = _LINE_BREAK.sub(" ", "" if value is None else str(value))
+    text = _SYNTAX.sub(lambda match: "\\" + match.group(0), text)
+    text = _UNDERSCORE.sub(r"\\_", text)
+    text = _DIRECTIVE.sub(r"\\:", text)
+    text = _ENTITY.sub(r"\\&", text)
+    text = _WWW.sub(r"\1\\.", text)
+    block = _BLOCK.match(text)
+    if block:
+        marker = block.group(2)
+        escaped = "\\" + marker if not marker.isdigit() else marker + "\\"
+        text = block.group(1) + escaped + text[block.end() :]
+    return text
 
 
 @st.cache_resource(show_spinner=False)
@@ -57,7 +90,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except LeadflowError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
 
 
 def run_action(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R | None:
@@ -65,5 +98,5 @@ def run_action(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R | N
     try:
         return func(*args, **kwargs)
     except LeadflowError as exc:
-        st.error(str(exc))
+        st.error(md(exc))  # messages quote files and leads: a value there must not render
         return None

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.permissions import Actor, Permission
 from core.reports import OverviewFigures, format_usd, overview_figures
-from pages.common import get_db, require_page
+from pages.common import get_db, md, require_page
 
 actor = require_page(Permission.view_overview)
 
@@ -52,9 +52,10 @@ if figures.running_campaigns:
     for campaign in figures.running_campaigns:
         spend = format_usd(campaign.spent_microusd) + (
             f" of {format_usd(campaign.budget_cap_microusd)}" if campaign.budget_cap_microusd else "")
+        # Escaped: the name is anyone's text, and two "$" amounts would read as a LaTeX formula.
         st.progress(campaign.progress,
-                    text=f"**{campaign.name}** · {campaign.status} · {campaign.done:,} of "
-                    f"{campaign.enrolled:,} leads done · {spend}")
+                    text=f"**{md(campaign.name)}** · {campaign.status} · {campaign.done:,} of "
+                    f"{campaign.enrolled:,} leads done · {md(spend)}")
     st.caption("The Run monitor shows each run live.")
 else:
     st.caption("No campaign is running, scheduled or paused.")

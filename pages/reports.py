@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.analytics import funnel
 from core.permissions import Actor, Permission
-from pages.common import get_db, require_page, run_action
+from pages.common import get_db, md, require_page, run_action
 from pages.widgets import downloads
 
 CACHE_SECONDS = 60
@@ -61,7 +61,7 @@ breakdown = run_action(load_breakdown, actor.tenant_id, actor.role.value, int(ca
 if breakdown is None:
     st.stop()
 if int(breakdown["enrolled"].sum()) == 0:
-    st.info(f"Nothing to break down yet: {names[campaign_id]} has no "
+    st.info(f"Nothing to break down yet: {md(names[campaign_id])} has no "
             f"{'sends' if by == 'hour' else 'enrolled leads'}.")
     st.stop()
 st.plotly_chart(funnel.breakdown_figure(breakdown, by), key="reports_breakdown_chart")

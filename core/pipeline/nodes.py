@@ -31,6 +31,7 @@ from core.compliance.quiet_hours import (
 from core.db import Database
 from core.errors import LeadflowError
 from core.llm.calls import ModelCallFailed, ModelReply, call_model
+from core.logs import get_logger
 from core.models import LeadStatus, MessageStatus
 from core.pipeline import prompts
 from core.pipeline.drafting import (
@@ -65,6 +66,8 @@ from core.pipeline.store import (
     persist_outcome,
     write_ledger_row,
 )
+
+log = get_logger(__name__)
 
 MAX_COMPOSE_ATTEMPTS = 2  # one draft and one regeneration with the guard's feedback
 MAX_RUN_ATTEMPTS = 5  # claims of one step before a transient failure becomes final
@@ -276,6 +279,10 @@ def research(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
             facts = web_facts(str(ctx.lead["website"]), ctx.runtime.settings) + facts
         except ResearchFetchError as exc:
             events.append(event(ctx, "research", f"company page not used: {exc}", level="warning"))
+        except Exception as exc:  # a page that fails to load is a missing fact, never a crashed run
+            log.exception("research_fetch_failed")
+            why = f"unexpected {type(exc).__name__}"
+            events.append(event(ctx, "research", f"company page not used: {why}", level="warning"))
     calls = []
     condensed = condense_by_rules(facts)
     if ctx.runtime.provider != "offline" and len(facts) > 2:

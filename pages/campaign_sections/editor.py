@@ -24,7 +24,7 @@ from core.money import microusd_to_usd, usd_to_microusd
 from core.permissions import Actor, Permission
 from pages.campaign_sections import audience, steps
 from pages.campaign_sections.listing import OPEN_NEXT_KEY
-from pages.common import run_action
+from pages.common import md, run_action
 
 FLASH_KEY = "campaigns_flash"
 CHANNELS = {"sms": "SMS", "email": "Email"}
@@ -151,7 +151,7 @@ def _save(db: Database, actor: Actor, campaign: CampaignView | None, key: str,
     if saved is None:
         return
     forget(key)
-    st.session_state[FLASH_KEY] = (f"Campaign '{saved.name}' created as a draft." if campaign is None
-                                   else f"Campaign '{saved.name}' saved.")
+    st.session_state[FLASH_KEY] = (f"Campaign '{md(saved.name)}' created as a draft." if campaign is None
+                                   else f"Campaign '{md(saved.name)}' saved.")
     st.session_state[OPEN_NEXT_KEY] = saved.id
     st.rerun()

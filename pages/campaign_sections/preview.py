@@ -14,7 +14,7 @@ from core.config import ConfigError
 from core.db import Database
 from core.permissions import Actor
 from core.reports import format_usd
-from pages.common import get_settings, run_action
+from pages.common import get_settings, md, run_action
 
 if TYPE_CHECKING:
     from core.pipeline.service import PipelineRuntime, PreviewResult
@@ -40,7 +40,7 @@ def _preview(db: Database, actor: Actor, campaign_id: int, lead_id: int) -> Prev
     try:
         runtime = get_runtime()
     except ConfigError as exc:  # e.g. the openai provider without a key: say which setting
-        st.error(f"The preview cannot run: {exc}")
+        st.error(f"The preview cannot run: {md(exc)}")
         return None
     return preview(db, runtime, actor, campaign_id, lead_id)
 
@@ -66,24 +66,25 @@ def pick_lead(db: Database, actor: Actor, key: str, campaign_id: int) -> int | N
 
 def _show_result(result: dict[str, Any], channel: str) -> None:
     if result["status"] != "ready":
-        st.warning(f"This lead would not get a message: {result['status']}"
-                   + (f" ({result['reason']})" if result["reason"] else ""))
+        st.warning(f"This lead would not get a message: {md(result['status'])}"
+                   + (f" ({md(result['reason'])})" if result["reason"] else ""))
     if result["facts"]:
         st.markdown("**Research facts**")
         st.dataframe(pd.DataFrame(result["facts"]), hide_index=True)
     if result["body"] is not None:
-        st.markdown("**Draft**" + (f" (variant {result['variant']})" if result["variant"] else ""))
+        st.markdown("**Draft**" + (f" (variant {md(result['variant'])})" if result["variant"] else ""))
         if channel == "email":
             st.text_input("Subject", value=result["subject"] or "", disabled=True)
         st.code(result["body"], language=None, wrap_lines=True)
     length, segments, encoding, cost = st.columns(4)
     length.metric("Length", f"{len(result['body'] or ''):,} characters")
     segments.metric("SMS segments" if channel == "sms" else "Segments", result["segments"])
-    encoding.metric("Encoding", result["encoding"] or "n/a")
+    encoding.metric("Encoding", md(result["encoding"] or "n/a"))
     cost.metric("Cost of this preview", format_usd(result["cost_microusd"]),
                 help=f"{result['input_tokens']:,} input and {result['output_tokens']:,} output tokens")
     if result["problems"]:
-        st.error("The guard found problems:\n\n" + "\n".join(f"- {p}" for p in result["problems"]))
+        # The guard quotes the model's draft: each problem escaped, one list item per line.
+        st.error("The guard found problems:\n\n" + "\n".join(f"- {md(p)}" for p in result["problems"]))
     elif result["body"] is not None and result["guard_passed"]:
         st.success("The guard passed this draft.")
 

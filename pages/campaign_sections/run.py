@@ -15,7 +15,7 @@ from core.permissions import Actor, Permission
 from core.pipeline.estimate import CostEstimate, estimate_campaign_cost
 from core.reports import format_usd
 from pages.campaign_sections.editor import FLASH_KEY
-from pages.common import get_db, get_settings, run_action
+from pages.common import get_db, get_settings, md, run_action
 
 
 def _progress(db: Database, actor: Actor, campaign: CampaignView) -> None:
@@ -32,7 +32,7 @@ def _progress(db: Database, actor: Actor, campaign: CampaignView) -> None:
     budget.metric("Budget cap", format_usd(progress.budget_cap_microusd)
                   if progress.budget_cap_microusd is not None else "no cap")
     if progress.status_reason:
-        st.caption(f"{progress.status}: {progress.status_reason}")
+        st.caption(f"{progress.status}: {md(progress.status_reason)}")
 
 
 ESTIMATE_CACHE_SECONDS = 15
@@ -74,13 +74,13 @@ def _schedule(db: Database, actor: Actor, campaign: CampaignView, key: str) -> N
                                   key=f"{key}_time")
     if go.button("Schedule", key=f"{key}_schedule"):
         start_at = datetime.combine(start_day, start_time, tzinfo=UTC)
-        _act(f"Campaign '{campaign.name}' scheduled for {start_at:%Y-%m-%d %H:%M} UTC.",
+        _act(f"Campaign '{md(campaign.name)}' scheduled for {start_at:%Y-%m-%d %H:%M} UTC.",
              campaigns.schedule_campaign, db, actor, campaign.id, start_at)
 
 
 def _controls(db: Database, actor: Actor, campaign: CampaignView) -> None:
     key = f"cmp{campaign.id}_run"
-    status, name = campaign.status, campaign.name
+    status, name = campaign.status, md(campaign.name)
     buttons = st.columns(4)
     if status in ("draft", "scheduled") and buttons[0].button(
             "Start now", key=f"{key}_start", type="primary"):

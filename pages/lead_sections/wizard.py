@@ -14,7 +14,7 @@ from core.leads.mapping import TARGET_LABELS, header_signature, mapping_for
 from core.leads.queries import get_import, rejects_frame
 from core.leads.readers import RawTable
 from core.permissions import Actor
-from pages.common import get_db, run_action
+from pages.common import get_db, md, run_action
 
 WIZARD = "leads_wizard"
 POLICY_LABELS = {
@@ -50,9 +50,10 @@ def show_mapping(key: str, table: RawTable, initial: dict[str, str]) -> dict[str
     for index, header in enumerate(table.headers):
         left, right = st.columns([2, 3])
         examples = ", ".join(v for v in sample[header].tolist() if v)[:80]
-        left.markdown(f"**{header}**  \n{examples or '(empty)'}")
+        # Headers and cells come from the uploaded file: escaped, so they show as written.
+        left.markdown(f"**{md(header)}**  \n{md(examples) or '(empty)'}")
         mapping[header] = right.selectbox(
-            f"Field for {header}", options, index=options.index(initial.get(header, "custom")),
+            f"Field for {md(header)}", options, index=options.index(initial.get(header, "custom")),
             format_func=TARGET_LABELS.__getitem__, key=f"{key}_{index}", label_visibility="collapsed",
         )
     return mapping
@@ -94,7 +95,7 @@ def mapping_step(actor: Actor, state: dict[str, Any]) -> None:
             state["sheet"] = sheet
             state.pop("mapping", None)
             st.rerun()
-    st.caption(f"{state['file_name']}: {table.row_count:,} rows, header on row {table.header_row}")
+    st.caption(f"{md(state['file_name'])}: {table.row_count:,} rows, header on row {table.header_row}")
     initial, saved = mapping_for(get_db(), actor, table.headers)
     if saved:
         st.success("Using the mapping saved for a file with these columns.")

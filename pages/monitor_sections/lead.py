@@ -8,7 +8,7 @@ from core import monitor
 from core.db import Database
 from core.permissions import Actor
 from core.reports import format_usd
-from pages.common import run_action
+from pages.common import md, run_action
 
 NONE = 0
 
@@ -40,17 +40,17 @@ def show(db: Database, actor: Actor, campaign_id: int) -> None:
         return
     if trace.campaign_id != campaign_id:
         st.info(f"Lead #{campaign_lead_id} belongs to campaign #{trace.campaign_id}.")
-    st.markdown(f"**{trace.lead_name}**" + (f" at {trace.company}" if trace.company else "")
-                + f" · {trace.status}" + (f": {trace.status_reason}" if trace.status_reason else ""))
+    st.markdown(f"**{md(trace.lead_name)}**" + (f" at {md(trace.company)}" if trace.company else "")
+                + f" · {md(trace.status)}" + (f": {md(trace.status_reason)}" if trace.status_reason else ""))
     cost, tokens, step = st.columns(3)
     cost.metric("Cost", format_usd(trace.cost_microusd))
     tokens.metric("Tokens in / out", f"{trace.input_tokens:,} / {trace.output_tokens:,}")
-    step.metric("Step · variant", f"{trace.step} · {trace.variant}")
+    step.metric("Step · variant", f"{trace.step} · {md(trace.variant)}")
     st.caption(f"Trace id: `{trace.trace_id or 'none yet'}`"
                + (f" (earlier runs: {', '.join(trace.trace_ids[:-1])})" if len(trace.trace_ids) > 1
                   else ""))
     if trace.error:
-        st.error(trace.error)
+        st.error(md(trace.error))  # provider and guard errors quote the lead and the draft
     log_tab, draft_tab, sent_tab, calls_tab = st.tabs(["Log", "Draft", "Sent", "Model calls"])
     with log_tab:
         st.dataframe(
@@ -71,8 +71,8 @@ def show(db: Database, actor: Actor, campaign_id: int) -> None:
             st.caption("Nothing sent to this lead yet.")
         for message in trace.messages:
             when = message.sent_at.strftime("%Y-%m-%d %H:%M") if message.sent_at else "not sent"
-            st.markdown(f"Step {message.step} to `{message.to_address}` via {message.provider}: "
-                        f"**{message.status}** ({when})")
+            st.markdown(f"Step {message.step} to {md(message.to_address)} via {md(message.provider)}: "
+                        f"**{md(message.status)}** ({when})")
             st.code(message.body, language=None, wrap_lines=True)
     with calls_tab:
         st.dataframe(

@@ -12,6 +12,7 @@ from core.errors import LeadflowError
 from core.permissions import Actor
 from core.pipeline.review import ReviewItem, approve, reject
 from core.reports import format_usd
+from pages.common import md
 
 FLASH_KEY = "review_flash"
 
@@ -21,7 +22,7 @@ def succeeded(func: Callable[..., object], *args: Any, **kwargs: Any) -> bool:
     try:
         func(*args, **kwargs)
     except LeadflowError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         return False
     return True
 
@@ -39,12 +40,12 @@ def done(message: str) -> None:
 def _guard(item: ReviewItem) -> None:
     guard = item.guard
     verdict = "passed the checks" if guard.get("passed") else "did not pass the checks"
-    details = [f"{guard['segments']} SMS segment(s), {guard.get('encoding', '')}"
+    details = [f"{guard['segments']} SMS segment(s), {md(guard.get('encoding', ''))}"
                if guard.get("segments") else "", f"{len(item.body or '')} characters"]
     st.caption(f"Guard: {verdict} · " + " · ".join(d for d in details if d)
-               + (f" · edited by user {guard['edited_by']}" if guard.get("edited_by") else ""))
+               + (f" · edited by user {md(guard['edited_by'])}" if guard.get("edited_by") else ""))
     for problem in guard.get("problems") or []:
-        st.warning(problem)
+        st.warning(md(problem))  # the guard quotes the model's draft
 
 
 def show(db: Database, actor: Actor, item: ReviewItem, campaign_name: str) -> None:
@@ -52,10 +53,12 @@ def show(db: Database, actor: Actor, item: ReviewItem, campaign_name: str) -> No
     with st.container(border=True):
         pick_column, who_column = st.columns([1, 11])
         pick_column.checkbox("Select", key=selection_key(item), label_visibility="collapsed")
+        # Every value from the lead (or the campaign) escaped: a name like ![x](http://host/p)
+        # would otherwise make the reviewer's browser fetch it.
         who_column.markdown(
-            f"**{item.lead_name}**" + (f", {item.company}" if item.company else "")
-            + f" · `{item.to_address or 'no address'}` · {campaign_name} · step {item.step}, "
-            f"variant {item.variant} · #{key} · cost {format_usd(item.cost_microusd)}")
+            f"**{md(item.lead_name)}**" + (f", {md(item.company)}" if item.company else "")
+            + f" · {md(item.to_address or 'no address')} · {md(campaign_name)} · step {item.step}, "
+            f"variant {md(item.variant)} · #{key} · cost {format_usd(item.cost_microusd)}")
         draft_column, facts_column = st.columns([3, 2])
         with draft_column:
             if item.subject is not None:
@@ -77,11 +80,11 @@ def show(db: Database, actor: Actor, item: ReviewItem, campaign_name: str) -> No
             if item.subject is not None and subject != item.subject:
                 changes["edited_subject"] = subject
             if succeeded(approve, db, actor, key, **changes):
-                done(f"Approved the draft for {item.lead_name}" + (" with your edit." if edited else ".")
+                done(f"Approved the draft for {md(item.lead_name)}" + (" with your edit." if edited else ".")
                      + " The runner sends it shortly.")
         reason = reason_column.text_input("Reason to reject", key=f"review_reason_{key}",
                                           placeholder="Reason to reject",
                                           label_visibility="collapsed")
         if reject_column.button("Reject", key=f"review_reject_{key}"):
             if succeeded(reject, db, actor, key, reason):
-                done(f"Rejected the draft for {item.lead_name}.")
+                done(f"Rejected the draft for {md(item.lead_name)}.")

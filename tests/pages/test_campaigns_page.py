@@ -6,14 +6,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 from streamlit.testing.v1 import AppTest
 
 from core.campaigns import create_campaign, get_campaign, list_campaigns, start_campaign
 from core.db import Database
-from core.models import Role
+from core.models import Campaign, Role
 from core.permissions import Actor
 from tests.factories import insert_leads, make_actor, make_tenant
 from tests.pages.conftest import PageFactory
+from tests.pages.markdown_checks import DIRECTIVE, IMAGE, LATEX, assert_shown_escaped
 
 PAGE = "pages/campaigns.py"
 RUN_BUTTONS = ("start", "pause", "resume", "cancel", "schedule")
@@ -296,3 +298,20 @@ def test_email_preview_says_why_a_lead_gets_nothing_then_shows_the_subject(
     assert subject.value and subject.disabled
     assert "1 Main St" in app.code[0].value
     assert "SMS segments" not in {m.label for m in app.metric}
+
+
+def test_campaign_names_and_reasons_reach_the_markdown_escaped(
+    db: Database, manager: Actor, open_page: PageFactory
+) -> None:
+    name = f"{IMAGE} {DIRECTIVE}"
+    campaign_id = _draft(db, manager, name=name)
+    app = open_page(PAGE, manager)
+    assert_shown_escaped(app, name)  # the open campaign's header
+    _button(app, f"cmp{campaign_id}_run_start").click().run()
+    assert "started" in app.success[0].value
+    assert_shown_escaped(app, name)  # the confirmation
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Campaign).where(Campaign.id == campaign_id)
+                        .values(status="paused", status_reason=f"paused: {LATEX}"))
+    app.run()
+    assert_shown_escaped(app, name, f"paused: {LATEX}")

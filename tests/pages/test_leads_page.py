@@ -10,6 +10,7 @@ from core.leads.queries import list_leads
 from core.models import Role
 from tests.factories import make_actor, make_tenant
 from tests.pages.conftest import PageFactory
+from tests.pages.markdown_checks import DIRECTIVE, IMAGE, LATEX, assert_shown_escaped
 
 CSV = (
     b"Lead list exported 2026-11-01\n"
@@ -123,3 +124,12 @@ def test_wizard_offers_the_sheets_of_a_workbook(db: Database, open_page: PageFac
     _button(app, "leads_preview").click().run()
     _button(app, "leads_import").click().run()
     assert {m.label: m.value for m in app.metric}["Imported"] == "1"
+
+
+def test_file_values_reach_the_markdown_escaped(db: Database, open_page: PageFactory) -> None:
+    admin = make_actor(db, make_tenant(db), Role.admin)
+    app = open_page("pages/leads.py", admin)
+    hostile = (f'First Name,Phone,{IMAGE}\n"{DIRECTIVE}",+14155550100,"{LATEX}"\n').encode()
+    app.file_uploader(key="leads_upload").upload(f"{IMAGE}.csv", hostile, "text/csv").run()
+    # The header, a cell and the file name all show, escaped, in the mapping step.
+    assert_shown_escaped(app, IMAGE, DIRECTIVE, LATEX, f"{IMAGE}.csv")

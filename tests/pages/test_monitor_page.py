@@ -6,10 +6,11 @@ import pytest
 from sqlalchemy import select, update
 
 from core.db import Database
-from core.models import Campaign, CampaignLead, Role
+from core.models import Campaign, CampaignLead, Lead, Role
 from tests.core.test_monitor import SeededRun, seed_run
 from tests.factories import make_actor, make_tenant
 from tests.pages.conftest import PageFactory
+from tests.pages.markdown_checks import DIRECTIVE, IMAGE, LATEX, assert_shown_escaped
 
 PAGE = "pages/monitor.py"
 
@@ -127,3 +128,20 @@ def test_refreshes_only_while_live(open_page: PageFactory, db: Database, run: Se
     app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.analyst, "ann"))
     assert not app.exception
     assert ("every 2 s while the run is live" in _texts(app)) is refreshes
+
+
+def test_lead_and_provider_values_reach_the_markdown_escaped(open_page: PageFactory, db: Database,
+                                                             run: SeededRun) -> None:
+    target = run.campaign_lead_ids[0]
+    with db.session(system=True) as session, session.begin():
+        lead_id = select(CampaignLead.lead_id).where(CampaignLead.id == target).scalar_subquery()
+        session.execute(update(Lead).where(Lead.id == lead_id)
+                        .values(first_name=IMAGE, company=DIRECTIVE))
+        session.execute(update(CampaignLead).where(CampaignLead.id == target).values(
+            status_reason=f"reason {LATEX}", error=f"provider said {IMAGE}"))
+        session.execute(update(Campaign).where(Campaign.id == run.campaign_id)
+                        .values(status_reason=f"paused: {DIRECTIVE}"))
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.manager, "mia"))
+    app.number_input(key="monitor_lead_id").set_value(target).run()
+    assert_shown_escaped(app, IMAGE, DIRECTIVE, f"reason {LATEX}", f"provider said {IMAGE}",
+                         f"paused: {DIRECTIVE}")

@@ -12,6 +12,7 @@ from core.models import CampaignLead, Role, Tenant
 from tests.core.test_monitor import seed_run
 from tests.factories import make_actor, make_tenant
 from tests.pages.conftest import PageFactory
+from tests.pages.markdown_checks import IMAGE, LATEX, assert_shown_escaped, is_live
 
 PAGE = "pages/overview.py"
 
@@ -43,3 +44,14 @@ def test_empty_state(open_page: PageFactory, db: Database) -> None:
     assert {m.label: m.value for m in app.metric}["Reply rate"] == "n/a"
     captions = "\n".join(c.value for c in app.caption)
     assert "No campaign is running" in captions and "No imports yet" in captions
+
+
+def test_campaign_names_and_amounts_reach_the_markdown_escaped(open_page: PageFactory,
+                                                               db: Database) -> None:
+    name = f"Autumn {IMAGE} {LATEX}"
+    run = seed_run(db, leads=2, process=1, name=name, budget_cap_microusd=5_000_000)
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.analyst))
+    assert_shown_escaped(app, name)
+    (running,) = [p.proto.text for p in app.get("progress") if "leads done" in p.proto.text]
+    assert " of $" in running.replace("\\$", "$")  # the spend and the cap, both shown
+    assert not is_live(running, "$")  # and neither opens a LaTeX formula

@@ -10,6 +10,7 @@ from core.db import Database
 from core.models import Role
 from tests.factories import enrol, make_actor, make_campaign, make_lead, make_tenant
 from tests.pages.conftest import PageFactory
+from tests.pages.markdown_checks import IMAGE, LATEX, assert_shown_escaped
 
 PAGE = "pages/reports.py"
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -97,3 +98,12 @@ def test_no_campaigns_yet(open_page: PageFactory, db: Database, tenant: int) -> 
 def test_signed_out_is_stopped(open_page: PageFactory, page_env: str) -> None:
     app = open_page(PAGE, None)
     assert app.error[0].value == "You are not signed in."
+
+
+def test_a_campaign_name_reaches_the_markdown_escaped(open_page: PageFactory, db: Database,
+                                                      tenant: int) -> None:
+    name = f"{IMAGE} {LATEX}"
+    make_campaign(db, tenant, name, status="draft", created_at=T0)
+    app = open_page(PAGE, make_actor(db, tenant, Role.manager))
+    assert "has no enrolled leads" in app.info[0].value
+    assert_shown_escaped(app, name)

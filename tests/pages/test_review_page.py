@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.db import Database
-from core.models import CampaignLead, Role
+from core.models import CampaignLead, Lead, Role
 from core.permissions import Actor
 from tests.core.test_monitor import SeededRun, seed_run
 from tests.factories import make_actor
 from tests.pages.conftest import PageFactory
+from tests.pages.markdown_checks import DIRECTIVE, IMAGE, LATEX, assert_shown_escaped
 
 PAGE = "pages/review.py"
 
@@ -142,3 +143,20 @@ def test_long_queues_page_in_sql(open_page: PageFactory, db: Database) -> None:
     second_page = {t.key for t in app.text_area}
     assert len(second_page) == 2 and not first_page & second_page
     assert first_page | second_page == {f"review_body_{i}" for i in many.campaign_lead_ids}
+
+
+def test_lead_and_model_values_reach_the_markdown_escaped(open_page: PageFactory, db: Database,
+                                                          run: SeededRun, manager: Actor) -> None:
+    target = run.campaign_lead_ids[0]
+    with db.session(system=True) as session, session.begin():
+        leads = select(CampaignLead.lead_id).where(CampaignLead.id.in_(run.campaign_lead_ids))
+        session.execute(update(Lead).where(Lead.id.in_(leads))
+                        .values(first_name=IMAGE, last_name=DIRECTIVE, company=LATEX))
+        row = session.scalar(select(CampaignLead).where(CampaignLead.id == target))
+        assert row is not None
+        row.guard_result = {**(row.guard_result or {}), "problems": [f"link to {IMAGE} not allowed"]}
+    app = open_page(PAGE, manager)
+    assert_shown_escaped(app, IMAGE, DIRECTIVE, LATEX, f"link to {IMAGE} not allowed")
+    app.button(key=f"review_approve_{target}").click().run()
+    assert "Approved the draft" in app.success[0].value
+    assert_shown_escaped(app, IMAGE)  # the confirmation names the lead too
