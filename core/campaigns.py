@@ -545,6 +545,7 @@ def resume_campaign(db: Database, actor: Actor, campaign_id: int) -> CampaignVie
         campaign.status = CampaignStatus.running.value
         campaign.status_reason = None
         campaign.scheduled_at = None
+        campaign.consecutive_provider_failures = 0  # a person looked: count afresh
         record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="resume",
                      entity="campaign", entity_id=campaign.id)
         session.flush()
@@ -611,6 +612,7 @@ def start_due_campaigns(db: Database, *, now: datetime | None = None) -> list[in
                 campaign.status = CampaignStatus.running.value
                 campaign.status_reason = None
                 campaign.scheduled_at = None
+                campaign.consecutive_provider_failures = 0
                 details, action = {"scheduled": True}, "resume"
             record_audit(session, tenant_id=campaign.tenant_id, user_id=None, action=action,
                          entity="campaign", entity_id=campaign.id, details=details)
