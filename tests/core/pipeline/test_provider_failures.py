@@ -25,7 +25,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from core.campaigns import resume_campaign
+from core.campaigns import resume_campaign, retry_failed_leads
 from core.channels.base import NotSent, OutgoingMessage, SendReceipt
 from core.config import Settings
 from core.db import Database
@@ -459,3 +459,21 @@ def test_a_bug_is_still_an_internal_error(seed: Seed, settings: Settings) -> Non
     cl = seed.enrol()
     assert run(seed, runtime, cl) == "failed"
     assert (seed.enrolment(cl).error or "").startswith("internal error")
+
+
+def test_a_failed_send_retried_by_a_person_reuses_its_ledger_row(seed: Seed, settings: Settings) -> None:
+    runtime, _ = scripted_runtime(settings, GOOD_SMS)
+    sender = ScriptedSender()
+    sender.refusal = NotSent("Twilio refused the message (21614): not a mobile number", permanent=True)
+    runtime.senders = {"sms": sender}
+    cl = seed.enrol()
+    assert run(seed, runtime, cl) == "failed"
+    assert [m.status for m in seed.messages(cl)] == ["failed"]
+
+    sender.refusal = None  # say the number was ported to a mobile line
+    assert retry_failed_leads(seed.db, make_actor(seed.db, seed.tenant_id), seed.campaign_id, now=NOW) == 1
+    seed.claim(cl)
+    assert run(seed, runtime, cl) == "sent"
+    [message] = seed.messages(cl)
+    assert (message.status, message.provider_message_id, message.error) == ("sent", "SM1", None)
+    assert len(sender.sent) == 1
