@@ -47,9 +47,9 @@ def _figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) -> No
         st.rerun()  # the run started or ended: the whole page redraws (and refreshes or stops)
     done = sum(n for s, n in progress.leads_by_status.items() if s in FINAL)
     enrolled = progress.enrolled
+    # Why a paused run stopped is the controls' banner above (as text: it may quote a provider).
     st.progress(done / enrolled if enrolled else 0.0,
-                text=f"{done:,} of {enrolled:,} leads done · {progress.status}"
-                + (f" ({progress.status_reason})" if progress.status_reason else ""))
+                text=f"{done:,} of {enrolled:,} leads done · {progress.status}")
     workers = list_workers(db, actor)
     status_column, rate_column, eta_column, workers_column, spend_column = st.columns(5)
     status_column.metric("In flight", f"{progress.in_flight:,}")
