@@ -148,8 +148,11 @@ def account_refused(ctx: PipelineContext, node: str, reason: str, **data: Any) -
     """A provider refused the account: the campaign pauses, the lead waits for the resume.
 
     The lead is left pending (its attempt given back): nothing was sent or written for it, and
-    no lead of the campaign can succeed until a person fixes the account.
+    no lead of the campaign can succeed until a person fixes the account. A preview pauses
+    nothing: it fails with the reason, which says what to fix.
     """
+    if ctx.mode != "run":
+        return _ended(ctx, node, LeadStatus.failed, reason, level="error", **data)
     return {
         **_ended(ctx, node, LeadStatus.pending, f"campaign paused: {reason}", level="error", **data),
         "pause_campaign": reason,

@@ -29,9 +29,9 @@ from core.campaigns import resume_campaign, retry_failed_leads
 from core.channels.base import NotSent, OutgoingMessage, SendReceipt
 from core.config import Settings
 from core.db import Database
-from core.models import AuditLog, Campaign, LLMCall, OutboxMessage
+from core.models import AuditLog, Campaign, LLMCall, OutboxMessage, Role
 from core.pipeline.graph import PipelineNodes, build_pipeline
-from core.pipeline.service import PipelineRuntime, process_campaign_lead
+from core.pipeline.service import PipelineRuntime, preview, process_campaign_lead
 from jobs.recovery import recover_expired_leases
 from tests.conftest import make_settings
 from tests.core.pipeline.conftest import NOW, WORKER, Seed, scripted_runtime
@@ -132,6 +132,17 @@ def test_an_openai_account_refusal_pauses_the_campaign_and_leaves_the_lead_pendi
         seed.claim(cl)
         assert run(seed, runtime, cl) == "sent"
     assert len(seed.messages()) == len(leads)
+
+
+def test_a_preview_with_a_refused_key_says_why_and_pauses_nothing(
+    seed: Seed, settings: Settings, server: FakeOpenAI
+) -> None:
+    server.failing = "401"
+    actor = make_actor(seed.db, seed.tenant_id, Role.manager)
+    result = preview(seed.db, openai_runtime(settings, server), actor, seed.campaign_id, seed.lead())
+    assert result.status == "failed" and result.body is None
+    assert (result.reason or "").startswith("OpenAI refused the API key (401 invalid_api_key)")
+    assert campaign_row(seed).status == "running"
 
 
 def test_a_rate_limit_or_a_server_error_is_not_an_account_problem(
