@@ -545,6 +545,7 @@ def resume_campaign(db: Database, actor: Actor, campaign_id: int) -> CampaignVie
         campaign.status = CampaignStatus.running.value
         campaign.status_reason = None
         campaign.scheduled_at = None
+        campaign.consecutive_provider_failures = 0  # a person looked: count afresh
         record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="resume",
                      entity="campaign", entity_id=campaign.id)
         session.flush()
@@ -587,6 +588,74 @@ def cancel_campaign(
         return CampaignView.of(campaign)
 
 
+# -- retrying failed leads -------------------------------------------------------------------
+
+# A reviewer's rejection (core.pipeline.review) also ends a lead `failed`, but it is a person's
+# decision, not an error: it is not retried.
+REVIEWER_REJECTION = "rejected by a reviewer"
+# Failed leads may be put back while the campaign can still run them (a completed one reopens).
+RETRYABLE_CAMPAIGN_STATUSES = (
+    CampaignStatus.running.value, CampaignStatus.paused.value, CampaignStatus.completed.value,
+)
+
+
+def _retryable(campaign_id: int) -> list[ColumnElement[bool]]:
+    return [
+        CampaignLead.campaign_id == campaign_id,
+        CampaignLead.status == LeadStatus.failed.value,
+        or_(CampaignLead.error.is_(None), ~CampaignLead.error.startswith(REVIEWER_REJECTION)),
+    ]
+
+
+def retryable_failed_leads(db: Database, actor: Actor, campaign_id: int) -> int:
+    """How many failed leads `retry_failed_leads` would put back (reviewer rejections are not)."""
+    actor.require(Permission.view_campaigns)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        if session.get(Campaign, campaign_id) is None:
+            raise NotFound(f"campaign {campaign_id} does not exist")
+        return session.scalar(select(func.count(CampaignLead.id)).where(*_retryable(campaign_id))) or 0
+
+
+def retry_failed_leads(
+    db: Database, actor: Actor, campaign_id: int, *, now: datetime | None = None
+) -> int:
+    """Put the campaign's failed leads back to pending, attempts reset; returns how many.
+
+    Skipped, unknown (a send that may have gone out) and sent leads are left alone, and so are
+    drafts a reviewer rejected. Each lead is retried at the step where it failed; a ledger row
+    its failed send left is reused (a failed row was never sent). A completed campaign reopens
+    paused, for a person to resume when the cause is fixed; a running one picks the leads up
+    at once.
+    """
+    actor.require(Permission.run_campaigns)
+    now = now or datetime.now(UTC)
+    with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        campaign = _locked_campaign(session, campaign_id)
+        if campaign.status not in RETRYABLE_CAMPAIGN_STATUSES:
+            raise _refuse(campaign, "given its failed leads back (only a running, paused or "
+                                    "completed campaign can retry them)")
+        result = session.execute(
+            update(CampaignLead)
+            .where(CampaignLead.id.in_(leads_in_lock_order(*_retryable(campaign_id))))
+            .values(status=LeadStatus.pending.value, attempts=0, error=None, next_action_at=now,
+                    completed_at=None, lease_owner=None, lease_expires_at=None, updated_at=now,
+                    status_reason=f"put back for a retry by {actor.username or 'a user'}")
+            .execution_options(synchronize_session=False)
+        )
+        retried = int(getattr(result, "rowcount", 0) or 0)
+        if retried == 0:
+            return 0
+        if campaign.status == CampaignStatus.completed.value:
+            campaign.status = CampaignStatus.paused.value
+            campaign.completed_at = None
+            campaign.status_reason = (f"{retried} failed lead(s) put back to pending: resume the "
+                                      "campaign to send them")
+        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
+                     action="retry_failed", entity="campaign", entity_id=campaign.id,
+                     details={"leads": retried})
+        return retried
+
+
 # -- runner ticks (system sessions: they work across tenants) --------------------------------
 
 
@@ -611,6 +680,7 @@ def start_due_campaigns(db: Database, *, now: datetime | None = None) -> list[in
                 campaign.status = CampaignStatus.running.value
                 campaign.status_reason = None
                 campaign.scheduled_at = None
+                campaign.consecutive_provider_failures = 0
                 details, action = {"scheduled": True}, "resume"
             record_audit(session, tenant_id=campaign.tenant_id, user_id=None, action=action,
                          entity="campaign", entity_id=campaign.id, details=details)

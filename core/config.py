@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     claim_batch_size: int = 32
     # A lead whose worker died is retried at most this many claims before it ends `failed`.
     max_lead_attempts: int = 10
+    # A campaign pauses after this many provider failures in a row, counted across workers and
+    # reset by any success (0: never). Refused credentials and empty accounts pause at once.
+    provider_failure_threshold: int = Field(default=10, ge=0)
 
     # Rate limits shared by every worker of a database (0 means no limit). The model limits are
     # the provider account's (OpenAI: requests and tokens per minute per model); the send limits

@@ -1,5 +1,9 @@
 """Errors a user can cause: each message says what is wrong and what to do about it."""
 
+from __future__ import annotations
+
+import re
+
 
 class LeadflowError(Exception):
     """Base of every error whose message is meant for the person who caused it."""
@@ -23,3 +27,29 @@ class PermissionDenied(LeadflowError):
 
 class LoginRefused(LeadflowError):
     """A login was refused: wrong credentials, a locked or a deactivated account."""
+
+
+class ProviderAccountRefused(LeadflowError):
+    """A provider refused the account, not the message: a bad credential, a missing permission, no quota.
+
+    No lead can succeed until a person fixes the account, so the campaign pauses with `reason`
+    (which names what to fix and never an account id or key) and the lead is left to be retried
+    after resume. The provider did not act on the request: nothing was sent or generated.
+    """
+
+    def __init__(self, reason: str, *, provider: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.provider = provider
+
+
+# Provider account ids and keys: Twilio SIDs (account, messaging service, API key), OpenAI keys,
+# organisations and projects. Tenant users see failure reasons; these stay out of them.
+_ACCOUNT_IDS = re.compile(
+    r"\b(?:AC|MG|SK|PN)[0-9a-fA-F]{32}\b|\bsk-[A-Za-z0-9_\-*.]{2,}|\b(?:org|proj)[-_][A-Za-z0-9]{4,}"
+)
+
+
+def without_account_ids(text: str) -> str:
+    """`text` with every provider account id or key replaced by a placeholder."""
+    return _ACCOUNT_IDS.sub("[account id]", text)

@@ -326,6 +326,8 @@ class Campaign(TenantOwned, Base):
     budget_cap_microusd: Mapped[int | None] = mapped_column(BigInteger)
     # Settled model spend, kept by the call gate so the budget check never sums llm_calls.
     spent_microusd: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Provider failures in a row, across workers; any success resets it (see the pipeline's store).
+    consecutive_provider_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     approval_required: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -52,6 +52,7 @@ from core.pipeline.service import (
     process_campaign_lead,
     reconcile_sending_message,
 )
+from core.pipeline.store import is_transient_database_error
 from jobs.claims import claim_due_leads, due_condition, renew_leases
 from jobs.recovery import recover_expired_leases
 
@@ -187,9 +188,14 @@ class Runner:
                 return
             try:
                 func()
-            except Exception:
-                # A tick that fails (the database restarting) is tried again at the next one.
-                log.exception("tick_failed", tick=name, worker_id=self.worker_id)
+            except Exception as exc:
+                # A tick that fails (the database restarting) is tried again at the next one;
+                # a database that is away is said in one line a tick, not a traceback.
+                if is_transient_database_error(exc):
+                    log.warning("tick_interrupted_by_database", tick=name, worker_id=self.worker_id,
+                                error=f"{type(exc).__name__}: {exc}")
+                else:
+                    log.exception("tick_failed", tick=name, worker_id=self.worker_id)
 
         return tick
 
@@ -236,10 +242,14 @@ class Runner:
             with bound(campaign_lead_id=lead_id, worker_id=self.worker_id):
                 outcome = self.process_lead(self.db, self.runtime, lead_id,
                                             lease_owner=self.worker_id)
-        except Exception:
+        except Exception as exc:
             # Treated like a crash of this one lead: its lease is no longer renewed, so it
             # expires and recovery reconciles a send it may have started, then retries it.
-            log.exception("lead_failed", campaign_lead_id=lead_id, worker_id=self.worker_id)
+            if is_transient_database_error(exc):
+                log.warning("lead_interrupted_by_database", campaign_lead_id=lead_id,
+                            worker_id=self.worker_id, error=f"{type(exc).__name__}: {exc}")
+            else:
+                log.exception("lead_failed", campaign_lead_id=lead_id, worker_id=self.worker_id)
         finally:
             with self._state_lock:
                 self._in_flight.discard(lead_id)

@@ -13,6 +13,11 @@ from email.utils import formatdate, make_msgid
 from core.channels.base import NotSent, OutgoingMessage, SendReceipt
 from core.config import ConfigError, Settings
 from core.db import Database
+from core.errors import ProviderAccountRefused
+
+# Replies that refuse the account, not the message: authentication required (530), the
+# mechanism refused (534), the credentials refused (535).
+ACCOUNT_REPLY_CODES = frozenset({530, 534, 535})
 
 
 class SmtpSender:
@@ -77,6 +82,8 @@ class SmtpSender:
                     password = settings.smtp_password.get_secret_value() if settings.smtp_password else ""
                     smtp.login(settings.smtp_username, password)
             except (smtplib.SMTPException, OSError) as exc:
+                if isinstance(exc, smtplib.SMTPAuthenticationError) and exc.smtp_code in ACCOUNT_REPLY_CODES:
+                    raise _account_refused(exc.smtp_code) from exc
                 raise NotSent(f"the SMTP server refused the session: {exc}", permanent=False) from exc
             try:
                 smtp.send_message(email)
@@ -85,6 +92,8 @@ class SmtpSender:
                     f"the SMTP server refused {message.to_address}: {exc.recipients}", permanent=True
                 ) from exc
             except smtplib.SMTPResponseException as exc:
+                if exc.smtp_code in ACCOUNT_REPLY_CODES:
+                    raise _account_refused(exc.smtp_code) from exc
                 raise NotSent(
                     f"the SMTP server refused the message ({exc.smtp_code}): {exc.smtp_error!r}",
                     permanent=exc.smtp_code >= 500,
@@ -93,3 +102,11 @@ class SmtpSender:
 
     def was_sent(self, idempotency_key: str, *, tenant_id: int, db: Database) -> bool | None:
         return None  # SMTP cannot be asked afterwards: a person decides (the message is `unknown`)
+
+
+def _account_refused(code: int) -> ProviderAccountRefused:
+    return ProviderAccountRefused(
+        f"the SMTP server refused the login ({code}): check LEADFLOW_SMTP_USERNAME and "
+        "LEADFLOW_SMTP_PASSWORD, then resume the campaign",
+        provider="smtp",
+    )

@@ -14,11 +14,15 @@ from twilio.rest import Client  # type: ignore[import-untyped]
 from core.channels.base import NotSent, OutgoingMessage, SendReceipt
 from core.config import ConfigError, Settings
 from core.db import Database
+from core.errors import ProviderAccountRefused
 
 TWILIO_API_ROOT = "https://api.twilio.com"
 OPTED_OUT_CODES = frozenset({21610})  # "Attempt to send to unsubscribed recipient"
 # Codes that mean the request cannot succeed as it is (bad number, unreachable, not mobile).
 PERMANENT_CODES = frozenset({21211, 21212, 21408, 21612, 21614, 30003, 30005, 30006})
+# Codes that refuse the account, not the message: credentials (20003, 20151), an inactive or
+# suspended account (20005), test credentials on live resources (20008), forbidden (20403).
+ACCOUNT_CODES = frozenset({20003, 20005, 20008, 20151, 20403})
 SEND_TIMEOUT_SECONDS = 15.0
 
 
@@ -89,9 +93,16 @@ class TwilioSender:
         return None  # Twilio has no idempotency keys: a person decides (the message is `unknown`)
 
 
-def _not_sent(exc: TwilioRestException) -> NotSent | None:
+def _not_sent(exc: TwilioRestException) -> NotSent | ProviderAccountRefused | None:
     """The refusal an error answer means, or None when Twilio may have queued the message."""
     code = exc.code or 0
+    if code in ACCOUNT_CODES or exc.status in (401, 403):
+        return ProviderAccountRefused(
+            f"Twilio refused the account (error {code or exc.status}): check "
+            "LEADFLOW_TWILIO_ACCOUNT_SID, LEADFLOW_TWILIO_AUTH_TOKEN and the account's status, "
+            "then resume the campaign",
+            provider="twilio",
+        )
     if code in OPTED_OUT_CODES:
         return NotSent(f"the recipient has opted out (Twilio {code})", permanent=True, opted_out=True)
     if exc.status == 429:

@@ -1,4 +1,4 @@
-"""`campaigns create|start|pause|resume|cancel|status|list`."""
+"""`campaigns create|start|pause|resume|cancel|retry-failed|status|list`."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from core.campaigns import (
     campaign_progress,
     cancel_campaign,
     create_campaign,
+    get_campaign,
     list_campaigns,
     pause_campaign,
     resume_campaign,
+    retry_failed_leads,
     schedule_campaign,
     start_campaign,
     tenant_of_campaign,
@@ -86,6 +88,27 @@ def _life_cycle_command(verb: str, action: LifeCycleAction) -> None:
 for _verb, _action in (("start", start_campaign), ("pause", pause_campaign),
                        ("resume", resume_campaign), ("cancel", cancel_campaign)):
     _life_cycle_command(_verb, _action)
+
+
+@app.command("retry-failed")
+@user_errors
+def retry_failed(
+    campaign_id: int = typer.Argument(..., metavar="ID", help="The campaign's id."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"id", "retried", "status"}.'),
+) -> None:
+    """Put the campaign's failed leads back to pending (skipped, unknown and sent ones stay)."""
+    with database() as db:
+        actor = system_actor(tenant_of_campaign(db, campaign_id))
+        retried = retry_failed_leads(db, actor, campaign_id)
+        campaign = get_campaign(db, actor, campaign_id)
+    if as_json:
+        print_json({"id": campaign.id, "retried": retried, "status": campaign.status})
+    elif retried == 0:
+        typer.echo(f"campaign {campaign.id} has no failed lead to retry")
+    else:
+        then = "resume it to send them" if campaign.status == "paused" else "they go out as it runs"
+        typer.echo(f"campaign {campaign.id}: {retried} failed lead(s) put back to pending; "
+                   f"it is {campaign.status}: {then}")
 
 
 @app.command("schedule")

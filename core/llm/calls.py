@@ -2,11 +2,14 @@
 
 Retries: a 429 waits as its Retry-After says (capped), a timeout, a connection error or a 5xx
 backs off exponentially; `insufficient_quota`, authentication and request errors are not
-retried. After the last attempt the failure becomes `ModelCallFailed`, data for the pipeline.
+retried. After the last attempt the failure becomes `ModelCallFailed`, data for the pipeline;
+`account` marks the refusals of the account itself (401, 403, `insufficient_quota`), which
+pause the campaign instead of failing the lead.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -31,16 +34,37 @@ class ModelReply:
 
 
 class ModelCallFailed(Exception):
-    """The provider did not answer usefully; `permanent` says whether trying later can help."""
+    """The provider did not answer usefully; `permanent` says whether trying later can help.
+
+    `account`: the provider refused the account (key, permission, quota), not this request: no
+    call of the campaign can succeed until a person fixes it.
+    """
 
     def __init__(
-        self, reason: str, *, permanent: bool, retry_after: float | None, record: ModelCallRecord
+        self,
+        reason: str,
+        *,
+        permanent: bool,
+        retry_after: float | None,
+        record: ModelCallRecord,
+        account: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
         self.retry_after = retry_after
         self.record = record
+        self.account = account
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """How one failed attempt is handled."""
+
+    reason: str
+    permanent: bool
+    wait: float = 0.0
+    account: bool = False
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:
@@ -60,22 +84,51 @@ def _error_code(exc: openai.APIStatusError) -> str | None:
     return getattr(exc, "code", None)
 
 
-def _classify(exc: Exception, attempt: int) -> tuple[str, bool, float]:
-    """(reason, permanent, wait before the next attempt) for a failed attempt."""
+def _safe_code(exc: openai.APIStatusError) -> str:
+    """The error code, when it is a plain identifier (it goes into a reason users see)."""
+    code = _error_code(exc) or ""
+    return f" {code}" if re.fullmatch(r"[a-z0-9_]{1,60}", code) else ""
+
+
+def _classify(exc: Exception, attempt: int) -> _Verdict:
+    """How a failed attempt is handled: the reason, whether to retry, and how long to wait.
+
+    The account's refusals keep the provider's message out of the reason: it quotes part of
+    the key or names the organisation.
+    """
     backoff = BACKOFF_BASE_SECONDS * 2**attempt
+    if isinstance(exc, openai.AuthenticationError):
+        return _Verdict(
+            f"OpenAI refused the API key ({exc.status_code}{_safe_code(exc)}): set a valid "
+            "OPENAI_API_KEY, then resume the campaign",
+            permanent=True,
+            account=True,
+        )
+    if isinstance(exc, openai.PermissionDeniedError):
+        return _Verdict(
+            f"OpenAI refused the API key permission for this request ({exc.status_code}"
+            f"{_safe_code(exc)}): give the key's project access to the model, then resume the campaign",
+            permanent=True,
+            account=True,
+        )
     if isinstance(exc, openai.RateLimitError):
         if _error_code(exc) == "insufficient_quota":
-            return "the OpenAI account has no quota left (insufficient_quota): add credit", True, 0.0
-        return "rate limited by the model provider (429)", False, _retry_after(exc) or backoff
+            return _Verdict(
+                "the OpenAI account has no quota left (insufficient_quota): add credit, then resume "
+                "the campaign",
+                permanent=True,
+                account=True,
+            )
+        return _Verdict("rate limited by the model provider (429)", False, _retry_after(exc) or backoff)
     if isinstance(exc, openai.APITimeoutError):
-        return "the model provider did not answer in time", False, backoff
+        return _Verdict("the model provider did not answer in time", False, backoff)
     if isinstance(exc, openai.APIConnectionError):
-        return f"cannot reach the model provider: {exc}", False, backoff
+        return _Verdict(f"cannot reach the model provider: {exc}", False, backoff)
     if isinstance(exc, openai.InternalServerError):
-        return f"the model provider failed ({exc.status_code})", False, backoff
+        return _Verdict(f"the model provider failed ({exc.status_code})", False, backoff)
     if isinstance(exc, openai.APIStatusError):
-        return f"the model provider refused the request ({exc.status_code}): {exc.message}", True, 0.0
-    return f"the model call failed: {type(exc).__name__}: {exc}", True, 0.0
+        return _Verdict(f"the model provider refused the request ({exc.status_code}): {exc.message}", True)
+    return _Verdict(f"the model call failed: {type(exc).__name__}: {exc}", True)
 
 
 def call_model(
@@ -117,14 +170,18 @@ def call_model(
                 reply = invoke(messages)
                 break
             except Exception as exc:
-                reason, permanent, wait = _classify(exc, attempt)
-                if permanent or attempt >= max_retries:
+                verdict = _classify(exc, attempt)
+                if verdict.permanent or attempt >= max_retries:
                     latency = int((time.perf_counter() - started) * 1000)
-                    record = ModelCallRecord(node, provider, model, 0, 0, 0, latency, reason)
+                    record = ModelCallRecord(node, provider, model, 0, 0, 0, latency, verdict.reason)
                     raise ModelCallFailed(
-                        reason, permanent=permanent, retry_after=None if permanent else wait, record=record
+                        verdict.reason,
+                        permanent=verdict.permanent,
+                        retry_after=None if verdict.permanent else verdict.wait,
+                        record=record,
+                        account=verdict.account,
                     ) from exc
-                time.sleep(wait)
+                time.sleep(verdict.wait)
                 attempt += 1
         usage = getattr(reply, "usage_metadata", None) or {}
         input_tokens = int(usage.get("input_tokens", 0))

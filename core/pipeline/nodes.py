@@ -29,7 +29,7 @@ from core.compliance.quiet_hours import (
     zones_for_recipient,
 )
 from core.db import Database
-from core.errors import LeadflowError
+from core.errors import LeadflowError, ProviderAccountRefused
 from core.llm.calls import ModelCallFailed, ModelReply, call_model
 from core.logs import get_logger
 from core.models import LeadStatus, MessageStatus
@@ -72,6 +72,8 @@ log = get_logger(__name__)
 MAX_COMPOSE_ATTEMPTS = 2  # one draft and one regeneration with the guard's feedback
 MAX_RUN_ATTEMPTS = 5  # claims of one step before a transient failure becomes final
 BUDGET_REASON = "budget cap reached"
+# The provider keys of the state: the last provider call of a run failed, or succeeded.
+PROVIDER_OK: dict[str, Any] = {"provider_ok": True, "provider_failure": None}
 
 
 @dataclass
@@ -137,6 +139,28 @@ def _ended(
         "reason": reason,
         "next_action_at": next_action_at,
         "events": [event(ctx, node, reason, level=level, status=status.value, **data)],
+    }
+
+
+def provider_failed(reason: str) -> dict[str, Any]:
+    """The state keys of a provider call that failed: it counts towards the campaign's threshold."""
+    return {"provider_ok": False, "provider_failure": reason}
+
+
+def account_refused(ctx: PipelineContext, node: str, reason: str, **data: Any) -> dict[str, Any]:
+    """A provider refused the account: the campaign pauses, the lead waits for the resume.
+
+    The lead is left pending (its attempt given back): nothing was sent or written for it, and
+    no lead of the campaign can succeed until a person fixes the account. A preview pauses
+    nothing: it fails with the reason, which says what to fix.
+    """
+    if ctx.mode != "run":
+        return _ended(ctx, node, LeadStatus.failed, reason, level="error", **data)
+    return {
+        **_ended(ctx, node, LeadStatus.pending, f"campaign paused: {reason}", level="error", **data),
+        "pause_campaign": reason,
+        "provider_ok": False,
+        "provider_failure": None,  # not counted: the pause is already decided
     }
 
 
@@ -284,6 +308,7 @@ def research(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
             why = f"unexpected {type(exc).__name__}"
             events.append(event(ctx, "research", f"company page not used: {why}", level="warning"))
     calls = []
+    provider: dict[str, Any] = {}
     condensed = condense_by_rules(facts)
     if ctx.runtime.provider != "offline" and len(facts) > 2:
         messages: list[BaseMessage] = [
@@ -301,6 +326,7 @@ def research(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
             reply = _model_call(ctx, "research", messages, CONDENSE_MAX_OUTPUT_TOKENS)
             calls.append(reply.record)
             condensed = _condensed_by_model(reply.text, facts) or condensed
+            provider.update(PROVIDER_OK)
         except BudgetExceeded:
             return {
                 **_ended(ctx, "research", LeadStatus.pending, BUDGET_REASON, level="warning"),
@@ -308,11 +334,15 @@ def research(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
             }
         except ModelCallFailed as exc:
             calls.append(exc.record)
+            if exc.account:
+                paused = account_refused(ctx, "research", exc.reason)
+                return {**paused, "events": events + paused["events"], "facts": condensed, "llm_calls": calls}
+            provider.update(provider_failed(exc.reason))
             events.append(event(ctx, "research", f"facts condensed by rules: {exc.reason}", level="warning"))
     events.append(
         event(ctx, "research", f"{len(condensed)} facts", sources=sorted({f["source"] for f in condensed}))
     )
-    return {"facts": condensed, "events": events, "llm_calls": calls}
+    return {"facts": condensed, "events": events, "llm_calls": calls, **provider}
 
 
 # -- compose ----------------------------------------------------------------------------------
@@ -358,17 +388,25 @@ def with_required_lines(ctx: PipelineContext, body: str) -> str:
 
 
 def _model_failure(ctx: PipelineContext, node: str, exc: ModelCallFailed) -> dict[str, Any]:
+    if exc.account:
+        return account_refused(ctx, node, exc.reason)
     if exc.permanent or ctx.enrolment.attempts >= MAX_RUN_ATTEMPTS:
-        return _ended(ctx, node, LeadStatus.failed, exc.reason, level="error")
+        return {
+            **_ended(ctx, node, LeadStatus.failed, exc.reason, level="error"),
+            **provider_failed(exc.reason),
+        }
     delay = max(exc.retry_after or 0.0, 30.0 * 2 ** max(ctx.enrolment.attempts - 1, 0))
-    return _ended(
-        ctx,
-        node,
-        LeadStatus.deferred,
-        f"{exc.reason}; trying again later",
-        level="warning",
-        next_action_at=ctx.now + timedelta(seconds=min(delay, 3600)),
-    )
+    return {
+        **_ended(
+            ctx,
+            node,
+            LeadStatus.deferred,
+            f"{exc.reason}; trying again later",
+            level="warning",
+            next_action_at=ctx.now + timedelta(seconds=min(delay, 3600)),
+        ),
+        **provider_failed(exc.reason),
+    }
 
 
 def compose(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
@@ -398,6 +436,7 @@ def compose(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         "compose_attempts": attempts,
         "feedback": None,
         "llm_calls": [record],
+        **PROVIDER_OK,
         "events": [
             event(
                 ctx,
@@ -594,6 +633,11 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     base: dict[str, Any] = {"message_id": ledger.message_id}
     try:
         receipt = sender.send(outgoing, db=ctx.db)
+    except ProviderAccountRefused as exc:
+        # Refused before the provider did anything with the message: the ledger row says "not
+        # sent" (a failed row is reused when the lead is retried after the resume).
+        base.update(message_status=MessageStatus.failed.value, message_error=f"not sent: {exc.reason}")
+        return {**base, **account_refused(ctx, "send", exc.reason, message_id=ledger.message_id)}
     except NotSent as exc:
         error = exc.reason if exc.permanent or exc.opted_out else f"{NOT_REACHED}: {exc.reason}"
         base.update(message_status=MessageStatus.failed.value, message_error=error)
@@ -608,7 +652,11 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
                     "source": f"{sender.name}: {exc.reason}",
                 },
             }
-        if exc.permanent or ctx.enrolment.attempts >= MAX_RUN_ATTEMPTS:
+        if exc.permanent:
+            # The provider answered about this recipient (a bad number or address): it works.
+            return {**base, **_ended(ctx, "send", LeadStatus.failed, exc.reason, level="error")}
+        base.update(provider_failed(exc.reason))
+        if ctx.enrolment.attempts >= MAX_RUN_ATTEMPTS:
             return {**base, **_ended(ctx, "send", LeadStatus.failed, exc.reason, level="error")}
         retry = ctx.now + timedelta(seconds=max(exc.retry_after or 0.0, 30.0))
         return {
@@ -624,11 +672,14 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         }
     except Exception as exc:  # noqa: BLE001 - the provider's state is unknown: never re-send blindly
         reason = f"the provider call failed and may or may not have sent: {type(exc).__name__}: {exc}"
-        base.update(message_status=MessageStatus.unknown.value, message_error=reason)
+        base.update(
+            message_status=MessageStatus.unknown.value, message_error=reason, **provider_failed(reason)
+        )
         return {**base, **_ended(ctx, "send", LeadStatus.unknown, reason, level="error")}
     return {
         **_sent(ctx, sender.name, ledger.message_id, receipt.provider_message_id),
         "message_status": MessageStatus.sent.value,
+        **PROVIDER_OK,
     }
 
 
@@ -698,7 +749,7 @@ def outcome_values(state: PipelineState, ctx: PipelineContext) -> tuple[str | No
         values["next_action_at"] = (
             state.get("next_action_at") if status == LeadStatus.deferred.value else None
         )
-        if status == LeadStatus.pending.value and reason == BUDGET_REASON:
+        if status == LeadStatus.pending.value and (reason == BUDGET_REASON or state.get("pause_campaign")):
             # The claim counted an attempt that never happened.
             values["attempts"] = max(ctx.enrolment.attempts - 1, 0)
     elif status in (LeadStatus.failed.value, LeadStatus.skipped.value, LeadStatus.unknown.value):
@@ -750,6 +801,10 @@ def finalize(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         message_id=state.get("message_id"),
         message_values=message_values,
         suppress=state.get("suppress"),
+        pause_reason=state.get("pause_campaign"),
+        provider_failure=state.get("provider_failure"),
+        provider_ok=bool(state.get("provider_ok")),
+        failure_threshold=ctx.runtime.settings.provider_failure_threshold,
     )
     held = ctx.take_held_write()
     try:

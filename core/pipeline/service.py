@@ -45,6 +45,7 @@ from core.pipeline.store import (
     Outcome,
     address_of,
     campaign_data,
+    is_transient_database_error,
     lead_data,
     load_run_inputs,
     persist_outcome,
@@ -53,6 +54,7 @@ from core.pipeline.store import (
 
 __all__ = [
     "LEASE_LOST",
+    "RETRY_AFTER_LEASE",
     "NO_LIMITS",
     "BudgetExceeded",
     "CallGate",
@@ -64,6 +66,9 @@ __all__ = [
 ]
 
 LEASE_LOST = "lease_lost"  # returned when the enrolment is no longer leased to the caller
+# Returned when the database failed under the run (a lost connection, a failover, a lock): the
+# lead is left leased and untouched, and is retried when its lease expires.
+RETRY_AFTER_LEASE = "retry_after_lease"
 RUN_OUTPUT_KEYS = ["outcome"]  # what process_campaign_lead reads of a run's final state
 log = get_logger(__name__)
 
@@ -74,7 +79,9 @@ def process_campaign_lead(
     """Run the graph for the enrolment's current step and return its new status.
 
     The runner has claimed the row (status in_progress, our lease). Every outcome write checks
-    the lease; `LEASE_LOST` is returned when the row is no longer ours.
+    the lease; `LEASE_LOST` is returned when the row is no longer ours, `RETRY_AFTER_LEASE` when
+    the database failed under the run (nothing is written: the lease expires and recovery puts
+    the lead back, reconciling a ledger row the run may have left `sending`).
     """
     inputs = load_run_inputs(db, campaign_lead_id, lease_owner=lease_owner)
     if inputs is None:
@@ -118,9 +125,14 @@ def process_campaign_lead(
                 ),
             )
         except Exception as exc:
-            # A bug, not a lead's problem: record it on the lead instead of looping on it. A
-            # delivery still held open for the outcome is rolled back first: nothing was sent.
+            # A delivery still held open for the outcome is rolled back first: nothing was sent.
             context.release_held_write()
+            if is_transient_database_error(exc):
+                # Not the lead's fault, and not a provider's: the database is likely still away,
+                # so nothing is written now. The lead is retried after its lease.
+                log.warning("run_interrupted_by_database", error=f"{type(exc).__name__}: {exc}")
+                return RETRY_AFTER_LEASE
+            # A bug, not a lead's problem: record it on the lead instead of looping on it.
             log.exception("pipeline run crashed")
             reason = f"internal error: {type(exc).__name__}: {exc}"
             persist_outcome(

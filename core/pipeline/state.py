@@ -96,5 +96,8 @@ class PipelineState(TypedDict, total=False):
     provider_message_id: str | None
     sent_at: datetime | None
     suppress: dict[str, str] | None  # an address to add to the suppression list, with its reason
+    pause_campaign: str | None  # a provider refused the account: the campaign pauses, with this reason
+    provider_failure: str | None  # why the run's last provider call failed (counts towards a pause)
+    provider_ok: bool  # the run's last provider call succeeded (the failures in a row start again)
     events: Annotated[list[PipelineEvent], operator.add]  # the per-lead log, written at the end
     llm_calls: Annotated[list[ModelCallRecord], operator.add]  # every model call, for llm_calls

@@ -9,12 +9,14 @@ one that took over.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
+import psycopg
 from sqlalchemy import (
     CursorResult,
     Result,
@@ -26,13 +28,15 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, SessionTransaction
 
+from core.campaigns import pause_campaign_in
 from core.compliance.suppression import suppress_address, suppression_reason
 from core.db import Database, execute_core, tenant_pinned
-from core.errors import Conflict
+from core.errors import Conflict, without_account_ids
 from core.llm.records import ModelCallRecord
 from core.models import (
     Campaign,
@@ -69,6 +73,40 @@ LEAD_FIELDS = (
     "opted_out_at",
     "replied_at",
 )
+
+
+def _error_chain(exc: BaseException) -> Iterator[BaseException]:
+    """The error, the driver error it wraps (SQLAlchemy's `orig`) and its explicit causes."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        yield error
+        pending += [getattr(error, "orig", None), error.__cause__]
+
+
+def is_transient_database_error(exc: BaseException) -> bool:
+    """A lost connection, a failover or a busy database: the same work succeeds when tried later.
+
+    PostgreSQL: every psycopg OperationalError (the connection dropped, the server shutting
+    down or in recovery, a deadlock or serialisation failure) and a write refused by a read-only
+    server (a client still connected to a demoted primary); SQLAlchemy: a connection it
+    invalidated, a pool timeout. SQLite: "database is locked" (another writer held the lock past
+    busy_timeout). Any other error, such as a missing table, is a bug.
+    """
+    for error in _error_chain(exc):
+        if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+            return True
+        if isinstance(error, (sa_exc.DisconnectionError, sa_exc.TimeoutError)):
+            return True
+        if isinstance(error, (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction)):
+            return True
+        if isinstance(error, sqlite3.OperationalError) and "locked" in str(error).lower():
+            return True
+    return False
 
 
 def _rowcount(result: Result[Any]) -> int:
@@ -487,15 +525,17 @@ def _ledger_refusal(session: Session, params: dict[str, Any]) -> LedgerEntry:
     if reason is not None:
         return LedgerEntry(None, proceed=False, suppressed=reason)
     existing = session.execute(
-        select(Message.id, Message.status, Message.error).where(
+        select(Message.id, Message.status).where(
             Message.campaign_lead_id == params["campaign_lead_id"], Message.step == params["step"]
         )
     ).one_or_none()
     if existing is None:
         raise Conflict(f"the idempotency key {params['idempotency_key']} is already used by another message")
-    message_id, status, error = existing
-    if status == MessageStatus.failed.value and (error or "").startswith(NOT_REACHED):
-        # The earlier attempt certainly never reached the provider: reuse its row.
+    message_id, status = existing
+    if status == MessageStatus.failed.value:
+        # A failed row was certainly not sent: the provider refused it (a NotSent or an account
+        # refusal) or never got it (reconciled as never reached). The lead is being tried again
+        # (a transient refusal, or failed leads put back by a person): reuse its row.
         reused = ("body", "subject", "segments", "provider", "to_address", "created_at")
         session.execute(
             update(Message)
@@ -524,6 +564,10 @@ class Outcome:
     message_id: int | None = None
     message_values: dict[str, Any] | None = None
     suppress: dict[str, str] | None = None
+    pause_reason: str | None = None  # a provider refused the account: pause the campaign
+    provider_failure: str | None = None  # the run's last provider call failed, for this reason
+    provider_ok: bool = False  # the run's last provider call succeeded
+    failure_threshold: int = 0  # provider failures in a row that pause the campaign (0: never)
 
 
 # Plain executemany inserts, run by execute_core (which checks each row's tenant): the ORM's
@@ -558,6 +602,43 @@ def _cached_update(model: type[Message | CampaignLead], keys: tuple[str, ...]) -
     return statement
 
 
+_campaigns = cast(Table, Campaign.__table__)
+_COUNT_PROVIDER_FAILURE = tenant_pinned(
+    update(_campaigns)
+    .where(_campaigns.c.id == bindparam("row_id"))
+    .values(consecutive_provider_failures=_campaigns.c.consecutive_provider_failures + 1)
+    .returning(_campaigns.c.consecutive_provider_failures)
+)
+# Only a campaign with failures counted is written: a success costs no lock on the campaign row.
+_RESET_PROVIDER_FAILURES = tenant_pinned(
+    update(_campaigns)
+    .where(_campaigns.c.id == bindparam("row_id"), _campaigns.c.consecutive_provider_failures != 0)
+    .values(consecutive_provider_failures=0)
+)
+
+
+def _record_provider_health(session: Session, outcome: Outcome) -> None:
+    """Pause on an account refusal; count a provider failure (pausing at the threshold) or reset.
+
+    The count lives on the campaign row, so it is consecutive across every worker.
+    """
+    if outcome.pause_reason:
+        pause_campaign_in(session, outcome.campaign_id, outcome.pause_reason)
+        return
+    if outcome.provider_failure:
+        failures = execute_core(session, _COUNT_PROVIDER_FAILURE, {"row_id": outcome.campaign_id}).scalar()
+        if outcome.failure_threshold and failures is not None and failures >= outcome.failure_threshold:
+            last = without_account_ids(outcome.provider_failure)
+            pause_campaign_in(
+                session,
+                outcome.campaign_id,
+                f"paused after {failures} provider failures in a row (the last: {last}); "
+                "check the provider's status and settings, then resume the campaign",
+            )
+    elif outcome.provider_ok:
+        execute_core(session, _RESET_PROVIDER_FAILURES, {"row_id": outcome.campaign_id})
+
+
 def _update_params(values: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {**{f"set_{key}": value for key, value in values.items()}, **extra}
 
@@ -585,6 +666,9 @@ def _write_outcome(session: Session, outcome: Outcome) -> bool:
     cost = sum(c.cost_microusd for c in calls)
     input_tokens = sum(c.input_tokens for c in calls)
     output_tokens = sum(c.output_tokens for c in calls)
+    # The campaign row first: cancelling a campaign locks it before its leads, so the same order
+    # here cannot deadlock with it.
+    _record_provider_health(session, outcome)
     if outcome.message_id is not None and outcome.message_values:
         # The ledger always records what the provider did, lease or no lease.
         message_values = outcome.message_values

@@ -12,7 +12,7 @@ from core.db import Database
 from core.models import FINAL_LEAD_STATUSES, LeadStatus
 from core.permissions import Actor
 from core.reports import format_usd
-from pages.common import md, run_action
+from pages.common import run_action
 
 REFRESH_SECONDS = 2.0
 EVENTS_SHOWN = 30
@@ -47,9 +47,9 @@ def _figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) -> No
         st.rerun()  # the run started or ended: the whole page redraws (and refreshes or stops)
     done = sum(n for s, n in progress.leads_by_status.items() if s in FINAL)
     enrolled = progress.enrolled
+    # Why a paused run stopped is the controls' banner above (as text: it may quote a provider).
     st.progress(done / enrolled if enrolled else 0.0,
-                text=f"{done:,} of {enrolled:,} leads done · {progress.status}"
-                + (f" ({md(progress.status_reason)})" if progress.status_reason else ""))
+                text=f"{done:,} of {enrolled:,} leads done · {progress.status}")
     workers = list_workers(db, actor)
     status_column, rate_column, eta_column, workers_column, spend_column = st.columns(5)
     status_column.metric("In flight", f"{progress.in_flight:,}")

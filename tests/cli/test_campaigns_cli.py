@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from core.cli import app
@@ -73,6 +73,7 @@ def test_create_prints_the_id_and_takes_prompt_approval_and_budget(
     (("campaigns", "create", "--tenant", "Acme", "--name", "x", "--channel", "sms", "--budget",
       "-5"), "may not be negative"),
     (("messages", "list", "--campaign", "999"), "campaign 999 does not exist"),
+    (("campaigns", "retry-failed", "999"), "campaign 999 does not exist"),
     (("leads", "reply", "--tenant", "Acme", "--phone", "12345"), "not a valid number"),
 ])
 def test_mistakes_print_an_error_and_exit_non_zero(tenant: int, args: tuple[str, ...], message: str) -> None:
@@ -91,6 +92,26 @@ def test_the_life_cycle_from_the_command_line(tenant: int) -> None:
     assert run_json("campaigns", "cancel", campaign_id)["status"] == "cancelled"
     status = run_json("campaigns", "status", campaign_id)
     assert status["leads_by_status"] == {"cancelled": 3}
+
+
+def test_retry_failed_puts_the_failed_leads_back(tenant: int, db: Database) -> None:
+    campaign_id = str(run_json("campaigns", "create", "--tenant", "Acme", "--name", "Q4",
+                               "--channel", "sms")["id"])
+    run("campaigns", "start", campaign_id)
+    with db.session(system=True) as session, session.begin():
+        first, second, _ = session.scalars(select(CampaignLead.id).order_by(CampaignLead.id)).all()
+        session.execute(update(CampaignLead).where(CampaignLead.id.in_([first, second]))
+                        .values(status="failed", attempts=5, error="Twilio refused the account"))
+    run("campaigns", "pause", campaign_id)
+    assert run_json("campaigns", "retry-failed", campaign_id) == {
+        "id": int(campaign_id), "retried": 2, "status": "paused"}
+    with db.session(system=True, read_only=True) as session:
+        rows = session.execute(select(CampaignLead.status, CampaignLead.attempts)).all()
+    assert sorted(rows) == [("pending", 0)] * 3
+    assert "no failed lead to retry" in run("campaigns", "retry-failed", campaign_id)
+    run("campaigns", "cancel", campaign_id)
+    assert "cannot be given its failed leads back" in run("campaigns", "retry-failed", campaign_id,
+                                                            code=1)
 
 
 def test_status_and_messages_after_a_run(tenant: int, cli_env: str, db: Database) -> None:

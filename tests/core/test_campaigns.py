@@ -19,6 +19,8 @@ from core.campaigns import (
     create_campaign,
     pause_campaign,
     resume_campaign,
+    retry_failed_leads,
+    retryable_failed_leads,
     schedule_campaign,
     start_campaign,
     start_due_campaigns,
@@ -327,6 +329,7 @@ def test_progress_counts_leads_messages_cost_and_rate(db: Database, owner: Actor
     lambda db, actor, cid: cancel_campaign(db, actor, cid),
     lambda db, actor, cid: update_campaign(db, actor, cid, name="x"),
     lambda db, actor, cid: create_campaign(db, actor, name="x", channel="sms"),
+    lambda db, actor, cid: retry_failed_leads(db, actor, cid),
 ])
 def test_an_analyst_may_not_change_campaigns(db: Database, owner: Actor, action: Any) -> None:
     analyst = make_actor(db, owner.tenant_id, Role.analyst)
@@ -369,3 +372,96 @@ def test_bad_send_window_override_is_refused(db: Database, given: dict[str, Any]
     actor = make_actor(db, make_tenant(db), Role.manager)
     with pytest.raises(ValidationError, match=message):
         create_campaign(db, actor, name="Window", channel="sms", quiet_hours=given)
+
+
+# -- retrying failed leads -------------------------------------------------------------------
+
+
+def _enrolments_in(db: Database, owner: Actor, campaign_id: int, statuses: list[dict[str, Any]]) -> list[int]:
+    """Start the campaign over one lead per entry and give each enrolment those values."""
+    insert_leads(db, owner.tenant_id, len(statuses))
+    start_campaign(db, owner, campaign_id, now=NOW)
+    with db.session(system=True) as session, session.begin():
+        ids = session.scalars(select(CampaignLead.id).where(CampaignLead.campaign_id == campaign_id)
+                              .order_by(CampaignLead.id)).all()
+        for enrolment_id, values in zip(ids, statuses, strict=True):
+            session.execute(update(CampaignLead).where(CampaignLead.id == enrolment_id).values(**values))
+    return list(ids)
+
+
+FAILED = {"status": "failed", "error": "Twilio refused the message (21211)", "attempts": 3,
+          "completed_at": NOW, "status_reason": "Twilio refused the message (21211)"}
+
+
+def test_retry_puts_failed_leads_back_to_pending_and_leaves_the_others(
+    db: Database, owner: Actor
+) -> None:
+    campaign = create_campaign(db, owner, name="Q4", channel="sms")
+    ids = _enrolments_in(db, owner, campaign.id, [
+        FAILED,
+        {**FAILED, "error": "internal error: KeyError: 'x'", "step": 1},
+        {"status": "skipped", "status_reason": "the lead opted out"},
+        {"status": "unknown", "error": "the provider call failed and may or may not have sent"},
+        {"status": "sent", "completed_at": NOW},
+        {"status": "failed", "error": "rejected by a reviewer: off brand", "reviewed_by": owner.user_id},
+        {"status": "pending"},
+    ])
+    _set_status(db, campaign.id, "paused", status_reason="paused after 10 provider failures in a row")
+    assert retryable_failed_leads(db, owner, campaign.id) == 2
+
+    assert retry_failed_leads(db, owner, campaign.id, now=NOW + timedelta(hours=1)) == 2
+
+    with db.session(system=True, read_only=True) as session:
+        rows = {r.id: r for r in session.scalars(select(CampaignLead))}
+        audit = session.scalars(select(AuditLog).where(AuditLog.action == "retry_failed")).one()
+        campaign_row = session.get(Campaign, campaign.id)
+    for retried in ids[:2]:
+        row = rows[retried]
+        assert (row.status, row.attempts, row.error, row.completed_at, row.lease_owner) == (
+            "pending", 0, None, None, None)
+        assert row.next_action_at == NOW + timedelta(hours=1)
+        assert "retry" in (row.status_reason or "")
+    assert rows[ids[1]].step == 1  # retried where it failed, not from the first message
+    assert [rows[i].status for i in ids[2:]] == ["skipped", "unknown", "sent", "failed", "pending"]
+    assert (audit.user_id, audit.entity_id, audit.details) == (owner.user_id, str(campaign.id), {"leads": 2})
+    # The campaign stays paused: the person resumes it when the cause is fixed.
+    assert campaign_row is not None and campaign_row.status == "paused"
+    assert retryable_failed_leads(db, owner, campaign.id) == 0
+    assert retry_failed_leads(db, owner, campaign.id) == 0
+
+
+def test_retrying_a_completed_campaign_reopens_it_paused(db: Database, owner: Actor) -> None:
+    campaign = create_campaign(db, owner, name="Q4", channel="sms")
+    _enrolments_in(db, owner, campaign.id, [FAILED, {"status": "sent", "completed_at": NOW}])
+    assert complete_finished_campaigns(db, now=NOW) == [campaign.id]
+    assert retry_failed_leads(db, owner, campaign.id, now=NOW) == 1
+    reopened = campaign_progress(db, owner, campaign.id)
+    assert (reopened.status, reopened.completed_at) == ("paused", None)
+    assert "resume" in (reopened.status_reason or "")
+    assert resume_campaign(db, owner, campaign.id).status == "running"
+    assert _lead_statuses(db, campaign.id) == {"pending": 1, "sent": 1}
+
+
+@pytest.mark.parametrize("status", ["cancelled", "draft", "scheduled"])
+def test_retry_is_refused_where_no_lead_can_run(db: Database, owner: Actor, status: str) -> None:
+    campaign = create_campaign(db, owner, name="Q4", channel="sms")
+    _set_status(db, campaign.id, status)
+    with pytest.raises(Conflict, match=f"is {status}"):
+        retry_failed_leads(db, owner, campaign.id)
+
+
+def test_retry_in_another_tenants_campaign_is_not_found(db: Database, owner: Actor) -> None:
+    campaign = create_campaign(db, owner, name="Q4", channel="sms")
+    _enrolments_in(db, owner, campaign.id, [FAILED])
+    other = make_actor(db, make_tenant(db, "Other"))
+    with pytest.raises(NotFound):
+        retry_failed_leads(db, other, campaign.id)
+    assert _lead_statuses(db, campaign.id) == {"failed": 1}
+
+
+def test_resuming_restarts_the_count_of_provider_failures(db: Database, owner: Actor) -> None:
+    campaign = create_campaign(db, owner, name="Q4", channel="sms")
+    _set_status(db, campaign.id, "paused", consecutive_provider_failures=10)
+    resume_campaign(db, owner, campaign.id)
+    with db.session(system=True, read_only=True) as session:
+        assert session.scalar(select(Campaign.consecutive_provider_failures)) == 0

@@ -6,13 +6,19 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
+from structlog.testing import capture_logs
 
 from core.campaigns import cancel_campaign, list_workers, pause_campaign, resume_campaign
+from core.channels.base import OutgoingMessage, SendReceipt
 from core.config import Settings
 from core.db import Database
+from core.errors import ProviderAccountRefused
 from core.gate import DatabaseGate
 from core.models import (
     Campaign,
@@ -250,3 +256,107 @@ def test_the_monitor_lists_workers_by_their_heartbeat(
     assert (worker.worker_id, worker.mode, worker.alive) == (runner.worker_id, "standalone", True)
     later = worker.last_seen_at + timedelta(minutes=5)
     assert [w.alive for w in list_workers(runner_db, campaign.actor, now=later)] == [False]
+
+
+class RefusingAccountSender(SlowSender):
+    """Twilio with a revoked token: every send is refused until `fixed` is set."""
+
+    def __init__(self) -> None:
+        super().__init__(0.0)
+        self.fixed = False
+        self.refused = 0
+
+    def send(self, message: OutgoingMessage, *, db: Database) -> SendReceipt:
+        if not self.fixed:
+            with self._lock:
+                self.refused += 1
+            raise ProviderAccountRefused("Twilio refused the account (error 20003): check the token",
+                                         provider="twilio")
+        return super().send(message, db=db)
+
+
+def test_a_refused_account_pauses_the_run_and_burns_no_lead(
+    runner_db: Database, runner_settings: Settings, running_campaign: CampaignMaker,
+    runners: list[Runner],
+) -> None:
+    campaign = running_campaign(40)
+    runtime = PipelineRuntime.from_settings(runner_settings, gate=DatabaseGate(runner_db, runner_settings))
+    sender = RefusingAccountSender()
+    runtime.senders = {"sms": sender, "email": sender}
+    runner = _start(runners, runner_db, runner_settings, concurrency=8, runtime=runtime)
+
+    wait_for(lambda: _campaign_status(runner_db, campaign.campaign_id) == "paused")
+    wait_for(lambda: "in_progress" not in lead_statuses(runner_db, campaign.campaign_id))
+    # Only the leads already in flight reached the provider; every lead waits, none failed.
+    assert lead_statuses(runner_db, campaign.campaign_id) == {"pending": 40}
+    assert 1 <= sender.refused <= 8 and sender.sent == []
+    assert _count(runner_db, select(func.count(Message.id)).where(Message.status != "failed")) == 0
+    with runner_db.session(system=True, read_only=True) as session:
+        row = session.get(Campaign, campaign.campaign_id)
+        assert row is not None and "Twilio refused the account" in (row.status_reason or "")
+        assert set(session.scalars(select(CampaignLead.attempts))) == {0}
+
+    sender.fixed = True
+    resume_campaign(runner_db, campaign.actor, campaign.campaign_id)
+    wait_for(lambda: _campaign_status(runner_db, campaign.campaign_id) == "completed", timeout=60)
+    assert lead_statuses(runner_db, campaign.campaign_id) == {"sent": 40}
+    assert sorted(sender.sent) == sorted(set(sender.sent)) and len(sender.sent) == 40
+    assert runner.stats().errors == 0
+
+
+class LosingDatabaseGate:
+    """The shared gate, whose first model call meets a dropped database connection."""
+
+    def __init__(self, gate: DatabaseGate) -> None:
+        self.gate = gate
+        self.dropped = threading.Event()
+
+    def reserve_model_call(self, **kwargs: Any) -> object:
+        if not self.dropped.is_set():
+            self.dropped.set()
+            raise OperationalError("SELECT ...", {}, psycopg.OperationalError("server closed the connection"))
+        return self.gate.reserve_model_call(**kwargs)
+
+    def settle_model_call(self, reservation: object, **kwargs: Any) -> None:
+        self.gate.settle_model_call(reservation, **kwargs)
+
+    def acquire_send(self, **kwargs: Any) -> None:
+        self.gate.acquire_send(**kwargs)
+
+
+def test_a_lost_database_connection_retries_the_lead_after_its_lease(
+    runner_db: Database, runner_settings: Settings, running_campaign: CampaignMaker,
+    runners: list[Runner],
+) -> None:
+    campaign = running_campaign(2)
+    gate = LosingDatabaseGate(DatabaseGate(runner_db, runner_settings))
+    runtime = PipelineRuntime.from_settings(runner_settings, gate=gate)  # type: ignore[arg-type]
+    runner = _start(runners, runner_db, runner_settings, concurrency=2, runtime=runtime)
+    wait_for(lambda: _campaign_status(runner_db, campaign.campaign_id) == "completed", timeout=20)
+    assert gate.dropped.is_set()
+    assert lead_statuses(runner_db, campaign.campaign_id) == {"sent": 2}
+    assert runner.stats().outcomes.get("retry_after_lease") == 1
+    with runner_db.session(system=True, read_only=True) as session:
+        assert sorted(session.scalars(select(CampaignLead.attempts))) == [1, 2]
+        assert session.scalar(select(Campaign.consecutive_provider_failures)) == 0
+
+
+def test_a_database_that_went_away_is_a_warning_not_a_crash(
+    runner_db: Database, runner_settings: Settings, running_campaign: CampaignMaker,
+    runners: list[Runner],
+) -> None:
+    campaign = running_campaign(2)
+    dropped: list[int] = []
+
+    def flaky_process(db: Database, runtime: PipelineRuntime, lead_id: int, *, lease_owner: str) -> str:
+        if not dropped:  # reading the run's inputs met a dropped connection
+            dropped.append(lead_id)
+            raise OperationalError("SELECT ...", {}, psycopg.OperationalError("server closed the connection"))
+        return process_campaign_lead(db, runtime, lead_id, lease_owner=lease_owner)
+
+    with capture_logs() as logs:
+        _start(runners, runner_db, runner_settings, concurrency=2, process_lead=flaky_process)
+        wait_for(lambda: _campaign_status(runner_db, campaign.campaign_id) == "completed", timeout=20)
+    assert lead_statuses(runner_db, campaign.campaign_id) == {"sent": 2}
+    events = [entry["event"] for entry in logs]
+    assert events.count("lead_interrupted_by_database") == 1 and "lead_failed" not in events

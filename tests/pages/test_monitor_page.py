@@ -43,10 +43,10 @@ def test_every_role_watches_the_run(open_page: PageFactory, db: Database, run: S
     assert "2 of 4 leads done · running" in app.get("progress")[0].proto.text
     controls = {b.label for b in app.button}
     if role == Role.analyst:
-        assert not controls & {"Pause", "Resume", "Cancel campaign…"}
+        assert not controls & {"Pause", "Resume", "Cancel campaign…", "Retry failed leads (0)"}
         assert "Your role watches runs" in _texts(app)
     else:
-        assert {"Pause", "Resume", "Cancel campaign…"} <= controls
+        assert {"Pause", "Resume", "Cancel campaign…", "Retry failed leads (0)"} <= controls
 
 
 def test_pause_then_resume_submit_to_core(open_page: PageFactory, db: Database, run: SeededRun) -> None:
@@ -140,8 +140,70 @@ def test_lead_and_provider_values_reach_the_markdown_escaped(open_page: PageFact
         session.execute(update(CampaignLead).where(CampaignLead.id == target).values(
             status_reason=f"reason {LATEX}", error=f"provider said {IMAGE}"))
         session.execute(update(Campaign).where(Campaign.id == run.campaign_id)
-                        .values(status_reason=f"paused: {DIRECTIVE}"))
+                        .values(status="paused", status_reason=f"paused: {DIRECTIVE}"))
     app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.manager, "mia"))
     app.number_input(key="monitor_lead_id").set_value(target).run()
     assert_shown_escaped(app, IMAGE, DIRECTIVE, f"reason {LATEX}", f"provider said {IMAGE}",
                          f"paused: {DIRECTIVE}")
+
+
+def _fail(db: Database, campaign_lead_ids: list[int], error: str) -> None:
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(CampaignLead).where(CampaignLead.id.in_(campaign_lead_ids))
+                        .values(status="failed", error=error, attempts=5))
+
+
+@pytest.mark.parametrize("role", [Role.analyst, Role.manager])
+def test_an_automatic_pause_shows_its_reason(open_page: PageFactory, db: Database, run: SeededRun,
+                                             role: Role) -> None:
+    reason = ("OpenAI refused the API key (401 invalid_api_key): set a valid OPENAI_API_KEY, then "
+              "resume the campaign")
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Campaign).where(Campaign.id == run.campaign_id)
+                        .values(status="paused", status_reason=reason))
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, role, f"user-{role.value}"))
+    assert not app.exception
+    [banner] = [w.value for w in app.warning]
+    assert banner.startswith("Paused:") and reason in banner.replace("\\", "")
+
+
+def test_a_reason_is_shown_as_text_not_markdown(open_page: PageFactory, db: Database,
+                                                 run: SeededRun) -> None:
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Campaign).where(Campaign.id == run.campaign_id)
+                        .values(status="paused", status_reason="failed: ![x](http://evil.example/p)"))
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.analyst, "ann"))
+    [banner] = [w.value for w in app.warning]
+    assert "![x](" not in banner and "failed: ![x](http://evil.example/p)" in banner.replace("\\", "")
+
+
+def test_retry_failed_leads_asks_first_then_puts_them_back(open_page: PageFactory, db: Database,
+                                                          run: SeededRun) -> None:
+    _fail(db, run.campaign_lead_ids[2:], "Twilio refused the account (error 20003)")
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Campaign).where(Campaign.id == run.campaign_id)
+                        .values(status="paused", status_reason="paused after 10 provider failures"))
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.manager, "mia"))
+    app.button(key="monitor_retry").click().run()
+    assert "Put 2 failed leads of 'Autumn SMS' back" in app.warning[-1].value
+    app.button(key="monitor_retry_keep").click().run()
+    assert _statuses(db, run.campaign_id).count("failed") == 2
+    app.button(key="monitor_retry").click().run()
+    app.button(key="monitor_retry_confirm").click().run()
+    assert not app.exception and not app.error
+    assert _statuses(db, run.campaign_id).count("failed") == 0
+    assert "2 failed leads are pending again" in app.success[0].value
+    assert "resume" in app.success[0].value  # the campaign is still paused
+    assert {b.label for b in app.button} >= {"Retry failed leads (0)"}
+
+
+def test_retry_is_disabled_with_no_failed_lead(open_page: PageFactory, db: Database,
+                                               run: SeededRun) -> None:
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.manager, "mia"))
+    assert app.button(key="monitor_retry").disabled
+
+
+def _statuses(db: Database, campaign_id: int) -> list[str]:
+    with db.session(system=True, read_only=True) as session:
+        return list(session.scalars(select(CampaignLead.status)
+                                    .where(CampaignLead.campaign_id == campaign_id)))

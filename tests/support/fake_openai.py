@@ -2,7 +2,9 @@
 
 It is a real HTTP server (threads, 127.0.0.1, an ephemeral port), so the real OpenAI client is
 exercised end to end. Behaviour is configurable while it runs: latency, a requests-per-second
-limit answered with 429 and `Retry-After`, scripted failures, and the completion itself.
+limit answered with 429 and `Retry-After`, scripted failures (a 5xx, a 429, a hang, and the
+account's refusals: 401 invalid_api_key, 403, 429 insufficient_quota, each with OpenAI's own
+body), and the completion itself.
 
     with FakeOpenAI(latency=0.05, rps_limit=20) as server:
         settings = make_settings(url, llm_provider="openai", openai_base_url=server.base_url)
@@ -18,7 +20,27 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, Self
 
-Failure = Literal["500", "429", "hang", "insufficient_quota"]
+Failure = Literal["500", "429", "hang", "insufficient_quota", "401", "403"]
+# The bodies OpenAI answers a refused key and a key without the needed permission with.
+INVALID_API_KEY_BODY = {
+    "error": {
+        "message": "Incorrect API key provided: sk-test. You can find your API key at "
+        "https://platform.openai.com/account/api-keys.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "invalid_api_key",
+    }
+}
+PERMISSION_DENIED_BODY = {
+    "error": {
+        "message": "You have insufficient permissions for this operation. Missing scopes: "
+        "model.request. Check that you have the correct role in your organization "
+        "(org-TESTORGANISATION42).",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+}
 CompletionFn = Callable[[dict[str, Any]], str]
 
 
@@ -63,6 +85,9 @@ class FakeOpenAI:
         self.in_flight = 0
         self.max_in_flight = 0
         self.received: list[dict[str, Any]] = []
+        # Every request is answered with this failure while it is set (a revoked key, an empty
+        # account); the scripted `fail_next` failures come first.
+        self.failing: Failure | None = None
         self._failures: deque[Failure] = deque()
         self._window: deque[float] = deque()
         self._lock = threading.Lock()
@@ -125,6 +150,8 @@ class FakeOpenAI:
                 if failure == "429":
                     self.rate_limited += 1
                 return failure
+            if self.failing is not None:
+                return self.failing
             if self.rps_limit is not None:
                 now = time.monotonic()
                 while self._window and now - self._window[0] >= 1.0:
@@ -217,6 +244,12 @@ class _Handler(BaseHTTPRequestHandler):
                     }
                 },
             )
+            return
+        if failure == "401":
+            self._reply(401, INVALID_API_KEY_BODY)
+            return
+        if failure == "403":
+            self._reply(403, PERMISSION_DENIED_BODY)
             return
         if failure == "500":
             self._reply(500, {"error": {"message": "The server had an error", "type": "server_error"}})

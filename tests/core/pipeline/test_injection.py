@@ -153,7 +153,8 @@ def test_lead_data_travels_only_as_a_fenced_data_block(
     ("failures", "status", "reason"),
     [
         (["500", "500"], "deferred", "the model provider failed (500); trying again later"),
-        (["insufficient_quota"], "failed", "insufficient_quota"),
+        # An empty account is the campaign's problem: it pauses and the lead waits (issue 10).
+        (["insufficient_quota"], "pending", "campaign paused: the OpenAI account has no quota left"),
     ],
 )
 def test_provider_failures_defer_or_fail_the_lead(
