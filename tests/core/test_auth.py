@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import secrets
 from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
 
+import core.config
 from core.auth import (
     MAX_PASSWORD_LENGTH,
     authenticate,
@@ -19,6 +22,7 @@ from core.auth import (
     username_from_session_token,
     verify_password,
 )
+from core.config import DEV_COOKIE_KEY, ROOT, ConfigError, Settings
 from core.db import Database
 from core.errors import Conflict, LoginRefused, PermissionDenied, ValidationError
 from core.models import Role
@@ -204,3 +208,90 @@ def test_a_cookie_issued_by_streamlit_authenticator_still_signs_in() -> None:
     expires = datetime.now(UTC) + timedelta(days=1)
     legacy = jwt.encode({"username": "mia", "exp_date": expires.timestamp()}, "k" * 32, algorithm="HS256")
     assert username_from_session_token(legacy, "k" * 32) == "mia"
+
+
+# -- the cookie-signing key ---------------------------------------------------------------------
+
+EXAMPLE_SECRETS = ROOT / ".streamlit" / "secrets.toml.example"
+
+
+def _production_settings(key: str | None) -> Settings:
+    return Settings(_env_file=None, dev_mode=False, cookie_key=key)  # type: ignore[call-arg]
+
+
+def _example_cookie_key_line() -> str:
+    (line,) = [line for line in EXAMPLE_SECRETS.read_text().splitlines() if "cookie_key" in line
+               and "=" in line]
+    return line
+
+
+def test_the_example_secrets_file_ships_the_cookie_key_commented_out(tmp_path, monkeypatch) -> None:
+    line = _example_cookie_key_line()
+    assert line.lstrip().startswith("#")
+    # Copied as is, the example sets no key: the dashboard refuses to start without one.
+    monkeypatch.setattr(core.config, "SECRETS_FILE", tmp_path / "secrets.toml")
+    (tmp_path / "secrets.toml").write_text(EXAMPLE_SECRETS.read_text())
+    with pytest.raises(ConfigError, match="LEADFLOW_COOKIE_KEY is missing"):
+        Settings(_env_file=None).require_cookie_key()  # type: ignore[call-arg]
+
+
+def test_the_example_placeholder_uncommented_is_refused(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(core.config, "SECRETS_FILE", tmp_path / "secrets.toml")
+    (tmp_path / "secrets.toml").write_text(_example_cookie_key_line().lstrip("# ") + "\n")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.cookie_key is not None
+    with pytest.raises(ConfigError, match="LEADFLOW_COOKIE_KEY is a public"):
+        settings.require_cookie_key()
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        (None, "is missing"),
+        ("", "is missing"),
+        ("Xy7#pQ2!vL9@", "shorter than 32"),
+        (DEV_COOKIE_KEY, "public"),
+        (DEV_COOKIE_KEY.upper().replace("-", "_"), "public"),
+        ("Replace Me With A Long Random String Of 48 Characters", "public"),
+        ("q" * 48, "fewer than 10 different"),
+        ("7" * 32, "fewer than 10 different"),
+        ("ab" * 24, "fewer than 10 different"),
+        ("0123456789abcdef" * 3, "repeats or sequences"),
+        ("abcdefghijklmnopqrstuvwxyz0123456789", "repeats or sequences"),
+        ("qwertyuiopasdfghjklzxcvbnm1234567890", "repeats or sequences"),
+        ("Tr0ub4dor&3Tr0ub4dor&3Tr0ub4dor&3", "repeats or sequences"),
+        ("please-change-this-to-a-random-secret-key-of-48-chars", "words"),
+        ("CHANGE_ME_TO_SOMETHING_RANDOM_AND_LONG_PLEASE", "words"),
+        ("ThisIsMyVeryLongAndSecureCookieKey2024!", "words"),
+        ("your super secret cookie signing key goes here", "words"),
+    ],
+)
+def test_public_or_weak_cookie_keys_are_refused_outside_development_mode(key: str | None,
+                                                                         problem: str) -> None:
+    with pytest.raises(ConfigError, match=f"LEADFLOW_COOKIE_KEY .*{problem}") as refused:
+        _production_settings(key).require_cookie_key()
+    # The message says how to make a good key and where to put it.
+    assert "secrets.token_urlsafe(48)" in str(refused.value)
+    assert "LEADFLOW_DEV_MODE" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "make_key",
+    [
+        lambda: secrets.token_urlsafe(48),
+        lambda: secrets.token_urlsafe(32),
+        lambda: secrets.token_hex(16),
+        lambda: secrets.token_hex(32),
+        lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+        lambda: secrets.token_urlsafe(200),
+    ],
+)
+def test_random_cookie_keys_of_every_usual_kind_are_accepted(make_key) -> None:
+    for _ in range(20):
+        key = make_key()
+        assert _production_settings(key).require_cookie_key() == key
+
+
+def test_development_mode_signs_with_the_public_key_when_none_is_set() -> None:
+    settings = Settings(_env_file=None, dev_mode=True)  # type: ignore[call-arg]
+    assert settings.require_cookie_key() == DEV_COOKIE_KEY
