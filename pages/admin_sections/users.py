@@ -1,4 +1,5 @@
-"""Admin page, users: the team, inviting with a one-time password, role, activation, unlock."""
+"""Admin page, users: the team, inviting with a one-time password, role, activation, unlock,
+and resetting a password to a one-time one."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def _change_user(db: Database, actor: Actor, grantable: list[str], team: list[Us
     labels = {u.id: f"{u.username} ({u.role})" for u in users.values()}
     picked = st.selectbox("User", list(users), key="manage_user", format_func=labels.__getitem__)
     user = users[picked]
-    role_column, active_column, unlock_column = st.columns(3)
+    role_column, active_column, unlock_column, reset_column = st.columns(4)
     new_role = role_column.selectbox(
         "New role", grantable, key="manage_role",
         index=grantable.index(user.role) if user.role in grantable else 0)
@@ -55,6 +56,16 @@ def _change_user(db: Database, actor: Actor, grantable: list[str], team: list[Us
         with user_errors():
             admin.unlock_user(db, actor, user.id)
             done = f"{user.username} is unlocked."
+    if reset_column.button("Reset password", key="manage_reset_password",
+                           help="Signs the user out everywhere and gives them a one-time password "
+                                "to replace at their next sign-in."):
+        reset = run_action(admin.reset_password, db, actor, user.id)
+        if reset is not None:
+            # Shown in this run only (no rerun): the password is never stored in the session.
+            st.success(f"{reset.user.username}'s password is reset and every sign-in of theirs has "
+                       "ended. Give them this one-time password now: it is shown only once, and "
+                       "they choose their own when they sign in.")
+            st.code(reset.temporary_password, language=None)
     if done:
         # Run again so the picker and the buttons show the user as they are now.
         st.session_state[FLASH_KEY] = done
