@@ -282,6 +282,15 @@ def unlock_user(db: Database, actor: Actor, user_id: int) -> None:
                      entity="user", entity_id=user.id, details={"username": user.username})
 
 
+def user_id_by_username(db: Database, tenant_id: int, username: str) -> int:
+    """The id of a tenant's user by login name (any spelling of it)."""
+    with db.session(tenant_id=tenant_id, read_only=True) as session:
+        user_id = session.scalar(select(User.id).where(User.username == normalise_username(username)))
+    if user_id is None:
+        raise NotFound(f"user '{username}' does not exist in this tenant")
+    return user_id
+
+
 def count_users(db: Database, tenant_id: int) -> int:
     with db.session(tenant_id=tenant_id, read_only=True) as session:
         return session.scalar(select(func.count(User.id))) or 0
