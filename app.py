@@ -14,6 +14,7 @@ from core.logs import configure_logging
 from jobs.embedded import ensure_embedded_runner
 from pages.auth import (
     forget_sign_in,
+    keep_sign_in,
     remember_sign_in,
     session_lifetime,
     show_first_owner_form,
@@ -45,6 +46,7 @@ signed_in: SignedIn | None = None
 if session_id := signed_in_session_id(settings, cookie_key):
     try:
         signed_in = signed_in_user(db, session_id)
+        keep_sign_in(session_id)  # one restored from the cookie too, so Sign out can end it
     except LeadflowError:
         forget_sign_in()  # ended since: the cookie no longer signs in
 sync_sign_in_cookie(settings)

@@ -172,6 +172,11 @@ def session_lifetime(settings: Settings) -> timedelta:
     return COOKIELESS_SESSION_LIFETIME
 
 
+def keep_sign_in(session_id: str) -> None:
+    """This browser session is signed in by `session_id` (a live one, just checked)."""
+    st.session_state[SESSION_KEY] = session_id
+
+
 def remember_sign_in(sign_in: SignIn, settings: Settings) -> None:
     """Keep the new sign-in for this session and, by the cookie, for later ones."""
     st.session_state[SESSION_KEY] = sign_in.session_id

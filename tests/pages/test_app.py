@@ -296,3 +296,20 @@ def test_the_account_page_changes_ones_own_password(open_page, db: Database) -> 
         signed_in_user(db, session_id)
     actor = authenticate(db, "mia", "violet ladder orbit 93", max_failures=5, lock_minutes=15)
     assert actor.username == "mia"
+
+
+def test_signing_out_of_a_session_restored_from_the_cookie_ends_it(page_env: str, db: Database,
+                                                                   monkeypatch) -> None:
+    """A new browser session signed in by the cookie alone: its Sign out revokes that session."""
+    import streamlit as st
+
+    mia = make_actor(db, make_tenant(db), Role.manager, "mia")
+    sign_in = start_session(db, mia, key=DEV_COOKIE_KEY, lifetime=timedelta(days=1))
+    # AppTest sends no cookies: the request's cookie is read as this token.
+    cookies = {"leadflow_auth": sign_in.token}
+    monkeypatch.setattr(type(st.context), "cookies", property(lambda _: cookies))
+    app = _app()
+    assert app.title[0].value == "Overview"
+    app = next(b for b in app.sidebar.button if b.label == "Sign out").click().run()
+    with pytest.raises(SessionEnded):
+        signed_in_user(db, sign_in.session_id)
