@@ -200,13 +200,15 @@ def user_state(user: UserView, now: datetime) -> str:
 
 
 def users_table(users: Iterable[UserView], *, now: datetime | None = None) -> pd.DataFrame:
-    """Users (from list_users) for a table: username, name, email, role, state, last login."""
+    """Users (from list_users) for a table: username, name, email, role, state, last login, and
+    whether their password is a one-time one still to be replaced."""
     now = now or datetime.now(UTC)
     return pd.DataFrame(
         [{"username": u.username, "name": u.name, "email": u.email, "role": u.role,
-          "state": user_state(u, now), "last login": u.last_login_at}
+          "state": user_state(u, now), "last login": u.last_login_at,
+          "password": "one-time, to be replaced" if u.password_change_required else "their own"}
          for u in users],
-        columns=["username", "name", "email", "role", "state", "last login"],
+        columns=["username", "name", "email", "role", "state", "last login", "password"],
     )
 
 

@@ -152,6 +152,7 @@ class UserView:
     locked_until: datetime | None
     last_login_at: datetime | None
     created_at: datetime
+    password_change_required: bool = False
 
     @classmethod
     def of(cls, user: User) -> UserView:
@@ -166,6 +167,7 @@ class UserView:
             locked_until=user.locked_until,
             last_login_at=user.last_login_at,
             created_at=user.created_at,
+            password_change_required=bool(user.password_change_required),
         )
 
 
@@ -485,6 +487,33 @@ def signed_in_user(db: Database, session_id: str, *, now: datetime | None = None
             session.execute(update(UserSession).where(UserSession.id == row.id)
                             .values(last_seen_at=now))
     return signed_in
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """One live sign-in of a person, for their Account page."""
+
+    signed_in_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    current: bool
+
+
+def live_sessions(db: Database, actor: Actor, *, current_session_id: str | None = None,
+                  now: datetime | None = None) -> list[SessionView]:
+    """The actor's own live sign-ins, newest first; `current` marks this browser's."""
+    now = now or datetime.now(UTC)
+    current = _session_hash(current_session_id) if current_session_id else None
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        rows = session.execute(
+            select(UserSession.token_hash, UserSession.created_at, UserSession.last_seen_at,
+                   UserSession.expires_at)
+            .where(UserSession.user_id == actor.user_id, UserSession.revoked_at.is_(None),
+                   UserSession.expires_at > now)
+            .order_by(UserSession.created_at.desc(), UserSession.id.desc())
+        ).all()
+    return [SessionView(signed_in_at=r.created_at, last_seen_at=r.last_seen_at, expires_at=r.expires_at,
+                        current=r.token_hash == current) for r in rows]
 
 
 def revoke_user_sessions(session: Session, user_id: int, reason: SessionRevocation, *,

@@ -33,7 +33,8 @@ def _invite_form(db: Database, actor: Actor, grantable: list[str]) -> None:
             st.code(invitation.initial_password, language=None)
 
 
-def _change_user(db: Database, actor: Actor, grantable: list[str], team: list[UserView]) -> None:
+def _change_user(db: Database, actor: Actor, grantable: list[str], team: list[UserView]) -> bool:
+    """The picker and its actions; True when a user changed in this run without a rerun."""
     users = {u.id: u for u in team}
     st.markdown("**Change a user**")
     # Labels from a dict, not a lambda: widget settings must pickle (serializable session state).
@@ -66,10 +67,12 @@ def _change_user(db: Database, actor: Actor, grantable: list[str], team: list[Us
                        "ended. Give them this one-time password now: it is shown only once, and "
                        "they choose their own when they sign in.")
             st.code(reset.temporary_password, language=None)
+            return True
     if done:
         # Run again so the picker and the buttons show the user as they are now.
         st.session_state[FLASH_KEY] = done
         st.rerun()
+    return False
 
 
 def show(db: Database, actor: Actor) -> None:
@@ -80,5 +83,6 @@ def show(db: Database, actor: Actor) -> None:
     _invite_form(db, actor, grantable)
     # Read after the invitation form, so a user invited in this run is already listed.
     team = admin.list_users(db, actor)
-    _change_user(db, actor, grantable, team)
+    if _change_user(db, actor, grantable, team):
+        team = admin.list_users(db, actor)  # a reset shows in the table of this run
     table.dataframe(admin.users_table(team), hide_index=True)

@@ -301,6 +301,8 @@ def test_reset_password_shows_a_one_time_password_once(open_page: PageFactory, d
         signed_in_user(db, session_id)
     assert authenticate(db, manager.username, temporary, max_failures=5, lock_minutes=1) == manager
     assert _user(db, manager.username).password_change_required
+    assert _users(app)[manager.username]["password"] == "one-time, to be replaced"
+    assert _users(app)[team["analyst"].username]["password"] == "their own"
     app.run()  # any next interaction: the password is gone
     assert not app.code
 

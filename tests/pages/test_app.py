@@ -3,6 +3,7 @@ password changes, the Account page, and the navigation each role gets."""
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -279,11 +280,17 @@ def test_a_reset_password_signs_in_to_a_required_password_change(page_env: str, 
     assert app.title[0].value == "Overview"
 
 
-def test_the_account_page_changes_ones_own_password(open_page, db: Database) -> None:
+def test_the_account_page_lists_sign_ins_and_changes_ones_own_password(page_env: str,
+                                                                       db: Database) -> None:
     mia = make_actor(db, make_tenant(db), Role.analyst, "mia")
     session_id = start_session(db, mia, key=DEV_COOKIE_KEY, lifetime=timedelta(days=1)).session_id
-    app = open_page("pages/account.py", mia)
+    start_session(db, mia, key=DEV_COOKIE_KEY, lifetime=timedelta(days=1))  # another browser
+    app = AppTest.from_file(str(ROOT / "pages/account.py"), default_timeout=30)
+    app.session_state[ACTOR_KEY] = dataclasses.asdict(mia)
+    app.session_state[SESSION_KEY] = session_id
+    app = app.run()
     assert app.title[0].value == "Your account"
+    assert list(app.dataframe[0].value["browser"]) == ["", "this one"]  # newest first
     app = _fill_password_form(app, "not my password", "violet ladder orbit 93")
     assert "current password is wrong" in app.error[0].value
     app = _fill_password_form(app, PASSWORD, "1234567890")
