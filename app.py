@@ -78,11 +78,14 @@ st.session_state[ACTOR_KEY] = dataclasses.asdict(actor)
 with st.sidebar:
     st.caption(f"Signed in as **{actor.name}** · {actor.role.value}")
     if settings.dev_mode:
-        st.warning("Development mode: login cookies are signed with a public key. "
-                   "Set LEADFLOW_COOKIE_KEY and turn LEADFLOW_DEV_MODE off in production.",
-                   icon=":material/construction:")
-    st.button("Sign out", key="sign_out", on_click=sign_out_everywhere,
-              help="Ends your sign-in in every browser.")
+        st.warning(
+            "Development mode: login cookies are signed with a public key. "
+            "Set LEADFLOW_COOKIE_KEY and turn LEADFLOW_DEV_MODE off in production.",
+            icon=":material/construction:",
+        )
+    st.button(
+        "Sign out", key="sign_out", on_click=sign_out_everywhere, help="Ends your sign-in in every browser."
+    )
 
 st.navigation(
     {

@@ -211,8 +211,15 @@ def create_first_owner(
         )
         session.add(user)
         session.flush()
-        record_audit(session, tenant_id=tenant.id, user_id=user.id, action="setup",
-                     entity="tenant", entity_id=tenant.id, details={"owner": user.username})
+        record_audit(
+            session,
+            tenant_id=tenant.id,
+            user_id=user.id,
+            action="setup",
+            entity="tenant",
+            entity_id=tenant.id,
+            details={"owner": user.username},
+        )
         return UserView.of(user)
 
 
@@ -259,9 +266,15 @@ def create_user(
         except IntegrityError:
             # Usernames are unique across tenants (the login form asks for no tenant).
             raise Conflict(f"username '{login}' is taken; choose another") from None
-        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="create",
-                     entity="user", entity_id=user.id,
-                     details={"username": login, "role": new_role.value})
+        record_audit(
+            session,
+            tenant_id=actor.tenant_id,
+            user_id=actor.user_id,
+            action="create",
+            entity="user",
+            entity_id=user.id,
+            details={"username": login, "role": new_role.value},
+        )
         return UserView.of(user)
 
 
@@ -280,8 +293,15 @@ def unlock_user(db: Database, actor: Actor, user_id: int) -> None:
             raise NotFound(f"user {user_id} does not exist")
         user.locked_until = None
         user.failed_logins = 0
-        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="unlock",
-                     entity="user", entity_id=user.id, details={"username": user.username})
+        record_audit(
+            session,
+            tenant_id=actor.tenant_id,
+            user_id=actor.user_id,
+            action="unlock",
+            entity="user",
+            entity_id=user.id,
+            details={"username": user.username},
+        )
 
 
 def user_id_by_username(db: Database, tenant_id: int, username: str) -> int:
@@ -336,7 +356,11 @@ def authenticate(
 
 
 def _check_login(
-    session: Session, login: str, password: str, max_failures: int, lock_minutes: int,
+    session: Session,
+    login: str,
+    password: str,
+    max_failures: int,
+    lock_minutes: int,
     now: datetime,
 ) -> Actor | str:
     refused = login_refused_message(max_failures, lock_minutes)
@@ -364,22 +388,33 @@ def _check_login(
     return _actor_of(user)
 
 
-def _count_failure(session: Session, user: User, max_failures: int, lock_minutes: int,
-                   now: datetime) -> None:
+def _count_failure(session: Session, user: User, max_failures: int, lock_minutes: int, now: datetime) -> None:
     """One more wrong password; the last one allowed locks the account and ends its sessions."""
     user.failed_logins += 1
     if user.failed_logins < max_failures:
         return
-    record_audit(session, tenant_id=user.tenant_id, user_id=user.id, action="locked",
-                 entity="user", entity_id=user.id, details={"failures": user.failed_logins})
+    record_audit(
+        session,
+        tenant_id=user.tenant_id,
+        user_id=user.id,
+        action="locked",
+        entity="user",
+        entity_id=user.id,
+        details={"failures": user.failed_logins},
+    )
     user.failed_logins = 0
     user.locked_until = now + timedelta(minutes=lock_minutes)
     revoke_user_sessions(session, user.id, SessionRevocation.locked, now=now)
 
 
 def _actor_of(user: User) -> Actor:
-    return Actor(user_id=user.id, tenant_id=user.tenant_id, role=Role(user.role),
-                 username=user.username, name=user.name)
+    return Actor(
+        user_id=user.id,
+        tenant_id=user.tenant_id,
+        role=Role(user.role),
+        username=user.username,
+        name=user.name,
+    )
 
 
 # --- sign-in sessions --------------------------------------------------------------------------
@@ -434,8 +469,12 @@ def session_id_from_token(token: str | None, key: str, *, now: datetime | None =
     if not token:
         return None
     try:
-        claims = jwt.decode(token, key, algorithms=[SESSION_TOKEN_ALGORITHM],
-                            options={"verify_exp": False, "require": ["sid", "exp"]})
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[SESSION_TOKEN_ALGORITHM],
+            options={"verify_exp": False, "require": ["sid", "exp"]},
+        )
     except jwt.InvalidTokenError:
         return None
     session_id, expires = claims["sid"], claims["exp"]
@@ -446,8 +485,9 @@ def session_id_from_token(token: str | None, key: str, *, now: datetime | None =
     return session_id
 
 
-def start_session(db: Database, actor: Actor, *, key: str, lifetime: timedelta,
-                  now: datetime | None = None) -> SignIn:
+def start_session(
+    db: Database, actor: Actor, *, key: str, lifetime: timedelta, now: datetime | None = None
+) -> SignIn:
     """Record a new sign-in session of a just-authenticated actor."""
     if actor.user_id is None:
         raise PermissionDenied("only a person signs in")
@@ -455,10 +495,18 @@ def start_session(db: Database, actor: Actor, *, key: str, lifetime: timedelta,
     session_id = secrets.token_urlsafe(32)
     expires_at = now + lifetime
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
-        session.add(UserSession(user_id=actor.user_id, token_hash=_session_hash(session_id),
-                                created_at=now, last_seen_at=now, expires_at=expires_at))
-    return SignIn(session_id=session_id, token=session_token(session_id, key, expires_at),
-                  expires_at=expires_at)
+        session.add(
+            UserSession(
+                user_id=actor.user_id,
+                token_hash=_session_hash(session_id),
+                created_at=now,
+                last_seen_at=now,
+                expires_at=expires_at,
+            )
+        )
+    return SignIn(
+        session_id=session_id, token=session_token(session_id, key, expires_at), expires_at=expires_at
+    )
 
 
 def signed_in_user(db: Database, session_id: str, *, now: datetime | None = None) -> SignedIn:
@@ -471,8 +519,9 @@ def signed_in_user(db: Database, session_id: str, *, now: datetime | None = None
     now = now or datetime.now(UTC)
     with db.session(system=True, read_only=True) as session:
         row = session.execute(
-            select(UserSession.id, UserSession.expires_at, UserSession.revoked_at,
-                   UserSession.last_seen_at, User)
+            select(
+                UserSession.id, UserSession.expires_at, UserSession.revoked_at, UserSession.last_seen_at, User
+            )
             .join(User, User.id == UserSession.user_id)
             .where(UserSession.token_hash == _session_hash(session_id))
         ).one_or_none()
@@ -484,8 +533,7 @@ def signed_in_user(db: Database, session_id: str, *, now: datetime | None = None
         signed_in = SignedIn(actor=_actor_of(user), password_change_required=user.password_change_required)
     if now - row.last_seen_at >= LAST_SEEN_INTERVAL:
         with db.session(system=True) as session, session.begin():
-            session.execute(update(UserSession).where(UserSession.id == row.id)
-                            .values(last_seen_at=now))
+            session.execute(update(UserSession).where(UserSession.id == row.id).values(last_seen_at=now))
     return signed_in
 
 
@@ -499,25 +547,41 @@ class SessionView:
     current: bool
 
 
-def live_sessions(db: Database, actor: Actor, *, current_session_id: str | None = None,
-                  now: datetime | None = None) -> list[SessionView]:
+def live_sessions(
+    db: Database, actor: Actor, *, current_session_id: str | None = None, now: datetime | None = None
+) -> list[SessionView]:
     """The actor's own live sign-ins, newest first; `current` marks this browser's."""
     now = now or datetime.now(UTC)
     current = _session_hash(current_session_id) if current_session_id else None
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         rows = session.execute(
-            select(UserSession.token_hash, UserSession.created_at, UserSession.last_seen_at,
-                   UserSession.expires_at)
-            .where(UserSession.user_id == actor.user_id, UserSession.revoked_at.is_(None),
-                   UserSession.expires_at > now)
+            select(
+                UserSession.token_hash,
+                UserSession.created_at,
+                UserSession.last_seen_at,
+                UserSession.expires_at,
+            )
+            .where(
+                UserSession.user_id == actor.user_id,
+                UserSession.revoked_at.is_(None),
+                UserSession.expires_at > now,
+            )
             .order_by(UserSession.created_at.desc(), UserSession.id.desc())
         ).all()
-    return [SessionView(signed_in_at=r.created_at, last_seen_at=r.last_seen_at, expires_at=r.expires_at,
-                        current=r.token_hash == current) for r in rows]
+    return [
+        SessionView(
+            signed_in_at=r.created_at,
+            last_seen_at=r.last_seen_at,
+            expires_at=r.expires_at,
+            current=r.token_hash == current,
+        )
+        for r in rows
+    ]
 
 
-def revoke_user_sessions(session: Session, user_id: int, reason: SessionRevocation, *,
-                         now: datetime | None = None) -> int:
+def revoke_user_sessions(
+    session: Session, user_id: int, reason: SessionRevocation, *, now: datetime | None = None
+) -> int:
     """End every live session of a user, inside the caller's transaction; how many were live."""
     result = session.execute(
         update(UserSession)
@@ -575,9 +639,15 @@ def change_own_password(
             user.password_change_required = False
             user.failed_logins = 0
             revoke_user_sessions(session, user.id, SessionRevocation.password_changed, now=now)
-            record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
-                         action="change_password", entity="user", entity_id=user.id,
-                         details={"username": user.username})
+            record_audit(
+                session,
+                tenant_id=actor.tenant_id,
+                user_id=actor.user_id,
+                action="change_password",
+                entity="user",
+                entity_id=user.id,
+                details={"username": user.username},
+            )
     # Raised after the transaction, so the failure count is kept.
     if wrong is not None:
         raise ValidationError(wrong)
@@ -613,9 +683,15 @@ def reset_password(db: Database, actor: Actor, user_id: int, *, now: datetime | 
         user.failed_logins = 0
         user.locked_until = None
         revoke_user_sessions(session, user.id, SessionRevocation.password_reset, now=now)
-        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
-                     action="reset_password", entity="user", entity_id=user.id,
-                     details={"username": user.username})
+        record_audit(
+            session,
+            tenant_id=actor.tenant_id,
+            user_id=actor.user_id,
+            action="reset_password",
+            entity="user",
+            entity_id=user.id,
+            details={"username": user.username},
+        )
         return PasswordReset(user=UserView.of(user), temporary_password=temporary)
 
 

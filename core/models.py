@@ -187,9 +187,7 @@ class User(TenantOwned, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Set by an invitation, an admin's reset or a sign-in whose password no longer meets the
     # policy: the next sign-in leads to the password form before any page.
-    password_change_required: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default=false()
-    )
+    password_change_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (Index("ix_users_tenant_role", "tenant_id", "role"),)
 

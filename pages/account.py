@@ -18,8 +18,15 @@ sessions = live_sessions(db, actor, current_session_id=st.session_state.get(SESS
 st.subheader("Where you are signed in")
 st.dataframe(
     pd.DataFrame(
-        [{"signed in": s.signed_in_at, "last seen": s.last_seen_at, "until": s.expires_at,
-          "browser": "this one" if s.current else ""} for s in sessions],
+        [
+            {
+                "signed in": s.signed_in_at,
+                "last seen": s.last_seen_at,
+                "until": s.expires_at,
+                "browser": "this one" if s.current else "",
+            }
+            for s in sessions
+        ],
         columns=["signed in", "last seen", "until", "browser"],
     ),
     hide_index=True,

@@ -62,14 +62,17 @@ def show_first_owner_form(db: Database) -> None:
     with st.form("first_owner"):
         tenant = st.text_input("Organisation name", placeholder="Acme Inc.")
         country = st.selectbox(
-            "Default country for phone numbers", COUNTRIES, index=0,
+            "Default country for phone numbers",
+            COUNTRIES,
+            index=0,
             help="Numbers without a country code are read as numbers of this country.",
         )
         name = st.text_input("Your name")
         username = st.text_input("Username", help="3 to 64 letters, digits, dots, dashes or underscores.")
         email = st.text_input("Email (optional)")
         password = st.text_input(
-            "Password", type="password",
+            "Password",
+            type="password",
             help=f"{MIN_PASSWORD_LENGTH} to 128 characters; not your username, not a common password.",
         )
         repeat = st.text_input("Repeat the password", type="password")
@@ -80,8 +83,15 @@ def show_first_owner_form(db: Database) -> None:
         st.error("The two passwords differ; type them again.")
         return
     try:
-        owner = create_first_owner(db, tenant_name=tenant, default_country=country,
-                                   username=username, name=name, email=email, password=password)
+        owner = create_first_owner(
+            db,
+            tenant_name=tenant,
+            default_country=country,
+            username=username,
+            name=name,
+            email=email,
+            password=password,
+        )
     except LeadflowError as exc:
         st.error(str(exc))
         return
@@ -108,8 +118,13 @@ def show_login_form(db: Database, settings: Settings) -> Actor | None:
         if not submitted:
             return None
         try:
-            actor = authenticate(db, username, password, max_failures=settings.login_max_failures,
-                                 lock_minutes=settings.login_lock_minutes)
+            actor = authenticate(
+                db,
+                username,
+                password,
+                max_failures=settings.login_max_failures,
+                lock_minutes=settings.login_lock_minutes,
+            )
         except LeadflowError as exc:
             st.error(str(exc))
             return None
@@ -122,14 +137,17 @@ def show_password_form(db: Database, settings: Settings, actor: Actor, *, requir
     that today's policy refuses. Success ends every session: the person signs in again."""
     if required:
         st.title("Choose a new password")
-        st.info("Your password was set by an admin, or no longer meets the password rules: "
-                "choose your own before you continue.")
+        st.info(
+            "Your password was set by an admin, or no longer meets the password rules: "
+            "choose your own before you continue."
+        )
     with st.form("change_password", clear_on_submit=True):
         current = st.text_input("Current password", type="password")
         new = st.text_input(
-            "New password", type="password",
+            "New password",
+            type="password",
             help=f"{MIN_PASSWORD_LENGTH} to 128 characters; not your username, not a common "
-                 "password. A few unrelated words make a good one.",
+            "password. A few unrelated words make a good one.",
         )
         repeat = st.text_input("Repeat the new password", type="password")
         submitted = st.form_submit_button("Change the password", type="primary")
@@ -139,15 +157,21 @@ def show_password_form(db: Database, settings: Settings, actor: Actor, *, requir
         st.error("The two new passwords differ; type them again.")
         return
     try:
-        change_own_password(db, actor, current_password=current, new_password=new,
-                            max_failures=settings.login_max_failures,
-                            lock_minutes=settings.login_lock_minutes)
+        change_own_password(
+            db,
+            actor,
+            current_password=current,
+            new_password=new,
+            max_failures=settings.login_max_failures,
+            lock_minutes=settings.login_lock_minutes,
+        )
     except LeadflowError as exc:
         st.error(str(exc))
         return
     forget_sign_in()
-    st.session_state[NOTICE_KEY] = ("Password changed, and every sign-in of your account ended. "
-                                     "Sign in with the new password.")
+    st.session_state[NOTICE_KEY] = (
+        "Password changed, and every sign-in of your account ended. Sign in with the new password."
+    )
     st.rerun()
 
 
@@ -216,7 +240,8 @@ def sync_sign_in_cookie(settings: Settings) -> None:
     if not change:
         return
     st.html(_HIDE_EMPTY_FRAMES)
-    done = _cookie_component(cookie=settings.cookie_name, key=f"leadflow_cookie_{change['method']}",
-                             default=False, **change)
+    done = _cookie_component(
+        cookie=settings.cookie_name, key=f"leadflow_cookie_{change['method']}", default=False, **change
+    )
     if done:
         st.session_state.pop(COOKIE_CHANGE_KEY, None)

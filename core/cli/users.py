@@ -31,8 +31,9 @@ def create(
     password = read_password_stdin()
     with database() as db:
         actor = system_actor(tenant_id_by_name(db, tenant))
-        user = create_user(db, actor, username=username, name=name or username, email=email,
-                           role=role, password=password)
+        user = create_user(
+            db, actor, username=username, name=name or username, email=email, role=role, password=password
+        )
     if as_json:
         print_json({"id": user.id, "username": user.username, "role": user.role})
     else:
@@ -48,8 +49,19 @@ def list_(
     with database() as db:
         users = list_users(db, system_actor(tenant_id_by_name(db, tenant)))
     if as_json:
-        print_json([{"id": u.id, "username": u.username, "name": u.name, "email": u.email,
-                     "role": u.role, "active": u.active} for u in users])
+        print_json(
+            [
+                {
+                    "id": u.id,
+                    "username": u.username,
+                    "name": u.name,
+                    "email": u.email,
+                    "role": u.role,
+                    "active": u.active,
+                }
+                for u in users
+            ]
+        )
         return
     for u in users:
         state = "active" if u.active else "inactive"
@@ -71,5 +83,7 @@ def reset_password_(
     if as_json:
         print_json({"username": reset.user.username, "temporary_password": reset.temporary_password})
     else:
-        typer.echo(f"one-time password for '{reset.user.username}' (shown once; they choose their "
-                   f"own at the next sign-in): {reset.temporary_password}")
+        typer.echo(
+            f"one-time password for '{reset.user.username}' (shown once; they choose their "
+            f"own at the next sign-in): {reset.temporary_password}"
+        )

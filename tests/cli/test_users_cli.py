@@ -16,15 +16,15 @@ from core.models import Role
 from tests.factories import PASSWORD, make_actor, make_tenant
 
 
-def test_reset_password_prints_a_one_time_password_and_ends_every_session(cli: CliRunner,
-                                                                          db: Database) -> None:
+def test_reset_password_prints_a_one_time_password_and_ends_every_session(
+    cli: CliRunner, db: Database
+) -> None:
     owner = make_actor(db, make_tenant(db), Role.owner, "olga")
     session_id = start_session(db, owner, key="k" * 32, lifetime=timedelta(days=1)).session_id
     for _ in range(5):
         with pytest.raises(LoginRefused):
             authenticate(db, "olga", "forgotten password", max_failures=5, lock_minutes=15)
-    result = cli.invoke(app, ["users", "reset-password", "--tenant", "acme", "--username", "OLGA",
-                              "--json"])
+    result = cli.invoke(app, ["users", "reset-password", "--tenant", "acme", "--username", "OLGA", "--json"])
     assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout)
     assert answer["username"] == "olga" and len(answer["temporary_password"]) >= 16

@@ -17,9 +17,8 @@ import core.config
 from core import admin
 from core.auth import (
     MAX_PASSWORD_LENGTH,
-    _prehash,
-    login_refused_message,
     SessionEnded,
+    _prehash,
     authenticate,
     change_own_password,
     check_password_policy,
@@ -28,6 +27,7 @@ from core.auth import (
     create_user,
     has_any_user,
     hash_password,
+    login_refused_message,
     reset_password,
     session_id_from_token,
     session_token,
@@ -124,15 +124,21 @@ WEAK_FOR_NEWBIE = [" " * 10, "newbie-2026-x", "1234567890"]
 def test_creating_a_user_applies_the_policy(db: Database, password: str) -> None:
     owner = make_actor(db, make_tenant(db), Role.owner)
     with pytest.raises(ValidationError):
-        create_user(db, owner, username="newbie", name="N", email=None, role=Role.analyst,
-                    password=password)
+        create_user(db, owner, username="newbie", name="N", email=None, role=Role.analyst, password=password)
 
 
 @pytest.mark.parametrize("password", WEAK_FOR_NEWBIE)
 def test_the_first_owner_gets_the_policy_too(db: Database, password: str) -> None:
     with pytest.raises(ValidationError):
-        create_first_owner(db, tenant_name="Acme", default_country="US", username="newbie",
-                           name="N", email=None, password=password)
+        create_first_owner(
+            db,
+            tenant_name="Acme",
+            default_country="US",
+            username="newbie",
+            name="N",
+            email=None,
+            password=password,
+        )
     assert not has_any_user(db)
 
 
@@ -246,7 +252,7 @@ def test_every_refused_login_costs_one_bcrypt_check(db: Database, monkeypatch, c
     username = "nobody-here" if case == "unknown" else "ann"
     _refusal(db, username, PASSWORD if case == "locked" else "wrong password!")
     assert len(calls) == 1
-    (password, hashed), = calls
+    ((password, hashed),) = calls
     assert hashed.startswith(b"$2")  # a real bcrypt hash, not a shortcut
     assert password == _prehash(PASSWORD if case == "locked" else "wrong password!")
 
@@ -261,19 +267,40 @@ def test_a_deactivated_account_is_named_only_to_the_right_password(db: Database)
 
 def test_first_owner_only_once(db: Database) -> None:
     assert not has_any_user(db)
-    owner = create_first_owner(db, tenant_name="Acme", default_country="gb", username="Olga",
-                               name="Olga O", email="olga@example.com", password=PASSWORD)
+    owner = create_first_owner(
+        db,
+        tenant_name="Acme",
+        default_country="gb",
+        username="Olga",
+        name="Olga O",
+        email="olga@example.com",
+        password=PASSWORD,
+    )
     assert (owner.username, owner.role) == ("olga", "owner")
     assert has_any_user(db)
     with pytest.raises(Conflict, match="already set up"):
-        create_first_owner(db, tenant_name="Other", default_country="US", username="eve",
-                           name="Eve", email=None, password=PASSWORD)
+        create_first_owner(
+            db,
+            tenant_name="Other",
+            default_country="US",
+            username="eve",
+            name="Eve",
+            email=None,
+            password=PASSWORD,
+        )
 
 
 def test_first_owner_validation_leaves_nothing(db: Database) -> None:
     with pytest.raises(ValidationError, match="country"):
-        create_first_owner(db, tenant_name="Acme", default_country="XX", username="olga",
-                           name="Olga", email=None, password=PASSWORD)
+        create_first_owner(
+            db,
+            tenant_name="Acme",
+            default_country="XX",
+            username="olga",
+            name="Olga",
+            email=None,
+            password=PASSWORD,
+        )
     assert not has_any_user(db)
 
 
@@ -289,8 +316,12 @@ def test_first_owner_validation_leaves_nothing(db: Database) -> None:
 )
 def test_who_may_create_whom(db: Database, creator: Role, new_role: Role, allowed: bool) -> None:
     actor = make_actor(db, make_tenant(db), creator)
-    call = lambda: create_user(db, actor, username="newbie", name="New", email=None,  # noqa: E731
-                               role=new_role, password=PASSWORD)
+
+    def call():
+        return create_user(
+            db, actor, username="newbie", name="New", email=None, role=new_role, password=PASSWORD
+        )
+
     if allowed:
         assert call().role == new_role.value
     else:
@@ -302,13 +333,13 @@ def test_usernames_unique_across_tenants(db: Database) -> None:
     make_actor(db, make_tenant(db, "A"), Role.owner, "sam")
     other = make_actor(db, make_tenant(db, "B"), Role.owner, "owner-b")
     with pytest.raises(Conflict, match="taken"):
-        create_user(db, other, username="SAM", name="Sam", email=None, role=Role.analyst,
-                    password=PASSWORD)
+        create_user(db, other, username="SAM", name="Sam", email=None, role=Role.analyst, password=PASSWORD)
 
 
 def test_permission_table_is_nested() -> None:
-    analyst, manager, admin, owner = (ROLE_PERMISSIONS[r] for r in
-                                      (Role.analyst, Role.manager, Role.admin, Role.owner))
+    analyst, manager, admin, owner = (
+        ROLE_PERMISSIONS[r] for r in (Role.analyst, Role.manager, Role.admin, Role.owner)
+    )
     assert analyst < manager < admin < owner
     assert Permission.manage_leads not in manager
     assert Permission.review_drafts not in analyst
@@ -464,8 +495,9 @@ def test_a_page_load_costs_one_query_when_last_seen_is_fresh(db: Database) -> No
 
 
 def _change(db: Database, actor, current: str, new: str) -> None:
-    change_own_password(db, actor, current_password=current, new_password=new, max_failures=5,
-                        lock_minutes=15)
+    change_own_password(
+        db, actor, current_password=current, new_password=new, max_failures=5, lock_minutes=15
+    )
 
 
 def _audit_actions(db: Database) -> list[str]:
@@ -496,9 +528,15 @@ def test_a_wrong_current_password_changes_nothing_and_counts_as_a_failed_login(d
     assert "change_password" not in _audit_actions(db)
 
 
-@pytest.mark.parametrize(("new", "message"), [(" " * 12, "at least 10"), ("1234567890", "common"),
-                                              ("mia-mia-mia-2026", "username"),
-                                              (PASSWORD, "differ")])
+@pytest.mark.parametrize(
+    ("new", "message"),
+    [
+        (" " * 12, "at least 10"),
+        ("1234567890", "common"),
+        ("mia-mia-mia-2026", "username"),
+        (PASSWORD, "differ"),
+    ],
+)
 def test_a_new_password_must_meet_the_policy(db: Database, new: str, message: str) -> None:
     mia, sign_in = _signed_in(db, "mia")
     with pytest.raises(ValidationError, match=message):
@@ -523,15 +561,20 @@ def test_an_admin_reset_gives_a_one_time_password_and_ends_every_session(db: Dat
     fresh = start_session(db, actor, key="k" * 32, lifetime=DAY)
     assert signed_in_user(db, fresh.session_id).password_change_required
     _change(db, actor, reset.temporary_password, "violet ladder orbit 93")
-    assert not signed_in_user(db, start_session(db, actor, key="k" * 32, lifetime=DAY)
-                              .session_id).password_change_required
+    assert not signed_in_user(
+        db, start_session(db, actor, key="k" * 32, lifetime=DAY).session_id
+    ).password_change_required
     assert _audit_actions(db)[-2:] == ["reset_password", "change_password"]
 
 
 @pytest.mark.parametrize(
     ("resetter", "target", "allowed"),
-    [(Role.owner, Role.owner, True), (Role.admin, Role.owner, False), (Role.admin, Role.manager, True),
-     (Role.manager, Role.analyst, False)],
+    [
+        (Role.owner, Role.owner, True),
+        (Role.admin, Role.owner, False),
+        (Role.admin, Role.manager, True),
+        (Role.manager, Role.analyst, False),
+    ],
 )
 def test_who_may_reset_whose_password(db: Database, resetter: Role, target: Role, allowed: bool) -> None:
     tenant = make_tenant(db)
@@ -583,8 +626,9 @@ def _production_settings(key: str | None) -> Settings:
 
 
 def _example_cookie_key_line() -> str:
-    (line,) = [line for line in EXAMPLE_SECRETS.read_text().splitlines() if "cookie_key" in line
-               and "=" in line]
+    (line,) = [
+        line for line in EXAMPLE_SECRETS.read_text().splitlines() if "cookie_key" in line and "=" in line
+    ]
     return line
 
 
@@ -629,8 +673,9 @@ def test_the_example_placeholder_uncommented_is_refused(tmp_path, monkeypatch) -
         ("your super secret cookie signing key goes here", "words"),
     ],
 )
-def test_public_or_weak_cookie_keys_are_refused_outside_development_mode(key: str | None,
-                                                                         problem: str) -> None:
+def test_public_or_weak_cookie_keys_are_refused_outside_development_mode(
+    key: str | None, problem: str
+) -> None:
     with pytest.raises(ConfigError, match=f"LEADFLOW_COOKIE_KEY .*{problem}") as refused:
         _production_settings(key).require_cookie_key()
     # The message says how to make a good key and where to put it.

@@ -38,9 +38,14 @@ def _app() -> AppTest:
 
 
 def _fill_owner_form(app: AppTest, **overrides: str) -> AppTest:
-    values = {"Organisation name": "Acme", "Your name": "Olga Owner", "Username": "olga",
-              "Email (optional)": "olga@example.com", "Password": PASSWORD,
-              "Repeat the password": PASSWORD}
+    values = {
+        "Organisation name": "Acme",
+        "Your name": "Olga Owner",
+        "Username": "olga",
+        "Email (optional)": "olga@example.com",
+        "Password": PASSWORD,
+        "Repeat the password": PASSWORD,
+    }
     values.update(overrides)
     for label, value in values.items():
         next(t for t in app.text_input if t.label == label).input(value)
@@ -117,10 +122,15 @@ ANALYST_PAGES = {"Overview", "Campaigns", "Run monitor", "Costs", "Reports"}
 MANAGER_PAGES = ANALYST_PAGES | {"Review queue"}
 ADMIN_PAGES = MANAGER_PAGES | {"Leads", "Admin"}
 # Every role has its Account page (its own password).
-ANALYST_PAGES, MANAGER_PAGES, ADMIN_PAGES = (p | {"Account"} for p in (ANALYST_PAGES, MANAGER_PAGES,
-                                                                        ADMIN_PAGES))
-ROLE_PAGES = {Role.analyst: ANALYST_PAGES, Role.manager: MANAGER_PAGES, Role.admin: ADMIN_PAGES,
-              Role.owner: ADMIN_PAGES}
+ANALYST_PAGES, MANAGER_PAGES, ADMIN_PAGES = (
+    p | {"Account"} for p in (ANALYST_PAGES, MANAGER_PAGES, ADMIN_PAGES)
+)
+ROLE_PAGES = {
+    Role.analyst: ANALYST_PAGES,
+    Role.manager: MANAGER_PAGES,
+    Role.admin: ADMIN_PAGES,
+    Role.owner: ADMIN_PAGES,
+}
 
 
 @pytest.mark.parametrize("role", list(Role))
@@ -147,8 +157,9 @@ PLACEHOLDER = "replace-me-with-a-long-random-string-of-48-characters"
 
 
 @pytest.mark.parametrize("key", [DEV_COOKIE_KEY, "z" * 48, PLACEHOLDER])
-def test_a_public_or_weak_cookie_key_outside_dev_mode_is_refused(page_env: str, monkeypatch,
-                                                                 key: str) -> None:
+def test_a_public_or_weak_cookie_key_outside_dev_mode_is_refused(
+    page_env: str, monkeypatch, key: str
+) -> None:
     monkeypatch.setenv("LEADFLOW_DEV_MODE", "false")
     monkeypatch.setenv("LEADFLOW_COOKIE_KEY", key)
     app = _app()
@@ -157,8 +168,9 @@ def test_a_public_or_weak_cookie_key_outside_dev_mode_is_refused(page_env: str, 
     assert not app.text_input  # no sign-in form
 
 
-def test_a_random_cookie_key_outside_dev_mode_opens_the_sign_in(page_env: str, db: Database,
-                                                                monkeypatch) -> None:
+def test_a_random_cookie_key_outside_dev_mode_opens_the_sign_in(
+    page_env: str, db: Database, monkeypatch
+) -> None:
     make_actor(db, make_tenant(db), Role.analyst, "ann")
     monkeypatch.setenv("LEADFLOW_DEV_MODE", "false")
     monkeypatch.setenv("LEADFLOW_COOKIE_KEY", secrets.token_urlsafe(48))
@@ -193,8 +205,9 @@ def _end(db: Database, how: str, owner: Actor, mia: Actor) -> None:
 @pytest.mark.parametrize(
     "how", [None, "signed out elsewhere", "deactivated", "locked", "password reset", "expired"]
 )
-def test_a_restored_session_is_checked_against_the_database(page_env: str, db: Database,
-                                                            how: str | None) -> None:
+def test_a_restored_session_is_checked_against_the_database(
+    page_env: str, db: Database, how: str | None
+) -> None:
     """A sign-in ends at the next page load once it is revoked, expired, or its account locked."""
     owner = make_actor(db, make_tenant(db), Role.owner, "olga")
     mia = make_actor(db, owner.tenant_id, Role.manager, "mia")
@@ -280,8 +293,7 @@ def test_a_reset_password_signs_in_to_a_required_password_change(page_env: str, 
     assert app.title[0].value == "Overview"
 
 
-def test_the_account_page_lists_sign_ins_and_changes_ones_own_password(page_env: str,
-                                                                       db: Database) -> None:
+def test_the_account_page_lists_sign_ins_and_changes_ones_own_password(page_env: str, db: Database) -> None:
     mia = make_actor(db, make_tenant(db), Role.analyst, "mia")
     session_id = start_session(db, mia, key=DEV_COOKIE_KEY, lifetime=timedelta(days=1)).session_id
     start_session(db, mia, key=DEV_COOKIE_KEY, lifetime=timedelta(days=1))  # another browser
@@ -305,8 +317,9 @@ def test_the_account_page_lists_sign_ins_and_changes_ones_own_password(page_env:
     assert actor.username == "mia"
 
 
-def test_signing_out_of_a_session_restored_from_the_cookie_ends_it(page_env: str, db: Database,
-                                                                   monkeypatch) -> None:
+def test_signing_out_of_a_session_restored_from_the_cookie_ends_it(
+    page_env: str, db: Database, monkeypatch
+) -> None:
     """A new browser session signed in by the cookie alone: its Sign out revokes that session."""
     import streamlit as st
 

@@ -7,6 +7,7 @@ Revision ID: 0008_user_sessions
 Revises: 0006_drop_redundant_indexes
 Create Date: 2026-12-01
 """
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -32,18 +33,21 @@ def upgrade() -> None:
         sa.Column("revoked_at", core.models.UTCDateTime(), nullable=True),
         sa.Column("revoked_reason", sa.String(length=32), nullable=True),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"],
-                                name=op.f("fk_user_sessions_tenant_id_tenants"), ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"],
-                                name=op.f("fk_user_sessions_user_id_users"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_user_sessions_tenant_id_tenants"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_user_sessions_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_user_sessions")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_user_sessions_token_hash")),
     )
     with op.batch_alter_table("user_sessions", schema=None) as batch_op:
         batch_op.create_index("ix_user_sessions_user", ["user_id", "revoked_at"], unique=False)
     with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("password_change_required", sa.Boolean(),
-                                      server_default=sa.false(), nullable=False))
+        batch_op.add_column(
+            sa.Column("password_change_required", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
 
 
 def downgrade() -> None:
