@@ -32,6 +32,8 @@ MAX_PASSWORD_LENGTH = 128
 # "safely unguessable" against an online attack and slow against an offline one on bcrypt.
 MIN_PASSWORD_GUESSES_LOG10 = 8.0
 COMMON_PASSWORDS_FILE = DATA_DIR / "common_passwords.txt"
+# A username this long is refused anywhere in a password; a shorter one only as a word of its own.
+MIN_USERNAME_IN_WORD = 5
 # The first word an attacker adds to a list of guesses for this site.
 PRODUCT_NAME = "leadflow"
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
@@ -66,6 +68,15 @@ def _squeezed(text: str) -> str:
     return "".join(text.split()).lower()
 
 
+def _contains_username(password: str, username: str) -> bool:
+    name = normalise_username(username)
+    if len(name) >= MIN_USERNAME_IN_WORD:
+        return name in _squeezed(password)
+    # A short name ("ann") is refused where it stands alone, not inside a word ("banner").
+    bounded = rf"(?<![^\W\d_]){re.escape(name)}(?![^\W\d_])"
+    return _squeezed(password) == name or re.search(bounded, password.lower()) is not None
+
+
 def check_password_policy(password: str, *, username: str | None = None) -> None:
     """Refuse a password a person could set but should not: too short (spaces at the ends or
     repeated do not count), too long, containing the username, common, or easy to guess."""
@@ -76,7 +87,7 @@ def check_password_policy(password: str, *, username: str | None = None) -> None
         )
     if len(password) > MAX_PASSWORD_LENGTH:
         raise ValidationError(f"the password may have at most {MAX_PASSWORD_LENGTH} characters")
-    if username and normalise_username(username) in _squeezed(password):
+    if username and _contains_username(password, username):
         raise ValidationError("the password must not contain the username")
     if PRODUCT_NAME in _squeezed(password):
         raise ValidationError(f"the password must not contain the word '{PRODUCT_NAME}'")

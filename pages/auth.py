@@ -139,7 +139,8 @@ def show_password_form(db: Database, settings: Settings, actor: Actor, *, requir
         st.title("Choose a new password")
         st.info(
             "Your password was set by an admin, or no longer meets the password rules: "
-            "choose your own before you continue."
+            "choose your own before you continue. The current password is the one you just "
+            "signed in with."
         )
     with st.form("change_password", clear_on_submit=True):
         current = st.text_input("Current password", type="password")
