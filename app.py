@@ -6,19 +6,22 @@ import dataclasses
 
 import streamlit as st
 
-from core.auth import actor_for_username, has_any_user
+from core.auth import SignedIn, has_any_user, signed_in_user, start_session
 from core.config import ConfigError
 from core.errors import LeadflowError
 from core.leads.readers import verify_xml_protection
 from core.logs import configure_logging
-from core.permissions import Actor
 from jobs.embedded import ensure_embedded_runner
 from pages.auth import (
     forget_sign_in,
+    keep_sign_in,
     remember_sign_in,
+    session_lifetime,
     show_first_owner_form,
     show_login_form,
-    signed_in_username,
+    show_password_form,
+    sign_out_everywhere,
+    signed_in_session_id,
     sync_sign_in_cookie,
 )
 from pages.common import ACTOR_KEY, get_db, get_settings
@@ -37,32 +40,52 @@ except (ConfigError, LeadflowError) as exc:
     st.error(f"Leadflow cannot start: {exc}")
     st.stop()
 
-actor: Actor | None = None
-if username := signed_in_username(settings, cookie_key):
+# Every run asks the database whether this sign-in is still live (one indexed query): sign-out,
+# a password change or reset, deactivation and a lock end it at the next page load.
+signed_in: SignedIn | None = None
+if session_id := signed_in_session_id(settings, cookie_key):
     try:
-        actor = actor_for_username(db, username)
+        signed_in = signed_in_user(db, session_id)
+        keep_sign_in(session_id)  # one restored from the cookie too, so Sign out can end it
     except LeadflowError:
-        forget_sign_in()  # deactivated or locked since: the cookie no longer signs in
+        forget_sign_in()  # ended since: the cookie no longer signs in
 sync_sign_in_cookie(settings)
-if actor is None:
+if signed_in is None:
     if not has_any_user(db):  # asked only of a session not signed in, not on every rerun
         show_first_owner_form(db)
         st.stop()
-    actor = show_login_form(db, settings)
-    if actor is None:
+    login = show_login_form(db, settings)
+    if login is None:
         st.session_state.pop(ACTOR_KEY, None)
         st.stop()
-    remember_sign_in(actor.username, settings, cookie_key)
+    try:
+        sign_in = start_session(db, login, key=cookie_key, lifetime=session_lifetime(settings))
+        signed_in = signed_in_user(db, sign_in.session_id)
+    except LeadflowError as exc:
+        st.error(str(exc))
+        st.stop()
+    remember_sign_in(sign_in, settings)
     sync_sign_in_cookie(settings)
+actor = signed_in.actor
+if signed_in.password_change_required:
+    # A one-time or reset password, or one today's policy refuses: no page before a new one.
+    st.session_state.pop(ACTOR_KEY, None)
+    show_password_form(db, settings, actor, required=True)
+    st.button("Sign out", key="sign_out_required", on_click=sign_out_everywhere)
+    st.stop()
 st.session_state[ACTOR_KEY] = dataclasses.asdict(actor)
 
 with st.sidebar:
     st.caption(f"Signed in as **{actor.name}** · {actor.role.value}")
     if settings.dev_mode:
-        st.warning("Development mode: login cookies are signed with a public key. "
-                   "Set LEADFLOW_COOKIE_KEY and turn LEADFLOW_DEV_MODE off in production.",
-                   icon=":material/construction:")
-    st.button("Sign out", key="sign_out", on_click=forget_sign_in)
+        st.warning(
+            "Development mode: login cookies are signed with a public key. "
+            "Set LEADFLOW_COOKIE_KEY and turn LEADFLOW_DEV_MODE off in production.",
+            icon=":material/construction:",
+        )
+    st.button(
+        "Sign out", key="sign_out", on_click=sign_out_everywhere, help="Ends your sign-in in every browser."
+    )
 
 st.navigation(
     {

@@ -25,20 +25,31 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.audit import record_audit
-from core.auth import UserView, create_user, list_users, parse_role, unlock_user
+from core.auth import (
+    PasswordReset,
+    UserView,
+    create_user,
+    list_users,
+    parse_role,
+    reset_password,
+    revoke_user_sessions,
+    unlock_user,
+)
 from core.config import Settings
 from core.db import Database
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from core.models import AuditLog, Role, Tenant, User
+from core.models import AuditLog, Role, SessionRevocation, Tenant, User
 from core.money import MICROUSD_PER_USD
 from core.permissions import Actor, Permission
 from core.tenants import check_country
 
-# list_users and unlock_user live in core.auth; they are re-exported so the Admin page has one module.
+# list_users, unlock_user and reset_password live in core.auth; they are re-exported so the Admin
+# page has one module.
 __all__ = [
     "AuditFilterOptions",
     "AuditPage",
     "Invitation",
+    "PasswordReset",
     "ProviderStatus",
     "TenantSettings",
     "audit_filter_options",
@@ -52,6 +63,7 @@ __all__ = [
     "provider_status",
     "provider_status_table",
     "query_audit_log",
+    "reset_password",
     "set_user_active",
     "unlock_user",
     "update_tenant_settings",
@@ -90,10 +102,13 @@ class Invitation:
 def invite_user(
     db: Database, actor: Actor, *, username: str, name: str, email: str | None, role: str | Role
 ) -> Invitation:
-    """Create a user with a random one-time initial password (only owners may invite owners)."""
+    """Create a user with a random one-time initial password (only owners may invite owners).
+
+    The user replaces it with their own at the first sign-in.
+    """
     password = secrets.token_urlsafe(INITIAL_PASSWORD_BYTES)
     user = create_user(db, actor, username=username, name=name or username, email=email,
-                       role=role, password=password)
+                       role=role, password=password, password_change_required=True)
     return Invitation(user=user, initial_password=password)
 
 
@@ -150,7 +165,8 @@ def change_role(db: Database, actor: Actor, user_id: int, role: str | Role) -> U
 
 
 def set_user_active(db: Database, actor: Actor, user_id: int, active: bool) -> UserView:
-    """Deactivate (sign-in refused, the row and its history kept) or reactivate a user."""
+    """Deactivate (sign-in refused, every session ended, the row and its history kept) or
+    reactivate a user."""
     actor.require(Permission.manage_users)
     if user_id == actor.user_id and not active:
         raise PermissionDenied("you cannot deactivate yourself; ask another admin or owner")
@@ -166,6 +182,8 @@ def set_user_active(db: Database, actor: Actor, user_id: int, active: bool) -> U
         if active:
             user.failed_logins = 0
             user.locked_until = None
+        else:
+            revoke_user_sessions(session, user.id, SessionRevocation.deactivated)
         record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
                      action="reactivate" if active else "deactivate", entity="user",
                      entity_id=user.id, details={"username": user.username})
@@ -182,13 +200,15 @@ def user_state(user: UserView, now: datetime) -> str:
 
 
 def users_table(users: Iterable[UserView], *, now: datetime | None = None) -> pd.DataFrame:
-    """Users (from list_users) for a table: username, name, email, role, state, last login."""
+    """Users (from list_users) for a table: username, name, email, role, state, last login, and
+    whether their password is a one-time one still to be replaced."""
     now = now or datetime.now(UTC)
     return pd.DataFrame(
         [{"username": u.username, "name": u.name, "email": u.email, "role": u.role,
-          "state": user_state(u, now), "last login": u.last_login_at}
+          "state": user_state(u, now), "last login": u.last_login_at,
+          "password": "one-time, to be replaced" if u.password_change_required else "their own"}
          for u in users],
-        columns=["username", "name", "email", "role", "state", "last login"],
+        columns=["username", "name", "email", "role", "state", "last login", "password"],
     )
 
 

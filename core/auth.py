@@ -1,34 +1,46 @@
-"""Passwords, logins with a database-backed throttle, users, and the first-owner setup."""
+"""Passwords and their policy, logins with a database-backed throttle, server-side sign-in
+sessions, users, and the first-owner setup."""
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import bcrypt
 import jwt
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.audit import record_audit
+from core.config import DATA_DIR
 from core.db import Database
 from core.errors import Conflict, LoginRefused, NotFound, PermissionDenied, ValidationError
-from core.models import Role, Tenant, User
+from core.models import Role, SessionRevocation, Tenant, User, UserSession
 from core.permissions import Actor, Permission
 from core.tenants import create_tenant_in
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 128
+# zxcvbn's estimate of the guesses a password needs, as a power of ten: 10^8 is its score 3,
+# "safely unguessable" against an online attack and slow against an offline one on bcrypt.
+MIN_PASSWORD_GUESSES_LOG10 = 8.0
+COMMON_PASSWORDS_FILE = DATA_DIR / "common_passwords.txt"
+# A username this long is refused anywhere in a password; a shorter one only as a word of its own.
+MIN_USERNAME_IN_WORD = 5
+# The first word an attacker adds to a list of guesses for this site.
+PRODUCT_NAME = "leadflow"
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 BCRYPT_ROUNDS = 12
-# Checked against when the username does not exist, so a wrong username costs as much time as a
-# wrong password and the response time does not tell which usernames exist.
-_DUMMY_HASH = bcrypt.hashpw(b"leadflow-timing-equaliser", bcrypt.gensalt(BCRYPT_ROUNDS))
+TEMPORARY_PASSWORD_BYTES = 12  # token_urlsafe(12): 16 random characters
+# A page load refreshes a session's last-seen time at most this often (not on every rerun).
+LAST_SEEN_INTERVAL = timedelta(minutes=1)
 
 
 def _prehash(password: str) -> bytes:
@@ -38,15 +50,64 @@ def _prehash(password: str) -> bytes:
     return base64.b64encode(hashlib.sha256(password.encode("utf-8")).digest())
 
 
-def check_password_policy(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+@functools.cache
+def _dummy_hash(rounds: int) -> bytes:
+    # Checked against when the username does not exist, at the cost of a real hash, so a wrong
+    # username takes as long as a wrong password and the answer's timing names no account.
+    return bcrypt.hashpw(b"leadflow-timing-equaliser", bcrypt.gensalt(rounds))
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The bundled list of the most common passwords (data/common_passwords.txt), lower-case."""
+    lines = COMMON_PASSWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip().lower() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def _squeezed(text: str) -> str:
+    return "".join(text.split()).lower()
+
+
+def _contains_username(password: str, username: str) -> bool:
+    name = normalise_username(username)
+    if len(name) >= MIN_USERNAME_IN_WORD:
+        return name in _squeezed(password)
+    # A short name ("ann") is refused where it stands alone, not inside a word ("banner").
+    bounded = rf"(?<![^\W\d_]){re.escape(name)}(?![^\W\d_])"
+    return _squeezed(password) == name or re.search(bounded, password.lower()) is not None
+
+
+def check_password_policy(password: str, *, username: str | None = None) -> None:
+    """Refuse a password a person could set but should not: too short (spaces at the ends or
+    repeated do not count), too long, containing the username, common, or easy to guess."""
+    if len(" ".join(password.split())) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(
+            f"the password must have at least {MIN_PASSWORD_LENGTH} characters, not counting "
+            "spaces at the ends or spaces in a row"
+        )
     if len(password) > MAX_PASSWORD_LENGTH:
         raise ValidationError(f"the password may have at most {MAX_PASSWORD_LENGTH} characters")
+    if username and _contains_username(password, username):
+        raise ValidationError("the password must not contain the username")
+    if PRODUCT_NAME in _squeezed(password):
+        raise ValidationError(f"the password must not contain the word '{PRODUCT_NAME}'")
+    if password.strip().lower() in common_passwords() or _squeezed(password) in common_passwords():
+        raise ValidationError("this password is one of the most common ones; choose another")
+    from zxcvbn import zxcvbn  # imported here: only a password being set needs its word lists
+
+    estimate = zxcvbn(password, max_length=MAX_PASSWORD_LENGTH)
+    if estimate["guesses_log10"] < MIN_PASSWORD_GUESSES_LOG10:
+        hint = estimate["feedback"]["warning"] or "it is made of common words, names, dates or patterns"
+        raise ValidationError(
+            f"this password is easy to guess ({hint.rstrip('.').lower()}); add words that are "
+            "not related to each other, or make it longer"
+        )
 
 
 def hash_password(password: str) -> str:
-    check_password_policy(password)
+    """The bcrypt hash of a password (the policy is the caller's: `check_password_policy`)."""
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ValidationError(f"the password may have at most {MAX_PASSWORD_LENGTH} characters")
     return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(BCRYPT_ROUNDS)).decode("ascii")
 
 
@@ -102,6 +163,7 @@ class UserView:
     locked_until: datetime | None
     last_login_at: datetime | None
     created_at: datetime
+    password_change_required: bool = False
 
     @classmethod
     def of(cls, user: User) -> UserView:
@@ -116,6 +178,7 @@ class UserView:
             locked_until=user.locked_until,
             last_login_at=user.last_login_at,
             created_at=user.created_at,
+            password_change_required=bool(user.password_change_required),
         )
 
 
@@ -142,6 +205,7 @@ def create_first_owner(
     password: str,
 ) -> UserView:
     """Create the first tenant and its owner; refused once any user exists."""
+    check_password_policy(password, username=username)
     password_hash = hash_password(password)
     with db.session(system=True) as session, session.begin():
         _lock_setup(session)
@@ -158,8 +222,15 @@ def create_first_owner(
         )
         session.add(user)
         session.flush()
-        record_audit(session, tenant_id=tenant.id, user_id=user.id, action="setup",
-                     entity="tenant", entity_id=tenant.id, details={"owner": user.username})
+        record_audit(
+            session,
+            tenant_id=tenant.id,
+            user_id=user.id,
+            action="setup",
+            entity="tenant",
+            entity_id=tenant.id,
+            details={"owner": user.username},
+        )
         return UserView.of(user)
 
 
@@ -181,13 +252,16 @@ def create_user(
     email: str | None,
     role: str | Role,
     password: str,
+    password_change_required: bool = False,
 ) -> UserView:
+    """Add a user to the actor's tenant; `password_change_required` for a one-time password."""
     actor.require(Permission.manage_users)
     new_role = parse_role(role)
     if new_role is Role.owner:
         actor.require(Permission.manage_owners)
-    password_hash = hash_password(password)
     login = _check_username(username)
+    check_password_policy(password, username=login)
+    password_hash = hash_password(password)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         user = User(
             username=login,
@@ -195,6 +269,7 @@ def create_user(
             email=_check_email(email),
             password_hash=password_hash,
             role=new_role.value,
+            password_change_required=password_change_required,
         )
         session.add(user)
         try:
@@ -202,9 +277,15 @@ def create_user(
         except IntegrityError:
             # Usernames are unique across tenants (the login form asks for no tenant).
             raise Conflict(f"username '{login}' is taken; choose another") from None
-        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="create",
-                     entity="user", entity_id=user.id,
-                     details={"username": login, "role": new_role.value})
+        record_audit(
+            session,
+            tenant_id=actor.tenant_id,
+            user_id=actor.user_id,
+            action="create",
+            entity="user",
+            entity_id=user.id,
+            details={"username": login, "role": new_role.value},
+        )
         return UserView.of(user)
 
 
@@ -223,13 +304,38 @@ def unlock_user(db: Database, actor: Actor, user_id: int) -> None:
             raise NotFound(f"user {user_id} does not exist")
         user.locked_until = None
         user.failed_logins = 0
-        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="unlock",
-                     entity="user", entity_id=user.id, details={"username": user.username})
+        record_audit(
+            session,
+            tenant_id=actor.tenant_id,
+            user_id=actor.user_id,
+            action="unlock",
+            entity="user",
+            entity_id=user.id,
+            details={"username": user.username},
+        )
+
+
+def user_id_by_username(db: Database, tenant_id: int, username: str) -> int:
+    """The id of a tenant's user by login name (any spelling of it)."""
+    with db.session(tenant_id=tenant_id, read_only=True) as session:
+        user_id = session.scalar(select(User.id).where(User.username == normalise_username(username)))
+    if user_id is None:
+        raise NotFound(f"user '{username}' does not exist in this tenant")
+    return user_id
 
 
 def count_users(db: Database, tenant_id: int) -> int:
     with db.session(tenant_id=tenant_id, read_only=True) as session:
         return session.scalar(select(func.count(User.id))) or 0
+
+
+def login_refused_message(max_failures: int, lock_minutes: int) -> str:
+    """The one answer to a refused sign-in, whether the username exists, the password is wrong or
+    the account is locked: a different answer would tell a stranger which usernames exist."""
+    return (
+        f"wrong username or password (after {max_failures} wrong passwords in a row an account is "
+        f"locked for {lock_minutes} minutes; an admin can unlock it sooner)"
+    )
 
 
 def authenticate(
@@ -244,8 +350,10 @@ def authenticate(
     """Check a login; raise `LoginRefused` with a message the person can act on.
 
     The throttle lives in the database, so it holds across sessions, browsers and processes:
-    `max_failures` wrong passwords lock the username for `lock_minutes`, and while it is locked
-    even the right password is refused.
+    `max_failures` wrong passwords lock the username for `lock_minutes` (and end its sessions),
+    and while it is locked even the right password is refused. Every attempt costs one bcrypt
+    check and gets the same answer, so neither the message nor the time taken tells whether the
+    username exists or is locked. Only the right password learns that an account is deactivated.
     """
     now = now or datetime.now(UTC)
     login = normalise_username(username)
@@ -259,82 +367,343 @@ def authenticate(
 
 
 def _check_login(
-    session: Session, login: str, password: str, max_failures: int, lock_minutes: int,
+    session: Session,
+    login: str,
+    password: str,
+    max_failures: int,
+    lock_minutes: int,
     now: datetime,
 ) -> Actor | str:
+    refused = login_refused_message(max_failures, lock_minutes)
     user = session.scalar(select(User).where(User.username == login).with_for_update())
     if user is None:
-        bcrypt.checkpw(_prehash(password[:MAX_PASSWORD_LENGTH]), _DUMMY_HASH)
-        return "wrong username or password"
+        bcrypt.checkpw(_prehash(password[:MAX_PASSWORD_LENGTH]), _dummy_hash(BCRYPT_ROUNDS))
+        return refused
+    right_password = verify_password(password, user.password_hash)
     if user.locked_until is not None and user.locked_until > now:
-        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-        return (
-            f"too many failed logins: '{login}' is locked for {minutes} more minute"
-            f"{'s' if minutes != 1 else ''}; try again later or ask an admin to unlock it"
-        )
-    if not verify_password(password, user.password_hash):
-        user.failed_logins += 1
-        if user.failed_logins >= max_failures:
-            record_audit(session, tenant_id=user.tenant_id, user_id=user.id, action="locked",
-                         entity="user", entity_id=user.id,
-                         details={"failures": user.failed_logins})
-            user.failed_logins = 0
-            user.locked_until = now + timedelta(minutes=lock_minutes)
-            return f"too many failed logins: '{login}' is locked for {lock_minutes} minutes"
-        left = max_failures - user.failed_logins
-        return (
-            f"wrong username or password ({left} attempt{'s' if left != 1 else ''} left "
-            "before the account is locked)"
-        )
+        return refused
+    if not right_password:
+        _count_failure(session, user, max_failures, lock_minutes, now)
+        return refused
     if not user.active:
         return f"the account '{login}' is deactivated; ask an admin"
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
-    return Actor(user_id=user.id, tenant_id=user.tenant_id, role=Role(user.role),
-                 username=user.username, name=user.name)
+    if not user.password_change_required:
+        # A password set before today's policy still signs in, once: then it must be replaced.
+        try:
+            check_password_policy(password, username=user.username)
+        except ValidationError:
+            user.password_change_required = True
+    return _actor_of(user)
 
 
-def actor_for_username(db: Database, username: str) -> Actor:
-    """The actor of an already signed-in user (re-read each run so a role change applies at once)."""
-    with db.session(system=True, read_only=True) as session:
-        user = session.scalar(select(User).where(User.username == normalise_username(username)))
-        if user is None or not user.active:
-            raise PermissionDenied("this account no longer exists or is deactivated")
-        return Actor(user_id=user.id, tenant_id=user.tenant_id, role=Role(user.role),
-                     username=user.username, name=user.name)
+def _count_failure(session: Session, user: User, max_failures: int, lock_minutes: int, now: datetime) -> None:
+    """One more wrong password; the last one allowed locks the account and ends its sessions."""
+    user.failed_logins += 1
+    if user.failed_logins < max_failures:
+        return
+    record_audit(
+        session,
+        tenant_id=user.tenant_id,
+        user_id=user.id,
+        action="locked",
+        entity="user",
+        entity_id=user.id,
+        details={"failures": user.failed_logins},
+    )
+    user.failed_logins = 0
+    user.locked_until = now + timedelta(minutes=lock_minutes)
+    revoke_user_sessions(session, user.id, SessionRevocation.locked, now=now)
 
 
-# The sign-in cookie holds this token: the username and when it expires, signed with
-# LEADFLOW_COOKIE_KEY. The claims are those streamlit-authenticator 0.4 wrote, so a cookie issued
-# before Leadflow signed its own still restores its session.
+def _actor_of(user: User) -> Actor:
+    return Actor(
+        user_id=user.id,
+        tenant_id=user.tenant_id,
+        role=Role(user.role),
+        username=user.username,
+        name=user.name,
+    )
+
+
+# --- sign-in sessions --------------------------------------------------------------------------
+#
+# A sign-in creates a row of user_sessions with a random id; the cookie holds that id in a token
+# signed with LEADFLOW_COOKIE_KEY (HS256), and the browser session keeps the id. Every page load
+# looks the id up (one query on a unique index, joined to the user by primary key), so revoking
+# the rows ends the sign-in everywhere at the next page load. Only the id's SHA-256 is stored: a
+# copy of the table signs nobody in.
+
 SESSION_TOKEN_ALGORITHM = "HS256"
 
 
-def session_token(username: str, key: str, expires_at: datetime) -> str:
-    """The signed token of the sign-in cookie."""
-    claims = {"username": username, "exp_date": expires_at.timestamp()}
+class SessionEnded(PermissionDenied):
+    """The sign-in session is unknown, expired or revoked, or its account may no longer sign in."""
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A new sign-in session: the id the browser session keeps, and the cookie's signed token."""
+
+    session_id: str
+    token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The account behind a live session, read afresh on every page load."""
+
+    actor: Actor
+    password_change_required: bool
+
+
+def _session_hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
+
+
+def session_token(session_id: str, key: str, expires_at: datetime) -> str:
+    """The signed token of the sign-in cookie: the session id and when the cookie expires."""
+    claims = {"sid": session_id, "exp": int(expires_at.timestamp())}
     return jwt.encode(claims, key, algorithm=SESSION_TOKEN_ALGORITHM)
 
 
-def username_from_session_token(token: str | None, key: str, *, now: datetime | None = None) -> str | None:
-    """The username of a valid, unexpired token; None for a missing, forged or expired one.
+def session_id_from_token(token: str | None, key: str, *, now: datetime | None = None) -> str | None:
+    """The session id of a genuine, unexpired token; None for a missing, forged or expired one.
 
-    The account itself is checked by the caller (actor_for_username): a token outlives neither
-    a deactivation nor a lock.
+    Whether the session is still live is the database's answer (`signed_in_user`). A token
+    without a session id (from before sessions were kept on the server) names nobody: it could
+    never be revoked.
     """
     if not token:
         return None
     try:
-        claims = jwt.decode(token, key, algorithms=[SESSION_TOKEN_ALGORITHM])
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[SESSION_TOKEN_ALGORITHM],
+            options={"verify_exp": False, "require": ["sid", "exp"]},
+        )
     except jwt.InvalidTokenError:
         return None
-    username, expires = claims.get("username"), claims.get("exp_date")
-    if not isinstance(username, str) or not isinstance(expires, int | float):
+    session_id, expires = claims["sid"], claims["exp"]
+    if not isinstance(session_id, str) or not session_id or not isinstance(expires, int | float):
         return None
     if expires <= (now or datetime.now(UTC)).timestamp():
         return None
-    return username
+    return session_id
+
+
+def start_session(
+    db: Database, actor: Actor, *, key: str, lifetime: timedelta, now: datetime | None = None
+) -> SignIn:
+    """Record a new sign-in session of a just-authenticated actor."""
+    if actor.user_id is None:
+        raise PermissionDenied("only a person signs in")
+    now = now or datetime.now(UTC)
+    session_id = secrets.token_urlsafe(32)
+    expires_at = now + lifetime
+    with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        session.add(
+            UserSession(
+                user_id=actor.user_id,
+                token_hash=_session_hash(session_id),
+                created_at=now,
+                last_seen_at=now,
+                expires_at=expires_at,
+            )
+        )
+    return SignIn(
+        session_id=session_id, token=session_token(session_id, key, expires_at), expires_at=expires_at
+    )
+
+
+def signed_in_user(db: Database, session_id: str, *, now: datetime | None = None) -> SignedIn:
+    """The account of a live session, or `SessionEnded`.
+
+    Ended when the session is unknown, expired or revoked, or the account is deactivated or
+    locked. The role and name are read here on every call, so a change applies at the next page
+    load. The last-seen time is written at most once per LAST_SEEN_INTERVAL.
+    """
+    now = now or datetime.now(UTC)
+    with db.session(system=True, read_only=True) as session:
+        row = session.execute(
+            select(
+                UserSession.id, UserSession.expires_at, UserSession.revoked_at, UserSession.last_seen_at, User
+            )
+            .join(User, User.id == UserSession.user_id)
+            .where(UserSession.token_hash == _session_hash(session_id))
+        ).one_or_none()
+        if row is None or row.revoked_at is not None or row.expires_at <= now:
+            raise SessionEnded("your sign-in has ended; sign in again")
+        user: User = row.User
+        if not user.active or (user.locked_until is not None and user.locked_until > now):
+            raise SessionEnded("this account is deactivated or locked; sign in again or ask an admin")
+        signed_in = SignedIn(actor=_actor_of(user), password_change_required=user.password_change_required)
+    if now - row.last_seen_at >= LAST_SEEN_INTERVAL:
+        with db.session(system=True) as session, session.begin():
+            session.execute(update(UserSession).where(UserSession.id == row.id).values(last_seen_at=now))
+    return signed_in
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """One live sign-in of a person, for their Account page."""
+
+    signed_in_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    current: bool
+
+
+def live_sessions(
+    db: Database, actor: Actor, *, current_session_id: str | None = None, now: datetime | None = None
+) -> list[SessionView]:
+    """The actor's own live sign-ins, newest first; `current` marks this browser's."""
+    now = now or datetime.now(UTC)
+    current = _session_hash(current_session_id) if current_session_id else None
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        rows = session.execute(
+            select(
+                UserSession.token_hash,
+                UserSession.created_at,
+                UserSession.last_seen_at,
+                UserSession.expires_at,
+            )
+            .where(
+                UserSession.user_id == actor.user_id,
+                UserSession.revoked_at.is_(None),
+                UserSession.expires_at > now,
+            )
+            .order_by(UserSession.created_at.desc(), UserSession.id.desc())
+        ).all()
+    return [
+        SessionView(
+            signed_in_at=r.created_at,
+            last_seen_at=r.last_seen_at,
+            expires_at=r.expires_at,
+            current=r.token_hash == current,
+        )
+        for r in rows
+    ]
+
+
+def revoke_user_sessions(
+    session: Session, user_id: int, reason: SessionRevocation, *, now: datetime | None = None
+) -> int:
+    """End every live session of a user, inside the caller's transaction; how many were live."""
+    result = session.execute(
+        update(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=now or datetime.now(UTC), revoked_reason=reason.value)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def sign_out(db: Database, session_id: str, *, now: datetime | None = None) -> None:
+    """Sign out: end this session and every other session of its user, in every browser."""
+    with db.session(system=True) as session, session.begin():
+        user_id = session.scalar(
+            select(UserSession.user_id).where(UserSession.token_hash == _session_hash(session_id))
+        )
+        if user_id is not None:
+            revoke_user_sessions(session, user_id, SessionRevocation.sign_out, now=now)
+
+
+# --- changing and resetting passwords ------------------------------------------------------------
+
+
+def change_own_password(
+    db: Database,
+    actor: Actor,
+    *,
+    current_password: str,
+    new_password: str,
+    max_failures: int,
+    lock_minutes: int,
+    now: datetime | None = None,
+) -> None:
+    """A person changes their own password, proving the current one; every session then ends.
+
+    A wrong current password counts as a failed login (so a stolen session cannot guess the
+    password freely): the last one allowed locks the account and ends its sessions.
+    """
+    if actor.user_id is None:
+        raise PermissionDenied("only a person has a password to change")
+    now = now or datetime.now(UTC)
+    with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        user = session.get(User, actor.user_id, with_for_update=True)
+        if user is None or not user.active:
+            raise PermissionDenied("this account no longer exists or is deactivated")
+        if not verify_password(current_password, user.password_hash):
+            _count_failure(session, user, max_failures, lock_minutes, now)
+            wrong: str | None = "the current password is wrong; type it again"
+        else:
+            wrong = None
+            if new_password == current_password:
+                raise ValidationError("the new password must differ from the current one")
+            check_password_policy(new_password, username=user.username)
+            user.password_hash = hash_password(new_password)
+            user.password_change_required = False
+            user.failed_logins = 0
+            revoke_user_sessions(session, user.id, SessionRevocation.password_changed, now=now)
+            record_audit(
+                session,
+                tenant_id=actor.tenant_id,
+                user_id=actor.user_id,
+                action="change_password",
+                entity="user",
+                entity_id=user.id,
+                details={"username": user.username},
+            )
+    # Raised after the transaction, so the failure count is kept.
+    if wrong is not None:
+        raise ValidationError(wrong)
+
+
+@dataclass(frozen=True)
+class PasswordReset:
+    """A reset user and the temporary password, shown once and stored only as a hash."""
+
+    user: UserView
+    temporary_password: str
+
+
+def reset_password(db: Database, actor: Actor, user_id: int, *, now: datetime | None = None) -> PasswordReset:
+    """An admin gives a user a random temporary password, to be replaced at the next sign-in.
+
+    The reset unlocks the account and ends every session of it. Only owners reset owners; a
+    person changes their own password on the Account page instead.
+    """
+    actor.require(Permission.manage_users)
+    if user_id == actor.user_id:
+        raise PermissionDenied("change your own password on the Account page instead")
+    now = now or datetime.now(UTC)
+    temporary = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
+    with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        user = session.get(User, user_id, with_for_update=True)
+        if user is None:
+            raise NotFound(f"user {user_id} does not exist")
+        if user.role == Role.owner.value:
+            actor.require(Permission.manage_owners)
+        user.password_hash = hash_password(temporary)
+        user.password_change_required = True
+        user.failed_logins = 0
+        user.locked_until = None
+        revoke_user_sessions(session, user.id, SessionRevocation.password_reset, now=now)
+        record_audit(
+            session,
+            tenant_id=actor.tenant_id,
+            user_id=actor.user_id,
+            action="reset_password",
+            entity="user",
+            entity_id=user.id,
+            details={"username": user.username},
+        )
+        return PasswordReset(user=UserView.of(user), temporary_password=temporary)
 
 
 def tenant_name(db: Database, tenant_id: int) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +19,26 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "data"
 SECRETS_FILE = ROOT / ".streamlit" / "secrets.toml"
 MIN_COOKIE_KEY_LENGTH = 32
+# Used in development mode only; public, like every key that has been printed in a document.
+DEV_COOKIE_KEY = "leadflow-development-only-cookie-key-not-secret"
+# Keys that are public: the development key and the placeholder that
+# .streamlit/secrets.toml.example once shipped as an active line. Compared without case or
+# punctuation, so a copy with other separators or capitals is still refused.
+PUBLIC_COOKIE_KEYS = (
+    DEV_COOKIE_KEY,
+    "replace-me-with-a-long-random-string-of-48-characters",
+)
+# A key must have at least this many different characters (a random 32-character key has ~14
+# even from the 16 of hex).
+MIN_COOKIE_KEY_DISTINCT_CHARACTERS = 10
+# zxcvbn's guess estimate, as a base-10 exponent per character: a random key (hex, base64,
+# token_urlsafe) scores 0.89 to 0.99, words, phrases and placeholders 0.7 to 0.82, repeats and
+# sequences far less.
+MIN_COOKIE_KEY_STRENGTH_PER_CHARACTER = 0.86
+# Only this much of a longer key is scored (zxcvbn slows down with the length); a prefix that is
+# random enough makes the whole key random enough.
+COOKIE_KEY_SCORED_LENGTH = 128
+MAKE_COOKIE_KEY = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
 
 class Settings(BaseSettings):
@@ -129,17 +151,21 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
     def require_cookie_key(self) -> str:
-        """The cookie-signing key, refused when missing or short outside development mode."""
+        """The cookie-signing key, refused when missing, public or weak outside development mode.
+
+        A weak key lets anyone forge a sign-in cookie offline, so the dashboard does not start
+        with one. Development mode signs with a public key and the dashboard says so.
+        """
         key = self.cookie_key.get_secret_value() if self.cookie_key else ""
-        if len(key) >= MIN_COOKIE_KEY_LENGTH:
-            return key
         if self.dev_mode:
-            return "leadflow-development-only-cookie-key-not-secret"
+            return key if len(key) >= MIN_COOKIE_KEY_LENGTH else DEV_COOKIE_KEY
+        problem = cookie_key_problem(key)
+        if problem is None:
+            return key
         raise ConfigError(
-            "LEADFLOW_COOKIE_KEY is missing or shorter than "
-            f"{MIN_COOKIE_KEY_LENGTH} characters. Set it in the environment or in "
-            ".streamlit/secrets.toml (python -c 'import secrets; print(secrets.token_urlsafe(48))'), "
-            "or set LEADFLOW_DEV_MODE=true on a development machine."
+            f"LEADFLOW_COOKIE_KEY {problem}. Make a random one with {MAKE_COOKIE_KEY} and set it "
+            "in the environment or in .streamlit/secrets.toml, or set LEADFLOW_DEV_MODE=true on a "
+            "development machine."
         )
 
     @classmethod
@@ -158,6 +184,34 @@ class Settings(BaseSettings):
             dotenv_settings,
             _SecretsTomlSource(settings_cls),
         )
+
+
+def _letters_and_digits(text: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+@functools.lru_cache(maxsize=16)
+def cookie_key_problem(key: str) -> str | None:
+    """Why `key` may not sign sign-in cookies (ending a sentence that starts with the setting's
+    name), or None for a key that is long, unknown and random enough."""
+    if not key:
+        return "is missing"
+    if len(key) < MIN_COOKIE_KEY_LENGTH:
+        return f"is shorter than {MIN_COOKIE_KEY_LENGTH} characters"
+    if _letters_and_digits(key) in {_letters_and_digits(k) for k in PUBLIC_COOKIE_KEYS}:
+        return "is a public example or development key"
+    if len(set(key)) < MIN_COOKIE_KEY_DISTINCT_CHARACTERS:
+        return (
+            f"has fewer than {MIN_COOKIE_KEY_DISTINCT_CHARACTERS} different characters, "
+            "so it is easy to guess"
+        )
+    from zxcvbn import zxcvbn  # imported here: only a key being checked needs its word lists
+
+    scored = key[:COOKIE_KEY_SCORED_LENGTH]
+    strength = zxcvbn(scored, max_length=len(scored))["guesses_log10"] / len(scored)
+    if strength < MIN_COOKIE_KEY_STRENGTH_PER_CHARACTER:
+        return "is made of words, repeats or sequences, so it is easy to guess; it must be random"
+    return None
 
 
 class _SecretsTomlSource(TomlConfigSettingsSource):

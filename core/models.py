@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -184,8 +185,41 @@ class User(TenantOwned, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_login_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set by an invitation, an admin's reset or a sign-in whose password no longer meets the
+    # policy: the next sign-in leads to the password form before any page.
+    password_change_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (Index("ix_users_tenant_role", "tenant_id", "role"),)
+
+
+class SessionRevocation(enum.StrEnum):
+    """Why a sign-in session ended before it expired."""
+
+    sign_out = "sign_out"
+    password_changed = "password_changed"
+    password_reset = "password_reset"
+    deactivated = "deactivated"
+    locked = "locked"
+
+
+class UserSession(TenantOwned, Base):
+    """One sign-in: the cookie carries its random id (only its SHA-256 is stored here).
+
+    Revoking the rows of a user ends every browser's sign-in at once, checked on each page load.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (Index("ix_user_sessions_user", "user_id", "revoked_at"),)
 
 
 class LeadImport(TenantOwned, Base):

@@ -1,5 +1,6 @@
 """The login gate's parts, used by app.py (not pages of the navigation): the first-owner and
-sign-in forms, and the signed sign-in cookie that keeps a person signed in across reloads.
+sign-in forms, the password form, and the signed sign-in cookie that keeps a person signed in
+across reloads. The cookie names a server-side session (core.auth), checked on every page load.
 
 The cookie is read from the request the session started with (`st.context.cookies`), so an
 ordinary page load renders no component and triggers no extra rerun; the cookie component is
@@ -8,22 +9,34 @@ drawn only in the run that signs in (to set the cookie) or out (to delete it).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import extra_streamlit_components as stx
 import streamlit as st
 import streamlit.components.v1 as components
 
-from core.auth import authenticate, create_first_owner, session_token, username_from_session_token
+from core.auth import (
+    MIN_PASSWORD_LENGTH,
+    SignIn,
+    authenticate,
+    change_own_password,
+    create_first_owner,
+    session_id_from_token,
+    sign_out,
+)
 from core.config import Settings
 from core.db import Database
 from core.errors import LeadflowError
 from core.permissions import Actor
-from pages.common import ACTOR_KEY
+from pages.common import ACTOR_KEY, get_db
 
-# The signed-in username of this browser session.
-USERNAME_KEY = "leadflow_username"
+# The server-side session id of this browser session's sign-in.
+SESSION_KEY = "leadflow_session_id"
+# A message for the sign-in form of the next run (after creating the owner or a password change).
+NOTICE_KEY = "leadflow_notice"
+# The server keeps a sign-in this long when no cookie keeps it (LEADFLOW_COOKIE_EXPIRY_DAYS=0).
+COOKIELESS_SESSION_LIFETIME = timedelta(hours=12)
 # Set by "Sign out": the cookie the session started with no longer signs anyone in.
 SIGNED_OUT_KEY = "leadflow_signed_out"
 # A cookie to set (sign-in) or delete (sign-out), pending until the browser has done it.
@@ -49,13 +62,19 @@ def show_first_owner_form(db: Database) -> None:
     with st.form("first_owner"):
         tenant = st.text_input("Organisation name", placeholder="Acme Inc.")
         country = st.selectbox(
-            "Default country for phone numbers", COUNTRIES, index=0,
+            "Default country for phone numbers",
+            COUNTRIES,
+            index=0,
             help="Numbers without a country code are read as numbers of this country.",
         )
         name = st.text_input("Your name")
         username = st.text_input("Username", help="3 to 64 letters, digits, dots, dashes or underscores.")
         email = st.text_input("Email (optional)")
-        password = st.text_input("Password", type="password", help="10 to 128 characters.")
+        password = st.text_input(
+            "Password",
+            type="password",
+            help=f"{MIN_PASSWORD_LENGTH} to 128 characters; not your username, not a common password.",
+        )
         repeat = st.text_input("Repeat the password", type="password")
         submitted = st.form_submit_button("Create the owner account", type="primary")
     if not submitted:
@@ -64,12 +83,19 @@ def show_first_owner_form(db: Database) -> None:
         st.error("The two passwords differ; type them again.")
         return
     try:
-        owner = create_first_owner(db, tenant_name=tenant, default_country=country,
-                                   username=username, name=name, email=email, password=password)
+        owner = create_first_owner(
+            db,
+            tenant_name=tenant,
+            default_country=country,
+            username=username,
+            name=name,
+            email=email,
+            password=password,
+        )
     except LeadflowError as exc:
         st.error(str(exc))
         return
-    st.session_state["leadflow_notice"] = f"Owner '{owner.username}' created. Sign in to continue."
+    st.session_state[NOTICE_KEY] = f"Owner '{owner.username}' created. Sign in to continue."
     st.rerun()
 
 
@@ -82,7 +108,7 @@ def show_login_form(db: Database, settings: Settings) -> Actor | None:
     placeholder = st.empty()
     with placeholder.container():
         st.title("Sign in to Leadflow")
-        notice = st.session_state.pop("leadflow_notice", None)
+        notice = st.session_state.pop(NOTICE_KEY, None)
         if notice:
             st.success(notice)
         with st.form("login"):
@@ -92,8 +118,13 @@ def show_login_form(db: Database, settings: Settings) -> Actor | None:
         if not submitted:
             return None
         try:
-            actor = authenticate(db, username, password, max_failures=settings.login_max_failures,
-                                 lock_minutes=settings.login_lock_minutes)
+            actor = authenticate(
+                db,
+                username,
+                password,
+                max_failures=settings.login_max_failures,
+                lock_minutes=settings.login_lock_minutes,
+            )
         except LeadflowError as exc:
             st.error(str(exc))
             return None
@@ -101,37 +132,103 @@ def show_login_form(db: Database, settings: Settings) -> Actor | None:
     return actor
 
 
-def signed_in_username(settings: Settings, cookie_key: str) -> str | None:
-    """This session's user, or the one a valid sign-in cookie names (unless signed out since)."""
-    username = st.session_state.get(USERNAME_KEY)
-    if username:
-        return str(username)
+def show_password_form(db: Database, settings: Settings, actor: Actor, *, required: bool) -> None:
+    """Change one's own password; `required` after a one-time or reset password, or a password
+    that today's policy refuses. Success ends every session: the person signs in again."""
+    if required:
+        st.title("Choose a new password")
+        st.info(
+            "Your password was set by an admin, or no longer meets the password rules: "
+            "choose your own before you continue. The current password is the one you just "
+            "signed in with."
+        )
+    with st.form("change_password", clear_on_submit=True):
+        current = st.text_input("Current password", type="password")
+        new = st.text_input(
+            "New password",
+            type="password",
+            help=f"{MIN_PASSWORD_LENGTH} to 128 characters; not your username, not a common "
+            "password. A few unrelated words make a good one.",
+        )
+        repeat = st.text_input("Repeat the new password", type="password")
+        submitted = st.form_submit_button("Change the password", type="primary")
+    if not submitted:
+        return
+    if new != repeat:
+        st.error("The two new passwords differ; type them again.")
+        return
+    try:
+        change_own_password(
+            db,
+            actor,
+            current_password=current,
+            new_password=new,
+            max_failures=settings.login_max_failures,
+            lock_minutes=settings.login_lock_minutes,
+        )
+    except LeadflowError as exc:
+        st.error(str(exc))
+        return
+    forget_sign_in()
+    st.session_state[NOTICE_KEY] = (
+        "Password changed, and every sign-in of your account ended. Sign in with the new password."
+    )
+    st.rerun()
+
+
+def signed_in_session_id(settings: Settings, cookie_key: str) -> str | None:
+    """This session's sign-in, or the one a genuine sign-in cookie names (unless signed out since).
+
+    Whether it is still live is checked against the database by the caller, on every run.
+    """
+    session_id = st.session_state.get(SESSION_KEY)
+    if session_id:
+        return str(session_id)
     if st.session_state.get(SIGNED_OUT_KEY):
         return None
     token = st.context.cookies.get(settings.cookie_name)
-    return username_from_session_token(token, cookie_key)
+    return session_id_from_token(token, cookie_key)
 
 
-def remember_sign_in(username: str, settings: Settings, cookie_key: str) -> None:
-    """Keep `username` signed in for this session and, by the cookie, for later ones."""
-    st.session_state[USERNAME_KEY] = username
+def session_lifetime(settings: Settings) -> timedelta:
+    """How long a new sign-in lasts: the cookie's lifetime, or half a day without a cookie."""
+    if settings.cookie_expiry_days > 0:
+        return timedelta(days=settings.cookie_expiry_days)
+    return COOKIELESS_SESSION_LIFETIME
+
+
+def keep_sign_in(session_id: str) -> None:
+    """This browser session is signed in by `session_id` (a live one, just checked)."""
+    st.session_state[SESSION_KEY] = session_id
+
+
+def remember_sign_in(sign_in: SignIn, settings: Settings) -> None:
+    """Keep the new sign-in for this session and, by the cookie, for later ones."""
+    st.session_state[SESSION_KEY] = sign_in.session_id
     st.session_state.pop(SIGNED_OUT_KEY, None)
     st.session_state.pop(COOKIE_CHANGE_KEY, None)
     if settings.cookie_expiry_days > 0:  # 0: no cookie, every new browser session signs in
-        expires = datetime.now(UTC) + timedelta(days=settings.cookie_expiry_days)
         st.session_state[COOKIE_CHANGE_KEY] = {
             "method": "set",
-            "value": session_token(username, cookie_key, expires),
-            "options": {"path": "/", "expires": expires.isoformat(), "sameSite": "strict"},
+            "value": sign_in.token,
+            "options": {"path": "/", "expires": sign_in.expires_at.isoformat(), "sameSite": "strict"},
         }
 
 
 def forget_sign_in() -> None:
-    """End the session's sign-in (the "Sign out" button); the cookie is deleted in the browser."""
-    for key in (USERNAME_KEY, ACTOR_KEY):
+    """Forget this browser session's sign-in; the cookie is deleted in the browser."""
+    for key in (SESSION_KEY, ACTOR_KEY):
         st.session_state.pop(key, None)
     st.session_state[SIGNED_OUT_KEY] = True
     st.session_state[COOKIE_CHANGE_KEY] = {"method": "delete"}
+
+
+def sign_out_everywhere() -> None:
+    """The "Sign out" button: end every session of the account (every browser), then this one's."""
+    session_id = st.session_state.get(SESSION_KEY)
+    if session_id:
+        sign_out(get_db(), str(session_id))
+    forget_sign_in()
 
 
 def sync_sign_in_cookie(settings: Settings) -> None:
@@ -144,7 +241,8 @@ def sync_sign_in_cookie(settings: Settings) -> None:
     if not change:
         return
     st.html(_HIDE_EMPTY_FRAMES)
-    done = _cookie_component(cookie=settings.cookie_name, key=f"leadflow_cookie_{change['method']}",
-                             default=False, **change)
+    done = _cookie_component(
+        cookie=settings.cookie_name, key=f"leadflow_cookie_{change['method']}", default=False, **change
+    )
     if done:
         st.session_state.pop(COOKIE_CHANGE_KEY, None)

@@ -12,7 +12,8 @@ class PageSpec:
     script: str
     title: str
     icon: str
-    permission: Permission
+    # None: every signed-in user.
+    permission: Permission | None
     section: str
 
     @property
@@ -21,7 +22,7 @@ class PageSpec:
 
 
 P = Permission
-_OUTREACH, _INSIGHTS, _ADMIN = "Outreach", "Insights", "Admin"
+_OUTREACH, _INSIGHTS, _ADMIN, _YOU = "Outreach", "Insights", "Admin", "You"
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/overview.py", "Overview", ":material/dashboard:", P.view_overview, _OUTREACH),
     PageSpec("pages/campaigns.py", "Campaigns", ":material/campaign:", P.view_campaigns, _OUTREACH),
@@ -31,6 +32,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/costs.py", "Costs", ":material/payments:", P.view_costs, _INSIGHTS),
     PageSpec("pages/reports.py", "Reports", ":material/query_stats:", P.view_reports, _INSIGHTS),
     PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:", P.manage_users, _ADMIN),
+    PageSpec("pages/account.py", "Account", ":material/account_circle:", None, _YOU),
 )
 
 
@@ -38,6 +40,6 @@ def pages_for(actor: Actor) -> dict[str, list[PageSpec]]:
     """The pages the actor's role may open, grouped by section, in the order above."""
     sections: dict[str, list[PageSpec]] = {}
     for spec in PAGES:
-        if actor.can(spec.permission):
+        if spec.permission is None or actor.can(spec.permission):
             sections.setdefault(spec.section, []).append(spec)
     return sections

@@ -1,10 +1,10 @@
-"""`users create|list`."""
+"""`users create|list|reset-password`."""
 
 from __future__ import annotations
 
 import typer
 
-from core.auth import create_user, list_users
+from core.auth import create_user, list_users, reset_password, user_id_by_username
 from core.cli.base import database, print_json, read_password_stdin, user_errors
 from core.permissions import system_actor
 from core.tenants import tenant_id_by_name
@@ -31,8 +31,9 @@ def create(
     password = read_password_stdin()
     with database() as db:
         actor = system_actor(tenant_id_by_name(db, tenant))
-        user = create_user(db, actor, username=username, name=name or username, email=email,
-                           role=role, password=password)
+        user = create_user(
+            db, actor, username=username, name=name or username, email=email, role=role, password=password
+        )
     if as_json:
         print_json({"id": user.id, "username": user.username, "role": user.role})
     else:
@@ -48,9 +49,41 @@ def list_(
     with database() as db:
         users = list_users(db, system_actor(tenant_id_by_name(db, tenant)))
     if as_json:
-        print_json([{"id": u.id, "username": u.username, "name": u.name, "email": u.email,
-                     "role": u.role, "active": u.active} for u in users])
+        print_json(
+            [
+                {
+                    "id": u.id,
+                    "username": u.username,
+                    "name": u.name,
+                    "email": u.email,
+                    "role": u.role,
+                    "active": u.active,
+                }
+                for u in users
+            ]
+        )
         return
     for u in users:
         state = "active" if u.active else "inactive"
         typer.echo(f"{u.id:>5}  {u.username:<24} {u.role:<8} {state}  {u.name}")
+
+
+@app.command("reset-password")
+@user_errors
+def reset_password_(
+    tenant: str = typer.Option(..., help="The tenant's name."),
+    username: str = typer.Option(..., help="The user whose password is reset."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Give a user a one-time password (printed once), ending every sign-in of theirs; they choose
+    their own at the next sign-in. For an owner who is locked out or forgot theirs."""
+    with database() as db:
+        tenant_id = tenant_id_by_name(db, tenant)
+        reset = reset_password(db, system_actor(tenant_id), user_id_by_username(db, tenant_id, username))
+    if as_json:
+        print_json({"username": reset.user.username, "temporary_password": reset.temporary_password})
+    else:
+        typer.echo(
+            f"one-time password for '{reset.user.username}' (shown once; they choose their "
+            f"own at the next sign-in): {reset.temporary_password}"
+        )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.admin import get_tenant_settings
-from core.auth import authenticate
+from core.auth import SessionEnded, authenticate, signed_in_user, start_session
 from core.db import Database
 from core.models import AuditLog, Role, User
 from core.permissions import Actor
@@ -286,3 +286,35 @@ def test_audit_log_by_days(open_page: PageFactory, db: Database, team: dict[str,
     assert not app.error
     assert "2 entries · page 1 of 1" in [c.value for c in app.caption]
     assert set(app.dataframe[TABLES["audit"]].value["user"]) == {"system"}
+
+
+def test_reset_password_shows_a_one_time_password_once(open_page: PageFactory, db: Database,
+                                                       team: dict[str, Actor]) -> None:
+    manager = team["manager"]
+    session_id = start_session(db, manager, key="k" * 32, lifetime=timedelta(days=1)).session_id
+    app = _pick(open_page(PAGE, team["admin"]), db, manager.username)
+    _click(app, "Reset password")
+    assert not app.error
+    assert "shown only once" in app.success[0].value
+    temporary = app.code[0].value
+    with pytest.raises(SessionEnded):  # signed out everywhere
+        signed_in_user(db, session_id)
+    assert authenticate(db, manager.username, temporary, max_failures=5, lock_minutes=1) == manager
+    assert _user(db, manager.username).password_change_required
+    assert _users(app)[manager.username]["password"] == "one-time, to be replaced"
+    assert _users(app)[team["analyst"].username]["password"] == "their own"
+    app.run()  # any next interaction: the password is gone
+    assert not app.code
+
+
+@pytest.mark.parametrize(
+    ("actor", "target", "message"),
+    [("admin", "admin", "Account page"), ("admin", "owner", "may not manage owners")],
+)
+def test_reset_password_errors(open_page: PageFactory, db: Database, team: dict[str, Actor], actor: str,
+                               target: str, message: str) -> None:
+    app = _pick(open_page(PAGE, team[actor]), db, team[target].username)
+    _click(app, "Reset password")
+    assert message in app.error[0].value
+    assert not app.code
+    assert not _user(db, team[target].username).password_change_required

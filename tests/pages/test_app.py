@@ -1,16 +1,33 @@
-"""app.py: the first-owner screen, the login gate, and the navigation each role gets."""
+"""app.py: the first-owner screen, the login gate with its server-side sessions and required
+password changes, the Account page, and the navigation each role gets."""
 
 from __future__ import annotations
 
+import dataclasses
+import secrets
+from datetime import UTC, datetime, timedelta
+
 import pytest
+from sqlalchemy import update
 from streamlit.testing.v1 import AppTest
 
-from core.auth import has_any_user, username_from_session_token
-from core.config import ROOT, Settings
+from core import admin
+from core.auth import (
+    SessionEnded,
+    authenticate,
+    has_any_user,
+    login_refused_message,
+    session_id_from_token,
+    sign_out,
+    signed_in_user,
+    start_session,
+)
+from core.config import DEV_COOKIE_KEY, ROOT
 from core.db import Database
-from core.models import Role
+from core.errors import LoginRefused
+from core.models import Role, UserSession
 from core.permissions import Actor
-from pages.auth import COOKIE_CHANGE_KEY, SIGNED_OUT_KEY, USERNAME_KEY
+from pages.auth import COOKIE_CHANGE_KEY, NOTICE_KEY, SESSION_KEY, SIGNED_OUT_KEY
 from pages.common import ACTOR_KEY
 from pages.registry import pages_for
 from tests.factories import PASSWORD, make_actor, make_tenant
@@ -21,9 +38,14 @@ def _app() -> AppTest:
 
 
 def _fill_owner_form(app: AppTest, **overrides: str) -> AppTest:
-    values = {"Organisation name": "Acme", "Your name": "Olga Owner", "Username": "olga",
-              "Email (optional)": "olga@example.com", "Password": PASSWORD,
-              "Repeat the password": PASSWORD}
+    values = {
+        "Organisation name": "Acme",
+        "Your name": "Olga Owner",
+        "Username": "olga",
+        "Email (optional)": "olga@example.com",
+        "Password": PASSWORD,
+        "Repeat the password": PASSWORD,
+    }
     values.update(overrides)
     for label, value in values.items():
         next(t for t in app.text_input if t.label == label).input(value)
@@ -72,15 +94,21 @@ def test_login_then_overview(page_env: str, db: Database) -> None:
 
 def test_wrong_password_is_a_message_and_locks_after_five(page_env: str, db: Database) -> None:
     make_actor(db, make_tenant(db), Role.analyst, "ann")
+    refused = login_refused_message(5, 15)
     app = _app()
-    for _ in range(4):
+    for _ in range(5):
         app = _sign_in(app, "ann", "wrong password")
-        assert "wrong username or password" in app.error[0].value
-    app = _sign_in(app, "ann", "wrong password")
-    assert "locked for 15 minutes" in app.error[0].value
-    app = _sign_in(app, "ann", PASSWORD)
-    assert "locked" in app.error[0].value
-    assert ACTOR_KEY not in app.session_state
+        assert app.error[0].value == refused
+    app = _sign_in(app, "ann", PASSWORD)  # locked: the right password gets the same answer
+    assert app.error[0].value == refused
+    assert ACTOR_KEY not in app.session_state and SESSION_KEY not in app.session_state
+
+
+def test_an_unknown_username_gets_the_wrong_password_answer(page_env: str, db: Database) -> None:
+    make_actor(db, make_tenant(db), Role.analyst, "ann")
+    unknown = _sign_in(_app(), "nobody.here", PASSWORD).error[0].value
+    wrong = _sign_in(_app(), "ann", "wrong password").error[0].value
+    assert unknown == wrong == login_refused_message(5, 15)
 
 
 def _registered_titles(app: AppTest) -> set[str]:
@@ -93,8 +121,16 @@ def _registered_titles(app: AppTest) -> set[str]:
 ANALYST_PAGES = {"Overview", "Campaigns", "Run monitor", "Costs", "Reports"}
 MANAGER_PAGES = ANALYST_PAGES | {"Review queue"}
 ADMIN_PAGES = MANAGER_PAGES | {"Leads", "Admin"}
-ROLE_PAGES = {Role.analyst: ANALYST_PAGES, Role.manager: MANAGER_PAGES, Role.admin: ADMIN_PAGES,
-              Role.owner: ADMIN_PAGES}
+# Every role has its Account page (its own password).
+ANALYST_PAGES, MANAGER_PAGES, ADMIN_PAGES = (
+    p | {"Account"} for p in (ANALYST_PAGES, MANAGER_PAGES, ADMIN_PAGES)
+)
+ROLE_PAGES = {
+    Role.analyst: ANALYST_PAGES,
+    Role.manager: MANAGER_PAGES,
+    Role.admin: ADMIN_PAGES,
+    Role.owner: ADMIN_PAGES,
+}
 
 
 @pytest.mark.parametrize("role", list(Role))
@@ -117,45 +153,109 @@ def test_missing_cookie_key_outside_dev_mode_is_refused(page_env: str, monkeypat
     assert "LEADFLOW_COOKIE_KEY" in app.error[0].value
 
 
-@pytest.mark.parametrize("active", [True, False])
-def test_a_restored_session_is_checked_against_the_database(page_env: str, db: Database,
-                                                            active: bool) -> None:
-    """A session restored from the cookie ends when the account has been deactivated since."""
-    from sqlalchemy import update
+PLACEHOLDER = "replace-me-with-a-long-random-string-of-48-characters"
 
-    from core.models import User
 
-    make_actor(db, make_tenant(db), Role.manager, "mia")
-    with db.session(system=True) as s, s.begin():
-        s.execute(update(User).values(active=active))
+@pytest.mark.parametrize("key", [DEV_COOKIE_KEY, "z" * 48, PLACEHOLDER])
+def test_a_public_or_weak_cookie_key_outside_dev_mode_is_refused(
+    page_env: str, monkeypatch, key: str
+) -> None:
+    monkeypatch.setenv("LEADFLOW_DEV_MODE", "false")
+    monkeypatch.setenv("LEADFLOW_COOKIE_KEY", key)
+    app = _app()
+    assert "Leadflow cannot start: LEADFLOW_COOKIE_KEY" in app.error[0].value
+    assert "secrets.token_urlsafe(48)" in app.error[0].value
+    assert not app.text_input  # no sign-in form
+
+
+def test_a_random_cookie_key_outside_dev_mode_opens_the_sign_in(
+    page_env: str, db: Database, monkeypatch
+) -> None:
+    make_actor(db, make_tenant(db), Role.analyst, "ann")
+    monkeypatch.setenv("LEADFLOW_DEV_MODE", "false")
+    monkeypatch.setenv("LEADFLOW_COOKIE_KEY", secrets.token_urlsafe(48))
+    assert _app().title[0].value == "Sign in to Leadflow"
+
+
+def _restored(db: Database, session_id: str) -> AppTest:
+    """A new run of app.py in a browser session whose sign-in (from the cookie or an earlier
+    run) is `session_id`."""
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
-    app.session_state[USERNAME_KEY] = "mia"  # what the cookie or an earlier sign-in restored
-    app = app.run()
+    app.session_state[SESSION_KEY] = session_id
+    return app.run()
+
+
+def _end(db: Database, how: str, owner: Actor, mia: Actor) -> None:
+    if how == "signed out elsewhere":
+        other = start_session(db, mia, key=DEV_COOKIE_KEY, lifetime=timedelta(days=1))
+        sign_out(db, other.session_id)
+    elif how == "deactivated":
+        admin.set_user_active(db, owner, mia.user_id, False)
+    elif how == "locked":
+        for _ in range(5):
+            with pytest.raises(LoginRefused):
+                authenticate(db, "mia", "wrong password", max_failures=5, lock_minutes=15)
+    elif how == "password reset":
+        admin.reset_password(db, owner, mia.user_id)
+    elif how == "expired":
+        with db.session(system=True) as s, s.begin():
+            s.execute(update(UserSession).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+
+
+@pytest.mark.parametrize(
+    "how", [None, "signed out elsewhere", "deactivated", "locked", "password reset", "expired"]
+)
+def test_a_restored_session_is_checked_against_the_database(
+    page_env: str, db: Database, how: str | None
+) -> None:
+    """A sign-in ends at the next page load once it is revoked, expired, or its account locked."""
+    owner = make_actor(db, make_tenant(db), Role.owner, "olga")
+    mia = make_actor(db, owner.tenant_id, Role.manager, "mia")
+    session_id = start_session(db, mia, key=DEV_COOKIE_KEY, lifetime=timedelta(days=1)).session_id
+    if how is not None:
+        _end(db, how, owner, mia)
+    app = _restored(db, session_id)
     assert not app.exception
-    expected = "Overview" if active else "Sign in to Leadflow"
-    assert app.title[0].value == expected
-    # A deactivated account's cookie is deleted, and no longer counts in this session.
-    assert (USERNAME_KEY in app.session_state) is active
-    if not active:
+    assert app.title[0].value == ("Overview" if how is None else "Sign in to Leadflow")
+    # An ended sign-in's cookie is deleted, and no longer counts in this session.
+    assert (SESSION_KEY in app.session_state) is (how is None)
+    if how is not None:
         assert app.session_state[COOKIE_CHANGE_KEY] == {"method": "delete"}
         assert app.session_state[SIGNED_OUT_KEY] is True
+        assert ACTOR_KEY not in app.session_state
 
 
-def test_sign_in_sets_the_cookie_and_sign_out_deletes_it(page_env: str, db: Database) -> None:
-    make_actor(db, make_tenant(db), Role.manager, "mia")
+def test_a_role_change_shows_at_the_next_page_load(page_env: str, db: Database) -> None:
+    owner = make_actor(db, make_tenant(db), Role.owner, "olga")
+    mia = make_actor(db, owner.tenant_id, Role.admin, "mia")
+    session_id = start_session(db, mia, key=DEV_COOKIE_KEY, lifetime=timedelta(days=1)).session_id
+    assert _registered_titles(_restored(db, session_id)) == ADMIN_PAGES
+    admin.change_role(db, owner, mia.user_id, Role.analyst)
+    assert _registered_titles(_restored(db, session_id)) == ANALYST_PAGES
+
+
+def test_sign_in_sets_the_cookie_and_sign_out_ends_the_session(page_env: str, db: Database) -> None:
+    mia = make_actor(db, make_tenant(db), Role.manager, "mia")
+    elsewhere = start_session(db, mia, key=DEV_COOKIE_KEY, lifetime=timedelta(days=1))
     app = _sign_in(_app(), "mia", PASSWORD)
     change = app.session_state[COOKIE_CHANGE_KEY]
     assert change["method"] == "set" and change["options"]["sameSite"] == "strict"
-    key = Settings(_env_file=None, dev_mode=True).require_cookie_key()  # type: ignore[call-arg]
-    assert username_from_session_token(change["value"], key) == "mia"
+    session_id = session_id_from_token(change["value"], DEV_COOKIE_KEY)
+    assert session_id == app.session_state[SESSION_KEY]
+    assert signed_in_user(db, session_id).actor.username == "mia"
 
     # AppTest reruns only the page after a navigation run, not app.py: the page's own gate
     # answers, and the gate of app.py is checked below with the state the click left.
     app = next(b for b in app.sidebar.button if b.label == "Sign out").click().run()
     assert "You are not signed in." in [e.value for e in app.error]
-    assert ACTOR_KEY not in app.session_state and USERNAME_KEY not in app.session_state
+    assert ACTOR_KEY not in app.session_state and SESSION_KEY not in app.session_state
     assert app.session_state[SIGNED_OUT_KEY] is True
     assert app.session_state[COOKIE_CHANGE_KEY] == {"method": "delete"}
+    # The session is revoked on the server: a copy of the cookie signs nobody in, and neither
+    # does the user's sign-in in another browser.
+    for ended in (session_id, elsewhere.session_id):
+        with pytest.raises(SessionEnded):
+            signed_in_user(db, ended)
 
     gate = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
     gate.session_state[SIGNED_OUT_KEY] = True
@@ -164,3 +264,72 @@ def test_sign_in_sets_the_cookie_and_sign_out_deletes_it(page_env: str, db: Data
     assert gate.title[0].value == "Sign in to Leadflow"
     # The component answers only in a browser: the delete stays pending, drawn on every run.
     assert gate.run().session_state[COOKIE_CHANGE_KEY] == {"method": "delete"}
+
+
+def _fill_password_form(app: AppTest, current: str, new: str, repeat: str | None = None) -> AppTest:
+    values = {"Current password": current, "New password": new, "Repeat the new password": repeat or new}
+    for label, value in values.items():
+        next(t for t in app.text_input if t.label == label).input(value)
+    return next(b for b in app.button if b.label == "Change the password").click().run()
+
+
+def test_a_reset_password_signs_in_to_a_required_password_change(page_env: str, db: Database) -> None:
+    owner = make_actor(db, make_tenant(db), Role.owner, "olga")
+    mia = make_actor(db, owner.tenant_id, Role.manager, "mia")
+    temporary = admin.reset_password(db, owner, mia.user_id).temporary_password
+    app = _sign_in(_app(), "mia", temporary)
+    assert not app.exception
+    assert app.title[0].value == "Choose a new password"
+    # No navigation yet (without it AppTest lists the pages/ scripts by file name, not title).
+    assert ACTOR_KEY not in app.session_state and "Overview" not in _registered_titles(app)
+    app = _fill_password_form(app, temporary, "short")
+    assert "at least 10 characters" in app.error[0].value
+    app = _fill_password_form(app, temporary, "violet ladder orbit 93", "something else")
+    assert "differ" in app.error[0].value
+    app = _fill_password_form(app, temporary, "violet ladder orbit 93")
+    assert app.title[0].value == "Sign in to Leadflow"
+    assert "Password changed" in app.success[0].value
+    app = _sign_in(app, "mia", "violet ladder orbit 93")
+    assert app.title[0].value == "Overview"
+
+
+def test_the_account_page_lists_sign_ins_and_changes_ones_own_password(page_env: str, db: Database) -> None:
+    mia = make_actor(db, make_tenant(db), Role.analyst, "mia")
+    session_id = start_session(db, mia, key=DEV_COOKIE_KEY, lifetime=timedelta(days=1)).session_id
+    start_session(db, mia, key=DEV_COOKIE_KEY, lifetime=timedelta(days=1))  # another browser
+    app = AppTest.from_file(str(ROOT / "pages/account.py"), default_timeout=30)
+    app.session_state[ACTOR_KEY] = dataclasses.asdict(mia)
+    app.session_state[SESSION_KEY] = session_id
+    app = app.run()
+    assert app.title[0].value == "Your account"
+    assert list(app.dataframe[0].value["browser"]) == ["", "this one"]  # newest first
+    app = _fill_password_form(app, "not my password", "violet ladder orbit 93")
+    assert "current password is wrong" in app.error[0].value
+    app = _fill_password_form(app, PASSWORD, "1234567890")
+    assert "most common" in app.error[0].value
+    signed_in_user(db, session_id)  # nothing changed yet
+    app = _fill_password_form(app, PASSWORD, "violet ladder orbit 93")
+    assert "Password changed" in app.session_state[NOTICE_KEY]
+    assert ACTOR_KEY not in app.session_state
+    with pytest.raises(SessionEnded):
+        signed_in_user(db, session_id)
+    actor = authenticate(db, "mia", "violet ladder orbit 93", max_failures=5, lock_minutes=15)
+    assert actor.username == "mia"
+
+
+def test_signing_out_of_a_session_restored_from_the_cookie_ends_it(
+    page_env: str, db: Database, monkeypatch
+) -> None:
+    """A new browser session signed in by the cookie alone: its Sign out revokes that session."""
+    import streamlit as st
+
+    mia = make_actor(db, make_tenant(db), Role.manager, "mia")
+    sign_in = start_session(db, mia, key=DEV_COOKIE_KEY, lifetime=timedelta(days=1))
+    # AppTest sends no cookies: the request's cookie is read as this token.
+    cookies = {"leadflow_auth": sign_in.token}
+    monkeypatch.setattr(type(st.context), "cookies", property(lambda _: cookies))
+    app = _app()
+    assert app.title[0].value == "Overview"
+    app = next(b for b in app.sidebar.button if b.label == "Sign out").click().run()
+    with pytest.raises(SessionEnded):
+        signed_in_user(db, sign_in.session_id)
