@@ -24,7 +24,7 @@ from pages.auth import (
     signed_in_session_id,
     sync_sign_in_cookie,
 )
-from pages.common import ACTOR_KEY, get_db, get_settings
+from pages.common import ACTOR_KEY, get_db, get_settings, md
 from pages.registry import pages_for
 
 st.set_page_config(page_title="Leadflow", page_icon=":material/send:", layout="wide")
@@ -76,7 +76,7 @@ if signed_in.password_change_required:
 st.session_state[ACTOR_KEY] = dataclasses.asdict(actor)
 
 with st.sidebar:
-    st.caption(f"Signed in as **{actor.name}** · {actor.role.value}")
+    st.caption(f"Signed in as **{md(actor.name)}** · {actor.role.value}")
     if settings.dev_mode:
         st.warning(
             "Development mode: login cookies are signed with a public key. "

@@ -7,12 +7,12 @@ import streamlit as st
 
 from core.auth import live_sessions
 from pages.auth import SESSION_KEY, show_password_form
-from pages.common import current_actor, get_db, get_settings
+from pages.common import current_actor, get_db, get_settings, md
 
 actor = current_actor()
 db = get_db()
 st.title("Your account")
-st.markdown(f"Signed in as **{actor.username}** · {actor.role.value}")
+st.markdown(f"Signed in as **{md(actor.username)}** · {actor.role.value}")
 
 sessions = live_sessions(db, actor, current_session_id=st.session_state.get(SESSION_KEY))
 st.subheader("Where you are signed in")
