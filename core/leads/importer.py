@@ -28,6 +28,7 @@ from core.errors import Conflict, ValidationError
 from core.leads.mapping import mapping_for, save_mapping_in, validate_mapping
 from core.leads.normalise import (
     LEAD_COLUMNS,
+    FieldLimits,
     LeadNormaliser,
     RowOutcome,
     normalise_tags,
@@ -64,7 +65,8 @@ class DuplicatePolicy(enum.StrEnum):
 
 @dataclass(frozen=True)
 class ImportSummary:
-    """What an import did with every row; `rejects` lists each refused row and why."""
+    """What an import did with every row; `rejects` lists each refused row and why, `warnings`
+    what was changed in rows that were kept (a note cut, a NUL byte removed)."""
 
     import_id: int
     file_name: str
@@ -74,6 +76,7 @@ class ImportSummary:
     duplicates: int
     rejected: int
     rejects: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """The figures the command line prints with --json."""
@@ -102,6 +105,7 @@ class _Checked:
     rows: int = 0
     accepted: list[_Accepted] = field(default_factory=list)
     rejects: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
     duplicates_in_file: int = 0
 
 
@@ -123,6 +127,25 @@ def tenant_country(db: Database, actor: Actor) -> str:
         return session.scalar(select(Tenant.default_country).where(Tenant.id == actor.tenant_id)) or "US"
 
 
+def _normaliser(db: Database, actor: Actor, table: RawTable, mapping: dict[str, str]) -> LeadNormaliser:
+    checked = validate_mapping(table.headers, mapping, db.settings.import_max_custom_fields)
+    return LeadNormaliser(tenant_country(db, actor), checked, FieldLimits.from_settings(db.settings))
+
+
+def _outcomes(
+    normaliser: LeadNormaliser, table: RawTable, start: int, stop: int
+) -> list[RowOutcome]:
+    """Rows start..stop normalised, with what reading the file changed in them first."""
+    chunk = table.frame.iloc[start:stop]
+    outcomes = normaliser.rows(chunk, table.row_numbers(start, stop))
+    if table.row_messages:
+        for outcome in outcomes:
+            read = table.row_messages.get(outcome.row)
+            if read:
+                outcome.warnings[:0] = read
+    return outcomes
+
+
 def load_table(db: Database, actor: Actor, data: bytes, file_name: str, sheet: str | None = None) -> RawTable:
     """Read an upload with the configured limits (for the wizard's first step)."""
     actor.require(Permission.manage_leads)
@@ -134,10 +157,8 @@ def preview_rows(
 ) -> list[PreviewRow]:
     """The first rows as they would be imported, each with its validation result."""
     actor.require(Permission.manage_leads)
-    checked = validate_mapping(table.headers, mapping)
-    normaliser = LeadNormaliser(tenant_country(db, actor), checked)
-    head = table.frame.head(limit * 2)
-    outcomes = normaliser.rows(head, table.row_numbers(0, len(head)))[:limit]
+    normaliser = _normaliser(db, actor, table, mapping)
+    outcomes = _outcomes(normaliser, table, 0, limit * 2)[:limit]
     preview = []
     for outcome in outcomes:
         if outcome.problems:
@@ -194,16 +215,18 @@ def import_table(
     """Import an already read table (the wizard reads the file once for the preview)."""
     actor.require(Permission.manage_leads)
     policy = _policy(on_duplicate)
-    checked_mapping = validate_mapping(table.headers, mapping)
+    normaliser = _normaliser(db, actor, table, mapping)
+    checked_mapping = normaliser.mapping
     import_tags = tuple(normalise_tags(",".join(tags)))
     report = progress or (lambda _fraction, _text: None)
     with bound(tenant_id=actor.tenant_id):
-        checked = _check_rows(table, LeadNormaliser(tenant_country(db, actor), checked_mapping), report)
+        checked = _check_rows(table, normaliser, report)
         try:
             summary = _save(
                 db, actor, table, checked, file_name=file_name, sha256=sha256,
                 mapping=checked_mapping, policy=policy, import_tags=import_tags,
                 save_mapping=save_mapping, report=report,
+                max_custom_fields=db.settings.import_max_custom_fields,
             )
         except Exception as exc:
             _record_failure(db, actor, table, checked, file_name, sha256, checked_mapping, policy, exc)
@@ -224,14 +247,14 @@ def _check_rows(table: RawTable, normaliser: LeadNormaliser, report: ProgressCal
     seen_emails: set[str] = set()
     total = max(table.row_count, 1)
     for start in range(0, table.row_count, NORMALISE_CHUNK):
-        chunk = table.frame.iloc[start : start + NORMALISE_CHUNK]
-        outcomes = normaliser.rows(chunk, table.row_numbers(start, start + NORMALISE_CHUNK))
+        outcomes = _outcomes(normaliser, table, start, start + NORMALISE_CHUNK)
         refused: list[RowOutcome] = []
         for outcome in outcomes:
             checked.rows += 1
             if outcome.problems:
                 refused.append(outcome)
                 continue
+            checked.warnings.extend({"row": outcome.row, "warning": w} for w in outcome.warnings)
             values = outcome.values
             phone, email = values[_PHONE], values[_EMAIL]
             if (phone and phone in seen_phones) or (email and email in seen_emails):
@@ -279,6 +302,7 @@ def _save(
     import_tags: tuple[str, ...],
     save_mapping: bool,
     report: ProgressCallback,
+    max_custom_fields: int,
 ) -> ImportSummary:
     now = datetime.now(UTC)
     imported = updated = duplicates = 0
@@ -299,7 +323,7 @@ def _save(
         total = max(len(checked.accepted), 1)
         saved = 0
         for chunk in _chunks(checked.accepted, SAVE_CHUNK):
-            counts = _save_chunk(writer, known, chunk, policy, import_tags)
+            counts = _save_chunk(writer, known, chunk, policy, import_tags, max_custom_fields)
             imported += counts[0]
             updated += counts[1]
             duplicates += counts[2]
@@ -326,7 +350,7 @@ def _save(
     return ImportSummary(
         import_id=import_id, file_name=file_name, rows=checked.rows, imported=imported,
         updated=updated, duplicates=duplicates, rejected=len(checked.rejects),
-        rejects=checked.rejects,
+        rejects=checked.rejects, warnings=checked.warnings,
     )
 
 
@@ -464,6 +488,7 @@ def _save_chunk(
     chunk: list[_Accepted],
     policy: DuplicatePolicy,
     import_tags: tuple[str, ...],
+    max_custom_fields: int,
 ) -> tuple[int, int, int]:
     """Insert the new leads of one chunk and merge the known ones; returns the three counts."""
     new_leads: list[tuple[Any, ...]] = []
@@ -486,7 +511,7 @@ def _save_chunk(
         if policy is DuplicatePolicy.skip:
             duplicates += 1
             continue
-        change = _merge(match, values, policy)
+        change = _merge(match, values, policy, max_custom_fields)
         if change:
             old_phone, old_email = match["phone"], match["email"]
             match.update(change)
@@ -512,7 +537,9 @@ def _save_chunk(
     return len(new_leads), updated, duplicates
 
 
-def _merge(existing: dict[str, Any], values: tuple[Any, ...], policy: DuplicatePolicy) -> dict[str, Any]:
+def _merge(
+    existing: dict[str, Any], values: tuple[Any, ...], policy: DuplicatePolicy, max_custom_fields: int
+) -> dict[str, Any]:
     """The changes the row makes to an existing lead under the policy ({} when none)."""
     change: dict[str, Any] = {}
     for name, new in zip(LEAD_COLUMNS, values, strict=True):
@@ -520,7 +547,10 @@ def _merge(existing: dict[str, Any], values: tuple[Any, ...], policy: DuplicateP
         if name == "custom_fields":
             merged = dict(old or {})
             for key, value in (new or {}).items():
-                if policy is DuplicatePolicy.overwrite or key not in merged:
+                if key in merged:
+                    if policy is DuplicatePolicy.overwrite:
+                        merged[key] = value
+                elif len(merged) < max_custom_fields:  # a lead never outgrows the cap
                     merged[key] = value
             if merged != (old or {}):
                 change[name] = merged

@@ -7,6 +7,7 @@ import pytest
 from email_validator import EmailNotValidError, validate_email
 
 from core.leads.normalise import (
+    FieldLimits,
     LeadNormaliser,
     PhoneNormaliser,
     normalise_country,
@@ -285,3 +286,35 @@ def test_row_keeps_unmapped_columns_as_custom_fields() -> None:
     outcomes = _normalise([{"e": "a@example.com", "Colour": "blue", "Empty": ""}],
                           {"e": "email", "Colour": "custom", "Empty": "custom"})
     assert outcomes[0].as_dict()["custom_fields"] == {"Colour": "blue"}
+
+
+def test_long_notes_are_clipped_with_a_warning_not_rejected() -> None:
+    note = "Met at the fair. " + "Wants a demo. " * 2_000
+    limits = FieldLimits(note_chars=500)
+    frame = pd.DataFrame([{"p": "(415) 555-0100", "n": note}, {"p": "(415) 555-0101", "n": "short"}])
+    outcomes = LeadNormaliser("US", {"p": "phone", "n": "notes"}, limits).rows(frame, range(2, 4))
+    clipped, short = outcomes
+    assert clipped.accepted and clipped.as_dict()["notes"] == note[:499] + "…"
+    assert clipped.warnings == [f"notes cut to 500 characters (they had {len(note.strip()):,})"]
+    assert short.as_dict()["notes"] == "short" and short.warnings == []
+
+
+def test_custom_field_values_are_clipped_with_a_warning() -> None:
+    limits = FieldLimits(custom_field_chars=10)
+    frame = pd.DataFrame([{"p": "(415) 555-0100", "Colour": "ultramarine blue", "Size": "XL"}])
+    mapping = {"p": "phone", "Colour": "custom", "Size": "custom"}
+    [outcome] = LeadNormaliser("US", mapping, limits).rows(frame, range(2, 3))
+    assert outcome.as_dict()["custom_fields"] == {"Colour": "ultramari…", "Size": "XL"}
+    assert outcome.warnings == ["custom field 'Colour' cut to 10 characters (it had 16)"]
+
+
+@pytest.mark.parametrize("column", ["p", "e"])
+def test_an_absurdly_long_phone_or_email_is_refused_with_a_short_message(column: str) -> None:
+    raw = "1" + " " * 50_000 + "x@example.com"
+    row = {"p": "", "e": ""} | {column: raw}
+    [outcome] = _normalise([row], {"p": "phone", "e": "email"})
+    [problem] = outcome.problems
+    name, kind = ("phone", "a phone number") if column == "p" else ("email", "an email address")
+    assert problem.startswith(f"{name} '1 ") and "…'" in problem
+    assert problem.endswith(f"is too long to be {kind} ({len(raw):,} characters)")
+    assert len(problem) < 160

@@ -350,7 +350,7 @@ def _csv_with_control_characters() -> bytes:
     while sum(len(line) + 1 for line in lines) < NUL_AT:
         lines.append(f"Lead{row},+1415555{row:04d},lead{row}@example.com,fine")
         row += 1
-    lines.append(f"Nul\x00ly,+14155559998,nul@example.com,bell\x07 and tab\tkept")
+    lines.append("Nul\x00ly,+14155559998,nul@example.com,bell\x07 and tab\tkept")
     lines.append("Plain,+14155559999,plain@example.com,line one")
     data = ("\n".join(lines) + "\n").encode()
     assert data.index(b"\x00") > NUL_AT - 100
