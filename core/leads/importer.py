@@ -117,9 +117,7 @@ def _policy(value: str | DuplicatePolicy) -> DuplicatePolicy:
     try:
         return DuplicatePolicy(value)
     except ValueError:
-        raise ValidationError(
-            f"on-duplicate '{value}' is not known; use skip, fill or overwrite"
-        ) from None
+        raise ValidationError(f"on-duplicate '{value}' is not known; use skip, fill or overwrite") from None
 
 
 def tenant_country(db: Database, actor: Actor) -> str:
@@ -132,9 +130,7 @@ def _normaliser(db: Database, actor: Actor, table: RawTable, mapping: dict[str, 
     return LeadNormaliser(tenant_country(db, actor), checked, FieldLimits.from_settings(db.settings))
 
 
-def _outcomes(
-    normaliser: LeadNormaliser, table: RawTable, start: int, stop: int
-) -> list[RowOutcome]:
+def _outcomes(normaliser: LeadNormaliser, table: RawTable, start: int, stop: int) -> list[RowOutcome]:
     """Rows start..stop normalised, with what reading the file changed in them first."""
     chunk = table.frame.iloc[start:stop]
     outcomes = normaliser.rows(chunk, table.row_numbers(start, stop))
@@ -193,8 +189,15 @@ def import_leads(
     if mapping is None:
         mapping, _saved = mapping_for(db, actor, table.headers)
     return import_table(
-        db, actor, table, file_name=file_name, sha256=hashlib.sha256(data).hexdigest(),
-        mapping=mapping, on_duplicate=policy, tags=tags, save_mapping=save_mapping,
+        db,
+        actor,
+        table,
+        file_name=file_name,
+        sha256=hashlib.sha256(data).hexdigest(),
+        mapping=mapping,
+        on_duplicate=policy,
+        tags=tags,
+        save_mapping=save_mapping,
         progress=progress,
     )
 
@@ -223,9 +226,17 @@ def import_table(
         checked = _check_rows(table, normaliser, report)
         try:
             summary = _save(
-                db, actor, table, checked, file_name=file_name, sha256=sha256,
-                mapping=checked_mapping, policy=policy, import_tags=import_tags,
-                save_mapping=save_mapping, report=report,
+                db,
+                actor,
+                table,
+                checked,
+                file_name=file_name,
+                sha256=sha256,
+                mapping=checked_mapping,
+                policy=policy,
+                import_tags=import_tags,
+                save_mapping=save_mapping,
+                report=report,
                 max_custom_fields=db.settings.import_max_custom_fields,
             )
         except Exception as exc:
@@ -278,8 +289,11 @@ def _rejects(outcomes: list[RowOutcome], table: RawTable) -> list[dict[str, Any]
         return []
     cells = table.frame.iloc[[o.row - table.first_row for o in outcomes]][table.headers]
     return [
-        {"row": outcome.row, "reason": "; ".join(outcome.problems),
-         "values": {h: v for h, v in zip(table.headers, row, strict=True) if v}}
+        {
+            "row": outcome.row,
+            "reason": "; ".join(outcome.problems),
+            "values": {h: v for h, v in zip(table.headers, row, strict=True) if v},
+        }
         for outcome, row in zip(outcomes, cells.itertuples(index=False, name=None), strict=True)
     ]
 
@@ -313,8 +327,14 @@ def _save(
             # key look-ups quadratic on a large import: plan each look-up afresh.
             session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         lead_import = LeadImport(
-            tenant_id=actor.tenant_id, file_name=file_name[:255], sha256=sha256, sheet=table.sheet,
-            mapping=mapping, on_duplicate=policy.value, status="running", created_by=actor.user_id,
+            tenant_id=actor.tenant_id,
+            file_name=file_name[:255],
+            sha256=sha256,
+            sheet=table.sheet,
+            mapping=mapping,
+            on_duplicate=policy.value,
+            status="running",
+            created_by=actor.user_id,
         )
         session.add(lead_import)
         session.flush()
@@ -340,17 +360,33 @@ def _save(
         if save_mapping:
             save_mapping_in(session, actor.tenant_id, table.headers, mapping)
         record_audit(
-            session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="leads.import",
-            entity="lead_import", entity_id=lead_import.id,
-            details={"file_name": file_name, "rows": checked.rows, "imported": imported,
-                     "updated": updated, "duplicates": duplicates,
-                     "rejected": len(checked.rejects), "on_duplicate": policy.value},
+            session,
+            tenant_id=actor.tenant_id,
+            user_id=actor.user_id,
+            action="leads.import",
+            entity="lead_import",
+            entity_id=lead_import.id,
+            details={
+                "file_name": file_name,
+                "rows": checked.rows,
+                "imported": imported,
+                "updated": updated,
+                "duplicates": duplicates,
+                "rejected": len(checked.rejects),
+                "on_duplicate": policy.value,
+            },
         )
         import_id = lead_import.id
     return ImportSummary(
-        import_id=import_id, file_name=file_name, rows=checked.rows, imported=imported,
-        updated=updated, duplicates=duplicates, rejected=len(checked.rejects),
-        rejects=checked.rejects, warnings=checked.warnings,
+        import_id=import_id,
+        file_name=file_name,
+        rows=checked.rows,
+        imported=imported,
+        updated=updated,
+        duplicates=duplicates,
+        rejected=len(checked.rejects),
+        rejects=checked.rejects,
+        warnings=checked.warnings,
     )
 
 
@@ -391,8 +427,7 @@ class _KnownLeads:
         emails = {values[_EMAIL] for _row, values, _tags in accepted if values[_EMAIL]}
         if count <= FEW_LEADS:
             # Reading every lead of a small tenant once beats thousands of key look-ups.
-            rows = [r for r in session.execute(select(*columns))
-                    if r.phone in phones or r.email in emails]
+            rows = [r for r in session.execute(select(*columns)) if r.phone in phones or r.email in emails]
         else:
             rows = []
             postgres = session.get_bind().dialect.name == "postgresql"
@@ -402,8 +437,11 @@ class _KnownLeads:
                 # takes each chunk of keys as one array parameter rather than thousands of them.
                 size = LOOKUP_CHUNK_POSTGRES if postgres else LOOKUP_CHUNK_SQLITE
                 for part in _chunks(keys, size):
-                    condition = (column == any_(bindparam("keys", part, type_=ARRAY(String)))
-                                 if postgres else column.in_(part))
+                    condition = (
+                        column == any_(bindparam("keys", part, type_=ARRAY(String)))
+                        if postgres
+                        else column.in_(part)
+                    )
                     rows.extend(session.execute(select(*columns).where(condition)))
         by_id = {r.id: dict(r._mapping) for r in rows}
         return cls(list(by_id.values()))
@@ -429,11 +467,13 @@ class _LeadWriter:
         table = Lead.__table__
         fixed = ("tenant_id", "import_id", "created_at", "updated_at")
         self.columns = (*fixed, *LEAD_COLUMNS)
-        processors = [table.c[name].type.dialect_impl(self.dialect).bind_processor(self.dialect)
-                      for name in self.columns]
+        processors = [
+            table.c[name].type.dialect_impl(self.dialect).bind_processor(self.dialect)
+            for name in self.columns
+        ]
         stamp = [tenant_id, import_id, now, now]
         self.prefix = tuple(p(v) if p else v for p, v in zip(processors, stamp, strict=False))
-        self.processors = [(i, p) for i, p in enumerate(processors[len(fixed):]) if p is not None]
+        self.processors = [(i, p) for i, p in enumerate(processors[len(fixed) :]) if p is not None]
 
     def _row(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
         converted = list(values)
@@ -446,10 +486,12 @@ class _LeadWriter:
         """Ids for leads about to be inserted, so their tags can be written with them."""
         connection = self.session.connection()
         if self.postgres:
-            return list(connection.exec_driver_sql(
-                "SELECT nextval(pg_get_serial_sequence('leads', 'id')) "
-                f"FROM generate_series(1, {int(count)})"
-            ).scalars())
+            return list(
+                connection.exec_driver_sql(
+                    "SELECT nextval(pg_get_serial_sequence('leads', 'id')) "
+                    f"FROM generate_series(1, {int(count)})"
+                ).scalars()
+            )
         # The transaction holds SQLite's write lock (BEGIN IMMEDIATE) and the table has no
         # AUTOINCREMENT: these are the rowids SQLite itself would hand out next.
         highest = connection.exec_driver_sql("SELECT max(id) FROM leads").scalar() or 0
@@ -469,16 +511,12 @@ class _LeadWriter:
         if self.postgres:
             raw = connection.connection.driver_connection
             assert raw is not None  # a checked-out connection always has its psycopg connection
-            with raw.cursor() as cursor, cursor.copy(
-                f"COPY leads ({', '.join(columns)}) FROM STDIN"
-            ) as copy:
+            with raw.cursor() as cursor, cursor.copy(f"COPY leads ({', '.join(columns)}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
         else:
             marks = ", ".join("?" * len(columns))
-            connection.exec_driver_sql(
-                f"INSERT INTO leads ({', '.join(columns)}) VALUES ({marks})", rows
-            )
+            connection.exec_driver_sql(f"INSERT INTO leads ({', '.join(columns)}) VALUES ({marks})", rows)
         return ids
 
 
@@ -527,10 +565,13 @@ def _save_chunk(
     if changed:
         # Updates before inserts: a key an update frees may be the key of a new lead. Every row
         # sets every column, so the ORM sends them as one batch, in order.
-        session.execute(update(Lead), [
-            {"id": lead["id"], **{c: lead[c] for c in LEAD_COLUMNS}, "updated_at": writer.now}
-            for lead in changed.values()
-        ])
+        session.execute(
+            update(Lead),
+            [
+                {"id": lead["id"], **{c: lead[c] for c in LEAD_COLUMNS}, "updated_at": writer.now}
+                for lead in changed.values()
+            ],
+        )
     ids = writer.insert(new_leads, with_ids=any(new_tags))
     tag_targets.extend(zip(ids, new_tags, strict=False))
     _add_tags(session, writer.tenant_id, tag_targets)
@@ -575,8 +616,9 @@ def _add_tags(session: Session, tenant_id: int, targets: list[tuple[int, tuple[s
                 select(LeadTag.lead_id, LeadTag.tag).where(LeadTag.lead_id.in_(ids))
             )
         )
-    rows = [{"tenant_id": tenant_id, "lead_id": lead_id, "tag": tag}
-            for lead_id, tag in sorted(wanted - present)]
+    rows = [
+        {"tenant_id": tenant_id, "lead_id": lead_id, "tag": tag} for lead_id, tag in sorted(wanted - present)
+    ]
     if rows:
         session.execute(insert(LeadTag), rows)
 
@@ -598,9 +640,16 @@ def _record_failure(
         with db.session(tenant_id=actor.tenant_id) as session, session.begin():
             session.add(
                 LeadImport(
-                    tenant_id=actor.tenant_id, file_name=file_name[:255], sha256=sha256,
-                    sheet=table.sheet, mapping=mapping, on_duplicate=policy.value, status="failed",
-                    rows_total=checked.rows, error=str(exc)[:2000], created_by=actor.user_id,
+                    tenant_id=actor.tenant_id,
+                    file_name=file_name[:255],
+                    sha256=sha256,
+                    sheet=table.sheet,
+                    mapping=mapping,
+                    on_duplicate=policy.value,
+                    status="failed",
+                    rows_total=checked.rows,
+                    error=str(exc)[:2000],
+                    created_by=actor.user_id,
                 )
             )
     except SQLAlchemyError as record_exc:  # the original error matters more than its record

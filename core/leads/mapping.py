@@ -49,20 +49,66 @@ TARGET_LABELS: dict[str, str] = {
 
 # Header synonyms, compared after lower-casing and dropping everything but letters and digits.
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    "phone": ("phone", "phonenumber", "phoneno", "mobile", "mobilephone", "mobilenumber",
-              "mobileno", "cell", "cellphone", "cellular", "cellnumber", "tel", "telephone",
-              "telephonenumber", "telno", "contactnumber", "msisdn", "directdial", "workphone"),
-    "email": ("email", "emailaddress", "mail", "emailid", "workemail", "businessemail",
-              "contactemail", "emailaddr"),
+    "phone": (
+        "phone",
+        "phonenumber",
+        "phoneno",
+        "mobile",
+        "mobilephone",
+        "mobilenumber",
+        "mobileno",
+        "cell",
+        "cellphone",
+        "cellular",
+        "cellnumber",
+        "tel",
+        "telephone",
+        "telephonenumber",
+        "telno",
+        "contactnumber",
+        "msisdn",
+        "directdial",
+        "workphone",
+    ),
+    "email": (
+        "email",
+        "emailaddress",
+        "mail",
+        "emailid",
+        "workemail",
+        "businessemail",
+        "contactemail",
+        "emailaddr",
+    ),
     "first_name": ("firstname", "givenname", "forename", "fname", "first", "christianname"),
     "last_name": ("lastname", "surname", "familyname", "lname", "last"),
     "full_name": ("name", "fullname", "contactname", "contact", "leadname", "person"),
-    "company": ("company", "companyname", "organisation", "organization", "organisationname",
-                "organizationname", "org", "account", "accountname", "employer", "business",
-                "firm"),
+    "company": (
+        "company",
+        "companyname",
+        "organisation",
+        "organization",
+        "organisationname",
+        "organizationname",
+        "org",
+        "account",
+        "accountname",
+        "employer",
+        "business",
+        "firm",
+    ),
     "title": ("title", "jobtitle", "role", "position", "designation", "jobrole", "job"),
-    "website": ("website", "web", "domain", "url", "site", "homepage", "companywebsite",
-                "websiteurl", "companydomain"),
+    "website": (
+        "website",
+        "web",
+        "domain",
+        "url",
+        "site",
+        "homepage",
+        "companywebsite",
+        "websiteurl",
+        "companydomain",
+    ),
     "industry": ("industry", "sector", "vertical", "industrytype"),
     "city": ("city", "town", "locality"),
     "country": ("country", "countrycode", "nation", "countryregion"),
@@ -184,8 +230,9 @@ def save_mapping_in(
     saved = session.scalar(select(ColumnMapping).where(ColumnMapping.header_signature == signature))
     if saved is None:
         session.add(
-            ColumnMapping(tenant_id=tenant_id, header_signature=signature, headers=list(headers),
-                          mapping=dict(mapping))
+            ColumnMapping(
+                tenant_id=tenant_id, header_signature=signature, headers=list(headers), mapping=dict(mapping)
+            )
         )
     else:
         saved.headers = list(headers)

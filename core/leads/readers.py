@@ -135,9 +135,7 @@ def file_kind(file_name: str, data: bytes) -> str:
         if _looks_binary(data[:SNIFF_BYTES]):
             raise ValidationError(f"'{file_name}' is not a CSV file: it holds binary data")
         return "csv"
-    raise ValidationError(
-        f"'{file_name}' is not a supported file type: upload a .csv or .xlsx file"
-    )
+    raise ValidationError(f"'{file_name}' is not a supported file type: upload a .csv or .xlsx file")
 
 
 def _looks_binary(sample: bytes) -> bool:
@@ -255,11 +253,13 @@ def _bound_cells(frame: pd.DataFrame, first_row: int, limits: ReadLimits) -> dic
                 value, removed = CONTROL_CHARACTERS.subn("", value)
                 if removed:
                     plural = "character" if removed == 1 else "characters"
-                    notes.append(f"column '{header}': removed {removed:,} control {plural} "
-                                 "(such as a NUL byte)")
+                    notes.append(
+                        f"column '{header}': removed {removed:,} control {plural} (such as a NUL byte)"
+                    )
             if len(value) > cap:
-                notes.append(f"column '{header}' held {len(value):,} characters: only the first "
-                             f"{cap:,} were read")
+                notes.append(
+                    f"column '{header}' held {len(value):,} characters: only the first {cap:,} were read"
+                )
                 value = value[:cap]
             if notes:
                 values[index] = value
@@ -510,8 +510,11 @@ def _sheet_rows(worksheet: Any, limits: ReadLimits) -> list[list[str]]:
     for number, row in enumerate(worksheet.iter_rows(), start=1):
         width = _filled_width(row)
         if width > limits.max_columns:
-            where = f"row {number} of the sheet '{worksheet.title}'" if rows else (
-                f"the sheet '{worksheet.title}'")
+            where = (
+                f"row {number} of the sheet '{worksheet.title}'"
+                if rows
+                else (f"the sheet '{worksheet.title}'")
+            )
             raise _too_many_columns(width, limits, where)
         rows.append(
             [

@@ -22,15 +22,37 @@ from tests.factories import make_actor, make_tenant
 
 @pytest.mark.parametrize(
     ("header", "field"),
-    [("Phone", "phone"), ("Mobile", "phone"), ("Cell", "phone"), ("Tel", "phone"),
-     ("Phone Number", "phone"), ("phone_number", "phone"), ("E-mail", "email"),
-     ("Email Address", "email"), ("First Name", "first_name"), ("Given name", "first_name"),
-     ("Surname", "last_name"), ("Name", "full_name"), ("Company", "company"),
-     ("Organisation", "company"), ("Organization", "company"), ("Account", "company"),
-     ("Title", "title"), ("Job Title", "title"), ("Role", "title"), ("Website", "website"),
-     ("Domain", "website"), ("URL", "website"), ("Industry", "industry"), ("City", "city"),
-     ("Country", "country"), ("Time zone", "time_zone"), ("Notes", "notes"), ("Tags", "tags"),
-     ("Favourite colour", CUSTOM)],
+    [
+        ("Phone", "phone"),
+        ("Mobile", "phone"),
+        ("Cell", "phone"),
+        ("Tel", "phone"),
+        ("Phone Number", "phone"),
+        ("phone_number", "phone"),
+        ("E-mail", "email"),
+        ("Email Address", "email"),
+        ("First Name", "first_name"),
+        ("Given name", "first_name"),
+        ("Surname", "last_name"),
+        ("Name", "full_name"),
+        ("Company", "company"),
+        ("Organisation", "company"),
+        ("Organization", "company"),
+        ("Account", "company"),
+        ("Title", "title"),
+        ("Job Title", "title"),
+        ("Role", "title"),
+        ("Website", "website"),
+        ("Domain", "website"),
+        ("URL", "website"),
+        ("Industry", "industry"),
+        ("City", "city"),
+        ("Country", "country"),
+        ("Time zone", "time_zone"),
+        ("Notes", "notes"),
+        ("Tags", "tags"),
+        ("Favourite colour", CUSTOM),
+    ],
 )
 def test_headers_are_matched_by_synonyms(header: str, field: str) -> None:
     assert suggest_mapping([header]) == {header: field}
@@ -68,12 +90,13 @@ def test_a_saved_mapping_is_offered_again_to_the_same_tenant_only(db: Database) 
     admin = make_actor(db, tenant, Role.admin)
     headers = ["Tel", "Mail", "Shoe size"]
     mapping = {"Tel": "phone", "Mail": "email", "Shoe size": IGNORE}
-    assert mapping_for(db, admin, headers) == (
-        {"Tel": "phone", "Mail": "email", "Shoe size": CUSTOM}, False)
+    assert mapping_for(db, admin, headers) == ({"Tel": "phone", "Mail": "email", "Shoe size": CUSTOM}, False)
     with db.session(tenant_id=tenant) as session, session.begin():
         save_mapping_in(session, tenant, headers, mapping)
     assert mapping_for(db, admin, ["shoe size", "TEL", "Mail"]) == (
-        {"shoe size": IGNORE, "TEL": "phone", "Mail": "email"}, True)
+        {"shoe size": IGNORE, "TEL": "phone", "Mail": "email"},
+        True,
+    )
     assert find_saved_mapping(db, make_actor(db, other, Role.admin), headers) is None
     with pytest.raises(PermissionDenied):
         find_saved_mapping(db, make_actor(db, tenant, Role.analyst), headers)

@@ -152,17 +152,45 @@ def test_invalid_emails_say_why(raw: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [*(r for r, _ in EMAILS_VALID), *EMAILS_INVALID, "a@b.co", "A-B@x-y.example.org",
-     "very.long.local.part.with.many.dots@example.com", "x@123.example.com", "x@example.c0m",
-     "x@-example.com", "x@example-.com", "x" * 65 + "@example.com",
-     # Letters beyond ASCII before the @: the international fast path, or email-validator.
-     "Chloé.123@Example5.com", "JOSÉ.7@EXAMPLE.COM", "müller@example.de", "δοκιμή@example.gr",
-     "用户@example.cn", "jose\u0301@example.com", "é..x@example.com", ".é@example.com",
-     "é.@example.com", "é\u200b@example.com", "é\u0301x@example.com", "é¦@example.com",
-     "é@localhost", "é@foo.test", "é@ab--cd.com", "é@bücher.example", "é" * 65 + "@example.com",
-     "é" * 64 + "@example.com", "é@" + "a" * 63 + "." + "b" * 63 + "." + "c" * 63 + ".com",
-     "é@@example.com", "é @example.com", "İstanbul@example.com", "ǅ@example.com", "٣@example.com",
-     "ⅷ@example.com", "ß@example.com"],
+    [
+        *(r for r, _ in EMAILS_VALID),
+        *EMAILS_INVALID,
+        "a@b.co",
+        "A-B@x-y.example.org",
+        "very.long.local.part.with.many.dots@example.com",
+        "x@123.example.com",
+        "x@example.c0m",
+        "x@-example.com",
+        "x@example-.com",
+        "x" * 65 + "@example.com",
+        # Letters beyond ASCII before the @: the international fast path, or email-validator.
+        "Chloé.123@Example5.com",
+        "JOSÉ.7@EXAMPLE.COM",
+        "müller@example.de",
+        "δοκιμή@example.gr",
+        "用户@example.cn",
+        "jose\u0301@example.com",
+        "é..x@example.com",
+        ".é@example.com",
+        "é.@example.com",
+        "é\u200b@example.com",
+        "é\u0301x@example.com",
+        "é¦@example.com",
+        "é@localhost",
+        "é@foo.test",
+        "é@ab--cd.com",
+        "é@bücher.example",
+        "é" * 65 + "@example.com",
+        "é" * 64 + "@example.com",
+        "é@" + "a" * 63 + "." + "b" * 63 + "." + "c" * 63 + ".com",
+        "é@@example.com",
+        "é @example.com",
+        "İstanbul@example.com",
+        "ǅ@example.com",
+        "٣@example.com",
+        "ⅷ@example.com",
+        "ß@example.com",
+    ],
 )
 def test_the_fast_path_agrees_with_email_validator(raw: str) -> None:
     text = raw.strip().strip("<>").strip().removeprefix("mailto:")
@@ -193,8 +221,13 @@ def test_names_are_trimmed_and_recased_only_when_all_one_case(raw: str, expected
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("Ada Lovelace", ("Ada", "Lovelace")), ("Lovelace, Ada", ("Ada", "Lovelace")),
-     ("Ada", ("Ada", None)), ("Guido van Rossum", ("Guido van", "Rossum")), ("", (None, None))],
+    [
+        ("Ada Lovelace", ("Ada", "Lovelace")),
+        ("Lovelace, Ada", ("Ada", "Lovelace")),
+        ("Ada", ("Ada", None)),
+        ("Guido van Rossum", ("Guido van", "Rossum")),
+        ("", (None, None)),
+    ],
 )
 def test_full_names_are_split(raw: str, expected: tuple[str | None, str | None]) -> None:
     assert split_full_name(raw) == expected
@@ -220,9 +253,19 @@ def test_websites_become_domains(raw: str, expected: str | None) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("US", "US"), ("usa", "US"), ("United States", "US"), ("UK", "GB"),
-     ("United Kingdom", "GB"), ("Germany", "DE"), ("deutschland", "DE"), ("France", "FR"),
-     ("gb", "GB"), ("Atlantis", None), ("", None)],
+    [
+        ("US", "US"),
+        ("usa", "US"),
+        ("United States", "US"),
+        ("UK", "GB"),
+        ("United Kingdom", "GB"),
+        ("Germany", "DE"),
+        ("deutschland", "DE"),
+        ("France", "FR"),
+        ("gb", "GB"),
+        ("Atlantis", None),
+        ("", None),
+    ],
 )
 def test_countries_become_iso_codes(raw: str, expected: str | None) -> None:
     assert normalise_country(raw) == expected
@@ -230,9 +273,16 @@ def test_countries_become_iso_codes(raw: str, expected: str | None) -> None:
 
 @pytest.mark.parametrize(
     ("country", "city", "zone"),
-    [("DE", None, None), ("FR", None, "Europe/Paris"), ("US", None, None),
-     ("US", "San Francisco", "America/Los_Angeles"), ("US", "New York", "America/New_York"),
-     (None, "Chicago", "America/Chicago"), ("GB", "Chicago", "Europe/London"), ("JP", None, "Asia/Tokyo")],
+    [
+        ("DE", None, None),
+        ("FR", None, "Europe/Paris"),
+        ("US", None, None),
+        ("US", "San Francisco", "America/Los_Angeles"),
+        ("US", "New York", "America/New_York"),
+        (None, "Chicago", "America/Chicago"),
+        ("GB", "Chicago", "Europe/London"),
+        ("JP", None, "Asia/Tokyo"),
+    ],
 )
 def test_time_zone_from_place(country: str | None, city: str | None, zone: str | None) -> None:
     assert time_zone_for_place(country, city) == zone
@@ -283,8 +333,10 @@ def test_row_problems_and_blank_rows() -> None:
 
 
 def test_row_keeps_unmapped_columns_as_custom_fields() -> None:
-    outcomes = _normalise([{"e": "a@example.com", "Colour": "blue", "Empty": ""}],
-                          {"e": "email", "Colour": "custom", "Empty": "custom"})
+    outcomes = _normalise(
+        [{"e": "a@example.com", "Colour": "blue", "Empty": ""}],
+        {"e": "email", "Colour": "custom", "Empty": "custom"},
+    )
     assert outcomes[0].as_dict()["custom_fields"] == {"Colour": "blue"}
 
 

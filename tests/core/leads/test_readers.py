@@ -20,9 +20,11 @@ from core.leads.readers import (
     verify_xml_protection,
 )
 
-ROWS = [["First Name", "Phone", "Email", "City"],
-        ["Zoë", "0044 20 7946 0018", "zoe@example.com", "Köln"],
-        ["René", "(415) 555-0100", "rene@example.com", "Montréal"]]
+ROWS = [
+    ["First Name", "Phone", "Email", "City"],
+    ["Zoë", "0044 20 7946 0018", "zoe@example.com", "Köln"],
+    ["René", "(415) 555-0100", "rene@example.com", "Montréal"],
+]
 
 
 def _csv(delimiter: str = ",", rows: list[list[str]] = ROWS) -> str:
@@ -188,9 +190,7 @@ def zip_bomb() -> bytes:
     return buffer.getvalue()
 
 
-def test_a_zip_bomb_is_refused_before_any_parsing(
-    zip_bomb: bytes, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_zip_bomb_is_refused_before_any_parsing(zip_bomb: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(openpyxl, "load_workbook", lambda *a, **k: pytest.fail("the workbook was parsed"))
     with pytest.raises(ValidationError, match="possible zip bomb"):
         read_table(zip_bomb, "leads.xlsx")
@@ -233,9 +233,16 @@ def test_verify_xml_protection(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("value", "number_format", "expected"),
-    [(None, None, ""), (True, None, "TRUE"), (44, None, "44"), (4155550100.0, None, "4155550100"),
-     (4.5, None, "4.5"), (7700900123, "00000000000", "07700900123"), (12, "0.00", "12"),
-     ("text", None, "text")],
+    [
+        (None, None, ""),
+        (True, None, "TRUE"),
+        (44, None, "44"),
+        (4155550100.0, None, "4155550100"),
+        (4.5, None, "4.5"),
+        (7700900123, "00000000000", "07700900123"),
+        (12, "0.00", "12"),
+        ("text", None, "text"),
+    ],
 )
 def test_xlsx_cell_text(value: object, number_format: str | None, expected: str) -> None:
     assert readers.xlsx_cell_text(value, number_format) == expected
@@ -338,7 +345,8 @@ def test_a_cell_longer_than_the_cap_is_cut_with_a_row_message() -> None:
     table = read_table(data, "long.csv", limits=ReadLimits(max_cell_chars=10_000))
     assert table.frame["Notes"].tolist() == ["n" * 10_000, "short"]
     assert table.row_messages == {
-        2: ["column 'Notes' held 25,000 characters: only the first 10,000 were read"]}
+        2: ["column 'Notes' held 25,000 characters: only the first 10,000 were read"]
+    }
 
 
 NUL_AT = 100_000
@@ -363,8 +371,11 @@ def test_nul_and_other_control_characters_are_stripped_with_a_row_message() -> N
     assert nul_row == ["Nully", "+14155559998", "nul@example.com", "bell and tab\tkept"]
     number = table.first_row + table.row_count - 2
     assert table.row_messages == {
-        number: ["column 'First Name': removed 1 control character (such as a NUL byte)",
-                 "column 'Notes': removed 1 control character (such as a NUL byte)"]}
+        number: [
+            "column 'First Name': removed 1 control character (such as a NUL byte)",
+            "column 'Notes': removed 1 control character (such as a NUL byte)",
+        ]
+    }
     assert not any("\x00" in str(v) for v in table.frame.to_numpy().ravel())
 
 
