@@ -39,6 +39,7 @@ SNIFF_BYTES = 64 * 1024
 RATIO_CHECK_MIN_BYTES = 1024 * 1024
 MAX_ZIP_ENTRIES = 10_000
 ENTITY_MESSAGE = "the XLSX workbook contains XML entity declarations, which are refused for safety"
+_APOSTROPHE_TRIGGER = re.compile(r"'[=+\-@\t\r\n]")
 # C0 control characters but tab, LF and CR: never meaningful in a lead's data, and NUL cannot
 # even be stored by PostgreSQL.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -225,10 +226,12 @@ def unique_headers(raw: list[Any]) -> list[str]:
 
 
 def _clean_frame(frame: pd.DataFrame, neutralised: re.Pattern[str], undo: str) -> pd.DataFrame:
-    # Cells written by Leadflow's own export carry apostrophes against formula injection.
+    # Cells written by Leadflow's own export carry apostrophes against formula injection. Only a
+    # column with an apostrophe before a trigger somewhere is rewritten, so a column of names
+    # like O'Brien costs one vectorised search.
     for column in frame.columns:
         values = frame[column]
-        if values.str.contains("'", regex=False).any():
+        if values.str.contains(_APOSTROPHE_TRIGGER.pattern, regex=True).any():
             frame[column] = values.str.replace(neutralised, undo, regex=True)
     return frame
 
@@ -236,17 +239,19 @@ def _clean_frame(frame: pd.DataFrame, neutralised: re.Pattern[str], undo: str) -
 def _bound_cells(frame: pd.DataFrame, first_row: int, limits: ReadLimits) -> dict[int, list[str]]:
     """Remove control characters and cut over-long cells in place; the messages per row.
 
-    A column is scanned as one joined string first, so clean columns (nearly all) cost two
-    passes in C; only a column with a hit is looked at cell by cell.
+    Each column is checked with two vectorised passes; only a column with a hit (nearly never)
+    is looked at cell by cell.
     """
     messages: dict[int, list[str]] = {}
     cap = limits.max_cell_chars
     for position, header in enumerate(frame.columns):
-        values: list[str] = frame.iloc[:, position].tolist()
-        has_controls = CONTROL_CHARACTERS.search("\n".join(values)) is not None
-        too_long = bool(values) and max(map(len, values)) > cap
-        if not (has_controls or too_long):
+        column = frame.iloc[:, position]
+        if column.empty:
             continue
+        has_controls = bool(column.str.contains(CONTROL_CHARACTERS.pattern, regex=True).any())
+        if not has_controls and column.str.len().max() <= cap:
+            continue
+        values: list[str] = column.tolist()
         for index, value in enumerate(values):
             notes = []
             if has_controls:
