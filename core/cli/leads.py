@@ -64,6 +64,12 @@ def import_(
         typer.echo(f"  {reject_message(reject)}")
     if summary.rejected > REJECTS_SHOWN:
         typer.echo(f"  ... and {summary.rejected - REJECTS_SHOWN} more rejected rows")
+    if summary.warnings:
+        typer.echo(f"{len(summary.warnings)} warnings on imported rows:")
+        for warning in summary.warnings[:REJECTS_SHOWN]:
+            typer.echo(f"  row {warning['row']}: {warning['warning']}")
+        if len(summary.warnings) > REJECTS_SHOWN:
+            typer.echo(f"  ... and {len(summary.warnings) - REJECTS_SHOWN} more warnings")
 
 
 @app.command("export")

@@ -93,3 +93,17 @@ def test_suppressions_import(cli_env: Path, tmp_path: Path) -> None:
                                  "--channel", "sms", "--reason", "stop", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"rows": 2, "added": 1, "already": 0, "rejected": 1}
+
+
+def test_import_reports_what_it_changed_in_imported_rows(
+    cli_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEADFLOW_IMPORT_MAX_NOTE_CHARS", "10")
+    path = tmp_path / "notes.csv"
+    path.write_bytes(b"Phone,Notes\n4155550100,call back in May please\n4155550101,ok\x00\n")
+    result = runner.invoke(app, ["leads", "import", str(path), "--tenant", "Acme"])
+    assert result.exit_code == 0, result.output
+    assert "2 imported" in result.stdout
+    assert "2 warnings on imported rows:" in result.stdout
+    assert "row 2: notes cut to 10 characters (they had 23)" in result.stdout
+    assert "row 3: column 'Notes': removed 1 control character (such as a NUL byte)" in result.stdout
