@@ -33,9 +33,10 @@ from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 from core.config import Settings
 from core.leads.mapping import CUSTOM, LEAD_FIELDS
 
-# Longer than this a phone or an email is not one (an email address is at most 254 characters);
-# refusing early also keeps the parsers' regular expressions away from megabyte-long text.
-MAX_PHONE_CHARS = 64
+# Longer than this a phone or an email is not one (phonenumbers refuses more than 250 characters,
+# an email address is at most 254); refusing early also keeps the parsers' regular expressions
+# away from megabyte-long text.
+MAX_PHONE_CHARS = 250
 MAX_EMAIL_CHARS = 254
 SHOWN_CHARS = 40  # how much of a bad value a message quotes
 ELLIPSIS = "…"
