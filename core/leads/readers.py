@@ -47,6 +47,8 @@ _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x19\x1b-\x1f]")
 # More control bytes than this share of a sample is a binary file, not text with a stray NUL.
 BINARY_CONTROL_SHARE = 0.05
 _ZEROS_FORMAT = re.compile(r"^0+$")
+# A header names a custom field and a mapping entry: longer than this is cut.
+MAX_HEADER_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,8 @@ def unique_headers(raw: list[Any]) -> list[str]:
     seen: dict[str, int] = {}
     for position, value in enumerate(raw, start=1):
         name = " ".join(CONTROL_CHARACTERS.sub("", str(value or "")).split()) or f"Column {position}"
+        if len(name) > MAX_HEADER_CHARS:
+            name = name[: MAX_HEADER_CHARS - 1].rstrip() + "…"
         count = seen.get(name.lower(), 0) + 1
         seen[name.lower()] = count
         headers.append(name if count == 1 else f"{name} ({count})")

@@ -389,3 +389,12 @@ def test_control_characters_in_headers_are_dropped() -> None:
     data = b"Pho\x01ne,Em\x00ail\n4155550100,a@example.com\n4155550101,b@example.com\n"
     table = read_table(data, "leads.csv")
     assert table.headers == ["Phone", "Email"]
+
+
+def test_an_absurdly_long_header_is_cut_and_still_unique() -> None:
+    long_name = "Comment " * 1_000
+    data = f"Phone,{long_name}A,{long_name}B\n4155550100,x,y\n".encode()
+    table = read_table(data, "leads.csv")
+    assert [len(h) for h in table.headers[1:]] == [readers.MAX_HEADER_CHARS, readers.MAX_HEADER_CHARS + 4]
+    assert table.headers[1].startswith("Comment Comment") and table.headers[1].endswith("…")
+    assert table.headers[2] == table.headers[1] + " (2)"
