@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,15 +23,17 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.audit import record_audit
+from core.config import Settings
 from core.db import SYSTEM_KEY, TENANT_KEY, Database, TenantScopeError
 from core.errors import Conflict, ValidationError
-from core.leads.mapping import mapping_for, save_mapping_in, validate_mapping
+from core.leads.mapping import IGNORE, mapping_for, save_mapping_in, validate_mapping
 from core.leads.normalise import (
     LEAD_COLUMNS,
     FieldLimits,
     LeadNormaliser,
     RowOutcome,
     normalise_tags,
+    shown,
 )
 from core.leads.readers import RawTable, ReadLimits, read_table
 from core.logs import bound, get_logger
@@ -49,6 +51,7 @@ LOOKUP_CHUNK_SQLITE = 2_000  # keys per IN (...) list, well under SQLite's param
 LOOKUP_CHUNK_POSTGRES = 20_000  # keys per array parameter
 FEW_LEADS = 50_000  # up to this many leads a tenant's leads are read in one query
 PREVIEW_ROWS = 20
+LEFT_OUT_NAMED = 5  # columns a warning names before "and N more"
 
 ProgressCallback = Callable[[float, str], None]
 # An accepted row: its spreadsheet row number, its values in LEAD_COLUMNS order, its own tags.
@@ -186,9 +189,13 @@ def import_leads(
     actor.require(Permission.manage_leads)
     policy = _policy(on_duplicate)
     table = load_table(db, actor, data, file_name, sheet)
+    left_out: list[str] = []
     if mapping is None:
-        mapping, _saved = mapping_for(db, actor, table.headers)
-    return import_table(
+        mapping, saved = mapping_for(db, actor, table.headers)
+        if not saved:
+            # A suggestion leaves out only the columns the custom field cap has no room for.
+            left_out = [header for header, target in mapping.items() if target == IGNORE]
+    summary = import_table(
         db,
         actor,
         table,
@@ -199,6 +206,21 @@ def import_leads(
         tags=tags,
         save_mapping=save_mapping,
         progress=progress,
+    )
+    if not left_out:
+        return summary
+    note = {"row": table.header_row, "warning": _left_out_message(left_out, db.settings)}
+    return replace(summary, warnings=[note, *summary.warnings])
+
+
+def _left_out_message(headers: list[str], settings: Settings) -> str:
+    named = ", ".join(f"'{shown(h)}'" for h in headers[:LEFT_OUT_NAMED])
+    if len(headers) > LEFT_OUT_NAMED:
+        named += f" and {len(headers) - LEFT_OUT_NAMED:,} more"
+    return (
+        f"{len(headers):,} columns were not imported, since a lead keeps at most "
+        f"{settings.import_max_custom_fields:,} custom fields: {named}; give a mapping to choose "
+        "which columns to keep"
     )
 
 

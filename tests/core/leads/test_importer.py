@@ -396,3 +396,17 @@ def test_merging_never_grows_a_lead_past_the_custom_field_cap(db: Database, admi
     summary = _import(db, admin, b"Phone,C,D,E\n4155550100,3,4,5\n", on_duplicate="fill")
     assert summary.updated == 1
     assert _leads(db, admin)["+14155550100"].custom_fields == {"A": "1", "B": "2", "C": "3"}
+
+
+def test_columns_the_suggested_mapping_leaves_out_are_named_in_a_warning(db: Database, admin: Actor) -> None:
+    _settings_with(db, import_max_custom_fields=3)
+    data = b"Phone,A,B,C,D,E\n4155550100,1,2,3,4,5\n"
+    summary = _import(db, admin, data)
+    assert summary.warnings == [
+        {
+            "row": 1,
+            "warning": "2 columns were not imported, since a lead keeps at most 3 custom fields: "
+            "'D', 'E'; give a mapping to choose which columns to keep",
+        }
+    ]
+    assert _leads(db, admin)["+14155550100"].custom_fields == {"A": "1", "B": "2", "C": "3"}
