@@ -118,6 +118,14 @@ class Settings(BaseSettings):
     import_max_rows: int = 500_000
     import_max_uncompressed_bytes: int = 500 * 1024 * 1024
     import_max_compression_ratio: float = 100.0
+    # Checked before the rows are parsed: a wider file is refused with a message.
+    import_max_columns: int = 200
+    # Longer cells are cut (with a warning on their row); notes and custom field values are cut
+    # shorter, since they end up in every lead's record and, for notes, in the model's prompt.
+    import_max_cell_chars: int = 10_000
+    import_max_note_chars: int = 2_000
+    import_max_custom_fields: int = 50
+    import_max_custom_field_chars: int = 1_000
 
     # Job runner
     embedded_runner: bool = True

@@ -6,6 +6,14 @@ is neutralised by putting an apostrophe in front of it (`=HYPERLINK(...)` become
 `'=HYPERLINK(...)`), the OWASP recommendation. Numbers, booleans and dates are written as what
 they are and are never neutralised: `-5` as a number is not a formula.
 
+A CSV has no fixed separator: Excel in a German, French or Dutch locale splits on `;`, other
+tools on tabs or `|`, so `Acme;=1+1` opens there as the cells `Acme` and `=1+1`, a live formula.
+In CSV every field is therefore quoted, and a trigger is neutralised wherever a cell could begin
+under any of those separators: at the start, after a `,` `;` `|` tab or line break, and after
+any spaces or quote marks that follow one (`Acme; "=1+1` becomes `Acme; "'=1+1`). The importer
+removes exactly those apostrophes again. XLSX cells are typed and never split, so there only the
+start of a cell matters.
+
 E.164 phone numbers (`+14155550100`) start with `+`, so:
 
 - in CSV, which has no cell types, they are neutralised like any other text: `'+14155550100`.
@@ -39,23 +47,41 @@ import xlsxwriter
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 NEUTRALISING_PREFIX = "'"
+# Where a spreadsheet may start a new cell in a CSV, whichever separator its locale uses; then
+# what it may skip before the cell's content (spaces, quote marks); then a formula trigger.
+_SEPARATOR = r"(^|[,;|\t\r\n])"
+_FILLER = r"((?:[^\S\t\r\n]|[\"'])*)"
+_TRIGGER = r"(?=[=+\-@\t\r\n])"
+_CSV_DANGER = re.compile(_SEPARATOR + _FILLER + _TRIGGER)
+# The apostrophe neutralise_csv_text put in (always the last filler before the trigger).
+CSV_NEUTRALISED = re.compile(_SEPARATOR + _FILLER + "'" + _TRIGGER)
+CSV_UNDO = r"\1\2"
+# A typed cell (XLSX) is never split: only its own start, after any spaces or quote marks.
+_START_DANGER = re.compile("^" + _FILLER + _TRIGGER)
+START_NEUTRALISED = re.compile("^" + _FILLER + "'" + _TRIGGER)
+START_UNDO = r"\1"
 E164_PATTERN = re.compile(r"^\+[1-9]\d{6,14}$")
 XLSX_MAX_ROWS = 1_048_576
 _SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 
 
 def neutralise_text(value: str) -> str:
-    """The text with an apostrophe in front when a spreadsheet could take it for a formula."""
-    if value.startswith(FORMULA_TRIGGERS):
-        return NEUTRALISING_PREFIX + value
-    return value
+    """The text with an apostrophe before its first character when a spreadsheet could take it
+    for a formula (leading spaces and quote marks skipped, as some spreadsheets do)."""
+    return _START_DANGER.sub(r"\1'", value, count=1)
+
+
+def neutralise_csv_text(value: str) -> str:
+    """The text with an apostrophe before every trigger that could start a cell in some locale."""
+    return _CSV_DANGER.sub(r"\1\2'", value)
 
 
 def strip_neutralising_prefix(value: str) -> str:
-    """Undo `neutralise_text`: `'=x` becomes `=x`; any other text is returned unchanged."""
-    if value.startswith(NEUTRALISING_PREFIX) and value[1:].startswith(FORMULA_TRIGGERS):
-        return value[1:]
-    return value
+    """Undo `neutralise_csv_text` (and so `neutralise_text`): `'=x` becomes `=x`, `a;'=x` becomes
+    `a;=x`; an apostrophe anywhere else is left alone."""
+    if NEUTRALISING_PREFIX not in value:
+        return value
+    return CSV_NEUTRALISED.sub(CSV_UNDO, value)
 
 
 def _is_missing(value: Any) -> bool:
@@ -75,13 +101,13 @@ def _csv_cell(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, date):
         return value.isoformat()
-    return neutralise_text(str(value))
+    return neutralise_csv_text(str(value))
 
 
 def write_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]], out: IO[str]) -> None:
-    """Stream rows as injection-safe CSV text into `out` (opened with newline="")."""
-    writer = csv.writer(out)
-    writer.writerow([neutralise_text(str(c)) for c in columns])
+    """Stream rows as injection-safe CSV text into `out` (opened with newline=""), every field quoted."""
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
+    writer.writerow([neutralise_csv_text(str(c)) for c in columns])
     for row in rows:
         writer.writerow([_csv_cell(v) for v in row])
 

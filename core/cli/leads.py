@@ -33,8 +33,10 @@ def _read_mapping(path: Path | None) -> dict[str, str] | None:
 @app.command("import")
 @user_errors
 def import_(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
-                                help="A .csv or .xlsx file of leads.")],
+    file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, readable=True, help="A .csv or .xlsx file of leads."),
+    ],
     tenant: Annotated[str, typer.Option(help="The tenant's name.")],
     mapping: Annotated[
         Path | None,
@@ -50,8 +52,14 @@ def import_(
     with database() as db:
         actor = system_actor(tenant_id_by_name(db, tenant))
         summary = import_leads(
-            db, actor, file_name=file.name, data=file.read_bytes(), mapping=_read_mapping(mapping),
-            on_duplicate=on_duplicate, tags=tag or [], sheet=sheet,
+            db,
+            actor,
+            file_name=file.name,
+            data=file.read_bytes(),
+            mapping=_read_mapping(mapping),
+            on_duplicate=on_duplicate,
+            tags=tag or [],
+            sheet=sheet,
         )
     if as_json:
         print_json(summary.counts())
@@ -64,6 +72,12 @@ def import_(
         typer.echo(f"  {reject_message(reject)}")
     if summary.rejected > REJECTS_SHOWN:
         typer.echo(f"  ... and {summary.rejected - REJECTS_SHOWN} more rejected rows")
+    if summary.warnings:
+        typer.echo(f"{len(summary.warnings)} warnings on imported rows:")
+        for warning in summary.warnings[:REJECTS_SHOWN]:
+            typer.echo(f"  row {warning['row']}: {warning['warning']}")
+        if len(summary.warnings) > REJECTS_SHOWN:
+            typer.echo(f"  ... and {len(summary.warnings) - REJECTS_SHOWN} more warnings")
 
 
 @app.command("export")

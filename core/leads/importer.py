@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,14 +23,17 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.audit import record_audit
+from core.config import Settings
 from core.db import SYSTEM_KEY, TENANT_KEY, Database, TenantScopeError
 from core.errors import Conflict, ValidationError
-from core.leads.mapping import mapping_for, save_mapping_in, validate_mapping
+from core.leads.mapping import IGNORE, mapping_for, save_mapping_in, validate_mapping
 from core.leads.normalise import (
     LEAD_COLUMNS,
+    FieldLimits,
     LeadNormaliser,
     RowOutcome,
     normalise_tags,
+    shown,
 )
 from core.leads.readers import RawTable, ReadLimits, read_table
 from core.logs import bound, get_logger
@@ -48,6 +51,7 @@ LOOKUP_CHUNK_SQLITE = 2_000  # keys per IN (...) list, well under SQLite's param
 LOOKUP_CHUNK_POSTGRES = 20_000  # keys per array parameter
 FEW_LEADS = 50_000  # up to this many leads a tenant's leads are read in one query
 PREVIEW_ROWS = 20
+LEFT_OUT_NAMED = 5  # columns a warning names before "and N more"
 
 ProgressCallback = Callable[[float, str], None]
 # An accepted row: its spreadsheet row number, its values in LEAD_COLUMNS order, its own tags.
@@ -64,7 +68,8 @@ class DuplicatePolicy(enum.StrEnum):
 
 @dataclass(frozen=True)
 class ImportSummary:
-    """What an import did with every row; `rejects` lists each refused row and why."""
+    """What an import did with every row; `rejects` lists each refused row and why, `warnings`
+    what was changed in rows that were kept (a note cut, a NUL byte removed)."""
 
     import_id: int
     file_name: str
@@ -74,6 +79,7 @@ class ImportSummary:
     duplicates: int
     rejected: int
     rejects: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """The figures the command line prints with --json."""
@@ -102,6 +108,7 @@ class _Checked:
     rows: int = 0
     accepted: list[_Accepted] = field(default_factory=list)
     rejects: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
     duplicates_in_file: int = 0
 
 
@@ -113,14 +120,29 @@ def _policy(value: str | DuplicatePolicy) -> DuplicatePolicy:
     try:
         return DuplicatePolicy(value)
     except ValueError:
-        raise ValidationError(
-            f"on-duplicate '{value}' is not known; use skip, fill or overwrite"
-        ) from None
+        raise ValidationError(f"on-duplicate '{value}' is not known; use skip, fill or overwrite") from None
 
 
 def tenant_country(db: Database, actor: Actor) -> str:
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         return session.scalar(select(Tenant.default_country).where(Tenant.id == actor.tenant_id)) or "US"
+
+
+def _normaliser(db: Database, actor: Actor, table: RawTable, mapping: dict[str, str]) -> LeadNormaliser:
+    checked = validate_mapping(table.headers, mapping, db.settings.import_max_custom_fields)
+    return LeadNormaliser(tenant_country(db, actor), checked, FieldLimits.from_settings(db.settings))
+
+
+def _outcomes(normaliser: LeadNormaliser, table: RawTable, start: int, stop: int) -> list[RowOutcome]:
+    """Rows start..stop normalised, with what reading the file changed in them first."""
+    chunk = table.frame.iloc[start:stop]
+    outcomes = normaliser.rows(chunk, table.row_numbers(start, stop))
+    if table.row_messages:
+        for outcome in outcomes:
+            read = table.row_messages.get(outcome.row)
+            if read:
+                outcome.warnings[:0] = read
+    return outcomes
 
 
 def load_table(db: Database, actor: Actor, data: bytes, file_name: str, sheet: str | None = None) -> RawTable:
@@ -134,10 +156,8 @@ def preview_rows(
 ) -> list[PreviewRow]:
     """The first rows as they would be imported, each with its validation result."""
     actor.require(Permission.manage_leads)
-    checked = validate_mapping(table.headers, mapping)
-    normaliser = LeadNormaliser(tenant_country(db, actor), checked)
-    head = table.frame.head(limit * 2)
-    outcomes = normaliser.rows(head, table.row_numbers(0, len(head)))[:limit]
+    normaliser = _normaliser(db, actor, table, mapping)
+    outcomes = _outcomes(normaliser, table, 0, limit * 2)[:limit]
     preview = []
     for outcome in outcomes:
         if outcome.problems:
@@ -169,12 +189,38 @@ def import_leads(
     actor.require(Permission.manage_leads)
     policy = _policy(on_duplicate)
     table = load_table(db, actor, data, file_name, sheet)
+    left_out: list[str] = []
     if mapping is None:
-        mapping, _saved = mapping_for(db, actor, table.headers)
-    return import_table(
-        db, actor, table, file_name=file_name, sha256=hashlib.sha256(data).hexdigest(),
-        mapping=mapping, on_duplicate=policy, tags=tags, save_mapping=save_mapping,
+        mapping, saved = mapping_for(db, actor, table.headers)
+        if not saved:
+            # A suggestion leaves out only the columns the custom field cap has no room for.
+            left_out = [header for header, target in mapping.items() if target == IGNORE]
+    summary = import_table(
+        db,
+        actor,
+        table,
+        file_name=file_name,
+        sha256=hashlib.sha256(data).hexdigest(),
+        mapping=mapping,
+        on_duplicate=policy,
+        tags=tags,
+        save_mapping=save_mapping,
         progress=progress,
+    )
+    if not left_out:
+        return summary
+    note = {"row": table.header_row, "warning": _left_out_message(left_out, db.settings)}
+    return replace(summary, warnings=[note, *summary.warnings])
+
+
+def _left_out_message(headers: list[str], settings: Settings) -> str:
+    named = ", ".join(f"'{shown(h)}'" for h in headers[:LEFT_OUT_NAMED])
+    if len(headers) > LEFT_OUT_NAMED:
+        named += f" and {len(headers) - LEFT_OUT_NAMED:,} more"
+    return (
+        f"{len(headers):,} columns were not imported, since a lead keeps at most "
+        f"{settings.import_max_custom_fields:,} custom fields: {named}; give a mapping to choose "
+        "which columns to keep"
     )
 
 
@@ -194,16 +240,26 @@ def import_table(
     """Import an already read table (the wizard reads the file once for the preview)."""
     actor.require(Permission.manage_leads)
     policy = _policy(on_duplicate)
-    checked_mapping = validate_mapping(table.headers, mapping)
+    normaliser = _normaliser(db, actor, table, mapping)
+    checked_mapping = normaliser.mapping
     import_tags = tuple(normalise_tags(",".join(tags)))
     report = progress or (lambda _fraction, _text: None)
     with bound(tenant_id=actor.tenant_id):
-        checked = _check_rows(table, LeadNormaliser(tenant_country(db, actor), checked_mapping), report)
+        checked = _check_rows(table, normaliser, report)
         try:
             summary = _save(
-                db, actor, table, checked, file_name=file_name, sha256=sha256,
-                mapping=checked_mapping, policy=policy, import_tags=import_tags,
-                save_mapping=save_mapping, report=report,
+                db,
+                actor,
+                table,
+                checked,
+                file_name=file_name,
+                sha256=sha256,
+                mapping=checked_mapping,
+                policy=policy,
+                import_tags=import_tags,
+                save_mapping=save_mapping,
+                report=report,
+                max_custom_fields=db.settings.import_max_custom_fields,
             )
         except Exception as exc:
             _record_failure(db, actor, table, checked, file_name, sha256, checked_mapping, policy, exc)
@@ -224,14 +280,14 @@ def _check_rows(table: RawTable, normaliser: LeadNormaliser, report: ProgressCal
     seen_emails: set[str] = set()
     total = max(table.row_count, 1)
     for start in range(0, table.row_count, NORMALISE_CHUNK):
-        chunk = table.frame.iloc[start : start + NORMALISE_CHUNK]
-        outcomes = normaliser.rows(chunk, table.row_numbers(start, start + NORMALISE_CHUNK))
+        outcomes = _outcomes(normaliser, table, start, start + NORMALISE_CHUNK)
         refused: list[RowOutcome] = []
         for outcome in outcomes:
             checked.rows += 1
             if outcome.problems:
                 refused.append(outcome)
                 continue
+            checked.warnings.extend({"row": outcome.row, "warning": w} for w in outcome.warnings)
             values = outcome.values
             phone, email = values[_PHONE], values[_EMAIL]
             if (phone and phone in seen_phones) or (email and email in seen_emails):
@@ -255,8 +311,11 @@ def _rejects(outcomes: list[RowOutcome], table: RawTable) -> list[dict[str, Any]
         return []
     cells = table.frame.iloc[[o.row - table.first_row for o in outcomes]][table.headers]
     return [
-        {"row": outcome.row, "reason": "; ".join(outcome.problems),
-         "values": {h: v for h, v in zip(table.headers, row, strict=True) if v}}
+        {
+            "row": outcome.row,
+            "reason": "; ".join(outcome.problems),
+            "values": {h: v for h, v in zip(table.headers, row, strict=True) if v},
+        }
         for outcome, row in zip(outcomes, cells.itertuples(index=False, name=None), strict=True)
     ]
 
@@ -279,6 +338,7 @@ def _save(
     import_tags: tuple[str, ...],
     save_mapping: bool,
     report: ProgressCallback,
+    max_custom_fields: int,
 ) -> ImportSummary:
     now = datetime.now(UTC)
     imported = updated = duplicates = 0
@@ -289,8 +349,14 @@ def _save(
             # key look-ups quadratic on a large import: plan each look-up afresh.
             session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         lead_import = LeadImport(
-            tenant_id=actor.tenant_id, file_name=file_name[:255], sha256=sha256, sheet=table.sheet,
-            mapping=mapping, on_duplicate=policy.value, status="running", created_by=actor.user_id,
+            tenant_id=actor.tenant_id,
+            file_name=file_name[:255],
+            sha256=sha256,
+            sheet=table.sheet,
+            mapping=mapping,
+            on_duplicate=policy.value,
+            status="running",
+            created_by=actor.user_id,
         )
         session.add(lead_import)
         session.flush()
@@ -299,7 +365,7 @@ def _save(
         total = max(len(checked.accepted), 1)
         saved = 0
         for chunk in _chunks(checked.accepted, SAVE_CHUNK):
-            counts = _save_chunk(writer, known, chunk, policy, import_tags)
+            counts = _save_chunk(writer, known, chunk, policy, import_tags, max_custom_fields)
             imported += counts[0]
             updated += counts[1]
             duplicates += counts[2]
@@ -316,17 +382,33 @@ def _save(
         if save_mapping:
             save_mapping_in(session, actor.tenant_id, table.headers, mapping)
         record_audit(
-            session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="leads.import",
-            entity="lead_import", entity_id=lead_import.id,
-            details={"file_name": file_name, "rows": checked.rows, "imported": imported,
-                     "updated": updated, "duplicates": duplicates,
-                     "rejected": len(checked.rejects), "on_duplicate": policy.value},
+            session,
+            tenant_id=actor.tenant_id,
+            user_id=actor.user_id,
+            action="leads.import",
+            entity="lead_import",
+            entity_id=lead_import.id,
+            details={
+                "file_name": file_name,
+                "rows": checked.rows,
+                "imported": imported,
+                "updated": updated,
+                "duplicates": duplicates,
+                "rejected": len(checked.rejects),
+                "on_duplicate": policy.value,
+            },
         )
         import_id = lead_import.id
     return ImportSummary(
-        import_id=import_id, file_name=file_name, rows=checked.rows, imported=imported,
-        updated=updated, duplicates=duplicates, rejected=len(checked.rejects),
+        import_id=import_id,
+        file_name=file_name,
+        rows=checked.rows,
+        imported=imported,
+        updated=updated,
+        duplicates=duplicates,
+        rejected=len(checked.rejects),
         rejects=checked.rejects,
+        warnings=checked.warnings,
     )
 
 
@@ -367,8 +449,7 @@ class _KnownLeads:
         emails = {values[_EMAIL] for _row, values, _tags in accepted if values[_EMAIL]}
         if count <= FEW_LEADS:
             # Reading every lead of a small tenant once beats thousands of key look-ups.
-            rows = [r for r in session.execute(select(*columns))
-                    if r.phone in phones or r.email in emails]
+            rows = [r for r in session.execute(select(*columns)) if r.phone in phones or r.email in emails]
         else:
             rows = []
             postgres = session.get_bind().dialect.name == "postgresql"
@@ -378,8 +459,11 @@ class _KnownLeads:
                 # takes each chunk of keys as one array parameter rather than thousands of them.
                 size = LOOKUP_CHUNK_POSTGRES if postgres else LOOKUP_CHUNK_SQLITE
                 for part in _chunks(keys, size):
-                    condition = (column == any_(bindparam("keys", part, type_=ARRAY(String)))
-                                 if postgres else column.in_(part))
+                    condition = (
+                        column == any_(bindparam("keys", part, type_=ARRAY(String)))
+                        if postgres
+                        else column.in_(part)
+                    )
                     rows.extend(session.execute(select(*columns).where(condition)))
         by_id = {r.id: dict(r._mapping) for r in rows}
         return cls(list(by_id.values()))
@@ -405,11 +489,13 @@ class _LeadWriter:
         table = Lead.__table__
         fixed = ("tenant_id", "import_id", "created_at", "updated_at")
         self.columns = (*fixed, *LEAD_COLUMNS)
-        processors = [table.c[name].type.dialect_impl(self.dialect).bind_processor(self.dialect)
-                      for name in self.columns]
+        processors = [
+            table.c[name].type.dialect_impl(self.dialect).bind_processor(self.dialect)
+            for name in self.columns
+        ]
         stamp = [tenant_id, import_id, now, now]
         self.prefix = tuple(p(v) if p else v for p, v in zip(processors, stamp, strict=False))
-        self.processors = [(i, p) for i, p in enumerate(processors[len(fixed):]) if p is not None]
+        self.processors = [(i, p) for i, p in enumerate(processors[len(fixed) :]) if p is not None]
 
     def _row(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
         converted = list(values)
@@ -422,10 +508,12 @@ class _LeadWriter:
         """Ids for leads about to be inserted, so their tags can be written with them."""
         connection = self.session.connection()
         if self.postgres:
-            return list(connection.exec_driver_sql(
-                "SELECT nextval(pg_get_serial_sequence('leads', 'id')) "
-                f"FROM generate_series(1, {int(count)})"
-            ).scalars())
+            return list(
+                connection.exec_driver_sql(
+                    "SELECT nextval(pg_get_serial_sequence('leads', 'id')) "
+                    f"FROM generate_series(1, {int(count)})"
+                ).scalars()
+            )
         # The transaction holds SQLite's write lock (BEGIN IMMEDIATE) and the table has no
         # AUTOINCREMENT: these are the rowids SQLite itself would hand out next.
         highest = connection.exec_driver_sql("SELECT max(id) FROM leads").scalar() or 0
@@ -445,16 +533,12 @@ class _LeadWriter:
         if self.postgres:
             raw = connection.connection.driver_connection
             assert raw is not None  # a checked-out connection always has its psycopg connection
-            with raw.cursor() as cursor, cursor.copy(
-                f"COPY leads ({', '.join(columns)}) FROM STDIN"
-            ) as copy:
+            with raw.cursor() as cursor, cursor.copy(f"COPY leads ({', '.join(columns)}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
         else:
             marks = ", ".join("?" * len(columns))
-            connection.exec_driver_sql(
-                f"INSERT INTO leads ({', '.join(columns)}) VALUES ({marks})", rows
-            )
+            connection.exec_driver_sql(f"INSERT INTO leads ({', '.join(columns)}) VALUES ({marks})", rows)
         return ids
 
 
@@ -464,6 +548,7 @@ def _save_chunk(
     chunk: list[_Accepted],
     policy: DuplicatePolicy,
     import_tags: tuple[str, ...],
+    max_custom_fields: int,
 ) -> tuple[int, int, int]:
     """Insert the new leads of one chunk and merge the known ones; returns the three counts."""
     new_leads: list[tuple[Any, ...]] = []
@@ -486,7 +571,7 @@ def _save_chunk(
         if policy is DuplicatePolicy.skip:
             duplicates += 1
             continue
-        change = _merge(match, values, policy)
+        change = _merge(match, values, policy, max_custom_fields)
         if change:
             old_phone, old_email = match["phone"], match["email"]
             match.update(change)
@@ -502,17 +587,22 @@ def _save_chunk(
     if changed:
         # Updates before inserts: a key an update frees may be the key of a new lead. Every row
         # sets every column, so the ORM sends them as one batch, in order.
-        session.execute(update(Lead), [
-            {"id": lead["id"], **{c: lead[c] for c in LEAD_COLUMNS}, "updated_at": writer.now}
-            for lead in changed.values()
-        ])
+        session.execute(
+            update(Lead),
+            [
+                {"id": lead["id"], **{c: lead[c] for c in LEAD_COLUMNS}, "updated_at": writer.now}
+                for lead in changed.values()
+            ],
+        )
     ids = writer.insert(new_leads, with_ids=any(new_tags))
     tag_targets.extend(zip(ids, new_tags, strict=False))
     _add_tags(session, writer.tenant_id, tag_targets)
     return len(new_leads), updated, duplicates
 
 
-def _merge(existing: dict[str, Any], values: tuple[Any, ...], policy: DuplicatePolicy) -> dict[str, Any]:
+def _merge(
+    existing: dict[str, Any], values: tuple[Any, ...], policy: DuplicatePolicy, max_custom_fields: int
+) -> dict[str, Any]:
     """The changes the row makes to an existing lead under the policy ({} when none)."""
     change: dict[str, Any] = {}
     for name, new in zip(LEAD_COLUMNS, values, strict=True):
@@ -520,7 +610,10 @@ def _merge(existing: dict[str, Any], values: tuple[Any, ...], policy: DuplicateP
         if name == "custom_fields":
             merged = dict(old or {})
             for key, value in (new or {}).items():
-                if policy is DuplicatePolicy.overwrite or key not in merged:
+                if key in merged:
+                    if policy is DuplicatePolicy.overwrite:
+                        merged[key] = value
+                elif len(merged) < max_custom_fields:  # a lead never outgrows the cap
                     merged[key] = value
             if merged != (old or {}):
                 change[name] = merged
@@ -545,8 +638,9 @@ def _add_tags(session: Session, tenant_id: int, targets: list[tuple[int, tuple[s
                 select(LeadTag.lead_id, LeadTag.tag).where(LeadTag.lead_id.in_(ids))
             )
         )
-    rows = [{"tenant_id": tenant_id, "lead_id": lead_id, "tag": tag}
-            for lead_id, tag in sorted(wanted - present)]
+    rows = [
+        {"tenant_id": tenant_id, "lead_id": lead_id, "tag": tag} for lead_id, tag in sorted(wanted - present)
+    ]
     if rows:
         session.execute(insert(LeadTag), rows)
 
@@ -568,9 +662,16 @@ def _record_failure(
         with db.session(tenant_id=actor.tenant_id) as session, session.begin():
             session.add(
                 LeadImport(
-                    tenant_id=actor.tenant_id, file_name=file_name[:255], sha256=sha256,
-                    sheet=table.sheet, mapping=mapping, on_duplicate=policy.value, status="failed",
-                    rows_total=checked.rows, error=str(exc)[:2000], created_by=actor.user_id,
+                    tenant_id=actor.tenant_id,
+                    file_name=file_name[:255],
+                    sha256=sha256,
+                    sheet=table.sheet,
+                    mapping=mapping,
+                    on_duplicate=policy.value,
+                    status="failed",
+                    rows_total=checked.rows,
+                    error=str(exc)[:2000],
+                    created_by=actor.user_id,
                 )
             )
     except SQLAlchemyError as record_exc:  # the original error matters more than its record

@@ -1,4 +1,9 @@
-"""Column mapping: spreadsheet headers matched to lead fields, and mappings saved per tenant."""
+"""Column mapping: spreadsheet headers matched to lead fields, and mappings saved per tenant.
+
+Every step is linear in the number of columns (set and dict look-ups, never a column compared
+with every other), and a lead keeps at most `max_custom_fields` custom fields: the suggestion
+keeps the first ones and leaves the rest out, a mapping that keeps more is refused.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from core.permissions import Actor, Permission
 
 CUSTOM = "custom"  # kept in the lead's custom fields under the header's name
 IGNORE = "ignore"  # not imported at all
+DEFAULT_MAX_CUSTOM_FIELDS = 50  # Settings.import_max_custom_fields
 
 # The lead fields a column can fill, with the label the mapping editor shows.
 LEAD_FIELDS: dict[str, str] = {
@@ -43,20 +49,66 @@ TARGET_LABELS: dict[str, str] = {
 
 # Header synonyms, compared after lower-casing and dropping everything but letters and digits.
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    "phone": ("phone", "phonenumber", "phoneno", "mobile", "mobilephone", "mobilenumber",
-              "mobileno", "cell", "cellphone", "cellular", "cellnumber", "tel", "telephone",
-              "telephonenumber", "telno", "contactnumber", "msisdn", "directdial", "workphone"),
-    "email": ("email", "emailaddress", "mail", "emailid", "workemail", "businessemail",
-              "contactemail", "emailaddr"),
+    "phone": (
+        "phone",
+        "phonenumber",
+        "phoneno",
+        "mobile",
+        "mobilephone",
+        "mobilenumber",
+        "mobileno",
+        "cell",
+        "cellphone",
+        "cellular",
+        "cellnumber",
+        "tel",
+        "telephone",
+        "telephonenumber",
+        "telno",
+        "contactnumber",
+        "msisdn",
+        "directdial",
+        "workphone",
+    ),
+    "email": (
+        "email",
+        "emailaddress",
+        "mail",
+        "emailid",
+        "workemail",
+        "businessemail",
+        "contactemail",
+        "emailaddr",
+    ),
     "first_name": ("firstname", "givenname", "forename", "fname", "first", "christianname"),
     "last_name": ("lastname", "surname", "familyname", "lname", "last"),
     "full_name": ("name", "fullname", "contactname", "contact", "leadname", "person"),
-    "company": ("company", "companyname", "organisation", "organization", "organisationname",
-                "organizationname", "org", "account", "accountname", "employer", "business",
-                "firm"),
+    "company": (
+        "company",
+        "companyname",
+        "organisation",
+        "organization",
+        "organisationname",
+        "organizationname",
+        "org",
+        "account",
+        "accountname",
+        "employer",
+        "business",
+        "firm",
+    ),
     "title": ("title", "jobtitle", "role", "position", "designation", "jobrole", "job"),
-    "website": ("website", "web", "domain", "url", "site", "homepage", "companywebsite",
-                "websiteurl", "companydomain"),
+    "website": (
+        "website",
+        "web",
+        "domain",
+        "url",
+        "site",
+        "homepage",
+        "companywebsite",
+        "websiteurl",
+        "companydomain",
+    ),
     "industry": ("industry", "sector", "vertical", "industrytype"),
     "city": ("city", "town", "locality"),
     "country": ("country", "countrycode", "nation", "countryregion"),
@@ -82,17 +134,24 @@ def looks_like_header_row(cells: Sequence[Any]) -> bool:
     return sum(1 for c in cells if field_for_header(str(c or ""))) >= 2
 
 
-def suggest_mapping(headers: Sequence[str]) -> dict[str, str]:
-    """header -> lead field from the synonym table; the first header for a field wins."""
+def suggest_mapping(
+    headers: Sequence[str], max_custom_fields: int = DEFAULT_MAX_CUSTOM_FIELDS
+) -> dict[str, str]:
+    """header -> lead field from the synonym table; the first header for a field wins. Other
+    headers become custom fields up to the cap, and are left out after it."""
     mapping: dict[str, str] = {}
     taken: set[str] = set()
+    customs = 0
     for header in headers:
         name = field_for_header(header)
         if name and name not in taken:
             mapping[header] = name
             taken.add(name)
-        else:
+        elif customs < max_custom_fields:
             mapping[header] = CUSTOM
+            customs += 1
+        else:
+            mapping[header] = IGNORE
     return mapping
 
 
@@ -102,9 +161,14 @@ def header_signature(headers: Sequence[str]) -> str:
     return hashlib.sha256("\x1f".join(keys).encode("utf-8")).hexdigest()
 
 
-def validate_mapping(headers: Sequence[str], mapping: dict[str, str]) -> dict[str, str]:
+def validate_mapping(
+    headers: Sequence[str],
+    mapping: dict[str, str],
+    max_custom_fields: int = DEFAULT_MAX_CUSTOM_FIELDS,
+) -> dict[str, str]:
     """The mapping for exactly these headers, checked; unmentioned headers become custom fields."""
-    unknown = [h for h in mapping if h not in headers]
+    known = set(headers)
+    unknown = [h for h in mapping if h not in known]
     if unknown:
         raise ValidationError(
             f"the mapping names columns the file does not have: {', '.join(map(repr, unknown))}"
@@ -128,6 +192,12 @@ def validate_mapping(headers: Sequence[str], mapping: dict[str, str]) -> dict[st
         checked[header] = target
     if "phone" not in used and "email" not in used:
         raise ValidationError("map a column to phone or to email: a lead needs at least one of them")
+    customs = sum(1 for target in checked.values() if target == CUSTOM)
+    if customs > max_custom_fields:
+        raise ValidationError(
+            f"{customs:,} columns are kept as custom fields, more than the {max_custom_fields:,} "
+            "a lead may have; set the columns you do not need to 'Do not import'"
+        )
     return checked
 
 
@@ -160,8 +230,9 @@ def save_mapping_in(
     saved = session.scalar(select(ColumnMapping).where(ColumnMapping.header_signature == signature))
     if saved is None:
         session.add(
-            ColumnMapping(tenant_id=tenant_id, header_signature=signature, headers=list(headers),
-                          mapping=dict(mapping))
+            ColumnMapping(
+                tenant_id=tenant_id, header_signature=signature, headers=list(headers), mapping=dict(mapping)
+            )
         )
     else:
         saved.headers = list(headers)
@@ -173,4 +244,4 @@ def mapping_for(db: Database, actor: Actor, headers: Sequence[str]) -> tuple[dic
     saved = find_saved_mapping(db, actor, headers)
     if saved is not None:
         return {h: saved.get(h, CUSTOM) for h in headers}, True
-    return suggest_mapping(headers), False
+    return suggest_mapping(headers, db.settings.import_max_custom_fields), False

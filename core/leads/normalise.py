@@ -7,6 +7,10 @@ reads the time zone from the prefix table directly. Emails in the common plain s
 letters beyond ASCII before a plain ASCII domain) are checked by rules that accept a strict
 subset of what email-validator accepts; anything else goes through email-validator (never with
 DNS look-ups).
+
+Every value is bounded: a phone or email far longer than any real one is refused at once (with
+the value shortened in the message), notes and custom field values are cut to the import's caps
+with a warning for the row.
 """
 
 from __future__ import annotations
@@ -26,7 +30,42 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 from phonenumbers import PhoneMetadata, PhoneNumberDesc
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
+from core.config import Settings
 from core.leads.mapping import CUSTOM, LEAD_FIELDS
+
+# Longer than this a phone or an email is not one (phonenumbers refuses more than 250 characters,
+# an email address is at most 254); refusing early also keeps the parsers' regular expressions
+# away from megabyte-long text.
+MAX_PHONE_CHARS = 250
+MAX_EMAIL_CHARS = 254
+SHOWN_CHARS = 40  # how much of a bad value a message quotes
+ELLIPSIS = "…"
+
+
+def shown(value: str) -> str:
+    """A value as a message quotes it: cut after SHOWN_CHARS characters."""
+    return value if len(value) <= SHOWN_CHARS else value[: SHOWN_CHARS - 1] + ELLIPSIS
+
+
+def cut(value: str, limit: int) -> str:
+    """At most `limit` characters, the last an ellipsis when something was cut."""
+    return value if len(value) <= limit else value[: max(limit - 1, 0)] + ELLIPSIS
+
+
+@dataclass(frozen=True)
+class FieldLimits:
+    """How long a lead's free-text values may be when imported."""
+
+    note_chars: int = 2_000
+    custom_field_chars: int = 1_000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FieldLimits:
+        return cls(
+            note_chars=settings.import_max_note_chars,
+            custom_field_chars=settings.import_max_custom_field_chars,
+        )
+
 
 # --- phones -------------------------------------------------------------------------------
 
@@ -93,6 +132,10 @@ class PhoneNormaliser:
 
     def __call__(self, raw: str) -> PhoneResult:
         text = raw.strip().lstrip("'\u2019").strip()
+        if len(text) > MAX_PHONE_CHARS:
+            return PhoneResult(
+                problem=f"phone '{{raw}}' is too long to be a phone number ({len(text):,} characters)"
+            )
         if text.endswith("0") and "." in text:
             whole = _WHOLE_FLOAT.match(text)  # a number a spreadsheet stored as 4155550100.0
             text = whole.group(1) if whole else text
@@ -184,9 +227,7 @@ class PhoneNormaliser:
         e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
         zones = _zones_for_e164(e164)
         time_zone = zones[0] if len(zones) == 1 and zones[0] != _UNKNOWN_ZONE else None
-        return PhoneResult(
-            e164=e164, region=None if region == "001" else region, time_zone=time_zone
-        )
+        return PhoneResult(e164=e164, region=None if region == "001" else region, time_zone=time_zone)
 
 
 # --- emails -------------------------------------------------------------------------------
@@ -228,9 +269,7 @@ def _is_plain_international_email(email: str) -> bool:
         if not part:
             return False
         for char in part:
-            if char not in _ATEXT and (
-                char.isascii() or unicodedata.category(char)[0] not in ("L", "N")
-            ):
+            if char not in _ATEXT and (char.isascii() or unicodedata.category(char)[0] not in ("L", "N")):
                 return False
     return unicodedata.is_normalized("NFC", local)
 
@@ -242,6 +281,8 @@ def normalise_email(raw: str) -> tuple[str | None, str | None]:
         text = text[7:]
     if not text:
         return None, None
+    if len(text) > MAX_EMAIL_CHARS:
+        return None, (f"email '{shown(text)}' is too long to be an email address ({len(text):,} characters)")
     lowered = text.lower()
     if _is_plain_email(lowered):
         return lowered, None
@@ -250,7 +291,7 @@ def normalise_email(raw: str) -> tuple[str | None, str | None]:
     try:
         normalised = validate_email(text, check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        return None, f"email '{raw.strip()}' is not valid: {exc}"
+        return None, f"email '{shown(raw.strip())}' is not valid: {exc}"
     # Mailboxes are case-insensitive in practice; one case makes dedup reliable.
     return normalised.lower(), None
 
@@ -315,39 +356,110 @@ def normalise_tags(raw: str) -> list[str]:
 # --- countries and time zones -------------------------------------------------------------
 
 _COUNTRY_ALIASES = {
-    "usa": "US", "unitedstatesofamerica": "US", "america": "US", "uk": "GB", "unitedkingdom": "GB",
-    "greatbritain": "GB", "england": "GB", "scotland": "GB", "wales": "GB",
-    "northernireland": "GB", "deutschland": "DE", "holland": "NL", "thenetherlands": "NL",
-    "southkorea": "KR", "korea": "KR", "russianfederation": "RU", "uae": "AE",
-    "czechrepublic": "CZ", "espana": "ES", "españa": "ES", "schweiz": "CH", "suisse": "CH",
-    "österreich": "AT", "osterreich": "AT", "italia": "IT", "brasil": "BR", "méxico": "MX",
-    "gbr": "GB", "deu": "DE", "fra": "FR", "can": "CA", "aus": "AU", "ind": "IN", "irl": "IE",
-    "esp": "ES", "ita": "IT", "nld": "NL", "bra": "BR", "mex": "MX", "jpn": "JP", "chn": "CN",
-    "nzl": "NZ", "zaf": "ZA", "che": "CH", "aut": "AT", "bel": "BE", "swe": "SE", "nor": "NO",
-    "dnk": "DK", "fin": "FI", "pol": "PL", "prt": "PT", "sgp": "SG",
+    "usa": "US",
+    "unitedstatesofamerica": "US",
+    "america": "US",
+    "uk": "GB",
+    "unitedkingdom": "GB",
+    "greatbritain": "GB",
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "northernireland": "GB",
+    "deutschland": "DE",
+    "holland": "NL",
+    "thenetherlands": "NL",
+    "southkorea": "KR",
+    "korea": "KR",
+    "russianfederation": "RU",
+    "uae": "AE",
+    "czechrepublic": "CZ",
+    "espana": "ES",
+    "españa": "ES",
+    "schweiz": "CH",
+    "suisse": "CH",
+    "österreich": "AT",
+    "osterreich": "AT",
+    "italia": "IT",
+    "brasil": "BR",
+    "méxico": "MX",
+    "gbr": "GB",
+    "deu": "DE",
+    "fra": "FR",
+    "can": "CA",
+    "aus": "AU",
+    "ind": "IN",
+    "irl": "IE",
+    "esp": "ES",
+    "ita": "IT",
+    "nld": "NL",
+    "bra": "BR",
+    "mex": "MX",
+    "jpn": "JP",
+    "chn": "CN",
+    "nzl": "NZ",
+    "zaf": "ZA",
+    "che": "CH",
+    "aut": "AT",
+    "bel": "BE",
+    "swe": "SE",
+    "nor": "NO",
+    "dnk": "DK",
+    "fin": "FI",
+    "pol": "PL",
+    "prt": "PT",
+    "sgp": "SG",
 }
 # Large cities in countries with several time zones, which the tz database names no zone after.
 _CITY_ZONES = {
-    "sanfrancisco": "America/Los_Angeles", "seattle": "America/Los_Angeles",
-    "sandiego": "America/Los_Angeles", "sanjose": "America/Los_Angeles",
-    "portland": "America/Los_Angeles", "lasvegas": "America/Los_Angeles",
-    "oakland": "America/Los_Angeles", "sacramento": "America/Los_Angeles",
-    "boston": "America/New_York", "washington": "America/New_York",
-    "washingtondc": "America/New_York", "philadelphia": "America/New_York",
-    "atlanta": "America/New_York", "miami": "America/New_York", "pittsburgh": "America/New_York",
-    "baltimore": "America/New_York", "charlotte": "America/New_York", "brooklyn": "America/New_York",
-    "orlando": "America/New_York", "raleigh": "America/New_York", "columbus": "America/New_York",
-    "dallas": "America/Chicago", "houston": "America/Chicago", "austin": "America/Chicago",
-    "sanantonio": "America/Chicago", "minneapolis": "America/Chicago",
-    "stlouis": "America/Chicago", "kansascity": "America/Chicago", "nashville": "America/Chicago",
-    "neworleans": "America/Chicago", "milwaukee": "America/Chicago",
-    "saltlakecity": "America/Denver", "albuquerque": "America/Denver",
-    "toronto": "America/Toronto", "ottawa": "America/Toronto", "montreal": "America/Toronto",
-    "calgary": "America/Edmonton", "quebec": "America/Toronto",
-    "sydney": "Australia/Sydney", "canberra": "Australia/Sydney", "melbourne": "Australia/Melbourne",
-    "riodejaneiro": "America/Sao_Paulo", "brasilia": "America/Sao_Paulo",
-    "guadalajara": "America/Mexico_City", "monterrey": "America/Monterrey",
-    "moscow": "Europe/Moscow", "saintpetersburg": "Europe/Moscow", "stpetersburg": "Europe/Moscow",
+    "sanfrancisco": "America/Los_Angeles",
+    "seattle": "America/Los_Angeles",
+    "sandiego": "America/Los_Angeles",
+    "sanjose": "America/Los_Angeles",
+    "portland": "America/Los_Angeles",
+    "lasvegas": "America/Los_Angeles",
+    "oakland": "America/Los_Angeles",
+    "sacramento": "America/Los_Angeles",
+    "boston": "America/New_York",
+    "washington": "America/New_York",
+    "washingtondc": "America/New_York",
+    "philadelphia": "America/New_York",
+    "atlanta": "America/New_York",
+    "miami": "America/New_York",
+    "pittsburgh": "America/New_York",
+    "baltimore": "America/New_York",
+    "charlotte": "America/New_York",
+    "brooklyn": "America/New_York",
+    "orlando": "America/New_York",
+    "raleigh": "America/New_York",
+    "columbus": "America/New_York",
+    "dallas": "America/Chicago",
+    "houston": "America/Chicago",
+    "austin": "America/Chicago",
+    "sanantonio": "America/Chicago",
+    "minneapolis": "America/Chicago",
+    "stlouis": "America/Chicago",
+    "kansascity": "America/Chicago",
+    "nashville": "America/Chicago",
+    "neworleans": "America/Chicago",
+    "milwaukee": "America/Chicago",
+    "saltlakecity": "America/Denver",
+    "albuquerque": "America/Denver",
+    "toronto": "America/Toronto",
+    "ottawa": "America/Toronto",
+    "montreal": "America/Toronto",
+    "calgary": "America/Edmonton",
+    "quebec": "America/Toronto",
+    "sydney": "Australia/Sydney",
+    "canberra": "Australia/Sydney",
+    "melbourne": "Australia/Melbourne",
+    "riodejaneiro": "America/Sao_Paulo",
+    "brasilia": "America/Sao_Paulo",
+    "guadalajara": "America/Mexico_City",
+    "monterrey": "America/Monterrey",
+    "moscow": "Europe/Moscow",
+    "saintpetersburg": "Europe/Moscow",
+    "stpetersburg": "Europe/Moscow",
 }
 _NOT_LETTERS = re.compile(r"[\s\-_.,'()]+")
 
@@ -425,8 +537,14 @@ def time_zone_for_place(country: str | None, city: str | None) -> str | None:
 
 # --- one row ------------------------------------------------------------------------------
 
-TEXT_LIMITS = {"company": 200, "title": 200, "industry": 120, "city": 120, "first_name": 120,
-               "last_name": 120}
+TEXT_LIMITS = {
+    "company": 200,
+    "title": 200,
+    "industry": 120,
+    "city": 120,
+    "first_name": 120,
+    "last_name": 120,
+}
 
 
 def clip(value: str | None, field_name: str) -> str | None:
@@ -442,8 +560,19 @@ def clip(value: str | None, field_name: str) -> str | None:
 
 # Lead columns an import writes, in the order of `RowOutcome.values`.
 LEAD_COLUMNS = (
-    "first_name", "last_name", "phone", "email", "company", "title", "website", "industry",
-    "city", "country", "time_zone", "notes", "custom_fields",
+    "first_name",
+    "last_name",
+    "phone",
+    "email",
+    "company",
+    "title",
+    "website",
+    "industry",
+    "city",
+    "country",
+    "time_zone",
+    "notes",
+    "custom_fields",
 )
 
 
@@ -468,9 +597,12 @@ class RowOutcome:
 class LeadNormaliser:
     """Turns the cells of a mapped spreadsheet into lead values, a column at a time, with caches."""
 
-    def __init__(self, default_country: str, mapping: dict[str, str]) -> None:
+    def __init__(
+        self, default_country: str, mapping: dict[str, str], limits: FieldLimits | None = None
+    ) -> None:
         self.default_country = default_country.upper()
         self.mapping = mapping
+        self.limits = limits or FieldLimits()
         self.phones = PhoneNormaliser(self.default_country)
         self._phones_by_country: dict[str, PhoneNormaliser] = {self.default_country: self.phones}
         self.fields = {target: header for header, target in mapping.items() if target in LEAD_FIELDS}
@@ -498,17 +630,22 @@ class LeadNormaliser:
         raw_zone, raw_website = cells("time_zone"), cells("website")
         countries = [normalise_country(v) if v else None for v in raw_country]
         if "country" in self.fields:
-            phones = [self._phones_for(c)(v) if v else EMPTY_PHONE
-                      for v, c in zip(raw_phone, countries, strict=True)]
+            phones = [
+                self._phones_for(c)(v) if v else EMPTY_PHONE
+                for v, c in zip(raw_phone, countries, strict=True)
+            ]
         else:
             phones = [self.phones(v) if v else EMPTY_PHONE for v in raw_phone]
         emails = [normalise_email(v) if v else (None, None) for v in raw_email]
         firsts = [normalise_name(v) if v else None for v in cells("first_name")]
         lasts = [normalise_name(v) if v else None for v in cells("last_name")]
         full_names = cells("full_name")
-        texts = {name: [clip(v, name) if v else None for v in cells(name)]
-                 for name in ("company", "title", "industry", "city")}
+        texts = {
+            name: [clip(v, name) if v else None for v in cells(name)]
+            for name in ("company", "title", "industry", "city")
+        }
         notes = [v.strip() or None for v in cells("notes")]
+        note_cap, custom_cap = self.limits.note_chars, self.limits.custom_field_chars
         zones = [normalise_time_zone(v) if v else None for v in raw_zone]
         websites = [normalise_website(v) if v else None for v in raw_website]
         tags = [normalise_tags(v) if v else [] for v in cells("tags")]
@@ -522,7 +659,7 @@ class LeadNormaliser:
             warnings: list[str] = []
             phone = phones[i]
             if phone.problem:
-                problems.append(phone.problem.format(raw=raw_phone[i].strip()))
+                problems.append(phone.problem.format(raw=shown(raw_phone[i].strip())))
             email, email_problem = emails[i]
             if email_problem:
                 problems.append(email_problem)
@@ -534,24 +671,48 @@ class LeadNormaliser:
                 first, last = first or split_first, last or split_last
             country = countries[i]
             if country is None and raw_country[i].strip():
-                warnings.append(f"country '{raw_country[i].strip()}' is not recognised; left empty")
+                warnings.append(f"country '{shown(raw_country[i].strip())}' is not recognised; left empty")
             country = country or phone.region
             city = texts["city"][i]
             zone = zones[i]
             if zone is None and raw_zone[i].strip():
-                warnings.append(f"time zone '{raw_zone[i].strip()}' is not an IANA name such as "
-                                "Europe/Berlin; taken from the phone or place instead")
+                warnings.append(
+                    f"time zone '{shown(raw_zone[i].strip())}' is not an IANA name such as "
+                    "Europe/Berlin; taken from the phone or place instead"
+                )
             if zone is None:
                 zone = phone.time_zone or (time_zone_for_place(country, city) if country or city else None)
             website = websites[i]
             if website is None and raw_website[i].strip():
-                warnings.append(f"website '{raw_website[i].strip()}' is not a domain; left empty")
+                warnings.append(f"website '{shown(raw_website[i].strip())}' is not a domain; left empty")
+            note = notes[i]
+            if note is not None and len(note) > note_cap:
+                warnings.append(f"notes cut to {note_cap:,} characters (they had {len(note):,})")
+                note = cut(note, note_cap)
             # None rather than an empty dict per row: half a million of those add up.
             extra = {h: v[i].strip() for h, v in custom if v[i].strip()} or None
+            if extra is not None:
+                for header, value in extra.items():
+                    if len(value) > custom_cap:
+                        warnings.append(
+                            f"custom field '{shown(header)}' cut to {custom_cap:,} "
+                            f"characters (it had {len(value):,})"
+                        )
+                        extra[header] = cut(value, custom_cap)
             values = (
-                clip(first, "first_name"), clip(last, "last_name"), phone.e164, email,
-                texts["company"][i], texts["title"][i], website, texts["industry"][i], city,
-                country, zone, notes[i], extra,
+                clip(first, "first_name"),
+                clip(last, "last_name"),
+                phone.e164,
+                email,
+                texts["company"][i],
+                texts["title"][i],
+                website,
+                texts["industry"][i],
+                city,
+                country,
+                zone,
+                note,
+                extra,
             )
             outcomes.append(RowOutcome(row, values, tags[i], problems, warnings))
         return outcomes

@@ -1,7 +1,12 @@
 """Reading lead spreadsheets as text: CSV in any common encoding and delimiter, XLSX safely.
 
 Every cell comes back as a string exactly as the person sees it: no `0044...` turned into
-`44...`, no phone turned into `4.15555e+09`, formulas as their cached values. An XLSX is a zip
+`44...`, no phone turned into `4.15555e+09`, formulas as their cached values. A file wider than
+the column cap is refused before its rows are parsed (a CSV by its header, an XLSX at the first
+row that is too wide), so a 16,384-column sheet costs a second, not minutes. Every cell is
+bounded: control characters (a NUL byte, which PostgreSQL cannot store, and the other C0 controls
+but tab, CR and LF) are removed and a cell longer than the cell cap is cut, each with a message
+for its row, never a refusal of the file. An XLSX is a zip
 of XML, so before openpyxl parses it its declared sizes and compression ratio are checked
 (Python's zipfile never inflates an entry past its declared size, so the check bounds memory),
 and openpyxl must be parsing through defusedxml, which refuses entity-expansion attacks.
@@ -22,6 +27,7 @@ import pandas as pd
 
 from core.config import ConfigError, Settings
 from core.errors import ValidationError
+from core.export import CSV_NEUTRALISED, CSV_UNDO, START_NEUTRALISED, START_UNDO
 from core.leads.mapping import looks_like_header_row
 
 CSV_EXTENSIONS = (".csv", ".tsv", ".txt")
@@ -33,8 +39,16 @@ SNIFF_BYTES = 64 * 1024
 RATIO_CHECK_MIN_BYTES = 1024 * 1024
 MAX_ZIP_ENTRIES = 10_000
 ENTITY_MESSAGE = "the XLSX workbook contains XML entity declarations, which are refused for safety"
-_NEUTRALISED = re.compile(r"^'(?=[=+\-@\t\r\n])")
+_APOSTROPHE_TRIGGER = re.compile(r"'[=+\-@\t\r\n]")
+# C0 control characters but tab, LF and CR: never meaningful in a lead's data, and NUL cannot
+# even be stored by PostgreSQL.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x19\x1b-\x1f]")
+# More control bytes than this share of a sample is a binary file, not text with a stray NUL.
+BINARY_CONTROL_SHARE = 0.05
 _ZEROS_FORMAT = re.compile(r"^0+$")
+# A header names a custom field and a mapping entry: longer than this is cut.
+MAX_HEADER_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,8 @@ class ReadLimits:
     max_rows: int = 500_000
     max_uncompressed_bytes: int = 500 * 1024 * 1024
     max_compression_ratio: float = 100.0
+    max_columns: int = 200
+    max_cell_chars: int = 10_000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReadLimits:
@@ -53,6 +69,8 @@ class ReadLimits:
             max_rows=settings.import_max_rows,
             max_uncompressed_bytes=settings.import_max_uncompressed_bytes,
             max_compression_ratio=settings.import_max_compression_ratio,
+            max_columns=settings.import_max_columns,
+            max_cell_chars=settings.import_max_cell_chars,
         )
 
 
@@ -68,6 +86,9 @@ class RawTable:
     sheet: str | None = None
     encoding: str | None = None
     delimiter: str | None = None
+    # Spreadsheet row number -> what reading changed in that row's cells (control characters
+    # removed, a long cell cut): warnings for the row, not reasons to refuse it.
+    row_messages: dict[int, list[str]] = field(default_factory=dict)
 
     @property
     def row_count(self) -> int:
@@ -117,15 +138,15 @@ def file_kind(file_name: str, data: bytes) -> str:
         if _looks_binary(data[:SNIFF_BYTES]):
             raise ValidationError(f"'{file_name}' is not a CSV file: it holds binary data")
         return "csv"
-    raise ValidationError(
-        f"'{file_name}' is not a supported file type: upload a .csv or .xlsx file"
-    )
+    raise ValidationError(f"'{file_name}' is not a supported file type: upload a .csv or .xlsx file")
 
 
 def _looks_binary(sample: bytes) -> bool:
+    """Binary when control bytes are common; a stray NUL in a text file is cleaned, not refused."""
     if sample.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_without_bom(sample):
         return False
-    return b"\x00" in sample
+    controls = len(_CONTROL_BYTES.findall(sample))
+    return controls > BINARY_CONTROL_SHARE * len(sample)
 
 
 def _utf16_without_bom(sample: bytes) -> str | None:
@@ -199,20 +220,84 @@ def unique_headers(raw: list[Any]) -> list[str]:
     headers: list[str] = []
     seen: dict[str, int] = {}
     for position, value in enumerate(raw, start=1):
-        name = " ".join(str(value or "").split()) or f"Column {position}"
+        name = " ".join(CONTROL_CHARACTERS.sub("", str(value or "")).split()) or f"Column {position}"
+        if len(name) > MAX_HEADER_CHARS:
+            name = name[: MAX_HEADER_CHARS - 1].rstrip() + "…"
         count = seen.get(name.lower(), 0) + 1
         seen[name.lower()] = count
         headers.append(name if count == 1 else f"{name} ({count})")
     return headers
 
 
-def _clean_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    # Cells written by Leadflow's own export carry an apostrophe against formula injection.
+def _clean_frame(frame: pd.DataFrame, neutralised: re.Pattern[str], undo: str) -> pd.DataFrame:
+    # Cells written by Leadflow's own export carry apostrophes against formula injection. Only a
+    # column with an apostrophe before a trigger somewhere is rewritten, so a column of names
+    # like O'Brien costs one vectorised search.
     for column in frame.columns:
         values = frame[column]
-        if values.str.startswith("'").any():
-            frame[column] = values.str.replace(_NEUTRALISED, "", regex=True)
+        if values.str.contains(_APOSTROPHE_TRIGGER.pattern, regex=True).any():
+            frame[column] = values.str.replace(neutralised, undo, regex=True)
     return frame
+
+
+def _bound_cells(frame: pd.DataFrame, first_row: int, limits: ReadLimits) -> dict[int, list[str]]:
+    """Remove control characters and cut over-long cells in place; the messages per row.
+
+    Each column is checked with two vectorised passes; only a column with a hit (nearly never)
+    is looked at cell by cell.
+    """
+    messages: dict[int, list[str]] = {}
+    cap = limits.max_cell_chars
+    for position, header in enumerate(frame.columns):
+        column = frame.iloc[:, position]
+        if column.empty:
+            continue
+        has_controls = bool(column.str.contains(CONTROL_CHARACTERS.pattern, regex=True).any())
+        if not has_controls and column.str.len().max() <= cap:
+            continue
+        values: list[str] = column.tolist()
+        for index, value in enumerate(values):
+            notes = []
+            if has_controls:
+                value, removed = CONTROL_CHARACTERS.subn("", value)
+                if removed:
+                    plural = "character" if removed == 1 else "characters"
+                    notes.append(
+                        f"column '{header}': removed {removed:,} control {plural} (such as a NUL byte)"
+                    )
+            if len(value) > cap:
+                notes.append(
+                    f"column '{header}' held {len(value):,} characters: only the first {cap:,} were read"
+                )
+                value = value[:cap]
+            if notes:
+                values[index] = value
+                messages.setdefault(first_row + index, []).extend(notes)
+        frame.iloc[:, position] = values
+    return messages
+
+
+def _too_many_columns(count: int, limits: ReadLimits, where: str = "the file") -> ValidationError:
+    return ValidationError(
+        f"{where} has {count:,} columns, more than the {limits.max_columns:,} one import takes; "
+        "delete the columns you do not need (or copy the ones to import into a new sheet) and "
+        "upload it again"
+    )
+
+
+def _csv_header_width(data: bytes, encoding: str, delimiter: str, header_index: int) -> int:
+    """The number of fields of the header row, read alone (a header may be longer than the sample)."""
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, errors="replace", newline="")
+    reader = csv.reader(stream, delimiter=delimiter)
+    try:
+        for index, row in enumerate(reader):
+            if index == header_index:
+                return len(row)
+    except csv.Error as exc:
+        raise ValidationError(
+            f"the header row of the CSV could not be read: {exc}; check its quotes"
+        ) from exc
+    return 0
 
 
 def read_csv_table(data: bytes, limits: ReadLimits) -> RawTable:
@@ -226,6 +311,11 @@ def read_csv_table(data: bytes, limits: ReadLimits) -> RawTable:
     delimiter = sniff_delimiter(lines)
     first_rows = list(csv.reader(lines, delimiter=delimiter))
     header_index = find_header_row(first_rows)
+    # The column cap is checked before pandas parses anything, on the whole header row (which may
+    # run past the sample); pandas refuses any later row wider than the header.
+    width = _csv_header_width(data, encoding, delimiter, header_index)
+    if width > limits.max_columns:
+        raise _too_many_columns(width, limits)
     try:
         frame = pd.read_csv(
             io.BytesIO(data),
@@ -254,15 +344,17 @@ def read_csv_table(data: bytes, limits: ReadLimits) -> RawTable:
     frame = _drop_empty_unnamed_columns(frame, raw_headers)
     headers = unique_headers(raw_headers[: len(frame.columns)])
     frame.columns = pd.Index(headers)
-    frame = _clean_frame(frame.astype(str))
     header_row = header_index + 1
+    frame = frame.astype(str)
+    messages = _bound_cells(frame, header_row + 1, limits)
     return RawTable(
         headers=headers,
-        frame=frame,
+        frame=_clean_frame(frame, CSV_NEUTRALISED, CSV_UNDO),
         first_row=header_row + 1,
         header_row=header_row,
         encoding=encoding,
         delimiter=delimiter,
+        row_messages=messages,
     )
 
 
@@ -396,26 +488,47 @@ def read_xlsx_table(data: bytes, limits: ReadLimits, sheet: str | None = None) -
     width = len(headers)
     body = [r[:width] + [""] * (width - len(r)) for r in rows[header_index + 1 :]]
     _check_row_count(len(body), limits)
-    frame = _clean_frame(pd.DataFrame(body, columns=headers, dtype=str))
+    frame = pd.DataFrame(body, columns=headers, dtype=str)
+    messages = _bound_cells(frame, header_index + 2, limits)
     return RawTable(
         headers=headers,
-        frame=frame,
+        frame=_clean_frame(frame, START_NEUTRALISED, START_UNDO),
         first_row=header_index + 2,
         header_row=header_index + 1,
         sheets=sheets,
         sheet=name,
+        row_messages=messages,
     )
+
+
+def _filled_width(row: tuple[Any, ...]) -> int:
+    """The position of the row's last cell that holds a value (0 for an empty row)."""
+    width = len(row)
+    while width and (row[width - 1].value is None or row[width - 1].value == ""):
+        width -= 1
+    return width
 
 
 def _sheet_rows(worksheet: Any, limits: ReadLimits) -> list[list[str]]:
     rows: list[list[str]] = []
     # The header may sit a few rows down, so allow for those above the row limit.
     cap = limits.max_rows + HEADER_SEARCH_ROWS + 1
-    for row in worksheet.iter_rows():
+    # The declared <dimension> would pad every row to its width (A1:XFD1 pads to 16,384 cells):
+    # read each row as far as its own cells go instead.
+    worksheet.reset_dimensions()
+    for number, row in enumerate(worksheet.iter_rows(), start=1):
+        width = _filled_width(row)
+        if width > limits.max_columns:
+            where = (
+                f"row {number} of the sheet '{worksheet.title}'"
+                if rows
+                else (f"the sheet '{worksheet.title}'")
+            )
+            raise _too_many_columns(width, limits, where)
         rows.append(
             [
                 xlsx_cell_text(c.value, c.number_format if isinstance(c.value, (int, float)) else None)
-                for c in row
+                for c in row[:width]
             ]
         )
         if len(rows) > cap:

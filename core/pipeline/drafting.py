@@ -24,6 +24,9 @@ from core.pipeline.state import CampaignData, TenantData
 
 # The most output a model call may write: also what the cost estimate prices.
 COMPOSE_MAX_OUTPUT_TOKENS = {"sms": 200, "email": 500}
+# The most of each lead field the compose request carries, whatever the lead holds (a lead
+# imported before notes were capped, or edited since): a 10 MB note must not become the prompt.
+LEAD_PROMPT_CHARS = {"notes": 1_000, "default": 200}
 CONDENSE_MAX_OUTPUT_TOKENS = 300
 
 
@@ -92,9 +95,15 @@ def system_prompt_for(campaign: CampaignData, *, step: int, variant: str, canary
     return full, fixed.split("Confidential marker")[0]
 
 
+def _clipped(value: Any, budget: int) -> str:
+    text = str(value)
+    return text if len(text) <= budget else text[: budget - 1] + "…"
+
+
 def _lead_for_prompt(lead: dict[str, Any]) -> dict[str, Any]:
     keep = ("first_name", "last_name", "company", "title", "industry", "city", "country", "notes")
-    return {k: lead[k] for k in keep if lead.get(k)}
+    default = LEAD_PROMPT_CHARS["default"]
+    return {k: _clipped(lead[k], LEAD_PROMPT_CHARS.get(k, default)) for k in keep if lead.get(k)}
 
 
 def compose_request(

@@ -39,18 +39,26 @@ def test_import_prints_exactly_the_counts_as_json(cli_env: Path) -> None:
     counts = json.loads(result.stdout)
     assert list(counts) == ["import_id", "rows", "imported", "updated", "duplicates", "rejected"]
     assert {k: v for k, v in counts.items() if k != "import_id"} == {
-        "rows": 4, "imported": 2, "updated": 0, "duplicates": 1, "rejected": 1}
-    again = json.loads(runner.invoke(
-        app, ["leads", "import", str(cli_env), "--tenant", "Acme", "--json", "--on-duplicate", "fill"]
-    ).stdout)
+        "rows": 4,
+        "imported": 2,
+        "updated": 0,
+        "duplicates": 1,
+        "rejected": 1,
+    }
+    again = json.loads(
+        runner.invoke(
+            app, ["leads", "import", str(cli_env), "--tenant", "Acme", "--json", "--on-duplicate", "fill"]
+        ).stdout
+    )
     assert (again["imported"], again["duplicates"]) == (0, 3)
 
 
 def test_import_with_a_mapping_file_and_the_text_report(cli_env: Path, tmp_path: Path) -> None:
     mapping = tmp_path / "mapping.json"
     mapping.write_text(json.dumps({"Mobile": "phone", "E-mail": "ignore", "Colour": "notes"}))
-    result = runner.invoke(app, ["leads", "import", str(cli_env), "--tenant", "Acme",
-                                 "--mapping", str(mapping), "--tag", "cli"])
+    result = runner.invoke(
+        app, ["leads", "import", str(cli_env), "--tenant", "Acme", "--mapping", str(mapping), "--tag", "cli"]
+    )
     assert result.exit_code == 0, result.output
     assert "2 imported" in result.stdout
     assert "row 4: phone '12345' is not a valid number for US" in result.stdout
@@ -58,8 +66,10 @@ def test_import_with_a_mapping_file_and_the_text_report(cli_env: Path, tmp_path:
 
 @pytest.mark.parametrize(
     ("arguments", "message"),
-    [(["--tenant", "Nobody"], "no tenant named 'Nobody'"),
-     (["--tenant", "Acme", "--on-duplicate", "merge"], "use skip, fill or overwrite")],
+    [
+        (["--tenant", "Nobody"], "no tenant named 'Nobody'"),
+        (["--tenant", "Acme", "--on-duplicate", "merge"], "use skip, fill or overwrite"),
+    ],
 )
 def test_import_errors_are_one_line_and_non_zero(cli_env: Path, arguments: list[str], message: str) -> None:
     result = runner.invoke(app, ["leads", "import", str(cli_env), *arguments])
@@ -89,7 +99,34 @@ def test_export_refuses_an_unknown_format(cli_env: Path, tmp_path: Path) -> None
 def test_suppressions_import(cli_env: Path, tmp_path: Path) -> None:
     stop = tmp_path / "stop.csv"
     stop.write_text("phone\n(415) 555-0100\n123\n")
-    result = runner.invoke(app, ["suppressions", "import", str(stop), "--tenant", "Acme",
-                                 "--channel", "sms", "--reason", "stop", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "suppressions",
+            "import",
+            str(stop),
+            "--tenant",
+            "Acme",
+            "--channel",
+            "sms",
+            "--reason",
+            "stop",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"rows": 2, "added": 1, "already": 0, "rejected": 1}
+
+
+def test_import_reports_what_it_changed_in_imported_rows(
+    cli_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEADFLOW_IMPORT_MAX_NOTE_CHARS", "10")
+    path = tmp_path / "notes.csv"
+    path.write_bytes(b"Phone,Notes\n4155550100,call back in May please\n4155550101,ok\x00\n")
+    result = runner.invoke(app, ["leads", "import", str(path), "--tenant", "Acme"])
+    assert result.exit_code == 0, result.output
+    assert "2 imported" in result.stdout
+    assert "2 warnings on imported rows:" in result.stdout
+    assert "row 2: notes cut to 10 characters (they had 23)" in result.stdout
+    assert "row 3: column 'Notes': removed 1 control character (such as a NUL byte)" in result.stdout

@@ -19,7 +19,7 @@ from core.export import (
 )
 
 DANGEROUS = [
-    "=HYPERLINK(\"http://evil.example\",\"click\")",
+    '=HYPERLINK("http://evil.example","click")',
     "+1+cmd|' /C calc'!A0",
     "-2+3",
     "@SUM(A1:A2)",
@@ -119,3 +119,75 @@ def test_xlsx_writes_dates_and_missing_values() -> None:
 )
 def test_safe_sheet_name(name: str, expected: str) -> None:
     assert safe_sheet_name(name) == expected
+
+
+# --- separators of other locales ----------------------------------------------------------
+
+TRIGGER_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+HIDDEN = [
+    "Acme;=1+1",
+    'Acme,=HYPERLINK("http://evil.example")',
+    "Acme\t@SUM(A1)",
+    "Acme|-2+3",
+    "Acme; =1+1",
+    'Acme;"=1+1',
+    "Acme; \"'+cmd|' /C calc'!A0",
+    "Acme;\t=1",
+    "one\n=2",
+    "  =1+1",
+    '"=1+1',
+    "x,'-5",
+    "it's fine; really",
+]
+
+
+def _cells(text: str, delimiter: str) -> list[str]:
+    """The cells a spreadsheet splitting on `delimiter` could see: csv-parsed and naively split."""
+    parsed = [c for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) for c in row]
+    naive = [c for line in text.splitlines() for c in line.split(delimiter)]
+    return parsed + naive
+
+
+@pytest.mark.parametrize("delimiter", [";", ",", "\t", "|"])
+def test_csv_read_with_any_separator_has_no_cell_starting_with_a_trigger(delimiter: str) -> None:
+    frame = pd.DataFrame({"company": HIDDEN, "phone": ["+14155550100"] * len(HIDDEN)})
+    text = dataframe_to_csv_bytes(frame).decode("utf-8-sig")
+    for cell in _cells(text, delimiter):
+        # What a spreadsheet skips before deciding a cell is a formula: spaces and quote marks.
+        assert not cell.lstrip(' "').startswith(TRIGGER_STARTS), (delimiter, cell)
+
+
+def test_csv_quotes_every_field_and_round_trips() -> None:
+    frame = pd.DataFrame({"company": HIDDEN, "count": list(range(len(HIDDEN)))})
+    text = dataframe_to_csv_bytes(frame).decode("utf-8-sig")
+    assert text.splitlines()[1] == '"Acme;\'=1+1","0"'
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert [strip_neutralising_prefix(r[0]) for r in rows[1:]] == HIDDEN
+    # The E.164 convention is unchanged: '+1415... in CSV, stripped again on import.
+    phone = dataframe_to_csv_bytes(pd.DataFrame({"phone": ["+14155550100"]})).decode("utf-8-sig")
+    assert phone.splitlines()[1] == '"\'+14155550100"'
+
+
+def test_the_importer_reads_a_csv_export_back_unchanged() -> None:
+    from core.leads.readers import read_table
+
+    frame = pd.DataFrame({"Phone": ["+14155550100"] * len(HIDDEN), "Company": HIDDEN})
+    table = read_table(dataframe_to_csv_bytes(frame), "export.csv")
+    assert table.frame["Company"].tolist() == HIDDEN
+    assert set(table.frame["Phone"]) == {"+14155550100"}
+
+
+def test_xlsx_cells_are_never_split_so_only_their_start_is_neutralised() -> None:
+    from core.leads.readers import read_table
+
+    frame = pd.DataFrame({"Phone": ["+14155550100"] * len(HIDDEN), "Company": HIDDEN})
+    data = dataframe_to_xlsx_bytes(frame)
+    sheet = openpyxl.load_workbook(io.BytesIO(data))["Sheet1"]
+    values = [row[1].value for row in sheet.iter_rows(min_row=2)]
+    assert all(row[1].data_type == "s" for row in sheet.iter_rows(min_row=2))
+    assert values[0] == "Acme;=1+1"  # one typed text cell: inert whatever the locale
+    assert values[HIDDEN.index("  =1+1")] == "  '=1+1"
+    assert not any(v.lstrip(' "').startswith(TRIGGER_STARTS) for v in values)
+    table = read_table(data, "export.xlsx")
+    assert table.frame["Company"].tolist() == HIDDEN
+    assert set(table.frame["Phone"]) == {"+14155550100"}

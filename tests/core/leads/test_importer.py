@@ -44,8 +44,14 @@ def _leads(db: Database, actor: Actor) -> dict[str, Lead]:
 
 def test_import_dedups_inside_the_file_and_reports_rejects(db: Database, admin: Actor) -> None:
     summary = _import(db, admin, tags=["Fair 2026"])
-    assert summary.counts() == {"import_id": summary.import_id, "rows": 6, "imported": 2,
-                                "updated": 0, "duplicates": 2, "rejected": 2}
+    assert summary.counts() == {
+        "import_id": summary.import_id,
+        "rows": 6,
+        "imported": 2,
+        "updated": 0,
+        "duplicates": 2,
+        "rejected": 2,
+    }
     assert [(r["row"], r["reason"]) for r in summary.rejects] == [
         (4, "phone '12345' is not a valid number for US"),
         (7, "email 'dora@' is not valid: There must be something after the @-sign."),
@@ -54,7 +60,12 @@ def test_import_dedups_inside_the_file_and_reports_rejects(db: Database, admin: 
     leads = _leads(db, admin)
     ada = leads["+14155550100"]
     assert (ada.first_name, ada.email, ada.website, ada.time_zone, ada.country) == (
-        "Ada", "ada@example.com", "engines.example.com", "America/Los_Angeles", "US")
+        "Ada",
+        "ada@example.com",
+        "engines.example.com",
+        "America/Los_Angeles",
+        "US",
+    )
     assert ada.custom_fields == {"Colour": "blue"}
     assert ada.import_id == summary.import_id
     assert [t.tag for t in ada.tags] == ["fair 2026"]
@@ -86,15 +97,25 @@ UPDATE = (HEADER + "Ada,King,4155550100,,Analytical Engines,Countess,,green\n").
     ],
 )
 def test_each_duplicate_policy(
-    db: Database, admin: Actor, policy: str, last_name: str, company: str, title: str | None,
-    colour: str, updated: int,
+    db: Database,
+    admin: Actor,
+    policy: str,
+    last_name: str,
+    company: str,
+    title: str | None,
+    colour: str,
+    updated: int,
 ) -> None:
     _import(db, admin)
     summary = _import(db, admin, UPDATE, on_duplicate=policy)
     assert (summary.imported, summary.updated, summary.duplicates) == (0, updated, 1 - updated)
     ada = _leads(db, admin)["+14155550100"]
     assert (ada.last_name, ada.company, ada.title, ada.custom_fields["Colour"]) == (
-        last_name, company, title, colour)
+        last_name,
+        company,
+        title,
+        colour,
+    )
     assert ada.email == "ada@example.com"  # an empty cell never erases a value
 
 
@@ -106,9 +127,7 @@ def test_a_row_matching_two_different_leads_changes_neither(db: Database, admin:
     assert _leads(db, admin)["+14155550100"].company == "Engines"
 
 
-def test_a_failure_midway_leaves_no_rows(
-    db: Database, admin: Actor, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failure_midway_leaves_no_rows(db: Database, admin: Actor, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importer, "SAVE_CHUNK", 1)
     calls = {"n": 0}
     real = importer._save_chunk
@@ -158,16 +177,22 @@ def test_the_mapping_is_saved_and_a_given_mapping_is_used(db: Database, admin: A
     from core.leads.mapping import find_saved_mapping
 
     assert find_saved_mapping(db, admin, ["Tel", "Mail", "Shoe"]) == {
-        "Tel": "phone", "Mail": "email", "Shoe": "ignore"}
+        "Tel": "phone",
+        "Mail": "email",
+        "Shoe": "ignore",
+    }
 
 
 @pytest.mark.parametrize(
     ("options", "error", "message"),
-    [({"on_duplicate": "merge"}, ValidationError, "use skip, fill or overwrite"),
-     ({"mapping": {"Phone": "fax"}}, ValidationError, "not a lead field")],
+    [
+        ({"on_duplicate": "merge"}, ValidationError, "use skip, fill or overwrite"),
+        ({"mapping": {"Phone": "fax"}}, ValidationError, "not a lead field"),
+    ],
 )
-def test_bad_options_are_refused(db: Database, admin: Actor, options: dict[str, Any],
-                                 error: type[Exception], message: str) -> None:
+def test_bad_options_are_refused(
+    db: Database, admin: Actor, options: dict[str, Any], error: type[Exception], message: str
+) -> None:
     with pytest.raises(error, match=message):
         _import(db, admin, **options)
 
@@ -190,12 +215,14 @@ def test_preview_validates_the_first_rows(db: Database, admin: Actor) -> None:
 def test_the_xlsx_sample_and_the_csv_sample_import_alike(db: Database, admin: Actor) -> None:
     from core.config import DATA_DIR
 
-    csv_summary = import_leads(db, admin, file_name="sample_leads.csv",
-                               data=(DATA_DIR / "sample_leads.csv").read_bytes())
+    csv_summary = import_leads(
+        db, admin, file_name="sample_leads.csv", data=(DATA_DIR / "sample_leads.csv").read_bytes()
+    )
     assert csv_summary.imported > 180
     assert csv_summary.rejected == 4
-    xlsx_summary = import_leads(db, admin, file_name="sample_leads.xlsx",
-                                data=(DATA_DIR / "sample_leads.xlsx").read_bytes())
+    xlsx_summary = import_leads(
+        db, admin, file_name="sample_leads.xlsx", data=(DATA_DIR / "sample_leads.xlsx").read_bytes()
+    )
     assert (xlsx_summary.imported, xlsx_summary.rejected) == (0, 4)
     assert xlsx_summary.duplicates == csv_summary.imported + csv_summary.duplicates
     # The same bad rows, numbered as each spreadsheet shows them (two rows above the XLSX header).
@@ -220,8 +247,9 @@ def test_a_later_row_sees_what_an_earlier_row_changed(
     monkeypatch.setattr(importer, "SAVE_CHUNK", save_chunk)
     _import(db, admin)
     # Row 2 moves Ada to a new address; row 3 then carries her old one, which is free again.
-    moves = (HEADER + "Ada,,(415) 555-0100,ada@new.example.com,,,,\n"
-             + "Eve,,(415) 555-0199,ada@example.com,,,,\n").encode()
+    moves = (
+        HEADER + "Ada,,(415) 555-0100,ada@new.example.com,,,,\n" + "Eve,,(415) 555-0199,ada@example.com,,,,\n"
+    ).encode()
     summary = _import(db, admin, moves, on_duplicate="overwrite")
     assert (summary.imported, summary.updated, summary.duplicates) == (1, 1, 0)
     leads = _leads(db, admin)
@@ -238,10 +266,8 @@ def test_bulk_written_leads_get_fresh_ids_and_their_tags(db: Database, admin: Ac
         session.add(Lead(tenant_id=admin.tenant_id, phone="+14155550177"))
     with db.session(tenant_id=admin.tenant_id) as session:
         tagged = session.execute(select(Lead.phone, LeadTag.tag).join(LeadTag.lead)).all()
-        assert sorted(tagged, key=str) == sorted(
-            [("+14155550100", "vip"), ("+14155550101", "vip")], key=str)
-        assert session.scalar(select(func.count(Lead.id)).where(
-            Lead.import_id == summary.import_id)) == 2
+        assert sorted(tagged, key=str) == sorted([("+14155550100", "vip"), ("+14155550101", "vip")], key=str)
+        assert session.scalar(select(func.count(Lead.id)).where(Lead.import_id == summary.import_id)) == 2
 
 
 def test_the_bulk_writer_refuses_another_tenants_session(db: Database, admin: Actor) -> None:
@@ -252,3 +278,135 @@ def test_the_bulk_writer_refuses_another_tenants_session(db: Database, admin: Ac
     other = make_tenant(db, "Other")
     with db.session(tenant_id=other) as session, pytest.raises(TenantScopeError):
         importer._LeadWriter(session, admin.tenant_id, 1, datetime.now(UTC))
+
+
+# --- bounded inputs -----------------------------------------------------------------------
+
+
+def _settings_with(db: Database, **limits: Any) -> None:
+    for name, value in limits.items():
+        setattr(db.settings, name, value)
+
+
+def test_a_nul_byte_deep_in_a_csv_is_stripped_and_reported_not_a_database_error(
+    db: Database, admin: Actor
+) -> None:
+    lines = ["First Name,Phone,Email,Notes"]
+    row = 0
+    while sum(len(line) + 1 for line in lines) < 100_000:
+        lines.append(f"Lead{row},+1415555{row:04d},lead{row}@example.com,fine")
+        row += 1
+    lines.append("Nu\x00ll,+14155559998,nul@example.com,a\x00b\x01c")
+    data = ("\n".join(lines) + "\n").encode()
+    assert 99_000 < data.index(b"\x00") < 101_000
+    summary = _import(db, admin, data)
+    assert (summary.imported, summary.rejected) == (row + 1, 0)
+    nul_row = row + 2
+    assert summary.warnings == [
+        {"row": nul_row, "warning": "column 'First Name': removed 1 control character (such as a NUL byte)"},
+        {"row": nul_row, "warning": "column 'Notes': removed 2 control characters (such as a NUL byte)"},
+    ]
+    lead = _leads(db, admin)["+14155559998"]
+    assert (lead.first_name, lead.notes) == ("Null", "abc")
+
+
+def test_long_notes_are_clipped_at_import_with_a_row_warning(db: Database, admin: Actor) -> None:
+    _settings_with(db, import_max_note_chars=2_000)
+    note = "Asked about pricing; call back in May. " * 150  # about 6,000 characters
+    data = f"Phone,Email,Notes\n4155550100,ada@example.com,{note}\n4155550101,,short\n".encode()
+    summary = _import(db, admin, data)
+    assert (summary.imported, summary.rejected) == (2, 0)
+    assert summary.warnings == [
+        {"row": 2, "warning": f"notes cut to 2,000 characters (they had {len(note.strip()):,})"}
+    ]
+    leads = _leads(db, admin)
+    assert len(leads["+14155550100"].notes) == 2_000
+    assert leads["+14155550100"].notes.startswith("Asked about pricing; call back in May.")
+    assert leads["+14155550101"].notes == "short"
+
+
+def test_a_ten_megabyte_note_is_clipped_too(db: Database, admin: Actor) -> None:
+    note = "x" * (10 * 1024 * 1024)
+    data = f"Phone,Notes\n4155550100,{note}\n".encode()
+    summary = _import(db, admin, data)
+    assert summary.imported == 1
+    assert len(_leads(db, admin)["+14155550100"].notes) == db.settings.import_max_note_chars
+    assert any(w["warning"].startswith("notes cut to") for w in summary.warnings)
+
+
+def test_the_preview_shows_what_reading_and_clipping_changed(db: Database, admin: Actor) -> None:
+    _settings_with(db, import_max_note_chars=10)
+    data = b"Phone,Email,Notes\n4155550100,a\x00@example.com,a long note indeed\n"
+    table = importer.load_table(db, admin, data, "leads.csv")
+    [row] = preview_rows(db, admin, table, {"Phone": "phone", "Email": "email", "Notes": "notes"})
+    assert row.status == "warning"
+    assert row.message == (
+        "column 'Email': removed 1 control character (such as a NUL byte); "
+        "notes cut to 10 characters (they had 18)"
+    )
+    assert (row.values["email"], row.values["notes"]) == ("a@example.com", "a long no…")
+
+
+def _wide_header(columns: int) -> list[str]:
+    return ["Phone", "Email", *(f"Extra {i}" for i in range(3, columns + 1))]
+
+
+def test_a_20000_column_csv_is_refused_with_a_clear_message(db: Database, admin: Actor) -> None:
+    header = _wide_header(20_000)
+    data = (
+        ",".join(header) + "\n" + ",".join(["4155550100", "a@example.com"] + ["x"] * 19_998) + "\n"
+    ).encode()
+    with pytest.raises(ValidationError, match=r"the file has 20,000 columns, more than the 200 "):
+        _import(db, admin, data)
+
+
+def test_a_16384_column_xlsx_is_refused_with_a_clear_message(
+    db: Database, admin: Actor, tmp_path: Any
+) -> None:
+    import openpyxl
+
+    workbook = openpyxl.Workbook(write_only=True)
+    sheet = workbook.create_sheet("Leads")
+    sheet.append(_wide_header(16_384))
+    for row in range(5):
+        sheet.append([f"415555010{row}", f"lead{row}@example.com", *(["x"] * 16_382)])
+    path = tmp_path / "wide.xlsx"
+    workbook.save(path)
+    with pytest.raises(ValidationError, match=r"the sheet 'Leads' has 16,384 columns, more than the 200 "):
+        import_leads(db, admin, file_name="wide.xlsx", data=path.read_bytes())
+
+
+def test_a_file_of_the_column_cap_imports_with_at_most_the_custom_field_cap(
+    db: Database, admin: Actor
+) -> None:
+    header = _wide_header(200)
+    data = (",".join(header) + "\n" + ",".join(["4155550100", "a@example.com"] + ["x"] * 198) + "\n").encode()
+    summary = _import(db, admin, data)
+    assert (summary.imported, summary.rejected) == (1, 0)
+    custom = _leads(db, admin)["+14155550100"].custom_fields
+    assert len(custom) == db.settings.import_max_custom_fields == 50
+    assert list(custom) == header[2:52]
+    with pytest.raises(ValidationError, match=r"199 columns are kept as custom fields, more than the 50"):
+        _import(db, admin, data, mapping={"Phone": "phone"})
+
+
+def test_merging_never_grows_a_lead_past_the_custom_field_cap(db: Database, admin: Actor) -> None:
+    _settings_with(db, import_max_custom_fields=3)
+    _import(db, admin, b"Phone,A,B\n4155550100,1,2\n")
+    summary = _import(db, admin, b"Phone,C,D,E\n4155550100,3,4,5\n", on_duplicate="fill")
+    assert summary.updated == 1
+    assert _leads(db, admin)["+14155550100"].custom_fields == {"A": "1", "B": "2", "C": "3"}
+
+
+def test_columns_the_suggested_mapping_leaves_out_are_named_in_a_warning(db: Database, admin: Actor) -> None:
+    _settings_with(db, import_max_custom_fields=3)
+    data = b"Phone,A,B,C,D,E\n4155550100,1,2,3,4,5\n"
+    summary = _import(db, admin, data)
+    assert summary.warnings == [
+        {
+            "row": 1,
+            "warning": "2 columns were not imported, since a lead keeps at most 3 custom fields: "
+            "'D', 'E'; give a mapping to choose which columns to keep",
+        }
+    ]
+    assert _leads(db, admin)["+14155550100"].custom_fields == {"A": "1", "B": "2", "C": "3"}

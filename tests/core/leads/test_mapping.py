@@ -22,15 +22,37 @@ from tests.factories import make_actor, make_tenant
 
 @pytest.mark.parametrize(
     ("header", "field"),
-    [("Phone", "phone"), ("Mobile", "phone"), ("Cell", "phone"), ("Tel", "phone"),
-     ("Phone Number", "phone"), ("phone_number", "phone"), ("E-mail", "email"),
-     ("Email Address", "email"), ("First Name", "first_name"), ("Given name", "first_name"),
-     ("Surname", "last_name"), ("Name", "full_name"), ("Company", "company"),
-     ("Organisation", "company"), ("Organization", "company"), ("Account", "company"),
-     ("Title", "title"), ("Job Title", "title"), ("Role", "title"), ("Website", "website"),
-     ("Domain", "website"), ("URL", "website"), ("Industry", "industry"), ("City", "city"),
-     ("Country", "country"), ("Time zone", "time_zone"), ("Notes", "notes"), ("Tags", "tags"),
-     ("Favourite colour", CUSTOM)],
+    [
+        ("Phone", "phone"),
+        ("Mobile", "phone"),
+        ("Cell", "phone"),
+        ("Tel", "phone"),
+        ("Phone Number", "phone"),
+        ("phone_number", "phone"),
+        ("E-mail", "email"),
+        ("Email Address", "email"),
+        ("First Name", "first_name"),
+        ("Given name", "first_name"),
+        ("Surname", "last_name"),
+        ("Name", "full_name"),
+        ("Company", "company"),
+        ("Organisation", "company"),
+        ("Organization", "company"),
+        ("Account", "company"),
+        ("Title", "title"),
+        ("Job Title", "title"),
+        ("Role", "title"),
+        ("Website", "website"),
+        ("Domain", "website"),
+        ("URL", "website"),
+        ("Industry", "industry"),
+        ("City", "city"),
+        ("Country", "country"),
+        ("Time zone", "time_zone"),
+        ("Notes", "notes"),
+        ("Tags", "tags"),
+        ("Favourite colour", CUSTOM),
+    ],
 )
 def test_headers_are_matched_by_synonyms(header: str, field: str) -> None:
     assert suggest_mapping([header]) == {header: field}
@@ -68,12 +90,50 @@ def test_a_saved_mapping_is_offered_again_to_the_same_tenant_only(db: Database) 
     admin = make_actor(db, tenant, Role.admin)
     headers = ["Tel", "Mail", "Shoe size"]
     mapping = {"Tel": "phone", "Mail": "email", "Shoe size": IGNORE}
-    assert mapping_for(db, admin, headers) == (
-        {"Tel": "phone", "Mail": "email", "Shoe size": CUSTOM}, False)
+    assert mapping_for(db, admin, headers) == ({"Tel": "phone", "Mail": "email", "Shoe size": CUSTOM}, False)
     with db.session(tenant_id=tenant) as session, session.begin():
         save_mapping_in(session, tenant, headers, mapping)
     assert mapping_for(db, admin, ["shoe size", "TEL", "Mail"]) == (
-        {"shoe size": IGNORE, "TEL": "phone", "Mail": "email"}, True)
+        {"shoe size": IGNORE, "TEL": "phone", "Mail": "email"},
+        True,
+    )
     assert find_saved_mapping(db, make_actor(db, other, Role.admin), headers) is None
     with pytest.raises(PermissionDenied):
         find_saved_mapping(db, make_actor(db, tenant, Role.analyst), headers)
+
+
+class _CountedHeader(str):
+    """A header that counts how often it is compared with another string."""
+
+    comparisons = 0
+
+    def __eq__(self, other: object) -> bool:
+        _CountedHeader.comparisons += 1
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
+def test_checking_a_mapping_is_linear_in_the_number_of_columns() -> None:
+    count = 3_000
+    headers = [_CountedHeader(f"Field {i}") for i in range(count)]
+    mapping = {h: IGNORE for h in headers} | {headers[0]: "phone"}
+    _CountedHeader.comparisons = 0
+    suggest_mapping(headers, max_custom_fields=count)
+    validate_mapping(headers, mapping, max_custom_fields=count)
+    header_signature(headers)
+    # A pairwise check of columns against columns would compare millions of times.
+    assert _CountedHeader.comparisons <= 4 * count
+
+
+def test_the_suggested_mapping_keeps_at_most_the_cap_of_custom_fields() -> None:
+    headers = ["Phone", *(f"Extra {i}" for i in range(1, 8))]
+    mapping = suggest_mapping(headers, max_custom_fields=5)
+    assert [mapping[h] for h in headers] == ["phone", *[CUSTOM] * 5, IGNORE, IGNORE]
+    assert validate_mapping(headers, mapping, max_custom_fields=5) == mapping
+
+
+def test_a_mapping_with_more_custom_fields_than_the_cap_is_refused() -> None:
+    headers = ["Phone", *(f"Extra {i}" for i in range(1, 8))]
+    with pytest.raises(ValidationError, match=r"7 columns are kept as custom fields, more than the 5"):
+        validate_mapping(headers, {"Phone": "phone"}, max_custom_fields=5)

@@ -7,6 +7,7 @@ import pytest
 from email_validator import EmailNotValidError, validate_email
 
 from core.leads.normalise import (
+    FieldLimits,
     LeadNormaliser,
     PhoneNormaliser,
     normalise_country,
@@ -151,17 +152,45 @@ def test_invalid_emails_say_why(raw: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [*(r for r, _ in EMAILS_VALID), *EMAILS_INVALID, "a@b.co", "A-B@x-y.example.org",
-     "very.long.local.part.with.many.dots@example.com", "x@123.example.com", "x@example.c0m",
-     "x@-example.com", "x@example-.com", "x" * 65 + "@example.com",
-     # Letters beyond ASCII before the @: the international fast path, or email-validator.
-     "Chloé.123@Example5.com", "JOSÉ.7@EXAMPLE.COM", "müller@example.de", "δοκιμή@example.gr",
-     "用户@example.cn", "jose\u0301@example.com", "é..x@example.com", ".é@example.com",
-     "é.@example.com", "é\u200b@example.com", "é\u0301x@example.com", "é¦@example.com",
-     "é@localhost", "é@foo.test", "é@ab--cd.com", "é@bücher.example", "é" * 65 + "@example.com",
-     "é" * 64 + "@example.com", "é@" + "a" * 63 + "." + "b" * 63 + "." + "c" * 63 + ".com",
-     "é@@example.com", "é @example.com", "İstanbul@example.com", "ǅ@example.com", "٣@example.com",
-     "ⅷ@example.com", "ß@example.com"],
+    [
+        *(r for r, _ in EMAILS_VALID),
+        *EMAILS_INVALID,
+        "a@b.co",
+        "A-B@x-y.example.org",
+        "very.long.local.part.with.many.dots@example.com",
+        "x@123.example.com",
+        "x@example.c0m",
+        "x@-example.com",
+        "x@example-.com",
+        "x" * 65 + "@example.com",
+        # Letters beyond ASCII before the @: the international fast path, or email-validator.
+        "Chloé.123@Example5.com",
+        "JOSÉ.7@EXAMPLE.COM",
+        "müller@example.de",
+        "δοκιμή@example.gr",
+        "用户@example.cn",
+        "jose\u0301@example.com",
+        "é..x@example.com",
+        ".é@example.com",
+        "é.@example.com",
+        "é\u200b@example.com",
+        "é\u0301x@example.com",
+        "é¦@example.com",
+        "é@localhost",
+        "é@foo.test",
+        "é@ab--cd.com",
+        "é@bücher.example",
+        "é" * 65 + "@example.com",
+        "é" * 64 + "@example.com",
+        "é@" + "a" * 63 + "." + "b" * 63 + "." + "c" * 63 + ".com",
+        "é@@example.com",
+        "é @example.com",
+        "İstanbul@example.com",
+        "ǅ@example.com",
+        "٣@example.com",
+        "ⅷ@example.com",
+        "ß@example.com",
+    ],
 )
 def test_the_fast_path_agrees_with_email_validator(raw: str) -> None:
     text = raw.strip().strip("<>").strip().removeprefix("mailto:")
@@ -192,8 +221,13 @@ def test_names_are_trimmed_and_recased_only_when_all_one_case(raw: str, expected
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("Ada Lovelace", ("Ada", "Lovelace")), ("Lovelace, Ada", ("Ada", "Lovelace")),
-     ("Ada", ("Ada", None)), ("Guido van Rossum", ("Guido van", "Rossum")), ("", (None, None))],
+    [
+        ("Ada Lovelace", ("Ada", "Lovelace")),
+        ("Lovelace, Ada", ("Ada", "Lovelace")),
+        ("Ada", ("Ada", None)),
+        ("Guido van Rossum", ("Guido van", "Rossum")),
+        ("", (None, None)),
+    ],
 )
 def test_full_names_are_split(raw: str, expected: tuple[str | None, str | None]) -> None:
     assert split_full_name(raw) == expected
@@ -219,9 +253,19 @@ def test_websites_become_domains(raw: str, expected: str | None) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("US", "US"), ("usa", "US"), ("United States", "US"), ("UK", "GB"),
-     ("United Kingdom", "GB"), ("Germany", "DE"), ("deutschland", "DE"), ("France", "FR"),
-     ("gb", "GB"), ("Atlantis", None), ("", None)],
+    [
+        ("US", "US"),
+        ("usa", "US"),
+        ("United States", "US"),
+        ("UK", "GB"),
+        ("United Kingdom", "GB"),
+        ("Germany", "DE"),
+        ("deutschland", "DE"),
+        ("France", "FR"),
+        ("gb", "GB"),
+        ("Atlantis", None),
+        ("", None),
+    ],
 )
 def test_countries_become_iso_codes(raw: str, expected: str | None) -> None:
     assert normalise_country(raw) == expected
@@ -229,9 +273,16 @@ def test_countries_become_iso_codes(raw: str, expected: str | None) -> None:
 
 @pytest.mark.parametrize(
     ("country", "city", "zone"),
-    [("DE", None, None), ("FR", None, "Europe/Paris"), ("US", None, None),
-     ("US", "San Francisco", "America/Los_Angeles"), ("US", "New York", "America/New_York"),
-     (None, "Chicago", "America/Chicago"), ("GB", "Chicago", "Europe/London"), ("JP", None, "Asia/Tokyo")],
+    [
+        ("DE", None, None),
+        ("FR", None, "Europe/Paris"),
+        ("US", None, None),
+        ("US", "San Francisco", "America/Los_Angeles"),
+        ("US", "New York", "America/New_York"),
+        (None, "Chicago", "America/Chicago"),
+        ("GB", "Chicago", "Europe/London"),
+        ("JP", None, "Asia/Tokyo"),
+    ],
 )
 def test_time_zone_from_place(country: str | None, city: str | None, zone: str | None) -> None:
     assert time_zone_for_place(country, city) == zone
@@ -282,6 +333,40 @@ def test_row_problems_and_blank_rows() -> None:
 
 
 def test_row_keeps_unmapped_columns_as_custom_fields() -> None:
-    outcomes = _normalise([{"e": "a@example.com", "Colour": "blue", "Empty": ""}],
-                          {"e": "email", "Colour": "custom", "Empty": "custom"})
+    outcomes = _normalise(
+        [{"e": "a@example.com", "Colour": "blue", "Empty": ""}],
+        {"e": "email", "Colour": "custom", "Empty": "custom"},
+    )
     assert outcomes[0].as_dict()["custom_fields"] == {"Colour": "blue"}
+
+
+def test_long_notes_are_clipped_with_a_warning_not_rejected() -> None:
+    note = "Met at the fair. " + "Wants a demo. " * 2_000
+    limits = FieldLimits(note_chars=500)
+    frame = pd.DataFrame([{"p": "(415) 555-0100", "n": note}, {"p": "(415) 555-0101", "n": "short"}])
+    outcomes = LeadNormaliser("US", {"p": "phone", "n": "notes"}, limits).rows(frame, range(2, 4))
+    clipped, short = outcomes
+    assert clipped.accepted and clipped.as_dict()["notes"] == note[:499] + "…"
+    assert clipped.warnings == [f"notes cut to 500 characters (they had {len(note.strip()):,})"]
+    assert short.as_dict()["notes"] == "short" and short.warnings == []
+
+
+def test_custom_field_values_are_clipped_with_a_warning() -> None:
+    limits = FieldLimits(custom_field_chars=10)
+    frame = pd.DataFrame([{"p": "(415) 555-0100", "Colour": "ultramarine blue", "Size": "XL"}])
+    mapping = {"p": "phone", "Colour": "custom", "Size": "custom"}
+    [outcome] = LeadNormaliser("US", mapping, limits).rows(frame, range(2, 3))
+    assert outcome.as_dict()["custom_fields"] == {"Colour": "ultramari…", "Size": "XL"}
+    assert outcome.warnings == ["custom field 'Colour' cut to 10 characters (it had 16)"]
+
+
+@pytest.mark.parametrize("column", ["p", "e"])
+def test_an_absurdly_long_phone_or_email_is_refused_with_a_short_message(column: str) -> None:
+    raw = "1" + " " * 50_000 + "x@example.com"
+    row = {"p": "", "e": ""} | {column: raw}
+    [outcome] = _normalise([row], {"p": "phone", "e": "email"})
+    [problem] = outcome.problems
+    name, kind = ("phone", "a phone number") if column == "p" else ("email", "an email address")
+    assert problem.startswith(f"{name} '1 ") and "…'" in problem
+    assert problem.endswith(f"is too long to be {kind} ({len(raw):,} characters)")
+    assert len(problem) < 160

@@ -20,9 +20,11 @@ from core.leads.readers import (
     verify_xml_protection,
 )
 
-ROWS = [["First Name", "Phone", "Email", "City"],
-        ["Zoë", "0044 20 7946 0018", "zoe@example.com", "Köln"],
-        ["René", "(415) 555-0100", "rene@example.com", "Montréal"]]
+ROWS = [
+    ["First Name", "Phone", "Email", "City"],
+    ["Zoë", "0044 20 7946 0018", "zoe@example.com", "Köln"],
+    ["René", "(415) 555-0100", "rene@example.com", "Montréal"],
+]
 
 
 def _csv(delimiter: str = ",", rows: list[list[str]] = ROWS) -> str:
@@ -188,9 +190,7 @@ def zip_bomb() -> bytes:
     return buffer.getvalue()
 
 
-def test_a_zip_bomb_is_refused_before_any_parsing(
-    zip_bomb: bytes, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_zip_bomb_is_refused_before_any_parsing(zip_bomb: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(openpyxl, "load_workbook", lambda *a, **k: pytest.fail("the workbook was parsed"))
     with pytest.raises(ValidationError, match="possible zip bomb"):
         read_table(zip_bomb, "leads.xlsx")
@@ -233,9 +233,168 @@ def test_verify_xml_protection(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("value", "number_format", "expected"),
-    [(None, None, ""), (True, None, "TRUE"), (44, None, "44"), (4155550100.0, None, "4155550100"),
-     (4.5, None, "4.5"), (7700900123, "00000000000", "07700900123"), (12, "0.00", "12"),
-     ("text", None, "text")],
+    [
+        (None, None, ""),
+        (True, None, "TRUE"),
+        (44, None, "44"),
+        (4155550100.0, None, "4155550100"),
+        (4.5, None, "4.5"),
+        (7700900123, "00000000000", "07700900123"),
+        (12, "0.00", "12"),
+        ("text", None, "text"),
+    ],
 )
 def test_xlsx_cell_text(value: object, number_format: str | None, expected: str) -> None:
     assert readers.xlsx_cell_text(value, number_format) == expected
+
+
+# --- bounded inputs: wide files, long cells, control characters ---------------------------
+
+
+def _wide_csv(columns: int, rows: int = 2) -> bytes:
+    header = ["Phone", "Email", *(f"Field {i}" for i in range(3, columns + 1))]
+    lines = [",".join(header)]
+    for row in range(rows):
+        lines.append(",".join([f"415555{row:04d}", f"lead{row}@example.com", *("x" * (columns - 2))]))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _wide_xlsx(path: object, columns: int, rows: int = 2) -> bytes:
+    workbook = openpyxl.Workbook(write_only=True)
+    sheet = workbook.create_sheet("Leads")
+    sheet.append(["Phone", "Email", *(f"Field {i}" for i in range(3, columns + 1))])
+    for row in range(rows):
+        sheet.append([f"415555{row:04d}", f"lead{row}@example.com", *(["x"] * (columns - 2))])
+    workbook.save(path)  # type: ignore[arg-type]
+    return path.read_bytes()  # type: ignore[attr-defined]
+
+
+def test_a_csv_wider_than_the_column_cap_is_refused_before_it_is_parsed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = _wide_csv(20_000)
+    monkeypatch.setattr(readers.pd, "read_csv", lambda *a, **k: pytest.fail("the CSV was parsed"))
+    with pytest.raises(ValidationError, match=r"20,000 columns, more than the 200 one import takes"):
+        read_table(data, "wide.csv", limits=ReadLimits(max_columns=200))
+
+
+def test_a_csv_header_longer_than_the_sniffed_sample_is_counted_whole() -> None:
+    # 300 columns whose names fill more than the 64 KB the delimiter is sniffed from.
+    header = ",".join(f"{'Column number ' * 20}{i}" for i in range(300))
+    data = (header + "\n" + ",".join("x" * 300) + "\n").encode()
+    assert len(header) > readers.SNIFF_BYTES
+    with pytest.raises(ValidationError, match=r"300 columns, more than the 200"):
+        read_table(data, "wide.csv", limits=ReadLimits(max_columns=200))
+
+
+def test_an_xlsx_wider_than_the_column_cap_is_refused_at_its_first_row(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _wide_xlsx(tmp_path / "wide.xlsx", 16_384, rows=3)  # type: ignore[operator]
+    monkeypatch.setattr(readers, "xlsx_cell_text", lambda *a, **k: pytest.fail("a cell was read"))
+    with pytest.raises(ValidationError, match=r"16,384 columns, more than the 200 one import takes"):
+        read_table(data, "wide.xlsx")
+
+
+def test_an_xlsx_row_with_cells_past_the_cap_is_refused_with_its_row_number(tmp_path: object) -> None:
+    workbook = openpyxl.Workbook(write_only=True)
+    sheet = workbook.create_sheet("Leads")
+    sheet.append(["Phone", "Email"])
+    sheet.append(["4155550100", "a@example.com"])
+    sheet.append(["4155550101", "b@example.com", *([None] * 400), "stray"])
+    path = tmp_path / "stray.xlsx"  # type: ignore[operator]
+    workbook.save(path)
+    with pytest.raises(ValidationError, match=r"row 3 .*403 columns, more than the 200"):
+        read_table(path.read_bytes(), "stray.xlsx")
+
+
+def test_files_of_exactly_the_column_cap_are_read(tmp_path: object) -> None:
+    limits = ReadLimits(max_columns=200)
+    table = read_table(_wide_csv(200), "wide.csv", limits=limits)
+    assert len(table.headers) == 200 and table.row_count == 2
+    xlsx = read_table(_wide_xlsx(tmp_path / "wide.xlsx", 200), "wide.xlsx", limits=limits)  # type: ignore[operator]
+    assert len(xlsx.headers) == 200 and xlsx.row_count == 2
+    assert xlsx.frame.iloc[1].tolist()[:3] == ["4155550001", "lead1@example.com", "x"]
+
+
+def test_an_xlsx_whose_declared_dimension_is_huge_reads_only_its_cells(tmp_path: object) -> None:
+    # A sheet whose <dimension> claims A1:XFD3 (as formatting a whole row can leave it) but whose
+    # cells fill three columns is an ordinary narrow sheet.
+    path = tmp_path / "declared.xlsx"  # type: ignore[operator]
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    for row in (["Phone", "Email", "City"], ["4155550100", "a@example.com", "Oslo"]):
+        sheet.append(row)
+    workbook.save(path)
+    original = zipfile.ZipFile(path)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for item in original.infolist():
+            content = original.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                content = content.replace(b'<dimension ref="A1:C2"', b'<dimension ref="A1:XFD3"')
+                assert b"XFD3" in content
+            archive.writestr(item.filename, content)
+    table = read_table(buffer.getvalue(), "declared.xlsx")
+    assert table.headers == ["Phone", "Email", "City"]
+    assert table.frame.iloc[0].tolist() == ["4155550100", "a@example.com", "Oslo"]
+
+
+def test_a_cell_longer_than_the_cap_is_cut_with_a_row_message() -> None:
+    data = ("Phone,Notes\n4155550100," + "n" * 25_000 + "\n4155550101,short\n").encode()
+    table = read_table(data, "long.csv", limits=ReadLimits(max_cell_chars=10_000))
+    assert table.frame["Notes"].tolist() == ["n" * 10_000, "short"]
+    assert table.row_messages == {
+        2: ["column 'Notes' held 25,000 characters: only the first 10,000 were read"]
+    }
+
+
+NUL_AT = 100_000
+
+
+def _csv_with_control_characters() -> bytes:
+    lines = ["First Name,Phone,Email,Notes"]
+    row = 0
+    while sum(len(line) + 1 for line in lines) < NUL_AT:
+        lines.append(f"Lead{row},+1415555{row:04d},lead{row}@example.com,fine")
+        row += 1
+    lines.append("Nul\x00ly,+14155559998,nul@example.com,bell\x07 and tab\tkept")
+    lines.append("Plain,+14155559999,plain@example.com,line one")
+    data = ("\n".join(lines) + "\n").encode()
+    assert data.index(b"\x00") > NUL_AT - 100
+    return data
+
+
+def test_nul_and_other_control_characters_are_stripped_with_a_row_message() -> None:
+    table = read_table(_csv_with_control_characters(), "nul.csv")
+    nul_row = table.frame.iloc[-2].tolist()
+    assert nul_row == ["Nully", "+14155559998", "nul@example.com", "bell and tab\tkept"]
+    number = table.first_row + table.row_count - 2
+    assert table.row_messages == {
+        number: [
+            "column 'First Name': removed 1 control character (such as a NUL byte)",
+            "column 'Notes': removed 1 control character (such as a NUL byte)",
+        ]
+    }
+    assert not any("\x00" in str(v) for v in table.frame.to_numpy().ravel())
+
+
+def test_a_stray_nul_near_the_start_is_stripped_not_taken_for_binary() -> None:
+    table = read_table(b"Phone,Email\n4155550100,a@exa\x00mple.com\n", "leads.csv")
+    assert table.frame["Email"].tolist() == ["a@example.com"]
+    assert table.row_messages == {2: ["column 'Email': removed 1 control character (such as a NUL byte)"]}
+
+
+def test_control_characters_in_headers_are_dropped() -> None:
+    data = b"Pho\x01ne,Em\x00ail\n4155550100,a@example.com\n4155550101,b@example.com\n"
+    table = read_table(data, "leads.csv")
+    assert table.headers == ["Phone", "Email"]
+
+
+def test_an_absurdly_long_header_is_cut_and_still_unique() -> None:
+    long_name = "Comment " * 1_000
+    data = f"Phone,{long_name}A,{long_name}B\n4155550100,x,y\n".encode()
+    table = read_table(data, "leads.csv")
+    assert [len(h) for h in table.headers[1:]] == [readers.MAX_HEADER_CHARS, readers.MAX_HEADER_CHARS + 4]
+    assert table.headers[1].startswith("Comment Comment") and table.headers[1].endswith("…")
+    assert table.headers[2] == table.headers[1] + " (2)"
