@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from core.audit import record_audit
+from core.channels.base import redact_secrets
 from core.compliance.quiet_hours import parse_clock
 from core.db import Database
 from core.errors import Conflict, NotFound, ValidationError
@@ -498,6 +499,7 @@ def pause_campaign_in(
     Returns False when the campaign was not in `only_from`. Leads in flight finish; no new lead
     is claimed from a paused campaign.
     """
+    reason = redact_secrets(reason) if reason else reason  # shown in the monitor: no account ids
     result = session.execute(
         update(Campaign)
         .where(Campaign.id == campaign_id, Campaign.status == only_from.value)

@@ -10,7 +10,7 @@ import uuid
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from core.channels.base import NotSent, OutgoingMessage, SendReceipt
+from core.channels.base import NotSent, OutgoingMessage, SendReceipt, remember_secrets
 from core.config import ConfigError, Settings
 from core.db import Database
 
@@ -26,6 +26,9 @@ class SmtpSender:
                 "LEADFLOW_EMAIL_PROVIDER is 'smtp' but LEADFLOW_SMTP_HOST or LEADFLOW_SMTP_FROM is missing"
             )
         self.settings = settings
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        # Relays echo the login in their refusals: it is redacted from every reason shown.
+        remember_secrets(settings.smtp_username, password)
         # The one-click URL's token is signed with the deployment's secret (the cookie key):
         # refused at start when it is missing outside development mode, never a public key.
         self._token_key = settings.require_cookie_key().encode() if settings.email_unsubscribe_url else b""
@@ -77,7 +80,9 @@ class SmtpSender:
                     password = settings.smtp_password.get_secret_value() if settings.smtp_password else ""
                     smtp.login(settings.smtp_username, password)
             except (smtplib.SMTPException, OSError) as exc:
-                raise NotSent(f"the SMTP server refused the session: {exc}", permanent=False) from exc
+                raise NotSent(
+                    f"the SMTP server refused the session: {_smtp_words(exc)}", permanent=False
+                ) from exc
             try:
                 smtp.send_message(email)
             except smtplib.SMTPRecipientsRefused as exc:
@@ -86,10 +91,19 @@ class SmtpSender:
                 ) from exc
             except smtplib.SMTPResponseException as exc:
                 raise NotSent(
-                    f"the SMTP server refused the message ({exc.smtp_code}): {exc.smtp_error!r}",
+                    f"the SMTP server refused the message: {_smtp_words(exc)}",
                     permanent=exc.smtp_code >= 500,
                 ) from exc
         return SendReceipt(str(email["Message-ID"]).strip("<>") or str(uuid.uuid4()))
 
     def was_sent(self, idempotency_key: str, *, tenant_id: int, db: Database) -> bool | None:
         return None  # SMTP cannot be asked afterwards: a person decides (the message is `unknown`)
+
+
+def _smtp_words(exc: Exception) -> str:
+    """What the server said ("535 5.7.8 ..."), as text rather than smtplib's tuple of bytes."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        error = exc.smtp_error
+        words = error.decode(errors="replace") if isinstance(error, bytes) else str(error)
+        return f"{exc.smtp_code} {words}"
+    return str(exc) or type(exc).__name__

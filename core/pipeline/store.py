@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, SessionTransaction
 
+from core.channels.base import redact_messages_in
 from core.compliance.suppression import suppress_address, suppression_reason
 from core.db import Database, execute_core, tenant_pinned
 from core.errors import Conflict
@@ -569,6 +570,9 @@ def persist_outcome(db: Database, outcome: Outcome, *, held: HeldWrite | None = 
     with it; it is released either way. Returns False when the lease was no longer ours (the
     enrolment was left alone).
     """
+    # The last stop before people read these texts: no provider account id or credential
+    # gets through, whatever an adapter or a crash let slip.
+    outcome = redact_messages_in(outcome)
     if held is None:
         with db.session(tenant_id=outcome.tenant_id) as session, session.begin():
             return _write_outcome(session, outcome)
