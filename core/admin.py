@@ -32,6 +32,7 @@ from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.models import AuditLog, Role, Tenant, User
 from core.money import MICROUSD_PER_USD
 from core.permissions import Actor, Permission
+from core.sender_verification import claimed_by_another_tenant
 from core.tenants import (
     SENDER_ID_TAKEN,
     check_country,
@@ -446,6 +447,10 @@ def update_tenant_settings(db: Database, actor: Actor, changes: Mapping[str, Any
             country = checked.get("default_country", tenant.default_country)
             checked["sms_sender_id"] = normalise_sms_sender(checked["sms_sender_id"], country)
             _refuse_a_taken_sms_sender(db, checked["sms_sender_id"], tenant_id=actor.tenant_id)
+        if checked.get("email_sender") and (
+            held := claimed_by_another_tenant(db, actor.tenant_id, checked["email_sender"])
+        ):
+            raise Conflict(held)
         start = checked.get("quiet_hours_start", tenant.quiet_hours_start)
         end = checked.get("quiet_hours_end", tenant.quiet_hours_end)
         if start > end:

@@ -100,7 +100,7 @@ class OutgoingMessage:
     """One message as the ledger recorded it, ready for a provider."""
 
     tenant_id: int
-    campaign_id: int
+    campaign_id: int | None  # None: not a campaign's (a sender verification code)
     channel: str  # "sms" | "email"
     to_address: str
     body: str

@@ -65,6 +65,7 @@ from core.pipeline.store import (
     persist_outcome,
     write_ledger_row,
 )
+from core.sender_verification import hold_campaign_for_unverified_sender
 
 MAX_COMPOSE_ATTEMPTS = 2  # one draft and one regeneration with the guard's feedback
 MAX_RUN_ATTEMPTS = 5  # claims of one step before a transient failure becomes final
@@ -203,6 +204,12 @@ def validate(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
             "set it in the tenant settings",
             level="error",
         )
+    if ctx.channel == "email" and ctx.mode == "run" and ctx.db is not None and (
+        unverified := hold_campaign_for_unverified_sender(
+            ctx.db, ctx.tenant.id, ctx.campaign.id, ctx.tenant.email_sender
+        )
+    ):
+        return _ended(ctx, "validate", LeadStatus.pending, unverified, level="warning")
     if ctx.mode == "run":
         opens = send_window_opens(ctx)
         if opens > ctx.now:

@@ -10,6 +10,7 @@ Revision ID: 0009_sender_identity
 Revises: 0006_drop_redundant_indexes
 Create Date: 2026-12-01
 """
+
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -31,22 +32,41 @@ def _backfill_sender_keys() -> None:
     from core.tenants import sms_sender_key  # the one normalisation, as the service applies it
 
     bind = op.get_bind()
-    tenants = sa.table("tenants", sa.column("id", sa.Integer), sa.column("sms_sender_id", sa.String),
-                       sa.column("sms_sender_key", sa.String))
-    audit = sa.table("audit_log", sa.column("tenant_id", sa.Integer), sa.column("action", sa.String),
-                     sa.column("entity", sa.String), sa.column("entity_id", sa.String),
-                     sa.column("details", sa.JSON), sa.column("created_at", core.models.UTCDateTime()))
+    tenants = sa.table(
+        "tenants",
+        sa.column("id", sa.Integer),
+        sa.column("sms_sender_id", sa.String),
+        sa.column("sms_sender_key", sa.String),
+    )
+    audit = sa.table(
+        "audit_log",
+        sa.column("tenant_id", sa.Integer),
+        sa.column("action", sa.String),
+        sa.column("entity", sa.String),
+        sa.column("entity_id", sa.String),
+        sa.column("details", sa.JSON),
+        sa.column("created_at", core.models.UTCDateTime()),
+    )
     seen: set[str] = set()
-    rows = bind.execute(sa.select(tenants.c.id, tenants.c.sms_sender_id)
-                        .where(tenants.c.sms_sender_id.is_not(None)).order_by(tenants.c.id)).all()
+    rows = bind.execute(
+        sa.select(tenants.c.id, tenants.c.sms_sender_id)
+        .where(tenants.c.sms_sender_id.is_not(None))
+        .order_by(tenants.c.id)
+    ).all()
     for tenant_id, sender_id in rows:
         key = sms_sender_key(sender_id)
         if key in seen:
             bind.execute(sa.update(tenants).where(tenants.c.id == tenant_id).values(sms_sender_id=None))
-            bind.execute(sa.insert(audit).values(
-                tenant_id=tenant_id, action="update", entity="tenant_settings", entity_id=str(tenant_id),
-                details={"sms_sender_id": {"from": sender_id, "to": None}, "reason": DUPLICATE_REASON},
-                created_at=datetime.now(UTC)))
+            bind.execute(
+                sa.insert(audit).values(
+                    tenant_id=tenant_id,
+                    action="update",
+                    entity="tenant_settings",
+                    entity_id=str(tenant_id),
+                    details={"sms_sender_id": {"from": sender_id, "to": None}, "reason": DUPLICATE_REASON},
+                    created_at=datetime.now(UTC),
+                )
+            )
             continue
         seen.add(key)
         bind.execute(sa.update(tenants).where(tenants.c.id == tenant_id).values(sms_sender_key=key))
@@ -70,14 +90,25 @@ def upgrade() -> None:
         sa.Column("verified_at", core.models.UTCDateTime(), nullable=True),
         sa.Column("created_at", core.models.UTCDateTime(), nullable=False),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"],
-                                name=op.f("fk_sender_verifications_tenant_id_tenants"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_sender_verifications_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sender_verifications")),
-        sa.UniqueConstraint("tenant_id", "kind", "value",
-                            name=op.f("uq_sender_verifications_tenant_id_kind_value")),
+        sa.UniqueConstraint(
+            "tenant_id", "kind", "value", name=op.f("uq_sender_verifications_tenant_id_kind_value")
+        ),
     )
-    op.create_index("uq_sender_verifications_verified", "sender_verifications", ["kind", "value"],
-                    unique=True, postgresql_where=VERIFIED, sqlite_where=VERIFIED)
+    op.create_index(
+        "uq_sender_verifications_verified",
+        "sender_verifications",
+        ["kind", "value"],
+        unique=True,
+        postgresql_where=VERIFIED,
+        sqlite_where=VERIFIED,
+    )
 
 
 def downgrade() -> None:
