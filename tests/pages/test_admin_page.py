@@ -6,12 +6,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
+from core import admin, sender_verification
 from core.admin import get_tenant_settings
 from core.auth import authenticate
 from core.db import Database
-from core.models import AuditLog, Role, User
+from core.models import AuditLog, OutboxMessage, Role, User
 from core.permissions import Actor
 from tests.factories import make_actor, make_tenant
 from tests.pages.conftest import PageFactory
@@ -286,3 +288,63 @@ def test_audit_log_by_days(open_page: PageFactory, db: Database, team: dict[str,
     assert not app.error
     assert "2 entries · page 1 of 1" in [c.value for c in app.caption]
     assert set(app.dataframe[TABLES["audit"]].value["user"]) == {"system"}
+
+
+# -- sender identities ---------------------------------------------------------------------------
+
+
+def test_another_tenants_sms_sender_id_is_refused_with_a_message(
+    open_page: PageFactory, db: Database, team: dict[str, Actor]
+) -> None:
+    rival = make_actor(db, make_tenant(db, "Rival"), Role.admin, "rival-admin")
+    admin.update_tenant_settings(db, rival, {"sms_sender_id": "+14155552671"})
+    app = open_page(PAGE, team["admin"])
+    app.text_input(key="settings_sms_sender").input("+1 (415) 555-2671")
+    _click(app, "Save settings")
+    assert "already used by another tenant" in app.error[0].value
+    assert not app.exception
+    assert get_tenant_settings(db, team["admin"]).sms_sender_id is None
+
+
+def test_without_an_email_sender_nothing_needs_verifying(
+    open_page: PageFactory, team: dict[str, Actor]
+) -> None:
+    app = open_page(PAGE, team["admin"])
+    assert any("needs no verification" in c.value for c in app.caption)
+
+
+def test_the_email_sender_is_verified_through_dns_on_the_page(
+    open_page: PageFactory, db: Database, team: dict[str, Actor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin.update_tenant_settings(db, team["admin"], {"email_sender": "sales@acme.example"})
+    app = open_page(PAGE, team["admin"])
+    assert "is not verified yet" in app.warning[0].value
+    _click(app, "Get the DNS record")
+    [record] = [c.value for c in app.code if c.value.startswith("leadflow-verification=")]
+    zone: dict[str, list[str]] = {}
+    monkeypatch.setattr(sender_verification.DnsPythonResolver, "txt_records",
+                        lambda self, name: zone.get(name, []))
+    _click(app, "Check DNS now")
+    assert "no TXT record" in app.error[0].value and not app.exception
+    zone["_leadflow.acme.example"] = [record]
+    _click(app, "Check DNS now")
+    assert "is verified" in app.success[0].value
+    assert sender_verification.sender_status(db, team["admin"]).verified_by == "domain"
+
+
+def test_the_email_sender_is_verified_with_a_code_on_the_page(
+    open_page: PageFactory, db: Database, team: dict[str, Actor]
+) -> None:
+    admin.update_tenant_settings(db, team["admin"], {"email_sender": "Ada <ada@mail.example>"})
+    app = open_page(PAGE, team["admin"])
+    _click(app, "Email me a code")
+    assert any("code was sent to" in c.value for c in app.caption)
+    with db.session(tenant_id=team["admin"].tenant_id, read_only=True) as session:
+        body = session.scalars(select(OutboxMessage.body)).one()
+    code = next(word.strip(".:") for word in body.split() if word.strip(".:").isdigit())
+    app.text_input(key="sender_code").input("12")
+    _click(app, "Confirm the code")
+    assert "not the code" in app.error[0].value and not app.exception
+    app.text_input(key="sender_code").input(code)
+    _click(app, "Confirm the code")
+    assert "is verified" in app.success[0].value
