@@ -195,6 +195,7 @@ class SenderVerification(TenantOwned, Base):
     # The DNS token to publish (domain), or the sha256 of the code sent (address).
     token: Mapped[str] = mapped_column(String(64))
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    via: Mapped[str | None] = mapped_column(String(16))  # the provider that carried the code
     expires_at: Mapped[datetime | None]  # when the code stops working (address)
     last_checked_at: Mapped[datetime | None]
     verified_at: Mapped[datetime | None]

@@ -36,7 +36,7 @@ from core.channels.base import NotSent, OutgoingMessage, Sender
 from core.config import Settings
 from core.db import Database
 from core.errors import Conflict, ValidationError
-from core.models import SenderVerification, SenderVerificationKind, Tenant
+from core.models import OutboxMessage, SenderVerification, SenderVerificationKind, Tenant
 from core.permissions import Actor, Permission
 
 TXT_PREFIX = "leadflow-verification="
@@ -48,6 +48,8 @@ MAX_CODE_ATTEMPTS = 5
 DNS_TIMEOUT_SECONDS = 5.0
 DOMAIN = SenderVerificationKind.domain.value
 ADDRESS = SenderVerificationKind.address.value
+OUTBOX = "outbox"
+CODE_KEY_PREFIX = "sender-code-"
 
 
 class DnsLookupFailed(Exception):
@@ -142,9 +144,14 @@ def _claimed_elsewhere(identity: SenderIdentity) -> str:
     )
 
 
-def _verified_here(session: Session, tenant_id: int, identity: SenderIdentity) -> str | None:
+def _verified_here(
+    session: Session, tenant_id: int, identity: SenderIdentity, provider: str | None = None
+) -> str | None:
+    """ "domain", "address" or None. A code that went to the outbox proves nothing once email
+    goes out through a real provider: it counts only while the provider is the outbox (or
+    unknown: `provider` None)."""
     rows = session.execute(
-        select(SenderVerification.kind).where(
+        select(SenderVerification.kind, SenderVerification.via).where(
             SenderVerification.tenant_id == tenant_id,
             SenderVerification.verified_at.is_not(None),
             (
@@ -152,37 +159,48 @@ def _verified_here(session: Session, tenant_id: int, identity: SenderIdentity) -
                 | (SenderVerification.kind == ADDRESS) & (SenderVerification.value == identity.address)
             ),
         )
-    ).scalars()
-    kinds = set(rows)
+    ).all()
+    kinds = {kind for kind, via in rows if not (via == OUTBOX and provider not in (None, OUTBOX))}
     return DOMAIN if DOMAIN in kinds else ADDRESS if ADDRESS in kinds else None
 
 
-def unverified_sender_reason(session: Session, tenant_id: int, sender: str | None) -> str | None:
+def unverified_sender_reason(
+    session: Session, tenant_id: int, sender: str | None, *, provider: str | None = None
+) -> str | None:
     """Why the tenant may not send email as `sender` now, or None when it may.
 
     Reads only the tenant's own rows: a tenant session will do. What other tenants hold is
-    settled when a verification is made (see the module's docstring).
+    settled when a verification is made (see the module's docstring). `provider`: the email
+    provider that will send, when known.
     """
     identity = identity_of(sender)
-    if identity is None or _verified_here(session, tenant_id, identity):
+    if identity is None or _verified_here(session, tenant_id, identity, provider):
         return None
+    if _verified_here(session, tenant_id, identity):
+        return (
+            f"the email sender {identity.address} was confirmed through the outbox, where nothing "
+            f"is really sent; now that email goes out through {provider}, send a new code or verify "
+            "the domain in Admin > Settings"
+        )
     return _not_verified(identity)
 
 
-def email_sender_reason(db: Database, tenant_id: int, sender: str | None) -> str | None:
+def email_sender_reason(
+    db: Database, tenant_id: int, sender: str | None, *, provider: str | None = None
+) -> str | None:
     """`unverified_sender_reason` in a session of its own (the pipeline's validate step)."""
     if not (sender or "").strip():
         return None
     with db.session(tenant_id=tenant_id, read_only=True) as session:
-        return unverified_sender_reason(session, tenant_id, sender)
+        return unverified_sender_reason(session, tenant_id, sender, provider=provider)
 
 
 def hold_campaign_for_unverified_sender(
-    db: Database, tenant_id: int, campaign_id: int, sender: str | None
+    db: Database, tenant_id: int, campaign_id: int, sender: str | None, *, provider: str | None = None
 ) -> str | None:
     """The send path's check: None when the sender may be used, else the reason, with the
     campaign paused for it (the lead is left for when it resumes, not failed)."""
-    reason = email_sender_reason(db, tenant_id, sender)
+    reason = email_sender_reason(db, tenant_id, sender, provider=provider)
     if reason is None:
         return None
     from core.campaigns import pause_campaign_in  # core.campaigns imports this module
@@ -456,6 +474,7 @@ def send_address_code(
             session.add(record)
             session.flush()
         record.token = _code_hash(record.id, code)
+        record.via = sender.name
         record.failed_attempts = 0
         record.expires_at = now + CODE_LIFETIME
         record_audit(
@@ -479,13 +498,32 @@ def send_address_code(
                 "hours. If you did not expect this email, ignore it: nothing is sent as you unless "
                 "the code is entered."
             ),
-            idempotency_key=f"sender-code-{record.id}-{secrets.token_hex(6)}",
+            idempotency_key=f"{CODE_KEY_PREFIX}{record.id}-{secrets.token_hex(6)}",
         )
     try:
         sender.send(message, db=db)
     except NotSent as exc:
         raise ValidationError(f"the code could not be sent to {identity.address}: {exc.reason}") from None
     return sender_status(db, actor, now=now)
+
+
+def code_in_outbox(db: Database, actor: Actor) -> str | None:
+    """The last code email in the outbox for the sender's address (development: nothing is sent,
+    so the page shows it; a code read here proves nothing once a real provider sends)."""
+    actor.require(Permission.manage_settings)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        _, identity = _tenant_sender(session, actor.tenant_id)
+        if identity is None:
+            return None
+        return session.scalar(
+            select(OutboxMessage.body)
+            .where(
+                OutboxMessage.to_address == identity.address,
+                OutboxMessage.idempotency_key.startswith(CODE_KEY_PREFIX),
+            )
+            .order_by(OutboxMessage.id.desc())
+            .limit(1)
+        )
 
 
 def confirm_address_code(

@@ -206,7 +206,8 @@ def validate(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         )
     if ctx.channel == "email" and ctx.mode == "run" and ctx.db is not None and (
         unverified := hold_campaign_for_unverified_sender(
-            ctx.db, ctx.tenant.id, ctx.campaign.id, ctx.tenant.email_sender
+            ctx.db, ctx.tenant.id, ctx.campaign.id, ctx.tenant.email_sender,
+            provider=ctx.runtime.sender("email").name,
         )
     ):
         return _ended(ctx, "validate", LeadStatus.pending, unverified, level="warning")

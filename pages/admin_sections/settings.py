@@ -93,7 +93,8 @@ def _sender_verification(db: Database, actor: Actor) -> None:
         st.markdown(f"**This address only**: a code is emailed to {address}.")
         settings = get_settings()
         if settings.email_provider == "outbox":
-            st.caption("Email goes to the outbox here: the code is recorded there, not sent.")
+            st.caption("Email goes to the outbox here, so the code is shown below instead of sent; "
+                       "it stops counting once email is sent for real.")
         label = "Email me a new code" if status.code_sent_to else "Email me a code"
         if st.button(label, key="sender_code_send") and run_action(
                 sender_verification.send_address_code, db, actor, settings) is not None:
@@ -101,6 +102,8 @@ def _sender_verification(db: Database, actor: Actor) -> None:
         if status.code_sent_to and status.code_expires_at:
             st.caption(f"A code was sent to {address}; it works until "
                        f"{status.code_expires_at:%Y-%m-%d %H:%M} UTC.")
+            if settings.email_provider == "outbox":
+                st.text(sender_verification.code_in_outbox(db, actor) or "")
             with st.form("sender_code_form"):
                 code = st.text_input("Code from the email", key="sender_code")
                 if st.form_submit_button("Confirm the code") and run_action(

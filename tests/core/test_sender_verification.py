@@ -18,6 +18,7 @@ from core.permissions import Actor
 from core.sender_verification import (
     DnsLookupFailed,
     check_domain_verification,
+    code_in_outbox,
     confirm_address_code,
     email_sender_reason,
     remove_verification,
@@ -307,3 +308,22 @@ def test_sms_campaigns_and_the_deployments_sender_need_no_verification(
     _sender(db, admin, sender)
     campaign = make_campaign(db, admin.tenant_id, "Any", channel=channel, status="draft")
     assert start_campaign(db, owner, campaign).status == "running"
+
+
+def test_a_code_read_from_the_outbox_stops_counting_once_email_is_sent_for_real(
+    db: Database, admin: Actor
+) -> None:
+    _sender(db, admin, "ceo@bank.example")
+    send_address_code(db, admin, make_settings("sqlite://"), sender=OutboxSender(), now=NOW)
+    body = code_in_outbox(db, admin) or ""
+    code = next(word.strip(".:") for word in body.split() if word.strip(".:").isdigit())
+    assert confirm_address_code(db, admin, code, now=NOW).verified
+    assert email_sender_reason(db, admin.tenant_id, "ceo@bank.example", provider="outbox") is None
+    reason = email_sender_reason(db, admin.tenant_id, "ceo@bank.example", provider="smtp")
+    assert reason and "through the outbox" in reason and "send a new code" in reason
+    # A code sent through the real provider counts again.
+    sender = RecordingSender()
+    remove_verification(db, admin)
+    send_address_code(db, admin, make_settings("sqlite://"), sender=sender, now=NOW)
+    confirm_address_code(db, admin, _code_from(sender), now=NOW)
+    assert email_sender_reason(db, admin.tenant_id, "ceo@bank.example", provider="smtp") is None

@@ -6,14 +6,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from core import admin, sender_verification
 from core.admin import get_tenant_settings
 from core.auth import authenticate
 from core.db import Database
-from core.models import AuditLog, OutboxMessage, Role, User
+from core.models import AuditLog, Role, User
 from core.permissions import Actor
 from tests.factories import make_actor, make_tenant
 from tests.pages.conftest import PageFactory
@@ -339,8 +338,8 @@ def test_the_email_sender_is_verified_with_a_code_on_the_page(
     app = open_page(PAGE, team["admin"])
     _click(app, "Email me a code")
     assert any("code was sent to" in c.value for c in app.caption)
-    with db.session(tenant_id=team["admin"].tenant_id, read_only=True) as session:
-        body = session.scalars(select(OutboxMessage.body)).one()
+    # The outbox (development) sends nothing: the page shows the email the address would get.
+    [body] = [t.value for t in app.text if "enter this code" in t.value]
     code = next(word.strip(".:") for word in body.split() if word.strip(".:").isdigit())
     app.text_input(key="sender_code").input("12")
     _click(app, "Confirm the code")

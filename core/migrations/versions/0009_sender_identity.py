@@ -85,6 +85,7 @@ def upgrade() -> None:
         sa.Column("value", sa.String(length=254), nullable=False),
         sa.Column("token", sa.String(length=64), nullable=False),
         sa.Column("failed_attempts", sa.Integer(), nullable=False),
+        sa.Column("via", sa.String(length=16), nullable=True),
         sa.Column("expires_at", core.models.UTCDateTime(), nullable=True),
         sa.Column("last_checked_at", core.models.UTCDateTime(), nullable=True),
         sa.Column("verified_at", core.models.UTCDateTime(), nullable=True),
