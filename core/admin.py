@@ -447,8 +447,10 @@ def update_tenant_settings(db: Database, actor: Actor, changes: Mapping[str, Any
             country = checked.get("default_country", tenant.default_country)
             checked["sms_sender_id"] = normalise_sms_sender(checked["sms_sender_id"], country)
             _refuse_a_taken_sms_sender(db, checked["sms_sender_id"], tenant_id=actor.tenant_id)
-        if checked.get("email_sender") and (
-            held := claimed_by_another_tenant(db, actor.tenant_id, checked["email_sender"])
+        # Only a new sender is checked: saving other settings never trips over the one in place.
+        new_email_sender = checked.get("email_sender")
+        if new_email_sender and new_email_sender != tenant.email_sender and (
+            held := claimed_by_another_tenant(db, actor.tenant_id, new_email_sender)
         ):
             raise Conflict(held)
         start = checked.get("quiet_hours_start", tenant.quiet_hours_start)

@@ -17,6 +17,7 @@ from core.models import AuditLog, OutboxMessage, Role
 from core.permissions import Actor
 from core.sender_verification import (
     DnsLookupFailed,
+    DnsPythonResolver,
     check_domain_verification,
     code_in_outbox,
     confirm_address_code,
@@ -177,10 +178,12 @@ def test_a_domain_belongs_to_the_first_tenant_that_verifies_it(
         start_domain_verification(db, rival)
     with pytest.raises(Conflict, match="another tenant"):
         send_address_code(db, rival, make_settings("sqlite://"), sender=RecordingSender())
+    # Other settings still save with the sender in place; the sender itself is refused anew.
+    update_tenant_settings(db, rival, {"email_sender": "news@acme.example", "default_country": "GB"})
+    assert email_sender_reason(db, rival.tenant_id, "news@acme.example")
     _sender(db, rival, "")
     with pytest.raises(Conflict, match="another tenant"):
         _sender(db, rival, "Sales <SALES@acme.example>")
-    assert email_sender_reason(db, rival.tenant_id, "news@acme.example")
 
 
 def test_two_tenants_checking_at_once_leave_one_holder(
@@ -327,3 +330,35 @@ def test_a_code_read_from_the_outbox_stops_counting_once_email_is_sent_for_real(
     send_address_code(db, admin, make_settings("sqlite://"), sender=sender, now=NOW)
     confirm_address_code(db, admin, _code_from(sender), now=NOW)
     assert email_sender_reason(db, admin.tenant_id, "ceo@bank.example", provider="smtp") is None
+
+
+def test_the_dnspython_resolver_joins_split_records_and_tells_absence_from_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dns.exception
+    import dns.resolver
+
+    class Record:
+        def __init__(self, *parts: bytes) -> None:
+            self.strings = parts
+
+    answers: dict[str, object] = {
+        "_leadflow.acme.example": [Record(b"leadflow-verification=", b"abc123"), Record(b"v=spf1 -all")],
+        "gone.example": dns.resolver.NXDOMAIN(),
+        "empty.example": dns.resolver.NoAnswer(),
+        "slow.example": dns.exception.Timeout(),
+    }
+
+    def resolve(name: str, kind: str, lifetime: float) -> object:
+        assert kind == "TXT" and lifetime <= 5
+        answer = answers[name]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(dns.resolver, "resolve", resolve)
+    resolver = DnsPythonResolver()
+    assert resolver.txt_records("_leadflow.acme.example") == ["leadflow-verification=abc123", "v=spf1 -all"]
+    assert resolver.txt_records("gone.example") == [] and resolver.txt_records("empty.example") == []
+    with pytest.raises(DnsLookupFailed):
+        resolver.txt_records("slow.example")
