@@ -311,7 +311,7 @@ def start_domain_verification(db: Database, actor: Actor) -> SenderStatus:
                 user_id=actor.user_id,
                 action="start_verification",
                 entity="sender_domain",
-                entity_id=identity.domain,
+                entity_id=identity.domain[:64],
             )
     return sender_status(db, actor)
 
@@ -373,7 +373,7 @@ def check_domain_verification(
                 user_id=actor.user_id,
                 action="verify",
                 entity="sender_domain",
-                entity_id=identity.domain,
+                entity_id=identity.domain[:64],
                 details={"method": "dns"},
             )
     if missing:

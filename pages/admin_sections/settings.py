@@ -69,8 +69,8 @@ def _sender_verification(db: Database, actor: Actor) -> None:
         how = (f"the whole domain {domain} is proven through DNS" if status.verified_by == "domain"
                else "the address is proven by the code sent to it")
         st.success(f"{address} is verified: {how}. Email campaigns may use it.")
-        if st.button("Remove the verification", key="sender_remove"):
-            run_action(sender_verification.remove_verification, db, actor)
+        if st.button("Remove the verification", key="sender_remove") and run_action(
+                sender_verification.remove_verification, db, actor) is not None:
             st.rerun()
         return
     st.warning(f"{address} is not verified yet: email campaigns cannot start until it is. "
@@ -79,8 +79,8 @@ def _sender_verification(db: Database, actor: Actor) -> None:
     with dns_column:
         st.markdown(f"**The whole domain, through DNS**: every address at {domain}.")
         if status.dns_value is None:
-            if st.button("Get the DNS record", key="sender_dns_start"):
-                run_action(sender_verification.start_domain_verification, db, actor)
+            if st.button("Get the DNS record", key="sender_dns_start") and run_action(
+                    sender_verification.start_domain_verification, db, actor) is not None:
                 st.rerun()
         else:
             st.markdown(f"Add a TXT record at {_plain(status.dns_name or '')} (or at {domain}) "
@@ -95,7 +95,7 @@ def _sender_verification(db: Database, actor: Actor) -> None:
         if settings.email_provider == "outbox":
             st.caption("Email goes to the outbox here, so the code is shown below instead of sent; "
                        "it stops counting once email is sent for real.")
-        label = "Email me a new code" if status.code_sent_to else "Email me a code"
+        label = "Send a new code" if status.code_sent_to else "Send a code to the address"
         if st.button(label, key="sender_code_send") and run_action(
                 sender_verification.send_address_code, db, actor, settings) is not None:
             st.rerun()

@@ -336,7 +336,7 @@ def test_the_email_sender_is_verified_with_a_code_on_the_page(
 ) -> None:
     admin.update_tenant_settings(db, team["admin"], {"email_sender": "Ada <ada@mail.example>"})
     app = open_page(PAGE, team["admin"])
-    _click(app, "Email me a code")
+    _click(app, "Send a code to the address")
     assert any("code was sent to" in c.value for c in app.caption)
     # The outbox (development) sends nothing: the page shows the email the address would get.
     [body] = [t.value for t in app.text if "enter this code" in t.value]
@@ -347,3 +347,18 @@ def test_the_email_sender_is_verified_with_a_code_on_the_page(
     app.text_input(key="sender_code").input(code)
     _click(app, "Confirm the code")
     assert "is verified" in app.success[0].value
+
+
+def test_a_domain_another_tenant_verified_is_refused_on_the_page(
+    open_page: PageFactory, db: Database, team: dict[str, Actor]
+) -> None:
+    rival = make_actor(db, make_tenant(db, "Rival"), Role.admin, "rival-admin")
+    admin.update_tenant_settings(db, rival, {"email_sender": "sales@acme.example"})
+    admin.update_tenant_settings(db, team["admin"], {"email_sender": "news@acme.example"})
+    record = sender_verification.start_domain_verification(db, rival).dns_value or ""
+    zone = {"_leadflow.acme.example": [record]}
+    sender_verification.check_domain_verification(db, rival, resolver=type(
+        "Zone", (), {"txt_records": lambda self, name: zone.get(name, [])})())
+    app = open_page(PAGE, team["admin"])
+    _click(app, "Get the DNS record")
+    assert "verified as a sender by another tenant" in app.error[0].value and not app.exception
