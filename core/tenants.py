@@ -77,9 +77,7 @@ def list_tenants(db: Database) -> list[TenantView]:
             .group_by(Tenant.id)
             .order_by(Tenant.name)
         ).all()
-        return [
-            TenantView(t.id, t.name, t.default_country, n, t.created_at) for t, n in rows
-        ]
+        return [TenantView(t.id, t.name, t.default_country, n, t.created_at) for t, n in rows]
 
 
 def tenant_id_by_name(db: Database, name: str) -> int:

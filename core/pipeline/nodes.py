@@ -204,13 +204,14 @@ def validate(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
             "set it in the tenant settings",
             level="error",
         )
-    if ctx.channel == "email" and ctx.mode == "run" and ctx.db is not None and (
-        unverified := hold_campaign_for_unverified_sender(
-            ctx.db, ctx.tenant.id, ctx.campaign.id, ctx.tenant.email_sender,
-            provider=ctx.runtime.sender("email").name,
+    if ctx.channel == "email" and ctx.mode == "run" and ctx.db is not None:
+        # An unverified From address pauses the campaign with the reason; the lead waits.
+        provider = ctx.runtime.sender("email").name
+        unverified = hold_campaign_for_unverified_sender(
+            ctx.db, ctx.tenant.id, ctx.campaign.id, ctx.tenant.email_sender, provider=provider
         )
-    ):
-        return _ended(ctx, "validate", LeadStatus.pending, unverified, level="warning")
+        if unverified:
+            return _ended(ctx, "validate", LeadStatus.pending, unverified, level="warning")
     if ctx.mode == "run":
         opens = send_window_opens(ctx)
         if opens > ctx.now:

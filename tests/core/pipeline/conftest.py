@@ -133,8 +133,11 @@ def seed(db: Database) -> Seed:
         tenant.postal_address = "1 Main St, Springfield, IL 62701"
         tenant.link_allow_list = ["acme.example"]
         tenant.email_sender = "sales@acme.example"
-        session.add(SenderVerification(tenant_id=tenant_id, kind="domain", value="acme.example",
-                                       token="seed", verified_at=NOW))
+        session.add(
+            SenderVerification(
+                tenant_id=tenant_id, kind="domain", value="acme.example", token="seed", verified_at=NOW
+            )
+        )
         campaign = Campaign(
             tenant_id=tenant_id,
             name="Intro",
