@@ -19,9 +19,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
-import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.audit import record_audit
@@ -41,7 +41,14 @@ from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.models import AuditLog, Role, SessionRevocation, Tenant, User
 from core.money import MICROUSD_PER_USD
 from core.permissions import Actor, Permission
-from core.tenants import check_country
+from core.sender_verification import claimed_by_another_tenant
+from core.tenants import (
+    SENDER_ID_TAKEN,
+    check_country,
+    normalise_sms_sender,
+    sms_sender_in_use,
+    sms_sender_key,
+)
 
 # list_users, unlock_user and reset_password live in core.auth; they are re-exported so the Admin
 # page has one module.
@@ -83,8 +90,6 @@ PLAYBOOK_KEYS = ("value_propositions", "proof_points")
 EMPTY_PLAYBOOK: dict[str, dict[str, list[str]]] = {"default": {key: [] for key in PLAYBOOK_KEYS}}
 AUDIT_PAGE_SIZES = (25, 50, 100, 200)
 TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-# Alphanumeric SMS sender ids: at most 11 letters, digits or spaces, at least one letter.
-ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 HOSTNAME_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
@@ -254,26 +259,6 @@ def _check_time_of_day(value: Any, label: str) -> str:
         text = value.strftime("%H:%M")
     if not TIME_OF_DAY.match(text):
         raise ValidationError(f"{label} '{text}' is not a time of day as HH:MM (00:00 to 23:59)")
-    return text
-
-
-def _check_sms_sender(value: Any) -> str | None:
-    text = str(value or "").strip()
-    if not text:
-        return None
-    if text.startswith("+"):
-        try:
-            number = phonenumbers.parse(text, None)
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is None or not phonenumbers.is_valid_number(number):
-            raise ValidationError(f"SMS sender id '{text}' is not a valid phone number in +E.164 form")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    if not ALPHANUMERIC_SENDER.match(text):
-        raise ValidationError(
-            f"SMS sender id '{text}' must be a phone number (+14155550100) or up to 11 letters, "
-            "digits and spaces with at least one letter"
-        )
     return text
 
 
@@ -457,7 +442,7 @@ _SETTING_CHECKS: dict[str, Callable[[Any], Any]] = {
     "quiet_hours_start": lambda v: _check_time_of_day(v, "the send window start"),
     "quiet_hours_end": lambda v: _check_time_of_day(v, "the send window end"),
     "weekdays_only": bool,
-    "sms_sender_id": _check_sms_sender,
+    "sms_sender_id": lambda v: v,  # needs the tenant's country: checked in update_tenant_settings
     "email_sender": _check_email_sender,
     "postal_address": _check_postal_address,
     "link_allow_list": _check_allow_list,
@@ -478,6 +463,16 @@ def update_tenant_settings(db: Database, actor: Actor, changes: Mapping[str, Any
         tenant = session.get(Tenant, actor.tenant_id, with_for_update=True)
         if tenant is None:
             raise NotFound(f"tenant {actor.tenant_id} does not exist")
+        if "sms_sender_id" in checked:
+            country = checked.get("default_country", tenant.default_country)
+            checked["sms_sender_id"] = normalise_sms_sender(checked["sms_sender_id"], country)
+            _refuse_a_taken_sms_sender(db, checked["sms_sender_id"], tenant_id=actor.tenant_id)
+        # Only a new sender is checked: saving other settings never trips over the one in place.
+        new_email_sender = checked.get("email_sender")
+        if new_email_sender and new_email_sender != tenant.email_sender and (
+            held := claimed_by_another_tenant(db, actor.tenant_id, new_email_sender)
+        ):
+            raise Conflict(held)
         start = checked.get("quiet_hours_start", tenant.quiet_hours_start)
         end = checked.get("quiet_hours_end", tenant.quiet_hours_end)
         if start > end:
@@ -492,11 +487,30 @@ def update_tenant_settings(db: Database, actor: Actor, changes: Mapping[str, Any
         }
         for name, change in diff.items():
             setattr(tenant, name, change["to"])
+        if "sms_sender_id" in diff:
+            sender = tenant.sms_sender_id
+            tenant.sms_sender_key = sms_sender_key(sender) if sender else None
+            try:
+                session.flush()
+            except IntegrityError as exc:
+                # Two tenants saved the same sender id at once: the unique index stops the second.
+                if "sms_sender_key" in str(exc.orig):
+                    raise Conflict(SENDER_ID_TAKEN.format(sender=sender)) from None
+                raise
         if diff:
             record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
                          action="update", entity="tenant_settings", entity_id=actor.tenant_id,
                          details=diff)
         return _settings_of(tenant)
+
+
+def _refuse_a_taken_sms_sender(db: Database, sender: str | None, *, tenant_id: int) -> None:
+    if sender is None:
+        return
+    # A system session: the holder is another tenant, which the tenant's own session cannot see.
+    with db.session(system=True, read_only=True) as session:
+        if sms_sender_in_use(session, sms_sender_key(sender), tenant_id=tenant_id):
+            raise Conflict(SENDER_ID_TAKEN.format(sender=sender))
 
 
 # --- provider status -------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from core.audit import record_audit
+from core.channels.base import redact_secrets
 from core.compliance.quiet_hours import parse_clock
 from core.db import Database
 from core.errors import Conflict, NotFound, ValidationError
@@ -42,11 +43,13 @@ from core.models import (
     Lead,
     LeadStatus,
     Message,
+    Tenant,
     WorkerHeartbeat,
 )
 from core.permissions import Actor, Permission
 from core.pipeline.audience import AUDIENCE_KEYS, audience_conditions
 from core.reports import format_usd
+from core.sender_verification import unverified_sender_reason
 
 DEFAULT_SMS_PROMPT = (
     "You write one short, friendly SMS from a sales rep to a professional they have not met. "
@@ -459,6 +462,7 @@ def start_campaign(
         if campaign.status not in (CampaignStatus.draft.value, CampaignStatus.scheduled.value):
             raise _refuse(campaign, "started" + (" (resume it instead)"
                                                  if campaign.status == "paused" else ""))
+        _refuse_an_unverified_sender(session, campaign, "start")
         enrolled = _start_in(session, campaign, now)
         record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="start",
                      entity="campaign", entity_id=campaign.id, details={"enrolled": enrolled})
@@ -498,6 +502,7 @@ def pause_campaign_in(
     Returns False when the campaign was not in `only_from`. Leads in flight finish; no new lead
     is claimed from a paused campaign.
     """
+    reason = redact_secrets(reason) if reason else reason  # shown in the monitor: no account ids
     result = session.execute(
         update(Campaign)
         .where(Campaign.id == campaign_id, Campaign.status == only_from.value)
@@ -526,6 +531,16 @@ def pause_campaign(
         return CampaignView.of(campaign)
 
 
+def _refuse_an_unverified_sender(session: Session, campaign: Campaign, action: str) -> None:
+    """The pre-flight of an email campaign: its From address must be verified (core.sender_verification)."""
+    if campaign.channel != Channel.email.value:
+        return
+    tenant = session.get(Tenant, campaign.tenant_id)
+    reason = unverified_sender_reason(session, campaign.tenant_id, tenant.email_sender if tenant else None)
+    if reason:
+        raise Conflict(f"campaign '{campaign.name}' cannot {action}: {reason}")
+
+
 def _check_budget_left(campaign: Campaign) -> None:
     cap = campaign.budget_cap_microusd
     if cap is not None and (campaign.spent_microusd or 0) >= cap:
@@ -542,6 +557,7 @@ def resume_campaign(db: Database, actor: Actor, campaign_id: int) -> CampaignVie
         if campaign.status != CampaignStatus.paused.value:
             raise _refuse(campaign, "resumed")
         _check_budget_left(campaign)
+        _refuse_an_unverified_sender(session, campaign, "resume")
         campaign.status = CampaignStatus.running.value
         campaign.status_reason = None
         campaign.scheduled_at = None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 
 class LeadflowError(Exception):
     """Base of every error whose message is meant for the person who caused it."""
@@ -41,15 +39,3 @@ class ProviderAccountRefused(LeadflowError):
         super().__init__(reason)
         self.reason = reason
         self.provider = provider
-
-
-# Provider account ids and keys: Twilio SIDs (account, messaging service, API key), OpenAI keys,
-# organisations and projects. Tenant users see failure reasons; these stay out of them.
-_ACCOUNT_IDS = re.compile(
-    r"\b(?:AC|MG|SK|PN)[0-9a-fA-F]{32}\b|\bsk-[A-Za-z0-9_\-*.]{2,}|\b(?:org|proj)[-_][A-Za-z0-9]{4,}"
-)
-
-
-def without_account_ids(text: str) -> str:
-    """`text` with every provider account id or key replaced by a placeholder."""
-    return _ACCOUNT_IDS.sub("[account id]", text)

@@ -159,6 +159,9 @@ class Tenant(Base):
     quiet_hours_end: Mapped[str] = mapped_column(String(5), default="21:00")
     weekdays_only: Mapped[bool] = mapped_column(Boolean, default=False)
     sms_sender_id: Mapped[str | None] = mapped_column(String(32))
+    # The sender id as compared across tenants (core.tenants.sms_sender_key): E.164 for a number,
+    # folded for an alphanumeric id. Unique: one tenant cannot send as another.
+    sms_sender_key: Mapped[str | None] = mapped_column(String(32), unique=True)
     email_sender: Mapped[str | None] = mapped_column(String(254))
     postal_address: Mapped[str | None] = mapped_column(Text)
     link_allow_list: Mapped[list[Any]] = mapped_column(default=list)
@@ -168,6 +171,42 @@ class Tenant(Base):
     price_overrides: Mapped[dict[str, Any]] = mapped_column(default=dict)
     monthly_budget_microusd: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SenderVerificationKind(enum.StrEnum):
+    domain = "domain"  # a DNS TXT record: every address at the domain
+    address = "address"  # a code sent to the address: that address only
+
+
+VERIFIED_SENDER = "verified_at IS NOT NULL"
+
+
+class SenderVerification(TenantOwned, Base):
+    """A tenant's claim to send email as a domain or an address, and whether it is proven.
+
+    A domain is proven by a TXT record `leadflow-verification=<token>`; an address by the code
+    sent to it (only its hash is kept). A verified domain or address belongs to one tenant.
+    """
+
+    __tablename__ = "sender_verifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str] = mapped_column(String(254))  # the IDNA domain or the normalised address
+    # The DNS token to publish (domain), or the sha256 of the code sent (address).
+    token: Mapped[str] = mapped_column(String(64))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    via: Mapped[str | None] = mapped_column(String(16))  # the provider that carried the code
+    expires_at: Mapped[datetime | None]  # when the code stops working (address)
+    last_checked_at: Mapped[datetime | None]
+    verified_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "kind", "value"),
+        Index("uq_sender_verifications_verified", "kind", "value", unique=True,
+              postgresql_where=text(VERIFIED_SENDER), sqlite_where=text(VERIFIED_SENDER)),
+    )
 
 
 class User(TenantOwned, Base):

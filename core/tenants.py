@@ -1,7 +1,9 @@
-"""Tenants: creating them, listing them and finding one by name."""
+"""Tenants: creating them, listing them, finding one by name, and their unique SMS sender ids."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,6 +14,16 @@ from sqlalchemy.orm import Session
 from core.db import Database
 from core.errors import Conflict, NotFound, ValidationError
 from core.models import Tenant, User
+
+# Alphanumeric SMS sender ids: at most 11 letters, digits or spaces, at least one letter.
+ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+# Characters that read alike on a handset, folded before sender ids are compared: AMAZ0N is
+# Amazon, PayPa1 is PayPal, rn is m.
+_LOOK_ALIKES = (("rn", "m"), ("vv", "w"), ("0", "o"), ("1", "l"), ("i", "l"), ("5", "s"))
+SENDER_ID_TAKEN = (
+    "SMS sender id '{sender}' is already used by another tenant; sender ids are unique so that "
+    "recipients can tell senders apart. Choose another id or number"
+)
 
 
 @dataclass(frozen=True)
@@ -65,9 +77,7 @@ def list_tenants(db: Database) -> list[TenantView]:
             .group_by(Tenant.id)
             .order_by(Tenant.name)
         ).all()
-        return [
-            TenantView(t.id, t.name, t.default_country, n, t.created_at) for t, n in rows
-        ]
+        return [TenantView(t.id, t.name, t.default_country, n, t.created_at) for t, n in rows]
 
 
 def tenant_id_by_name(db: Database, name: str) -> int:
@@ -78,3 +88,54 @@ def tenant_id_by_name(db: Database, name: str) -> int:
     if tenant_id is None:
         raise NotFound(f"no tenant named '{name}'; list them with: python -m core.cli tenants list")
     return tenant_id
+
+
+def normalise_sms_sender(value: str | None, country: str) -> str | None:
+    """A sender id as it is stored: +E.164 for a number, the typed id for an alphanumeric one.
+
+    A number without + is read in the tenant's default country; fullwidth characters count as
+    their ASCII forms. None for a blank value; ValidationError for anything else.
+    """
+    text = unicodedata.normalize("NFKC", value or "").strip()
+    if not text:
+        return None
+    if not re.search(r"[A-Za-z]", text):
+        try:
+            number = phonenumbers.parse(text, None if text.startswith("+") else country)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is not None and phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        if text.startswith("+"):
+            raise ValidationError(f"SMS sender id '{text}' is not a valid phone number in +E.164 form")
+    text = " ".join(text.split())
+    if not ALPHANUMERIC_SENDER.match(text):
+        raise ValidationError(
+            f"SMS sender id '{text}' must be a phone number (+14155550100) or up to 11 letters, "
+            "digits and spaces with at least one letter"
+        )
+    return text
+
+
+def sms_sender_key(sender_id: str) -> str:
+    """The sender id as compared across tenants (of a sender id as normalise_sms_sender stores it).
+
+    A number is its E.164 form (the digits after the +); an alphanumeric id is case-folded,
+    without spaces, with look-alike characters folded: "ACME CORP", "Acme Corp" and "AcmeC0rp"
+    are one id.
+    """
+    text = unicodedata.normalize("NFKC", sender_id).strip()
+    if text.startswith("+"):
+        return "+" + re.sub(r"\D", "", text)
+    key = "".join(text.casefold().split())
+    for look_alike, letter in _LOOK_ALIKES:
+        key = key.replace(look_alike, letter)
+    return key
+
+
+def sms_sender_in_use(session: Session, key: str, *, tenant_id: int) -> bool:
+    """Whether another tenant holds this sender key (the caller's session must see every tenant)."""
+    return (
+        session.scalar(select(Tenant.id).where(Tenant.sms_sender_key == key, Tenant.id != tenant_id))
+        is not None
+    )

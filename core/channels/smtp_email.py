@@ -10,7 +10,7 @@ import uuid
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from core.channels.base import NotSent, OutgoingMessage, SendReceipt
+from core.channels.base import NotSent, OutgoingMessage, SendReceipt, remember_secrets
 from core.config import ConfigError, Settings
 from core.db import Database
 from core.errors import ProviderAccountRefused
@@ -31,6 +31,9 @@ class SmtpSender:
                 "LEADFLOW_EMAIL_PROVIDER is 'smtp' but LEADFLOW_SMTP_HOST or LEADFLOW_SMTP_FROM is missing"
             )
         self.settings = settings
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        # Relays echo the login in their refusals: it is redacted from every reason shown.
+        remember_secrets(settings.smtp_username, password)
         # The one-click URL's token is signed with the deployment's secret (the cookie key):
         # refused at start when it is missing outside development mode, never a public key.
         self._token_key = settings.require_cookie_key().encode() if settings.email_unsubscribe_url else b""
@@ -84,7 +87,9 @@ class SmtpSender:
             except (smtplib.SMTPException, OSError) as exc:
                 if isinstance(exc, smtplib.SMTPAuthenticationError) and exc.smtp_code in ACCOUNT_REPLY_CODES:
                     raise _account_refused(exc.smtp_code) from exc
-                raise NotSent(f"the SMTP server refused the session: {exc}", permanent=False) from exc
+                raise NotSent(
+                    f"the SMTP server refused the session: {_smtp_words(exc)}", permanent=False
+                ) from exc
             try:
                 smtp.send_message(email)
             except smtplib.SMTPRecipientsRefused as exc:
@@ -95,7 +100,7 @@ class SmtpSender:
                 if exc.smtp_code in ACCOUNT_REPLY_CODES:
                     raise _account_refused(exc.smtp_code) from exc
                 raise NotSent(
-                    f"the SMTP server refused the message ({exc.smtp_code}): {exc.smtp_error!r}",
+                    f"the SMTP server refused the message: {_smtp_words(exc)}",
                     permanent=exc.smtp_code >= 500,
                 ) from exc
         return SendReceipt(str(email["Message-ID"]).strip("<>") or str(uuid.uuid4()))
@@ -110,3 +115,12 @@ def _account_refused(code: int) -> ProviderAccountRefused:
         "LEADFLOW_SMTP_PASSWORD, then resume the campaign",
         provider="smtp",
     )
+
+
+def _smtp_words(exc: Exception) -> str:
+    """What the server said ("535 5.7.8 ..."), as text rather than smtplib's tuple of bytes."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        error = exc.smtp_error
+        words = error.decode(errors="replace") if isinstance(error, bytes) else str(error)
+        return f"{exc.smtp_code} {words}"
+    return str(exc) or type(exc).__name__

@@ -6,12 +6,15 @@ import threading
 from typing import Any
 
 from requests.exceptions import ConnectionError as RequestsConnectionError
-from requests.exceptions import ConnectTimeout
-from twilio.base.exceptions import TwilioRestException  # type: ignore[import-untyped]
+from requests.exceptions import ConnectTimeout, RequestException
+from twilio.base.exceptions import (  # type: ignore[import-untyped]
+    TwilioRestException,
+    TwilioServiceException,
+)
 from twilio.http.http_client import TwilioHttpClient  # type: ignore[import-untyped]
 from twilio.rest import Client  # type: ignore[import-untyped]
 
-from core.channels.base import NotSent, OutgoingMessage, SendReceipt
+from core.channels.base import NotSent, OutgoingMessage, ProviderCallFailed, SendReceipt, remember_secrets
 from core.config import ConfigError, Settings
 from core.db import Database
 from core.errors import ProviderAccountRefused
@@ -52,6 +55,8 @@ class TwilioSender:
             )
         self.settings = settings
         self._local = threading.local()
+        token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None
+        remember_secrets(settings.twilio_account_sid, token)
 
     def _client(self) -> Client:
         client = getattr(self._local, "client", None)
@@ -75,25 +80,47 @@ class TwilioSender:
         }
         if self.settings.twilio_status_callback_url:
             kwargs["status_callback"] = self.settings.twilio_status_callback_url
+        # The SDK's and requests' messages name the request URI, which holds the account SID:
+        # every error leaves here rebuilt from its parts and redacted (NotSent, ProviderCallFailed).
         try:
             created = self._client().messages.create(**kwargs)
-        except TwilioRestException as exc:
+        except (TwilioRestException, TwilioServiceException) as exc:
             refusal = _not_sent(exc)
-            if refusal is None:
-                raise  # a 5xx: Twilio may or may not have queued it
+            if refusal is None:  # a 5xx: Twilio may or may not have queued it
+                raise ProviderCallFailed(f"Twilio answered {_describe(exc)}", status=exc.status) from exc
             raise refusal from exc
         except (ConnectTimeout, RequestsConnectionError) as exc:
             if isinstance(exc, ConnectTimeout) or "Connection refused" in str(exc):
                 # The request never left: nothing can have been sent.
-                raise NotSent(f"cannot reach Twilio: {exc}", permanent=False) from exc
-            raise
+                raise NotSent(f"cannot reach Twilio: {_network_problem(exc)}", permanent=False) from exc
+            raise ProviderCallFailed(f"the connection to Twilio broke: {_network_problem(exc)}") from exc
+        except RequestException as exc:  # a read timeout: the request may have arrived
+            raise ProviderCallFailed(f"Twilio did not answer: {_network_problem(exc)}") from exc
         return SendReceipt(str(created.sid))
 
     def was_sent(self, idempotency_key: str, *, tenant_id: int, db: Database) -> bool | None:
         return None  # Twilio has no idempotency keys: a person decides (the message is `unknown`)
 
 
-def _not_sent(exc: TwilioRestException) -> NotSent | ProviderAccountRefused | None:
+def _describe(exc: TwilioRestException | TwilioServiceException) -> str:
+    """Status, code and Twilio's words, without the request URI (never str(exc): on a terminal
+    the SDK prints the method and URI)."""
+    if isinstance(exc, TwilioServiceException):
+        words = exc.title + (f": {exc.detail}" if exc.detail else "")
+    else:
+        words = str(exc.msg or "")
+    code = f", error {exc.code}" if exc.code and exc.code != exc.status else ""
+    return f"HTTP {exc.status}{code}: {words}".rstrip(": ")
+
+
+def _network_problem(exc: RequestException) -> str:
+    """The kind of network failure, without requests' message (it names the whole URL)."""
+    reason = type(exc).__name__
+    inner = getattr(exc.args[0], "reason", None) if exc.args else None
+    return f"{reason} ({type(inner).__name__})" if inner is not None else reason
+
+
+def _not_sent(exc: TwilioRestException | TwilioServiceException) -> NotSent | ProviderAccountRefused | None:
     """The refusal an error answer means, or None when Twilio may have queued the message."""
     code = exc.code or 0
     if code in ACCOUNT_CODES or exc.status in (401, 403):
@@ -108,5 +135,5 @@ def _not_sent(exc: TwilioRestException) -> NotSent | ProviderAccountRefused | No
     if exc.status == 429:
         return NotSent("Twilio rate limit (429)", permanent=False, retry_after=1.0)
     if code in PERMANENT_CODES or 400 <= exc.status < 500:
-        return NotSent(f"Twilio refused the message ({code or exc.status}): {exc.msg}", permanent=True)
+        return NotSent(f"Twilio refused the message: {_describe(exc)}", permanent=True)
     return None

@@ -66,6 +66,7 @@ from core.pipeline.store import (
     persist_outcome,
     write_ledger_row,
 )
+from core.sender_verification import hold_campaign_for_unverified_sender
 
 log = get_logger(__name__)
 
@@ -230,6 +231,14 @@ def validate(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
             "set it in the tenant settings",
             level="error",
         )
+    if ctx.channel == "email" and ctx.mode == "run" and ctx.db is not None:
+        # An unverified From address pauses the campaign with the reason; the lead waits.
+        provider = ctx.runtime.sender("email").name
+        unverified = hold_campaign_for_unverified_sender(
+            ctx.db, ctx.tenant.id, ctx.campaign.id, ctx.tenant.email_sender, provider=provider
+        )
+        if unverified:
+            return _ended(ctx, "validate", LeadStatus.pending, unverified, level="warning")
     if ctx.mode == "run":
         opens = send_window_opens(ctx)
         if opens > ctx.now:

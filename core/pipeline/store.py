@@ -34,9 +34,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, SessionTransaction
 
 from core.campaigns import pause_campaign_in
+from core.channels.base import redact_messages_in, redact_secrets
 from core.compliance.suppression import suppress_address, suppression_reason
 from core.db import Database, execute_core, tenant_pinned
-from core.errors import Conflict, without_account_ids
+from core.errors import Conflict
 from core.llm.records import ModelCallRecord
 from core.models import (
     Campaign,
@@ -628,7 +629,7 @@ def _record_provider_health(session: Session, outcome: Outcome) -> None:
     if outcome.provider_failure:
         failures = execute_core(session, _COUNT_PROVIDER_FAILURE, {"row_id": outcome.campaign_id}).scalar()
         if outcome.failure_threshold and failures is not None and failures >= outcome.failure_threshold:
-            last = without_account_ids(outcome.provider_failure)
+            last = redact_secrets(outcome.provider_failure)
             pause_campaign_in(
                 session,
                 outcome.campaign_id,
@@ -650,6 +651,9 @@ def persist_outcome(db: Database, outcome: Outcome, *, held: HeldWrite | None = 
     with it; it is released either way. Returns False when the lease was no longer ours (the
     enrolment was left alone).
     """
+    # The last stop before people read these texts: no provider account id or credential
+    # gets through, whatever an adapter or a crash let slip.
+    outcome = redact_messages_in(outcome)
     if held is None:
         with db.session(tenant_id=outcome.tenant_id) as session, session.begin():
             return _write_outcome(session, outcome)

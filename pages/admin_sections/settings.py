@@ -1,4 +1,5 @@
-"""Admin page, tenant settings: sending, compliance, the playbook, price overrides, the budget."""
+"""Admin page, tenant settings: sending, the sender's verification, compliance, the playbook,
+price overrides, the budget."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core import admin
+from core import admin, sender_verification
 from core.db import Database
 from core.money import usd_to_microusd
 from core.permissions import Actor
-from pages.common import run_action, user_errors
+from pages.common import get_settings, md, run_action, user_errors
 
 
 def _general_form(db: Database, actor: Actor, current: admin.TenantSettings) -> None:
@@ -24,10 +25,10 @@ def _general_form(db: Database, actor: Actor, current: admin.TenantSettings) -> 
         window_end = end_column.text_input("Send window end (HH:MM)", current.quiet_hours_end,
                                            key="settings_end")
         weekdays = st.checkbox("Weekdays only", current.weekdays_only, key="settings_weekdays")
-        sms_sender = st.text_input("SMS sender id", current.sms_sender_id or "",
-                                   key="settings_sms_sender")
-        email_sender = st.text_input("Email sender", current.email_sender or "",
-                                     key="settings_email_sender")
+        sms_sender = st.text_input("SMS sender id (a +number or up to 11 letters; unique to you)",
+                                   current.sms_sender_id or "", key="settings_sms_sender")
+        email_sender = st.text_input("Email sender (verified below before campaigns use it)",
+                                     current.email_sender or "", key="settings_email_sender")
         postal = st.text_area("Postal address (shown in emails)", current.postal_address or "",
                               key="settings_postal")
         allowed = st.text_area("Link allow-list (one domain per line)",
@@ -46,6 +47,60 @@ def _general_form(db: Database, actor: Actor, current: admin.TenantSettings) -> 
                 "monthly_budget_microusd": usd_to_microusd(budget),
             })
             st.success("Settings saved.")
+
+
+def _sender_verification(db: Database, actor: Actor) -> None:
+    st.markdown("**Email sender verification**")
+    status = sender_verification.sender_status(db, actor)
+    if status.sender is None or status.address is None or status.domain is None:
+        st.caption("No email sender is set: email goes out from the deployment's own address, "
+                   "which needs no verification.")
+        return
+    address, domain = md(status.address), md(status.domain)
+    if status.verified:
+        how = (f"the whole domain {domain} is proven through DNS" if status.verified_by == "domain"
+               else "the address is proven by the code sent to it")
+        st.success(f"{address} is verified: {how}. Email campaigns may use it.")
+        if st.button("Remove the verification", key="sender_remove") and run_action(
+                sender_verification.remove_verification, db, actor) is not None:
+            st.rerun()
+        return
+    st.warning(f"{address} is not verified yet: email campaigns cannot start until it is. "
+               "Prove it one of two ways.")
+    dns_column, code_column = st.columns(2)
+    with dns_column:
+        st.markdown(f"**The whole domain, through DNS**: every address at {domain}.")
+        if status.dns_value is None:
+            if st.button("Get the DNS record", key="sender_dns_start") and run_action(
+                    sender_verification.start_domain_verification, db, actor) is not None:
+                st.rerun()
+        else:
+            st.markdown(f"Add a TXT record at {md(status.dns_name or '')} (or at {domain}) "
+                        "with this value, then check:")
+            st.code(status.dns_value, language=None)
+            if st.button("Check DNS now", key="sender_dns_check") and run_action(
+                    sender_verification.check_domain_verification, db, actor) is not None:
+                st.rerun()
+    with code_column:
+        st.markdown(f"**This address only**: a code is emailed to {address}.")
+        settings = get_settings()
+        if settings.email_provider == "outbox":
+            st.caption("Email goes to the outbox here, so the code is shown below instead of sent; "
+                       "it stops counting once email is sent for real.")
+        label = "Send a new code" if status.code_sent_to else "Send a code to the address"
+        if st.button(label, key="sender_code_send") and run_action(
+                sender_verification.send_address_code, db, actor, settings) is not None:
+            st.rerun()
+        if status.code_sent_to and status.code_expires_at:
+            st.caption(f"A code was sent to {address}; it works until "
+                       f"{status.code_expires_at:%Y-%m-%d %H:%M} UTC.")
+            if settings.email_provider == "outbox":
+                st.text(sender_verification.code_in_outbox(db, actor) or "")
+            with st.form("sender_code_form"):
+                code = st.text_input("Code from the email", key="sender_code")
+                if st.form_submit_button("Confirm the code") and run_action(
+                        sender_verification.confirm_address_code, db, actor, code) is not None:
+                    st.rerun()
 
 
 def _playbook_form(db: Database, actor: Actor, current: admin.TenantSettings) -> None:
@@ -80,5 +135,6 @@ def _prices_form(db: Database, actor: Actor, current: admin.TenantSettings) -> N
 def show(db: Database, actor: Actor) -> None:
     current = admin.get_tenant_settings(db, actor)
     _general_form(db, actor, current)
+    _sender_verification(db, actor)
     _playbook_form(db, actor, current)
     _prices_form(db, actor, current)

@@ -487,3 +487,88 @@ def test_budget_as_text(microusd: int | None, text: str) -> None:
 def test_price_rows_round_trip() -> None:
     prices = {"gpt-4o": {"input": 2.5, "output": 10.0}}
     assert price_overrides_from_rows(price_override_rows(prices)) == prices
+
+
+# -- sender ids are unique across tenants -------------------------------------------------------
+
+
+@pytest.fixture
+def rival(db: Database) -> Actor:
+    return make_actor(db, make_tenant(db, "Rival"), Role.admin, "rival-admin")
+
+
+@pytest.mark.parametrize(
+    ("mine", "theirs"),
+    [
+        ("+14155552671", "+1 (415) 555-2671"),
+        ("+14155552671", "+1.415.555.2671"),
+        ("+442079460958", "+44 20 7946 0958"),
+        ("+14155552671", "(415) 555-2671"),  # the rival's default country is US
+        ("+14155552671", "\uff0b\uff11\uff14\uff11\uff15\uff15\uff15\uff15\uff12\uff16\uff17\uff11"),
+        ("Acme", "ACME"),
+        ("Acme Corp", "acme  corp"),
+        ("Acme Corp", "AcmeCorp"),
+        ("Acme", "\uff21\uff43\uff4d\uff45"),  # fullwidth Ａｃｍｅ
+        ("Amazon", "AMAZ0N"),  # a zero for the O
+        ("Paypal", "PayPa1"),  # a one for the l
+        ("Modern", "Mo dern"),
+    ],
+)
+def test_an_sms_sender_id_of_one_tenant_cannot_be_set_by_another(
+    db: Database, team: dict[str, Actor], rival: Actor, mine: str, theirs: str
+) -> None:
+    update_tenant_settings(db, team["admin"], {"sms_sender_id": mine})
+    with pytest.raises(Conflict, match="already used by another tenant"):
+        update_tenant_settings(db, rival, {"sms_sender_id": theirs})
+    assert get_tenant_settings(db, rival).sms_sender_id is None
+    # The owner may save it again, written another way.
+    assert update_tenant_settings(db, team["admin"], {"sms_sender_id": theirs}).sms_sender_id
+
+
+def test_a_released_sms_sender_id_can_be_taken(db: Database, team: dict[str, Actor], rival: Actor) -> None:
+    update_tenant_settings(db, team["admin"], {"sms_sender_id": "Acme"})
+    update_tenant_settings(db, team["admin"], {"sms_sender_id": ""})
+    assert update_tenant_settings(db, rival, {"sms_sender_id": "ACME"}).sms_sender_id == "ACME"
+
+
+@pytest.mark.parametrize(("mine", "theirs"), [("Acme", "ACME"), ("+14155552671", "+1 415 555 2671")])
+def test_the_database_refuses_a_sender_id_the_service_check_missed(
+    db: Database, team: dict[str, Actor], rival: Actor, monkeypatch: pytest.MonkeyPatch,
+    mine: str, theirs: str,
+) -> None:
+    # Two admins saving at once both pass the check; the unique index stops the second.
+    update_tenant_settings(db, team["admin"], {"sms_sender_id": mine})
+    monkeypatch.setattr("core.admin.sms_sender_in_use", lambda *args, **kwargs: False)
+    with pytest.raises(Conflict, match="already used by another tenant"):
+        update_tenant_settings(db, rival, {"sms_sender_id": theirs})
+    assert get_tenant_settings(db, rival).sms_sender_id is None
+    assert get_tenant_settings(db, team["owner"]).sms_sender_id == mine
+
+
+def test_the_migration_keeps_the_first_of_two_tenants_sharing_a_sender_id(tmp_path: Any) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from core.db import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        config = alembic_config(url)
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0006_drop_redundant_indexes")
+        for tenant_id, name, sender in [(1, "First", "+14155552671"), (2, "Copycat", "+1 415 555 2671"),
+                                        (3, "Other", "Acme")]:
+            connection.execute(text(
+                "INSERT INTO tenants (id, name, default_country, quiet_hours_start, quiet_hours_end, "
+                "weekdays_only, sms_sender_id, link_allow_list, playbook, price_overrides, created_at) "
+                "VALUES (:id, :name, 'US', '08:00', '21:00', 0, :sender, '[]', '{}', '{}', "
+                "'2026-11-01 00:00:00')"), {"id": tenant_id, "name": name, "sender": sender})
+        command.upgrade(config, "head")
+        rows = connection.execute(text(
+            "SELECT id, sms_sender_id, sms_sender_key FROM tenants ORDER BY id")).all()
+        audit = connection.execute(text("SELECT tenant_id, details FROM audit_log")).all()
+    engine.dispose()
+    assert [tuple(row) for row in rows] == [(1, "+14155552671", "+14155552671"), (2, None, None),
+                                             (3, "Acme", "acme")]
+    assert [row[0] for row in audit] == [2] and "unique across tenants" in audit[0][1]

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core import admin, sender_verification
 from core.admin import get_tenant_settings
 from core.auth import SessionEnded, authenticate, signed_in_user, start_session
 from core.db import Database
@@ -318,3 +319,78 @@ def test_reset_password_errors(open_page: PageFactory, db: Database, team: dict[
     assert message in app.error[0].value
     assert not app.code
     assert not _user(db, team[target].username).password_change_required
+
+
+# -- sender identities ---------------------------------------------------------------------------
+
+
+def test_another_tenants_sms_sender_id_is_refused_with_a_message(
+    open_page: PageFactory, db: Database, team: dict[str, Actor]
+) -> None:
+    rival = make_actor(db, make_tenant(db, "Rival"), Role.admin, "rival-admin")
+    admin.update_tenant_settings(db, rival, {"sms_sender_id": "+14155552671"})
+    app = open_page(PAGE, team["admin"])
+    app.text_input(key="settings_sms_sender").input("+1 (415) 555-2671")
+    _click(app, "Save settings")
+    assert "already used by another tenant" in app.error[0].value
+    assert not app.exception
+    assert get_tenant_settings(db, team["admin"]).sms_sender_id is None
+
+
+def test_without_an_email_sender_nothing_needs_verifying(
+    open_page: PageFactory, team: dict[str, Actor]
+) -> None:
+    app = open_page(PAGE, team["admin"])
+    assert any("needs no verification" in c.value for c in app.caption)
+
+
+def test_the_email_sender_is_verified_through_dns_on_the_page(
+    open_page: PageFactory, db: Database, team: dict[str, Actor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin.update_tenant_settings(db, team["admin"], {"email_sender": "sales@acme.example"})
+    app = open_page(PAGE, team["admin"])
+    assert "is not verified yet" in app.warning[0].value
+    _click(app, "Get the DNS record")
+    [record] = [c.value for c in app.code if c.value.startswith("leadflow-verification=")]
+    zone: dict[str, list[str]] = {}
+    monkeypatch.setattr(sender_verification.DnsPythonResolver, "txt_records",
+                        lambda self, name: zone.get(name, []))
+    _click(app, "Check DNS now")
+    assert "no TXT record" in app.error[0].value and not app.exception
+    zone["_leadflow.acme.example"] = [record]
+    _click(app, "Check DNS now")
+    assert "is verified" in app.success[0].value
+    assert sender_verification.sender_status(db, team["admin"]).verified_by == "domain"
+
+
+def test_the_email_sender_is_verified_with_a_code_on_the_page(
+    open_page: PageFactory, db: Database, team: dict[str, Actor]
+) -> None:
+    admin.update_tenant_settings(db, team["admin"], {"email_sender": "Ada <ada@mail.example>"})
+    app = open_page(PAGE, team["admin"])
+    _click(app, "Send a code to the address")
+    assert any("code was sent to" in c.value for c in app.caption)
+    # The outbox (development) sends nothing: the page shows the email the address would get.
+    [body] = [t.value for t in app.text if "enter this code" in t.value]
+    code = next(word.strip(".:") for word in body.split() if word.strip(".:").isdigit())
+    app.text_input(key="sender_code").input("12")
+    _click(app, "Confirm the code")
+    assert "not the code" in app.error[0].value and not app.exception
+    app.text_input(key="sender_code").input(code)
+    _click(app, "Confirm the code")
+    assert "is verified" in app.success[0].value
+
+
+def test_a_domain_another_tenant_verified_is_refused_on_the_page(
+    open_page: PageFactory, db: Database, team: dict[str, Actor]
+) -> None:
+    rival = make_actor(db, make_tenant(db, "Rival"), Role.admin, "rival-admin")
+    admin.update_tenant_settings(db, rival, {"email_sender": "sales@acme.example"})
+    admin.update_tenant_settings(db, team["admin"], {"email_sender": "news@acme.example"})
+    record = sender_verification.start_domain_verification(db, rival).dns_value or ""
+    zone = {"_leadflow.acme.example": [record]}
+    sender_verification.check_domain_verification(db, rival, resolver=type(
+        "Zone", (), {"txt_records": lambda self, name: zone.get(name, [])})())
+    app = open_page(PAGE, team["admin"])
+    _click(app, "Get the DNS record")
+    assert "verified as a sender by another tenant" in app.error[0].value and not app.exception

@@ -4,7 +4,7 @@ N failures in a row pause the campaign (LEADFLOW_PROVIDER_FAILURE_THRESHOLD); an
 the count, and so does resuming the campaign.
 
 Revision ID: 0010_provider_failures
-Revises: 0008_user_sessions
+Revises: 0009_sender_identity
 Create Date: 2026-12-01
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_provider_failures"
-down_revision: str | Sequence[str] | None = "0008_user_sessions"
+down_revision: str | Sequence[str] | None = "0009_sender_identity"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

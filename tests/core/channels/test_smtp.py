@@ -24,6 +24,7 @@ from core.channels.base import NotSent, OutgoingMessage
 from core.channels.smtp_email import SmtpSender
 from core.config import ConfigError, Settings
 from core.db import Database
+from core.errors import ProviderAccountRefused
 from tests.conftest import make_settings
 
 USER, PASSWORD = "mailer", "s3cret"
@@ -269,3 +270,72 @@ def test_a_certificate_the_system_does_not_trust_is_refused(
         SmtpSender(smtp_settings(controller, smtp_starttls=True)).send(outgoing(), db=db)
     assert "CERTIFICATE_VERIFY_FAILED" in refusal.value.reason and not refusal.value.permanent
     assert inbox.envelopes == []
+
+
+# -- the account login never reaches an error a user sees ----------------------------------------
+
+RELAY_LOGIN, RELAY_PASSWORD = "relay-7731@mailer.example", "pw-4b1e99"
+
+
+class EchoingRelay(Inbox):
+    """A relay that names the account in its refusals, as many hosted relays do."""
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: Any
+    ) -> str:
+        login = session.auth_data.decode() if isinstance(session.auth_data, bytes) else ""
+        if address.startswith("impostor@"):
+            return f"553 5.7.1 <{address}>: Sender address rejected: not owned by user {login}"
+        envelope.mail_from = address
+        return "250 OK"
+
+
+def _echoing_authenticator(
+    server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+) -> AuthResult:
+    assert isinstance(auth_data, LoginPassword)
+    if auth_data.password == RELAY_PASSWORD.encode():
+        return AuthResult(success=True, auth_data=auth_data.login)
+    login = auth_data.login.decode()
+    return AuthResult(success=False, handled=False, message=f"535 5.7.8 Authentication failed for {login}")
+
+
+@pytest.fixture
+def echoing_relay() -> Iterator[Controller]:
+    controller = Controller(
+        EchoingRelay(),
+        hostname="127.0.0.1",
+        port=_free_port(),
+        authenticator=_echoing_authenticator,
+        auth_required=True,
+        auth_require_tls=False,
+        auth_exclude_mechanism=["LOGIN"],  # PLAIN only: the refusal is answered, never left hanging
+    )
+    controller.start()
+    yield controller
+    controller.stop()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "sender", "reason"),
+    [
+        # A refused login is the account's problem (the campaign pauses), not the message's.
+        ({"smtp_password": "wrong-password"}, None, "refused the login (535)"),
+        ({}, "impostor@acme.example", "refused the message: 553 5.7.1"),
+    ],
+)
+def test_the_account_login_never_reaches_the_reason(
+    echoing_relay: Controller, db: Database, overrides: dict[str, Any], sender: str | None, reason: str
+) -> None:
+    settings = smtp_settings(
+        echoing_relay, **{"smtp_username": RELAY_LOGIN, "smtp_password": RELAY_PASSWORD, **overrides}
+    )
+    message = outgoing()
+    if sender:
+        message = OutgoingMessage(**{**message.__dict__, "from_address": sender})
+    with pytest.raises((NotSent, ProviderAccountRefused)) as refusal:
+        SmtpSender(settings).send(message, db=db)
+    assert RELAY_LOGIN in str(refusal.value.__cause__)  # the server did echo it
+    assert reason in refusal.value.reason
+    assert RELAY_LOGIN not in refusal.value.reason and "relay-7731" not in str(refusal.value)
+    assert "b'" not in refusal.value.reason  # the server's words, not a bytes repr

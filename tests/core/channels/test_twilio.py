@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +14,7 @@ from urllib.parse import parse_qs
 import pytest
 from twilio.base.exceptions import TwilioRestException  # type: ignore[import-untyped]
 
-from core.channels.base import NotSent, OutgoingMessage
+from core.channels.base import NotSent, OutgoingMessage, ProviderCallFailed
 from core.channels.twilio_sms import TwilioSender
 from core.config import ConfigError, Settings
 from core.db import Database
@@ -23,6 +24,8 @@ SID, TOKEN = "AC" + "0" * 32, "token-123"
 OPTED_OUT = "+14155550666"
 INVALID = "+15005550001"
 BROKEN = "+14155550500"
+NOT_FOUND = "+14155550404"
+PROBLEM = "+14155550422"
 
 
 class FakeTwilio(ThreadingHTTPServer):
@@ -78,6 +81,30 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif to == BROKEN:
             self._json(500, {"code": 20500, "message": "Internal Server Error", "status": 500})
+        elif to == NOT_FOUND:
+            # Twilio's answer when the account in the URI is closed or unknown: it names the URI.
+            self._json(
+                404,
+                {
+                    "code": 20404,
+                    "message": f"The requested resource {self.path} was not found",
+                    "more_info": "https://www.twilio.com/docs/errors/20404",
+                    "status": 404,
+                },
+            )
+        elif to == PROBLEM:
+            # The RFC 9457 shape the SDK turns into a TwilioServiceException.
+            self._json(
+                503,
+                {
+                    "type": "https://www.twilio.com/docs/errors/20503",
+                    "title": "Service unavailable",
+                    "status": 503,
+                    "code": 20503,
+                    "detail": f"account {SID} is being migrated",
+                    "instance": self.path,
+                },
+            )
         else:
             self._json(
                 201,
@@ -154,9 +181,42 @@ def test_error_answers_are_not_sent(
 
 def test_a_server_error_is_not_a_refusal(twilio_server: FakeTwilio, db: Database) -> None:
     # A 5xx may or may not have queued the message: the caller records it as unknown.
-    with pytest.raises(TwilioRestException) as error:
+    with pytest.raises(ProviderCallFailed) as error:
         TwilioSender(twilio_settings(twilio_server)).send(sms(BROKEN), db=db)
     assert error.value.status == 500 and len(twilio_server.requests) == 1
+    assert isinstance(error.value.__cause__, TwilioRestException)  # kept for the server's log
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+@pytest.mark.parametrize("to", [NOT_FOUND, BROKEN, PROBLEM])
+def test_the_account_sid_never_reaches_the_error_a_user_sees(
+    twilio_server: FakeTwilio, db: Database, monkeypatch: pytest.MonkeyPatch, to: str, terminal: bool
+) -> None:
+    # On a terminal the SDK's own message prints the request URI, which holds the account SID.
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal, raising=False)
+    with pytest.raises((NotSent, ProviderCallFailed)) as error:
+        TwilioSender(twilio_settings(twilio_server)).send(sms(to), db=db)
+    cause = error.value.__cause__
+    assert cause is not None and SID in f"{cause} {getattr(cause, 'uri', '')}"  # the raw one has it
+    shown = f"{error.value} {getattr(error.value, 'reason', '')}"
+    assert SID not in shown and SID.lower() not in shown.lower() and TOKEN not in shown
+    assert "Twilio" in shown and "\033" not in shown
+
+
+def test_a_dropped_connection_does_not_show_the_url(db: Database) -> None:
+    # Nothing listens there: requests' message names the whole URL, account SID included.
+    settings = make_settings(
+        "sqlite://",
+        sms_provider="twilio",
+        twilio_account_sid=SID,
+        twilio_auth_token=TOKEN,
+        twilio_from_number="+14155550199",
+        twilio_base_url="http://127.0.0.1:9",
+    )
+    with pytest.raises((NotSent, ProviderCallFailed)) as error:
+        TwilioSender(settings).send(sms("+14155550101"), db=db)
+    assert SID in str(error.value.__cause__)
+    assert SID not in str(error.value) and "Twilio" in str(error.value)
 
 
 def test_missing_credentials_are_a_config_error() -> None:

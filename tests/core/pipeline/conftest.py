@@ -16,7 +16,16 @@ from sqlalchemy import select, update
 from core.channels.registry import senders_from_settings
 from core.config import Settings
 from core.db import Database
-from core.models import Campaign, CampaignLead, Event, Lead, LeadStatus, Message, Tenant
+from core.models import (
+    Campaign,
+    CampaignLead,
+    Event,
+    Lead,
+    LeadStatus,
+    Message,
+    SenderVerification,
+    Tenant,
+)
 from core.pipeline.service import PipelineRuntime
 from tests.factories import make_tenant
 
@@ -124,6 +133,11 @@ def seed(db: Database) -> Seed:
         tenant.postal_address = "1 Main St, Springfield, IL 62701"
         tenant.link_allow_list = ["acme.example"]
         tenant.email_sender = "sales@acme.example"
+        session.add(
+            SenderVerification(
+                tenant_id=tenant_id, kind="domain", value="acme.example", token="seed", verified_at=NOW
+            )
+        )
         campaign = Campaign(
             tenant_id=tenant_id,
             name="Intro",
