@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, func, insert, select, text, update
+from sqlalchemy import String, any_, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.audit import record_audit
-from core.db import SYSTEM_KEY, TENANT_KEY, Database, TenantScopeError
+from core.db import SYSTEM_KEY, TENANT_KEY, Database, TenantScopeError, trusted_sql
 from core.errors import Conflict, ValidationError
 from core.leads.mapping import mapping_for, save_mapping_in, validate_mapping
 from core.leads.normalise import (
@@ -287,7 +287,7 @@ def _save(
             # psycopg prepares a statement after a few runs and PostgreSQL may then keep a generic
             # plan chosen while the table was small (a sequential scan), which turns the
             # key look-ups quadratic on a large import: plan each look-up afresh.
-            session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+            session.execute(trusted_sql("SET LOCAL plan_cache_mode = force_custom_plan"))
         lead_import = LeadImport(
             tenant_id=actor.tenant_id, file_name=file_name[:255], sha256=sha256, sheet=table.sheet,
             mapping=mapping, on_duplicate=policy.value, status="running", created_by=actor.user_id,
