@@ -17,6 +17,7 @@ role that row-level security policies confine to the tenant's rows.
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -40,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql.dml import OnConflictDoUpdate as PostgresqlUpsert
 from sqlalchemy.dialects.sqlite.dml import OnConflictDoUpdate as SqliteUpsert
-from sqlalchemy.engine import URL, CursorResult, make_url
+from sqlalchemy.engine import URL, Connection, CursorResult, make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
 from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.sql import visitors
@@ -48,8 +49,11 @@ from sqlalchemy.sql.elements import BinaryExpression, BindParameter, ColumnClaus
 from sqlalchemy.sql.operators import custom_op
 from sqlalchemy.sql.selectable import AliasedReturnsRows, Join, TableClause
 
+from core import rls
 from core.config import ROOT, Settings
-from core.models import TENANT_TABLE_NAMES, TenantOwned
+from core.models import TENANT_TABLE_NAMES, Base, TenantOwned
+
+logger = logging.getLogger(__name__)
 
 TENANT_KEY = "tenant_id"
 SYSTEM_KEY = "system"
@@ -524,6 +528,31 @@ class Database:
         for factory in (self._factory, self._read_factory):
             event.listen(factory, "do_orm_execute", _scope_orm_statement)
             event.listen(factory, "before_flush", _check_flush)
+            event.listen(factory, "after_begin", self._enter_tenant)
+        self._postgres = self.engine.dialect.name == "postgresql"
+        self._row_security: bool | None = None  # known at the first tenant transaction
+
+    def _enter_tenant(self, session: Session, _transaction: object, connection: Connection) -> None:
+        # Every transaction of a tenant session, the first and each one after a commit, runs
+        # as the row-level-security role with the tenant set; both end with the transaction.
+        tenant_id = session.info.get(TENANT_KEY)
+        if tenant_id is None or not self._postgres:
+            return
+        if self._row_security is None:
+            self._row_security = rls.wall_is_up(connection)
+            if not self._row_security:
+                logger.warning(
+                    "PostgreSQL row-level security is not set up for role %s: tenant isolation "
+                    "rests on the session guard alone (see README, Run it in production)",
+                    rls.TENANT_ROLE,
+                )
+        if self._row_security:
+            rls.enter_tenant(connection, tenant_id)
+
+    @property
+    def row_security(self) -> bool:
+        """Whether tenant transactions run under PostgreSQL row-level security (after the first)."""
+        return bool(self._row_security)
 
     @property
     def is_sqlite(self) -> bool:
@@ -556,6 +585,10 @@ class Database:
             config = alembic_config(self.settings.database_url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+            if connection.dialect.name == "postgresql":
+                # Tables that later migrations added get their policy here.
+                rls.secure_tenant_tables(connection, Base.metadata.sorted_tables)
+        self._row_security = None
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -349,8 +349,8 @@ def test_insert_from_select_reads_only_the_sessions_tenant(db: Database, two_ten
         ),
     )
     with db.session(tenant_id=a) as s, s.begin():
-        assert s.execute(copy).rowcount == 1
-        assert execute_core(s, core_copy, {"tenant_id": a}).rowcount == 1
+        s.execute(copy)
+        execute_core(s, core_copy, {"tenant_id": a})
     names = {(t, n) for t, n, _ in _rows_by_tenant(db)}
     assert names == {
         (a, f"Lead of {a}"),
@@ -395,3 +395,96 @@ def test_an_update_that_sets_tenant_id_is_refused(db: Database, two_tenants, cas
         with db.session(tenant_id=a) as s, s.begin():
             _tenant_moves(a, b, _lead_ids(db))[case](s)
     assert _rows_by_tenant(db) == before
+
+
+# -- the second wall: PostgreSQL row-level security under the guard -----------------------------
+
+
+@pytest.fixture
+def pg(postgres_url: str, db: Database) -> Database:
+    """The test database, which is PostgreSQL here, with its row-level security in place."""
+    return db
+
+
+@pytest.mark.postgres
+def test_raw_sql_beneath_the_guard_touches_only_the_sessions_tenant(pg: Database, two_tenants) -> None:
+    a, b = two_tenants
+    with pg.session(tenant_id=a) as s, s.begin():
+        raw = s.connection()
+        assert raw.exec_driver_sql("SELECT tenant_id FROM leads").scalars().all() == [a]
+        assert raw.exec_driver_sql("SELECT count(*) FROM public.leads").scalar() == 1
+        assert raw.exec_driver_sql("UPDATE leads SET notes = 'everyone'").rowcount == 1
+        assert raw.exec_driver_sql("DELETE FROM leads WHERE tenant_id <> %(a)s", {"a": a}).rowcount == 0
+    assert _rows_by_tenant(pg) == [(a, f"Lead of {a}", "everyone"), (b, f"Lead of {b}", None)]
+
+
+RAW_CROSS_TENANT_WRITES = {
+    "insert for the other tenant": "INSERT INTO leads (tenant_id, first_name, custom_fields, created_at, "
+    "updated_at) VALUES (%(b)s, 'smuggled', '{}', now(), now())",
+    "move a row to the other tenant": "UPDATE leads SET tenant_id = %(b)s",
+    "copy the other tenant's rows": "INSERT INTO events (tenant_id, node, level, message, data, created_at) "
+    "SELECT %(b)s, 'x', 'info', first_name, '{}', now() FROM leads",
+}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("sql", RAW_CROSS_TENANT_WRITES.values(), ids=RAW_CROSS_TENANT_WRITES.keys())
+def test_raw_sql_beneath_the_guard_cannot_write_another_tenants_rows(pg: Database, two_tenants, sql) -> None:
+    from sqlalchemy.exc import ProgrammingError
+
+    a, b = two_tenants
+    before = _rows_by_tenant(pg)
+    with pytest.raises(ProgrammingError, match="row-level security"):
+        with pg.session(tenant_id=a) as s, s.begin():
+            s.connection().exec_driver_sql(sql, {"b": b})
+    assert _rows_by_tenant(pg) == before
+
+
+@pytest.mark.postgres
+def test_an_orm_query_with_the_guard_switched_off_still_sees_one_tenant(pg: Database, two_tenants) -> None:
+    from sqlalchemy import event
+
+    from core.db import _scope_orm_statement
+
+    a, b = two_tenants
+    factory = pg._factory
+    event.remove(factory, "do_orm_execute", _scope_orm_statement)
+    try:
+        with pg.session(tenant_id=b) as s, s.begin():
+            assert [lead.tenant_id for lead in s.scalars(select(Lead))] == [b]
+            assert s.scalar(select(func.count()).select_from(Lead)) == 1
+            assert s.execute(update(Lead).values(notes="b only")).rowcount == 1
+    finally:
+        event.listen(factory, "do_orm_execute", _scope_orm_statement)
+    assert _rows_by_tenant(pg) == [(a, f"Lead of {a}", None), (b, f"Lead of {b}", "b only")]
+
+
+@pytest.mark.postgres
+def test_every_transaction_of_a_session_is_confined_and_the_pool_gets_its_connection_back_clean(
+    postgres_url: str, two_tenants
+) -> None:
+    from tests.conftest import make_settings
+
+    a, b = two_tenants
+    # One pooled connection: every session and checkout below reuses it.
+    single = Database(make_settings(postgres_url, db_pool_size=1, db_max_overflow=0))
+    try:
+        with single.session(tenant_id=a) as s:
+            for _ in range(3):  # autobegin, commit, autobegin again: each transaction re-enters
+                assert s.connection().exec_driver_sql("SELECT tenant_id FROM leads").scalars().all() == [a]
+                s.commit()
+            with s.begin():
+                assert s.connection().exec_driver_sql("SELECT count(*) FROM leads").scalar() == 1
+        assert single.row_security
+        with single.engine.connect() as conn:
+            user, setting = conn.exec_driver_sql(
+                "SELECT current_user, current_setting('leadflow.tenant_id', true)"
+            ).one()
+            assert (user, setting or None) == (conn.exec_driver_sql("SELECT session_user").scalar(), None)
+            assert conn.exec_driver_sql("SELECT count(*) FROM leads").scalar() == 2
+        with single.session(system=True) as s:
+            assert s.connection().exec_driver_sql("SELECT count(*) FROM leads").scalar() == 2
+        with single.session(tenant_id=b) as s:
+            assert s.connection().exec_driver_sql("SELECT tenant_id FROM leads").scalars().all() == [b]
+    finally:
+        single.dispose()
