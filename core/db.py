@@ -17,7 +17,6 @@ role that row-level security policies confine to the tenant's rows.
 
 from __future__ import annotations
 
-import logging
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
+    Column,
     Delete,
     Engine,
     Executable,
@@ -43,6 +43,7 @@ from sqlalchemy.dialects.postgresql.dml import OnConflictDoUpdate as PostgresqlU
 from sqlalchemy.dialects.sqlite.dml import OnConflictDoUpdate as SqliteUpsert
 from sqlalchemy.engine import URL, Connection, CursorResult, make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
+from sqlalchemy.orm.util import LoaderCriteriaOption
 from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter, ColumnClause, Label
@@ -51,9 +52,10 @@ from sqlalchemy.sql.selectable import AliasedReturnsRows, Join, TableClause
 
 from core import rls
 from core.config import ROOT, Settings
+from core.logs import get_logger
 from core.models import TENANT_TABLE_NAMES, Base, TenantOwned
 
-logger = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 TENANT_KEY = "tenant_id"
 SYSTEM_KEY = "system"
@@ -178,6 +180,10 @@ def _scope_orm_statement(state: ORMExecuteState) -> None:
         )
         return
     if state.is_select or state.is_update or state.is_delete:
+        if _reads_core_tenant_columns(statement):
+            # Loader criteria reach mapped entities only; a Core table's columns in a subquery
+            # would read every tenant's rows.
+            statement = _pinned_reads(statement, tenant_id)
         state.statement = _scoped_statement(statement, tenant_id)
 
 
@@ -194,6 +200,7 @@ def _parameter_rows(params: Any) -> list[dict[str, Any]]:
 # statement built afresh for each call simply never hits it.
 _SCOPED_STATEMENTS_MAX = 1024
 _scoped_statements: dict[tuple[Any, int], Any] = {}
+_pinned_statements: dict[tuple[Any, int], Any] = {}
 
 
 def _scoped_statement(statement: Any, tenant_id: int) -> Any:
@@ -241,7 +248,7 @@ def _tenant_tables_in(statement: Any) -> bool:
 _TRUSTED_SQL = "leadflow_trusted_sql"
 _HARMLESS_LITERALS = frozenset({"*"})  # count(*) and EXISTS (SELECT * ...) are built with one
 _PLAIN_OPERATOR = re.compile(r"[-+*/<>=~!@#%^&|?]{1,3}")
-_unreadable_parts: dict[Any, str | None] = {}
+_statement_findings: dict[Any, tuple[str | None, bool]] = {}
 
 
 def trusted_sql(sql: str) -> TextClause:
@@ -254,15 +261,49 @@ def trusted_sql(sql: str) -> TextClause:
 
 
 def _unreadable_part(statement: Any) -> str | None:
-    if statement in _unreadable_parts:
-        return _unreadable_parts[statement]
-    found: str | None = None
-    for element in visitors.iterate(statement):
-        found = _unreadable_element(element)
-        if found is not None:
-            break
-    _remember(_unreadable_parts, statement, found)
+    return _findings(statement)[0]
+
+
+def _reads_core_tenant_columns(statement: Any) -> bool:
+    return _findings(statement)[1]
+
+
+def _findings(statement: Any) -> tuple[str | None, bool]:
+    """What one walk over the statement finds: SQL the guard cannot read (or None), and whether
+    it names a tenant-owned table's columns through Core (not through a mapped entity)."""
+    found = _statement_findings.get(statement)
+    if found is None:
+        unreadable: str | None = None
+        core_columns = False
+        for element in visitors.iterate(statement):
+            unreadable = _unreadable_element(element)
+            if unreadable is not None:
+                break
+        if unreadable is None and not _already_scoped(statement):
+            core_columns = any(
+                type(element) is Column and _is_tenant_table_name(getattr(element.table, "name", ""))
+                for part in _read_parts(statement)
+                for element in visitors.iterate(part)
+            )
+        found = (unreadable, core_columns)
+        _remember(_statement_findings, statement, found)
     return found
+
+
+def _read_parts(statement: Any) -> list[Any]:
+    """The parts of a statement that read rows: all of a SELECT; the WHERE and the new values of
+    an UPDATE or DELETE (the SET targets are plain columns, which read nothing)."""
+    if isinstance(statement, (Update, Delete)):
+        values = (statement._values or {}).values() if isinstance(statement, Update) else ()
+        return [*statement._where_criteria, *values]
+    return [statement]
+
+
+def _already_scoped(statement: Any) -> bool:
+    # A statement that carries loader criteria is one the ORM derived from a statement this
+    # module has scoped and pinned already (the SELECT of synchronize_session="fetch"); such
+    # options cannot be cloned, and need not be.
+    return any(isinstance(option, LoaderCriteriaOption) for option in getattr(statement, "_with_options", ()))
 
 
 def _unreadable_element(element: Any) -> str | None:
@@ -383,7 +424,7 @@ def _bind_keys(statement: Any) -> set[str]:
 def _pinned_reads(statement: Any, tenant_id: int) -> Any:
     """The statement with every tenant-owned table its SELECTs read pinned to the tenant."""
     key = (statement, tenant_id)
-    pinned = _scoped_statements.get(key)
+    pinned = _pinned_statements.get(key)
     if pinned is None:
 
         def pin(select: Select[Any]) -> None:
@@ -393,7 +434,7 @@ def _pinned_reads(statement: Any, tenant_id: int) -> Any:
                     select._where_criteria += (table.c.tenant_id == tenant_id,)
 
         pinned = visitors.cloned_traverse(statement, {}, {"select": pin})
-        _remember(_scoped_statements, key, pinned)
+        _remember(_pinned_statements, key, pinned)
     return pinned
 
 
@@ -541,10 +582,10 @@ class Database:
         if self._row_security is None:
             self._row_security = rls.wall_is_up(connection)
             if not self._row_security:
-                logger.warning(
-                    "PostgreSQL row-level security is not set up for role %s: tenant isolation "
-                    "rests on the session guard alone (see README, Run it in production)",
-                    rls.TENANT_ROLE,
+                log.warning(
+                    "PostgreSQL row-level security is not set up: tenant isolation rests on the "
+                    "session guard alone (see the README, Run it in production)",
+                    role=rls.TENANT_ROLE,
                 )
         if self._row_security:
             rls.enter_tenant(connection, tenant_id)

@@ -20,13 +20,14 @@ without one it logs a warning and the guard in core.db stands alone.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, MetaData, Table, text
+from sqlalchemy import Connection, Table, text
 from sqlalchemy.exc import DBAPIError
 
-logger = logging.getLogger(__name__)
+from core.logs import get_logger
+
+log = get_logger(__name__)
 
 TENANT_ROLE = "leadflow_tenant"
 TENANT_SETTING = "leadflow.tenant_id"
@@ -39,9 +40,10 @@ _DUPLICATE_OBJECT = "42710"
 _UNIQUE_VIOLATION = "23505"  # two databases on one server creating the role at the same moment
 
 
-def tenant_tables(metadata: MetaData) -> list[Table]:
-    """The tables whose rows belong to a tenant: every table with a tenant_id column."""
-    return [table for table in metadata.sorted_tables if TENANT_COLUMN in table.c]
+def tenant_tables(tables: Iterable[Table]) -> list[Table]:
+    """The tables whose rows belong to a tenant: every table with a tenant_id column, so that a
+    table added later is covered without a list to keep up to date."""
+    return [table for table in tables if TENANT_COLUMN in table.c]
 
 
 def secure_tenant_tables(connection: Connection, tables: Iterable[Table], *, role: str = TENANT_ROLE) -> bool:
@@ -56,8 +58,8 @@ def secure_tenant_tables(connection: Connection, tables: Iterable[Table], *, rol
     _grant_schema_and_sequences(connection, role)
     for table in existing:
         _grant_dml(connection, table.name, role)
-        if TENANT_COLUMN in table.c:
-            _secure(connection, table, role)
+    for table in tenant_tables(existing):
+        _secure(connection, table, role)
     return True
 
 
@@ -92,13 +94,10 @@ def _ensure_role(connection: Connection, role: str) -> bool:
                 connection.execute(text(f"CREATE ROLE {_quote(connection, role)} NOLOGIN"))
         except DBAPIError as error:
             if _sqlstate(error) not in (_DUPLICATE_OBJECT, _UNIQUE_VIOLATION):
-                logger.warning(
-                    "row-level security is off: the database user may not create the role %s (%s); "
-                    "create it once as an administrator (CREATE ROLE %s NOLOGIN; GRANT %s TO <app user>)",
-                    role,
-                    _first_line(error),
-                    role,
-                    role,
+                log.warning(
+                    f"row-level security is off: the database user may not create the role {role}; "
+                    f"have an administrator run CREATE ROLE {role} NOLOGIN; GRANT {role} TO <app user>;",
+                    error=_first_line(error),
                 )
                 return False
     if not connection.execute(
@@ -108,12 +107,10 @@ def _ensure_role(connection: Connection, role: str) -> bool:
             with connection.begin_nested():
                 connection.execute(text(f"GRANT {_quote(connection, role)} TO CURRENT_USER"))
         except DBAPIError as error:
-            logger.warning(
-                "row-level security is off: the database user may not take the role %s (%s); "
-                "an administrator can run GRANT %s TO <app user>",
-                role,
-                _first_line(error),
-                role,
+            log.warning(
+                f"row-level security is off: the database user may not take the role {role}; "
+                f"have an administrator run GRANT {role} TO <app user>;",
+                error=_first_line(error),
             )
             return False
     return True
@@ -202,14 +199,15 @@ def _secure(connection: Connection, table: Table, role: str) -> None:
         )
 
 
-def remove_row_security(connection: Connection, tables: Iterable[Table], *, role: str = TENANT_ROLE) -> None:
+def remove_row_security(connection: Connection, tables: list[Table], *, role: str = TENANT_ROLE) -> None:
     """Undo `secure_tenant_tables` in this database (the role stays: other databases may use it)."""
     role_exists = _role_exists(connection, role)
+    tenant_owned = {table.name for table in tenant_tables(tables)}
     for table in tables:
         if not _exists(connection, table.name):
             continue
         name = _quote(connection, table.name)
-        if TENANT_COLUMN in table.c:
+        if table.name in tenant_owned:
             for policy in (ISOLATION_POLICY, OTHER_ROLES_POLICY):
                 connection.execute(text(f"DROP POLICY IF EXISTS {policy} ON {name}"))
             connection.execute(text(f"ALTER TABLE {name} DISABLE ROW LEVEL SECURITY"))

@@ -488,3 +488,14 @@ def test_every_transaction_of_a_session_is_confined_and_the_pool_gets_its_connec
             assert s.connection().exec_driver_sql("SELECT tenant_id FROM leads").scalars().all() == [b]
     finally:
         single.dispose()
+
+
+def test_core_tables_inside_an_orm_statement_read_only_the_sessions_tenant(db: Database, two_tenants) -> None:
+    a, b = two_tenants
+    everyone = select(func.count(LEADS.c.id)).scalar_subquery()
+    others_name = select(LEADS.c.first_name).where(LEADS.c.tenant_id == b).scalar_subquery()
+    with db.session(tenant_id=a) as s, s.begin():
+        assert s.execute(select(Lead.tenant_id, everyone)).all() == [(a, 1)]
+        s.execute(update(Lead).values(notes=others_name))
+        assert s.scalar(select(func.count(Lead.id)).where(Lead.id.in_(select(LEADS.c.id)))) == 1
+    assert _rows_by_tenant(db) == [(a, f"Lead of {a}", None), (b, f"Lead of {b}", None)]
