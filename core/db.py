@@ -269,8 +269,8 @@ def _reads_core_tenant_columns(statement: Any) -> bool:
 
 
 def _findings(statement: Any) -> tuple[str | None, bool]:
-    """What one walk over the statement finds: SQL the guard cannot read (or None), and whether
-    it names a tenant-owned table's columns through Core (not through a mapped entity)."""
+    """What a walk over the statement finds: SQL the guard cannot read (or None), and whether it
+    reads a tenant-owned table's columns through Core (not through a mapped entity)."""
     found = _statement_findings.get(statement)
     if found is None:
         unreadable: str | None = None
@@ -279,24 +279,31 @@ def _findings(statement: Any) -> tuple[str | None, bool]:
             unreadable = _unreadable_element(element)
             if unreadable is not None:
                 break
-        if unreadable is None and not _already_scoped(statement):
+            core_columns = core_columns or _is_core_tenant_column(element)
+        if isinstance(statement, (Update, Delete)):
+            # An UPDATE's SET targets are plain columns that read nothing: look at what it reads.
             core_columns = any(
-                type(element) is Column and _is_tenant_table_name(getattr(element.table, "name", ""))
+                _is_core_tenant_column(element)
                 for part in _read_parts(statement)
                 for element in visitors.iterate(part)
             )
-        found = (unreadable, core_columns)
+        found = (unreadable, core_columns and unreadable is None and not _already_scoped(statement))
         _remember(_statement_findings, statement, found)
     return found
 
 
-def _read_parts(statement: Any) -> list[Any]:
-    """The parts of a statement that read rows: all of a SELECT; the WHERE and the new values of
-    an UPDATE or DELETE (the SET targets are plain columns, which read nothing)."""
-    if isinstance(statement, (Update, Delete)):
-        values = (statement._values or {}).values() if isinstance(statement, Update) else ()
-        return [*statement._where_criteria, *values]
-    return [statement]
+def _is_core_tenant_column(element: Any) -> bool:
+    # Columns reached through a mapped entity are annotated copies; a plain Column is Core's.
+    return (
+        type(element) is Column
+        and isinstance(element.table, Table)
+        and _is_tenant_table_name(element.table.name)
+    )
+
+
+def _read_parts(statement: Update | Delete) -> list[Any]:
+    values = (statement._values or {}).values() if isinstance(statement, Update) else ()
+    return [*statement._where_criteria, *values]
 
 
 def _already_scoped(statement: Any) -> bool:
