@@ -17,14 +17,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, func, insert, select, text, update
+from sqlalchemy import String, any_, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.audit import record_audit
 from core.config import Settings
-from core.db import SYSTEM_KEY, TENANT_KEY, Database, TenantScopeError
+from core.db import SYSTEM_KEY, TENANT_KEY, Database, TenantScopeError, trusted_sql
 from core.errors import Conflict, ValidationError
 from core.leads.mapping import IGNORE, mapping_for, save_mapping_in, validate_mapping
 from core.leads.normalise import (
@@ -347,7 +347,7 @@ def _save(
             # psycopg prepares a statement after a few runs and PostgreSQL may then keep a generic
             # plan chosen while the table was small (a sequential scan), which turns the
             # key look-ups quadratic on a large import: plan each look-up afresh.
-            session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+            session.execute(trusted_sql("SET LOCAL plan_cache_mode = force_custom_plan"))
         lead_import = LeadImport(
             tenant_id=actor.tenant_id,
             file_name=file_name[:255],
@@ -533,9 +533,20 @@ class _LeadWriter:
         if self.postgres:
             raw = connection.connection.driver_connection
             assert raw is not None  # a checked-out connection always has its psycopg connection
-            with raw.cursor() as cursor, cursor.copy(f"COPY leads ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+            names = ", ".join(columns)
+            # PostgreSQL refuses COPY into a table under row-level security (a tenant session's
+            # transaction runs under it): COPY into a staging table of this transaction, then
+            # one INSERT ... SELECT, which the tenant's policy checks row by row.
+            with raw.cursor() as cursor:
+                cursor.execute("DROP TABLE IF EXISTS pg_temp.leads_import_rows")
+                cursor.execute(
+                    "CREATE TEMP TABLE leads_import_rows ON COMMIT DROP AS "
+                    f"SELECT {names} FROM leads WITH NO DATA"
+                )
+                with cursor.copy(f"COPY leads_import_rows ({names}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                cursor.execute(f"INSERT INTO leads ({names}) SELECT {names} FROM leads_import_rows")
         else:
             marks = ", ".join("?" * len(columns))
             connection.exec_driver_sql(f"INSERT INTO leads ({', '.join(columns)}) VALUES ({marks})", rows)

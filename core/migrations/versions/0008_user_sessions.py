@@ -4,7 +4,7 @@ The sign-in cookie now names a row of user_sessions, so sign-out, a password cha
 deactivation and a lock end every session of the user at once.
 
 Revision ID: 0008_user_sessions
-Revises: 0006_drop_redundant_indexes
+Revises: 0007_row_level_security
 Create Date: 2026-12-01
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import core.models
 
 revision: str = "0008_user_sessions"
-down_revision: str | Sequence[str] | None = "0006_drop_redundant_indexes"
+down_revision: str | Sequence[str] | None = "0007_row_level_security"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
