@@ -1,0 +1,517 @@
+"""Finding links, email addresses and phone numbers in a draft however they are disguised.
+
+The guard must see what a recipient's phone, mail program or browser would make of a draft, not
+what its characters happen to be. So the text is scanned through a *skeleton*: NFKC-normalised,
+every dot-like character a dot, every dash-like character a hyphen, other scripts' digits as ASCII
+digits, look-alike letters of other scripts folded to the Latin letter they imitate (Unicode's
+confusables data, shipped by the `confusable-homoglyphs` package), marks and invisible characters
+dropped. Spans found in the skeleton are mapped back to the text as written, and a link's host is
+read from that written text the way a browser reads it (WHATWG URL rules: a backslash is a slash,
+userinfo ends at the last `@`, percent-escapes decoded, IPv4 in any radix, IDNA/UTS 46 mapping),
+so that a host written with a Cyrillic `а` is compared in its punycode form and never matches the
+Latin name it imitates.
+
+Printable ASCII, the common case, skips the per-character work.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import unquote_to_bytes
+
+import idna
+
+_PLAIN = re.compile(r"[\x20-\x7e\n\t]*")
+
+# Characters a reader takes for a full stop. UTS 46 maps the first four to "." in host names;
+# the others only look like one, which is enough for a reader to type or trust them.
+_DOT_LIKE = frozenset(
+    "\u3002\uff0e\uff61\u2024\ufe52\u0701\u0702\ua4f8\ua60e\u06d4\u1362\u2e3c\u00b7\u0387"
+    "\u2027\u30fb\uff65\u2e31\u22c5\u2219\u1427\u0589\u1803\u1809\ua4ff\U00010a50\u16eb\u2e33"
+    "\U0001d16d"
+)
+_DASH_LIKE = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe58\ufe63\uff0d\u30fc\u2e3a")
+# An ideographic full stop between two CJK characters ends a sentence of prose written without
+# spaces; only there is it not read as a dot (a host written in CJK after a scheme is still a link).
+_CJK_STOPS = frozenset("\u3002\uff61")
+_CJK_PREFIXES = ("CJK ", "HIRAGANA", "KATAKANA", "HANGUL")
+# Other scripts used together in one word of ordinary writing.
+_SCRIPT_FAMILIES = (
+    frozenset({"HAN", "HIRAGANA", "KATAKANA"}),
+    frozenset({"HAN", "HANGUL"}),
+    frozenset({"HAN", "BOPOMOFO"}),
+)
+
+
+@lru_cache(maxsize=1)
+def _confusable_fold() -> dict[str, str]:
+    """Each non-ASCII character that Unicode lists as confusable with an ASCII letter or digit."""
+    from confusable_homoglyphs.confusables import confusables_data
+
+    fold: dict[str, str] = {}
+
+    def clean(text: str) -> str:
+        return text.replace("\u200e", "").replace("\u200f", "")
+
+    for key, homoglyphs in confusables_data.items():
+        key = clean(key)
+        if len(key) != 1:
+            continue
+        glyphs = [clean(h["c"]) for h in homoglyphs]
+        if key.isascii():
+            if key.isalnum():
+                for glyph in glyphs:
+                    if len(glyph) == 1 and not glyph.isascii():
+                        fold.setdefault(glyph, key)
+            continue
+        ascii_glyphs = [g for g in glyphs if len(g) == 1 and g.isascii() and g.isalnum()]
+        if ascii_glyphs:
+            # A letter rather than a digit: "О" (Cyrillic) is an O in a host name; digits are
+            # read from letters separately, by the phone scan.
+            fold[key] = sorted(ascii_glyphs, key=lambda g: (not g.isalpha(), g))[0]
+    for key in _DOT_LIKE:
+        fold[key] = "."
+    for key in _DASH_LIKE:
+        fold[key] = "-"
+    return fold
+
+
+@lru_cache(maxsize=1)
+def _script_of() -> tuple[list[list[int]], list[str]]:
+    from confusable_homoglyphs.categories import categories_data
+
+    return categories_data["code_points_ranges"], categories_data["iso_15924_aliases"]
+
+
+def script_of(ch: str) -> str:
+    """The Unicode script block alias of one character (LATIN, CYRILLIC, COMMON, ...)."""
+    ranges, aliases = _script_of()
+    code = ord(ch)
+    low, high = 0, len(ranges) - 1
+    while low <= high:
+        middle = (low + high) // 2
+        start, end, alias, _ = ranges[middle]
+        if code < start:
+            high = middle - 1
+        elif code > end:
+            low = middle + 1
+        else:
+            return aliases[alias]
+    return "UNKNOWN"
+
+
+def mixed_scripts(label: str) -> list[str]:
+    """The scripts of one host label when it mixes scripts no language writes together."""
+    scripts = {script_of(ch) for ch in label} - {"COMMON", "INHERITED", "UNKNOWN"}
+    if len(scripts) < 2 or any(scripts <= family for family in _SCRIPT_FAMILIES):
+        return []
+    return sorted(scripts)
+
+
+def _is_cjk(ch: str) -> bool:
+    return unicodedata.name(ch, "").startswith(_CJK_PREFIXES)
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """The text as scanned, and where each of its characters came from in the text as written."""
+
+    text: str
+    source: str
+    origin: tuple[int, ...] | None  # None: the skeleton is the source (printable ASCII)
+
+    def written(self, start: int, end: int) -> str:
+        """The text as written behind the skeleton's span [start, end)."""
+        if self.origin is None:
+            return self.source[start:end]
+        if start >= len(self.origin):
+            return ""
+        stop = self.origin[end] if end < len(self.origin) else len(self.source)
+        return self.source[self.origin[start] : stop]
+
+
+def skeleton(text: str) -> Skeleton:
+    """The text normalised for scanning, one skeleton character per kept character of the text."""
+    if _PLAIN.fullmatch(text):
+        return Skeleton(text, text, None)
+    fold = _confusable_fold()
+    chars: list[str] = []
+    origin: list[int] = []
+    for index, ch in enumerate(text):
+        if ch.isascii():
+            chars.append(ch if ch >= " " or ch in "\n\t" else " ")
+            origin.append(index)
+            continue
+        if ch in _CJK_STOPS and 0 < index < len(text) - 1:
+            if _is_cjk(text[index - 1]) and _is_cjk(text[index + 1]):
+                chars.append(" ")
+                origin.append(index)
+                continue
+        for part in unicodedata.normalize("NFKC", ch):
+            category = unicodedata.category(part)
+            if category in ("Mn", "Me", "Cf", "Cc", "Cs", "Co", "Cn"):
+                continue  # marks fold into the letter before; invisible characters vanish
+            if part.isascii():
+                chars.append(part)
+            elif category == "Nd" or (category == "No" and unicodedata.digit(part, None) is not None):
+                chars.append(str(unicodedata.digit(part)))
+            elif category.startswith("Z"):
+                chars.append(" ")
+            else:
+                chars.append(fold.get(part, part))
+            origin.append(index)
+    return Skeleton("".join(chars), text, tuple(origin))
+
+
+# ----------------------------------------------------------------------------------------------
+# Links
+
+_LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
+_TLD = r"(?:[^\W\d_]{2,63}|xn--[a-z0-9-]{1,59})"
+_EMAIL = re.compile(rf"[\w.%+'-]+@(?:{_LABEL}\.)+{_TLD}\b")
+_SPECIAL_SCHEMES = ("http", "https", "ftp", "ws", "wss", "file")
+# A scheme, plain or defanged ("hxxp", "h**p"), then what follows it up to a space or a quote.
+_SCHEME_URL = re.compile(
+    r"(?<![\w+.-])(?P<scheme>[a-z][a-z0-9+.*-]{0,30}):(?P<rest>[^\s<>\"'`]+)", re.IGNORECASE
+)
+# "//host" and "\\host": protocol-relative, read against the page or client's own scheme.
+_RELATIVE_URL = re.compile(r"(?<![\w.:/\\])[/\\]{2}(?P<rest>[^\W_][^\s<>\"'`]*)")
+_WWW = re.compile(r"(?<![\w.@-])www\d{0,3}\.[^\s<>\"'`]+", re.IGNORECASE)
+# A name of dot-separated labels ending in a plausible top-level domain, with its port and path.
+_DOMAIN_LIKE = re.compile(
+    rf"(?<![\w-])(?P<host>(?:{_LABEL}\.)+{_TLD})\.?(?![\w-])(?P<rest>[:/][^\s<>\"'`]*)?",
+)
+_DOTTED_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]\d)(?:[:/][^\s<>\"'`]*)?")
+_BRACKET_IPV6 = re.compile(r"\[(?P<address>[0-9a-f:.]*:[0-9a-f:.]*)\]", re.IGNORECASE)
+_BARE_IPV6 = re.compile(
+    r"(?<![\w:.])(?=[0-9a-f:]*::|(?:[0-9a-f]{1,4}:){2})[0-9a-f:.]{6,}(?![\w:])", re.IGNORECASE
+)
+_DEFANGED_DOT = re.compile(r"\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\}", re.IGNORECASE)
+_DEFANGED_COLON = re.compile(r"\[:\]|\(:\)")
+_SCRIPT_SCHEMES = re.compile(
+    r"(?<![\w+.-])(?:javascript|vbscript|livescript):|(?<![\w+.-])data:[a-z]+/[a-z]", re.IGNORECASE
+)
+_TRAILING = ".,;:!?)]}*_'\""
+# Suffixes of ordinary writing ("Node.js") that no registry delegates; other names are links.
+_NOT_TLDS = frozenset({"js", "jsx", "ts", "tsx", "json", "txt", "pdf", "csv", "xlsx", "docx", "html", "htm"})
+_FORBIDDEN_HOST = re.compile(r"[\x00-\x20#%/:<>?@\[\\\]^|]")
+
+
+@dataclass(frozen=True)
+class Link:
+    """One link in a draft: as written, its host as a browser would look it up, and any refusal."""
+
+    written: str
+    written_host: str
+    host: str | None  # the IDNA (ASCII) form; None when there is no host a browser would accept
+    refusal: str | None = None  # a reason to refuse it whatever the allow-list says
+    looks_like: str | None = None  # the host its look-alike letters imitate, when they differ
+
+
+def _strip_trailing(text: str) -> str:
+    while text and text[-1] in _TRAILING:
+        if text[-1] == ")" and text.count("(") >= text.count(")"):
+            break
+        text = text[:-1]
+    return text
+
+
+def _ipv4_number(part: str) -> int | None:
+    """One part of a WHATWG IPv4 address: decimal, 0x-hexadecimal or 0-octal."""
+    try:
+        if part[:2].lower() == "0x":
+            return int(part[2:] or "0", 16)
+        if len(part) > 1 and part.startswith("0"):
+            return int(part[1:], 8)
+        return int(part, 10)
+    except ValueError:
+        return None
+
+
+def _ends_in_number(host: str) -> bool:
+    labels = host.split(".")
+    if labels[-1] == "" and len(labels) > 1:
+        labels.pop()
+    last = labels[-1]
+    return bool(last) and (last.isdigit() or bool(re.fullmatch(r"0x[0-9a-f]*", last)))
+
+
+def _host_from_authority(authority: str) -> tuple[str, str | None]:
+    """The host written in an authority and a refusal when the authority hides where it leads."""
+    if "@" in authority:
+        return authority.rsplit("@", 1)[1], "it has a user name before its host (text before an @)"
+    if authority.startswith("["):
+        return authority, "it points at a bare IP address"
+    host = authority
+    if ":" in authority:
+        host, port = authority.rsplit(":", 1)
+        if port and not port.isdigit():
+            return host, "its port is not a number"
+    return host, None
+
+
+def normalise_host(written: str) -> tuple[str | None, str | None]:
+    """A host as a browser looks it up (IDNA ASCII form) and a refusal, from the host as written."""
+    host = written
+    if "%" in host:
+        try:
+            host = unquote_to_bytes(host).decode("utf-8")
+        except UnicodeDecodeError:
+            return None, "its host is not readable"
+    host = "".join(ch for ch in host if unicodedata.category(ch) not in ("Cf", "Cc"))
+    if not host.isascii():
+        host = unicodedata.normalize("NFKC", host)
+    host = host.lower().rstrip(".")
+    if not host:
+        return None, "it has no host"
+    if _ends_in_number(host) or _is_ip(host):
+        return None, "it points at a bare IP address"
+    if host.isascii():
+        if _FORBIDDEN_HOST.search(host):
+            return None, "its host is not a valid name"
+        labels = host.split(".")
+        if any(label.startswith("xn--") for label in labels):
+            try:
+                unicode_host = idna.decode(host)
+            except (idna.IDNAError, UnicodeError, ValueError):
+                return None, "its host is not a valid international name"
+            if any(mixed_scripts(label) for label in unicode_host.split(".")):
+                return host, "its host mixes letters of different scripts"
+        return host, None
+    try:
+        ascii_host = idna.encode(host, uts46=True, transitional=False).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None, "its host is not a valid international name"
+    if _ends_in_number(ascii_host):
+        return None, "it points at a bare IP address"
+    for label in re.split(r"[.\u3002\uff0e\uff61]", host):
+        scripts = mixed_scripts(label)
+        if scripts:
+            return ascii_host, f"its host mixes {' and '.join(s.title() for s in scripts)} letters"
+    return ascii_host, None
+
+
+def _is_ip(host: str) -> bool:
+    if _ends_in_number(host):
+        parts = host.rstrip(".").split(".")
+        return len(parts) <= 4 and all(_ipv4_number(p) is not None for p in parts)
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _folded_host(skeleton_host: str) -> str:
+    return skeleton_host.lower().rstrip(".")
+
+
+def _link(written: str, skeleton_rest: str, written_rest: str, special: bool) -> Link:
+    """A link from what follows its scheme (or its //), in skeleton and as written."""
+    backslash = "\\" in written_rest
+    body = written_rest
+    skel = skeleton_rest
+    if special or body[:2] in ("//", "\\\\", "/\\", "\\/"):
+        body = body.lstrip("/\\")
+        skel = skel.lstrip("/\\")
+    authority = re.split(r"[/\\?#]", body, maxsplit=1)[0]
+    skeleton_authority = re.split(r"[/\\?#]", skel, maxsplit=1)[0]
+    written_host, refusal = _host_from_authority(authority)
+    folded_host, _ = _host_from_authority(skeleton_authority)
+    host, host_refusal = normalise_host(written_host)
+    if refusal is None and backslash:
+        refusal = "it contains a backslash, which browsers and mail programs read differently"
+    refusal = refusal or host_refusal
+    folded = _folded_host(folded_host)
+    looks_like = folded if host and folded.isascii() and folded != host else None
+    return Link(written, written_host, host, refusal, looks_like)
+
+
+def _collapse(skel: Skeleton, pattern: re.Pattern[str], replacement: str) -> Skeleton:
+    """The skeleton with each match replaced, keeping where every character came from."""
+    if not pattern.search(skel.text):
+        return skel
+    origin = skel.origin if skel.origin is not None else tuple(range(len(skel.text)))
+    chars: list[str] = []
+    kept: list[int] = []
+    position = 0
+    for match in pattern.finditer(skel.text):
+        chars.append(skel.text[position : match.start()])
+        kept.extend(origin[position : match.start()])
+        chars.append(replacement)
+        kept.extend([origin[match.start()]] * len(replacement))
+        position = match.end()
+    chars.append(skel.text[position:])
+    kept.extend(origin[position:])
+    return Skeleton("".join(chars), skel.source, tuple(kept))
+
+
+def _blank(text: str, start: int, end: int) -> str:
+    return text[:start] + " " * (end - start) + text[end:]
+
+
+def find_links(text: str, *, every_domain: bool = False) -> list[Link]:
+    """Every link in the text: URLs with any scheme, //host, www. names, bare IP addresses and
+    names with a top-level domain; with `every_domain`, also names whose suffix is no registry's
+    ("Node.js"), as SMS needs: a phone turns any such name into a link."""
+    skel = _collapse(_collapse(skeleton(text), _DEFANGED_DOT, "."), _DEFANGED_COLON, ":")
+    scan = skel.text
+    found: list[tuple[int, Link]] = []
+    for match in _SCRIPT_SCHEMES.finditer(scan):
+        written = skel.written(match.start(), match.end())
+        found.append((match.start(), Link(written, "", None, "it runs a script")))
+    for match in _SCHEME_URL.finditer(scan):
+        scheme = match.group("scheme").lower()
+        rest = _strip_trailing(match.group("rest"))
+        defanged = re.fullmatch(r"h[tx*]{2}ps?|fxp|fxps", scheme) is not None
+        special = scheme in _SPECIAL_SCHEMES or defanged
+        if not special and not re.match(r"[/\\]{2}", rest):
+            continue  # "Note:x" is prose; a non-special scheme is a link only with //
+        end = match.start("rest") + len(rest)
+        written = skel.written(match.start(), end)
+        written_rest = skel.written(match.start("rest"), end)
+        found.append((match.start(), _link(written, rest, written_rest, True)))
+        scan = _blank(scan, match.start(), end)
+    for match in _RELATIVE_URL.finditer(scan):
+        rest = _strip_trailing(match.group("rest"))
+        end = match.start("rest") + len(rest)
+        written = skel.written(match.start(), end)
+        found.append((match.start(), _link(written, "//" + rest, written, False)))
+        scan = _blank(scan, match.start(), end)
+    for match in _EMAIL.finditer(scan):
+        scan = _blank(scan, match.start(), match.end())  # checked as addresses, not as links
+    for match in _BRACKET_IPV6.finditer(scan):
+        if _is_ip(match.group("address")):
+            written = skel.written(match.start(), match.end())
+            found.append((match.start(), Link(written, written, None, "it points at a bare IP address")))
+            scan = _blank(scan, match.start(), match.end())
+    for match in _WWW.finditer(scan):
+        rest = _strip_trailing(match.group(0))
+        end = match.start() + len(rest)
+        written = skel.written(match.start(), end)
+        found.append((match.start(), _link(written, rest, written, True)))
+        scan = _blank(scan, match.start(), end)
+    for match in _DOTTED_IPV4.finditer(scan):
+        address = re.split(r"[:/]", match.group(0), maxsplit=1)[0]
+        if all(int(part) <= 255 for part in address.split(".")):
+            written = _strip_trailing(skel.written(match.start(), match.end()))
+            found.append((match.start(), Link(written, address, None, "it points at a bare IP address")))
+            scan = _blank(scan, match.start(), match.end())
+    for match in _BARE_IPV6.finditer(scan):
+        try:
+            ipaddress.IPv6Address(match.group(0))
+        except ValueError:
+            continue
+        written = skel.written(match.start(), match.end())
+        found.append((match.start(), Link(written, written, None, "it points at a bare IP address")))
+        scan = _blank(scan, match.start(), match.end())
+    for match in _DOMAIN_LIKE.finditer(scan):
+        tld = match.group("host").rsplit(".", 1)[1].lower()
+        if not every_domain and match.group("rest") is None and tld in _NOT_TLDS:
+            continue
+        rest = _strip_trailing(match.group(0))
+        end = match.start() + len(rest)
+        written = skel.written(match.start(), end)
+        found.append((match.start(), _link(written, rest, written, True)))
+    return [link for _, link in sorted(found, key=lambda item: item[0])]
+
+
+def emails_in(text: str) -> list[str]:
+    """Every email address, as written (look-alike letters included)."""
+    skel = skeleton(text)
+    return [skel.written(m.start(), m.end()) for m in _EMAIL.finditer(skel.text)]
+
+
+# ----------------------------------------------------------------------------------------------
+# Phone numbers
+
+# Letters read as digits inside a number: O for 0, l, I and | for 1, S for 5, B for 8.
+_LOOKALIKE_DIGITS = str.maketrans({"O": "0", "o": "0", "l": "1", "I": "1", "|": "1", "S": "5", "B": "8"})
+# A word made only of these, beside a number, is read as digits too ("415 555 OlOO").
+_STANDALONE = frozenset("OolI|")
+_WORD = re.compile(r"[^\W_]+|\|+")
+_DIGIT_RUN = re.compile(r"[0-9OolI|SB]+")
+# Numbers of ordinary prose that are not phone numbers: dates, times, years, ZIP+4, money.
+_NOT_PHONES = re.compile(
+    r"(?<!\d)(?:"
+    r"(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])"
+    r"|(?:0?[1-9]|[12]\d|3[01])[-/.](?:0?[1-9]|[12]\d|3[01])[-/.](?:(?:19|20)\d\d|\d\d)"
+    r"|(?:19|20)\d\d\s?[-/]\s?(?:(?:19|20)\d\d|\d\d)"
+    r"|\d{5}-\d{4}"
+    r"|\d{1,2}:\d\d(?::\d\d)?"
+    r")(?!\d)"
+    r"|[$\u20ac\u00a3\u00a5]\s?(?:\d{1,3}(?:,\d{3})+|\d{1,6})(?:\.\d{1,2})?(?![\d,])"
+    r"|(?<![\d.,])\d{1,3}(?:[.,]\d{1,2})?\s?%"
+)
+_PHONE = re.compile(r"(?:\+|\()?\d(?:[ \t.\-()/\\_]{0,3}\d)+")
+MIN_PHONE_DIGITS = 7
+MIN_WRITTEN_DIGITS = 3
+
+
+@dataclass(frozen=True)
+class PhoneNumber:
+    written: str  # as in the draft
+    digits: str  # the digits it is read as, with a leading + when written
+
+
+def _digits_view(text: str) -> str:
+    """The skeleton with letters that stand for digits beside a number turned into digits."""
+    if not re.search(r"[OolI|SB]", text):
+        return text
+    chars = list(text)
+    standalone: list[tuple[int, int]] = []
+    for word in _WORD.finditer(text):
+        token = word.group(0)
+        if set(token) <= _STANDALONE:
+            standalone.append((word.start(), word.end()))
+            continue
+        for run in _DIGIT_RUN.finditer(token):
+            start, end = run.start(), run.end()
+            # Letters that go on a word ("Hello2026", "4155550199call") stay letters.
+            while start < end and start > 0 and not token[start].isdigit():
+                start += 1
+            while end > start and end < len(token) and not token[end - 1].isdigit():
+                end -= 1
+            part = token[start:end]
+            if any(ch.isdigit() for ch in part) and not part.isdigit():
+                offset = word.start() + start
+                chars[offset : offset + len(part)] = part.translate(_LOOKALIKE_DIGITS)
+    for start, end in standalone:
+        before = "".join(chars[max(0, start - 4) : start])
+        after = "".join(chars[end : end + 4])
+        if re.search(r"\d[ \t.\-()/\\_]{0,3}$", before) or re.match(r"[ \t.\-()/\\_]{0,3}\d", after):
+            chars[start:end] = text[start:end].translate(_LOOKALIKE_DIGITS)
+    return "".join(chars)
+
+
+def phones_in(text: str, *, ignore: tuple[str, ...] = ()) -> list[PhoneNumber]:
+    """Every run of seven or more digits that reads as a phone number, however it is written.
+
+    `ignore` holds text that is known not to carry a number to call (the tenant's postal address).
+    """
+    skel = skeleton(text)
+    scan = skel.text
+    for known in ignore:
+        if known and known in scan:
+            scan = scan.replace(known, " " * len(known))
+    view = _digits_view(scan)
+    for match in _NOT_PHONES.finditer(view):
+        view = _blank(view, match.start(), match.end())
+    numbers = []
+    for match in _PHONE.finditer(view):
+        digits = re.sub(r"\D", "", match.group(0))
+        if len(digits) < MIN_PHONE_DIGITS:
+            continue
+        start, end = match.start(), match.end()
+        if view[start] == "(" and ")" not in match.group(0):
+            start += 1
+        written_digits = sum(ch.isdigit() for ch in scan[start:end])
+        if written_digits < MIN_WRITTEN_DIGITS:
+            continue
+        plus = "+" if match.group(0).startswith("+") else ""
+        numbers.append(PhoneNumber(skel.written(start, end).strip(), plus + digits))
+    return numbers
