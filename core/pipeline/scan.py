@@ -170,22 +170,23 @@ def skeleton(text: str) -> Skeleton:
 # ----------------------------------------------------------------------------------------------
 # Links
 
-_LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
+# Possessive labels: a word that is not followed by a dot is given up at once, not letter by letter.
+_LABEL = r"[^\W_][\w-]*+"
 _TLD = r"(?:[^\W\d_]{2,63}|xn--[a-z0-9-]{1,59})"
-_EMAIL = re.compile(rf"[\w.%+'-]+@(?:{_LABEL}\.)+{_TLD}\b")
+_EMAIL = re.compile(rf"[\w.%+'-](?<![\w.%+'-].)[\w.%+'-]*+@(?:{_LABEL}\.)+{_TLD}\b")
 _SPECIAL_SCHEMES = ("http", "https", "ftp", "ws", "wss", "file")
 # A scheme, plain or defanged ("hxxp", "h**p"), then what follows it up to a space or a quote.
 _SCHEME_URL = re.compile(
-    r"(?<![\w+.-])(?P<scheme>[a-z][a-z0-9+.*-]{0,30}):(?P<rest>[^\s<>\"'`]+)", re.IGNORECASE
+    r"(?P<scheme>[a-z](?<![\w+.-].)[a-z0-9+.*-]{0,30}+):(?P<rest>[^\s<>\"'`]+)", re.IGNORECASE
 )
 # "//host" and "\\host": protocol-relative, read against the page or client's own scheme.
 _RELATIVE_URL = re.compile(r"(?<![\w.:/\\])[/\\]{2}(?P<rest>[^\W_][^\s<>\"'`]*)")
 _WWW = re.compile(r"(?<![\w.@-])www\d{0,3}\.[^\s<>\"'`]+", re.IGNORECASE)
 # A name of dot-separated labels ending in a plausible top-level domain, with its port and path.
 _DOMAIN_LIKE = re.compile(
-    rf"(?<![\w-])(?P<host>(?:{_LABEL}\.)+{_TLD})\.?(?![\w-])(?P<rest>[:/][^\s<>\"'`]*)?",
+    rf"(?P<host>[^\W_](?<![\w-].)[\w-]*+\.(?:{_LABEL}\.)*{_TLD})\.?(?![\w-])(?P<rest>[:/][^\s<>\"'`]*)?",
 )
-_DOTTED_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]\d)(?:[:/][^\s<>\"'`]*)?")
+_DOTTED_IPV4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?![\w.]\d)(?:[:/][^\s<>\"'`]*)?")
 _BRACKET_IPV6 = re.compile(r"\[(?P<address>[0-9a-f:.]*:[0-9a-f:.]*)\]", re.IGNORECASE)
 _BARE_IPV6 = re.compile(
     r"(?<![\w:.])(?=[0-9a-f:]*::|(?:[0-9a-f]{1,4}:){2})[0-9a-f:.]{6,}(?![\w:])", re.IGNORECASE
@@ -198,6 +199,7 @@ _SCRIPT_SCHEMES = re.compile(
 _TRAILING = ".,;:!?)]}*_'\""
 # Suffixes of ordinary writing ("Node.js") that no registry delegates; other names are links.
 _NOT_TLDS = frozenset({"js", "jsx", "ts", "tsx", "json", "txt", "pdf", "csv", "xlsx", "docx", "html", "htm"})
+_AUTHORITY_END = re.compile(r"[/\\?#]")  # for special schemes a backslash ends it as a slash does
 _FORBIDDEN_HOST = re.compile(r"[\x00-\x20#%/:<>?@\[\\\]^|]")
 
 
@@ -268,7 +270,7 @@ def normalise_host(written: str) -> tuple[str | None, str | None]:
     host = host.lower().rstrip(".")
     if not host:
         return None, "it has no host"
-    if _ends_in_number(host) or _is_ip(host):
+    if _ends_in_number(host) or (":" in host and _is_ip(host)):
         return None, "it points at a bare IP address"
     if host.isascii():
         if _FORBIDDEN_HOST.search(host):
@@ -318,8 +320,8 @@ def _link(written: str, skeleton_rest: str, written_rest: str, special: bool) ->
     if special or body[:2] in ("//", "\\\\", "/\\", "\\/"):
         body = body.lstrip("/\\")
         skel = skel.lstrip("/\\")
-    authority = re.split(r"[/\\?#]", body, maxsplit=1)[0]
-    skeleton_authority = re.split(r"[/\\?#]", skel, maxsplit=1)[0]
+    authority = _AUTHORITY_END.split(body, maxsplit=1)[0]
+    skeleton_authority = _AUTHORITY_END.split(skel, maxsplit=1)[0]
     written_host, refusal = _host_from_authority(authority)
     folded_host, _ = _host_from_authority(skeleton_authority)
     host, host_refusal = normalise_host(written_host)
@@ -360,11 +362,13 @@ def find_links(text: str, *, every_domain: bool = False) -> list[Link]:
     ("Node.js"), as SMS needs: a phone turns any such name into a link."""
     skel = _collapse(_collapse(skeleton(text), _DEFANGED_DOT, "."), _DEFANGED_COLON, ":")
     scan = skel.text
+    lower = scan.lower()
     found: list[tuple[int, Link]] = []
-    for match in _SCRIPT_SCHEMES.finditer(scan):
+    # Each pattern runs only where its mark is in the text: most drafts have one link or none.
+    for match in _SCRIPT_SCHEMES.finditer(scan if "script:" in lower or "data:" in lower else ""):
         written = skel.written(match.start(), match.end())
         found.append((match.start(), Link(written, "", None, "it runs a script")))
-    for match in _SCHEME_URL.finditer(scan):
+    for match in _SCHEME_URL.finditer(scan if ":" in scan else ""):
         scheme = match.group("scheme").lower()
         rest = _strip_trailing(match.group("rest"))
         defanged = re.fullmatch(r"h[tx*]{2}ps?|fxp|fxps", scheme) is not None
@@ -376,20 +380,20 @@ def find_links(text: str, *, every_domain: bool = False) -> list[Link]:
         written_rest = skel.written(match.start("rest"), end)
         found.append((match.start(), _link(written, rest, written_rest, True)))
         scan = _blank(scan, match.start(), end)
-    for match in _RELATIVE_URL.finditer(scan):
+    for match in _RELATIVE_URL.finditer(scan if "//" in scan or "\\" in scan else ""):
         rest = _strip_trailing(match.group("rest"))
         end = match.start("rest") + len(rest)
         written = skel.written(match.start(), end)
         found.append((match.start(), _link(written, "//" + rest, written, False)))
         scan = _blank(scan, match.start(), end)
-    for match in _EMAIL.finditer(scan):
+    for match in _EMAIL.finditer(scan if "@" in scan else ""):
         scan = _blank(scan, match.start(), match.end())  # checked as addresses, not as links
-    for match in _BRACKET_IPV6.finditer(scan):
+    for match in _BRACKET_IPV6.finditer(scan if "[" in scan else ""):
         if _is_ip(match.group("address")):
             written = skel.written(match.start(), match.end())
             found.append((match.start(), Link(written, written, None, "it points at a bare IP address")))
             scan = _blank(scan, match.start(), match.end())
-    for match in _WWW.finditer(scan):
+    for match in _WWW.finditer(scan if "www" in lower else ""):
         rest = _strip_trailing(match.group(0))
         end = match.start() + len(rest)
         written = skel.written(match.start(), end)
@@ -401,7 +405,7 @@ def find_links(text: str, *, every_domain: bool = False) -> list[Link]:
             written = _strip_trailing(skel.written(match.start(), match.end()))
             found.append((match.start(), Link(written, address, None, "it points at a bare IP address")))
             scan = _blank(scan, match.start(), match.end())
-    for match in _BARE_IPV6.finditer(scan):
+    for match in _BARE_IPV6.finditer(scan if scan.count(":") > 1 else ""):
         try:
             ipaddress.IPv6Address(match.group(0))
         except ValueError:
@@ -423,6 +427,8 @@ def find_links(text: str, *, every_domain: bool = False) -> list[Link]:
 def emails_in(text: str) -> list[str]:
     """Every email address, as written (look-alike letters included)."""
     skel = skeleton(text)
+    if "@" not in skel.text:
+        return []
     return [skel.written(m.start(), m.end()) for m in _EMAIL.finditer(skel.text)]
 
 
@@ -433,10 +439,14 @@ def emails_in(text: str) -> list[str]:
 _LOOKALIKE_DIGITS = str.maketrans({"O": "0", "o": "0", "l": "1", "I": "1", "|": "1", "S": "5", "B": "8"})
 # A word made only of these, beside a number, is read as digits too ("415 555 OlOO").
 _STANDALONE = frozenset("OolI|")
-_WORD = re.compile(r"[^\W_]+|\|+")
-_DIGIT_RUN = re.compile(r"[0-9OolI|SB]+")
+_DIGIT_RUN = re.compile(r"[OolI|SB]*+\d[0-9OolI|SB]*+")
+_STANDALONE_WORD = re.compile(r"(?<![^\W_|])[OolI|]++(?![^\W_|])")
+_SEPARATOR_BEFORE = re.compile(r"\d[ \t.\-()/\\_]{0,3}$")
+_SEPARATOR_AFTER = re.compile(r"[ \t.\-()/\\_]{0,3}\d")
+_ANY_DIGIT = re.compile(r"\d")
 # Numbers of ordinary prose that are not phone numbers: dates, times, years, ZIP+4, money.
 _NOT_PHONES = re.compile(
+    r"(?=[\d$\u20ac\u00a3\u00a5])"  # fails fast where no number starts
     r"(?<!\d)(?:"
     r"(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])"
     r"|(?:0?[1-9]|[12]\d|3[01])[-/.](?:0?[1-9]|[12]\d|3[01])[-/.](?:(?:19|20)\d\d|\d\d)"
@@ -449,6 +459,7 @@ _NOT_PHONES = re.compile(
 )
 _PHONE = re.compile(r"(?:\+|\()?\d(?:[ \t.\-()/\\_]{0,3}\d)+")
 MIN_PHONE_DIGITS = 7
+_CONTEXT = 12  # characters either side of a number that decide whether it is a date or an amount
 MIN_WRITTEN_DIGITS = 3
 
 
@@ -460,32 +471,27 @@ class PhoneNumber:
 
 def _digits_view(text: str) -> str:
     """The skeleton with letters that stand for digits beside a number turned into digits."""
-    if not re.search(r"[OolI|SB]", text):
-        return text
-    chars = list(text)
-    standalone: list[tuple[int, int]] = []
-    for word in _WORD.finditer(text):
-        token = word.group(0)
-        if set(token) <= _STANDALONE:
-            standalone.append((word.start(), word.end()))
+    chars: list[str] | None = None
+    for run in _DIGIT_RUN.finditer(text):
+        if run.group(0).isdigit():
             continue
-        for run in _DIGIT_RUN.finditer(token):
-            start, end = run.start(), run.end()
-            # Letters that go on a word ("Hello2026", "4155550199call") stay letters.
-            while start < end and start > 0 and not token[start].isdigit():
+        chars = chars or list(text)
+        start, end = run.start(), run.end()
+        # Letters that go on a word ("Hello2026", "4155550199call") stay letters.
+        if start > 0 and text[start - 1].isalpha():
+            while not text[start].isdigit():
                 start += 1
-            while end > start and end < len(token) and not token[end - 1].isdigit():
+        if end < len(text) and text[end].isalpha():
+            while not text[end - 1].isdigit():
                 end -= 1
-            part = token[start:end]
-            if any(ch.isdigit() for ch in part) and not part.isdigit():
-                offset = word.start() + start
-                chars[offset : offset + len(part)] = part.translate(_LOOKALIKE_DIGITS)
-    for start, end in standalone:
-        before = "".join(chars[max(0, start - 4) : start])
-        after = "".join(chars[end : end + 4])
-        if re.search(r"\d[ \t.\-()/\\_]{0,3}$", before) or re.match(r"[ \t.\-()/\\_]{0,3}\d", after):
+        chars[start:end] = text[start:end].translate(_LOOKALIKE_DIGITS)
+    for word in _STANDALONE_WORD.finditer(text):
+        start, end = word.span()
+        before = "".join(chars[max(0, start - 4) : start]) if chars else text[max(0, start - 4) : start]
+        if _SEPARATOR_BEFORE.search(before) or _SEPARATOR_AFTER.match(text, end):
+            chars = chars or list(text)
             chars[start:end] = text[start:end].translate(_LOOKALIKE_DIGITS)
-    return "".join(chars)
+    return "".join(chars) if chars else text
 
 
 def phones_in(text: str, *, ignore: tuple[str, ...] = ()) -> list[PhoneNumber]:
@@ -495,23 +501,32 @@ def phones_in(text: str, *, ignore: tuple[str, ...] = ()) -> list[PhoneNumber]:
     """
     skel = skeleton(text)
     scan = skel.text
+    if len(_ANY_DIGIT.findall(scan)) < MIN_WRITTEN_DIGITS:
+        return []
     for known in ignore:
         if known and known in scan:
             scan = scan.replace(known, " " * len(known))
     view = _digits_view(scan)
-    for match in _NOT_PHONES.finditer(view):
-        view = _blank(view, match.start(), match.end())
     numbers = []
-    for match in _PHONE.finditer(view):
-        digits = re.sub(r"\D", "", match.group(0))
-        if len(digits) < MIN_PHONE_DIGITS:
-            continue
-        start, end = match.start(), match.end()
-        if view[start] == "(" and ")" not in match.group(0):
-            start += 1
-        written_digits = sum(ch.isdigit() for ch in scan[start:end])
-        if written_digits < MIN_WRITTEN_DIGITS:
-            continue
-        plus = "+" if match.group(0).startswith("+") else ""
-        numbers.append(PhoneNumber(skel.written(start, end).strip(), plus + digits))
+    for candidate in _PHONE.finditer(view):
+        if len(_ANY_DIGIT.findall(candidate.group(0))) < MIN_PHONE_DIGITS:
+            continue  # the common case: no run of digits long enough to be a number
+        # Read the run again with the dates, times and amounts in and around it blanked out.
+        offset = max(0, candidate.start() - _CONTEXT)
+        window = _NOT_PHONES.sub(_spaces, view[offset : candidate.end() + _CONTEXT])
+        for match in _PHONE.finditer(window, candidate.start() - offset, candidate.end() - offset):
+            digits = re.sub(r"\D", "", match.group(0))
+            if len(digits) < MIN_PHONE_DIGITS:
+                continue
+            start, end = offset + match.start(), offset + match.end()
+            if view[start] == "(" and ")" not in match.group(0):
+                start += 1
+            if len(_ANY_DIGIT.findall(scan, start, end)) < MIN_WRITTEN_DIGITS:
+                continue
+            plus = "+" if match.group(0).startswith("+") else ""
+            numbers.append(PhoneNumber(skel.written(start, end).strip(), plus + digits))
     return numbers
+
+
+def _spaces(match: re.Match[str]) -> str:
+    return " " * len(match.group(0))
