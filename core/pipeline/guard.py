@@ -176,15 +176,19 @@ def check_draft(body: str, subject: str | None, rules: GuardRules) -> GuardResul
     # In an SMS every name with a dot and a plausible top-level domain counts as a link, as a
     # phone would make it one: the cost is a false positive on prose such as "Node.js", which
     # fails the draft and gets it rewritten. In an email only names a mail program links do.
+    phone_text = full_text
     for link in find_links(full_text, every_domain=rules.channel == "sms"):
         problem = _link_problem(link, rules.link_allow_list)
         if problem:
             problems.append(problem)
+        else:  # an allowed link's path is the tenant's own: an id in it is not a number to call
+            start, end = link.span
+            phone_text = phone_text[:start] + " " * (end - start) + phone_text[end:]
     for address in emails_in(full_text):
         if unicodedata.normalize("NFKC", address).lower() not in rules.allowed_emails:
             problems.append(f"the email address {address} is neither the lead's nor the sender's")
     postal = tuple(line.strip() for line in (rules.postal_address or "").splitlines() if line.strip())
-    for number in phones_in(full_text, ignore=postal):
+    for number in phones_in(phone_text, ignore=postal):
         if _normalise_phone(number.digits, rules.default_country) not in rules.allowed_phones:
             problems.append(f"the phone number {number.written} is neither the lead's nor the sender's")
     if rules.canary and rules.canary.lower() in full_text.lower():

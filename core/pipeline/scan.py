@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from urllib.parse import unquote_to_bytes
 
@@ -124,14 +124,18 @@ class Skeleton:
     source: str
     origin: tuple[int, ...] | None  # None: the skeleton is the source (printable ASCII)
 
+    def source_span(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the text as written behind the skeleton's span [start, end)."""
+        if self.origin is None:
+            return start, end
+        if start >= len(self.origin):
+            return len(self.source), len(self.source)
+        return self.origin[start], self.origin[end] if end < len(self.origin) else len(self.source)
+
     def written(self, start: int, end: int) -> str:
         """The text as written behind the skeleton's span [start, end)."""
-        if self.origin is None:
-            return self.source[start:end]
-        if start >= len(self.origin):
-            return ""
-        stop = self.origin[end] if end < len(self.origin) else len(self.source)
-        return self.source[self.origin[start] : stop]
+        begin, stop = self.source_span(start, end)
+        return self.source[begin:stop]
 
 
 def skeleton(text: str) -> Skeleton:
@@ -199,6 +203,8 @@ _SCRIPT_SCHEMES = re.compile(
 _TRAILING = ".,;:!?)]}*_'\""
 # Suffixes of ordinary writing ("Node.js") that no registry delegates; other names are links.
 _NOT_TLDS = frozenset({"js", "jsx", "ts", "tsx", "json", "txt", "pdf", "csv", "xlsx", "docx", "html", "htm"})
+_DEFANGED_SCHEME = re.compile(r"h[tx*]{2}ps?|fxps?")
+_PORT_OR_PATH = re.compile(r"[:/]")
 _AUTHORITY_END = re.compile(r"[/\\?#]")  # for special schemes a backslash ends it as a slash does
 _FORBIDDEN_HOST = re.compile(r"[\x00-\x20#%/:<>?@\[\\\]^|]")
 
@@ -212,6 +218,7 @@ class Link:
     host: str | None  # the IDNA (ASCII) form; None when there is no host a browser would accept
     refusal: str | None = None  # a reason to refuse it whatever the allow-list says
     looks_like: str | None = None  # the host its look-alike letters imitate, when they differ
+    span: tuple[int, int] = (0, 0)  # where it is in the text as written
 
 
 def _strip_trailing(text: str) -> str:
@@ -363,65 +370,63 @@ def find_links(text: str, *, every_domain: bool = False) -> list[Link]:
     skel = _collapse(_collapse(skeleton(text), _DEFANGED_DOT, "."), _DEFANGED_COLON, ":")
     scan = skel.text
     lower = scan.lower()
-    found: list[tuple[int, Link]] = []
+    found: list[tuple[int, int, Link]] = []
+
+    def add(start: int, end: int, link: Link) -> None:
+        nonlocal scan
+        found.append((start, end, link))
+        scan = _blank(scan, start, end)  # read once: a later pattern does not see it again
+
+    def ip_link(start: int, end: int, host: str) -> Link:
+        return Link(skel.written(start, end), host, None, "it points at a bare IP address")
+
     # Each pattern runs only where its mark is in the text: most drafts have one link or none.
     for match in _SCRIPT_SCHEMES.finditer(scan if "script:" in lower or "data:" in lower else ""):
-        written = skel.written(match.start(), match.end())
-        found.append((match.start(), Link(written, "", None, "it runs a script")))
+        found.append(
+            (match.start(), match.end(), Link(skel.written(*match.span()), "", None, "it runs a script"))
+        )
     for match in _SCHEME_URL.finditer(scan if ":" in scan else ""):
         scheme = match.group("scheme").lower()
         rest = _strip_trailing(match.group("rest"))
-        defanged = re.fullmatch(r"h[tx*]{2}ps?|fxp|fxps", scheme) is not None
-        special = scheme in _SPECIAL_SCHEMES or defanged
-        if not special and not re.match(r"[/\\]{2}", rest):
+        special = scheme in _SPECIAL_SCHEMES or _DEFANGED_SCHEME.fullmatch(scheme) is not None
+        if not special and not rest.startswith(("//", "\\\\", "/\\", "\\/")):
             continue  # "Note:x" is prose; a non-special scheme is a link only with //
-        end = match.start("rest") + len(rest)
-        written = skel.written(match.start(), end)
+        start, end = match.start(), match.start("rest") + len(rest)
         written_rest = skel.written(match.start("rest"), end)
-        found.append((match.start(), _link(written, rest, written_rest, True)))
-        scan = _blank(scan, match.start(), end)
+        add(start, end, _link(skel.written(start, end), rest, written_rest, True))
     for match in _RELATIVE_URL.finditer(scan if "//" in scan or "\\" in scan else ""):
         rest = _strip_trailing(match.group("rest"))
-        end = match.start("rest") + len(rest)
-        written = skel.written(match.start(), end)
-        found.append((match.start(), _link(written, "//" + rest, written, False)))
-        scan = _blank(scan, match.start(), end)
+        start, end = match.start(), match.start("rest") + len(rest)
+        written = skel.written(start, end)
+        add(start, end, _link(written, "//" + rest, written, False))
     for match in _EMAIL.finditer(scan if "@" in scan else ""):
-        scan = _blank(scan, match.start(), match.end())  # checked as addresses, not as links
+        scan = _blank(scan, *match.span())  # checked as addresses, not as links
     for match in _BRACKET_IPV6.finditer(scan if "[" in scan else ""):
         if _is_ip(match.group("address")):
-            written = skel.written(match.start(), match.end())
-            found.append((match.start(), Link(written, written, None, "it points at a bare IP address")))
-            scan = _blank(scan, match.start(), match.end())
+            add(*match.span(), ip_link(*match.span(), skel.written(*match.span())))
     for match in _WWW.finditer(scan if "www" in lower else ""):
         rest = _strip_trailing(match.group(0))
-        end = match.start() + len(rest)
-        written = skel.written(match.start(), end)
-        found.append((match.start(), _link(written, rest, written, True)))
-        scan = _blank(scan, match.start(), end)
+        start, end = match.start(), match.start() + len(rest)
+        written = skel.written(start, end)
+        add(start, end, _link(written, rest, written, True))
     for match in _DOTTED_IPV4.finditer(scan):
-        address = re.split(r"[:/]", match.group(0), maxsplit=1)[0]
+        address = _PORT_OR_PATH.split(match.group(0), maxsplit=1)[0]
         if all(int(part) <= 255 for part in address.split(".")):
-            written = _strip_trailing(skel.written(match.start(), match.end()))
-            found.append((match.start(), Link(written, address, None, "it points at a bare IP address")))
-            scan = _blank(scan, match.start(), match.end())
+            end = match.start() + len(_strip_trailing(match.group(0)))
+            add(match.start(), end, ip_link(match.start(), end, address))
     for match in _BARE_IPV6.finditer(scan if scan.count(":") > 1 else ""):
-        try:
-            ipaddress.IPv6Address(match.group(0))
-        except ValueError:
-            continue
-        written = skel.written(match.start(), match.end())
-        found.append((match.start(), Link(written, written, None, "it points at a bare IP address")))
-        scan = _blank(scan, match.start(), match.end())
+        if _is_ip(match.group(0)):
+            add(*match.span(), ip_link(*match.span(), match.group(0)))
     for match in _DOMAIN_LIKE.finditer(scan):
         tld = match.group("host").rsplit(".", 1)[1].lower()
         if not every_domain and match.group("rest") is None and tld in _NOT_TLDS:
             continue
         rest = _strip_trailing(match.group(0))
-        end = match.start() + len(rest)
-        written = skel.written(match.start(), end)
-        found.append((match.start(), _link(written, rest, written, True)))
-    return [link for _, link in sorted(found, key=lambda item: item[0])]
+        start, end = match.start(), match.start() + len(rest)
+        written = skel.written(start, end)
+        found.append((start, end, _link(written, rest, written, True)))
+    found.sort(key=lambda item: item[0])
+    return [replace(link, span=skel.source_span(start, end)) for start, end, link in found]
 
 
 def emails_in(text: str) -> list[str]:
@@ -454,10 +459,11 @@ _NOT_PHONES = re.compile(
     r"|\d{5}-\d{4}"
     r"|\d{1,2}:\d\d(?::\d\d)?"
     r")(?!\d)"
+    r"|(?<![\d,])\d{1,3}(?:,\d{3})+(?![\d,])(?:\.\d+)?"
     r"|[$\u20ac\u00a3\u00a5]\s?(?:\d{1,3}(?:,\d{3})+|\d{1,6})(?:\.\d{1,2})?(?![\d,])"
     r"|(?<![\d.,])\d{1,3}(?:[.,]\d{1,2})?\s?%"
 )
-_PHONE = re.compile(r"(?:\+|\()?\d(?:[ \t.\-()/\\_]{0,3}\d)+")
+_PHONE = re.compile(r"(?:\+|\()?\d(?:(?:[ \t.\-()/\\_]{0,3}|[,:])\d)+")
 MIN_PHONE_DIGITS = 7
 _CONTEXT = 12  # characters either side of a number that decide whether it is a date or an amount
 MIN_WRITTEN_DIGITS = 3

@@ -233,6 +233,9 @@ PHONES = [
     "+1 646 555 0199",
     "646.555.O199",
     "4l5 555 OlOO",  # a fully lettered last group
+    "212,555,0142",  # commas
+    "212:555:0142",  # colons
+    "+1,212,555,0142",
 ]
 
 
@@ -267,6 +270,10 @@ INNOCENT = [
     "write to sales@acme.example.",
     "version 2.4.1 ships in 3 weeks.",
     "it\u2019s 9:30\u201310:30 \u2014 fine.",
+    "plans for 10, 20, 30, 40 or 50 seats.",
+    "a 16:9 screen, 9:30:15 sharp, as in John 3:16.",
+    "1,200,000 or 12,345,678 leads.",
+    "see https://leadflow.example/demo/2125550142 or https://cal.com/acme/30min?id=123456789",
 ]
 
 
