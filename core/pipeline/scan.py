@@ -186,9 +186,10 @@ _SCHEME_URL = re.compile(
 # "//host" and "\\host": protocol-relative, read against the page or client's own scheme.
 _RELATIVE_URL = re.compile(r"(?<![\w.:/\\])[/\\]{2}(?P<rest>[^\W_][^\s<>\"'`]*)")
 _WWW = re.compile(r"(?<![\w.@-])www\d{0,3}\.[^\s<>\"'`]+", re.IGNORECASE)
-# A name of dot-separated labels ending in a plausible top-level domain, with its port and path.
+# A name of dot-separated labels ending in a plausible top-level domain, with its port and path;
+# it starts only at the first label of a name, so a long chain of labels is read once.
 _DOMAIN_LIKE = re.compile(
-    rf"(?P<host>[^\W_](?<![\w-].)[\w-]*+\.(?:{_LABEL}\.)*{_TLD})\.?(?![\w-])(?P<rest>[:/][^\s<>\"'`]*)?",
+    rf"(?P<host>[^\W_](?<![\w-].)(?<![\w-]\..)[\w-]*+\.(?:{_LABEL}\.)*{_TLD})\.?(?![\w-])(?P<rest>[:/][^\s<>\"'`]*)?",
 )
 _DOTTED_IPV4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?![\w.]\d)(?:[:/][^\s<>\"'`]*)?")
 _BRACKET_IPV6 = re.compile(r"\[(?P<address>[0-9a-f:.]*:[0-9a-f:.]*)\]", re.IGNORECASE)

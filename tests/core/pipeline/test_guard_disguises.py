@@ -311,3 +311,36 @@ def test_a_link_a_script_runs_is_refused() -> None:
 )
 def test_links_in_reads_hosts_as_a_browser_would(text: str, hosts: list[str]) -> None:
     assert links_in(text) == hosts
+
+
+IDN_RULES = GuardRules(**{**SMS.__dict__, "link_allow_list": ("https://m\u00fcnchen.example/termine",)})
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://m\u00fcnchen.example/x",
+        "https://xn--mnchen-3ya.example/x",
+        "https://M\u00dcNCHEN.example",
+        "https://mu\u0308nchen.example",  # the same letter, decomposed
+        "www.m\u00fcnchen.example",
+        "https://m\u00fcnchen\u3002example/x",
+    ],
+)
+def test_an_international_allowed_host_passes_in_any_spelling_of_the_same_idna_name(link: str) -> None:
+    result = check_draft(f"Hi Ada, see {link} {OPT_OUT}", None, IDN_RULES)
+    assert result.passed, result.problems
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://munchen.example",
+        "https://m\u0171nchen.example",  # u with a double acute
+        "https://m\u00fcnchen.example.evil.com",
+        "https://xn--mnchen-3ya.example@evil.com",
+        "https://m\u00fcnch\u0435n.example",  # a Cyrillic e beside the umlaut
+    ],
+)
+def test_an_international_host_differing_in_idna_form_is_refused(link: str) -> None:
+    assert_refused_link(check_draft(f"Hi Ada, see {link} {OPT_OUT}", None, IDN_RULES).problems)
