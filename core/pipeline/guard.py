@@ -2,7 +2,10 @@
 
 Invisible and control characters are stripped; then length and SMS segments, links against the
 tenant's allow-list, phone numbers and email addresses against the lead's and the sender's,
-fragments of the system prompt (and its canary), and the opt-out or unsubscribe lines.
+fragments of the system prompt (and its canary), and the opt-out or unsubscribe lines. Links,
+addresses and numbers are found however they are disguised (core.pipeline.scan): a link is read
+as a browser reads it, and refused outright when it hides its host behind userinfo, mixes scripts
+or points at a bare IP address.
 """
 
 from __future__ import annotations
@@ -94,7 +97,8 @@ def _allowed_hosts(allow_list: tuple[str, ...]) -> frozenset[str]:
 
 def _host_allowed(host: str, allow_list: tuple[str, ...]) -> bool:
     """Hosts are compared in IDNA form: a look-alike letter makes a different host."""
-    return any(host == domain or host.endswith("." + domain) for domain in _allowed_hosts(allow_list))
+    allowed = _allowed_hosts(tuple(allow_list))
+    return any(host == domain or host.endswith("." + domain) for domain in allowed)
 
 
 def links_in(text: str) -> list[str]:

@@ -316,29 +316,20 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def _folded_host(skeleton_host: str) -> str:
-    return skeleton_host.lower().rstrip(".")
-
-
-def _link(written: str, skeleton_rest: str, written_rest: str, special: bool) -> Link:
-    """A link from what follows its scheme (or its //), in skeleton and as written."""
-    backslash = "\\" in written_rest
-    body = written_rest
-    skel = skeleton_rest
-    if special or body[:2] in ("//", "\\\\", "/\\", "\\/"):
-        body = body.lstrip("/\\")
-        skel = skel.lstrip("/\\")
-    authority = _AUTHORITY_END.split(body, maxsplit=1)[0]
-    skeleton_authority = _AUTHORITY_END.split(skel, maxsplit=1)[0]
+def _link(written: str, skeleton_rest: str, written_rest: str) -> Link:
+    """A link from what follows its scheme (or what starts with its host), in skeleton and as
+    written. As for http(s), slashes and backslashes before the host are all skipped."""
+    authority = _AUTHORITY_END.split(written_rest.lstrip("/\\"), maxsplit=1)[0]
     written_host, refusal = _host_from_authority(authority)
-    folded_host, _ = _host_from_authority(skeleton_authority)
     host, host_refusal = normalise_host(written_host)
-    if refusal is None and backslash:
+    if refusal is None and "\\" in written_rest:
         refusal = "it contains a backslash, which browsers and mail programs read differently"
-    refusal = refusal or host_refusal
-    folded = _folded_host(folded_host)
-    looks_like = folded if host and folded.isascii() and folded != host else None
-    return Link(written, written_host, host, refusal, looks_like)
+    looks_like = None
+    if host and not written_host.isascii():
+        skeleton_authority = _AUTHORITY_END.split(skeleton_rest.lstrip("/\\"), maxsplit=1)[0]
+        folded = _host_from_authority(skeleton_authority)[0].lower().rstrip(".")
+        looks_like = folded if folded.isascii() and folded != host else None
+    return Link(written, written_host, host, refusal or host_refusal, looks_like)
 
 
 def _collapse(skel: Skeleton, pattern: re.Pattern[str], replacement: str) -> Skeleton:
@@ -394,12 +385,12 @@ def find_links(text: str, *, every_domain: bool = False) -> list[Link]:
             continue  # "Note:x" is prose; a non-special scheme is a link only with //
         start, end = match.start(), match.start("rest") + len(rest)
         written_rest = skel.written(match.start("rest"), end)
-        add(start, end, _link(skel.written(start, end), rest, written_rest, True))
+        add(start, end, _link(skel.written(start, end), rest, written_rest))
     for match in _RELATIVE_URL.finditer(scan if "//" in scan or "\\" in scan else ""):
         rest = _strip_trailing(match.group("rest"))
         start, end = match.start(), match.start("rest") + len(rest)
         written = skel.written(start, end)
-        add(start, end, _link(written, "//" + rest, written, False))
+        add(start, end, _link(written, rest, written))
     for match in _EMAIL.finditer(scan if "@" in scan else ""):
         scan = _blank(scan, *match.span())  # checked as addresses, not as links
     for match in _BRACKET_IPV6.finditer(scan if "[" in scan else ""):
@@ -409,7 +400,7 @@ def find_links(text: str, *, every_domain: bool = False) -> list[Link]:
         rest = _strip_trailing(match.group(0))
         start, end = match.start(), match.start() + len(rest)
         written = skel.written(start, end)
-        add(start, end, _link(written, rest, written, True))
+        add(start, end, _link(written, rest, written))
     for match in _DOTTED_IPV4.finditer(scan):
         address = _PORT_OR_PATH.split(match.group(0), maxsplit=1)[0]
         if all(int(part) <= 255 for part in address.split(".")):
@@ -425,7 +416,7 @@ def find_links(text: str, *, every_domain: bool = False) -> list[Link]:
         rest = _strip_trailing(match.group(0))
         start, end = match.start(), match.start() + len(rest)
         written = skel.written(start, end)
-        found.append((start, end, _link(written, rest, written, True)))
+        found.append((start, end, _link(written, rest, written)))
     found.sort(key=lambda item: item[0])
     return [replace(link, span=skel.source_span(start, end)) for start, end, link in found]
 
