@@ -204,6 +204,10 @@ _SCRIPT_SCHEMES = re.compile(
 _TRAILING = ".,;:!?)]}*_'\""
 # Suffixes of ordinary writing ("Node.js") that no registry delegates; other names are links.
 _NOT_TLDS = frozenset({"js", "jsx", "ts", "tsx", "json", "txt", "pdf", "csv", "xlsx", "docx", "html", "htm"})
+_LINK_TARGET = re.compile(
+    r"""(?:href|src)\s*=\s*(?P<q>["'])(?P<quoted>[^"'<>]*)(?P=q)|\]\((?P<markdown>[^()\s]*\n[^()\s]*)\)""",
+    re.IGNORECASE,
+)
 _DEFANGED_SCHEME = re.compile(r"h[tx*]{2}ps?|fxps?")
 _PORT_OR_PATH = re.compile(r"[:/]")
 _AUTHORITY_END = re.compile(r"[/\\?#]")  # for special schemes a backslash ends it as a slash does
@@ -418,7 +422,13 @@ def find_links(text: str, *, every_domain: bool = False) -> list[Link]:
         written = skel.written(start, end)
         found.append((start, end, _link(written, rest, written)))
     found.sort(key=lambda item: item[0])
-    return [replace(link, span=skel.source_span(start, end)) for start, end, link in found]
+    links = [replace(link, span=skel.source_span(start, end)) for start, end, link in found]
+    # In an href or a Markdown link target a browser removes line breaks before it reads the URL.
+    for match in _LINK_TARGET.finditer(text if "\n" in text else ""):
+        target = match.group("quoted") or match.group("markdown") or ""
+        if "\n" in target:
+            links += [replace(link, span=match.span()) for link in find_links(target.replace("\n", ""))]
+    return links
 
 
 def emails_in(text: str) -> list[str]:

@@ -295,6 +295,21 @@ def test_japanese_prose_with_ideographic_full_stops_passes() -> None:
     assert result.passed, result.problems
 
 
+@pytest.mark.parametrize(
+    "target",
+    [
+        '<a href="https://leadflow.co\nm/x">book</a>',
+        "<a href='https://leadflow.co\n\nm'>book</a>",
+        '<A HREF = "https://leadflow.c\nom/x">book</A>',
+        "[book](https://leadflow.co\nm/x)",
+    ],
+)
+def test_a_line_break_inside_a_link_target_is_removed_as_a_browser_does(target: str) -> None:
+    rules = GuardRules(**{**EMAIL.__dict__, "link_allow_list": ("leadflow.co",)})
+    problems = check_draft(f"Hi Ada,\n\n{target}\n\n{EMAIL_FOOTER}", "A quick idea", rules).problems
+    assert any("link to leadflow.com" in p for p in problems), problems
+
+
 def test_a_link_a_script_runs_is_refused() -> None:
     found = email_problems("[Book](javascript:alert(document.cookie))")
     assert any("runs a script" in p for p in found), found
