@@ -448,8 +448,8 @@ _LOOKALIKE_DIGITS = str.maketrans({"O": "0", "o": "0", "l": "1", "I": "1", "|": 
 _STANDALONE = frozenset("OolI|")
 _DIGIT_RUN = re.compile(r"[OolI|SB]*+\d[0-9OolI|SB]*+")
 _STANDALONE_WORD = re.compile(r"(?<![^\W_|])[OolI|]++(?![^\W_|])")
-_SEPARATOR_BEFORE = re.compile(r"\d[ \t.\-()/\\_]{0,3}$")
-_SEPARATOR_AFTER = re.compile(r"[ \t.\-()/\\_]{0,3}\d")
+_SEPARATOR_BEFORE = re.compile(r"\d[\s.\-()/\\_]{0,3}$")
+_SEPARATOR_AFTER = re.compile(r"[\s.\-()/\\_]{0,3}\d")
 _ANY_DIGIT = re.compile(r"\d")
 # Numbers of ordinary prose that are not phone numbers: dates, times, years, ZIP+4, money.
 _NOT_PHONES = re.compile(
@@ -465,7 +465,7 @@ _NOT_PHONES = re.compile(
     r"|[$\u20ac\u00a3\u00a5]\s?(?:\d{1,3}(?:,\d{3})+|\d{1,6})(?:\.\d{1,2})?(?![\d,])"
     r"|(?<![\d.,])\d{1,3}(?:[.,]\d{1,2})?\s?%"
 )
-_PHONE = re.compile(r"(?:\+|\()?\d(?:(?:[ \t.\-()/\\_]{0,3}|[,:])\d)+")
+_PHONE = re.compile(r"(?:\+|\()?\d(?:(?:[\s.\-()/\\_]{0,3}|[,:])\d)+")
 MIN_PHONE_DIGITS = 7
 _CONTEXT = 12  # characters either side of a number that decide whether it is a date or an amount
 MIN_WRITTEN_DIGITS = 3

@@ -236,6 +236,11 @@ PHONES = [
     "212,555,0142",  # commas
     "212:555:0142",  # colons
     "+1,212,555,0142",
+    "212\n555\n0142",  # one group a line
+    "2 1 2 5 5 5 0 1 4 2",
+    "\u2461\u2460\u2461\u2464\u2464\u2464\u24ea\u2460\u2463\u2461",  # circled digits
+    "\U0001d7d0\U0001d7cf\U0001d7d0 555 0142",  # mathematical bold digits
+    "212\u00a0555\u00a00142",  # no-break spaces
 ]
 
 
