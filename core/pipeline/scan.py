@@ -189,7 +189,7 @@ _WWW = re.compile(r"(?<![\w.@-])www\d{0,3}\.[^\s<>\"'`]+", re.IGNORECASE)
 # A name of dot-separated labels ending in a plausible top-level domain, with its port and path;
 # it starts only at the first label of a name, so a long chain of labels is read once.
 _DOMAIN_LIKE = re.compile(
-    rf"(?P<host>[^\W_](?<![\w-].)(?<![\w-]\..)[\w-]*+\.(?:{_LABEL}\.)*{_TLD})\.?(?![\w-])(?P<rest>[:/][^\s<>\"'`]*)?",
+    rf"(?P<host>[^\W_](?<![^\W_].)(?<![\w-]\..)[\w-]*+\.(?:{_LABEL}\.)*{_TLD})\.?(?![^\W_]|-)(?P<rest>[:/][^\s<>\"'`]*)?",
 )
 _DOTTED_IPV4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?![\w.]\d)(?:[:/][^\s<>\"'`]*)?")
 _BRACKET_IPV6 = re.compile(r"\[(?P<address>[0-9a-f:.]*:[0-9a-f:.]*)\]", re.IGNORECASE)
@@ -211,7 +211,7 @@ _LINK_TARGET = re.compile(
 _DEFANGED_SCHEME = re.compile(r"h[tx*]{2}ps?|fxps?")
 _PORT_OR_PATH = re.compile(r"[:/]")
 _AUTHORITY_END = re.compile(r"[/\\?#]")  # for special schemes a backslash ends it as a slash does
-_FORBIDDEN_HOST = re.compile(r"[\x00-\x20#%/:<>?@\[\\\]^|]")
+_FORBIDDEN_HOST = re.compile(r"[\x00-\x20\x7f#%/:<>?@\[\\\]^|]")
 
 
 @dataclass(frozen=True)
@@ -270,13 +270,12 @@ def _host_from_authority(authority: str) -> tuple[str, str | None]:
 
 def normalise_host(written: str) -> tuple[str | None, str | None]:
     """A host as a browser looks it up (IDNA ASCII form) and a refusal, from the host as written."""
-    host = written
-    if "%" in host:
+    host = "".join(ch for ch in written if unicodedata.category(ch) != "Cf")
+    if "%" in host:  # decoded after invisible characters go: an encoded one is a forbidden one
         try:
             host = unquote_to_bytes(host).decode("utf-8")
         except UnicodeDecodeError:
             return None, "its host is not readable"
-    host = "".join(ch for ch in host if unicodedata.category(ch) not in ("Cf", "Cc"))
     if not host.isascii():
         host = unicodedata.normalize("NFKC", host)
     host = host.lower().rstrip(".")
@@ -467,6 +466,19 @@ _NOT_PHONES = re.compile(
 )
 _PHONE = re.compile(r"(?:\+|\()?\d(?:(?:[\s.\-()/\\_]{0,3}|[,:])\d)+")
 MIN_PHONE_DIGITS = 7
+# Vanity numbers ("1-800-FLOWERS"): an area code, then seven keypad letters or digits.
+_VANITY = re.compile(
+    r"(?<![\w+-])(?P<prefix>(?:\+?1[\s.-]?)?\(?(?P<area>[2-9]\d\d)\)?(?P<sep>[.-])?\s?)"
+    r"(?P<word>(?:[A-Za-z0-9][.-]?){6}[A-Za-z0-9])(?![\w-])"
+)
+_TOLL_FREE = frozenset({"800", "833", "844", "855", "866", "877", "888"})
+_KEYPAD = str.maketrans(
+    {
+        letter: str(digit)
+        for digit, letters in enumerate(("", "", "abc", "def", "ghi", "jkl", "mno", "pqrs", "tuv", "wxyz"))
+        for letter in letters + letters.upper()
+    }
+)
 _CONTEXT = 12  # characters either side of a number that decide whether it is a date or an amount
 MIN_WRITTEN_DIGITS = 3
 
@@ -514,8 +526,17 @@ def phones_in(text: str, *, ignore: tuple[str, ...] = ()) -> list[PhoneNumber]:
     for known in ignore:
         if known and known in scan:
             scan = scan.replace(known, " " * len(known))
-    view = _digits_view(scan)
     numbers = []
+    for match in _VANITY.finditer(scan):
+        word = match.group("word")
+        toll_free = match.group("area") in _TOLL_FREE
+        word = word.replace("-", "").replace(".", "")
+        if word.isdigit() or not (toll_free or (word.isupper() and match.group("sep"))):
+            continue  # a vanity number is toll-free, or capitals joined to its area code by - or .
+        digits = re.sub(r"\D", "", match.group("prefix")) + word.translate(_KEYPAD)
+        numbers.append(PhoneNumber(skel.written(*match.span()).strip(), digits))
+        scan = _blank(scan, *match.span())
+    view = _digits_view(scan)
     for candidate in _PHONE.finditer(view):
         if len(_ANY_DIGIT.findall(candidate.group(0))) < MIN_PHONE_DIGITS:
             continue  # the common case: no run of digits long enough to be a number

@@ -106,6 +106,33 @@ def test_a_whole_script_look_alike_names_the_host_it_imitates() -> None:
     assert any("imitates cap.com" in p for p in problems), problems
 
 
+HOST_TRICKS = [
+    "https://evil.com%00.leadflow.example",  # an encoded NUL: no browser opens it
+    "https://evil.com%2F.leadflow.example",
+    "https://evil%2Ecom",
+    "https://%65vil.com",
+    "https://evil.com%E3%80%82",
+    "-evil.com",
+    "_evil.com_",
+    "*evil.com*",
+    "(evil.com)",
+    "'evil.com'",
+    "`evil.com`",
+    "~evil.com~",
+    "https://leadflow.example.evil.com",
+    "https://evilleadflow.example",
+    "https://leadflow.example-evil.com/x",
+    "http://localhost:8080/",
+]
+
+
+@pytest.mark.parametrize("link", HOST_TRICKS)
+@pytest.mark.parametrize("problems", [sms_problems, email_problems], ids=["sms", "email"])
+def test_a_host_hidden_by_encoding_or_markup_is_refused(link: str, problems: object) -> None:
+    assert callable(problems)
+    assert_refused_link(problems(f"go to {link} now"))
+
+
 DOTS = [
     "evil\u3002com",  # ideographic full stop
     "evil\uff0ecom/x",  # fullwidth full stop
@@ -241,6 +268,11 @@ PHONES = [
     "\u2461\u2460\u2461\u2464\u2464\u2464\u24ea\u2460\u2463\u2461",  # circled digits
     "\U0001d7d0\U0001d7cf\U0001d7d0 555 0142",  # mathematical bold digits
     "212\u00a0555\u00a00142",  # no-break spaces
+    "1-800-FLOWERS",  # a vanity number
+    "1 (888) GO-FEDEX",
+    "800-356-9377",
+    "+1-212-EVIL-NOW",
+    "212.CALL.NOW",
 ]
 
 
@@ -278,6 +310,7 @@ INNOCENT = [
     "plans for 10, 20, 30, 40 or 50 seats.",
     "a 16:9 screen, 9:30:15 sharp, as in John 3:16.",
     "1,200,000 or 12,345,678 leads.",
+    "win 500 DOLLARS, see the 300 SPARTANS and the 747-MAX.",
     "see https://leadflow.example/demo/2125550142 or https://cal.com/acme/30min?id=123456789",
 ]
 
