@@ -423,7 +423,8 @@ def find_links(text: str, *, every_domain: bool = False) -> list[Link]:
     found.sort(key=lambda item: item[0])
     links = [replace(link, span=skel.source_span(start, end)) for start, end, link in found]
     # In an href or a Markdown link target a browser removes line breaks before it reads the URL.
-    for match in _LINK_TARGET.finditer(text if "\n" in text else ""):
+    marked = "\n" in text and ("](" in text or "href" in lower or "src" in lower)
+    for match in _LINK_TARGET.finditer(text if marked else ""):
         target = match.group("quoted") or match.group("markdown") or ""
         if "\n" in target:
             links += [replace(link, span=match.span()) for link in find_links(target.replace("\n", ""))]
@@ -446,7 +447,7 @@ _LOOKALIKE_DIGITS = str.maketrans({"O": "0", "o": "0", "l": "1", "I": "1", "|": 
 # A word made only of these, beside a number, is read as digits too ("415 555 OlOO").
 _STANDALONE = frozenset("OolI|")
 _DIGIT_RUN = re.compile(r"[OolI|SB]*+\d[0-9OolI|SB]*+")
-_STANDALONE_WORD = re.compile(r"(?<![^\W_|])[OolI|]++(?![^\W_|])")
+_STANDALONE_WORD = re.compile(r"[OolI|](?<![^\W_|].)[OolI|]*+(?![^\W_|])")
 _SEPARATOR_BEFORE = re.compile(r"\d[\s.\-()/\\_]{0,3}$")
 _SEPARATOR_AFTER = re.compile(r"[\s.\-()/\\_]{0,3}\d")
 _ANY_DIGIT = re.compile(r"\d")
