@@ -66,17 +66,22 @@ class GuardResult:
 
 
 _PLAIN = re.compile(r"[\x20-\x7e\n]*")
+# Letters and symbols that print as nothing (Hangul fillers, the blank Braille pattern, the
+# combining grapheme joiner): as good as zero-width for hiding a link.
+_BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f")
 
 
 def strip_invisible(text: str) -> tuple[str, int]:
-    """Format characters (zero-width, bidi, tags) and controls but newline removed."""
+    """Format characters (zero-width, bidi, tags), blank glyphs and controls but newline removed."""
     if _PLAIN.fullmatch(text):
         return text, 0  # printable ASCII: nothing to strip (the common case, checked in C)
     kept = []
     for ch in text:
         if ch == "\t":
             kept.append(" ")
-        elif ch == "\n" or unicodedata.category(ch) not in ("Cf", "Cc", "Cs", "Co", "Cn"):
+        elif ch == "\n" or (
+            unicodedata.category(ch) not in ("Cf", "Cc", "Cs", "Co", "Cn") and ch not in _BLANK_GLYPHS
+        ):
             kept.append(ch)
     cleaned = "".join(kept)
     return cleaned, len(text) - len(cleaned) + text.count("\t")

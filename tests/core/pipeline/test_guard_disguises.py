@@ -126,6 +126,15 @@ HOST_TRICKS = [
 ]
 
 
+@pytest.mark.parametrize(
+    "blank", ["\u2800", "\u3164", "\u115f", "\u1160", "\uffa0", "\u034f", "\u200b", "\u2060"]
+)
+def test_a_blank_glyph_inside_a_host_is_removed_and_the_host_still_read(blank: str) -> None:
+    result = check_draft(f"Hi Ada, go to evil{blank}.com/x {OPT_OUT}", None, SMS)
+    assert blank not in result.body
+    assert any("link to evil.com" in p for p in result.problems), result.problems
+
+
 @pytest.mark.parametrize("link", HOST_TRICKS)
 @pytest.mark.parametrize("problems", [sms_problems, email_problems], ids=["sms", "email"])
 def test_a_host_hidden_by_encoding_or_markup_is_refused(link: str, problems: object) -> None:
