@@ -180,9 +180,8 @@ _TLD = r"(?:[^\W\d_]{2,63}|xn--[a-z0-9-]{1,59})"
 _EMAIL = re.compile(rf"[\w.%+'-](?<![\w.%+'-].)[\w.%+'-]*+@(?:{_LABEL}\.)+{_TLD}\b")
 _SPECIAL_SCHEMES = ("http", "https", "ftp", "ws", "wss", "file")
 # A scheme, plain or defanged ("hxxp", "h**p"), then what follows it up to a space or a quote.
-_SCHEME_URL = re.compile(
-    r"(?P<scheme>[a-z](?<![\w+.-].)[a-z0-9+.*-]{0,30}+):(?P<rest>[^\s<>\"'`]+)", re.IGNORECASE
-)
+_AFTER_COLON = re.compile(r":(?P<rest>[^\s<>\"'`]+)")
+_SCHEME_BEFORE = re.compile(r"(?<![\w+.-])[a-z][a-z0-9+.*-]{0,30}\Z", re.IGNORECASE)
 # "//host" and "\\host": protocol-relative, read against the page or client's own scheme.
 _RELATIVE_URL = re.compile(r"(?<![\w.:/\\])[/\\]{2}(?P<rest>[^\W_][^\s<>\"'`]*)")
 _WWW = re.compile(r"(?<![\w.@-])www\d{0,3}\.[^\s<>\"'`]+", re.IGNORECASE)
@@ -208,6 +207,8 @@ _LINK_TARGET = re.compile(
     r"""(?:href|src)\s*=\s*(?P<q>["'])(?P<quoted>[^"'<>]*)(?P=q)|\]\((?P<markdown>[^()\s]*\n[^()\s]*)\)""",
     re.IGNORECASE,
 )
+_DOTTED_WORD = re.compile(r"\.(?<=[\w-]\.)[^\W_]")  # a dot inside a word: found from the dot
+_LINK_MARK = re.compile(r"[.:/@\\\[]\S")
 _DEFANGED_SCHEME = re.compile(r"h[tx*]{2}ps?|fxps?")
 _PORT_OR_PATH = re.compile(r"[:/]")
 _AUTHORITY_END = re.compile(r"[/\\?#]")  # for special schemes a backslash ends it as a slash does
@@ -362,8 +363,23 @@ def find_links(text: str, *, every_domain: bool = False) -> list[Link]:
     """Every link in the text: URLs with any scheme, //host, www. names, bare IP addresses and
     names with a top-level domain; with `every_domain`, also names whose suffix is no registry's
     ("Node.js"), as SMS needs: a phone turns any such name into a link."""
+    links = _links_in_skeleton(text, every_domain)
+    # In an href or a Markdown link target a browser removes line breaks before it reads the URL.
+    lower = text.lower()
+    marked = "\n" in text and ("](" in text or "href" in lower or "src" in lower)
+    for match in _LINK_TARGET.finditer(text if marked else ""):
+        target = match.group("quoted") or match.group("markdown") or ""
+        if "\n" in target:
+            joined = find_links(target.replace("\n", ""), every_domain=every_domain)
+            links += [replace(link, span=match.span()) for link in joined]
+    return links
+
+
+def _links_in_skeleton(text: str, every_domain: bool) -> list[Link]:
     skel = _collapse(_collapse(skeleton(text), _DEFANGED_DOT, "."), _DEFANGED_COLON, ":")
     scan = skel.text
+    if not _LINK_MARK.search(scan):
+        return []  # no dot, colon, slash, @ or bracket inside a word: no link can be written
     lower = scan.lower()
     found: list[tuple[int, int, Link]] = []
 
@@ -380,13 +396,16 @@ def find_links(text: str, *, every_domain: bool = False) -> list[Link]:
         found.append(
             (match.start(), match.end(), Link(skel.written(*match.span()), "", None, "it runs a script"))
         )
-    for match in _SCHEME_URL.finditer(scan if ":" in scan else ""):
-        scheme = match.group("scheme").lower()
+    for match in _AFTER_COLON.finditer(scan):  # found from its colon: far fewer places to try
+        scheme_match = _SCHEME_BEFORE.search(scan, max(0, match.start() - 32), match.start())
+        if scheme_match is None:
+            continue
+        scheme = scheme_match.group(0).lower()
         rest = _strip_trailing(match.group("rest"))
         special = scheme in _SPECIAL_SCHEMES or _DEFANGED_SCHEME.fullmatch(scheme) is not None
         if not special and not rest.startswith(("//", "\\\\", "/\\", "\\/")):
             continue  # "Note:x" is prose; a non-special scheme is a link only with //
-        start, end = match.start(), match.start("rest") + len(rest)
+        start, end = scheme_match.start(), match.start("rest") + len(rest)
         written_rest = skel.written(match.start("rest"), end)
         add(start, end, _link(skel.written(start, end), rest, written_rest))
     for match in _RELATIVE_URL.finditer(scan if "//" in scan or "\\" in scan else ""):
@@ -404,7 +423,8 @@ def find_links(text: str, *, every_domain: bool = False) -> list[Link]:
         start, end = match.start(), match.start() + len(rest)
         written = skel.written(start, end)
         add(start, end, _link(written, rest, written))
-    for match in _DOTTED_IPV4.finditer(scan):
+    dotted = _DOTTED_WORD.search(scan) is not None
+    for match in _DOTTED_IPV4.finditer(scan if dotted else ""):
         address = _PORT_OR_PATH.split(match.group(0), maxsplit=1)[0]
         if all(int(part) <= 255 for part in address.split(".")):
             end = match.start() + len(_strip_trailing(match.group(0)))
@@ -412,7 +432,7 @@ def find_links(text: str, *, every_domain: bool = False) -> list[Link]:
     for match in _BARE_IPV6.finditer(scan if scan.count(":") > 1 else ""):
         if _is_ip(match.group(0)):
             add(*match.span(), ip_link(*match.span(), match.group(0)))
-    for match in _DOMAIN_LIKE.finditer(scan):
+    for match in _DOMAIN_LIKE.finditer(scan if dotted else ""):
         tld = match.group("host").rsplit(".", 1)[1].lower()
         if not every_domain and match.group("rest") is None and tld in _NOT_TLDS:
             continue
@@ -421,14 +441,7 @@ def find_links(text: str, *, every_domain: bool = False) -> list[Link]:
         written = skel.written(start, end)
         found.append((start, end, _link(written, rest, written)))
     found.sort(key=lambda item: item[0])
-    links = [replace(link, span=skel.source_span(start, end)) for start, end, link in found]
-    # In an href or a Markdown link target a browser removes line breaks before it reads the URL.
-    marked = "\n" in text and ("](" in text or "href" in lower or "src" in lower)
-    for match in _LINK_TARGET.finditer(text if marked else ""):
-        target = match.group("quoted") or match.group("markdown") or ""
-        if "\n" in target:
-            links += [replace(link, span=match.span()) for link in find_links(target.replace("\n", ""))]
-    return links
+    return [replace(link, span=skel.source_span(start, end)) for start, end, link in found]
 
 
 def emails_in(text: str) -> list[str]:
@@ -450,6 +463,8 @@ _DIGIT_RUN = re.compile(r"[OolI|SB]*+\d[0-9OolI|SB]*+")
 _STANDALONE_WORD = re.compile(r"[OolI|](?<![^\W_|].)[OolI|]*+(?![^\W_|])")
 _SEPARATOR_BEFORE = re.compile(r"\d[\s.\-()/\\_]{0,3}$")
 _SEPARATOR_AFTER = re.compile(r"[\s.\-()/\\_]{0,3}\d")
+_LOOKALIKE_AFTER = re.compile(r"\d[\s.\-()/\\_]{0,3}[OolI|SB]")
+_LOOKALIKE_BEFORE = re.compile(r"[OolI|SB][\s.\-()/\\_]{0,3}\d")
 _ANY_DIGIT = re.compile(r"\d")
 # Numbers of ordinary prose that are not phone numbers: dates, times, years, ZIP+4, money.
 _NOT_PHONES = re.compile(
@@ -466,12 +481,14 @@ _NOT_PHONES = re.compile(
     r"|(?<![\d.,])\d{1,3}(?:[.,]\d{1,2})?\s?%"
 )
 _PHONE = re.compile(r"(?:\+|\()?\d(?:(?:[\s.\-()/\\_]{0,3}|[,:])\d)+")
+_DIGIT_GROUPS = re.compile(r"\d(?:(?:[\s.\-()/\\_]{0,3}|[,:])\d)+")  # _PHONE, found from a digit
 MIN_PHONE_DIGITS = 7
 # Vanity numbers ("1-800-FLOWERS"): an area code, then seven keypad letters or digits.
 _VANITY = re.compile(
     r"(?<![\w+-])(?P<prefix>(?:\+?1[\s.-]?)?\(?(?P<area>[2-9]\d\d)\)?(?P<sep>[.-])?\s?)"
     r"(?P<word>(?:[A-Za-z0-9][.-]?){6}[A-Za-z0-9])(?![\w-])"
 )
+_VANITY_MARK = re.compile(r"\d{3}\)?[.-]?\s?[A-Za-z0-9]{0,3}[A-Za-z][A-Za-z0-9.-]{3}")
 _TOLL_FREE = frozenset({"800", "833", "844", "855", "866", "877", "888"})
 _KEYPAD = str.maketrans(
     {
@@ -492,6 +509,8 @@ class PhoneNumber:
 
 def _digits_view(text: str) -> str:
     """The skeleton with letters that stand for digits beside a number turned into digits."""
+    if not (_LOOKALIKE_AFTER.search(text) or _LOOKALIKE_BEFORE.search(text)):
+        return text  # no look-alike letter within a separator or three of a digit
     chars: list[str] | None = None
     for run in _DIGIT_RUN.finditer(text):
         if run.group(0).isdigit():
@@ -528,7 +547,7 @@ def phones_in(text: str, *, ignore: tuple[str, ...] = ()) -> list[PhoneNumber]:
         if known and known in scan:
             scan = scan.replace(known, " " * len(known))
     numbers = []
-    for match in _VANITY.finditer(scan):
+    for match in _VANITY.finditer(scan if _VANITY_MARK.search(scan) else ""):
         word = match.group("word")
         toll_free = match.group("area") in _TOLL_FREE
         word = word.replace("-", "").replace(".", "")
@@ -538,13 +557,16 @@ def phones_in(text: str, *, ignore: tuple[str, ...] = ()) -> list[PhoneNumber]:
         numbers.append(PhoneNumber(skel.written(*match.span()).strip(), digits))
         scan = _blank(scan, *match.span())
     view = _digits_view(scan)
-    for candidate in _PHONE.finditer(view):
+    for candidate in _DIGIT_GROUPS.finditer(view):
         if len(_ANY_DIGIT.findall(candidate.group(0))) < MIN_PHONE_DIGITS:
             continue  # the common case: no run of digits long enough to be a number
+        begin = candidate.start()
+        if begin and view[begin - 1] in "+(":
+            begin -= 1
         # Read the run again with the dates, times and amounts in and around it blanked out.
-        offset = max(0, candidate.start() - _CONTEXT)
+        offset = max(0, begin - _CONTEXT)
         window = _NOT_PHONES.sub(_spaces, view[offset : candidate.end() + _CONTEXT])
-        for match in _PHONE.finditer(window, candidate.start() - offset, candidate.end() - offset):
+        for match in _PHONE.finditer(window, begin - offset, candidate.end() - offset):
             digits = re.sub(r"\D", "", match.group(0))
             if len(digits) < MIN_PHONE_DIGITS:
                 continue

@@ -119,6 +119,8 @@ HOST_TRICKS = [
     "'evil.com'",
     "`evil.com`",
     "~evil.com~",
+    "evil-.com",
+    "evil_.com/x",
     "https://leadflow.example.evil.com",
     "https://evilleadflow.example",
     "https://leadflow.example-evil.com/x",
@@ -349,6 +351,7 @@ def test_japanese_prose_with_ideographic_full_stops_passes() -> None:
         "<a href='https://leadflow.co\n\nm'>book</a>",
         '<A HREF = "https://leadflow.c\nom/x">book</A>',
         "[book](https://leadflow.co\nm/x)",
+        '<a href="https://leadflow\n.\ncom">book</a>',
     ],
 )
 def test_a_line_break_inside_a_link_target_is_removed_as_a_browser_does(target: str) -> None:
