@@ -457,9 +457,8 @@ def emails_in(text: str) -> list[str]:
 
 # Letters read as digits inside a number: O for 0, l, I and | for 1, S for 5, B for 8.
 _LOOKALIKE_DIGITS = str.maketrans({"O": "0", "o": "0", "l": "1", "I": "1", "|": "1", "S": "5", "B": "8"})
-# A word made only of these, beside a number, is read as digits too ("415 555 OlOO").
-_STANDALONE = frozenset("OolI|")
 _DIGIT_RUN = re.compile(r"[OolI|SB]*+\d[0-9OolI|SB]*+")
+# A word made only of O, o, l, I and |, beside a number, is read as digits too ("415 555 OlOO").
 _STANDALONE_WORD = re.compile(r"[OolI|](?<![^\W_|].)[OolI|]*+(?![^\W_|])")
 _SEPARATOR_BEFORE = re.compile(r"\d[\s.\-()/\\_]{0,3}$")
 _SEPARATOR_AFTER = re.compile(r"[\s.\-()/\\_]{0,3}\d")

@@ -6,6 +6,8 @@ and a table of innocent sentences holds the guard to ordinary prose.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from core.pipeline.guard import GuardRules, check_draft, links_in
@@ -24,6 +26,9 @@ SMS = GuardRules(
 )
 EMAIL = GuardRules(**{**SMS.__dict__, "channel": "email", "postal_address": "1 Main St, Springfield"})
 EMAIL_FOOTER = "To stop receiving these emails, reply 'unsubscribe'.\n1 Main St, Springfield"
+
+
+Problems = Callable[[str], list[str]]
 
 
 def sms_problems(text: str) -> list[str]:
@@ -62,8 +67,7 @@ USERINFO = [
 
 @pytest.mark.parametrize("link", USERINFO)
 @pytest.mark.parametrize("problems", [sms_problems, email_problems], ids=["sms", "email"])
-def test_a_link_with_userinfo_is_refused(link: str, problems: object) -> None:
-    assert callable(problems)
+def test_a_link_with_userinfo_is_refused(link: str, problems: Problems) -> None:
     found = problems(f"book at {link} today.")
     assert_refused_link(found)
 
@@ -91,8 +95,7 @@ LOOK_ALIKES = [
 
 @pytest.mark.parametrize("link", LOOK_ALIKES)
 @pytest.mark.parametrize("problems", [sms_problems, email_problems], ids=["sms", "email"])
-def test_a_host_with_look_alike_letters_is_refused(link: str, problems: object) -> None:
-    assert callable(problems)
+def test_a_host_with_look_alike_letters_is_refused(link: str, problems: Problems) -> None:
     assert_refused_link(problems(f"book at {link} today."))
 
 
@@ -139,8 +142,7 @@ def test_a_blank_glyph_inside_a_host_is_removed_and_the_host_still_read(blank: s
 
 @pytest.mark.parametrize("link", HOST_TRICKS)
 @pytest.mark.parametrize("problems", [sms_problems, email_problems], ids=["sms", "email"])
-def test_a_host_hidden_by_encoding_or_markup_is_refused(link: str, problems: object) -> None:
-    assert callable(problems)
+def test_a_host_hidden_by_encoding_or_markup_is_refused(link: str, problems: Problems) -> None:
     assert_refused_link(problems(f"go to {link} now"))
 
 
@@ -166,8 +168,7 @@ DOTS = [
 
 @pytest.mark.parametrize("link", DOTS)
 @pytest.mark.parametrize("problems", [sms_problems, email_problems], ids=["sms", "email"])
-def test_every_dot_like_character_is_a_dot(link: str, problems: object) -> None:
-    assert callable(problems)
+def test_every_dot_like_character_is_a_dot(link: str, problems: Problems) -> None:
     assert_refused_link(problems(f"go to {link} now"))
 
 
@@ -228,8 +229,7 @@ IPS = [
 
 @pytest.mark.parametrize("address", IPS)
 @pytest.mark.parametrize("problems", [sms_problems, email_problems], ids=["sms", "email"])
-def test_a_bare_ip_address_is_refused(address: str, problems: object) -> None:
-    assert callable(problems)
+def test_a_bare_ip_address_is_refused(address: str, problems: Problems) -> None:
     found = problems(f"log in at {address} today")
     assert_refused_link(found)
 
@@ -289,8 +289,7 @@ PHONES = [
 
 @pytest.mark.parametrize("number", PHONES)
 @pytest.mark.parametrize("problems", [sms_problems, email_problems], ids=["sms", "email"])
-def test_a_disguised_phone_number_is_refused(number: str, problems: object) -> None:
-    assert callable(problems)
+def test_a_disguised_phone_number_is_refused(number: str, problems: Problems) -> None:
     found = problems(f"text {number} for a discount")
     assert any(p.startswith("the phone number") for p in found), found
 
