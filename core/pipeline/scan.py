@@ -138,6 +138,7 @@ class Skeleton:
         return self.source[begin:stop]
 
 
+@lru_cache(maxsize=8)  # the guard reads one draft for links, addresses and numbers in turn
 def skeleton(text: str) -> Skeleton:
     """The text normalised for scanning, one skeleton character per kept character of the text."""
     if _PLAIN.fullmatch(text):
