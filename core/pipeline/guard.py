@@ -2,14 +2,16 @@
 
 Invisible and control characters are stripped; then length and SMS segments, links against the
 tenant's allow-list, phone numbers and email addresses against the lead's and the sender's,
-fragments of the system prompt (and its canary), and the opt-out or unsubscribe lines.
+fragments of the system prompt (and its canary), and the opt-out or unsubscribe lines. Links,
+addresses and numbers are found however they are disguised (core.pipeline.scan): a link is read
+as a browser reads it, and refused outright when it hides its host behind userinfo, mixes scripts
+or points at a bare IP address.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -18,26 +20,12 @@ import phonenumbers
 
 from core.compliance.segments import segments_for, straighten_for_gsm
 from core.pipeline.prompts import EMAIL_UNSUBSCRIBE_LINE, SMS_OPT_OUT_LINE
+from core.pipeline.scan import Link, emails_in, find_links, normalise_host, phones_in
 
 MAX_EMAIL_BODY_CHARS = 5000
 MAX_SUBJECT_CHARS = 150
 PROMPT_FRAGMENT_WORDS = 6
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_SCHEME_URL = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.)[^\s<>\"'()\[\]]+", re.IGNORECASE)
-# Bare domains ("evil.io/x") with a common top-level domain; a full TLD list would flag
-# ordinary words such as "Node.js".
-_TLDS = (
-    "com|net|org|io|co|ai|app|dev|info|biz|us|uk|de|fr|nl|eu|ly|me|xyz|site|online|tech|"
-    "gg|to|cc|tv|ru|cn|in|au|ca|es|it|ch|se|no|be|at|pl|br|jp|link|click|top|shop|store|"
-    "live|cloud|page|tk|ml|ga|cf|gq|sh|ws|su|kz|ua|ir|vn|id|tw|hk|sg|nz|za|mx|ar|cl|example"
-)
-_BARE_DOMAIN = re.compile(
-    rf"\b((?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+(?:{_TLDS}))\b(?:/[^\s]*)?", re.IGNORECASE
-)
-# Any name.tld followed by a path is a link, whatever its top-level domain.
-_DOMAIN_WITH_PATH = re.compile(r"\b((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})/", re.IGNORECASE)
-_PHONE = re.compile(r"(?<![\w/])\+?\d[\d\s().-]{5,}\d(?![\w/])")
 _WORD = re.compile(r"[a-z0-9']+")
 
 
@@ -78,46 +66,61 @@ class GuardResult:
 
 
 _PLAIN = re.compile(r"[\x20-\x7e\n]*")
+# Letters and symbols that print as nothing (Hangul fillers, the blank Braille pattern, the
+# combining grapheme joiner): as good as zero-width for hiding a link.
+_BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f")
 
 
 def strip_invisible(text: str) -> tuple[str, int]:
-    """Format characters (zero-width, bidi, tags) and controls but newline removed."""
+    """Format characters (zero-width, bidi, tags), blank glyphs and controls but newline removed."""
     if _PLAIN.fullmatch(text):
         return text, 0  # printable ASCII: nothing to strip (the common case, checked in C)
     kept = []
     for ch in text:
         if ch == "\t":
             kept.append(" ")
-        elif ch == "\n" or unicodedata.category(ch) not in ("Cf", "Cc", "Cs", "Co", "Cn"):
+        elif ch == "\n" or (
+            unicodedata.category(ch) not in ("Cf", "Cc", "Cs", "Co", "Cn") and ch not in _BLANK_GLYPHS
+        ):
             kept.append(ch)
     cleaned = "".join(kept)
     return cleaned, len(text) - len(cleaned) + text.count("\t")
 
 
-def _host_allowed(host: str, allow_list: Iterable[str]) -> bool:
-    host = host.lower().rstrip(".")
-    for entry in allow_list:
-        domain = re.sub(r"^[a-z]+://", "", entry.strip().lower()).split("/")[0].removeprefix("www.")
-        if domain and (host == domain or host.endswith("." + domain) or host == "www." + domain):
-            return True
-    return False
+def _allow_list_entry(entry: str) -> str | None:
+    """An allow-list entry ("https://cal.com/acme", "www.acme.example") as the host it allows."""
+    authority = re.sub(r"^[a-z][a-z0-9+.-]*://", "", entry.strip(), flags=re.IGNORECASE)
+    authority = re.split(r"[/\\?#]", authority, maxsplit=1)[0].rsplit("@", 1)[-1]
+    host, _ = normalise_host(authority.split(":")[0])
+    return host.removeprefix("www.") if host else None
+
+
+@lru_cache(maxsize=256)
+def _allowed_hosts(allow_list: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(h for h in map(_allow_list_entry, allow_list) if h)
+
+
+def _host_allowed(host: str, allow_list: tuple[str, ...]) -> bool:
+    """Hosts are compared in IDNA form: a look-alike letter makes a different host."""
+    allowed = _allowed_hosts(tuple(allow_list))
+    return any(host == domain or host.endswith("." + domain) for domain in allowed)
 
 
 def links_in(text: str) -> list[str]:
-    """Hosts of every link: URLs with a scheme, www. addresses and bare domains."""
-    without_emails = _EMAIL.sub(" ", text)
-    hosts = []
-    for match in _SCHEME_URL.finditer(without_emails):
-        raw = match.group(0)
-        rest = raw.split("://", 1)[1] if "://" in raw else raw
-        hosts.append(re.split(r"[/?#:@]", rest, maxsplit=1)[0])
-    bare_text = _SCHEME_URL.sub(" ", without_emails)
-    for match in _BARE_DOMAIN.finditer(bare_text):
-        hosts.append(match.group(1))
-    for match in _DOMAIN_WITH_PATH.finditer(bare_text):
-        if match.group(1) not in hosts:
-            hosts.append(match.group(1))
-    return [h.rstrip(".,;:!?") for h in hosts if h.rstrip(".,;:!?")]
+    """Hosts (as written) of every link: URLs with a scheme, //host, www. names, IP addresses
+    and names with a top-level domain."""
+    return [link.written_host for link in find_links(text) if link.written_host]
+
+
+def _link_problem(link: Link, allow_list: tuple[str, ...]) -> str | None:
+    if link.refusal:
+        return f"the link {link.written} is refused: {link.refusal}"
+    if link.host is not None and _host_allowed(link.host, allow_list):
+        return None
+    problem = f"the link to {link.written_host} is not on the tenant's allow-list"
+    if link.looks_like:
+        problem += f" (it imitates {link.looks_like} with look-alike letters)"
+    return problem
 
 
 @lru_cache(maxsize=4096)
@@ -179,17 +182,24 @@ def check_draft(body: str, subject: str | None, rules: GuardRules) -> GuardResul
     if not body:
         problems.append("the message is empty")
     full_text = f"{subject or ''}\n{body}"
-    for host in links_in(full_text):
-        if not _host_allowed(host, rules.link_allow_list):
-            problems.append(f"the link to {host} is not on the tenant's allow-list")
-    for address in _EMAIL.findall(full_text):
-        if address.lower() not in rules.allowed_emails:
+    # In an SMS every name with a dot and a plausible top-level domain counts as a link, as a
+    # phone would make it one: the cost is a false positive on prose such as "Node.js", which
+    # fails the draft and gets it rewritten. In an email only names a mail program links do.
+    phone_text = full_text
+    for link in find_links(full_text, every_domain=rules.channel == "sms"):
+        problem = _link_problem(link, rules.link_allow_list)
+        if problem:
+            problems.append(problem)
+        else:  # an allowed link's path is the tenant's own: an id in it is not a number to call
+            start, end = link.span
+            phone_text = phone_text[:start] + " " * (end - start) + phone_text[end:]
+    for address in emails_in(full_text):
+        if unicodedata.normalize("NFKC", address).lower() not in rules.allowed_emails:
             problems.append(f"the email address {address} is neither the lead's nor the sender's")
-    for raw in _PHONE.findall(full_text):
-        if sum(ch.isdigit() for ch in raw) < 7:
-            continue
-        if _normalise_phone(raw, rules.default_country) not in rules.allowed_phones:
-            problems.append(f"the phone number {raw.strip()} is neither the lead's nor the sender's")
+    postal = tuple(line.strip() for line in (rules.postal_address or "").splitlines() if line.strip())
+    for number in phones_in(phone_text, ignore=postal):
+        if _normalise_phone(number.digits, rules.default_country) not in rules.allowed_phones:
+            problems.append(f"the phone number {number.written} is neither the lead's nor the sender's")
     if rules.canary and rules.canary.lower() in full_text.lower():
         problems.append("the draft repeats the system prompt's confidential marker")
     else:
