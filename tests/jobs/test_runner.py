@@ -77,6 +77,10 @@ def test_a_campaign_runs_to_completion_with_one_message_per_lead(
     runner = _start(runners, runner_db, runner_settings, concurrency=4)
 
     wait_for(lambda: _campaign_status(runner_db, campaign.campaign_id) == "completed")
+    # The heartbeat tick runs on the scheduler's own thread: on a busy machine the 40 leads can
+    # all be done before its first run, so wait for it rather than assume an order.
+    wait_for(lambda: _count(runner_db, select(func.count()).select_from(WorkerHeartbeat)
+                            .where(WorkerHeartbeat.worker_id == runner.worker_id)) == 1)
 
     assert lead_statuses(runner_db, campaign.campaign_id) == {"sent": 40}
     with runner_db.session(system=True, read_only=True) as session:
