@@ -9,7 +9,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core.config import ROOT
+from core.config import ROOT, Settings
+from core.db import Database, open_database
 from core.permissions import Actor
 from pages import common
 from pages.campaign_sections import preview
@@ -30,11 +31,24 @@ def page_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
     common.get_settings.clear()
     common.get_db.clear()
     preview.get_runtime.clear()
+    # The page's cached Database is dropped from the cache below, but its pool would hold its
+    # connections until the garbage collector finds it: on PostgreSQL a run of page tests would
+    # then use up the server's connections. Every Database a page opens is disposed here.
+    opened: list[Database] = []
+
+    def open_and_remember(settings: Settings) -> Database:
+        database = open_database(settings)
+        opened.append(database)
+        return database
+
+    monkeypatch.setattr(common, "open_database", open_and_remember)
     yield database_url
     st.cache_data.clear()
     common.get_db.clear()
     common.get_settings.clear()
     preview.get_runtime.clear()
+    for database in opened:
+        database.dispose()
 
 
 @pytest.fixture
