@@ -108,13 +108,15 @@ def call_model(
     # The offline model is answered without LangChain's per-call run machinery: same reply,
     # same usage metadata, so the same recorded call.
     invoke = chat_model.reply if isinstance(chat_model, OfflineChatModel) else chat_model.invoke
+    # The provider is held to the output the reservation priced (ChatOpenAI sends it as
+    # `max_completion_tokens`), so a verbose model cannot spend past the budget cap.
     started = time.perf_counter()
     input_tokens = output_tokens = cost = 0
     try:
         attempt = 0
         while True:
             try:
-                reply = invoke(messages)
+                reply = invoke(messages, max_tokens=max_output_tokens)
                 break
             except Exception as exc:
                 reason, permanent, wait = _classify(exc, attempt)
