@@ -35,7 +35,7 @@ from core.models import (
 )
 from core.permissions import Actor, Permission
 from core.pipeline import nodes
-from core.pipeline.drafting import assign_variant, run_secrets
+from core.pipeline.drafting import assign_variant, run_secrets, variant_names
 from core.pipeline.limits import NO_LIMITS, BudgetExceeded, CallGate
 from core.pipeline.nodes import PipelineContext
 from core.pipeline.runtime import PipelineRuntime
@@ -84,7 +84,7 @@ def process_campaign_lead(
     if variant_names and enrolment.variant not in variant_names:
         enrolment = replace(
             enrolment,
-            variant=assign_variant(inputs.campaign.id, int(inputs.lead["id"]), inputs.campaign.variants),
+            variant=assign_variant(int(inputs.lead["id"]), inputs.campaign.variants),
         )
     canary, nonce = run_secrets()
     trace_id = str(uuid.uuid4())
@@ -281,7 +281,15 @@ def _load_for_preview(session: Session, tenant_id: int, campaign_id: int, lead_i
     suppression = suppression_reason(
         session, channel=campaign.channel, address=address_of(lead_data(lead), campaign.channel)
     )
-    return tenant, campaign, lead, suppression
+    # An enrolled lead is shown the variant it was given; any other the one it would be given.
+    enrolled = session.scalar(
+        select(CampaignLead.variant).where(
+            CampaignLead.campaign_id == campaign_id, CampaignLead.lead_id == lead_id
+        )
+    )
+    names = variant_names(campaign.variants or [])
+    variant = enrolled if enrolled in names else assign_variant(lead_id, campaign.variants or [])
+    return tenant, campaign, lead, suppression, variant
 
 
 def _record_calls(session: Session, tenant_id: int, campaign_id: int, calls: list[ModelCallRecord]) -> None:
@@ -309,11 +317,10 @@ def preview(
     """validate -> research -> compose -> guard for one lead; the model calls are recorded as spend."""
     actor.require(Permission.edit_campaigns)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
-        tenant, campaign, lead, suppression = _load_for_preview(
+        tenant, campaign, lead, suppression, variant = _load_for_preview(
             session, actor.tenant_id, campaign_id, lead_id
         )
         tenant_view, campaign_view, lead_view = tenant_data(tenant), campaign_data(campaign), lead_data(lead)
-    variant = assign_variant(campaign_id, lead_id, campaign_view.variants)
     canary, nonce = run_secrets()
     context = PipelineContext(
         runtime=runtime,
