@@ -43,7 +43,8 @@ class ModelCallFailed(Exception):
         self.record = record
 
 
-def _retry_after(exc: openai.APIStatusError) -> float | None:
+def retry_after_of(exc: openai.APIStatusError) -> float | None:
+    """The seconds a 429 asks the client to wait (capped), or None when it does not say."""
     value = exc.response.headers.get("retry-after") if exc.response is not None else None
     try:
         return min(float(value), MAX_RETRY_AFTER_SECONDS) if value else None
@@ -51,7 +52,7 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
         return None
 
 
-def _error_code(exc: openai.APIStatusError) -> str | None:
+def error_code_of(exc: openai.APIStatusError) -> str | None:
     body = exc.body
     if isinstance(body, dict):
         inner = body.get("error", body)
@@ -60,13 +61,18 @@ def _error_code(exc: openai.APIStatusError) -> str | None:
     return getattr(exc, "code", None)
 
 
+def is_quota_error(exc: openai.APIStatusError) -> bool:
+    """A 429 that says the account has no credit: waiting does not help, unlike a rate limit."""
+    return error_code_of(exc) == "insufficient_quota"
+
+
 def _classify(exc: Exception, attempt: int) -> tuple[str, bool, float]:
     """(reason, permanent, wait before the next attempt) for a failed attempt."""
     backoff = BACKOFF_BASE_SECONDS * 2**attempt
     if isinstance(exc, openai.RateLimitError):
-        if _error_code(exc) == "insufficient_quota":
+        if is_quota_error(exc):
             return "the OpenAI account has no quota left (insufficient_quota): add credit", True, 0.0
-        return "rate limited by the model provider (429)", False, _retry_after(exc) or backoff
+        return "rate limited by the model provider (429)", False, retry_after_of(exc) or backoff
     if isinstance(exc, openai.APITimeoutError):
         return "the model provider did not answer in time", False, backoff
     if isinstance(exc, openai.APIConnectionError):

@@ -314,7 +314,12 @@ def _record_calls(session: Session, tenant_id: int, campaign_id: int, calls: lis
 def preview(
     db: Database, runtime: PipelineRuntime, actor: Actor, campaign_id: int, lead_id: int
 ) -> PreviewResult:
-    """validate -> research -> compose -> guard for one lead; the model calls are recorded as spend."""
+    """validate -> research -> compose -> guard for one lead; the model calls are recorded as spend.
+
+    Its model calls pass the runtime's gate like a run's (the dashboard gives it the shared one,
+    core.gate.gated_runtime): the rate limits, the campaign's cap and the tenant's monthly
+    budget. A budget that cannot hold the call refuses the preview with BudgetExceeded.
+    """
     actor.require(Permission.edit_campaigns)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         tenant, campaign, lead, suppression, variant = _load_for_preview(
@@ -334,12 +339,11 @@ def preview(
         canary=canary,
         nonce=nonce,
     )
-    final = cast(
-        PipelineState,
-        runtime.graph().invoke(
-            {"trace_id": str(uuid.uuid4()), "preview": True, "events": [], "llm_calls": []}, context=context
-        ),
-    )
+    start: PipelineState = {"trace_id": str(uuid.uuid4()), "preview": True, "events": [], "llm_calls": []}
+    try:
+        final = cast(PipelineState, runtime.graph().invoke(start, context=context))
+    except BudgetExceeded as exc:  # the gate refused the model call: say why, nothing was spent
+        raise BudgetExceeded(f"The preview was not run: the {exc}") from exc
     calls = final.get("llm_calls", [])
     if calls:
         with db.session(tenant_id=actor.tenant_id) as session, session.begin():

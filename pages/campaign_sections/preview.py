@@ -23,22 +23,24 @@ PAGE_SIZE = 50
 
 
 @st.cache_resource(show_spinner=False)
-def get_runtime() -> PipelineRuntime:
+def get_runtime(_db: Database) -> PipelineRuntime:
     """The models and senders previews use, built once per server at the first preview.
 
-    The model stack (LangChain, LangGraph, the OpenAI client) loads here, on the first click,
-    not when the page opens: it takes longer to import than the whole page takes to render.
+    Their model calls pass the shared gate, as a worker's do: the provider's rate limits, the
+    campaign's cap and the tenant's monthly budget. The model stack (LangChain, LangGraph, the
+    OpenAI client) loads here, on the first click, not when the page opens: it takes longer to
+    import than the whole page takes to render.
     """
-    from core.pipeline.service import PipelineRuntime
+    from core.gate import gated_runtime
 
-    return PipelineRuntime.from_settings(get_settings())
+    return gated_runtime(_db, get_settings())
 
 
 def _preview(db: Database, actor: Actor, campaign_id: int, lead_id: int) -> PreviewResult | None:
     from core.pipeline.service import preview
 
     try:
-        runtime = get_runtime()
+        runtime = get_runtime(db)
     except ConfigError as exc:  # e.g. the openai provider without a key: say which setting
         st.error(f"The preview cannot run: {exc}")
         return None
