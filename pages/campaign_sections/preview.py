@@ -49,27 +49,31 @@ def _preview(db: Database, actor: Actor, campaign_id: int, lead_id: int) -> Prev
 
 def pick_lead(db: Database, actor: Actor, key: str, campaign_id: int) -> int | None:
     """A search box and a selectbox of the first matching leads of the audience (never all)."""
-    search = st.text_input("Find a lead of the audience", key=f"{key}_search",
-                           placeholder="name, company, phone, email or #id")
-    leads = run_action(audience_leads, db, actor, campaign_id, search=search,
-                       page_size=PAGE_SIZE)
+    search = st.text_input(
+        "Find a lead of the audience", key=f"{key}_search", placeholder="name, company, phone, email or #id"
+    )
+    leads = run_action(audience_leads, db, actor, campaign_id, search=search, page_size=PAGE_SIZE)
     if not leads:
         if leads is not None:
-            st.info("No lead of this campaign's audience matches." if search else
-                    "The audience is empty: widen the filters or import leads.")
+            st.info(
+                "No lead of this campaign's audience matches."
+                if search
+                else "The audience is empty: widen the filters or import leads."
+            )
         return None
     labels = {lead.id: lead.label for lead in leads}
     if len(leads) == PAGE_SIZE:
         st.caption(f"The first {PAGE_SIZE} matches: type to narrow them.")
-    picked: int = st.selectbox("Lead", list(labels), format_func=labels.__getitem__,
-                               key=f"{key}_lead")
+    picked: int = st.selectbox("Lead", list(labels), format_func=labels.__getitem__, key=f"{key}_lead")
     return picked
 
 
 def _show_result(result: dict[str, Any], channel: str) -> None:
     if result["status"] != "ready":
-        st.warning(f"This lead would not get a message: {result['status']}"
-                   + (f" ({result['reason']})" if result["reason"] else ""))
+        st.warning(
+            f"This lead would not get a message: {result['status']}"
+            + (f" ({result['reason']})" if result["reason"] else "")
+        )
     if result["facts"]:
         st.markdown("**Research facts**")
         st.dataframe(pd.DataFrame(result["facts"]), hide_index=True)
@@ -82,8 +86,11 @@ def _show_result(result: dict[str, Any], channel: str) -> None:
     length.metric("Length", f"{len(result['body'] or ''):,} characters")
     segments.metric("SMS segments" if channel == "sms" else "Segments", result["segments"])
     encoding.metric("Encoding", result["encoding"] or "n/a")
-    cost.metric("Cost of this preview", format_usd(result["cost_microusd"]),
-                help=f"{result['input_tokens']:,} input and {result['output_tokens']:,} output tokens")
+    cost.metric(
+        "Cost of this preview",
+        format_usd(result["cost_microusd"]),
+        help=f"{result['input_tokens']:,} input and {result['output_tokens']:,} output tokens",
+    )
     if result["problems"]:
         st.error("The guard found problems:\n\n" + "\n".join(f"- {p}" for p in result["problems"]))
     elif result["body"] is not None and result["guard_passed"]:
@@ -92,8 +99,10 @@ def _show_result(result: dict[str, Any], channel: str) -> None:
 
 def show(db: Database, actor: Actor, campaign: CampaignView) -> None:
     key = f"cmp{campaign.id}_preview"
-    st.caption("The preview drafts for the saved campaign (save your changes first); nothing is "
-               "sent and no lead is enrolled. Its model calls count as spend.")
+    st.caption(
+        "The preview drafts for the saved campaign (save your changes first); nothing is "
+        "sent and no lead is enrolled. Its model calls count as spend."
+    )
     lead_id = pick_lead(db, actor, key, campaign.id)
     if lead_id is None:
         return

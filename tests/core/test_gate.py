@@ -473,7 +473,8 @@ def test_the_monthly_budget_counts_every_campaigns_reservations_and_spend_and_pa
             start_campaign(db, actor, campaign.id)
         campaigns.append(campaign.id)
     other = make_actor(db, make_tenant(db, "Other"), username="other")
-    other_tenant, other_campaign = other.tenant_id, create_campaign(db, other, name="theirs", channel="sms").id
+    other_tenant = other.tenant_id
+    other_campaign = create_campaign(db, other, name="theirs", channel="sms").id
     start_campaign(db, other, other_campaign)
     with db.session(system=True) as session, session.begin():
         session.execute(

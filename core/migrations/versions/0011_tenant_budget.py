@@ -10,6 +10,7 @@ Revision ID: 0011_tenant_budget
 Revises: 0006_drop_redundant_indexes
 Create Date: 2026-12-01
 """
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -46,7 +47,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("tenant_id", sa.Integer(), nullable=False))
         batch_op.alter_column("campaign_id", existing_type=sa.Integer(), nullable=True)
         batch_op.create_foreign_key(
-            batch_op.f("fk_budget_reservations_tenant_id_tenants"), "tenants", ["tenant_id"], ["id"],
+            batch_op.f("fk_budget_reservations_tenant_id_tenants"),
+            "tenants",
+            ["tenant_id"],
+            ["id"],
             ondelete="CASCADE",
         )
         batch_op.create_index("ix_budget_reservations_tenant", ["tenant_id", "expires_at"], unique=False)
