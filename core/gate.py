@@ -1,4 +1,4 @@
-"""The database-shared call gate: model and send rate limits, and the campaign budget cap.
+"""The database-shared call gate: model and send rate limits, campaign caps and monthly budgets.
 
 Every worker of a database passes through the same rows, so the limits hold however many
 workers run. Rates use GCRA (the "generic cell rate algorithm"): each limit is one row holding
@@ -8,11 +8,12 @@ start. That paces calls evenly at the configured rate, with no burst above it, a
 callers in the order they asked, with no polling.
 
 The model's limits adapt to the provider (AIMD, as TCP does): a 429 cuts the share of the
-configured rate in use multiplicatively (once per Retry-After, since the 429s that follow within
-it answer requests already on their way) and every request granted wins a little back,
-additively, up to the configured rate. The share lives in the limit's row, so every worker slows
-down together. A Retry-After longer than a moment means the provider's window is spent: every
-worker waits it out.
+configured rate in use multiplicatively, and every request granted wins a little back,
+additively, up to the configured rate. Like TCP's once per round trip, a cut is not repeated
+until the slots handed out before it have been used (and the Retry-After has passed): the 429s
+that come meanwhile answer requests paced at the old rate, not the new one. The share lives in
+the limit's row, so every worker slows down together. A Retry-After longer than a moment means
+the provider's window is spent: every worker waits it out.
 
 Budgets are reservations: a model call holds its estimated cost against the campaign's cap and
 the tenant's monthly budget (in a transaction that locks the tenant and campaign rows) until it
@@ -52,13 +53,14 @@ from core.pipeline.runtime import PipelineRuntime
 from core.reports import format_usd
 
 SECONDS_PER_MINUTE = 60.0
-# AIMD: a 429 multiplies the share of the rate in use by this, at most once per hold period...
-RATE_DECREASE = 0.9
-# ...(Retry-After, and never less than this: the provider's shortest window)...
+# AIMD: a 429 multiplies the share of the rate in use by this, at most once per hold: until the
+# slots already handed out are used, and at least the Retry-After or this (a provider's window)...
+RATE_DECREASE = 0.95
 RATE_HOLD_SECONDS = 1.0
-# ...and every request granted adds this back, up to the full configured rate. With these, the
-# rate settles where about one request in a thousand draws a 429.
-RATE_INCREASE = 0.0002
+# ...and every request granted adds this back, up to the full configured rate: 5% in 500
+# requests. The rate settles where about one request in 500 (RATE_INCREASE / (1 - RATE_DECREASE))
+# meets a 429 that starts a cut.
+RATE_INCREASE = 0.0001
 RATE_FLOOR = 0.1  # a tenth of the configured rate, however many 429s come
 # A Retry-After longer than this is not congestion but a spent window: all workers wait it out.
 SHARED_WAIT_AFTER_SECONDS = 2.0
@@ -181,9 +183,9 @@ class DatabaseGate:
     def model_rate_limited(self, model: str, retry_after: float | None) -> None:
         """The provider answered 429: back off multiplicatively, shared by every worker.
 
-        One cut per hold period (the Retry-After, at least RATE_HOLD_SECONDS): the 429s that
-        follow within it answer requests sent before the cut. A long Retry-After also holds every
-        worker's next request until it has passed.
+        One cut per hold: until the slots handed out before the cut are used, and at least the
+        Retry-After (or RATE_HOLD_SECONDS); the 429s within it answer requests paced at the old
+        rate. A long Retry-After also holds every worker's next request until it has passed.
         """
         now = self.clock()
         hold = max(RATE_HOLD_SECONDS, retry_after or 0.0)
@@ -193,7 +195,9 @@ class DatabaseGate:
                 (RateLimit.rate_factor * RATE_DECREASE < RATE_FLOOR, RATE_FLOOR),
                 else_=RateLimit.rate_factor * RATE_DECREASE,
             ),
-            "backed_off_at": now,
+            "cuts_held_until": case(
+                (RateLimit.next_free_at > now + hold, RateLimit.next_free_at), else_=now + hold
+            ),
         }
         if retry_after is not None and retry_after > SHARED_WAIT_AFTER_SECONDS:
             resume_at = now + retry_after
@@ -203,7 +207,7 @@ class DatabaseGate:
         with self.db.engine.begin() as conn:
             conn.execute(
                 update(RateLimit)
-                .where(RateLimit.key.in_(keys), RateLimit.backed_off_at <= now - hold)
+                .where(RateLimit.key.in_(keys), RateLimit.cuts_held_until <= now)
                 .values(**values)
             )
 

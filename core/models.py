@@ -557,9 +557,9 @@ class RateLimit(Base):
     key: Mapped[str] = mapped_column(String(120), primary_key=True)
     next_free_at: Mapped[float] = mapped_column(Float, default=0.0)
     # The share of the configured rate in use (AIMD, core.gate): cut when the provider answers
-    # 429, won back request by request; and when it was last cut, in Unix seconds.
+    # 429, won back request by request; and the Unix time before which it is not cut again.
     rate_factor: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
-    backed_off_at: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    cuts_held_until: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
 class BudgetReservation(Base):

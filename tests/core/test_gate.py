@@ -352,6 +352,21 @@ def test_a_429_cuts_the_rate_once_per_hold_and_requests_win_it_back_additively(d
     assert _factor(db, key) == 1.0  # never above the configured rate
 
 
+def test_no_second_cut_until_the_slots_handed_out_before_the_first_are_used(db: Database) -> None:
+    clock = FrozenClock()
+    gate = _gate(db, clock)
+    key = model_requests_key("m")
+    for _ in range(30):  # thirty callers queued: slots for the next three seconds, at the old rate
+        gate.take(key, 1.0, 10.0)
+    gate.model_rate_limited("m", retry_after=None)
+    clock.now += 2.0  # past the hold's second, but the old rate's slots are still being used
+    gate.model_rate_limited("m", retry_after=None)
+    assert _factor(db, key) == pytest.approx(RATE_DECREASE)
+    clock.now += 1.0  # the queue handed out before the cut is used: a 429 now answers the new rate
+    gate.model_rate_limited("m", retry_after=None)
+    assert _factor(db, key) == pytest.approx(RATE_DECREASE**2)
+
+
 def test_the_retry_after_sets_the_hold_and_a_long_one_holds_every_worker(db: Database) -> None:
     clock = FrozenClock()
     gate = _gate(db, clock)

@@ -4,7 +4,7 @@ tenant_spend holds each tenant's settled spend per UTC month (backfilled from ll
 budget_reservations name their tenant, so a reservation counts against the monthly budget too,
 and may be outside any campaign (the reservations of calls in flight are dropped: they would
 expire within a lease anyway); rate_limits get the AIMD share of the configured rate and the
-time it was last cut.
+time before which it is not cut again.
 
 Revision ID: 0011_tenant_budget
 Revises: 0006_drop_redundant_indexes
@@ -56,12 +56,12 @@ def upgrade() -> None:
         batch_op.create_index("ix_budget_reservations_tenant", ["tenant_id", "expires_at"], unique=False)
     with op.batch_alter_table("rate_limits", schema=None) as batch_op:
         batch_op.add_column(sa.Column("rate_factor", sa.Float(), server_default="1", nullable=False))
-        batch_op.add_column(sa.Column("backed_off_at", sa.Float(), server_default="0", nullable=False))
+        batch_op.add_column(sa.Column("cuts_held_until", sa.Float(), server_default="0", nullable=False))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("rate_limits", schema=None) as batch_op:
-        batch_op.drop_column("backed_off_at")
+        batch_op.drop_column("cuts_held_until")
         batch_op.drop_column("rate_factor")
     with op.batch_alter_table("budget_reservations", schema=None) as batch_op:
         batch_op.drop_index("ix_budget_reservations_tenant")
