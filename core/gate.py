@@ -293,13 +293,10 @@ class DatabaseGate:
     def _has_budget(self, tenant_id: int, campaign_id: int | None) -> bool:
         # Most campaigns and tenants have no budget: a read, which takes no write lock on SQLite,
         # spares them the locked reservation transaction.
-        with self.db.session(system=True, read_only=True) as session:
-            budget = session.scalar(select(Tenant.monthly_budget_microusd).where(Tenant.id == tenant_id))
-            cap = (
-                session.scalar(select(Campaign.budget_cap_microusd).where(Campaign.id == campaign_id))
-                if campaign_id is not None
-                else None
-            )
+        budget = select(Tenant.monthly_budget_microusd).where(Tenant.id == tenant_id).scalar_subquery()
+        cap = select(Campaign.budget_cap_microusd).where(Campaign.id == campaign_id).scalar_subquery()
+        with self.db.session(system=True, read_only=True) as session:  # one round trip for both
+            budget, cap = session.execute(select(budget, cap)).one()
         return budget is not None or cap is not None
 
     def _reserve_budget(self, tenant_id: int, campaign_id: int | None, amount: int) -> int | None:
