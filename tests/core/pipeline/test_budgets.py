@@ -41,7 +41,7 @@ def _big_lead(seed: Seed) -> int:
         phone="+12125550777",
         email="big@x.example",
         last_name="L" * 120,
-        company="Analytical Engines " + "and Difference Engines " * 8,
+        company="Analytical Engines " + "and Difference Engines " * 7,
         title="Chief Technology Officer " * 8,
         city="Springfield " * 10,
         notes="Met at the expo; asked about pricing for their fleet. " * 40,
