@@ -109,9 +109,18 @@ class DatabaseGate:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         owner: str | None = None,
+        wait_at_send: bool = False,
     ) -> None:
-        """`owner` is the worker's id: its budget reservations are renewed with its leases."""
+        """`owner` is the worker's id: its budget reservations are renewed with its leases.
+
+        `wait_at_send`: the models are `PacedModels`, so a call's first request waits for its
+        slot right before it is sent rather than in `reserve_model_call`: the chat client's own
+        work before the send (building the request, LangChain's callbacks) overlaps the wait
+        instead of making the request late, and a late request lands in the provider's next
+        window on top of the on-time ones.
+        """
         self.owner = owner
+        self.wait_at_send = wait_at_send
         self.db = db
         self.settings = settings
         self.clock = clock
@@ -136,20 +145,26 @@ class DatabaseGate:
         requests_per_second, tokens_per_second = self._model_rates()
         # One limit after the other: taking both at once would waste the slot of the looser one
         # while the stricter one makes the caller wait.
-        self.wait_for(model_requests_key(model), 1.0, requests_per_second)
+        start = self.take(model_requests_key(model), 1.0, requests_per_second)
+        if not self.wait_at_send:
+            self._sleep_until(start)
         self.wait_for(model_tokens_key(model), float(max(1, estimated_tokens)), tokens_per_second)
-        self._local.request_paid = True  # the call's first request has its slot
+        self._local.reserved_start = start  # the call's first request has its slot
         return ModelCallReservation(tenant_id, campaign_id, model, estimated_tokens, reservation_id)
 
     def pace_model_request(self, model: str) -> None:
         """Before every request to the model provider, retries included (see `PacedChatModel`).
 
-        The first request of a call used the slot `reserve_model_call` took; a retry after a
-        429 waits Retry-After and then takes a new slot like everyone else, instead of arriving
-        unpaced on top of the paced stream and drawing the next 429.
+        The first request of a call uses the slot `reserve_model_call` took (and, with
+        `wait_at_send`, waits for it here, after the client's own work, so that work does not
+        make it late); a retry after a 429 waits Retry-After and then takes a new slot like
+        everyone else, instead of arriving unpaced on top of the paced stream and drawing the
+        next 429.
         """
-        if getattr(self._local, "request_paid", False):
-            self._local.request_paid = False
+        start = getattr(self._local, "reserved_start", None)
+        if start is not None:
+            self._local.reserved_start = None
+            self._sleep_until(start)
             return
         self.wait_for(model_requests_key(model), 1.0, self._model_rates()[0])
 
@@ -268,7 +283,9 @@ class DatabaseGate:
 
     def wait_for(self, key: str, cost: float, rate_per_second: float) -> None:
         """Block until `cost` units of the limit `key` are free (returns at once when unlimited)."""
-        start = self.take(key, cost, rate_per_second)
+        self._sleep_until(self.take(key, cost, rate_per_second))
+
+    def _sleep_until(self, start: float) -> None:
         delay = start - self.clock()
         if delay > 0:
             self.sleep(delay)
@@ -486,8 +503,9 @@ def gated_runtime(db: Database, settings: Settings, *, owner: str | None = None)
     The job runner's workers use it, and so does the dashboard's preview: a preview's calls count
     against the same rate limits, campaign cap and monthly budget as a run's.
     """
-    gate = DatabaseGate(db, settings, owner=owner)
+    paced = settings.llm_provider != "offline"  # the offline model has no provider to pace
+    gate = DatabaseGate(db, settings, owner=owner, wait_at_send=paced)
     runtime = PipelineRuntime.from_settings(settings, gate=gate)
-    if settings.llm_provider != "offline":
+    if paced:
         runtime.models = PacedModels(settings, gate)
     return runtime

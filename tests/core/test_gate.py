@@ -547,3 +547,29 @@ def test_settled_spend_adds_up_under_concurrent_settles(db: Database) -> None:
             session.scalar(select(TenantSpend.spent_microusd).where(TenantSpend.tenant_id == tenant_id))
             == 4 * 25 * 7
         )
+
+
+def test_with_wait_at_send_the_first_request_waits_for_its_slot_right_before_it_is_sent(
+    db: Database,
+) -> None:
+    clock = FrozenClock()
+    settings = db.settings.model_copy(
+        update={"llm_provider": "openai", "llm_requests_per_minute": 120.0, "llm_tokens_per_minute": 0.0}
+    )
+    gate = DatabaseGate(db, settings, clock=clock, sleep=clock.sleep, wait_at_send=True)
+    waits_when_sent: list[list[float]] = []
+
+    class Recording(FakeListChatModel):
+        def _call(self, *args: Any, **kwargs: Any) -> str:
+            waits_when_sent.append(list(clock.slept))
+            return "sent"
+
+    model = PacedChatModel(inner=Recording(responses=["sent"]), gate=gate, paced_as="m")
+    tenant_id, campaign_id = _campaign(db)
+    for _ in range(2):
+        _reserve(gate, tenant_id, campaign_id, 0)
+        assert clock.slept == []  # the reservation itself never waits for the request slot
+        model.invoke("hello")
+    # Two a second: the second call's request waited its half second inside the paced model,
+    # just before it was sent, and only once.
+    assert waits_when_sent == [[], [0.5]] and clock.slept == [0.5]
