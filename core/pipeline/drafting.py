@@ -15,6 +15,7 @@ from typing import Any
 
 import phonenumbers
 from sqlalchemy import case, literal
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import ColumnElement
 
 from core.compliance.segments import GSM7_PART, GSM7_SINGLE
@@ -62,7 +63,9 @@ def assign_variant(lead_id: int, variants: list[Any]) -> str:
     return names[variant_index(lead_id, len(names))]
 
 
-def variant_expression(lead_id: ColumnElement[int], variants: list[Any]) -> ColumnElement[Any]:
+def variant_expression(
+    lead_id: ColumnElement[int] | InstrumentedAttribute[int], variants: list[Any]
+) -> ColumnElement[Any]:
     """`assign_variant` as a SQL expression over a lead id column, for enrolment in bulk."""
     names = variant_names(variants)
     if len(names) <= 1:
