@@ -7,7 +7,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
+import httpx2
 import openai
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
@@ -409,7 +409,7 @@ def test_429s_reach_the_gate_from_the_paced_model_but_no_credit_does_not(db: Dat
 
     def provider_error(code: str, retry_after: str | None) -> openai.RateLimitError:
         headers = {"retry-after": retry_after} if retry_after else {}
-        response = httpx.Response(429, headers=headers, request=httpx.Request("POST", "http://x/v1"))
+        response = httpx2.Response(429, headers=headers, request=httpx2.Request("POST", "http://x/v1"))
         return openai.RateLimitError("429", response=response, body={"error": {"code": code}})
 
     class Refusing(FakeListChatModel):
