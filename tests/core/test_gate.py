@@ -573,3 +573,50 @@ def test_with_wait_at_send_the_first_request_waits_for_its_slot_right_before_it_
     # Two a second: the second call's request waited its half second inside the paced model,
     # just before it was sent, and only once.
     assert waits_when_sent == [[], [0.5]] and clock.slept == [0.5]
+
+
+class StallingClock(FrozenClock):
+    """Its sleeps last longer than asked by `stall`: a process the machine did not run on time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stall = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        self.now += seconds + self.stall
+
+
+@pytest.mark.parametrize(("stall", "retaken"), [(0.01, False), (0.2, True)])
+def test_a_request_that_wakes_long_after_its_slot_takes_a_fresh_one(
+    db: Database, stall: float, retaken: bool
+) -> None:
+    clock = StallingClock()
+    settings = db.settings.model_copy(
+        update={"llm_provider": "openai", "llm_requests_per_minute": 600.0, "llm_tokens_per_minute": 0.0}
+    )
+    gate = DatabaseGate(db, settings, clock=clock, sleep=clock.sleep, wait_at_send=True)
+    sent_at: list[float] = []
+
+    class Recording(FakeListChatModel):
+        def _call(self, *args: Any, **kwargs: Any) -> str:
+            sent_at.append(clock.now)
+            return "sent"
+
+    model = PacedChatModel(inner=Recording(responses=["sent"]), gate=gate, paced_as="m")
+    tenant_id, campaign_id = _campaign(db)
+    _reserve(gate, tenant_id, campaign_id, 0)  # slot T0
+    model.invoke("first")
+    _reserve(gate, tenant_id, campaign_id, 0)  # slot T0 + 0.1
+    clock.stall = stall
+    model.invoke("second")
+    with db.session(system=True, read_only=True) as session:
+        next_free = session.scalar(
+            select(RateLimit.next_free_at).where(RateLimit.key == model_requests_key("m"))
+        )
+    if retaken:  # woke at T0 + 0.3, 0.2 s late: it took the next free slot (now) and went then
+        assert sent_at == pytest.approx([T0, T0 + 0.3], abs=1e-6)
+        assert next_free == pytest.approx(T0 + 0.4, abs=1e-3)
+    else:  # 10 ms late is within the tolerance: sent on its own slot, nothing taken
+        assert sent_at == pytest.approx([T0, T0 + 0.11], abs=1e-6)
+        assert next_free == pytest.approx(T0 + 0.2, abs=1e-3)
