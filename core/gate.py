@@ -64,10 +64,11 @@ RATE_INCREASE = 0.0001
 RATE_FLOOR = 0.1  # a tenth of the configured rate, however many 429s come
 # A Retry-After longer than this is not congestion but a spent window: all workers wait it out.
 SHARED_WAIT_AFTER_SECONDS = 2.0
-# A request that wakes this long after its slot is stale: its process was stalled (a busy
-# machine), and sent now it would go out in a burst with the requests whose slots came during
-# the stall, on top of the on-time ones after it: the provider's window overflows. It takes a
-# new slot instead (the stale one goes unused), at most this many times.
+# A request that wakes more than one slot interval (and at least this) after its slot is stale:
+# its process was stalled (a busy machine), and sent now it would go out in a burst with the
+# requests whose slots came during the stall, on top of the on-time ones after it: the
+# provider's window overflows. It takes a new slot instead (the stale one goes unused), at most
+# MAX_SLOT_RETAKES times.
 STALE_SLOT_SECONDS = 0.05
 MAX_SLOT_RETAKES = 3
 
@@ -165,17 +166,20 @@ class DatabaseGate:
         `wait_at_send`, waits for it here, after the client's own work, so that work does not
         make it late); a retry after a 429 waits Retry-After and then takes a new slot like
         everyone else, instead of arriving unpaced on top of the paced stream and drawing the
-        next 429. A request that wakes more than STALE_SLOT_SECONDS after its slot takes a new
-        one rather than go out in a burst.
+        next 429. A request that wakes more than a slot interval (at least STALE_SLOT_SECONDS)
+        after its slot takes a new one rather than go out in a burst.
         """
         key, rate = model_requests_key(model), self._model_rates()[0]
         start = getattr(self._local, "reserved_start", None)
         self._local.reserved_start = None
         if start is None:
             start = self.take(key, 1.0, rate)
+        if rate <= 0:
+            return
+        stale_after = max(STALE_SLOT_SECONDS, 1.0 / rate)
         for _ in range(MAX_SLOT_RETAKES):
             self._sleep_until(start)
-            if rate <= 0 or self.clock() - start <= STALE_SLOT_SECONDS:
+            if self.clock() - start <= stale_after:
                 return
             start = self.take(key, 1.0, rate)  # stale: a fresh slot, not a burst
         self._sleep_until(start)
