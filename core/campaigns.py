@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     and_,
-    case,
     exists,
     func,
     insert,
@@ -48,6 +47,7 @@ from core.models import (
 )
 from core.permissions import Actor, Permission
 from core.pipeline.audience import AUDIENCE_KEYS, audience_conditions
+from core.pipeline.drafting import variant_expression
 from core.reports import format_usd
 from core.sender_verification import unverified_sender_reason
 
@@ -391,17 +391,6 @@ def count_audience(db: Database, actor: Actor, campaign_id: int) -> int:
         return session.scalar(select(func.count(Lead.id)).where(*conditions)) or 0
 
 
-def _variant_expression(variants: list[Any]) -> ColumnElement[Any]:
-    names = [str(v["name"]) for v in variants if isinstance(v, dict) and v.get("name")]
-    if len(names) <= 1:
-        return literal(names[0] if names else "A")
-    # Deterministic and even: the lead id modulo the number of variants.
-    return case(
-        *[(Lead.id % len(names) == index, name) for index, name in enumerate(names)],
-        else_=names[0],
-    )
-
-
 def _enrol(session: Session, campaign: Campaign, now: datetime) -> int:
     already = exists().where(
         CampaignLead.campaign_id == campaign.id, CampaignLead.lead_id == Lead.id
@@ -410,7 +399,7 @@ def _enrol(session: Session, campaign: Campaign, now: datetime) -> int:
         literal(campaign.tenant_id),
         literal(campaign.id),
         Lead.id,
-        _variant_expression(campaign.variants or []),
+        variant_expression(Lead.id, campaign.variants or []),
         literal(0),
         literal(LeadStatus.pending.value),
         literal(now, CampaignLead.next_action_at.type),

@@ -631,6 +631,10 @@ class RateLimit(Base):
 
     key: Mapped[str] = mapped_column(String(120), primary_key=True)
     next_free_at: Mapped[float] = mapped_column(Float, default=0.0)
+    # The share of the configured rate in use (AIMD, core.gate): cut when the provider answers
+    # 429, won back request by request; and the Unix time before which it is not cut again.
+    rate_factor: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
+    cuts_held_until: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
 class BudgetReservation(Base):
@@ -643,12 +647,33 @@ class BudgetReservation(Base):
     __tablename__ = "budget_reservations"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    # Counted against the tenant's monthly budget too (core.gate; not TenantOwned: only the
+    # gate's system sessions touch it, like rate_limits).
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    # None for a call outside any campaign: it counts against the tenant's month only.
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     amount_microusd: Mapped[int] = mapped_column(BigInteger)
     owner: Mapped[str | None] = mapped_column(String(100))  # the worker id, when a worker holds it
     expires_at: Mapped[datetime]
 
-    __table_args__ = (Index("ix_budget_reservations_campaign", "campaign_id", "expires_at"),)
+    __table_args__ = (
+        Index("ix_budget_reservations_campaign", "campaign_id", "expires_at"),
+        Index("ix_budget_reservations_tenant", "tenant_id", "expires_at"),
+    )
+
+
+class TenantSpend(Base):
+    """A tenant's settled model spend in one calendar month (UTC), kept by the call gate.
+
+    The monthly budget is checked against it (plus the reservations in flight) without summing
+    llm_calls; it is written when a call settles, before the call's llm_calls row exists.
+    """
+
+    __tablename__ = "tenant_spend"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "YYYY-MM"
+    spent_microusd: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 TENANT_TABLE_NAMES: frozenset[str] = frozenset(

@@ -31,12 +31,7 @@ from sqlalchemy import and_, delete, exists, or_, select
 from core.campaigns import HEARTBEAT_SECONDS, complete_finished_campaigns, start_due_campaigns
 from core.config import Settings
 from core.db import Database
-from core.gate import (
-    DatabaseGate,
-    PacedModels,
-    release_expired_reservations,
-    renew_budget_reservations,
-)
+from core.gate import gated_runtime, release_expired_reservations, renew_budget_reservations
 from core.logs import bound, get_logger
 from core.models import (
     Campaign,
@@ -85,11 +80,7 @@ class RunnerStats:
 
 def runner_runtime(db: Database, settings: Settings, worker_id: str) -> PipelineRuntime:
     """The pipeline's runtime in a worker: the database-shared gate, and models it paces."""
-    gate = DatabaseGate(db, settings, owner=worker_id)
-    runtime = PipelineRuntime.from_settings(settings, gate=gate)
-    if settings.llm_provider != "offline":
-        runtime.models = PacedModels(settings, gate)
-    return runtime
+    return gated_runtime(db, settings, owner=worker_id)
 
 
 class Runner:

@@ -67,7 +67,8 @@ class _Verdict:
     account: bool = False
 
 
-def _retry_after(exc: openai.APIStatusError) -> float | None:
+def retry_after_of(exc: openai.APIStatusError) -> float | None:
+    """The seconds a 429 asks the client to wait (capped), or None when it does not say."""
     value = exc.response.headers.get("retry-after") if exc.response is not None else None
     try:
         return min(float(value), MAX_RETRY_AFTER_SECONDS) if value else None
@@ -75,7 +76,7 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
         return None
 
 
-def _error_code(exc: openai.APIStatusError) -> str | None:
+def error_code_of(exc: openai.APIStatusError) -> str | None:
     body = exc.body
     if isinstance(body, dict):
         inner = body.get("error", body)
@@ -84,9 +85,14 @@ def _error_code(exc: openai.APIStatusError) -> str | None:
     return getattr(exc, "code", None)
 
 
+def is_quota_error(exc: openai.APIStatusError) -> bool:
+    """A 429 that says the account has no credit: waiting does not help, unlike a rate limit."""
+    return error_code_of(exc) == "insufficient_quota"
+
+
 def _safe_code(exc: openai.APIStatusError) -> str:
     """The error code, when it is a plain identifier (it goes into a reason users see)."""
-    code = _error_code(exc) or ""
+    code = error_code_of(exc) or ""
     return f" {code}" if re.fullmatch(r"[a-z0-9_]{1,60}", code) else ""
 
 
@@ -112,14 +118,14 @@ def _classify(exc: Exception, attempt: int) -> _Verdict:
             account=True,
         )
     if isinstance(exc, openai.RateLimitError):
-        if _error_code(exc) == "insufficient_quota":
+        if is_quota_error(exc):
             return _Verdict(
                 "the OpenAI account has no quota left (insufficient_quota): add credit, then resume "
                 "the campaign",
                 permanent=True,
                 account=True,
             )
-        return _Verdict("rate limited by the model provider (429)", False, _retry_after(exc) or backoff)
+        return _Verdict("rate limited by the model provider (429)", False, retry_after_of(exc) or backoff)
     if isinstance(exc, openai.APITimeoutError):
         return _Verdict("the model provider did not answer in time", False, backoff)
     if isinstance(exc, openai.APIConnectionError):
@@ -161,13 +167,15 @@ def call_model(
     # The offline model is answered without LangChain's per-call run machinery: same reply,
     # same usage metadata, so the same recorded call.
     invoke = chat_model.reply if isinstance(chat_model, OfflineChatModel) else chat_model.invoke
+    # The provider is held to the output the reservation priced (ChatOpenAI sends it as
+    # `max_completion_tokens`), so a verbose model cannot spend past the budget cap.
     started = time.perf_counter()
     input_tokens = output_tokens = cost = 0
     try:
         attempt = 0
         while True:
             try:
-                reply = invoke(messages)
+                reply = invoke(messages, max_tokens=max_output_tokens)
                 break
             except Exception as exc:
                 verdict = _classify(exc, attempt)

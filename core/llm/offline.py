@@ -16,7 +16,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from core.llm.tokens import estimate_prompt_tokens, estimate_text_tokens
+from core.llm.tokens import CHARS_PER_TOKEN, estimate_prompt_tokens, estimate_text_tokens
 from core.pipeline.prompts import (
     BLOCK_LEAD,
     BLOCK_RESEARCH,
@@ -123,13 +123,15 @@ class OfflineChatModel(BaseChatModel):
         run_manager: Any = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=self.reply(messages))])
+        max_tokens = kwargs.get("max_tokens")
+        return ChatResult(generations=[ChatGeneration(message=self.reply(messages, max_tokens=max_tokens))])
 
-    def reply(self, messages: list[BaseMessage]) -> AIMessage:
+    def reply(self, messages: list[BaseMessage], *, max_tokens: int | None = None) -> AIMessage:
         """The reply with its usage metadata, as `invoke` returns it, without LangChain's run machinery.
 
         The pipeline calls this directly (core.llm.calls): the offline model runs in process, and
         `invoke`'s callback manager and run bookkeeping cost as much as writing the message.
+        `max_tokens` cuts the text as a provider does (by the same estimate as its usage).
         """
         contents = [m.content if isinstance(m.content, str) else json.dumps(m.content) for m in messages]
         system = contents[0] if contents else ""
@@ -144,6 +146,8 @@ class OfflineChatModel(BaseChatModel):
             # Feedback from the guard means the last draft failed; the short form drops the fact.
             short = "rejected by the checker" in contents[-1] if contents else False
             text = write_message(lead, facts, tone=tone, task=task, short=short)
+        if max_tokens is not None and estimate_text_tokens(text) > max_tokens:
+            text = text[: max(1, max_tokens) * CHARS_PER_TOKEN]
         input_tokens = estimate_prompt_tokens(contents)
         output_tokens = estimate_text_tokens(text)
         return AIMessage(

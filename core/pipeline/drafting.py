@@ -9,12 +9,14 @@ without importing LangChain or LangGraph.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from functools import lru_cache
 from typing import Any
 
 import phonenumbers
+from sqlalchemy import case, literal
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql import ColumnElement
 
 from core.compliance.segments import GSM7_PART, GSM7_SINGLE
 from core.config import Settings
@@ -42,13 +44,37 @@ def variant_prompt(campaign: CampaignData, variant: str) -> str | None:
     return None
 
 
-def assign_variant(campaign_id: int, lead_id: int, variants: list[Any]) -> str:
-    """The A/B variant of a lead: a stable hash, so a re-run never switches it."""
-    names = [str(v.get("name")) for v in variants if isinstance(v, dict) and v.get("name")]
+def variant_names(variants: list[Any]) -> list[str]:
+    return [str(v.get("name")) for v in variants if isinstance(v, dict) and v.get("name")]
+
+
+def variant_index(lead_id: Any, count: int) -> Any:
+    """The one A/B rule, for an int or a SQL expression alike: the lead id modulo the count.
+
+    Previews and runs compute it in Python, enrolment in SQL for a whole audience in one
+    statement, so the two always agree. Deterministic, and dealt round-robin: ids in import
+    order split evenly, to within one lead, however small the audience.
+    """
+    return lead_id % count
+
+
+def assign_variant(lead_id: int, variants: list[Any]) -> str:
+    """The A/B variant of a lead: stable, so a re-run never switches it."""
+    names = variant_names(variants)
     if not names:
         return "A"
-    digest = hashlib.sha256(f"{campaign_id}:{lead_id}".encode()).digest()
-    return names[int.from_bytes(digest[:8], "big") % len(names)]
+    return names[variant_index(lead_id, len(names))]
+
+
+def variant_expression(
+    lead_id: ColumnElement[int] | InstrumentedAttribute[int], variants: list[Any]
+) -> ColumnElement[Any]:
+    """`assign_variant` as a SQL expression over a lead id column, for enrolment in bulk."""
+    names = variant_names(variants)
+    if len(names) <= 1:
+        return literal(names[0] if names else "A")
+    index = variant_index(lead_id, len(names))
+    return case(*[(index == n, name) for n, name in enumerate(names)], else_=names[0])
 
 
 def step_prompt(campaign: CampaignData, step: int) -> str | None:

@@ -12,7 +12,13 @@ from core.errors import LeadflowError
 
 
 class BudgetExceeded(LeadflowError):
-    """The campaign's budget cap would be exceeded by the next model call: nothing is spent."""
+    """What is left of a budget (the campaign's cap, the tenant's month) cannot hold the next
+    model call: nothing is spent, and the campaigns concerned are paused."""
+
+
+class CallTooLarge(LeadflowError):
+    """One model call would cost more than a whole budget: it can never fit, whatever is spent
+    or released, so its lead fails alone (with this reason) and the campaign goes on."""
 
 
 class CallGate(Protocol):
@@ -27,7 +33,11 @@ class CallGate(Protocol):
         estimated_tokens: int,
         estimated_cost_microusd: int,
     ) -> object:
-        """Block until the rate limits allow the call; raise BudgetExceeded past the cap."""
+        """Block until the rate limits allow the call.
+
+        Raises CallTooLarge when the estimate exceeds a whole budget (the campaign's cap, the
+        tenant's monthly budget), BudgetExceeded when it exceeds what is left of one.
+        """
         ...
 
     def settle_model_call(

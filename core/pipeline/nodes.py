@@ -41,7 +41,7 @@ from core.pipeline.drafting import (
     guard_rules_for,
 )
 from core.pipeline.guard import GuardRules, check_draft
-from core.pipeline.limits import BudgetExceeded
+from core.pipeline.limits import BudgetExceeded, CallTooLarge
 from core.pipeline.research import (
     ResearchFetchError,
     condense_by_rules,
@@ -336,7 +336,11 @@ def research(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
             calls.append(reply.record)
             condensed = _condensed_by_model(reply.text, facts) or condensed
             provider.update(PROVIDER_OK)
+        except CallTooLarge as exc:  # compose, with the facts condensed by rules, may still fit
+            events.append(event(ctx, "research", f"facts condensed by rules: {exc}", level="warning"))
         except BudgetExceeded:
+            if ctx.mode == "preview":
+                raise  # a preview is refused with the reason, not deferred
             return {
                 **_ended(ctx, "research", LeadStatus.pending, BUDGET_REASON, level="warning"),
                 "facts": condensed,
@@ -425,7 +429,12 @@ def compose(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     messages = compose_messages(ctx, state.get("facts", []), state.get("feedback"))
     try:
         reply = _model_call(ctx, "compose", messages, COMPOSE_MAX_OUTPUT_TOKENS.get(ctx.channel, 300))
+    except CallTooLarge as exc:  # no budget left or released will ever fit it: this lead alone fails
+        failed = _ended(ctx, "compose", LeadStatus.failed, str(exc), level="error")
+        return {**failed, "compose_attempts": attempts}
     except BudgetExceeded:
+        if ctx.mode == "preview":
+            raise  # a preview is refused with the reason, not deferred
         return {
             **_ended(ctx, "compose", LeadStatus.pending, BUDGET_REASON, level="warning"),
             "compose_attempts": attempts,

@@ -35,7 +35,7 @@ from core.models import (
 )
 from core.permissions import Actor, Permission
 from core.pipeline import nodes
-from core.pipeline.drafting import assign_variant, run_secrets
+from core.pipeline.drafting import assign_variant, run_secrets, variant_names
 from core.pipeline.limits import NO_LIMITS, BudgetExceeded, CallGate
 from core.pipeline.nodes import PipelineContext
 from core.pipeline.runtime import PipelineRuntime
@@ -91,7 +91,7 @@ def process_campaign_lead(
     if variant_names and enrolment.variant not in variant_names:
         enrolment = replace(
             enrolment,
-            variant=assign_variant(inputs.campaign.id, int(inputs.lead["id"]), inputs.campaign.variants),
+            variant=assign_variant(int(inputs.lead["id"]), inputs.campaign.variants),
         )
     canary, nonce = run_secrets()
     trace_id = str(uuid.uuid4())
@@ -293,7 +293,15 @@ def _load_for_preview(session: Session, tenant_id: int, campaign_id: int, lead_i
     suppression = suppression_reason(
         session, channel=campaign.channel, address=address_of(lead_data(lead), campaign.channel)
     )
-    return tenant, campaign, lead, suppression
+    # An enrolled lead is shown the variant it was given; any other the one it would be given.
+    enrolled = session.scalar(
+        select(CampaignLead.variant).where(
+            CampaignLead.campaign_id == campaign_id, CampaignLead.lead_id == lead_id
+        )
+    )
+    names = variant_names(campaign.variants or [])
+    variant = enrolled if enrolled in names else assign_variant(lead_id, campaign.variants or [])
+    return tenant, campaign, lead, suppression, variant
 
 
 def _record_calls(session: Session, tenant_id: int, campaign_id: int, calls: list[ModelCallRecord]) -> None:
@@ -318,14 +326,18 @@ def _record_calls(session: Session, tenant_id: int, campaign_id: int, calls: lis
 def preview(
     db: Database, runtime: PipelineRuntime, actor: Actor, campaign_id: int, lead_id: int
 ) -> PreviewResult:
-    """validate -> research -> compose -> guard for one lead; the model calls are recorded as spend."""
+    """validate -> research -> compose -> guard for one lead; the model calls are recorded as spend.
+
+    Its model calls pass the runtime's gate like a run's (the dashboard gives it the shared one,
+    core.gate.gated_runtime): the rate limits, the campaign's cap and the tenant's monthly
+    budget. A budget that cannot hold the call refuses the preview with BudgetExceeded.
+    """
     actor.require(Permission.edit_campaigns)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
-        tenant, campaign, lead, suppression = _load_for_preview(
+        tenant, campaign, lead, suppression, variant = _load_for_preview(
             session, actor.tenant_id, campaign_id, lead_id
         )
         tenant_view, campaign_view, lead_view = tenant_data(tenant), campaign_data(campaign), lead_data(lead)
-    variant = assign_variant(campaign_id, lead_id, campaign_view.variants)
     canary, nonce = run_secrets()
     context = PipelineContext(
         runtime=runtime,
@@ -339,12 +351,11 @@ def preview(
         canary=canary,
         nonce=nonce,
     )
-    final = cast(
-        PipelineState,
-        runtime.graph().invoke(
-            {"trace_id": str(uuid.uuid4()), "preview": True, "events": [], "llm_calls": []}, context=context
-        ),
-    )
+    start: PipelineState = {"trace_id": str(uuid.uuid4()), "preview": True, "events": [], "llm_calls": []}
+    try:
+        final = cast(PipelineState, runtime.graph().invoke(start, context=context))
+    except BudgetExceeded as exc:  # the gate refused the model call: say why, nothing was spent
+        raise BudgetExceeded(f"The preview was not run: the {exc}") from exc
     calls = final.get("llm_calls", [])
     if calls:
         with db.session(tenant_id=actor.tenant_id) as session, session.begin():

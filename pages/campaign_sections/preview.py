@@ -23,22 +23,24 @@ PAGE_SIZE = 50
 
 
 @st.cache_resource(show_spinner=False)
-def get_runtime() -> PipelineRuntime:
+def get_runtime(_db: Database) -> PipelineRuntime:
     """The models and senders previews use, built once per server at the first preview.
 
-    The model stack (LangChain, LangGraph, the OpenAI client) loads here, on the first click,
-    not when the page opens: it takes longer to import than the whole page takes to render.
+    Their model calls pass the shared gate, as a worker's do: the provider's rate limits, the
+    campaign's cap and the tenant's monthly budget. The model stack (LangChain, LangGraph, the
+    OpenAI client) loads here, on the first click, not when the page opens: it takes longer to
+    import than the whole page takes to render.
     """
-    from core.pipeline.service import PipelineRuntime
+    from core.gate import gated_runtime
 
-    return PipelineRuntime.from_settings(get_settings())
+    return gated_runtime(_db, get_settings())
 
 
 def _preview(db: Database, actor: Actor, campaign_id: int, lead_id: int) -> PreviewResult | None:
     from core.pipeline.service import preview
 
     try:
-        runtime = get_runtime()
+        runtime = get_runtime(db)
     except ConfigError as exc:  # e.g. the openai provider without a key: say which setting
         st.error(f"The preview cannot run: {md(exc)}")
         return None
@@ -47,20 +49,22 @@ def _preview(db: Database, actor: Actor, campaign_id: int, lead_id: int) -> Prev
 
 def pick_lead(db: Database, actor: Actor, key: str, campaign_id: int) -> int | None:
     """A search box and a selectbox of the first matching leads of the audience (never all)."""
-    search = st.text_input("Find a lead of the audience", key=f"{key}_search",
-                           placeholder="name, company, phone, email or #id")
-    leads = run_action(audience_leads, db, actor, campaign_id, search=search,
-                       page_size=PAGE_SIZE)
+    search = st.text_input(
+        "Find a lead of the audience", key=f"{key}_search", placeholder="name, company, phone, email or #id"
+    )
+    leads = run_action(audience_leads, db, actor, campaign_id, search=search, page_size=PAGE_SIZE)
     if not leads:
         if leads is not None:
-            st.info("No lead of this campaign's audience matches." if search else
-                    "The audience is empty: widen the filters or import leads.")
+            st.info(
+                "No lead of this campaign's audience matches."
+                if search
+                else "The audience is empty: widen the filters or import leads."
+            )
         return None
     labels = {lead.id: lead.label for lead in leads}
     if len(leads) == PAGE_SIZE:
         st.caption(f"The first {PAGE_SIZE} matches: type to narrow them.")
-    picked: int = st.selectbox("Lead", list(labels), format_func=labels.__getitem__,
-                               key=f"{key}_lead")
+    picked: int = st.selectbox("Lead", list(labels), format_func=labels.__getitem__, key=f"{key}_lead")
     return picked
 
 
@@ -91,8 +95,10 @@ def _show_result(result: dict[str, Any], channel: str) -> None:
 
 def show(db: Database, actor: Actor, campaign: CampaignView) -> None:
     key = f"cmp{campaign.id}_preview"
-    st.caption("The preview drafts for the saved campaign (save your changes first); nothing is "
-               "sent and no lead is enrolled. Its model calls count as spend.")
+    st.caption(
+        "The preview drafts for the saved campaign (save your changes first); nothing is "
+        "sent and no lead is enrolled. Its model calls count as spend."
+    )
     lead_id = pick_lead(db, actor, key, campaign.id)
     if lead_id is None:
         return

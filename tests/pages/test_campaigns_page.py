@@ -11,7 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 from core.campaigns import create_campaign, get_campaign, list_campaigns, start_campaign
 from core.db import Database
-from core.models import Campaign, Role
+from core.gate import spend_month
+from core.models import Campaign, Role, Tenant, TenantSpend
 from core.permissions import Actor
 from tests.factories import insert_leads, make_actor, make_tenant
 from tests.pages.conftest import PageFactory
@@ -206,6 +207,24 @@ def test_preview_without_the_model_key_says_which_setting_is_missing(
     assert not app.exception
     assert any("The preview cannot run" in e and "OPENAI_API_KEY" in e for e in _errors(app))
     assert not app.code  # no draft shown
+
+
+def test_preview_past_the_monthly_budget_is_refused_with_the_reason(
+    db: Database, manager: Actor, open_page: PageFactory
+) -> None:
+    campaign_id = _draft(db, manager, audience={"industries": ["Software"]})
+    with db.session(system=True) as session, session.begin():
+        session.execute(
+            update(Tenant).where(Tenant.id == manager.tenant_id).values(monthly_budget_microusd=1_000_000)
+        )
+        session.add(TenantSpend(tenant_id=manager.tenant_id, month=spend_month(datetime.now(UTC)),
+                                spent_microusd=1_000_000))
+    app = open_page(PAGE, manager)
+    _button(app, f"cmp{campaign_id}_preview_run").click().run()
+    assert not app.exception and not app.code  # no draft, no traceback: the reason
+    refusal = "The preview was not run: the monthly budget of $1.00 reached"
+    # Error texts reach the page Markdown-escaped ("\\$1.00"): compare the words.
+    assert any(e.replace("\\", "").startswith(refusal) for e in _errors(app))
 
 
 def test_cost_estimate_for_the_audience(db: Database, manager: Actor, open_page: PageFactory) -> None:

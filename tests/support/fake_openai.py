@@ -170,6 +170,11 @@ class FakeOpenAI:
 
     def _completion_body(self, request: dict[str, Any]) -> dict[str, Any]:
         text = self.completion(request)
+        finish_reason = "stop"
+        # As OpenAI does: the output stops at the request's limit (`max_tokens` is the older name).
+        limit = request.get("max_completion_tokens", request.get("max_tokens"))
+        if limit is not None and estimate_tokens(text) > int(limit):
+            text, finish_reason = text[: max(1, int(limit)) * 4], "length"
         prompt = "".join(str(m.get("content", "")) for m in request.get("messages", []))
         prompt_tokens = estimate_tokens(prompt)
         completion_tokens = estimate_tokens(text)
@@ -182,7 +187,7 @@ class FakeOpenAI:
                 {
                     "index": 0,
                     "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
+                    "finish_reason": finish_reason,
                 }
             ],
             "usage": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from core.llm.offline import OfflineChatModel
@@ -62,3 +63,40 @@ def test_tone_changes_the_greeting() -> None:
 def test_email_has_a_subject_line() -> None:
     text = str(OfflineChatModel().invoke(_messages(prompts.TASK_COMPOSE_EMAIL)).content)
     assert text.startswith("Subject: A quick idea for Analytical Engines\n\n")
+
+
+@pytest.mark.parametrize("limit", [1, 7, 20])
+def test_the_output_limit_is_honoured(limit: int) -> None:
+    messages = _messages(prompts.TASK_COMPOSE_EMAIL)
+    full = OfflineChatModel().reply(messages)
+    assert full.usage_metadata is not None and full.usage_metadata["output_tokens"] > 20
+    for reply in (
+        OfflineChatModel().reply(messages, max_tokens=limit),
+        OfflineChatModel().invoke(messages, max_tokens=limit),
+    ):
+        assert reply.usage_metadata is not None
+        assert reply.usage_metadata["output_tokens"] <= limit
+        assert estimate_text_tokens(str(reply.content)) <= limit
+        assert str(full.content).startswith(str(reply.content))
+
+
+def test_the_pipeline_call_passes_its_output_limit_to_the_offline_model() -> None:
+    from core.config import DATA_DIR
+    from core.llm.calls import call_model
+    from core.llm.prices import load_price_table, price_for
+    from core.pipeline.limits import NO_LIMITS
+
+    reply = call_model(
+        OfflineChatModel(),
+        _messages(prompts.TASK_COMPOSE_EMAIL),
+        node="compose",
+        provider="offline",
+        model="gpt-4o-mini",
+        price=price_for("gpt-4o-mini", load_price_table(DATA_DIR / "model_prices.csv")),
+        gate=NO_LIMITS,
+        tenant_id=1,
+        campaign_id=None,
+        max_retries=0,
+        max_output_tokens=9,
+    )
+    assert reply.record.output_tokens <= 9

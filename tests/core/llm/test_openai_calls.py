@@ -183,3 +183,53 @@ def test_the_server_survives_many_concurrent_clients(server: FakeOpenAI) -> None
         replies = list(pool.map(lambda _: call(settings).text, range(200)))
     assert len(replies) == 200 and server.requests == 200
     assert server.max_in_flight >= 50
+
+
+@pytest.mark.parametrize("limit", [100, 37])
+def test_the_output_limit_is_sent_to_the_provider(server: FakeOpenAI, limit: int) -> None:
+    chat = ModelFactory(openai_settings(server))("gpt-4o-mini", 0.3)
+    call_model(
+        chat,
+        MESSAGES,
+        node="compose",
+        provider="openai",
+        model="gpt-4o-mini",
+        price=PRICE,
+        gate=NO_LIMITS,
+        tenant_id=1,
+        campaign_id=1,
+        max_retries=0,
+        max_output_tokens=limit,
+    )
+    assert server.received[0]["max_completion_tokens"] == limit
+
+
+def test_a_verbose_model_cannot_spend_past_the_reserved_output(server: FakeOpenAI) -> None:
+    server.completion = lambda request: "All work and no play. " * 2_000  # about 11,000 tokens
+    gate = RecordingGate()
+    reply = call(openai_settings(server), gate=gate)  # reserves for 100 output tokens
+    assert reply.record.output_tokens <= 100
+    assert reply.record.cost_microusd <= gate.reserved[0]["estimated_cost_microusd"]
+
+
+def test_the_limit_goes_through_the_gates_paced_model_and_to_o_series_models(
+    server: FakeOpenAI, db: Any
+) -> None:
+    from core.gate import DatabaseGate, PacedModels
+
+    settings = openai_settings(server)
+    models = PacedModels(settings, DatabaseGate(db, settings))
+    call_model(
+        models("o4-mini", 0.3),
+        MESSAGES,
+        node="compose",
+        provider="openai",
+        model="o4-mini",
+        price=PRICE,
+        gate=NO_LIMITS,
+        tenant_id=1,
+        campaign_id=None,
+        max_retries=0,
+        max_output_tokens=55,
+    )
+    assert server.received[0]["max_completion_tokens"] == 55

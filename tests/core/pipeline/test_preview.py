@@ -7,15 +7,17 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from core.campaigns import create_campaign, start_campaign
 from core.config import Settings
 from core.errors import ValidationError
 from core.models import Campaign, CampaignLead, LeadTag, LLMCall, Role, Suppression
 from core.pipeline.audience import audience_count, audience_query
+from core.pipeline.drafting import assign_variant
 from core.pipeline.estimate import estimate_campaign_cost
 from core.pipeline.service import PipelineRuntime, preview
 from tests.conftest import make_settings
 from tests.core.pipeline.conftest import NOW, Seed
-from tests.factories import make_actor
+from tests.factories import insert_leads, make_actor
 
 
 def test_preview_returns_facts_draft_segments_and_cost_and_enrols_nothing(
@@ -126,3 +128,47 @@ def test_audience_query_takes_a_campaign(seed: Seed) -> None:
     with seed.db.session(tenant_id=seed.tenant_id, read_only=True) as session:
         campaign = session.get(Campaign, seed.campaign_id)
         assert [lead.id for lead in session.scalars(audience_query(campaign))] == [german]
+
+
+VARIANTS = [{"name": "A", "prompt": "Lead with the time saved."}, {"name": "B", "prompt": "Lead with cost."}]
+
+
+def test_preview_and_enrolment_give_each_of_1000_leads_the_same_variant(seed: Seed) -> None:
+    actor = make_actor(seed.db, seed.tenant_id, Role.manager)
+    lead_ids = insert_leads(seed.db, seed.tenant_id, 1_000)
+    for variants in (VARIANTS, [*VARIANTS, {"name": "C", "prompt": "Lead with a question."}]):
+        campaign = create_campaign(
+            seed.db, actor, name=f"AB {len(variants)}", channel="sms", variants=variants
+        )
+        start_campaign(seed.db, actor, campaign.id)
+        with seed.db.session(tenant_id=seed.tenant_id, read_only=True) as session:
+            enrolled = dict(
+                session.execute(
+                    select(CampaignLead.lead_id, CampaignLead.variant).where(
+                        CampaignLead.campaign_id == campaign.id
+                    )
+                ).all()
+            )
+        assert set(enrolled) == set(lead_ids)
+        previewed = {lead_id: assign_variant(lead_id, variants) for lead_id in lead_ids}
+        assert previewed == enrolled
+        # An even split: every variant gets its share, give or take 10%.
+        counts = [list(enrolled.values()).count(v["name"]) for v in variants]
+        assert min(counts) >= 0.9 * 1_000 / len(variants)
+
+
+def test_the_preview_shows_the_variant_the_lead_got_and_the_rule_for_the_others(
+    seed: Seed, runtime: PipelineRuntime
+) -> None:
+    seed.campaign(variants=VARIANTS)
+    actor = make_actor(seed.db, seed.tenant_id, Role.manager)
+    leads = [seed.lead(phone=f"+1212555060{n}", email=f"v{n}@x.example") for n in range(4)]
+    by_rule = {lead_id: assign_variant(lead_id, VARIANTS) for lead_id in leads}
+    assert set(by_rule.values()) == {"A", "B"}  # the four leads cover both variants
+    # An enrolment made before the variants changed keeps what it was given: the preview says so.
+    enrolled = leads[0]
+    given = "A" if by_rule[enrolled] == "B" else "B"
+    seed.enrol(enrolled, variant=given)
+    for lead_id in leads:
+        result = preview(seed.db, runtime, actor, seed.campaign_id, lead_id)
+        assert result.variant == (given if lead_id == enrolled else by_rule[lead_id])
