@@ -7,6 +7,7 @@ import io
 
 import openpyxl
 import pytest
+from sqlalchemy import select, update
 
 from core.db import Database
 from core.errors import NotFound, ValidationError
@@ -134,3 +135,82 @@ def test_rejects_download(db: Database) -> None:
     assert list(frame["row"]) == [2, 3]
     with pytest.raises(NotFound):
         get_import(db, admin, 999)
+
+
+PEOPLE = (
+    "First Name,Last Name,Phone,Email,Company\n"
+    "Chloé,Dubois,+1 415 555 0128,chloe.dubois@example.com,Société Générale\n"
+    "Jürgen,Müller,+49 30 1234567,jm@example.de,Straße & Co\n"
+    "Søren,Ørsted,+44 20 7946 0018,soren@example.dk,Œuvre Ltd\n"
+    "Zoë,Çelik,+1 212 555 0147,zoe@example.com,100% Growth_Labs\n"
+).encode()
+
+
+@pytest.fixture
+def people(db: Database) -> Actor:
+    admin = make_actor(db, make_tenant(db), Role.admin)
+    import_leads(db, admin, file_name="people.csv", data=PEOPLE)
+    return admin
+
+
+def _found(db: Database, actor: Actor, query: str) -> list[str]:
+    return sorted(list_leads(db, actor, LeadFilter(search=query)).rows["last_name"])
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # Case-insensitive for all of Unicode, accents ignored both ways.
+        ("CHLOÉ", ["Dubois"]), ("chloe", ["Dubois"]), ("Chloé Dubois", ["Dubois"]),
+        ("muller", ["Müller"]), ("MÜLLER", ["Müller"]), ("jurgen mu", ["Müller"]),
+        ("soren orsted", ["Ørsted"]), ("ØRSTED", ["Ørsted"]), ("celik", ["Çelik"]), ("ÇELİK", ["Çelik"]),
+        ("zoe", ["Çelik"]), ("societe generale", ["Dubois"]), ("STRASSE", ["Müller"]),
+        ("straße", ["Müller"]), ("oeuvre", ["Ørsted"]), ("EXAMPLE.DE", ["Müller"]),
+        # A phone typed as people write it finds the stored E.164 number, national forms too.
+        ("415-555-0128", ["Dubois"]), ("(415) 555-0128", ["Dubois"]), ("+1 415.555.0128", ["Dubois"]),
+        ("1 415 555 0128", ["Dubois"]), ("4155550128", ["Dubois"]), ("555-01", ["Dubois", "Çelik"]),
+        ("030 1234567", ["Müller"]), ("+49 30 123 4567", ["Müller"]), ("020 7946 0018", ["Ørsted"]),
+        ("00 44 20 7946 0018", ["Ørsted"]),
+        # Nothing else: another number, a wildcard typed as text, a phrase across two fields.
+        ("415-555-0199", []), ("%", ["Çelik"]), ("_", ["Çelik"]), ("dubois example", []),
+        ("chloé x", []),
+    ],
+)
+def test_search_ignores_case_and_accents_and_reads_phones_as_typed(
+    db: Database, people: Actor, query: str, expected: list[str]
+) -> None:
+    assert _found(db, people, query) == expected
+
+
+def test_search_follows_every_write_of_a_lead(db: Database, people: Actor) -> None:
+    from core.models import Lead
+
+    # The ORM: a lead added one by one, then edited.
+    with db.session(tenant_id=people.tenant_id) as session, session.begin():
+        session.add(Lead(first_name="Renée", last_name="Åberg", phone="+14155550190"))
+    assert _found(db, people, "renee aberg") == ["Åberg"]
+    with db.session(tenant_id=people.tenant_id) as session, session.begin():
+        lead = session.scalars(select(Lead).where(Lead.last_name == "Åberg")).one()
+        lead.last_name = "Núñez"
+    assert _found(db, people, "nunez") == ["Núñez"]
+    assert _found(db, people, "aberg") == []
+    # The importer's bulk update of a known lead (same phone, company overwritten).
+    again = "Phone,Company\n+1 415 555 0128,Crédit Agricole\n".encode()
+    assert import_leads(db, people, file_name="again.csv", data=again, on_duplicate="overwrite").updated == 1
+    assert _found(db, people, "credit agricole") == ["Dubois"]
+    assert _found(db, people, "societe") == []
+
+
+def test_migration_backfills_the_search_text_of_existing_leads(db: Database, people: Actor) -> None:
+    import importlib
+
+    from core.models import Lead
+
+    migration = importlib.import_module("core.migrations.versions.0012_lead_search")
+    with db.engine.begin() as connection:
+        connection.execute(update(Lead.__table__).values(search_text=""))
+    assert _found(db, people, "muller") == []
+    with db.engine.begin() as connection:
+        migration._backfill(connection)
+    assert _found(db, people, "muller") == ["Müller"]
+    assert _found(db, people, "415-555-0128") == ["Dubois"]
