@@ -217,12 +217,12 @@ def test_migration_backfills_the_search_text_of_existing_leads(db: Database, peo
 
 
 GRACES = (
-    "Name,Phone,Email\n"
-    "Grace Hopper,+1 415 555 0101,grace@navy.example\n"
-    "Grace Kelly,+1 415 555 0102,kelly@monaco.example\n"
-    "Gracie Allen,+1 415 555 0103,\n"
-    "Ada Lovelace,+1 415 555 0104,ada@engines.example\n"
-).encode()
+    b"Name,Phone,Email\n"
+    b"Grace Hopper,+1 415 555 0101,grace@navy.example\n"
+    b"Grace Kelly,+1 415 555 0102,kelly@monaco.example\n"
+    b"Gracie Allen,+1 415 555 0103,\n"
+    b"Ada Lovelace,+1 415 555 0104,ada@engines.example\n"
+)
 
 
 def _suppressions(db: Database, actor: Actor) -> dict[str, str]:
@@ -283,7 +283,8 @@ def test_undo_keeps_what_happened_since(db: Database) -> None:
     assert (done.leads, done.suppressions) == (1, 2)  # Hopper was opted out by the earlier action
     # Meanwhile Kelly answered STOP: that suppression came from her, not from the action.
     with db.session(tenant_id=admin.tenant_id) as session, session.begin():
-        session.execute(update(Suppression).where(Suppression.address == "+14155550102").values(reason="stop"))
+        kelly = update(Suppression).where(Suppression.address == "+14155550102")
+        session.execute(kelly.values(reason="stop"))
     undone = undo_opt_out(db, admin, done.action_id)
     assert (undone.leads, undone.suppressions, undone.kept) == (1, 1, 1)
     assert _suppressions(db, admin) == {"+14155550101": "manual", "grace@navy.example": "manual",
