@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select, delete, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, delete, exists, func, insert, or_, select, update
 
 from core.audit import record_audit
 from core.db import Database
@@ -73,13 +73,20 @@ class ImportView:
         return f"#{self.id} {self.file_name} ({self.created_at:%Y-%m-%d %H:%M})"
 
 
+def lead_search_condition(query: str) -> ColumnElement[bool] | None:
+    """The WHERE clause on Lead for a search as typed (None for a blank query): case and accents
+    ignored, a phone found from any of its usual spellings (core.leads.search)."""
+    needles = search_needles(query)
+    if not needles:
+        return None
+    # Folded on both sides, so a plain LIKE (which the trigram index answers) is enough.
+    return or_(*(Lead.search_text.contains(needle, autoescape=True) for needle in needles))
+
+
 def _filtered(statement: Select[Any], where: LeadFilter) -> Select[Any]:
-    needles = search_needles(where.search)
-    if needles:
-        # Folded on both sides, so a plain LIKE (which the trigram index answers) is enough.
-        statement = statement.where(
-            or_(*(Lead.search_text.contains(needle, autoescape=True) for needle in needles))
-        )
+    matches = lead_search_condition(where.search)
+    if matches is not None:
+        statement = statement.where(matches)
     if where.tag:
         statement = statement.where(
             exists().where(LeadTag.lead_id == Lead.id, LeadTag.tag == where.tag)
