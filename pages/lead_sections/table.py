@@ -72,6 +72,7 @@ def show(actor: Actor) -> None:
     if action_col.button("Add tags", key="leads_add_tags"):
         added = run_action(add_tags, db, actor, chosen, new_tags)
         if added is not None:
+            st.session_state.pop(DONE_OPT_OUT_KEY, None)  # the undo is offered right after, not later
             st.toast(f"{added} tags added")
             st.rerun()
     if opt_col.button("Opt out", key="leads_opt_out"):
@@ -104,9 +105,11 @@ def _confirm_opt_out(actor: Actor) -> None:
         names += f" and {plan.leads - len(plan.names):,} more"
     notes = []
     if plan.already_opted_out:
-        notes.append(f"{_count(plan.already_opted_out, 'lead')} of them already opted out.")
+        verb = "is" if plan.already_opted_out == 1 else "are"
+        notes.append(f"{plan.already_opted_out:,} of them {verb} opted out already.")
     if plan.already_suppressed:
-        notes.append(f"{_count(plan.already_suppressed, 'address')} already suppressed.")
+        verb = "is" if plan.already_suppressed == 1 else "are"
+        notes.append(f"{plan.already_suppressed:,} of the addresses {verb} suppressed already.")
     st.warning(
         f"**Opt out {_count(plan.leads, 'lead')} ({_count(plan.addresses, 'address')})?** {names}.  \n"
         "No campaign will message them again: their phones and emails go on the suppression list. "
@@ -116,6 +119,9 @@ def _confirm_opt_out(actor: Actor) -> None:
     if yes_col.button(f"Opt out {_count(plan.leads, 'lead')}", key="leads_opt_out_confirm", type="primary"):
         st.session_state.pop(PENDING_OPT_OUT_KEY, None)
         done = run_action(opt_out_leads, db, actor, lead_ids)
+        if done is not None and not (done.leads or done.suppressions):
+            st.session_state[FLASH_KEY] = "Nothing changed: these leads were opted out already."
+            st.rerun()
         if done is not None:
             st.session_state[DONE_OPT_OUT_KEY] = {"action_id": done.action_id, "leads": done.leads,
                                                   "suppressions": done.suppressions}

@@ -248,3 +248,23 @@ def test_lead_table_search_ignores_case_and_accents_and_reads_phones(
     app.text_input(key="leads_filter_search").input(query).run()
     assert not app.exception
     assert list(app.dataframe[-1].value["first_name"]) == ["Chloé"]
+
+
+def test_bulk_opt_out_of_leads_opted_out_already_says_so_and_offers_no_undo(
+    db: Database, open_page: PageFactory
+) -> None:
+    from core.leads.importer import import_leads
+    from core.leads.queries import opt_out
+
+    admin = make_actor(db, make_tenant(db), Role.admin)
+    import_leads(db, admin, file_name="graces.csv", data=GRACES)
+    app = open_page("pages/leads.py", admin)
+    ids = _select_all_found(app, "grace hopper")
+    opt_out(db, admin, ids)
+    _button(app, "leads_opt_out").click().run()
+    notes = "1 of them is opted out already. 2 of the addresses are suppressed already."
+    assert notes in app.warning[-1].value
+    _button(app, "leads_opt_out_confirm").click().run()
+    assert not app.exception
+    assert "Nothing changed" in app.success[-1].value
+    assert not [b for b in app.button if b.key == "leads_opt_out_undo"]
