@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 from core.db import Database
 from core.leads.queries import list_leads
 from core.models import Role
+from core.permissions import Actor
 from tests.factories import make_actor, make_tenant
 from tests.pages.conftest import PageFactory
 from tests.pages.markdown_checks import DIRECTIVE, IMAGE, LATEX, assert_shown_escaped
@@ -154,12 +155,11 @@ def _select_all_found(app: AppTest, query: str) -> list[int]:
     return ids
 
 
-def _opted_out_and_suppressed(db: Database, actor: object) -> tuple[int, int]:
+def _opted_out_and_suppressed(db: Database, actor: Actor) -> tuple[int, int]:
     from core.leads.queries import LeadFilter
     from core.suppressions import list_suppressions
 
-    return (list_leads(db, actor, LeadFilter(opted_out=True)).total,  # type: ignore[arg-type]
-            list_suppressions(db, actor).total)  # type: ignore[arg-type]
+    return list_leads(db, actor, LeadFilter(opted_out=True)).total, list_suppressions(db, actor).total
 
 
 def test_bulk_opt_out_asks_first_with_the_counts_then_offers_an_undo(
