@@ -50,7 +50,9 @@ def _backfill(connection: sa.Connection) -> None:
         ).all()
         if not rows:
             return
-        connection.execute(update, [{"lead_id": r.id, "folded": lead_search_text(r._mapping)} for r in rows])
+        connection.execute(
+            update, [{"lead_id": r.id, "folded": lead_search_text(dict(r._mapping))} for r in rows]
+        )
         last_id = rows[-1].id
 
 
