@@ -24,9 +24,10 @@ from sqlalchemy import Table, inspect, text
 
 from core.auth import hash_password
 from core.db import Database
+from core.leads.search import lead_search_text
 from core.models import Base
 
-SEED_VERSION = 1
+SEED_VERSION = 2  # 2: leads carry their folded search_text
 BENCH_TENANT = "Bench"
 BENCH_PASSWORD = "bench-password-not-secret"
 CAMPAIGNS = 20
@@ -156,16 +157,19 @@ def _lead_rows(tenant_id: int, now: datetime, scale: Scale) -> Iterator[tuple[An
         created = now - timedelta(days=120) + timedelta(seconds=(i * 7) % LEAD_SPREAD_SECONDS)
         opted_out = created + timedelta(days=30 + i % 40) if _hash(i, 4) < 2 else None
         company = f"Company {i % 50_000}"
-        yield (lead_id, tenant_id, FIRST_NAMES[i % 20], LAST_NAMES[(i // 20) % 16],
-               f"+1{2_015_550_000 + i}", f"lead{i}@company{i % 50_000}.example", company,
+        first, last = FIRST_NAMES[i % 20], LAST_NAMES[(i // 20) % 16]
+        phone, email = f"+1{2_015_550_000 + i}", f"lead{i}@company{i % 50_000}.example"
+        searched = {"first_name": first, "last_name": last, "email": email, "company": company,
+                    "phone": phone}
+        yield (lead_id, tenant_id, first, last, phone, email, company,
                TITLES[_hash(i, 5) % len(TITLES)], f"company{i % 50_000}.example",
                INDUSTRIES[_hash(i, 6) % len(INDUSTRIES)], city, country, zone, None, "{}",
-               1 + i % IMPORTS, opted_out, None, created, created)
+               1 + i % IMPORTS, opted_out, None, created, created, lead_search_text(searched))
 
 
 LEAD_COLUMNS = ("id", "tenant_id", "first_name", "last_name", "phone", "email", "company", "title",
                 "website", "industry", "city", "country", "time_zone", "notes", "custom_fields",
-                "import_id", "opted_out_at", "replied_at", "created_at", "updated_at")
+                "import_id", "opted_out_at", "replied_at", "created_at", "updated_at", "search_text")
 
 
 def _tag_rows(tenant_id: int, scale: Scale) -> Iterator[tuple[Any, ...]]:

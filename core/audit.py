@@ -18,14 +18,15 @@ def record_audit(
     entity: str,
     entity_id: int | str | None = None,
     details: dict[str, Any] | None = None,
-) -> None:
-    session.add(
-        AuditLog(
-            tenant_id=tenant_id,
-            user_id=user_id,
-            action=action,
-            entity=entity,
-            entity_id=None if entity_id is None else str(entity_id),
-            details=details or {},
-        )
+) -> AuditLog:
+    """Add the entry to the session; returned so that an action can name it (an undo refers to it)."""
+    entry = AuditLog(
+        tenant_id=tenant_id,
+        user_id=user_id,
+        action=action,
+        entity=entity,
+        entity_id=None if entity_id is None else str(entity_id),
+        details=details or {},
     )
+    session.add(entry)
+    return entry

@@ -25,11 +25,14 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
     false,
     text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
+
+from core.leads.search import SEARCHED_FIELDS, lead_search_text
 
 # A big integer primary key that is still SQLite's auto-incrementing rowid.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -323,6 +326,9 @@ class Lead(TenantOwned, Base):
     replied_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Name, email, company and phone digits folded for search (core.leads.search): the ORM keeps
+    # it current through the mapper events below; a bulk write sets it with lead_search_text().
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     tags: Mapped[list[LeadTag]] = relationship(
         back_populates="lead", cascade="all, delete-orphan", lazy="selectin"
@@ -340,7 +346,18 @@ class Lead(TenantOwned, Base):
         Index("ix_leads_tenant_opted_out_ids", "tenant_id", "id",
               postgresql_include=["opted_out_at"], postgresql_where=text("opted_out_at IS NOT NULL"),
               sqlite_where=text("opted_out_at IS NOT NULL")),
+        # A trigram index answers "contains" searches on PostgreSQL (migration 0012 falls back to a
+        # prefix index where pg_trgm cannot be installed); SQLite scans this narrow index instead
+        # of the wide rows.
+        Index("ix_leads_search_text", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "gin_trgm_ops"}),
     )
+
+
+@event.listens_for(Lead, "before_insert")
+@event.listens_for(Lead, "before_update")
+def _fold_lead_for_search(_mapper: Any, _connection: Any, lead: Lead) -> None:
+    lead.search_text = lead_search_text({name: getattr(lead, name) for name in SEARCHED_FIELDS})
 
 
 class LeadTag(TenantOwned, Base):

@@ -113,17 +113,33 @@ def add_suppressions_in(
     source: str | None,
 ) -> int:
     """Suppress the addresses not yet suppressed (inside the caller's transaction); returns how many."""
+    return len(suppress_in(session, tenant_id, channel, addresses, reason, source))
+
+
+def suppress_in(
+    session: Session,
+    tenant_id: int,
+    channel: Channel,
+    addresses: Sequence[str],
+    reason: SuppressionReason,
+    source: str | None,
+) -> list[int]:
+    """Suppress the addresses not yet suppressed; the ids of the suppressions it added (an undo
+    removes exactly those)."""
     present = suppressed_addresses(session, channel, addresses)
     new = sorted(set(addresses) - present)
     now = datetime.now(UTC)
+    ids: list[int] = []
     for start in range(0, len(new), LOOKUP_CHUNK):
-        session.execute(
-            insert(Suppression),
-            [{"tenant_id": tenant_id, "channel": channel.value, "address": a,
-              "reason": reason.value, "source": (source or "")[:255] or None, "created_at": now}
-             for a in new[start : start + LOOKUP_CHUNK]],
+        ids.extend(
+            session.scalars(
+                insert(Suppression).returning(Suppression.id),
+                [{"tenant_id": tenant_id, "channel": channel.value, "address": a,
+                  "reason": reason.value, "source": (source or "")[:255] or None, "created_at": now}
+                 for a in new[start : start + LOOKUP_CHUNK]],
+            )
         )
-    return len(new)
+    return ids
 
 
 def _address_column(table: RawTable, channel: Channel, normalise: Any) -> str:
@@ -271,16 +287,23 @@ def remove_suppression(db: Database, actor: Actor, suppression_id: int) -> str:
     recipient or the provider: those stay, whoever asks."""
     actor.require(Permission.manage_suppressions)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
-        row = session.get(Suppression, suppression_id)
-        if row is None:
-            raise NotFound(f"suppression {suppression_id} does not exist")
-        if row.reason != SuppressionReason.manual.value:
-            raise Conflict(
-                f"{row.address} is suppressed because of a {row.reason}: only suppressions added "
-                "by hand can be removed"
-            )
-        session.delete(row)
-        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
-                     action="suppressions.remove", entity="suppression", entity_id=suppression_id,
-                     details={"channel": row.channel, "address": row.address})
-        return row.address
+        return remove_suppression_in(session, actor, suppression_id)
+
+
+def remove_suppression_in(session: Session, actor: Actor, suppression_id: int) -> str:
+    """`remove_suppression` inside the caller's transaction (the undo of a bulk opt-out removes
+    its suppressions and restores its leads at once); returns the address."""
+    actor.require(Permission.manage_suppressions)
+    row = session.get(Suppression, suppression_id)
+    if row is None:
+        raise NotFound(f"suppression {suppression_id} does not exist")
+    if row.reason != SuppressionReason.manual.value:
+        raise Conflict(
+            f"{row.address} is suppressed because of a {row.reason}: only suppressions added "
+            "by hand can be removed"
+        )
+    session.delete(row)
+    record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
+                 action="suppressions.remove", entity="suppression", entity_id=suppression_id,
+                 details={"channel": row.channel, "address": row.address})
+    return row.address

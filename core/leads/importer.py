@@ -36,6 +36,7 @@ from core.leads.normalise import (
     shown,
 )
 from core.leads.readers import RawTable, ReadLimits, read_table
+from core.leads.search import lead_search_text
 from core.logs import bound, get_logger
 from core.models import Lead, LeadImport, LeadTag, Tenant
 from core.permissions import Actor, Permission
@@ -488,10 +489,10 @@ class _LeadWriter:
         self.postgres = self.dialect.name == "postgresql"
         table = Lead.__table__
         fixed = ("tenant_id", "import_id", "created_at", "updated_at")
-        self.columns = (*fixed, *LEAD_COLUMNS)
+        self.columns = (*fixed, *LEAD_COLUMNS, "search_text")
         processors = [
             table.c[name].type.dialect_impl(self.dialect).bind_processor(self.dialect)
-            for name in self.columns
+            for name in self.columns[: len(fixed) + len(LEAD_COLUMNS)]
         ]
         stamp = [tenant_id, import_id, now, now]
         self.prefix = tuple(p(v) if p else v for p, v in zip(processors, stamp, strict=False))
@@ -502,7 +503,9 @@ class _LeadWriter:
         converted[_CUSTOM] = converted[_CUSTOM] or {}
         for index, process in self.processors:
             converted[index] = process(converted[index])
-        return self.prefix + tuple(converted)
+        # The bulk path bypasses the ORM's mapper events: fold the search text here.
+        search_text = lead_search_text(dict(zip(LEAD_COLUMNS, values, strict=True)))
+        return (*self.prefix, *converted, search_text)
 
     def _new_ids(self, count: int) -> list[int]:
         """Ids for leads about to be inserted, so their tags can be written with them."""
@@ -601,7 +604,12 @@ def _save_chunk(
         session.execute(
             update(Lead),
             [
-                {"id": lead["id"], **{c: lead[c] for c in LEAD_COLUMNS}, "updated_at": writer.now}
+                {
+                    "id": lead["id"],
+                    **{c: lead[c] for c in LEAD_COLUMNS},
+                    "updated_at": writer.now,
+                    "search_text": lead_search_text(lead),
+                }
                 for lead in changed.values()
             ],
         )

@@ -10,18 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select, delete, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, delete, exists, func, insert, or_, select, update
 
 from core.audit import record_audit
 from core.db import Database
-from core.errors import NotFound, ValidationError
+from core.errors import Conflict, NotFound, ValidationError
 from core.export import write_csv, write_xlsx
 from core.leads.normalise import normalise_tags
-from core.models import Channel, Lead, LeadImport, LeadTag, SuppressionReason
+from core.leads.search import search_needles
+from core.models import AuditLog, Channel, Lead, LeadImport, LeadTag, Suppression, SuppressionReason
 from core.permissions import Actor, Permission
-from core.suppressions import add_suppressions_in
+from core.suppressions import remove_suppression_in, suppress_in, suppressed_addresses
 
 MAX_PAGE_SIZE = 500
+OPT_OUT_ACTION = "leads.opt_out"
+OPT_OUT_UNDO_ACTION = "leads.opt_out_undo"
 EXPORT_BATCH = 5_000
 TABLE_COLUMNS = ("id", "first_name", "last_name", "phone", "email", "company", "title",
                  "industry", "city", "country", "time_zone", "tags", "opted_out_at", "created_at")
@@ -70,16 +73,20 @@ class ImportView:
         return f"#{self.id} {self.file_name} ({self.created_at:%Y-%m-%d %H:%M})"
 
 
+def lead_search_condition(query: str) -> ColumnElement[bool] | None:
+    """The WHERE clause on Lead for a search as typed (None for a blank query): case and accents
+    ignored, a phone found from any of its usual spellings (core.leads.search)."""
+    needles = search_needles(query)
+    if not needles:
+        return None
+    # Folded on both sides, so a plain LIKE (which the trigram index answers) is enough.
+    return or_(*(Lead.search_text.contains(needle, autoescape=True) for needle in needles))
+
+
 def _filtered(statement: Select[Any], where: LeadFilter) -> Select[Any]:
-    if where.search.strip():
-        pattern = f"%{where.search.strip()}%"
-        statement = statement.where(
-            or_(
-                (func.coalesce(Lead.first_name, "") + " " + func.coalesce(Lead.last_name, "")).ilike(pattern),
-                Lead.email.ilike(pattern), Lead.phone.ilike(pattern),
-                Lead.company.ilike(pattern),
-            )
-        )
+    matches = lead_search_condition(where.search)
+    if matches is not None:
+        statement = statement.where(matches)
     if where.tag:
         statement = statement.where(
             exists().where(LeadTag.lead_id == Lead.id, LeadTag.tag == where.tag)
@@ -221,8 +228,77 @@ def remove_tag(db: Database, actor: Actor, lead_ids: Sequence[int], tag: str) ->
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+@dataclass(frozen=True)
+class OptOutPlan:
+    """What opting the chosen leads out would do, for the confirmation before it."""
+
+    lead_ids: tuple[int, ...]
+    names: tuple[str, ...]  # the first few, for the confirmation to show
+    already_opted_out: int
+    addresses: int  # their phones and emails
+    already_suppressed: int
+
+    @property
+    def leads(self) -> int:
+        return len(self.lead_ids)
+
+
+@dataclass(frozen=True)
+class OptOutDone:
+    """What a bulk opt-out did; `action_id` (its audit entry) is what undoes it."""
+
+    action_id: int
+    leads: int  # opted out by this action (not those opted out before)
+    suppressions: int  # addresses suppressed by this action
+
+
+@dataclass(frozen=True)
+class OptOutUndone:
+    leads: int  # opted back in
+    suppressions: int  # removed
+    kept: int  # suppressions that came from the recipient since (a STOP): they stay
+
+
+OPT_OUT_NAMES_SHOWN = 10
+
+
+def _lead_name(row: Any) -> str:
+    name = " ".join(p for p in (row.first_name, row.last_name) if p)
+    return name or row.email or row.phone or f"lead #{row.id}"
+
+
+def plan_opt_out(db: Database, actor: Actor, lead_ids: Sequence[int]) -> OptOutPlan:
+    """Count what `opt_out_leads` would change, so the page can ask before it acts."""
+    actor.require(Permission.manage_leads)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        ids = _owned_ids(session, lead_ids)
+        rows = session.execute(
+            select(Lead.id, Lead.first_name, Lead.last_name, Lead.phone, Lead.email, Lead.opted_out_at)
+            .where(Lead.id.in_(ids))
+            .order_by(Lead.id)
+        ).all()
+        phones = {r.phone for r in rows if r.phone}
+        emails = {r.email for r in rows if r.email}
+        suppressed = len(suppressed_addresses(session, Channel.sms, phones))
+        suppressed += len(suppressed_addresses(session, Channel.email, emails))
+    names = tuple(_lead_name(r) for r in rows)
+    return OptOutPlan(
+        lead_ids=tuple(ids),
+        names=names[:OPT_OUT_NAMES_SHOWN],
+        already_opted_out=sum(1 for r in rows if r.opted_out_at is not None),
+        addresses=len(phones) + len(emails),
+        already_suppressed=suppressed,
+    )
+
+
 def opt_out(db: Database, actor: Actor, lead_ids: Sequence[int]) -> int:
     """Opt the leads out by hand and suppress their phone and email; returns how many changed."""
+    return opt_out_leads(db, actor, lead_ids).leads
+
+
+def opt_out_leads(db: Database, actor: Actor, lead_ids: Sequence[int]) -> OptOutDone:
+    """Opt the leads out by hand and suppress their phones and emails, recording in the audit log
+    exactly what changed, so that `undo_opt_out` can take back this action and nothing else."""
     actor.require(Permission.manage_leads)
     now = datetime.now(UTC)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
@@ -234,13 +310,62 @@ def opt_out(db: Database, actor: Actor, lead_ids: Sequence[int]) -> int:
         if changed:
             session.execute(update(Lead).where(Lead.id.in_(changed)).values(opted_out_at=now, updated_at=now))
         source = f"opted out by hand by {actor.username or 'system'}"
-        add_suppressions_in(session, actor.tenant_id, Channel.sms, [r.phone for r in rows if r.phone],
+        added = suppress_in(session, actor.tenant_id, Channel.sms, [r.phone for r in rows if r.phone],
                             SuppressionReason.manual, source)
-        add_suppressions_in(session, actor.tenant_id, Channel.email, [r.email for r in rows if r.email],
-                            SuppressionReason.manual, source)
-        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="leads.opt_out",
-                     entity="lead", details={"lead_ids": ids})
-    return len(changed)
+        added += suppress_in(session, actor.tenant_id, Channel.email, [r.email for r in rows if r.email],
+                             SuppressionReason.manual, source)
+        entry = record_audit(
+            session, tenant_id=actor.tenant_id, user_id=actor.user_id, action=OPT_OUT_ACTION,
+            entity="lead",
+            details={"lead_ids": ids, "opted_out_lead_ids": changed, "suppression_ids": added,
+                     "opted_out_at": now.isoformat()},
+        )
+        session.flush()
+        return OptOutDone(action_id=entry.id, leads=len(changed), suppressions=len(added))
+
+
+def undo_opt_out(db: Database, actor: Actor, action_id: int) -> OptOutUndone:
+    """Take back one bulk opt-out: remove exactly the suppressions it added (through the
+    suppression-removal service, each audit-logged) and opt its leads back in, unless something
+    else opted them out since. A STOP or bounce that came in meanwhile stays."""
+    actor.require(Permission.manage_leads)
+    actor.require(Permission.manage_suppressions)
+    with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        entry = session.get(AuditLog, action_id)
+        if entry is None or entry.action != OPT_OUT_ACTION or entry.tenant_id != actor.tenant_id:
+            raise NotFound("that opt-out is not in the audit log; nothing was undone")
+        already = session.scalar(
+            select(AuditLog.id).where(AuditLog.action == OPT_OUT_UNDO_ACTION,
+                                      AuditLog.entity_id == str(action_id)).limit(1)
+        )
+        if already is not None:
+            raise Conflict("that opt-out was undone already")
+        details = entry.details
+        reasons = dict(
+            session.execute(
+                select(Suppression.id, Suppression.reason).where(
+                    Suppression.id.in_(details.get("suppression_ids", []))
+                )
+            ).all()
+        )
+        removable = [i for i, reason in reasons.items() if reason == SuppressionReason.manual.value]
+        for suppression_id in sorted(removable):
+            remove_suppression_in(session, actor, suppression_id)
+        at = datetime.fromisoformat(details["opted_out_at"])
+        candidates = session.execute(
+            select(Lead.id, Lead.opted_out_at).where(Lead.id.in_(details.get("opted_out_lead_ids", [])))
+        ).all()
+        restored = [r.id for r in candidates if r.opted_out_at == at]
+        if restored:
+            back_in = {"opted_out_at": None, "updated_at": datetime.now(UTC)}
+            session.execute(update(Lead).where(Lead.id.in_(restored)).values(**back_in))
+        record_audit(
+            session, tenant_id=actor.tenant_id, user_id=actor.user_id, action=OPT_OUT_UNDO_ACTION,
+            entity="audit_log", entity_id=action_id,
+            details={"lead_ids": restored, "suppression_ids": sorted(removable),
+                     "kept_suppression_ids": sorted(set(reasons) - set(removable))},
+        )
+    return OptOutUndone(leads=len(restored), suppressions=len(removable), kept=len(reasons) - len(removable))
 
 
 def _export_rows(db: Database, actor: Actor, where: LeadFilter) -> Iterator[list[Any]]:

@@ -1,4 +1,7 @@
-"""Leads page, the lead table: search and filters, paged in the database, tags, opt-out, export."""
+"""Leads page, the lead table: search and filters, paged in the database, tags, opt-out, export.
+
+A bulk opt-out asks first, with the counts, and can be undone right after it.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +14,23 @@ from core.leads.queries import (
     list_imports,
     list_leads,
     list_tags,
-    opt_out,
+    opt_out_leads,
+    plan_opt_out,
+    undo_opt_out,
 )
 from core.permissions import Actor
-from pages.common import get_db, run_action
+from pages.common import get_db, md, run_action
 
 OPT_OUT_LABELS = {"all": "All", "no": "Not opted out", "yes": "Opted out"}
+# The lead ids the opt-out confirmation asks about (not the live selection: what was asked is done).
+PENDING_OPT_OUT_KEY = "leads_opt_out_pending"
+# The last bulk opt-out, {"action_id", "leads", "suppressions"}, while its undo is offered.
+DONE_OPT_OUT_KEY = "leads_opt_out_done"
+FLASH_KEY = "leads_table_flash"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun if number == 1 else noun + 'es' if noun.endswith('ss') else noun + 's'}"
 
 
 def _tag_label(tag: str) -> str:
@@ -58,16 +72,88 @@ def show(actor: Actor) -> None:
     if action_col.button("Add tags", key="leads_add_tags"):
         added = run_action(add_tags, db, actor, chosen, new_tags)
         if added is not None:
+            st.session_state.pop(DONE_OPT_OUT_KEY, None)  # the undo is offered right after, not later
             st.toast(f"{added} tags added")
             st.rerun()
     if opt_col.button("Opt out", key="leads_opt_out"):
-        changed = run_action(opt_out, db, actor, chosen)
-        if changed is not None:
-            st.toast(f"{changed} leads opted out and suppressed")
-            st.rerun()
+        plan = run_action(plan_opt_out, db, actor, chosen)
+        if plan is not None:
+            st.session_state[PENDING_OPT_OUT_KEY] = list(plan.lead_ids)
+            st.session_state.pop(DONE_OPT_OUT_KEY, None)
+    _confirm_opt_out(actor)
+    _offer_undo(actor)
     fmt = st.selectbox("Export format", ["csv", "xlsx"], key="leads_export_format")
     if st.button("Prepare the export of these leads", key="leads_export"):
         data = run_action(export_leads_bytes, db, actor, fmt, where)
         if data is not None:
             st.download_button(f"Download leads.{fmt}", data, file_name=f"leads.{fmt}",
                                key="leads_export_download")
+
+
+def _confirm_opt_out(actor: Actor) -> None:
+    """Ask before a bulk opt-out, with what it will change; act only on the answer."""
+    lead_ids = st.session_state.get(PENDING_OPT_OUT_KEY)
+    if not lead_ids:
+        return
+    db = get_db()
+    plan = run_action(plan_opt_out, db, actor, lead_ids)  # counted afresh: the figures stay true
+    if plan is None:
+        st.session_state.pop(PENDING_OPT_OUT_KEY, None)
+        return
+    names = ", ".join(md(name) for name in plan.names)
+    if plan.leads > len(plan.names):
+        names += f" and {plan.leads - len(plan.names):,} more"
+    notes = []
+    if plan.already_opted_out:
+        verb = "is" if plan.already_opted_out == 1 else "are"
+        notes.append(f"{plan.already_opted_out:,} of them {verb} opted out already.")
+    if plan.already_suppressed:
+        verb = "is" if plan.already_suppressed == 1 else "are"
+        notes.append(f"{plan.already_suppressed:,} of the addresses {verb} suppressed already.")
+    st.warning(
+        f"**Opt out {_count(plan.leads, 'lead')} ({_count(plan.addresses, 'address')})?** {names}.  \n"
+        "No campaign will message them again: their phones and emails go on the suppression list. "
+        f"You can undo this right after. {' '.join(notes)}"
+    )
+    yes_col, no_col = st.columns([1, 1])
+    if yes_col.button(f"Opt out {_count(plan.leads, 'lead')}", key="leads_opt_out_confirm", type="primary"):
+        st.session_state.pop(PENDING_OPT_OUT_KEY, None)
+        done = run_action(opt_out_leads, db, actor, lead_ids)
+        if done is not None and not (done.leads or done.suppressions):
+            st.session_state[FLASH_KEY] = "Nothing changed: these leads were opted out already."
+            st.rerun()
+        if done is not None:
+            st.session_state[DONE_OPT_OUT_KEY] = {"action_id": done.action_id, "leads": done.leads,
+                                                  "suppressions": done.suppressions}
+            st.rerun()
+    if no_col.button("Cancel", key="leads_opt_out_cancel"):
+        st.session_state.pop(PENDING_OPT_OUT_KEY, None)
+        st.rerun()
+
+
+def _offer_undo(actor: Actor) -> None:
+    """Right after a bulk opt-out: what it did, and a way to take exactly that back."""
+    flash = st.session_state.pop(FLASH_KEY, None)
+    if flash:
+        st.success(flash)
+    done = st.session_state.get(DONE_OPT_OUT_KEY)
+    if not done:
+        return
+    message_col, undo_col = st.columns([4, 1])
+    message_col.success(
+        f"{_count(done['leads'], 'lead')} opted out and {_count(done['suppressions'], 'address')} suppressed."
+    )
+    if undo_col.button("Undo", key="leads_opt_out_undo"):
+        undone = run_action(undo_opt_out, get_db(), actor, done["action_id"])
+        st.session_state.pop(DONE_OPT_OUT_KEY, None)
+        if undone is not None:
+            kept = (
+                f" {_count(undone.kept, 'address')} stayed suppressed: the recipient asked for it since."
+                if undone.kept
+                else ""
+            )
+            st.session_state[FLASH_KEY] = (
+                f"Undone: {_count(undone.leads, 'lead')} opted back in and "
+                f"{_count(undone.suppressions, 'suppression')} removed.{kept}"
+            )
+            st.rerun()

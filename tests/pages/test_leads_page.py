@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 from core.db import Database
 from core.leads.queries import list_leads
 from core.models import Role
+from core.permissions import Actor
 from tests.factories import make_actor, make_tenant
 from tests.pages.conftest import PageFactory
 from tests.pages.markdown_checks import DIRECTIVE, IMAGE, LATEX, assert_shown_escaped
@@ -86,6 +87,9 @@ def test_lead_table_searches_tags_and_opts_out(db: Database, open_page: PageFact
     assert not app.exception
     from core.leads.queries import LeadFilter
 
+    assert list_leads(db, admin, LeadFilter(opted_out=True)).total == 0  # asked first
+    _button(app, "leads_opt_out_confirm").click().run()
+    assert not app.exception
     opted = list_leads(db, admin, LeadFilter(opted_out=True))
     assert list(opted.rows["id"]) == [lead_id]
     assert opted.rows["tags"][0] == "vip"
@@ -133,3 +137,134 @@ def test_file_values_reach_the_markdown_escaped(db: Database, open_page: PageFac
     app.file_uploader(key="leads_upload").upload(f"{IMAGE}.csv", hostile, "text/csv").run()
     # The header, a cell and the file name all show, escaped, in the mapping step.
     assert_shown_escaped(app, IMAGE, DIRECTIVE, LATEX, f"{IMAGE}.csv")
+
+
+GRACES = (
+    b"Name,Phone,Email\n"
+    b"Grace Hopper,+1 415 555 0101,grace@navy.example\n"
+    b"Grace Kelly,+1 415 555 0102,kelly@monaco.example\n"
+    b"Gracie Allen,+1 415 555 0103,\n"
+    b"Ada Lovelace,+1 415 555 0104,ada@engines.example\n"
+)
+
+
+def _select_all_found(app: AppTest, query: str) -> list[int]:
+    app.text_input(key="leads_filter_search").input(query).run()
+    ids = [int(i) for i in app.dataframe[-1].value["id"]]
+    app.multiselect(key="leads_selected").set_value(ids).run()
+    return ids
+
+
+def _opted_out_and_suppressed(db: Database, actor: Actor) -> tuple[int, int]:
+    from core.leads.queries import LeadFilter
+    from core.suppressions import list_suppressions
+
+    return list_leads(db, actor, LeadFilter(opted_out=True)).total, list_suppressions(db, actor).total
+
+
+def test_bulk_opt_out_asks_first_with_the_counts_then_offers_an_undo(
+    db: Database, open_page: PageFactory
+) -> None:
+    from core.leads.importer import import_leads
+
+    admin = make_actor(db, make_tenant(db), Role.admin)
+    import_leads(db, admin, file_name="graces.csv", data=GRACES)
+    app = open_page("pages/leads.py", admin)
+    assert len(_select_all_found(app, "GRAC")) == 3
+    _button(app, "leads_opt_out").click().run()
+    assert not app.exception
+    # Nothing happened yet: the page asks, with the counts and the names.
+    assert _opted_out_and_suppressed(db, admin) == (0, 0)
+    question = app.warning[-1].value
+    assert "Opt out 3 leads (5 addresses)?" in question
+    assert "Grace Hopper" in question and "Gracie Allen" in question
+    _button(app, "leads_opt_out_confirm").click().run()
+    assert not app.exception
+    assert _opted_out_and_suppressed(db, admin) == (3, 5)
+    assert "3 leads opted out and 5 addresses suppressed" in app.success[-1].value
+    assert not [b for b in app.button if b.key == "leads_opt_out_confirm"]
+    _button(app, "leads_opt_out_undo").click().run()
+    assert not app.exception
+    assert _opted_out_and_suppressed(db, admin) == (0, 0)
+    assert "3 leads opted back in and 5 suppressions removed" in app.success[-1].value
+    assert not [b for b in app.button if b.key == "leads_opt_out_undo"]
+
+
+def test_bulk_opt_out_can_be_cancelled_and_acts_on_what_it_asked_about(
+    db: Database, open_page: PageFactory
+) -> None:
+    from core.leads.importer import import_leads
+
+    admin = make_actor(db, make_tenant(db), Role.admin)
+    import_leads(db, admin, file_name="graces.csv", data=GRACES)
+    app = open_page("pages/leads.py", admin)
+    _select_all_found(app, "grace h")
+    _button(app, "leads_opt_out").click().run()
+    _button(app, "leads_opt_out_cancel").click().run()
+    assert not app.exception
+    assert not app.warning
+    assert _opted_out_and_suppressed(db, admin) == (0, 0)
+    # Asked about one lead, then the selection changed: the confirmation still means that one lead.
+    _button(app, "leads_opt_out").click().run()
+    assert "Opt out 1 lead (2 addresses)?" in app.warning[-1].value
+    _select_all_found(app, "grac")
+    _button(app, "leads_opt_out_confirm").click().run()
+    assert _opted_out_and_suppressed(db, admin) == (1, 2)
+
+
+def test_bulk_opt_out_without_a_selection_says_what_to_do(db: Database, open_page: PageFactory) -> None:
+    admin = make_actor(db, make_tenant(db), Role.admin)
+    app = open_page("pages/leads.py", admin)
+    _button(app, "leads_opt_out").click().run()
+    assert not app.exception
+    assert "select at least one lead" in app.error[-1].value.lower()
+    assert not app.warning
+
+
+def test_bulk_opt_out_confirmation_escapes_lead_names(db: Database, open_page: PageFactory) -> None:
+    from core.leads.importer import import_leads
+
+    admin = make_actor(db, make_tenant(db), Role.admin)
+    hostile = f'First Name,Last Name,Phone\n"{DIRECTIVE}","{LATEX}",+14155550100\n'.encode()
+    import_leads(db, admin, file_name="hostile.csv", data=hostile)
+    app = open_page("pages/leads.py", admin)
+    ids = [int(i) for i in app.dataframe[-1].value["id"]]
+    app.multiselect(key="leads_selected").set_value(ids).run()
+    _button(app, "leads_opt_out").click().run()
+    assert not app.exception
+    assert_shown_escaped(app, DIRECTIVE, LATEX)
+
+
+@pytest.mark.parametrize("query", ["CHLOÉ", "chloe", "muller dubois", "415-555-0128", "(415) 555 0128"])
+def test_lead_table_search_ignores_case_and_accents_and_reads_phones(
+    db: Database, open_page: PageFactory, query: str
+) -> None:
+    from core.leads.importer import import_leads
+
+    admin = make_actor(db, make_tenant(db), Role.admin)
+    people = "First Name,Last Name,Phone\nChloé,Müller Dubois,+1 415 555 0128\nBob,Smith,+1 415 555 0199\n"
+    import_leads(db, admin, file_name="people.csv", data=people.encode())
+    app = open_page("pages/leads.py", admin)
+    app.text_input(key="leads_filter_search").input(query).run()
+    assert not app.exception
+    assert list(app.dataframe[-1].value["first_name"]) == ["Chloé"]
+
+
+def test_bulk_opt_out_of_leads_opted_out_already_says_so_and_offers_no_undo(
+    db: Database, open_page: PageFactory
+) -> None:
+    from core.leads.importer import import_leads
+    from core.leads.queries import opt_out
+
+    admin = make_actor(db, make_tenant(db), Role.admin)
+    import_leads(db, admin, file_name="graces.csv", data=GRACES)
+    app = open_page("pages/leads.py", admin)
+    ids = _select_all_found(app, "grace hopper")
+    opt_out(db, admin, ids)
+    _button(app, "leads_opt_out").click().run()
+    notes = "1 of them is opted out already. 2 of the addresses are suppressed already."
+    assert notes in app.warning[-1].value
+    _button(app, "leads_opt_out_confirm").click().run()
+    assert not app.exception
+    assert "Nothing changed" in app.success[-1].value
+    assert not [b for b in app.button if b.key == "leads_opt_out_undo"]
