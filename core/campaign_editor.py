@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, select
 
 from core.campaigns import (
     DRAFT_EDITABLE,
@@ -23,6 +23,7 @@ from core.campaigns import (
 from core.config import Settings
 from core.db import Database
 from core.errors import ValidationError
+from core.leads.queries import lead_search_condition
 from core.llm.prices import load_price_table
 from core.models import FINAL_LEAD_STATUSES, Campaign, CampaignLead, Lead, LeadImport, LeadTag
 from core.money import MICROUSD_PER_USD
@@ -128,12 +129,8 @@ def audience_leads(
     search = search.strip()
     if search.startswith("#") and search[1:].isdigit():
         statement = statement.where(Lead.id == int(search[1:]))
-    elif search:
-        pattern = f"%{search}%"
-        statement = statement.where(or_(
-            (func.coalesce(Lead.first_name, "") + " " + func.coalesce(Lead.last_name, "")).ilike(pattern),
-            Lead.email.ilike(pattern), Lead.phone.ilike(pattern), Lead.company.ilike(pattern),
-        ))
+    elif (matches := lead_search_condition(search)) is not None:
+        statement = statement.where(matches)
     statement = statement.order_by(Lead.id).offset((max(page, 1) - 1) * page_size).limit(page_size)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         rows = session.execute(statement).all()

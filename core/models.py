@@ -302,6 +302,11 @@ class ColumnMapping(TenantOwned, Base):
     __table_args__ = (UniqueConstraint("tenant_id", "header_signature"),)
 
 
+def _search_text_default(context: Any) -> str:
+    """The search text of a row being inserted, from the values the insert carries."""
+    return lead_search_text(context.get_current_parameters())
+
+
 class Lead(TenantOwned, Base):
     __tablename__ = "leads"
 
@@ -326,9 +331,10 @@ class Lead(TenantOwned, Base):
     replied_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    # Name, email, company and phone digits folded for search (core.leads.search): the ORM keeps
-    # it current through the mapper events below; a bulk write sets it with lead_search_text().
-    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Name, email, company and phone digits folded for search (core.leads.search). Every insert,
+    # ORM or Core, single or bulk, gets it from the column default; the ORM keeps it current on
+    # update through the mapper events below; a bulk UPDATE sets it with lead_search_text().
+    search_text: Mapped[str] = mapped_column(Text, default=_search_text_default, server_default="")
 
     tags: Mapped[list[LeadTag]] = relationship(
         back_populates="lead", cascade="all, delete-orphan", lazy="selectin"

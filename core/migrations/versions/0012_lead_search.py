@@ -7,7 +7,7 @@ Existing leads are back-filled in batches. On PostgreSQL a trigram index (pg_trg
 SQLite a plain index lets a search scan the narrow column instead of the rows.
 
 Revision ID: 0012_lead_search
-Revises: 0010_provider_failures
+Revises: 0011_tenant_budget
 Create Date: 2026-12-01
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 from core.leads.search import SEARCHED_FIELDS, lead_search_text
 
 revision: str = "0012_lead_search"
-down_revision: str | Sequence[str] | None = "0010_provider_failures"
+down_revision: str | Sequence[str] | None = "0011_tenant_budget"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
