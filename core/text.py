@@ -9,8 +9,16 @@ from __future__ import annotations
 import re
 
 # Plurals that the spelling rules below get wrong; the words Leadflow shows are listed.
-_IRREGULAR = {"person": "people", "child": "children", "is": "are", "was": "were", "has": "have",
-              "this": "these", "that": "those", "does": "do"}
+_IRREGULAR = {
+    "person": "people",
+    "child": "children",
+    "is": "are",
+    "was": "were",
+    "has": "have",
+    "this": "these",
+    "that": "those",
+    "does": "do",
+}
 _UNCHANGED = frozenset({"sms", "mms", "series", "staff", "feedback", "data", "info"})
 
 # A word starting with a vowel letter but a consonant sound ("a user", "a one-off"), and the
