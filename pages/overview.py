@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.permissions import Actor, Permission
 from core.reports import OverviewFigures, format_usd, overview_figures
+from core.text import plural
 from pages.common import get_db, md, require_page
 
 actor = require_page(Permission.view_overview)
@@ -36,7 +37,8 @@ cols[2].metric("Messages sent today (UTC)", f"{figures.messages_sent_today:,}")
 cols[3].metric(
     "Reply rate",
     "n/a" if reply_rate is None else f"{reply_rate:.1%}",
-    help=f"{figures.leads_replied:,} replies from {figures.leads_contacted:,} leads contacted.",
+    help=f"{plural(figures.leads_replied, 'lead')} replied of "
+    f"{plural(figures.leads_contacted, 'lead')} contacted (each lead counted once).",
 )
 cols[4].metric(
     "Spend this month",

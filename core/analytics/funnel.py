@@ -93,6 +93,36 @@ def funnel_by_campaign(db: Database, actor: Actor) -> pd.DataFrame:
                                 "delivery_rate", "reply_rate", "opt_out_rate"]]
 
 
+def funnel_totals(db: Database, actor: Actor) -> pd.Series:
+    """Every campaign together, in leads: the five stages and their rates.
+
+    Summing the per-campaign rows would count a lead once per campaign (a lead in three
+    campaigns who replied once would be three replies), so each stage counts distinct leads.
+    """
+    actor.require(Permission.view_reports)
+    sent = and_(Message.step == 0, Message.status.in_(SENT_STATUSES))
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        enrolled, replied = session.execute(
+            select(func.count(func.distinct(CampaignLead.lead_id)),
+                   func.count(func.distinct(case((CampaignLead.replied_at.is_not(None),
+                                                  CampaignLead.lead_id)))))
+        ).one()
+        contacted, delivered = session.execute(
+            select(func.count(func.distinct(Message.lead_id)),
+                   func.count(func.distinct(case((Message.status == MessageStatus.delivered.value,
+                                                  Message.lead_id)))))
+            .where(sent)
+        ).one()
+        opted_out = session.scalar(
+            select(func.count(func.distinct(Lead.id)))
+            .join_from(Lead, CampaignLead, CampaignLead.lead_id == Lead.id)
+            .where(_opted_out_after_enrolment())
+        )
+    totals = pd.DataFrame([{"enrolled": enrolled, "sent": contacted, "delivered": delivered,
+                            "replied": replied, "opted_out": opted_out}])
+    return _with_rates(totals).iloc[0]
+
+
 def _frame(result: Any, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame([tuple(r) for r in result], columns=columns)
 
