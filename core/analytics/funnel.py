@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from sqlalchemy import and_, case, extract, func, select
 from sqlalchemy.orm import Session, aliased
 
+from core.analytics import charts
 from core.db import Database
 from core.errors import NotFound, ValidationError
 from core.models import Campaign, CampaignLead, Lead, Message, MessageStatus
@@ -30,6 +31,8 @@ Breakdown = Literal["variant", "industry", "title", "hour"]
 BREAKDOWNS: tuple[Breakdown, ...] = ("variant", "industry", "title", "hour")
 MAX_BREAKDOWN_ROWS = 50
 NONE_LABEL = "(none)"
+BREAKDOWN_TITLES: dict[Breakdown, str] = {
+    "variant": "A/B variant", "industry": "industry", "title": "title", "hour": "hour (UTC)"}
 
 
 def _with_rates(frame: pd.DataFrame) -> pd.DataFrame:
@@ -196,7 +199,7 @@ def funnel_figure(row: pd.Series | dict[str, Any], title: str) -> go.Figure:
     values = [int(row[stage]) for stage in STAGES]
     figure = go.Figure(go.Funnel(y=[s.replace("_", " ") for s in STAGES], x=values,
                                  textinfo="value+percent initial"))
-    figure.update_layout(title=title, margin={"t": 40, "b": 0})
+    figure.update_layout(title=title, showlegend=False, margin=charts.MARGIN)
     return figure
 
 
@@ -211,7 +214,12 @@ def breakdown_figure(frame: pd.DataFrame, by: Breakdown) -> go.Figure:
     ])
     figure.update_layout(
         title=f"By {'hour of first send (UTC)' if by == 'hour' else by}", barmode="group",
-        yaxis2={"overlaying": "y", "side": "right", "tickformat": ".0%", "rangemode": "tozero"},
-        margin={"t": 40, "b": 0},
+        xaxis={"type": "category", "title": {"text": BREAKDOWN_TITLES[by]}},
+        yaxis=charts.count_axis("leads"),
+        yaxis2={**charts.count_axis("reply rate"), "overlaying": "y", "side": "right",
+                "tickformat": ".0%"},
+        # Above the plot: at Plotly's default place, right of the plot, it covered the
+        # reply-rate axis and hid its top label.
+        legend=charts.LEGEND_ABOVE, margin=charts.MARGIN_WITH_LEGEND,
     )
     return figure
