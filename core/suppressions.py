@@ -26,6 +26,7 @@ from core.leads.normalise import PhoneNormaliser, normalise_email
 from core.leads.readers import RawTable, ReadLimits, read_table
 from core.models import Channel, Lead, Suppression, SuppressionReason
 from core.permissions import Actor, Permission
+from core.text import with_article
 
 LOOKUP_CHUNK = 2_000
 
@@ -276,7 +277,7 @@ def remove_suppression(db: Database, actor: Actor, suppression_id: int) -> str:
             raise NotFound(f"suppression {suppression_id} does not exist")
         if row.reason != SuppressionReason.manual.value:
             raise Conflict(
-                f"{row.address} is suppressed because of a {row.reason}: only suppressions added "
+                f"{row.address} is suppressed because of {with_article(row.reason)}: only suppressions added "
                 "by hand can be removed"
             )
         session.delete(row)

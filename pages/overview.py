@@ -57,7 +57,7 @@ if figures.running_campaigns:
         # Escaped: the name is anyone's text, and two "$" amounts would read as a LaTeX formula.
         st.progress(campaign.progress,
                     text=f"**{md(campaign.name)}** · {campaign.status} · {campaign.done:,} of "
-                    f"{campaign.enrolled:,} leads done · {md(spend)}")
+                    f"{plural(campaign.enrolled, 'lead')} done · {md(spend)}")
     st.caption("The Run monitor shows each run live.")
 else:
     st.caption("No campaign is running, scheduled or paused.")

@@ -13,6 +13,7 @@ from core.leads.importer import import_leads, reject_message
 from core.leads.queries import export_leads
 from core.permissions import system_actor
 from core.tenants import tenant_id_by_name
+from core.text import plural
 
 app = typer.Typer(no_args_is_help=True)
 REJECTS_SHOWN = 20
@@ -95,4 +96,4 @@ def export(
     if as_json:
         print_json({"leads": count, "out": str(out)})
     else:
-        typer.echo(f"exported {count} leads to {out}")
+        typer.echo(f"exported {plural(count, 'lead')} to {out}")

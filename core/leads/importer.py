@@ -39,6 +39,7 @@ from core.leads.readers import RawTable, ReadLimits, read_table
 from core.logs import bound, get_logger
 from core.models import Lead, LeadImport, LeadTag, Tenant
 from core.permissions import Actor, Permission
+from core.text import plural
 
 log = get_logger(__name__)
 
@@ -301,7 +302,7 @@ def _check_rows(table: RawTable, normaliser: LeadNormaliser, report: ProgressCal
         checked.rejects.extend(_rejects(refused, table))
         done = min(start + NORMALISE_CHUNK, table.row_count)
         # Checking is about two thirds of the work, saving the rest.
-        report(0.65 * done / total, f"Checked {done:,} of {table.row_count:,} rows")
+        report(0.65 * done / total, f"Checked {done:,} of {plural(table.row_count, 'row')}")
     return checked
 
 
@@ -370,7 +371,7 @@ def _save(
             updated += counts[1]
             duplicates += counts[2]
             saved += len(chunk)
-            report(0.65 + 0.35 * saved / total, f"Saved {saved:,} of {len(checked.accepted):,} leads")
+            report(0.65 + 0.35 * saved / total, f"Saved {saved:,} of {plural(len(checked.accepted), 'lead')}")
         duplicates += checked.duplicates_in_file
         lead_import.status = "completed"
         lead_import.rows_total = checked.rows

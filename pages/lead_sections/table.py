@@ -14,6 +14,7 @@ from core.leads.queries import (
     opt_out,
 )
 from core.permissions import Actor
+from core.text import plural
 from pages.common import get_db, run_action
 
 OPT_OUT_LABELS = {"all": "All", "no": "Not opted out", "yes": "Opted out"}
@@ -47,7 +48,7 @@ def show(actor: Actor) -> None:
     page = run_action(list_leads, db, actor, where, page=int(page_number), page_size=50)
     if page is None:
         return
-    st.caption(f"{page.total:,} leads · page {page.page} of {page.pages}")
+    st.caption(f"{plural(page.total, 'lead')} · page {page.page} of {page.pages}")
     st.dataframe(page.rows, hide_index=True)
     labels = {int(r.id): f"#{r.id} {r.first_name or ''} {r.last_name or ''} {r.email or r.phone or ''}"
               for r in page.rows.itertuples()}
@@ -58,12 +59,12 @@ def show(actor: Actor) -> None:
     if action_col.button("Add tags", key="leads_add_tags"):
         added = run_action(add_tags, db, actor, chosen, new_tags)
         if added is not None:
-            st.toast(f"{added} tags added")
+            st.toast(f"{plural(added, 'tag')} added")
             st.rerun()
     if opt_col.button("Opt out", key="leads_opt_out"):
         changed = run_action(opt_out, db, actor, chosen)
         if changed is not None:
-            st.toast(f"{changed} leads opted out and suppressed")
+            st.toast(f"{plural(changed, 'lead')} opted out and suppressed")
             st.rerun()
     fmt = st.selectbox("Export format", ["csv", "xlsx"], key="leads_export_format")
     if st.button("Prepare the export of these leads", key="leads_export"):

@@ -117,3 +117,20 @@ def test_one_day_of_spend_is_a_day_on_the_chart(open_page: PageFactory, db: Data
     low, high = (pd.Timestamp(v) for v in axis["range"])
     assert high - low >= pd.Timedelta(days=7)
     assert by_day["layout"]["yaxis"]["rangemode"] == "tozero"
+
+
+@pytest.mark.parametrize(
+    ("days", "message"),
+    [
+        (400, "Pick a range of at most 366 days."),
+        (-3, "The start date {start} is after the end date {end}."),
+    ],
+)
+def test_range_errors_are_sentences(open_page: PageFactory, db: Database, tenant: int, days: int,
+                                    message: str) -> None:
+    """Errors read the same on every page: a capital letter, a full stop, nothing lower-case-first."""
+    app = open_page(PAGE, make_actor(db, tenant, Role.analyst))
+    end = datetime.now(UTC).date() - timedelta(days=5)
+    start = end - timedelta(days=days)
+    app.date_input(key="costs_range").set_value((start, end)).run()
+    assert [e.value for e in app.error] == [message.format(start=start, end=end)]
