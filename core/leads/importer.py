@@ -39,7 +39,7 @@ from core.leads.readers import RawTable, ReadLimits, read_table
 from core.logs import bound, get_logger
 from core.models import Lead, LeadImport, LeadTag, Tenant
 from core.permissions import Actor, Permission
-from core.text import plural
+from core.text import plural, plural_noun
 
 log = get_logger(__name__)
 
@@ -218,8 +218,9 @@ def _left_out_message(headers: list[str], settings: Settings) -> str:
     named = ", ".join(f"'{shown(h)}'" for h in headers[:LEFT_OUT_NAMED])
     if len(headers) > LEFT_OUT_NAMED:
         named += f" and {len(headers) - LEFT_OUT_NAMED:,} more"
+    were = plural_noun(len(headers), "was", "were")
     return (
-        f"{len(headers):,} columns were not imported, since a lead keeps at most "
+        f"{plural(len(headers), 'column')} {were} not imported, since a lead keeps at most "
         f"{settings.import_max_custom_fields:,} custom fields: {named}; give a mapping to choose "
         "which columns to keep"
     )

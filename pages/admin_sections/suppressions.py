@@ -70,7 +70,7 @@ def show(db: Database, actor: Actor) -> None:
                       page=int(page_number))
     if page is None:
         return
-    st.caption(f"{page.total:,} suppressed addresses · page {page.page} of {page.pages}")
+    st.caption(f"{plural(page.total, 'suppressed address')} · page {page.page} of {page.pages}")
     st.dataframe(pd.DataFrame([vars(r) for r in page.rows]), hide_index=True)
     removable = {r.id: f"{r.address} ({r.channel})" for r in page.rows if r.reason == "manual"}
     if removable:
