@@ -8,6 +8,7 @@ Revision ID: 0014_texts
 Revises: 0010_provider_failures
 Create Date: 2026-12-01
 """
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -24,11 +25,21 @@ FIRST_TOUCH_SENT = sa.text("step = 0 AND status IN ('sent', 'delivered')")
 
 def _replace(key: str) -> None:
     op.drop_index("ix_messages_tenant_first_touch_sent", table_name="messages")
-    op.create_index("ix_messages_tenant_first_touch_sent", "messages", ["tenant_id", key],
-                    postgresql_where=FIRST_TOUCH_SENT, sqlite_where=FIRST_TOUCH_SENT)
+    op.create_index(
+        "ix_messages_tenant_first_touch_sent",
+        "messages",
+        ["tenant_id", key],
+        postgresql_where=FIRST_TOUCH_SENT,
+        sqlite_where=FIRST_TOUCH_SENT,
+    )
     op.drop_index("ix_campaign_leads_tenant_replied", table_name="campaign_leads")
-    op.create_index("ix_campaign_leads_tenant_replied", "campaign_leads", ["tenant_id", key],
-                    postgresql_where=REPLIED, sqlite_where=REPLIED)
+    op.create_index(
+        "ix_campaign_leads_tenant_replied",
+        "campaign_leads",
+        ["tenant_id", key],
+        postgresql_where=REPLIED,
+        sqlite_where=REPLIED,
+    )
 
 
 def upgrade() -> None:
