@@ -24,7 +24,7 @@ from pages.auth import (
     signed_in_session_id,
     sync_sign_in_cookie,
 )
-from pages.common import ACTOR_KEY, get_db, get_settings, md
+from pages.common import ACTOR_KEY, get_db, get_settings, md, show_error
 from pages.registry import pages_for
 
 st.set_page_config(page_title="Leadflow", page_icon=":material/send:", layout="wide")
@@ -37,7 +37,7 @@ try:
     db = get_db()
     ensure_embedded_runner(settings)  # once per server process; off when workers do the work
 except (ConfigError, LeadflowError) as exc:
-    st.error(f"Leadflow cannot start: {exc}")
+    show_error(f"Leadflow cannot start: {exc}")
     st.stop()
 
 # Every run asks the database whether this sign-in is still live (one indexed query): sign-out,
@@ -62,7 +62,7 @@ if signed_in is None:
         sign_in = start_session(db, login, key=cookie_key, lifetime=session_lifetime(settings))
         signed_in = signed_in_user(db, sign_in.session_id)
     except LeadflowError as exc:
-        st.error(str(exc))
+        show_error(exc)
         st.stop()
     remember_sign_in(sign_in, settings)
     sync_sign_in_cookie(settings)

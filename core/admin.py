@@ -49,6 +49,7 @@ from core.tenants import (
     sms_sender_in_use,
     sms_sender_key,
 )
+from core.text import plural_noun
 
 # list_users, unlock_user and reset_password live in core.auth; they are re-exported so the Admin
 # page has one module.
@@ -339,7 +340,7 @@ def _check_playbook(value: Any) -> dict[str, dict[str, list[str]]]:
         unknown = sorted(set(section) - set(PLAYBOOK_KEYS))
         if unknown:
             raise ValidationError(
-                f"playbook '{name}' has unknown key(s) {', '.join(unknown)}; "
+                f"playbook '{name}' has unknown {plural_noun(len(unknown), 'key')} {', '.join(unknown)}; "
                 f"allowed: {', '.join(PLAYBOOK_KEYS)}"
             )
         playbook[name] = {key: _playbook_items(name, key, section.get(key, [])) for key in PLAYBOOK_KEYS}
@@ -457,7 +458,7 @@ def update_tenant_settings(db: Database, actor: Actor, changes: Mapping[str, Any
     actor.require(Permission.manage_settings)
     unknown = sorted(set(changes) - set(SETTING_NAMES))
     if unknown:
-        raise ValidationError(f"unknown setting(s): {', '.join(unknown)}")
+        raise ValidationError(f"unknown {plural_noun(len(unknown), 'setting')}: {', '.join(unknown)}")
     checked = {name: _SETTING_CHECKS[name](value) for name, value in changes.items()}
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         tenant = session.get(Tenant, actor.tenant_id, with_for_update=True)

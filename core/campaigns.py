@@ -50,6 +50,7 @@ from core.pipeline.audience import AUDIENCE_KEYS, audience_conditions
 from core.pipeline.drafting import variant_expression
 from core.reports import format_usd
 from core.sender_verification import unverified_sender_reason
+from core.text import plural
 
 DEFAULT_SMS_PROMPT = (
     "You write one short, friendly SMS from a sales rep to a professional they have not met. "
@@ -653,7 +654,7 @@ def retry_failed_leads(
         if campaign.status == CampaignStatus.completed.value:
             campaign.status = CampaignStatus.paused.value
             campaign.completed_at = None
-            campaign.status_reason = (f"{retried} failed lead(s) put back to pending: resume the "
+            campaign.status_reason = (f"{plural(retried, 'failed lead')} put back to pending: resume the "
                                       "campaign to send them")
         record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
                      action="retry_failed", entity="campaign", entity_id=campaign.id,

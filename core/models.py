@@ -488,8 +488,8 @@ class CampaignLead(TenantOwned, Base):
         Index("ix_campaign_leads_campaign_updated", "campaign_id", "updated_at"),
         # The review queue: drafts awaiting approval, oldest first, paged and counted index-only.
         Index("ix_campaign_leads_tenant_status_updated", "tenant_id", "status", "updated_at", "id"),
-        # The Overview's reply rate: the few enrolments that got a reply, counted index-only.
-        Index("ix_campaign_leads_tenant_replied", "tenant_id", "id",
+        # The Overview's reply rate: the distinct leads that replied, counted index-only.
+        Index("ix_campaign_leads_tenant_replied", "tenant_id", "lead_id",
               postgresql_where=text("replied_at IS NOT NULL"),
               sqlite_where=text("replied_at IS NOT NULL")),
     )
@@ -529,8 +529,8 @@ class Message(TenantOwned, Base):
         # Covers the first-touch counts per campaign and the join from enrolments to them.
         Index("ix_messages_tenant_campaign_step_status", "tenant_id", "campaign_id", "step", "status",
               postgresql_include=["campaign_lead_id", "sent_at"]),
-        # The Overview's leads contacted: first touches that went out, counted index-only.
-        Index("ix_messages_tenant_first_touch_sent", "tenant_id", "id",
+        # The Overview's leads contacted: distinct leads whose first touch went out, index-only.
+        Index("ix_messages_tenant_first_touch_sent", "tenant_id", "lead_id",
               postgresql_where=text(FIRST_TOUCH_SENT), sqlite_where=text(FIRST_TOUCH_SENT)),
     )
 

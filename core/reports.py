@@ -59,7 +59,8 @@ class OverviewFigures:
     spend_this_month_microusd: int
     monthly_budget_microusd: int | None
     recent_imports: list[RecentImport] = field(default_factory=list)
-    # Reply rate: leads who replied over leads whose first message went out (every campaign).
+    # Reply rate: distinct leads who replied over distinct leads whose first message went out
+    # (every campaign; a lead enrolled in several campaigns counts once).
     leads_contacted: int = 0
     leads_replied: int = 0
     running_campaigns: list[RunningCampaign] = field(default_factory=list)
@@ -103,11 +104,15 @@ def overview_figures(db: Database, actor: Actor, *, now: datetime | None = None)
         budget = session.scalar(
             select(Tenant.monthly_budget_microusd).where(Tenant.id == actor.tenant_id)
         )
+        # Leads, not enrolments: a lead in three campaigns is contacted once and, since a
+        # reply marks every enrolment of the lead, replies once.
         contacted = session.scalar(
-            select(func.count(Message.id)).where(Message.step == 0, Message.status.in_(sent))
+            select(func.count(func.distinct(Message.lead_id)))
+            .where(Message.step == 0, Message.status.in_(sent))
         ) or 0
         replied = session.scalar(
-            select(func.count(CampaignLead.id)).where(CampaignLead.replied_at.is_not(None))
+            select(func.count(func.distinct(CampaignLead.lead_id)))
+            .where(CampaignLead.replied_at.is_not(None))
         ) or 0
         running = _running_campaigns(session)
         imports = [

@@ -38,6 +38,7 @@ from core.db import Database
 from core.errors import Conflict, ValidationError
 from core.models import OutboxMessage, SenderVerification, SenderVerificationKind, Tenant
 from core.permissions import Actor, Permission
+from core.text import plural
 
 TXT_PREFIX = "leadflow-verification="
 TXT_LABEL = "_leadflow"
@@ -546,7 +547,7 @@ def confirm_address_code(
             record.failed_attempts += 1
             left = MAX_CODE_ATTEMPTS - record.failed_attempts
             wrong = f"that is not the code sent to {identity.address}; " + (
-                f"{left} tries left" if left else "send a new code"
+                f"{plural(left, 'try', 'tries')} left" if left else "send a new code"
             )
         else:
             wrong = None

@@ -26,6 +26,7 @@ from core.leads.normalise import PhoneNormaliser, normalise_email
 from core.leads.readers import RawTable, ReadLimits, read_table
 from core.models import Channel, Lead, Suppression, SuppressionReason
 from core.permissions import Actor, Permission
+from core.text import with_article
 
 LOOKUP_CHUNK = 2_000
 
@@ -299,8 +300,8 @@ def remove_suppression_in(session: Session, actor: Actor, suppression_id: int) -
         raise NotFound(f"suppression {suppression_id} does not exist")
     if row.reason != SuppressionReason.manual.value:
         raise Conflict(
-            f"{row.address} is suppressed because of a {row.reason}: only suppressions added "
-            "by hand can be removed"
+            f"{row.address} is suppressed because of {with_article(row.reason)}: only suppressions "
+            "added by hand can be removed"
         )
     session.delete(row)
     record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,

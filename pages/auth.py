@@ -29,7 +29,7 @@ from core.config import Settings
 from core.db import Database
 from core.errors import LeadflowError
 from core.permissions import Actor
-from pages.common import ACTOR_KEY, get_db
+from pages.common import ACTOR_KEY, get_db, show_error
 
 # The server-side session id of this browser session's sign-in.
 SESSION_KEY = "leadflow_session_id"
@@ -93,7 +93,7 @@ def show_first_owner_form(db: Database) -> None:
             password=password,
         )
     except LeadflowError as exc:
-        st.error(str(exc))
+        show_error(exc)
         return
     st.session_state[NOTICE_KEY] = f"Owner '{owner.username}' created. Sign in to continue."
     st.rerun()
@@ -126,7 +126,7 @@ def show_login_form(db: Database, settings: Settings) -> Actor | None:
                 lock_minutes=settings.login_lock_minutes,
             )
         except LeadflowError as exc:
-            st.error(str(exc))
+            show_error(exc)
             return None
     placeholder.empty()
     return actor
@@ -167,7 +167,7 @@ def show_password_form(db: Database, settings: Settings, actor: Actor, *, requir
             lock_minutes=settings.login_lock_minutes,
         )
     except LeadflowError as exc:
-        st.error(str(exc))
+        show_error(exc)
         return
     forget_sign_in()
     st.session_state[NOTICE_KEY] = (

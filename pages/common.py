@@ -16,6 +16,7 @@ from core.config import Settings
 from core.db import Database, open_database
 from core.errors import LeadflowError
 from core.permissions import Actor, Permission
+from core.text import sentence
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -84,13 +85,22 @@ def require_page(permission: Permission) -> Actor:
     return actor
 
 
+def show_error(exc: LeadflowError | str) -> None:
+    """An error a user can cause, in the dashboard's one voice (a sentence) and shown as typed.
+
+    Messages quote files, leads and what the user typed ("Sales <sales@example.com>"): Markdown
+    would read a value there as HTML, a link or a formula, so it is escaped.
+    """
+    st.error(md(sentence(exc)))
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Show errors a user can cause as a message on the page, never as a traceback."""
     try:
         yield
     except LeadflowError as exc:
-        st.error(md(exc))
+        show_error(exc)
 
 
 def run_action(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R | None:
@@ -98,5 +108,5 @@ def run_action(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R | N
     try:
         return func(*args, **kwargs)
     except LeadflowError as exc:
-        st.error(md(exc))  # messages quote files and leads: a value there must not render
+        show_error(exc)
         return None

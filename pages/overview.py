@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.permissions import Actor, Permission
 from core.reports import OverviewFigures, format_usd, overview_figures
+from core.text import plural
 from pages.common import get_db, md, require_page
 
 actor = require_page(Permission.view_overview)
@@ -36,7 +37,8 @@ cols[2].metric("Messages sent today (UTC)", f"{figures.messages_sent_today:,}")
 cols[3].metric(
     "Reply rate",
     "n/a" if reply_rate is None else f"{reply_rate:.1%}",
-    help=f"{figures.leads_replied:,} replies from {figures.leads_contacted:,} leads contacted.",
+    help=f"{plural(figures.leads_replied, 'lead')} replied of "
+    f"{plural(figures.leads_contacted, 'lead')} contacted (each lead counted once).",
 )
 cols[4].metric(
     "Spend this month",
@@ -55,7 +57,7 @@ if figures.running_campaigns:
         # Escaped: the name is anyone's text, and two "$" amounts would read as a LaTeX formula.
         st.progress(campaign.progress,
                     text=f"**{md(campaign.name)}** · {campaign.status} · {campaign.done:,} of "
-                    f"{campaign.enrolled:,} leads done · {md(spend)}")
+                    f"{plural(campaign.enrolled, 'lead')} done · {md(spend)}")
     st.caption("The Run monitor shows each run live.")
 else:
     st.caption("No campaign is running, scheduled or paused.")

@@ -22,6 +22,11 @@ def load_funnel(tenant_id: int, role: str, _actor: Actor) -> pd.DataFrame:
     return funnel.funnel_by_campaign(get_db(), _actor)
 
 
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def load_totals(tenant_id: int, role: str, _actor: Actor) -> pd.Series:
+    return funnel.funnel_totals(get_db(), _actor)
+
+
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner="Breaking the funnel down…")
 def load_breakdown(tenant_id: int, role: str, campaign_id: int, by: funnel.Breakdown,
                    _actor: Actor) -> pd.DataFrame:
@@ -39,10 +44,13 @@ if by_campaign.empty:
 
 st.subheader("Funnel by campaign")
 st.caption("Sent and delivered count each enrolment's first message; opted out counts leads who "
-           "opted out after they were enrolled. Rates are shares of the sent.")
+           "opted out after they were enrolled. Rates are shares of the sent. The chart counts a "
+           "lead once however many campaigns it is in; the table counts it in each of them.")
 chart, table = st.columns([1, 2])
-chart.plotly_chart(funnel.funnel_figure(by_campaign[list(funnel.STAGES)].sum(), "All campaigns"),
-                   key="reports_total_funnel")
+totals = run_action(load_totals, actor.tenant_id, actor.role.value, _actor=actor)
+if totals is not None:
+    chart.plotly_chart(funnel.funnel_figure(totals, "All campaigns, each lead once"),
+                       key="reports_total_funnel")
 table.dataframe(by_campaign.drop(columns="campaign_id"), hide_index=True, column_config=RATES)
 if actor.can(Permission.export_reports):
     downloads.show(by_campaign, "leadflow-funnel-by-campaign", sheet_name="Funnel",

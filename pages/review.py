@@ -9,6 +9,7 @@ import streamlit as st
 from core.campaigns import list_campaigns
 from core.permissions import Permission
 from core.pipeline.review import review_queue, review_queue_count
+from core.text import plural, plural_noun
 from pages.common import get_db, require_page, run_action
 from pages.monitor_sections import picker
 from pages.review_sections import bulk, draft
@@ -38,7 +39,7 @@ page = 1
 if pages > 1:
     page = int(page_column.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1,
                                key="review_page"))
-st.caption(f"{waiting:,} draft(s) await approval, oldest first.")
+st.caption(f"{plural(waiting, 'draft')} {plural_noun(waiting, 'awaits', 'await')} approval, oldest first.")
 items = review_queue(db, actor, campaign_id=campaign_id, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
 bulk.show(db, actor, items)
 for item in items:

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.analytics import charts
 from core.db import Database
 from core.errors import ValidationError
 from core.models import Campaign, CampaignLead, LLMCall, Tenant
@@ -240,25 +241,39 @@ def unit_costs_usd(report: CostReport) -> pd.DataFrame:
 
 
 def spend_by_day_figure(by_day: pd.DataFrame) -> go.Figure:
-    figure = go.Figure(go.Bar(x=by_day["day"], y=by_day["cost_usd"], name="spend"))
-    figure.update_layout(title="Spend by day", yaxis_title="USD", yaxis_tickformat="$,.4~f",
-                         margin={"t": 40, "b": 0})
+    """Spend per day as bars on a day axis; "No spend yet" when the range has none."""
+    title = "Spend by day"
+    if by_day.empty or not by_day["cost_usd"].any():
+        return charts.empty_figure(title, "No spend yet")
+    figure = go.Figure(go.Bar(x=by_day["day"], y=by_day["cost_usd"], name="spend",
+                              hovertemplate="%{x}: %{y:$,.4~f}<extra></extra>"))
+    figure.update_layout(title=title, xaxis=charts.day_axis(by_day["day"].min(), by_day["day"].max()),
+                         yaxis=charts.money_axis(), margin=charts.MARGIN)
     return figure
 
 
 def spend_by_figure(by: pd.DataFrame, dimension: SpendDimension) -> go.Figure:
+    title = f"Spend by {dimension}"
+    if by.empty or not by["cost_usd"].any():
+        return charts.empty_figure(title, "No spend yet")
     figure = go.Figure(go.Bar(x=by["cost_usd"], y=by[dimension], orientation="h"))
-    figure.update_layout(title=f"Spend by {dimension}", xaxis_tickformat="$,.4~f",
-                         yaxis={"autorange": "reversed"}, margin={"t": 40, "b": 0})
+    figure.update_layout(title=title, xaxis=charts.money_axis(),
+                         yaxis={"autorange": "reversed"}, margin=charts.MARGIN)
     return figure
 
 
 def tokens_figure(by_day: pd.DataFrame) -> go.Figure:
+    title = "Tokens by day"
+    if by_day.empty or not (by_day["input_tokens"].any() or by_day["output_tokens"].any()):
+        return charts.empty_figure(title, "No tokens used yet")
     figure = go.Figure([
         go.Bar(x=by_day["day"], y=by_day["input_tokens"], name="input tokens"),
         go.Bar(x=by_day["day"], y=by_day["output_tokens"], name="output tokens"),
     ])
-    figure.update_layout(title="Tokens by day", barmode="stack", margin={"t": 40, "b": 0})
+    figure.update_layout(title=title, barmode="stack",
+                         xaxis=charts.day_axis(by_day["day"].min(), by_day["day"].max()),
+                         yaxis=charts.count_axis("tokens"), legend=charts.LEGEND_ABOVE,
+                         margin=charts.MARGIN_WITH_LEGEND)
     return figure
 
 
@@ -266,20 +281,24 @@ def burndown_figure(burndown: Burndown) -> go.Figure:
     """Remaining budget day by day and where it is heading (spend alone when there is no budget)."""
     daily = burndown.daily
     month_end = burndown.month_start + timedelta(days=burndown.days_in_month - 1)
+    with_budget = burndown.budget_microusd is not None
+    title = "Budget burn-down" if with_budget else "Spend this month"
+    if not with_budget and burndown.spent_microusd == 0:
+        return charts.empty_figure(title, "No spend yet this month")
     last_day = daily["day"].iloc[-1]
     base = burndown.budget_microusd or 0
-    sign = -1 if burndown.budget_microusd is not None else 1
+    sign = -1 if with_budget else 1
     actual = (base + sign * daily["cumulative_microusd"]) / MICROUSD_PER_USD
     projected_end = (base + sign * burndown.projected_microusd) / MICROUSD_PER_USD
-    label = "remaining budget" if burndown.budget_microusd is not None else "spend this month"
+    label = "remaining budget" if with_budget else "spend this month"
     figure = go.Figure([
         go.Scatter(x=daily["day"], y=actual, mode="lines+markers", name=label),
         go.Scatter(x=[last_day, month_end], y=[actual.iloc[-1], projected_end], mode="lines",
                    line={"dash": "dash"}, name="projection"),
     ])
-    if burndown.budget_microusd is not None:
+    if with_budget:
         figure.add_hline(y=0, line={"color": "red", "width": 1})
-    figure.update_layout(title="Budget burn-down" if burndown.budget_microusd is not None
-                         else "Spend this month", yaxis_tickformat="$,.4~f",
-                         xaxis_range=[burndown.month_start, month_end], margin={"t": 40, "b": 0})
+    figure.update_layout(title=title, xaxis=charts.day_axis(burndown.month_start, month_end),
+                         yaxis=charts.money_axis(), legend=charts.LEGEND_ABOVE,
+                         margin=charts.MARGIN_WITH_LEGEND)
     return figure

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from sqlalchemy import and_, case, extract, func, select
 from sqlalchemy.orm import Session, aliased
 
+from core.analytics import charts
 from core.db import Database
 from core.errors import NotFound, ValidationError
 from core.models import Campaign, CampaignLead, Lead, Message, MessageStatus
@@ -30,6 +31,8 @@ Breakdown = Literal["variant", "industry", "title", "hour"]
 BREAKDOWNS: tuple[Breakdown, ...] = ("variant", "industry", "title", "hour")
 MAX_BREAKDOWN_ROWS = 50
 NONE_LABEL = "(none)"
+BREAKDOWN_TITLES: dict[Breakdown, str] = {
+    "variant": "A/B variant", "industry": "industry", "title": "title", "hour": "hour (UTC)"}
 
 
 def _with_rates(frame: pd.DataFrame) -> pd.DataFrame:
@@ -91,6 +94,36 @@ def funnel_by_campaign(db: Database, actor: Actor) -> pd.DataFrame:
               .merge(opted_out, on="campaign_id", how="left"))
     return _with_rates(funnel)[["campaign_id", "campaign", "channel", "status", *STAGES,
                                 "delivery_rate", "reply_rate", "opt_out_rate"]]
+
+
+def funnel_totals(db: Database, actor: Actor) -> pd.Series:
+    """Every campaign together, in leads: the five stages and their rates.
+
+    Summing the per-campaign rows would count a lead once per campaign (a lead in three
+    campaigns who replied once would be three replies), so each stage counts distinct leads.
+    """
+    actor.require(Permission.view_reports)
+    sent = and_(Message.step == 0, Message.status.in_(SENT_STATUSES))
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        enrolled, replied = session.execute(
+            select(func.count(func.distinct(CampaignLead.lead_id)),
+                   func.count(func.distinct(case((CampaignLead.replied_at.is_not(None),
+                                                  CampaignLead.lead_id)))))
+        ).one()
+        contacted, delivered = session.execute(
+            select(func.count(func.distinct(Message.lead_id)),
+                   func.count(func.distinct(case((Message.status == MessageStatus.delivered.value,
+                                                  Message.lead_id)))))
+            .where(sent)
+        ).one()
+        opted_out = session.scalar(
+            select(func.count(func.distinct(Lead.id)))
+            .join_from(Lead, CampaignLead, CampaignLead.lead_id == Lead.id)
+            .where(_opted_out_after_enrolment())
+        )
+    totals = pd.DataFrame([{"enrolled": enrolled, "sent": contacted, "delivered": delivered,
+                            "replied": replied, "opted_out": opted_out}])
+    return _with_rates(totals).iloc[0]
 
 
 def _frame(result: Any, columns: list[str]) -> pd.DataFrame:
@@ -166,7 +199,7 @@ def funnel_figure(row: pd.Series | dict[str, Any], title: str) -> go.Figure:
     values = [int(row[stage]) for stage in STAGES]
     figure = go.Figure(go.Funnel(y=[s.replace("_", " ") for s in STAGES], x=values,
                                  textinfo="value+percent initial"))
-    figure.update_layout(title=title, margin={"t": 40, "b": 0})
+    figure.update_layout(title=title, showlegend=False, margin=charts.MARGIN)
     return figure
 
 
@@ -181,7 +214,12 @@ def breakdown_figure(frame: pd.DataFrame, by: Breakdown) -> go.Figure:
     ])
     figure.update_layout(
         title=f"By {'hour of first send (UTC)' if by == 'hour' else by}", barmode="group",
-        yaxis2={"overlaying": "y", "side": "right", "tickformat": ".0%", "rangemode": "tozero"},
-        margin={"t": 40, "b": 0},
+        xaxis={"type": "category", "title": {"text": BREAKDOWN_TITLES[by]}},
+        yaxis=charts.count_axis("leads"),
+        yaxis2={**charts.count_axis("reply rate"), "overlaying": "y", "side": "right",
+                "tickformat": ".0%"},
+        # Above the plot: at Plotly's default place, right of the plot, it covered the
+        # reply-rate axis and hid its top label.
+        legend=charts.LEGEND_ABOVE, margin=charts.MARGIN_WITH_LEGEND,
     )
     return figure

@@ -29,6 +29,7 @@ from core.money import usd_to_microusd
 from core.permissions import Actor, system_actor
 from core.reports import format_usd
 from core.tenants import tenant_id_by_name
+from core.text import plural
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -107,7 +108,7 @@ def retry_failed(
         typer.echo(f"campaign {campaign.id} has no failed lead to retry")
     else:
         then = "resume it to send them" if campaign.status == "paused" else "they go out as it runs"
-        typer.echo(f"campaign {campaign.id}: {retried} failed lead(s) put back to pending; "
+        typer.echo(f"campaign {campaign.id}: {plural(retried, 'failed lead')} put back to pending; "
                    f"it is {campaign.status}: {then}")
 
 

@@ -13,6 +13,7 @@ from core.leads.importer import import_leads, reject_message
 from core.leads.queries import export_leads
 from core.permissions import system_actor
 from core.tenants import tenant_id_by_name
+from core.text import plural
 
 app = typer.Typer(no_args_is_help=True)
 REJECTS_SHOWN = 20
@@ -65,19 +66,19 @@ def import_(
         print_json(summary.counts())
         return
     typer.echo(
-        f"import {summary.import_id}: {summary.rows} rows, {summary.imported} imported, "
-        f"{summary.updated} updated, {summary.duplicates} duplicates, {summary.rejected} rejected"
+        f"import {summary.import_id}: {plural(summary.rows, 'row')}, {summary.imported} imported, "
+        f"{summary.updated} updated, {plural(summary.duplicates, 'duplicate')}, {summary.rejected} rejected"
     )
     for reject in summary.rejects[:REJECTS_SHOWN]:
         typer.echo(f"  {reject_message(reject)}")
     if summary.rejected > REJECTS_SHOWN:
-        typer.echo(f"  ... and {summary.rejected - REJECTS_SHOWN} more rejected rows")
+        typer.echo(f"  ... and {plural(summary.rejected - REJECTS_SHOWN, 'more rejected row')}")
     if summary.warnings:
-        typer.echo(f"{len(summary.warnings)} warnings on imported rows:")
+        typer.echo(f"{plural(len(summary.warnings), 'warning')} on imported rows:")
         for warning in summary.warnings[:REJECTS_SHOWN]:
             typer.echo(f"  row {warning['row']}: {warning['warning']}")
         if len(summary.warnings) > REJECTS_SHOWN:
-            typer.echo(f"  ... and {len(summary.warnings) - REJECTS_SHOWN} more warnings")
+            typer.echo(f"  ... and {plural(len(summary.warnings) - REJECTS_SHOWN, 'more warning')}")
 
 
 @app.command("export")
@@ -95,4 +96,4 @@ def export(
     if as_json:
         print_json({"leads": count, "out": str(out)})
     else:
-        typer.echo(f"exported {count} leads to {out}")
+        typer.echo(f"exported {plural(count, 'lead')} to {out}")

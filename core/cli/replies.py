@@ -8,6 +8,7 @@ from core.cli.base import database, print_json, user_errors
 from core.permissions import system_actor
 from core.replies import record_reply
 from core.tenants import tenant_id_by_name
+from core.text import plural
 
 
 @user_errors
@@ -26,7 +27,7 @@ def reply(
         print_json(recorded)
     else:
         typer.echo(f"reply recorded for lead {recorded.lead_id}: "
-                   f"{recorded.sequences_stopped} sequence(s) stopped"
+                   f"{plural(recorded.sequences_stopped, 'sequence')} stopped"
                    + (", opted out" if recorded.opted_out else ""))
 
 

@@ -12,6 +12,7 @@ from core.leads.importer import reject_message
 from core.permissions import system_actor
 from core.suppressions import import_suppressions
 from core.tenants import tenant_id_by_name
+from core.text import plural
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -34,7 +35,7 @@ def import_(
     if as_json:
         print_json(summary.counts())
         return
-    typer.echo(f"{summary.rows} rows: {summary.added} suppressed, {summary.already} already "
+    typer.echo(f"{plural(summary.rows, 'row')}: {summary.added} suppressed, {summary.already} already "
                f"suppressed, {summary.rejected} rejected")
     for reject in summary.rejects[:20]:
         typer.echo(f"  {reject_message(reject)}")

@@ -6,6 +6,7 @@ import typer
 
 from core.cli.base import database, print_json, user_errors
 from core.tenants import create_tenant, list_tenants
+from core.text import plural
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -36,4 +37,4 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
     if not tenants:
         typer.echo("no tenants yet: python -m core.cli tenants create NAME")
     for t in tenants:
-        typer.echo(f"{t.id:>5}  {t.name:<30} {t.default_country}  {t.users} users")
+        typer.echo(f"{t.id:>5}  {t.name:<30} {t.default_country}  {plural(t.users, 'user')}")

@@ -40,6 +40,7 @@ from core.leads.search import lead_search_text
 from core.logs import bound, get_logger
 from core.models import Lead, LeadImport, LeadTag, Tenant
 from core.permissions import Actor, Permission
+from core.text import plural, plural_noun
 
 log = get_logger(__name__)
 
@@ -218,8 +219,9 @@ def _left_out_message(headers: list[str], settings: Settings) -> str:
     named = ", ".join(f"'{shown(h)}'" for h in headers[:LEFT_OUT_NAMED])
     if len(headers) > LEFT_OUT_NAMED:
         named += f" and {len(headers) - LEFT_OUT_NAMED:,} more"
+    were = plural_noun(len(headers), "was", "were")
     return (
-        f"{len(headers):,} columns were not imported, since a lead keeps at most "
+        f"{plural(len(headers), 'column')} {were} not imported, since a lead keeps at most "
         f"{settings.import_max_custom_fields:,} custom fields: {named}; give a mapping to choose "
         "which columns to keep"
     )
@@ -302,7 +304,7 @@ def _check_rows(table: RawTable, normaliser: LeadNormaliser, report: ProgressCal
         checked.rejects.extend(_rejects(refused, table))
         done = min(start + NORMALISE_CHUNK, table.row_count)
         # Checking is about two thirds of the work, saving the rest.
-        report(0.65 * done / total, f"Checked {done:,} of {table.row_count:,} rows")
+        report(0.65 * done / total, f"Checked {done:,} of {plural(table.row_count, 'row')}")
     return checked
 
 
@@ -371,7 +373,7 @@ def _save(
             updated += counts[1]
             duplicates += counts[2]
             saved += len(chunk)
-            report(0.65 + 0.35 * saved / total, f"Saved {saved:,} of {len(checked.accepted):,} leads")
+            report(0.65 + 0.35 * saved / total, f"Saved {saved:,} of {plural(len(checked.accepted), 'lead')}")
         duplicates += checked.duplicates_in_file
         lead_import.status = "completed"
         lead_import.rows_total = checked.rows

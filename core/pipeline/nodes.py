@@ -67,6 +67,7 @@ from core.pipeline.store import (
     write_ledger_row,
 )
 from core.sender_verification import hold_campaign_for_unverified_sender
+from core.text import plural
 
 log = get_logger(__name__)
 
@@ -353,7 +354,8 @@ def research(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
             provider.update(provider_failed(exc.reason))
             events.append(event(ctx, "research", f"facts condensed by rules: {exc.reason}", level="warning"))
     events.append(
-        event(ctx, "research", f"{len(condensed)} facts", sources=sorted({f["source"] for f in condensed}))
+        event(ctx, "research", plural(len(condensed), "fact"),
+              sources=sorted({f["source"] for f in condensed}))
     )
     return {"facts": condensed, "events": events, "llm_calls": calls, **provider}
 

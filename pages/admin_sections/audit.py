@@ -7,6 +7,7 @@ import streamlit as st
 from core import admin
 from core.db import Database
 from core.permissions import Actor
+from core.text import plural
 from pages.common import run_action
 
 PAGE_KEY = "audit_page"
@@ -35,5 +36,5 @@ def show(db: Database, actor: Actor) -> None:
     audit = run_action(admin.query_audit_log, db, actor, user_id=user_id, action=action,
                        since=since, until=until, page=int(page), page_size=page_size)
     if audit is not None:
-        st.caption(f"{audit.total:,} entries · page {audit.page} of {audit.pages}")
+        st.caption(f"{plural(audit.total, 'entry')} · page {audit.page} of {audit.pages}")
         st.dataframe(audit.entries, hide_index=True)

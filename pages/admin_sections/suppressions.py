@@ -8,6 +8,7 @@ import streamlit as st
 from core.db import Database
 from core.permissions import Actor
 from core.suppressions import add_suppression, import_suppressions, list_suppressions, remove_suppression
+from core.text import plural
 from pages.common import run_action
 
 FLASH_KEY = "suppressions_flash"
@@ -49,8 +50,8 @@ def _import_form(db: Database, actor: Actor) -> None:
             summary = run_action(import_suppressions, db, actor, file_name=upload.name,
                                  data=upload.getvalue(), channel=channel, reason=reason)
             if summary is not None:
-                st.success(f"{summary.added:,} added, {summary.already:,} already suppressed, "
-                           f"{summary.rejected:,} rows rejected.")
+                st.success(f"{plural(summary.added, 'address')} added, {summary.already:,} already "
+                           f"suppressed, {plural(summary.rejected, 'row')} rejected.")
                 if summary.rejects:
                     st.dataframe(pd.DataFrame(summary.rejects).head(50), hide_index=True)
 
@@ -69,7 +70,7 @@ def show(db: Database, actor: Actor) -> None:
                       page=int(page_number))
     if page is None:
         return
-    st.caption(f"{page.total:,} suppressed addresses · page {page.page} of {page.pages}")
+    st.caption(f"{plural(page.total, 'suppressed address')} · page {page.page} of {page.pages}")
     st.dataframe(pd.DataFrame([vars(r) for r in page.rows]), hide_index=True)
     removable = {r.id: f"{r.address} ({r.channel})" for r in page.rows if r.reason == "manual"}
     if removable:

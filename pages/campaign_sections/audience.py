@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.campaign_editor import AudienceChoices, audience_choices, count_audience_filter
 from core.permissions import Actor
+from core.text import plural, plural_noun, with_article
 from pages.common import get_db, run_action
 
 CACHE_SECONDS = 15
@@ -65,6 +66,7 @@ def show(actor: Actor, key: str, channel: str, saved: dict[str, Any], *,
                        actor)
     if count is not None:
         address = "phone number" if channel == "sms" else "email address"
-        st.markdown(f"**{count:,} leads** match now (not opted out, with a {address}, not "
-                    "suppressed).")
+        verb = plural_noun(count, "matches", "match")
+        st.markdown(f"**{plural(count, 'lead')}** {verb} now (not opted out, "
+                    f"with {with_article(address)}, not suppressed).")
     return audience

@@ -14,7 +14,8 @@ from core.config import ConfigError
 from core.db import Database
 from core.permissions import Actor
 from core.reports import format_usd
-from pages.common import get_settings, md, run_action
+from core.text import plural
+from pages.common import get_settings, md, run_action, show_error
 
 if TYPE_CHECKING:
     from core.pipeline.service import PipelineRuntime, PreviewResult
@@ -42,7 +43,7 @@ def _preview(db: Database, actor: Actor, campaign_id: int, lead_id: int) -> Prev
     try:
         runtime = get_runtime(db)
     except ConfigError as exc:  # e.g. the openai provider without a key: say which setting
-        st.error(f"The preview cannot run: {md(exc)}")
+        show_error(f"the preview cannot run: {exc}")
         return None
     return preview(db, runtime, actor, campaign_id, lead_id)
 
@@ -81,7 +82,7 @@ def _show_result(result: dict[str, Any], channel: str) -> None:
             st.text_input("Subject", value=result["subject"] or "", disabled=True)
         st.code(result["body"], language=None, wrap_lines=True)
     length, segments, encoding, cost = st.columns(4)
-    length.metric("Length", f"{len(result['body'] or ''):,} characters")
+    length.metric("Length", plural(len(result["body"] or ""), "character"))
     segments.metric("SMS segments" if channel == "sms" else "Segments", result["segments"])
     encoding.metric("Encoding", md(result["encoding"] or "n/a"))
     cost.metric("Cost of this preview", format_usd(result["cost_microusd"]),

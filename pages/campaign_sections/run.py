@@ -14,6 +14,7 @@ from core.db import Database
 from core.permissions import Actor, Permission
 from core.pipeline.estimate import CostEstimate, estimate_campaign_cost
 from core.reports import format_usd
+from core.text import plural
 from pages.campaign_sections.editor import FLASH_KEY
 from pages.common import get_db, get_settings, md, run_action
 
@@ -24,7 +25,7 @@ def _progress(db: Database, actor: Actor, campaign: CampaignView) -> None:
         return
     done = progress.enrolled - progress.open_leads
     fraction = done / progress.enrolled if progress.enrolled else 0.0
-    st.progress(fraction, text=f"{done:,} of {progress.enrolled:,} leads done")
+    st.progress(fraction, text=f"{done:,} of {plural(progress.enrolled, 'lead')} done")
     enrolled, sent, spent, budget = st.columns(4)
     enrolled.metric("Enrolled", f"{progress.enrolled:,}")
     sent.metric("Messages sent", f"{progress.messages_by_status.get('sent', 0):,}")
@@ -53,8 +54,8 @@ def _estimate(actor: Actor, campaign: CampaignView) -> None:
     leads, per_lead, total, worst = st.columns(4)
     leads.metric("Leads", f"{estimate.leads:,}")
     per_lead.metric("Per lead", format_usd(estimate.cost_per_lead_microusd),
-                    help=f"{estimate.steps} step(s), {estimate.calls_per_lead} model call(s) on "
-                         f"{estimate.model}")
+                    help=f"{plural(estimate.steps, 'step')}, "
+                         f"{plural(estimate.calls_per_lead, 'model call')} on {estimate.model}")
     total.metric("Expected", format_usd(estimate.total_microusd))
     worst.metric("At most", format_usd(estimate.max_total_microusd),
                  help="If the guard has every draft written again once.")

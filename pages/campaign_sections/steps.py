@@ -6,6 +6,8 @@ from typing import Any
 
 import streamlit as st
 
+from core.text import with_article
+
 
 def _count(key: str, saved: int) -> int:
     return int(st.session_state.setdefault(f"{key}_count", saved))
@@ -22,7 +24,7 @@ def _resize(key: str, count: int, widgets: tuple[str, ...]) -> None:
 def _add_remove(key: str, count: int, minimum: int, noun: str, widgets: tuple[str, ...],
                 disabled: bool) -> None:
     add, remove = st.columns(2)
-    if add.button(f"Add {noun}", key=f"{key}_add", disabled=disabled):
+    if add.button(f"Add {with_article(noun)}", key=f"{key}_add", disabled=disabled):
         _resize(key, count + 1, ())
     if remove.button(f"Remove the last {noun}", key=f"{key}_remove",
                      disabled=disabled or count <= minimum):
@@ -45,7 +47,7 @@ def show_variants(key: str, saved: list[Any], *, disabled: bool) -> list[dict[st
         prompt = prompt_column.text_area(f"Variant {index + 1} prompt",
                                          key=f"{key}_prompt_{index}", disabled=disabled, height=90)
         variants.append({"name": name.strip(), "prompt": prompt.strip()})
-    _add_remove(key, count, 0, "a variant", ("name", "prompt"), disabled)
+    _add_remove(key, count, 0, "variant", ("name", "prompt"), disabled)
     return variants
 
 
@@ -72,5 +74,5 @@ def show_steps(key: str, saved: list[Any], *, disabled: bool) -> list[dict[str, 
             f"{title} prompt (empty: the system prompt)", key=f"{key}_prompt_{index}",
             disabled=disabled, height=68)
         steps.append({"delay_hours": delay, **({"prompt": prompt.strip()} if prompt.strip() else {})})
-    _add_remove(key, count, 1, "a follow-up", ("delay", "prompt"), disabled)
+    _add_remove(key, count, 1, "follow-up", ("delay", "prompt"), disabled)
     return steps

@@ -19,6 +19,7 @@ from core.leads.queries import (
     undo_opt_out,
 )
 from core.permissions import Actor
+from core.text import plural
 from pages.common import get_db, md, run_action
 
 OPT_OUT_LABELS = {"all": "All", "no": "Not opted out", "yes": "Opted out"}
@@ -27,10 +28,6 @@ PENDING_OPT_OUT_KEY = "leads_opt_out_pending"
 # The last bulk opt-out, {"action_id", "leads", "suppressions"}, while its undo is offered.
 DONE_OPT_OUT_KEY = "leads_opt_out_done"
 FLASH_KEY = "leads_table_flash"
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number:,} {noun if number == 1 else noun + 'es' if noun.endswith('ss') else noun + 's'}"
 
 
 def _tag_label(tag: str) -> str:
@@ -61,7 +58,7 @@ def show(actor: Actor) -> None:
     page = run_action(list_leads, db, actor, where, page=int(page_number), page_size=50)
     if page is None:
         return
-    st.caption(f"{page.total:,} leads · page {page.page} of {page.pages}")
+    st.caption(f"{plural(page.total, 'lead')} · page {page.page} of {page.pages}")
     st.dataframe(page.rows, hide_index=True)
     labels = {int(r.id): f"#{r.id} {r.first_name or ''} {r.last_name or ''} {r.email or r.phone or ''}"
               for r in page.rows.itertuples()}
@@ -73,7 +70,7 @@ def show(actor: Actor) -> None:
         added = run_action(add_tags, db, actor, chosen, new_tags)
         if added is not None:
             st.session_state.pop(DONE_OPT_OUT_KEY, None)  # the undo is offered right after, not later
-            st.toast(f"{added} tags added")
+            st.toast(f"{plural(added, 'tag')} added")
             st.rerun()
     if opt_col.button("Opt out", key="leads_opt_out"):
         plan = run_action(plan_opt_out, db, actor, chosen)
@@ -111,12 +108,12 @@ def _confirm_opt_out(actor: Actor) -> None:
         verb = "is" if plan.already_suppressed == 1 else "are"
         notes.append(f"{plan.already_suppressed:,} of the addresses {verb} suppressed already.")
     st.warning(
-        f"**Opt out {_count(plan.leads, 'lead')} ({_count(plan.addresses, 'address')})?** {names}.  \n"
+        f"**Opt out {plural(plan.leads, 'lead')} ({plural(plan.addresses, 'address')})?** {names}.  \n"
         "No campaign will message them again: their phones and emails go on the suppression list. "
         f"You can undo this right after. {' '.join(notes)}"
     )
     yes_col, no_col = st.columns([1, 1])
-    if yes_col.button(f"Opt out {_count(plan.leads, 'lead')}", key="leads_opt_out_confirm", type="primary"):
+    if yes_col.button(f"Opt out {plural(plan.leads, 'lead')}", key="leads_opt_out_confirm", type="primary"):
         st.session_state.pop(PENDING_OPT_OUT_KEY, None)
         done = run_action(opt_out_leads, db, actor, lead_ids)
         if done is not None and not (done.leads or done.suppressions):
@@ -141,19 +138,19 @@ def _offer_undo(actor: Actor) -> None:
         return
     message_col, undo_col = st.columns([4, 1])
     message_col.success(
-        f"{_count(done['leads'], 'lead')} opted out and {_count(done['suppressions'], 'address')} suppressed."
+        f"{plural(done['leads'], 'lead')} opted out and {plural(done['suppressions'], 'address')} suppressed."
     )
     if undo_col.button("Undo", key="leads_opt_out_undo"):
         undone = run_action(undo_opt_out, get_db(), actor, done["action_id"])
         st.session_state.pop(DONE_OPT_OUT_KEY, None)
         if undone is not None:
             kept = (
-                f" {_count(undone.kept, 'address')} stayed suppressed: the recipient asked for it since."
+                f" {plural(undone.kept, 'address')} stayed suppressed: the recipient asked for it since."
                 if undone.kept
                 else ""
             )
             st.session_state[FLASH_KEY] = (
-                f"Undone: {_count(undone.leads, 'lead')} opted back in and "
-                f"{_count(undone.suppressions, 'suppression')} removed.{kept}"
+                f"Undone: {plural(undone.leads, 'lead')} opted back in and "
+                f"{plural(undone.suppressions, 'suppression')} removed.{kept}"
             )
             st.rerun()

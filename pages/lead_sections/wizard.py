@@ -14,6 +14,7 @@ from core.leads.mapping import TARGET_LABELS, header_signature, mapping_for
 from core.leads.queries import get_import, rejects_frame
 from core.leads.readers import RawTable
 from core.permissions import Actor
+from core.text import plural
 from pages.common import get_db, md, run_action
 
 WIZARD = "leads_wizard"
@@ -95,7 +96,8 @@ def mapping_step(actor: Actor, state: dict[str, Any]) -> None:
             state["sheet"] = sheet
             state.pop("mapping", None)
             st.rerun()
-    st.caption(f"{md(state['file_name'])}: {table.row_count:,} rows, header on row {table.header_row}")
+    st.caption(f"{md(state['file_name'])}: {plural(table.row_count, 'row')}, "
+               f"header on row {table.header_row}")
     initial, saved = mapping_for(get_db(), actor, table.headers)
     if saved:
         st.success("Using the mapping saved for a file with these columns.")
@@ -123,8 +125,8 @@ def preview_step(actor: Actor, state: dict[str, Any]) -> None:
     frame = pd.DataFrame([{"row": r.row, "status": r.status, "problem": r.message, **r.values} for r in rows])
     st.dataframe(frame, hide_index=True)
     rejected = sum(1 for r in rows if r.status == "rejected")
-    st.caption(f"The first {len(rows)} rows: {rejected} would be rejected.")
-    if go.button(f"Import {table.row_count:,} rows", type="primary", key="leads_import"):
+    st.caption(f"The first {plural(len(rows), 'row')}: {rejected:,} would be rejected.")
+    if go.button(f"Import {plural(table.row_count, 'row')}", type="primary", key="leads_import"):
         bar = st.progress(0.0, text="Starting the import…")
         summary = run_action(
             import_table, get_db(), actor, table, file_name=state["file_name"],

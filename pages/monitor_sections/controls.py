@@ -17,6 +17,7 @@ from core.campaigns import (
 )
 from core.db import Database
 from core.permissions import Actor, Permission
+from core.text import plural, plural_noun
 from pages.common import md, run_action
 
 CONFIRM_KEY = "monitor_confirm_cancel"
@@ -48,7 +49,7 @@ def _retry(db: Database, actor: Actor, campaign: CampaignView, column: DeltaGene
         return
     then = ("they go out as the run goes on" if campaign.status == "running"
             else "they go out once you resume the campaign")
-    st.warning(f"Put {failed:,} failed leads of '{md(campaign.name)}' back to pending? Each is tried "
+    st.warning(f"Put {plural(failed, 'failed lead')} of '{md(campaign.name)}' back to pending? Each is tried "
                f"again from the step where it failed; {then}.")
     yes, no = st.columns(2)
     if yes.button("Yes, retry them", key="monitor_retry_confirm", type="primary"):
@@ -56,7 +57,8 @@ def _retry(db: Database, actor: Actor, campaign: CampaignView, column: DeltaGene
         if retried is not None:
             after = ("" if campaign.status == "running"
                      else " The campaign is paused: resume it to send them.")
-            _done(f"{retried:,} failed leads are pending again.{after}")
+            pending = plural_noun(retried, "is", "are")
+            _done(f"{plural(retried, 'failed lead')} {pending} pending again.{after}")
     if no.button("Keep them failed", key="monitor_retry_keep"):
         st.session_state.pop(RETRY_CONFIRM_KEY, None)
         st.rerun()

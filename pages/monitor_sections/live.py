@@ -12,6 +12,7 @@ from core.db import Database
 from core.models import FINAL_LEAD_STATUSES, LeadStatus
 from core.permissions import Actor
 from core.reports import format_usd
+from core.text import plural, plural_noun
 from pages.common import run_action
 
 REFRESH_SECONDS = 2.0
@@ -49,7 +50,7 @@ def _figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) -> No
     enrolled = progress.enrolled
     # Why a paused run stopped is the controls' banner above (as text: it may quote a provider).
     st.progress(done / enrolled if enrolled else 0.0,
-                text=f"{done:,} of {enrolled:,} leads done · {progress.status}")
+                text=f"{done:,} of {plural(enrolled, 'lead')} done · {progress.status}")
     workers = list_workers(db, actor)
     status_column, rate_column, eta_column, workers_column, spend_column = st.columns(5)
     status_column.metric("In flight", f"{progress.in_flight:,}")
@@ -57,7 +58,8 @@ def _figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) -> No
                        help="Leads finished in the last five minutes, per minute.")
     eta_column.metric("ETA", format_eta(progress.eta_seconds))
     workers_column.metric("Workers alive", sum(w.alive for w in workers),
-                          help=f"{len(workers)} runner(s) have reported a heartbeat.")
+                          help=f"{plural(len(workers), 'runner')} {plural_noun(len(workers), 'has', 'have')} "
+                               "reported a heartbeat.")
     with spend_column:
         _spend(progress)
 

@@ -7,12 +7,13 @@ import streamlit as st
 from core.db import Database
 from core.permissions import Actor
 from core.pipeline.review import BulkResult, ReviewItem, approve_many, reject_many
+from core.text import plural
 from pages.common import md, run_action
 from pages.review_sections.draft import done, selection_key
 
 
 def _report(verb: str, result: BulkResult) -> None:
-    message = f"{verb} {len(result.done)} draft(s)."
+    message = f"{verb} {plural(len(result.done), 'draft')}."
     if result.refused:
         message += " Not done: " + "; ".join(f"#{i}: {md(why)}" for i, why in result.refused.items())
     done(message)

@@ -12,7 +12,8 @@ from core.errors import LeadflowError
 from core.permissions import Actor
 from core.pipeline.review import ReviewItem, approve, reject
 from core.reports import format_usd
-from pages.common import md
+from core.text import plural
+from pages.common import md, show_error
 
 FLASH_KEY = "review_flash"
 
@@ -22,7 +23,7 @@ def succeeded(func: Callable[..., object], *args: Any, **kwargs: Any) -> bool:
     try:
         func(*args, **kwargs)
     except LeadflowError as exc:
-        st.error(md(exc))
+        show_error(exc)
         return False
     return True
 
@@ -40,8 +41,8 @@ def done(message: str) -> None:
 def _guard(item: ReviewItem) -> None:
     guard = item.guard
     verdict = "passed the checks" if guard.get("passed") else "did not pass the checks"
-    details = [f"{guard['segments']} SMS segment(s), {md(guard.get('encoding', ''))}"
-               if guard.get("segments") else "", f"{len(item.body or '')} characters"]
+    details = [f"{plural(guard['segments'], 'SMS segment')}, {md(guard.get('encoding', ''))}"
+               if guard.get("segments") else "", plural(len(item.body or ""), "character")]
     st.caption(f"Guard: {verdict} · " + " · ".join(d for d in details if d)
                + (f" · edited by user {md(guard['edited_by'])}" if guard.get("edited_by") else ""))
     for problem in guard.get("problems") or []:

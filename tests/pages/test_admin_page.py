@@ -207,8 +207,8 @@ def test_save_settings(open_page: PageFactory, db: Database, team: dict[str, Act
         ("settings_start", "9am", "is not a time of day"),
         ("settings_end", "07:00", "must start before it ends"),
         ("settings_budget", "lots", "'lots' is not an amount in dollars"),
-        ("settings_country", "Narnia", "country 'Narnia'"),
-        ("settings_email_sender", "nobody", "email sender 'nobody' is not valid"),
+        ("settings_country", "Narnia", "Country 'Narnia'"),
+        ("settings_email_sender", "nobody", "Email sender 'nobody' is not valid"),
     ],
 )
 def test_settings_errors_are_messages(open_page: PageFactory, db: Database, team: dict[str, Actor],
@@ -356,7 +356,7 @@ def test_the_email_sender_is_verified_through_dns_on_the_page(
     monkeypatch.setattr(sender_verification.DnsPythonResolver, "txt_records",
                         lambda self, name: zone.get(name, []))
     _click(app, "Check DNS now")
-    assert "no TXT record" in app.error[0].value and not app.exception
+    assert "No TXT record" in app.error[0].value and not app.exception
     zone["_leadflow.acme.example"] = [record]
     _click(app, "Check DNS now")
     assert "is verified" in app.success[0].value

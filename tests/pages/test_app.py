@@ -27,10 +27,12 @@ from core.db import Database
 from core.errors import LoginRefused
 from core.models import Role, UserSession
 from core.permissions import Actor
+from core.text import sentence
 from pages.auth import COOKIE_CHANGE_KEY, NOTICE_KEY, SESSION_KEY, SIGNED_OUT_KEY
 from pages.common import ACTOR_KEY
 from pages.registry import pages_for
 from tests.factories import PASSWORD, make_actor, make_tenant
+from tests.pages.markdown_checks import is_live
 
 
 def _app() -> AppTest:
@@ -94,7 +96,7 @@ def test_login_then_overview(page_env: str, db: Database) -> None:
 
 def test_wrong_password_is_a_message_and_locks_after_five(page_env: str, db: Database) -> None:
     make_actor(db, make_tenant(db), Role.analyst, "ann")
-    refused = login_refused_message(5, 15)
+    refused = sentence(login_refused_message(5, 15))  # shown as a sentence, in the one voice
     app = _app()
     for _ in range(5):
         app = _sign_in(app, "ann", "wrong password")
@@ -108,7 +110,7 @@ def test_an_unknown_username_gets_the_wrong_password_answer(page_env: str, db: D
     make_actor(db, make_tenant(db), Role.analyst, "ann")
     unknown = _sign_in(_app(), "nobody.here", PASSWORD).error[0].value
     wrong = _sign_in(_app(), "ann", "wrong password").error[0].value
-    assert unknown == wrong == login_refused_message(5, 15)
+    assert unknown == wrong == sentence(login_refused_message(5, 15))
 
 
 def _registered_titles(app: AppTest) -> set[str]:
@@ -333,3 +335,14 @@ def test_signing_out_of_a_session_restored_from_the_cookie_ends_it(
     app = next(b for b in app.sidebar.button if b.label == "Sign out").click().run()
     with pytest.raises(SessionEnded):
         signed_in_user(db, sign_in.session_id)
+
+
+def test_an_error_quoting_what_was_typed_shows_it_whole_as_a_sentence(page_env: str,
+                                                                       db: Database) -> None:
+    """Markdown read `<sales@example.com>` as an HTML tag and dropped it from the message."""
+    typed = "Sales <sales@example.com>"
+    app = _fill_owner_form(_app(), **{"Email (optional)": typed})
+    (error,) = [e.value for e in app.error]
+    assert not is_live(error, "<") and "sales@example.com" in error
+    assert error[0].isupper() and error.endswith(".")
+    assert not has_any_user(db)

@@ -124,7 +124,7 @@ def test_an_empty_name_is_refused_with_a_message(
     app = open_page(PAGE, manager)
     _button(app, "cmpnew_save").click().run()
     assert not app.exception
-    assert _errors(app) == ["a campaign needs a name"]
+    assert _errors(app) == ["A campaign needs a name."]
     assert list_campaigns(db, manager) == []
 
 
@@ -269,7 +269,7 @@ def test_schedule_and_its_errors(db: Database, manager: Actor, open_page: PageFa
     app.date_input(key=f"{key}_day").set_value(datetime.now(UTC).date() - timedelta(days=1))
     _button(app, f"{key}_schedule").click().run()
     assert not app.exception
-    assert any("the start time is in the past" in e for e in _errors(app))
+    assert any("The start time is in the past" in e for e in _errors(app))
     assert get_campaign(db, manager, campaign_id).status == "draft"
     tomorrow = datetime.now(UTC).date() + timedelta(days=1)
     app.date_input(key=f"{key}_day").set_value(tomorrow)
@@ -334,3 +334,20 @@ def test_campaign_names_and_reasons_reach_the_markdown_escaped(
                         .values(status="paused", status_reason=f"paused: {LATEX}"))
     app.run()
     assert_shown_escaped(app, name, f"paused: {LATEX}")
+
+
+def test_counts_and_articles_read_as_english(db: Database, tenant: int, manager: Actor,
+                                             open_page: PageFactory) -> None:
+    insert_leads(db, tenant, 1, start=5, industry="Logistics")
+    app = open_page(PAGE, manager)
+    app.radio(key="cmpnew_channel").set_value("email").run()
+    app.multiselect(key="cmpnew_audience_industries").select("Logistics").run()
+    assert any(m.value.startswith("**1 lead** matches now (not opted out, with an email address,")
+               for m in app.markdown)
+    app.multiselect(key="cmpnew_audience_industries").select("Software").run()
+    assert any(m.value.startswith("**4 leads** match now") for m in app.markdown)
+    _button(app, "cmpnew_variant_add").click().run()
+    labels = {_button(app, key).label for key in ("cmpnew_variant_add", "cmpnew_variant_remove",
+                                                  "cmpnew_step_add", "cmpnew_step_remove")}
+    assert labels == {"Add a variant", "Remove the last variant", "Add a follow-up",
+                      "Remove the last follow-up"}

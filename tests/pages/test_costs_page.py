@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
+import pandas as pd
 import pytest
 
 from core.db import Database
@@ -91,3 +93,44 @@ def test_signed_out_is_stopped(open_page: PageFactory, page_env: str) -> None:
     app = open_page(PAGE, None)
     assert app.error[0].value == "You are not signed in."
     assert not app.metric
+
+
+def test_an_empty_month_says_no_spend_instead_of_an_axis(open_page: PageFactory, db: Database,
+                                                         tenant: int) -> None:
+    app = open_page(PAGE, make_actor(db, tenant, Role.analyst))
+    (chart,) = app.get("plotly_chart")
+    layout = json.loads(chart.proto.spec)["layout"]
+    assert [a["text"] for a in layout["annotations"]] == ["No spend yet this month"]
+    assert layout["yaxis"]["visible"] is False
+
+
+def test_one_day_of_spend_is_a_day_on_the_chart(open_page: PageFactory, db: Database,
+                                                tenant: int) -> None:
+    _seed_spend(db, tenant)
+    app = open_page(PAGE, make_actor(db, tenant, Role.analyst))
+    today = datetime.now(UTC).date()
+    app.date_input(key="costs_range").set_value((today, today)).run()
+    by_day = next(json.loads(c.proto.spec) for c in app.get("plotly_chart")
+                  if json.loads(c.proto.spec)["layout"]["title"]["text"] == "Spend by day")
+    axis = by_day["layout"]["xaxis"]
+    assert axis["dtick"] == 86_400_000 and axis["tickformat"] == "%b %-d"
+    low, high = (pd.Timestamp(v) for v in axis["range"])
+    assert high - low >= pd.Timedelta(days=7)
+    assert by_day["layout"]["yaxis"]["rangemode"] == "tozero"
+
+
+@pytest.mark.parametrize(
+    ("days", "message"),
+    [
+        (400, "Pick a range of at most 366 days."),
+        (-3, "The start date {start} is after the end date {end}."),
+    ],
+)
+def test_range_errors_are_sentences(open_page: PageFactory, db: Database, tenant: int, days: int,
+                                    message: str) -> None:
+    """Errors read the same on every page: a capital letter, a full stop, nothing lower-case-first."""
+    app = open_page(PAGE, make_actor(db, tenant, Role.analyst))
+    end = datetime.now(UTC).date() - timedelta(days=5)
+    start = end - timedelta(days=days)
+    app.date_input(key="costs_range").set_value((start, end)).run()
+    assert [e.value for e in app.error] == [message.format(start=start, end=end)]

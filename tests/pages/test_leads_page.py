@@ -76,7 +76,7 @@ def test_lead_table_searches_tags_and_opts_out(db: Database, open_page: PageFact
     import_leads(db, admin, file_name="a.csv", data=CSV.split(b"\n", 2)[2])
     app = open_page("pages/leads.py", admin)
     app.text_input(key="leads_filter_search").input("lovelace").run()
-    assert "1 leads" in app.caption[-1].value
+    assert "1 lead ·" in app.caption[-1].value
     lead_id = int(app.dataframe[-1].value["id"][0])
     app.multiselect(key="leads_selected").select(lead_id).run()
     app.text_input(key="leads_new_tags").input("vip").run()

@@ -110,7 +110,7 @@ def test_errors_are_grouped_and_a_lead_drills_down(open_page: PageFactory, db: D
 def test_an_unknown_lead_is_a_message(open_page: PageFactory, db: Database, run: SeededRun) -> None:
     app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.analyst, "ann"))
     app.number_input(key="monitor_lead_id").set_value(999).run()
-    assert "no lead 999" in app.error[0].value
+    assert "No lead 999" in app.error[0].value
 
 
 def test_no_campaign_yet(open_page: PageFactory, db: Database) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -107,3 +108,16 @@ def test_a_campaign_name_reaches_the_markdown_escaped(open_page: PageFactory, db
     app = open_page(PAGE, make_actor(db, tenant, Role.manager))
     assert "has no enrolled leads" in app.info[0].value
     assert_shown_escaped(app, name)
+
+
+def test_the_total_funnel_counts_each_lead_once(open_page: PageFactory, db: Database,
+                                                tenant: int) -> None:
+    lead = make_lead(db, tenant)
+    for name in ("First", "Second", "Third"):
+        campaign = make_campaign(db, tenant, name, created_at=T0)
+        enrol(db, tenant, campaign, lead, first_touch="delivered", sent_at=T0, replied_at=T0)
+    app = open_page(PAGE, make_actor(db, tenant, Role.analyst))
+    assert not app.exception
+    total = json.loads(app.get("plotly_chart")[0].proto.spec)
+    assert total["data"][0]["x"] == [1, 1, 1, 1, 0]
+    assert "All campaigns, each lead once" == total["layout"]["title"]["text"]

@@ -50,7 +50,7 @@ def test_drafts_show_with_sources_and_guard(open_page: PageFactory, db: Database
     assert app.text_area(key=f"review_body_{first.id}").value == first.draft_body
     assert "Guard: passed the checks" in "\n".join(c.value for c in app.caption)
     assert len(app.dataframe) == 3  # one table of sources per draft
-    assert "3 draft(s) await approval" in "\n".join(c.value for c in app.caption)
+    assert "3 drafts await approval" in "\n".join(c.value for c in app.caption)
 
 
 def test_approve_submits_to_core(open_page: PageFactory, db: Database, run: SeededRun,
@@ -96,7 +96,7 @@ def test_reject_needs_a_reason(open_page: PageFactory, db: Database, run: Seeded
     app = open_page(PAGE, manager)
     target = run.campaign_lead_ids[2]
     app.button(key=f"review_reject_{target}").click().run()
-    assert "say why" in app.error[0].value
+    assert "Say why" in app.error[0].value
     assert _enrolment(db, target).status == "awaiting_approval"
     app.text_input(key=f"review_reason_{target}").input("too pushy").run()
     app.button(key=f"review_reject_{target}").click().run()
@@ -112,11 +112,11 @@ def test_bulk_approve_and_reject(open_page: PageFactory, db: Database, run: Seed
     app.checkbox(key=f"review_pick_{first}").check()
     app.checkbox(key=f"review_pick_{second}").check().run()
     app.button(key="review_bulk_approve").click().run()
-    assert "Approved 2 draft(s)." in app.success[0].value
+    assert "Approved 2 drafts." in app.success[0].value
     assert [_enrolment(db, i).status for i in (first, second)] == ["approved", "approved"]
     app.button(key="review_select_all").click().run()
     app.button(key="review_bulk_reject").click().run()
-    assert "say why" in app.error[0].value
+    assert "Say why" in app.error[0].value
     app.text_input(key="review_bulk_reason").input("off-brand").run()
     app.button(key="review_bulk_reject").click().run()
     assert _enrolment(db, third).status == "failed"
@@ -128,7 +128,7 @@ def test_filter_by_campaign_and_pages(open_page: PageFactory, db: Database, run:
     other = seed_run(db, leads=3, tenant_id=run.owner.tenant_id, name="Winter SMS",
                      approval_required=True)
     app = open_page(PAGE, manager)
-    assert "6 draft(s)" in "\n".join(c.value for c in app.caption)
+    assert "6 drafts await approval" in "\n".join(c.value for c in app.caption)
     app.selectbox(key="review_campaign").set_value(other.campaign_id).run()
     shown = {t.key for t in app.text_area}
     assert shown == {f"review_body_{i}" for i in other.campaign_lead_ids}

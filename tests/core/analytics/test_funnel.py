@@ -13,6 +13,7 @@ from core.analytics.funnel import (
     funnel_breakdown,
     funnel_by_campaign,
     funnel_figure,
+    funnel_totals,
 )
 from core.db import Database
 from core.errors import NotFound, ValidationError
@@ -133,3 +134,25 @@ def test_figures(db: Database, seeded: tuple[Actor, dict[str, int]]) -> None:
 def test_empty_tenant(db: Database) -> None:
     actor = make_actor(db, make_tenant(db), Role.analyst)
     assert funnel_by_campaign(db, actor).empty
+
+
+def test_the_total_funnel_counts_leads_not_enrolments(db: Database) -> None:
+    """A lead enrolled, contacted and replying in three campaigns is one lead at every stage."""
+    tenant = make_tenant(db)
+    actor = make_actor(db, tenant, Role.analyst)
+    lead = make_lead(db, tenant, opted_out_at=T0 + timedelta(days=1))
+    quiet = make_lead(db, tenant)
+    for name in ("First", "Second", "Third"):
+        campaign = make_campaign(db, tenant, name)
+        enrol(db, tenant, campaign, lead, first_touch="delivered", sent_at=T0, replied_at=T0,
+              created_at=T0)
+        enrol(db, tenant, campaign, quiet, first_touch="sent", sent_at=T0, created_at=T0)
+    totals = funnel_totals(db, actor)
+    assert _stages(totals) == (2, 2, 1, 1, 1)
+    assert totals["reply_rate"] == pytest.approx(1 / 2)
+    assert _stages(funnel_by_campaign(db, actor)[list(STAGES)].sum()) == (6, 6, 3, 3, 3)
+
+
+def test_the_total_funnel_of_an_empty_tenant(db: Database) -> None:
+    totals = funnel_totals(db, make_actor(db, make_tenant(db), Role.analyst))
+    assert _stages(totals) == (0, 0, 0, 0, 0) and totals["reply_rate"] == 0.0
