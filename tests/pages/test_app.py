@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from core import admin
@@ -29,7 +30,7 @@ from core.models import Role, UserSession
 from core.permissions import Actor
 from pages.auth import COOKIE_CHANGE_KEY, NOTICE_KEY, SESSION_KEY, SIGNED_OUT_KEY
 from pages.common import ACTOR_KEY
-from pages.registry import pages_for
+from pages.registry import REFUSED_ICON, pages_for
 from tests.factories import PASSWORD, make_actor, make_tenant
 
 
@@ -112,8 +113,9 @@ def test_an_unknown_username_gets_the_wrong_password_answer(page_env: str, db: D
 
 
 def _registered_titles(app: AppTest) -> set[str]:
-    # AppTest keeps the pages the last run registered with st.navigation.
-    return {info["page_name"] for info in app._registered_pages.values()}
+    # AppTest keeps the pages the last run registered with st.navigation; those the role may not
+    # open are registered too, hidden and locked, only so that their URL explains the refusal.
+    return {info["page_name"] for info in app._registered_pages.values() if info["icon"] != REFUSED_ICON}
 
 
 # Written out, not derived from PAGES: this is the issue's role table, so a wrong permission on a
@@ -333,3 +335,59 @@ def test_signing_out_of_a_session_restored_from_the_cookie_ends_it(
     app = next(b for b in app.sidebar.button if b.label == "Sign out").click().run()
     with pytest.raises(SessionEnded):
         signed_in_user(db, sign_in.session_id)
+
+
+@pytest.fixture
+def routed_by_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every run starts in app.py, as on a served app once any session has called st.navigation.
+
+    Streamlit decides per process whether a folder named pages/ is an old-style page list; AppTest
+    starts that guess afresh on every run, which would run a requested page's script directly and
+    bypass app.py's router.
+    """
+    create = PagesManager.__init__
+
+    def as_served(self: PagesManager, *args: object, **kwargs: object) -> None:
+        create(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", as_served)
+
+
+@pytest.mark.parametrize(
+    ("role", "page", "who"),
+    [
+        (Role.analyst, "pages/admin.py", "admins and owners"),
+        (Role.manager, "pages/leads.py", "admins and owners"),
+        (Role.analyst, "pages/review.py", "managers, admins and owners"),
+    ],
+)
+def test_a_forbidden_page_says_the_role_cannot_open_it(
+    page_env: str, db: Database, routed_by_app: None, role: Role, page: str, who: str
+) -> None:
+    make_actor(db, make_tenant(db), role, "user1")
+    app = _sign_in(_app(), "user1", PASSWORD)
+    app.switch_page(page).run()
+    assert not app.exception
+    shown = " ".join(str(w.value) for w in app.warning)
+    assert "Your role cannot open this page" in shown
+    assert f"signed in as {'an' if role == Role.analyst else 'a'} {role.value}" in shown
+    assert who in shown
+    # Nothing of the page itself runs: no title of it, no widget of it.
+    assert [t.value for t in app.title] == []
+
+
+def test_a_page_lost_by_a_role_change_says_so_at_the_next_page_load(
+    page_env: str, db: Database, routed_by_app: None
+) -> None:
+    owner = make_actor(db, make_tenant(db), Role.owner, "olga")
+    mia = make_actor(db, owner.tenant_id, Role.admin, "mia")
+    session_id = start_session(db, mia, key=DEV_COOKIE_KEY, lifetime=timedelta(days=1)).session_id
+    app = _restored(db, session_id)
+    app.switch_page("pages/admin.py").run()
+    assert [t.value for t in app.title] == ["Admin"]
+    admin.change_role(db, owner, mia.user_id, Role.manager)
+    app.run()
+    assert not app.exception
+    assert "Your role cannot open this page" in " ".join(str(w.value) for w in app.warning)
+    assert "Admin" not in _registered_titles(app)
