@@ -64,6 +64,43 @@ def roles_that_open(spec: PageSpec) -> list[Role]:
     ]
 
 
+# What a permission lets a person do, in the words of the confirmation before losing it.
+ABILITIES: dict[Permission, str] = {
+    P.view_overview: "see the overview",
+    P.view_campaigns: "read campaigns",
+    P.edit_campaigns: "write and edit campaigns",
+    P.run_campaigns: "start, pause or cancel runs",
+    P.review_drafts: "review drafts",
+    P.view_monitor: "watch runs",
+    P.view_costs: "see costs",
+    P.view_reports: "read reports",
+    P.export_reports: "export reports",
+    P.manage_leads: "import and edit leads",
+    P.manage_suppressions: "manage the suppression list",
+    P.manage_users: "manage users",
+    P.manage_settings: "change the organisation's settings",
+    P.view_audit_log: "read the audit log",
+    P.manage_owners: "make or remove owners",
+}
+
+
+def is_lower(new: Role, old: Role) -> bool:
+    """Whether `new` may do less than `old`."""
+    return ROLE_PERMISSIONS[new] < ROLE_PERMISSIONS[old]
+
+
+def lost_by(old: Role, new: Role) -> tuple[list[str], list[str]]:
+    """The page titles and the abilities a person loses when their role goes from `old` to `new`."""
+    before, after = Actor(None, 0, old), Actor(None, 0, new)
+    pages = [
+        spec.title
+        for spec in PAGES
+        if spec.permission and before.can(spec.permission) and not after.can(spec.permission)
+    ]
+    abilities = [ABILITIES[p] for p in Permission if p in ROLE_PERMISSIONS[old] - ROLE_PERMISSIONS[new]]
+    return pages, abilities
+
+
 def _a(word: str) -> str:
     return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
 

@@ -27,10 +27,10 @@ from core.config import DEV_COOKIE_KEY, ROOT
 from core.db import Database
 from core.errors import LoginRefused
 from core.models import Role, UserSession
-from core.permissions import Actor
+from core.permissions import Actor, Permission
 from pages.auth import COOKIE_CHANGE_KEY, NOTICE_KEY, SESSION_KEY, SIGNED_OUT_KEY
 from pages.common import ACTOR_KEY
-from pages.registry import REFUSED_ICON, pages_for
+from pages.registry import ABILITIES, REFUSED_ICON, lost_by, pages_for
 from tests.factories import PASSWORD, make_actor, make_tenant
 
 
@@ -391,3 +391,18 @@ def test_a_page_lost_by_a_role_change_says_so_at_the_next_page_load(
     assert not app.exception
     assert "Your role cannot open this page" in " ".join(str(w.value) for w in app.warning)
     assert "Admin" not in _registered_titles(app)
+
+
+def test_every_permission_has_words_for_what_a_lower_role_loses() -> None:
+    assert set(ABILITIES) == set(Permission)
+    assert lost_by(Role.admin, Role.manager) == (
+        ["Leads", "Admin"],
+        [
+            "import and edit leads",
+            "manage the suppression list",
+            "manage users",
+            "change the organisation's settings",
+            "read the audit log",
+        ],
+    )
+    assert lost_by(Role.analyst, Role.owner) == ([], [])
