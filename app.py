@@ -25,7 +25,8 @@ from pages.auth import (
     sync_sign_in_cookie,
 )
 from pages.common import ACTOR_KEY, get_db, get_settings, md, show_error
-from pages.registry import pages_for
+from pages.refused import show as show_refusal
+from pages.registry import REFUSED_ICON, pages_for, refused_for
 
 st.set_page_config(page_title="Leadflow", page_icon=":material/send:", layout="wide")
 
@@ -87,10 +88,21 @@ with st.sidebar:
         "Sign out", key="sign_out", on_click=sign_out_everywhere, help="Ends your sign-in in every browser."
     )
 
-st.navigation(
-    {
-        section: [st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path) for p in specs]
-        for section, specs in pages_for(actor).items()
-    },
-    position="top",
-).run()
+allowed = pages_for(actor)
+refused = {spec.url_path: spec for spec in refused_for(actor)}
+menu = {
+    section: [st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path) for p in specs]
+    for section, specs in allowed.items()
+}
+# A page the role may not open is registered too, hidden from the menu, so that its URL (a
+# bookmark, a shared link, the page open when an admin changed the role) says why instead of
+# Streamlit's "Page not found"; it is never run.
+next(iter(menu.values())).extend(
+    st.Page(p.script, title=p.title, icon=REFUSED_ICON, url_path=p.url_path, visibility="hidden")
+    for p in refused.values()
+)
+page = st.navigation(menu, position="top")
+if page.url_path in refused:
+    show_refusal(refused[page.url_path], actor, home=next(iter(allowed.values()))[0])
+else:
+    page.run()

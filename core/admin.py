@@ -147,10 +147,14 @@ def _refuse_losing_last_owner(session: Session, user: User, what: str) -> None:
             )
 
 
-def change_role(db: Database, actor: Actor, user_id: int, role: str | Role) -> UserView:
+def change_role(
+    db: Database, actor: Actor, user_id: int, role: str | Role, *, check_only: bool = False
+) -> UserView:
     """Give a user (yourself included) another role; only owners make or unmake owners.
 
     An owner may step down once another owner is active; the last active owner may not.
+    With `check_only`, raise what the change would raise and change nothing (a confirmation
+    is asked only for a change that can be made).
     """
     actor.require(Permission.manage_users)
     new_role = parse_role(role)
@@ -162,6 +166,8 @@ def change_role(db: Database, actor: Actor, user_id: int, role: str | Role) -> U
         if Role.owner in (old_role, new_role):
             actor.require(Permission.manage_owners)
             _refuse_losing_last_owner(session, user, f"make {new_role.value} of")
+        if check_only:
+            return UserView.of(user)
         user.role = new_role.value
         record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
                      action="change_role", entity="user", entity_id=user.id,

@@ -9,10 +9,46 @@ from core import admin
 from core.auth import UserView
 from core.db import Database
 from core.models import Role
-from core.permissions import Actor, Permission
+from core.permissions import ROLE_PERMISSIONS, Actor, Permission
 from pages.common import run_action, user_errors
+from pages.registry import is_lower, lost_by
+from pages.widgets import id_select
 
 FLASH_KEY = "admin_users_flash"
+# The role a user asked to give herself, lower than her own, until she confirms or keeps hers.
+DEMOTION_KEY = "admin_users_confirm_demotion"
+
+
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _demotion_warning(old: Role, new: Role) -> str:
+    pages, abilities = lost_by(old, new)
+    lose = f"You lose the {_listed(pages)} page{'s' if len(pages) > 1 else ''}, and" if pages else "You"
+    back = "another owner" if old is Role.owner else "an admin or an owner"
+    return (
+        f"Change your own role from {old.value} to {new.value}? {lose} may no longer "
+        f"{_listed(abilities)}. Only {back} can give {'them' if len(abilities) > 1 else 'it'} back."
+    )
+
+
+def _confirm_demotion(db: Database, actor: Actor, user: UserView, new_role: str) -> str | None:
+    """The confirmation of a lower role for oneself; what happened once confirmed."""
+    if st.session_state.get(DEMOTION_KEY) != new_role:
+        return None
+    st.warning(_demotion_warning(Role(user.role), Role(new_role)))
+    yes, no = st.columns(2)
+    if yes.button("Yes, change my role", key="manage_demote_confirm", type="primary"):
+        st.session_state.pop(DEMOTION_KEY, None)
+        if run_action(admin.change_role, db, actor, user.id, new_role) is not None:
+            if Permission.manage_users not in ROLE_PERMISSIONS[Role(new_role)]:
+                st.rerun()  # this page is no longer hers: the next run says so, and why
+            return f"You are now {new_role}."
+    if no.button("Keep my role", key="manage_demote_keep"):
+        st.session_state.pop(DEMOTION_KEY, None)
+        st.rerun()
+    return None
 
 
 def _invite_form(db: Database, actor: Actor, grantable: list[str]) -> None:
@@ -39,10 +75,9 @@ def _change_user(db: Database, actor: Actor, grantable: list[str], team: list[Us
     """The picker and its actions; True when a user changed in this run without a rerun."""
     users = {u.id: u for u in team}
     st.markdown("**Change a user**")
-    # Labels from a dict, not a lambda: widget settings must pickle (serializable session state).
     labels = {u.id: f"{u.username} ({u.role})" for u in users.values()}
-    picked = st.selectbox("User", list(users), key="manage_user", format_func=labels.__getitem__)
-    user = users[picked]
+    # By id: the label holds the role, which a change of role changes under the picker.
+    user = users[id_select.show("User", "manage_user", labels, default=next(iter(labels)))]
     role_column, active_column, unlock_column, reset_column = st.columns(4)
     new_role = role_column.selectbox(
         "New role",
@@ -52,11 +87,17 @@ def _change_user(db: Database, actor: Actor, grantable: list[str], team: list[Us
     )
     toggle = "Reactivate" if not user.active else "Deactivate"
     done = None
-    if (
-        role_column.button("Change role", key="manage_change_role")
-        and run_action(admin.change_role, db, actor, user.id, new_role) is not None
-    ):
-        done = f"{user.username} is now {new_role}."
+    if role_column.button("Change role", key="manage_change_role"):
+        if user.id == actor.user_id and is_lower(Role(new_role), Role(user.role)):
+            # Asked below, before anything changes; a change core refuses is refused at once.
+            if run_action(admin.change_role, db, actor, user.id, new_role, check_only=True) is not None:
+                st.session_state[DEMOTION_KEY] = new_role
+        elif run_action(admin.change_role, db, actor, user.id, new_role) is not None:
+            done = f"{user.username} is now {new_role}."
+    if user.id != actor.user_id or new_role == user.role:
+        st.session_state.pop(DEMOTION_KEY, None)  # another user or role picked since: nothing to confirm
+    else:
+        done = _confirm_demotion(db, actor, user, new_role) or done
     if (
         active_column.button(toggle, key="manage_toggle_active")
         and run_action(admin.set_user_active, db, actor, user.id, not user.active) is not None

@@ -8,6 +8,7 @@ from core.campaign_editor import campaign_table
 from core.db import Database
 from core.permissions import Actor, Permission
 from pages.common import run_action
+from pages.widgets import id_select
 
 NEW = 0  # the selectbox option for a campaign not saved yet
 SELECTED_KEY = "campaigns_selected"
@@ -22,11 +23,19 @@ def show(db: Database, actor: Actor) -> int | None:
     if table is None:
         return None
     if table.empty:
-        st.info("No campaigns yet." + (" Create the first one below." if actor.can(
-            Permission.edit_campaigns) else " A manager creates them."))
+        st.info(
+            "No campaigns yet."
+            + (
+                " Create the first one below."
+                if actor.can(Permission.edit_campaigns)
+                else " A manager creates them."
+            )
+        )
     else:
         st.dataframe(
-            table, hide_index=True, key="campaigns_table",
+            table,
+            hide_index=True,
+            key="campaigns_table",
             column_config={
                 "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
                 "spent_usd": st.column_config.NumberColumn("spent", format="$%.4f"),
@@ -38,12 +47,8 @@ def show(db: Database, actor: Actor) -> int | None:
     labels |= {int(row.id): f"#{row.id} {row.name} ({row.status})" for row in table.itertuples()}
     if not labels:
         return None
-    pending = st.session_state.pop(OPEN_NEXT_KEY, None)
-    if pending in labels:
-        st.session_state[SELECTED_KEY] = pending
-    elif st.session_state.get(SELECTED_KEY) not in labels:
-        # An existing campaign first; a new one when there is none.
-        st.session_state[SELECTED_KEY] = int(table["id"].iloc[0]) if not table.empty else NEW
-    picked: int = st.selectbox("Campaign", list(labels), format_func=labels.__getitem__,
-                               key=SELECTED_KEY)
-    return picked
+    # An existing campaign first; a new one when there is none.
+    default = int(table["id"].iloc[0]) if not table.empty else NEW
+    return id_select.show(
+        "Campaign", SELECTED_KEY, labels, default=default, force=st.session_state.pop(OPEN_NEXT_KEY, None)
+    )

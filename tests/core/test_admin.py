@@ -572,3 +572,18 @@ def test_the_migration_keeps_the_first_of_two_tenants_sharing_a_sender_id(tmp_pa
     assert [tuple(row) for row in rows] == [(1, "+14155552671", "+14155552671"), (2, None, None),
                                              (3, "Acme", "acme")]
     assert [row[0] for row in audit] == [2] and "unique across tenants" in audit[0][1]
+
+
+def test_a_role_change_checked_only_raises_the_same_and_changes_nothing(
+    db: Database, team: dict[str, Actor], tenant: int
+) -> None:
+    owner_id = team["owner"].user_id
+    with pytest.raises(Conflict, match="last active owner"):
+        change_role(db, team["owner"], owner_id, "admin", check_only=True)  # type: ignore[arg-type]
+    with pytest.raises(PermissionDenied):
+        change_role(db, team["admin"], owner_id, "manager", check_only=True)  # type: ignore[arg-type]
+    make_actor(db, tenant, Role.owner, "second-owner")
+    assert change_role(db, team["owner"], owner_id, "manager", check_only=True).role == "owner"  # type: ignore[arg-type]
+    assert _role_of(db, owner_id) == "owner"  # type: ignore[arg-type]
+    with db.session(system=True, read_only=True) as session:
+        assert session.query(AuditLog).filter_by(tenant_id=tenant, action="change_role").count() == 0

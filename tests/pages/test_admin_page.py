@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from core import admin, sender_verification
@@ -394,3 +395,60 @@ def test_a_domain_another_tenant_verified_is_refused_on_the_page(
     app = open_page(PAGE, team["admin"])
     _click(app, "Get the DNS record")
     assert "verified as a sender by another tenant" in app.error[0].value and not app.exception
+
+
+def _role_changes(db: Database, tenant_id: int) -> list[dict[str, Any]]:
+    with db.session(system=True, read_only=True) as session:
+        return list(
+            session.scalars(
+                select(AuditLog.details)
+                .where(AuditLog.tenant_id == tenant_id, AuditLog.action == "change_role")
+                .order_by(AuditLog.id)
+            )
+        )
+
+
+@pytest.mark.parametrize(
+    ("actor", "new_role", "lost"),
+    [
+        ("owner", "manager", ("Admin", "Leads", "manage users")),
+        ("admin", "analyst", ("Admin", "Leads", "Review queue", "start, pause or cancel runs")),
+        ("owner", "admin", ("make or remove owners",)),
+    ],
+)
+def test_lowering_ones_own_role_asks_first_and_names_what_is_lost(
+    open_page: PageFactory,
+    db: Database,
+    team: dict[str, Actor],
+    actor: str,
+    new_role: str,
+    lost: tuple[str, ...],
+) -> None:
+    me = team[actor]
+    make_actor(db, me.tenant_id, Role.owner, "second-owner")  # so that an owner may step down
+    app = _pick(open_page(PAGE, me), db, me.username)
+    app.selectbox(key="manage_role").set_value(new_role)
+    _click(app, "Change role")
+    assert not app.exception
+    asked = " ".join(w.value for w in app.warning)
+    assert f"from {actor} to {new_role}" in asked
+    assert all(item in asked for item in lost)
+    assert _user(db, me.username).role == actor and _role_changes(db, me.tenant_id) == []
+    _click(app, "Keep my role")
+    assert not app.warning and _user(db, me.username).role == actor
+    app.selectbox(key="manage_role").set_value(new_role)
+    _click(app, "Change role")
+    _click(app, "Yes, change my role")
+    assert not app.exception
+    assert _user(db, me.username).role == new_role
+    assert _role_changes(db, me.tenant_id) == [{"username": me.username, "from": actor, "to": new_role}]
+
+
+def test_changing_another_users_role_needs_no_confirmation(
+    open_page: PageFactory, db: Database, team: dict[str, Actor]
+) -> None:
+    app = _pick(open_page(PAGE, team["owner"]), db, team["admin"].username)
+    app.selectbox(key="manage_role").set_value("analyst")
+    _click(app, "Change role")
+    assert not app.warning
+    assert _user(db, team["admin"].username).role == "analyst"

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from core import admin
@@ -26,11 +27,11 @@ from core.config import DEV_COOKIE_KEY, ROOT
 from core.db import Database
 from core.errors import LoginRefused
 from core.models import Role, UserSession
-from core.permissions import Actor
+from core.permissions import Actor, Permission
 from core.text import sentence
 from pages.auth import COOKIE_CHANGE_KEY, NOTICE_KEY, SESSION_KEY, SIGNED_OUT_KEY
 from pages.common import ACTOR_KEY
-from pages.registry import pages_for
+from pages.registry import ABILITIES, REFUSED_ICON, lost_by, pages_for
 from tests.factories import PASSWORD, make_actor, make_tenant
 from tests.pages.markdown_checks import is_live
 
@@ -114,8 +115,9 @@ def test_an_unknown_username_gets_the_wrong_password_answer(page_env: str, db: D
 
 
 def _registered_titles(app: AppTest) -> set[str]:
-    # AppTest keeps the pages the last run registered with st.navigation.
-    return {info["page_name"] for info in app._registered_pages.values()}
+    # AppTest keeps the pages the last run registered with st.navigation; those the role may not
+    # open are registered too, hidden and locked, only so that their URL explains the refusal.
+    return {info["page_name"] for info in app._registered_pages.values() if info["icon"] != REFUSED_ICON}
 
 
 # Written out, not derived from PAGES: this is the issue's role table, so a wrong permission on a
@@ -346,3 +348,74 @@ def test_an_error_quoting_what_was_typed_shows_it_whole_as_a_sentence(page_env: 
     assert not is_live(error, "<") and "sales@example.com" in error
     assert error[0].isupper() and error.endswith(".")
     assert not has_any_user(db)
+
+
+@pytest.fixture
+def routed_by_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every run starts in app.py, as on a served app once any session has called st.navigation.
+
+    Streamlit decides per process whether a folder named pages/ is an old-style page list; AppTest
+    starts that guess afresh on every run, which would run a requested page's script directly and
+    bypass app.py's router.
+    """
+    create = PagesManager.__init__
+
+    def as_served(self: PagesManager, *args: object, **kwargs: object) -> None:
+        create(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", as_served)
+
+
+@pytest.mark.parametrize(
+    ("role", "page", "who"),
+    [
+        (Role.analyst, "pages/admin.py", "admins and owners"),
+        (Role.manager, "pages/leads.py", "admins and owners"),
+        (Role.analyst, "pages/review.py", "managers, admins and owners"),
+    ],
+)
+def test_a_forbidden_page_says_the_role_cannot_open_it(
+    page_env: str, db: Database, routed_by_app: None, role: Role, page: str, who: str
+) -> None:
+    make_actor(db, make_tenant(db), role, "user1")
+    app = _sign_in(_app(), "user1", PASSWORD)
+    app.switch_page(page).run()
+    assert not app.exception
+    shown = " ".join(str(w.value) for w in app.warning)
+    assert "Your role cannot open this page" in shown
+    assert f"signed in as {'an' if role == Role.analyst else 'a'} {role.value}" in shown
+    assert who in shown
+    # Nothing of the page itself runs: no title of it, no widget of it.
+    assert [t.value for t in app.title] == []
+
+
+def test_a_page_lost_by_a_role_change_says_so_at_the_next_page_load(
+    page_env: str, db: Database, routed_by_app: None
+) -> None:
+    owner = make_actor(db, make_tenant(db), Role.owner, "olga")
+    mia = make_actor(db, owner.tenant_id, Role.admin, "mia")
+    session_id = start_session(db, mia, key=DEV_COOKIE_KEY, lifetime=timedelta(days=1)).session_id
+    app = _restored(db, session_id)
+    app.switch_page("pages/admin.py").run()
+    assert [t.value for t in app.title] == ["Admin"]
+    admin.change_role(db, owner, mia.user_id, Role.manager)
+    app.run()
+    assert not app.exception
+    assert "Your role cannot open this page" in " ".join(str(w.value) for w in app.warning)
+    assert "Admin" not in _registered_titles(app)
+
+
+def test_every_permission_has_words_for_what_a_lower_role_loses() -> None:
+    assert set(ABILITIES) == set(Permission)
+    assert lost_by(Role.admin, Role.manager) == (
+        ["Leads", "Admin"],
+        [
+            "import and edit leads",
+            "manage the suppression list",
+            "manage users",
+            "change the organisation's settings",
+            "read the audit log",
+        ],
+    )
+    assert lost_by(Role.analyst, Role.owner) == ([], [])

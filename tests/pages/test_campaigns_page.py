@@ -6,15 +6,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from streamlit.testing.v1 import AppTest
 
 from core.campaigns import create_campaign, get_campaign, list_campaigns, start_campaign
 from core.db import Database
 from core.gate import spend_month
-from core.models import Campaign, Role, Tenant, TenantSpend
+from core.models import AuditLog, Campaign, Role, Tenant, TenantSpend
 from core.permissions import Actor
 from tests.factories import insert_leads, make_actor, make_tenant
+from tests.pages.browser_widgets import keep_selectbox_labels_as_a_browser_does
 from tests.pages.conftest import PageFactory
 from tests.pages.markdown_checks import DIRECTIVE, IMAGE, LATEX, assert_shown_escaped
 
@@ -351,3 +352,31 @@ def test_counts_and_articles_read_as_english(db: Database, tenant: int, manager:
                                                   "cmpnew_step_add", "cmpnew_step_remove")}
     assert labels == {"Add a variant", "Remove the last variant", "Add a follow-up",
                       "Remove the last follow-up"}
+
+
+def test_pause_then_resume_act_on_the_picked_campaign_among_several(
+    db: Database, manager: Actor, open_page: PageFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keep_selectbox_labels_as_a_browser_does(monkeypatch)
+    picked, other = _draft(db, manager, name="Spring push"), _draft(db, manager, name="Summer push")
+    for campaign_id in (picked, other):
+        start_campaign(db, manager, campaign_id)
+    newest = _draft(db, manager, name="Autumn push")
+    app = open_page(PAGE, manager)
+    app.selectbox(key="campaigns_selected").select(picked).run()
+    key = f"cmp{picked}_run"
+    _button(app, f"{key}_pause").click().run()
+    assert not _errors(app)
+    assert app.selectbox(key="campaigns_selected").value == picked
+    _button(app, f"{key}_resume").click().run()
+    assert not _errors(app)
+    assert app.selectbox(key="campaigns_selected").value == picked
+    statuses = {c.id: c.status for c in list_campaigns(db, manager)}
+    assert statuses == {picked: "running", other: "running", newest: "draft"}
+    with db.session(system=True, read_only=True) as session:
+        audited = session.execute(
+            select(AuditLog.action, AuditLog.entity_id)
+            .where(AuditLog.tenant_id == manager.tenant_id, AuditLog.action.in_(("pause", "resume")))
+            .order_by(AuditLog.id)
+        ).all()
+    assert [tuple(row) for row in audited] == [("pause", str(picked)), ("resume", str(picked))]

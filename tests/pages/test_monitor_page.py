@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
+from core.campaigns import create_campaign
 from core.db import Database
-from core.models import Campaign, CampaignLead, Lead, Role
+from core.models import AuditLog, Campaign, CampaignLead, Lead, Role
 from tests.core.test_monitor import SeededRun, seed_run
 from tests.factories import make_actor, make_tenant
+from tests.pages.browser_widgets import keep_selectbox_labels_as_a_browser_does
 from tests.pages.conftest import PageFactory
 from tests.pages.markdown_checks import DIRECTIVE, IMAGE, LATEX, assert_shown_escaped
 
@@ -207,3 +209,47 @@ def _statuses(db: Database, campaign_id: int) -> list[str]:
     with db.session(system=True, read_only=True) as session:
         return list(session.scalars(select(CampaignLead.status)
                                     .where(CampaignLead.campaign_id == campaign_id)))
+
+
+def _audit(db: Database, tenant_id: int) -> list[tuple[str, str | None]]:
+    with db.session(system=True, read_only=True) as session:
+        rows = session.execute(
+            select(AuditLog.action, AuditLog.entity_id)
+            .where(
+                AuditLog.tenant_id == tenant_id,
+                AuditLog.entity == "campaign",
+                AuditLog.action.in_(("pause", "resume")),
+            )
+            .order_by(AuditLog.id)
+        ).all()
+    return [(str(action), entity_id) for action, entity_id in rows]
+
+
+def test_pause_then_resume_act_on_the_picked_campaign_among_several(
+    open_page: PageFactory, db: Database, run: SeededRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keep_selectbox_labels_as_a_browser_does(monkeypatch)
+    tenant_id = run.owner.tenant_id
+    other = seed_run(db, tenant_id=tenant_id, name="Winter SMS", process=0).campaign_id
+    newest = seed_run(db, tenant_id=tenant_id, name="Spring SMS", process=0).campaign_id
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Campaign).where(Campaign.id == newest).values(status="paused"))
+    app = open_page(PAGE, make_actor(db, tenant_id, Role.manager, "mia"))
+    app.selectbox(key="monitor_campaign").select(run.campaign_id).run()
+    app.button(key="monitor_pause").click().run()
+    assert not app.exception
+    assert app.selectbox(key="monitor_campaign").value == run.campaign_id
+    app.button(key="monitor_resume").click().run()
+    assert not app.exception
+    assert app.selectbox(key="monitor_campaign").value == run.campaign_id
+    assert _status(db, run.campaign_id) == "running"
+    assert (_status(db, other), _status(db, newest)) == ("running", "paused")
+    assert _audit(db, tenant_id) == [("pause", str(run.campaign_id)), ("resume", str(run.campaign_id))]
+
+
+def test_opens_on_a_running_campaign_not_the_newest_draft(
+    open_page: PageFactory, db: Database, run: SeededRun
+) -> None:
+    create_campaign(db, run.owner, name="Draft SMS", channel="sms")
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.analyst, "ann"))
+    assert app.selectbox(key="monitor_campaign").value == run.campaign_id
