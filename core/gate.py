@@ -55,10 +55,10 @@ from core.reports import format_usd
 SECONDS_PER_MINUTE = 60.0
 # AIMD: a 429 multiplies the share of the rate in use by this, at most once per hold: until the
 # slots already handed out are used, and at least the Retry-After or this (a provider's window)...
-RATE_DECREASE = 0.95
+RATE_DECREASE = 0.98
 RATE_HOLD_SECONDS = 1.0
-# ...and every request granted adds this back, up to the full configured rate: 5% in 500
-# requests. The rate settles where about one request in 500 (RATE_INCREASE / (1 - RATE_DECREASE))
+# ...and every request granted adds this back, up to the full configured rate: 2% in 200
+# requests. The rate settles where about one request in 200 (RATE_INCREASE / (1 - RATE_DECREASE))
 # meets a 429 that starts a cut.
 RATE_INCREASE = 0.0001
 RATE_FLOOR = 0.1  # a tenth of the configured rate, however many 429s come

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from datetime import UTC, datetime, timedelta
@@ -394,7 +395,8 @@ def test_the_cut_is_shared_by_every_worker_and_has_a_floor(settings: Settings) -
         assert gates[1].take(key, 1.0, 10.0) - start == pytest.approx(
             0.1 / (RATE_DECREASE + RATE_INCREASE), abs=1e-6
         )
-        for _ in range(100):
+        cuts_to_the_floor = math.ceil(math.log(RATE_FLOOR) / math.log(RATE_DECREASE))
+        for _ in range(cuts_to_the_floor + 10):
             clock.now += RATE_HOLD_SECONDS
             gates[_ % 2].model_rate_limited("m", retry_after=None)
         assert _factor(first, key) == pytest.approx(RATE_FLOOR)
