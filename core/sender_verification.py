@@ -363,20 +363,8 @@ def check_domain_verification(
             )
         else:
             missing = None
-            record.verified_at = now
-            try:
-                session.flush()
-            except IntegrityError:
-                raise Conflict(_claimed_elsewhere(identity)) from None
-            record_audit(
-                session,
-                tenant_id=actor.tenant_id,
-                user_id=actor.user_id,
-                action="verify",
-                entity="sender_domain",
-                entity_id=identity.domain[:64],
-                details={"method": "dns"},
-            )
+            _mark_verified(session, actor, record, identity, now=now, entity="sender_domain",
+                           entity_id=identity.domain, method="dns")
     if missing:
         raise ValidationError(missing)
     _retire_addresses_of_others(db, actor.tenant_id, identity.domain)
@@ -553,21 +541,32 @@ def confirm_address_code(
             wrong = None
             if claimed_by_another_tenant(db, actor.tenant_id, identity.sender):
                 raise Conflict(_claimed_elsewhere(identity))
-            record.verified_at = now
             record.expires_at = None
-            try:
-                session.flush()
-            except IntegrityError:
-                raise Conflict(_claimed_elsewhere(identity)) from None
-            record_audit(
-                session,
-                tenant_id=actor.tenant_id,
-                user_id=actor.user_id,
-                action="verify",
-                entity="sender_address",
-                entity_id=identity.address[:64],
-                details={"method": "code"},
-            )
+            _mark_verified(session, actor, record, identity, now=now, entity="sender_address",
+                           entity_id=identity.address, method="code")
     if wrong:
         raise ValidationError(wrong)  # after the commit: the failed attempt is counted
     return sender_status(db, actor, now=now)
+
+
+def _mark_verified(
+    session: Session, actor: Actor, record: SenderVerification, identity: SenderIdentity, *,
+    now: datetime, entity: str,
+    entity_id: str, method: str,
+) -> None:
+    """Record a proof that succeeded: verified now, unless another tenant holds the sender (the
+    unique index is the last word in a race), with the audit entry."""
+    record.verified_at = now
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict(_claimed_elsewhere(identity)) from None
+    record_audit(
+        session,
+        tenant_id=actor.tenant_id,
+        user_id=actor.user_id,
+        action="verify",
+        entity=entity,
+        entity_id=entity_id[:64],
+        details={"method": method},
+    )
