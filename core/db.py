@@ -366,9 +366,9 @@ def _inserted_tenant_ids(statement: Insert, rows: list[dict[str, Any]]) -> Itera
         if TENANT_KEY in names:
             selected = list(statement.select.selected_columns)[names.index(TENANT_KEY)]
             yield from _bound_values(selected, rows)
-    for row in rows:
-        if TENANT_KEY in row:
-            yield row[TENANT_KEY]
+    for params in rows:
+        if TENANT_KEY in params:
+            yield params[TENANT_KEY]
 
 
 def _bound_values(value: Any, rows: list[dict[str, Any]]) -> Iterator[Any]:
