@@ -324,6 +324,9 @@ class Lead(TenantOwned, Base):
     time_zone: Mapped[str | None] = mapped_column(String(64))
     notes: Mapped[str | None] = mapped_column(Text)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The lead's other phones and emails, best first, beside the one in `phone`/`email`:
+    # [{"channel": "sms" | "email", "value": E.164 or normalised email, "label": the source column}].
+    alternates: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     import_id: Mapped[int | None] = mapped_column(
         ForeignKey("lead_imports.id", ondelete="SET NULL")
     )
