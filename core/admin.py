@@ -12,7 +12,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from email.utils import formataddr, parseaddr
 from typing import Any
@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.audit import record_audit
+from core.audit import audit_conditions, record_audit
 from core.auth import (
     PasswordReset,
     UserView,
@@ -611,10 +611,6 @@ def audit_filter_options(db: Database, actor: Actor) -> AuditFilterOptions:
     return AuditFilterOptions(users=users, actions=actions)
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
 def query_audit_log(
     db: Database,
     actor: Actor,
@@ -633,17 +629,7 @@ def query_audit_log(
     actor.require(Permission.view_audit_log)
     if page_size not in AUDIT_PAGE_SIZES:
         raise ValidationError(f"page size must be one of {', '.join(map(str, AUDIT_PAGE_SIZES))}")
-    if since and until and since > until:
-        raise ValidationError(f"the start date {since} is after the end date {until}")
-    conditions = []
-    if user_id is not None:
-        conditions.append(AuditLog.user_id == user_id)
-    if action:
-        conditions.append(AuditLog.action == action)
-    if since:
-        conditions.append(AuditLog.created_at >= _day_start(since))
-    if until:
-        conditions.append(AuditLog.created_at < _day_start(until + timedelta(days=1)))
+    conditions = audit_conditions(user_id=user_id, action=action, since=since, until=until)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         total = session.scalar(select(func.count(AuditLog.id)).where(*conditions)) or 0
         # A page past the end (the filter narrowed) shows the last page rather than nothing.

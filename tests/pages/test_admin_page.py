@@ -288,6 +288,8 @@ def test_audit_log_by_days(open_page: PageFactory, db: Database, team: dict[str,
     assert not app.error
     assert "2 entries · page 1 of 1" in [c.value for c in app.caption]
     assert set(app.dataframe[TABLES["audit"]].value["user"]) == {"system"}
+    exports = [b for b in app.get("download_button") if "audit" in b.proto.id]
+    assert [b.proto.label for b in exports] == ["Export CSV", "Export JSON lines"]
 
 
 def test_reset_password_shows_a_one_time_password_once(open_page: PageFactory, db: Database,
