@@ -75,12 +75,12 @@ class ErasureDone:
 
 
 def _counts(session: Session, lead: Lead) -> tuple[int, int, int, list[tuple[str, str]], int]:
-    tags = session.scalar(select(func.count()).select_from(LeadTag).where(LeadTag.lead_id == lead.id)) or 0
+    tags = session.scalar(select(func.count(LeadTag.lead_id)).where(LeadTag.lead_id == lead.id)) or 0
     enrolments = session.scalar(
-        select(func.count()).select_from(CampaignLead).where(CampaignLead.lead_id == lead.id)
+        select(func.count(CampaignLead.id)).where(CampaignLead.lead_id == lead.id)
     ) or 0
     messages = session.scalar(
-        select(func.count()).select_from(Message).where(Message.lead_id == lead.id)
+        select(func.count(Message.id)).where(Message.lead_id == lead.id)
     ) or 0
     addresses = lead_addresses(lead.phone, lead.email, lead.alternates)
     suppressed = sum(
@@ -117,11 +117,11 @@ def erase_lead(db: Database, actor: Actor, lead_id: int, *, confirm: str) -> Era
             select(CampaignLead.id).where(CampaignLead.lead_id == lead_id).with_for_update()
         ))
         busy = session.scalar(
-            select(func.count()).select_from(CampaignLead)
+            select(func.count(CampaignLead.id))
             .where(CampaignLead.lead_id == lead_id, CampaignLead.status == LeadStatus.in_progress.value)
         ) or 0
         busy += session.scalar(
-            select(func.count()).select_from(Message)
+            select(func.count(Message.id))
             .where(Message.lead_id == lead_id, Message.status == MessageStatus.sending.value)
         ) or 0
         if busy:
