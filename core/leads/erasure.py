@@ -99,8 +99,9 @@ def plan_erasure(db: Database, actor: Actor, lead_id: int) -> ErasurePlan:
         return ErasurePlan(lead.id, lead_name(lead), tags, enrolments, messages, len(addresses), suppressed)
 
 
-def _typed(text: str) -> str:
-    return " ".join(text.split()).casefold()
+def name_matches(typed: str, name: str) -> bool:
+    """Whether what the person typed to confirm is the lead's name (case and spacing aside)."""
+    return bool(typed.strip()) and " ".join(typed.split()).casefold() == " ".join(name.split()).casefold()
 
 
 def erase_lead(db: Database, actor: Actor, lead_id: int, *, confirm: str) -> ErasureDone:
@@ -110,7 +111,7 @@ def erase_lead(db: Database, actor: Actor, lead_id: int, *, confirm: str) -> Era
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         lead = load_lead(session, lead_id)
         name = lead_name(lead)
-        if _typed(confirm) != _typed(name):
+        if not name_matches(confirm, name):
             raise ValidationError(f"type the lead's name ({name}) to confirm the erasure")
         # Locked so that no worker claims one of them meanwhile (the claim skips locked rows).
         enrolment_ids = list(session.scalars(
