@@ -371,7 +371,7 @@ def routed_by_app(monkeypatch: pytest.MonkeyPatch) -> None:
     ("role", "page", "who"),
     [
         (Role.analyst, "pages/admin.py", "admins and owners"),
-        (Role.manager, "pages/leads.py", "admins and owners"),
+        (Role.analyst, "pages/leads.py", "managers, admins and owners"),
         (Role.analyst, "pages/review.py", "managers, admins and owners"),
     ],
 )
