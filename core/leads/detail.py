@@ -17,6 +17,7 @@ from core.audit import record_audit
 from core.db import Database
 from core.errors import NotFound, ValidationError
 from core.leads.importer import tenant_country
+from core.leads.mapping import LEAD_FIELDS
 from core.leads.normalise import FieldLimits, LeadNormaliser, normalise_tags
 from core.leads.queries import lead_name
 from core.models import (
@@ -36,20 +37,11 @@ from core.models import (
 )
 from core.permissions import Actor, Permission
 
-# The fields a person edits on the lead's page, in the order of the form.
+# The fields a person edits on the lead's page, in the order of the form, with the import's labels.
 EDITABLE_FIELDS: dict[str, str] = {
-    "first_name": "First name",
-    "last_name": "Last name",
-    "phone": "Phone",
-    "email": "Email",
-    "company": "Company",
-    "title": "Job title",
-    "website": "Website",
-    "industry": "Industry",
-    "city": "City",
-    "country": "Country",
-    "time_zone": "Time zone",
-    "notes": "Notes",
+    name: LEAD_FIELDS[name]
+    for name in ("first_name", "last_name", "phone", "email", "company", "title", "website", "industry",
+                 "city", "country", "time_zone", "notes")
 }
 UPDATE_ACTION = "lead.update"
 # Bulk actions of the lead table whose audit entry lists the leads in details["lead_ids"].
@@ -240,8 +232,13 @@ def _audit_details(action: str, details: dict[str, Any]) -> str:
     return ""
 
 
+def of_lead(lead_id: int) -> ColumnElement[bool]:
+    """A WHERE clause on Message: the lead's messages, found through its enrolments (indexed)."""
+    return Message.campaign_lead_id.in_(select(CampaignLead.id).where(CampaignLead.lead_id == lead_id))
+
+
 def _messages(session: Session, lead_id: int, names: dict[int, str]) -> list[SentMessage]:
-    messages = list(session.scalars(select(Message).where(Message.lead_id == lead_id).order_by(Message.id)))
+    messages = list(session.scalars(select(Message).where(of_lead(lead_id)).order_by(Message.id)))
     enrolment_ids = {m.campaign_lead_id for m in messages}
     calls = session.execute(
         select(LLMCall.campaign_lead_id, LLMCall.created_at, LLMCall.cost_microusd)
@@ -274,10 +271,7 @@ def lead_detail(db: Database, actor: Actor, lead_id: int) -> LeadDetail:
             .where(CampaignLead.lead_id == lead_id)
             .order_by(CampaignLead.id)
         ).all()
-        names = dict(session.execute(
-            select(Campaign.id, Campaign.name)
-            .where(Campaign.id.in_(select(Message.campaign_id).where(Message.lead_id == lead_id)))
-        ).all()) | {c.id: c.name for _e, c in enrolments}
+        names = {c.id: c.name for _e, c in enrolments}
         addresses = lead_addresses(lead.phone, lead.email, lead.alternates)
         suppressions = [
             SuppressionMatch(s.channel, s.address, s.reason, s.source, s.created_at)

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from core.audit import record_audit
 from core.db import Database
 from core.errors import Conflict, ValidationError
-from core.leads.detail import UPDATE_ACTION, lead_addresses, load_lead
+from core.leads.detail import UPDATE_ACTION, lead_addresses, load_lead, of_lead
 from core.leads.queries import lead_name
 from core.models import (
     AuditLog,
@@ -79,9 +79,7 @@ def _counts(session: Session, lead: Lead) -> tuple[int, int, int, list[tuple[str
     enrolments = session.scalar(
         select(func.count(CampaignLead.id)).where(CampaignLead.lead_id == lead.id)
     ) or 0
-    messages = session.scalar(
-        select(func.count(Message.id)).where(Message.lead_id == lead.id)
-    ) or 0
+    messages = session.scalar(select(func.count(Message.id)).where(of_lead(lead.id))) or 0
     addresses = lead_addresses(lead.phone, lead.email, lead.alternates)
     suppressed = sum(
         1 for channel, address in addresses
@@ -123,7 +121,7 @@ def erase_lead(db: Database, actor: Actor, lead_id: int, *, confirm: str) -> Era
         ) or 0
         busy += session.scalar(
             select(func.count(Message.id))
-            .where(Message.lead_id == lead_id, Message.status == MessageStatus.sending.value)
+            .where(of_lead(lead_id), Message.status == MessageStatus.sending.value)
         ) or 0
         if busy:
             raise Conflict(f"{name} is being messaged right now; try again in a minute")
@@ -141,9 +139,9 @@ def erase_lead(db: Database, actor: Actor, lead_id: int, *, confirm: str) -> Era
                        Suppression.reason == SuppressionReason.manual.value)
                 .values(reason=SuppressionReason.erasure.value)
             )
-        keys = list(session.scalars(select(Message.idempotency_key).where(Message.lead_id == lead_id)))
+        keys = list(session.scalars(select(Message.idempotency_key).where(of_lead(lead_id))))
         session.execute(
-            update(Message).where(Message.lead_id == lead_id).values(
+            update(Message).where(of_lead(lead_id)).values(
                 to_address=ERASED_ADDRESS, subject=None, body=ERASED_BODY, error=None,
                 lead_id=None, campaign_lead_id=None,
             )
