@@ -352,9 +352,15 @@ def _normalised(db: Database, actor: Actor, values: Mapping[str, str | None]) ->
 def update_lead(
     db: Database, actor: Actor, lead_id: int, values: Mapping[str, str | None], tags: str
 ) -> LeadEdited:
-    """Save the lead's fields and tags as typed, normalised like an import; audited before/after."""
+    """Save the lead's fields and tags as typed, normalised like an import; audited before/after.
+
+    A field missing from `values` keeps its value; one given empty is cleared.
+    """
     actor.require(Permission.manage_leads)
-    clean = _normalised(db, actor, values)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        current = load_lead(session, lead_id)
+        typed = {name: values[name] if name in values else getattr(current, name) for name in EDITABLE_FIELDS}
+    clean = _normalised(db, actor, typed)
     wanted_tags = normalise_tags(tags)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         lead = load_lead(session, lead_id)

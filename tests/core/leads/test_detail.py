@@ -187,6 +187,16 @@ def test_an_edit_the_import_would_refuse_is_refused_with_every_problem(
     assert lead_detail(db, seeded.admin, seeded.lead_id) == before  # nothing saved, nothing audited
 
 
+def test_an_edit_keeps_the_fields_it_does_not_name(db: Database) -> None:
+    seeded = seed_lead(db)
+    update_lead(db, seeded.admin, seeded.lead_id, {"title": "CTO", "notes": ""}, "vip")
+    after = lead_detail(db, seeded.admin, seeded.lead_id)
+    assert (after.fields["title"], after.fields["notes"]) == ("CTO", None)
+    assert (after.name, after.fields["email"], after.fields["company"]) == (
+        "Chloé Müller", "chloe@example.com", "Engines Ltd")
+    assert after.tags == ["vip"]
+
+
 def test_an_edit_may_not_take_another_leads_phone(db: Database) -> None:
     seeded = seed_lead(db)
     other = lead_detail(db, seeded.admin, seeded.other_lead_id)
