@@ -788,7 +788,7 @@ def campaign_progress(
 @dataclass(frozen=True)
 class MessageView:
     id: int
-    lead_id: int
+    lead_id: int | None  # None: the lead was erased, its message kept anonymised
     to: str
     step: int
     status: str

@@ -100,6 +100,8 @@ class SuppressionReason(enum.StrEnum):
     unsubscribe = "unsubscribe"
     bounce = "bounce"
     manual = "manual"
+    # The lead was erased on request (GDPR art. 17): its addresses are never messaged again.
+    erasure = "erasure"
 
 
 class CampaignStatus(enum.StrEnum):
@@ -505,10 +507,11 @@ class Message(TenantOwned, Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
-    campaign_lead_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("campaign_leads.id", ondelete="CASCADE")
+    # Both None once the lead is erased (core.leads.erasure): the anonymised row stays in the ledger.
+    campaign_lead_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("campaign_leads.id", ondelete="SET NULL")
     )
-    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id", ondelete="CASCADE"))
+    lead_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("leads.id", ondelete="SET NULL"))
     step: Mapped[int] = mapped_column(Integer)
     channel: Mapped[str] = mapped_column(String(8))
     to_address: Mapped[str] = mapped_column(String(254))
@@ -565,8 +568,9 @@ class LLMCall(TenantOwned, Base):
     campaign_id: Mapped[int | None] = mapped_column(
         ForeignKey("campaigns.id", ondelete="CASCADE")
     )
+    # None once the lead is erased: the call's cost still counts.
     campaign_lead_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("campaign_leads.id", ondelete="CASCADE")
+        BigId, ForeignKey("campaign_leads.id", ondelete="SET NULL")
     )
     node: Mapped[str] = mapped_column(String(32))
     provider: Mapped[str] = mapped_column(String(16))

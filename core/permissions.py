@@ -19,6 +19,7 @@ class Permission(enum.StrEnum):
     view_costs = "view_costs"
     view_reports = "view_reports"
     export_reports = "export_reports"
+    view_leads = "view_leads"
     manage_leads = "manage_leads"
     manage_suppressions = "manage_suppressions"
     manage_users = "manage_users"
@@ -37,7 +38,11 @@ _ANALYST = frozenset(
         Permission.export_reports,
     }
 )
+# Managers read leads (their table and each lead's page) to write and review outreach; analysts
+# work on aggregates and never see a person's details; importing, editing, opting out and
+# erasing leads stay with admins and the owner.
 _MANAGER = _ANALYST | {
+    Permission.view_leads,
     Permission.edit_campaigns,
     Permission.run_campaigns,
     Permission.review_drafts,
