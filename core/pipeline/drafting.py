@@ -86,7 +86,7 @@ def step_prompt(campaign: CampaignData, step: int) -> str | None:
 def campaign_instructions(campaign: CampaignData, variant: str, step: int) -> str:
     parts = [campaign.system_prompt.strip()]
     if extra := variant_prompt(campaign, variant):
-        parts.append(f"Variant {variant}: {extra.strip()}")
+        parts.append(f"{prompts.VARIANT_LINE_PREFIX} {variant}: {extra.strip()}")
     if extra := step_prompt(campaign, step):
         parts.append(f"This is follow-up {step}: {extra.strip()}" if step else extra.strip())
     elif step:
@@ -115,6 +115,7 @@ def system_prompt_for(campaign: CampaignData, *, step: int, variant: str, canary
         earlier_block=prompts.BLOCK_EARLIER,
         format_rules=format_rules,
         canary=canary,
+        instructions_header=prompts.CAMPAIGN_INSTRUCTIONS_HEADER,
         campaign_prompt="{campaign_prompt}",
     )
     full = fixed.replace("{campaign_prompt}", campaign_instructions(campaign, variant, step))
