@@ -16,6 +16,7 @@ from core.campaigns import (
     DRAFT_EDITABLE,
     EDITABLE_BY_STATUS,
     CampaignView,
+    archived_condition,
     create_campaign,
     get_campaign,
     update_campaign,
@@ -144,10 +145,11 @@ def audience_leads(
     ]
 
 
-def campaign_table(db: Database, actor: Actor) -> pd.DataFrame:
+def campaign_table(db: Database, actor: Actor, *, archived: bool | None = False) -> pd.DataFrame:
     """Every campaign with its status, progress (share of enrolled leads done) and spend.
 
-    One GROUP BY over campaign_leads for all campaigns, not one progress query per campaign.
+    Archived campaigns only when asked (core.campaigns.archived_condition). One GROUP BY over
+    campaign_leads for all campaigns, not one progress query per campaign.
     """
     actor.require(Permission.view_campaigns)
     done = func.sum(case((CampaignLead.status.in_(FINAL_STATUS_VALUES), 1), else_=0))
@@ -162,6 +164,7 @@ def campaign_table(db: Database, actor: Actor) -> pd.DataFrame:
         campaigns = session.execute(
             select(Campaign.id, Campaign.name, Campaign.channel, Campaign.status,
                    Campaign.spent_microusd, Campaign.budget_cap_microusd, Campaign.created_at)
+            .where(archived_condition(archived))
             .order_by(Campaign.created_at.desc())
         ).all()
     rows = []

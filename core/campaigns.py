@@ -122,6 +122,7 @@ class CampaignView:
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    archived_at: datetime | None = None
 
     @classmethod
     def of(cls, c: Campaign) -> CampaignView:
@@ -135,6 +136,7 @@ class CampaignView:
             sends_per_minute=c.sends_per_minute, budget_cap_microusd=c.budget_cap_microusd,
             spent_microusd=c.spent_microusd or 0, approval_required=c.approval_required,
             created_at=c.created_at, started_at=c.started_at, completed_at=c.completed_at,
+            archived_at=c.archived_at,
         )
 
 
@@ -369,12 +371,22 @@ def get_campaign(db: Database, actor: Actor, campaign_id: int) -> CampaignView:
         return CampaignView.of(campaign)
 
 
-def list_campaigns(db: Database, actor: Actor) -> list[CampaignView]:
+def archived_condition(archived: bool | None) -> ColumnElement[bool]:
+    """Which campaigns a list shows: not archived (the default), only archived, or all (None)."""
+    if archived is None:
+        return literal(True)
+    return Campaign.archived_at.is_not(None) if archived else Campaign.archived_at.is_(None)
+
+
+def list_campaigns(db: Database, actor: Actor, *, archived: bool | None = False) -> list[CampaignView]:
+    """The tenant's campaigns, newest first; archived ones only when asked (see `archived_condition`)."""
     actor.require(Permission.view_campaigns)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         return [
             CampaignView.of(c)
-            for c in session.scalars(select(Campaign).order_by(Campaign.created_at.desc()))
+            for c in session.scalars(
+                select(Campaign).where(archived_condition(archived)).order_by(Campaign.created_at.desc())
+            )
         ]
 
 
