@@ -6,13 +6,13 @@ import streamlit as st
 
 from core.campaigns import get_campaign
 from core.permissions import Permission
-from pages.campaign_sections import editor, listing, preview, run
+from pages.campaign_sections import actions, editor, listing, preview, run
 from pages.common import get_db, get_settings, md, require_page, run_action
 
 actor = require_page(Permission.view_campaigns)
 db = get_db()
 st.title("Campaigns")
-if flash := st.session_state.pop(editor.FLASH_KEY, None):
+if flash := st.session_state.pop(listing.FLASH_KEY, None):
     st.success(flash)
 
 picked = listing.show(db, actor)
@@ -27,7 +27,8 @@ if campaign is None:
     editor.show(db, actor, get_settings(), None)
     st.stop()
 
-st.header(f"{md(campaign.name)} · {campaign.status}")
+st.header(f"{md(campaign.name)} · {campaign.status}" + (" · archived" if campaign.archived_at else ""))
+actions.show(db, actor, campaign)
 tabs = ["Run", "Editor"] + (["Preview"] if actor.can(Permission.edit_campaigns) else [])
 # A key keeps the open tab across the reruns its buttons cause.
 run_tab, editor_tab, *preview_tab = st.tabs(tabs, key="campaigns_tabs")

@@ -23,10 +23,9 @@ from core.db import Database
 from core.money import microusd_to_usd, usd_to_microusd
 from core.permissions import Actor, Permission
 from pages.campaign_sections import audience, steps
-from pages.campaign_sections.listing import OPEN_NEXT_KEY
+from pages.campaign_sections.listing import FLASH_KEY, OPEN_NEXT_KEY
 from pages.common import md, run_action
 
-FLASH_KEY = "campaigns_flash"
 CHANNELS = {"sms": "SMS", "email": "Email"}
 QUIET_FIELDS = ("quiet_override", "quiet_start", "quiet_end", "quiet_weekdays")
 
