@@ -33,6 +33,7 @@ from core.channels.base import redact_secrets
 from core.compliance.quiet_hours import parse_clock
 from core.db import Database
 from core.errors import Conflict, NotFound, ValidationError
+from core.merge_fields import check_campaign_prompts
 from core.models import (
     FINAL_LEAD_STATUSES,
     Campaign,
@@ -299,6 +300,7 @@ def create_campaign(
     }
     values.update({key: _check_change(key, value) for key, value in fields.items()})
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        check_campaign_prompts(session, values)
         campaign = Campaign(created_by=actor.user_id, **values)
         session.add(campaign)
         session.flush()
@@ -353,6 +355,7 @@ def update_campaign(db: Database, actor: Actor, campaign_id: int, **changes: Any
                 f"changed now ({hint})"
             )
         cleaned = {key: _check_change(key, value) for key, value in changes.items()}
+        check_campaign_prompts(session, cleaned)
         for key, value in cleaned.items():
             setattr(campaign, key, value)
         record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="edit",

@@ -18,6 +18,7 @@ from sqlalchemy import case, literal
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import ColumnElement
 
+from core import merge_fields
 from core.compliance.segments import GSM7_PART, GSM7_SINGLE
 from core.config import Settings
 from core.pipeline import prompts
@@ -83,7 +84,10 @@ def step_prompt(campaign: CampaignData, step: int) -> str | None:
     return None
 
 
-def campaign_instructions(campaign: CampaignData, variant: str, step: int) -> str:
+def campaign_instructions(
+    campaign: CampaignData, variant: str, step: int, lead: dict[str, Any] | None = None
+) -> str:
+    """The campaign's prompt with its variant's and step's; merge fields filled for `lead` when given."""
     parts = [campaign.system_prompt.strip()]
     if extra := variant_prompt(campaign, variant):
         parts.append(f"{prompts.VARIANT_LINE_PREFIX} {variant}: {extra.strip()}")
@@ -91,11 +95,14 @@ def campaign_instructions(campaign: CampaignData, variant: str, step: int) -> st
         parts.append(f"This is follow-up {step}: {extra.strip()}" if step else extra.strip())
     elif step:
         parts.append(f"This is follow-up {step}: refer briefly to the earlier message, add one new reason.")
-    return "\n".join(p for p in parts if p)
+    text = "\n".join(p for p in parts if p)
+    return merge_fields.fill(text, lead) if lead is not None else text
 
 
-def system_prompt_for(campaign: CampaignData, *, step: int, variant: str, canary: str) -> tuple[str, str]:
-    """(the full system prompt, its fixed part that a draft must never repeat)."""
+def system_prompt_for(
+    campaign: CampaignData, *, step: int, variant: str, canary: str, lead: dict[str, Any] | None = None
+) -> tuple[str, str]:
+    """(the full system prompt, its fixed part that a draft must never repeat); `lead` fills merge fields."""
     if campaign.channel == "sms":
         opt_out = (
             f"End with the exact line: {prompts.SMS_OPT_OUT_LINE}"
@@ -118,7 +125,7 @@ def system_prompt_for(campaign: CampaignData, *, step: int, variant: str, canary
         instructions_header=prompts.CAMPAIGN_INSTRUCTIONS_HEADER,
         campaign_prompt="{campaign_prompt}",
     )
-    full = fixed.replace("{campaign_prompt}", campaign_instructions(campaign, variant, step))
+    full = fixed.replace("{campaign_prompt}", campaign_instructions(campaign, variant, step, lead))
     return full, fixed.split("Confidential marker")[0]
 
 
@@ -146,7 +153,7 @@ def compose_request(
     nonce: str,
 ) -> tuple[str, str]:
     """(system prompt, request): the lead, the facts and earlier messages as delimited untrusted data."""
-    system, _ = system_prompt_for(campaign, step=step, variant=variant, canary=canary)
+    system, _ = system_prompt_for(campaign, step=step, variant=variant, canary=canary, lead=lead)
     blocks = [
         prompts.data_block(prompts.BLOCK_LEAD, nonce, _lead_for_prompt(lead)),
         prompts.data_block(prompts.BLOCK_RESEARCH, nonce, facts),
