@@ -49,6 +49,14 @@ def variant_names(variants: list[Any]) -> list[str]:
     return [str(v.get("name")) for v in variants if isinstance(v, dict) and v.get("name")]
 
 
+def weighted_variant_names(variants: list[Any]) -> list[str]:
+    """The variants new leads are dealt to: all, but one given weight 0 ("keep the winner")."""
+    return [
+        str(v.get("name")) for v in variants
+        if isinstance(v, dict) and v.get("name") and v.get("weight", 1) != 0
+    ]
+
+
 def variant_index(lead_id: Any, count: int) -> Any:
     """The one A/B rule, for an int or a SQL expression alike: the lead id modulo the count.
 
@@ -61,7 +69,7 @@ def variant_index(lead_id: Any, count: int) -> Any:
 
 def assign_variant(lead_id: int, variants: list[Any]) -> str:
     """The A/B variant of a lead: stable, so a re-run never switches it."""
-    names = variant_names(variants)
+    names = weighted_variant_names(variants)
     if not names:
         return "A"
     return names[variant_index(lead_id, len(names))]
@@ -71,7 +79,7 @@ def variant_expression(
     lead_id: ColumnElement[int] | InstrumentedAttribute[int], variants: list[Any]
 ) -> ColumnElement[Any]:
     """`assign_variant` as a SQL expression over a lead id column, for enrolment in bulk."""
-    names = variant_names(variants)
+    names = weighted_variant_names(variants)
     if len(names) <= 1:
         return literal(names[0] if names else "A")
     index = variant_index(lead_id, len(names))
