@@ -1,4 +1,7 @@
-"""`campaigns create|start|pause|resume|cancel|retry-failed|status|list|clone|archive|restore|delete`."""
+"""`campaigns create|start|pause|resume|cancel|retry-failed|status|list`, housekeeping and the A/B test.
+
+Housekeeping: `clone|archive|restore|delete`; the A/B test: `ab-result|keep-winner`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from core.ab_test import ab_result, keep_winner
 from core.campaign_housekeeping import (
     archive_campaign,
     clone_campaign,
@@ -215,3 +219,37 @@ def list_(
     for c in campaigns:
         typer.echo(f"{c.id:>5}  {c.name:<30} {c.channel:<5} {c.status}"
                    + (" (archived)" if c.archived_at else ""))
+
+
+@app.command("ab-result")
+@user_errors
+def ab_result_(
+    campaign_id: int = typer.Argument(..., metavar="ID", help="The campaign's id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Each variant's reply rate and whether the difference is significant (Fisher's exact test)."""
+    with database() as db:
+        actor = system_actor(tenant_of_campaign(db, campaign_id))
+        result = ab_result(db, actor, campaign_id)
+    if as_json:
+        print_json(result)
+        return
+    for v in result.variants:
+        typer.echo(f"  variant {v.name:<8} {plural(v.sent, 'lead'):>12} sent, {v.replied:,} replied "
+                   f"({v.reply_rate:.1%})")
+    typer.echo(result.verdict)
+    if result.kept:
+        typer.echo(f"variant {result.kept} was kept")
+
+
+@app.command("keep-winner")
+@user_errors
+def keep_winner_(
+    campaign_id: int = typer.Argument(..., metavar="ID", help="The campaign's id."),
+    variant: str = typer.Argument(..., help="The variant to keep, e.g. B."),
+) -> None:
+    """Move the leads not yet drafted or sent to VARIANT and give it every new lead."""
+    with database() as db:
+        actor = system_actor(tenant_of_campaign(db, campaign_id))
+        moved = keep_winner(db, actor, campaign_id, variant)
+    typer.echo(f"campaign {campaign_id}: variant {variant} kept, {plural(moved, 'lead')} moved to it")

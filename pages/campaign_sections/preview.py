@@ -104,7 +104,7 @@ def _show_result(result: dict[str, Any], channel: str) -> None:
     encoding.metric("Encoding", md(result["encoding"] or "n/a"))
     cost.metric("Cost of this preview", format_usd(result["cost_microusd"]),
                 help=f"{result['input_tokens']:,} input and {result['output_tokens']:,} output tokens")
-    if result.get("instructions"):
+    if result["body"] is not None and result.get("instructions"):
         with st.expander("The campaign's instructions for this lead (merge fields filled)"):
             st.code(result["instructions"], language=None, wrap_lines=True)
     if result["problems"]:
