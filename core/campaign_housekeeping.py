@@ -72,32 +72,31 @@ def archive_campaign(
     db: Database, actor: Actor, campaign_id: int, *, now: datetime | None = None
 ) -> CampaignView:
     """Hide a completed, cancelled or failed campaign from the default lists."""
-    actor.require(Permission.edit_campaigns)
-    with db.session(tenant_id=actor.tenant_id) as session, session.begin():
-        campaign = _locked_campaign(session, campaign_id)
-        if campaign.archived_at is not None:
-            raise Conflict(f"campaign '{campaign.name}' is already archived")
-        if campaign.status not in FINISHED:
-            raise Conflict(
-                f"campaign '{campaign.name}' is {campaign.status}: only a completed, cancelled or "
-                "failed campaign can be archived (cancel it first, or delete it if it is a draft)"
-            )
-        campaign.archived_at = now or datetime.now(UTC)
-        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="archive",
-                     entity="campaign", entity_id=campaign.id, details={"name": campaign.name})
-        session.flush()
-        return CampaignView.of(campaign)
+    return _set_archived(db, actor, campaign_id, now or datetime.now(UTC))
 
 
 def restore_campaign(db: Database, actor: Actor, campaign_id: int) -> CampaignView:
     """Bring an archived campaign back to the default lists."""
+    return _set_archived(db, actor, campaign_id, None)
+
+
+def _set_archived(
+    db: Database, actor: Actor, campaign_id: int, archived_at: datetime | None
+) -> CampaignView:
     actor.require(Permission.edit_campaigns)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         campaign = _locked_campaign(session, campaign_id)
-        if campaign.archived_at is None:
-            raise Conflict(f"campaign '{campaign.name}' is not archived")
-        campaign.archived_at = None
-        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="restore",
+        if (campaign.archived_at is None) == (archived_at is None):
+            raise Conflict(f"campaign '{campaign.name}' is "
+                           + ("not archived" if archived_at is None else "already archived"))
+        if archived_at is not None and campaign.status not in FINISHED:
+            raise Conflict(
+                f"campaign '{campaign.name}' is {campaign.status}: only a completed, cancelled or "
+                "failed campaign can be archived (cancel it first, or delete it if it is a draft)"
+            )
+        campaign.archived_at = archived_at
+        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
+                     action="restore" if archived_at is None else "archive",
                      entity="campaign", entity_id=campaign.id, details={"name": campaign.name})
         session.flush()
         return CampaignView.of(campaign)
