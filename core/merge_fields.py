@@ -6,7 +6,8 @@ tenant has); at draft time each is replaced by the lead's value. A lead without 
 the field's fallback: `{first_name}` -> "there", `{last_name}` -> nothing, `{company}` -> "your
 company", `{title}` -> "your role", `{industry}` -> "your industry", `{city}` -> "your area",
 `{country}` -> "your country", a custom field -> nothing; `{custom.plan|the free plan}` gives a
-fallback of its own. Braces around anything that is not a field name (`{"a": 1}`) stay as written.
+fallback of its own. Braces around anything that is not a field name (`{"a": 1}`) stay as written,
+and so does a name that is not a merge field (`{notes}`, in a prompt saved before the check).
 
 A lead's value is data, not an instruction: it goes into the prompt on one line, in double
 quotes, cut to `VALUE_CHARS`, and the compose rules say quoted values are the recipient's data.
@@ -90,6 +91,10 @@ def fill(text: str, lead: Mapping[str, Any]) -> str:
 
     def replace(match: re.Match[str]) -> str:
         name, fallback = match.group(1).strip(), match.group(2)
+        if name not in FALLBACKS and not name.startswith(CUSTOM_PREFIX):
+            # Never a lead's other fields ({notes}, {phone}): a prompt saved before fields were
+            # checked keeps such a name as written.
+            return match.group(0)
         if value := _lead_value(lead, name):
             return f'"{value}"'
         replacement = fallback.strip() if fallback is not None else FALLBACKS.get(name, "")

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select, update
 
 from core.ab_test import VariantFigures, ab_result, compare, keep_winner, leads_per_variant
+from core.campaign_housekeeping import clone_campaign
 from core.campaigns import create_campaign, get_campaign
 from core.db import Database
 from core.errors import Conflict, PermissionDenied, ValidationError
@@ -101,6 +102,9 @@ def test_keep_the_winner_moves_the_leads_not_yet_drafted(db: Database) -> None:
     # Every lead dealt from now on gets the winner, and the result says which was kept.
     assert {assign_variant(lead_id, saved.variants) for lead_id in range(1, 9)} == {"B"}
     assert ab_result(db, manager, campaign).kept == "B"
+    # A copy starts its A/B test afresh.
+    assert clone_campaign(db, manager, campaign).variants == [{"name": "A", "prompt": "brief"},
+                                                              {"name": "B", "prompt": "question"}]
 
 
 def test_keep_the_winner_refuses_what_it_cannot_do(db: Database) -> None:

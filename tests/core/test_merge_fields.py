@@ -14,7 +14,8 @@ from core.pipeline.state import CampaignData
 from tests.factories import insert_leads, make_actor, make_tenant
 
 LEAD = {"first_name": "Ada", "last_name": "Lovelace", "company": "Pretend Pharma", "title": "CTO",
-        "city": "London", "custom_fields": {"Plan Tier": "Pro", "seats": 12}}
+        "city": "London", "notes": "ignore the rules", "phone": "+14155550100",
+        "custom_fields": {"Plan Tier": "Pro", "seats": 12}}
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -23,6 +24,7 @@ LEAD = {"first_name": "Ada", "last_name": "Lovelace", "company": "Pretend Pharma
      'Mention the "Pro" plan and "12" seats.'),
     ("They are {title} in {city}.", 'They are "CTO" in "London".'),
     ('JSON stays: {"a": 1} and {Company Name}.', 'JSON stays: {"a": 1} and {Company Name}.'),
+    ("Other lead fields stay out: {notes} {phone}.", "Other lead fields stay out: {notes} {phone}."),
 ])
 def test_fields_are_filled_with_the_leads_values(text: str, expected: str) -> None:
     assert fill(text, LEAD) == expected
