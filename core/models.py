@@ -115,6 +115,8 @@ class CampaignStatus(enum.StrEnum):
 
 
 LIVE_CAMPAIGN_STATUSES = (CampaignStatus.scheduled, CampaignStatus.running, CampaignStatus.paused)
+# A campaign in one of these will send nothing more: it may be archived.
+FINISHED_CAMPAIGN_STATUSES = (CampaignStatus.completed, CampaignStatus.cancelled, CampaignStatus.failed)
 
 
 class LeadStatus(enum.StrEnum):
@@ -435,6 +437,8 @@ class Campaign(TenantOwned, Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    # Set when a finished campaign is archived: hidden from the default lists, restorable.
+    archived_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_campaigns_tenant_status", "tenant_id", "status"),)
 

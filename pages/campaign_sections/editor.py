@@ -20,13 +20,13 @@ from core.campaign_editor import (
 from core.campaigns import DEFAULT_PROMPTS, CampaignView
 from core.config import Settings
 from core.db import Database
+from core.merge_fields import HELP as MERGE_FIELDS_HELP
 from core.money import microusd_to_usd, usd_to_microusd
 from core.permissions import Actor, Permission
 from pages.campaign_sections import audience, steps
-from pages.campaign_sections.listing import OPEN_NEXT_KEY
+from pages.campaign_sections.listing import FLASH_KEY, OPEN_NEXT_KEY
 from pages.common import md, run_action
 
-FLASH_KEY = "campaigns_flash"
 CHANNELS = {"sms": "SMS", "email": "Email"}
 QUIET_FIELDS = ("quiet_override", "quiet_start", "quiet_end", "quiet_weekdays")
 
@@ -98,7 +98,8 @@ def show(db: Database, actor: Actor, settings: Settings, campaign: CampaignView 
     if st.session_state[f"{key}system_prompt"] in DEFAULT_PROMPTS.values():
         st.session_state[f"{key}system_prompt"] = DEFAULT_PROMPTS[channel]
     values["system_prompt"] = st.text_area("System prompt", key=f"{key}system_prompt", height=150,
-                                           disabled=locked("system_prompt"))
+                                           disabled=locked("system_prompt"), help=MERGE_FIELDS_HELP)
+    st.caption(MERGE_FIELDS_HELP + " They work in the variants' and follow-ups' prompts too.")
     values["variants"] = steps.show_variants(f"{key}variant", campaign.variants if campaign else [],
                                              disabled=locked("variants"))
     model_column, temperature_column = st.columns(2)
