@@ -5,7 +5,7 @@ and the model calls stay for the cost and ledger figures, so their links to the 
 enrolment become nullable and are set to NULL when those go (they were ON DELETE CASCADE).
 
 Revision ID: 0018_lead_erasure
-Revises: 0014_lead_alternates
+Revises: 0017_campaign_housekeeping
 Create Date: 2026-12-01
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018_lead_erasure"
-down_revision: str | Sequence[str] | None = "0014_lead_alternates"
+down_revision: str | Sequence[str] | None = "0017_campaign_housekeeping"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
