@@ -114,6 +114,30 @@ def test_an_unknown_username_gets_the_wrong_password_answer(page_env: str, db: D
     assert unknown == wrong == sentence(login_refused_message(5, 15))
 
 
+def test_a_username_in_two_organisations_signs_in_with_its_organisation(page_env: str, db: Database) -> None:
+    make_actor(db, make_tenant(db, "Acme"), Role.analyst, "olivia")
+    globex = make_actor(db, make_tenant(db, "Globex"), Role.manager, "olivia")
+    app = _sign_in(_app(), "olivia", PASSWORD)
+    assert app.error[0].value == "This username exists in more than one organisation: enter yours."
+    assert ACTOR_KEY not in app.session_state
+    next(t for t in app.text_input if t.label == "Organisation").input("globex")
+    app = _sign_in(app, "olivia", PASSWORD)
+    assert not app.exception and not app.error
+    assert app.session_state[ACTOR_KEY]["tenant_id"] == globex.tenant_id
+    assert app.session_state[ACTOR_KEY]["role"] == "manager"
+
+
+def test_the_organisation_field_is_optional_for_a_username_of_one_organisation(
+    page_env: str, db: Database
+) -> None:
+    make_actor(db, make_tenant(db, "Acme"), Role.analyst, "ann")
+    app = _app()
+    organisation = next(t for t in app.text_input if t.label == "Organisation")
+    assert "more than one organisation" in (organisation.help or "")
+    app = _sign_in(app, "ann", PASSWORD)
+    assert app.session_state[ACTOR_KEY]["username"] == "ann"
+
+
 def _registered_titles(app: AppTest) -> set[str]:
     # AppTest keeps the pages the last run registered with st.navigation; those the role may not
     # open are registered too, hidden and locked, only so that their URL explains the refusal.
