@@ -6,14 +6,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from streamlit.testing.v1 import AppTest
 
 from core import admin, sender_verification
 from core.admin import get_tenant_settings
 from core.auth import SessionEnded, authenticate, signed_in_user, start_session
 from core.db import Database
-from core.models import AuditLog, Role, User
+from core.leads.queries import opt_out_leads
+from core.models import AuditLog, Lead, Role, Suppression, User
 from core.permissions import Actor
 from tests.factories import make_actor, make_tenant
 from tests.pages.conftest import PageFactory
@@ -91,8 +92,71 @@ def test_suppression_list_add_by_hand_error_and_undo(open_page: PageFactory, db:
     listed = app.dataframe[TABLES["suppressions"]].value
     assert list(listed["address"]) == ["+14155550100"] and list(listed["reason"]) == ["manual"]
     app = _click(app, "Remove this suppression")
-    assert "+14155550100 can be messaged again." in app.success[0].value
+    assert app.success[0].value == (
+        "\\+14155550100 is no longer on the suppression list. No lead has this address.")
     assert app.dataframe[TABLES["suppressions"]].value.empty
+
+
+def _opted_out_lead(db: Database, tenant_id: int, admin: Actor) -> int:
+    with db.session(tenant_id=tenant_id) as session, session.begin():
+        lead = Lead(first_name="Ada", last_name="Lovelace", phone="+14155550100", email="ada@example.com")
+        session.add(lead)
+        session.flush()
+        lead_id = lead.id
+    opt_out_leads(db, admin, [lead_id])  # by hand: both addresses suppressed by hand too
+    return lead_id
+
+
+def test_removing_a_suppression_says_the_lead_stays_opted_out_and_offers_the_opt_in(
+    open_page: PageFactory, db: Database, team: dict[str, Actor]
+) -> None:
+    admin_actor = team["admin"]
+    lead_id = _opted_out_lead(db, admin_actor.tenant_id, admin_actor)
+    app = open_page(PAGE, admin_actor)
+    app.selectbox(key="suppressions_remove_pick").select(
+        next(o for o in app.selectbox(key="suppressions_remove_pick").options if "+14155550100" in o))
+    app = _click(app, "Remove this suppression")
+    assert app.success[0].value == (
+        "\\+14155550100 is no longer on the suppression list. Ada Lovelace, the lead with this address, "
+        "is still opted out, so campaigns still leave them out: opt them back in below if they asked "
+        "to hear from you again."
+    )
+    with db.session(tenant_id=admin_actor.tenant_id) as session:
+        assert session.get(Lead, lead_id).opted_out_at is not None  # what the message says
+    # The opt-in below is ready for that lead: her state, and a reason to give.
+    assert app.text_input(key="suppressions_opt_in_address").value == "+14155550100"
+    assert any("Ada Lovelace**: opted out since" in m.value and "ada@example.com suppressed because of "
+               "an entry added by hand" in m.value for m in app.markdown)
+    _click(app, "Opt back in")
+    assert "give the reason" in app.error[0].value.lower()
+    app.text_input(key="suppressions_opt_in_reason").input("She called to ask for the spring offer")
+    app = _click(app, "Opt back in")
+    assert not app.exception
+    assert app.success[0].value == ("Ada Lovelace is opted back in: ada@example.com came off the "
+                                    "suppression list.")
+    assert app.text_input(key="suppressions_opt_in_address").value == ""
+    with db.session(tenant_id=admin_actor.tenant_id) as session:
+        assert session.get(Lead, lead_id).opted_out_at is None
+        entry = session.scalars(select(AuditLog).where(AuditLog.action == "leads.opt_in")).one()
+    assert (entry.user_id, entry.entity_id) == (admin_actor.user_id, str(lead_id))
+    assert entry.details["reason"] == "She called to ask for the spring offer"
+
+
+def test_a_lead_who_replied_stop_is_not_offered_the_opt_in(
+    open_page: PageFactory, db: Database, team: dict[str, Actor]
+) -> None:
+    admin_actor = team["admin"]
+    _opted_out_lead(db, admin_actor.tenant_id, admin_actor)
+    with db.session(tenant_id=admin_actor.tenant_id) as session, session.begin():
+        session.execute(update(Suppression).where(Suppression.channel == "email").values(reason="stop"))
+    app = open_page(PAGE, admin_actor)
+    app.text_input(key="suppressions_opt_in_address").input("ADA@example.com").run()
+    assert not app.exception
+    assert app.warning[0].value == (
+        "Ada Lovelace cannot be opted back in: ada@example.com is suppressed because of a STOP "
+        "reply, which the person made themselves; only they can take it back, so it stays."
+    )
+    assert not [b for b in app.button if b.label == "Opt back in"]
 
 
 def test_invite_shows_the_password_once(open_page: PageFactory, db: Database,
