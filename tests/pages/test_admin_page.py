@@ -21,7 +21,7 @@ from tests.pages.conftest import PageFactory
 
 PAGE = "pages/admin.py"
 # Tables in page order (the price editor counts as one); st.dataframe has no key to find it by.
-TABLES = {"users": 0, "prices": 1, "providers": 2, "suppressions": 3, "audit": 4}
+TABLES = {"users": 0, "prices": 1, "providers": 2, "suppressions": 3, "audit": 4, "organisations": 5}
 
 
 @pytest.fixture
@@ -66,8 +66,9 @@ def test_admins_and_owners_see_every_section(open_page: PageFactory, db: Databas
                                              grantable: list[str]) -> None:
     app = open_page(PAGE, team[role.value])
     assert not app.exception and not app.error
+    # Owners of the installation create organisations here too; admins run their own.
     assert [t.label for t in app.tabs] == ["Users", "Settings", "Providers", "Suppression list",
-                                         "Audit log"]
+                                         "Audit log"] + (["Organisations"] if role is Role.owner else [])
     assert set(_users(app)) == {a.username for a in team.values()}
     assert app.selectbox(key="invite_role").options == grantable
     providers = app.dataframe[TABLES["providers"]].value
@@ -516,3 +517,34 @@ def test_changing_another_users_role_needs_no_confirmation(
     _click(app, "Change role")
     assert not app.warning
     assert _user(db, team["admin"].username).role == "analyst"
+
+
+def test_an_owner_creates_an_organisation_with_its_first_admin_from_the_dashboard(
+    open_page: PageFactory, db: Database, team: dict[str, Actor]
+) -> None:
+    owner = team["owner"]
+    app = open_page(PAGE, owner)
+    assert list(app.dataframe[TABLES["organisations"]].value["organisation"]) == ["Acme"]
+    for key, value in {"organisation_name": "Globex *Corp*", "organisation_country": "de",
+                       "organisation_username": "olivia", "organisation_user_name": "Olivia Pope",
+                       "organisation_email": "olivia@globex.example"}.items():
+        app.text_input(key=key).input(value)
+    app = _click(app, "Create the organisation")
+    assert not app.exception and not app.error
+    assert app.success[0].value.startswith(
+        "Globex \\*Corp\\* is created, with olivia as its admin. Give them this initial password now")
+    password = app.code[0].value
+    listed = app.dataframe[TABLES["organisations"]].value
+    assert list(listed["organisation"]) == ["Acme", "Globex *Corp*"]
+    assert list(listed["users"]) == [len(team), 1]
+    olivia = authenticate(db, "olivia", password, max_failures=5, lock_minutes=1)
+    assert olivia.role is Role.admin and olivia.tenant_id != owner.tenant_id
+    with db.session(tenant_id=owner.tenant_id, read_only=True) as session:
+        creator = session.scalar(select(AuditLog.user_id).where(AuditLog.action == "tenants.create"))
+    assert creator == owner.user_id
+    # The same name again: a message, and nothing new.
+    app.text_input(key="organisation_name").input("globex *corp*")
+    app.text_input(key="organisation_username").input("someone")
+    app = _click(app, "Create the organisation")
+    assert "already exists" in app.error[0].value
+    assert len(app.dataframe[TABLES["organisations"]].value) == 2
