@@ -90,19 +90,17 @@ with st.sidebar:
 
 allowed = pages_for(actor)
 refused = {spec.url_path: spec for spec in refused_for(actor)}
-menu = {
-    section: [st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path) for p in specs]
-    for section, specs in allowed.items()
-}
+# A flat list: every page one click away in the top bar.
+menu = [st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path) for p in allowed]
 # A page the role may not open is registered too, hidden from the menu, so that its URL (a
 # bookmark, a shared link, the page open when an admin changed the role) says why instead of
 # Streamlit's "Page not found"; it is never run.
-next(iter(menu.values())).extend(
+menu.extend(
     st.Page(p.script, title=p.title, icon=REFUSED_ICON, url_path=p.url_path, visibility="hidden")
     for p in refused.values()
 )
 page = st.navigation(menu, position="top")
 if page.url_path in refused:
-    show_refusal(refused[page.url_path], actor, home=next(iter(allowed.values()))[0])
+    show_refusal(refused[page.url_path], actor, home=allowed[0])
 else:
     page.run()

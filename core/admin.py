@@ -28,7 +28,9 @@ from core.audit import audit_conditions, record_audit
 from core.auth import (
     PasswordReset,
     UserView,
+    add_user_in,
     create_user,
+    hash_password,
     list_users,
     parse_role,
     reset_password,
@@ -44,7 +46,10 @@ from core.permissions import Actor, Permission
 from core.sender_verification import claimed_by_another_tenant
 from core.tenants import (
     SENDER_ID_TAKEN,
+    TenantView,
     check_country,
+    create_tenant_in,
+    list_tenants,
     normalise_sms_sender,
     sms_sender_in_use,
     sms_sender_key,
@@ -57,13 +62,16 @@ __all__ = [
     "AuditFilterOptions",
     "AuditPage",
     "Invitation",
+    "NewOrganisation",
     "PasswordReset",
     "ProviderStatus",
     "TenantSettings",
     "audit_filter_options",
     "change_role",
+    "create_organisation",
     "get_tenant_settings",
     "invite_user",
+    "list_organisations",
     "list_users",
     "microusd_as_dollars_text",
     "price_override_rows",
@@ -116,6 +124,62 @@ def invite_user(
     user = create_user(db, actor, username=username, name=name or username, email=email,
                        role=role, password=password, password_change_required=True)
     return Invitation(user=user, initial_password=password)
+
+
+@dataclass(frozen=True)
+class NewOrganisation:
+    """An organisation created from the dashboard, and its first user's one-time password."""
+
+    tenant: TenantView
+    invitation: Invitation
+
+
+# The first user of a new organisation runs it: its admin, or its owner (who may also make owners).
+FIRST_USER_ROLES = (Role.admin, Role.owner)
+
+
+def create_organisation(
+    db: Database,
+    actor: Actor,
+    *,
+    name: str,
+    default_country: str,
+    username: str,
+    user_name: str,
+    email: str | None,
+    role: str | Role = Role.admin,
+) -> NewOrganisation:
+    """An owner of the installation creates another organisation (tenant) with its first user,
+    who gets a one-time password, as an invited user does. All or nothing; audited in the
+    owner's organisation and in the new one."""
+    actor.require(Permission.manage_tenants)
+    first_role = parse_role(role)
+    if first_role not in FIRST_USER_ROLES:
+        raise ValidationError(
+            "the first user of an organisation is its admin or its owner: they invite the rest"
+        )
+    password = secrets.token_urlsafe(INITIAL_PASSWORD_BYTES)
+    password_hash = hash_password(password)
+    # A system session: the new tenant is not the actor's, and its name is unique across all.
+    with db.session(system=True) as session, session.begin():
+        tenant = create_tenant_in(session, name, default_country)
+        user = add_user_in(session, tenant.id, username=username, name=user_name or username, email=email,
+                           role=first_role, password_hash=password_hash, password_change_required=True)
+        first = {"first_user": user.username, "role": first_role.value}
+        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="tenants.create",
+                     entity="tenant", entity_id=tenant.id,
+                     details={"name": tenant.name, "default_country": tenant.default_country, **first})
+        # The creator belongs to another organisation: named, not linked, in the new one's log.
+        record_audit(session, tenant_id=tenant.id, user_id=None, action="setup", entity="tenant",
+                     entity_id=tenant.id, details={"created_by": actor.username, **first})
+        view = TenantView(tenant.id, tenant.name, tenant.default_country, 1, tenant.created_at)
+        return NewOrganisation(tenant=view, invitation=Invitation(UserView.of(user), password))
+
+
+def list_organisations(db: Database, actor: Actor) -> list[TenantView]:
+    """Every organisation of the installation, with its number of users, for its owners."""
+    actor.require(Permission.manage_tenants)
+    return list_tenants(db)
 
 
 def _user_in_tenant(session: Session, user_id: int) -> User:

@@ -220,8 +220,9 @@ class User(TenantOwned, Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Unique across tenants: the login form asks for a username only.
-    username: Mapped[str] = mapped_column(String(64), unique=True)
+    # Unique per tenant (username first, so the sign-in finds a username before it knows the
+    # tenant); the login form asks for the organisation when a username is in several.
+    username: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(120))
     email: Mapped[str | None] = mapped_column(String(254))
     password_hash: Mapped[str] = mapped_column(String(100))
@@ -235,7 +236,10 @@ class User(TenantOwned, Base):
     # policy: the next sign-in leads to the password form before any page.
     password_change_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
-    __table_args__ = (Index("ix_users_tenant_role", "tenant_id", "role"),)
+    __table_args__ = (
+        Index("ix_users_tenant_role", "tenant_id", "role"),
+        UniqueConstraint("username", "tenant_id"),
+    )
 
 
 class SessionRevocation(enum.StrEnum):

@@ -26,6 +26,8 @@ class Permission(enum.StrEnum):
     manage_settings = "manage_settings"
     view_audit_log = "view_audit_log"
     manage_owners = "manage_owners"
+    # The installation's owners: create organisations (tenants) beside their own.
+    manage_tenants = "manage_tenants"
 
 
 _ANALYST = frozenset(
@@ -54,7 +56,7 @@ _ADMIN = _MANAGER | {
     Permission.manage_settings,
     Permission.view_audit_log,
 }
-_OWNER = _ADMIN | {Permission.manage_owners}
+_OWNER = _ADMIN | {Permission.manage_owners, Permission.manage_tenants}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.analyst: _ANALYST,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import phonenumbers
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from core.db import Database
@@ -51,11 +51,16 @@ def _check_tenant_name(name: str) -> str:
     return cleaned
 
 
+def tenant_named(name: str) -> ColumnElement[bool]:
+    """A WHERE clause on Tenant: the tenant of this name, in any case and spacing."""
+    return func.lower(Tenant.name) == " ".join(name.split()).lower()
+
+
 def create_tenant_in(session: Session, name: str, default_country: str) -> Tenant:
     """Create a tenant inside the caller's (system) transaction."""
     tenant_name = _check_tenant_name(name)
     country = check_country(default_country)
-    if session.scalar(select(Tenant.id).where(func.lower(Tenant.name) == tenant_name.lower())):
+    if session.scalar(select(Tenant.id).where(tenant_named(tenant_name))):
         raise Conflict(f"a tenant named '{tenant_name}' already exists")
     tenant = Tenant(name=tenant_name, default_country=country)
     session.add(tenant)
@@ -82,9 +87,7 @@ def list_tenants(db: Database) -> list[TenantView]:
 
 def tenant_id_by_name(db: Database, name: str) -> int:
     with db.session(system=True, read_only=True) as session:
-        tenant_id = session.scalar(
-            select(Tenant.id).where(func.lower(Tenant.name) == " ".join(name.split()).lower())
-        )
+        tenant_id = session.scalar(select(Tenant.id).where(tenant_named(name)))
     if tenant_id is None:
         raise NotFound(f"no tenant named '{name}'; list them with: python -m core.cli tenants list")
     return tenant_id

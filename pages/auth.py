@@ -114,6 +114,11 @@ def show_login_form(db: Database, settings: Settings) -> Actor | None:
         with st.form("login"):
             username = st.text_input("Username")
             password = st.text_input("Password", type="password")
+            organisation = st.text_input(
+                "Organisation",
+                placeholder="Optional",
+                help="Only needed when your username is used in more than one organisation.",
+            )
             submitted = st.form_submit_button("Sign in", type="primary")
         if not submitted:
             return None
@@ -124,6 +129,7 @@ def show_login_form(db: Database, settings: Settings) -> Actor | None:
                 password,
                 max_failures=settings.login_max_failures,
                 lock_minutes=settings.login_lock_minutes,
+                organisation=organisation,
             )
         except LeadflowError as exc:
             show_error(exc)

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core.export import dataframe_to_csv_bytes
-from core.leads.importer import DuplicatePolicy, import_table, load_table, preview_rows
+from core.leads.importer import DuplicatePolicy, import_table, load_table, preview_rows, require_lead_rows
 from core.leads.mapping import TARGET_LABELS, header_signature, mapping_for
 from core.leads.queries import get_import, rejects_frame
 from core.leads.readers import RawTable
@@ -96,6 +96,9 @@ def mapping_step(actor: Actor, state: dict[str, Any]) -> None:
             state["sheet"] = sheet
             state.pop("mapping", None)
             st.rerun()
+    # After the sheet picker: another sheet of the workbook may hold the leads.
+    if run_action(require_lead_rows, table, state["file_name"]) is None:
+        return
     st.caption(f"{md(state['file_name'])}: {plural(table.row_count, 'row')}, "
                f"header on row {table.header_row}")
     initial, saved = mapping_for(get_db(), actor, table.headers)

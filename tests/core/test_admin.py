@@ -6,12 +6,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from core.admin import (
     audit_filter_options,
     change_role,
+    create_organisation,
     get_tenant_settings,
     invite_user,
+    list_organisations,
     list_users,
     microusd_as_dollars_text,
     price_override_rows,
@@ -31,7 +34,7 @@ from core.errors import (
     PermissionDenied,
     ValidationError,
 )
-from core.models import AuditLog, Role, User
+from core.models import AuditLog, Role, Tenant, User
 from core.permissions import Actor, system_actor
 from tests.conftest import make_settings
 from tests.factories import PASSWORD, make_actor, make_tenant
@@ -587,3 +590,74 @@ def test_a_role_change_checked_only_raises_the_same_and_changes_nothing(
     assert _role_of(db, owner_id) == "owner"  # type: ignore[arg-type]
     with db.session(system=True, read_only=True) as session:
         assert session.query(AuditLog).filter_by(tenant_id=tenant, action="change_role").count() == 0
+
+
+# -- organisations created by an owner of the installation -------------------------------------------
+
+
+def _organisation(db: Database, actor: Actor, **overrides: Any) -> Any:
+    values: dict[str, Any] = {"name": "Globex", "default_country": "gb", "username": "Olivia",
+                              "user_name": "Olivia Pope", "email": "olivia@globex.example", "role": "admin"}
+    values.update(overrides)
+    return create_organisation(db, actor, **values)
+
+
+def _tenants_and_users(db: Database) -> tuple[list[str], list[tuple[int, str]]]:
+    with db.session(system=True, read_only=True) as session:
+        tenants = sorted(session.scalars(select(Tenant.name)))
+        users = sorted(tuple(row) for row in session.execute(select(User.tenant_id, User.username)))
+    return tenants, users
+
+
+def test_an_owner_creates_an_organisation_with_its_first_admin(db: Database, team: dict[str, Actor]) -> None:
+    owner = team["owner"]
+    make_actor(db, owner.tenant_id, Role.analyst, "olivia")  # the same username next door: no obstacle
+    created = _organisation(db, owner)
+    assert (created.tenant.name, created.tenant.default_country, created.tenant.users) == ("Globex", "GB", 1)
+    user = created.invitation.user
+    assert (user.tenant_id, user.username, user.name, user.role) == (created.tenant.id, "olivia",
+                                                                      "Olivia Pope", "admin")
+    assert user.password_change_required
+    actor = authenticate(db, "olivia", created.invitation.initial_password, max_failures=5,
+                         lock_minutes=15, organisation="globex")
+    assert (actor.tenant_id, actor.role) == (created.tenant.id, Role.admin)
+    with db.session(system=True, read_only=True) as session:
+        audit = session.execute(
+            select(AuditLog.tenant_id, AuditLog.user_id, AuditLog.action, AuditLog.details)
+            .where(AuditLog.action.in_(["tenants.create", "setup"])).order_by(AuditLog.id)
+        ).all()
+    first = {"first_user": "olivia", "role": "admin"}
+    made = {"name": "Globex", "default_country": "GB", **first}
+    assert [tuple(row) for row in audit] == [
+        (owner.tenant_id, owner.user_id, "tenants.create", made),
+        (created.tenant.id, None, "setup", {"created_by": owner.username, **first}),
+    ]
+    assert [t.name for t in list_organisations(db, owner)] == ["Acme", "Globex"]
+
+
+@pytest.mark.parametrize("role", [Role.admin, Role.manager, Role.analyst])
+def test_only_owners_create_or_list_organisations(db: Database, team: dict[str, Actor], role: Role) -> None:
+    with pytest.raises(PermissionDenied):
+        _organisation(db, team[role.value])
+    with pytest.raises(PermissionDenied):
+        list_organisations(db, team[role.value])
+    assert _tenants_and_users(db)[0] == ["Acme"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "message"),
+    [
+        ({"name": " acme "}, Conflict, "a tenant named 'acme' already exists"),
+        ({"default_country": "XX"}, ValidationError, "country 'XX'"),
+        ({"username": "x"}, ValidationError, "username 'x' is not valid"),
+        ({"email": "not-an-email"}, ValidationError, "email 'not-an-email' is not valid"),
+        ({"role": "manager"}, ValidationError, "its admin or its owner"),
+    ],
+)
+def test_a_refused_organisation_leaves_nothing_behind(
+    db: Database, team: dict[str, Actor], overrides: dict[str, str], error: type[Exception], message: str
+) -> None:
+    before = _tenants_and_users(db)
+    with pytest.raises(error, match=message):
+        _organisation(db, team["owner"], **overrides)
+    assert _tenants_and_users(db) == before

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from core.db import Database
 from core.leads.queries import list_leads
-from core.models import Role
+from core.models import LeadImport, Role
 from core.permissions import Actor
 from tests.factories import make_actor, make_tenant
 from tests.pages.conftest import PageFactory
@@ -268,3 +269,17 @@ def test_bulk_opt_out_of_leads_opted_out_already_says_so_and_offers_no_undo(
     assert not app.exception
     assert "Nothing changed" in app.success[-1].value
     assert not [b for b in app.button if b.key == "leads_opt_out_undo"]
+
+
+def test_wizard_refuses_a_file_with_a_header_and_no_leads(db: Database, open_page: PageFactory) -> None:
+    admin = make_actor(db, make_tenant(db), Role.admin)
+    app = open_page("pages/leads.py", admin)
+    app.file_uploader(key="leads_upload").upload("empty.csv", b"First Name,Phone,Email\n", "text/csv").run()
+    assert not app.exception
+    assert [e.value for e in app.error] == [
+        "'empty.csv' has a header row (row 1) but no leads below it: nothing to import; add the "
+        "leads under the header row and upload it again."
+    ]
+    assert not [b for b in app.button if b.key in ("leads_preview", "leads_import")]
+    with db.session(tenant_id=admin.tenant_id) as session:
+        assert session.scalar(select(func.count(LeadImport.id))) == 0
