@@ -49,6 +49,7 @@ from core.tenants import (
     TenantView,
     check_country,
     create_tenant_in,
+    installation_tenant_id,
     list_tenants,
     normalise_sms_sender,
     sms_sender_in_use,
@@ -152,7 +153,7 @@ def create_organisation(
     """An owner of the installation creates another organisation (tenant) with its first user,
     who gets a one-time password, as an invited user does. All or nothing; audited in the
     owner's organisation and in the new one."""
-    actor.require(Permission.manage_tenants)
+    _require_installation_owner(db, actor)
     first_role = parse_role(role)
     if first_role not in FIRST_USER_ROLES:
         raise ValidationError(
@@ -178,8 +179,22 @@ def create_organisation(
 
 def list_organisations(db: Database, actor: Actor) -> list[TenantView]:
     """Every organisation of the installation, with its number of users, for its owners."""
-    actor.require(Permission.manage_tenants)
+    _require_installation_owner(db, actor)
     return list_tenants(db)
+
+
+def manages_organisations(db: Database, actor: Actor) -> bool:
+    """Whether `actor` is an owner of the installation's own organisation (the first one): only
+    they see the other organisations; another tenant's owner must not learn their names."""
+    return actor.can(Permission.manage_tenants) and actor.tenant_id == installation_tenant_id(db)
+
+
+def _require_installation_owner(db: Database, actor: Actor) -> None:
+    actor.require(Permission.manage_tenants)
+    if not manages_organisations(db, actor):
+        raise PermissionDenied(
+            "only the owners of the installation's own organisation create or list organisations"
+        )
 
 
 def _user_in_tenant(session: Session, user_id: int) -> User:

@@ -85,6 +85,13 @@ def list_tenants(db: Database) -> list[TenantView]:
         return [TenantView(t.id, t.name, t.default_country, n, t.created_at) for t, n in rows]
 
 
+def installation_tenant_id(db: Database) -> int | None:
+    """The organisation that runs the installation: the first one created (by `setup` or
+    `tenants create`). Its owners create and list the others; no other tenant sees them."""
+    with db.session(system=True, read_only=True) as session:
+        return session.scalar(select(func.min(Tenant.id)))
+
+
 def tenant_id_by_name(db: Database, name: str) -> int:
     with db.session(system=True, read_only=True) as session:
         tenant_id = session.scalar(select(Tenant.id).where(tenant_named(name)))

@@ -13,7 +13,7 @@ from pages.common import get_db, get_settings, require_page
 actor = require_page(Permission.manage_users)
 db = get_db()
 st.title("Admin")
-owner_tabs = ["Organisations"] if actor.can(Permission.manage_tenants) else []
+owner_tabs = ["Organisations"] if admin.manages_organisations(db, actor) else []
 users_tab, settings_tab, providers_tab, suppressions_tab, audit_tab, *owner_tab = st.tabs(
     ["Users", "Settings", "Providers", "Suppression list", "Audit log", *owner_tabs])
 with users_tab:

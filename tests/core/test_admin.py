@@ -16,6 +16,7 @@ from core.admin import (
     invite_user,
     list_organisations,
     list_users,
+    manages_organisations,
     microusd_as_dollars_text,
     price_override_rows,
     price_overrides_from_rows,
@@ -642,6 +643,20 @@ def test_only_owners_create_or_list_organisations(db: Database, team: dict[str, 
     with pytest.raises(PermissionDenied):
         list_organisations(db, team[role.value])
     assert _tenants_and_users(db)[0] == ["Acme"]
+
+
+def test_another_organisations_owner_neither_creates_nor_sees_organisations(
+    db: Database, team: dict[str, Actor]
+) -> None:
+    created = _organisation(db, team["owner"])  # Acme, the first organisation, runs the installation
+    globex_owner = make_actor(db, created.tenant.id, Role.owner, "gail")
+    assert not manages_organisations(db, globex_owner)
+    assert manages_organisations(db, team["owner"])
+    with pytest.raises(PermissionDenied, match="installation's own organisation"):
+        list_organisations(db, globex_owner)
+    with pytest.raises(PermissionDenied, match="installation's own organisation"):
+        _organisation(db, globex_owner, name="Initech", username="ida")
+    assert _tenants_and_users(db)[0] == ["Acme", "Globex"]
 
 
 @pytest.mark.parametrize(
