@@ -31,7 +31,8 @@ from phonenumbers import PhoneMetadata, PhoneNumberDesc
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
 from core.config import Settings
-from core.leads.mapping import CUSTOM, LEAD_FIELDS
+from core.leads.headers import lead_field_columns
+from core.leads.vocabulary import CUSTOM, SALUTATION
 
 # Longer than this a phone or an email is not one (phonenumbers refuses more than 250 characters,
 # an email address is at most 254); refusing early also keeps the parsers' regular expressions
@@ -605,8 +606,13 @@ class LeadNormaliser:
         self.limits = limits or FieldLimits()
         self.phones = PhoneNormaliser(self.default_country)
         self._phones_by_country: dict[str, PhoneNormaliser] = {self.default_country: self.phones}
-        self.fields = {target: header for header, target in mapping.items() if target in LEAD_FIELDS}
-        self.custom_headers = [h for h, target in mapping.items() if target == CUSTOM]
+        self.fields = lead_field_columns(mapping)
+        # (custom field name, header): a salutation column is kept as the custom field `salutation`.
+        self.custom_headers = [
+            (SALUTATION if target == SALUTATION else h, h)
+            for h, target in mapping.items()
+            if target in (CUSTOM, SALUTATION)
+        ]
 
     def _phones_for(self, country: str | None) -> PhoneNormaliser:
         # A number in national format is read in the row's own country when it names one.
@@ -649,7 +655,7 @@ class LeadNormaliser:
         zones = [normalise_time_zone(v) if v else None for v in raw_zone]
         websites = [normalise_website(v) if v else None for v in raw_website]
         tags = [normalise_tags(v) if v else [] for v in cells("tags")]
-        custom = [(header, frame[header].tolist()) for header in self.custom_headers]
+        custom = [(name, frame[header].tolist()) for name, header in self.custom_headers]
         non_blank = frame.ne("").any(axis=1).tolist() if len(frame.columns) else []
         outcomes: list[RowOutcome] = []
         for i, row in enumerate(row_numbers):

@@ -24,8 +24,8 @@ from tests.factories import make_actor, make_tenant
     ("header", "field"),
     [
         ("Phone", "phone"),
-        ("Mobile", "phone"),
-        ("Cell", "phone"),
+        ("Mobile", "phone:mobile"),
+        ("Cell", "phone:mobile"),
         ("Tel", "phone"),
         ("Phone Number", "phone"),
         ("phone_number", "phone"),
@@ -59,7 +59,19 @@ def test_headers_are_matched_by_synonyms(header: str, field: str) -> None:
 
 
 def test_the_first_header_for_a_field_wins() -> None:
-    assert suggest_mapping(["Mobile", "Phone"]) == {"Mobile": "phone", "Phone": CUSTOM}
+    assert suggest_mapping(["Company", "Organisation", "Phone"]) == {
+        "Company": "company",
+        "Organisation": CUSTOM,
+        "Phone": "phone",
+    }
+
+
+def test_several_phone_columns_are_all_phones_with_their_kind() -> None:
+    assert suggest_mapping(["Mobile", "Phone", "Home Phone"]) == {
+        "Mobile": "phone:mobile",
+        "Phone": "phone",
+        "Home Phone": "phone:home",
+    }
 
 
 def test_signature_ignores_order_case_and_spacing() -> None:
@@ -70,7 +82,7 @@ def test_signature_ignores_order_case_and_spacing() -> None:
 @pytest.mark.parametrize(
     ("mapping", "message"),
     [
-        ({"Phone": "phone", "Mobile": "phone"}, "both mapped to phone"),
+        ({"Phone": "phone", "Mobile": "title", "Fax": "title"}, "both mapped to job title"),
         ({"Phone": "fax"}, "not a lead field"),
         ({"Phone": IGNORE, "Mobile": IGNORE}, "map a column to phone or to email"),
         ({"Pager": "phone"}, "does not have: 'Pager'"),
@@ -78,7 +90,7 @@ def test_signature_ignores_order_case_and_spacing() -> None:
 )
 def test_bad_mappings_are_refused(mapping: dict[str, str], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        validate_mapping(["Phone", "Mobile"], mapping)
+        validate_mapping(["Phone", "Mobile", "Fax"], mapping)
 
 
 def test_unmentioned_columns_become_custom_fields() -> None:
