@@ -41,8 +41,23 @@ LEAD_FIELDS: dict[str, str] = {
     "notes": "Notes",
     "tags": "Tags (comma-separated)",
 }
+# Phone and email may come from several columns: each column's kind says which is best for
+# its channel (a mobile first for SMS, a work address first for email), the others become
+# the lead's alternates. "phone" and "email" alone leave the kind to the header's words.
+CHANNEL_FIELDS = ("phone", "email")
+CHANNEL_KINDS: dict[str, tuple[str, ...]] = {
+    "phone": ("mobile", "work", "home", "other"),
+    "email": ("work", "home", "other"),
+}
+KIND_SEPARATOR = ":"
+CHANNEL_TARGETS: dict[str, str] = {
+    f"{name}{KIND_SEPARATOR}{kind}": f"{LEAD_FIELDS[name]} ({kind})"
+    for name, kinds in CHANNEL_KINDS.items()
+    for kind in kinds
+}
 TARGET_LABELS: dict[str, str] = {
     **LEAD_FIELDS,
+    **CHANNEL_TARGETS,
     CUSTOM: "Keep as a custom field",
     IGNORE: "Do not import",
 }
@@ -125,6 +140,12 @@ def header_key(header: str) -> str:
     return _NOT_ALNUM.sub("", str(header).lower())
 
 
+def split_target(target: str) -> tuple[str, str | None]:
+    """A mapping target as (field, kind): 'phone:mobile' -> ('phone', 'mobile'), 'city' -> ('city', None)."""
+    name, _, kind = target.partition(KIND_SEPARATOR)
+    return name, kind or None
+
+
 def field_for_header(header: str) -> str | None:
     return _SYNONYM_TO_FIELD.get(header_key(header))
 
@@ -182,7 +203,10 @@ def validate_mapping(
                 f"column '{header}' is mapped to '{target}', which is not a lead field; use one "
                 f"of: {', '.join(TARGET_LABELS)}"
             )
-        if target in LEAD_FIELDS:
+        name = split_target(target)[0]
+        if name in CHANNEL_FIELDS:
+            used.setdefault(name, header)  # several phone or email columns: best one + alternates
+        elif target in LEAD_FIELDS:
             if target in used:
                 raise ValidationError(
                     f"columns '{used[target]}' and '{header}' are both mapped to "
