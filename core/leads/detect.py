@@ -103,6 +103,13 @@ class ContentReader:
     def __init__(self, default_country: str) -> None:
         self.phones = PhoneNormaliser(default_country)
 
+    def _is_phone(self, value: str) -> bool:
+        """Valid in the tenant's country, or international written without its '+' ('5511...')."""
+        if self.phones(value).e164 is not None:
+            return True
+        digits = "".join(c for c in value if c.isdigit())
+        return not value.startswith("+") and len(digits) >= 11 and self.phones("+" + digits).e164 is not None
+
     def shares(self, values: Sequence[str]) -> list[ContentShare]:
         """The kinds of content found in the values, most common first ([] for no values)."""
         if not values:
@@ -118,7 +125,7 @@ class ContentReader:
             if _NATIONAL_ID.match(value):
                 counts["national_id"] += 1
             if _PHONE_LIKE.match(value) and sum(c.isdigit() for c in value) >= 7:
-                counts["phone"] += self.phones(value).e164 is not None
+                counts["phone"] += self._is_phone(value)
             if fold(value) in HONORIFICS:
                 counts["honorific"] += 1
             if len(value) == 2 and value.isalpha():

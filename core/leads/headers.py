@@ -14,10 +14,12 @@ from functools import lru_cache
 from typing import Any
 
 from core.leads.vocabulary import (
-    CONTACT_CHANNELS,
+    CHANNEL_FIELDS,
+    CHANNEL_KINDS,
     CUSTOM,
     ENTITY_WORDS,
     KIND_RANK,
+    KIND_SEPARATOR,
     KIND_WORDS,
     LEAD_FIELDS,
     NOT_A_PHONE,
@@ -55,15 +57,15 @@ class HeaderMeaning:
     """What a header alone says about its column."""
 
     field: str | None = None  # a LEAD_FIELDS name or SALUTATION
-    kind: str = ""  # for phones and emails: a CONTACT_KINDS name, "" when the header names none
+    kind: str = ""  # for phones and emails: one of CHANNEL_KINDS, "" when the header names none
     sensitive: str | None = None  # a SENSITIVE_KINDS name
     type_of: str | None = None  # 'Phone 1 - Type': the link key of the column it describes
     link: str = ""  # the words with their numbers, to pair 'Phone 1 - Value' with 'Phone 1 - Type'
 
     @property
     def target(self) -> str:
-        if self.field in CONTACT_CHANNELS and self.kind:
-            return f"{self.field}:{self.kind}"
+        if self.field in CHANNEL_FIELDS and self.kind:
+            return f"{self.field}{KIND_SEPARATOR}{self.kind}"
         return self.field or CUSTOM
 
 
@@ -85,10 +87,10 @@ def _field_of(tokens: list[str]) -> str | None:
     return None
 
 
-def _kind_of(key: str) -> str:
+def _kind_of(channel: str, key: str) -> str:
     """The kind a phone or email header names: by its words, or inside one word ('Handynummer')."""
     for kind, kind_words in KIND_WORDS.items():
-        if any(word in key for word in kind_words):
+        if kind in CHANNEL_KINDS[channel] and any(word in key for word in kind_words):
             return kind
     return ""
 
@@ -104,7 +106,7 @@ def read_header(header: str) -> HeaderMeaning:
     sensitive = _SENSITIVE.get(key) or _SENSITIVE.get(plain)
     if sensitive is not None:
         return HeaderMeaning(sensitive=sensitive, link=link)
-    if len(tokens) > 1 and tokens[-1] in TYPE_WORDS and _field_of(tokens[:-1]) in CONTACT_CHANNELS:
+    if len(tokens) > 1 and tokens[-1] in TYPE_WORDS and _field_of(tokens[:-1]) in CHANNEL_FIELDS:
         return HeaderMeaning(type_of="".join(tokens[:-1]), link=link)
     if any(t in NOT_A_PHONE for t in tokens):
         return HeaderMeaning(link=link)  # a fax or pager number: no one can be texted on it
@@ -113,7 +115,7 @@ def read_header(header: str) -> HeaderMeaning:
         # 'Company / Account': every part names the same field.
         parts = {_field_of(words(part)) for part in str(header).split("/")}
         field = parts.pop() if len(parts) == 1 else None
-    kind = _kind_of(plain) if field in CONTACT_CHANNELS else ""
+    kind = _kind_of(field, plain) if field in CHANNEL_FIELDS else ""
     return HeaderMeaning(field=field, kind=kind, link=link)
 
 
@@ -127,10 +129,16 @@ def looks_like_header_row(cells: Sequence[Any]) -> bool:
     return sum(1 for c in cells if field_for_header(str(c or ""))) >= 2
 
 
+def split_target(target: str) -> tuple[str, str | None]:
+    """A mapping target as (field, kind): 'phone:mobile' -> ('phone', 'mobile'), 'city' -> ('city', None)."""
+    name, _, kind = target.partition(KIND_SEPARATOR)
+    return name, kind or None
+
+
 def channel_of(target: str) -> str | None:
     """'phone' for 'phone' and 'phone:mobile', 'email' for the email targets, else None."""
-    channel = target.partition(":")[0]
-    return channel if channel in CONTACT_CHANNELS else None
+    channel = split_target(target)[0]
+    return channel if channel in CHANNEL_FIELDS else None
 
 
 @dataclass(frozen=True)
@@ -139,7 +147,7 @@ class ContactColumn:
 
     header: str
     channel: str  # "phone" or "email"
-    kind: str  # a CONTACT_KINDS name, or "" when the header names none
+    kind: str  # one of CHANNEL_KINDS, or "" when the header names none
     rank: int  # 0 is the best column of its channel (a mobile for SMS, a work email for email)
     type_header: str | None = None  # a column whose cells say the kind row by row (Google's 'Type')
 
@@ -153,12 +161,12 @@ def contact_columns(mapping: dict[str, str]) -> dict[str, list[ContactColumn]]:
         meaning = read_header(str(header))
         if meaning.type_of is not None:
             types[meaning.type_of] = header
-    found: dict[str, list[tuple[int, int, str, str]]] = {channel: [] for channel in CONTACT_CHANNELS}
+    found: dict[str, list[tuple[int, int, str, str]]] = {channel: [] for channel in CHANNEL_FIELDS}
     for position, (header, target) in enumerate(mapping.items()):
         channel = channel_of(target)
         if channel is None:
             continue
-        kind = target.partition(":")[2]
+        kind = split_target(target)[1] or ""
         found[channel].append((KIND_RANK[channel].index(kind), position, header, kind))
     columns: dict[str, list[ContactColumn]] = {}
     for channel, entries in found.items():

@@ -24,11 +24,15 @@ from core.leads.headers import (
     header_key,
     looks_like_header_row,
     read_header,
+    split_target,
 )
 from core.leads.vocabulary import (
-    CONTACT_TARGETS,
+    CHANNEL_FIELDS,
+    CHANNEL_KINDS,
+    CHANNEL_TARGETS,
     CUSTOM,
     IGNORE,
+    KIND_SEPARATOR,
     LEAD_FIELDS,
     SALUTATION,
     SENSITIVE_KINDS,
@@ -46,6 +50,11 @@ __all__ = [
     "field_for_header",
     "header_key",
     "looks_like_header_row",
+    "split_target",
+    "CHANNEL_FIELDS",
+    "CHANNEL_KINDS",
+    "CHANNEL_TARGETS",
+    "KIND_SEPARATOR",
 ]
 
 DEFAULT_MAX_CUSTOM_FIELDS = 50  # Settings.import_max_custom_fields
@@ -53,7 +62,7 @@ HEADER_CONFIDENCE = 0.9  # a header that names a field, before its values are lo
 
 TARGET_LABELS: dict[str, str] = {
     **LEAD_FIELDS,
-    **CONTACT_TARGETS,
+    **CHANNEL_TARGETS,
     SALUTATION: "Salutation (Mr., Ms., Herr, Mme)",
     CUSTOM: "Keep as a custom field",
     IGNORE: "Do not import",
@@ -142,7 +151,7 @@ def _suggest_one(
         if channel_of(meaning.field) and values:
             if share is not None and share.share >= MOSTLY:
                 return ColumnSuggestion(header, meaning.target, 0.99, f"{evidence}; {share.evidence}")
-            seen = share.evidence if share is not None else f"no value is a {_label(meaning.field)}"
+            seen = share.evidence if share is not None else f"no value is a valid {meaning.field}"
             return ColumnSuggestion(header, meaning.target, 0.6, f"{evidence}, but {seen}")
         return ColumnSuggestion(header, meaning.target, HEADER_CONFIDENCE, evidence)
     guess = _content_only(header, top) if top is not None else None
@@ -189,21 +198,21 @@ def suggest_columns(
     ]
     by_header = {h: read_header(str(h)) for h in headers}
     taken: dict[str, str] = {}
-    # Headers that name a field come first; a field guessed from content takes what is left.
+    # Headers that name a field come first; a field guessed from content takes what is left
+    # (a column of emails beside a named email column is someone else's: an owner, a referrer).
     for guessed in (False, True):
         for index, column in enumerate(first):
             target = column.target
-            if target in (CUSTOM, IGNORE) or channel_of(target):
+            if target in (CUSTOM, IGNORE) or (by_header[column.header].field is None) != guessed:
                 continue
-            if (by_header[column.header].field is None) != guessed:
-                continue
-            if target in taken:
+            field = channel_of(target) or target
+            if field in taken and (guessed or not channel_of(target)):
                 first[index] = replace(
                     column, target=CUSTOM, confidence=None,
-                    evidence=f"{column.evidence}; '{taken[target]}' already fills {_label(target)}",
+                    evidence=f"{column.evidence}; '{taken[field]}' already fills {_label(field)}",
                 )
             else:
-                taken[target] = column.header
+                taken.setdefault(field, column.header)
     columns = _resolve_names(first)
     result = []
     customs = 0

@@ -49,19 +49,24 @@ LEAD_FIELDS: dict[str, str] = {
     "tags": "Tags (comma-separated)",
 }
 
-# Phones and emails come in kinds; a file may have several columns of each. The best column for
-# a channel fills the lead's phone or email, the others its alternates (best first).
-CONTACT_CHANNELS = ("phone", "email")
-CONTACT_KINDS: dict[str, str] = {"mobile": "mobile", "work": "work", "home": "home", "other": "other"}
+# Phone and email may come from several columns: each column's kind says which is best for its
+# channel (a mobile first for SMS, a work address first for email), the others become the lead's
+# alternates. A target "phone:mobile" names field and kind; "phone" alone names no kind.
+CHANNEL_FIELDS = ("phone", "email")
+CHANNEL_KINDS: dict[str, tuple[str, ...]] = {
+    "phone": ("mobile", "work", "home", "other"),
+    "email": ("work", "home", "other"),
+}
+KIND_SEPARATOR = ":"
+CHANNEL_TARGETS: dict[str, str] = {
+    f"{name}{KIND_SEPARATOR}{kind}": f"{LEAD_FIELDS[name]} ({kind})"
+    for name, kinds in CHANNEL_KINDS.items()
+    for kind in kinds
+}
 # Best first for each channel; "" is a column that names no kind ('Phone', 'Primary Email').
 KIND_RANK: dict[str, tuple[str, ...]] = {
     "phone": ("mobile", "", "work", "home", "other"),
     "email": ("work", "", "home", "other"),
-}
-CONTACT_TARGETS: dict[str, str] = {
-    f"{channel}:{kind}": f"{LEAD_FIELDS[channel]} ({kind})"
-    for channel in CONTACT_CHANNELS
-    for kind in CONTACT_KINDS
 }
 
 LANGUAGES: dict[str, str] = {

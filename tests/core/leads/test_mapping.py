@@ -13,6 +13,7 @@ from core.leads.mapping import (
     header_signature,
     mapping_for,
     save_mapping_in,
+    split_target,
     suggest_mapping,
     validate_mapping,
 )
@@ -82,7 +83,7 @@ def test_signature_ignores_order_case_and_spacing() -> None:
 @pytest.mark.parametrize(
     ("mapping", "message"),
     [
-        ({"Phone": "phone", "Mobile": "title", "Fax": "title"}, "both mapped to job title"),
+        ({"Phone": "company", "Mobile": "company"}, "both mapped to company"),
         ({"Phone": "fax"}, "not a lead field"),
         ({"Phone": IGNORE, "Mobile": IGNORE}, "map a column to phone or to email"),
         ({"Pager": "phone"}, "does not have: 'Pager'"),
@@ -90,7 +91,27 @@ def test_signature_ignores_order_case_and_spacing() -> None:
 )
 def test_bad_mappings_are_refused(mapping: dict[str, str], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        validate_mapping(["Phone", "Mobile", "Fax"], mapping)
+        validate_mapping(["Phone", "Mobile"], mapping)
+
+
+@pytest.mark.parametrize(
+    "mapping",
+    [
+        {"Phone": "phone", "Mobile": "phone"},
+        {"Phone": "phone:work", "Mobile": "phone:mobile"},
+        {"Phone": "email", "Mobile": "email:home"},
+    ],
+)
+def test_several_columns_may_fill_phone_or_email(mapping: dict[str, str]) -> None:
+    assert validate_mapping(["Phone", "Mobile"], mapping) == mapping
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [("phone", ("phone", None)), ("phone:mobile", ("phone", "mobile")), ("email:work", ("email", "work"))],
+)
+def test_a_target_names_its_field_and_kind(target: str, expected: tuple[str, str | None]) -> None:
+    assert split_target(target) == expected
 
 
 def test_unmentioned_columns_become_custom_fields() -> None:
