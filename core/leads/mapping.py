@@ -76,6 +76,8 @@ class ColumnSuggestion:
     confidence: float | None  # 0..1 for a field; None for a column kept or left out as it is
     evidence: str  # why, in words ('the header names phone; 95% of values are valid phone numbers')
     left_out: str | None = None  # why the column is not imported, when it is not
+    sensitive: bool = False  # left out for what it holds (cards, passwords, identity numbers)
+    capped: bool = False  # left out because the lead's custom fields are full
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ def _suggest_one(
         return ColumnSuggestion(
             header, IGNORE, None, f"the header names {what}",
             left_out=f"its header says it holds {what}; map it yourself to keep it",
+            sensitive=True,
         )
     shares = reader.shares(values) if reader is not None and values else []
     top = shares[0] if shares and shares[0].share >= MOSTLY else None
@@ -134,6 +137,7 @@ def _suggest_one(
         return ColumnSuggestion(
             header, IGNORE, None, top.evidence,
             left_out=f"{top.evidence}; sensitive data is not stored unless you map it yourself",
+            sensitive=True,
         )
     if meaning.type_of is not None:
         return ColumnSuggestion(
@@ -222,6 +226,7 @@ def suggest_columns(
                 column = replace(
                     column, target=IGNORE, confidence=None,
                     left_out=f"a lead keeps at most {max_custom_fields:,} custom fields",
+                    capped=True,
                 )
             else:
                 customs += 1
