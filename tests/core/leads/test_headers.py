@@ -83,7 +83,7 @@ def test_every_field_has_synonyms_in_every_language() -> None:
 
 @pytest.mark.parametrize(
     ("field", "language", "header"),
-    [(field, language, header) for field, by_language in WRITTEN.items() for language, header in by_language.items()],
+    [(field, language, header) for field, written in WRITTEN.items() for language, header in written.items()],
 )
 def test_a_header_names_its_field_in_each_language(field: str, language: str, header: str) -> None:
     assert read_header(header).field == field
