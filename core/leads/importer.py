@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import phonenumbers
 from sqlalchemy import String, any_, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -47,6 +48,7 @@ log = get_logger(__name__)
 _PHONE = LEAD_COLUMNS.index("phone")
 _EMAIL = LEAD_COLUMNS.index("email")
 _CUSTOM = LEAD_COLUMNS.index("custom_fields")
+_ALTERNATES = LEAD_COLUMNS.index("alternates")
 NORMALISE_CHUNK = 10_000
 SAVE_CHUNK = 10_000
 LOOKUP_CHUNK_SQLITE = 2_000  # keys per IN (...) list, well under SQLite's parameter limit
@@ -130,9 +132,24 @@ def tenant_country(db: Database, actor: Actor) -> str:
         return session.scalar(select(Tenant.default_country).where(Tenant.id == actor.tenant_id)) or "US"
 
 
-def _normaliser(db: Database, actor: Actor, table: RawTable, mapping: dict[str, str]) -> LeadNormaliser:
+def phone_country_for(db: Database, actor: Actor, phone_country: str | None) -> str:
+    """The country national phone numbers of an import are read in: the chosen one, else the tenant's."""
+    if not phone_country:
+        return tenant_country(db, actor)
+    code = phone_country.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError(
+            f"phone country '{shown(phone_country)}' is not a country code such as US, GB or BR"
+        )
+    return code
+
+
+def _normaliser(
+    db: Database, actor: Actor, table: RawTable, mapping: dict[str, str], phone_country: str | None
+) -> LeadNormaliser:
     checked = validate_mapping(table.headers, mapping, db.settings.import_max_custom_fields)
-    return LeadNormaliser(tenant_country(db, actor), checked, FieldLimits.from_settings(db.settings))
+    country = phone_country_for(db, actor, phone_country)
+    return LeadNormaliser(country, checked, FieldLimits.from_settings(db.settings))
 
 
 def _outcomes(normaliser: LeadNormaliser, table: RawTable, start: int, stop: int) -> list[RowOutcome]:
@@ -154,11 +171,16 @@ def load_table(db: Database, actor: Actor, data: bytes, file_name: str, sheet: s
 
 
 def preview_rows(
-    db: Database, actor: Actor, table: RawTable, mapping: dict[str, str], limit: int = PREVIEW_ROWS
+    db: Database,
+    actor: Actor,
+    table: RawTable,
+    mapping: dict[str, str],
+    limit: int = PREVIEW_ROWS,
+    phone_country: str | None = None,
 ) -> list[PreviewRow]:
     """The first rows as they would be imported, each with its validation result."""
     actor.require(Permission.manage_leads)
-    normaliser = _normaliser(db, actor, table, mapping)
+    normaliser = _normaliser(db, actor, table, mapping, phone_country)
     outcomes = _outcomes(normaliser, table, 0, limit * 2)[:limit]
     preview = []
     for outcome in outcomes:
@@ -168,10 +190,16 @@ def preview_rows(
             status, message = "warning", "; ".join(outcome.warnings)
         else:
             status, message = "ok", ""
-        values = {k: v for k, v in outcome.as_dict().items() if k != "custom_fields"}
+        values = {k: v for k, v in outcome.as_dict().items() if k not in ("custom_fields", "alternates")}
+        values["alternates"] = alternates_text(outcome.as_dict()["alternates"])
         values["tags"] = ", ".join(outcome.tags)
         preview.append(PreviewRow(outcome.row, status, message, values))
     return preview
+
+
+def alternates_text(alternates: list[dict[str, str]] | None) -> str:
+    """A lead's other phones and emails on one line: '+14155550100 (Home Phone), a@b.com (E-mail 2)'."""
+    return ", ".join(f"{a['value']} ({a['label']})" for a in alternates or [])
 
 
 def import_leads(
@@ -186,6 +214,7 @@ def import_leads(
     sheet: str | None = None,
     save_mapping: bool = True,
     progress: ProgressCallback | None = None,
+    phone_country: str | None = None,
 ) -> ImportSummary:
     """Import a CSV or XLSX upload for the actor's tenant; all accepted rows or none are saved."""
     actor.require(Permission.manage_leads)
@@ -208,6 +237,7 @@ def import_leads(
         tags=tags,
         save_mapping=save_mapping,
         progress=progress,
+        phone_country=phone_country,
     )
     if not left_out:
         return summary
@@ -239,11 +269,15 @@ def import_table(
     tags: Sequence[str] = (),
     save_mapping: bool = True,
     progress: ProgressCallback | None = None,
+    phone_country: str | None = None,
 ) -> ImportSummary:
-    """Import an already read table (the wizard reads the file once for the preview)."""
+    """Import an already read table (the wizard reads the file once for the preview).
+
+    `phone_country` is the country national phone numbers are read in (the tenant's by default).
+    """
     actor.require(Permission.manage_leads)
     policy = _policy(on_duplicate)
-    normaliser = _normaliser(db, actor, table, mapping)
+    normaliser = _normaliser(db, actor, table, mapping, phone_country)
     checked_mapping = normaliser.mapping
     import_tags = tuple(normalise_tags(",".join(tags)))
     report = progress or (lambda _fraction, _text: None)
@@ -382,6 +416,7 @@ def _save(
         lead_import.rows_duplicate = duplicates
         lead_import.rows_rejected = len(checked.rejects)
         lead_import.rejects = checked.rejects
+        lead_import.warnings = checked.warnings
         if save_mapping:
             save_mapping_in(session, actor.tenant_id, table.headers, mapping)
         record_audit(
@@ -503,6 +538,7 @@ class _LeadWriter:
     def _row(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
         converted = list(values)
         converted[_CUSTOM] = converted[_CUSTOM] or {}
+        converted[_ALTERNATES] = converted[_ALTERNATES] or []
         for index, process in self.processors:
             converted[index] = process(converted[index])
         # The bulk path bypasses the ORM's mapper events: fold the search text here.
@@ -638,6 +674,13 @@ def _merge(
                     merged[key] = value
             if merged != (old or {}):
                 change[name] = merged
+            continue
+        if name == "alternates":
+            # Every policy but skip keeps the row's other phones and emails beside the lead's own.
+            present = {(a["channel"], a["value"]) for a in old or []}
+            added = [a for a in new or [] if (a["channel"], a["value"]) not in present]
+            if added:
+                change[name] = [*(old or []), *added]
             continue
         if new is None or new == old:
             continue
