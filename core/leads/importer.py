@@ -84,6 +84,7 @@ class ImportSummary:
     rejected: int
     rejects: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    with_warnings: int = 0  # rows kept with something changed or left out (listed in `warnings`)
 
     def counts(self) -> dict[str, int]:
         """The figures the command line prints with --json."""
@@ -94,6 +95,7 @@ class ImportSummary:
             "updated": self.updated,
             "duplicates": self.duplicates,
             "rejected": self.rejected,
+            "with_warnings": self.with_warnings,
         }
 
 
@@ -113,6 +115,7 @@ class _Checked:
     accepted: list[_Accepted] = field(default_factory=list)
     rejects: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    with_warnings: int = 0
     duplicates_in_file: int = 0
 
 
@@ -297,6 +300,7 @@ def import_table(
                 save_mapping=save_mapping,
                 report=report,
                 max_custom_fields=db.settings.import_max_custom_fields,
+                phone_country=normaliser.default_country,
             )
         except Exception as exc:
             _record_failure(db, actor, table, checked, file_name, sha256, checked_mapping, policy, exc)
@@ -324,7 +328,9 @@ def _check_rows(table: RawTable, normaliser: LeadNormaliser, report: ProgressCal
             if outcome.problems:
                 refused.append(outcome)
                 continue
-            checked.warnings.extend({"row": outcome.row, "warning": w} for w in outcome.warnings)
+            if outcome.warnings:
+                checked.with_warnings += 1
+                checked.warnings.extend({"row": outcome.row, "warning": w} for w in outcome.warnings)
             values = outcome.values
             phone, email = values[_PHONE], values[_EMAIL]
             if (phone and phone in seen_phones) or (email and email in seen_emails):
@@ -376,6 +382,7 @@ def _save(
     save_mapping: bool,
     report: ProgressCallback,
     max_custom_fields: int,
+    phone_country: str,
 ) -> ImportSummary:
     now = datetime.now(UTC)
     imported = updated = duplicates = 0
@@ -433,7 +440,9 @@ def _save(
                 "updated": updated,
                 "duplicates": duplicates,
                 "rejected": len(checked.rejects),
+                "with_warnings": checked.with_warnings,
                 "on_duplicate": policy.value,
+                "phone_country": phone_country,
             },
         )
         import_id = lead_import.id
@@ -447,6 +456,7 @@ def _save(
         rejected=len(checked.rejects),
         rejects=checked.rejects,
         warnings=checked.warnings,
+        with_warnings=checked.with_warnings,
     )
 
 
