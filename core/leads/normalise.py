@@ -280,7 +280,11 @@ class PhoneReader:
         home = self.phones(raw)
         if home.international or not raw.strip() or (home.problem and not home.wrong_country):
             return home
-        if row_country is None or row_country == self.country or row_country not in phonenumbers.SUPPORTED_REGIONS:
+        if (
+            row_country is None
+            or row_country == self.country
+            or row_country not in phonenumbers.SUPPORTED_REGIONS
+        ):
             if home.e164 is None or self._nanp_here:
                 return home
             return self._unless_written_like_nanp(raw, home, self.country, "the import's phone country")
@@ -294,7 +298,11 @@ class PhoneReader:
                 "country code or choose the import's phone country"
             )
         if row.e164:
-            return row if _nanp(row_country) else self._unless_written_like_nanp(raw, row, row_country, "the row's country")
+            return (
+                row
+                if _nanp(row_country)
+                else self._unless_written_like_nanp(raw, row, row_country, "the row's country")
+            )
         if home.e164:
             if self._nanp_here:
                 return home
@@ -304,7 +312,9 @@ class PhoneReader:
             f"nor for {row_country} (the row's country)"
         )
 
-    def _unless_written_like_nanp(self, raw: str, reading: PhoneResult, country: str, whose: str) -> PhoneResult:
+    def _unless_written_like_nanp(
+        self, raw: str, reading: PhoneResult, country: str, whose: str
+    ) -> PhoneResult:
         """The reading outside North America, refused when the number is written the North American way."""
         if not written_like_nanp(raw):
             return reading
@@ -668,13 +678,55 @@ LEAD_COLUMNS = (
 # The words in a header that tell a column's kind when its mapping does not ("Mobile Phone",
 # "Téléphone bureau", "email_home"), in the languages the mapping knows.
 _KIND_WORDS: dict[str, tuple[str, ...]] = {
-    "mobile": ("mobile", "mobil", "cell", "handy", "celular", "movil", "portable", "cellulare", "telemovel",
-               "gsm", "whatsapp", "sms"),
-    "work": ("work", "business", "office", "company", "direct", "bureau", "buro", "professionnel", "trabajo",
-             "empresa", "lavoro", "ufficio", "trabalho", "comercial", "werk", "zakelijk", "arbeit", "geschaft",
-             "dienst"),
-    "home": ("home", "private", "privat", "personal", "casa", "maison", "domicile", "prive", "thuis", "residencia",
-             "residencial", "persoonlijk"),
+    "mobile": (
+        "mobile",
+        "mobil",
+        "cell",
+        "handy",
+        "celular",
+        "movil",
+        "portable",
+        "cellulare",
+        "telemovel",
+        "gsm",
+        "whatsapp",
+        "sms",
+    ),
+    "work": (
+        "work",
+        "business",
+        "office",
+        "company",
+        "direct",
+        "bureau",
+        "buro",
+        "professionnel",
+        "trabajo",
+        "empresa",
+        "lavoro",
+        "ufficio",
+        "trabalho",
+        "comercial",
+        "werk",
+        "zakelijk",
+        "arbeit",
+        "geschaft",
+        "dienst",
+    ),
+    "home": (
+        "home",
+        "private",
+        "privat",
+        "personal",
+        "casa",
+        "maison",
+        "domicile",
+        "prive",
+        "thuis",
+        "residencia",
+        "residencial",
+        "persoonlijk",
+    ),
     "other": ("other", "autre", "andere", "otro", "altro", "outro", "secondary", "2", "3"),
 }
 # Best first: a mobile number for SMS, then an unspecified one; a work address for email.
@@ -867,8 +919,8 @@ class LeadNormaliser:
                 phone = result
             elif result.e164 != phone.e164 and all(a["value"] != result.e164 for a in alternates):
                 alternates.append({"channel": "sms", "value": result.e164, "label": header})
-        for column, results in enumerate(email_columns):
-            found, problem = results[i]
+        for column, addresses in enumerate(email_columns):
+            found, problem = addresses[i]
             header = self.email_headers[column]
             if found is None:
                 if problem:

@@ -18,10 +18,10 @@ import csv
 import io
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import PurePath
-from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
@@ -312,7 +312,9 @@ def _widest_row(data: bytes, encoding: str, delimiter: str) -> int:
         raise ValidationError(f"the CSV could not be read: {exc}; check its quotes") from exc
 
 
-def _parse_csv(data: bytes, encoding: str, delimiter: str, skip: int, width: int, limits: ReadLimits) -> pd.DataFrame:
+def _parse_csv(
+    data: bytes, encoding: str, delimiter: str, skip: int, width: int, limits: ReadLimits
+) -> pd.DataFrame:
     return pd.read_csv(
         io.BytesIO(data),
         encoding=encoding,
@@ -329,7 +331,9 @@ def _parse_csv(data: bytes, encoding: str, delimiter: str, skip: int, width: int
     )
 
 
-def _align_to_header(frame: pd.DataFrame, width: int, first_row: int) -> tuple[pd.DataFrame, dict[int, list[str]]]:
+def _align_to_header(
+    frame: pd.DataFrame, width: int, first_row: int
+) -> tuple[pd.DataFrame, dict[int, list[str]]]:
     """Cut the fields past the header's width: empty ones are a trailing delimiter (PrestaShop
     writes one more ';' than its header has), values are reported for their row."""
     if len(frame.columns) <= width:

@@ -37,7 +37,15 @@ def test_import_prints_exactly_the_counts_as_json(cli_env: Path) -> None:
     result = runner.invoke(app, ["leads", "import", str(cli_env), "--tenant", "Acme", "--json"])
     assert result.exit_code == 0, result.output
     counts = json.loads(result.stdout)
-    assert list(counts) == ["import_id", "rows", "imported", "updated", "duplicates", "rejected", "with_warnings"]
+    assert list(counts) == [
+        "import_id",
+        "rows",
+        "imported",
+        "updated",
+        "duplicates",
+        "rejected",
+        "with_warnings",
+    ]
     assert {k: v for k, v in counts.items() if k != "import_id"} == {
         "rows": 4,
         "imported": 2,
@@ -80,12 +88,19 @@ def test_import_reads_national_numbers_in_the_chosen_phone_country(cli_env: Path
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].endswith("2 imported, 0 updated, 0 duplicates, 1 rejected, 1 imported with warnings")
-    assert lines[1:3] == ["1 rejected row (not imported):", "  row 4: phone '12' is not a valid number for GB"]
+    assert lines[1:3] == [
+        "1 rejected row (not imported):",
+        "  row 4: phone '12' is not a valid number for GB",
+    ]
     assert lines[3].startswith("1 warning on imported rows")
-    assert lines[4].startswith("  row 3: phone '(281) 741-1316' is written like a North American number (+12817411316)")
+    assert lines[4].startswith(
+        "  row 3: phone '(281) 741-1316' is written like a North American number (+12817411316)"
+    )
     assert lines[4].endswith("; left out")
     leads = json.loads(
-        runner.invoke(app, ["leads", "import", str(path), "--tenant", "Acme", "--json", "--on-duplicate", "skip"]).stdout
+        runner.invoke(
+            app, ["leads", "import", str(path), "--tenant", "Acme", "--json", "--on-duplicate", "skip"]
+        ).stdout
     )
     assert (leads["imported"], leads["duplicates"]) == (0, 2)
 

@@ -116,9 +116,17 @@ def test_ragged_rows_are_aligned_to_the_header_not_shifted(data: bytes) -> None:
 @pytest.mark.parametrize(
     ("data", "row", "message"),
     [
-        (b"Phone,Email\n1,2\n1,2,3,4\n", 3, "the row has 2 more values than the header has columns ('3', '4')"),
+        (
+            b"Phone,Email\n1,2\n1,2,3,4\n",
+            3,
+            "the row has 2 more values than the header has columns ('3', '4')",
+        ),
         (b"Phone,Email\n1,2,x\n1,2\n", 2, "the row has 1 more value than the header has columns ('x')"),
-        (b"Phone,Email\n1,2,,\n1,2,,,,,,y\n", 3, "the row has 1 more value than the header has columns ('y')"),
+        (
+            b"Phone,Email\n1,2,,\n1,2,,,,,,y\n",
+            3,
+            "the row has 1 more value than the header has columns ('y')",
+        ),
     ],
     ids=["later-row", "first-row", "far-past-the-header"],
 )
