@@ -166,7 +166,8 @@ def contact_columns(mapping: dict[str, str]) -> dict[str, list[ContactColumn]]:
         channel = channel_of(target)
         if channel is None:
             continue
-        kind = split_target(target)[1] or ""
+        # A plain 'phone' target leaves the kind to the header's words ('Work' -> work).
+        kind = split_target(target)[1] or _kind_of(channel, fold(header))
         found[channel].append((KIND_RANK[channel].index(kind), position, header, kind))
     columns: dict[str, list[ContactColumn]] = {}
     for channel, entries in found.items():
@@ -175,6 +176,11 @@ def contact_columns(mapping: dict[str, str]) -> dict[str, list[ContactColumn]]:
             for rank, (_order, _position, header, kind) in enumerate(sorted(entries))
         ]
     return columns
+
+
+def channel_columns(mapping: dict[str, str], channel: str) -> list[str]:
+    """The headers mapped to phone (or email), best first."""
+    return [column.header for column in contact_columns(mapping)[channel]]
 
 
 def lead_field_columns(mapping: dict[str, str]) -> dict[str, str]:

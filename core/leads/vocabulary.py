@@ -65,8 +65,8 @@ CHANNEL_TARGETS: dict[str, str] = {
 }
 # Best first for each channel; "" is a column that names no kind ('Phone', 'Primary Email').
 KIND_RANK: dict[str, tuple[str, ...]] = {
-    "phone": ("mobile", "", "work", "home", "other"),
-    "email": ("work", "", "home", "other"),
+    "phone": ("mobile", "", "work", "other", "home"),
+    "email": ("work", "", "other", "home"),
 }
 
 LANGUAGES: dict[str, str] = {
@@ -250,18 +250,21 @@ SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
 KIND_WORDS: dict[str, tuple[str, ...]] = {
     "mobile": (
         "mobile", "mobil", "cell", "handy", "portable", "movil", "celular", "cellulare",
-        "telemovel", "mobiel", "gsm", "whatsapp",
+        "telemovel", "mobiel", "gsm", "whatsapp", "sms",
     ),
     "work": (
         "work", "business", "office", "direct", "company", "corporate", "geschaftlich",
         "dienstlich", "buro", "arbeit", "travail", "professionnel", "bureau", "trabajo",
         "oficina", "lavoro", "ufficio", "trabalho", "comercial", "werk", "zakelijk", "kantoor",
+        "empresa", "geschaft", "dienst",
     ),
     "home": (
         "home", "private", "personal", "privat", "domicile", "personnel", "casa", "particular",
-        "domicilio", "residencial", "thuis", "prive",
+        "domicilio", "residencia", "residencial", "thuis", "prive", "maison", "persoonlijk",
     ),
-    "other": ("other", "secondary", "alternate", "alternative", "autre", "otro", "altro", "outro", "ander"),
+    "other": (
+        "other", "secondary", "alternate", "alternative", "autre", "otro", "altro", "outro", "ander",
+    ),
 }
 # Words that make a number column something no one can text (kept as a custom field).
 NOT_A_PHONE = ("fax", "pager", "telefax", "telex")

@@ -40,13 +40,22 @@ def test_import_prints_exactly_the_counts_as_json(cli_env: Path) -> None:
     result = runner.invoke(app, ["leads", "import", str(cli_env), "--tenant", "Acme", "--json"])
     assert result.exit_code == 0, result.output
     counts = json.loads(result.stdout)
-    assert list(counts) == ["import_id", "rows", "imported", "updated", "duplicates", "rejected"]
+    assert list(counts) == [
+        "import_id",
+        "rows",
+        "imported",
+        "updated",
+        "duplicates",
+        "rejected",
+        "with_warnings",
+    ]
     assert {k: v for k, v in counts.items() if k != "import_id"} == {
         "rows": 4,
         "imported": 2,
         "updated": 0,
         "duplicates": 1,
         "rejected": 1,
+        "with_warnings": 0,
     }
     again = json.loads(
         runner.invoke(
@@ -89,7 +98,8 @@ def test_a_mapping_file_corrects_only_the_columns_it_names(
     _import_with_mapping(cli_env, tmp_path, {"Colour": "notes"})
     leads = _leads_by_email(db)
     ada = leads["ada@example.com"]
-    assert (ada.first_name, ada.last_name, ada.phone, ada.notes) == ("Ada", "Lovelace", "+14155550100", "blue")
+    assert (ada.first_name, ada.last_name, ada.phone) == ("Ada", "Lovelace", "+14155550100")
+    assert ada.notes == "blue"
     assert ada.custom_fields == {}
 
 
@@ -122,11 +132,44 @@ def test_sensitive_columns_stay_out_unless_the_mapping_file_names_them(
     assert _leads_by_email(db)["cid@example.com"].custom_fields == {"Password": "et2MeijahS"}
 
 
+UK_FILE = (
+    "Name,Phone,Email,Country\n"
+    "Ann Lee,020 7946 0018,ann@example.com,\n"  # national UK: read in the chosen phone country
+    "Bob Day,(281) 741-1316,bob@example.com,\n"  # written the North American way: not read as UK
+    "Cy Orr,12,,\n"  # no channel left: rejected
+)
+
+
+def test_import_reads_national_numbers_in_the_chosen_phone_country(cli_env: Path, tmp_path: Path) -> None:
+    path = tmp_path / "uk.csv"
+    path.write_text(UK_FILE, encoding="utf-8")
+    result = runner.invoke(app, ["leads", "import", str(path), "--tenant", "Acme", "--phone-country", "gb"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("2 imported, 0 updated, 0 duplicates, 1 rejected, 1 imported with warnings")
+    assert lines[1:3] == [
+        "1 rejected row (not imported):",
+        "  row 4: phone '12' is not a valid number for GB",
+    ]
+    assert lines[3].startswith("1 warning on imported rows")
+    assert lines[4].startswith(
+        "  row 3: phone '(281) 741-1316' is written like a North American number (+12817411316)"
+    )
+    assert lines[4].endswith("; left out")
+    leads = json.loads(
+        runner.invoke(
+            app, ["leads", "import", str(path), "--tenant", "Acme", "--json", "--on-duplicate", "skip"]
+        ).stdout
+    )
+    assert (leads["imported"], leads["duplicates"]) == (0, 2)
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
         (["--tenant", "Nobody"], "no tenant named 'Nobody'"),
         (["--tenant", "Acme", "--on-duplicate", "merge"], "use skip, fill or overwrite"),
+        (["--tenant", "Acme", "--phone-country", "Narnia"], "phone country 'Narnia' is not a country code"),
     ],
 )
 def test_import_errors_are_one_line_and_non_zero(cli_env: Path, arguments: list[str], message: str) -> None:
