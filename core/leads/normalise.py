@@ -604,6 +604,20 @@ def _geography() -> _Geography:
     return _Geography(country_by_name, zones_by_country, zone_by_city, country_by_zone, zones)
 
 
+@cache
+def phone_countries() -> dict[str, str]:
+    """ISO code -> English name of every country whose phone numbers can be read, by name."""
+    base = resources.files("tzdata").joinpath("zoneinfo")
+    names = {}
+    for line in base.joinpath("iso3166.tab").read_text("utf-8").splitlines():
+        if not line.startswith("#") and "\t" in line:
+            code, name = line.split("\t", 1)
+            if code in phonenumbers.SUPPORTED_REGIONS:
+                names[code] = name.strip()
+    names["GB"] = "United Kingdom"  # tzdata's "Britain (UK)" is not what people look for
+    return dict(sorted(names.items(), key=lambda item: item[1]))
+
+
 @lru_cache(maxsize=4096)
 def normalise_country(raw: str) -> str | None:
     """An ISO 3166 alpha-2 code from a code or an English (or common local) country name."""

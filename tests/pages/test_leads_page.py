@@ -49,16 +49,54 @@ def test_wizard_imports_a_file_and_offers_the_rejects(db: Database, open_page: P
     _button(app, "leads_preview").click().run()
     assert not app.exception
     preview = app.dataframe[0].value
-    assert list(preview["status"]) == ["ok", "ok", "rejected", "ok"]
-    assert "not a valid number for US" in preview["problem"][2]
+    # Carl's phone is junk but his email is fine: he is imported without the phone.
+    assert list(preview["status"]) == ["ok", "ok", "warning", "ok"]
+    assert "not a valid number for US; left out" in preview["problem"][2]
     _button(app, "leads_import").click().run()
     assert not app.exception
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics == {"Rows": "4", "Imported": "2", "Updated": "0", "Duplicates": "1", "Rejected": "1"}
-    assert app.get("download_button")
+    assert metrics == {"Rows": "4", "Imported": "3", "Updated": "0", "Duplicates": "1", "Rejected": "0",
+                       "With warnings": "1"}
+    assert [s.value for s in app.subheader] == ["Imported with warnings"]
+    [warnings] = [d.value for d in app.dataframe if "warning" in d.value.columns]
+    assert list(warnings["row"]) == [6]
+    assert list(warnings["warning"]) == ["phone '12345' is not a valid number for US; left out"]
+    assert [b.proto.label for b in app.get("download_button")] == ["Download the warnings (CSV)"]
     page = list_leads(db, admin)
-    assert page.total == 2
+    assert page.total == 3
     assert set(page.rows["tags"]) == {"fair"}
+
+
+UK_CSV = (
+    b"Name,Phone,Email\n"
+    b"Ann Lee,020 7946 0018,\n"
+    b"Bob Day,(281) 741-1316,bob@example.com\n"
+    b"Cy Orr,12,\n"
+)
+
+
+def test_wizard_reads_national_numbers_in_the_chosen_country_and_reports_both_lists(
+    db: Database, open_page: PageFactory
+) -> None:
+    admin = make_actor(db, make_tenant(db), Role.admin)
+    app = open_page("pages/leads.py", admin)
+    app.file_uploader(key="leads_upload").upload("uk.csv", UK_CSV, "text/csv").run()
+    _button(app, "leads_preview").click().run()
+    assert not app.exception
+    country = app.selectbox(key="leads_phone_country")
+    assert country.value == "US"  # the tenant's country by default
+    assert list(app.dataframe[0].value["status"]) == ["rejected", "ok", "rejected"]
+    country.select("GB").run()
+    preview = app.dataframe[0].value
+    assert list(preview["status"]) == ["ok", "warning", "rejected"]
+    assert preview["phone"][0] == "+442079460018"
+    assert "written like a North American number (+12817411316)" in preview["problem"][1]
+    _button(app, "leads_import").click().run()
+    assert not app.exception
+    assert [s.value for s in app.subheader] == ["Rejected rows (not imported)", "Imported with warnings"]
+    labels = [b.proto.label for b in app.get("download_button")]
+    assert labels == ["Download the rejected rows (CSV)", "Download the warnings (CSV)"]
+    assert list_leads(db, admin).total == 2
 
 
 def test_wizard_shows_a_clear_error_for_a_bad_file(db: Database, open_page: PageFactory) -> None:
