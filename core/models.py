@@ -289,6 +289,8 @@ class LeadImport(TenantOwned, Base):
     rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
     # [{"row": 17, "reason": "phone '12345' is not a valid number for US"}, ...]
     rejects: Mapped[list[Any]] = mapped_column(default=list)
+    # [{"row": 4, "warning": "phone '12345' is not a valid number for US; left out"}, ...]: rows kept
+    warnings: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     error: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

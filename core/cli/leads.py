@@ -41,12 +41,22 @@ def import_(
     tenant: Annotated[str, typer.Option(help="The tenant's name.")],
     mapping: Annotated[
         Path | None,
-        typer.Option(help='JSON file {"column header": "lead field"}; default: the saved or suggested one.'),
+        typer.Option(
+            help='JSON file {"column header": "lead field"} that corrects the saved or suggested '
+            "mapping: only the columns it names change."
+        ),
     ] = None,
     on_duplicate: Annotated[str, typer.Option(help="skip, fill (empty fields) or overwrite.")] = "skip",
     sheet: Annotated[str | None, typer.Option(help="The XLSX sheet (default: the first).")] = None,
     tag: Annotated[
         list[str] | None, typer.Option(help="A tag for every lead of the file (repeatable).")
+    ] = None,
+    phone_country: Annotated[
+        str | None,
+        typer.Option(
+            help="The country national phone numbers are in, such as US or GB (default: the tenant's); "
+            "numbers written with their country code (+44 ...) need none."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
@@ -61,14 +71,18 @@ def import_(
             on_duplicate=on_duplicate,
             tags=tag or [],
             sheet=sheet,
+            phone_country=phone_country,
         )
     if as_json:
         print_json(summary.counts())
         return
     typer.echo(
         f"import {summary.import_id}: {plural(summary.rows, 'row')}, {summary.imported} imported, "
-        f"{summary.updated} updated, {plural(summary.duplicates, 'duplicate')}, {summary.rejected} rejected"
+        f"{summary.updated} updated, {plural(summary.duplicates, 'duplicate')}, {summary.rejected} rejected, "
+        f"{summary.with_warnings} imported with warnings"
     )
+    if summary.rejects:
+        typer.echo(f"{plural(summary.rejected, 'rejected row')} (not imported):")
     for reject in summary.rejects[:REJECTS_SHOWN]:
         typer.echo(f"  {reject_message(reject)}")
     if summary.rejected > REJECTS_SHOWN:

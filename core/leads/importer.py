@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import phonenumbers
 from sqlalchemy import String, any_, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -26,7 +27,14 @@ from core.audit import record_audit
 from core.config import Settings
 from core.db import SYSTEM_KEY, TENANT_KEY, Database, TenantScopeError, trusted_sql
 from core.errors import Conflict, ValidationError
-from core.leads.mapping import IGNORE, mapping_for, save_mapping_in, validate_mapping
+from core.leads.detect import sample_values
+from core.leads.mapping import (
+    ColumnSuggestion,
+    MappingSuggestion,
+    mapping_suggestion,
+    save_mapping_in,
+    validate_mapping,
+)
 from core.leads.normalise import (
     LEAD_COLUMNS,
     FieldLimits,
@@ -47,6 +55,7 @@ log = get_logger(__name__)
 _PHONE = LEAD_COLUMNS.index("phone")
 _EMAIL = LEAD_COLUMNS.index("email")
 _CUSTOM = LEAD_COLUMNS.index("custom_fields")
+_ALTERNATES = LEAD_COLUMNS.index("alternates")
 NORMALISE_CHUNK = 10_000
 SAVE_CHUNK = 10_000
 LOOKUP_CHUNK_SQLITE = 2_000  # keys per IN (...) list, well under SQLite's parameter limit
@@ -82,6 +91,7 @@ class ImportSummary:
     rejected: int
     rejects: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    with_warnings: int = 0  # rows kept with something changed or left out (listed in `warnings`)
 
     def counts(self) -> dict[str, int]:
         """The figures the command line prints with --json."""
@@ -92,6 +102,7 @@ class ImportSummary:
             "updated": self.updated,
             "duplicates": self.duplicates,
             "rejected": self.rejected,
+            "with_warnings": self.with_warnings,
         }
 
 
@@ -111,6 +122,7 @@ class _Checked:
     accepted: list[_Accepted] = field(default_factory=list)
     rejects: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    with_warnings: int = 0
     duplicates_in_file: int = 0
 
 
@@ -130,9 +142,24 @@ def tenant_country(db: Database, actor: Actor) -> str:
         return session.scalar(select(Tenant.default_country).where(Tenant.id == actor.tenant_id)) or "US"
 
 
-def _normaliser(db: Database, actor: Actor, table: RawTable, mapping: dict[str, str]) -> LeadNormaliser:
+def phone_country_for(db: Database, actor: Actor, phone_country: str | None) -> str:
+    """The country national phone numbers of an import are read in: the chosen one, else the tenant's."""
+    if not phone_country:
+        return tenant_country(db, actor)
+    code = phone_country.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError(
+            f"phone country '{shown(phone_country)}' is not a country code such as US, GB or BR"
+        )
+    return code
+
+
+def _normaliser(
+    db: Database, actor: Actor, table: RawTable, mapping: dict[str, str], phone_country: str | None
+) -> LeadNormaliser:
     checked = validate_mapping(table.headers, mapping, db.settings.import_max_custom_fields)
-    return LeadNormaliser(tenant_country(db, actor), checked, FieldLimits.from_settings(db.settings))
+    country = phone_country_for(db, actor, phone_country)
+    return LeadNormaliser(country, checked, FieldLimits.from_settings(db.settings))
 
 
 def _outcomes(normaliser: LeadNormaliser, table: RawTable, start: int, stop: int) -> list[RowOutcome]:
@@ -165,12 +192,29 @@ def load_table(db: Database, actor: Actor, data: bytes, file_name: str, sheet: s
     return read_table(data, file_name, limits=ReadLimits.from_settings(db.settings), sheet=sheet)
 
 
+def suggest_for_table(
+    db: Database, actor: Actor, table: RawTable, phone_country: str | None = None
+) -> MappingSuggestion:
+    """The mapping to offer for a read table, per column with its confidence and evidence: the
+    tenant's saved mapping for these headers, else one from the headers and a sample of values
+    (read once per file, never per row; phones in `phone_country`, the tenant's by default)."""
+    actor.require(Permission.manage_leads)
+    samples = sample_values(table.frame, table.headers)
+    country = phone_country_for(db, actor, phone_country)
+    return mapping_suggestion(db, actor, table.headers, samples, country)
+
+
 def preview_rows(
-    db: Database, actor: Actor, table: RawTable, mapping: dict[str, str], limit: int = PREVIEW_ROWS
+    db: Database,
+    actor: Actor,
+    table: RawTable,
+    mapping: dict[str, str],
+    limit: int = PREVIEW_ROWS,
+    phone_country: str | None = None,
 ) -> list[PreviewRow]:
     """The first rows as they would be imported, each with its validation result."""
     actor.require(Permission.manage_leads)
-    normaliser = _normaliser(db, actor, table, mapping)
+    normaliser = _normaliser(db, actor, table, mapping, phone_country)
     outcomes = _outcomes(normaliser, table, 0, limit * 2)[:limit]
     preview = []
     for outcome in outcomes:
@@ -180,10 +224,16 @@ def preview_rows(
             status, message = "warning", "; ".join(outcome.warnings)
         else:
             status, message = "ok", ""
-        values = {k: v for k, v in outcome.as_dict().items() if k != "custom_fields"}
+        values = {k: v for k, v in outcome.as_dict().items() if k not in ("custom_fields", "alternates")}
+        values["alternates"] = alternates_text(outcome.as_dict()["alternates"])
         values["tags"] = ", ".join(outcome.tags)
         preview.append(PreviewRow(outcome.row, status, message, values))
     return preview
+
+
+def alternates_text(alternates: list[dict[str, str]] | None) -> str:
+    """A lead's other phones and emails on one line: '+14155550100 (Home Phone), a@b.com (E-mail 2)'."""
+    return ", ".join(f"{a['value']} ({a['label']})" for a in alternates or [])
 
 
 def import_leads(
@@ -198,45 +248,61 @@ def import_leads(
     sheet: str | None = None,
     save_mapping: bool = True,
     progress: ProgressCallback | None = None,
+    phone_country: str | None = None,
 ) -> ImportSummary:
     """Import a CSV or XLSX upload for the actor's tenant; all accepted rows or none are saved."""
     actor.require(Permission.manage_leads)
     policy = _policy(on_duplicate)
     table = load_table(db, actor, data, file_name, sheet)
-    left_out: list[str] = []
-    if mapping is None:
-        mapping, saved = mapping_for(db, actor, table.headers)
-        if not saved:
-            # A suggestion leaves out only the columns the custom field cap has no room for.
-            left_out = [header for header, target in mapping.items() if target == IGNORE]
+    suggestion = suggest_for_table(db, actor, table, phone_country)
+    # A mapping file corrects the columns it names; the others keep the saved or suggested target.
+    corrections = mapping or {}
     summary = import_table(
         db,
         actor,
         table,
         file_name=file_name,
         sha256=hashlib.sha256(data).hexdigest(),
-        mapping=mapping,
+        mapping=suggestion.corrected(corrections),
         on_duplicate=policy,
         tags=tags,
         save_mapping=save_mapping,
         progress=progress,
+        phone_country=phone_country,
     )
-    if not left_out:
-        return summary
-    note = {"row": table.header_row, "warning": _left_out_message(left_out, db.settings)}
-    return replace(summary, warnings=[note, *summary.warnings])
+    left_out = [] if suggestion.saved else [c for c in suggestion.left_out if c.header not in corrections]
+    notes = [
+        {"row": table.header_row, "warning": message}
+        for message in _left_out_messages(left_out, db.settings)
+    ]
+    return replace(summary, warnings=[*notes, *summary.warnings]) if notes else summary
 
 
-def _left_out_message(headers: list[str], settings: Settings) -> str:
+def _named(headers: list[str]) -> str:
     named = ", ".join(f"'{shown(h)}'" for h in headers[:LEFT_OUT_NAMED])
     if len(headers) > LEFT_OUT_NAMED:
         named += f" and {len(headers) - LEFT_OUT_NAMED:,} more"
-    were = plural_noun(len(headers), "was", "were")
-    return (
-        f"{plural(len(headers), 'column')} {were} not imported, since a lead keeps at most "
-        f"{settings.import_max_custom_fields:,} custom fields: {named}; give a mapping to choose "
-        "which columns to keep"
-    )
+    return named
+
+
+def _left_out_messages(columns: list[ColumnSuggestion], settings: Settings) -> list[str]:
+    """What the import says about the columns the suggestion left out: sensitive ones, and the
+    ones the custom field cap has no room for (columns that say the kind of their neighbour are
+    read with it and need no word)."""
+    sensitive = [c.header for c in columns if c.sensitive]
+    capped = [c.header for c in columns if c.capped]
+    reasons = [
+        (sensitive, "sensitive data (payment cards, passwords, identity numbers) is kept only when "
+         "you map it yourself: {named}"),
+        (capped, f"a lead keeps at most {settings.import_max_custom_fields:,} custom fields: {{named}}; "
+         "give a mapping to choose which columns to keep"),
+    ]
+    return [
+        f"{plural(len(headers), 'column')} {plural_noun(len(headers), 'was', 'were')} not imported, "
+        f"since {because.format(named=_named(headers))}"
+        for headers, because in reasons
+        if headers
+    ]
 
 
 def import_table(
@@ -251,12 +317,16 @@ def import_table(
     tags: Sequence[str] = (),
     save_mapping: bool = True,
     progress: ProgressCallback | None = None,
+    phone_country: str | None = None,
 ) -> ImportSummary:
-    """Import an already read table (the wizard reads the file once for the preview)."""
+    """Import an already read table (the wizard reads the file once for the preview).
+
+    `phone_country` is the country national phone numbers are read in (the tenant's by default).
+    """
     actor.require(Permission.manage_leads)
     require_lead_rows(table, file_name)
     policy = _policy(on_duplicate)
-    normaliser = _normaliser(db, actor, table, mapping)
+    normaliser = _normaliser(db, actor, table, mapping, phone_country)
     checked_mapping = normaliser.mapping
     import_tags = tuple(normalise_tags(",".join(tags)))
     report = progress or (lambda _fraction, _text: None)
@@ -276,6 +346,7 @@ def import_table(
                 save_mapping=save_mapping,
                 report=report,
                 max_custom_fields=db.settings.import_max_custom_fields,
+                phone_country=normaliser.default_country,
             )
         except Exception as exc:
             _record_failure(db, actor, table, checked, file_name, sha256, checked_mapping, policy, exc)
@@ -303,7 +374,9 @@ def _check_rows(table: RawTable, normaliser: LeadNormaliser, report: ProgressCal
             if outcome.problems:
                 refused.append(outcome)
                 continue
-            checked.warnings.extend({"row": outcome.row, "warning": w} for w in outcome.warnings)
+            if outcome.warnings:
+                checked.with_warnings += 1
+                checked.warnings.extend({"row": outcome.row, "warning": w} for w in outcome.warnings)
             values = outcome.values
             phone, email = values[_PHONE], values[_EMAIL]
             if (phone and phone in seen_phones) or (email and email in seen_emails):
@@ -355,6 +428,7 @@ def _save(
     save_mapping: bool,
     report: ProgressCallback,
     max_custom_fields: int,
+    phone_country: str,
 ) -> ImportSummary:
     now = datetime.now(UTC)
     imported = updated = duplicates = 0
@@ -395,6 +469,7 @@ def _save(
         lead_import.rows_duplicate = duplicates
         lead_import.rows_rejected = len(checked.rejects)
         lead_import.rejects = checked.rejects
+        lead_import.warnings = checked.warnings
         if save_mapping:
             save_mapping_in(session, actor.tenant_id, table.headers, mapping)
         record_audit(
@@ -411,7 +486,9 @@ def _save(
                 "updated": updated,
                 "duplicates": duplicates,
                 "rejected": len(checked.rejects),
+                "with_warnings": checked.with_warnings,
                 "on_duplicate": policy.value,
+                "phone_country": phone_country,
             },
         )
         import_id = lead_import.id
@@ -425,6 +502,7 @@ def _save(
         rejected=len(checked.rejects),
         rejects=checked.rejects,
         warnings=checked.warnings,
+        with_warnings=checked.with_warnings,
     )
 
 
@@ -516,6 +594,7 @@ class _LeadWriter:
     def _row(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
         converted = list(values)
         converted[_CUSTOM] = converted[_CUSTOM] or {}
+        converted[_ALTERNATES] = converted[_ALTERNATES] or []
         for index, process in self.processors:
             converted[index] = process(converted[index])
         # The bulk path bypasses the ORM's mapper events: fold the search text here.
@@ -651,6 +730,13 @@ def _merge(
                     merged[key] = value
             if merged != (old or {}):
                 change[name] = merged
+            continue
+        if name == "alternates":
+            # Every policy but skip keeps the row's other phones and emails beside the lead's own.
+            present = {(a["channel"], a["value"]) for a in old or []}
+            added = [a for a in new or [] if (a["channel"], a["value"]) not in present]
+            if added:
+                change[name] = [*(old or []), *added]
             continue
         if new is None or new == old:
             continue

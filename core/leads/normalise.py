@@ -31,7 +31,8 @@ from phonenumbers import PhoneMetadata, PhoneNumberDesc
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
 from core.config import Settings
-from core.leads.mapping import CUSTOM, LEAD_FIELDS
+from core.leads.headers import channel_columns
+from core.leads.vocabulary import CHANNEL_FIELDS, CUSTOM, LEAD_FIELDS, SALUTATION
 
 # Longer than this a phone or an email is not one (phonenumbers refuses more than 250 characters,
 # an email address is at most 254); refusing early also keeps the parsers' regular expressions
@@ -86,6 +87,8 @@ class PhoneResult:
     region: str | None = None
     time_zone: str | None = None
     problem: str | None = None
+    international: bool = False  # written with its country code, so no country was guessed
+    wrong_country: bool = False  # a national number the country does not accept (others may)
 
     def error(self, raw: str) -> str | None:
         return None if self.problem is None else self.problem.format(raw=raw)
@@ -222,12 +225,107 @@ class PhoneNormaliser:
             region = phonenumbers.region_code_for_number(number)
         else:
             if international:
-                return PhoneResult(problem="phone '{raw}' is not a valid phone number")
-            return PhoneResult(problem="phone '{raw}' is not a valid number for " + self.region)
+                return PhoneResult(problem="phone '{raw}' is not a valid phone number", international=True)
+            return PhoneResult(
+                problem="phone '{raw}' is not a valid number for " + self.region, wrong_country=True
+            )
         e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
         zones = _zones_for_e164(e164)
         time_zone = zones[0] if len(zones) == 1 and zones[0] != _UNKNOWN_ZONE else None
-        return PhoneResult(e164=e164, region=None if region == "001" else region, time_zone=time_zone)
+        return PhoneResult(
+            e164=e164,
+            region=None if region == "001" else region,
+            time_zone=time_zone,
+            international=international,
+        )
+
+
+# "(281) 741-1316", "281-741-1316", "1 (281) 741.1316": how North American numbers are written.
+# Ten plain digits are not enough to tell; these separators are.
+_NANP_STYLE = re.compile(r"^(?:\+?1[\s.\-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.\-])\d{3}[\s.\-]\d{4}$")
+
+
+def written_like_nanp(raw: str) -> bool:
+    """The number is formatted the North American way (area code, exchange, line)."""
+    return _NANP_STYLE.match(_EXTENSION.sub("", raw.strip())) is not None
+
+
+def _nanp(country: str) -> bool:
+    return phonenumbers.country_code_for_region(country) == 1
+
+
+class PhoneReader:
+    """Phones of one import: national numbers read in a country only where that is safe.
+
+    `country` is the import's phone country (the tenant's unless the person chose another). A
+    number written with its country code needs no country. A national number is read in the
+    row's own country and in the import's: when only one accepts it, that one is taken; when
+    both accept it as different numbers, or the number is written the North American way but
+    read outside North America, nothing is guessed: the phone is left empty with a message
+    naming the readings.
+    """
+
+    def __init__(self, country: str) -> None:
+        self.country = country.upper()
+        self.phones = PhoneNormaliser(self.country)
+        self._by_country: dict[str, PhoneNormaliser] = {self.country: self.phones}
+        self._nanp_here = _nanp(self.country)
+
+    def _in(self, country: str) -> PhoneNormaliser:
+        found = self._by_country.get(country)
+        if found is None:
+            found = self._by_country[country] = PhoneNormaliser(country)
+        return found
+
+    def __call__(self, raw: str, row_country: str | None = None) -> PhoneResult:
+        home = self.phones(raw)
+        if home.international or not raw.strip() or (home.problem and not home.wrong_country):
+            return home
+        if (
+            row_country is None
+            or row_country == self.country
+            or row_country not in phonenumbers.SUPPORTED_REGIONS
+        ):
+            if home.e164 is None or self._nanp_here:
+                return home
+            return self._unless_written_like_nanp(raw, home, self.country, "the import's phone country")
+        row = self._in(row_country)(raw)
+        if home.e164 and row.e164:
+            if home.e164 == row.e164:
+                return home
+            return PhoneResult(
+                problem=f"phone '{{raw}}' reads as {row.e164} in {row_country} (the row's country) but as "
+                f"{home.e164} in {self.country} (the import's phone country): write it with its "
+                "country code or choose the import's phone country"
+            )
+        if row.e164:
+            return (
+                row
+                if _nanp(row_country)
+                else self._unless_written_like_nanp(raw, row, row_country, "the row's country")
+            )
+        if home.e164:
+            if self._nanp_here:
+                return home
+            return self._unless_written_like_nanp(raw, home, self.country, "the import's phone country")
+        return PhoneResult(
+            problem=f"phone '{{raw}}' is not a valid number for {self.country} (the import's phone country) "
+            f"nor for {row_country} (the row's country)"
+        )
+
+    def _unless_written_like_nanp(
+        self, raw: str, reading: PhoneResult, country: str, whose: str
+    ) -> PhoneResult:
+        """The reading outside North America, refused when the number is written the North American way."""
+        if not written_like_nanp(raw):
+            return reading
+        american = self._in("US")(raw).e164
+        other = f" ({american})" if american else ""
+        return PhoneResult(
+            problem=f"phone '{{raw}}' is written like a North American number{other} but reads as "
+            f"{reading.e164} in {country} ({whose}): write it with its country code or choose the "
+            "import's phone country"
+        )
 
 
 # --- emails -------------------------------------------------------------------------------
@@ -506,6 +604,20 @@ def _geography() -> _Geography:
     return _Geography(country_by_name, zones_by_country, zone_by_city, country_by_zone, zones)
 
 
+@cache
+def phone_countries() -> dict[str, str]:
+    """ISO code -> English name of every country whose phone numbers can be read, by name."""
+    base = resources.files("tzdata").joinpath("zoneinfo")
+    names = {}
+    for line in base.joinpath("iso3166.tab").read_text("utf-8").splitlines():
+        if not line.startswith("#") and "\t" in line:
+            code, name = line.split("\t", 1)
+            if code in phonenumbers.SUPPORTED_REGIONS:
+                names[code] = name.strip()
+    names["GB"] = "United Kingdom"  # tzdata's "Britain (UK)" is not what people look for
+    return dict(sorted(names.items(), key=lambda item: item[1]))
+
+
 @lru_cache(maxsize=4096)
 def normalise_country(raw: str) -> str | None:
     """An ISO 3166 alpha-2 code from a code or an English (or common local) country name."""
@@ -573,7 +685,10 @@ LEAD_COLUMNS = (
     "time_zone",
     "notes",
     "custom_fields",
+    "alternates",
 )
+
+ALTERNATE_CHANNEL = {"phone": "sms", "email": "email"}
 
 
 @dataclass(slots=True)
@@ -603,19 +718,20 @@ class LeadNormaliser:
         self.default_country = default_country.upper()
         self.mapping = mapping
         self.limits = limits or FieldLimits()
-        self.phones = PhoneNormaliser(self.default_country)
-        self._phones_by_country: dict[str, PhoneNormaliser] = {self.default_country: self.phones}
-        self.fields = {target: header for header, target in mapping.items() if target in LEAD_FIELDS}
-        self.custom_headers = [h for h, target in mapping.items() if target == CUSTOM]
-
-    def _phones_for(self, country: str | None) -> PhoneNormaliser:
-        # A number in national format is read in the row's own country when it names one.
-        if country is None or country not in phonenumbers.SUPPORTED_REGIONS:
-            return self.phones
-        found = self._phones_by_country.get(country)
-        if found is None:
-            found = self._phones_by_country[country] = PhoneNormaliser(country)
-        return found
+        self.phones = PhoneReader(self.default_country)
+        self.fields = {
+            target: header
+            for header, target in mapping.items()
+            if target in LEAD_FIELDS and target not in CHANNEL_FIELDS
+        }
+        self.phone_headers = channel_columns(mapping, "phone")
+        self.email_headers = channel_columns(mapping, "email")
+        # (custom field name, header): a salutation column is kept as the custom field `salutation`.
+        self.custom_headers = [
+            (SALUTATION if target == SALUTATION else h, h)
+            for h, target in mapping.items()
+            if target in (CUSTOM, SALUTATION)
+        ]
 
     def rows(self, frame: Any, row_numbers: Sequence[int]) -> list[RowOutcome]:
         """One outcome per non-blank row of the frame (all-empty rows are skipped)."""
@@ -626,17 +742,20 @@ class LeadNormaliser:
             header = self.fields.get(name)
             return frame[header].tolist() if header is not None else blank
 
-        raw_country, raw_phone, raw_email = cells("country"), cells("phone"), cells("email")
-        raw_zone, raw_website = cells("time_zone"), cells("website")
+        raw_country = cells("country")
         countries = [normalise_country(v) if v else None for v in raw_country]
+        raw_phones = [frame[h].tolist() for h in self.phone_headers]
+        raw_emails = [frame[h].tolist() for h in self.email_headers]
+        read_phone = self.phones
         if "country" in self.fields:
-            phones = [
-                self._phones_for(c)(v) if v else EMPTY_PHONE
-                for v, c in zip(raw_phone, countries, strict=True)
+            phone_columns = [
+                [read_phone(v, c) if v else EMPTY_PHONE for v, c in zip(raw, countries, strict=True)]
+                for raw in raw_phones
             ]
         else:
-            phones = [self.phones(v) if v else EMPTY_PHONE for v in raw_phone]
-        emails = [normalise_email(v) if v else (None, None) for v in raw_email]
+            phone_columns = [[read_phone(v) if v else EMPTY_PHONE for v in raw] for raw in raw_phones]
+        email_columns = [[normalise_email(v) if v else (None, None) for v in raw] for raw in raw_emails]
+        raw_zone, raw_website = cells("time_zone"), cells("website")
         firsts = [normalise_name(v) if v else None for v in cells("first_name")]
         lasts = [normalise_name(v) if v else None for v in cells("last_name")]
         full_names = cells("full_name")
@@ -649,7 +768,7 @@ class LeadNormaliser:
         zones = [normalise_time_zone(v) if v else None for v in raw_zone]
         websites = [normalise_website(v) if v else None for v in raw_website]
         tags = [normalise_tags(v) if v else [] for v in cells("tags")]
-        custom = [(header, frame[header].tolist()) for header in self.custom_headers]
+        custom = [(name, frame[header].tolist()) for name, header in self.custom_headers]
         non_blank = frame.ne("").any(axis=1).tolist() if len(frame.columns) else []
         outcomes: list[RowOutcome] = []
         for i, row in enumerate(row_numbers):
@@ -657,14 +776,12 @@ class LeadNormaliser:
                 continue
             problems: list[str] = []
             warnings: list[str] = []
-            phone = phones[i]
-            if phone.problem:
-                problems.append(phone.problem.format(raw=shown(raw_phone[i].strip())))
-            email, email_problem = emails[i]
-            if email_problem:
-                problems.append(email_problem)
-            if not problems and phone.e164 is None and email is None:
-                problems.append("no phone or email: a lead needs at least one")
+            phone, email, alternates, unusable = self._channels(i, phone_columns, email_columns, raw_phones)
+            if phone.e164 is None and email is None:
+                problems = unusable or ["no phone or email: a lead needs at least one"]
+            else:
+                # A lead with one usable channel is kept; what could not be read is left out.
+                warnings.extend(f"{message}; left out" for message in unusable)
             first, last = firsts[i], lasts[i]
             if full_names[i] and not (first and last):
                 split_first, split_last = split_full_name(full_names[i])
@@ -713,6 +830,43 @@ class LeadNormaliser:
                 zone,
                 note,
                 extra,
+                alternates,
             )
             outcomes.append(RowOutcome(row, values, tags[i], problems, warnings))
         return outcomes
+
+    def _channels(
+        self,
+        i: int,
+        phone_columns: list[list[PhoneResult]],
+        email_columns: list[list[tuple[str | None, str | None]]],
+        raw_phones: list[list[str]],
+    ) -> tuple[PhoneResult, str | None, list[dict[str, str]] | None, list[str]]:
+        """Row i's best phone and email, the other usable ones (best first) and what was unusable."""
+        phone = EMPTY_PHONE
+        email: str | None = None
+        alternates: list[dict[str, str]] = []
+        unusable: list[str] = []
+        several_phones, several_emails = len(phone_columns) > 1, len(email_columns) > 1
+        for column, results in enumerate(phone_columns):
+            result = results[i]
+            header = self.phone_headers[column]
+            if result.e164 is None:
+                if result.problem:
+                    message = result.problem.format(raw=shown(raw_phones[column][i].strip()))
+                    unusable.append(f"column '{shown(header)}': {message}" if several_phones else message)
+            elif phone.e164 is None:
+                phone = result
+            elif result.e164 != phone.e164 and all(a["value"] != result.e164 for a in alternates):
+                alternates.append({"channel": "sms", "value": result.e164, "label": header})
+        for column, addresses in enumerate(email_columns):
+            found, problem = addresses[i]
+            header = self.email_headers[column]
+            if found is None:
+                if problem:
+                    unusable.append(f"column '{shown(header)}': {problem}" if several_emails else problem)
+            elif email is None:
+                email = found
+            elif found != email and all(a["value"] != found for a in alternates):
+                alternates.append({"channel": "email", "value": found, "label": header})
+        return phone, email, alternates or None, unusable

@@ -67,6 +67,7 @@ class ImportView:
     rejected: int
     created_at: datetime
     rejects: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # on rows that were kept
 
     @property
     def label(self) -> str:
@@ -158,7 +159,7 @@ def list_imports(db: Database, actor: Actor, limit: int = 50) -> list[ImportView
 
 
 def get_import(db: Database, actor: Actor, import_id: int) -> ImportView:
-    """One import with its rejects (for the rejects download)."""
+    """One import with its rejects and its warnings (for the downloads)."""
     actor.require(Permission.manage_leads)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         found = session.scalar(select(LeadImport).where(LeadImport.id == import_id))
@@ -166,7 +167,7 @@ def get_import(db: Database, actor: Actor, import_id: int) -> ImportView:
             raise NotFound(f"import #{import_id} does not exist")
         return ImportView(found.id, found.file_name, found.status, found.rows_total,
                           found.rows_imported, found.rows_updated, found.rows_duplicate,
-                          found.rows_rejected, found.created_at, list(found.rejects))
+                          found.rows_rejected, found.created_at, list(found.rejects), list(found.warnings))
 
 
 def rejects_frame(rejects: Sequence[dict[str, Any]]) -> pd.DataFrame:
@@ -181,6 +182,12 @@ def rejects_frame(rejects: Sequence[dict[str, Any]]) -> pd.DataFrame:
         for r in rejects
     ]
     return pd.DataFrame(records, columns=["row", "reason", *headers])
+
+
+def warnings_frame(warnings: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """The warnings on imported rows for download: row and what was changed or left out."""
+    return pd.DataFrame([{"row": w["row"], "warning": w["warning"]} for w in warnings],
+                        columns=["row", "warning"])
 
 
 def _owned_ids(session: Any, lead_ids: Sequence[int]) -> list[int]:

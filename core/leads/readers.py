@@ -18,6 +18,7 @@ import csv
 import io
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import PurePath
@@ -285,19 +286,69 @@ def _too_many_columns(count: int, limits: ReadLimits, where: str = "the file") -
     )
 
 
-def _csv_header_width(data: bytes, encoding: str, delimiter: str, header_index: int) -> int:
-    """The number of fields of the header row, read alone (a header may be longer than the sample)."""
+def _csv_rows(data: bytes, encoding: str, delimiter: str) -> Iterator[list[str]]:
     stream = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, errors="replace", newline="")
-    reader = csv.reader(stream, delimiter=delimiter)
+    return csv.reader(stream, delimiter=delimiter)
+
+
+def _csv_header_row(data: bytes, encoding: str, delimiter: str, header_index: int) -> list[str]:
+    """The header row's fields, read alone (a header may be longer than the sample)."""
     try:
-        for index, row in enumerate(reader):
+        for index, row in enumerate(_csv_rows(data, encoding, delimiter)):
             if index == header_index:
-                return len(row)
+                return row
     except csv.Error as exc:
         raise ValidationError(
             f"the header row of the CSV could not be read: {exc}; check its quotes"
         ) from exc
-    return 0
+    return []
+
+
+def _widest_row(data: bytes, encoding: str, delimiter: str) -> int:
+    """The most fields any row has (read only when a row has more than the header and one more)."""
+    try:
+        return max((len(row) for row in _csv_rows(data, encoding, delimiter)), default=0)
+    except csv.Error as exc:
+        raise ValidationError(f"the CSV could not be read: {exc}; check its quotes") from exc
+
+
+def _parse_csv(
+    data: bytes, encoding: str, delimiter: str, skip: int, width: int, limits: ReadLimits
+) -> pd.DataFrame:
+    return pd.read_csv(
+        io.BytesIO(data),
+        encoding=encoding,
+        sep=delimiter,
+        header=None,
+        names=range(width),
+        skiprows=skip,
+        dtype=str,
+        na_filter=False,
+        keep_default_na=False,
+        skip_blank_lines=False,
+        nrows=limits.max_rows + 1,
+        engine="c",
+    )
+
+
+def _align_to_header(
+    frame: pd.DataFrame, width: int, first_row: int
+) -> tuple[pd.DataFrame, dict[int, list[str]]]:
+    """Cut the fields past the header's width: empty ones are a trailing delimiter (PrestaShop
+    writes one more ';' than its header has), values are reported for their row."""
+    if len(frame.columns) <= width:
+        return frame, {}
+    extra = frame.iloc[:, width:]
+    filled = extra.ne("").any(axis=1)
+    messages: dict[int, list[str]] = {}
+    for index in filled[filled].index:
+        values = [v for v in extra.loc[index].tolist() if v]
+        named = ", ".join(f"'{v[:40]}'" for v in values[:3]) + (" ..." if len(values) > 3 else "")
+        messages[first_row + int(index)] = [
+            f"the row has {len(values):,} more {'value' if len(values) == 1 else 'values'} than the "
+            f"header has columns ({named}): not read; check the delimiters of this row"
+        ]
+    return frame.iloc[:, :width], messages
 
 
 def read_csv_table(data: bytes, limits: ReadLimits) -> RawTable:
@@ -312,41 +363,37 @@ def read_csv_table(data: bytes, limits: ReadLimits) -> RawTable:
     first_rows = list(csv.reader(lines, delimiter=delimiter))
     header_index = find_header_row(first_rows)
     # The column cap is checked before pandas parses anything, on the whole header row (which may
-    # run past the sample); pandas refuses any later row wider than the header.
-    width = _csv_header_width(data, encoding, delimiter, header_index)
+    # run past the sample).
+    raw_headers: list[Any] = _csv_header_row(data, encoding, delimiter, header_index)
+    width = len(raw_headers)
     if width > limits.max_columns:
         raise _too_many_columns(width, limits)
+    # Rows are read one field wider than the header, so a trailing delimiter never shifts a row
+    # (pandas would take the first column as an index); a row wider still is read in full to be reported.
     try:
-        frame = pd.read_csv(
-            io.BytesIO(data),
-            encoding=encoding,
-            sep=delimiter,
-            header=0,
-            skiprows=header_index,
-            dtype=str,
-            na_filter=False,
-            keep_default_na=False,
-            skip_blank_lines=False,
-            nrows=limits.max_rows + 1,
-            engine="c",
-        )
+        try:
+            frame = _parse_csv(data, encoding, delimiter, header_index + 1, width + 1, limits)
+        except pd.errors.ParserError:
+            widest = _widest_row(data, encoding, delimiter)
+            if widest > limits.max_columns + 1:
+                raise _too_many_columns(widest, limits, "a row of the file") from None
+            frame = _parse_csv(data, encoding, delimiter, header_index + 1, max(widest, width + 1), limits)
     except pd.errors.ParserError as exc:
         raise ValidationError(
-            f"the CSV could not be read with the delimiter {delimiter!r}: {exc}; check the quotes "
-            "and that every row has as many cells as the header"
+            f"the CSV could not be read with the delimiter {delimiter!r}: {exc}; check the quotes"
         ) from exc
     except UnicodeDecodeError as exc:
         raise ValidationError(f"the CSV is not valid {encoding} text: save it as UTF-8") from exc
     _check_row_count(len(frame), limits)
-    raw_headers: list[Any] = first_rows[header_index]
-    if len(raw_headers) != len(frame.columns):
-        raw_headers = ["" if str(c).startswith("Unnamed: ") else c for c in frame.columns]
+    header_row = header_index + 1
+    frame, wide_rows = _align_to_header(frame, max(width, 1), header_row + 1)
     frame = _drop_empty_unnamed_columns(frame, raw_headers)
     headers = unique_headers(raw_headers[: len(frame.columns)])
     frame.columns = pd.Index(headers)
-    header_row = header_index + 1
     frame = frame.astype(str)
     messages = _bound_cells(frame, header_row + 1, limits)
+    for row, notes in wide_rows.items():
+        messages.setdefault(row, []).extend(notes)
     return RawTable(
         headers=headers,
         frame=_clean_frame(frame, CSV_NEUTRALISED, CSV_UNDO),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 
 from core.cli import app
 from core.db import Database
-from core.models import LeadImport
+from core.models import Lead, LeadImport
 from tests.factories import make_tenant
 
 runner = CliRunner()
@@ -39,13 +40,22 @@ def test_import_prints_exactly_the_counts_as_json(cli_env: Path) -> None:
     result = runner.invoke(app, ["leads", "import", str(cli_env), "--tenant", "Acme", "--json"])
     assert result.exit_code == 0, result.output
     counts = json.loads(result.stdout)
-    assert list(counts) == ["import_id", "rows", "imported", "updated", "duplicates", "rejected"]
+    assert list(counts) == [
+        "import_id",
+        "rows",
+        "imported",
+        "updated",
+        "duplicates",
+        "rejected",
+        "with_warnings",
+    ]
     assert {k: v for k, v in counts.items() if k != "import_id"} == {
         "rows": 4,
         "imported": 2,
         "updated": 0,
         "duplicates": 1,
         "rejected": 1,
+        "with_warnings": 0,
     }
     again = json.loads(
         runner.invoke(
@@ -66,11 +76,100 @@ def test_import_with_a_mapping_file_and_the_text_report(cli_env: Path, tmp_path:
     assert "row 4: phone '12345' is not a valid number for US" in result.stdout
 
 
+def _import_with_mapping(path: Path, tmp_path: Path, mapping: dict[str, str]) -> str:
+    mapping_file = tmp_path / "mapping.json"
+    mapping_file.write_text(json.dumps(mapping))
+    result = runner.invoke(
+        app, ["leads", "import", str(path), "--tenant", "Acme", "--mapping", str(mapping_file)]
+    )
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _leads_by_email(db: Database) -> dict[str, Any]:
+    with db.session(system=True) as session:
+        return {lead.email: lead for lead in session.scalars(select(Lead))}
+
+
+def test_a_mapping_file_corrects_only_the_columns_it_names(
+    db: Database, cli_env: Path, tmp_path: Path
+) -> None:
+    # Only 'Colour' is named: Name, Mobile and E-mail keep their suggested fields.
+    _import_with_mapping(cli_env, tmp_path, {"Colour": "notes"})
+    leads = _leads_by_email(db)
+    ada = leads["ada@example.com"]
+    assert (ada.first_name, ada.last_name, ada.phone) == ("Ada", "Lovelace", "+14155550100")
+    assert ada.notes == "blue"
+    assert ada.custom_fields == {}
+
+
+def test_a_mapping_file_corrects_the_remembered_mapping(db: Database, cli_env: Path, tmp_path: Path) -> None:
+    # The first import remembers Colour -> notes for these headers; the second names only E-mail.
+    _import_with_mapping(cli_env, tmp_path, {"Colour": "notes"})
+    other = tmp_path / "other.csv"
+    other.write_text("Name,Mobile,E-mail,Colour\nDee Ray,+1 415 555 0199,dee@example.com,green\n")
+    _import_with_mapping(other, tmp_path, {"E-mail": "ignore"})
+    dee = next(lead for lead in _leads_by_email(db).values() if lead.phone == "+14155550199")
+    assert (dee.email, dee.notes, dee.first_name) == (None, "green", "Dee")
+
+
+def test_sensitive_columns_stay_out_unless_the_mapping_file_names_them(
+    db: Database, cli_env: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "cards.csv"
+    data.write_text(
+        "Email,CCNumber,Password,Notes\n"
+        "ann@example.com,4539165193923664,Choo0ohvo,first\n"
+        "ben@example.com,5275723855513432,Cheeph8oh,second\n"
+    )
+    output = _import_with_mapping(data, tmp_path, {"Notes": "notes"})
+    assert "2 columns were not imported, since sensitive data" in output
+    assert "'CCNumber', 'Password'" in output
+    assert _leads_by_email(db)["ann@example.com"].custom_fields == {}
+    again = tmp_path / "cards2.csv"
+    again.write_text("Email,CCNumber,Password\ncid@example.com,4556097803046487,et2MeijahS\n")
+    _import_with_mapping(again, tmp_path, {"Password": "custom"})
+    assert _leads_by_email(db)["cid@example.com"].custom_fields == {"Password": "et2MeijahS"}
+
+
+UK_FILE = (
+    "Name,Phone,Email,Country\n"
+    "Ann Lee,020 7946 0018,ann@example.com,\n"  # national UK: read in the chosen phone country
+    "Bob Day,(281) 741-1316,bob@example.com,\n"  # written the North American way: not read as UK
+    "Cy Orr,12,,\n"  # no channel left: rejected
+)
+
+
+def test_import_reads_national_numbers_in_the_chosen_phone_country(cli_env: Path, tmp_path: Path) -> None:
+    path = tmp_path / "uk.csv"
+    path.write_text(UK_FILE, encoding="utf-8")
+    result = runner.invoke(app, ["leads", "import", str(path), "--tenant", "Acme", "--phone-country", "gb"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("2 imported, 0 updated, 0 duplicates, 1 rejected, 1 imported with warnings")
+    assert lines[1:3] == [
+        "1 rejected row (not imported):",
+        "  row 4: phone '12' is not a valid number for GB",
+    ]
+    assert lines[3].startswith("1 warning on imported rows")
+    assert lines[4].startswith(
+        "  row 3: phone '(281) 741-1316' is written like a North American number (+12817411316)"
+    )
+    assert lines[4].endswith("; left out")
+    leads = json.loads(
+        runner.invoke(
+            app, ["leads", "import", str(path), "--tenant", "Acme", "--json", "--on-duplicate", "skip"]
+        ).stdout
+    )
+    assert (leads["imported"], leads["duplicates"]) == (0, 2)
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
         (["--tenant", "Nobody"], "no tenant named 'Nobody'"),
         (["--tenant", "Acme", "--on-duplicate", "merge"], "use skip, fill or overwrite"),
+        (["--tenant", "Acme", "--phone-country", "Narnia"], "phone country 'Narnia' is not a country code"),
     ],
 )
 def test_import_errors_are_one_line_and_non_zero(cli_env: Path, arguments: list[str], message: str) -> None:

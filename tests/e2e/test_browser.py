@@ -151,9 +151,10 @@ def test_a_new_team_from_first_owner_to_imported_leads(server: str, page) -> Non
     import_button.first.click()
     page.get_by_text("finished.").wait_for(timeout=60_000)
     shot(page, "04-import-summary", readme=True)
-    # data/sample_leads.csv has four rows the import must refuse (see tests/core/leads/test_importer.py).
+    # data/sample_leads.csv has three rows the import must refuse (see tests/core/leads/test_importer.py);
+    # a fourth has a junk phone but a good email, so it is kept with a warning.
     rejected = page.get_by_test_id("stMetric").filter(has_text="Rejected").get_by_test_id("stMetricValue")
-    playwright_api.expect(rejected).to_have_text("4")
+    playwright_api.expect(rejected).to_have_text("3")
 
 
 def test_an_sms_campaign_from_draft_to_completed_and_its_costs(server: str, page) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.db import Database
 from core.leads.queries import list_leads
-from core.models import LeadImport, Role
+from core.models import Lead, LeadImport, Role
 from core.permissions import Actor
 from tests.factories import make_actor, make_tenant
 from tests.pages.conftest import PageFactory
@@ -42,23 +42,61 @@ def test_wizard_imports_a_file_and_offers_the_rejects(db: Database, open_page: P
     assert not app.exception
     # The header on row 3 was found and the synonyms mapped the columns.
     assert "header on row 3" in app.caption[0].value
-    assert _field_for(app, "Mobile") == "phone"
+    assert _field_for(app, "Mobile") == "phone:mobile"
     assert _field_for(app, "E-mail") == "email"
     assert _field_for(app, "Colour") == "custom"
     app.text_input(key="leads_tags").input("fair").run()
     _button(app, "leads_preview").click().run()
     assert not app.exception
     preview = app.dataframe[0].value
-    assert list(preview["status"]) == ["ok", "ok", "rejected", "ok"]
-    assert "not a valid number for US" in preview["problem"][2]
+    # Carl's phone is junk but his email is fine: he is imported without the phone.
+    assert list(preview["status"]) == ["ok", "ok", "warning", "ok"]
+    assert "not a valid number for US; left out" in preview["problem"][2]
     _button(app, "leads_import").click().run()
     assert not app.exception
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics == {"Rows": "4", "Imported": "2", "Updated": "0", "Duplicates": "1", "Rejected": "1"}
-    assert app.get("download_button")
+    assert metrics == {"Rows": "4", "Imported": "3", "Updated": "0", "Duplicates": "1", "Rejected": "0",
+                       "With warnings": "1"}
+    assert [s.value for s in app.subheader] == ["Imported with warnings"]
+    [warnings] = [d.value for d in app.dataframe if "warning" in d.value.columns]
+    assert list(warnings["row"]) == [6]
+    assert list(warnings["warning"]) == ["phone '12345' is not a valid number for US; left out"]
+    assert [b.proto.label for b in app.get("download_button")] == ["Download the warnings (CSV)"]
     page = list_leads(db, admin)
-    assert page.total == 2
+    assert page.total == 3
     assert set(page.rows["tags"]) == {"fair"}
+
+
+UK_CSV = (
+    b"Name,Phone,Email\n"
+    b"Ann Lee,020 7946 0018,\n"
+    b"Bob Day,(281) 741-1316,bob@example.com\n"
+    b"Cy Orr,12,\n"
+)
+
+
+def test_wizard_reads_national_numbers_in_the_chosen_country_and_reports_both_lists(
+    db: Database, open_page: PageFactory
+) -> None:
+    admin = make_actor(db, make_tenant(db), Role.admin)
+    app = open_page("pages/leads.py", admin)
+    app.file_uploader(key="leads_upload").upload("uk.csv", UK_CSV, "text/csv").run()
+    _button(app, "leads_preview").click().run()
+    assert not app.exception
+    country = app.selectbox(key="leads_phone_country")
+    assert country.value == "US"  # the tenant's country by default
+    assert list(app.dataframe[0].value["status"]) == ["rejected", "ok", "rejected"]
+    country.select("GB").run()
+    preview = app.dataframe[0].value
+    assert list(preview["status"]) == ["ok", "warning", "rejected"]
+    assert preview["phone"][0] == "+442079460018"
+    assert "written like a North American number (+12817411316)" in preview["problem"][1]
+    _button(app, "leads_import").click().run()
+    assert not app.exception
+    assert [s.value for s in app.subheader] == ["Rejected rows (not imported)", "Imported with warnings"]
+    labels = [b.proto.label for b in app.get("download_button")]
+    assert labels == ["Download the rejected rows (CSV)", "Download the warnings (CSV)"]
+    assert list_leads(db, admin).total == 2
 
 
 def test_wizard_shows_a_clear_error_for_a_bad_file(db: Database, open_page: PageFactory) -> None:
@@ -129,6 +167,44 @@ def test_wizard_offers_the_sheets_of_a_workbook(db: Database, open_page: PageFac
     _button(app, "leads_preview").click().run()
     _button(app, "leads_import").click().run()
     assert {m.label: m.value for m in app.metric}["Imported"] == "1"
+
+
+SENSITIVE_CSV = (
+    b"Title,GivenName,Field 3,CCNumber,Password,Reference\n"
+    b"Ms.,Ramona,ramona@example.com,4539165193923664,Choo0ohvo,382-10-4362\n"
+    b"Mrs.,Beverly,beverly@example.com,5275723855513432,Cheeph8oh,575-90-4978\n"
+)
+
+
+def test_mapping_step_shows_suggestion_confidence_evidence_and_left_out_columns(
+    db: Database, open_page: PageFactory
+) -> None:
+    admin = make_actor(db, make_tenant(db), Role.admin)
+    app = open_page("pages/leads.py", admin)
+    app.file_uploader(key="leads_upload").upload("fng.csv", SENSITIVE_CSV, "text/csv").run()
+    assert not app.exception
+    assert _field_for(app, "Title") == "salutation"
+    assert _field_for(app, "Field 3") == "email"
+    assert [_field_for(app, h) for h in ("CCNumber", "Password", "Reference")] == ["ignore"] * 3
+    captions = [c.value for c in app.caption]
+    assert "Suggested: Salutation (Mr., Ms., Herr, Mme) (95% sure). 100% of values are honorifics " \
+        "such as Mr. or Ms., not job titles." in captions
+    assert "Suggested: Email (95% sure). 100% of values are valid emails." in captions
+    left_out = app.warning[0].value
+    assert left_out.startswith("3 columns left out unless you choose a field for them")
+    assert "**CCNumber**: Its header says it holds payment card numbers; map it yourself" in left_out
+    assert "**Reference**: 100% of values are social security or identity numbers" in left_out
+    # The person maps one of them explicitly: it is kept, the others stay out.
+    next(s for s in app.selectbox if s.label == "Field for Password").select("custom").run()
+    _button(app, "leads_preview").click().run()
+    _button(app, "leads_import").click().run()
+    assert not app.exception
+    with db.session(tenant_id=admin.tenant_id, read_only=True) as session:
+        custom = {lead.email: lead.custom_fields for lead in session.scalars(select(Lead))}
+    assert custom == {
+        "ramona@example.com": {"salutation": "Ms.", "Password": "Choo0ohvo"},
+        "beverly@example.com": {"salutation": "Mrs.", "Password": "Cheeph8oh"},
+    }
 
 
 def test_file_values_reach_the_markdown_escaped(db: Database, open_page: PageFactory) -> None:

@@ -47,17 +47,20 @@ def test_import_dedups_inside_the_file_and_reports_rejects(db: Database, admin: 
     assert summary.counts() == {
         "import_id": summary.import_id,
         "rows": 6,
-        "imported": 2,
+        "imported": 3,
         "updated": 0,
         "duplicates": 2,
-        "rejected": 2,
+        "rejected": 1,
+        "with_warnings": 1,
     }
     assert [(r["row"], r["reason"]) for r in summary.rejects] == [
-        (4, "phone '12345' is not a valid number for US"),
         (7, "email 'dora@' is not valid: There must be something after the @-sign."),
     ]
-    assert summary.rejects[0]["values"]["First Name"] == "Carl"
+    assert summary.rejects[0]["values"]["First Name"] == "Dora"
+    # Carl's phone is junk but his email is fine: he is kept, without the phone, with a warning.
+    assert {"row": 4, "warning": "phone '12345' is not a valid number for US; left out"} in summary.warnings
     leads = _leads(db, admin)
+    assert leads["carl@example.com"].phone is None
     ada = leads["+14155550100"]
     assert (ada.first_name, ada.email, ada.website, ada.time_zone, ada.country) == (
         "Ada",
@@ -72,17 +75,18 @@ def test_import_dedups_inside_the_file_and_reports_rejects(db: Database, admin: 
     with db.session(tenant_id=admin.tenant_id) as session:
         stored = session.get(LeadImport, summary.import_id)
         assert stored is not None
-        assert (stored.status, stored.rows_total, stored.rows_rejected) == ("completed", 6, 2)
+        assert (stored.status, stored.rows_total, stored.rows_rejected) == ("completed", 6, 1)
         assert stored.rejects == summary.rejects
+        assert stored.warnings == summary.warnings
 
 
 def test_importing_the_same_file_twice_adds_nothing(db: Database, admin: Actor) -> None:
     _import(db, admin)
     for policy in ("skip", "fill", "overwrite"):
         again = _import(db, admin, on_duplicate=policy)
-        assert (again.imported, again.updated, again.duplicates, again.rejected) == (0, 0, 4, 2)
+        assert (again.imported, again.updated, again.duplicates, again.rejected) == (0, 0, 5, 1)
     with db.session(tenant_id=admin.tenant_id) as session:
-        assert session.scalar(select(func.count(Lead.id))) == 2
+        assert session.scalar(select(func.count(Lead.id))) == 3
 
 
 UPDATE = (HEADER + "Ada,King,4155550100,,Analytical Engines,Countess,,green\n").encode()
@@ -154,7 +158,7 @@ def test_one_tenant_never_dedups_against_another(db: Database, admin: Actor) -> 
     other = make_actor(db, make_tenant(db, "Other"), Role.admin)
     _import(db, admin)
     summary = _import(db, other)
-    assert (summary.imported, summary.duplicates) == (2, 2)
+    assert (summary.imported, summary.duplicates) == (3, 2)
     assert set(_leads(db, other)) == set(_leads(db, admin))
 
 
@@ -205,11 +209,12 @@ def test_only_lead_managers_may_import(db: Database, admin: Actor) -> None:
 
 def test_preview_validates_the_first_rows(db: Database, admin: Actor) -> None:
     table = read_table(FILE, "leads.csv")
-    mapping = {h: f for h, f in importer.mapping_for(db, admin, table.headers)[0].items()}
+    mapping = importer.suggest_for_table(db, admin, table).mapping
     preview = preview_rows(db, admin, table, mapping, limit=4)
-    assert [(p.row, p.status) for p in preview] == [(2, "ok"), (3, "ok"), (4, "rejected"), (5, "ok")]
+    assert [(p.row, p.status) for p in preview] == [(2, "ok"), (3, "ok"), (4, "warning"), (5, "ok")]
     assert preview[0].values["phone"] == "+14155550100"
-    assert preview[2].message == "phone '12345' is not a valid number for US"
+    assert preview[2].message == "phone '12345' is not a valid number for US; left out"
+    assert (preview[2].values["phone"], preview[2].values["email"]) == (None, "carl@example.com")
 
 
 def test_the_xlsx_sample_and_the_csv_sample_import_alike(db: Database, admin: Actor) -> None:
@@ -219,11 +224,11 @@ def test_the_xlsx_sample_and_the_csv_sample_import_alike(db: Database, admin: Ac
         db, admin, file_name="sample_leads.csv", data=(DATA_DIR / "sample_leads.csv").read_bytes()
     )
     assert csv_summary.imported > 180
-    assert csv_summary.rejected == 4
+    assert csv_summary.rejected == 3  # and one row kept without its junk phone
     xlsx_summary = import_leads(
         db, admin, file_name="sample_leads.xlsx", data=(DATA_DIR / "sample_leads.xlsx").read_bytes()
     )
-    assert (xlsx_summary.imported, xlsx_summary.rejected) == (0, 4)
+    assert (xlsx_summary.imported, xlsx_summary.rejected) == (0, 3)
     assert xlsx_summary.duplicates == csv_summary.imported + csv_summary.duplicates
     # The same bad rows, numbered as each spreadsheet shows them (two rows above the XLSX header).
     assert [r["row"] for r in xlsx_summary.rejects] == [r["row"] + 2 for r in csv_summary.rejects]
@@ -265,9 +270,11 @@ def test_bulk_written_leads_get_fresh_ids_and_their_tags(db: Database, admin: Ac
         # The ids handed out in bulk are behind the table's own counter: the ORM's next is free.
         session.add(Lead(tenant_id=admin.tenant_id, phone="+14155550177"))
     with db.session(tenant_id=admin.tenant_id) as session:
-        tagged = session.execute(select(Lead.phone, LeadTag.tag).join(LeadTag.lead)).all()
-        assert sorted(tagged, key=str) == sorted([("+14155550100", "vip"), ("+14155550101", "vip")], key=str)
-        assert session.scalar(select(func.count(Lead.id)).where(Lead.import_id == summary.import_id)) == 2
+        key = func.coalesce(Lead.phone, Lead.email)
+        tagged = session.execute(select(key, LeadTag.tag).join(LeadTag.lead)).all()
+        expected = [("+14155550100", "vip"), ("+14155550101", "vip"), ("carl@example.com", "vip")]
+        assert sorted(tagged, key=str) == sorted(expected, key=str)
+        assert session.scalar(select(func.count(Lead.id)).where(Lead.import_id == summary.import_id)) == 3
 
 
 def test_the_bulk_writer_refuses_another_tenants_session(db: Database, admin: Actor) -> None:
@@ -386,8 +393,9 @@ def test_a_file_of_the_column_cap_imports_with_at_most_the_custom_field_cap(
     custom = _leads(db, admin)["+14155550100"].custom_fields
     assert len(custom) == db.settings.import_max_custom_fields == 50
     assert list(custom) == header[2:52]
+    # A mapping that asks for more custom fields than the cap is refused.
     with pytest.raises(ValidationError, match=r"199 columns are kept as custom fields, more than the 50"):
-        _import(db, admin, data, mapping={"Phone": "phone"})
+        _import(db, admin, data, mapping=dict.fromkeys(header[1:], "custom"))
 
 
 def test_merging_never_grows_a_lead_past_the_custom_field_cap(db: Database, admin: Actor) -> None:

@@ -11,12 +11,14 @@ from core.leads.mapping import (
     IGNORE,
     find_saved_mapping,
     header_signature,
-    mapping_for,
+    mapping_suggestion,
     save_mapping_in,
+    split_target,
     suggest_mapping,
     validate_mapping,
 )
 from core.models import Role
+from core.permissions import Actor
 from tests.factories import make_actor, make_tenant
 
 
@@ -24,8 +26,8 @@ from tests.factories import make_actor, make_tenant
     ("header", "field"),
     [
         ("Phone", "phone"),
-        ("Mobile", "phone"),
-        ("Cell", "phone"),
+        ("Mobile", "phone:mobile"),
+        ("Cell", "phone:mobile"),
         ("Tel", "phone"),
         ("Phone Number", "phone"),
         ("phone_number", "phone"),
@@ -59,7 +61,19 @@ def test_headers_are_matched_by_synonyms(header: str, field: str) -> None:
 
 
 def test_the_first_header_for_a_field_wins() -> None:
-    assert suggest_mapping(["Mobile", "Phone"]) == {"Mobile": "phone", "Phone": CUSTOM}
+    assert suggest_mapping(["Company", "Organisation", "Phone"]) == {
+        "Company": "company",
+        "Organisation": CUSTOM,
+        "Phone": "phone",
+    }
+
+
+def test_several_phone_columns_are_all_phones_with_their_kind() -> None:
+    assert suggest_mapping(["Mobile", "Phone", "Home Phone"]) == {
+        "Mobile": "phone:mobile",
+        "Phone": "phone",
+        "Home Phone": "phone:home",
+    }
 
 
 def test_signature_ignores_order_case_and_spacing() -> None:
@@ -70,7 +84,7 @@ def test_signature_ignores_order_case_and_spacing() -> None:
 @pytest.mark.parametrize(
     ("mapping", "message"),
     [
-        ({"Phone": "phone", "Mobile": "phone"}, "both mapped to phone"),
+        ({"Phone": "company", "Mobile": "company"}, "both mapped to company"),
         ({"Phone": "fax"}, "not a lead field"),
         ({"Phone": IGNORE, "Mobile": IGNORE}, "map a column to phone or to email"),
         ({"Pager": "phone"}, "does not have: 'Pager'"),
@@ -81,8 +95,33 @@ def test_bad_mappings_are_refused(mapping: dict[str, str], message: str) -> None
         validate_mapping(["Phone", "Mobile"], mapping)
 
 
+@pytest.mark.parametrize(
+    "mapping",
+    [
+        {"Phone": "phone", "Mobile": "phone"},
+        {"Phone": "phone:work", "Mobile": "phone:mobile"},
+        {"Phone": "email", "Mobile": "email:home"},
+    ],
+)
+def test_several_columns_may_fill_phone_or_email(mapping: dict[str, str]) -> None:
+    assert validate_mapping(["Phone", "Mobile"], mapping) == mapping
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [("phone", ("phone", None)), ("phone:mobile", ("phone", "mobile")), ("email:work", ("email", "work"))],
+)
+def test_a_target_names_its_field_and_kind(target: str, expected: tuple[str, str | None]) -> None:
+    assert split_target(target) == expected
+
+
 def test_unmentioned_columns_become_custom_fields() -> None:
     assert validate_mapping(["Phone", "Colour"], {"Phone": "phone"}) == {"Phone": "phone", "Colour": CUSTOM}
+
+
+def _offered(db: Database, actor: Actor, headers: list[str]) -> tuple[dict[str, str], bool]:
+    suggestion = mapping_suggestion(db, actor, headers)
+    return suggestion.mapping, suggestion.saved
 
 
 def test_a_saved_mapping_is_offered_again_to_the_same_tenant_only(db: Database) -> None:
@@ -90,10 +129,10 @@ def test_a_saved_mapping_is_offered_again_to_the_same_tenant_only(db: Database) 
     admin = make_actor(db, tenant, Role.admin)
     headers = ["Tel", "Mail", "Shoe size"]
     mapping = {"Tel": "phone", "Mail": "email", "Shoe size": IGNORE}
-    assert mapping_for(db, admin, headers) == ({"Tel": "phone", "Mail": "email", "Shoe size": CUSTOM}, False)
+    assert _offered(db, admin, headers) == ({"Tel": "phone", "Mail": "email", "Shoe size": CUSTOM}, False)
     with db.session(tenant_id=tenant) as session, session.begin():
         save_mapping_in(session, tenant, headers, mapping)
-    assert mapping_for(db, admin, ["shoe size", "TEL", "Mail"]) == (
+    assert _offered(db, admin, ["shoe size", "TEL", "Mail"]) == (
         {"shoe size": IGNORE, "TEL": "phone", "Mail": "email"},
         True,
     )

@@ -91,9 +91,52 @@ def test_neutralised_cells_from_our_own_export_come_back_unchanged() -> None:
     assert table.frame["Notes"].tolist() == ["=1+1", "it's"]
 
 
-def test_a_row_with_too_many_cells_is_a_clear_error() -> None:
-    with pytest.raises(ValidationError, match="as many cells as the header"):
-        read_table(b"Phone,Email\n1,2\n1,2,3,4\n", "leads.csv")
+@pytest.mark.parametrize(
+    "data",
+    [
+        # PrestaShop: every row one ';' more than the header.
+        b"Email;Name;Phone\na@example.com;Ann;555\nb@example.com;Bob;556;\n",
+        b"Email;Name;Phone\na@example.com;Ann;555;\nb@example.com;Bob;556;\n",
+        # Thunderbird: a trailing comma on the header and on every row.
+        b"Email,Name,Phone,\na@example.com,Ann,555,\nb@example.com,Bob,556,\n",
+        # Outlook: rows shorter than the header.
+        b"Email,Name,Phone,Notes\na@example.com,Ann,555\nb@example.com,Bob,556,\n",
+    ],
+    ids=["one-row-ragged", "every-row-ragged", "trailing-comma-everywhere", "short-rows"],
+)
+def test_ragged_rows_are_aligned_to_the_header_not_shifted(data: bytes) -> None:
+    table = read_table(data, "leads.csv")
+    assert table.headers[:3] == ["Email", "Name", "Phone"]
+    assert table.frame["Email"].tolist() == ["a@example.com", "b@example.com"]
+    assert table.frame["Name"].tolist() == ["Ann", "Bob"]
+    assert table.frame["Phone"].tolist() == ["555", "556"]
+    assert table.row_messages == {}
+
+
+@pytest.mark.parametrize(
+    ("data", "row", "message"),
+    [
+        (
+            b"Phone,Email\n1,2\n1,2,3,4\n",
+            3,
+            "the row has 2 more values than the header has columns ('3', '4')",
+        ),
+        (b"Phone,Email\n1,2,x\n1,2\n", 2, "the row has 1 more value than the header has columns ('x')"),
+        (
+            b"Phone,Email\n1,2,,\n1,2,,,,,,y\n",
+            3,
+            "the row has 1 more value than the header has columns ('y')",
+        ),
+    ],
+    ids=["later-row", "first-row", "far-past-the-header"],
+)
+def test_a_row_with_more_values_than_the_header_is_reported(data: bytes, row: int, message: str) -> None:
+    table = read_table(data, "leads.csv")
+    assert table.headers == ["Phone", "Email"]
+    assert table.frame["Phone"].tolist() == ["1", "1"]
+    assert table.frame["Email"].tolist() == ["2", "2"]
+    [note] = table.row_messages[row]
+    assert note.startswith(message)
 
 
 def _xlsx(build: object) -> bytes:
