@@ -1,0 +1,51 @@
+"""Public holidays per country (the `holidays` package): the days on which a tenant may choose not to send.
+
+The calendar is the tenant's chosen country, else the recipient's: the lead's country, else its
+phone number's, else the tenant's default country. Only national holidays count (no
+subdivision is known for a lead); a country the package does not cover has none.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+
+import holidays
+import phonenumbers
+
+ENGLISH = "en_US"
+
+
+@lru_cache(maxsize=1)
+def supported_countries() -> frozenset[str]:
+    return frozenset(holidays.list_supported_countries())
+
+
+@lru_cache(maxsize=512)
+def _calendar(country: str, year: int) -> holidays.HolidayBase:
+    language = ENGLISH if ENGLISH in holidays.country_holidays(country).supported_languages else None
+    return holidays.country_holidays(country, years=year, language=language)
+
+
+def holiday_name(country: str | None, day: date) -> str | None:
+    """The public holiday on `day` in `country` ("Christmas Day"), or None."""
+    code = (country or "").upper()
+    if code not in supported_countries():
+        return None
+    name = _calendar(code, day.year).get(day)
+    # Two holidays on one day come as "A; B": both are named.
+    return str(name).replace(";", ",") if name else None
+
+
+def recipient_country(*, country: str | None, phone: str | None, default_country: str) -> str:
+    """The recipient's country: the lead's own, else its phone number's, else the tenant's default."""
+    if country and len(country.strip()) == 2:
+        return country.strip().upper()
+    if phone:
+        try:
+            region = phonenumbers.region_code_for_number(phonenumbers.parse(phone, None))
+        except phonenumbers.NumberParseException:
+            region = None
+        if region and region != "ZZ":
+            return region
+    return default_country.upper()
