@@ -13,6 +13,8 @@ from functools import lru_cache
 import holidays
 import phonenumbers
 
+from core.errors import ValidationError
+
 ENGLISH = "en_US"
 
 
@@ -49,3 +51,16 @@ def recipient_country(*, country: str | None, phone: str | None, default_country
         if region and region != "ZZ":
             return region
     return default_country.upper()
+
+
+def check_holiday_country(value: str | None) -> str | None:
+    """A holiday calendar as stored: a country code the package covers; None (blank): the recipient's."""
+    code = (value or "").strip().upper()
+    if not code:
+        return None
+    if code not in supported_countries():
+        raise ValidationError(
+            f"there is no public holiday calendar for '{value}'; choose a two-letter country code "
+            "such as US, GB or DE, or leave it blank for each recipient's own country"
+        )
+    return code
