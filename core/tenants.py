@@ -168,6 +168,17 @@ def _zones_by_country() -> dict[str, tuple[str, ...]]:
     return {country: tuple(names) for country, names in zones.items()}
 
 
+@lru_cache(maxsize=1)
+def country_names() -> dict[str, str]:
+    """Country code -> its English name, as tzdata's iso3166.tab has them."""
+    names = {}
+    for line in files("tzdata.zoneinfo").joinpath("iso3166.tab").read_text().splitlines():
+        if line and not line.startswith("#"):
+            code, name = line.split("\t")[:2]
+            names[code] = name
+    return names
+
+
 def default_time_zone(country: str) -> str:
     """The zone a tenant in `country` most likely keeps its clock in (US -> America/New_York)."""
     code = country.strip().upper()

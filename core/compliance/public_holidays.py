@@ -14,13 +14,15 @@ import holidays
 import phonenumbers
 
 from core.errors import ValidationError
+from core.tenants import country_names
 
 ENGLISH = "en_US"
 
 
 @lru_cache(maxsize=1)
 def supported_countries() -> frozenset[str]:
-    return frozenset(holidays.list_supported_countries())
+    """The two-letter codes of the countries with a calendar (the package also lists aliases)."""
+    return frozenset(code for code in holidays.list_supported_countries() if len(code) == 2)
 
 
 @lru_cache(maxsize=512)
@@ -51,6 +53,15 @@ def recipient_country(*, country: str | None, phone: str | None, default_country
         if region and region != "ZZ":
             return region
     return default_country.upper()
+
+
+def holiday_calendars() -> list[tuple[str, str]]:
+    """The calendars a tenant may choose: (code, "Germany (DE)"), by name."""
+    names = country_names()
+    return sorted(
+        ((code, f"{names.get(code, code)} ({code})") for code in supported_countries()),
+        key=lambda item: item[1],
+    )
 
 
 def check_holiday_country(value: str | None) -> str | None:

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from core.compliance.frequency import ContactCaps
 from core.compliance.public_holidays import holiday_name
-from core.compliance.quiet_hours import SendWindow, next_send_time
+from core.compliance.quiet_hours import SendWindow, next_send_time, window_from_settings
+from core.text import sentence
 
 
 @dataclass(frozen=True)
@@ -48,3 +50,34 @@ def window_deferral(
             if name:
                 return Deferral(until, f"public holiday in {country} ({name})")
     return Deferral(until, "outside the recipient's send window")
+
+
+def rules_in_words(
+    *,
+    quiet_hours_start: str,
+    quiet_hours_end: str,
+    weekdays_only: bool,
+    caps: ContactCaps,
+    skip_public_holidays: bool,
+    holiday_country: str | None,
+    time_zone: str,
+) -> list[str]:
+    """The tenant's send rules as a sales manager reads them, one sentence each."""
+    window = window_from_settings(quiet_hours_start, quiet_hours_end, weekdays_only)
+    calendar = f"the {holiday_country} calendar" if holiday_country else "each recipient's own country"
+    holidays = (
+        f"Nothing goes out on public holidays ({calendar}): sends wait for the next day the window opens."
+        if skip_public_holidays
+        else "Public holidays are not skipped."
+    )
+    capped = (
+        sentence(f"{caps.describe()}: a lead over a cap waits until the cap allows")
+        if caps.active
+        else "No cap on messages per lead."
+    )
+    return [
+        f"Messages go out {window.describe()}, in each recipient's local time.",
+        capped,
+        holidays,
+        f"Schedules and the times the dashboard shows are in {time_zone}.",
+    ]
