@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from importlib.resources import files
 from zoneinfo import ZoneInfo, available_timezones
@@ -205,6 +205,16 @@ def check_time_zone(value: str | None) -> str | None:
 def tenant_time_zone(time_zone: str | None, country: str) -> str:
     """The zone the tenant's times are entered and shown in: its own, else its country's."""
     return time_zone or default_time_zone(country)
+
+
+def local_time_in(instant: datetime, zone: str) -> datetime:
+    """An instant on the tenant's wall clock (for a date and time picker)."""
+    return instant.astimezone(ZoneInfo(zone))
+
+
+def from_local_time(day: date, clock: time, zone: str) -> datetime:
+    """A date and time on the tenant's wall clock as an instant (UTC)."""
+    return datetime.combine(day, clock, tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
 
 def in_zone(instant: datetime, zone: str) -> str:
