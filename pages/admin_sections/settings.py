@@ -38,13 +38,13 @@ def _send_rules(current: admin.TenantSettings) -> dict[str, object]:
                                       _cap_text(current.contact_cap_per_week), key="settings_cap_week")
     skip_holidays = st.checkbox("Don't send on public holidays (sends wait for the next open day)",
                                 current.skip_public_holidays, key="settings_holidays")
-    calendars = dict(holiday_calendars())
-    codes = ["", *calendars]
+    # Labels from a dict, not a lambda: widget settings must pickle (serializable session state).
+    calendars = {"": "Each recipient's own country", **dict(holiday_calendars())}
+    codes = list(calendars)
     holiday_country = st.selectbox(
         "Public holiday calendar", codes,
         index=codes.index(current.holiday_country) if current.holiday_country in calendars else 0,
-        format_func=lambda code: calendars[code] if code else "Each recipient's own country",
-        key="settings_holiday_country")
+        format_func=calendars.__getitem__, key="settings_holiday_country")
     return {"quiet_hours_start": window_start, "quiet_hours_end": window_end,
             "weekdays_only": weekdays, "contact_cap_per_day": per_day,
             "contact_cap_per_week": per_week, "skip_public_holidays": skip_holidays,
@@ -52,13 +52,14 @@ def _send_rules(current: admin.TenantSettings) -> dict[str, object]:
 
 
 def _time_zone(current: admin.TenantSettings) -> str:
-    zones = ["", *time_zone_choices()]
     default = default_time_zone(current.default_country)
+    labels = {"": f"{default} (the default for {current.default_country})",
+              **{zone: zone for zone in time_zone_choices()}}
+    zones = list(labels)
     return st.selectbox(
         "Time zone (schedules and the times shown here)", zones,
-        index=zones.index(current.time_zone) if current.time_zone in zones else 0,
-        format_func=lambda zone: zone or f"{default} (the default for {current.default_country})",
-        key="settings_time_zone") or ""
+        index=zones.index(current.time_zone) if current.time_zone in labels else 0,
+        format_func=labels.__getitem__, key="settings_time_zone") or ""
 
 
 def _general_form(db: Database, actor: Actor,

@@ -9,14 +9,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from core.channels.base import OutgoingMessage, SendReceipt
 from core.compliance import frequency
 from core.config import Settings
-from core.db import Database
 from core.models import Campaign, CampaignLead, LLMCall, Message, OutboxMessage
 from core.pipeline import nodes
 from core.pipeline.service import PipelineRuntime, process_campaign_lead
 from tests.core.pipeline.conftest import NOW, WORKER, Seed
+from tests.core.pipeline.test_service import ScriptedSender  # a provider outside the database (Twilio)
 
 H = timedelta(hours=1)
 
@@ -67,22 +66,6 @@ def sent_elsewhere(seed: Seed, lead_id: int, at: datetime, *, status: str = "sen
                 created_at=at,
             )
         )
-
-
-class ScriptedSender:
-    """A provider outside the database (the Twilio path): the ledger row is committed first."""
-
-    name = "twilio"
-
-    def __init__(self) -> None:
-        self.sent: list[OutgoingMessage] = []
-
-    def send(self, message: OutgoingMessage, *, db: Database) -> SendReceipt:
-        self.sent.append(message)
-        return SendReceipt(f"SM{len(self.sent)}")
-
-    def was_sent(self, idempotency_key: str, *, tenant_id: int, db: Database) -> bool | None:
-        return None
 
 
 # -- contact caps -------------------------------------------------------------------------------
