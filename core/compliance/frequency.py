@@ -99,10 +99,36 @@ def capping_window(caps: ContactCaps, sent_times: Sequence[datetime], now: datet
 def lock_lead(session: Session, lead_id: int, *, dialect: str) -> None:
     """Hold the lead's row until the transaction ends, so sends to it count one at a time.
 
-    SQLite needs nothing: a write transaction holds the database's write lock from its BEGIN.
+    FOR NO KEY UPDATE: senders wait for each other, while rows that only refer to the lead (a
+    new enrolment, a ledger row) are not held up. SQLite needs nothing: a write transaction
+    holds the database's write lock from its BEGIN.
     """
     if dialect == "postgresql":
-        session.execute(select(Lead.id).where(Lead.id == lead_id).with_for_update())
+        session.execute(select(Lead.id).where(Lead.id == lead_id).with_for_update(key_share=True))
+
+
+@dataclass(frozen=True)
+class CapHold:
+    """A lead over a cap: when one more message keeps every cap, and which cap holds it (words)."""
+
+    until: datetime
+    cap: str
+
+
+def cap_hold(
+    session: Session,
+    caps: ContactCaps,
+    *,
+    lead_id: int,
+    now: datetime,
+    excluding: tuple[int, int] | None = None,
+) -> CapHold | None:
+    """None when one more message to the lead keeps every cap; else when it will, and which cap."""
+    if not caps.active:
+        return None
+    times = recent_send_times(session, lead_id=lead_id, now=now, excluding=excluding)
+    until = cap_allows_at(caps, times, now)
+    return CapHold(until, capping_window(caps, times, now)) if until > now else None
 
 
 def recent_send_times(

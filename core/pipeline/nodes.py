@@ -23,12 +23,7 @@ from sqlalchemy.orm import Session
 
 from core.channels.base import NotSent, OutgoingMessage
 from core.channels.outbox import OutboxSender
-from core.compliance.frequency import (
-    ContactCaps,
-    cap_allows_at,
-    capping_window,
-    recent_send_times,
-)
+from core.compliance.frequency import CapHold, ContactCaps, cap_hold
 from core.compliance.public_holidays import recipient_country
 from core.compliance.quiet_hours import window_from_settings, zones_for_recipient
 from core.compliance.send_rules import Deferral, window_deferral
@@ -196,10 +191,11 @@ def contact_caps(tenant: TenantData) -> ContactCaps:
     return ContactCaps(per_day=tenant.contact_cap_per_day, per_week=tenant.contact_cap_per_week)
 
 
-def capped(ctx: PipelineContext, until: datetime, cap: str) -> Deferral:
-    """The lead is over a contact cap until `until`: due when the cap and the window both allow."""
-    later = send_deferral(ctx, until)
-    return Deferral(later.until if later else until, f"contact cap reached ({cap}, all campaigns together)")
+def capped(ctx: PipelineContext, hold: CapHold) -> Deferral:
+    """The lead is over a contact cap: due when the cap and the send window both allow."""
+    later = send_deferral(ctx, hold.until)
+    reason = f"contact cap reached ({hold.cap}, all campaigns together)"
+    return Deferral(later.until if later else hold.until, reason)
 
 
 def cap_deferral(ctx: PipelineContext) -> Deferral | None:
@@ -209,9 +205,8 @@ def cap_deferral(ctx: PipelineContext) -> Deferral | None:
         return None
     with ctx.db.session(tenant_id=ctx.tenant.id, read_only=True) as session:
         this_step = (ctx.enrolment.id, ctx.enrolment.step)
-        times = recent_send_times(session, lead_id=int(ctx.lead["id"]), now=ctx.now, excluding=this_step)
-    until = cap_allows_at(caps, times, ctx.now)
-    return capped(ctx, until, capping_window(caps, times, ctx.now)) if until > ctx.now else None
+        hold = cap_hold(session, caps, lead_id=int(ctx.lead["id"]), now=ctx.now, excluding=this_step)
+    return None if hold is None else capped(ctx, hold)
 
 
 def deferred(ctx: PipelineContext, node: str, deferral: Deferral) -> dict[str, Any]:
@@ -652,8 +647,8 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
             "reason": "lease lost",
             "events": [event(ctx, "send", "the lease expired before sending: not sent", level="warning")],
         }
-    if ledger.capped_until is not None:
-        return deferred(ctx, "send", capped(ctx, ledger.capped_until, ledger.capped_by or "the tenant's cap"))
+    if ledger.capped is not None:
+        return deferred(ctx, "send", capped(ctx, ledger.capped))
     if ledger.suppressed:
         return _ended(
             ctx,

@@ -35,13 +35,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from core.campaigns import pause_campaign_in
 from core.channels.base import redact_messages_in, redact_secrets
-from core.compliance.frequency import (
-    ContactCaps,
-    cap_allows_at,
-    capping_window,
-    lock_lead,
-    recent_send_times,
-)
+from core.compliance.frequency import CapHold, ContactCaps, cap_hold, lock_lead
 from core.compliance.suppression import suppress_address, suppression_reason
 from core.db import Database, execute_core, tenant_pinned
 from core.errors import Conflict
@@ -372,9 +366,7 @@ class LedgerEntry:
     # Set when the message was delivered in the ledger's own transaction (the outbox).
     provider_message_id: str | None = None
     held: HeldWrite | None = None  # that transaction, still open, for the outcome to commit
-    # Set when the lead's contact caps hold the send back: when they allow it, and which cap.
-    capped_until: datetime | None = None
-    capped_by: str | None = None
+    capped: CapHold | None = None  # the lead's contact caps hold the send back
 
 
 _LEDGER_COLUMNS = (
@@ -456,7 +448,7 @@ def write_ledger_row(
     """Commit the `sending` row (suppression and lease checked in the same statement).
 
     With `caps`, the lead is locked and its recent messages counted in the same transaction
-    first: a lead over a cap gets no row (`capped_until` says when it may), and two workers
+    first: a lead over a cap gets no row (`capped` says until when), and two workers
     sending to one lead at once cannot both pass the count.
 
     With `deliver` (a provider that is a table of this database: the outbox), the message is
@@ -543,13 +535,9 @@ def _cap_refusal(
     if caps is None or not caps.active:
         return None
     lock_lead(session, params["lead_id"], dialect=dialect)
-    times = recent_send_times(
-        session, lead_id=params["lead_id"], now=now, excluding=(params["campaign_lead_id"], params["step"])
-    )
-    until = cap_allows_at(caps, times, now)
-    if until <= now:
-        return None
-    return LedgerEntry(None, proceed=False, capped_until=until, capped_by=capping_window(caps, times, now))
+    this_step = (params["campaign_lead_id"], params["step"])
+    hold = cap_hold(session, caps, lead_id=params["lead_id"], now=now, excluding=this_step)
+    return None if hold is None else LedgerEntry(None, proceed=False, capped=hold)
 
 
 def _ledger_refusal(session: Session, params: dict[str, Any]) -> LedgerEntry:
