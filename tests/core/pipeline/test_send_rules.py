@@ -29,32 +29,30 @@ def count(seed: Seed, column: Any) -> int:
         return session.scalar(select(func.count(column))) or 0
 
 
-def other_campaign(seed: Seed, name: str = "Other", channel: str = "email") -> int:
+def enrol_elsewhere(seed: Seed, lead_id: int, name: str, channel: str, **fields: Any) -> int:
+    """The lead enrolled in another running campaign of the tenant; the enrolment's id."""
     with seed.db.session(tenant_id=seed.tenant_id) as session, session.begin():
         campaign = Campaign(
-            name=name,
-            channel=channel,
-            status="running",
-            system_prompt="Be brief.",
-            model="gpt-4o-mini",
-            steps=[{"delay_hours": 0}],
+            name=name, channel=channel, status="running", system_prompt="Be brief.", model="gpt-4o-mini"
         )
         session.add(campaign)
         session.flush()
-        return campaign.id
+        enrolment = CampaignLead(campaign_id=campaign.id, lead_id=lead_id, **fields)
+        session.add(enrolment)
+        session.flush()
+        return enrolment.id
 
 
 def sent_elsewhere(seed: Seed, lead_id: int, at: datetime, *, status: str = "sent") -> None:
     """A message of another campaign (by email) written to the ledger at `at`."""
-    campaign_id = other_campaign(seed, f"Other {at:%H%M%S} {status}")
+    enrolment_id = enrol_elsewhere(seed, lead_id, f"Other {at:%H%M%S} {status}", "email", status="sent")
     with seed.db.session(tenant_id=seed.tenant_id) as session, session.begin():
-        enrolment = CampaignLead(campaign_id=campaign_id, lead_id=lead_id, status="sent")
-        session.add(enrolment)
-        session.flush()
+        enrolment = session.get(CampaignLead, enrolment_id)
+        assert enrolment is not None
         session.add(
             Message(
-                campaign_id=campaign_id,
-                campaign_lead_id=enrolment.id,
+                campaign_id=enrolment.campaign_id,
+                campaign_lead_id=enrolment_id,
                 lead_id=lead_id,
                 step=0,
                 channel="email",
@@ -62,7 +60,7 @@ def sent_elsewhere(seed: Seed, lead_id: int, at: datetime, *, status: str = "sen
                 body="Hello",
                 provider="outbox",
                 status=status,
-                idempotency_key=f"other-{enrolment.id}",
+                idempotency_key=f"other-{enrolment_id}",
                 created_at=at,
             )
         )
@@ -168,19 +166,16 @@ def test_two_workers_sending_to_one_lead_at_once_keep_the_cap(
     seed.tenant(contact_cap_per_day=1)
     lead = seed.lead()
     first = seed.enrol(lead)
-    second_campaign = other_campaign(seed, "Second", channel="sms")
-    with seed.db.session(tenant_id=seed.tenant_id) as session, session.begin():
-        enrolment = CampaignLead(
-            campaign_id=second_campaign,
-            lead_id=lead,
-            status="in_progress",
-            lease_owner="worker-2",
-            lease_expires_at=NOW + 2 * H,
-            attempts=1,
-        )
-        session.add(enrolment)
-        session.flush()
-        second = enrolment.id
+    second = enrol_elsewhere(
+        seed,
+        lead,
+        "Second",
+        "sms",
+        status="in_progress",
+        lease_owner="worker-2",
+        lease_expires_at=NOW + 2 * H,
+        attempts=1,
+    )
     # Both runs wait for each other just before the lock and the count: without the lock both
     # would count no message and both would send.
     both_at_the_ledger = threading.Barrier(2, timeout=60)
