@@ -37,6 +37,8 @@ from core.auth import (
     revoke_user_sessions,
     unlock_user,
 )
+from core.compliance.frequency import check_cap
+from core.compliance.public_holidays import check_holiday_country
 from core.config import Settings
 from core.db import Database
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
@@ -48,6 +50,7 @@ from core.tenants import (
     SENDER_ID_TAKEN,
     TenantView,
     check_country,
+    check_time_zone,
     create_tenant_in,
     installation_tenant_id,
     list_tenants,
@@ -321,6 +324,11 @@ class TenantSettings:
     playbook: dict[str, dict[str, list[str]]]
     price_overrides: dict[str, dict[str, float]]
     monthly_budget_microusd: int | None
+    time_zone: str | None  # None: the country's main zone (core.tenants.tenant_time_zone)
+    contact_cap_per_day: int | None
+    contact_cap_per_week: int | None
+    skip_public_holidays: bool
+    holiday_country: str | None  # None: each recipient's own country
 
 
 SETTING_NAMES = tuple(f.name for f in fields(TenantSettings))
@@ -535,6 +543,11 @@ _SETTING_CHECKS: dict[str, Callable[[Any], Any]] = {
     "playbook": _check_playbook,
     "price_overrides": _check_price_overrides,
     "monthly_budget_microusd": _check_budget,
+    "time_zone": check_time_zone,
+    "contact_cap_per_day": lambda v: check_cap(v, "the cap per lead a day"),
+    "contact_cap_per_week": lambda v: check_cap(v, "the cap per lead a week"),
+    "skip_public_holidays": bool,
+    "holiday_country": check_holiday_country,
 }
 
 
@@ -559,13 +572,7 @@ def update_tenant_settings(db: Database, actor: Actor, changes: Mapping[str, Any
             held := claimed_by_another_tenant(db, actor.tenant_id, new_email_sender)
         ):
             raise Conflict(held)
-        start = checked.get("quiet_hours_start", tenant.quiet_hours_start)
-        end = checked.get("quiet_hours_end", tenant.quiet_hours_end)
-        if start > end:
-            raise ValidationError(
-                f"the send window must start before it ends on the same day (got {start} to {end}); "
-                "the same time for both means all day"
-            )
+        # A window that ends before it starts spans midnight (22:00 to 06:00): core.compliance.quiet_hours.
         diff = {
             name: {"from": getattr(tenant, name), "to": value}
             for name, value in checked.items()

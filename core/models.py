@@ -165,6 +165,14 @@ class Tenant(Base):
     quiet_hours_start: Mapped[str] = mapped_column(String(5), default="08:00")
     quiet_hours_end: Mapped[str] = mapped_column(String(5), default="21:00")
     weekdays_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The tenant's own clock (IANA name) for schedules and times shown; None: its country's main zone.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    # Contact caps per lead across every campaign and channel, over a rolling day and week; None: no cap.
+    contact_cap_per_day: Mapped[int | None] = mapped_column(Integer)
+    contact_cap_per_week: Mapped[int | None] = mapped_column(Integer)
+    # Defer sends on public holidays, in `holiday_country`'s calendar (None: the recipient's country).
+    skip_public_holidays: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    holiday_country: Mapped[str | None] = mapped_column(String(2))
     sms_sender_id: Mapped[str | None] = mapped_column(String(32))
     # The sender id as compared across tenants (core.tenants.sms_sender_key): E.164 for a number,
     # folded for an alphanumeric id. Unique: one tenant cannot send as another.
@@ -540,6 +548,8 @@ class Message(TenantOwned, Base):
     __table_args__ = (
         UniqueConstraint("campaign_lead_id", "step"),
         Index("ix_messages_tenant_created", "tenant_id", "created_at"),
+        # The contact caps: one lead's recent messages, across campaigns.
+        Index("ix_messages_lead_created", "lead_id", "created_at"),
         Index("ix_messages_campaign_status", "campaign_id", "status"),
         Index("ix_messages_status", "status"),
         # Covers the first-touch counts per campaign and the join from enrolments to them.

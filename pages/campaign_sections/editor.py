@@ -18,6 +18,7 @@ from core.campaign_editor import (
     save_campaign,
 )
 from core.campaigns import DEFAULT_PROMPTS, CampaignView
+from core.compliance.quiet_hours import window_from_settings
 from core.config import Settings
 from core.db import Database
 from core.merge_fields import HELP as MERGE_FIELDS_HELP
@@ -68,7 +69,11 @@ def _quiet_hours(key: str, disabled: bool) -> dict[str, Any] | None:
     opens = start.time_input("Sends from", key=f"{key}quiet_start", disabled=disabled)
     closes = end.time_input("Sends until", key=f"{key}quiet_end", disabled=disabled)
     weekdays_only = weekdays.checkbox("Weekdays only", key=f"{key}quiet_weekdays", disabled=disabled)
-    return {"start": f"{opens:%H:%M}", "end": f"{closes:%H:%M}", "weekdays_only": weekdays_only}
+    window = {"start": f"{opens:%H:%M}", "end": f"{closes:%H:%M}", "weekdays_only": weekdays_only}
+    # An end before the start is the next morning: the window spans midnight.
+    described = window_from_settings(None, None, None, window).describe()
+    st.caption(f"Messages go out {described}, in each recipient's local time.")
+    return window
 
 
 def show(db: Database, actor: Actor, settings: Settings, campaign: CampaignView | None) -> None:

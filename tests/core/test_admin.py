@@ -263,6 +263,14 @@ def test_settings_defaults(db: Database, team: dict[str, Actor]) -> None:
          {"gpt-4o": {"input": 2.5, "output": 10.0}}),
         ("monthly_budget_microusd", 250_000_000, 250_000_000),
         ("monthly_budget_microusd", None, None),
+        ("time_zone", " Europe/Berlin ", "Europe/Berlin"),
+        ("time_zone", "", None),
+        ("contact_cap_per_day", " 1 ", 1),
+        ("contact_cap_per_day", "", None),
+        ("contact_cap_per_week", 3, 3),
+        ("skip_public_holidays", True, True),
+        ("holiday_country", " de ", "DE"),
+        ("holiday_country", "", None),
     ],
 )
 def test_settings_are_normalised(db: Database, team: dict[str, Actor], name: str, given: Any,
@@ -278,7 +286,10 @@ def test_settings_are_normalised(db: Database, team: dict[str, Actor], name: str
         ({"default_country": "XX"}, "country 'XX'"),
         ({"quiet_hours_start": "9am"}, "send window start '9am' is not a time of day"),
         ({"quiet_hours_end": "24:00"}, "send window end '24:00'"),
-        ({"quiet_hours_start": "22:00"}, "must start before it ends"),
+        ({"time_zone": "Mars/Olympus_Mons"}, "time zone 'Mars/Olympus_Mons' is not an IANA zone"),
+        ({"contact_cap_per_day": "0"}, "the cap per lead a day must be between 1 and 1000"),
+        ({"contact_cap_per_week": "three"}, "the cap per lead a week 'three' is not a whole number"),
+        ({"holiday_country": "Narnia"}, "no public holiday calendar for 'Narnia'"),
         ({"sms_sender_id": "AcmeCorporation"}, "up to 11 letters"),
         ({"sms_sender_id": "12345"}, "at least one letter"),
         ({"sms_sender_id": "+1555"}, "not a valid phone number"),
@@ -306,6 +317,13 @@ def test_invalid_settings_are_refused(db: Database, team: dict[str, Actor], chan
     with pytest.raises(ValidationError, match=message):
         update_tenant_settings(db, team["admin"], changes)
     assert get_tenant_settings(db, team["owner"]) == before
+
+
+@pytest.mark.parametrize(("start", "end"), [("22:00", "06:00"), ("21:00", "08:00"), ("09:00", "09:00")])
+def test_send_windows_across_midnight_are_accepted(db: Database, team: dict[str, Actor], start: str,
+                                                   end: str) -> None:
+    saved = update_tenant_settings(db, team["admin"], {"quiet_hours_start": start, "quiet_hours_end": end})
+    assert (saved.quiet_hours_start, saved.quiet_hours_end) == (start, end)
 
 
 def test_settings_audit_records_what_changed(db: Database, team: dict[str, Actor], tenant: int) -> None:

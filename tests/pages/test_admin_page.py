@@ -271,7 +271,8 @@ def test_save_settings(open_page: PageFactory, db: Database, team: dict[str, Act
     ("key", "value", "message"),
     [
         ("settings_start", "9am", "is not a time of day"),
-        ("settings_end", "07:00", "must start before it ends"),
+        ("settings_cap_day", "0", "The cap per lead a day must be between 1 and 1000"),
+        ("settings_cap_week", "a few", "The cap per lead a week 'a few' is not a whole number"),
         ("settings_budget", "lots", "'lots' is not an amount in dollars"),
         ("settings_country", "Narnia", "Country 'Narnia'"),
         ("settings_email_sender", "nobody", "Email sender 'nobody' is not valid"),
@@ -285,6 +286,49 @@ def test_settings_errors_are_messages(open_page: PageFactory, db: Database, team
     _click(app, "Save settings")
     assert message in app.error[0].value
     assert get_tenant_settings(db, team["owner"]) == before
+
+
+def test_send_rules_are_saved_and_shown_in_words(open_page: PageFactory, db: Database,
+                                                 team: dict[str, Actor]) -> None:
+    app = open_page(PAGE, team["admin"])
+    zone = app.selectbox(key="settings_time_zone")
+    assert zone.value == "" and zone.format_func(zone.value) == "America/New_York (the default for US)"
+    assert app.selectbox(key="settings_holiday_country").format_func("") == "Each recipient's own country"
+    zone.select("Europe/Berlin")
+    app.text_input(key="settings_start").input("22:00")
+    app.text_input(key="settings_end").input("06:00")
+    app.text_input(key="settings_cap_day").input("1")
+    app.text_input(key="settings_cap_week").input("3")
+    app.checkbox(key="settings_holidays").check()
+    app.selectbox(key="settings_holiday_country").select("DE")
+    _click(app, "Save settings")
+    assert not app.error and app.success[0].value == "Settings saved."
+    saved = get_tenant_settings(db, team["admin"])
+    assert saved.time_zone == "Europe/Berlin"
+    assert (saved.quiet_hours_start, saved.quiet_hours_end) == ("22:00", "06:00")
+    assert (saved.contact_cap_per_day, saved.contact_cap_per_week) == (1, 3)
+    assert (saved.skip_public_holidays, saved.holiday_country) == (True, "DE")
+    words = [c.value for c in app.caption]
+    assert "Messages go out 22:00 to 06:00 the next day, every day, in each recipient's local time." in words
+    assert ("At most 1 message per lead a day and 3 a week (all campaigns together): a lead over a cap "
+            "waits until the cap allows.") in words
+    assert ("Nothing goes out on public holidays (the DE calendar): sends wait for the next day the "
+            "window opens.") in words
+    assert "Schedules and the times the dashboard shows are in Europe/Berlin." in words
+    # Opened again, the form shows what was saved.
+    app = open_page(PAGE, team["admin"])
+    assert app.selectbox(key="settings_time_zone").value == "Europe/Berlin"
+    assert app.selectbox(key="settings_holiday_country").value == "DE"
+    assert (app.text_input(key="settings_cap_day").value, app.text_input(key="settings_cap_week").value) == (
+        "1", "3")
+
+
+def test_no_caps_and_no_holidays_by_default_in_words(open_page: PageFactory, db: Database,
+                                                     team: dict[str, Actor]) -> None:
+    words = [c.value for c in open_page(PAGE, team["admin"]).caption]
+    assert "Messages go out 08:00 to 21:00, every day, in each recipient's local time." in words
+    assert "No cap on messages per lead." in words and "Public holidays are not skipped." in words
+    assert "Schedules and the times the dashboard shows are in America/New_York." in words
 
 
 def test_save_playbook(open_page: PageFactory, db: Database, team: dict[str, Actor]) -> None:

@@ -4,7 +4,7 @@
 default lists leave it out, a filter shows it, and restoring clears it.
 
 Revision ID: 0017_campaign_housekeeping
-Revises: 0015_usernames_per_tenant
+Revises: 0016_tenant_time_and_caps
 Create Date: 2026-12-01
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import core.models
 
 revision: str = "0017_campaign_housekeeping"
-down_revision: str | Sequence[str] | None = "0015_usernames_per_tenant"
+down_revision: str | Sequence[str] | None = "0016_tenant_time_and_caps"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
