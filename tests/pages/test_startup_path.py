@@ -2,7 +2,8 @@
 
 What the first page load of a new server process loads is checked in a new interpreter (where
 nothing else has imported it yet): no migration machinery when the database is up to date, no
-pandas, no spreadsheet reader, no model stack and no runner. The embedded runner starts in the
+pandas, no spreadsheet reader, no model stack, no runner, and not every component of
+extra-streamlit-components for the one whose frontend it uses. The embedded runner starts in the
 background (tests/jobs/test_embedded.py); a failed start still says why the app cannot start.
 bench/startup_bench.py times the real server.
 """
@@ -26,7 +27,7 @@ from tests.conftest import make_settings
 from tests.factories import PASSWORD
 
 HEAVY = ("alembic", "pandas", "openpyxl", "langchain_core", "langchain_openai", "langgraph",
-         "openai", "apscheduler", "jobs.runner")
+         "openai", "apscheduler", "jobs.runner", "extra_streamlit_components")
 
 # A new server's first page load: app.py run once, not signed in, as a browser session does.
 PROBE = """
