@@ -9,7 +9,8 @@ Chromium (started before the server, so its own start-up is not counted) and tim
 first screen's form is on the page and until the script run that drew it has finished. Two
 kinds of start: a restart on a migrated database with an owner (the sign-in form), and a first
 start on an empty file (the migrations, then the first-owner form). The target: the form within
-2 s of the server being healthy.
+2 s of the server being healthy. A third kind, "floor", starts a script that only draws a button:
+what Streamlit and the browser take on this machine whatever the app does.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 TARGET_SECONDS = 2.0
 START_TIMEOUT_SECONDS = 120.0
 PASSWORD = "correct horse battery"
+KINDS = ("restart", "first", "floor")
 
 
 @dataclass(frozen=True)
@@ -84,12 +86,19 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None
         time.sleep(0.02)
 
 
+FLOOR_SCRIPT = "import streamlit as st\nst.button('Sign in')\n"
+
+
 def time_start(browser: Any, kind: str, folder: Path) -> Start:
     db_file = folder / f"{kind}.db"
     db_file.unlink(missing_ok=True)
+    script = "app.py"
     if kind == "restart":
         prepare_existing(db_file)
-    button = "Sign in" if kind == "restart" else "Create the owner account"
+    elif kind == "floor":
+        script = str(folder / "floor.py")
+        Path(script).write_text(FLOOR_SCRIPT)
+    button = "Create the owner account" if kind == "first" else "Sign in"
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADFLOW_", "OPENAI_"))}
     env.update(LEADFLOW_DATABASE_URL=f"sqlite:///{db_file}", LEADFLOW_DEV_MODE="true")
@@ -98,7 +107,7 @@ def time_start(browser: Any, kind: str, folder: Path) -> Start:
     with log.open("w") as out:
         started = time.perf_counter()
         process = subprocess.Popen(
-            ["streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
+            ["streamlit", "run", script, "--server.port", str(port), "--server.headless", "true"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             _wait_healthy(url, process, log)
@@ -145,12 +154,12 @@ def print_table(starts: list[Start]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="starts of each kind")
-    parser.add_argument("--kind", choices=("restart", "first"), action="append",
-                        help="only this kind of start (repeatable); both by default")
+    parser.add_argument("--kind", choices=KINDS, action="append",
+                        help="only this kind of start (repeatable); all by default")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    kinds = args.kind or ["restart", "first"]
+    kinds = args.kind or list(KINDS)
     print("load average before timing: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     starts = []
     with TemporaryDirectory() as folder, sync_playwright() as playwright:
