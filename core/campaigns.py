@@ -53,7 +53,7 @@ from core.pipeline.audience import AUDIENCE_KEYS, audience_conditions
 from core.pipeline.drafting import variant_expression
 from core.reports import format_usd
 from core.sender_verification import unverified_sender_reason
-from core.status_words import campaign_status_text, step_name
+from core.status_words import campaign_status_text, due_words, step_name
 from core.text import plural
 
 if TYPE_CHECKING:
@@ -166,6 +166,22 @@ class StepProgress:
     def name(self) -> str:
         return step_name(self.step)
 
+    def summary(self, now: datetime) -> str:
+        """ "70 sent · 115 deferred (quiet hours, send rate or budget) · next try in 3 h (Tue 15:00 UTC)"."""
+        parts = [f"{self.sent:,} sent"]
+        parts += [f"{count:,} {words}" for count, words in (
+            (self.due, "going out now"),
+            (self.in_review, "waiting for review"),
+            (self.waiting, "waiting for their delay" if self.step else "waiting"),
+            (self.deferred, "deferred (quiet hours, send rate or budget)"),
+            (self.failed, "failed"),
+            (self.skipped, "skipped"),
+        ) if count]
+        if self.next_due_at is not None:
+            what = f"next {self.name} due" if self.step else "next try"
+            parts.append(f"{what} {due_words(self.next_due_at, now)}")
+        return " · ".join(parts)
+
 
 @dataclass(frozen=True)
 class CampaignProgress:
@@ -206,7 +222,8 @@ class CampaignProgress:
     @property
     def status_text(self) -> str:
         """ "running", or once finished what happened: "completed: 0 sent, 73 failed"."""
-        return campaign_status_text(self.status, self.leads_by_status)
+        sent = sum(self.messages_by_status.get(s, 0) for s in SENT_MESSAGE_STATUSES)
+        return campaign_status_text(self.status, self.leads_by_status, sent)
 
 
 # -- validation ------------------------------------------------------------------------------

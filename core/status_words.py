@@ -46,10 +46,9 @@ MESSAGE_STATUS_WORDS: dict[str, str] = {
 FINISHED_CAMPAIGN_STATUSES = (
     CampaignStatus.completed.value, CampaignStatus.cancelled.value, CampaignStatus.failed.value,
 )
-# What a finished campaign's status line counts, in this order; sent is always said.
-_OUTCOME_ORDER = (
-    LeadStatus.sent.value, LeadStatus.failed.value, LeadStatus.unknown.value,
-    LeadStatus.skipped.value, LeadStatus.cancelled.value,
+# The leads' outcomes a finished campaign's status line counts after the messages sent, in order.
+_OUTCOME_LEAD_STATUSES = (
+    LeadStatus.failed.value, LeadStatus.unknown.value, LeadStatus.skipped.value, LeadStatus.cancelled.value,
 )
 
 
@@ -69,17 +68,20 @@ def message_status_word(status: str) -> str:
     return _word(MESSAGE_STATUS_WORDS, status)
 
 
-def campaign_status_text(status: str, leads_by_status: Mapping[str, int] | None = None) -> str:
-    """The campaign's status as a line: "running"; once finished, what happened to its leads.
+def campaign_status_text(
+    status: str, leads_by_status: Mapping[str, int] | None = None, messages_sent: int = 0
+) -> str:
+    """The campaign's status as a line: "running"; once finished, what happened.
 
-    completed with {"failed": 73} -> "completed: 0 sent, 73 failed". Lead statuses other than
-    the outcomes (a lead still waiting in a cancelled run) are not counted.
+    completed, {"failed": 73}, 0 -> "completed: 0 sent, 73 failed". Sent counts messages (a lead
+    may have had its first touch before a cancel); the other counts are leads' outcomes. Lead
+    statuses that are not outcomes (a lead still waiting) are not counted.
     """
     word = campaign_status_word(status)
     if status not in FINISHED_CAMPAIGN_STATUSES or leads_by_status is None:
         return word
-    counts = [f"{leads_by_status.get(LeadStatus.sent.value, 0):,} sent"]
-    counts += [f"{leads_by_status[s]:,} {lead_status_word(s)}" for s in _OUTCOME_ORDER[1:]
+    counts = [f"{messages_sent:,} sent"]
+    counts += [f"{leads_by_status[s]:,} {lead_status_word(s)}" for s in _OUTCOME_LEAD_STATUSES
                if leads_by_status.get(s)]
     return f"{word}: {', '.join(counts)}"
 
