@@ -48,10 +48,10 @@ from core.models import (
     Tenant,
     WorkerHeartbeat,
 )
+from core.money import format_usd
 from core.permissions import Actor, Permission
 from core.pipeline.audience import AUDIENCE_KEYS, audience_conditions
 from core.pipeline.drafting import variant_expression
-from core.reports import format_usd
 from core.sender_verification import unverified_sender_reason
 from core.status_words import campaign_status_text, due_words, step_name
 from core.text import plural
@@ -613,7 +613,8 @@ def _check_budget_left(campaign: Campaign) -> None:
     if cap is not None and (campaign.spent_microusd or 0) >= cap:
         raise Conflict(
             f"campaign '{campaign.name}' has spent {format_usd(campaign.spent_microusd)} of its "
-            f"{format_usd(cap)} budget cap: raise the cap before resuming"
+            f"{format_usd(cap)} budget cap: raise the cap before resuming (a paused campaign's cap "
+            "can be changed on its Editor tab)"
         )
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.campaigns import get_campaign
+from core.campaigns import campaign_progress, get_campaign
 from core.permissions import Permission
+from core.status_words import campaign_status_word
 from pages.campaign_sections import editor, listing, preview, run
 from pages.common import get_db, get_settings, md, require_page, run_action
 
@@ -27,12 +28,15 @@ if campaign is None:
     editor.show(db, actor, get_settings(), None)
     st.stop()
 
-st.header(f"{md(campaign.name)} · {campaign.status}")
+# One read of the run's figures for the header and the Run tab, so they cannot disagree.
+progress = None if campaign.status == "draft" else run_action(campaign_progress, db, actor, campaign.id)
+status_text = progress.status_text if progress else campaign_status_word(campaign.status)
+st.header(f"{md(campaign.name)} · {status_text}")
 tabs = ["Run", "Editor"] + (["Preview"] if actor.can(Permission.edit_campaigns) else [])
 # A key keeps the open tab across the reruns its buttons cause.
 run_tab, editor_tab, *preview_tab = st.tabs(tabs, key="campaigns_tabs")
 with run_tab:
-    run.show(db, actor, campaign)
+    run.show(db, actor, campaign, progress)
 with editor_tab:
     editor.show(db, actor, get_settings(), campaign)
 for tab in preview_tab:
