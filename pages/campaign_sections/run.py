@@ -78,7 +78,7 @@ def _preflight(db: Database, actor: Actor, campaign: CampaignView) -> Preflight 
         # The words quote settings (a sender address): shown escaped.
         st.markdown(f"{CHECK_ICONS[state]} **{check.label}**: {md(sentence(check.words))}")
     if not checks.ready:
-        st.error("Fix what is marked ❌ above before starting: as it stands the campaign cannot send.")
+        st.warning("Fix what is marked ❌ above before starting: as it stands the campaign cannot send.")
     return checks
 
 
