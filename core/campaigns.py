@@ -599,7 +599,7 @@ def pause_campaign(
 
 
 def _refuse_an_unverified_sender(session: Session, campaign: Campaign, action: str) -> None:
-    """The pre-flight of an email campaign: its From address must be verified (core.sender_verification)."""
+    """A resume's check that an email campaign's From address is verified (a start's is in core.preflight)."""
     if campaign.channel != Channel.email.value:
         return
     tenant = session.get(Tenant, campaign.tenant_id)
