@@ -186,7 +186,8 @@ def rejects_frame(rejects: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 def warnings_frame(warnings: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """The warnings on imported rows for download: row and what was changed or left out."""
-    return pd.DataFrame([{"row": w["row"], "warning": w["warning"]} for w in warnings], columns=["row", "warning"])
+    records = [{"row": w["row"], "warning": w["warning"]} for w in warnings]
+    return pd.DataFrame(records, columns=["row", "warning"])
 
 
 def _owned_ids(session: Any, lead_ids: Sequence[int]) -> list[int]:
