@@ -41,7 +41,10 @@ def import_(
     tenant: Annotated[str, typer.Option(help="The tenant's name.")],
     mapping: Annotated[
         Path | None,
-        typer.Option(help='JSON file {"column header": "lead field"}; default: the saved or suggested one.'),
+        typer.Option(
+            help='JSON file {"column header": "lead field"} that corrects the saved or suggested '
+            "mapping: only the columns it names change."
+        ),
     ] = None,
     on_duplicate: Annotated[str, typer.Option(help="skip, fill (empty fields) or overwrite.")] = "skip",
     sheet: Annotated[str | None, typer.Option(help="The XLSX sheet (default: the first).")] = None,

@@ -27,7 +27,14 @@ from core.audit import record_audit
 from core.config import Settings
 from core.db import SYSTEM_KEY, TENANT_KEY, Database, TenantScopeError, trusted_sql
 from core.errors import Conflict, ValidationError
-from core.leads.mapping import IGNORE, mapping_for, save_mapping_in, validate_mapping
+from core.leads.detect import sample_values
+from core.leads.mapping import (
+    ColumnSuggestion,
+    MappingSuggestion,
+    mapping_suggestion,
+    save_mapping_in,
+    validate_mapping,
+)
 from core.leads.normalise import (
     LEAD_COLUMNS,
     FieldLimits,
@@ -173,6 +180,18 @@ def load_table(db: Database, actor: Actor, data: bytes, file_name: str, sheet: s
     return read_table(data, file_name, limits=ReadLimits.from_settings(db.settings), sheet=sheet)
 
 
+def suggest_for_table(
+    db: Database, actor: Actor, table: RawTable, phone_country: str | None = None
+) -> MappingSuggestion:
+    """The mapping to offer for a read table, per column with its confidence and evidence: the
+    tenant's saved mapping for these headers, else one from the headers and a sample of values
+    (read once per file, never per row; phones in `phone_country`, the tenant's by default)."""
+    actor.require(Permission.manage_leads)
+    samples = sample_values(table.frame, table.headers)
+    country = phone_country_for(db, actor, phone_country)
+    return mapping_suggestion(db, actor, table.headers, samples, country)
+
+
 def preview_rows(
     db: Database,
     actor: Actor,
@@ -223,41 +242,58 @@ def import_leads(
     actor.require(Permission.manage_leads)
     policy = _policy(on_duplicate)
     table = load_table(db, actor, data, file_name, sheet)
-    left_out: list[str] = []
-    if mapping is None:
-        mapping, saved = mapping_for(db, actor, table.headers)
-        if not saved:
-            # A suggestion leaves out only the columns the custom field cap has no room for.
-            left_out = [header for header, target in mapping.items() if target == IGNORE]
+    suggestion = suggest_for_table(db, actor, table, phone_country)
+    # A mapping file corrects the columns it names; the others keep the saved or suggested target.
+    corrections = mapping or {}
     summary = import_table(
         db,
         actor,
         table,
         file_name=file_name,
         sha256=hashlib.sha256(data).hexdigest(),
-        mapping=mapping,
+        mapping=suggestion.corrected(corrections),
         on_duplicate=policy,
         tags=tags,
         save_mapping=save_mapping,
         progress=progress,
         phone_country=phone_country,
     )
-    if not left_out:
-        return summary
-    note = {"row": table.header_row, "warning": _left_out_message(left_out, db.settings)}
-    return replace(summary, warnings=[note, *summary.warnings])
+    left_out = [] if suggestion.saved else [c for c in suggestion.left_out if c.header not in corrections]
+    notes = [
+        {"row": table.header_row, "warning": message}
+        for message in _left_out_messages(left_out, db.settings)
+    ]
+    return replace(summary, warnings=[*notes, *summary.warnings]) if notes else summary
 
 
-def _left_out_message(headers: list[str], settings: Settings) -> str:
+def _named(headers: list[str]) -> str:
     named = ", ".join(f"'{shown(h)}'" for h in headers[:LEFT_OUT_NAMED])
     if len(headers) > LEFT_OUT_NAMED:
         named += f" and {len(headers) - LEFT_OUT_NAMED:,} more"
-    were = plural_noun(len(headers), "was", "were")
-    return (
-        f"{plural(len(headers), 'column')} {were} not imported, since a lead keeps at most "
-        f"{settings.import_max_custom_fields:,} custom fields: {named}; give a mapping to choose "
-        "which columns to keep"
-    )
+    return named
+
+
+def _left_out_messages(columns: list[ColumnSuggestion], settings: Settings) -> list[str]:
+    """What the import says about the columns the suggestion left out: sensitive ones, and the
+    ones the custom field cap has no room for (columns that say the kind of their neighbour are
+    read with it and need no word)."""
+    messages = []
+    sensitive = [c.header for c in columns if c.sensitive]
+    if sensitive:
+        were = plural_noun(len(sensitive), "was", "were")
+        messages.append(
+            f"{plural(len(sensitive), 'column')} {were} not imported, since sensitive data (payment "
+            f"cards, passwords, identity numbers) is kept only when you map it yourself: {_named(sensitive)}"
+        )
+    capped = [c.header for c in columns if c.capped]
+    if capped:
+        were = plural_noun(len(capped), "was", "were")
+        messages.append(
+            f"{plural(len(capped), 'column')} {were} not imported, since a lead keeps at most "
+            f"{settings.import_max_custom_fields:,} custom fields: {_named(capped)}; give a mapping "
+            "to choose which columns to keep"
+        )
+    return messages
 
 
 def import_table(

@@ -8,172 +8,237 @@ keeps the first ones and leaves the rest out, a mapping that keeps more is refus
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.db import Database
 from core.errors import ValidationError
+from core.leads.detect import MOSTLY, ContentReader, ContentShare
+from core.leads.headers import (
+    HeaderMeaning,
+    channel_of,
+    field_for_header,
+    header_key,
+    looks_like_header_row,
+    read_header,
+    split_target,
+)
+from core.leads.vocabulary import (
+    CHANNEL_FIELDS,
+    CHANNEL_KINDS,
+    CHANNEL_TARGETS,
+    CUSTOM,
+    IGNORE,
+    KIND_SEPARATOR,
+    LEAD_FIELDS,
+    SALUTATION,
+    SENSITIVE_KINDS,
+)
 from core.models import ColumnMapping
 from core.permissions import Actor, Permission
 
-CUSTOM = "custom"  # kept in the lead's custom fields under the header's name
-IGNORE = "ignore"  # not imported at all
-DEFAULT_MAX_CUSTOM_FIELDS = 50  # Settings.import_max_custom_fields
+# Re-exported: the readers and the suppression import read headers through this module.
+__all__ = [
+    "CUSTOM",
+    "IGNORE",
+    "LEAD_FIELDS",
+    "SALUTATION",
+    "TARGET_LABELS",
+    "field_for_header",
+    "header_key",
+    "looks_like_header_row",
+    "split_target",
+    "CHANNEL_FIELDS",
+    "CHANNEL_KINDS",
+    "CHANNEL_TARGETS",
+    "KIND_SEPARATOR",
+]
 
-# The lead fields a column can fill, with the label the mapping editor shows.
-LEAD_FIELDS: dict[str, str] = {
-    "first_name": "First name",
-    "last_name": "Last name",
-    "full_name": "Full name (split into first and last)",
-    "phone": "Phone",
-    "email": "Email",
-    "company": "Company",
-    "title": "Job title",
-    "website": "Website",
-    "industry": "Industry",
-    "city": "City",
-    "country": "Country",
-    "time_zone": "Time zone",
-    "notes": "Notes",
-    "tags": "Tags (comma-separated)",
-}
-# Phone and email may come from several columns: each column's kind says which is best for
-# its channel (a mobile first for SMS, a work address first for email), the others become
-# the lead's alternates. "phone" and "email" alone leave the kind to the header's words.
-CHANNEL_FIELDS = ("phone", "email")
-CHANNEL_KINDS: dict[str, tuple[str, ...]] = {
-    "phone": ("mobile", "work", "home", "other"),
-    "email": ("work", "home", "other"),
-}
-KIND_SEPARATOR = ":"
-CHANNEL_TARGETS: dict[str, str] = {
-    f"{name}{KIND_SEPARATOR}{kind}": f"{LEAD_FIELDS[name]} ({kind})"
-    for name, kinds in CHANNEL_KINDS.items()
-    for kind in kinds
-}
+DEFAULT_MAX_CUSTOM_FIELDS = 50  # Settings.import_max_custom_fields
+HEADER_CONFIDENCE = 0.9  # a header that names a field, before its values are looked at
+
 TARGET_LABELS: dict[str, str] = {
     **LEAD_FIELDS,
     **CHANNEL_TARGETS,
+    SALUTATION: "Salutation (Mr., Ms., Herr, Mme)",
     CUSTOM: "Keep as a custom field",
     IGNORE: "Do not import",
 }
+@dataclass(frozen=True)
+class ColumnSuggestion:
+    """What the suggestion does with one column, and why."""
 
-# Header synonyms, compared after lower-casing and dropping everything but letters and digits.
-SYNONYMS: dict[str, tuple[str, ...]] = {
-    "phone": (
-        "phone",
-        "phonenumber",
-        "phoneno",
-        "mobile",
-        "mobilephone",
-        "mobilenumber",
-        "mobileno",
-        "cell",
-        "cellphone",
-        "cellular",
-        "cellnumber",
-        "tel",
-        "telephone",
-        "telephonenumber",
-        "telno",
-        "contactnumber",
-        "msisdn",
-        "directdial",
-        "workphone",
-    ),
-    "email": (
-        "email",
-        "emailaddress",
-        "mail",
-        "emailid",
-        "workemail",
-        "businessemail",
-        "contactemail",
-        "emailaddr",
-    ),
-    "first_name": ("firstname", "givenname", "forename", "fname", "first", "christianname"),
-    "last_name": ("lastname", "surname", "familyname", "lname", "last"),
-    "full_name": ("name", "fullname", "contactname", "contact", "leadname", "person"),
-    "company": (
-        "company",
-        "companyname",
-        "organisation",
-        "organization",
-        "organisationname",
-        "organizationname",
-        "org",
-        "account",
-        "accountname",
-        "employer",
-        "business",
-        "firm",
-    ),
-    "title": ("title", "jobtitle", "role", "position", "designation", "jobrole", "job"),
-    "website": (
-        "website",
-        "web",
-        "domain",
-        "url",
-        "site",
-        "homepage",
-        "companywebsite",
-        "websiteurl",
-        "companydomain",
-    ),
-    "industry": ("industry", "sector", "vertical", "industrytype"),
-    "city": ("city", "town", "locality"),
-    "country": ("country", "countrycode", "nation", "countryregion"),
-    "time_zone": ("timezone", "tz", "zone"),
-    "notes": ("notes", "note", "comments", "comment", "remarks", "description"),
-    "tags": ("tags", "tag", "labels", "label"),
-}
-_SYNONYM_TO_FIELD = {synonym: name for name, synonyms in SYNONYMS.items() for synonym in synonyms}
-_NOT_ALNUM = re.compile(r"[^0-9a-z]+")
+    header: str
+    target: str  # a TARGET_LABELS key
+    confidence: float | None  # 0..1 for a field; None for a column kept or left out as it is
+    evidence: str  # why, in words ('the header names phone; 95% of values are valid phone numbers')
+    left_out: str | None = None  # why the column is not imported, when it is not
+    sensitive: bool = False  # left out for what it holds (cards, passwords, identity numbers)
+    capped: bool = False  # left out because the lead's custom fields are full
 
 
-def header_key(header: str) -> str:
-    """The form a header is compared in: 'E-mail Address ' -> 'emailaddress'."""
-    return _NOT_ALNUM.sub("", str(header).lower())
+@dataclass(frozen=True)
+class MappingSuggestion:
+    """The mapping offered for a file: per column its target, confidence and evidence."""
+
+    columns: list[ColumnSuggestion]
+    saved: bool = False  # the tenant's mapping for a file with the same headers
+
+    @property
+    def mapping(self) -> dict[str, str]:
+        return {c.header: c.target for c in self.columns}
+
+    @property
+    def left_out(self) -> list[ColumnSuggestion]:
+        return [c for c in self.columns if c.left_out]
+
+    def corrected(self, corrections: dict[str, str]) -> dict[str, str]:
+        """This mapping with the columns a person named set their way; the rest as suggested."""
+        return {**self.mapping, **corrections}
 
 
-def split_target(target: str) -> tuple[str, str | None]:
-    """A mapping target as (field, kind): 'phone:mobile' -> ('phone', 'mobile'), 'city' -> ('city', None)."""
-    name, _, kind = target.partition(KIND_SEPARATOR)
-    return name, kind or None
+def _label(target: str) -> str:
+    return TARGET_LABELS[target].lower()
 
 
-def field_for_header(header: str) -> str | None:
-    return _SYNONYM_TO_FIELD.get(header_key(header))
+def _content_only(header: str, share: ContentShare) -> tuple[str, float, str] | None:
+    """(target, confidence, evidence) for a column whose header says nothing, from its values."""
+    targets = {
+        "email": "email",
+        "phone": "phone",
+        "website": "website",
+        "country": "country",
+        "country_code": "country",
+        "honorific": SALUTATION,
+    }
+    target = targets.get(share.what)
+    if target is None:
+        return None
+    return target, round(share.share * 0.95, 2), share.evidence
 
 
-def looks_like_header_row(cells: Sequence[Any]) -> bool:
-    """True when at least two cells name lead fields (how a header row is told from a title)."""
-    return sum(1 for c in cells if field_for_header(str(c or ""))) >= 2
+def _suggest_one(
+    header: str, meaning: HeaderMeaning, values: Sequence[str] | None, reader: ContentReader | None
+) -> ColumnSuggestion:
+    """One column's suggestion before fields are shared out between columns."""
+    if meaning.sensitive is not None:
+        what = SENSITIVE_KINDS[meaning.sensitive]
+        return ColumnSuggestion(
+            header, IGNORE, None, f"the header names {what}",
+            left_out=f"its header says it holds {what}; map it yourself to keep it",
+            sensitive=True,
+        )
+    shares = reader.shares(values) if reader is not None and values else []
+    top = shares[0] if shares and shares[0].share >= MOSTLY else None
+    if top is not None and top.what in ("card", "national_id"):
+        return ColumnSuggestion(
+            header, IGNORE, None, top.evidence,
+            left_out=f"{top.evidence}; sensitive data is not stored unless you map it yourself",
+            sensitive=True,
+        )
+    if meaning.type_of is not None:
+        return ColumnSuggestion(
+            header, IGNORE, None, "says which kind of phone or email its neighbouring column holds",
+            left_out="it says which kind (home, work, mobile) the column beside it holds; read with it",
+        )
+    if meaning.field is not None:
+        evidence = f"the header names {_label(meaning.field)}"
+        if meaning.kind:
+            evidence += f" ({meaning.kind})"
+        if meaning.field == "title" and top is not None and top.what == "honorific":
+            return ColumnSuggestion(header, SALUTATION, round(0.95 * top.share, 2),
+                                    f"{top.evidence}, not job titles")
+        share = next((s for s in shares if s.what == channel_of(meaning.field)), None)
+        if channel_of(meaning.field) and values:
+            if share is not None and share.share >= MOSTLY:
+                return ColumnSuggestion(header, meaning.target, 0.99, f"{evidence}; {share.evidence}")
+            seen = share.evidence if share is not None else f"no value is a valid {meaning.field}"
+            return ColumnSuggestion(header, meaning.target, 0.6, f"{evidence}, but {seen}")
+        return ColumnSuggestion(header, meaning.target, HEADER_CONFIDENCE, evidence)
+    guess = _content_only(header, top) if top is not None else None
+    if guess is not None:
+        return ColumnSuggestion(header, guess[0], guess[1], guess[2])
+    return ColumnSuggestion(header, CUSTOM, None, "no lead field matches this header")
+
+
+def _resolve_names(columns: list[ColumnSuggestion]) -> list[ColumnSuggestion]:
+    """A name column beside a last-name column holds first names ('name' + 'last_name'), beside a
+    first-name column last names ('Vorname' + 'Name'); beside both, or alone, full names."""
+    targets = {c.target for c in columns}
+    if "full_name" not in targets or ("first_name" in targets) == ("last_name" in targets):
+        return columns
+    becomes = "last_name" if "first_name" in targets else "first_name"
+    resolved = []
+    done = False
+    for column in columns:
+        if column.target == "full_name" and not done:
+            done = True
+            column = replace(
+                column, target=becomes,
+                evidence=f"{column.evidence}; beside a {'first' if becomes == 'last_name' else 'last'}-name "
+                f"column it holds {_label(becomes)}s",
+            )
+        resolved.append(column)
+    return resolved
+
+
+def suggest_columns(
+    headers: Sequence[str],
+    samples: dict[str, list[str]] | None = None,
+    *,
+    default_country: str = "US",
+    max_custom_fields: int = DEFAULT_MAX_CUSTOM_FIELDS,
+) -> list[ColumnSuggestion]:
+    """The suggestion per column: the header's meaning, its sampled values where the header says
+    nothing (or calls honorifics a title), sensitive columns left out. A lead field goes to the
+    first column that names it (a header before a guess from content); phones and emails may have
+    several columns; other columns are kept as custom fields up to the cap."""
+    reader = ContentReader(default_country) if samples is not None else None
+    first = [
+        _suggest_one(h, read_header(str(h)), samples.get(h) if samples else None, reader) for h in headers
+    ]
+    by_header = {h: read_header(str(h)) for h in headers}
+    taken: dict[str, str] = {}
+    # Headers that name a field come first; a field guessed from content takes what is left
+    # (a column of emails beside a named email column is someone else's: an owner, a referrer).
+    for guessed in (False, True):
+        for index, column in enumerate(first):
+            target = column.target
+            if target in (CUSTOM, IGNORE) or (by_header[column.header].field is None) != guessed:
+                continue
+            field = channel_of(target) or target
+            if field in taken and (guessed or not channel_of(target)):
+                first[index] = replace(
+                    column, target=CUSTOM, confidence=None,
+                    evidence=f"{column.evidence}; '{taken[field]}' already fills {_label(field)}",
+                )
+            else:
+                taken.setdefault(field, column.header)
+    columns = _resolve_names(first)
+    result = []
+    customs = 0
+    for column in columns:
+        if column.target in (CUSTOM, SALUTATION):
+            if customs >= max_custom_fields:
+                column = replace(
+                    column, target=IGNORE, confidence=None,
+                    left_out=f"a lead keeps at most {max_custom_fields:,} custom fields",
+                    capped=True,
+                )
+            else:
+                customs += 1
+        result.append(column)
+    return result
 
 
 def suggest_mapping(
     headers: Sequence[str], max_custom_fields: int = DEFAULT_MAX_CUSTOM_FIELDS
 ) -> dict[str, str]:
-    """header -> lead field from the synonym table; the first header for a field wins. Other
-    headers become custom fields up to the cap, and are left out after it."""
-    mapping: dict[str, str] = {}
-    taken: set[str] = set()
-    customs = 0
-    for header in headers:
-        name = field_for_header(header)
-        if name and name not in taken:
-            mapping[header] = name
-            taken.add(name)
-        elif customs < max_custom_fields:
-            mapping[header] = CUSTOM
-            customs += 1
-        else:
-            mapping[header] = IGNORE
-    return mapping
+    """header -> target from the headers alone (suggest_columns without sampled values)."""
+    return {c.header: c.target for c in suggest_columns(headers, max_custom_fields=max_custom_fields)}
 
 
 def header_signature(headers: Sequence[str]) -> str:
@@ -203,20 +268,20 @@ def validate_mapping(
                 f"column '{header}' is mapped to '{target}', which is not a lead field; use one "
                 f"of: {', '.join(TARGET_LABELS)}"
             )
-        name = split_target(target)[0]
-        if name in CHANNEL_FIELDS:
-            used.setdefault(name, header)  # several phone or email columns: best one + alternates
-        elif target in LEAD_FIELDS:
+        channel = channel_of(target)
+        if channel is not None:
+            used.setdefault(channel, header)  # several phone or email columns are fine
+        elif target in LEAD_FIELDS or target == SALUTATION:
             if target in used:
                 raise ValidationError(
                     f"columns '{used[target]}' and '{header}' are both mapped to "
-                    f"{LEAD_FIELDS[target].lower()}; map only one of them"
+                    f"{_label(target)}; map only one of them"
                 )
             used[target] = header
         checked[header] = target
     if "phone" not in used and "email" not in used:
         raise ValidationError("map a column to phone or to email: a lead needs at least one of them")
-    customs = sum(1 for target in checked.values() if target == CUSTOM)
+    customs = sum(1 for target in checked.values() if target in (CUSTOM, SALUTATION))
     if customs > max_custom_fields:
         raise ValidationError(
             f"{customs:,} columns are kept as custom fields, more than the {max_custom_fields:,} "
@@ -263,9 +328,35 @@ def save_mapping_in(
         saved.mapping = dict(mapping)
 
 
+def mapping_suggestion(
+    db: Database,
+    actor: Actor,
+    headers: Sequence[str],
+    samples: dict[str, list[str]] | None = None,
+    default_country: str = "US",
+) -> MappingSuggestion:
+    """The mapping to offer for these headers: the one the tenant saved for them, else the
+    suggestion from the headers and (when given) each column's sampled values."""
+    suggested = suggest_columns(
+        headers, samples, default_country=default_country,
+        max_custom_fields=db.settings.import_max_custom_fields,
+    )
+    saved = find_saved_mapping(db, actor, headers)
+    if saved is None:
+        return MappingSuggestion(suggested)
+    columns = []
+    for column in suggested:
+        target = saved.get(column.header, CUSTOM)
+        columns.append(
+            ColumnSuggestion(
+                column.header, target, 1.0, "saved for a file with these columns",
+                left_out="left out in the mapping saved for these columns" if target == IGNORE else None,
+            )
+        )
+    return MappingSuggestion(columns, saved=True)
+
+
 def mapping_for(db: Database, actor: Actor, headers: Sequence[str]) -> tuple[dict[str, str], bool]:
     """The mapping to offer for these headers and whether it is one the tenant saved."""
-    saved = find_saved_mapping(db, actor, headers)
-    if saved is not None:
-        return {h: saved.get(h, CUSTOM) for h in headers}, True
-    return suggest_mapping(headers, db.settings.import_max_custom_fields), False
+    suggestion = mapping_suggestion(db, actor, headers)
+    return suggestion.mapping, suggestion.saved

@@ -31,7 +31,8 @@ from phonenumbers import PhoneMetadata, PhoneNumberDesc
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
 from core.config import Settings
-from core.leads.mapping import CHANNEL_FIELDS, CHANNEL_KINDS, CUSTOM, LEAD_FIELDS, header_key, split_target
+from core.leads.headers import channel_columns
+from core.leads.vocabulary import CHANNEL_FIELDS, CUSTOM, LEAD_FIELDS, SALUTATION
 
 # Longer than this a phone or an email is not one (phonenumbers refuses more than 250 characters,
 # an email address is at most 254); refusing early also keeps the parsers' regular expressions
@@ -687,87 +688,7 @@ LEAD_COLUMNS = (
     "alternates",
 )
 
-# --- several phone or email columns -------------------------------------------------------
-
-# The words in a header that tell a column's kind when its mapping does not ("Mobile Phone",
-# "Téléphone bureau", "email_home"), in the languages the mapping knows.
-_KIND_WORDS: dict[str, tuple[str, ...]] = {
-    "mobile": (
-        "mobile",
-        "mobil",
-        "cell",
-        "handy",
-        "celular",
-        "movil",
-        "portable",
-        "cellulare",
-        "telemovel",
-        "gsm",
-        "whatsapp",
-        "sms",
-    ),
-    "work": (
-        "work",
-        "business",
-        "office",
-        "company",
-        "direct",
-        "bureau",
-        "buro",
-        "professionnel",
-        "trabajo",
-        "empresa",
-        "lavoro",
-        "ufficio",
-        "trabalho",
-        "comercial",
-        "werk",
-        "zakelijk",
-        "arbeit",
-        "geschaft",
-        "dienst",
-    ),
-    "home": (
-        "home",
-        "private",
-        "privat",
-        "personal",
-        "casa",
-        "maison",
-        "domicile",
-        "prive",
-        "thuis",
-        "residencia",
-        "residencial",
-        "persoonlijk",
-    ),
-    "other": ("other", "autre", "andere", "otro", "altro", "outro", "secondary", "2", "3"),
-}
-# Best first: a mobile number for SMS, then an unspecified one; a work address for email.
-_KIND_RANK: dict[str, tuple[str | None, ...]] = {
-    "phone": ("mobile", None, "work", "other", "home"),
-    "email": ("work", None, "other", "home"),
-}
 ALTERNATE_CHANNEL = {"phone": "sms", "email": "email"}
-
-
-def column_kind(header: str, target: str) -> str | None:
-    """A phone or email column's kind: the mapping's, else the first kind its header names."""
-    name, kind = split_target(target)
-    if kind is not None:
-        return kind
-    key = header_key(header)
-    for candidate, words in _KIND_WORDS.items():
-        if candidate in CHANNEL_KINDS.get(name, ()) and any(word in key for word in words):
-            return candidate
-    return None
-
-
-def channel_columns(mapping: dict[str, str], name: str) -> list[str]:
-    """The headers mapped to phone (or email), best kind first, then in the file's order."""
-    headers = [h for h, target in mapping.items() if split_target(target)[0] == name]
-    ranks = _KIND_RANK[name]
-    return sorted(headers, key=lambda h: ranks.index(column_kind(h, mapping[h])))
 
 
 @dataclass(slots=True)
@@ -805,7 +726,12 @@ class LeadNormaliser:
         }
         self.phone_headers = channel_columns(mapping, "phone")
         self.email_headers = channel_columns(mapping, "email")
-        self.custom_headers = [h for h, target in mapping.items() if target == CUSTOM]
+        # (custom field name, header): a salutation column is kept as the custom field `salutation`.
+        self.custom_headers = [
+            (SALUTATION if target == SALUTATION else h, h)
+            for h, target in mapping.items()
+            if target in (CUSTOM, SALUTATION)
+        ]
 
     def rows(self, frame: Any, row_numbers: Sequence[int]) -> list[RowOutcome]:
         """One outcome per non-blank row of the frame (all-empty rows are skipped)."""
@@ -842,7 +768,7 @@ class LeadNormaliser:
         zones = [normalise_time_zone(v) if v else None for v in raw_zone]
         websites = [normalise_website(v) if v else None for v in raw_website]
         tags = [normalise_tags(v) if v else [] for v in cells("tags")]
-        custom = [(header, frame[header].tolist()) for header in self.custom_headers]
+        custom = [(name, frame[header].tolist()) for name, header in self.custom_headers]
         non_blank = frame.ne("").any(axis=1).tolist() if len(frame.columns) else []
         outcomes: list[RowOutcome] = []
         for i, row in enumerate(row_numbers):

@@ -9,13 +9,20 @@ import pandas as pd
 import streamlit as st
 
 from core.export import dataframe_to_csv_bytes
-from core.leads.importer import DuplicatePolicy, import_table, load_table, preview_rows, tenant_country
-from core.leads.mapping import TARGET_LABELS, header_signature, mapping_for
+from core.leads.importer import (
+    DuplicatePolicy,
+    import_table,
+    load_table,
+    preview_rows,
+    suggest_for_table,
+    tenant_country,
+)
+from core.leads.mapping import TARGET_LABELS, ColumnSuggestion, MappingSuggestion, header_signature
 from core.leads.normalise import phone_countries
 from core.leads.queries import get_import, rejects_frame, warnings_frame
 from core.leads.readers import RawTable
 from core.permissions import Actor
-from core.text import plural
+from core.text import plural, sentence
 from pages.common import get_db, md, run_action
 
 WIZARD = "leads_wizard"
@@ -34,6 +41,14 @@ def read_upload(
     return load_table(get_db(), _actor, _data, file_name, sheet)
 
 
+@st.cache_data(show_spinner="Reading the columns…", max_entries=4)
+def suggestion_for(
+    tenant_id: int, sha256: str, sheet: str | None, _actor: Actor, _table: RawTable
+) -> MappingSuggestion:
+    """The mapping suggestion for the upload, worked out once per (tenant, file, sheet)."""
+    return suggest_for_table(get_db(), _actor, _table)
+
+
 def wizard() -> dict[str, Any]:
     return st.session_state.setdefault(WIZARD, {"step": "upload"})
 
@@ -44,11 +59,21 @@ def show_upload(key: str) -> tuple[str, bytes] | None:
     return (uploaded.name, uploaded.getvalue()) if uploaded is not None else None
 
 
-def show_mapping(key: str, table: RawTable, initial: dict[str, str]) -> dict[str, str]:
-    """One selectbox per column: which lead field it fills. Returns header -> field."""
+def _why(column: ColumnSuggestion) -> str:
+    """The suggestion for a column in words: its field, how sure, and the evidence."""
+    sure = f" ({round(column.confidence * 100)}% sure)" if column.confidence is not None else ""
+    return f"Suggested: {TARGET_LABELS[column.target]}{sure}. {md(sentence(column.evidence))}"
+
+
+def show_mapping(
+    key: str, table: RawTable, initial: dict[str, str], suggestion: MappingSuggestion
+) -> dict[str, str]:
+    """One selectbox per column: which lead field it fills, under the suggestion and its evidence.
+    Returns header -> field."""
     options = list(TARGET_LABELS)
     mapping: dict[str, str] = {}
     sample = table.frame.head(3)
+    suggested = {c.header: c for c in suggestion.columns}
     for index, header in enumerate(table.headers):
         left, right = st.columns([2, 3])
         examples = ", ".join(v for v in sample[header].tolist() if v)[:80]
@@ -58,6 +83,8 @@ def show_mapping(key: str, table: RawTable, initial: dict[str, str]) -> dict[str
             f"Field for {md(header)}", options, index=options.index(initial.get(header, "custom")),
             format_func=TARGET_LABELS.__getitem__, key=f"{key}_{index}", label_visibility="collapsed",
         )
+        if header in suggested:
+            right.caption(_why(suggested[header]))
     return mapping
 
 
@@ -73,6 +100,16 @@ def show_phone_country(key: str, default: str) -> str:
         help="A number is read in its row's country only where that is unambiguous; a number "
              "that two countries read differently is left out with a warning, never guessed.",
     )
+
+
+def show_left_out(suggestion: MappingSuggestion) -> None:
+    """The columns the suggestion leaves out, each with the reason."""
+    left_out = suggestion.left_out
+    if not left_out:
+        return
+    lines = "\n".join(f"- **{md(c.header)}**: {md(sentence(c.left_out))}" for c in left_out)
+    st.warning(f"{plural(len(left_out), 'column')} left out unless you choose a field for "
+               f"{'it' if len(left_out) == 1 else 'them'}:\n{lines}")
 
 
 def show_policy(key: str) -> str:
@@ -113,12 +150,15 @@ def mapping_step(actor: Actor, state: dict[str, Any]) -> None:
             st.rerun()
     st.caption(f"{md(state['file_name'])}: {plural(table.row_count, 'row')}, "
                f"header on row {table.header_row}")
-    initial, saved = mapping_for(get_db(), actor, table.headers)
-    if saved:
+    suggestion = run_action(suggestion_for, actor.tenant_id, state["sha256"], state["sheet"], actor, table)
+    if suggestion is None:
+        return
+    if suggestion.saved:
         st.success("Using the mapping saved for a file with these columns.")
+    show_left_out(suggestion)
     # Keys per set of headers: another sheet or file must not inherit this one's choices.
     mapping = show_mapping(f"leads_map_{header_signature(table.headers)[:12]}", table,
-                           state.get("mapping") or initial)
+                           state.get("mapping") or suggestion.mapping, suggestion)
     policy = show_policy("leads_policy")
     tags = st.text_input("Tags for every lead of this file (comma-separated)", key="leads_tags")
     if st.button("Preview", type="primary", key="leads_preview"):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from core.cli import app
 from core.db import Database
+from core.models import Lead
 from tests.factories import make_tenant
 
 runner = CliRunner()
@@ -71,6 +74,62 @@ def test_import_with_a_mapping_file_and_the_text_report(cli_env: Path, tmp_path:
     assert result.exit_code == 0, result.output
     assert "2 imported" in result.stdout
     assert "row 4: phone '12345' is not a valid number for US" in result.stdout
+
+
+def _import_with_mapping(path: Path, tmp_path: Path, mapping: dict[str, str]) -> str:
+    mapping_file = tmp_path / "mapping.json"
+    mapping_file.write_text(json.dumps(mapping))
+    result = runner.invoke(
+        app, ["leads", "import", str(path), "--tenant", "Acme", "--mapping", str(mapping_file)]
+    )
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _leads_by_email(db: Database) -> dict[str, Any]:
+    with db.session(system=True) as session:
+        return {lead.email: lead for lead in session.scalars(select(Lead))}
+
+
+def test_a_mapping_file_corrects_only_the_columns_it_names(
+    db: Database, cli_env: Path, tmp_path: Path
+) -> None:
+    # Only 'Colour' is named: Name, Mobile and E-mail keep their suggested fields.
+    _import_with_mapping(cli_env, tmp_path, {"Colour": "notes"})
+    leads = _leads_by_email(db)
+    ada = leads["ada@example.com"]
+    assert (ada.first_name, ada.last_name, ada.phone) == ("Ada", "Lovelace", "+14155550100")
+    assert ada.notes == "blue"
+    assert ada.custom_fields == {}
+
+
+def test_a_mapping_file_corrects_the_remembered_mapping(db: Database, cli_env: Path, tmp_path: Path) -> None:
+    # The first import remembers Colour -> notes for these headers; the second names only E-mail.
+    _import_with_mapping(cli_env, tmp_path, {"Colour": "notes"})
+    other = tmp_path / "other.csv"
+    other.write_text("Name,Mobile,E-mail,Colour\nDee Ray,+1 415 555 0199,dee@example.com,green\n")
+    _import_with_mapping(other, tmp_path, {"E-mail": "ignore"})
+    dee = next(lead for lead in _leads_by_email(db).values() if lead.phone == "+14155550199")
+    assert (dee.email, dee.notes, dee.first_name) == (None, "green", "Dee")
+
+
+def test_sensitive_columns_stay_out_unless_the_mapping_file_names_them(
+    db: Database, cli_env: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "cards.csv"
+    data.write_text(
+        "Email,CCNumber,Password,Notes\n"
+        "ann@example.com,4539165193923664,Choo0ohvo,first\n"
+        "ben@example.com,5275723855513432,Cheeph8oh,second\n"
+    )
+    output = _import_with_mapping(data, tmp_path, {"Notes": "notes"})
+    assert "2 columns were not imported, since sensitive data" in output
+    assert "'CCNumber', 'Password'" in output
+    assert _leads_by_email(db)["ann@example.com"].custom_fields == {}
+    again = tmp_path / "cards2.csv"
+    again.write_text("Email,CCNumber,Password\ncid@example.com,4556097803046487,et2MeijahS\n")
+    _import_with_mapping(again, tmp_path, {"Password": "custom"})
+    assert _leads_by_email(db)["cid@example.com"].custom_fields == {"Password": "et2MeijahS"}
 
 
 UK_FILE = (

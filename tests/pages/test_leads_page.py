@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from core.db import Database
 from core.leads.queries import list_leads
-from core.models import Role
+from core.models import Lead, Role
 from core.permissions import Actor
 from tests.factories import make_actor, make_tenant
 from tests.pages.conftest import PageFactory
@@ -41,7 +42,7 @@ def test_wizard_imports_a_file_and_offers_the_rejects(db: Database, open_page: P
     assert not app.exception
     # The header on row 3 was found and the synonyms mapped the columns.
     assert "header on row 3" in app.caption[0].value
-    assert _field_for(app, "Mobile") == "phone"
+    assert _field_for(app, "Mobile") == "phone:mobile"
     assert _field_for(app, "E-mail") == "email"
     assert _field_for(app, "Colour") == "custom"
     app.text_input(key="leads_tags").input("fair").run()
@@ -166,6 +167,44 @@ def test_wizard_offers_the_sheets_of_a_workbook(db: Database, open_page: PageFac
     _button(app, "leads_preview").click().run()
     _button(app, "leads_import").click().run()
     assert {m.label: m.value for m in app.metric}["Imported"] == "1"
+
+
+SENSITIVE_CSV = (
+    b"Title,GivenName,Field 3,CCNumber,Password,Reference\n"
+    b"Ms.,Ramona,ramona@example.com,4539165193923664,Choo0ohvo,382-10-4362\n"
+    b"Mrs.,Beverly,beverly@example.com,5275723855513432,Cheeph8oh,575-90-4978\n"
+)
+
+
+def test_mapping_step_shows_suggestion_confidence_evidence_and_left_out_columns(
+    db: Database, open_page: PageFactory
+) -> None:
+    admin = make_actor(db, make_tenant(db), Role.admin)
+    app = open_page("pages/leads.py", admin)
+    app.file_uploader(key="leads_upload").upload("fng.csv", SENSITIVE_CSV, "text/csv").run()
+    assert not app.exception
+    assert _field_for(app, "Title") == "salutation"
+    assert _field_for(app, "Field 3") == "email"
+    assert [_field_for(app, h) for h in ("CCNumber", "Password", "Reference")] == ["ignore"] * 3
+    captions = [c.value for c in app.caption]
+    assert "Suggested: Salutation (Mr., Ms., Herr, Mme) (95% sure). 100% of values are honorifics " \
+        "such as Mr. or Ms., not job titles." in captions
+    assert "Suggested: Email (95% sure). 100% of values are valid emails." in captions
+    left_out = app.warning[0].value
+    assert left_out.startswith("3 columns left out unless you choose a field for them")
+    assert "**CCNumber**: Its header says it holds payment card numbers; map it yourself to keep it" in left_out
+    assert "**Reference**: 100% of values are social security or identity numbers" in left_out
+    # The person maps one of them explicitly: it is kept, the others stay out.
+    next(s for s in app.selectbox if s.label == "Field for Password").select("custom").run()
+    _button(app, "leads_preview").click().run()
+    _button(app, "leads_import").click().run()
+    assert not app.exception
+    with db.session(tenant_id=admin.tenant_id, read_only=True) as session:
+        custom = {lead.email: lead.custom_fields for lead in session.scalars(select(Lead))}
+    assert custom == {
+        "ramona@example.com": {"salutation": "Ms.", "Password": "Choo0ohvo"},
+        "beverly@example.com": {"salutation": "Mrs.", "Password": "Cheeph8oh"},
+    }
 
 
 def test_file_values_reach_the_markdown_escaped(db: Database, open_page: PageFactory) -> None:

@@ -25,8 +25,8 @@ from tests.factories import make_actor, make_tenant
     ("header", "field"),
     [
         ("Phone", "phone"),
-        ("Mobile", "phone"),
-        ("Cell", "phone"),
+        ("Mobile", "phone:mobile"),
+        ("Cell", "phone:mobile"),
         ("Tel", "phone"),
         ("Phone Number", "phone"),
         ("phone_number", "phone"),
@@ -60,7 +60,19 @@ def test_headers_are_matched_by_synonyms(header: str, field: str) -> None:
 
 
 def test_the_first_header_for_a_field_wins() -> None:
-    assert suggest_mapping(["Mobile", "Phone"]) == {"Mobile": "phone", "Phone": CUSTOM}
+    assert suggest_mapping(["Company", "Organisation", "Phone"]) == {
+        "Company": "company",
+        "Organisation": CUSTOM,
+        "Phone": "phone",
+    }
+
+
+def test_several_phone_columns_are_all_phones_with_their_kind() -> None:
+    assert suggest_mapping(["Mobile", "Phone", "Home Phone"]) == {
+        "Mobile": "phone:mobile",
+        "Phone": "phone",
+        "Home Phone": "phone:home",
+    }
 
 
 def test_signature_ignores_order_case_and_spacing() -> None:
