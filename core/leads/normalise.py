@@ -688,9 +688,6 @@ LEAD_COLUMNS = (
     "alternates",
 )
 
-ALTERNATE_CHANNEL = {"phone": "sms", "email": "email"}
-
-
 @dataclass(slots=True)
 class RowOutcome:
     """One spreadsheet row after normalisation: the lead's values, or the reasons it is refused."""
