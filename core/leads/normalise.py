@@ -688,6 +688,7 @@ LEAD_COLUMNS = (
     "alternates",
 )
 
+
 @dataclass(slots=True)
 class RowOutcome:
     """One spreadsheet row after normalisation: the lead's values, or the reasons it is refused."""
