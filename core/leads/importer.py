@@ -277,23 +277,20 @@ def _left_out_messages(columns: list[ColumnSuggestion], settings: Settings) -> l
     """What the import says about the columns the suggestion left out: sensitive ones, and the
     ones the custom field cap has no room for (columns that say the kind of their neighbour are
     read with it and need no word)."""
-    messages = []
     sensitive = [c.header for c in columns if c.sensitive]
-    if sensitive:
-        were = plural_noun(len(sensitive), "was", "were")
-        messages.append(
-            f"{plural(len(sensitive), 'column')} {were} not imported, since sensitive data (payment "
-            f"cards, passwords, identity numbers) is kept only when you map it yourself: {_named(sensitive)}"
-        )
     capped = [c.header for c in columns if c.capped]
-    if capped:
-        were = plural_noun(len(capped), "was", "were")
-        messages.append(
-            f"{plural(len(capped), 'column')} {were} not imported, since a lead keeps at most "
-            f"{settings.import_max_custom_fields:,} custom fields: {_named(capped)}; give a mapping "
-            "to choose which columns to keep"
-        )
-    return messages
+    reasons = [
+        (sensitive, "sensitive data (payment cards, passwords, identity numbers) is kept only when "
+         "you map it yourself: {named}"),
+        (capped, f"a lead keeps at most {settings.import_max_custom_fields:,} custom fields: {{named}}; "
+         "give a mapping to choose which columns to keep"),
+    ]
+    return [
+        f"{plural(len(headers), 'column')} {plural_noun(len(headers), 'was', 'were')} not imported, "
+        f"since {because.format(named=_named(headers))}"
+        for headers, because in reasons
+        if headers
+    ]
 
 
 def import_table(

@@ -101,7 +101,8 @@ class MappingSuggestion:
 
 
 def _label(target: str) -> str:
-    return TARGET_LABELS[target].lower()
+    """A target as evidence names it: 'full name', 'salutation', 'phone'."""
+    return TARGET_LABELS[target].split(" (")[0].lower()
 
 
 def _content_only(header: str, share: ContentShare) -> tuple[str, float, str] | None:
@@ -204,8 +205,12 @@ def suggest_columns(
     taken: dict[str, str] = {}
     # Headers that name a field come first; a field guessed from content takes what is left
     # (a column of emails beside a named email column is someone else's: an owner, a referrer).
+    # A named column with values goes before a named empty one (Google's empty 'Occupation'
+    # yields job title to 'Organization 1 - Title').
+    order = sorted(range(len(first)), key=lambda i: samples is not None and not samples.get(first[i].header))
     for guessed in (False, True):
-        for index, column in enumerate(first):
+        for index in order:
+            column = first[index]
             target = column.target
             if target in (CUSTOM, IGNORE) or (by_header[column.header].field is None) != guessed:
                 continue

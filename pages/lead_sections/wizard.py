@@ -88,6 +88,16 @@ def show_mapping(
     return mapping
 
 
+def show_left_out(suggestion: MappingSuggestion) -> None:
+    """The columns the suggestion leaves out, each with the reason."""
+    left_out = suggestion.left_out
+    if not left_out:
+        return
+    lines = "\n".join(f"- **{md(c.header)}**: {md(sentence(c.left_out))}" for c in left_out)
+    st.warning(f"{plural(len(left_out), 'column')} left out unless you choose a field for "
+               f"{'it' if len(left_out) == 1 else 'them'}:\n{lines}")
+
+
 def _country_label(code: str) -> str:
     return f"{phone_countries().get(code, code)} ({code})"
 
@@ -100,16 +110,6 @@ def show_phone_country(key: str, default: str) -> str:
         help="A number is read in its row's country only where that is unambiguous; a number "
              "that two countries read differently is left out with a warning, never guessed.",
     )
-
-
-def show_left_out(suggestion: MappingSuggestion) -> None:
-    """The columns the suggestion leaves out, each with the reason."""
-    left_out = suggestion.left_out
-    if not left_out:
-        return
-    lines = "\n".join(f"- **{md(c.header)}**: {md(sentence(c.left_out))}" for c in left_out)
-    st.warning(f"{plural(len(left_out), 'column')} left out unless you choose a field for "
-               f"{'it' if len(left_out) == 1 else 'them'}:\n{lines}")
 
 
 def show_policy(key: str) -> str:

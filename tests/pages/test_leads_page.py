@@ -192,7 +192,7 @@ def test_mapping_step_shows_suggestion_confidence_evidence_and_left_out_columns(
     assert "Suggested: Email (95% sure). 100% of values are valid emails." in captions
     left_out = app.warning[0].value
     assert left_out.startswith("3 columns left out unless you choose a field for them")
-    assert "**CCNumber**: Its header says it holds payment card numbers; map it yourself to keep it" in left_out
+    assert "**CCNumber**: Its header says it holds payment card numbers; map it yourself" in left_out
     assert "**Reference**: 100% of values are social security or identity numbers" in left_out
     # The person maps one of them explicitly: it is kept, the others stay out.
     next(s for s in app.selectbox if s.label == "Field for Password").select("custom").run()
