@@ -9,9 +9,8 @@ import streamlit as st
 from core.auth import SignedIn, has_any_user, signed_in_user, start_session
 from core.config import ConfigError
 from core.errors import LeadflowError
-from core.leads.readers import verify_xml_protection
 from core.logs import configure_logging
-from jobs.embedded import ensure_embedded_runner
+from jobs.embedded import embedded_runner_failure, start_embedded_runner
 from pages.auth import (
     forget_sign_in,
     keep_sign_in,
@@ -34,9 +33,12 @@ try:
     settings = get_settings()
     configure_logging(settings)
     cookie_key = settings.require_cookie_key()
-    verify_xml_protection()
     db = get_db()
-    ensure_embedded_runner(settings)  # once per server process; off when workers do the work
+    # Once per server process, off when workers do the work, and in the background: the
+    # runner loads the model stack, which would hold the sign-in page back by seconds.
+    start_embedded_runner(settings)
+    if (runner_failure := embedded_runner_failure()) is not None:
+        raise runner_failure
 except (ConfigError, LeadflowError) as exc:
     show_error(f"Leadflow cannot start: {exc}")
     st.stop()
@@ -75,6 +77,15 @@ if signed_in.password_change_required:
     st.button("Sign out", key="sign_out_required", on_click=sign_out_everywhere)
     st.stop()
 st.session_state[ACTOR_KEY] = dataclasses.asdict(actor)
+try:
+    # Checked once signed in, not before the sign-in form: the readers load pandas, which that
+    # form does not need (an XLSX upload checks again before it parses).
+    from core.leads.readers import verify_xml_protection
+
+    verify_xml_protection()
+except ConfigError as exc:
+    show_error(f"Leadflow cannot start: {exc}")
+    st.stop()
 
 with st.sidebar:
     st.caption(f"Signed in as **{md(actor.name)}** · {actor.role.value}")
@@ -90,19 +101,17 @@ with st.sidebar:
 
 allowed = pages_for(actor)
 refused = {spec.url_path: spec for spec in refused_for(actor)}
-menu = {
-    section: [st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path) for p in specs]
-    for section, specs in allowed.items()
-}
+# A flat list: every page one click away in the top bar.
+menu = [st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path) for p in allowed]
 # A page the role may not open is registered too, hidden from the menu, so that its URL (a
 # bookmark, a shared link, the page open when an admin changed the role) says why instead of
 # Streamlit's "Page not found"; it is never run.
-next(iter(menu.values())).extend(
+menu.extend(
     st.Page(p.script, title=p.title, icon=REFUSED_ICON, url_path=p.url_path, visibility="hidden")
     for p in refused.values()
 )
 page = st.navigation(menu, position="top")
 if page.url_path in refused:
-    show_refusal(refused[page.url_path], actor, home=next(iter(allowed.values()))[0])
+    show_refusal(refused[page.url_path], actor, home=allowed[0])
 else:
     page.run()

@@ -12,7 +12,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from email.utils import formataddr, parseaddr
 from typing import Any
@@ -24,17 +24,21 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.audit import record_audit
+from core.audit import audit_conditions, record_audit
 from core.auth import (
     PasswordReset,
     UserView,
+    add_user_in,
     create_user,
+    hash_password,
     list_users,
     parse_role,
     reset_password,
     revoke_user_sessions,
     unlock_user,
 )
+from core.compliance.frequency import check_cap
+from core.compliance.public_holidays import check_holiday_country
 from core.config import Settings
 from core.db import Database
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
@@ -44,7 +48,12 @@ from core.permissions import Actor, Permission
 from core.sender_verification import claimed_by_another_tenant
 from core.tenants import (
     SENDER_ID_TAKEN,
+    TenantView,
     check_country,
+    check_time_zone,
+    create_tenant_in,
+    installation_tenant_id,
+    list_tenants,
     normalise_sms_sender,
     sms_sender_in_use,
     sms_sender_key,
@@ -57,13 +66,16 @@ __all__ = [
     "AuditFilterOptions",
     "AuditPage",
     "Invitation",
+    "NewOrganisation",
     "PasswordReset",
     "ProviderStatus",
     "TenantSettings",
     "audit_filter_options",
     "change_role",
+    "create_organisation",
     "get_tenant_settings",
     "invite_user",
+    "list_organisations",
     "list_users",
     "microusd_as_dollars_text",
     "price_override_rows",
@@ -116,6 +128,76 @@ def invite_user(
     user = create_user(db, actor, username=username, name=name or username, email=email,
                        role=role, password=password, password_change_required=True)
     return Invitation(user=user, initial_password=password)
+
+
+@dataclass(frozen=True)
+class NewOrganisation:
+    """An organisation created from the dashboard, and its first user's one-time password."""
+
+    tenant: TenantView
+    invitation: Invitation
+
+
+# The first user of a new organisation runs it: its admin, or its owner (who may also make owners).
+FIRST_USER_ROLES = (Role.admin, Role.owner)
+
+
+def create_organisation(
+    db: Database,
+    actor: Actor,
+    *,
+    name: str,
+    default_country: str,
+    username: str,
+    user_name: str,
+    email: str | None,
+    role: str | Role = Role.admin,
+) -> NewOrganisation:
+    """An owner of the installation creates another organisation (tenant) with its first user,
+    who gets a one-time password, as an invited user does. All or nothing; audited in the
+    owner's organisation and in the new one."""
+    _require_installation_owner(db, actor)
+    first_role = parse_role(role)
+    if first_role not in FIRST_USER_ROLES:
+        raise ValidationError(
+            "the first user of an organisation is its admin or its owner: they invite the rest"
+        )
+    password = secrets.token_urlsafe(INITIAL_PASSWORD_BYTES)
+    password_hash = hash_password(password)
+    # A system session: the new tenant is not the actor's, and its name is unique across all.
+    with db.session(system=True) as session, session.begin():
+        tenant = create_tenant_in(session, name, default_country)
+        user = add_user_in(session, tenant.id, username=username, name=user_name or username, email=email,
+                           role=first_role, password_hash=password_hash, password_change_required=True)
+        first = {"first_user": user.username, "role": first_role.value}
+        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="tenants.create",
+                     entity="tenant", entity_id=tenant.id,
+                     details={"name": tenant.name, "default_country": tenant.default_country, **first})
+        # The creator belongs to another organisation: named, not linked, in the new one's log.
+        record_audit(session, tenant_id=tenant.id, user_id=None, action="setup", entity="tenant",
+                     entity_id=tenant.id, details={"created_by": actor.username, **first})
+        view = TenantView(tenant.id, tenant.name, tenant.default_country, 1, tenant.created_at)
+        return NewOrganisation(tenant=view, invitation=Invitation(UserView.of(user), password))
+
+
+def list_organisations(db: Database, actor: Actor) -> list[TenantView]:
+    """Every organisation of the installation, with its number of users, for its owners."""
+    _require_installation_owner(db, actor)
+    return list_tenants(db)
+
+
+def manages_organisations(db: Database, actor: Actor) -> bool:
+    """Whether `actor` is an owner of the installation's own organisation (the first one): only
+    they see the other organisations; another tenant's owner must not learn their names."""
+    return actor.can(Permission.manage_tenants) and actor.tenant_id == installation_tenant_id(db)
+
+
+def _require_installation_owner(db: Database, actor: Actor) -> None:
+    actor.require(Permission.manage_tenants)
+    if not manages_organisations(db, actor):
+        raise PermissionDenied(
+            "only the owners of the installation's own organisation create or list organisations"
+        )
 
 
 def _user_in_tenant(session: Session, user_id: int) -> User:
@@ -242,6 +324,11 @@ class TenantSettings:
     playbook: dict[str, dict[str, list[str]]]
     price_overrides: dict[str, dict[str, float]]
     monthly_budget_microusd: int | None
+    time_zone: str | None  # None: the country's main zone (core.tenants.tenant_time_zone)
+    contact_cap_per_day: int | None
+    contact_cap_per_week: int | None
+    skip_public_holidays: bool
+    holiday_country: str | None  # None: each recipient's own country
 
 
 SETTING_NAMES = tuple(f.name for f in fields(TenantSettings))
@@ -456,6 +543,11 @@ _SETTING_CHECKS: dict[str, Callable[[Any], Any]] = {
     "playbook": _check_playbook,
     "price_overrides": _check_price_overrides,
     "monthly_budget_microusd": _check_budget,
+    "time_zone": check_time_zone,
+    "contact_cap_per_day": lambda v: check_cap(v, "the cap per lead a day"),
+    "contact_cap_per_week": lambda v: check_cap(v, "the cap per lead a week"),
+    "skip_public_holidays": bool,
+    "holiday_country": check_holiday_country,
 }
 
 
@@ -480,13 +572,7 @@ def update_tenant_settings(db: Database, actor: Actor, changes: Mapping[str, Any
             held := claimed_by_another_tenant(db, actor.tenant_id, new_email_sender)
         ):
             raise Conflict(held)
-        start = checked.get("quiet_hours_start", tenant.quiet_hours_start)
-        end = checked.get("quiet_hours_end", tenant.quiet_hours_end)
-        if start > end:
-            raise ValidationError(
-                f"the send window must start before it ends on the same day (got {start} to {end}); "
-                "the same time for both means all day"
-            )
+        # A window that ends before it starts spans midnight (22:00 to 06:00): core.compliance.quiet_hours.
         diff = {
             name: {"from": getattr(tenant, name), "to": value}
             for name, value in checked.items()
@@ -611,10 +697,6 @@ def audit_filter_options(db: Database, actor: Actor) -> AuditFilterOptions:
     return AuditFilterOptions(users=users, actions=actions)
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
 def query_audit_log(
     db: Database,
     actor: Actor,
@@ -633,17 +715,7 @@ def query_audit_log(
     actor.require(Permission.view_audit_log)
     if page_size not in AUDIT_PAGE_SIZES:
         raise ValidationError(f"page size must be one of {', '.join(map(str, AUDIT_PAGE_SIZES))}")
-    if since and until and since > until:
-        raise ValidationError(f"the start date {since} is after the end date {until}")
-    conditions = []
-    if user_id is not None:
-        conditions.append(AuditLog.user_id == user_id)
-    if action:
-        conditions.append(AuditLog.action == action)
-    if since:
-        conditions.append(AuditLog.created_at >= _day_start(since))
-    if until:
-        conditions.append(AuditLog.created_at < _day_start(until + timedelta(days=1)))
+    conditions = audit_conditions(user_id=user_id, action=action, since=since, until=until)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         total = session.scalar(select(func.count(AuditLog.id)).where(*conditions)) or 0
         # A page past the end (the filter narrowed) shows the last page rather than nothing.

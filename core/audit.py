@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core.analytics.period import Period
 from core.models import AuditLog
 
 
@@ -30,3 +32,16 @@ def record_audit(
     )
     session.add(entry)
     return entry
+
+
+def audit_conditions(
+    *, user_id: int | None = None, action: str | None = None, since: date | None = None,
+    until: date | None = None,
+) -> list[Any]:
+    """SQL conditions selecting audit entries by user, action and UTC days (both included)."""
+    conditions = Period(since, until).conditions(AuditLog.created_at)
+    if user_id is not None:
+        conditions.append(AuditLog.user_id == user_id)
+    if action:
+        conditions.append(AuditLog.action == action)
+    return conditions

@@ -24,7 +24,7 @@ from core.db import Database
 from core.errors import Conflict, LoginRefused, NotFound, PermissionDenied, ValidationError
 from core.models import Role, SessionRevocation, Tenant, User, UserSession
 from core.permissions import Actor, Permission
-from core.tenants import create_tenant_in
+from core.tenants import create_tenant_in, tenant_named
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 128
@@ -212,16 +212,8 @@ def create_first_owner(
         if session.scalar(select(User.id).limit(1)) is not None:
             raise Conflict("Leadflow is already set up: sign in instead")
         tenant = create_tenant_in(session, tenant_name, default_country)
-        user = User(
-            tenant_id=tenant.id,
-            username=_check_username(username),
-            name=_check_name(name),
-            email=_check_email(email),
-            password_hash=password_hash,
-            role=Role.owner.value,
-        )
-        session.add(user)
-        session.flush()
+        user = add_user_in(session, tenant.id, username=username, name=name, email=email,
+                           role=Role.owner, password_hash=password_hash)
         record_audit(
             session,
             tenant_id=tenant.id,
@@ -263,20 +255,9 @@ def create_user(
     check_password_policy(password, username=login)
     password_hash = hash_password(password)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
-        user = User(
-            username=login,
-            name=_check_name(name),
-            email=_check_email(email),
-            password_hash=password_hash,
-            role=new_role.value,
-            password_change_required=password_change_required,
-        )
-        session.add(user)
-        try:
-            session.flush()
-        except IntegrityError:
-            # Usernames are unique across tenants (the login form asks for no tenant).
-            raise Conflict(f"username '{login}' is taken; choose another") from None
+        user = add_user_in(session, actor.tenant_id, username=login, name=name, email=email,
+                           role=new_role, password_hash=password_hash,
+                           password_change_required=password_change_required)
         record_audit(
             session,
             tenant_id=actor.tenant_id,
@@ -287,6 +268,38 @@ def create_user(
             details={"username": login, "role": new_role.value},
         )
         return UserView.of(user)
+
+
+def add_user_in(
+    session: Session,
+    tenant_id: int,
+    *,
+    username: str,
+    name: str,
+    email: str | None,
+    role: Role,
+    password_hash: str,
+    password_change_required: bool = False,
+) -> User:
+    """Add a user to a tenant inside the caller's transaction (the caller checks permissions and
+    the password, and writes the audit log)."""
+    login = _check_username(username)
+    user = User(
+        tenant_id=tenant_id,
+        username=login,
+        name=_check_name(name),
+        email=_check_email(email),
+        password_hash=password_hash,
+        role=role.value,
+        password_change_required=password_change_required,
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:
+        # Unique per tenant: another organisation's user of this name is no obstacle.
+        raise Conflict(f"username '{login}' is taken in this organisation; choose another") from None
+    return user
 
 
 def list_users(db: Database, actor: Actor) -> list[UserView]:
@@ -338,6 +351,9 @@ def login_refused_message(max_failures: int, lock_minutes: int) -> str:
     )
 
 
+AMBIGUOUS_USERNAME = "this username exists in more than one organisation: enter yours"
+
+
 def authenticate(
     db: Database,
     username: str,
@@ -345,12 +361,19 @@ def authenticate(
     *,
     max_failures: int,
     lock_minutes: int,
+    organisation: str | None = None,
     now: datetime | None = None,
 ) -> Actor:
     """Check a login; raise `LoginRefused` with a message the person can act on.
 
+    Usernames are unique per organisation (tenant): `organisation`, the tenant's name in any
+    case, picks the account when the username is in several; without it such a login is refused
+    with AMBIGUOUS_USERNAME, before any password is checked (so that answer tells nothing about
+    the password, and counts against no account). An unknown organisation gets the same answer
+    as a wrong password: a stranger learns no organisation's name.
+
     The throttle lives in the database, so it holds across sessions, browsers and processes:
-    `max_failures` wrong passwords lock the username for `lock_minutes` (and end its sessions),
+    `max_failures` wrong passwords lock the account for `lock_minutes` (and end its sessions),
     and while it is locked even the right password is refused. Every attempt costs one bcrypt
     check and gets the same answer, so neither the message nor the time taken tells whether the
     username exists or is locked. Only the right password learns that an account is deactivated.
@@ -360,7 +383,7 @@ def authenticate(
     # The failure count must be committed even though the login is refused, so the refusal is
     # raised only after the transaction has closed.
     with db.session(system=True) as session, session.begin():
-        outcome = _check_login(session, login, password, max_failures, lock_minutes, now)
+        outcome = _check_login(session, login, password, organisation, max_failures, lock_minutes, now)
     if isinstance(outcome, str):
         raise LoginRefused(outcome)
     return outcome
@@ -370,15 +393,22 @@ def _check_login(
     session: Session,
     login: str,
     password: str,
+    organisation: str | None,
     max_failures: int,
     lock_minutes: int,
     now: datetime,
 ) -> Actor | str:
     refused = login_refused_message(max_failures, lock_minutes)
-    user = session.scalar(select(User).where(User.username == login).with_for_update())
-    if user is None:
+    # A system session: the tenant is what the sign-in finds out (row-level security and the
+    # tenant guard would hide every account from a tenant session).
+    query = select(User).where(User.username == login)
+    if organisation and organisation.strip():
+        query = query.join(Tenant, Tenant.id == User.tenant_id).where(tenant_named(organisation))
+    users = session.scalars(query.order_by(User.id).limit(2).with_for_update(of=User)).all()
+    if len(users) != 1:
         bcrypt.checkpw(_prehash(password[:MAX_PASSWORD_LENGTH]), _dummy_hash(BCRYPT_ROUNDS))
-        return refused
+        return AMBIGUOUS_USERNAME if users else refused
+    user = users[0]
     right_password = verify_password(password, user.password_hash)
     if user.locked_until is not None and user.locked_until > now:
         return refused

@@ -16,19 +16,22 @@ from core.campaigns import (
     DRAFT_EDITABLE,
     EDITABLE_BY_STATUS,
     CampaignView,
+    archived_condition,
     create_campaign,
     get_campaign,
     update_campaign,
 )
 from core.config import Settings
 from core.db import Database
-from core.errors import ValidationError
+from core.errors import NotFound, ValidationError
 from core.leads.queries import lead_search_condition
 from core.llm.prices import load_price_table
 from core.models import FINAL_LEAD_STATUSES, Campaign, CampaignLead, Lead, LeadImport, LeadTag
 from core.money import MICROUSD_PER_USD
 from core.permissions import Actor, Permission
 from core.pipeline.audience import audience_conditions
+from core.pipeline.drafting import campaign_instructions, variant_names
+from core.pipeline.store import campaign_data, lead_data
 
 CHOICES_LIMIT = 300  # distinct industries / countries offered as filter options
 FINAL_STATUS_VALUES = tuple(s.value for s in FINAL_LEAD_STATUSES)
@@ -144,10 +147,11 @@ def audience_leads(
     ]
 
 
-def campaign_table(db: Database, actor: Actor) -> pd.DataFrame:
+def campaign_table(db: Database, actor: Actor, *, archived: bool | None = False) -> pd.DataFrame:
     """Every campaign with its status, progress (share of enrolled leads done) and spend.
 
-    One GROUP BY over campaign_leads for all campaigns, not one progress query per campaign.
+    Archived campaigns only when asked (core.campaigns.archived_condition). One GROUP BY over
+    campaign_leads for all campaigns, not one progress query per campaign.
     """
     actor.require(Permission.view_campaigns)
     done = func.sum(case((CampaignLead.status.in_(FINAL_STATUS_VALUES), 1), else_=0))
@@ -162,6 +166,7 @@ def campaign_table(db: Database, actor: Actor) -> pd.DataFrame:
         campaigns = session.execute(
             select(Campaign.id, Campaign.name, Campaign.channel, Campaign.status,
                    Campaign.spent_microusd, Campaign.budget_cap_microusd, Campaign.created_at)
+            .where(archived_condition(archived))
             .order_by(Campaign.created_at.desc())
         ).all()
     rows = []
@@ -199,3 +204,33 @@ def save_campaign(
     if not changes:
         return current
     return update_campaign(db, actor, campaign_id, **changes)
+
+
+def step_choices(campaign: CampaignView) -> dict[int, str]:
+    """step -> its name for a picker: "First touch", "Follow-up 1 (48 h later)", ..."""
+    steps = campaign.steps or [{"delay_hours": 0}]
+    return {
+        index: "First touch" if index == 0 else
+        f"Follow-up {index} ({step.get('delay_hours', 0) if isinstance(step, dict) else 0:g} h later)"
+        for index, step in enumerate(steps)
+    }
+
+
+def variant_choices(campaign: CampaignView) -> list[str]:
+    """The A/B variants' names; a campaign without variants has one, "A"."""
+    return variant_names(campaign.variants) or ["A"]
+
+
+def lead_instructions(
+    db: Database, actor: Actor, campaign_id: int, lead_id: int, *, step: int, variant: str
+) -> str:
+    """The campaign's instructions for this lead, step and variant, merge fields filled.
+
+    What the model is asked to follow, as the preview shows it next to the draft.
+    """
+    actor.require(Permission.view_campaigns)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        campaign, lead = session.get(Campaign, campaign_id), session.get(Lead, lead_id)
+        if campaign is None or lead is None:
+            raise NotFound(f"campaign {campaign_id} or lead {lead_id} does not exist")
+        return campaign_instructions(campaign_data(campaign), variant, step, lead_data(lead))

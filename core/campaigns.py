@@ -33,6 +33,7 @@ from core.channels.base import redact_secrets
 from core.compliance.quiet_hours import parse_clock
 from core.db import Database
 from core.errors import Conflict, NotFound, ValidationError
+from core.merge_fields import check_campaign_prompts
 from core.models import (
     FINAL_LEAD_STATUSES,
     Campaign,
@@ -122,6 +123,7 @@ class CampaignView:
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    archived_at: datetime | None = None
 
     @classmethod
     def of(cls, c: Campaign) -> CampaignView:
@@ -135,6 +137,7 @@ class CampaignView:
             sends_per_minute=c.sends_per_minute, budget_cap_microusd=c.budget_cap_microusd,
             spent_microusd=c.spent_microusd or 0, approval_required=c.approval_required,
             created_at=c.created_at, started_at=c.started_at, completed_at=c.completed_at,
+            archived_at=c.archived_at,
         )
 
 
@@ -297,6 +300,7 @@ def create_campaign(
     }
     values.update({key: _check_change(key, value) for key, value in fields.items()})
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        check_campaign_prompts(session, values)
         campaign = Campaign(created_by=actor.user_id, **values)
         session.add(campaign)
         session.flush()
@@ -351,6 +355,7 @@ def update_campaign(db: Database, actor: Actor, campaign_id: int, **changes: Any
                 f"changed now ({hint})"
             )
         cleaned = {key: _check_change(key, value) for key, value in changes.items()}
+        check_campaign_prompts(session, cleaned)
         for key, value in cleaned.items():
             setattr(campaign, key, value)
         record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="edit",
@@ -369,12 +374,22 @@ def get_campaign(db: Database, actor: Actor, campaign_id: int) -> CampaignView:
         return CampaignView.of(campaign)
 
 
-def list_campaigns(db: Database, actor: Actor) -> list[CampaignView]:
+def archived_condition(archived: bool | None) -> ColumnElement[bool]:
+    """Which campaigns a list shows: not archived (the default), only archived, or all (None)."""
+    if archived is None:
+        return literal(True)
+    return Campaign.archived_at.is_not(None) if archived else Campaign.archived_at.is_(None)
+
+
+def list_campaigns(db: Database, actor: Actor, *, archived: bool | None = False) -> list[CampaignView]:
+    """The tenant's campaigns, newest first; archived ones only when asked (see `archived_condition`)."""
     actor.require(Permission.view_campaigns)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         return [
             CampaignView.of(c)
-            for c in session.scalars(select(Campaign).order_by(Campaign.created_at.desc()))
+            for c in session.scalars(
+                select(Campaign).where(archived_condition(archived)).order_by(Campaign.created_at.desc())
+            )
         ]
 
 
@@ -788,7 +803,7 @@ def campaign_progress(
 @dataclass(frozen=True)
 class MessageView:
     id: int
-    lead_id: int
+    lead_id: int | None  # None: the lead was erased, its message kept anonymised
     to: str
     step: int
     status: str

@@ -623,6 +623,8 @@ class Database:
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
+        if self.is_sqlite and self._sqlite_schema_is_current():
+            return
         from alembic import command
 
         with self.engine.begin() as connection:
@@ -638,8 +640,53 @@ class Database:
                 rls.secure_tenant_tables(connection, Base.metadata.sorted_tables)
         self._row_security = None
 
+    def _sqlite_schema_is_current(self) -> bool:
+        """Whether the database is at the one head revision: then migrating loads no Alembic.
+
+        Alembic imports every migration script to find the head, which costs more than the
+        rest of a first page; a restart of an up-to-date database (the usual start) skips it.
+        On PostgreSQL every start migrates, because that also secures the tables (core.rls).
+        """
+        head = head_revision()
+        if head is None:
+            return False
+        with self.engine.connect() as connection:
+            if not inspect(connection).has_table("alembic_version"):
+                return False
+            versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+            return list(versions) == [head]
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
+_REVISION = re.compile(r"^(down_)?revision\b[^=\n]*=\s*(.+?)\s*$", re.MULTILINE)
+_QUOTED = re.compile(r"""^(['"])([^'"]+)\1$""")
+
+
+def head_revision(folder: Path = MIGRATIONS) -> str | None:
+    """The newest migration's revision, read from the scripts' text without importing them.
+
+    None when it cannot be read plainly (a merge, a revision computed in code, two heads):
+    then Alembic decides.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in folder.glob("*.py"):
+        found = {bool(down): value for down, value in _REVISION.findall(script.read_text())}
+        revision = _QUOTED.match(found.get(False, ""))
+        parent = found.get(True)
+        if revision is None or parent is None:
+            return None
+        revisions.add(revision.group(2))
+        if parent != "None":
+            quoted = _QUOTED.match(parent)
+            if quoted is None:
+                return None
+            parents.add(quoted.group(2))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
 
 
 def alembic_config(database_url: str) -> Any:

@@ -100,6 +100,8 @@ class SuppressionReason(enum.StrEnum):
     unsubscribe = "unsubscribe"
     bounce = "bounce"
     manual = "manual"
+    # The lead was erased on request (GDPR art. 17): its addresses are never messaged again.
+    erasure = "erasure"
 
 
 class CampaignStatus(enum.StrEnum):
@@ -113,6 +115,8 @@ class CampaignStatus(enum.StrEnum):
 
 
 LIVE_CAMPAIGN_STATUSES = (CampaignStatus.scheduled, CampaignStatus.running, CampaignStatus.paused)
+# A campaign in one of these will send nothing more: it may be archived.
+FINISHED_CAMPAIGN_STATUSES = (CampaignStatus.completed, CampaignStatus.cancelled, CampaignStatus.failed)
 
 
 class LeadStatus(enum.StrEnum):
@@ -161,6 +165,14 @@ class Tenant(Base):
     quiet_hours_start: Mapped[str] = mapped_column(String(5), default="08:00")
     quiet_hours_end: Mapped[str] = mapped_column(String(5), default="21:00")
     weekdays_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The tenant's own clock (IANA name) for schedules and times shown; None: its country's main zone.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    # Contact caps per lead across every campaign and channel, over a rolling day and week; None: no cap.
+    contact_cap_per_day: Mapped[int | None] = mapped_column(Integer)
+    contact_cap_per_week: Mapped[int | None] = mapped_column(Integer)
+    # Defer sends on public holidays, in `holiday_country`'s calendar (None: the recipient's country).
+    skip_public_holidays: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    holiday_country: Mapped[str | None] = mapped_column(String(2))
     sms_sender_id: Mapped[str | None] = mapped_column(String(32))
     # The sender id as compared across tenants (core.tenants.sms_sender_key): E.164 for a number,
     # folded for an alphanumeric id. Unique: one tenant cannot send as another.
@@ -216,8 +228,9 @@ class User(TenantOwned, Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Unique across tenants: the login form asks for a username only.
-    username: Mapped[str] = mapped_column(String(64), unique=True)
+    # Unique per tenant (username first, so the sign-in finds a username before it knows the
+    # tenant); the login form asks for the organisation when a username is in several.
+    username: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(120))
     email: Mapped[str | None] = mapped_column(String(254))
     password_hash: Mapped[str] = mapped_column(String(100))
@@ -231,7 +244,10 @@ class User(TenantOwned, Base):
     # policy: the next sign-in leads to the password form before any page.
     password_change_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
-    __table_args__ = (Index("ix_users_tenant_role", "tenant_id", "role"),)
+    __table_args__ = (
+        Index("ix_users_tenant_role", "tenant_id", "role"),
+        UniqueConstraint("username", "tenant_id"),
+    )
 
 
 class SessionRevocation(enum.StrEnum):
@@ -435,6 +451,8 @@ class Campaign(TenantOwned, Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    # Set when a finished campaign is archived: hidden from the default lists, restorable.
+    archived_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_campaigns_tenant_status", "tenant_id", "status"),)
 
@@ -507,10 +525,11 @@ class Message(TenantOwned, Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
-    campaign_lead_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("campaign_leads.id", ondelete="CASCADE")
+    # Both None once the lead is erased (core.leads.erasure): the anonymised row stays in the ledger.
+    campaign_lead_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("campaign_leads.id", ondelete="SET NULL")
     )
-    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id", ondelete="CASCADE"))
+    lead_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("leads.id", ondelete="SET NULL"))
     step: Mapped[int] = mapped_column(Integer)
     channel: Mapped[str] = mapped_column(String(8))
     to_address: Mapped[str] = mapped_column(String(254))
@@ -529,6 +548,8 @@ class Message(TenantOwned, Base):
     __table_args__ = (
         UniqueConstraint("campaign_lead_id", "step"),
         Index("ix_messages_tenant_created", "tenant_id", "created_at"),
+        # The contact caps: one lead's recent messages, across campaigns.
+        Index("ix_messages_lead_created", "lead_id", "created_at"),
         Index("ix_messages_campaign_status", "campaign_id", "status"),
         Index("ix_messages_status", "status"),
         # Covers the first-touch counts per campaign and the join from enrolments to them.
@@ -567,8 +588,9 @@ class LLMCall(TenantOwned, Base):
     campaign_id: Mapped[int | None] = mapped_column(
         ForeignKey("campaigns.id", ondelete="CASCADE")
     )
+    # None once the lead is erased: the call's cost still counts.
     campaign_lead_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("campaign_leads.id", ondelete="CASCADE")
+        BigId, ForeignKey("campaign_leads.id", ondelete="SET NULL")
     )
     node: Mapped[str] = mapped_column(String(32))
     provider: Mapped[str] = mapped_column(String(16))

@@ -19,12 +19,15 @@ class Permission(enum.StrEnum):
     view_costs = "view_costs"
     view_reports = "view_reports"
     export_reports = "export_reports"
+    view_leads = "view_leads"
     manage_leads = "manage_leads"
     manage_suppressions = "manage_suppressions"
     manage_users = "manage_users"
     manage_settings = "manage_settings"
     view_audit_log = "view_audit_log"
     manage_owners = "manage_owners"
+    # The installation's owners: create organisations (tenants) beside their own.
+    manage_tenants = "manage_tenants"
 
 
 _ANALYST = frozenset(
@@ -37,7 +40,11 @@ _ANALYST = frozenset(
         Permission.export_reports,
     }
 )
+# Managers read leads (their table and each lead's page) to write and review outreach; analysts
+# work on aggregates and never see a person's details; importing, editing, opting out and
+# erasing leads stay with admins and the owner.
 _MANAGER = _ANALYST | {
+    Permission.view_leads,
     Permission.edit_campaigns,
     Permission.run_campaigns,
     Permission.review_drafts,
@@ -49,7 +56,7 @@ _ADMIN = _MANAGER | {
     Permission.manage_settings,
     Permission.view_audit_log,
 }
-_OWNER = _ADMIN | {Permission.manage_owners}
+_OWNER = _ADMIN | {Permission.manage_owners, Permission.manage_tenants}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.analyst: _ANALYST,

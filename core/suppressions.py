@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, insert, select
+from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from core.audit import record_audit
@@ -26,7 +26,6 @@ from core.leads.normalise import PhoneNormaliser, normalise_email
 from core.leads.readers import RawTable, ReadLimits, read_table
 from core.models import Channel, Lead, Suppression, SuppressionReason
 from core.permissions import Actor, Permission
-from core.text import with_article
 
 LOOKUP_CHUNK = 2_000
 
@@ -283,28 +282,181 @@ def add_suppression(db: Database, actor: Actor, *, channel: str | Channel, addre
     return bool(added)
 
 
-def remove_suppression(db: Database, actor: Actor, suppression_id: int) -> str:
+# The suppressions a recipient made (a STOP reply, an unsubscribe): never removed, and a lead
+# holding one is not opted back in by anyone but the person.
+STANDING_REASONS = frozenset({SuppressionReason.stop.value, SuppressionReason.unsubscribe.value})
+REASON_WORDS = {
+    SuppressionReason.stop.value: "a STOP reply",
+    SuppressionReason.unsubscribe.value: "an unsubscribe",
+    SuppressionReason.bounce.value: "a bounce",
+    SuppressionReason.manual.value: "an entry added by hand",
+}
+MAX_OPT_IN_REASON = 500
+
+
+@dataclass(frozen=True)
+class LeadOptOut:
+    """One lead's opt-out as the suppression list sees it, and whether it may be opted back in."""
+
+    lead_id: int
+    name: str
+    phone: str | None
+    email: str | None
+    opted_out_at: datetime | None
+    suppressions: tuple[SuppressionView, ...]  # of its phone (SMS) and its email (email)
+
+    @property
+    def standing(self) -> tuple[SuppressionView, ...]:
+        """The suppressions the person asked for: they keep the lead out, whoever asks."""
+        return tuple(s for s in self.suppressions if s.reason in STANDING_REASONS)
+
+    @property
+    def refusal(self) -> str | None:
+        """Why the lead may not be opted back in; None when it may."""
+        if self.standing:
+            first = self.standing[0]
+            return (
+                f"{self.name} cannot be opted back in: {first.address} is suppressed because of "
+                f"{REASON_WORDS[first.reason]}, which the person made themselves; only they can "
+                "take it back, so it stays"
+            )
+        by_hand = any(s.reason == SuppressionReason.manual for s in self.suppressions)
+        if self.opted_out_at is None and not by_hand:
+            return f"{self.name} is not opted out and no address of theirs was suppressed by hand"
+        return None
+
+
+@dataclass(frozen=True)
+class SuppressionRemoved:
+    """A suppression taken off the list, and the leads with that address as they stand after."""
+
+    channel: str
+    address: str
+    leads: tuple[LeadOptOut, ...]
+
+
+@dataclass(frozen=True)
+class OptedIn:
+    """A lead opted back in: the suppressions that went with it and those that stay (bounces)."""
+
+    lead: LeadOptOut  # as it stands after
+    removed: tuple[str, ...]
+    kept: tuple[SuppressionView, ...]
+
+
+def _view(row: Suppression) -> SuppressionView:
+    return SuppressionView(row.id, row.channel, row.address, row.reason, row.source, row.created_at)
+
+
+def _lead_opt_out(session: Session, lead: Lead) -> LeadOptOut:
+    wanted = [(Channel.sms, lead.phone), (Channel.email, lead.email)]
+    held = [and_(Suppression.channel == c.value, Suppression.address == a) for c, a in wanted if a]
+    found: Sequence[Suppression] = (
+        session.scalars(select(Suppression).where(or_(*held)).order_by(Suppression.id)).all() if held else []
+    )
+    name = " ".join(p for p in (lead.first_name, lead.last_name) if p) or lead.email or lead.phone
+    return LeadOptOut(lead.id, name or f"lead #{lead.id}", lead.phone, lead.email, lead.opted_out_at,
+                      tuple(_view(s) for s in found))
+
+
+def _leads_at(session: Session, channel: Channel, address: str) -> list[Lead]:
+    column = Lead.phone if channel is Channel.sms else Lead.email
+    return list(session.scalars(select(Lead).where(column == address).order_by(Lead.id)))
+
+
+def remove_suppression(db: Database, actor: Actor, suppression_id: int) -> SuppressionRemoved:
     """Undo a suppression added by hand. A STOP, an unsubscribe or a bounce came from the
-    recipient or the provider: those stay, whoever asks."""
+    recipient or the provider: those stay, whoever asks. A lead with the address stays opted out
+    if it was: the answer says so, and `opt_in_lead` is the way back in."""
     actor.require(Permission.manage_suppressions)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
-        return remove_suppression_in(session, actor, suppression_id)
+        row = _remove(session, actor, suppression_id)
+        session.flush()
+        channel = Channel(row.channel)
+        leads = tuple(_lead_opt_out(session, lead) for lead in _leads_at(session, channel, row.address))
+    return SuppressionRemoved(channel.value, row.address, leads)
 
 
 def remove_suppression_in(session: Session, actor: Actor, suppression_id: int) -> str:
     """`remove_suppression` inside the caller's transaction (the undo of a bulk opt-out removes
     its suppressions and restores its leads at once); returns the address."""
+    return _remove(session, actor, suppression_id).address
+
+
+def _remove(session: Session, actor: Actor, suppression_id: int) -> Suppression:
     actor.require(Permission.manage_suppressions)
     row = session.get(Suppression, suppression_id)
     if row is None:
         raise NotFound(f"suppression {suppression_id} does not exist")
     if row.reason != SuppressionReason.manual.value:
         raise Conflict(
-            f"{row.address} is suppressed because of {with_article(row.reason)}: only suppressions "
+            f"{row.address} is suppressed because of {REASON_WORDS[row.reason]}: only suppressions "
             "added by hand can be removed"
         )
     session.delete(row)
     record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
                  action="suppressions.remove", entity="suppression", entity_id=suppression_id,
                  details={"channel": row.channel, "address": row.address})
-    return row.address
+    return row
+
+
+def _lead_by_address(session: Session, address: str, country: str) -> Lead:
+    text = address.strip()
+    if "@" in text:
+        email, problem = normalise_email(text)
+        if email is None:
+            raise ValidationError(problem or f"'{text}' is not an email address")
+        leads = _leads_at(session, Channel.email, email)
+    else:
+        phone = PhoneNormaliser(country)(text)
+        if phone.e164 is None:
+            raise ValidationError(phone.error(text) or f"'{text}' is not a phone number")
+        leads = _leads_at(session, Channel.sms, phone.e164)
+    if not leads:
+        raise NotFound(f"no lead has the address {text}")
+    return leads[0]
+
+
+def find_lead_opt_out(db: Database, actor: Actor, address: str) -> LeadOptOut:
+    """The opt-out of the lead with this phone or email (as typed: it is normalised)."""
+    actor.require(Permission.manage_suppressions)
+    actor.require(Permission.manage_leads)
+    country = tenant_country(db, actor)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        return _lead_opt_out(session, _lead_by_address(session, address, country))
+
+
+def opt_in_lead(db: Database, actor: Actor, lead_id: int, *, reason: str) -> OptedIn:
+    """Opt a lead back in, with the reason (kept in the audit log): its opt-out is cleared and the
+    suppressions added by hand on its phone and email are removed (each audit-logged).
+
+    Refused while either address is suppressed because of the person's own STOP or unsubscribe:
+    only they can take that back. A bounce stays on its address (it does not work) but does not
+    keep the lead out of the other channel.
+    """
+    actor.require(Permission.manage_suppressions)
+    actor.require(Permission.manage_leads)
+    why = " ".join(reason.split())
+    if not why:
+        raise ValidationError("give the reason for opting the lead back in (for instance, how they asked)")
+    if len(why) > MAX_OPT_IN_REASON:
+        raise ValidationError(f"the reason may have at most {MAX_OPT_IN_REASON} characters")
+    with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+        lead = session.get(Lead, lead_id, with_for_update=True)
+        if lead is None:
+            raise NotFound(f"lead {lead_id} does not exist")
+        before = _lead_opt_out(session, lead)
+        if before.refusal:
+            raise Conflict(before.refusal)
+        manual = [s for s in before.suppressions if s.reason == SuppressionReason.manual]
+        removed = tuple(remove_suppression_in(session, actor, s.id) for s in manual)
+        kept = tuple(s for s in before.suppressions if s.reason != SuppressionReason.manual)
+        lead.opted_out_at = None
+        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
+                     action="leads.opt_in", entity="lead", entity_id=lead.id,
+                     details={"reason": why,
+                              "was_opted_out_at": before.opted_out_at and before.opted_out_at.isoformat(),
+                              "suppressions_removed": list(removed),
+                              "suppressions_kept": [s.address for s in kept]})
+        session.flush()
+        return OptedIn(_lead_opt_out(session, lead), removed, kept)

@@ -2,7 +2,8 @@
 
 Streamlit runs app.py once per browser session and on every rerun, each in its own thread, so
 the runner is a process-wide singleton behind a lock, started on the first call and stopped at
-interpreter exit.
+interpreter exit. The dashboard starts it in the background (`start_embedded_runner`): the
+runner imports the model stack, which takes longer than the sign-in page takes to draw.
 """
 
 from __future__ import annotations
@@ -13,12 +14,18 @@ from typing import TYPE_CHECKING
 
 from core.config import Settings
 from core.db import open_database
+from core.logs import get_logger
 
 if TYPE_CHECKING:
     from jobs.runner import Runner
 
+log = get_logger(__name__)
+
 _lock = threading.Lock()
 _runner: Runner | None = None
+# The background start in progress, and why the last one failed.
+_starting: threading.Thread | None = None
+_failure: Exception | None = None
 
 
 def ensure_embedded_runner(settings: Settings) -> Runner | None:
@@ -36,6 +43,42 @@ def ensure_embedded_runner(settings: Settings) -> Runner | None:
             atexit.register(_stop_at_exit, runner)
             _runner = runner
         return _runner
+
+
+def start_embedded_runner(settings: Settings) -> threading.Thread | None:
+    """Start the process's runner in a background thread, once; the caller does not wait.
+
+    Returns the thread starting it, or None when there is nothing to start (off, started, or
+    already starting). Why a start failed is kept for `embedded_runner_failure`.
+    """
+    global _starting
+    if not settings.embedded_runner:
+        return None
+    with _lock:
+        if _runner is not None or _starting is not None:
+            return None
+        _starting = threading.Thread(
+            target=_start_in_background, args=(settings,), name="embedded-runner-start", daemon=True
+        )
+        _starting.start()
+        return _starting
+
+
+def _start_in_background(settings: Settings) -> None:
+    global _starting, _failure
+    try:
+        ensure_embedded_runner(settings)
+        failure = None
+    except Exception as exc:  # kept and shown by the dashboard, not lost with the thread
+        log.exception("embedded_runner_start_failed")
+        failure = exc
+    with _lock:
+        _starting, _failure = None, failure
+
+
+def embedded_runner_failure() -> Exception | None:
+    """Why the last background start of the runner failed, or None."""
+    return _failure
 
 
 def _stop_at_exit(runner: Runner) -> None:

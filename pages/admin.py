@@ -1,4 +1,5 @@
-"""Admin: users and roles, tenant settings, provider status, the suppression list and the audit log."""
+"""Admin: users and roles, tenant settings, provider status, the suppression list, the audit log,
+and for owners the organisations of the installation."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ import streamlit as st
 
 from core import admin
 from core.permissions import Permission
-from pages.admin_sections import audit, settings, suppressions, users
+from pages.admin_sections import audit, organisations, settings, suppressions, users
 from pages.common import get_db, get_settings, require_page
 
 actor = require_page(Permission.manage_users)
 db = get_db()
 st.title("Admin")
-users_tab, settings_tab, providers_tab, suppressions_tab, audit_tab = st.tabs(
-    ["Users", "Settings", "Providers", "Suppression list", "Audit log"])
+owner_tabs = ["Organisations"] if admin.manages_organisations(db, actor) else []
+users_tab, settings_tab, providers_tab, suppressions_tab, audit_tab, *owner_tab = st.tabs(
+    ["Users", "Settings", "Providers", "Suppression list", "Audit log", *owner_tabs])
 with users_tab:
     users.show(db, actor)
 # The roles that may open this page (admin, owner) hold every permission its tabs need; the
@@ -27,3 +29,6 @@ with suppressions_tab:
     suppressions.show(db, actor)
 with audit_tab:
     audit.show(db, actor)
+if owner_tab:
+    with owner_tab[0]:
+        organisations.show(db, actor)

@@ -10,9 +10,9 @@ drawn only in the run that signs in (to set the cookie) or out (to delete it).
 from __future__ import annotations
 
 from datetime import timedelta
+from importlib.util import find_spec
 from pathlib import Path
 
-import extra_streamlit_components as stx
 import streamlit as st
 import streamlit.components.v1 as components
 
@@ -43,9 +43,14 @@ SIGNED_OUT_KEY = "leadflow_signed_out"
 COOKIE_CHANGE_KEY = "leadflow_cookie_change"
 # The frontend of extra-streamlit-components' cookie manager, declared here so that it is drawn
 # only when a cookie changes (its own CookieManager class reads every cookie whenever it is
-# created, and the answer reruns the page).
+# created, and the answer reruns the page). Found, not imported: importing the package loads
+# all its components, which the sign-in page would wait for.
+_STX = find_spec("extra_streamlit_components")
+if _STX is None or not _STX.submodule_search_locations:
+    raise ImportError("extra-streamlit-components is not installed: pip install -r requirements.txt")
 _cookie_component = components.declare_component(
-    "leadflow_cookie", path=str(Path(stx.__file__).parent / "CookieManager" / "frontend" / "build")
+    "leadflow_cookie",
+    path=str(Path(_STX.submodule_search_locations[0]) / "CookieManager" / "frontend" / "build"),
 )
 _HIDE_EMPTY_FRAMES = "<style>.element-container:has(iframe[height='0']) { display: none; }</style>"
 
@@ -114,6 +119,11 @@ def show_login_form(db: Database, settings: Settings) -> Actor | None:
         with st.form("login"):
             username = st.text_input("Username")
             password = st.text_input("Password", type="password")
+            organisation = st.text_input(
+                "Organisation",
+                placeholder="Optional",
+                help="Only needed when your username is used in more than one organisation.",
+            )
             submitted = st.form_submit_button("Sign in", type="primary")
         if not submitted:
             return None
@@ -124,6 +134,7 @@ def show_login_form(db: Database, settings: Settings) -> Actor | None:
                 password,
                 max_failures=settings.login_max_failures,
                 lock_minutes=settings.login_lock_minutes,
+                organisation=organisation,
             )
         except LeadflowError as exc:
             show_error(exc)

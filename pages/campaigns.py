@@ -6,13 +6,13 @@ import streamlit as st
 
 from core.campaigns import get_campaign
 from core.permissions import Permission
-from pages.campaign_sections import editor, listing, preview, run
+from pages.campaign_sections import ab_test, actions, editor, listing, preview, run
 from pages.common import get_db, get_settings, md, require_page, run_action
 
 actor = require_page(Permission.view_campaigns)
 db = get_db()
 st.title("Campaigns")
-if flash := st.session_state.pop(editor.FLASH_KEY, None):
+if flash := st.session_state.pop(listing.FLASH_KEY, None):
     st.success(flash)
 
 picked = listing.show(db, actor)
@@ -27,14 +27,20 @@ if campaign is None:
     editor.show(db, actor, get_settings(), None)
     st.stop()
 
-st.header(f"{md(campaign.name)} · {campaign.status}")
-tabs = ["Run", "Editor"] + (["Preview"] if actor.can(Permission.edit_campaigns) else [])
+st.header(f"{md(campaign.name)} · {campaign.status}" + (" · archived" if campaign.archived_at else ""))
+actions.show(db, actor, campaign)
+has_ab_test = len(campaign.variants) > 1
+tabs = (["Run", "Editor"] + (["A/B test"] if has_ab_test else [])
+        + (["Preview"] if actor.can(Permission.edit_campaigns) else []))
 # A key keeps the open tab across the reruns its buttons cause.
-run_tab, editor_tab, *preview_tab = st.tabs(tabs, key="campaigns_tabs")
+run_tab, editor_tab, *more_tabs = st.tabs(tabs, key="campaigns_tabs")
 with run_tab:
     run.show(db, actor, campaign)
 with editor_tab:
     editor.show(db, actor, get_settings(), campaign)
-for tab in preview_tab:
+if has_ab_test:
+    with more_tabs.pop(0):
+        ab_test.show(db, actor, campaign)
+for tab in more_tabs:
     with tab:
         preview.show(db, actor, campaign)

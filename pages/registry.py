@@ -19,7 +19,6 @@ class PageSpec:
     icon: str
     # None: every signed-in user.
     permission: Permission | None
-    section: str
 
     @property
     def url_path(self) -> str:
@@ -27,27 +26,24 @@ class PageSpec:
 
 
 P = Permission
-_OUTREACH, _INSIGHTS, _ADMIN, _YOU = "Outreach", "Insights", "Admin", "You"
+# One flat menu, in the order of a day's work: every page one click away. (Sections would be
+# drop-down menus in the top bar: a click to open, another to choose, even for a single page.)
 PAGES: tuple[PageSpec, ...] = (
-    PageSpec("pages/overview.py", "Overview", ":material/dashboard:", P.view_overview, _OUTREACH),
-    PageSpec("pages/campaigns.py", "Campaigns", ":material/campaign:", P.view_campaigns, _OUTREACH),
-    PageSpec("pages/review.py", "Review queue", ":material/rate_review:", P.review_drafts, _OUTREACH),
-    PageSpec("pages/monitor.py", "Run monitor", ":material/monitor_heart:", P.view_monitor, _OUTREACH),
-    PageSpec("pages/leads.py", "Leads", ":material/contacts:", P.manage_leads, _OUTREACH),
-    PageSpec("pages/costs.py", "Costs", ":material/payments:", P.view_costs, _INSIGHTS),
-    PageSpec("pages/reports.py", "Reports", ":material/query_stats:", P.view_reports, _INSIGHTS),
-    PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:", P.manage_users, _ADMIN),
-    PageSpec("pages/account.py", "Account", ":material/account_circle:", None, _YOU),
+    PageSpec("pages/overview.py", "Overview", ":material/dashboard:", P.view_overview),
+    PageSpec("pages/campaigns.py", "Campaigns", ":material/campaign:", P.view_campaigns),
+    PageSpec("pages/review.py", "Review queue", ":material/rate_review:", P.review_drafts),
+    PageSpec("pages/monitor.py", "Run monitor", ":material/monitor_heart:", P.view_monitor),
+    PageSpec("pages/leads.py", "Leads", ":material/contacts:", P.view_leads),
+    PageSpec("pages/costs.py", "Costs", ":material/payments:", P.view_costs),
+    PageSpec("pages/reports.py", "Reports", ":material/query_stats:", P.view_reports),
+    PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:", P.manage_users),
+    PageSpec("pages/account.py", "Account", ":material/account_circle:", None),
 )
 
 
-def pages_for(actor: Actor) -> dict[str, list[PageSpec]]:
-    """The pages the actor's role may open, grouped by section, in the order above."""
-    sections: dict[str, list[PageSpec]] = {}
-    for spec in PAGES:
-        if spec.permission is None or actor.can(spec.permission):
-            sections.setdefault(spec.section, []).append(spec)
-    return sections
+def pages_for(actor: Actor) -> list[PageSpec]:
+    """The pages the actor's role may open, in the order above."""
+    return [spec for spec in PAGES if spec.permission is None or actor.can(spec.permission)]
 
 
 def refused_for(actor: Actor) -> list[PageSpec]:
@@ -75,12 +71,14 @@ ABILITIES: dict[Permission, str] = {
     P.view_costs: "see costs",
     P.view_reports: "read reports",
     P.export_reports: "export reports",
-    P.manage_leads: "import and edit leads",
+    P.view_leads: "read leads",
+    P.manage_leads: "import, edit and erase leads",
     P.manage_suppressions: "manage the suppression list",
     P.manage_users: "manage users",
     P.manage_settings: "change the organisation's settings",
     P.view_audit_log: "read the audit log",
     P.manage_owners: "make or remove owners",
+    P.manage_tenants: "create organisations",
 }
 
 

@@ -8,11 +8,10 @@ import streamlit as st
 
 from core.campaigns import list_campaigns
 from core.permissions import Permission
-from core.pipeline.review import review_queue, review_queue_count
+from core.pipeline.review import ReviewFilter, review_queue, review_queue_count
 from core.text import plural, plural_noun
 from pages.common import get_db, require_page, run_action
-from pages.monitor_sections import picker
-from pages.review_sections import bulk, draft
+from pages.review_sections import bulk, draft, filters
 
 PAGE_SIZE = 20
 
@@ -25,22 +24,23 @@ if flash:
 
 campaigns = run_action(list_campaigns, db, actor) or []
 names = {c.id: c.name for c in campaigns}
-filter_column, page_column = st.columns([3, 1])
-with filter_column:
-    picked = picker.show("review_campaign", campaigns, allow_all=True)
-campaign_id = None if picked == picker.ALL_CAMPAIGNS else picked
-waiting = review_queue_count(db, actor, campaign_id=campaign_id)
+view = filters.show(db, actor, campaigns)
+waiting = review_queue_count(db, actor, view)
 if not waiting:
-    st.info("No drafts await approval. Campaigns with **approval required** hold each draft here "
-            "before it is sent.")
+    if view == ReviewFilter(campaign_id=view.campaign_id, sort=view.sort):
+        st.info("No drafts await approval. Campaigns with **approval required** hold each draft here "
+                "before it is sent.")
+    else:
+        st.info("No drafts awaiting approval match these filters.")
     st.stop()
 pages = math.ceil(waiting / PAGE_SIZE)
 page = 1
 if pages > 1:
-    page = int(page_column.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1,
+    page = int(st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1,
                                key="review_page"))
-st.caption(f"{plural(waiting, 'draft')} {plural_noun(waiting, 'awaits', 'await')} approval, oldest first.")
-items = review_queue(db, actor, campaign_id=campaign_id, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+st.caption(f"{plural(waiting, 'draft')} {plural_noun(waiting, 'awaits', 'await')} approval, "
+           f"{view.sort.value.lower()}.")
+items = review_queue(db, actor, view, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
 bulk.show(db, actor, items)
 for item in items:
     draft.show(db, actor, item, names.get(item.campaign_id, f"campaign {item.campaign_id}"))

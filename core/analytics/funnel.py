@@ -20,6 +20,7 @@ from sqlalchemy import and_, case, extract, func, select
 from sqlalchemy.orm import Session, aliased
 
 from core.analytics import charts
+from core.analytics.period import ALL_TIME, Period
 from core.db import Database
 from core.errors import NotFound, ValidationError
 from core.models import Campaign, CampaignLead, Lead, Message, MessageStatus
@@ -54,9 +55,18 @@ def _opted_out_lead_of_enrolment() -> Any:
     return and_(Lead.id == CampaignLead.lead_id, _opted_out_after_enrolment())
 
 
-def funnel_by_campaign(db: Database, actor: Actor) -> pd.DataFrame:
+def _first_touches_in(period: Period, where: Any) -> Any:
+    """Messages that are first touches (by `where`) of enrolments made in `period`."""
+    if period.is_all_time:
+        return where
+    cohort = select(CampaignLead.id).where(*period.conditions(CampaignLead.created_at))
+    return and_(where, Message.campaign_lead_id.in_(cohort))
+
+
+def funnel_by_campaign(db: Database, actor: Actor, period: Period = ALL_TIME) -> pd.DataFrame:
     """One row per campaign: its status, the five stages and the rates derived from them."""
     actor.require(Permission.view_reports)
+    cohort = period.conditions(CampaignLead.created_at)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         campaigns = pd.DataFrame(
             [tuple(r) for r in session.execute(
@@ -67,6 +77,7 @@ def funnel_by_campaign(db: Database, actor: Actor) -> pd.DataFrame:
         )
         enrolled = _frame(session.execute(
             select(CampaignLead.campaign_id, func.count(), func.count(CampaignLead.replied_at))
+            .where(*cohort)
             .group_by(CampaignLead.campaign_id)
         ), ["campaign_id", "enrolled", "replied"])
         # Opted-out leads are few: start from them (a small partial index) and look up their
@@ -74,12 +85,12 @@ def funnel_by_campaign(db: Database, actor: Actor) -> pd.DataFrame:
         opted_out = _frame(session.execute(
             select(CampaignLead.campaign_id, func.count())
             .join_from(Lead, CampaignLead, CampaignLead.lead_id == Lead.id)
-            .where(_opted_out_after_enrolment())
+            .where(_opted_out_after_enrolment(), *cohort)
             .group_by(CampaignLead.campaign_id)
         ), ["campaign_id", "opted_out"])
         first_touch = _frame(session.execute(
             select(Message.campaign_id, Message.status, func.count())
-            .where(Message.step == 0, Message.status.in_(SENT_STATUSES))
+            .where(_first_touches_in(period, and_(Message.step == 0, Message.status.in_(SENT_STATUSES))))
             .group_by(Message.campaign_id, Message.status)
         ), ["campaign_id", "status", "n"])
     sends = first_touch.pivot_table(index="campaign_id", columns="status", values="n",
@@ -96,19 +107,21 @@ def funnel_by_campaign(db: Database, actor: Actor) -> pd.DataFrame:
                                 "delivery_rate", "reply_rate", "opt_out_rate"]]
 
 
-def funnel_totals(db: Database, actor: Actor) -> pd.Series:
+def funnel_totals(db: Database, actor: Actor, period: Period = ALL_TIME) -> pd.Series:
     """Every campaign together, in leads: the five stages and their rates.
 
     Summing the per-campaign rows would count a lead once per campaign (a lead in three
     campaigns who replied once would be three replies), so each stage counts distinct leads.
     """
     actor.require(Permission.view_reports)
-    sent = and_(Message.step == 0, Message.status.in_(SENT_STATUSES))
+    sent = _first_touches_in(period, and_(Message.step == 0, Message.status.in_(SENT_STATUSES)))
+    cohort = period.conditions(CampaignLead.created_at)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         enrolled, replied = session.execute(
             select(func.count(func.distinct(CampaignLead.lead_id)),
                    func.count(func.distinct(case((CampaignLead.replied_at.is_not(None),
                                                   CampaignLead.lead_id)))))
+            .where(*cohort)
         ).one()
         contacted, delivered = session.execute(
             select(func.count(func.distinct(Message.lead_id)),
@@ -119,7 +132,7 @@ def funnel_totals(db: Database, actor: Actor) -> pd.Series:
         opted_out = session.scalar(
             select(func.count(func.distinct(Lead.id)))
             .join_from(Lead, CampaignLead, CampaignLead.lead_id == Lead.id)
-            .where(_opted_out_after_enrolment())
+            .where(_opted_out_after_enrolment(), *cohort)
         )
     totals = pd.DataFrame([{"enrolled": enrolled, "sent": contacted, "delivered": delivered,
                             "replied": replied, "opted_out": opted_out}])
@@ -131,7 +144,13 @@ def _frame(result: Any, columns: list[str]) -> pd.DataFrame:
 
 
 def funnel_breakdown(
-    db: Database, actor: Actor, campaign_id: int, by: Breakdown, *, limit: int = MAX_BREAKDOWN_ROWS
+    db: Database,
+    actor: Actor,
+    campaign_id: int,
+    by: Breakdown,
+    period: Period = ALL_TIME,
+    *,
+    limit: int = MAX_BREAKDOWN_ROWS,
 ) -> pd.DataFrame:
     """One campaign's funnel by A/B variant, lead industry, lead title or hour of first send (UTC).
 
@@ -164,7 +183,7 @@ def funnel_breakdown(
         # this campaign's first touches from their index instead of every message.
         .outerjoin(first, and_(first.campaign_lead_id == CampaignLead.id, first.step == 0,
                                first.campaign_id == campaign_id))
-        .where(CampaignLead.campaign_id == campaign_id)
+        .where(CampaignLead.campaign_id == campaign_id, *period.conditions(CampaignLead.created_at))
         .group_by(key)
     )
     if by == "hour":

@@ -5,7 +5,7 @@ Each command group lives in its own module and registers itself on `app` here.
 
 from __future__ import annotations
 
-from core.cli import campaigns, leads, messages, replies, setup, suppressions, tenants, users
+from core.cli import audit, campaigns, leads, messages, replies, setup, suppressions, tenants, users
 from core.cli.base import app
 
 app.add_typer(tenants.app, name="tenants", help="Create and list tenants.")
@@ -15,6 +15,7 @@ app.add_typer(leads.app, name="leads", help="Import, export and reply to leads."
 app.add_typer(suppressions.app, name="suppressions", help="Import suppression lists.")
 app.add_typer(campaigns.app, name="campaigns", help="Create campaigns and run them.")
 app.add_typer(messages.app, name="messages", help="The send ledger.")
+app.add_typer(audit.app, name="audit", help="Export the audit log.")
 app.command("init", help="Create or upgrade the database schema.")(setup.init)
 
 __all__ = ["app"]

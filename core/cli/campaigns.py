@@ -1,4 +1,7 @@
-"""`campaigns create|start|pause|resume|cancel|retry-failed|status|list`."""
+"""`campaigns create|start|pause|resume|cancel|retry-failed|status|list`, housekeeping and the A/B test.
+
+Housekeeping: `clone|archive|restore|delete`; the A/B test: `ab-result|keep-winner`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,13 @@ from typing import Annotated
 
 import typer
 
+from core.ab_test import ab_result, keep_winner
+from core.campaign_housekeeping import (
+    archive_campaign,
+    clone_campaign,
+    delete_campaign,
+    restore_campaign,
+)
 from core.campaigns import (
     CampaignView,
     campaign_progress,
@@ -79,16 +89,51 @@ def _life_cycle_command(verb: str, action: LifeCycleAction) -> None:
             campaign = action(db, actor, campaign_id)
         if as_json:
             print_json({"id": campaign.id, "status": campaign.status,
-                        "status_reason": campaign.status_reason})
+                        "status_reason": campaign.status_reason,
+                        "archived": campaign.archived_at is not None})
         else:
-            typer.echo(f"campaign {campaign.id} is {campaign.status}")
+            typer.echo(f"campaign {campaign.id} is {campaign.status}"
+                       + (" (archived)" if campaign.archived_at else ""))
 
     command.__doc__ = f"{verb.capitalize()} a campaign."
 
 
 for _verb, _action in (("start", start_campaign), ("pause", pause_campaign),
-                       ("resume", resume_campaign), ("cancel", cancel_campaign)):
+                       ("resume", resume_campaign), ("cancel", cancel_campaign),
+                       ("archive", archive_campaign), ("restore", restore_campaign)):
     _life_cycle_command(_verb, _action)
+
+
+@app.command("clone")
+@user_errors
+def clone(
+    campaign_id: int = typer.Argument(..., metavar="ID", help="The campaign to copy (any status)."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"id", "name"} of the copy.'),
+) -> None:
+    """Copy a campaign's settings into a new draft named "Copy of ..."."""
+    with database() as db:
+        actor = system_actor(tenant_of_campaign(db, campaign_id))
+        copy = clone_campaign(db, actor, campaign_id)
+    if as_json:
+        print_json({"id": copy.id, "name": copy.name})
+    else:
+        typer.echo(f"created draft campaign {copy.id}: {copy.name}")
+
+
+@app.command("delete")
+@user_errors
+def delete(
+    campaign_id: int = typer.Argument(..., metavar="ID", help="The draft to delete."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a draft that never sent anything (a finished campaign is archived instead)."""
+    with database() as db:
+        actor = system_actor(tenant_of_campaign(db, campaign_id))
+        campaign = get_campaign(db, actor, campaign_id)
+        if not yes and not typer.confirm(f"Delete draft campaign {campaign.id} '{campaign.name}'?"):
+            fail("nothing deleted")
+        name = delete_campaign(db, actor, campaign_id)
+    typer.echo(f"deleted draft campaign {campaign_id}: {name}")
 
 
 @app.command("retry-failed")
@@ -159,13 +204,52 @@ def status(
 @user_errors
 def list_(
     tenant: str = typer.Option(..., help="The tenant's name."),
+    archived: bool = typer.Option(False, "--archived", help="Only the archived campaigns."),
+    all_: bool = typer.Option(False, "--all", help="Archived campaigns too."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
+    """The tenant's campaigns, newest first (archived ones with --archived or --all)."""
     with database() as db:
-        campaigns = list_campaigns(db, system_actor(tenant_id_by_name(db, tenant)))
+        campaigns = list_campaigns(db, system_actor(tenant_id_by_name(db, tenant)),
+                                   archived=None if all_ else archived)
     if as_json:
-        print_json([{"id": c.id, "name": c.name, "channel": c.channel, "status": c.status}
-                    for c in campaigns])
+        print_json([{"id": c.id, "name": c.name, "channel": c.channel, "status": c.status,
+                     "archived": c.archived_at is not None} for c in campaigns])
         return
     for c in campaigns:
-        typer.echo(f"{c.id:>5}  {c.name:<30} {c.channel:<5} {c.status}")
+        typer.echo(f"{c.id:>5}  {c.name:<30} {c.channel:<5} {c.status}"
+                   + (" (archived)" if c.archived_at else ""))
+
+
+@app.command("ab-result")
+@user_errors
+def ab_result_(
+    campaign_id: int = typer.Argument(..., metavar="ID", help="The campaign's id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Each variant's reply rate and whether the difference is significant (Fisher's exact test)."""
+    with database() as db:
+        actor = system_actor(tenant_of_campaign(db, campaign_id))
+        result = ab_result(db, actor, campaign_id)
+    if as_json:
+        print_json(result)
+        return
+    for v in result.variants:
+        typer.echo(f"  variant {v.name:<8} {plural(v.sent, 'lead'):>12} sent, {v.replied:,} replied "
+                   f"({v.reply_rate:.1%})")
+    typer.echo(result.verdict)
+    if result.kept:
+        typer.echo(f"variant {result.kept} was kept")
+
+
+@app.command("keep-winner")
+@user_errors
+def keep_winner_(
+    campaign_id: int = typer.Argument(..., metavar="ID", help="The campaign's id."),
+    variant: str = typer.Argument(..., help="The variant to keep, e.g. B."),
+) -> None:
+    """Move the leads not yet drafted or sent to VARIANT and give it every new lead."""
+    with database() as db:
+        actor = system_actor(tenant_of_campaign(db, campaign_id))
+        moved = keep_winner(db, actor, campaign_id, variant)
+    typer.echo(f"campaign {campaign_id}: variant {variant} kept, {plural(moved, 'lead')} moved to it")

@@ -26,4 +26,4 @@ def list_(
                      "body": m.body} for m in messages])
         return
     for m in messages:
-        typer.echo(f"{m.id:>7}  lead {m.lead_id:<7} step {m.step}  {m.status:<9} {m.to}")
+        typer.echo(f"{m.id:>7}  lead {m.lead_id or 'erased':<7} step {m.step}  {m.status:<9} {m.to}")

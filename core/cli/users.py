@@ -16,7 +16,7 @@ app = typer.Typer(no_args_is_help=True)
 @user_errors
 def create(
     tenant: str = typer.Option(..., help="The tenant's name."),
-    username: str = typer.Option(..., help="Login name, unique across tenants."),
+    username: str = typer.Option(..., help="Login name, unique within the tenant."),
     role: str = typer.Option(..., help="owner, admin, manager or analyst."),
     name: str = typer.Option("", help="Display name (defaults to the username)."),
     email: str = typer.Option("", help="Email address."),

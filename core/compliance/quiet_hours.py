@@ -5,12 +5,13 @@ The window comes from the tenant (`Tenant.quiet_hours_start/end`, `weekdays_only
 zone is the lead's own time zone when known; otherwise every zone its phone number (or, lacking
 one, its country) could be in, and the message may only go when the window is open in all of them:
 the most restrictive reading. Arithmetic is done on aware datetimes with zoneinfo, so DST changes
-move the window with the local clock.
+move the window with the local clock. Days on which nothing may go out at all (public holidays,
+core.compliance.public_holidays) close the window for the whole local day.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -25,6 +26,7 @@ from core.errors import ValidationError
 DEFAULT_START = time(8, 0)
 DEFAULT_END = time(21, 0)
 SEARCH_DAYS = 9  # a weekly window always opens within this many days
+CLOSED_DAYS_SEARCH_DAYS = 40  # ... and within this many when whole days (holidays) may be closed
 _UNKNOWN_ZONE = "Etc/Unknown"
 
 
@@ -46,6 +48,18 @@ class SendWindow:
         if self.start < self.end:
             return self.start <= clock < self.end
         return clock >= self.start or clock < self.end
+
+    def describe(self) -> str:
+        """The window in words: "08:00 to 21:00", "22:00 to 06:00 the next morning, weekdays only"."""
+        if self.start == self.end:
+            hours = "all day"
+        else:
+            overnight = " the next day" if self.end < self.start else ""
+            hours = f"{self.start:%H:%M} to {self.end:%H:%M}{overnight}"
+        return f"{hours}, weekdays only" if self.weekdays_only else f"{hours}, every day"
+
+
+ClosedDay = Callable[[date], bool]
 
 
 def parse_clock(value: str, *, what: str = "time") -> time:
@@ -125,13 +139,21 @@ def _country_zones(region: str) -> tuple[str, ...]:
     return tuple(phone_timezones._country_level_time_zones_for_number(example))
 
 
-def _window_starts(window: SendWindow, zone: ZoneInfo, around: datetime) -> list[datetime]:
-    """The instants at which the window opens in `zone` over the next SEARCH_DAYS days."""
+def _window_starts(
+    window: SendWindow, zone: ZoneInfo, around: datetime, *, days: int = SEARCH_DAYS, midnights: bool = False
+) -> list[datetime]:
+    """The instants at which the window opens in `zone` over the next `days` days.
+
+    With `midnights`, each local midnight too: a window open across midnight whose evening was a
+    closed day opens again when the day changes.
+    """
     local_day = around.astimezone(zone).date()
     starts = []
-    for offset in range(-1, SEARCH_DAYS):
+    for offset in range(-1, days):
         day = local_day + timedelta(days=offset)
         starts.append(_local_instant(day, window.start, zone))
+        if midnights:
+            starts.append(_local_instant(day, time(0, 0), zone))
     return starts
 
 
@@ -144,22 +166,42 @@ def _local_instant(day: date, clock: time, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, clock, tzinfo=zone).astimezone(UTC)
 
 
-def is_open(window: SendWindow, zones: Iterable[ZoneInfo], instant: datetime) -> bool:
-    return all(window.is_open_at(instant.astimezone(zone)) for zone in zones)
+def is_open(
+    window: SendWindow, zones: Iterable[ZoneInfo], instant: datetime, closed_day: ClosedDay | None = None
+) -> bool:
+    for zone in zones:
+        local = instant.astimezone(zone)
+        if not window.is_open_at(local) or (closed_day is not None and closed_day(local.date())):
+            return False
+    return True
 
 
-def next_send_time(window: SendWindow, zones: list[ZoneInfo], now: datetime) -> datetime:
-    """`now` when the window is open in every zone, else the first instant it is (UTC)."""
+def next_send_time(
+    window: SendWindow, zones: list[ZoneInfo], now: datetime, closed_day: ClosedDay | None = None
+) -> datetime:
+    """`now` when the window is open in every zone, else the first instant it is (UTC).
+
+    `closed_day(local_date)` says whether a whole local day is closed (a public holiday).
+    """
     now = now.astimezone(UTC)
-    if is_open(window, zones, now):
+    if is_open(window, zones, now, closed_day):
         return now
+    days = SEARCH_DAYS if closed_day is None else CLOSED_DAYS_SEARCH_DAYS
     candidates = sorted(
-        {start for zone in zones for start in _window_starts(window, zone, now) if start > now}
+        {
+            start
+            for zone in zones
+            for start in _window_starts(window, zone, now, days=days, midnights=closed_day is not None)
+            if start > now
+        }
     )
     for candidate in candidates:
-        if is_open(window, zones, candidate):
+        if is_open(window, zones, candidate, closed_day):
             return candidate
     # The zones are too far apart for one shared window: open with the zone whose clock is
     # furthest behind, so nobody is messaged before their window opens.
     latest = min(zones, key=lambda z: now.astimezone(z).utcoffset() or timedelta(0))
-    return next_send_time(window, [latest], now)
+    if len(zones) > 1:
+        return next_send_time(window, [latest], now, closed_day)
+    # Closed for longer than the search reaches (never with real calendars): try again then.
+    return candidates[-1]

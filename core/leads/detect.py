@@ -20,6 +20,7 @@ from core.leads.vocabulary import HONORIFICS, US_STATE_CODES, fold
 SAMPLE_VALUES = 200  # non-empty values read per column
 SAMPLE_ROWS = 5_000  # rows looked through for them
 MOSTLY = 0.8  # the share of values that makes a column "mostly" something
+MAX_HONORIFIC_CHARS = 12  # 'Mademoiselle'; longer values are not folded to be compared
 
 # What a column can be found to hold, with the words its evidence uses.
 CONTENT_WORDS: dict[str, str] = {
@@ -60,10 +61,16 @@ class ContentShare:
 
 def sample_values(frame: Any, headers: Sequence[str]) -> dict[str, list[str]]:
     """The first SAMPLE_VALUES non-empty values of each column, from the first SAMPLE_ROWS rows."""
-    head = frame.head(SAMPLE_ROWS)
     samples: dict[str, list[str]] = {}
     for header in headers:
-        values = [v.strip() for v in head[header].tolist() if v and v.strip()]
+        column = frame[header]
+        values: list[str] = []
+        # A slice at a time: most columns fill their sample in the first rows.
+        for start in range(0, min(len(column), SAMPLE_ROWS), SAMPLE_VALUES):
+            cells = column.iloc[start : start + SAMPLE_VALUES].tolist()
+            values.extend(v.strip() for v in cells if v and v.strip())
+            if len(values) >= SAMPLE_VALUES:
+                break
         samples[header] = values[:SAMPLE_VALUES]
     return samples
 
@@ -126,7 +133,7 @@ class ContentReader:
                 counts["national_id"] += 1
             if _PHONE_LIKE.match(value) and sum(c.isdigit() for c in value) >= 7:
                 counts["phone"] += self._is_phone(value)
-            if fold(value) in HONORIFICS:
+            if len(value) <= MAX_HONORIFIC_CHARS and fold(value) in HONORIFICS:
                 counts["honorific"] += 1
             if len(value) == 2 and value.isalpha():
                 code = value.upper()

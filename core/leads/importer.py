@@ -174,6 +174,18 @@ def _outcomes(normaliser: LeadNormaliser, table: RawTable, start: int, stop: int
     return outcomes
 
 
+def require_lead_rows(table: RawTable, file_name: str) -> RawTable:
+    """The table, unless its header row has no lead below it (blank rows are no leads): such a
+    file is refused before anything is offered or recorded."""
+    if not table.frame.ne("").to_numpy().any():
+        where = f"the sheet '{table.sheet}' of '{file_name}'" if table.sheet else f"'{file_name}'"
+        raise ValidationError(
+            f"{where} has a header row (row {table.header_row}) but no leads below it: nothing to "
+            "import; add the leads under the header row and upload it again"
+        )
+    return table
+
+
 def load_table(db: Database, actor: Actor, data: bytes, file_name: str, sheet: str | None = None) -> RawTable:
     """Read an upload with the configured limits (for the wizard's first step)."""
     actor.require(Permission.manage_leads)
@@ -312,6 +324,7 @@ def import_table(
     `phone_country` is the country national phone numbers are read in (the tenant's by default).
     """
     actor.require(Permission.manage_leads)
+    require_lead_rows(table, file_name)
     policy = _policy(on_duplicate)
     normaliser = _normaliser(db, actor, table, mapping, phone_country)
     checked_mapping = normaliser.mapping

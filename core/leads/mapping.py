@@ -1,4 +1,10 @@
-"""Column mapping: spreadsheet headers matched to lead fields, and mappings saved per tenant.
+"""Column mapping: the suggestion for a file's columns, checks on a mapping, and mappings saved
+per tenant.
+
+The suggestion reads each header (core/leads/headers.py, words from core/leads/vocabulary.py) and,
+where the header says nothing or calls honorifics a title, a sample of the column's values
+(core/leads/detect.py); it gives every column a target, a confidence and its evidence, and leaves
+sensitive columns out with the reason. A mapping file or the dashboard corrects it column by column.
 
 Every step is linear in the number of columns (set and dict look-ups, never a column compared
 with every other), and a lead keeps at most `max_custom_fields` custom fields: the suggestion
@@ -359,9 +365,3 @@ def mapping_suggestion(
             )
         )
     return MappingSuggestion(columns, saved=True)
-
-
-def mapping_for(db: Database, actor: Actor, headers: Sequence[str]) -> tuple[dict[str, str], bool]:
-    """The mapping to offer for these headers and whether it is one the tenant saved."""
-    suggestion = mapping_suggestion(db, actor, headers)
-    return suggestion.mapping, suggestion.saved

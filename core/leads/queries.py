@@ -115,7 +115,7 @@ def list_leads(
     db: Database, actor: Actor, where: LeadFilter = LeadFilter(), *, page: int = 1, page_size: int = 50
 ) -> LeadPage:
     """One page of the filtered leads, newest first; counting and paging happen in the database."""
-    actor.require(Permission.manage_leads)
+    actor.require(Permission.view_leads)
     page_size = max(1, min(page_size, MAX_PAGE_SIZE))
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         total = session.scalar(_filtered(select(func.count(Lead.id)), where)) or 0
@@ -135,7 +135,7 @@ def list_leads(
 
 def list_tags(db: Database, actor: Actor) -> list[tuple[str, int]]:
     """Every tag of the tenant with how many leads carry it, most used first."""
-    actor.require(Permission.manage_leads)
+    actor.require(Permission.view_leads)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         rows = session.execute(
             select(LeadTag.tag, func.count(LeadTag.lead_id))
@@ -146,7 +146,7 @@ def list_tags(db: Database, actor: Actor) -> list[tuple[str, int]]:
 
 
 def list_imports(db: Database, actor: Actor, limit: int = 50) -> list[ImportView]:
-    actor.require(Permission.manage_leads)
+    actor.require(Permission.view_leads)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         imports = session.execute(
             select(LeadImport.id, LeadImport.file_name, LeadImport.status, LeadImport.rows_total,
@@ -186,8 +186,8 @@ def rejects_frame(rejects: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 def warnings_frame(warnings: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """The warnings on imported rows for download: row and what was changed or left out."""
-    records = [{"row": w["row"], "warning": w["warning"]} for w in warnings]
-    return pd.DataFrame(records, columns=["row", "warning"])
+    return pd.DataFrame([{"row": w["row"], "warning": w["warning"]} for w in warnings],
+                        columns=["row", "warning"])
 
 
 def _owned_ids(session: Any, lead_ids: Sequence[int]) -> list[int]:
@@ -269,7 +269,8 @@ class OptOutUndone:
 OPT_OUT_NAMES_SHOWN = 10
 
 
-def _lead_name(row: Any) -> str:
+def lead_name(row: Any) -> str:
+    """What a person calls the lead: its name, else its email or phone, else its number."""
     name = " ".join(p for p in (row.first_name, row.last_name) if p)
     return name or row.email or row.phone or f"lead #{row.id}"
 
@@ -288,7 +289,7 @@ def plan_opt_out(db: Database, actor: Actor, lead_ids: Sequence[int]) -> OptOutP
         emails = {r.email for r in rows if r.email}
         suppressed = len(suppressed_addresses(session, Channel.sms, phones))
         suppressed += len(suppressed_addresses(session, Channel.email, emails))
-    names = tuple(_lead_name(r) for r in rows)
+    names = tuple(lead_name(r) for r in rows)
     return OptOutPlan(
         lead_ids=tuple(ids),
         names=names[:OPT_OUT_NAMES_SHOWN],

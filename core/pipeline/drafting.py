@@ -18,6 +18,7 @@ from sqlalchemy import case, literal
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import ColumnElement
 
+from core import merge_fields
 from core.compliance.segments import GSM7_PART, GSM7_SINGLE
 from core.config import Settings
 from core.pipeline import prompts
@@ -48,6 +49,14 @@ def variant_names(variants: list[Any]) -> list[str]:
     return [str(v.get("name")) for v in variants if isinstance(v, dict) and v.get("name")]
 
 
+def weighted_variant_names(variants: list[Any]) -> list[str]:
+    """The variants new leads are dealt to: all, but one given weight 0 ("keep the winner")."""
+    return [
+        str(v.get("name")) for v in variants
+        if isinstance(v, dict) and v.get("name") and v.get("weight", 1) != 0
+    ]
+
+
 def variant_index(lead_id: Any, count: int) -> Any:
     """The one A/B rule, for an int or a SQL expression alike: the lead id modulo the count.
 
@@ -60,7 +69,7 @@ def variant_index(lead_id: Any, count: int) -> Any:
 
 def assign_variant(lead_id: int, variants: list[Any]) -> str:
     """The A/B variant of a lead: stable, so a re-run never switches it."""
-    names = variant_names(variants)
+    names = weighted_variant_names(variants)
     if not names:
         return "A"
     return names[variant_index(lead_id, len(names))]
@@ -70,7 +79,7 @@ def variant_expression(
     lead_id: ColumnElement[int] | InstrumentedAttribute[int], variants: list[Any]
 ) -> ColumnElement[Any]:
     """`assign_variant` as a SQL expression over a lead id column, for enrolment in bulk."""
-    names = variant_names(variants)
+    names = weighted_variant_names(variants)
     if len(names) <= 1:
         return literal(names[0] if names else "A")
     index = variant_index(lead_id, len(names))
@@ -83,19 +92,25 @@ def step_prompt(campaign: CampaignData, step: int) -> str | None:
     return None
 
 
-def campaign_instructions(campaign: CampaignData, variant: str, step: int) -> str:
+def campaign_instructions(
+    campaign: CampaignData, variant: str, step: int, lead: dict[str, Any] | None = None
+) -> str:
+    """The campaign's prompt with its variant's and step's; merge fields filled for `lead` when given."""
     parts = [campaign.system_prompt.strip()]
     if extra := variant_prompt(campaign, variant):
-        parts.append(f"Variant {variant}: {extra.strip()}")
+        parts.append(f"{prompts.VARIANT_LINE_PREFIX} {variant}: {extra.strip()}")
     if extra := step_prompt(campaign, step):
         parts.append(f"This is follow-up {step}: {extra.strip()}" if step else extra.strip())
     elif step:
         parts.append(f"This is follow-up {step}: refer briefly to the earlier message, add one new reason.")
-    return "\n".join(p for p in parts if p)
+    text = "\n".join(p for p in parts if p)
+    return merge_fields.fill(text, lead) if lead is not None else text
 
 
-def system_prompt_for(campaign: CampaignData, *, step: int, variant: str, canary: str) -> tuple[str, str]:
-    """(the full system prompt, its fixed part that a draft must never repeat)."""
+def system_prompt_for(
+    campaign: CampaignData, *, step: int, variant: str, canary: str, lead: dict[str, Any] | None = None
+) -> tuple[str, str]:
+    """(the full system prompt, its fixed part that a draft must never repeat); `lead` fills merge fields."""
     if campaign.channel == "sms":
         opt_out = (
             f"End with the exact line: {prompts.SMS_OPT_OUT_LINE}"
@@ -115,9 +130,10 @@ def system_prompt_for(campaign: CampaignData, *, step: int, variant: str, canary
         earlier_block=prompts.BLOCK_EARLIER,
         format_rules=format_rules,
         canary=canary,
+        instructions_header=prompts.CAMPAIGN_INSTRUCTIONS_HEADER,
         campaign_prompt="{campaign_prompt}",
     )
-    full = fixed.replace("{campaign_prompt}", campaign_instructions(campaign, variant, step))
+    full = fixed.replace("{campaign_prompt}", campaign_instructions(campaign, variant, step, lead))
     return full, fixed.split("Confidential marker")[0]
 
 
@@ -145,7 +161,7 @@ def compose_request(
     nonce: str,
 ) -> tuple[str, str]:
     """(system prompt, request): the lead, the facts and earlier messages as delimited untrusted data."""
-    system, _ = system_prompt_for(campaign, step=step, variant=variant, canary=canary)
+    system, _ = system_prompt_for(campaign, step=step, variant=variant, canary=canary, lead=lead)
     blocks = [
         prompts.data_block(prompts.BLOCK_LEAD, nonce, _lead_for_prompt(lead)),
         prompts.data_block(prompts.BLOCK_RESEARCH, nonce, facts),

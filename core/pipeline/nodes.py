@@ -23,11 +23,10 @@ from sqlalchemy.orm import Session
 
 from core.channels.base import NotSent, OutgoingMessage
 from core.channels.outbox import OutboxSender
-from core.compliance.quiet_hours import (
-    next_send_time,
-    window_from_settings,
-    zones_for_recipient,
-)
+from core.compliance.frequency import CapHold, ContactCaps, cap_hold
+from core.compliance.public_holidays import recipient_country
+from core.compliance.quiet_hours import window_from_settings, zones_for_recipient
+from core.compliance.send_rules import Deferral, window_deferral
 from core.db import Database
 from core.errors import LeadflowError, ProviderAccountRefused
 from core.llm.calls import ModelCallFailed, ModelReply, call_model
@@ -67,6 +66,7 @@ from core.pipeline.store import (
     write_ledger_row,
 )
 from core.sender_verification import hold_campaign_for_unverified_sender
+from core.tenants import in_zone, tenant_time_zone
 from core.text import plural
 
 log = get_logger(__name__)
@@ -166,8 +166,9 @@ def account_refused(ctx: PipelineContext, node: str, reason: str, **data: Any) -
     }
 
 
-def send_window_opens(ctx: PipelineContext) -> datetime:
-    """Now when the recipient's send window is open, else when it next opens."""
+def send_deferral(ctx: PipelineContext, at: datetime | None = None) -> Deferral | None:
+    """None when the recipient's send window is open (and it is no public holiday they are spared)
+    at `at` (default now); else when it opens, and why not before."""
     tenant, campaign, lead = ctx.tenant, ctx.campaign, ctx.lead
     window = window_from_settings(
         tenant.quiet_hours_start, tenant.quiet_hours_end, tenant.weekdays_only, campaign.quiet_hours
@@ -178,7 +179,46 @@ def send_window_opens(ctx: PipelineContext) -> datetime:
         country=lead.get("country"),
         default_country=tenant.default_country,
     )
-    return next_send_time(window, zones, ctx.now)
+    holidays_of = None
+    if tenant.skip_public_holidays:
+        holidays_of = tenant.holiday_country or recipient_country(
+            country=lead.get("country"), phone=lead.get("phone"), default_country=tenant.default_country
+        )
+    return window_deferral(window, zones, at or ctx.now, holiday_country=holidays_of)
+
+
+def contact_caps(tenant: TenantData) -> ContactCaps:
+    return ContactCaps(per_day=tenant.contact_cap_per_day, per_week=tenant.contact_cap_per_week)
+
+
+def capped(ctx: PipelineContext, hold: CapHold) -> Deferral:
+    """The lead is over a contact cap: due when the cap and the send window both allow."""
+    later = send_deferral(ctx, hold.until)
+    reason = f"contact cap reached ({hold.cap}, all campaigns together)"
+    return Deferral(later.until if later else hold.until, reason)
+
+
+def cap_deferral(ctx: PipelineContext) -> Deferral | None:
+    """The contact caps as the ledger stands now (the send decides again under the lead's lock)."""
+    caps = contact_caps(ctx.tenant)
+    if not caps.active or ctx.db is None or ctx.enrolment.id is None:
+        return None
+    with ctx.db.session(tenant_id=ctx.tenant.id, read_only=True) as session:
+        this_step = (ctx.enrolment.id, ctx.enrolment.step)
+        hold = cap_hold(session, caps, lead_id=int(ctx.lead["id"]), now=ctx.now, excluding=this_step)
+    return None if hold is None else capped(ctx, hold)
+
+
+def deferred(ctx: PipelineContext, node: str, deferral: Deferral) -> dict[str, Any]:
+    """The lead waits: the reason and when it is due again, in the tenant's own clock."""
+    zone = tenant_time_zone(ctx.tenant.time_zone, ctx.tenant.default_country)
+    return _ended(
+        ctx,
+        node,
+        LeadStatus.deferred,
+        f"{deferral.reason}; due again at {in_zone(deferral.until, zone)}",
+        next_action_at=deferral.until,
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -240,17 +280,9 @@ def validate(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         )
         if unverified:
             return _ended(ctx, "validate", LeadStatus.pending, unverified, level="warning")
-    if ctx.mode == "run":
-        opens = send_window_opens(ctx)
-        if opens > ctx.now:
-            # Deferred before any spend: the draft is written when the window is open.
-            return _ended(
-                ctx,
-                "validate",
-                LeadStatus.deferred,
-                f"outside the recipient's send window; due again at {opens.isoformat()}",
-                next_action_at=opens,
-            )
+    if ctx.mode == "run" and (waits := send_deferral(ctx) or cap_deferral(ctx)):
+        # Deferred before any spend: the draft is written when the lead may be messaged.
+        return deferred(ctx, "validate", waits)
     resume = bool(ctx.mode == "run" and enrolment.approved_at and enrolment.draft_body)
     return {
         "resume_approved": resume,
@@ -569,15 +601,8 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     resumed = bool(state.get("resume_approved"))
     body = (ctx.enrolment.draft_body if resumed else state.get("draft_body")) or ""
     subject = ctx.enrolment.draft_subject if resumed else state.get("draft_subject")
-    opens = send_window_opens(ctx)
-    if opens > ctx.now:
-        return _ended(
-            ctx,
-            "send",
-            LeadStatus.deferred,
-            f"the send window closed; due again at {opens.isoformat()}",
-            next_action_at=opens,
-        )
+    if waits := send_deferral(ctx):
+        return deferred(ctx, "send", waits)
     sender = ctx.runtime.sender(ctx.channel)
     ctx.runtime.gate.acquire_send(tenant_id=ctx.tenant.id, campaign_id=ctx.campaign.id, channel=ctx.channel)
     address = ctx.address or ""
@@ -614,6 +639,7 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         idempotency_key=key,
         now=ctx.now,
         deliver=deliver,
+        caps=contact_caps(ctx.tenant),
     )
     if ledger.lease_lost:
         return {
@@ -621,6 +647,8 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
             "reason": "lease lost",
             "events": [event(ctx, "send", "the lease expired before sending: not sent", level="warning")],
         }
+    if ledger.capped is not None:
+        return deferred(ctx, "send", capped(ctx, ledger.capped))
     if ledger.suppressed:
         return _ended(
             ctx,

@@ -8,11 +8,12 @@ An edit passes the guard again before it is accepted.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from core.audit import record_audit
@@ -21,7 +22,7 @@ from core.errors import Conflict, LeadflowError, NotFound, ValidationError
 from core.models import Campaign, CampaignLead, Event, Lead, LeadStatus, Tenant
 from core.permissions import Actor, Permission
 from core.pipeline.drafting import guard_rules_for
-from core.pipeline.guard import check_draft
+from core.pipeline.guard import GuardResult, check_draft
 from core.pipeline.store import campaign_data, lead_data, tenant_data
 
 
@@ -49,23 +50,79 @@ class BulkResult:
     refused: dict[int, str]  # campaign_lead_id -> why
 
 
+class ReviewSort(enum.StrEnum):
+    """The orders a reviewer may read the queue in; the values are what the page shows."""
+
+    oldest = "Oldest first"
+    newest = "Newest first"
+    flagged = "Flagged by the checks first"
+    cost = "Most expensive first"
+    lead = "Lead name, A to Z"
+
+
+class GuardFilter(enum.StrEnum):
+    any = "Any check result"
+    passed = "Passed the checks"
+    flagged = "Flagged by the checks"
+
+
+@dataclass(frozen=True)
+class ReviewFilter:
+    """Which drafts the queue shows and in what order; the default is every draft, oldest first."""
+
+    campaign_id: int | None = None
+    guard: GuardFilter = GuardFilter.any
+    variant: str | None = None
+    sort: ReviewSort = ReviewSort.oldest
+
+
+# Any select over campaign_leads: the filters keep the statement's own row type.
+_Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
+
+
+def _guard_passed() -> Any:
+    return CampaignLead.guard_result["passed"].as_boolean()
+
+
+def _filtered(query: _Query, view: ReviewFilter) -> _Query:
+    query = query.where(CampaignLead.status == LeadStatus.awaiting_approval.value)
+    if view.campaign_id is not None:
+        query = query.where(CampaignLead.campaign_id == view.campaign_id)
+    if view.variant is not None:
+        query = query.where(CampaignLead.variant == view.variant)
+    if view.guard is GuardFilter.passed:
+        query = query.where(_guard_passed().is_(True))
+    elif view.guard is GuardFilter.flagged:
+        # A draft without a verdict is flagged too: nothing says it passed.
+        query = query.where(func.coalesce(_guard_passed(), False).is_(False))
+    return query
+
+
+def _ordered(query: _Query, sort: ReviewSort) -> _Query:
+    tie = CampaignLead.id.desc() if sort is ReviewSort.newest else CampaignLead.id
+    orders: dict[ReviewSort, list[Any]] = {
+        ReviewSort.oldest: [CampaignLead.updated_at],
+        ReviewSort.newest: [CampaignLead.updated_at.desc()],
+        ReviewSort.flagged: [func.coalesce(_guard_passed(), False), CampaignLead.updated_at],
+        ReviewSort.cost: [CampaignLead.cost_microusd.desc(), CampaignLead.updated_at],
+        ReviewSort.lead: [func.lower(func.coalesce(Lead.first_name, "")),
+                          func.lower(func.coalesce(Lead.last_name, ""))],
+    }
+    return query.order_by(*orders[sort], tie)
+
+
 def review_queue(
-    db: Database, actor: Actor, *, campaign_id: int | None = None, limit: int = 100, offset: int = 0
+    db: Database, actor: Actor, view: ReviewFilter = ReviewFilter(), *, limit: int = 100, offset: int = 0
 ) -> list[ReviewItem]:
-    """Drafts awaiting approval, oldest first; `offset` pages through them."""
+    """Drafts awaiting approval that `view` selects, in its order; `offset` pages through them."""
     actor.require(Permission.review_drafts)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         query = (
             select(CampaignLead, Lead, Campaign.channel)
             .join(Lead, Lead.id == CampaignLead.lead_id)
             .join(Campaign, Campaign.id == CampaignLead.campaign_id)
-            .where(CampaignLead.status == LeadStatus.awaiting_approval.value)
-            .order_by(CampaignLead.updated_at, CampaignLead.id)
-            .limit(limit)
-            .offset(offset)
         )
-        if campaign_id is not None:
-            query = query.where(CampaignLead.campaign_id == campaign_id)
+        query = _ordered(_filtered(query, view), view.sort).limit(limit).offset(offset)
         return [
             ReviewItem(
                 campaign_lead_id=cl.id,
@@ -87,16 +144,19 @@ def review_queue(
         ]
 
 
-def review_queue_count(db: Database, actor: Actor, *, campaign_id: int | None = None) -> int:
-    """How many drafts await approval (in one campaign, or in all)."""
+def review_queue_count(db: Database, actor: Actor, view: ReviewFilter = ReviewFilter()) -> int:
+    """How many drafts awaiting approval `view` selects."""
     actor.require(Permission.review_drafts)
-    query = select(func.count(CampaignLead.id)).where(
-        CampaignLead.status == LeadStatus.awaiting_approval.value
-    )
-    if campaign_id is not None:
-        query = query.where(CampaignLead.campaign_id == campaign_id)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
-        return int(session.scalar(query) or 0)
+        return int(session.scalar(_filtered(select(func.count(CampaignLead.id)), view)) or 0)
+
+
+def review_variants(db: Database, actor: Actor, *, campaign_id: int | None = None) -> list[str]:
+    """The variants that drafts awaiting approval belong to, for the queue's filter."""
+    actor.require(Permission.review_drafts)
+    query = _filtered(select(CampaignLead.variant).distinct(), ReviewFilter(campaign_id=campaign_id))
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        return sorted(session.scalars(query))
 
 
 def _awaiting(session: Session, campaign_lead_id: int) -> CampaignLead:
@@ -127,6 +187,49 @@ def _event(session: Session, enrolment: CampaignLead, message: str, now: datetim
     )
 
 
+def _check_edit(
+    db: Database,
+    session: Session,
+    actor: Actor,
+    enrolment: CampaignLead,
+    edited_body: str | None,
+    edited_subject: str | None,
+) -> GuardResult:
+    """The guard's verdict on the draft as edited (None keeps that part as the model wrote it)."""
+    campaign = session.get(Campaign, enrolment.campaign_id)
+    lead = session.get(Lead, enrolment.lead_id)
+    tenant = session.get(Tenant, actor.tenant_id)
+    assert campaign is not None and lead is not None and tenant is not None
+    rules = guard_rules_for(
+        db.settings,
+        tenant_data(tenant),
+        campaign_data(campaign),
+        lead_data(lead),
+        step=enrolment.step,
+        variant=enrolment.variant,
+        canary="",
+    )
+    body = edited_body if edited_body is not None else enrolment.draft_body or ""
+    subject = edited_subject if edited_subject is not None else enrolment.draft_subject
+    return check_draft(body, subject if campaign.channel == "email" else None, rules)
+
+
+def check_edit(
+    db: Database,
+    actor: Actor,
+    campaign_lead_id: int,
+    *,
+    edited_body: str | None = None,
+    edited_subject: str | None = None,
+) -> GuardResult:
+    """What the checks say of an edit before it is submitted, so the queue never shows the
+    model's verdict under a reviewer's text. Nothing is saved."""
+    actor.require(Permission.review_drafts)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        enrolment = _awaiting(session, campaign_lead_id)
+        return _check_edit(db, session, actor, enrolment, edited_body, edited_subject)
+
+
 def _approve_in(
     db: Database,
     session: Session,
@@ -140,22 +243,7 @@ def _approve_in(
     enrolment = _awaiting(session, campaign_lead_id)
     edited = edited_body is not None or edited_subject is not None
     if edited:
-        campaign = session.get(Campaign, enrolment.campaign_id)
-        lead = session.get(Lead, enrolment.lead_id)
-        tenant = session.get(Tenant, actor.tenant_id)
-        assert campaign is not None and lead is not None and tenant is not None
-        rules = guard_rules_for(
-            db.settings,
-            tenant_data(tenant),
-            campaign_data(campaign),
-            lead_data(lead),
-            step=enrolment.step,
-            variant=enrolment.variant,
-            canary="",
-        )
-        body = edited_body if edited_body is not None else enrolment.draft_body or ""
-        subject = edited_subject if edited_subject is not None else enrolment.draft_subject
-        result = check_draft(body, subject if campaign.channel == "email" else None, rules)
+        result = _check_edit(db, session, actor, enrolment, edited_body, edited_subject)
         if not result.passed:
             raise ValidationError("the edited draft does not pass the checks: " + "; ".join(result.problems))
         enrolment.draft_body, enrolment.draft_subject = result.body, result.subject

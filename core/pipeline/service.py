@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from core.channels.outbox import OutboxSender
 from core.compliance.suppression import suppression_reason
 from core.db import Database
-from core.errors import NotFound
+from core.errors import NotFound, ValidationError
 from core.llm.records import ModelCallRecord
 from core.logs import bound, get_logger
 from core.models import (
@@ -281,6 +281,19 @@ class PreviewResult:
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _preview_step_and_variant(campaign: Campaign, step: int, variant: str | None) -> None:
+    """Refuse a step or a variant the campaign does not have (the picker offers only those)."""
+    steps = len(campaign.steps or []) or 1
+    if not 0 <= step < steps:
+        raise ValidationError(f"campaign '{campaign.name}' has no step {step + 1}: it has {steps}")
+    names = variant_names(campaign.variants or [])
+    if variant is not None and variant not in (names or ["A"]):
+        raise ValidationError(
+            f"campaign '{campaign.name}' has no variant '{variant}'"
+            + (f": it has {', '.join(names)}" if names else "")
+        )
+
+
 def _load_for_preview(session: Session, tenant_id: int, campaign_id: int, lead_id: int) -> tuple[Any, ...]:
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
@@ -324,9 +337,13 @@ def _record_calls(session: Session, tenant_id: int, campaign_id: int, calls: lis
 
 
 def preview(
-    db: Database, runtime: PipelineRuntime, actor: Actor, campaign_id: int, lead_id: int
+    db: Database, runtime: PipelineRuntime, actor: Actor, campaign_id: int, lead_id: int,
+    *, step: int = 0, variant: str | None = None,
 ) -> PreviewResult:
     """validate -> research -> compose -> guard for one lead; the model calls are recorded as spend.
+
+    Any step (0 is the first touch) and any A/B variant may be previewed; without a variant the
+    lead's own (the one it was or would be given) is used.
 
     Its model calls pass the runtime's gate like a run's (the dashboard gives it the shared one,
     core.gate.gated_runtime): the rate limits, the campaign's cap and the tenant's monthly
@@ -334,9 +351,11 @@ def preview(
     """
     actor.require(Permission.edit_campaigns)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
-        tenant, campaign, lead, suppression, variant = _load_for_preview(
+        tenant, campaign, lead, suppression, assigned = _load_for_preview(
             session, actor.tenant_id, campaign_id, lead_id
         )
+        _preview_step_and_variant(campaign, step, variant)
+        variant = variant or assigned
         tenant_view, campaign_view, lead_view = tenant_data(tenant), campaign_data(campaign), lead_data(lead)
     canary, nonce = run_secrets()
     context = PipelineContext(
@@ -347,7 +366,7 @@ def preview(
         tenant=tenant_view,
         campaign=campaign_view,
         lead=lead_view,
-        enrolment=EnrolmentData(id=None, step=0, variant=variant, suppression=suppression),
+        enrolment=EnrolmentData(id=None, step=step, variant=variant, suppression=suppression),
         canary=canary,
         nonce=nonce,
     )

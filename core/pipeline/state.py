@@ -28,6 +28,11 @@ class TenantData:
     link_allow_list: tuple[str, ...]
     playbook: dict[str, Any]
     price_overrides: dict[str, Any]
+    time_zone: str | None = None  # the tenant's own clock; None: its country's main zone
+    contact_cap_per_day: int | None = None  # messages per lead per rolling day, all campaigns
+    contact_cap_per_week: int | None = None
+    skip_public_holidays: bool = False
+    holiday_country: str | None = None  # the calendar for holidays; None: the recipient's country
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from core.campaigns import pause_campaign_in
 from core.channels.base import redact_messages_in, redact_secrets
+from core.compliance.frequency import CapHold, ContactCaps, cap_hold, lock_lead
 from core.compliance.suppression import suppress_address, suppression_reason
 from core.db import Database, execute_core, tenant_pinned
 from core.errors import Conflict
@@ -137,6 +138,11 @@ def tenant_data(tenant: Tenant) -> TenantData:
         link_allow_list=tuple(tenant.link_allow_list or ()),
         playbook=dict(tenant.playbook or {}),
         price_overrides=dict(tenant.price_overrides or {}),
+        time_zone=tenant.time_zone,
+        contact_cap_per_day=tenant.contact_cap_per_day,
+        contact_cap_per_week=tenant.contact_cap_per_week,
+        skip_public_holidays=tenant.skip_public_holidays,
+        holiday_country=tenant.holiday_country,
     )
 
 
@@ -180,6 +186,11 @@ _TENANT_COLUMNS = {
     "link_allow_list": Tenant.link_allow_list,
     "playbook": Tenant.playbook,
     "price_overrides": Tenant.price_overrides,
+    "time_zone": Tenant.time_zone,
+    "contact_cap_per_day": Tenant.contact_cap_per_day,
+    "contact_cap_per_week": Tenant.contact_cap_per_week,
+    "skip_public_holidays": Tenant.skip_public_holidays,
+    "holiday_country": Tenant.holiday_country,
 }
 _CAMPAIGN_COLUMNS = {
     "id": Campaign.id,
@@ -355,6 +366,7 @@ class LedgerEntry:
     # Set when the message was delivered in the ledger's own transaction (the outbox).
     provider_message_id: str | None = None
     held: HeldWrite | None = None  # that transaction, still open, for the outcome to commit
+    capped: CapHold | None = None  # the lead's contact caps hold the send back
 
 
 _LEDGER_COLUMNS = (
@@ -431,8 +443,13 @@ def write_ledger_row(
     idempotency_key: str,
     now: datetime,
     deliver: Callable[[Session], str] | None = None,
+    caps: ContactCaps | None = None,
 ) -> LedgerEntry:
     """Commit the `sending` row (suppression and lease checked in the same statement).
+
+    With `caps`, the lead is locked and its recent messages counted in the same transaction
+    first: a lead over a cap gets no row (`capped` says until when), and two workers
+    sending to one lead at once cannot both pass the count.
 
     With `deliver` (a provider that is a table of this database: the outbox), the message is
     delivered in the same transaction and the row is committed as `sent` with the provider id
@@ -466,6 +483,8 @@ def write_ledger_row(
         held = HeldWrite(session, session.begin())
         handed_over = False  # once handed over, the caller commits or releases it
         try:
+            if capped := _cap_refusal(session, caps, params, dialect=dialect, now=now):
+                return capped
             provider_message_id = deliver(session)
             message_id = execute_core(
                 session,
@@ -486,6 +505,8 @@ def write_ledger_row(
             if not handed_over:
                 held.release()
     with db.session(tenant_id=tenant_id) as session, session.begin():
+        if capped := _cap_refusal(session, caps, params, dialect=dialect, now=now):
+            return capped
         message_id = execute_core(session, _LEDGER_INSERTS[dialect], params).scalar()
         if message_id is None:
             refused = _ledger_refusal(session, params)
@@ -505,6 +526,18 @@ def write_ledger_row(
             session, _cached_update(Message, tuple(sorted(sent))), _update_params(sent, row_id=message_id)
         )
         return LedgerEntry(message_id, proceed=True, provider_message_id=provider_message_id)
+
+
+def _cap_refusal(
+    session: Session, caps: ContactCaps | None, params: dict[str, Any], *, dialect: str, now: datetime
+) -> LedgerEntry | None:
+    """Lock the lead and count its recent messages; a refusal when one more would break a cap."""
+    if caps is None or not caps.active:
+        return None
+    lock_lead(session, params["lead_id"], dialect=dialect)
+    this_step = (params["campaign_lead_id"], params["step"])
+    hold = cap_hold(session, caps, lead_id=params["lead_id"], now=now, excluding=this_step)
+    return None if hold is None else LedgerEntry(None, proceed=False, capped=hold)
 
 
 def _ledger_refusal(session: Session, params: dict[str, Any]) -> LedgerEntry:

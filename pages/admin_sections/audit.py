@@ -2,15 +2,42 @@
 
 from __future__ import annotations
 
+import io
+from datetime import date
+from functools import partial
+
 import streamlit as st
 
 from core import admin
+from core.analytics.activity import ExportFormat, export_audit_log
+from core.analytics.period import Period
 from core.db import Database
 from core.permissions import Actor
 from core.text import plural
 from pages.common import run_action
 
 PAGE_KEY = "audit_page"
+EXPORTS: tuple[tuple[ExportFormat, str, str], ...] = (
+    ("csv", "Export CSV", "text/csv"), ("jsonl", "Export JSON lines", "application/x-ndjson"))
+
+
+def _export(db: Database, actor: Actor, period: Period, user_id: int | None, action: str | None,
+            fmt: ExportFormat) -> bytes:
+    """The filtered log as a file, built when the button is clicked (the rows are read from the
+    database in pages; `python -m core.cli audit export` writes a long log straight to a file)."""
+    out = io.StringIO(newline="")
+    export_audit_log(db, actor, out, period=period, user_id=user_id, action=action, fmt=fmt)
+    return out.getvalue().encode("utf-8-sig" if fmt == "csv" else "utf-8")
+
+
+def _downloads(db: Database, actor: Actor, since: date | None, until: date | None,
+               user_id: int | None, action: str | None) -> None:
+    period = Period(since, until)
+    for column, (fmt, label, mime) in zip(st.columns(len(EXPORTS)), EXPORTS, strict=True):
+        column.download_button(label, partial(_export, db, actor, period, user_id, action, fmt),
+                               f"leadflow-audit-{period.slug()}.{fmt}", mime=mime,
+                               key=f"audit_export_{fmt}",
+                               help="Every entry these filters select, on every page, oldest first.")
 
 
 def _first_page() -> None:
@@ -38,3 +65,4 @@ def show(db: Database, actor: Actor) -> None:
     if audit is not None:
         st.caption(f"{plural(audit.total, 'entry')} · page {audit.page} of {audit.pages}")
         st.dataframe(audit.entries, hide_index=True)
+        _downloads(db, actor, since, until, user_id, action)

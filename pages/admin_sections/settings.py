@@ -1,5 +1,5 @@
-"""Admin page, tenant settings: sending, the sender's verification, compliance, the playbook,
-price overrides, the budget."""
+"""Admin page, tenant settings: sending, the tenant's clock, send rules (window, contact caps, public
+holidays), the sender's verification, compliance, the playbook, price overrides, the budget."""
 
 from __future__ import annotations
 
@@ -9,22 +9,67 @@ import pandas as pd
 import streamlit as st
 
 from core import admin, sender_verification
+from core.compliance.frequency import ContactCaps
+from core.compliance.public_holidays import holiday_calendars
+from core.compliance.send_rules import rules_in_words
 from core.db import Database
 from core.money import usd_to_microusd
 from core.permissions import Actor
+from core.tenants import default_time_zone, tenant_time_zone, time_zone_choices
 from pages.common import get_settings, md, run_action, user_errors
 
 
-def _general_form(db: Database, actor: Actor, current: admin.TenantSettings) -> None:
+def _cap_text(cap: int | None) -> str:
+    return "" if cap is None else str(cap)
+
+
+def _send_rules(current: admin.TenantSettings) -> dict[str, object]:
+    """The send-rule widgets of the settings form: the window, the caps, public holidays."""
+    start_column, end_column = st.columns(2)
+    window_start = start_column.text_input("Send window start (HH:MM, recipient's time)",
+                                           current.quiet_hours_start, key="settings_start")
+    window_end = end_column.text_input("Send window end (HH:MM; before the start: the next day)",
+                                       current.quiet_hours_end, key="settings_end")
+    weekdays = st.checkbox("Weekdays only", current.weekdays_only, key="settings_weekdays")
+    day_column, week_column = st.columns(2)
+    per_day = day_column.text_input("At most messages per lead a day (all campaigns; blank: no cap)",
+                                    _cap_text(current.contact_cap_per_day), key="settings_cap_day")
+    per_week = week_column.text_input("At most messages per lead a week (blank: no cap)",
+                                      _cap_text(current.contact_cap_per_week), key="settings_cap_week")
+    skip_holidays = st.checkbox("Don't send on public holidays (sends wait for the next open day)",
+                                current.skip_public_holidays, key="settings_holidays")
+    # Labels from a dict, not a lambda: widget settings must pickle (serializable session state).
+    calendars = {"": "Each recipient's own country", **dict(holiday_calendars())}
+    codes = list(calendars)
+    holiday_country = st.selectbox(
+        "Public holiday calendar", codes,
+        index=codes.index(current.holiday_country) if current.holiday_country in calendars else 0,
+        format_func=calendars.__getitem__, key="settings_holiday_country")
+    return {"quiet_hours_start": window_start, "quiet_hours_end": window_end,
+            "weekdays_only": weekdays, "contact_cap_per_day": per_day,
+            "contact_cap_per_week": per_week, "skip_public_holidays": skip_holidays,
+            "holiday_country": holiday_country}
+
+
+def _time_zone(current: admin.TenantSettings) -> str:
+    default = default_time_zone(current.default_country)
+    labels = {"": f"{default} (the default for {current.default_country})",
+              **{zone: zone for zone in time_zone_choices()}}
+    zones = list(labels)
+    return st.selectbox(
+        "Time zone (schedules and the times shown here)", zones,
+        index=zones.index(current.time_zone) if current.time_zone in labels else 0,
+        format_func=labels.__getitem__, key="settings_time_zone") or ""
+
+
+def _general_form(db: Database, actor: Actor,
+                  current: admin.TenantSettings) -> admin.TenantSettings | None:
+    """The settings form; the settings as saved when it was submitted and saved."""
     with st.form("settings_general"):
         country = st.text_input("Default country (ISO code)", current.default_country,
                                 key="settings_country")
-        start_column, end_column = st.columns(2)
-        window_start = start_column.text_input("Send window start (HH:MM, recipient's time)",
-                                               current.quiet_hours_start, key="settings_start")
-        window_end = end_column.text_input("Send window end (HH:MM)", current.quiet_hours_end,
-                                           key="settings_end")
-        weekdays = st.checkbox("Weekdays only", current.weekdays_only, key="settings_weekdays")
+        time_zone = _time_zone(current)
+        rules = _send_rules(current)
         sms_sender = st.text_input("SMS sender id (a +number or up to 11 letters; unique to you)",
                                    current.sms_sender_id or "", key="settings_sms_sender")
         email_sender = st.text_input("Email sender (verified below before campaigns use it)",
@@ -37,16 +82,29 @@ def _general_form(db: Database, actor: Actor, current: admin.TenantSettings) -> 
                                admin.microusd_as_dollars_text(current.monthly_budget_microusd),
                                key="settings_budget")
         if not st.form_submit_button("Save settings"):
-            return
+            return None
         with user_errors():
-            admin.update_tenant_settings(db, actor, {
-                "default_country": country, "quiet_hours_start": window_start,
-                "quiet_hours_end": window_end, "weekdays_only": weekdays,
+            saved = admin.update_tenant_settings(db, actor, {
+                "default_country": country, "time_zone": time_zone, **rules,
                 "sms_sender_id": sms_sender, "email_sender": email_sender,
                 "postal_address": postal, "link_allow_list": allowed,
                 "monthly_budget_microusd": usd_to_microusd(budget),
             })
             st.success("Settings saved.")
+            return saved
+        return None
+
+
+def _rules_in_words(current: admin.TenantSettings) -> None:
+    st.markdown("**How messages go out**")
+    for line in rules_in_words(
+            quiet_hours_start=current.quiet_hours_start, quiet_hours_end=current.quiet_hours_end,
+            weekdays_only=current.weekdays_only,
+            caps=ContactCaps(current.contact_cap_per_day, current.contact_cap_per_week),
+            skip_public_holidays=current.skip_public_holidays,
+            holiday_country=current.holiday_country,
+            time_zone=tenant_time_zone(current.time_zone, current.default_country)):
+        st.caption(line)
 
 
 def _sender_verification(db: Database, actor: Actor) -> None:
@@ -134,7 +192,8 @@ def _prices_form(db: Database, actor: Actor, current: admin.TenantSettings) -> N
 
 def show(db: Database, actor: Actor) -> None:
     current = admin.get_tenant_settings(db, actor)
-    _general_form(db, actor, current)
+    saved = _general_form(db, actor, current)
+    _rules_in_words(saved or current)
     _sender_verification(db, actor)
     _playbook_form(db, actor, current)
     _prices_form(db, actor, current)

@@ -1,4 +1,8 @@
-"""Campaigns page, the audience filter (tags, imports, industries, countries) with its live count."""
+"""Campaigns page, the audience filter (tags, imports, industries, countries) with its live count.
+
+The count is sized once per filter, tenant and channel (cached), not on every rerun of the page;
+a large audience is estimated from a sample, and the page says so.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,20 @@ from typing import Any
 
 import streamlit as st
 
-from core.campaign_editor import AudienceChoices, audience_choices, count_audience_filter
+from core.campaign_editor import AudienceChoices, audience_choices
 from core.permissions import Actor
-from core.text import plural, plural_noun, with_article
+from core.pipeline.estimate import (
+    AudienceSize,
+    describe_audience_size,
+    describe_sample,
+    estimate_audience_size,
+)
+from core.text import plural_noun, with_article
 from pages.common import get_db, run_action
 
 CACHE_SECONDS = 15
+# A sized audience is kept this long: leads imported or opted out meanwhile count after it.
+SIZE_CACHE_SECONDS = 60
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
@@ -21,10 +33,10 @@ def load_choices(tenant_id: int, _actor: Actor) -> AudienceChoices:
     return audience_choices(get_db(), _actor)
 
 
-@st.cache_data(ttl=CACHE_SECONDS, show_spinner="Counting the audience…")
-def load_count(tenant_id: int, channel: str, audience_json: str, _actor: Actor) -> int:
+@st.cache_data(ttl=SIZE_CACHE_SECONDS, show_spinner="Counting the audience…")
+def load_size(tenant_id: int, channel: str, audience_json: str, _actor: Actor) -> AudienceSize:
     # The filter as JSON: a cache key must be hashable.
-    return count_audience_filter(get_db(), _actor, channel, json.loads(audience_json))
+    return estimate_audience_size(get_db(), _actor, channel, json.loads(audience_json))
 
 
 def _import_label(labels: dict[int, str], import_id: int) -> str:
@@ -62,11 +74,14 @@ def show(actor: Actor, key: str, channel: str, saved: dict[str, Any], *,
             disabled=disabled, placeholder="Every country", accept_new_options=True),
     }
     audience = {name: values for name, values in audience.items() if values}
-    count = run_action(load_count, actor.tenant_id, channel, json.dumps(audience, sort_keys=True),
-                       actor)
-    if count is not None:
+    size = run_action(load_size, actor.tenant_id, channel, json.dumps(audience, sort_keys=True),
+                      actor)
+    if size is not None:
         address = "phone number" if channel == "sms" else "email address"
-        verb = plural_noun(count, "matches", "match")
-        st.markdown(f"**{plural(count, 'lead')}** {verb} now (not opted out, "
+        verb = plural_noun(size.leads, "matches", "match")
+        counted = describe_audience_size(size)
+        st.markdown(f"**{counted[:1].upper()}{counted[1:]}** {verb} now (not opted out, "
                     f"with {with_article(address)}, not suppressed).")
+        if how := describe_sample(size):
+            st.caption(f"An estimate: {how} (95% confidence).")
     return audience

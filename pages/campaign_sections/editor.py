@@ -18,15 +18,16 @@ from core.campaign_editor import (
     save_campaign,
 )
 from core.campaigns import DEFAULT_PROMPTS, CampaignView
+from core.compliance.quiet_hours import window_from_settings
 from core.config import Settings
 from core.db import Database
+from core.merge_fields import HELP as MERGE_FIELDS_HELP
 from core.money import microusd_to_usd, usd_to_microusd
 from core.permissions import Actor, Permission
 from pages.campaign_sections import audience, steps
-from pages.campaign_sections.listing import OPEN_NEXT_KEY
+from pages.campaign_sections.listing import FLASH_KEY, OPEN_NEXT_KEY
 from pages.common import md, run_action
 
-FLASH_KEY = "campaigns_flash"
 CHANNELS = {"sms": "SMS", "email": "Email"}
 QUIET_FIELDS = ("quiet_override", "quiet_start", "quiet_end", "quiet_weekdays")
 
@@ -68,7 +69,11 @@ def _quiet_hours(key: str, disabled: bool) -> dict[str, Any] | None:
     opens = start.time_input("Sends from", key=f"{key}quiet_start", disabled=disabled)
     closes = end.time_input("Sends until", key=f"{key}quiet_end", disabled=disabled)
     weekdays_only = weekdays.checkbox("Weekdays only", key=f"{key}quiet_weekdays", disabled=disabled)
-    return {"start": f"{opens:%H:%M}", "end": f"{closes:%H:%M}", "weekdays_only": weekdays_only}
+    window = {"start": f"{opens:%H:%M}", "end": f"{closes:%H:%M}", "weekdays_only": weekdays_only}
+    # An end before the start is the next morning: the window spans midnight.
+    described = window_from_settings(None, None, None, window).describe()
+    st.caption(f"Messages go out {described}, in each recipient's local time.")
+    return window
 
 
 def show(db: Database, actor: Actor, settings: Settings, campaign: CampaignView | None) -> None:
@@ -98,7 +103,8 @@ def show(db: Database, actor: Actor, settings: Settings, campaign: CampaignView 
     if st.session_state[f"{key}system_prompt"] in DEFAULT_PROMPTS.values():
         st.session_state[f"{key}system_prompt"] = DEFAULT_PROMPTS[channel]
     values["system_prompt"] = st.text_area("System prompt", key=f"{key}system_prompt", height=150,
-                                           disabled=locked("system_prompt"))
+                                           disabled=locked("system_prompt"), help=MERGE_FIELDS_HELP)
+    st.caption(MERGE_FIELDS_HELP + " They work in the variants' and follow-ups' prompts too.")
     values["variants"] = steps.show_variants(f"{key}variant", campaign.variants if campaign else [],
                                              disabled=locked("variants"))
     model_column, temperature_column = st.columns(2)

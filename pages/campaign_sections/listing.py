@@ -12,6 +12,8 @@ from pages.widgets import id_select
 
 NEW = 0  # the selectbox option for a campaign not saved yet
 SELECTED_KEY = "campaigns_selected"
+ARCHIVED_KEY = "campaigns_show_archived"
+FLASH_KEY = "campaigns_flash"  # a message for the next run, after an action that reruns the page
 # Set by a save that created a campaign: the next run opens it (a widget's key may not be set
 # once the widget exists in the run).
 OPEN_NEXT_KEY = "campaigns_open_next"
@@ -19,10 +21,15 @@ OPEN_NEXT_KEY = "campaigns_open_next"
 
 def show(db: Database, actor: Actor) -> int | None:
     """The table of campaigns and the picker; returns the open campaign's id, NEW, or None."""
-    table = run_action(campaign_table, db, actor)
+    archived = st.toggle("Show archived campaigns", key=ARCHIVED_KEY,
+                         help="Archived campaigns are finished ones put out of the way; restore one "
+                              "to list it again.")
+    table = run_action(campaign_table, db, actor, archived=archived)
     if table is None:
         return None
-    if table.empty:
+    if table.empty and archived:
+        st.info("No archived campaigns.")
+    elif table.empty:
         st.info(
             "No campaigns yet."
             + (
@@ -43,7 +50,7 @@ def show(db: Database, actor: Actor) -> int | None:
                 "created_at": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
             },
         )
-    labels = {NEW: "New campaign…"} if actor.can(Permission.edit_campaigns) else {}
+    labels = {NEW: "New campaign…"} if actor.can(Permission.edit_campaigns) and not archived else {}
     labels |= {int(row.id): f"#{row.id} {row.name} ({row.status})" for row in table.itertuples()}
     if not labels:
         return None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
-from core.campaign_editor import audience_leads
+from core.campaign_editor import audience_leads, lead_instructions, step_choices, variant_choices
 from core.campaigns import CampaignView
 from core.config import ConfigError
 from core.db import Database
@@ -37,7 +37,8 @@ def get_runtime(_db: Database) -> PipelineRuntime:
     return gated_runtime(_db, get_settings())
 
 
-def _preview(db: Database, actor: Actor, campaign_id: int, lead_id: int) -> PreviewResult | None:
+def _preview(db: Database, actor: Actor, campaign_id: int, lead_id: int, step: int,
+             variant: str | None) -> PreviewResult | None:
     from core.pipeline.service import preview
 
     try:
@@ -45,7 +46,7 @@ def _preview(db: Database, actor: Actor, campaign_id: int, lead_id: int) -> Prev
     except ConfigError as exc:  # e.g. the openai provider without a key: say which setting
         show_error(f"the preview cannot run: {exc}")
         return None
-    return preview(db, runtime, actor, campaign_id, lead_id)
+    return preview(db, runtime, actor, campaign_id, lead_id, step=step, variant=variant)
 
 
 def pick_lead(db: Database, actor: Actor, key: str, campaign_id: int) -> int | None:
@@ -69,6 +70,21 @@ def pick_lead(db: Database, actor: Actor, key: str, campaign_id: int) -> int | N
     return picked
 
 
+def pick_step_and_variant(key: str, campaign: CampaignView) -> tuple[int, str | None]:
+    """Which step and which A/B variant to draft; by default the first touch and the lead's own."""
+    steps = step_choices(campaign)
+    step_column, variant_column = st.columns(2)
+    step: int = step_column.selectbox("Step", list(steps), format_func=steps.__getitem__,
+                                      key=f"{key}_step")
+    variants = variant_choices(campaign)
+    if len(variants) == 1:
+        return step, None
+    labels = {"": "The lead's own variant"} | {name: f"Variant {name}" for name in variants}
+    variant: str = variant_column.selectbox("A/B variant", list(labels), format_func=labels.__getitem__,
+                                            key=f"{key}_variant")
+    return step, variant or None
+
+
 def _show_result(result: dict[str, Any], channel: str) -> None:
     if result["status"] != "ready":
         st.warning(f"This lead would not get a message: {md(result['status'])}"
@@ -77,7 +93,8 @@ def _show_result(result: dict[str, Any], channel: str) -> None:
         st.markdown("**Research facts**")
         st.dataframe(pd.DataFrame(result["facts"]), hide_index=True)
     if result["body"] is not None:
-        st.markdown("**Draft**" + (f" (variant {md(result['variant'])})" if result["variant"] else ""))
+        where = "first touch" if not result["step"] else f"follow-up {result['step']}"
+        st.markdown(f"**Draft** ({where}, variant {md(result['variant'])})")
         if channel == "email":
             st.text_input("Subject", value=result["subject"] or "", disabled=True)
         st.code(result["body"], language=None, wrap_lines=True)
@@ -87,6 +104,9 @@ def _show_result(result: dict[str, Any], channel: str) -> None:
     encoding.metric("Encoding", md(result["encoding"] or "n/a"))
     cost.metric("Cost of this preview", format_usd(result["cost_microusd"]),
                 help=f"{result['input_tokens']:,} input and {result['output_tokens']:,} output tokens")
+    if result["body"] is not None and result.get("instructions"):
+        with st.expander("The campaign's instructions for this lead (merge fields filled)"):
+            st.code(result["instructions"], language=None, wrap_lines=True)
     if result["problems"]:
         # The guard quotes the model's draft: each problem escaped, one list item per line.
         st.error("The guard found problems:\n\n" + "\n".join(f"- {md(p)}" for p in result["problems"]))
@@ -103,12 +123,17 @@ def show(db: Database, actor: Actor, campaign: CampaignView) -> None:
     lead_id = pick_lead(db, actor, key, campaign.id)
     if lead_id is None:
         return
+    step, variant = pick_step_and_variant(key, campaign)
+    if step:
+        st.caption("A follow-up's preview has no earlier message of this lead to refer to.")
     if st.button("Preview the draft", key=f"{key}_run", type="primary"):
         with st.spinner("Researching and drafting…"):
-            result = run_action(_preview, db, actor, campaign.id, lead_id)
+            result = run_action(_preview, db, actor, campaign.id, lead_id, step, variant)
         if result is not None:
             # A plain dict: session state holds no objects of our classes.
-            st.session_state[f"{key}_result"] = dataclasses.asdict(result)
+            shown = dataclasses.asdict(result) | {"step": step, "instructions": run_action(
+                lead_instructions, db, actor, campaign.id, lead_id, step=step, variant=result.variant)}
+            st.session_state[f"{key}_result"] = shown
     result_state = st.session_state.get(f"{key}_result")
     if result_state is not None:
         _show_result(result_state, campaign.channel)

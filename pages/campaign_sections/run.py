@@ -14,6 +14,7 @@ from core.db import Database
 from core.permissions import Actor, Permission
 from core.pipeline.estimate import CostEstimate, estimate_campaign_cost
 from core.reports import format_usd
+from core.tenants import from_local_time, in_zone, local_time_in, tenant_clock
 from core.text import plural
 from pages.campaign_sections.editor import FLASH_KEY
 from pages.common import get_db, get_settings, md, run_action
@@ -67,19 +68,20 @@ def _act(label: str, action: Callable[..., Any], *args: Any, **kwargs: Any) -> N
         st.rerun()
 
 
-def _schedule(db: Database, actor: Actor, campaign: CampaignView, key: str) -> None:
-    soon = (campaign.scheduled_at or datetime.now(UTC) + timedelta(hours=1)).astimezone(UTC)
+def _schedule(db: Database, actor: Actor, campaign: CampaignView, key: str, zone: str) -> None:
+    # Entered and shown on the tenant's own clock (Admin settings), stored as an instant.
+    soon = local_time_in(campaign.scheduled_at or datetime.now(UTC) + timedelta(hours=1), zone)
     day, clock, go = st.columns([2, 2, 1])
-    start_day = day.date_input("Start on (UTC)", value=soon.date(), key=f"{key}_day")
-    start_time = clock.time_input("at (UTC)", value=soon.time().replace(second=0, microsecond=0),
+    start_day = day.date_input(f"Start on ({zone})", value=soon.date(), key=f"{key}_day")
+    start_time = clock.time_input(f"at ({zone})", value=soon.time().replace(second=0, microsecond=0),
                                   key=f"{key}_time")
     if go.button("Schedule", key=f"{key}_schedule"):
-        start_at = datetime.combine(start_day, start_time, tzinfo=UTC)
-        _act(f"Campaign '{md(campaign.name)}' scheduled for {start_at:%Y-%m-%d %H:%M} UTC.",
+        start_at = from_local_time(start_day, start_time, zone)
+        _act(f"Campaign '{md(campaign.name)}' scheduled for {in_zone(start_at, zone)}.",
              campaigns.schedule_campaign, db, actor, campaign.id, start_at)
 
 
-def _controls(db: Database, actor: Actor, campaign: CampaignView) -> None:
+def _controls(db: Database, actor: Actor, campaign: CampaignView, zone: str) -> None:
     key = f"cmp{campaign.id}_run"
     status, name = campaign.status, md(campaign.name)
     buttons = st.columns(4)
@@ -105,7 +107,7 @@ def _controls(db: Database, actor: Actor, campaign: CampaignView) -> None:
             st.session_state.pop(confirm_key, None)
             st.rerun()
     if status in ("draft", "scheduled"):
-        _schedule(db, actor, campaign, key)
+        _schedule(db, actor, campaign, key, zone)
 
 
 def show(db: Database, actor: Actor, campaign: CampaignView) -> None:
@@ -113,9 +115,10 @@ def show(db: Database, actor: Actor, campaign: CampaignView) -> None:
         _progress(db, actor, campaign)
     if campaign.status in ("draft", "scheduled"):
         _estimate(actor, campaign)
+    zone = tenant_clock(db, actor)
     if campaign.scheduled_at is not None:
-        st.caption(f"Starts at {campaign.scheduled_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC.")
+        st.caption(f"Starts at {in_zone(campaign.scheduled_at, zone)}.")
     if actor.can(Permission.run_campaigns):
-        _controls(db, actor, campaign)
+        _controls(db, actor, campaign, zone)
     else:
         st.caption("Your role cannot start, pause or cancel campaigns.")

@@ -33,8 +33,8 @@ def _add_remove(key: str, count: int, minimum: int, noun: str, widgets: tuple[st
 
 def show_variants(key: str, saved: list[Any], *, disabled: bool) -> list[dict[str, str]]:
     """A/B variants: a name and a prompt each; none means every lead gets the system prompt."""
-    st.markdown("**A/B variants** (optional): leads are split evenly; a variant's prompt replaces "
-                "the system prompt for its leads.")
+    st.markdown("**A/B variants** (optional): leads are split evenly; a variant's prompt is added "
+                "to the system prompt for its leads.")
     count = _count(key, len(saved))
     variants = []
     for index in range(count):

@@ -1,4 +1,5 @@
-"""Leads page, the lead table: search and filters, paged in the database, tags, opt-out, export.
+"""Leads page, the lead table: search and filters, paged in the database; a row opens the lead's
+page. Admins also tag, opt out and export.
 
 A bulk opt-out asks first, with the counts, and can be undone right after it.
 """
@@ -18,9 +19,10 @@ from core.leads.queries import (
     plan_opt_out,
     undo_opt_out,
 )
-from core.permissions import Actor
+from core.permissions import Actor, Permission
 from core.text import plural
 from pages.common import get_db, md, run_action
+from pages.lead_sections.detail import ERASED_FLASH_KEY, open_lead
 
 OPT_OUT_LABELS = {"all": "All", "no": "Not opted out", "yes": "Opted out"}
 # The lead ids the opt-out confirmation asks about (not the live selection: what was asked is done).
@@ -58,8 +60,16 @@ def show(actor: Actor) -> None:
     page = run_action(list_leads, db, actor, where, page=int(page_number), page_size=50)
     if page is None:
         return
-    st.caption(f"{plural(page.total, 'lead')} · page {page.page} of {page.pages}")
-    st.dataframe(page.rows, hide_index=True)
+    if flash := st.session_state.pop(ERASED_FLASH_KEY, None):
+        st.success(flash)
+    st.caption(f"{plural(page.total, 'lead')} · page {page.page} of {page.pages} · "
+               "select a row to open the lead")
+    shown = st.dataframe(page.rows, hide_index=True, key="leads_table", on_select="rerun",
+                         selection_mode="single-row")
+    if shown.selection.rows:
+        open_lead(int(page.rows["id"].iloc[shown.selection.rows[0]]))
+    if not actor.can(Permission.manage_leads):
+        return
     labels = {int(r.id): f"#{r.id} {r.first_name or ''} {r.last_name or ''} {r.email or r.phone or ''}"
               for r in page.rows.itertuples()}
     chosen = st.multiselect("Leads on this page", list(labels), format_func=labels.__getitem__,

@@ -14,6 +14,7 @@ from core.leads.importer import (
     import_table,
     load_table,
     preview_rows,
+    require_lead_rows,
     suggest_for_table,
     tenant_country,
 )
@@ -148,6 +149,9 @@ def mapping_step(actor: Actor, state: dict[str, Any]) -> None:
             state["sheet"] = sheet
             state.pop("mapping", None)
             st.rerun()
+    # After the sheet picker: another sheet of the workbook may hold the leads.
+    if run_action(require_lead_rows, table, state["file_name"]) is None:
+        return
     st.caption(f"{md(state['file_name'])}: {plural(table.row_count, 'row')}, "
                f"header on row {table.header_row}")
     suggestion = run_action(suggestion_for, actor.tenant_id, state["sha256"], state["sheet"], actor, table)

@@ -10,10 +10,11 @@ import streamlit as st
 from core.db import Database
 from core.errors import LeadflowError
 from core.permissions import Actor
-from core.pipeline.review import ReviewItem, approve, reject
+from core.pipeline.guard import GuardResult
+from core.pipeline.review import ReviewItem, approve, check_edit, reject
 from core.reports import format_usd
 from core.text import plural
-from pages.common import md, show_error
+from pages.common import md, run_action, show_error
 
 FLASH_KEY = "review_flash"
 
@@ -38,15 +39,29 @@ def done(message: str) -> None:
     st.rerun()
 
 
+def _verdict(passed: bool, segments: int, encoding: str, body: str) -> str:
+    details = [f"{plural(segments, 'SMS segment')}, {md(encoding)}" if segments else "",
+               plural(len(body), "character")]
+    return ("passed the checks" if passed else "did not pass the checks") + "".join(
+        f" · {d}" for d in details if d)
+
+
 def _guard(item: ReviewItem) -> None:
     guard = item.guard
-    verdict = "passed the checks" if guard.get("passed") else "did not pass the checks"
-    details = [f"{plural(guard['segments'], 'SMS segment')}, {md(guard.get('encoding', ''))}"
-               if guard.get("segments") else "", plural(len(item.body or ""), "character")]
-    st.caption(f"Guard: {verdict} · " + " · ".join(d for d in details if d)
+    verdict = _verdict(bool(guard.get("passed")), guard.get("segments") or 0, guard.get("encoding", ""),
+                       item.body or "")
+    st.caption(f"Guard: {verdict}"
                + (f" · edited by user {md(guard['edited_by'])}" if guard.get("edited_by") else ""))
     for problem in guard.get("problems") or []:
         st.warning(md(problem))  # the guard quotes the model's draft
+
+
+def _edit_guard(result: GuardResult) -> None:
+    """The checks' verdict on the reviewer's text, in place of the model draft's."""
+    verdict = _verdict(result.passed, result.segments, result.encoding, result.body)
+    st.caption(f"Guard, on your edit (not saved yet): {verdict}")
+    for problem in result.problems:
+        st.warning(md(problem))
 
 
 def show(db: Database, actor: Actor, item: ReviewItem, campaign_name: str) -> None:
@@ -65,7 +80,18 @@ def show(db: Database, actor: Actor, item: ReviewItem, campaign_name: str) -> No
             if item.subject is not None:
                 subject = st.text_input("Subject", item.subject, key=f"review_subject_{key}")
             body = st.text_area("Draft", item.body or "", key=f"review_body_{key}", height=120)
-            _guard(item)
+            edited = body != (item.body or "") or (item.subject is not None and subject != item.subject)
+            checked = None
+            if edited:
+                checked = run_action(
+                    check_edit, db, actor, key,
+                    edited_body=body if body != (item.body or "") else None,
+                    edited_subject=subject if item.subject is not None and subject != item.subject else None,
+                )
+            if checked is not None:
+                _edit_guard(checked)
+            else:
+                _guard(item)
         with facts_column:
             st.markdown("**Sources**")
             if item.facts:
@@ -73,7 +99,6 @@ def show(db: Database, actor: Actor, item: ReviewItem, campaign_name: str) -> No
                              hide_index=True, width="stretch")
             else:
                 st.caption("No research facts.")
-        edited = body != (item.body or "") or (item.subject is not None and subject != item.subject)
         approve_column, reason_column, reject_column = st.columns([2, 3, 1])
         label = "Save the edit and approve" if edited else "Approve"
         if approve_column.button(label, key=f"review_approve_{key}", type="primary"):

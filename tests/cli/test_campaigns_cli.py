@@ -152,3 +152,49 @@ def test_a_reply_from_the_command_line_stops_the_follow_up(tenant: int, db: Data
     with db.session(system=True, read_only=True) as session:
         stopped = session.scalar(select(CampaignLead).where(CampaignLead.lead_id == lead_id))
     assert stopped is not None and (stopped.status, stopped.next_action_at) == ("sent", None)
+
+
+def test_clone_archive_restore_and_delete_from_the_command_line(tenant: int, db: Database) -> None:
+    original = run_json("campaigns", "create", "--tenant", "Acme", "--name", "Winter",
+                        "--channel", "sms")["id"]
+    copy = run_json("campaigns", "clone", str(original))
+    assert copy["name"] == "Copy of Winter"
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Campaign).where(Campaign.id == original).values(status="completed"))
+    assert run_json("campaigns", "archive", str(original))["archived"] is True
+    listed = run_json("campaigns", "list", "--tenant", "Acme")
+    assert [c["name"] for c in listed] == ["Copy of Winter"]
+    assert [c["name"] for c in run_json("campaigns", "list", "--tenant", "Acme", "--archived")] == ["Winter"]
+    assert "(archived)" in run("campaigns", "list", "--tenant", "Acme", "--all")
+    assert run_json("campaigns", "restore", str(original))["archived"] is False
+    # Deleting asks first; "no" keeps the draft.
+    refused = cli.invoke(app, ["campaigns", "delete", str(copy["id"])], input="n\n")
+    assert refused.exit_code == 1 and "nothing deleted" in refused.output
+    assert f"deleted draft campaign {copy['id']}: Copy of Winter" in run(
+        "campaigns", "delete", str(copy["id"]), "--yes")
+    assert "only a draft that never sent can be deleted" in run(
+        "campaigns", "delete", str(original), "--yes", code=1)
+    with db.session(system=True, read_only=True) as session:
+        assert session.scalars(select(Campaign.name)).all() == ["Winter"]
+
+
+def test_the_ab_result_and_keep_the_winner_from_the_command_line(tenant: int, db: Database) -> None:
+    from datetime import UTC, datetime
+
+    from tests.factories import enrol
+
+    campaign = run_json("campaigns", "create", "--tenant", "Acme", "--name", "AB", "--channel", "sms")["id"]
+    leads = insert_leads(db, tenant, 5, start=100)
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Campaign).where(Campaign.id == campaign).values(
+            status="running", variants=[{"name": "A", "prompt": "brief"}, {"name": "B", "prompt": "ask"}]))
+    enrol(db, tenant, campaign, leads[0], variant="A", first_touch="sent")
+    enrol(db, tenant, campaign, leads[1], variant="B", first_touch="sent", replied_at=datetime.now(UTC))
+    enrol(db, tenant, campaign, leads[2], variant="A", status="pending")
+    result = run_json("campaigns", "ab-result", str(campaign))
+    assert [(v["name"], v["sent"], v["replied"]) for v in result["variants"]] == [("A", 1, 0), ("B", 1, 1)]
+    assert not result["significant"] and "more leads per variant" in result["verdict"]
+    assert "variant B" in run("campaigns", "ab-result", str(campaign))
+    assert "variant B kept, 1 lead moved to it" in run("campaigns", "keep-winner", str(campaign), "B")
+    assert "has no variant 'C'" in run("campaigns", "keep-winner", str(campaign), "C", code=1)
+    assert run_json("campaigns", "ab-result", str(campaign))["kept"] == "B"

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from core.cli import app
 from core.db import Database
-from core.models import Lead
+from core.models import Lead, LeadImport
 from tests.factories import make_tenant
 
 runner = CliRunner()
@@ -231,3 +231,17 @@ def test_import_reports_what_it_changed_in_imported_rows(
     assert "2 warnings on imported rows:" in result.stdout
     assert "row 2: notes cut to 10 characters (they had 23)" in result.stdout
     assert "row 3: column 'Notes': removed 1 control character (such as a NUL byte)" in result.stdout
+
+
+def test_import_of_a_file_without_leads_is_refused_and_records_nothing(
+    cli_env: Path, db: Database
+) -> None:
+    cli_env.write_text("Name,Mobile,E-mail\n", encoding="utf-8")
+    result = runner.invoke(app, ["leads", "import", str(cli_env), "--tenant", "Acme"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: 'leads.csv' has a header row (row 1) but no leads below it: nothing to import; "
+        "add the leads under the header row and upload it again\n"
+    )
+    with db.session(system=True) as session:
+        assert session.scalar(select(func.count(LeadImport.id))) == 0

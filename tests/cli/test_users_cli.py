@@ -42,3 +42,26 @@ def test_reset_password_of_an_unknown_user_is_one_clear_line(cli: CliRunner, db:
     result = cli.invoke(app, ["users", "reset-password", "--tenant", "Acme", "--username", "nobody"])
     assert result.exit_code == 1
     assert result.stderr.strip() == "error: user 'nobody' does not exist in this tenant"
+
+
+def test_the_same_username_in_two_tenants_is_created_listed_and_reset_per_tenant(
+    cli: CliRunner, db: Database
+) -> None:
+    for tenant in ("Acme", "Globex"):
+        assert cli.invoke(app, ["tenants", "create", tenant]).exit_code == 0
+        created = cli.invoke(app, ["users", "create", "--tenant", tenant, "--username", "olivia",
+                                   "--role", "admin", "--password-stdin"], input=PASSWORD + "\n")
+        assert created.exit_code == 0, created.output
+    again = cli.invoke(app, ["users", "create", "--tenant", "acme", "--username", "Olivia",
+                             "--role", "admin", "--password-stdin"], input=PASSWORD + "\n")
+    assert again.exit_code == 1
+    assert again.stderr == "error: username 'olivia' is taken in this organisation; choose another\n"
+    listed = json.loads(cli.invoke(app, ["users", "list", "--tenant", "Globex", "--json"]).stdout)
+    assert [u["username"] for u in listed] == ["olivia"]
+    result = cli.invoke(app, ["users", "reset-password", "--tenant", "Globex", "--username", "olivia",
+                              "--json"])
+    temporary = json.loads(result.stdout)["temporary_password"]
+    # Globex's olivia has the one-time password now; Acme's keeps hers.
+    globex = authenticate(db, "olivia", temporary, max_failures=5, lock_minutes=15, organisation="Globex")
+    acme = authenticate(db, "olivia", PASSWORD, max_failures=5, lock_minutes=15, organisation="Acme")
+    assert globex.tenant_id != acme.tenant_id

@@ -6,13 +6,17 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from core.admin import (
     audit_filter_options,
     change_role,
+    create_organisation,
     get_tenant_settings,
     invite_user,
+    list_organisations,
     list_users,
+    manages_organisations,
     microusd_as_dollars_text,
     price_override_rows,
     price_overrides_from_rows,
@@ -31,7 +35,7 @@ from core.errors import (
     PermissionDenied,
     ValidationError,
 )
-from core.models import AuditLog, Role, User
+from core.models import AuditLog, Role, Tenant, User
 from core.permissions import Actor, system_actor
 from tests.conftest import make_settings
 from tests.factories import PASSWORD, make_actor, make_tenant
@@ -259,6 +263,14 @@ def test_settings_defaults(db: Database, team: dict[str, Actor]) -> None:
          {"gpt-4o": {"input": 2.5, "output": 10.0}}),
         ("monthly_budget_microusd", 250_000_000, 250_000_000),
         ("monthly_budget_microusd", None, None),
+        ("time_zone", " Europe/Berlin ", "Europe/Berlin"),
+        ("time_zone", "", None),
+        ("contact_cap_per_day", " 1 ", 1),
+        ("contact_cap_per_day", "", None),
+        ("contact_cap_per_week", 3, 3),
+        ("skip_public_holidays", True, True),
+        ("holiday_country", " de ", "DE"),
+        ("holiday_country", "", None),
     ],
 )
 def test_settings_are_normalised(db: Database, team: dict[str, Actor], name: str, given: Any,
@@ -274,7 +286,10 @@ def test_settings_are_normalised(db: Database, team: dict[str, Actor], name: str
         ({"default_country": "XX"}, "country 'XX'"),
         ({"quiet_hours_start": "9am"}, "send window start '9am' is not a time of day"),
         ({"quiet_hours_end": "24:00"}, "send window end '24:00'"),
-        ({"quiet_hours_start": "22:00"}, "must start before it ends"),
+        ({"time_zone": "Mars/Olympus_Mons"}, "time zone 'Mars/Olympus_Mons' is not an IANA zone"),
+        ({"contact_cap_per_day": "0"}, "the cap per lead a day must be between 1 and 1000"),
+        ({"contact_cap_per_week": "three"}, "the cap per lead a week 'three' is not a whole number"),
+        ({"holiday_country": "Narnia"}, "no public holiday calendar for 'Narnia'"),
         ({"sms_sender_id": "AcmeCorporation"}, "up to 11 letters"),
         ({"sms_sender_id": "12345"}, "at least one letter"),
         ({"sms_sender_id": "+1555"}, "not a valid phone number"),
@@ -302,6 +317,13 @@ def test_invalid_settings_are_refused(db: Database, team: dict[str, Actor], chan
     with pytest.raises(ValidationError, match=message):
         update_tenant_settings(db, team["admin"], changes)
     assert get_tenant_settings(db, team["owner"]) == before
+
+
+@pytest.mark.parametrize(("start", "end"), [("22:00", "06:00"), ("21:00", "08:00"), ("09:00", "09:00")])
+def test_send_windows_across_midnight_are_accepted(db: Database, team: dict[str, Actor], start: str,
+                                                   end: str) -> None:
+    saved = update_tenant_settings(db, team["admin"], {"quiet_hours_start": start, "quiet_hours_end": end})
+    assert (saved.quiet_hours_start, saved.quiet_hours_end) == (start, end)
 
 
 def test_settings_audit_records_what_changed(db: Database, team: dict[str, Actor], tenant: int) -> None:
@@ -587,3 +609,88 @@ def test_a_role_change_checked_only_raises_the_same_and_changes_nothing(
     assert _role_of(db, owner_id) == "owner"  # type: ignore[arg-type]
     with db.session(system=True, read_only=True) as session:
         assert session.query(AuditLog).filter_by(tenant_id=tenant, action="change_role").count() == 0
+
+
+# -- organisations created by an owner of the installation -------------------------------------------
+
+
+def _organisation(db: Database, actor: Actor, **overrides: Any) -> Any:
+    values: dict[str, Any] = {"name": "Globex", "default_country": "gb", "username": "Olivia",
+                              "user_name": "Olivia Pope", "email": "olivia@globex.example", "role": "admin"}
+    values.update(overrides)
+    return create_organisation(db, actor, **values)
+
+
+def _tenants_and_users(db: Database) -> tuple[list[str], list[tuple[int, str]]]:
+    with db.session(system=True, read_only=True) as session:
+        tenants = sorted(session.scalars(select(Tenant.name)))
+        users = sorted(tuple(row) for row in session.execute(select(User.tenant_id, User.username)))
+    return tenants, users
+
+
+def test_an_owner_creates_an_organisation_with_its_first_admin(db: Database, team: dict[str, Actor]) -> None:
+    owner = team["owner"]
+    make_actor(db, owner.tenant_id, Role.analyst, "olivia")  # the same username next door: no obstacle
+    created = _organisation(db, owner)
+    assert (created.tenant.name, created.tenant.default_country, created.tenant.users) == ("Globex", "GB", 1)
+    user = created.invitation.user
+    assert (user.tenant_id, user.username, user.name, user.role) == (created.tenant.id, "olivia",
+                                                                      "Olivia Pope", "admin")
+    assert user.password_change_required
+    actor = authenticate(db, "olivia", created.invitation.initial_password, max_failures=5,
+                         lock_minutes=15, organisation="globex")
+    assert (actor.tenant_id, actor.role) == (created.tenant.id, Role.admin)
+    with db.session(system=True, read_only=True) as session:
+        audit = session.execute(
+            select(AuditLog.tenant_id, AuditLog.user_id, AuditLog.action, AuditLog.details)
+            .where(AuditLog.action.in_(["tenants.create", "setup"])).order_by(AuditLog.id)
+        ).all()
+    first = {"first_user": "olivia", "role": "admin"}
+    made = {"name": "Globex", "default_country": "GB", **first}
+    assert [tuple(row) for row in audit] == [
+        (owner.tenant_id, owner.user_id, "tenants.create", made),
+        (created.tenant.id, None, "setup", {"created_by": owner.username, **first}),
+    ]
+    assert [t.name for t in list_organisations(db, owner)] == ["Acme", "Globex"]
+
+
+@pytest.mark.parametrize("role", [Role.admin, Role.manager, Role.analyst])
+def test_only_owners_create_or_list_organisations(db: Database, team: dict[str, Actor], role: Role) -> None:
+    with pytest.raises(PermissionDenied):
+        _organisation(db, team[role.value])
+    with pytest.raises(PermissionDenied):
+        list_organisations(db, team[role.value])
+    assert _tenants_and_users(db)[0] == ["Acme"]
+
+
+def test_another_organisations_owner_neither_creates_nor_sees_organisations(
+    db: Database, team: dict[str, Actor]
+) -> None:
+    created = _organisation(db, team["owner"])  # Acme, the first organisation, runs the installation
+    globex_owner = make_actor(db, created.tenant.id, Role.owner, "gail")
+    assert not manages_organisations(db, globex_owner)
+    assert manages_organisations(db, team["owner"])
+    with pytest.raises(PermissionDenied, match="installation's own organisation"):
+        list_organisations(db, globex_owner)
+    with pytest.raises(PermissionDenied, match="installation's own organisation"):
+        _organisation(db, globex_owner, name="Initech", username="ida")
+    assert _tenants_and_users(db)[0] == ["Acme", "Globex"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "message"),
+    [
+        ({"name": " acme "}, Conflict, "a tenant named 'acme' already exists"),
+        ({"default_country": "XX"}, ValidationError, "country 'XX'"),
+        ({"username": "x"}, ValidationError, "username 'x' is not valid"),
+        ({"email": "not-an-email"}, ValidationError, "email 'not-an-email' is not valid"),
+        ({"role": "manager"}, ValidationError, "its admin or its owner"),
+    ],
+)
+def test_a_refused_organisation_leaves_nothing_behind(
+    db: Database, team: dict[str, Actor], overrides: dict[str, str], error: type[Exception], message: str
+) -> None:
+    before = _tenants_and_users(db)
+    with pytest.raises(error, match=message):
+        _organisation(db, team["owner"], **overrides)
+    assert _tenants_and_users(db) == before

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 import core.config
 from core import admin
 from core.auth import (
+    AMBIGUOUS_USERNAME,
     MAX_PASSWORD_LENGTH,
     SessionEnded,
     _prehash,
@@ -40,7 +41,7 @@ from core.config import DEV_COOKIE_KEY, ROOT, ConfigError, Settings
 from core.db import Database
 from core.errors import Conflict, LoginRefused, NotFound, PermissionDenied, ValidationError
 from core.models import AuditLog, Role, User, UserSession
-from core.permissions import ROLE_PERMISSIONS, Permission
+from core.permissions import ROLE_PERMISSIONS, Actor, Permission
 from tests.factories import PASSWORD, make_actor, make_tenant
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -254,10 +255,12 @@ def test_unknown_user_wrong_password_and_locked_account_get_one_message(db: Data
     assert "ann" not in REFUSED and "left" not in REFUSED
 
 
-@pytest.mark.parametrize("case", ["unknown", "wrong", "locked"])
+@pytest.mark.parametrize("case", ["unknown", "wrong", "locked", "in two organisations"])
 def test_every_refused_login_costs_one_bcrypt_check(db: Database, monkeypatch, case: str) -> None:
     """An unknown username is compared against a dummy hash, so it costs what a real one does."""
     make_actor(db, make_tenant(db), Role.analyst, "ann")
+    if case == "in two organisations":
+        make_actor(db, make_tenant(db, "Globex"), Role.analyst, "ann")
     if case == "locked":
         for _ in range(5):
             _refusal(db, "ann", "wrong password!")
@@ -349,11 +352,82 @@ def test_who_may_create_whom(db: Database, creator: Role, new_role: Role, allowe
             call()
 
 
-def test_usernames_unique_across_tenants(db: Database) -> None:
-    make_actor(db, make_tenant(db, "A"), Role.owner, "sam")
+def test_usernames_are_unique_per_tenant_not_across_tenants(db: Database) -> None:
+    sam = make_actor(db, make_tenant(db, "A"), Role.owner, "sam")
     other = make_actor(db, make_tenant(db, "B"), Role.owner, "owner-b")
-    with pytest.raises(Conflict, match="taken"):
-        create_user(db, other, username="SAM", name="Sam", email=None, role=Role.analyst, password=PASSWORD)
+    # Another organisation's sam is no obstacle ...
+    created = create_user(db, other, username="SAM", name="Sam", email=None, role=Role.analyst,
+                          password=PASSWORD)
+    assert (created.username, created.tenant_id) == ("sam", other.tenant_id)
+    # ... but one organisation has one sam.
+    with pytest.raises(Conflict) as taken:
+        create_user(db, sam, username=" Sam", name="Sam", email=None, role=Role.analyst, password=PASSWORD)
+    assert str(taken.value) == "username 'sam' is taken in this organisation; choose another"
+
+
+OLIVIA_B_PASSWORD = "another horse battery staple"
+
+
+@pytest.fixture
+def two_olivias(db: Database) -> tuple[Actor, Actor]:
+    """`olivia` in Acme and in Globex, each with a password of her own."""
+    acme = make_actor(db, make_tenant(db, "Acme"), Role.admin, "olivia")
+    globex = make_actor(db, make_tenant(db, "Globex Corp"), Role.analyst, "olivia")
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(User).where(User.id == globex.user_id)
+                        .values(password_hash=hash_password(OLIVIA_B_PASSWORD)))
+    return acme, globex
+
+
+def _failures(db: Database, user_id: int | None) -> int:
+    with db.session(system=True, read_only=True) as session:
+        return session.scalar(select(User.failed_logins).where(User.id == user_id)) or 0
+
+
+def test_a_username_in_two_organisations_asks_for_the_organisation(
+    db: Database, two_olivias: tuple[Actor, Actor]
+) -> None:
+    acme, globex = two_olivias
+    # Without the organisation: asked for it, whatever the password, and no account counts a failure.
+    for password in (PASSWORD, OLIVIA_B_PASSWORD, "wrong password!"):
+        with pytest.raises(LoginRefused) as refused:
+            authenticate(db, "Olivia", password, max_failures=5, lock_minutes=15)
+        assert str(refused.value) == AMBIGUOUS_USERNAME
+    assert _failures(db, acme.user_id) == _failures(db, globex.user_id) == 0
+    # With it (any case and spacing), each signs in to her own organisation.
+    signed_in = authenticate(db, "olivia", PASSWORD, max_failures=5, lock_minutes=15, organisation=" acme ")
+    assert (signed_in.user_id, signed_in.tenant_id) == (acme.user_id, acme.tenant_id)
+    assert signed_in.role is Role.admin
+    signed_in = authenticate(db, "olivia", OLIVIA_B_PASSWORD, max_failures=5, lock_minutes=15,
+                             organisation="GLOBEX  corp")
+    assert (signed_in.user_id, signed_in.tenant_id) == (globex.user_id, globex.tenant_id)
+
+
+def test_the_other_organisations_password_or_an_unknown_organisation_is_a_wrong_login(
+    db: Database, two_olivias: tuple[Actor, Actor]
+) -> None:
+    acme, globex = two_olivias
+    # Acme's password offered to Globex's olivia: a wrong password for her, counted on her account.
+    assert _refusal_in(db, "olivia", PASSWORD, "Globex Corp") == REFUSED
+    assert (_failures(db, acme.user_id), _failures(db, globex.user_id)) == (0, 1)
+    # An organisation that does not exist gets the same answer: it names no organisation.
+    assert _refusal_in(db, "olivia", PASSWORD, "Initech") == REFUSED
+    assert _refusal_in(db, "nobody-here", PASSWORD, "Acme") == REFUSED
+
+
+def test_a_username_in_one_organisation_needs_none_and_a_wrong_one_is_refused(db: Database) -> None:
+    ann = make_actor(db, make_tenant(db, "Acme"), Role.analyst, "ann")
+    make_tenant(db, "Globex")
+    assert authenticate(db, "ann", PASSWORD, max_failures=5, lock_minutes=15).user_id == ann.user_id
+    assert authenticate(db, "ann", PASSWORD, max_failures=5, lock_minutes=15,
+                        organisation="Acme").user_id == ann.user_id
+    assert _refusal_in(db, "ann", PASSWORD, "Globex") == REFUSED
+
+
+def _refusal_in(db: Database, username: str, password: str, organisation: str) -> str:
+    with pytest.raises(LoginRefused) as refused:
+        authenticate(db, username, password, max_failures=5, lock_minutes=15, organisation=organisation)
+    return str(refused.value)
 
 
 def test_permission_table_is_nested() -> None:

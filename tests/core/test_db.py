@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Integer, MetaData, String, Table, text
 
 from core import rls
-from core.db import Database
+from core.db import Database, alembic_config, head_revision
 from core.models import Base, Tenant
 from tests.conftest import make_settings
 
@@ -125,3 +127,43 @@ def test_a_user_who_may_not_create_the_role_gets_a_warning_not_a_failure(
         assert "may not create the role tenancy_test_missing" in logged
         assert not rls.wall_is_up(conn, role="tenancy_test_missing")
         conn.rollback()  # the test role goes with the transaction
+
+
+def test_the_head_read_from_the_scripts_is_alembics() -> None:
+    assert head_revision() == ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+FIRST = "revision = 'a'\ndown_revision = None\n"
+
+
+@pytest.mark.parametrize(
+    "scripts",
+    [
+        {"a.py": FIRST, "b.py": "revision = 'b'\ndown_revision = None\n"},
+        {"a.py": FIRST, "m.py": "revision = 'm'\ndown_revision = ('a', 'x')\n"},
+        {"a.py": "revision = make_id()\ndown_revision = None\n"},
+    ],
+    ids=["two heads", "a merge", "computed"],
+)
+def test_a_head_that_cannot_be_read_plainly_is_left_to_alembic(
+    tmp_path: Path, scripts: dict[str, str]
+) -> None:
+    for name, body in scripts.items():
+        (tmp_path / name).write_text(body)
+    assert head_revision(tmp_path) is None
+
+
+def test_an_up_to_date_sqlite_database_is_not_migrated_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database(make_settings(f"sqlite:///{tmp_path / 'm.db'}"))
+    db.migrate()
+    upgrades: list[str] = []
+    monkeypatch.setattr("alembic.command.upgrade", lambda _config, revision: upgrades.append(revision))
+    db.migrate()
+    assert upgrades == []
+    with db.engine.begin() as conn:  # as if a newer release brought a migration
+        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    db.migrate()
+    assert upgrades == ["head"]
+    db.dispose()

@@ -202,6 +202,14 @@ def test_an_sms_campaign_from_draft_to_completed_and_its_costs(server: str, page
     page.locator(".js-plotly-plot").first.wait_for()
     shot(page, "08-costs", readme=True)
 
+    # A lead's page, by its shareable URL: the first sample lead, messaged by the run above.
+    page.goto(f"{server}/leads?lead=1")
+    page.get_by_role("heading", name="Katherine Thompson").wait_for()
+    idle(page)
+    page.get_by_role("tab", name="Campaigns (1)").click()
+    idle(page)
+    shot(page, "09-lead-page")
+
     # Signing out deletes the cookie: a new visit finds the sign-in form, not the session.
     idle(page)
     page.get_by_role("button", name="Sign out").click()

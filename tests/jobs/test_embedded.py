@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from core.config import Settings
+from core.config import ConfigError, Settings
 from core.db import Database
 from core.models import WorkerHeartbeat
 from jobs import embedded
@@ -91,3 +91,43 @@ def test_stopping_removes_the_heartbeat_and_a_later_call_starts_afresh(
 
 def test_no_runner_when_the_setting_is_off(database_url: str) -> None:
     assert ensure_embedded_runner(make_settings(database_url, embedded_runner=False)) is None
+
+
+def test_the_dashboard_starts_the_runner_in_the_background_once(
+    embedded_settings: Settings, db: Database
+) -> None:
+    starting = embedded.start_embedded_runner(embedded_settings)
+    assert starting is not None
+    # A second session while it starts, and one after: no second thread, no second runner.
+    assert embedded.start_embedded_runner(embedded_settings) is None
+    starting.join(timeout=60)
+    assert embedded.start_embedded_runner(embedded_settings) is None
+    runner = embedded._runner
+    assert runner is not None and runner.started
+    assert embedded.embedded_runner_failure() is None
+    wait_for(lambda: [h.worker_id for h in _heartbeats(db)] == [runner.worker_id])
+
+
+def test_a_failed_background_start_is_kept_and_the_next_call_tries_again(
+    embedded_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise ConfigError("OPENAI_API_KEY is not set")
+
+    monkeypatch.setattr("jobs.runner.Runner", refuse)
+    starting = embedded.start_embedded_runner(embedded_settings)
+    assert starting is not None
+    starting.join(timeout=60)
+    failure = embedded.embedded_runner_failure()
+    assert isinstance(failure, ConfigError) and "OPENAI_API_KEY" in str(failure)
+    monkeypatch.undo()
+    again = embedded.start_embedded_runner(embedded_settings)
+    assert again is not None
+    again.join(timeout=60)
+    assert embedded.embedded_runner_failure() is None and embedded._runner is not None
+
+
+def test_no_background_start_when_the_setting_is_off(database_url: str) -> None:
+    settings = make_settings(database_url, embedded_runner=False)
+    assert embedded.start_embedded_runner(settings) is None
+    assert embedded._runner is None

@@ -6,21 +6,22 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from streamlit.testing.v1 import AppTest
 
 from core import admin, sender_verification
 from core.admin import get_tenant_settings
 from core.auth import SessionEnded, authenticate, signed_in_user, start_session
 from core.db import Database
-from core.models import AuditLog, Role, User
+from core.leads.queries import opt_out_leads
+from core.models import AuditLog, Lead, Role, Suppression, User
 from core.permissions import Actor
 from tests.factories import make_actor, make_tenant
 from tests.pages.conftest import PageFactory
 
 PAGE = "pages/admin.py"
 # Tables in page order (the price editor counts as one); st.dataframe has no key to find it by.
-TABLES = {"users": 0, "prices": 1, "providers": 2, "suppressions": 3, "audit": 4}
+TABLES = {"users": 0, "prices": 1, "providers": 2, "suppressions": 3, "audit": 4, "organisations": 5}
 
 
 @pytest.fixture
@@ -65,8 +66,9 @@ def test_admins_and_owners_see_every_section(open_page: PageFactory, db: Databas
                                              grantable: list[str]) -> None:
     app = open_page(PAGE, team[role.value])
     assert not app.exception and not app.error
+    # Owners of the installation create organisations here too; admins run their own.
     assert [t.label for t in app.tabs] == ["Users", "Settings", "Providers", "Suppression list",
-                                         "Audit log"]
+                                         "Audit log"] + (["Organisations"] if role is Role.owner else [])
     assert set(_users(app)) == {a.username for a in team.values()}
     assert app.selectbox(key="invite_role").options == grantable
     providers = app.dataframe[TABLES["providers"]].value
@@ -91,8 +93,71 @@ def test_suppression_list_add_by_hand_error_and_undo(open_page: PageFactory, db:
     listed = app.dataframe[TABLES["suppressions"]].value
     assert list(listed["address"]) == ["+14155550100"] and list(listed["reason"]) == ["manual"]
     app = _click(app, "Remove this suppression")
-    assert "+14155550100 can be messaged again." in app.success[0].value
+    assert app.success[0].value == (
+        "\\+14155550100 is no longer on the suppression list. No lead has this address.")
     assert app.dataframe[TABLES["suppressions"]].value.empty
+
+
+def _opted_out_lead(db: Database, tenant_id: int, admin: Actor) -> int:
+    with db.session(tenant_id=tenant_id) as session, session.begin():
+        lead = Lead(first_name="Ada", last_name="Lovelace", phone="+14155550100", email="ada@example.com")
+        session.add(lead)
+        session.flush()
+        lead_id = lead.id
+    opt_out_leads(db, admin, [lead_id])  # by hand: both addresses suppressed by hand too
+    return lead_id
+
+
+def test_removing_a_suppression_says_the_lead_stays_opted_out_and_offers_the_opt_in(
+    open_page: PageFactory, db: Database, team: dict[str, Actor]
+) -> None:
+    admin_actor = team["admin"]
+    lead_id = _opted_out_lead(db, admin_actor.tenant_id, admin_actor)
+    app = open_page(PAGE, admin_actor)
+    app.selectbox(key="suppressions_remove_pick").select(
+        next(o for o in app.selectbox(key="suppressions_remove_pick").options if "+14155550100" in o))
+    app = _click(app, "Remove this suppression")
+    assert app.success[0].value == (
+        "\\+14155550100 is no longer on the suppression list. Ada Lovelace, the lead with this address, "
+        "is still opted out, so campaigns still leave them out: opt them back in below if they asked "
+        "to hear from you again."
+    )
+    with db.session(tenant_id=admin_actor.tenant_id) as session:
+        assert session.get(Lead, lead_id).opted_out_at is not None  # what the message says
+    # The opt-in below is ready for that lead: her state, and a reason to give.
+    assert app.text_input(key="suppressions_opt_in_address").value == "+14155550100"
+    assert any("Ada Lovelace**: opted out since" in m.value and "ada@example.com suppressed because of "
+               "an entry added by hand" in m.value for m in app.markdown)
+    _click(app, "Opt back in")
+    assert "give the reason" in app.error[0].value.lower()
+    app.text_input(key="suppressions_opt_in_reason").input("She called to ask for the spring offer")
+    app = _click(app, "Opt back in")
+    assert not app.exception
+    assert app.success[0].value == ("Ada Lovelace is opted back in: ada@example.com came off the "
+                                    "suppression list.")
+    assert app.text_input(key="suppressions_opt_in_address").value == ""
+    with db.session(tenant_id=admin_actor.tenant_id) as session:
+        assert session.get(Lead, lead_id).opted_out_at is None
+        entry = session.scalars(select(AuditLog).where(AuditLog.action == "leads.opt_in")).one()
+    assert (entry.user_id, entry.entity_id) == (admin_actor.user_id, str(lead_id))
+    assert entry.details["reason"] == "She called to ask for the spring offer"
+
+
+def test_a_lead_who_replied_stop_is_not_offered_the_opt_in(
+    open_page: PageFactory, db: Database, team: dict[str, Actor]
+) -> None:
+    admin_actor = team["admin"]
+    _opted_out_lead(db, admin_actor.tenant_id, admin_actor)
+    with db.session(tenant_id=admin_actor.tenant_id) as session, session.begin():
+        session.execute(update(Suppression).where(Suppression.channel == "email").values(reason="stop"))
+    app = open_page(PAGE, admin_actor)
+    app.text_input(key="suppressions_opt_in_address").input("ADA@example.com").run()
+    assert not app.exception
+    assert app.warning[0].value == (
+        "Ada Lovelace cannot be opted back in: ada@example.com is suppressed because of a STOP "
+        "reply, which the person made themselves; only they can take it back, so it stays."
+    )
+    assert not [b for b in app.button if b.label == "Opt back in"]
 
 
 def test_invite_shows_the_password_once(open_page: PageFactory, db: Database,
@@ -206,7 +271,8 @@ def test_save_settings(open_page: PageFactory, db: Database, team: dict[str, Act
     ("key", "value", "message"),
     [
         ("settings_start", "9am", "is not a time of day"),
-        ("settings_end", "07:00", "must start before it ends"),
+        ("settings_cap_day", "0", "The cap per lead a day must be between 1 and 1000"),
+        ("settings_cap_week", "a few", "The cap per lead a week 'a few' is not a whole number"),
         ("settings_budget", "lots", "'lots' is not an amount in dollars"),
         ("settings_country", "Narnia", "Country 'Narnia'"),
         ("settings_email_sender", "nobody", "Email sender 'nobody' is not valid"),
@@ -220,6 +286,49 @@ def test_settings_errors_are_messages(open_page: PageFactory, db: Database, team
     _click(app, "Save settings")
     assert message in app.error[0].value
     assert get_tenant_settings(db, team["owner"]) == before
+
+
+def test_send_rules_are_saved_and_shown_in_words(open_page: PageFactory, db: Database,
+                                                 team: dict[str, Actor]) -> None:
+    app = open_page(PAGE, team["admin"])
+    zone = app.selectbox(key="settings_time_zone")
+    assert zone.value == "" and zone.format_func(zone.value) == "America/New_York (the default for US)"
+    assert app.selectbox(key="settings_holiday_country").format_func("") == "Each recipient's own country"
+    zone.select("Europe/Berlin")
+    app.text_input(key="settings_start").input("22:00")
+    app.text_input(key="settings_end").input("06:00")
+    app.text_input(key="settings_cap_day").input("1")
+    app.text_input(key="settings_cap_week").input("3")
+    app.checkbox(key="settings_holidays").check()
+    app.selectbox(key="settings_holiday_country").select("DE")
+    _click(app, "Save settings")
+    assert not app.error and app.success[0].value == "Settings saved."
+    saved = get_tenant_settings(db, team["admin"])
+    assert saved.time_zone == "Europe/Berlin"
+    assert (saved.quiet_hours_start, saved.quiet_hours_end) == ("22:00", "06:00")
+    assert (saved.contact_cap_per_day, saved.contact_cap_per_week) == (1, 3)
+    assert (saved.skip_public_holidays, saved.holiday_country) == (True, "DE")
+    words = [c.value for c in app.caption]
+    assert "Messages go out 22:00 to 06:00 the next day, every day, in each recipient's local time." in words
+    assert ("At most 1 message per lead a day and 3 a week (all campaigns together): a lead over a cap "
+            "waits until the cap allows.") in words
+    assert ("Nothing goes out on public holidays (the DE calendar): sends wait for the next day the "
+            "window opens.") in words
+    assert "Schedules and the times the dashboard shows are in Europe/Berlin." in words
+    # Opened again, the form shows what was saved.
+    app = open_page(PAGE, team["admin"])
+    assert app.selectbox(key="settings_time_zone").value == "Europe/Berlin"
+    assert app.selectbox(key="settings_holiday_country").value == "DE"
+    assert (app.text_input(key="settings_cap_day").value, app.text_input(key="settings_cap_week").value) == (
+        "1", "3")
+
+
+def test_no_caps_and_no_holidays_by_default_in_words(open_page: PageFactory, db: Database,
+                                                     team: dict[str, Actor]) -> None:
+    words = [c.value for c in open_page(PAGE, team["admin"]).caption]
+    assert "Messages go out 08:00 to 21:00, every day, in each recipient's local time." in words
+    assert "No cap on messages per lead." in words and "Public holidays are not skipped." in words
+    assert "Schedules and the times the dashboard shows are in America/New_York." in words
 
 
 def test_save_playbook(open_page: PageFactory, db: Database, team: dict[str, Actor]) -> None:
@@ -288,6 +397,8 @@ def test_audit_log_by_days(open_page: PageFactory, db: Database, team: dict[str,
     assert not app.error
     assert "2 entries · page 1 of 1" in [c.value for c in app.caption]
     assert set(app.dataframe[TABLES["audit"]].value["user"]) == {"system"}
+    exports = [b for b in app.get("download_button") if "audit" in b.proto.id]
+    assert [b.proto.label for b in exports] == ["Export CSV", "Export JSON lines"]
 
 
 def test_reset_password_shows_a_one_time_password_once(open_page: PageFactory, db: Database,
@@ -411,7 +522,8 @@ def _role_changes(db: Database, tenant_id: int) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(
     ("actor", "new_role", "lost"),
     [
-        ("owner", "manager", ("Admin", "Leads", "manage users")),
+        # Managers read leads, so the Leads page stays; importing, editing and erasing go.
+        ("owner", "manager", ("Admin", "import, edit and erase leads", "manage users")),
         ("admin", "analyst", ("Admin", "Leads", "Review queue", "start, pause or cancel runs")),
         ("owner", "admin", ("make or remove owners",)),
     ],
@@ -452,3 +564,34 @@ def test_changing_another_users_role_needs_no_confirmation(
     _click(app, "Change role")
     assert not app.warning
     assert _user(db, team["admin"].username).role == "analyst"
+
+
+def test_an_owner_creates_an_organisation_with_its_first_admin_from_the_dashboard(
+    open_page: PageFactory, db: Database, team: dict[str, Actor]
+) -> None:
+    owner = team["owner"]
+    app = open_page(PAGE, owner)
+    assert list(app.dataframe[TABLES["organisations"]].value["organisation"]) == ["Acme"]
+    for key, value in {"organisation_name": "Globex *Corp*", "organisation_country": "de",
+                       "organisation_username": "olivia", "organisation_user_name": "Olivia Pope",
+                       "organisation_email": "olivia@globex.example"}.items():
+        app.text_input(key=key).input(value)
+    app = _click(app, "Create the organisation")
+    assert not app.exception and not app.error
+    assert app.success[0].value.startswith(
+        "Globex \\*Corp\\* is created, with olivia as its admin. Give them this initial password now")
+    password = app.code[0].value
+    listed = app.dataframe[TABLES["organisations"]].value
+    assert list(listed["organisation"]) == ["Acme", "Globex *Corp*"]
+    assert list(listed["users"]) == [len(team), 1]
+    olivia = authenticate(db, "olivia", password, max_failures=5, lock_minutes=1)
+    assert olivia.role is Role.admin and olivia.tenant_id != owner.tenant_id
+    with db.session(tenant_id=owner.tenant_id, read_only=True) as session:
+        creator = session.scalar(select(AuditLog.user_id).where(AuditLog.action == "tenants.create"))
+    assert creator == owner.user_id
+    # The same name again: a message, and nothing new.
+    app.text_input(key="organisation_name").input("globex *corp*")
+    app.text_input(key="organisation_username").input("someone")
+    app = _click(app, "Create the organisation")
+    assert "already exists" in app.error[0].value
+    assert len(app.dataframe[TABLES["organisations"]].value) == 2

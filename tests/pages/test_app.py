@@ -8,6 +8,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import streamlit as st
 from sqlalchemy import update
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
@@ -114,6 +115,30 @@ def test_an_unknown_username_gets_the_wrong_password_answer(page_env: str, db: D
     assert unknown == wrong == sentence(login_refused_message(5, 15))
 
 
+def test_a_username_in_two_organisations_signs_in_with_its_organisation(page_env: str, db: Database) -> None:
+    make_actor(db, make_tenant(db, "Acme"), Role.analyst, "olivia")
+    globex = make_actor(db, make_tenant(db, "Globex"), Role.manager, "olivia")
+    app = _sign_in(_app(), "olivia", PASSWORD)
+    assert app.error[0].value == "This username exists in more than one organisation: enter yours."
+    assert ACTOR_KEY not in app.session_state
+    next(t for t in app.text_input if t.label == "Organisation").input("globex")
+    app = _sign_in(app, "olivia", PASSWORD)
+    assert not app.exception and not app.error
+    assert app.session_state[ACTOR_KEY]["tenant_id"] == globex.tenant_id
+    assert app.session_state[ACTOR_KEY]["role"] == "manager"
+
+
+def test_the_organisation_field_is_optional_for_a_username_of_one_organisation(
+    page_env: str, db: Database
+) -> None:
+    make_actor(db, make_tenant(db, "Acme"), Role.analyst, "ann")
+    app = _app()
+    organisation = next(t for t in app.text_input if t.label == "Organisation")
+    assert "more than one organisation" in (organisation.help or "")
+    app = _sign_in(app, "ann", PASSWORD)
+    assert app.session_state[ACTOR_KEY]["username"] == "ann"
+
+
 def _registered_titles(app: AppTest) -> set[str]:
     # AppTest keeps the pages the last run registered with st.navigation; those the role may not
     # open are registered too, hidden and locked, only so that their URL explains the refusal.
@@ -123,8 +148,8 @@ def _registered_titles(app: AppTest) -> set[str]:
 # Written out, not derived from PAGES: this is the issue's role table, so a wrong permission on a
 # page spec fails here instead of being copied into the expectation.
 ANALYST_PAGES = {"Overview", "Campaigns", "Run monitor", "Costs", "Reports"}
-MANAGER_PAGES = ANALYST_PAGES | {"Review queue"}
-ADMIN_PAGES = MANAGER_PAGES | {"Leads", "Admin"}
+MANAGER_PAGES = ANALYST_PAGES | {"Review queue", "Leads"}  # managers read leads (issue 11)
+ADMIN_PAGES = MANAGER_PAGES | {"Admin"}
 # Every role has its Account page (its own password).
 ANALYST_PAGES, MANAGER_PAGES, ADMIN_PAGES = (
     p | {"Account"} for p in (ANALYST_PAGES, MANAGER_PAGES, ADMIN_PAGES)
@@ -147,8 +172,33 @@ def test_navigation_shows_exactly_the_roles_pages(page_env: str, db: Database, r
 
 def test_analyst_gets_no_admin_pages() -> None:
     analyst = Actor(user_id=1, tenant_id=1, role=Role.analyst)
-    titles = {spec.title for specs in pages_for(analyst).values() for spec in specs}
+    titles = {spec.title for spec in pages_for(analyst)}
     assert titles == ANALYST_PAGES  # the issue's table, written out above: no Leads, Admin, Review
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_every_page_is_one_click_away_in_the_menu(
+    page_env: str, db: Database, monkeypatch: pytest.MonkeyPatch, role: Role
+) -> None:
+    # Sections are drop-down menus in the top bar (Admin and Account were each alone in one): the
+    # menu is one flat list of the role's pages, in the order of a day's work.
+    menus: list[object] = []
+    navigation = st.navigation
+
+    def recorded(pages: object, **options: object) -> object:
+        menus.append(pages)
+        return navigation(pages, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(st, "navigation", recorded)
+    make_actor(db, make_tenant(db), role, "user1")
+    app = _sign_in(_app(), "user1", PASSWORD)
+    assert not app.exception
+    menu = menus[-1]
+    assert isinstance(menu, list)  # no sections
+    shown = [p.title for p in menu if p.visibility != "hidden"]
+    order = ["Overview", "Campaigns", "Review queue", "Run monitor", "Leads", "Costs", "Reports",
+             "Admin", "Account"]
+    assert shown == [title for title in order if title in ROLE_PAGES[role]]
 
 
 def test_missing_cookie_key_outside_dev_mode_is_refused(page_env: str, monkeypatch) -> None:
@@ -371,7 +421,7 @@ def routed_by_app(monkeypatch: pytest.MonkeyPatch) -> None:
     ("role", "page", "who"),
     [
         (Role.analyst, "pages/admin.py", "admins and owners"),
-        (Role.manager, "pages/leads.py", "admins and owners"),
+        (Role.analyst, "pages/leads.py", "managers, admins and owners"),
         (Role.analyst, "pages/review.py", "managers, admins and owners"),
     ],
 )
@@ -409,9 +459,9 @@ def test_a_page_lost_by_a_role_change_says_so_at_the_next_page_load(
 def test_every_permission_has_words_for_what_a_lower_role_loses() -> None:
     assert set(ABILITIES) == set(Permission)
     assert lost_by(Role.admin, Role.manager) == (
-        ["Leads", "Admin"],
+        ["Admin"],
         [
-            "import and edit leads",
+            "import, edit and erase leads",
             "manage the suppression list",
             "manage users",
             "change the organisation's settings",
@@ -419,3 +469,4 @@ def test_every_permission_has_words_for_what_a_lower_role_loses() -> None:
         ],
     )
     assert lost_by(Role.analyst, Role.owner) == ([], [])
+    assert lost_by(Role.manager, Role.analyst)[0] == ["Review queue", "Leads"]

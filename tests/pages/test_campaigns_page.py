@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
@@ -264,20 +265,62 @@ def test_start_pause_resume_and_a_confirmed_cancel(
 
 
 def test_schedule_and_its_errors(db: Database, manager: Actor, open_page: PageFactory) -> None:
+    # The tenant's clock is its country's (US: New York) until an admin chooses another.
+    new_york = ZoneInfo("America/New_York")
     campaign_id = _draft(db, manager)
     key = f"cmp{campaign_id}_run"
     app = open_page(PAGE, manager)
-    app.date_input(key=f"{key}_day").set_value(datetime.now(UTC).date() - timedelta(days=1))
+    today = datetime.now(new_york).date()
+    app.date_input(key=f"{key}_day").set_value(today - timedelta(days=1))
     _button(app, f"{key}_schedule").click().run()
     assert not app.exception
     assert any("The start time is in the past" in e for e in _errors(app))
     assert get_campaign(db, manager, campaign_id).status == "draft"
-    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
-    app.date_input(key=f"{key}_day").set_value(tomorrow)
+    app.date_input(key=f"{key}_day").set_value(today + timedelta(days=1))
     _button(app, f"{key}_schedule").click().run()
     saved = get_campaign(db, manager, campaign_id)
     assert saved.status == "scheduled" and saved.scheduled_at is not None
-    assert saved.scheduled_at.date() == tomorrow
+    assert saved.scheduled_at.astimezone(new_york).date() == today + timedelta(days=1)
+
+
+def test_the_schedule_is_entered_and_shown_in_the_tenants_time_zone(
+    db: Database, tenant: int, manager: Actor, open_page: PageFactory
+) -> None:
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Tenant).where(Tenant.id == tenant).values(time_zone="Europe/Berlin"))
+    campaign_id = _draft(db, manager)
+    key = f"cmp{campaign_id}_run"
+    app = open_page(PAGE, manager)
+    assert app.date_input(key=f"{key}_day").label == "Start on (Europe/Berlin)"
+    assert app.time_input(key=f"{key}_time").label == "at (Europe/Berlin)"
+    # A day in winter (CET, UTC+1), so 09:00 in Berlin is 08:00 UTC.
+    day = date(datetime.now(UTC).year + 1, 1, 15)
+    app.date_input(key=f"{key}_day").set_value(day)
+    app.time_input(key=f"{key}_time").set_value(time(9, 0))
+    _button(app, f"{key}_schedule").click().run()
+    assert not app.exception and not _errors(app)
+    saved = get_campaign(db, manager, campaign_id)
+    assert saved.scheduled_at == datetime.combine(day, time(8, 0), tzinfo=UTC)
+    shown = f"{day:%Y-%m-%d} 09:00 Europe/Berlin"
+    assert any(shown in s.value for s in app.success)
+    assert f"Starts at {shown}." in [c.value for c in app.caption]
+
+
+def test_a_send_window_across_midnight_is_accepted_and_shown_in_words(
+    db: Database, manager: Actor, open_page: PageFactory
+) -> None:
+    campaign_id = _draft(db, manager)
+    key = f"cmp{campaign_id}_"
+    app = open_page(PAGE, manager)
+    app.checkbox(key=f"{key}quiet_override").check().run()
+    app.time_input(key=f"{key}quiet_start").set_value(time(22, 0))
+    app.time_input(key=f"{key}quiet_end").set_value(time(6, 0)).run()
+    words = "Messages go out 22:00 to 06:00 the next day, every day, in each recipient's local time."
+    assert words in [c.value for c in app.caption]
+    _button(app, f"{key}save").click().run()
+    assert not app.exception and not _errors(app)
+    saved = get_campaign(db, manager, campaign_id)
+    assert saved.quiet_hours == {"start": "22:00", "end": "06:00", "weekdays_only": False}
 
 
 def test_resuming_over_the_budget_cap_is_explained(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from core.db import Database
 from core.leads.queries import list_leads
-from core.models import Lead, Role
+from core.models import Lead, LeadImport, Role
 from core.permissions import Actor
 from tests.factories import make_actor, make_tenant
 from tests.pages.conftest import PageFactory
@@ -134,12 +134,12 @@ def test_lead_table_searches_tags_and_opts_out(db: Database, open_page: PageFact
     assert opted.rows["tags"][0] == "vip"
 
 
-@pytest.mark.parametrize("role", [Role.manager, Role.analyst])
-def test_roles_without_lead_rights_are_stopped(db: Database, open_page: PageFactory, role: Role) -> None:
-    actor = make_actor(db, make_tenant(db), role)
+def test_analysts_are_stopped(db: Database, open_page: PageFactory) -> None:
+    actor = make_actor(db, make_tenant(db), Role.analyst)
     app = open_page("pages/leads.py", actor)
     assert "cannot open this page" in app.error[0].value
     assert not app.get("file_uploader")
+    assert not app.dataframe
 
 
 def test_wizard_offers_the_sheets_of_a_workbook(db: Database, open_page: PageFactory) -> None:
@@ -345,3 +345,17 @@ def test_bulk_opt_out_of_leads_opted_out_already_says_so_and_offers_no_undo(
     assert not app.exception
     assert "Nothing changed" in app.success[-1].value
     assert not [b for b in app.button if b.key == "leads_opt_out_undo"]
+
+
+def test_wizard_refuses_a_file_with_a_header_and_no_leads(db: Database, open_page: PageFactory) -> None:
+    admin = make_actor(db, make_tenant(db), Role.admin)
+    app = open_page("pages/leads.py", admin)
+    app.file_uploader(key="leads_upload").upload("empty.csv", b"First Name,Phone,Email\n", "text/csv").run()
+    assert not app.exception
+    assert [e.value for e in app.error] == [
+        "'empty.csv' has a header row (row 1) but no leads below it: nothing to import; add the "
+        "leads under the header row and upload it again."
+    ]
+    assert not [b for b in app.button if b.key in ("leads_preview", "leads_import")]
+    with db.session(tenant_id=admin.tenant_id) as session:
+        assert session.scalar(select(func.count(LeadImport.id))) == 0

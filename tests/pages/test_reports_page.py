@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -52,8 +52,10 @@ def test_every_role_sees_the_funnel(open_page: PageFactory, db: Database, tenant
     assert app.selectbox(key="reports_campaign").value == campaigns["spring"]
     variants = {r["variant"]: r["enrolled"] for r in _table(app, 1)}
     assert variants == {"A": 1, "B": 2}
-    assert len(app.get("plotly_chart")) == 2
-    assert len(app.get("download_button")) == 4
+    # The total funnel, the breakdown, replies per day.
+    assert len(app.get("plotly_chart")) == 3
+    # Funnel and breakdown tables for everyone; activity by user for those who read the audit log.
+    assert len(app.get("download_button")) == (6 if role in (Role.admin, Role.owner) else 4)
 
 
 @pytest.mark.parametrize(
@@ -87,7 +89,7 @@ def test_an_empty_campaign_says_so(open_page: PageFactory, db: Database, tenant:
     app.selectbox(key="reports_campaign").set_value(campaigns["draft"]).run()
     assert not app.exception
     assert "Draft has no enrolled leads" in app.info[0].value
-    assert len(app.get("plotly_chart")) == 1
+    assert len(app.get("plotly_chart")) == 2  # the total funnel and replies per day
 
 
 def test_no_campaigns_yet(open_page: PageFactory, db: Database, tenant: int) -> None:
@@ -121,3 +123,31 @@ def test_the_total_funnel_counts_each_lead_once(open_page: PageFactory, db: Data
     total = json.loads(app.get("plotly_chart")[0].proto.spec)
     assert total["data"][0]["x"] == [1, 1, 1, 1, 0]
     assert "All campaigns, each lead once" == total["layout"]["title"]["text"]
+
+
+def test_a_period_narrows_every_report(open_page: PageFactory, db: Database, tenant: int,
+                                       campaigns: dict[str, int]) -> None:
+    app = open_page(PAGE, make_actor(db, tenant, Role.analyst))
+    assert app.selectbox(key="reports_period_preset").value == "All time"
+    # The seeded enrolments were made today (the factory's default), the sends on 2 Nov 2026.
+    app.selectbox(key="reports_period_preset").set_value("Custom range").run()
+    app.date_input(key="reports_period_days").set_value((date(2026, 11, 1), date(2026, 11, 30))).run()
+    assert not app.exception
+    rows = {r["campaign"]: r for r in _table(app, 0)}
+    assert rows["Spring"]["enrolled"] == 0  # enrolled outside November
+    assert any("1 Nov 2026 to 30 Nov 2026 (UTC days)" in c.value for c in app.caption)
+    replies = json.loads(app.get("plotly_chart")[-1].proto.spec)
+    assert [t["name"] for t in replies["data"]] == ["leads first contacted", "leads that replied"]
+    assert replies["data"][0]["y"] == [2] and replies["data"][1]["y"] == [1]
+    app.selectbox(key="reports_period_preset").set_value("Last 7 days").run()
+    assert {r["campaign"]: r for r in _table(app, 0)}["Spring"]["enrolled"] == 3
+
+
+def test_activity_by_user_is_for_those_who_read_the_audit_log(open_page: PageFactory, db: Database,
+                                                              tenant: int, campaigns: dict[str, int]) -> None:
+    analyst = open_page(PAGE, make_actor(db, tenant, Role.analyst))
+    assert "Activity by user" not in [h.value for h in analyst.subheader]
+    admin = open_page(PAGE, make_actor(db, tenant, Role.admin, "ada"))
+    assert "Activity by user" in [h.value for h in admin.subheader]
+    activity = admin.dataframe[-1].value  # the last table on the page
+    assert "system" in activity["user"].tolist()  # creating the users is audited with no user

@@ -160,3 +160,67 @@ def test_lead_and_model_values_reach_the_markdown_escaped(open_page: PageFactory
     app.button(key=f"review_approve_{target}").click().run()
     assert "Approved the draft" in app.success[0].value
     assert_shown_escaped(app, IMAGE)  # the confirmation names the lead too
+
+
+def _captions(app: object) -> str:
+    return "\n".join(c.value for c in app.caption)  # type: ignore[attr-defined]
+
+
+def test_an_edit_shows_the_checks_on_the_edit_not_the_model_draft(
+    open_page: PageFactory, db: Database, run: SeededRun, manager: Actor
+) -> None:
+    app = open_page(PAGE, manager)
+    target = run.campaign_lead_ids[1]
+    app.text_area(key=f"review_body_{target}").input("Hi, see http://evil.example/offer now").run()
+    captions = _captions(app)
+    assert "Guard, on your edit (not saved yet): did not pass the checks" in captions
+    assert any("evil.example" in w.value for w in app.warning)
+    assert _enrolment(db, target).status == "awaiting_approval"  # nothing saved by looking
+    good = _enrolment(db, target).draft_body or ""
+    app.text_area(key=f"review_body_{target}").input(good.replace("Hi", "Hello", 1)).run()
+    assert "Guard, on your edit (not saved yet): passed the checks" in _captions(app)
+
+
+def _flag(db: Database, campaign_lead_id: int, **changes: object) -> None:
+    with db.session(system=True) as session, session.begin():
+        row = session.scalar(select(CampaignLead).where(CampaignLead.id == campaign_lead_id))
+        assert row is not None
+        for name, value in changes.items():
+            setattr(row, name, value)
+
+
+def test_filters_by_check_result_and_variant(open_page: PageFactory, db: Database, run: SeededRun,
+                                             manager: Actor) -> None:
+    first, second, third = run.campaign_lead_ids
+    _flag(db, second, guard_result={"passed": False, "problems": ["the opt-out line is missing"]})
+    _flag(db, third, variant="B")
+    app = open_page(PAGE, manager)
+    app.selectbox(key="review_guard").set_value("Flagged by the checks").run()
+    assert {t.key for t in app.text_area} == {f"review_body_{second}"}
+    assert "1 draft awaits approval" in _captions(app)
+    app.selectbox(key="review_guard").set_value("Passed the checks").run()
+    assert {t.key for t in app.text_area} == {f"review_body_{first}", f"review_body_{third}"}
+    assert app.selectbox(key="review_variant").options == ["All variants", "Variant A", "Variant B"]
+    app.selectbox(key="review_variant").set_value("B").run()
+    assert {t.key for t in app.text_area} == {f"review_body_{third}"}
+    app.selectbox(key="review_guard").set_value("Flagged by the checks").run()
+    assert not app.text_area
+    assert "No drafts awaiting approval match these filters." in app.info[0].value
+
+
+def test_sorts_newest_flagged_and_costly_first(open_page: PageFactory, db: Database, run: SeededRun,
+                                               manager: Actor) -> None:
+    first, second, third = run.campaign_lead_ids
+    _flag(db, second, guard_result={"passed": False, "problems": ["too long"]}, cost_microusd=10)
+    _flag(db, third, cost_microusd=900)
+    app = open_page(PAGE, manager)
+    order = [t.key for t in app.text_area]
+    assert order == [f"review_body_{i}" for i in (first, second, third)]  # oldest first by default
+    app.selectbox(key="review_sort").set_value("Newest first").run()
+    newest = [t.key for t in app.text_area]
+    assert newest == list(reversed(order))
+    app.selectbox(key="review_sort").set_value("Flagged by the checks first").run()
+    assert app.text_area[0].key == f"review_body_{second}"
+    app.selectbox(key="review_sort").set_value("Most expensive first").run()
+    assert app.text_area[0].key == f"review_body_{third}"
+    assert "most expensive first" in _captions(app)

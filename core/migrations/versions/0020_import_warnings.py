@@ -5,7 +5,7 @@ junk, and a phone whose country cannot be told is left empty: the import's recor
 per-row warnings beside its rejects, so both can be listed and downloaded later.
 
 Revision ID: 0020_import_warnings
-Revises: 0014_lead_alternates
+Revises: 0018_lead_erasure
 Create Date: 2026-12-01
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020_import_warnings"
-down_revision: str | Sequence[str] | None = "0014_lead_alternates"
+down_revision: str | Sequence[str] | None = "0018_lead_erasure"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -100,8 +100,16 @@ def test_a_second_column_of_emails_is_not_taken_for_the_leads_email() -> None:
 
 
 def test_a_header_that_names_a_field_wins_over_a_guess_from_content() -> None:
-    columns = suggest_columns(["Web", "Homepage"], {"Web": [], "Homepage": URLS})
-    assert [c.target for c in columns] == ["website", CUSTOM]
+    columns = suggest_columns(["Links", "Web"], {"Links": URLS, "Web": ["n/a"]})
+    assert [c.target for c in columns] == [CUSTOM, "website"]
+
+
+def test_a_named_column_with_values_goes_before_a_named_empty_one() -> None:
+    # Google: an empty 'Occupation' early on, the job titles under 'Organization 1 - Title'.
+    columns = suggest_columns(
+        ["Occupation", "Organization 1 - Title"], {"Occupation": [], "Organization 1 - Title": ["CTO"]}
+    )
+    assert [c.target for c in columns] == [CUSTOM, "title"]
 
 
 @pytest.mark.parametrize("header", ["Title", "Titel", "Titre", "Título", "Titolo"])

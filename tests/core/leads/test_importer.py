@@ -12,7 +12,7 @@ from core.errors import PermissionDenied, ValidationError
 from core.leads import importer
 from core.leads.importer import ImportSummary, import_leads, preview_rows
 from core.leads.readers import read_table
-from core.models import Lead, LeadImport, LeadTag, Role
+from core.models import AuditLog, Lead, LeadImport, LeadTag, Role
 from core.permissions import Actor
 from tests.factories import make_actor, make_tenant
 
@@ -418,3 +418,34 @@ def test_columns_the_suggested_mapping_leaves_out_are_named_in_a_warning(db: Dat
         }
     ]
     assert _leads(db, admin)["+14155550100"].custom_fields == {"A": "1", "B": "2", "C": "3"}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [HEADER.encode(), HEADER.rstrip("\n").encode(), (HEADER + "\n,,,,,,,\n\n").encode()],
+    ids=["header-only", "header-without-newline", "header-and-blank-rows"],
+)
+def test_a_file_with_a_header_and_no_leads_is_refused_and_nothing_is_recorded(
+    db: Database, admin: Actor, data: bytes
+) -> None:
+    with db.session(tenant_id=admin.tenant_id) as session:
+        audit_before = session.scalar(select(func.count(AuditLog.id)))
+    with pytest.raises(ValidationError) as refused:
+        _import(db, admin, data)
+    assert str(refused.value) == (
+        "'leads.csv' has a header row (row 1) but no leads below it: nothing to import; "
+        "add the leads under the header row and upload it again"
+    )
+    with db.session(tenant_id=admin.tenant_id) as session:
+        assert session.scalar(select(func.count(LeadImport.id))) == 0
+        assert session.scalar(select(func.count(AuditLog.id))) == audit_before
+        assert session.scalar(select(func.count(Lead.id))) == 0
+
+
+def test_an_already_read_table_without_leads_is_refused_too(db: Database, admin: Actor) -> None:
+    table = read_table(HEADER.encode(), "leads.csv")
+    with pytest.raises(ValidationError, match="no leads below it"):
+        importer.import_table(db, admin, table, file_name="leads.csv", sha256="0" * 64,
+                              mapping={h: "custom" for h in table.headers})
+    with db.session(tenant_id=admin.tenant_id) as session:
+        assert session.scalar(select(func.count(LeadImport.id))) == 0

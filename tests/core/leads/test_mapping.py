@@ -11,13 +11,14 @@ from core.leads.mapping import (
     IGNORE,
     find_saved_mapping,
     header_signature,
-    mapping_for,
+    mapping_suggestion,
     save_mapping_in,
     split_target,
     suggest_mapping,
     validate_mapping,
 )
 from core.models import Role
+from core.permissions import Actor
 from tests.factories import make_actor, make_tenant
 
 
@@ -118,15 +119,20 @@ def test_unmentioned_columns_become_custom_fields() -> None:
     assert validate_mapping(["Phone", "Colour"], {"Phone": "phone"}) == {"Phone": "phone", "Colour": CUSTOM}
 
 
+def _offered(db: Database, actor: Actor, headers: list[str]) -> tuple[dict[str, str], bool]:
+    suggestion = mapping_suggestion(db, actor, headers)
+    return suggestion.mapping, suggestion.saved
+
+
 def test_a_saved_mapping_is_offered_again_to_the_same_tenant_only(db: Database) -> None:
     tenant, other = make_tenant(db, "Alpha"), make_tenant(db, "Beta")
     admin = make_actor(db, tenant, Role.admin)
     headers = ["Tel", "Mail", "Shoe size"]
     mapping = {"Tel": "phone", "Mail": "email", "Shoe size": IGNORE}
-    assert mapping_for(db, admin, headers) == ({"Tel": "phone", "Mail": "email", "Shoe size": CUSTOM}, False)
+    assert _offered(db, admin, headers) == ({"Tel": "phone", "Mail": "email", "Shoe size": CUSTOM}, False)
     with db.session(tenant_id=tenant) as session, session.begin():
         save_mapping_in(session, tenant, headers, mapping)
-    assert mapping_for(db, admin, ["shoe size", "TEL", "Mail"]) == (
+    assert _offered(db, admin, ["shoe size", "TEL", "Mail"]) == (
         {"shoe size": IGNORE, "TEL": "phone", "Mail": "email"},
         True,
     )

@@ -100,3 +100,58 @@ def test_the_pipeline_call_passes_its_output_limit_to_the_offline_model() -> Non
         max_output_tokens=9,
     )
     assert reply.record.output_tokens <= 9
+
+
+def _draft(lead: dict, facts: list, added: str = "", task: str = prompts.TASK_COMPOSE_SMS) -> str:
+    system = (f"TASK: {task}\nTONE: professional\nRules...\n{prompts.CAMPAIGN_INSTRUCTIONS_HEADER}\n"
+              f"You write one short SMS.\n{added}")
+    human = "\n".join([prompts.data_block(prompts.BLOCK_LEAD, "n1", lead),
+                       prompts.data_block(prompts.BLOCK_RESEARCH, "n1", facts), "Write it."])
+    return str(OfflineChatModel().invoke([SystemMessage(system), HumanMessage(human)]).content)
+
+
+def test_a_company_in_a_fact_keeps_its_capitals() -> None:
+    lead = {"first_name": "Ada", "company": "Pretend Pharma", "title": "CTO", "industry": "Logistics"}
+    text = _draft(lead, [{"fact": "Pretend Pharma is in Logistics", "source": "lead.industry"}])
+    assert "Pretend Pharma is in Logistics." in text
+    assert "pretend Pharma" not in text
+
+
+VARIANT_CUES = [
+    ("Variant B: End with a question they can answer in a word.", "Is getting more replies"),
+    ("Variant B: Keep it brief.", None),
+    ("Variant B: Open with the research fact.", "Teams using Leadflow book 30% more meetings, which is why"),
+    ("Variant B: A casual tone.", "Hey Ada,"),
+    ("Variant B: Open with a question.", "Quick question:"),
+    ("Variant B: Compliment their growth.", "Congratulations on the work"),
+    ("Variant B: Mention our customer award.", None),  # no known cue: an opening of its own
+]
+
+
+@pytest.mark.parametrize(("added", "expected"), VARIANT_CUES)
+def test_a_variants_instructions_change_the_draft_visibly(added: str, expected: str | None) -> None:
+    plain = _draft(LEAD, FACTS)
+    varied = _draft(LEAD, FACTS, added)
+    assert varied != plain
+    assert varied == _draft(LEAD, FACTS, added)  # deterministic
+    assert varied.endswith(prompts.SMS_OPT_OUT_LINE) and "Ada" in varied
+    if expected:
+        assert expected in varied
+
+
+def test_brevity_drops_the_fact_and_shortens_the_draft() -> None:
+    plain, brief = _draft(LEAD, FACTS), _draft(LEAD, FACTS, "Variant B: Keep it brief.")
+    assert "30% more meetings" in plain and "30% more meetings" not in brief
+    assert len(brief) < len(plain) * 0.7
+
+
+def test_a_follow_up_step_reads_its_own_instructions() -> None:
+    plain = _draft(LEAD, FACTS)
+    follow_up = _draft(LEAD, FACTS, "This is follow-up 1: ask a question about their hiring.")
+    assert "Is getting more replies" in follow_up and follow_up != plain
+
+
+def test_an_email_variant_asking_a_question_changes_subject_and_ask() -> None:
+    text = _draft(LEAD, FACTS, "Variant B: close with a question.", prompts.TASK_COMPOSE_EMAIL)
+    assert text.startswith("Subject: A question for Analytical Engines\n\n")
+    assert "Is getting more replies from cold outreach a priority at Analytical Engines" in text

@@ -172,3 +172,30 @@ def test_the_preview_shows_the_variant_the_lead_got_and_the_rule_for_the_others(
     for lead_id in leads:
         result = preview(seed.db, runtime, actor, seed.campaign_id, lead_id)
         assert result.variant == (given if lead_id == enrolled else by_rule[lead_id])
+
+
+def test_preview_of_any_step_and_variant(seed: Seed, runtime: PipelineRuntime) -> None:
+    seed.campaign(
+        steps=[{"delay_hours": 0}, {"delay_hours": 48, "prompt": "Ask a question about {company}."}],
+        variants=[{"name": "A", "prompt": "Keep it brief."},
+                  {"name": "B", "prompt": "Open with the research fact."}],
+    )
+    lead_id = seed.lead(company="Pretend Pharma", industry="Logistics")
+    actor = make_actor(seed.db, seed.tenant_id, Role.manager)
+    drafts = {}
+    for step in (0, 1):
+        for variant in ("A", "B"):
+            result = preview(seed.db, runtime, actor, seed.campaign_id, lead_id, step=step, variant=variant)
+            assert result.status == "ready" and result.guard_passed, result.problems
+            assert result.variant == variant and result.body
+            drafts[step, variant] = result.body
+    # Four different drafts: the variants and the follow-up's own instructions show.
+    assert len(set(drafts.values())) == 4
+    assert "30% more meetings" not in drafts[0, "A"]  # brief
+    assert drafts[0, "A"].endswith("Reply STOP to opt out")
+    assert "Is getting more replies from cold outreach a priority at Pretend Pharma" in drafts[1, "A"]
+    assert "pretend Pharma" not in " ".join(drafts.values())
+    with pytest.raises(ValidationError, match="has no step 3: it has 2"):
+        preview(seed.db, runtime, actor, seed.campaign_id, lead_id, step=2)
+    with pytest.raises(ValidationError, match="has no variant 'C': it has A, B"):
+        preview(seed.db, runtime, actor, seed.campaign_id, lead_id, variant="C")
