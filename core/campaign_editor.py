@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 
 from core.campaigns import (
     DRAFT_EDITABLE,
     EDITABLE_BY_STATUS,
+    SENT_MESSAGE_STATUSES,
     CampaignView,
     archived_condition,
     create_campaign,
@@ -26,12 +27,13 @@ from core.db import Database
 from core.errors import NotFound, ValidationError
 from core.leads.queries import lead_search_condition
 from core.llm.prices import load_price_table
-from core.models import FINAL_LEAD_STATUSES, Campaign, CampaignLead, Lead, LeadImport, LeadTag
-from core.money import MICROUSD_PER_USD
+from core.models import FINAL_LEAD_STATUSES, Campaign, CampaignLead, Lead, LeadImport, LeadTag, Message
+from core.money import MICROUSD_PER_USD, format_usd
 from core.permissions import Actor, Permission
 from core.pipeline.audience import audience_conditions
 from core.pipeline.drafting import campaign_instructions, variant_names
 from core.pipeline.store import campaign_data, lead_data
+from core.status_words import campaign_status_text
 
 CHOICES_LIMIT = 300  # distinct industries / countries offered as filter options
 FINAL_STATUS_VALUES = tuple(s.value for s in FINAL_LEAD_STATUSES)
@@ -151,18 +153,23 @@ def campaign_table(db: Database, actor: Actor, *, archived: bool | None = False)
     """Every campaign with its status, progress (share of enrolled leads done) and spend.
 
     Archived campaigns only when asked (core.campaigns.archived_condition). One GROUP BY over
-    campaign_leads for all campaigns, not one progress query per campaign.
+    campaign_leads and one over messages for all campaigns, not one progress query per campaign.
+    Money as text in the one format of every page (core.money.format_usd); the *_usd columns
+    keep the numbers.
     """
     actor.require(Permission.view_campaigns)
-    done = func.sum(case((CampaignLead.status.in_(FINAL_STATUS_VALUES), 1), else_=0))
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
-        counts = {
-            row[0]: (int(row[1]), int(row[2] or 0))
-            for row in session.execute(
-                select(CampaignLead.campaign_id, func.count(CampaignLead.id), done)
-                .group_by(CampaignLead.campaign_id)
-            )
-        }
+        leads: dict[int, dict[str, int]] = {}
+        for campaign_id, status, count in session.execute(
+            select(CampaignLead.campaign_id, CampaignLead.status, func.count(CampaignLead.id))
+            .group_by(CampaignLead.campaign_id, CampaignLead.status)
+        ):
+            leads.setdefault(campaign_id, {})[str(status)] = int(count)
+        sent = dict(session.execute(
+            select(Message.campaign_id, func.count(Message.id))
+            .where(Message.status.in_(SENT_MESSAGE_STATUSES))
+            .group_by(Message.campaign_id)
+        ).all())
         campaigns = session.execute(
             select(Campaign.id, Campaign.name, Campaign.channel, Campaign.status,
                    Campaign.spent_microusd, Campaign.budget_cap_microusd, Campaign.created_at)
@@ -171,15 +178,21 @@ def campaign_table(db: Database, actor: Actor, *, archived: bool | None = False)
         ).all()
     rows = []
     for c in campaigns:
-        enrolled, finished = counts.get(c.id, (0, 0))
+        by_status = leads.get(c.id, {})
+        enrolled = sum(by_status.values())
+        finished = sum(n for s, n in by_status.items() if s in FINAL_STATUS_VALUES)
         rows.append({
-            "id": c.id, "name": c.name, "channel": c.channel, "status": c.status,
+            "id": c.id, "name": c.name, "channel": c.channel,
+            # "completed: 0 sent, 73 failed", never a bare "completed" over a run that sent nothing.
+            "status": campaign_status_text(c.status, by_status, int(sent.get(c.id, 0))),
             "enrolled": enrolled, "progress": finished / enrolled if enrolled else 0.0,
+            "spent": format_usd(c.spent_microusd or 0),
+            "budget": "no cap" if c.budget_cap_microusd is None else format_usd(c.budget_cap_microusd),
             "spent_usd": (c.spent_microusd or 0) / MICROUSD_PER_USD,
             "budget_usd": None if c.budget_cap_microusd is None else c.budget_cap_microusd / MICROUSD_PER_USD,
             "created_at": c.created_at,
         })
-    columns = ["id", "name", "channel", "status", "enrolled", "progress", "spent_usd",
+    columns = ["id", "name", "channel", "status", "enrolled", "progress", "spent", "budget", "spent_usd",
                "budget_usd", "created_at"]
     return pd.DataFrame(rows, columns=columns)
 

@@ -10,19 +10,21 @@ Progress (counts, cost, throughput, ETA) is a handful of GROUP BY queries over i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
     and_,
+    case,
     exists,
     func,
     insert,
     literal,
     or_,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.orm import Session
@@ -43,15 +45,20 @@ from core.models import (
     Lead,
     LeadStatus,
     Message,
+    MessageStatus,
     Tenant,
     WorkerHeartbeat,
 )
+from core.money import format_usd
 from core.permissions import Actor, Permission
 from core.pipeline.audience import AUDIENCE_KEYS, audience_conditions
 from core.pipeline.drafting import variant_expression
-from core.reports import format_usd
 from core.sender_verification import unverified_sender_reason
+from core.status_words import campaign_status_text, due_words, step_name
 from core.text import plural
+
+if TYPE_CHECKING:
+    from core.preflight import Preflight
 
 DEFAULT_SMS_PROMPT = (
     "You write one short, friendly SMS from a sales rep to a professional they have not met. "
@@ -77,6 +84,9 @@ CLAIMABLE_LEAD_STATUSES = (
     LeadStatus.approved.value,
 )
 THROUGHPUT_WINDOW = timedelta(minutes=5)
+# The per-minute send counts the monitor draws: long enough to see a burst and the lull after it.
+SENDS_SERIES_MINUTES = 15
+SENT_MESSAGE_STATUSES = (MessageStatus.sent.value, MessageStatus.delivered.value)
 # How often a job runner writes its heartbeat (jobs.runner), so the monitor knows who is alive.
 HEARTBEAT_SECONDS = 5.0
 
@@ -142,6 +152,41 @@ class CampaignView:
 
 
 @dataclass(frozen=True)
+class StepProgress:
+    """One step of a sequence (0: the first touch) across the campaign's leads."""
+
+    step: int
+    sent: int  # messages of this step sent (or delivered)
+    waiting: int  # leads at this step whose time has not come (a follow-up's delay)
+    due: int  # leads at this step to be worked now, or being worked
+    deferred: int  # held by quiet hours, the send rate or the budget: tried again later
+    in_review: int  # drafts waiting for a reviewer
+    failed: int  # failed, or a send that may have gone out (unknown)
+    skipped: int
+    next_due_at: datetime | None  # the earliest waiting or deferred lead of this step
+
+    @property
+    def name(self) -> str:
+        return step_name(self.step)
+
+    def summary(self, now: datetime) -> str:
+        """ "70 sent · 115 deferred (quiet hours, send rate or budget) · next try in 3 h (Tue 15:00 UTC)"."""
+        parts = [f"{self.sent:,} sent"]
+        parts += [f"{count:,} {words}" for count, words in (
+            (self.due, "going out now"),
+            (self.in_review, "waiting for review"),
+            (self.waiting, "waiting for their delay" if self.step else "waiting"),
+            (self.deferred, "deferred (quiet hours, send rate or budget)"),
+            (self.failed, "failed"),
+            (self.skipped, "skipped"),
+        ) if count]
+        if self.next_due_at is not None:
+            what = f"next {self.name} due" if self.step else "next try"
+            parts.append(f"{what} {due_words(self.next_due_at, now)}")
+        return " · ".join(parts)
+
+
+@dataclass(frozen=True)
 class CampaignProgress:
     """Where a campaign stands: the figures of its monitor and of `campaigns status`."""
 
@@ -162,6 +207,26 @@ class CampaignProgress:
     started_at: datetime | None
     completed_at: datetime | None
     in_flight: int = 0
+    # Per step (first touch, follow-up 1, ...): what was sent, what waits and why.
+    steps: list[StepProgress] = field(default_factory=list)
+    # The earliest time a waiting or deferred lead is due again (None: nothing waits for later).
+    next_due_at: datetime | None = None
+    # Messages sent in each of the last SENDS_SERIES_MINUTES minutes, oldest first: a burst shows.
+    sends_per_minute: list[int] = field(default_factory=list)
+
+    @property
+    def sent_last_minute(self) -> int:
+        return self.sends_per_minute[-1] if self.sends_per_minute else 0
+
+    @property
+    def sent_last_5_minutes(self) -> int:
+        return sum(self.sends_per_minute[-5:])
+
+    @property
+    def status_text(self) -> str:
+        """ "running", or once finished what happened: "completed: 0 sent, 73 failed"."""
+        sent = sum(self.messages_by_status.get(s, 0) for s in SENT_MESSAGE_STATUSES)
+        return campaign_status_text(self.status, self.leads_by_status, sent)
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -454,12 +519,20 @@ def _refuse(campaign: Campaign, action: str) -> Conflict:
     return Conflict(f"campaign '{campaign.name}' is {campaign.status}: it cannot be {action}")
 
 
+def _preflight(db: Database, actor: Actor, campaign_id: int) -> Preflight:
+    # Imported here: the pre-flight prices the run, and the pricing's imports reach this module.
+    from core.preflight import preflight
+
+    return preflight(db, actor, campaign_id)
+
+
 def start_campaign(
     db: Database, actor: Actor, campaign_id: int, *, now: datetime | None = None
 ) -> CampaignView:
     """Enrol the audience and run. Starting a running campaign again changes nothing."""
     actor.require(Permission.run_campaigns)
     now = now or datetime.now(UTC)
+    checks = _preflight(db, actor, campaign_id)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         campaign = _locked_campaign(session, campaign_id)
         if campaign.status == CampaignStatus.running.value:
@@ -467,7 +540,8 @@ def start_campaign(
         if campaign.status not in (CampaignStatus.draft.value, CampaignStatus.scheduled.value):
             raise _refuse(campaign, "started" + (" (resume it instead)"
                                                  if campaign.status == "paused" else ""))
-        _refuse_an_unverified_sender(session, campaign, "start")
+        if not checks.ready:
+            raise Conflict(checks.refusal(campaign.name))
         enrolled = _start_in(session, campaign, now)
         record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="start",
                      entity="campaign", entity_id=campaign.id, details={"enrolled": enrolled})
@@ -485,10 +559,13 @@ def schedule_campaign(
         raise ValidationError("give the start time with its time zone")
     if start_at <= now:
         raise ValidationError("the start time is in the past: start the campaign now instead")
+    checks = _preflight(db, actor, campaign_id)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         campaign = _locked_campaign(session, campaign_id)
         if campaign.status not in (CampaignStatus.draft.value, CampaignStatus.scheduled.value):
             raise _refuse(campaign, "scheduled")
+        if not checks.ready:
+            raise Conflict(checks.refusal(campaign.name, "be scheduled"))
         campaign.status = CampaignStatus.scheduled.value
         campaign.scheduled_at = start_at
         record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
@@ -537,7 +614,7 @@ def pause_campaign(
 
 
 def _refuse_an_unverified_sender(session: Session, campaign: Campaign, action: str) -> None:
-    """The pre-flight of an email campaign: its From address must be verified (core.sender_verification)."""
+    """A resume's check that an email campaign's From address is verified (a start's is in core.preflight)."""
     if campaign.channel != Channel.email.value:
         return
     tenant = session.get(Tenant, campaign.tenant_id)
@@ -551,7 +628,8 @@ def _check_budget_left(campaign: Campaign) -> None:
     if cap is not None and (campaign.spent_microusd or 0) >= cap:
         raise Conflict(
             f"campaign '{campaign.name}' has spent {format_usd(campaign.spent_microusd)} of its "
-            f"{format_usd(cap)} budget cap: raise the cap before resuming"
+            f"{format_usd(cap)} budget cap: raise the cap before resuming (a paused campaign's cap "
+            "can be changed on its Editor tab)"
         )
 
 
@@ -600,6 +678,8 @@ def cancel_campaign(
                     completed_at=now)
         )
         campaign.status = CampaignStatus.cancelled.value
+        # A pause's reason ("raise the cap and resume") no longer holds: say who ended it.
+        campaign.status_reason = f"cancelled by {actor.username or 'a user'}"
         campaign.completed_at = now
         campaign.scheduled_at = None
         record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="cancel",
@@ -774,8 +854,11 @@ def campaign_progress(
                 ),
             )
         ) or 0
+        steps = _step_progress(session, campaign, now)
+        sends = _sends_per_minute(session, campaign_id, now)
         leads_by_status = {str(r[0]): int(r[1]) for r in lead_rows}
         per_minute = recent / (THROUGHPUT_WINDOW.total_seconds() / 60)
+        running = campaign.status == CampaignStatus.running.value
         return CampaignProgress(
             campaign_id=campaign.id,
             status=campaign.status,
@@ -790,11 +873,88 @@ def campaign_progress(
             input_tokens=int(sum(r[3] for r in lead_rows)),
             output_tokens=int(sum(r[4] for r in lead_rows)),
             leads_per_minute=round(per_minute, 2),
-            eta_seconds=(due_now / per_minute * 60) if per_minute > 0 and due_now else None,
+            # Only a running campaign gets anywhere: a paused or finished one has no ETA.
+            eta_seconds=(due_now / per_minute * 60) if running and per_minute > 0 and due_now else None,
             started_at=campaign.started_at,
             completed_at=campaign.completed_at,
             in_flight=leads_by_status.get(LeadStatus.in_progress.value, 0),
+            steps=steps,
+            next_due_at=min((st.next_due_at for st in steps if st.next_due_at), default=None),
+            sends_per_minute=sends,
         )
+
+
+def _step_progress(session: Session, campaign: Campaign, now: datetime) -> list[StepProgress]:
+    """Every step's sent messages and its leads by what they wait for: two GROUP BY queries."""
+    later = and_(CampaignLead.next_action_at.is_not(None), CampaignLead.next_action_at > now)
+    rows = session.execute(
+        select(CampaignLead.step, CampaignLead.status, func.count(CampaignLead.id),
+               func.coalesce(func.sum(case((later, 1), else_=0)), 0),
+               type_coerce(func.min(case((later, CampaignLead.next_action_at))),
+                           CampaignLead.next_action_at.type))
+        .where(CampaignLead.campaign_id == campaign.id)
+        .group_by(CampaignLead.step, CampaignLead.status)
+    ).all()
+    sent = dict(session.execute(
+        select(Message.step, func.count(Message.id))
+        .where(Message.campaign_id == campaign.id, Message.status.in_(SENT_MESSAGE_STATUSES))
+        .group_by(Message.step)
+    ).all())
+    counts: dict[int, dict[str, int]] = {}
+    next_due: dict[int, datetime] = {}
+
+    def add(step: int, kind: str, count: int) -> None:
+        if count:
+            counts.setdefault(step, {})[kind] = counts.get(step, {}).get(kind, 0) + count
+
+    for step, status, count, later_count, earliest in rows:
+        step, count, later_count = int(step), int(count), int(later_count)
+        if status in (LeadStatus.pending.value, LeadStatus.approved.value):
+            add(step, "waiting", later_count)
+            add(step, "due", count - later_count)
+        elif status == LeadStatus.in_progress.value:
+            add(step, "due", count)
+        elif status == LeadStatus.deferred.value:
+            add(step, "deferred", count)
+        elif status == LeadStatus.awaiting_approval.value:
+            add(step, "in_review", count)
+        elif status in (LeadStatus.failed.value, LeadStatus.unknown.value):
+            add(step, "failed", count)
+        elif status == LeadStatus.skipped.value:
+            add(step, "skipped", count)
+        else:  # sent (counted from the ledger) and cancelled
+            continue
+        if earliest is not None and status in CLAIMABLE_LEAD_STATUSES:
+            next_due[step] = min(earliest, next_due.get(step, earliest))
+    total = max(len(campaign.steps or []), 1, *(s + 1 for s in (*counts, *sent)))
+    return [
+        StepProgress(
+            step=step, sent=int(sent.get(step, 0)), next_due_at=next_due.get(step),
+            **{kind: counts.get(step, {}).get(kind, 0)
+               for kind in ("waiting", "due", "deferred", "in_review", "failed", "skipped")},
+        )
+        for step in range(total)
+    ]
+
+
+def _sends_per_minute(session: Session, campaign_id: int, now: datetime) -> list[int]:
+    """Messages sent in each of the last SENDS_SERIES_MINUTES minutes, oldest first (one row)."""
+    edges = [now - timedelta(minutes=SENDS_SERIES_MINUTES - i) for i in range(SENDS_SERIES_MINUTES + 1)]
+    # The last minute is open-ended: a send stamped a moment after `now` still counts.
+    buckets = [
+        func.coalesce(func.sum(case((Message.sent_at >= start if end is None
+                                     else and_(Message.sent_at >= start, Message.sent_at < end), 1),
+                                    else_=0)), 0)
+        for start, end in zip(edges[:-1], [*edges[1:-1], None], strict=True)
+    ]
+    row = session.execute(
+        select(*buckets).where(
+            Message.campaign_id == campaign_id,
+            Message.status.in_(SENT_MESSAGE_STATUSES),
+            Message.sent_at >= edges[0],
+        )
+    ).one()
+    return [int(n) for n in row]
 
 
 # -- messages and lookups --------------------------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -627,17 +628,19 @@ class Database:
             return
         from alembic import command
 
-        with self.engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                # Several workers and the app may start at once; one migrates, the others wait
-                # (the lock is released with the transaction).
-                connection.execute(text("SELECT pg_advisory_xact_lock(724002)"))
-            config = alembic_config(self.settings.database_url)
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
-            if connection.dialect.name == "postgresql":
-                # Tables that later migrations added get their policy here.
-                rls.secure_tenant_tables(connection, Base.metadata.sorted_tables)
+        with self.engine.connect() as connection, _sqlite_foreign_keys_off(connection):
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    # Several workers and the app may start at once; one migrates, the others
+                    # wait (the lock is released with the transaction).
+                    connection.execute(text("SELECT pg_advisory_xact_lock(724002)"))
+                config = alembic_config(self.settings.database_url)
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                if connection.dialect.name == "postgresql":
+                    # Tables that later migrations added get their policy here.
+                    rls.secure_tenant_tables(connection, Base.metadata.sorted_tables)
+                _refuse_broken_foreign_keys(connection)
         self._row_security = None
 
     def _sqlite_schema_is_current(self) -> bool:
@@ -658,6 +661,38 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """Foreign keys off on this SQLite connection while the schema changes, on again after.
+
+    SQLite alters a table by copying it and dropping the original; with foreign keys enforced,
+    dropping `tenants` or `users` would cascade through every row that refers to them. The
+    pragma is a no-op inside a transaction, so it is set on the driver's connection before one
+    begins (Alembic's documented recipe for batch migrations).
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA foreign_keys=ON")
+
+
+def _refuse_broken_foreign_keys(connection: Connection) -> None:
+    """Roll the migration back rather than leave rows pointing at nothing (SQLite only: there
+    the checks were off while the tables were copied)."""
+    if connection.dialect.name != "sqlite":
+        return
+    broken = connection.execute(text("PRAGMA foreign_key_check")).all()
+    if broken:
+        raise RuntimeError(f"the migration would leave {len(broken)} rows with broken references: "
+                           + ", ".join(sorted({str(row[0]) for row in broken})))
 
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"

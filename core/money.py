@@ -9,6 +9,9 @@ from typing import Any
 from core.errors import ValidationError
 
 MICROUSD_PER_USD = 1_000_000
+# The printf format of a number_input holding dollars: the precision format_usd shows under a dollar,
+# so a $0.005 cap is not shown (and saved back) as $0.01.
+MONEY_FIELD_FORMAT = "%.4f"
 
 
 def usd_to_microusd(value: Any) -> int | None:
@@ -30,3 +33,17 @@ def usd_to_microusd(value: Any) -> int | None:
 
 def microusd_to_usd(microusd: int | None) -> float | None:
     return None if microusd is None else microusd / MICROUSD_PER_USD
+
+
+def format_usd(microusd: int | None) -> str:
+    """Micro-dollars as dollars for people, the one money format of every page and the CLI.
+
+    Under a dollar four decimals, so sub-cent costs and caps read as they are ($0.0050, $0.0043);
+    from a dollar up cents ($1,234.50). Money fields show the same four decimals (MONEY_FIELD_FORMAT).
+    """
+    if microusd is None:
+        return "n/a"
+    dollars = microusd / MICROUSD_PER_USD
+    if dollars and abs(dollars) < 1:
+        return f"${dollars:,.4f}"
+    return f"${dollars:,.2f}"

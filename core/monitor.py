@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from core.db import Database
 from core.errors import NotFound
 from core.models import (
+    Campaign,
     CampaignLead,
     CampaignStatus,
     Event,
@@ -126,6 +127,26 @@ def _name(first: str | None, last: str | None, lead_id: int) -> str:
 def is_live(status: str) -> bool:
     """Whether the monitor should keep refreshing: the campaign runs or is about to start."""
     return status in (CampaignStatus.running.value, CampaignStatus.scheduled.value)
+
+
+def campaign_to_watch(db: Database, actor: Actor) -> int | None:
+    """The campaign the monitor opens on: the running or paused one most recently active (its
+    latest lead change, or its start), not the newest draft. None when nothing runs or waits."""
+    actor.require(Permission.view_monitor)
+    last_change = (
+        select(func.max(CampaignLead.updated_at))
+        .where(CampaignLead.campaign_id == Campaign.id)
+        .correlate(Campaign)
+        .scalar_subquery()
+    )
+    activity = func.coalesce(last_change, Campaign.started_at, Campaign.created_at)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        return session.scalar(
+            select(Campaign.id)
+            .where(Campaign.status.in_((CampaignStatus.running.value, CampaignStatus.paused.value)))
+            .order_by(activity.desc(), Campaign.id.desc())
+            .limit(1)
+        )
 
 
 def recent_events(

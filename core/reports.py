@@ -21,7 +21,7 @@ from core.models import (
     MessageStatus,
     Tenant,
 )
-from core.money import MICROUSD_PER_USD
+from core.money import format_usd as format_usd  # re-exported: pages and core import it from here too
 from core.permissions import Actor, Permission
 
 
@@ -161,11 +161,3 @@ def _running_campaigns(session: Session, limit: int = 10) -> list[RunningCampaig
     ]
 
 
-def format_usd(microusd: int | None) -> str:
-    """Micro-dollars as dollars for people: $0.0042 for small sums, $1,234.50 for large ones."""
-    if microusd is None:
-        return "n/a"
-    dollars = microusd / MICROUSD_PER_USD
-    if dollars and abs(dollars) < 1:
-        return f"${dollars:,.4f}"
-    return f"${dollars:,.2f}"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.campaigns import get_campaign
+from core.campaigns import campaign_progress, get_campaign
 from core.permissions import Permission
+from core.status_words import campaign_status_word
 from pages.campaign_sections import ab_test, actions, editor, listing, preview, run
 from pages.common import get_db, get_settings, md, require_page, run_action
 
@@ -27,7 +28,10 @@ if campaign is None:
     editor.show(db, actor, get_settings(), None)
     st.stop()
 
-st.header(f"{md(campaign.name)} · {campaign.status}" + (" · archived" if campaign.archived_at else ""))
+# One read of the run's figures for the header and the Run tab, so they cannot disagree.
+progress = None if campaign.status == "draft" else run_action(campaign_progress, db, actor, campaign.id)
+status_text = progress.status_text if progress else campaign_status_word(campaign.status)
+st.header(f"{md(campaign.name)} · {status_text}" + (" · archived" if campaign.archived_at else ""))
 actions.show(db, actor, campaign)
 has_ab_test = len(campaign.variants) > 1
 tabs = (["Run", "Editor"] + (["A/B test"] if has_ab_test else [])
@@ -35,7 +39,7 @@ tabs = (["Run", "Editor"] + (["A/B test"] if has_ab_test else [])
 # A key keeps the open tab across the reruns its buttons cause.
 run_tab, editor_tab, *more_tabs = st.tabs(tabs, key="campaigns_tabs")
 with run_tab:
-    run.show(db, actor, campaign)
+    run.show(db, actor, campaign, progress)
 with editor_tab:
     editor.show(db, actor, get_settings(), campaign)
 if has_ab_test:

@@ -21,7 +21,8 @@ campaigns = run_action(list_campaigns, db, actor) or []
 if not campaigns:
     st.info("No campaigns yet: a manager writes one on the Campaigns page, and its run shows here.")
     st.stop()
-campaign_id = picker.show("monitor_campaign", campaigns, prefer_running=True)
+campaign_id = picker.show("monitor_campaign", campaigns,
+                          default=run_action(monitor.campaign_to_watch, db, actor))
 campaign = next(c for c in campaigns if c.id == campaign_id)
 controls.show(db, actor, campaign)
 live.show(db, actor, campaign_id, monitor.is_live(campaign.status))

@@ -5,8 +5,9 @@ Housekeeping: `clone|archive|restore|delete`; the A/B test: `ab-result|keep-winn
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -35,9 +36,14 @@ from core.campaigns import (
 )
 from core.cli.base import database, fail, print_json, user_errors
 from core.db import Database
-from core.money import usd_to_microusd
+from core.money import format_usd, usd_to_microusd
 from core.permissions import Actor, system_actor
-from core.reports import format_usd
+from core.status_words import (
+    campaign_status_word,
+    due_words,
+    lead_status_word,
+    message_status_word,
+)
 from core.tenants import tenant_id_by_name
 from core.text import plural
 
@@ -92,7 +98,7 @@ def _life_cycle_command(verb: str, action: LifeCycleAction) -> None:
                         "status_reason": campaign.status_reason,
                         "archived": campaign.archived_at is not None})
         else:
-            typer.echo(f"campaign {campaign.id} is {campaign.status}"
+            typer.echo(f"campaign {campaign.id} is {campaign_status_word(campaign.status)}"
                        + (" (archived)" if campaign.archived_at else ""))
 
     command.__doc__ = f"{verb.capitalize()} a campaign."
@@ -185,19 +191,26 @@ def status(
         actor = system_actor(tenant_of_campaign(db, campaign_id))
         progress = campaign_progress(db, actor, campaign_id)
     if as_json:
-        print_json(progress)
+        print_json({**dataclasses.asdict(progress), "status_text": progress.status_text})
         return
-    typer.echo(f"campaign {progress.campaign_id}: {progress.status}"
+    now = datetime.now(UTC)
+    typer.echo(f"campaign {progress.campaign_id}: {progress.status_text}"
                + (f" ({progress.status_reason})" if progress.status_reason else ""))
     typer.echo(f"  leads:    {progress.enrolled} enrolled, {progress.open_leads} open")
     for name, count in sorted(progress.leads_by_status.items()):
-        typer.echo(f"    {name:<18} {count}")
-    typer.echo("  messages: " + (", ".join(f"{k} {v}" for k, v in
+        typer.echo(f"    {lead_status_word(name):<18} {count}")
+    for step in progress.steps:
+        typer.echo(f"  {step.name + ':':<13} {step.summary(now)}")
+    typer.echo("  messages: " + (", ".join(f"{message_status_word(k)} {v}" for k, v in
                                            sorted(progress.messages_by_status.items())) or "none"))
-    typer.echo(f"  cost:     {format_usd(progress.cost_microusd)} "
+    cap = f" of the {format_usd(progress.budget_cap_microusd)} cap" if progress.budget_cap_microusd else ""
+    typer.echo(f"  spent:    {format_usd(progress.spent_microusd)}{cap} "
                f"({progress.input_tokens} input, {progress.output_tokens} output tokens)")
     eta = f", ETA {progress.eta_seconds / 60:.1f} min" if progress.eta_seconds else ""
-    typer.echo(f"  rate:     {progress.leads_per_minute} leads/min{eta}")
+    typer.echo(f"  rate:     {progress.sent_last_minute} sent in the last minute, "
+               f"{progress.sent_last_5_minutes} in the last 5; {progress.leads_per_minute} leads/min{eta}")
+    if progress.next_due_at is not None:
+        typer.echo(f"  next due: {due_words(progress.next_due_at, now)}")
 
 
 @app.command("list")
@@ -217,7 +230,7 @@ def list_(
                      "archived": c.archived_at is not None} for c in campaigns])
         return
     for c in campaigns:
-        typer.echo(f"{c.id:>5}  {c.name:<30} {c.channel:<5} {c.status}"
+        typer.echo(f"{c.id:>5}  {c.name:<30} {c.channel:<5} {campaign_status_word(c.status)}"
                    + (" (archived)" if c.archived_at else ""))
 
 

@@ -22,7 +22,7 @@ from core.compliance.quiet_hours import window_from_settings
 from core.config import Settings
 from core.db import Database
 from core.merge_fields import HELP as MERGE_FIELDS_HELP
-from core.money import microusd_to_usd, usd_to_microusd
+from core.money import MONEY_FIELD_FORMAT, microusd_to_usd, usd_to_microusd
 from core.permissions import Actor, Permission
 from pages.campaign_sections import audience, steps
 from pages.campaign_sections.listing import FLASH_KEY, OPEN_NEXT_KEY
@@ -131,7 +131,7 @@ def show(db: Database, actor: Actor, settings: Settings, campaign: CampaignView 
     per_minute = rate.number_input("Sends per minute", min_value=1, step=1, placeholder="no limit",
                                    key=f"{key}sends_per_minute", disabled=locked("sends_per_minute"))
     values["sends_per_minute"] = None if per_minute is None else int(per_minute)
-    dollars = budget.number_input("Budget cap (US$)", min_value=0.0, step=1.0, format="%.2f",
+    dollars = budget.number_input("Budget cap (US$)", min_value=0.0, step=0.01, format=MONEY_FIELD_FORMAT,
                                   placeholder="no cap", key=f"{key}budget_usd",
                                   disabled=locked("budget_cap_microusd"))
     values["budget_cap_microusd"] = usd_to_microusd(dollars)

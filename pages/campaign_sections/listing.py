@@ -45,8 +45,9 @@ def show(db: Database, actor: Actor) -> int | None:
             key="campaigns_table",
             column_config={
                 "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
-                "spent_usd": st.column_config.NumberColumn("spent", format="$%.4f"),
-                "budget_usd": st.column_config.NumberColumn("budget", format="$%.2f"),
+                # Money as text in the one format of every page ($0.0050, not $0.01).
+                "spent_usd": None,
+                "budget_usd": None,
                 "created_at": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
             },
         )

@@ -9,32 +9,34 @@ from typing import Any
 import streamlit as st
 
 from core import campaigns
-from core.campaigns import CampaignView
+from core.campaigns import CampaignProgress, CampaignView
 from core.db import Database
+from core.money import format_usd
 from core.permissions import Actor, Permission
-from core.pipeline.estimate import CostEstimate, estimate_campaign_cost
-from core.reports import format_usd
+from core.pipeline.estimate import CostEstimate, describe_cost, estimate_campaign_cost
+from core.preflight import Preflight, preflight
+from core.status_words import campaign_status_word
 from core.tenants import from_local_time, in_zone, local_time_in, tenant_clock
-from core.text import plural
+from core.text import plural, sentence
 from pages.campaign_sections.editor import FLASH_KEY
 from pages.common import get_db, get_settings, md, run_action
+from pages.widgets import run_progress
 
 
-def _progress(db: Database, actor: Actor, campaign: CampaignView) -> None:
-    progress = run_action(campaigns.campaign_progress, db, actor, campaign.id)
-    if progress is None:
-        return
-    done = progress.enrolled - progress.open_leads
-    fraction = done / progress.enrolled if progress.enrolled else 0.0
-    st.progress(fraction, text=f"{done:,} of {plural(progress.enrolled, 'lead')} done")
+def _progress(progress: CampaignProgress) -> None:
+    run_progress.show(progress)
     enrolled, sent, spent, budget = st.columns(4)
     enrolled.metric("Enrolled", f"{progress.enrolled:,}")
     sent.metric("Messages sent", f"{progress.messages_by_status.get('sent', 0):,}")
     spent.metric("Spent", format_usd(progress.spent_microusd))
     budget.metric("Budget cap", format_usd(progress.budget_cap_microusd)
                   if progress.budget_cap_microusd is not None else "no cap")
-    if progress.status_reason:
-        st.caption(f"{progress.status}: {md(progress.status_reason)}")
+    if progress.status_reason and progress.status in ("paused", "cancelled"):
+        st.caption(f"{campaign_status_word(progress.status).capitalize()}: {md(progress.status_reason)}")
+    cap = progress.budget_cap_microusd
+    if progress.status == "paused" and cap is not None and progress.spent_microusd >= cap:
+        st.warning(f"The budget cap is spent ({format_usd(progress.spent_microusd)} of "
+                   f"{format_usd(cap)}): raise the cap on the Editor tab, then resume.")
 
 
 ESTIMATE_CACHE_SECONDS = 15
@@ -47,10 +49,7 @@ def load_estimate(campaign: CampaignView, _actor: Actor) -> CostEstimate:
     return estimate_campaign_cost(get_db(), get_settings(), _actor, campaign.id)
 
 
-def _estimate(actor: Actor, campaign: CampaignView) -> None:
-    estimate = run_action(load_estimate, campaign, actor)
-    if estimate is None:
-        return
+def _estimate(estimate: CostEstimate) -> None:
     st.markdown("**Cost estimate for the whole audience**")
     leads, per_lead, total, worst = st.columns(4)
     leads.metric("Leads", f"{estimate.leads:,}")
@@ -60,6 +59,30 @@ def _estimate(actor: Actor, campaign: CampaignView) -> None:
     total.metric("Expected", format_usd(estimate.total_microusd))
     worst.metric("At most", format_usd(estimate.max_total_microusd),
                  help="If the guard has every draft written again once.")
+    if estimate.margin:
+        st.caption(f"An estimate: {describe_cost(estimate)} (95% confidence).")
+
+
+CHECK_ICONS = {"passed": "✅", "warning": "⚠️", "failed": "❌"}
+
+
+def _preflight(db: Database, actor: Actor, campaign: CampaignView) -> Preflight | None:
+    """The checklist before a start: each check passed or failed in words, with what to do."""
+    estimate = run_action(load_estimate, campaign, actor)
+    if estimate is None:
+        return None
+    _estimate(estimate)
+    checks = run_action(preflight, db, actor, campaign.id, estimate=estimate)
+    if checks is None:
+        return None
+    st.markdown("**Before it starts**")
+    for check in checks.checks:
+        state = "passed" if check.passed else "failed" if check.blocking else "warning"
+        # The words quote settings (a sender address): shown escaped.
+        st.markdown(f"{CHECK_ICONS[state]} **{check.label}**: {md(sentence(check.words))}")
+    if not checks.ready:
+        st.warning("Fix what is marked ❌ above before starting: as it stands the campaign cannot send.")
+    return checks
 
 
 def _act(label: str, action: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
@@ -68,25 +91,28 @@ def _act(label: str, action: Callable[..., Any], *args: Any, **kwargs: Any) -> N
         st.rerun()
 
 
-def _schedule(db: Database, actor: Actor, campaign: CampaignView, key: str, zone: str) -> None:
+def _schedule(db: Database, actor: Actor, campaign: CampaignView, key: str, zone: str, blocked: bool) -> None:
     # Entered and shown on the tenant's own clock (Admin settings), stored as an instant.
     soon = local_time_in(campaign.scheduled_at or datetime.now(UTC) + timedelta(hours=1), zone)
     day, clock, go = st.columns([2, 2, 1])
     start_day = day.date_input(f"Start on ({zone})", value=soon.date(), key=f"{key}_day")
     start_time = clock.time_input(f"at ({zone})", value=soon.time().replace(second=0, microsecond=0),
                                   key=f"{key}_time")
-    if go.button("Schedule", key=f"{key}_schedule"):
+    if go.button("Schedule", key=f"{key}_schedule", disabled=blocked):
         start_at = from_local_time(start_day, start_time, zone)
         _act(f"Campaign '{md(campaign.name)}' scheduled for {in_zone(start_at, zone)}.",
              campaigns.schedule_campaign, db, actor, campaign.id, start_at)
 
 
-def _controls(db: Database, actor: Actor, campaign: CampaignView, zone: str) -> None:
+def _controls(db: Database, actor: Actor, campaign: CampaignView, checks: Preflight | None,
+              zone: str) -> None:
     key = f"cmp{campaign.id}_run"
     status, name = campaign.status, md(campaign.name)
+    blocked = checks is not None and not checks.ready
     buttons = st.columns(4)
     if status in ("draft", "scheduled") and buttons[0].button(
-            "Start now", key=f"{key}_start", type="primary"):
+            "Start now", key=f"{key}_start", type="primary", disabled=blocked,
+            help="Fix the checks marked ❌ first." if blocked else None):
         _act(f"Campaign '{name}' started.", campaigns.start_campaign, db, actor, campaign.id)
     if status == "running" and buttons[0].button("Pause", key=f"{key}_pause"):
         _act(f"Campaign '{name}' paused.", campaigns.pause_campaign, db, actor, campaign.id)
@@ -107,18 +133,18 @@ def _controls(db: Database, actor: Actor, campaign: CampaignView, zone: str) -> 
             st.session_state.pop(confirm_key, None)
             st.rerun()
     if status in ("draft", "scheduled"):
-        _schedule(db, actor, campaign, key, zone)
+        _schedule(db, actor, campaign, key, zone, blocked)
 
 
-def show(db: Database, actor: Actor, campaign: CampaignView) -> None:
-    if campaign.status != "draft":
-        _progress(db, actor, campaign)
-    if campaign.status in ("draft", "scheduled"):
-        _estimate(actor, campaign)
+def show(db: Database, actor: Actor, campaign: CampaignView, progress: CampaignProgress | None) -> None:
+    """`progress`: the page's one read of the run's figures (None for a draft)."""
+    if progress is not None:
+        _progress(progress)
+    checks = _preflight(db, actor, campaign) if campaign.status in ("draft", "scheduled") else None
     zone = tenant_clock(db, actor)
     if campaign.scheduled_at is not None:
         st.caption(f"Starts at {in_zone(campaign.scheduled_at, zone)}.")
     if actor.can(Permission.run_campaigns):
-        _controls(db, actor, campaign, zone)
+        _controls(db, actor, campaign, checks, zone)
     else:
         st.caption("Your role cannot start, pause or cancel campaigns.")

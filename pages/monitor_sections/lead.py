@@ -6,8 +6,9 @@ import streamlit as st
 
 from core import monitor
 from core.db import Database
+from core.money import format_usd
 from core.permissions import Actor
-from core.reports import format_usd
+from core.status_words import lead_status_word, message_status_word, step_name
 from pages.common import md, run_action
 
 NONE = 0
@@ -17,7 +18,8 @@ def pick(key: str, db: Database, actor: Actor, campaign_id: int) -> int | None:
     """The enrolment to drill into: typed by id, or picked from the recently worked leads."""
     recent = monitor.recent_leads(db, actor, campaign_id)
     labels = {NONE: "Pick a recent lead"} | {
-        r.campaign_lead_id: f"#{r.campaign_lead_id} {r.lead_name} · {r.status}" for r in recent}
+        r.campaign_lead_id: f"#{r.campaign_lead_id} {r.lead_name} · {lead_status_word(r.status)}"
+        for r in recent}
     if st.session_state.get(f"{key}_recent") not in labels:
         st.session_state.pop(f"{key}_recent", None)  # another campaign was picked
     list_column, id_column = st.columns([3, 1])
@@ -41,11 +43,12 @@ def show(db: Database, actor: Actor, campaign_id: int) -> None:
     if trace.campaign_id != campaign_id:
         st.info(f"Lead #{campaign_lead_id} belongs to campaign #{trace.campaign_id}.")
     st.markdown(f"**{md(trace.lead_name)}**" + (f" at {md(trace.company)}" if trace.company else "")
-                + f" · {md(trace.status)}" + (f": {md(trace.status_reason)}" if trace.status_reason else ""))
+                + f" · {lead_status_word(trace.status)}"
+                + (f": {md(trace.status_reason)}" if trace.status_reason else ""))
     cost, tokens, step = st.columns(3)
     cost.metric("Cost", format_usd(trace.cost_microusd))
     tokens.metric("Tokens in / out", f"{trace.input_tokens:,} / {trace.output_tokens:,}")
-    step.metric("Step · variant", f"{trace.step} · {md(trace.variant)}")
+    step.metric("Step · variant", f"{step_name(trace.step)} · {md(trace.variant)}")
     st.caption(f"Trace id: `{trace.trace_id or 'none yet'}`"
                + (f" (earlier runs: {', '.join(trace.trace_ids[:-1])})" if len(trace.trace_ids) > 1
                   else ""))
@@ -71,8 +74,8 @@ def show(db: Database, actor: Actor, campaign_id: int) -> None:
             st.caption("Nothing sent to this lead yet.")
         for message in trace.messages:
             when = message.sent_at.strftime("%Y-%m-%d %H:%M") if message.sent_at else "not sent"
-            st.markdown(f"Step {message.step} to {md(message.to_address)} via {md(message.provider)}: "
-                        f"**{md(message.status)}** ({when})")
+            st.markdown(f"{step_name(message.step).capitalize()} to {md(message.to_address)} via "
+                        f"{md(message.provider)}: **{message_status_word(message.status)}** ({when})")
             st.code(message.body, language=None, wrap_lines=True)
     with calls_tab:
         st.dataframe(

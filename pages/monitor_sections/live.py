@@ -7,17 +7,18 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from core import monitor
-from core.campaigns import CampaignProgress, campaign_progress, list_workers
+from core.campaigns import SENDS_SERIES_MINUTES, CampaignProgress, campaign_progress, list_workers
 from core.db import Database
-from core.models import FINAL_LEAD_STATUSES, LeadStatus
+from core.models import LeadStatus
+from core.money import format_usd
 from core.permissions import Actor
-from core.reports import format_usd
+from core.status_words import lead_status_word, message_status_word
 from core.text import plural, plural_noun
 from pages.common import run_action
+from pages.widgets import run_progress
 
 REFRESH_SECONDS = 2.0
 EVENTS_SHOWN = 30
-FINAL = {s.value for s in FINAL_LEAD_STATUSES}
 
 
 def format_eta(seconds: float | None) -> str:
@@ -46,17 +47,18 @@ def _figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) -> No
         return
     if monitor.is_live(progress.status) != was_live:
         st.rerun()  # the run started or ended: the whole page redraws (and refreshes or stops)
-    done = sum(n for s, n in progress.leads_by_status.items() if s in FINAL)
-    enrolled = progress.enrolled
     # Why a paused run stopped is the controls' banner above (as text: it may quote a provider).
-    st.progress(done / enrolled if enrolled else 0.0,
-                text=f"{done:,} of {plural(enrolled, 'lead')} done · {progress.status}")
+    run_progress.show(progress)
     workers = list_workers(db, actor)
-    status_column, rate_column, eta_column, workers_column, spend_column = st.columns(5)
-    status_column.metric("In flight", f"{progress.in_flight:,}")
-    rate_column.metric("Leads per minute", f"{progress.leads_per_minute:g}",
-                       help="Leads finished in the last five minutes, per minute.")
-    eta_column.metric("ETA", format_eta(progress.eta_seconds))
+    flight_column, minute_column, five_column, eta_column, workers_column, spend_column = st.columns(6)
+    flight_column.metric("In flight", f"{progress.in_flight:,}")
+    minute_column.metric("Sent in the last minute", f"{progress.sent_last_minute:,}",
+                         chart_data=progress.sends_per_minute, chart_type="bar",
+                         help=f"The bars: messages sent in each of the last {SENDS_SERIES_MINUTES} minutes.")
+    five_column.metric("Sent in the last 5 minutes", f"{progress.sent_last_5_minutes:,}")
+    eta_column.metric("ETA", format_eta(progress.eta_seconds),
+                      help="While the campaign runs: the leads due now at the pace of the last five "
+                           "minutes. A paused campaign has none.")
     workers_column.metric("Workers alive", sum(w.alive for w in workers),
                           help=f"{plural(len(workers), 'runner')} {plural_noun(len(workers), 'has', 'have')} "
                                "reported a heartbeat.")
@@ -66,13 +68,14 @@ def _figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) -> No
     leads_column, messages_column = st.columns(2)
     leads_column.markdown("**Leads by status**")
     leads_column.dataframe(
-        [{"status": s.value, "leads": progress.leads_by_status.get(s.value, 0)} for s in LeadStatus
-         if progress.leads_by_status.get(s.value)],
+        [{"status": lead_status_word(s.value), "leads": progress.leads_by_status.get(s.value, 0)}
+         for s in LeadStatus if progress.leads_by_status.get(s.value)],
         hide_index=True, width="stretch")
     messages_column.markdown("**Messages by status**")
     if progress.messages_by_status:
         messages_column.dataframe(
-            [{"status": s, "messages": n} for s, n in sorted(progress.messages_by_status.items())],
+            [{"status": message_status_word(s), "messages": n}
+             for s, n in sorted(progress.messages_by_status.items())],
             hide_index=True, width="stretch")
     else:
         messages_column.caption("No message sent yet.")
@@ -81,7 +84,7 @@ def _figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) -> No
     errors = monitor.errors_by_reason(db, actor, campaign_id)
     if errors:
         st.dataframe(
-            [{"leads": e.leads, "status": e.status, "reason": e.reason
+            [{"leads": e.leads, "status": lead_status_word(e.status), "reason": e.reason
               + (f" (and {e.wordings - 1} more like it, differing in numbers)" if e.wordings > 1 else "")}
              for e in errors],
             hide_index=True, width="stretch")

@@ -198,3 +198,29 @@ def test_the_ab_result_and_keep_the_winner_from_the_command_line(tenant: int, db
     assert "variant B kept, 1 lead moved to it" in run("campaigns", "keep-winner", str(campaign), "B")
     assert "has no variant 'C'" in run("campaigns", "keep-winner", str(campaign), "C", code=1)
     assert run_json("campaigns", "ab-result", str(campaign))["kept"] == "B"
+def test_start_refuses_what_cannot_send_with_the_run_tabs_words(tenant: int, db: Database) -> None:
+    from core.permissions import system_actor
+    from core.preflight import preflight
+
+    campaign_id = int(run_json("campaigns", "create", "--tenant", "Acme", "--name", "Mail",
+                               "--channel", "email")["id"])
+    [postal] = [c.words for c in preflight(db, system_actor(tenant), campaign_id).checks if c.stops_start]
+    output = run("campaigns", "start", str(campaign_id), code=1)
+    assert f"campaign 'Mail' cannot start: {postal}" in " ".join(output.split())
+    assert "postal address" in postal
+    assert run_json("campaigns", "status", str(campaign_id))["status"] == "draft"
+
+
+def test_status_speaks_of_steps_and_statuses_in_words(tenant: int, db: Database) -> None:
+    campaign_id = str(run_json("campaigns", "create", "--tenant", "Acme", "--name", "Q4",
+                               "--channel", "sms")["id"])
+    run("campaigns", "start", campaign_id)
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(CampaignLead).values(status="awaiting_approval"))
+    output = run("campaigns", "status", campaign_id)
+    assert "waiting for review" in output and "awaiting_approval" not in output
+    assert "first touch:  0 sent · 3 waiting for review" in output
+    run("campaigns", "cancel", campaign_id)
+    assert f"campaign {campaign_id}: cancelled: 0 sent, 3 cancelled (cancelled by" in run(
+        "campaigns", "status", campaign_id)
+    assert run_json("campaigns", "status", campaign_id)["status_text"] == "cancelled: 0 sent, 3 cancelled"

@@ -38,6 +38,7 @@ from core.models import (
     Message,
     Role,
     Suppression,
+    Tenant,
 )
 from core.permissions import Actor
 from tests.factories import insert_leads, make_actor, make_tenant
@@ -47,7 +48,12 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def owner(db: Database) -> Actor:
-    return make_actor(db, make_tenant(db))
+    """The owner of a tenant whose emails may start: it has the postal address they must carry."""
+    tenant_id = make_tenant(db)
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Tenant).where(Tenant.id == tenant_id)
+                        .values(postal_address="1 Main St, Springfield"))
+    return make_actor(db, tenant_id)
 
 
 def _set_status(db: Database, campaign_id: int, status: str, **values: Any) -> None:
@@ -202,6 +208,7 @@ def test_schedule_refuses_a_time_in_the_past(db: Database, owner: Actor) -> None
 
 
 def test_a_paused_campaign_with_a_resume_time_resumes_then(db: Database, owner: Actor) -> None:
+    insert_leads(db, owner.tenant_id, 1)  # an empty audience does not start
     campaign = create_campaign(db, owner, name="Q4", channel="sms")
     start_campaign(db, owner, campaign.id, now=NOW)
     pause_campaign(db, owner, campaign.id)
@@ -238,6 +245,7 @@ def test_life_cycle_transitions(
 
 
 def test_pause_and_resume_record_the_reason_and_the_audit(db: Database, owner: Actor) -> None:
+    insert_leads(db, owner.tenant_id, 1)  # an empty audience does not start
     campaign = create_campaign(db, owner, name="Q4", channel="sms")
     start_campaign(db, owner, campaign.id, now=NOW)
     paused = pause_campaign(db, owner, campaign.id, reason="waiting for legal")

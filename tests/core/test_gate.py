@@ -35,7 +35,7 @@ from core.gate import (
 )
 from core.models import BudgetReservation, Campaign, RateLimit, Tenant, TenantSpend
 from core.pipeline.limits import BudgetExceeded, CallTooLarge
-from tests.factories import make_actor, make_tenant
+from tests.factories import insert_leads, make_actor, make_tenant
 
 T0 = 1_800_000_000.0
 
@@ -61,6 +61,7 @@ def _gate(db: Database, clock: FrozenClock, **settings: object) -> DatabaseGate:
 
 def _campaign(db: Database, **fields: Any) -> tuple[int, int]:
     actor = make_actor(db, make_tenant(db))
+    insert_leads(db, actor.tenant_id, 1)  # an empty audience does not start
     campaign = create_campaign(db, actor, name="Q4", channel="sms", **fields)
     start_campaign(db, actor, campaign.id)
     return actor.tenant_id, campaign.id
@@ -483,6 +484,7 @@ def test_the_monthly_budget_counts_every_campaigns_reservations_and_spend_and_pa
     db: Database,
 ) -> None:
     actor = make_actor(db, make_tenant(db))
+    insert_leads(db, actor.tenant_id, 1)  # an empty audience does not start
     campaigns = []
     for name in ("one", "two", "draft"):
         campaign = create_campaign(db, actor, name=name, channel="sms")
@@ -491,6 +493,7 @@ def test_the_monthly_budget_counts_every_campaigns_reservations_and_spend_and_pa
         campaigns.append(campaign.id)
     other = make_actor(db, make_tenant(db, "Other"), username="other")
     other_tenant = other.tenant_id
+    insert_leads(db, other_tenant, 1)
     other_campaign = create_campaign(db, other, name="theirs", channel="sms").id
     start_campaign(db, other, other_campaign)
     with db.session(system=True) as session, session.begin():

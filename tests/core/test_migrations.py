@@ -8,11 +8,11 @@ from pathlib import Path
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, text
 
 from core.auth import signed_in_user, start_session
 from core.db import Database, alembic_config
-from core.models import AuditLog, Base, Role
+from core.models import Base, Role
 from tests.conftest import make_settings
 from tests.factories import make_actor, make_tenant
 
@@ -51,27 +51,66 @@ def _upgrade(database: Database, revision: str) -> None:
         command.upgrade(config, revision)
 
 
-def test_usernames_per_tenant_keeps_who_did_what_and_every_sign_in_on_sqlite(tmp_path: Path) -> None:
-    # SQLite copies `users` to change its unique constraint; with foreign keys on, dropping the
-    # old copy would null the audit log's users and delete every sign-in session.
+NOW = "2026-11-01 09:00:00"
+# One row in every table a lead's life touches, at revision 0006 (before row security, sessions,
+# sender identity, ...), written as plain SQL so the test does not depend on today's models.
+ROWS_AT_0006 = [
+    "INSERT INTO tenants (id, name, default_country, quiet_hours_start, quiet_hours_end, weekdays_only,"
+    " link_allow_list, playbook, price_overrides, created_at)"
+    " VALUES (1, 'Acme', 'US', '08:00', '21:00', 0, '[]', '{}', '{}', :now)",
+    "INSERT INTO users (id, tenant_id, username, name, password_hash, role, failed_logins, active,"
+    " created_at) VALUES (1, 1, 'olivia', 'Olivia', 'x', 'admin', 0, 1, :now)",
+    "INSERT INTO audit_log (id, tenant_id, user_id, action, entity, details, created_at)"
+    " VALUES (1, 1, 1, 'create', 'campaign', '{}', :now)",
+    "INSERT INTO leads (id, tenant_id, first_name, phone, custom_fields, created_at, updated_at)"
+    " VALUES (1, 1, 'Ada', '+14155550100', '{}', :now, :now)",
+    "INSERT INTO lead_tags (tenant_id, lead_id, tag) VALUES (1, 1, 'vip')",
+    "INSERT INTO suppressions (id, tenant_id, channel, address, reason, created_at)"
+    " VALUES (1, 1, 'sms', '+14155550199', 'stop', :now)",
+    "INSERT INTO campaigns (id, tenant_id, name, channel, status, system_prompt, variants, model,"
+    " temperature, audience, steps, research_web, max_sms_segments, approval_required, created_at,"
+    " updated_at, created_by) VALUES (1, 1, 'Spring', 'sms', 'completed', 'Be brief.', '[]',"
+    " 'gpt-4o-mini', 0.7, '{}', '[]', 0, 2, 0, :now, :now, 1)",
+    "INSERT INTO campaign_leads (id, tenant_id, campaign_id, lead_id, variant, step, status, attempts,"
+    " research, guard_result, cost_microusd, input_tokens, output_tokens, created_at, updated_at)"
+    " VALUES (1, 1, 1, 1, 'A', 0, 'sent', 1, '[]', '{}', 120, 10, 5, :now, :now)",
+    "INSERT INTO messages (id, tenant_id, campaign_id, campaign_lead_id, lead_id, step, channel,"
+    " to_address, body, segments, provider, status, idempotency_key, created_at)"
+    " VALUES (1, 1, 1, 1, 1, 0, 'sms', '+14155550100', 'Hi Ada', 1, 'outbox', 'sent', 'k-1', :now)",
+    "INSERT INTO llm_calls (id, tenant_id, campaign_id, campaign_lead_id, node, provider, model,"
+    " input_tokens, output_tokens, cost_microusd, latency_ms, created_at)"
+    " VALUES (1, 1, 1, 1, 'compose', 'offline', 'gpt-4o-mini', 10, 5, 120, 3, :now)",
+    "INSERT INTO events (id, tenant_id, campaign_id, campaign_lead_id, node, level, message, data,"
+    " created_at) VALUES (1, 1, 1, 1, 'send', 'info', 'sent', '{}', :now)",
+]
+KEPT = ("tenants", "users", "audit_log", "leads", "lead_tags", "suppressions", "campaigns",
+        "campaign_leads", "messages", "llm_calls", "events")
+
+
+def test_upgrading_an_old_sqlite_database_keeps_every_row_and_link(tmp_path: Path) -> None:
+    """SQLite changes a table by copying it; with foreign keys enforced, dropping the old copy of
+    `tenants` (0009) or `users` (0015) would cascade through every tenant-owned row. Upgrading
+    must keep every row and every link, the way `Database.migrate` does it at start-up."""
     database = Database(make_settings(f"sqlite:///{tmp_path / 'old.db'}"))
-    _upgrade(database, "0014_lead_alternates")
-    olivia = make_actor(database, make_tenant(database, "Acme"), Role.admin, "olivia")
+    _upgrade(database, "0006_drop_redundant_indexes")
+    with database.engine.begin() as connection:
+        for statement in ROWS_AT_0006:
+            connection.execute(text(statement), {"now": NOW})
+
+    database.migrate()
+
+    with database.engine.connect() as connection:
+        counts = {t: connection.scalar(text(f"SELECT count(*) FROM {t}")) for t in KEPT}
+        links = connection.execute(text(
+            "SELECT a.user_id, m.lead_id, m.campaign_lead_id, c.created_by"
+            " FROM audit_log a, messages m, campaigns c")).one()
+        assert connection.execute(text("PRAGMA foreign_key_check")).all() == []
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1  # on again after
+    assert counts == dict.fromkeys(KEPT, 1)
+    assert tuple(links) == (1, 1, 1, 1)
+    # And the point of 0015: another tenant may have its own olivia, and olivia still signs in.
+    olivia = make_actor(database, make_tenant(database, "Globex"), Role.admin, "olivia")
+    assert olivia.user_id != 1
     sign_in = start_session(database, olivia, key="k" * 48, lifetime=timedelta(days=1))
-    with database.session(system=True, read_only=True) as session:
-        audited = session.scalars(select(AuditLog.user_id)).all()
-    assert audited == [None]  # create_user by the system actor: no user recorded
-    record = AuditLog(tenant_id=olivia.tenant_id, user_id=olivia.user_id, action="x", entity="y",
-                      details={})
-    with database.session(system=True) as session, session.begin():
-        session.add(record)
-
-    _upgrade(database, "head")
-
-    with database.session(system=True, read_only=True) as session:
-        assert session.scalar(select(AuditLog.user_id).where(AuditLog.action == "x")) == olivia.user_id
-    assert signed_in_user(database, sign_in.session_id).actor.username == "olivia"
-    # And the point of it: another tenant may have its own olivia.
-    other = make_actor(database, make_tenant(database, "Globex"), Role.admin, "olivia")
-    assert other.user_id != olivia.user_id
+    assert signed_in_user(database, sign_in.session_id).actor.tenant_id == olivia.tenant_id
     database.dispose()

@@ -28,7 +28,7 @@ from core.sender_verification import (
     start_domain_verification,
 )
 from tests.conftest import make_settings
-from tests.factories import make_actor, make_campaign, make_tenant
+from tests.factories import insert_leads, make_actor, make_campaign, make_tenant
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -77,6 +77,12 @@ def rival(db: Database) -> Actor:
 
 def _sender(db: Database, actor: Actor, sender: str) -> None:
     update_tenant_settings(db, actor, {"email_sender": sender})
+
+
+def _ready_to_send(db: Database, actor: Actor) -> None:
+    """What the start's other pre-flight checks ask for: a postal address and a lead to message."""
+    update_tenant_settings(db, actor, {"postal_address": "1 Main St, Springfield"})
+    insert_leads(db, actor.tenant_id, 1)
 
 
 def _publish(
@@ -292,6 +298,7 @@ def test_an_email_campaign_cannot_start_or_resume_until_the_sender_is_verified(
 ) -> None:
     owner = make_actor(db, admin.tenant_id, Role.owner, "acme-owner")
     _sender(db, admin, "sales@acme.example")
+    _ready_to_send(db, admin)
     campaign = make_campaign(db, admin.tenant_id, "Mail", channel="email", status="draft")
     with pytest.raises(Conflict, match="not verified.*Admin > Settings"):
         start_campaign(db, owner, campaign)
@@ -309,6 +316,7 @@ def test_sms_campaigns_and_the_deployments_sender_need_no_verification(
 ) -> None:
     owner = make_actor(db, admin.tenant_id, Role.owner, "acme-owner")
     _sender(db, admin, sender)
+    _ready_to_send(db, admin)
     campaign = make_campaign(db, admin.tenant_id, "Any", channel=channel, status="draft")
     assert start_campaign(db, owner, campaign).status == "running"
 

@@ -328,7 +328,7 @@ def test_resuming_over_the_budget_cap_is_explained(
 ) -> None:
     from core.campaigns import pause_campaign, update_campaign
 
-    campaign_id = _draft(db, manager, budget_cap_microusd=0)
+    campaign_id = _draft(db, manager)  # a $0 cap would not start: it is set once paused
     start_campaign(db, manager, campaign_id)
     pause_campaign(db, manager, campaign_id)
     update_campaign(db, manager, campaign_id, budget_cap_microusd=0)
@@ -350,7 +350,8 @@ def test_email_preview_says_why_a_lead_gets_nothing_then_shows_the_subject(
     key = f"cmp{campaign_id}_preview"
     _button(app, f"{key}_run").click().run()
     assert not app.exception
-    assert "no postal address" in app.warning[0].value and not app.code
+    # The Run tab's pre-flight warns too; the preview's own warning says why.
+    assert any("no postal address" in w.value for w in app.warning) and not app.code
     with db.session(tenant_id=manager.tenant_id) as session, session.begin():
         tenant_row = session.get(Tenant, manager.tenant_id)
         assert tenant_row is not None
@@ -423,3 +424,89 @@ def test_pause_then_resume_act_on_the_picked_campaign_among_several(
             .order_by(AuditLog.id)
         ).all()
     assert [tuple(row) for row in audited] == [("pause", str(picked)), ("resume", str(picked))]
+
+
+def _checks(app: AppTest) -> dict[str, str]:
+    """The Run tab's pre-flight lines, label -> the line (icon, label, words)."""
+    lines = [m.value for m in app.markdown if m.value[:1] in ("✅", "⚠", "❌")]
+    return {line.split("**")[1]: line for line in lines}
+
+
+def test_the_run_tab_will_not_start_an_email_campaign_that_cannot_send(
+    db: Database, tenant: int, manager: Actor, open_page: PageFactory
+) -> None:
+    campaign_id = _draft(db, manager, channel="email")
+    app = open_page(PAGE, manager)
+    checks = _checks(app)
+    assert list(checks) == ["Sender", "Postal address", "Audience", "Budget cap"]
+    assert checks["Postal address"].startswith("❌")
+    assert "Admin > Settings" in checks["Postal address"].replace("\\", "")
+    assert checks["Audience"].startswith("✅") and "5 leads will be enrolled" in checks["Audience"]
+    start = _button(app, f"cmp{campaign_id}_run_start")
+    assert start.disabled and _button(app, f"cmp{campaign_id}_run_schedule").disabled
+    assert "Fix what is marked ❌" in app.warning[0].value
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Tenant).where(Tenant.id == tenant).values(postal_address="1 Main St"))
+    app.run()
+    assert _checks(app)["Postal address"].startswith("✅")
+    _button(app, f"cmp{campaign_id}_run_start").click().run()
+    assert get_campaign(db, manager, campaign_id).status == "running"
+
+
+def test_the_run_tab_warns_when_the_estimate_is_far_above_the_cap(
+    db: Database, manager: Actor, open_page: PageFactory
+) -> None:
+    from core.pipeline.estimate import estimate_campaign_cost
+
+    probe = _draft(db, manager, name="Probe")
+    per_lead = estimate_campaign_cost(db, db.settings, manager, probe).cost_per_lead_microusd
+    campaign_id = _draft(db, manager, name="Capped", budget_cap_microusd=per_lead)
+    app = open_page(PAGE, manager)
+    app.selectbox(key="campaigns_selected").select(campaign_id).run()
+    budget = _checks(app)["Budget cap"]
+    assert budget.startswith("⚠️") and "5.0 times" in budget and "after about 1 lead of 5" in budget
+    assert not _button(app, f"cmp{campaign_id}_run_start").disabled
+
+
+def test_an_all_failed_run_says_so_not_completed_with_a_full_bar(
+    db: Database, manager: Actor, open_page: PageFactory
+) -> None:
+    from core.models import CampaignLead
+
+    campaign_id = _draft(db, manager)
+    start_campaign(db, manager, campaign_id)
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(CampaignLead).values(status="failed", error="no postal address"))
+        session.execute(update(Campaign).values(status="completed"))
+    app = open_page(PAGE, manager)
+    assert app.header[0].value.endswith("· completed: 0 sent, 5 failed")
+    assert list(app.dataframe[0].value["status"]) == ["completed: 0 sent, 5 failed"]
+    [bar] = app.get("progress")  # the first touch's: nothing sent, not a full bar
+    assert bar.proto.value == 0 and bar.proto.text == "First touch: 0 sent · 5 failed"
+
+
+def test_a_sub_cent_cap_reads_the_same_in_the_field_the_list_and_the_run_tab(
+    db: Database, manager: Actor, open_page: PageFactory
+) -> None:
+    campaign_id = _draft(db, manager, budget_cap_microusd=5_000)
+    start_campaign(db, manager, campaign_id)
+    app = open_page(PAGE, manager)
+    field = app.number_input(key=f"cmp{campaign_id}_budget_usd")
+    assert field.value == 0.005 and field.proto.format % field.value == "0.0050"
+    assert list(app.dataframe[0].value["budget"]) == ["$0.0050"]
+    assert {m.label: m.value for m in app.metric}["Budget cap"] == "$0.0050"
+
+
+def test_a_paused_run_over_its_cap_says_what_to_do_before_resume_is_clicked(
+    db: Database, manager: Actor, open_page: PageFactory
+) -> None:
+    from core.campaigns import pause_campaign
+
+    campaign_id = _draft(db, manager, budget_cap_microusd=5_000)
+    start_campaign(db, manager, campaign_id)
+    pause_campaign(db, manager, campaign_id, reason="budget cap of $0.0050 reached")
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Campaign).values(spent_microusd=5_100))
+    app = open_page(PAGE, manager)
+    assert any("The budget cap is spent ($0.0051 of $0.0050): raise the cap on the Editor tab, then resume"
+               in w.value.replace("\\", "") for w in app.warning)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy import select, update
 
@@ -9,6 +11,7 @@ from core.campaigns import create_campaign
 from core.db import Database
 from core.models import AuditLog, Campaign, CampaignLead, Lead, Role
 from tests.core.test_monitor import SeededRun, seed_run
+from tests.core.test_run_progress import seed_follow_ups
 from tests.factories import make_actor, make_tenant
 from tests.pages.browser_widgets import keep_selectbox_labels_as_a_browser_does
 from tests.pages.conftest import PageFactory
@@ -42,7 +45,8 @@ def test_every_role_watches_the_run(open_page: PageFactory, db: Database, run: S
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Workers alive"] == "0"
     assert metrics["Spend"].startswith("$")
-    assert "2 of 4 leads done · running" in app.get("progress")[0].proto.text
+    assert "**Running** · 4 leads enrolled" in _texts(app)
+    assert app.get("progress")[0].proto.text == "First touch: 2 sent · 2 going out now"
     controls = {b.label for b in app.button}
     if role == Role.analyst:
         assert not controls & {"Pause", "Resume", "Cancel campaign…", "Retry failed leads (0)"}
@@ -253,3 +257,86 @@ def test_opens_on_a_running_campaign_not_the_newest_draft(
     create_campaign(db, run.owner, name="Draft SMS", channel="sms")
     app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.analyst, "ann"))
     assert app.selectbox(key="monitor_campaign").value == run.campaign_id
+
+
+def _all_text(app: object) -> str:
+    """Every text and table cell on screen, to look for raw state names."""
+    texts = [_texts(app)] + [str(e.value) for kind in ("warning", "info", "error", "success")
+                             for e in getattr(app, kind)]
+    texts += [str(m.label) + " " + str(m.value) for m in app.metric]  # type: ignore[attr-defined]
+    texts += [p.proto.text for p in app.get("progress")]  # type: ignore[attr-defined]
+    texts += [s.proto.options.__repr__() for s in app.selectbox]  # type: ignore[attr-defined]
+    for frame in app.dataframe:  # type: ignore[attr-defined]
+        texts.append(frame.value.to_csv())
+    return "\n".join(texts)
+
+
+def test_follow_ups_show_per_step_progress_and_when_they_are_due(open_page: PageFactory,
+                                                                 db: Database) -> None:
+    follow_ups = seed_follow_ups(db, sent=7, deferred=11, now=datetime.now(UTC))
+    app = open_page(PAGE, make_actor(db, follow_ups.owner.tenant_id, Role.analyst, "ann"))
+    assert not app.exception and not app.error
+    first, follow_up = (p.proto.text for p in app.get("progress")[:2])
+    assert first.startswith("First touch: 7 sent · 11 deferred (quiet hours, send rate or budget) · "
+                            "next try in 3 h (")
+    assert follow_up.startswith("Follow-up 1: 0 sent · 7 waiting for their delay · "
+                                "next follow-up 1 due in 48 h (")
+    assert "0 of 18" not in _all_text(app)
+    assert "Nothing to send right now: the next lead is due in 3 h" in app.info[0].value
+    metrics = {m.label: m.value for m in app.metric}
+    assert (metrics["Sent in the last minute"], metrics["Sent in the last 5 minutes"]) == ("7", "7")
+
+
+def test_no_raw_state_name_is_shown(open_page: PageFactory, db: Database, run: SeededRun) -> None:
+    with db.session(system=True) as session, session.begin():
+        for campaign_lead_id, status in zip(run.campaign_lead_ids[2:], ("awaiting_approval", "in_progress"),
+                                            strict=True):
+            session.execute(update(CampaignLead).where(CampaignLead.id == campaign_lead_id)
+                            .values(status=status))
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.manager, "mia"))
+    app.selectbox(key="monitor_lead_recent").select(run.campaign_lead_ids[2]).run()
+    shown = _all_text(app)
+    assert "waiting for review" in shown and "being written" in shown
+    for raw in ("awaiting_approval", "in_progress", "empty"):
+        assert raw not in shown
+
+
+def test_a_paused_run_shows_no_eta(open_page: PageFactory, db: Database, run: SeededRun) -> None:
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.manager, "mia"))
+    assert {m.label: m.value for m in app.metric}["ETA"] != "n/a"
+    app.button(key="monitor_pause").click().run()
+    assert {m.label: m.value for m in app.metric}["ETA"] == "n/a"
+
+
+def test_after_cancel_the_status_says_cancelled_not_raise_the_cap(open_page: PageFactory, db: Database,
+                                                                  run: SeededRun) -> None:
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Campaign).where(Campaign.id == run.campaign_id).values(
+            status="paused", status_reason="budget cap of $0.0050 reached ($0.0048 spent); raise the cap "
+                                           "and resume the campaign"))
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.manager, "mia"))
+    app.button(key="monitor_cancel").click().run()
+    app.button(key="monitor_cancel_confirm").click().run()
+    shown = _all_text(app)
+    assert "raise the cap" not in shown.replace("\\", "")
+    assert "**Cancelled: 2 sent, 2 cancelled** · 4 leads enrolled" in shown
+
+
+def test_opens_on_the_most_recently_active_run(open_page: PageFactory, db: Database, run: SeededRun) -> None:
+    """The newer running campaign has been quiet; the older one worked a lead a moment ago."""
+    newer = seed_run(db, tenant_id=run.owner.tenant_id, name="Winter SMS", process=0).campaign_id
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(CampaignLead).where(CampaignLead.campaign_id == newer)
+                        .values(updated_at=datetime.now(UTC) - timedelta(hours=2)))
+        session.execute(update(Campaign).where(Campaign.id == newer)
+                        .values(started_at=datetime.now(UTC) - timedelta(hours=2)))
+    create_campaign(db, run.owner, name="Draft SMS", channel="sms")
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.analyst, "ann"))
+    assert app.selectbox(key="monitor_campaign").value == run.campaign_id
+
+
+def test_a_sub_cent_cap_shows_as_it_is(open_page: PageFactory, db: Database) -> None:
+    capped = seed_run(db, leads=2, process=0, budget_cap_microusd=5_000)
+    app = open_page(PAGE, make_actor(db, capped.owner.tenant_id, Role.analyst, "ann"))
+    bars = [p.proto.text for p in app.get("progress")]
+    assert "0% of the $0.0050 cap" in bars
