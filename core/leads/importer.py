@@ -363,8 +363,9 @@ def import_table(
 
 def _check_rows(table: RawTable, normaliser: LeadNormaliser, report: ProgressCallback) -> _Checked:
     checked = _Checked()
-    seen_phones: set[str] = set()
-    seen_emails: set[str] = set()
+    # Phone or email -> the row that first had it: a later row with the same one is a duplicate.
+    seen_phones: dict[str, int] = {}
+    seen_emails: dict[str, int] = {}
     total = max(table.row_count, 1)
     for start in range(0, table.row_count, NORMALISE_CHUNK):
         outcomes = _outcomes(normaliser, table, start, start + NORMALISE_CHUNK)
@@ -374,24 +375,52 @@ def _check_rows(table: RawTable, normaliser: LeadNormaliser, report: ProgressCal
             if outcome.problems:
                 refused.append(outcome)
                 continue
-            if outcome.warnings:
-                checked.with_warnings += 1
-                checked.warnings.extend({"row": outcome.row, "warning": w} for w in outcome.warnings)
             values = outcome.values
             phone, email = values[_PHONE], values[_EMAIL]
-            if (phone and phone in seen_phones) or (email and email in seen_emails):
-                checked.duplicates_in_file += 1
-                continue
+            phone_row = seen_phones.get(phone) if phone else None
+            email_row = seen_emails.get(email) if email else None
+            if phone_row is not None or email_row is not None:
+                shared = _shared_channel(values, phone_row, email_row)
+                if shared is None:
+                    checked.duplicates_in_file += 1
+                    _note_warnings(checked, outcome.row, outcome.warnings)
+                    continue
+                values, note = shared
+                outcome.warnings.append(note)
+                phone, email = values[_PHONE], values[_EMAIL]
+            _note_warnings(checked, outcome.row, outcome.warnings)
             if phone:
-                seen_phones.add(phone)
+                seen_phones[phone] = outcome.row
             if email:
-                seen_emails.add(email)
+                seen_emails[email] = outcome.row
             checked.accepted.append((outcome.row, values, tuple(outcome.tags)))
         checked.rejects.extend(_rejects(refused, table))
         done = min(start + NORMALISE_CHUNK, table.row_count)
         # Checking is about two thirds of the work, saving the rest.
         report(0.65 * done / total, f"Checked {done:,} of {plural(table.row_count, 'row')}")
     return checked
+
+
+def _note_warnings(checked: _Checked, row: int, warnings: list[str]) -> None:
+    if warnings:
+        checked.with_warnings += 1
+        checked.warnings.extend({"row": row, "warning": w} for w in warnings)
+
+
+def _shared_channel(
+    values: tuple[Any, ...], phone_row: int | None, email_row: int | None
+) -> tuple[tuple[Any, ...], str] | None:
+    """A row that shares only its phone (or only its email) with an earlier row of the file and
+    has a channel of its own is another person (a switchboard number, a shared inbox): kept
+    without the shared one. None when the row is the earlier lead again."""
+    phone, email = values[_PHONE], values[_EMAIL]
+    if phone_row is not None and email_row is None and email:
+        note = f"phone {phone} is already the phone of row {phone_row}; left out, the lead keeps its email"
+        return (*values[:_PHONE], None, *values[_PHONE + 1 :]), note
+    if email_row is not None and phone_row is None and phone:
+        note = f"email {email} is already the email of row {email_row}; left out, the lead keeps its phone"
+        return (*values[:_EMAIL], None, *values[_EMAIL + 1 :]), note
+    return None
 
 
 def _rejects(outcomes: list[RowOutcome], table: RawTable) -> list[dict[str, Any]]:

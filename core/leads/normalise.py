@@ -688,8 +688,6 @@ LEAD_COLUMNS = (
     "alternates",
 )
 
-ALTERNATE_CHANNEL = {"phone": "sms", "email": "email"}
-
 
 @dataclass(slots=True)
 class RowOutcome:

@@ -231,18 +231,16 @@ def summary_step(actor: Actor, state: dict[str, Any]) -> None:
 
 def show_report(import_id: int, rejects: pd.DataFrame, warnings: pd.DataFrame) -> None:
     """The rejected rows and the warnings on imported rows, apart, each downloadable."""
-    if len(rejects):
-        st.subheader("Rejected rows (not imported)")
-        st.dataframe(rejects.head(50), hide_index=True)
-        st.download_button("Download the rejected rows (CSV)", dataframe_to_csv_bytes(rejects),
-                           file_name=f"rejects-import-{import_id}.csv", mime="text/csv",
-                           key="leads_rejects_download")
-    if len(warnings):
-        st.subheader("Imported with warnings")
-        st.dataframe(warnings.head(50), hide_index=True)
-        st.download_button("Download the warnings (CSV)", dataframe_to_csv_bytes(warnings),
-                           file_name=f"warnings-import-{import_id}.csv", mime="text/csv",
-                           key="leads_warnings_download")
+    for frame, title, what, name in (
+        (rejects, "Rejected rows (not imported)", "the rejected rows", "rejects"),
+        (warnings, "Imported with warnings", "the warnings", "warnings"),
+    ):
+        if len(frame):
+            st.subheader(title)
+            st.dataframe(frame.head(50), hide_index=True)
+            st.download_button(f"Download {what} (CSV)", dataframe_to_csv_bytes(frame),
+                               file_name=f"{name}-import-{import_id}.csv", mime="text/csv",
+                               key=f"leads_{name}_download")
 
 
 def show(actor: Actor) -> None:
