@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from core.audit import record_audit
 from core.db import Database
 from core.errors import Conflict, NotFound, ValidationError
+from core.leads.fallback import fall_back_from_bounces
 from core.leads.importer import tenant_country
 from core.leads.mapping import field_for_header
 from core.leads.normalise import PhoneNormaliser, normalise_email
@@ -205,6 +206,10 @@ def import_suppressions(
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         added = add_suppressions_in(session, actor.tenant_id, kind, unique, why,
                                     f"{file_name} ({hashlib.sha256(data).hexdigest()[:12]})")
+        if why is SuppressionReason.bounce:
+            # A bounce is the address's, not the person's: the lead's next alternate takes over.
+            fall_back_from_bounces(session, tenant_id=actor.tenant_id, channel=kind, bounced=unique,
+                                   user_id=actor.user_id)
         record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
                      action="suppressions.import", entity="suppression",
                      details={"file_name": file_name, "channel": kind.value, "added": added,
