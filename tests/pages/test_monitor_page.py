@@ -277,8 +277,8 @@ def test_follow_ups_show_per_step_progress_and_when_they_are_due(open_page: Page
     app = open_page(PAGE, make_actor(db, follow_ups.owner.tenant_id, Role.analyst, "ann"))
     assert not app.exception and not app.error
     first, follow_up = (p.proto.text for p in app.get("progress")[:2])
-    assert first.startswith("First touch: 7 sent · 11 deferred (quiet hours, send rate or budget) · "
-                            "next try in 3 h (")
+    assert first.startswith("First touch: 7 sent · 11 deferred (send window, contact cap, public holiday, "
+                            "send rate or budget) · next try in 3 h (")
     assert follow_up.startswith("Follow-up 1: 0 sent · 7 waiting for their delay · "
                                 "next follow-up 1 due in 48 h (")
     assert "0 of 18" not in _all_text(app)
