@@ -1,5 +1,10 @@
 """End to end in a real headless Chromium: the journey of a new team, from the first owner on.
 
+The first owner signs up and imports the sample leads; a first SMS campaign runs to completion;
+a lead opened from the lead table shows its campaign and message; the admin then caps contact
+at one message per lead a day and skips public holidays, moves a lead to a country on holiday
+today, and a second campaign the same day holds every lead back, the reason shown in words.
+
 Skipped with a reason where Chromium or Playwright is missing; `.ci/run` installs Chromium.
 Screenshots of every stage are saved under test-artifacts/ (and the main ones refresh the
 README's screenshots when UPDATE_README_SCREENSHOTS=1).
@@ -14,11 +19,15 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from core.compliance.public_holidays import holiday_calendars, holiday_name
 from core.config import ROOT
+from core.tenants import default_time_zone
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
@@ -111,6 +120,11 @@ def idle(page) -> None:  # type: ignore[no-untyped-def]
     page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
 
 
+def centre(element) -> None:  # type: ignore[no-untyped-def]
+    """Scroll the page so that `element` is in the middle of the screenshot."""
+    element.evaluate("e => e.scrollIntoView({block: 'center'})")
+
+
 def textbox(page, name: str):  # type: ignore[no-untyped-def]
     return page.get_by_role("textbox", name=name, exact=True)
 
@@ -150,11 +164,12 @@ def test_a_new_team_from_first_owner_to_imported_leads(server: str, page) -> Non
     shot(page, "03-import-preview")
     import_button.first.click()
     page.get_by_text("finished.").wait_for(timeout=60_000)
-    shot(page, "04-import-summary", readme=True)
     # data/sample_leads.csv has three rows the import must refuse (see tests/core/leads/test_importer.py);
     # a fourth has a junk phone but a good email, so it is kept with a warning.
     rejected = page.get_by_test_id("stMetric").filter(has_text="Rejected").get_by_test_id("stMetricValue")
     playwright_api.expect(rejected).to_have_text("3")
+    idle(page)
+    shot(page, "04-import-summary", readme=True)
 
 
 def save_settings(page, fields: dict[str, str], *, tick: str | None = None) -> None:  # type: ignore[no-untyped-def]
@@ -209,6 +224,7 @@ def test_an_sms_campaign_from_draft_to_completed_and_its_costs(server: str, page
     page.get_by_text("Reply STOP to opt out").first.wait_for(timeout=60_000)
     page.get_by_text("GSM-7").first.wait_for()
     idle(page)
+    centre(page.get_by_text("Reply STOP to opt out").first)
     shot(page, "05-campaign-preview", readme=True)
 
     # The pre-flight checklist passes (sender id set, audience not empty) and the run starts.
@@ -221,6 +237,7 @@ def test_an_sms_campaign_from_draft_to_completed_and_its_costs(server: str, page
     page.get_by_role("heading", name="Run monitor").wait_for()
     # The status line of a finished run says what happened: "Completed: 195 sent".
     page.get_by_text("Completed: ").first.wait_for(timeout=180_000)
+    idle(page)  # the run's end redraws the whole page (the picker's status with it)
     shot(page, "06-run-monitor-completed", readme=True)
 
     page.goto(server)  # the Overview is the default page
@@ -258,12 +275,6 @@ def test_a_lead_opened_from_the_lead_table_shows_its_campaign_and_message(server
 def _holiday_today() -> tuple[str, str, str] | None:
     """A country with a public holiday today in its main time zone, its zone and the holiday's
     name; of several, the one whose day has the most left, so that it lasts the run."""
-    from datetime import UTC, datetime, timedelta
-    from zoneinfo import ZoneInfo
-
-    from core.compliance.public_holidays import holiday_calendars, holiday_name
-    from core.tenants import default_time_zone
-
     now = datetime.now(UTC)
     found = []
     for code, _label in holiday_calendars():
@@ -281,10 +292,10 @@ def _holiday_today() -> tuple[str, str, str] | None:
 
 def test_a_second_campaign_waits_for_the_contact_cap_and_for_a_public_holiday(  # type: ignore[no-untyped-def]
         server: str, page) -> None:
-    holiday = _holiday_today()
-    if holiday is None:
+    today = _holiday_today()
+    if today is None:
         pytest.skip("no country of the holidays package has a public holiday today")
-    country, zone, holiday_name = holiday
+    country, zone, holiday = today
 
     # The admin caps contact at one message per lead a day and spares recipients their holidays.
     page.goto(f"{server}/admin")
@@ -314,8 +325,9 @@ def test_a_second_campaign_waits_for_the_contact_cap_and_for_a_public_holiday(  
     # Why they wait, grouped: the cap for the leads messaged this morning, the holiday for one.
     page.get_by_text("Why leads wait").wait_for()
     wait_for_cell(page, "contact cap reached (1 message per lead a day, all campaigns together)")
-    wait_for_cell(page, f"public holiday in {country} ({holiday_name})")
+    wait_for_cell(page, f"public holiday in {country} ({holiday})")
     idle(page)
+    centre(page.get_by_text("Why leads wait"))
     shot(page, "10-run-monitor-held-back", readme=True)
 
     # A lead's page says why it waits, in words: the cap for one, the holiday for the other.
@@ -330,7 +342,7 @@ def test_a_second_campaign_waits_for_the_contact_cap_and_for_a_public_holiday(  
     page.get_by_role("heading", name="Katherine Thompson").wait_for()
     idle(page)
     page.get_by_role("tab", name="Campaigns (2)").click()
-    wait_for_cell(page, f"public holiday in {country} ({holiday_name})")
+    wait_for_cell(page, f"public holiday in {country} ({holiday})")
     shot(page, "12-lead-held-by-holiday", readme=True)
 
     # Signing out deletes the cookie: a new visit finds the sign-in form, not the session.
