@@ -238,6 +238,8 @@ def test_an_sms_campaign_from_draft_to_completed_and_its_costs(server: str, page
     # The status line of a finished run says what happened: "Completed: 195 sent".
     page.get_by_text("Completed: ").first.wait_for(timeout=180_000)
     idle(page)  # the run's end redraws the whole page (the picker's status with it)
+    picker = page.get_by_test_id("stSelectbox").filter(has=page.get_by_text("Campaign", exact=True))
+    playwright_api.expect(picker.locator("input")).to_have_value("Spring SMS · completed (#1)")
     shot(page, "06-run-monitor-completed", readme=True)
 
     page.goto(server)  # the Overview is the default page
