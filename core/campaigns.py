@@ -170,13 +170,17 @@ class StepProgress:
         return step_name(self.step)
 
     def summary(self, now: datetime) -> str:
-        """ "70 sent · 115 deferred (quiet hours, send rate or budget) · next try in 3 h (Tue 15:00 UTC)"."""
+        """ "70 sent · 115 deferred (send window, contact cap, ...) · next try in 3 h (Tue 15:00 UTC)".
+
+        Deferred names every rule that holds leads back: the send window (and weekdays), the
+        contact caps across campaigns, public holidays, the send rate and the budget.
+        """
         parts = [f"{self.sent:,} sent"]
         parts += [f"{count:,} {words}" for count, words in (
             (self.due, "going out now"),
             (self.in_review, "waiting for review"),
             (self.waiting, "waiting for their delay" if self.step else "waiting"),
-            (self.deferred, "deferred (quiet hours, send rate or budget)"),
+            (self.deferred, "deferred (send window, contact cap, public holiday, send rate or budget)"),
             (self.failed, "failed"),
             (self.skipped, "skipped"),
         ) if count]

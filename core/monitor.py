@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from core.db import Database
 from core.errors import NotFound
@@ -197,18 +197,35 @@ def reason_shape(text: str) -> str:
 def errors_by_reason(
     db: Database, actor: Actor, campaign_id: int, *, limit: int = 20
 ) -> list[ErrorReason]:
-    """The campaign's failed and unknown leads grouped by why, the commonest first.
+    """The campaign's failed and unknown leads grouped by why, the commonest first."""
+    reason = func.coalesce(CampaignLead.error, CampaignLead.status_reason, "no reason recorded")
+    return _leads_by_reason(db, actor, campaign_id, ERROR_LEAD_STATUSES, reason, limit)
 
-    SQL groups by the exact text; texts that differ only in numbers are then folded into one
-    group, shown with its commonest wording.
+
+def waits_by_reason(
+    db: Database, actor: Actor, campaign_id: int, *, limit: int = 20
+) -> list[ErrorReason]:
+    """The campaign's deferred leads grouped by why they wait (a contact cap, a public holiday,
+    the send window, a provider's retry), the commonest first."""
+    reason = func.coalesce(CampaignLead.status_reason, CampaignLead.error, "no reason recorded")
+    return _leads_by_reason(db, actor, campaign_id, (LeadStatus.deferred.value,), reason, limit)
+
+
+def _leads_by_reason(
+    db: Database, actor: Actor, campaign_id: int, statuses: tuple[str, ...],
+    reason: ColumnElement[Any], limit: int
+) -> list[ErrorReason]:
+    """The campaign's leads in `statuses` grouped by `reason`, the commonest first.
+
+    SQL groups by the exact text; texts that differ only in numbers (a due time, a phone) are
+    then folded into one group, shown with its commonest wording.
     """
     actor.require(Permission.view_monitor)
-    reason = func.coalesce(CampaignLead.error, CampaignLead.status_reason, "no reason recorded")
     leads = func.count(CampaignLead.id)
     query = (
         select(CampaignLead.status, reason, leads, func.max(CampaignLead.updated_at))
         .where(CampaignLead.campaign_id == campaign_id,
-               CampaignLead.status.in_(ERROR_LEAD_STATUSES))
+               CampaignLead.status.in_(statuses))
         .group_by(CampaignLead.status, reason)
         .order_by(leads.desc())
         .limit(EXACT_REASONS_READ)

@@ -87,7 +87,7 @@ class Enrolment:
     channel: str
     variant: str
     step: str  # "step 2 of 3"
-    state: str  # "follow-up due 2026-12-03 09:00 UTC", "skipped: opted out"
+    state: str  # "follow-up due 2026-12-03 09:00 UTC", "skipped: opted out", "held back: contact cap ..."
     replied_at: datetime | None
     cost_microusd: int
 
@@ -181,11 +181,14 @@ def _when(at: datetime | None) -> str:
 def _state(enrolment: CampaignLead) -> str:
     words = ENROLMENT_WORDS.get(enrolment.status, enrolment.status.replace("_", " "))
     due = enrolment.next_action_at
+    reason = enrolment.status_reason or enrolment.error
     if enrolment.status == LeadStatus.pending.value and enrolment.step > 0 and due:
         return f"follow-up due {_when(due)}"
+    if enrolment.status == LeadStatus.deferred.value and reason:
+        # Why it waits (a contact cap, a public holiday, the send window) and until when.
+        return f"{words}: {reason}"
     if enrolment.status in (LeadStatus.pending.value, LeadStatus.deferred.value) and due:
         return f"{words} until {_when(due)}"
-    reason = enrolment.status_reason or enrolment.error
     if reason and enrolment.status in (LeadStatus.skipped.value, LeadStatus.failed.value,
                                        LeadStatus.cancelled.value):
         return f"{words}: {reason}"

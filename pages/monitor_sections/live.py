@@ -90,6 +90,13 @@ def _figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) -> No
             hide_index=True, width="stretch")
     else:
         st.caption("No failed leads.")
+    if waits := monitor.waits_by_reason(db, actor, campaign_id):
+        st.markdown("**Why leads wait**")
+        more = " (and {} more like it, differing only in numbers such as the due time)"
+        st.dataframe(
+            [{"leads": w.leads, "reason": w.reason + (more.format(w.wordings - 1) if w.wordings > 1 else "")}
+             for w in waits],
+            hide_index=True, width="stretch")
     st.markdown("**Recent events**")
     events = monitor.recent_events(db, actor, campaign_id, limit=EVENTS_SHOWN)
     if events:

@@ -17,16 +17,21 @@ def show(label: str, key: str, labels: dict[int, str], *, default: int, force: i
     option's label changes (a status in it, a rename), Streamlit no longer finds the label the
     browser sends back and falls back to the widget's default option, so a control next to the
     picker would act on another record. The default option is therefore always the id picked
-    last, which this widget remembers under a key of its own.
+    last, which this widget remembers under a key of its own. The browser also keeps showing the
+    old label; when the picked record's label changed, the value is sent again with the new one.
     """
     options = list(labels)
+    remembered = st.session_state.get(picked_key(key))
+    if force not in labels and _relabelled(key, labels, remembered):
+        # The browser keeps showing the label it was first sent ("running" after the run has
+        # completed): a value set through session state sends it the current label.
+        force = remembered
     if force in labels:
         # Set before the widget exists in this run, so it wins over what the browser sends.
         st.session_state[key] = force
         st.session_state[picked_key(key)] = force
     elif st.session_state.get(key) not in labels:
         st.session_state.pop(key, None)  # a record deleted since, or another tenant's
-    remembered = st.session_state.get(picked_key(key))
     start = remembered if remembered in labels else default if default in labels else options[0]
     # Labels from a dict, not a lambda: widget settings must pickle (serializable session state).
     # A forced value is already in session state: index 0 avoids Streamlit's warning about a
@@ -35,4 +40,18 @@ def show(label: str, key: str, labels: dict[int, str], *, default: int, force: i
     index = 0 if force in labels else options.index(start)
     picked = int(st.selectbox(label, options, index=index, key=key, format_func=labels.__getitem__))
     st.session_state[picked_key(key)] = picked
+    st.session_state[_shown_key(key)] = labels[picked]
     return picked
+
+
+def _shown_key(key: str) -> str:
+    return f"{key}__shown_label"
+
+
+def _relabelled(key: str, labels: dict[int, str], remembered: object) -> bool:
+    """The record picked last is still picked (the user chose no other) and its label changed."""
+    if not isinstance(remembered, int) or remembered not in labels:
+        return False
+    shown = st.session_state.get(_shown_key(key))
+    sent = st.session_state.get(key)  # the user's new pick, if any, is a valid option other than it
+    return shown is not None and shown != labels[remembered] and (sent == remembered or sent not in labels)

@@ -102,6 +102,30 @@ def test_reasons_that_differ_only_in_numbers_are_one_group(db: Database, run: Se
     assert monitor.reason_shape(texts[first]) == "twilio error #: invalid 'To' number #"
 
 
+CAP_WAIT = "contact cap reached (1 message per lead a day, all campaigns together); due again at {}"
+HOLIDAY_WAIT = "public holiday in PT (Restoration of Independence Day); due again at 2026-12-02 00:00 WET"
+
+
+def hold_back(db: Database, run: SeededRun) -> None:
+    """Two leads held back by the contact cap (due at different times), one by a holiday."""
+    first, second, third = run.campaign_lead_ids[:3]
+    reasons = {first: CAP_WAIT.format("2026-12-02 09:14 EST"),
+               second: CAP_WAIT.format("2026-12-02 09:15 EST"), third: HOLIDAY_WAIT}
+    with db.session(tenant_id=run.owner.tenant_id) as session, session.begin():
+        for campaign_lead_id, reason in reasons.items():
+            session.execute(update(CampaignLead).where(CampaignLead.id == campaign_lead_id)
+                            .values(status="deferred", status_reason=reason, error="an earlier try failed"))
+
+
+def test_deferred_leads_are_grouped_by_why_they_wait(db: Database, run: SeededRun) -> None:
+    hold_back(db, run)
+    waits = monitor.waits_by_reason(db, make_actor(db, run.owner.tenant_id, Role.analyst), run.campaign_id)
+    assert [(w.leads, w.wordings) for w in waits] == [(2, 2), (1, 1)]
+    assert waits[0].reason.startswith("contact cap reached (1 message per lead a day")
+    assert waits[1].reason == HOLIDAY_WAIT  # why it waits now, not an earlier try's error
+    assert monitor.errors_by_reason(db, run.owner, run.campaign_id) == []  # waiting is no error
+
+
 def test_lead_trace_has_the_log_draft_message_and_cost(db: Database, run: SeededRun) -> None:
     trace = monitor.lead_trace(db, run.owner, run.campaign_lead_ids[0])
     assert trace.status == "sent" and trace.trace_id

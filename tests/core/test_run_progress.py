@@ -69,8 +69,8 @@ def test_first_touches_sent_and_deferred_are_counted_per_step(db: Database) -> N
     assert (follow_up.name, follow_up.sent, follow_up.waiting) == ("follow-up 1", 0, 7)
     assert follow_up.next_due_at == NOW + timedelta(hours=FOLLOW_UP_HOURS)
     assert progress.next_due_at == NOW + timedelta(hours=DEFER_HOURS)
-    assert first.summary(NOW) == ("7 sent · 11 deferred (quiet hours, send rate or budget) · "
-                                  "next try in 3 h (Tue 15:00 UTC)")
+    assert first.summary(NOW) == ("7 sent · 11 deferred (send window, contact cap, public holiday, "
+                                  "send rate or budget) · next try in 3 h (Tue 15:00 UTC)")
     assert follow_up.summary(NOW) == ("0 sent · 7 waiting for their delay · "
                                       "next follow-up 1 due in 48 h (Thu 12:00 UTC)")
 

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from core.campaigns import create_campaign
 from core.db import Database
 from core.models import AuditLog, Campaign, CampaignLead, Lead, Role
-from tests.core.test_monitor import SeededRun, seed_run
+from tests.core.test_monitor import HOLIDAY_WAIT, SeededRun, hold_back, seed_run
 from tests.core.test_run_progress import seed_follow_ups
 from tests.factories import make_actor, make_tenant
 from tests.pages.browser_widgets import keep_selectbox_labels_as_a_browser_does
@@ -277,8 +277,8 @@ def test_follow_ups_show_per_step_progress_and_when_they_are_due(open_page: Page
     app = open_page(PAGE, make_actor(db, follow_ups.owner.tenant_id, Role.analyst, "ann"))
     assert not app.exception and not app.error
     first, follow_up = (p.proto.text for p in app.get("progress")[:2])
-    assert first.startswith("First touch: 7 sent · 11 deferred (quiet hours, send rate or budget) · "
-                            "next try in 3 h (")
+    assert first.startswith("First touch: 7 sent · 11 deferred (send window, contact cap, public holiday, "
+                            "send rate or budget) · next try in 3 h (")
     assert follow_up.startswith("Follow-up 1: 0 sent · 7 waiting for their delay · "
                                 "next follow-up 1 due in 48 h (")
     assert "0 of 18" not in _all_text(app)
@@ -340,3 +340,16 @@ def test_a_sub_cent_cap_shows_as_it_is(open_page: PageFactory, db: Database) -> 
     app = open_page(PAGE, make_actor(db, capped.owner.tenant_id, Role.analyst, "ann"))
     bars = [p.proto.text for p in app.get("progress")]
     assert "0% of the $0.0050 cap" in bars
+
+
+def test_the_monitor_says_why_leads_wait(open_page: PageFactory, db: Database, run: SeededRun) -> None:
+    hold_back(db, run)
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.manager, "mia"))
+    assert not app.exception and not app.error
+    assert "**Why leads wait**" in _texts(app)
+    waits = next(t.value for t in app.dataframe if list(t.value.columns) == ["leads", "reason"])
+    rows = list(waits.itertuples(index=False))
+    assert [r.leads for r in rows] == [2, 1]
+    assert rows[0].reason.startswith("contact cap reached (1 message per lead a day, all campaigns together)")
+    assert rows[0].reason.endswith("(and 1 more like it, differing only in numbers such as the due time)")
+    assert rows[1].reason == HOLIDAY_WAIT

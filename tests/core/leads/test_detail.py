@@ -99,6 +99,26 @@ def test_the_page_holds_everything_about_the_lead(db: Database) -> None:
     assert detail.audit[0].details == "vip, fair"
 
 
+@pytest.mark.parametrize(("reason", "state"), [
+    # Held back by a send rule: why, and until when on the tenant's clock (the reason says it).
+    ("contact cap reached (1 message per lead a day, all campaigns together); "
+     "due again at 2026-12-01 04:00 EST",
+     "held back: contact cap reached (1 message per lead a day, all campaigns together); "
+     "due again at 2026-12-01 04:00 EST"),
+    ("public holiday in PT (Restoration of Independence Day); due again at 2026-12-02 00:00 EST",
+     "held back: public holiday in PT (Restoration of Independence Day); due again at 2026-12-02 00:00 EST"),
+    # No reason recorded: when it is due is all there is to say.
+    (None, "held back until 2026-12-01 09:00 UTC"),
+])
+def test_a_held_back_lead_says_why(db: Database, reason: str | None, state: str) -> None:
+    seeded = seed_lead(db)
+    with db.session(tenant_id=seeded.admin.tenant_id) as session, session.begin():
+        session.execute(update(CampaignLead).where(CampaignLead.campaign_id == seeded.email_campaign).values(
+            status="deferred", status_reason=reason, next_action_at=T0 + timedelta(days=1)))
+    by_campaign = {e.campaign: e for e in lead_detail(db, seeded.admin, seeded.lead_id).enrolments}
+    assert by_campaign["Autumn mail"].state == state
+
+
 def test_a_bulk_action_on_other_leads_is_not_in_this_leads_audit(db: Database) -> None:
     seeded = seed_lead(db)
     opt_out(db, seeded.admin, [seeded.other_lead_id])
