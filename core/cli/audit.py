@@ -9,11 +9,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from core.analytics.activity import export_audit_log
-from core.analytics.period import Period
-from core.cli.base import database, user_errors
-from core.permissions import system_actor
-from core.tenants import tenant_id_by_name
+from core.cli.base import database, tenant_actor, user_errors
 from core.text import plural
 
 app = typer.Typer(no_args_is_help=True)
@@ -36,9 +32,12 @@ def export(
     if fmt not in ("csv", "jsonl"):
         raise typer.BadParameter("use csv or jsonl", param_hint="--format")
     chosen: Literal["csv", "jsonl"] = "csv" if fmt == "csv" else "jsonl"
+    from core.analytics.activity import export_audit_log
+    from core.analytics.period import Period
+
     period = Period(since.date() if since else None, until.date() if until else None)
     with database() as db:
-        actor = system_actor(tenant_id_by_name(db, tenant))
+        actor = tenant_actor(db, tenant)
         if out is None:
             written = export_audit_log(db, actor, sys.stdout, period=period, action=action, fmt=chosen)
         else:

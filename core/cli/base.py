@@ -1,4 +1,9 @@
-"""Shared pieces of the command line: the root app, the database, JSON output and error exits."""
+"""Shared pieces of the command line: the root app, the database, JSON output and error exits.
+
+The command modules import only typer and the standard library at the top: `--help` and the
+commands that fail on their arguments answer at once. The services (SQLAlchemy, pandas, bcrypt,
+the importer, the settings) are imported inside the commands that call them.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +16,21 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 
-from core.config import ConfigError, Settings
-from core.db import Database, open_database
 from core.errors import LeadflowError
-from core.logs import configure_logging
 
+if TYPE_CHECKING:
+    from core.config import Settings
+    from core.db import Database
+    from core.permissions import Actor
+
+# Plain help and usage errors: Rich's formatting (boxes, colours) alone costs more CPU to import
+# than the whole command line is allowed to start in; a plain text is also what scripts read.
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,
                   help="Leadflow: AI-assisted sales outreach. Every command takes --help.")
 
 P = ParamSpec("P")
@@ -28,11 +38,16 @@ R = TypeVar("R")
 
 
 def get_settings() -> Settings:
+    from core.config import Settings
+
     return Settings()
 
 
 @contextmanager
 def database() -> Iterator[Database]:
+    from core.db import open_database
+    from core.logs import configure_logging
+
     settings = get_settings()
     configure_logging(settings)
     db = open_database(settings)
@@ -40,6 +55,22 @@ def database() -> Iterator[Database]:
         yield db
     finally:
         db.dispose()
+
+
+def tenant_actor(db: Database, tenant: str) -> Actor:
+    """The command line acts as the system actor of the tenant it names."""
+    from core.permissions import system_actor
+    from core.tenants import tenant_id_by_name
+
+    return system_actor(tenant_id_by_name(db, tenant))
+
+
+def campaign_actor(db: Database, campaign_id: int) -> Actor:
+    """The system actor of the tenant that owns the campaign."""
+    from core.campaigns import tenant_of_campaign
+    from core.permissions import system_actor
+
+    return system_actor(tenant_of_campaign(db, campaign_id))
 
 
 def _plain(value: Any) -> Any:
@@ -67,6 +98,13 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def _user_error_types() -> tuple[type[Exception], ...]:
+    """The errors a user can cause: ConfigError only once the settings are loaded (nothing else
+    can raise it), so that a command failing on its arguments does not load them to say so."""
+    config = sys.modules.get("core.config")
+    return (LeadflowError, config.ConfigError) if config else (LeadflowError,)
+
+
 def user_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn errors a user can cause into one clear line on stderr and a non-zero exit."""
 
@@ -74,7 +112,7 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except (LeadflowError, ConfigError) as exc:
+        except _user_error_types() as exc:
             fail(str(exc))
         except KeyboardInterrupt:
             fail("interrupted", 130)

@@ -9,43 +9,18 @@ import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from core.ab_test import ab_result, keep_winner
-from core.campaign_housekeeping import (
-    archive_campaign,
-    clone_campaign,
-    delete_campaign,
-    restore_campaign,
-)
-from core.campaigns import (
-    CampaignView,
-    campaign_progress,
-    cancel_campaign,
-    create_campaign,
-    get_campaign,
-    list_campaigns,
-    pause_campaign,
-    resume_campaign,
-    retry_failed_leads,
-    schedule_campaign,
-    start_campaign,
-    tenant_of_campaign,
-)
-from core.cli.base import database, fail, print_json, user_errors
-from core.db import Database
+from core.cli.base import campaign_actor, database, fail, print_json, tenant_actor, user_errors
 from core.money import format_usd, usd_to_microusd
-from core.permissions import Actor, system_actor
-from core.status_words import (
-    campaign_status_word,
-    due_words,
-    lead_status_word,
-    message_status_word,
-)
-from core.tenants import tenant_id_by_name
 from core.text import plural
+
+if TYPE_CHECKING:
+    from core.campaigns import CampaignView
+    from core.db import Database
+    from core.permissions import Actor
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -69,10 +44,11 @@ def create(
             prompt = prompt_file.read_text(encoding="utf-8")
         except OSError as exc:
             fail(f"cannot read the prompt file {prompt_file}: {exc.strerror}")
+    from core.campaigns import create_campaign
+
     with database() as db:
-        actor = system_actor(tenant_id_by_name(db, tenant))
-        campaign = create_campaign(db, actor, name=name, channel=channel, system_prompt=prompt,
-                                   approval_required=approval,
+        campaign = create_campaign(db, tenant_actor(db, tenant), name=name, channel=channel,
+                                   system_prompt=prompt, approval_required=approval,
                                    budget_cap_microusd=usd_to_microusd(budget))
     if as_json:
         print_json({"id": campaign.id})
@@ -80,19 +56,34 @@ def create(
         typer.echo(f"created draft campaign {campaign.id}: {campaign.name} ({campaign.channel})")
 
 
-LifeCycleAction = Callable[[Database, Actor, int], CampaignView]
+LifeCycleAction = Callable[["Database", "Actor", int], "CampaignView"]
+LIFE_CYCLE_VERBS = ("start", "pause", "resume", "cancel", "archive", "restore")
 
 
-def _life_cycle_command(verb: str, action: LifeCycleAction) -> None:
+def _life_cycle_action(verb: str) -> LifeCycleAction:
+    """The service behind a life-cycle verb, imported when the command runs."""
+    from core.campaign_housekeeping import archive_campaign, restore_campaign
+    from core.campaigns import cancel_campaign, pause_campaign, resume_campaign, start_campaign
+
+    actions: dict[str, LifeCycleAction] = {
+        "start": start_campaign, "pause": pause_campaign, "resume": resume_campaign,
+        "cancel": cancel_campaign, "archive": archive_campaign, "restore": restore_campaign,
+    }
+    return actions[verb]
+
+
+def _life_cycle_command(verb: str) -> None:
     @app.command(verb)
     @user_errors
     def command(
         campaign_id: int = typer.Argument(..., metavar="ID", help="The campaign's id."),
         as_json: bool = typer.Option(False, "--json", help="Print the campaign as JSON."),
     ) -> None:
+        from core.status_words import campaign_status_word
+
+        action = _life_cycle_action(verb)
         with database() as db:
-            actor = system_actor(tenant_of_campaign(db, campaign_id))
-            campaign = action(db, actor, campaign_id)
+            campaign = action(db, campaign_actor(db, campaign_id), campaign_id)
         if as_json:
             print_json({"id": campaign.id, "status": campaign.status,
                         "status_reason": campaign.status_reason,
@@ -104,10 +95,8 @@ def _life_cycle_command(verb: str, action: LifeCycleAction) -> None:
     command.__doc__ = f"{verb.capitalize()} a campaign."
 
 
-for _verb, _action in (("start", start_campaign), ("pause", pause_campaign),
-                       ("resume", resume_campaign), ("cancel", cancel_campaign),
-                       ("archive", archive_campaign), ("restore", restore_campaign)):
-    _life_cycle_command(_verb, _action)
+for _verb in LIFE_CYCLE_VERBS:
+    _life_cycle_command(_verb)
 
 
 @app.command("clone")
@@ -117,9 +106,10 @@ def clone(
     as_json: bool = typer.Option(False, "--json", help='Print {"id", "name"} of the copy.'),
 ) -> None:
     """Copy a campaign's settings into a new draft named "Copy of ..."."""
+    from core.campaign_housekeeping import clone_campaign
+
     with database() as db:
-        actor = system_actor(tenant_of_campaign(db, campaign_id))
-        copy = clone_campaign(db, actor, campaign_id)
+        copy = clone_campaign(db, campaign_actor(db, campaign_id), campaign_id)
     if as_json:
         print_json({"id": copy.id, "name": copy.name})
     else:
@@ -133,8 +123,11 @@ def delete(
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
     """Delete a draft that never sent anything (a finished campaign is archived instead)."""
+    from core.campaign_housekeeping import delete_campaign
+    from core.campaigns import get_campaign
+
     with database() as db:
-        actor = system_actor(tenant_of_campaign(db, campaign_id))
+        actor = campaign_actor(db, campaign_id)
         campaign = get_campaign(db, actor, campaign_id)
         if not yes and not typer.confirm(f"Delete draft campaign {campaign.id} '{campaign.name}'?"):
             fail("nothing deleted")
@@ -149,8 +142,10 @@ def retry_failed(
     as_json: bool = typer.Option(False, "--json", help='Print {"id", "retried", "status"}.'),
 ) -> None:
     """Put the campaign's failed leads back to pending (skipped, unknown and sent ones stay)."""
+    from core.campaigns import get_campaign, retry_failed_leads
+
     with database() as db:
-        actor = system_actor(tenant_of_campaign(db, campaign_id))
+        actor = campaign_actor(db, campaign_id)
         retried = retry_failed_leads(db, actor, campaign_id)
         campaign = get_campaign(db, actor, campaign_id)
     if as_json:
@@ -174,9 +169,10 @@ def schedule(
     except ValueError:
         fail(f"--at '{at}' is not an ISO date and time such as 2026-12-01T09:00:00+00:00")
         raise AssertionError("unreachable") from None
+    from core.campaigns import schedule_campaign
+
     with database() as db:
-        actor = system_actor(tenant_of_campaign(db, campaign_id))
-        campaign = schedule_campaign(db, actor, campaign_id, start_at)
+        campaign = schedule_campaign(db, campaign_actor(db, campaign_id), campaign_id, start_at)
     typer.echo(f"campaign {campaign.id} starts at {campaign.scheduled_at}")
 
 
@@ -187,9 +183,11 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Counts per lead and message status, cost, tokens, throughput and ETA."""
+    from core.campaigns import campaign_progress
+    from core.status_words import due_words, lead_status_word, message_status_word
+
     with database() as db:
-        actor = system_actor(tenant_of_campaign(db, campaign_id))
-        progress = campaign_progress(db, actor, campaign_id)
+        progress = campaign_progress(db, campaign_actor(db, campaign_id), campaign_id)
     if as_json:
         print_json({**dataclasses.asdict(progress), "status_text": progress.status_text})
         return
@@ -222,9 +220,11 @@ def list_(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """The tenant's campaigns, newest first (archived ones with --archived or --all)."""
+    from core.campaigns import list_campaigns
+    from core.status_words import campaign_status_word
+
     with database() as db:
-        campaigns = list_campaigns(db, system_actor(tenant_id_by_name(db, tenant)),
-                                   archived=None if all_ else archived)
+        campaigns = list_campaigns(db, tenant_actor(db, tenant), archived=None if all_ else archived)
     if as_json:
         print_json([{"id": c.id, "name": c.name, "channel": c.channel, "status": c.status,
                      "archived": c.archived_at is not None} for c in campaigns])
@@ -241,9 +241,10 @@ def ab_result_(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Each variant's reply rate and whether the difference is significant (Fisher's exact test)."""
+    from core.ab_test import ab_result
+
     with database() as db:
-        actor = system_actor(tenant_of_campaign(db, campaign_id))
-        result = ab_result(db, actor, campaign_id)
+        result = ab_result(db, campaign_actor(db, campaign_id), campaign_id)
     if as_json:
         print_json(result)
         return
@@ -262,7 +263,8 @@ def keep_winner_(
     variant: str = typer.Argument(..., help="The variant to keep, e.g. B."),
 ) -> None:
     """Move the leads not yet drafted or sent to VARIANT and give it every new lead."""
+    from core.ab_test import keep_winner
+
     with database() as db:
-        actor = system_actor(tenant_of_campaign(db, campaign_id))
-        moved = keep_winner(db, actor, campaign_id, variant)
+        moved = keep_winner(db, campaign_actor(db, campaign_id), campaign_id, variant)
     typer.echo(f"campaign {campaign_id}: variant {variant} kept, {plural(moved, 'lead')} moved to it")

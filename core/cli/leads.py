@@ -8,11 +8,7 @@ from typing import Annotated
 
 import typer
 
-from core.cli.base import database, fail, print_json, user_errors
-from core.leads.importer import import_leads, reject_message
-from core.leads.queries import export_leads
-from core.permissions import system_actor
-from core.tenants import tenant_id_by_name
+from core.cli.base import database, fail, print_json, tenant_actor, user_errors
 from core.text import plural
 
 app = typer.Typer(no_args_is_help=True)
@@ -60,11 +56,12 @@ def import_(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
+    from core.leads.importer import import_leads, reject_message
+
     with database() as db:
-        actor = system_actor(tenant_id_by_name(db, tenant))
         summary = import_leads(
             db,
-            actor,
+            tenant_actor(db, tenant),
             file_name=file.name,
             data=file.read_bytes(),
             mapping=_read_mapping(mapping),
@@ -105,8 +102,10 @@ def export(
     fmt = out.suffix.lower().lstrip(".")
     if fmt not in ("csv", "xlsx"):
         fail(f"--out must end in .csv or .xlsx, not '{out.suffix or out.name}'")
+    from core.leads.queries import export_leads
+
     with database() as db:
-        count = export_leads(db, system_actor(tenant_id_by_name(db, tenant)), out, fmt=fmt)
+        count = export_leads(db, tenant_actor(db, tenant), out, fmt=fmt)
     if as_json:
         print_json({"leads": count, "out": str(out)})
     else:

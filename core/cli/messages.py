@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from core.campaigns import campaign_messages, tenant_of_campaign
-from core.cli.base import database, print_json, user_errors
-from core.permissions import system_actor
+from core.cli.base import campaign_actor, database, print_json, user_errors
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -18,9 +16,10 @@ def list_(
     status: str | None = typer.Option(None, help="Only messages in this status."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:
+    from core.campaigns import campaign_messages
+
     with database() as db:
-        actor = system_actor(tenant_of_campaign(db, campaign))
-        messages = campaign_messages(db, actor, campaign, status=status)
+        messages = campaign_messages(db, campaign_actor(db, campaign), campaign, status=status)
     if as_json:
         print_json([{"lead_id": m.lead_id, "to": m.to, "step": m.step, "status": m.status,
                      "body": m.body} for m in messages])

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from core.cli.base import database, print_json, user_errors
-from core.permissions import system_actor
-from core.replies import record_reply
-from core.tenants import tenant_id_by_name
+from core.cli.base import database, print_json, tenant_actor, user_errors
 from core.text import plural
 
 
@@ -20,9 +17,10 @@ def reply(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Record a reply from a lead: its follow-ups stop."""
+    from core.replies import record_reply
+
     with database() as db:
-        recorded = record_reply(db, system_actor(tenant_id_by_name(db, tenant)),
-                                phone=phone, email=email, stop=stop)
+        recorded = record_reply(db, tenant_actor(db, tenant), phone=phone, email=email, stop=stop)
     if as_json:
         print_json(recorded)
     else:

@@ -7,11 +7,7 @@ from typing import Annotated
 
 import typer
 
-from core.cli.base import database, print_json, user_errors
-from core.leads.importer import reject_message
-from core.permissions import system_actor
-from core.suppressions import import_suppressions
-from core.tenants import tenant_id_by_name
+from core.cli.base import database, print_json, tenant_actor, user_errors
 from core.text import plural
 
 app = typer.Typer(no_args_is_help=True)
@@ -27,9 +23,12 @@ def import_(
     reason: Annotated[str, typer.Option(help="stop, unsubscribe, bounce or manual.")] = "manual",
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
+    from core.leads.importer import reject_message
+    from core.suppressions import import_suppressions
+
     with database() as db:
         summary = import_suppressions(
-            db, system_actor(tenant_id_by_name(db, tenant)), file_name=file.name,
+            db, tenant_actor(db, tenant), file_name=file.name,
             data=file.read_bytes(), channel=channel, reason=reason,
         )
     if as_json:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from core.cli.base import database, print_json, user_errors
-from core.tenants import create_tenant, list_tenants
 from core.text import plural
 
 app = typer.Typer(no_args_is_help=True)
@@ -18,6 +17,8 @@ def create(
     country: str = typer.Option("US", help="Default country for phone numbers (ISO code)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
+    from core.tenants import create_tenant
+
     with database() as db:
         tenant = create_tenant(db, name, country)
     if as_json:
@@ -29,6 +30,8 @@ def create(
 @app.command("list")
 @user_errors
 def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    from core.tenants import list_tenants
+
     with database() as db:
         tenants = list_tenants(db)
     if as_json:

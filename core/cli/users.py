@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from core.auth import create_user, list_users, reset_password, user_id_by_username
-from core.cli.base import database, print_json, read_password_stdin, user_errors
-from core.permissions import system_actor
-from core.tenants import tenant_id_by_name
+from core.cli.base import database, print_json, read_password_stdin, tenant_actor, user_errors
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -29,10 +26,12 @@ def create(
         typer.echo("error: pass --password-stdin and pipe the password in", err=True)
         raise typer.Exit(2)
     password = read_password_stdin()
+    from core.auth import create_user
+
     with database() as db:
-        actor = system_actor(tenant_id_by_name(db, tenant))
         user = create_user(
-            db, actor, username=username, name=name or username, email=email, role=role, password=password
+            db, tenant_actor(db, tenant), username=username, name=name or username, email=email, role=role,
+            password=password,
         )
     if as_json:
         print_json({"id": user.id, "username": user.username, "role": user.role})
@@ -46,8 +45,10 @@ def list_(
     tenant: str = typer.Option(..., help="The tenant's name."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
+    from core.auth import list_users
+
     with database() as db:
-        users = list_users(db, system_actor(tenant_id_by_name(db, tenant)))
+        users = list_users(db, tenant_actor(db, tenant))
     if as_json:
         print_json(
             [
@@ -77,6 +78,10 @@ def reset_password_(
 ) -> None:
     """Give a user a one-time password (printed once), ending every sign-in of theirs; they choose
     their own at the next sign-in. For an owner who is locked out or forgot theirs."""
+    from core.auth import reset_password, user_id_by_username
+    from core.permissions import system_actor
+    from core.tenants import tenant_id_by_name
+
     with database() as db:
         tenant_id = tenant_id_by_name(db, tenant)
         reset = reset_password(db, system_actor(tenant_id), user_id_by_username(db, tenant_id, username))
