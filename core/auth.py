@@ -676,19 +676,8 @@ def change_own_password(
             if new_password == current_password:
                 raise ValidationError("the new password must differ from the current one")
             check_password_policy(new_password, username=user.username)
-            user.password_hash = hash_password(new_password)
-            user.password_change_required = False
-            user.failed_logins = 0
-            revoke_user_sessions(session, user.id, SessionRevocation.password_changed, now=now)
-            record_audit(
-                session,
-                tenant_id=actor.tenant_id,
-                user_id=actor.user_id,
-                action="change_password",
-                entity="user",
-                entity_id=user.id,
-                details={"username": user.username},
-            )
+            _replace_password(session, actor, user, new_password, temporary=False,
+                              reason=SessionRevocation.password_changed, action="change_password", now=now)
     # Raised after the transaction, so the failure count is kept.
     if wrong is not None:
         raise ValidationError(wrong)
@@ -700,6 +689,28 @@ class PasswordReset:
 
     user: UserView
     temporary_password: str
+
+
+def _replace_password(
+    session: Session,
+    actor: Actor,
+    user: User,
+    password: str,
+    *,
+    temporary: bool,
+    reason: SessionRevocation,
+    action: str,
+    now: datetime,
+) -> None:
+    """A new password for `user`: failures forgotten, the account unlocked, every sign-in ended,
+    audited. A temporary one must be replaced at the next sign-in."""
+    user.password_hash = hash_password(password)
+    user.password_change_required = temporary
+    user.failed_logins = 0
+    user.locked_until = None
+    revoke_user_sessions(session, user.id, reason, now=now)
+    record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action=action, entity="user",
+                 entity_id=user.id, details={"username": user.username})
 
 
 def reset_password(db: Database, actor: Actor, user_id: int, *, now: datetime | None = None) -> PasswordReset:
@@ -719,20 +730,8 @@ def reset_password(db: Database, actor: Actor, user_id: int, *, now: datetime | 
             raise NotFound(f"user {user_id} does not exist")
         if user.role == Role.owner.value:
             actor.require(Permission.manage_owners)
-        user.password_hash = hash_password(temporary)
-        user.password_change_required = True
-        user.failed_logins = 0
-        user.locked_until = None
-        revoke_user_sessions(session, user.id, SessionRevocation.password_reset, now=now)
-        record_audit(
-            session,
-            tenant_id=actor.tenant_id,
-            user_id=actor.user_id,
-            action="reset_password",
-            entity="user",
-            entity_id=user.id,
-            details={"username": user.username},
-        )
+        _replace_password(session, actor, user, temporary, temporary=True,
+                          reason=SessionRevocation.password_reset, action="reset_password", now=now)
         return PasswordReset(user=UserView.of(user), temporary_password=temporary)
 
 

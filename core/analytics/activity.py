@@ -17,14 +17,15 @@ import plotly.graph_objects as go
 from sqlalchemy import func, select
 
 from core.analytics import charts
+from core.analytics.costs import as_dates
+from core.analytics.funnel import SENT_STATUSES
 from core.analytics.period import ALL_TIME, Period
 from core.audit import audit_conditions
 from core.db import Database
 from core.export import write_csv
-from core.models import AuditLog, CampaignLead, Message, MessageStatus, User
+from core.models import AuditLog, CampaignLead, Message, User
 from core.permissions import Actor, Permission
 
-SENT_STATUSES = (MessageStatus.sent.value, MessageStatus.delivered.value)
 ExportFormat = Literal["csv", "jsonl"]
 EXPORT_COLUMNS = ("time", "user", "action", "entity", "entity_id", "details")
 EXPORT_PAGE_ROWS = 2_000
@@ -43,11 +44,6 @@ ACTIVITY_LABELS: dict[tuple[str, str], str] = {
     ("lead", "leads.opt_out"): "Opt-outs",
     ("lead", "reply"): "Replies recorded",
 }
-
-
-def _as_dates(values: pd.Series) -> pd.Series:
-    # PostgreSQL's date() returns dates, SQLite's returns 'YYYY-MM-DD' text.
-    return pd.to_datetime(values.astype(str)).dt.date
 
 
 def replies_over_time(db: Database, actor: Actor, period: Period = ALL_TIME) -> pd.DataFrame:
@@ -75,7 +71,7 @@ def replies_over_time(db: Database, actor: Actor, period: Period = ALL_TIME) -> 
     if frame.empty:
         return pd.DataFrame({"day": pd.Series(dtype=object), "contacted": pd.Series(dtype="int64"),
                              "replied": pd.Series(dtype="int64")})
-    frame["day"] = _as_dates(frame["day"])
+    frame["day"] = as_dates(frame["day"])
     frame = frame.groupby("day", as_index=False).sum()
     for column in ("contacted", "replied"):
         frame[column] = frame[column].fillna(0).astype("int64")

@@ -75,7 +75,7 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def _as_dates(values: pd.Series) -> pd.Series:
+def as_dates(values: pd.Series) -> pd.Series:
     # PostgreSQL's date() returns dates, SQLite's returns 'YYYY-MM-DD' text.
     return pd.to_datetime(values.astype(str)).dt.date
 
@@ -103,7 +103,7 @@ def _spend_detail(session: Session, start: date, end: date) -> pd.DataFrame:
                  "cost_microusd"],
     )
     names = _campaign_names(session, {int(c) for c in detail["campaign_id"].dropna()})
-    detail["day"] = _as_dates(detail["day"]) if not detail.empty else detail["day"]
+    detail["day"] = as_dates(detail["day"]) if not detail.empty else detail["day"]
     detail["campaign_id"] = detail["campaign_id"].astype("Int64")
     detail["campaign"] = [NO_CAMPAIGN if pd.isna(c) else names.get(int(c), f"campaign {c}")
                           for c in detail["campaign_id"]]
