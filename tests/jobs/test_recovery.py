@@ -115,8 +115,15 @@ def test_a_send_under_way_when_the_campaign_was_cancelled_waits_one_lease(
         row = session.scalars(select(CampaignLead)).one()
     _sending(runner_db, campaign, row, provider="twilio", in_outbox=False)
     cancel_campaign(runner_db, campaign.actor, campaign.campaign_id)
+    # The clock is the ledger row's own, not the wall's: on a loaded machine the cancel
+    # alone can take longer than the test's 2 s lease.
+    with runner_db.session(system=True, read_only=True) as session:
+        sent_at = session.scalars(select(Message.created_at)).one()
+    if sent_at.tzinfo is None:
+        sent_at = sent_at.replace(tzinfo=UTC)
+    lease = timedelta(seconds=runner_settings.lease_seconds)
 
-    assert _recover(runner_db, runner_settings, datetime.now(UTC)).reconciled == {}
-    later = datetime.now(UTC) + timedelta(seconds=runner_settings.lease_seconds + 1)
+    assert _recover(runner_db, runner_settings, sent_at + lease / 2).reconciled == {}
+    later = sent_at + lease + timedelta(seconds=1)
     assert _recover(runner_db, runner_settings, later).reconciled == {"unknown": 1}
     assert _lead(runner_db, row.id).status == "cancelled"
