@@ -8,8 +8,9 @@ from typing import Any
 
 import streamlit as st
 
-from core import campaigns
-from core.campaigns import CampaignProgress, CampaignView
+from core import campaign_runs
+from core.campaign_progress import CampaignProgress
+from core.campaigns import CampaignView
 from core.db import Database
 from core.money import format_usd
 from core.permissions import Actor, Permission
@@ -101,7 +102,7 @@ def _schedule(db: Database, actor: Actor, campaign: CampaignView, key: str, zone
     if go.button("Schedule", key=f"{key}_schedule", disabled=blocked):
         start_at = from_local_time(start_day, start_time, zone)
         _act(f"Campaign '{md(campaign.name)}' scheduled for {in_zone(start_at, zone)}.",
-             campaigns.schedule_campaign, db, actor, campaign.id, start_at)
+             campaign_runs.schedule_campaign, db, actor, campaign.id, start_at)
 
 
 def _controls(db: Database, actor: Actor, campaign: CampaignView, checks: Preflight | None,
@@ -113,11 +114,11 @@ def _controls(db: Database, actor: Actor, campaign: CampaignView, checks: Prefli
     if status in ("draft", "scheduled") and buttons[0].button(
             "Start now", key=f"{key}_start", type="primary", disabled=blocked,
             help="Fix the checks marked ❌ first." if blocked else None):
-        _act(f"Campaign '{name}' started.", campaigns.start_campaign, db, actor, campaign.id)
+        _act(f"Campaign '{name}' started.", campaign_runs.start_campaign, db, actor, campaign.id)
     if status == "running" and buttons[0].button("Pause", key=f"{key}_pause"):
-        _act(f"Campaign '{name}' paused.", campaigns.pause_campaign, db, actor, campaign.id)
+        _act(f"Campaign '{name}' paused.", campaign_runs.pause_campaign, db, actor, campaign.id)
     if status == "paused" and buttons[0].button("Resume", key=f"{key}_resume", type="primary"):
-        _act(f"Campaign '{name}' resumed.", campaigns.resume_campaign, db, actor, campaign.id)
+        _act(f"Campaign '{name}' resumed.", campaign_runs.resume_campaign, db, actor, campaign.id)
     live = status in ("draft", "scheduled", "running", "paused")
     confirm_key = f"{key}_confirm_cancel"
     if live and buttons[1].button("Cancel campaign", key=f"{key}_cancel"):
@@ -128,7 +129,7 @@ def _controls(db: Database, actor: Actor, campaign: CampaignView, checks: Prefli
         yes, no = st.columns(2)
         if yes.button("Yes, cancel it", key=f"{key}_cancel_yes", type="primary"):
             st.session_state.pop(confirm_key, None)
-            _act(f"Campaign '{name}' cancelled.", campaigns.cancel_campaign, db, actor, campaign.id)
+            _act(f"Campaign '{name}' cancelled.", campaign_runs.cancel_campaign, db, actor, campaign.id)
         if no.button("No, keep it", key=f"{key}_cancel_no"):
             st.session_state.pop(confirm_key, None)
             st.rerun()

@@ -6,16 +6,16 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from core.campaigns import (
-    RETRYABLE_CAMPAIGN_STATUSES,
-    CampaignView,
+from core.campaign_runs import (
     cancel_campaign,
     pause_campaign,
     resume_campaign,
     retry_failed_leads,
     retryable_failed_leads,
 )
+from core.campaigns import CampaignView
 from core.db import Database
+from core.lifecycle import RETRYABLE_CAMPAIGN_STATUSES
 from core.permissions import Actor, Permission
 from core.text import plural, plural_noun
 from pages.common import md, run_action
