@@ -256,10 +256,10 @@ def test_start_pause_resume_and_a_confirmed_cancel(
     # One click only asks; the campaign runs until the confirmation.
     assert get_campaign(db, manager, campaign_id).status == "running"
     assert "cannot be undone" in app.warning[0].value
-    _button(app, f"{key}_cancel_no").click().run()
-    assert f"{key}_cancel_yes" not in _button_keys(app)
+    _button(app, f"{key}_cancel_keep").click().run()
+    assert f"{key}_cancel_confirm" not in _button_keys(app)
     _button(app, f"{key}_cancel").click().run()
-    _button(app, f"{key}_cancel_yes").click().run()
+    _button(app, f"{key}_cancel_confirm").click().run()
     assert not _errors(app)
     assert get_campaign(db, manager, campaign_id).status == "cancelled"
     assert not _button_keys(app) & {f"{key}_{b}" for b in RUN_BUTTONS}
