@@ -23,7 +23,7 @@ from core.lifecycle import (
     move_campaign,
     move_enrolments,
     pause_campaign_in,
-    require,
+    require_action,
     retried_values,
     retryable_condition,
 )
@@ -46,7 +46,7 @@ def start_campaign(
         campaign = locked_campaign(session, campaign_id)
         if campaign.status == CampaignStatus.running.value:
             return CampaignView.of(campaign)
-        require(campaign, Action.start)
+        require_action(campaign, Action.start)
         if not checks.ready:
             raise Conflict(checks.refusal(campaign.name))
         enrolled = start_in(session, campaign, now)
@@ -69,7 +69,7 @@ def schedule_campaign(
     checks = preflight(db, actor, campaign_id)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         campaign = locked_campaign(session, campaign_id)
-        require(campaign, Action.schedule)
+        require_action(campaign, Action.schedule)
         if not checks.ready:
             raise Conflict(checks.refusal(campaign.name, "be scheduled"))
         move_campaign(campaign, Action.schedule, now=now, start_at=start_at)
@@ -86,7 +86,7 @@ def pause_campaign(
     actor.require(Permission.run_campaigns)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         campaign = locked_campaign(session, campaign_id)
-        require(campaign, Action.pause)
+        require_action(campaign, Action.pause)
         pause_campaign_in(session, campaign_id, reason or f"paused by {actor.username or 'a user'}",
                           user_id=actor.user_id)
         session.refresh(campaign)
@@ -118,7 +118,7 @@ def resume_campaign(db: Database, actor: Actor, campaign_id: int) -> CampaignVie
     now = datetime.now(UTC)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         campaign = locked_campaign(session, campaign_id)
-        require(campaign, Action.resume)
+        require_action(campaign, Action.resume)
         _check_budget_left(campaign)
         _refuse_an_unverified_sender(session, campaign, "resume")
         move_campaign(campaign, Action.resume, now=now)
@@ -141,7 +141,7 @@ def cancel_campaign(
     now = now or datetime.now(UTC)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         campaign = locked_campaign(session, campaign_id)
-        require(campaign, Action.cancel)
+        require_action(campaign, Action.cancel)
         cancelled = move_enrolments(session, cancelled_values(now), CampaignLead.campaign_id == campaign_id,
                                     CampaignLead.status.in_(OPEN_LEAD_STATUSES))
         # A pause's reason ("raise the cap and resume") no longer holds: say who ended it.
@@ -178,7 +178,7 @@ def retry_failed_leads(
     now = now or datetime.now(UTC)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         campaign = locked_campaign(session, campaign_id)
-        require(campaign, Action.retry_failed)
+        require_action(campaign, Action.retry_failed)
         retried = move_enrolments(session, retried_values(now, actor.username or "a user"),
                                   *retryable_condition(campaign_id))
         if retried == 0:

@@ -252,21 +252,6 @@ CAMPAIGN_TRANSITIONS: dict[CampaignStatus, dict[Action, CampaignStatus]] = {
     _C.cancelled: {},
     _C.failed: {},
 }
-# The runner's own moves: a scheduled start (or resume) when its time comes, completion when no
-# lead is open, a pause on a provider's refusal or the budget cap.
-RUNNER_TRANSITIONS: dict[CampaignStatus, frozenset[CampaignStatus]] = {
-    _C.scheduled: frozenset({_C.running}),
-    _C.running: frozenset({_C.completed, _C.paused}),
-    _C.paused: frozenset({_C.running}),
-}
-# Failed leads may be put back while the campaign can still run them (a completed one reopens).
-RETRYABLE_CAMPAIGN_STATUSES = tuple(
-    s.value for s, actions in CAMPAIGN_TRANSITIONS.items() if Action.retry_failed in actions
-)
-CANCELLABLE_CAMPAIGN_STATUSES = tuple(
-    s.value for s, actions in CAMPAIGN_TRANSITIONS.items() if Action.cancel in actions
-)
-
 # How a refusal names each action: "campaign 'X' is completed: it cannot be paused".
 _REFUSED_WORDS: dict[str, str] = {
     Action.start: "started",
@@ -292,7 +277,7 @@ def refusal(campaign: Campaign, action: Action | str) -> Conflict:
     return Conflict(f"campaign '{campaign.name}' is {campaign.status}: it cannot be {words}")
 
 
-def require(campaign: Campaign, action: Action) -> CampaignStatus:
+def require_action(campaign: Campaign, action: Action) -> CampaignStatus:
     """The status `action` leads to from the campaign's; a Conflict when its status does not allow it."""
     target = CAMPAIGN_TRANSITIONS[CampaignStatus(campaign.status)].get(action)
     if target is None:
@@ -310,7 +295,7 @@ def move_campaign(
     looked); cancelling ends it with who cancelled it as the reason (`reason`); a retry reopens a
     completed campaign paused with `reason`. Raises Conflict when the status does not allow it.
     """
-    target = require(campaign, action)
+    target = require_action(campaign, action)
     values: dict[str, Any] = {"status": target.value}
     if action == Action.start:
         values.update(status_reason=None, scheduled_at=None, started_at=campaign.started_at or now)
