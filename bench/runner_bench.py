@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))  # run as a script: the project's packages come af
 
 from sqlalchemy import delete, func, select, text, update
 
-from core.campaigns import create_campaign, start_campaign
+from core.campaign_runs import start_campaign
+from core.campaigns import create_campaign
 from core.config import Settings
 from core.db import Database
 from core.gate import model_requests_key

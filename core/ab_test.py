@@ -22,9 +22,10 @@ from sqlalchemy import update
 
 from core.analytics.funnel import funnel_breakdown
 from core.audit import record_audit
-from core.campaigns import _locked_campaign, _refuse, get_campaign, leads_in_lock_order
+from core.campaigns import get_campaign, locked_campaign
 from core.db import Database
 from core.errors import Conflict, ValidationError
+from core.lifecycle import enrolments_in_lock_order, refusal
 from core.models import CampaignLead, CampaignStatus, LeadStatus
 from core.permissions import Actor, Permission
 from core.pipeline.drafting import variant_names
@@ -138,7 +139,7 @@ def keep_winner(db: Database, actor: Actor, campaign_id: int, winner: str) -> in
     """Move the leads not yet drafted or sent to `winner`, weight it 100%; returns how many moved."""
     actor.require(Permission.run_campaigns)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
-        campaign = _locked_campaign(session, campaign_id)
+        campaign = locked_campaign(session, campaign_id)
         names = variant_names(campaign.variants or [])
         if winner not in names:
             raise ValidationError(f"campaign '{campaign.name}' has no variant '{winner}'"
@@ -146,10 +147,10 @@ def keep_winner(db: Database, actor: Actor, campaign_id: int, winner: str) -> in
         if len(names) < 2:
             raise Conflict(f"campaign '{campaign.name}' has one variant: there is no winner to keep")
         if campaign.status not in KEEPABLE_CAMPAIGN_STATUSES:
-            raise _refuse(campaign, "changed (it sends nothing more)")
+            raise refusal(campaign, "changed (it sends nothing more)")
         result = session.execute(
             update(CampaignLead)
-            .where(CampaignLead.id.in_(leads_in_lock_order(
+            .where(CampaignLead.id.in_(enrolments_in_lock_order(
                 CampaignLead.campaign_id == campaign_id, CampaignLead.variant != winner,
                 CampaignLead.step == 0, CampaignLead.status.in_(MOVABLE_LEAD_STATUSES))))
             .values(variant=winner)

@@ -12,16 +12,9 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import func, select
 
-from core.campaigns import (
-    DRAFT_EDITABLE,
-    EDITABLE_BY_STATUS,
-    SENT_MESSAGE_STATUSES,
-    CampaignView,
-    archived_condition,
-    create_campaign,
-    get_campaign,
-    update_campaign,
-)
+from core.campaign_progress import SENT_MESSAGE_STATUSES
+from core.campaign_rules import DRAFT_EDITABLE, EDITABLE_BY_STATUS
+from core.campaigns import CampaignView, archived_condition, create_campaign, get_campaign, update_campaign
 from core.config import Settings
 from core.db import Database
 from core.errors import NotFound, ValidationError

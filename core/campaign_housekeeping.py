@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select, update
 
 from core.audit import record_audit
-from core.campaigns import CampaignView, _locked_campaign
+from core.campaigns import CampaignView, locked_campaign
 from core.db import Database
 from core.errors import Conflict
 from core.models import (
@@ -52,7 +52,7 @@ def clone_campaign(db: Database, actor: Actor, campaign_id: int) -> CampaignView
     """
     actor.require(Permission.edit_campaigns)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
-        original = _locked_campaign(session, campaign_id)
+        original = locked_campaign(session, campaign_id)
         values = {field: getattr(original, field) for field in CLONED_FIELDS}
         values["variants"] = [
             {k: v for k, v in item.items() if k != "weight"} if isinstance(item, dict) else item
@@ -85,7 +85,7 @@ def _set_archived(
 ) -> CampaignView:
     actor.require(Permission.edit_campaigns)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
-        campaign = _locked_campaign(session, campaign_id)
+        campaign = locked_campaign(session, campaign_id)
         if (campaign.archived_at is None) == (archived_at is None):
             raise Conflict(f"campaign '{campaign.name}' is "
                            + ("not archived" if archived_at is None else "already archived"))
@@ -106,7 +106,7 @@ def delete_campaign(db: Database, actor: Actor, campaign_id: int) -> str:
     """Delete a draft that never sent anything; returns its name (for the confirmation)."""
     actor.require(Permission.edit_campaigns)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
-        campaign = _locked_campaign(session, campaign_id)
+        campaign = locked_campaign(session, campaign_id)
         sent = session.scalar(
             select(func.count(Message.id)).where(Message.campaign_id == campaign_id)
         ) or 0

@@ -42,9 +42,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.campaigns import pause_campaign_in
 from core.config import Settings
 from core.db import Database
+from core.lifecycle import pause_campaign_in
 from core.llm.calls import is_quota_error, retry_after_of
 from core.llm.factory import ModelFactory
 from core.models import BudgetReservation, Campaign, CampaignStatus, RateLimit, Tenant, TenantSpend

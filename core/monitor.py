@@ -56,7 +56,7 @@ class ErrorReason:
 
 
 @dataclass(frozen=True)
-class RecentLead:
+class RecentEnrolment:
     campaign_lead_id: int
     lead_name: str
     status: str
@@ -89,7 +89,7 @@ class TraceMessage:
 
 
 @dataclass(frozen=True)
-class LeadTrace:
+class EnrolmentTrace:
     """One enrolment from start to finish: its state, its node-by-node log, what it cost and sent."""
 
     campaign_lead_id: int
@@ -199,7 +199,7 @@ def errors_by_reason(
 ) -> list[ErrorReason]:
     """The campaign's failed and unknown leads grouped by why, the commonest first."""
     reason = func.coalesce(CampaignLead.error, CampaignLead.status_reason, "no reason recorded")
-    return _leads_by_reason(db, actor, campaign_id, ERROR_LEAD_STATUSES, reason, limit)
+    return _enrolments_by_reason(db, actor, campaign_id, ERROR_LEAD_STATUSES, reason, limit)
 
 
 def waits_by_reason(
@@ -208,10 +208,10 @@ def waits_by_reason(
     """The campaign's deferred leads grouped by why they wait (a contact cap, a public holiday,
     the send window, a provider's retry), the commonest first."""
     reason = func.coalesce(CampaignLead.status_reason, CampaignLead.error, "no reason recorded")
-    return _leads_by_reason(db, actor, campaign_id, (LeadStatus.deferred.value,), reason, limit)
+    return _enrolments_by_reason(db, actor, campaign_id, (LeadStatus.deferred.value,), reason, limit)
 
 
-def _leads_by_reason(
+def _enrolments_by_reason(
     db: Database, actor: Actor, campaign_id: int, statuses: tuple[str, ...],
     reason: ColumnElement[Any], limit: int
 ) -> list[ErrorReason]:
@@ -244,7 +244,9 @@ def _leads_by_reason(
     return sorted(groups.values(), key=lambda e: -e.leads)[:limit]
 
 
-def recent_leads(db: Database, actor: Actor, campaign_id: int, *, limit: int = 20) -> list[RecentLead]:
+def recent_enrolments(
+    db: Database, actor: Actor, campaign_id: int, *, limit: int = 20
+) -> list[RecentEnrolment]:
     """The campaign's most recently changed enrolments, to pick one to drill into."""
     actor.require(Permission.view_monitor)
     query = (
@@ -257,12 +259,12 @@ def recent_leads(db: Database, actor: Actor, campaign_id: int, *, limit: int = 2
     )
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         return [
-            RecentLead(cl_id, _name(first, last, lead_id), status, reason, updated)
+            RecentEnrolment(cl_id, _name(first, last, lead_id), status, reason, updated)
             for cl_id, status, reason, updated, lead_id, first, last in session.execute(query)
         ]
 
 
-def lead_trace(db: Database, actor: Actor, campaign_lead_id: int) -> LeadTrace:
+def enrolment_trace(db: Database, actor: Actor, campaign_lead_id: int) -> EnrolmentTrace:
     """One enrolment's state, node-by-node log, model calls and sent messages."""
     actor.require(Permission.view_monitor)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
@@ -285,7 +287,7 @@ def lead_trace(db: Database, actor: Actor, campaign_lead_id: int) -> LeadTrace:
             select(LLMCall).where(LLMCall.campaign_lead_id == campaign_lead_id).order_by(LLMCall.id)
         )
         name = _name(lead.first_name, lead.last_name, lead.id)
-        return LeadTrace(
+        return EnrolmentTrace(
             campaign_lead_id=enrolment.id,
             campaign_id=enrolment.campaign_id,
             lead_id=lead.id,

@@ -12,32 +12,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import case, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.audit import record_audit
-from core.campaigns import leads_in_lock_order
 from core.compliance.suppression import suppress_address
 from core.db import Database
 from core.errors import NotFound, ValidationError
 from core.leads.normalise import PhoneNormaliser, normalise_email
+from core.lifecycle import (
+    STOPPABLE_LEAD_STATUSES,
+    enrolments_in_lock_order,
+    move_enrolments,
+    stopped_by_reply_values,
+)
 from core.models import (
     CampaignLead,
     Channel,
     Lead,
-    LeadStatus,
     SuppressionReason,
     Tenant,
 )
 from core.permissions import Actor, Permission
-
-# Enrolments a reply can still stop: waiting to be claimed, or waiting for a person.
-STOPPABLE_LEAD_STATUSES = (
-    LeadStatus.pending.value,
-    LeadStatus.deferred.value,
-    LeadStatus.awaiting_approval.value,
-    LeadStatus.approved.value,
-)
 
 
 @dataclass(frozen=True)
@@ -89,26 +85,14 @@ def record_reply(
                              source="reply recorded by hand")
         session.execute(
             update(CampaignLead)
-            .where(CampaignLead.id.in_(leads_in_lock_order(
+            .where(CampaignLead.id.in_(enrolments_in_lock_order(
                 CampaignLead.lead_id == lead.id, CampaignLead.replied_at.is_(None))))
             .values(replied_at=now)
             .execution_options(synchronize_session=False)
         )
-        stopped = session.execute(
-            update(CampaignLead)
-            .where(CampaignLead.id.in_(leads_in_lock_order(
-                CampaignLead.lead_id == lead.id,
-                CampaignLead.status.in_(STOPPABLE_LEAD_STATUSES))))
-            .values(
-                status=case((CampaignLead.step > 0, LeadStatus.sent.value),
-                            else_=LeadStatus.skipped.value),
-                status_reason="opted out" if stop else "replied: sequence stopped",
-                next_action_at=None,
-                completed_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        count = int(getattr(stopped, "rowcount", 0) or 0)
+        count = move_enrolments(session, stopped_by_reply_values(now, opted_out=stop),
+                                CampaignLead.lead_id == lead.id,
+                                CampaignLead.status.in_(STOPPABLE_LEAD_STATUSES))
         record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="reply",
                      entity="lead", entity_id=lead.id,
                      details={"stop": stop, "sequences_stopped": count})

@@ -36,6 +36,7 @@ from core.channels.base import NotSent, OutgoingMessage, Sender
 from core.config import Settings
 from core.db import Database
 from core.errors import Conflict, ValidationError
+from core.lifecycle import pause_campaign_in
 from core.models import OutboxMessage, SenderVerification, SenderVerificationKind, Tenant
 from core.permissions import Actor, Permission
 from core.text import plural
@@ -204,8 +205,6 @@ def hold_campaign_for_unverified_sender(
     reason = email_sender_reason(db, tenant_id, sender, provider=provider)
     if reason is None:
         return None
-    from core.campaigns import pause_campaign_in  # core.campaigns imports this module
-
     with db.session(tenant_id=tenant_id) as session, session.begin():
         pause_campaign_in(session, campaign_id, reason)
     return reason

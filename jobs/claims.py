@@ -1,4 +1,4 @@
-"""Claiming due leads with a lease, fairly between tenants and campaigns, and giving leases back.
+"""Claiming due enrolments with a lease, fairly between tenants and campaigns, and giving leases back.
 
 A claim is one statement per campaign: `UPDATE ... WHERE id IN (SELECT ... LIMIT k FOR UPDATE
 SKIP LOCKED) RETURNING id` on PostgreSQL, so concurrent workers skip each other's rows instead of
@@ -13,12 +13,11 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import exists, func, select, update
 
-from core.campaigns import CLAIMABLE_LEAD_STATUSES, leads_in_lock_order
 from core.db import Database
+from core.lifecycle import claimed_values, due_condition, enrolments_in_lock_order
 from core.models import Campaign, CampaignLead, CampaignStatus, LeadStatus
 
 # The share of a lease that rate-limited sends may fill: a campaign sending 2 per minute with a
@@ -31,13 +30,6 @@ class RunnableCampaign:
     id: int
     tenant_id: int
     in_flight_cap: int | None
-
-
-def due_condition(now: datetime) -> Any:
-    return and_(
-        CampaignLead.status.in_(CLAIMABLE_LEAD_STATUSES),
-        or_(CampaignLead.next_action_at.is_(None), CampaignLead.next_action_at <= now),
-    )
 
 
 def runnable_campaigns(db: Database, *, now: datetime, lease_seconds: float) -> list[RunnableCampaign]:
@@ -107,11 +99,11 @@ def share_slots(campaigns: list[RunnableCampaign], slots: int, rotation: int = 0
     return shares
 
 
-def claim_campaign_leads(
+def claim_campaign_enrolments(
     db: Database, *, campaign_id: int, limit: int, worker_id: str, now: datetime,
     lease_seconds: float,
 ) -> list[int]:
-    """Claim up to `limit` due leads of one running campaign; returns their ids."""
+    """Claim up to `limit` due enrolments of one running campaign; returns their ids."""
     if limit <= 0:
         return []
     due = (
@@ -127,13 +119,7 @@ def claim_campaign_leads(
     statement = (
         update(CampaignLead)
         .where(CampaignLead.id.in_(due.scalar_subquery()), campaign_running)
-        .values(
-            status=LeadStatus.in_progress.value,
-            lease_owner=worker_id,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            attempts=CampaignLead.attempts + 1,
-            updated_at=now,
-        )
+        .values(**claimed_values(worker_id, now + timedelta(seconds=lease_seconds), now))
         .returning(CampaignLead.id)
         .execution_options(synchronize_session=False)
     )
@@ -141,11 +127,11 @@ def claim_campaign_leads(
         return list(session.scalars(statement))
 
 
-def claim_due_leads(
+def claim_due_enrolments(
     db: Database, *, worker_id: str, limit: int, now: datetime, lease_seconds: float,
     rotation: int = 0,
 ) -> list[int]:
-    """Claim up to `limit` due leads across running campaigns, fairly; returns their ids."""
+    """Claim up to `limit` due enrolments across running campaigns, fairly; returns their ids."""
     claimed: list[int] = []
     campaigns = runnable_campaigns(db, now=now, lease_seconds=lease_seconds)
     # A campaign with fewer due leads than its share leaves slots over: they are dealt again
@@ -160,7 +146,7 @@ def claim_due_leads(
             if share == 0:
                 remaining.append(campaign)
                 continue
-            ids = claim_campaign_leads(db, campaign_id=campaign.id, limit=share,
+            ids = claim_campaign_enrolments(db, campaign_id=campaign.id, limit=share,
                                        worker_id=worker_id, now=now, lease_seconds=lease_seconds)
             claimed.extend(ids)
             if len(ids) == share:
@@ -171,16 +157,16 @@ def claim_due_leads(
 
 
 def renew_leases(
-    db: Database, *, worker_id: str, lead_ids: list[int], now: datetime, lease_seconds: float
+    db: Database, *, worker_id: str, enrolment_ids: list[int], now: datetime, lease_seconds: float
 ) -> int:
     """Extend the leases this worker still holds, so only a dead worker's leases expire."""
-    if not lead_ids:
+    if not enrolment_ids:
         return 0
     with db.session(system=True) as session, session.begin():
         result = session.execute(
             update(CampaignLead)
-            .where(CampaignLead.id.in_(leads_in_lock_order(
-                CampaignLead.id.in_(lead_ids), CampaignLead.lease_owner == worker_id,
+            .where(CampaignLead.id.in_(enrolments_in_lock_order(
+                CampaignLead.id.in_(enrolment_ids), CampaignLead.lease_owner == worker_id,
                 CampaignLead.status == LeadStatus.in_progress.value)))
             .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
             .execution_options(synchronize_session=False)

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, or_, select, update
 
-from core.campaigns import leads_in_lock_order
 from core.db import Database
+from core.lifecycle import enrolments_in_lock_order, lease_exhausted_values, lease_returned_values
 from core.logs import get_logger
 from core.models import CampaignLead, LeadStatus, Message, MessageStatus
 
@@ -74,20 +74,15 @@ def recover_expired_leases(
     with db.session(system=True) as session, session.begin():
         failed = session.scalars(
             update(CampaignLead)
-            .where(CampaignLead.id.in_(leads_in_lock_order(*expired, out_of_attempts)))
-            .values(status=LeadStatus.failed.value, lease_owner=None, lease_expires_at=None,
-                    error=case((CampaignLead.error.is_(None),
-                                f"its worker stopped {max_attempts} times while processing it"),
-                               else_=CampaignLead.error),
-                    completed_at=now, updated_at=now)
+            .where(CampaignLead.id.in_(enrolments_in_lock_order(*expired, out_of_attempts)))
+            .values(**lease_exhausted_values(now, max_attempts))
             .returning(CampaignLead.id)
             .execution_options(synchronize_session=False)
         ).all()
         returned = session.scalars(
             update(CampaignLead)
-            .where(CampaignLead.id.in_(leads_in_lock_order(*expired)))
-            .values(status=LeadStatus.pending.value, lease_owner=None, lease_expires_at=None,
-                    next_action_at=now, updated_at=now)
+            .where(CampaignLead.id.in_(enrolments_in_lock_order(*expired)))
+            .values(**lease_returned_values(now))
             .returning(CampaignLead.id)
             .execution_options(synchronize_session=False)
         ).all()

@@ -28,10 +28,11 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import and_, delete, exists, or_, select
 
-from core.campaigns import HEARTBEAT_SECONDS, complete_finished_campaigns, start_due_campaigns
+from core.campaign_ticks import complete_finished_campaigns, start_due_campaigns
 from core.config import Settings
 from core.db import Database
 from core.gate import gated_runtime, release_expired_reservations, renew_budget_reservations
+from core.lifecycle import due_condition
 from core.logs import bound, get_logger
 from core.models import (
     Campaign,
@@ -48,7 +49,8 @@ from core.pipeline.service import (
     reconcile_sending_message,
 )
 from core.pipeline.store import is_transient_database_error
-from jobs.claims import claim_due_leads, due_condition, renew_leases
+from core.workers import HEARTBEAT_SECONDS
+from jobs.claims import claim_due_enrolments, renew_leases
 from jobs.recovery import recover_expired_leases
 
 log = get_logger(__name__)
@@ -56,7 +58,7 @@ log = get_logger(__name__)
 # the intended behaviour under load, not something to warn about at every tick.
 logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 
-ProcessLeadFn = Callable[..., str]
+ProcessEnrolmentFn = Callable[..., str]
 # Heartbeat rows of workers silent for this long are removed (the dashboard shows the others).
 STALE_HEARTBEAT = timedelta(days=1)
 
@@ -95,7 +97,7 @@ class Runner:
         concurrency: int | None = None,
         runtime: PipelineRuntime | None = None,
         worker_id: str | None = None,
-        process_lead: ProcessLeadFn = process_campaign_lead,
+        process_enrolment: ProcessEnrolmentFn = process_campaign_lead,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -103,7 +105,7 @@ class Runner:
         self.concurrency = max(1, concurrency or settings.worker_concurrency)
         self.worker_id = worker_id or new_worker_id()
         self.runtime = runtime or runner_runtime(db, settings, self.worker_id)
-        self.process_lead = process_lead
+        self.process_enrolment = process_enrolment
         self.lease_seconds = float(settings.lease_seconds)
         self.tick_seconds = float(settings.tick_seconds)
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="lead")
@@ -211,39 +213,39 @@ class Runner:
             return
         limit = min(free, self.settings.claim_batch_size)
         self._rotation += 1
-        claimed = claim_due_leads(self.db, worker_id=self.worker_id, limit=limit, now=utcnow(),
+        claimed = claim_due_enrolments(self.db, worker_id=self.worker_id, limit=limit, now=utcnow(),
                                   lease_seconds=self.lease_seconds, rotation=self._rotation)
-        for lead_id in claimed:
+        for enrolment_id in claimed:
             with self._state_lock:
-                self._in_flight.add(lead_id)
+                self._in_flight.add(enrolment_id)
             try:
-                self._pool.submit(self._run_lead, lead_id)
+                self._pool.submit(self._run_enrolment, enrolment_id)
             except RuntimeError:
                 # The interpreter or the runner is shutting down: the lease expires and
-                # another worker (or the next start) takes the lead.
+                # another worker (or the next start) takes the enrolment.
                 with self._state_lock:
-                    self._in_flight.discard(lead_id)
+                    self._in_flight.discard(enrolment_id)
                 return
         if len(claimed) == limit and limit < free:
             self._claim_wanted.set()
 
-    def _run_lead(self, lead_id: int) -> None:
+    def _run_enrolment(self, enrolment_id: int) -> None:
         outcome = None
         try:
-            with bound(campaign_lead_id=lead_id, worker_id=self.worker_id):
-                outcome = self.process_lead(self.db, self.runtime, lead_id,
+            with bound(campaign_enrolment_id=enrolment_id, worker_id=self.worker_id):
+                outcome = self.process_enrolment(self.db, self.runtime, enrolment_id,
                                             lease_owner=self.worker_id)
         except Exception as exc:
             # Treated like a crash of this one lead: its lease is no longer renewed, so it
             # expires and recovery reconciles a send it may have started, then retries it.
             if is_transient_database_error(exc):
-                log.warning("lead_interrupted_by_database", campaign_lead_id=lead_id,
+                log.warning("lead_interrupted_by_database", campaign_enrolment_id=enrolment_id,
                             worker_id=self.worker_id, error=f"{type(exc).__name__}: {exc}")
             else:
-                log.exception("lead_failed", campaign_lead_id=lead_id, worker_id=self.worker_id)
+                log.exception("lead_failed", campaign_enrolment_id=enrolment_id, worker_id=self.worker_id)
         finally:
             with self._state_lock:
-                self._in_flight.discard(lead_id)
+                self._in_flight.discard(enrolment_id)
                 if outcome is None:
                     self._errors += 1
                 else:
@@ -261,7 +263,7 @@ class Runner:
         now = utcnow()
         with self._state_lock:
             held = sorted(self._in_flight)
-        renew_leases(self.db, worker_id=self.worker_id, lead_ids=held, now=now,
+        renew_leases(self.db, worker_id=self.worker_id, enrolment_ids=held, now=now,
                      lease_seconds=self.lease_seconds)
         renew_budget_reservations(self.db, owner=self.worker_id, now=now,
                                   lease_seconds=self.lease_seconds)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.campaigns import campaign_progress, get_campaign
+from core.campaign_progress import campaign_progress
+from core.campaigns import get_campaign
 from core.permissions import Permission
 from core.status_words import campaign_status_word
 from pages.campaign_sections import ab_test, actions, editor, listing, preview, run

@@ -63,7 +63,7 @@ LIFE_CYCLE_VERBS = ("start", "pause", "resume", "cancel", "archive", "restore")
 def _life_cycle_action(verb: str) -> LifeCycleAction:
     """The service behind a life-cycle verb, imported when the command runs."""
     from core.campaign_housekeeping import archive_campaign, restore_campaign
-    from core.campaigns import cancel_campaign, pause_campaign, resume_campaign, start_campaign
+    from core.campaign_runs import cancel_campaign, pause_campaign, resume_campaign, start_campaign
 
     actions: dict[str, LifeCycleAction] = {
         "start": start_campaign, "pause": pause_campaign, "resume": resume_campaign,
@@ -142,7 +142,8 @@ def retry_failed(
     as_json: bool = typer.Option(False, "--json", help='Print {"id", "retried", "status"}.'),
 ) -> None:
     """Put the campaign's failed leads back to pending (skipped, unknown and sent ones stay)."""
-    from core.campaigns import get_campaign, retry_failed_leads
+    from core.campaign_runs import retry_failed_leads
+    from core.campaigns import get_campaign
 
     with database() as db:
         actor = campaign_actor(db, campaign_id)
@@ -169,7 +170,7 @@ def schedule(
     except ValueError:
         fail(f"--at '{at}' is not an ISO date and time such as 2026-12-01T09:00:00+00:00")
         raise AssertionError("unreachable") from None
-    from core.campaigns import schedule_campaign
+    from core.campaign_runs import schedule_campaign
 
     with database() as db:
         campaign = schedule_campaign(db, campaign_actor(db, campaign_id), campaign_id, start_at)
@@ -183,7 +184,7 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Counts per lead and message status, cost, tokens, throughput and ETA."""
-    from core.campaigns import campaign_progress
+    from core.campaign_progress import campaign_progress
     from core.status_words import due_words, lead_status_word, message_status_word
 
     with database() as db:

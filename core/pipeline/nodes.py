@@ -29,6 +29,7 @@ from core.compliance.quiet_hours import window_from_settings, zones_for_recipien
 from core.compliance.send_rules import Deferral, window_deferral
 from core.db import Database
 from core.errors import LeadflowError, ProviderAccountRefused
+from core.lifecycle import after_send, ended_values
 from core.llm.calls import ModelCallFailed, ModelReply, call_model
 from core.logs import get_logger
 from core.models import LeadStatus, MessageStatus
@@ -747,14 +748,6 @@ def _sent(
 # -- finalize ---------------------------------------------------------------------------------
 
 
-def _next_step_delay(campaign: CampaignData, next_step: int) -> timedelta | None:
-    if next_step >= len(campaign.steps):
-        return None
-    step = campaign.steps[next_step]
-    hours = float(step.get("delay_hours", 0)) if isinstance(step, dict) else 0.0
-    return timedelta(hours=hours)
-
-
 def outcome_values(state: PipelineState, ctx: PipelineContext) -> tuple[str | None, dict[str, Any]]:
     """The enrolment's final status and the columns to write with it."""
     status = state.get("outcome")
@@ -773,26 +766,16 @@ def outcome_values(state: PipelineState, ctx: PipelineContext) -> tuple[str | No
             error=None,
         )
     elif status == LeadStatus.sent.value:
-        sent_at = state.get("sent_at") or now
-        delay = _next_step_delay(ctx.campaign, ctx.enrolment.step + 1)
         if not state.get("resume_approved"):
             values.update(
                 draft_subject=state.get("draft_subject"),
                 draft_body=state.get("draft_body"),
                 guard_result=state.get("guard") or {},
             )
-        values.update(approved_at=None, error=None)
-        if delay is not None and not _has_replied(ctx):
-            # The follow-up: the same enrolment, next step, due after the step's delay.
-            status = LeadStatus.pending.value
-            values.update(
-                step=ctx.enrolment.step + 1,
-                next_action_at=sent_at + delay,
-                attempts=0,
-                status_reason=f"follow-up {ctx.enrolment.step + 1} due",
-            )
-        else:
-            values.update(next_action_at=None, completed_at=now)
+        # The follow-up (the same enrolment, next step, due after the step's delay), or done.
+        values.update(after_send(ctx.campaign.steps, ctx.enrolment.step, sent_at=state.get("sent_at") or now,
+                                 now=now, replied=_has_replied(ctx), reason=reason))
+        status = values.pop("status")
     elif status in (LeadStatus.deferred.value, LeadStatus.pending.value):
         values["next_action_at"] = (
             state.get("next_action_at") if status == LeadStatus.deferred.value else None
@@ -801,9 +784,8 @@ def outcome_values(state: PipelineState, ctx: PipelineContext) -> tuple[str | No
             # The claim counted an attempt that never happened.
             values["attempts"] = max(ctx.enrolment.attempts - 1, 0)
     elif status in (LeadStatus.failed.value, LeadStatus.skipped.value, LeadStatus.unknown.value):
-        values.update(next_action_at=None, completed_at=now)
-        if status != LeadStatus.skipped.value:
-            values["error"] = reason
+        values.update(ended_values(status, reason, now))
+        del values["status"]
         if status == LeadStatus.failed.value and state.get("draft_body"):
             values.update(
                 draft_subject=state.get("draft_subject"),

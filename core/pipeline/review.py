@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from core.audit import record_audit
 from core.db import Database
 from core.errors import Conflict, LeadflowError, NotFound, ValidationError
+from core.lifecycle import approved_values, rejected_values, write
 from core.models import Campaign, CampaignLead, Event, Lead, LeadStatus, Tenant
 from core.permissions import Actor, Permission
 from core.pipeline.drafting import guard_rules_for
@@ -248,11 +249,7 @@ def _approve_in(
             raise ValidationError("the edited draft does not pass the checks: " + "; ".join(result.problems))
         enrolment.draft_body, enrolment.draft_subject = result.body, result.subject
         enrolment.guard_result = {**result.as_dict(), "edited_by": actor.user_id}
-    enrolment.status = LeadStatus.approved.value
-    enrolment.approved_at = now
-    enrolment.next_action_at = now
-    enrolment.reviewed_by = actor.user_id
-    enrolment.status_reason = "approved" + (" with an edit" if edited else "")
+    write(enrolment, approved_values(now, actor.user_id, edited=edited))
     _event(
         session,
         enrolment,
@@ -296,14 +293,9 @@ def approve(
 
 def _reject_in(session: Session, actor: Actor, campaign_lead_id: int, reason: str, now: datetime) -> None:
     enrolment = _awaiting(session, campaign_lead_id)
-    text = f"rejected by a reviewer: {reason}"
-    enrolment.status = LeadStatus.failed.value
-    enrolment.error = enrolment.status_reason = text
-    enrolment.approved_at = None
-    enrolment.next_action_at = None
-    enrolment.reviewed_by = actor.user_id
-    enrolment.completed_at = now
-    _event(session, enrolment, text, now)
+    values = rejected_values(now, actor.user_id, reason)
+    write(enrolment, values)
+    _event(session, enrolment, values["status_reason"], now)
     record_audit(
         session,
         tenant_id=actor.tenant_id,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import select, update
@@ -19,6 +18,7 @@ from core.channels.outbox import OutboxSender
 from core.compliance.suppression import suppression_reason
 from core.db import Database
 from core.errors import NotFound, ValidationError
+from core.lifecycle import after_send, ended_values, send_not_reached_values, send_unknown_values
 from core.llm.records import ModelCallRecord
 from core.logs import bound, get_logger
 from core.models import (
@@ -135,6 +135,7 @@ def process_campaign_lead(
             # A bug, not a lead's problem: record it on the lead instead of looping on it.
             log.exception("pipeline run crashed")
             reason = f"internal error: {type(exc).__name__}: {exc}"
+            values = {**ended_values(LeadStatus.failed, reason, runtime.now()), "status_reason": reason}
             persist_outcome(
                 db,
                 Outcome(
@@ -144,8 +145,8 @@ def process_campaign_lead(
                     lead_id=int(inputs.lead["id"]),
                     lease_owner=lease_owner,
                     trace_id=trace_id,
-                    status=LeadStatus.failed.value,
-                    values={"error": reason, "status_reason": reason, "completed_at": runtime.now()},
+                    status=values.pop("status"),
+                    values=values,
                     events=[nodes.event(context, "finalize", reason, level="error")],
                     llm_calls=[],
                 ),
@@ -157,29 +158,6 @@ def process_campaign_lead(
 
 
 # -- reconciliation ---------------------------------------------------------------------------
-
-
-def _sent_status_values(campaign: Campaign, step: int, sent_at: datetime, replied: bool) -> dict[str, Any]:
-    """The enrolment after its step's message went out: the next step, or done."""
-    steps = campaign.steps or []
-    if step + 1 < len(steps) and not replied:
-        delay = nodes._next_step_delay(campaign_data(campaign), step + 1)
-        assert delay is not None
-        return {
-            "status": LeadStatus.pending.value,
-            "step": step + 1,
-            "next_action_at": sent_at + delay,
-            "attempts": 0,
-            "approved_at": None,
-            "status_reason": f"follow-up {step + 1} due",
-        }
-    return {
-        "status": LeadStatus.sent.value,
-        "next_action_at": None,
-        "approved_at": None,
-        "completed_at": sent_at,
-        "status_reason": None,
-    }
 
 
 def reconcile_sending_message(db: Database, runtime: PipelineRuntime, message_id: int) -> str:
@@ -212,28 +190,19 @@ def reconcile_sending_message(db: Database, runtime: PipelineRuntime, message_id
         if was_sent:
             message.status, message.sent_at = MessageStatus.sent.value, now
             message.provider_message_id = message.provider_message_id or f"{message.provider}-reconciled"
-            values = _sent_status_values(
-                campaign, message.step, now, bool(lead.replied_at or enrolment.replied_at)
-            )
+            values = after_send(campaign.steps or [], message.step, sent_at=now, now=now,
+                                replied=bool(lead.replied_at or enrolment.replied_at))
             text = "reconciled: the provider has the message, it was sent"
         elif was_sent is False:
             message.status, message.error = MessageStatus.failed.value, NOT_REACHED
-            values = {
-                "status": LeadStatus.pending.value,
-                "next_action_at": now,
-                "status_reason": "the send was interrupted before the provider got it; retrying",
-            }
+            values = send_not_reached_values(
+                now, "the send was interrupted before the provider got it; retrying"
+            )
             text = f"reconciled: {NOT_REACHED}; the lead is due again"
         else:
             message.status = MessageStatus.unknown.value
             message.error = "the worker stopped while the provider was being called; check with the provider"
-            values = {
-                "status": LeadStatus.unknown.value,
-                "next_action_at": None,
-                "completed_at": now,
-                "status_reason": message.error,
-                "error": message.error,
-            }
+            values = send_unknown_values(now, message.error)
             text = "reconciled: the outcome is unknown; a person must check it"
         if enrolment.step == message.step and enrolment.status not in {s.value for s in FINAL_LEAD_STATUSES}:
             session.execute(

@@ -33,12 +33,12 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, SessionTransaction
 
-from core.campaigns import pause_campaign_in
 from core.channels.base import redact_messages_in, redact_secrets
 from core.compliance.frequency import CapHold, ContactCaps, cap_hold, lock_lead
 from core.compliance.suppression import suppress_address, suppression_reason
 from core.db import Database, execute_core, tenant_pinned
 from core.errors import Conflict
+from core.lifecycle import pause_campaign_in
 from core.llm.records import ModelCallRecord
 from core.models import (
     Campaign,

@@ -17,7 +17,8 @@ from core.campaign_editor import (
     model_choices,
     save_campaign,
 )
-from core.campaigns import DEFAULT_PROMPTS, CampaignView
+from core.campaign_prompts import DEFAULT_PROMPTS
+from core.campaigns import CampaignView
 from core.compliance.quiet_hours import window_from_settings
 from core.config import Settings
 from core.db import Database

@@ -8,9 +8,11 @@ from typing import Any
 
 import streamlit as st
 
-from core import campaigns
-from core.campaigns import CampaignProgress, CampaignView
+from core import campaign_runs
+from core.campaign_progress import CampaignProgress
+from core.campaigns import CampaignView
 from core.db import Database
+from core.lifecycle import Action, allowed_actions
 from core.money import format_usd
 from core.permissions import Actor, Permission
 from core.pipeline.estimate import CostEstimate, describe_cost, estimate_campaign_cost
@@ -20,7 +22,7 @@ from core.tenants import from_local_time, in_zone, local_time_in, tenant_clock
 from core.text import plural, sentence
 from pages.campaign_sections.editor import FLASH_KEY
 from pages.common import get_db, get_settings, md, run_action
-from pages.widgets import run_progress
+from pages.widgets import run_controls, run_progress
 
 
 def _progress(progress: CampaignProgress) -> None:
@@ -101,38 +103,16 @@ def _schedule(db: Database, actor: Actor, campaign: CampaignView, key: str, zone
     if go.button("Schedule", key=f"{key}_schedule", disabled=blocked):
         start_at = from_local_time(start_day, start_time, zone)
         _act(f"Campaign '{md(campaign.name)}' scheduled for {in_zone(start_at, zone)}.",
-             campaigns.schedule_campaign, db, actor, campaign.id, start_at)
+             campaign_runs.schedule_campaign, db, actor, campaign.id, start_at)
 
 
 def _controls(db: Database, actor: Actor, campaign: CampaignView, checks: Preflight | None,
               zone: str) -> None:
     key = f"cmp{campaign.id}_run"
-    status, name = campaign.status, md(campaign.name)
     blocked = checks is not None and not checks.ready
-    buttons = st.columns(4)
-    if status in ("draft", "scheduled") and buttons[0].button(
-            "Start now", key=f"{key}_start", type="primary", disabled=blocked,
-            help="Fix the checks marked ❌ first." if blocked else None):
-        _act(f"Campaign '{name}' started.", campaigns.start_campaign, db, actor, campaign.id)
-    if status == "running" and buttons[0].button("Pause", key=f"{key}_pause"):
-        _act(f"Campaign '{name}' paused.", campaigns.pause_campaign, db, actor, campaign.id)
-    if status == "paused" and buttons[0].button("Resume", key=f"{key}_resume", type="primary"):
-        _act(f"Campaign '{name}' resumed.", campaigns.resume_campaign, db, actor, campaign.id)
-    live = status in ("draft", "scheduled", "running", "paused")
-    confirm_key = f"{key}_confirm_cancel"
-    if live and buttons[1].button("Cancel campaign", key=f"{key}_cancel"):
-        st.session_state[confirm_key] = True
-    if live and st.session_state.get(confirm_key):
-        st.warning(f"Cancel '{name}' for good? Every lead not yet done ends cancelled; this "
-                   "cannot be undone.")
-        yes, no = st.columns(2)
-        if yes.button("Yes, cancel it", key=f"{key}_cancel_yes", type="primary"):
-            st.session_state.pop(confirm_key, None)
-            _act(f"Campaign '{name}' cancelled.", campaigns.cancel_campaign, db, actor, campaign.id)
-        if no.button("No, keep it", key=f"{key}_cancel_no"):
-            st.session_state.pop(confirm_key, None)
-            st.rerun()
-    if status in ("draft", "scheduled"):
+    run_controls.show(key, db, actor, campaign, flash_key=FLASH_KEY, blocked=blocked,
+                      offer=(Action.start, Action.pause, Action.resume, Action.cancel))
+    if Action.schedule in allowed_actions(campaign.status):
         _schedule(db, actor, campaign, key, zone, blocked)
 
 
@@ -140,7 +120,7 @@ def show(db: Database, actor: Actor, campaign: CampaignView, progress: CampaignP
     """`progress`: the page's one read of the run's figures (None for a draft)."""
     if progress is not None:
         _progress(progress)
-    checks = _preflight(db, actor, campaign) if campaign.status in ("draft", "scheduled") else None
+    checks = _preflight(db, actor, campaign) if Action.start in allowed_actions(campaign.status) else None
     zone = tenant_clock(db, actor)
     if campaign.scheduled_at is not None:
         st.caption(f"Starts at {in_zone(campaign.scheduled_at, zone)}.")

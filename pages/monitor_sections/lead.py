@@ -16,7 +16,7 @@ NONE = 0
 
 def pick(key: str, db: Database, actor: Actor, campaign_id: int) -> int | None:
     """The enrolment to drill into: typed by id, or picked from the recently worked leads."""
-    recent = monitor.recent_leads(db, actor, campaign_id)
+    recent = monitor.recent_enrolments(db, actor, campaign_id)
     labels = {NONE: "Pick a recent lead"} | {
         r.campaign_lead_id: f"#{r.campaign_lead_id} {r.lead_name} · {lead_status_word(r.status)}"
         for r in recent}
@@ -37,7 +37,7 @@ def show(db: Database, actor: Actor, campaign_id: int) -> None:
     if campaign_lead_id is None:
         st.caption("Pick a lead to see every step the pipeline took for it.")
         return
-    trace = run_action(monitor.lead_trace, db, actor, campaign_lead_id)
+    trace = run_action(monitor.enrolment_trace, db, actor, campaign_lead_id)
     if trace is None:
         return
     if trace.campaign_id != campaign_id:

@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from core import monitor
-from core.campaigns import SENDS_SERIES_MINUTES, CampaignProgress, campaign_progress, list_workers
+from core.campaign_progress import SENDS_SERIES_MINUTES, CampaignProgress, campaign_progress
 from core.db import Database
 from core.models import LeadStatus
 from core.money import format_usd
 from core.permissions import Actor
 from core.status_words import lead_status_word, message_status_word
 from core.text import plural, plural_noun
+from core.workers import list_workers
 from pages.common import run_action
 from pages.widgets import run_progress
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from core.campaigns import CampaignProgress
+from core.campaign_progress import CampaignProgress
 from core.status_words import due_words
 from core.text import plural
 

@@ -17,9 +17,11 @@ from core.campaign_editor import (
     model_choices,
     save_campaign,
 )
-from core.campaigns import count_audience, create_campaign, get_campaign, start_campaign
+from core.campaign_runs import start_campaign
+from core.campaigns import create_campaign, get_campaign
 from core.config import Settings
 from core.db import Database
+from core.enrolment import count_audience
 from core.errors import Conflict, PermissionDenied, ValidationError
 from core.leads.queries import add_tags
 from core.models import Role, Suppression

@@ -8,25 +8,21 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from core.campaigns import (
-    DEFAULT_EMAIL_PROMPT,
-    DEFAULT_SMS_PROMPT,
-    campaign_messages,
-    campaign_progress,
+from core.campaign_progress import campaign_progress
+from core.campaign_prompts import DEFAULT_EMAIL_PROMPT, DEFAULT_SMS_PROMPT
+from core.campaign_runs import (
     cancel_campaign,
-    complete_finished_campaigns,
-    count_audience,
-    create_campaign,
     pause_campaign,
     resume_campaign,
     retry_failed_leads,
     retryable_failed_leads,
     schedule_campaign,
     start_campaign,
-    start_due_campaigns,
-    update_campaign,
 )
+from core.campaign_ticks import complete_finished_campaigns, start_due_campaigns
+from core.campaigns import campaign_messages, create_campaign, update_campaign
 from core.db import Database
+from core.enrolment import count_audience
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.models import (
     AuditLog,

@@ -14,7 +14,8 @@ import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from sqlalchemy import func, select, update
 
-from core.campaigns import create_campaign, start_campaign
+from core.campaign_runs import start_campaign
+from core.campaigns import create_campaign
 from core.config import Settings
 from core.db import Database
 from core.gate import (

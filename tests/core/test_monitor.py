@@ -10,13 +10,14 @@ import pytest
 from sqlalchemy import select, update
 
 from core import monitor
-from core.campaigns import create_campaign, start_campaign
+from core.campaign_runs import start_campaign
+from core.campaigns import create_campaign
 from core.db import Database
 from core.errors import NotFound
 from core.models import CampaignLead, Role, Tenant
 from core.permissions import Actor
 from core.pipeline.service import PipelineRuntime, process_campaign_lead
-from jobs.claims import claim_due_leads
+from jobs.claims import claim_due_enrolments
 from tests.factories import insert_leads, make_actor, make_tenant
 from tests.jobs.conftest import zone_at_midday
 
@@ -43,7 +44,7 @@ def seed_run(db: Database, *, leads: int = 3, tenant_id: int | None = None, proc
     campaign = create_campaign(db, owner, name=name, channel="sms", **fields)
     start_campaign(db, owner, campaign.id)
     runtime = PipelineRuntime.from_settings(db.settings)
-    claimed = claim_due_leads(db, worker_id="test-worker", limit=leads if process is None else process,
+    claimed = claim_due_enrolments(db, worker_id="test-worker", limit=leads if process is None else process,
                               now=datetime.now(UTC), lease_seconds=60)
     outcomes = {cl: process_campaign_lead(db, runtime, cl, lease_owner="test-worker") for cl in claimed}
     with db.session(tenant_id=tenant_id, read_only=True) as session:
@@ -126,8 +127,8 @@ def test_deferred_leads_are_grouped_by_why_they_wait(db: Database, run: SeededRu
     assert monitor.errors_by_reason(db, run.owner, run.campaign_id) == []  # waiting is no error
 
 
-def test_lead_trace_has_the_log_draft_message_and_cost(db: Database, run: SeededRun) -> None:
-    trace = monitor.lead_trace(db, run.owner, run.campaign_lead_ids[0])
+def test_enrolment_trace_has_the_log_draft_message_and_cost(db: Database, run: SeededRun) -> None:
+    trace = monitor.enrolment_trace(db, run.owner, run.campaign_lead_ids[0])
     assert trace.status == "sent" and trace.trace_id
     assert trace.trace_ids == [trace.trace_id]
     nodes = [e.node for e in trace.events]
@@ -136,8 +137,8 @@ def test_lead_trace_has_the_log_draft_message_and_cost(db: Database, run: Seeded
     assert trace.calls and trace.cost_microusd == sum(c.cost_microusd for c in trace.calls)
 
 
-def test_recent_leads_and_liveness(db: Database, run: SeededRun) -> None:
-    recent = monitor.recent_leads(db, run.owner, run.campaign_id, limit=2)
+def test_recent_enrolments_and_liveness(db: Database, run: SeededRun) -> None:
+    recent = monitor.recent_enrolments(db, run.owner, run.campaign_id, limit=2)
     assert len(recent) == 2 and all(r.status == "sent" for r in recent)
     assert monitor.is_live("running") and monitor.is_live("scheduled")
     assert not monitor.is_live("completed") and not monitor.is_live("paused")
@@ -146,7 +147,7 @@ def test_recent_leads_and_liveness(db: Database, run: SeededRun) -> None:
 def test_another_tenant_sees_nothing(db: Database, run: SeededRun) -> None:
     stranger = make_actor(db, make_tenant(db, "Other"), Role.owner, "stranger")
     assert monitor.recent_events(db, stranger, run.campaign_id) == []
-    assert monitor.recent_leads(db, stranger, run.campaign_id) == []
+    assert monitor.recent_enrolments(db, stranger, run.campaign_id) == []
     with pytest.raises(NotFound):
-        monitor.lead_trace(db, stranger, run.campaign_lead_ids[0])
+        monitor.enrolment_trace(db, stranger, run.campaign_lead_ids[0])
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from core.campaigns import create_campaign, get_campaign, schedule_campaign, start_campaign
+from core.campaign_runs import schedule_campaign, start_campaign
+from core.campaigns import create_campaign, get_campaign
 from core.db import Database
 from core.errors import Conflict
 from core.models import CampaignLead, Tenant

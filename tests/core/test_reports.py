@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import update
 
-from core.campaigns import pause_campaign
+from core.campaign_runs import pause_campaign
 from core.db import Database
 from core.errors import PermissionDenied
 from core.models import CampaignLead, Role, Tenant

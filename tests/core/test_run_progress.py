@@ -8,13 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from core.campaigns import (
-    campaign_progress,
-    cancel_campaign,
-    create_campaign,
-    pause_campaign,
-    start_campaign,
-)
+from core.campaign_progress import campaign_progress
+from core.campaign_runs import cancel_campaign, pause_campaign, start_campaign
+from core.campaigns import create_campaign
 from core.db import Database
 from core.models import Campaign, CampaignLead, Message, Tenant
 from core.permissions import Actor

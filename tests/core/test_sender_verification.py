@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from core.admin import update_tenant_settings
-from core.campaigns import pause_campaign, resume_campaign, start_campaign
+from core.campaign_runs import pause_campaign, resume_campaign, start_campaign
 from core.channels.base import NotSent, OutgoingMessage, SendReceipt
 from core.channels.outbox import OutboxSender
 from core.db import Database

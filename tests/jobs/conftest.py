@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from core.campaigns import create_campaign, start_campaign
+from core.campaign_runs import start_campaign
+from core.campaigns import create_campaign
 from core.config import Settings
 from core.db import Database
 from core.models import CampaignLead, Tenant

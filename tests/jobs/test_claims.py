@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from core.campaigns import pause_campaign, start_campaign, update_campaign
+from core.campaign_runs import pause_campaign, start_campaign
+from core.campaigns import update_campaign
 from core.db import Database
 from core.models import CampaignLead
 from jobs.claims import (
     RunnableCampaign,
-    claim_due_leads,
+    claim_due_enrolments,
     renew_leases,
     runnable_campaigns,
     share_slots,
@@ -25,7 +26,7 @@ LEASE = 60.0
 
 def _claim(db: Database, limit: int, worker: str = "w1", now: datetime | None = None,
            rotation: int = 0) -> list[int]:
-    return claim_due_leads(db, worker_id=worker, limit=limit, now=now or datetime.now(UTC),
+    return claim_due_enrolments(db, worker_id=worker, limit=limit, now=now or datetime.now(UTC),
                            lease_seconds=LEASE, rotation=rotation)
 
 
@@ -137,7 +138,7 @@ def test_renewal_extends_only_this_workers_leases(
     mine = _claim(runner_db, 2, worker="me", now=now)
     theirs = _claim(runner_db, 2, worker="them", now=now)
     later = now + timedelta(seconds=30)
-    assert renew_leases(runner_db, worker_id="me", lead_ids=mine + theirs, now=later,
+    assert renew_leases(runner_db, worker_id="me", enrolment_ids=mine + theirs, now=later,
                         lease_seconds=LEASE) == 2
     with runner_db.session(system=True, read_only=True) as session:
         expiry = dict(session.execute(select(CampaignLead.id, CampaignLead.lease_expires_at)).all())

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from core.campaigns import cancel_campaign
+from core.campaign_runs import cancel_campaign
 from core.config import Settings
 from core.db import Database
 from core.models import CampaignLead, Message, OutboxMessage
 from core.pipeline.service import PipelineRuntime, reconcile_sending_message
-from jobs.claims import claim_due_leads
+from jobs.claims import claim_due_enrolments
 from jobs.recovery import RecoveryReport, recover_expired_leases
 from tests.jobs.conftest import CampaignMaker, RunningCampaign
 
@@ -41,7 +41,7 @@ def dead_worker_campaign(
     runner_db: Database, running_campaign: CampaignMaker
 ) -> tuple[RunningCampaign, list[CampaignLead]]:
     campaign = running_campaign(5)
-    claim_due_leads(runner_db, worker_id="dead", limit=5, now=datetime.now(UTC), lease_seconds=1)
+    claim_due_enrolments(runner_db, worker_id="dead", limit=5, now=datetime.now(UTC), lease_seconds=1)
     with runner_db.session(system=True, read_only=True) as session:
         rows = list(session.scalars(select(CampaignLead).order_by(CampaignLead.id)))
     return campaign, rows
@@ -93,7 +93,7 @@ def test_a_live_lease_is_left_alone(runner_db: Database, runner_settings: Settin
                                     running_campaign: CampaignMaker) -> None:
     campaign = running_campaign(2)
     now = datetime.now(UTC)
-    claim_due_leads(runner_db, worker_id="alive", limit=2, now=now, lease_seconds=60)
+    claim_due_enrolments(runner_db, worker_id="alive", limit=2, now=now, lease_seconds=60)
     with runner_db.session(system=True, read_only=True) as session:
         row = session.scalars(select(CampaignLead)).first()
     assert row is not None
@@ -110,7 +110,7 @@ def test_a_send_under_way_when_the_campaign_was_cancelled_waits_one_lease(
 ) -> None:
     campaign = running_campaign(1)
     now = datetime.now(UTC)
-    claim_due_leads(runner_db, worker_id="alive", limit=1, now=now, lease_seconds=60)
+    claim_due_enrolments(runner_db, worker_id="alive", limit=1, now=now, lease_seconds=60)
     with runner_db.session(system=True, read_only=True) as session:
         row = session.scalars(select(CampaignLead)).one()
     _sending(runner_db, campaign, row, provider="twilio", in_outbox=False)

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 from structlog.testing import capture_logs
 
-from core.campaigns import cancel_campaign, list_workers, pause_campaign, resume_campaign
+from core.campaign_runs import cancel_campaign, pause_campaign, resume_campaign
 from core.channels.base import OutgoingMessage, SendReceipt
 from core.config import Settings
 from core.db import Database
@@ -31,6 +31,7 @@ from core.models import (
 )
 from core.pipeline.service import PipelineRuntime, process_campaign_lead
 from core.replies import record_reply
+from core.workers import list_workers
 from jobs.runner import Runner, work_left
 from tests.jobs.conftest import CampaignMaker, lead_statuses, wait_for
 from tests.jobs.slow_sender import SlowSender
@@ -217,7 +218,7 @@ def test_a_worker_keeps_its_leases_while_it_works_past_them(
                 .values(status="sent", lease_owner=None, lease_expires_at=None))
         return "sent"
 
-    _start(runners, runner_db, runner_settings, concurrency=3, process_lead=slow_process)
+    _start(runners, runner_db, runner_settings, concurrency=3, process_enrolment=slow_process)
     wait_for(lambda: lead_statuses(runner_db, campaign.campaign_id) == {"in_progress": 3})
     other = _start(runners, runner_db, runner_settings, concurrency=3)
     time.sleep(runner_settings.lease_seconds * 2)  # two leases: renewed, not expired
@@ -241,7 +242,7 @@ def test_a_lead_whose_run_crashed_is_retried_after_its_lease(
             raise RuntimeError("the database went away")
         return process_campaign_lead(db, runtime, lead_id, lease_owner=lease_owner)
 
-    runner = _start(runners, runner_db, runner_settings, concurrency=2, process_lead=flaky_process)
+    runner = _start(runners, runner_db, runner_settings, concurrency=2, process_enrolment=flaky_process)
     wait_for(lambda: _campaign_status(runner_db, campaign.campaign_id) == "completed", timeout=20)
     assert lead_statuses(runner_db, campaign.campaign_id) == {"sent": 2}
     assert runner.stats().errors == 1
@@ -359,7 +360,7 @@ def test_a_database_that_went_away_is_a_warning_not_a_crash(
         return process_campaign_lead(db, runtime, lead_id, lease_owner=lease_owner)
 
     with capture_logs() as logs:
-        _start(runners, runner_db, runner_settings, concurrency=2, process_lead=flaky_process)
+        _start(runners, runner_db, runner_settings, concurrency=2, process_enrolment=flaky_process)
         wait_for(lambda: _campaign_status(runner_db, campaign.campaign_id) == "completed", timeout=20)
     assert lead_statuses(runner_db, campaign.campaign_id) == {"sent": 2}
     events = [entry["event"] for entry in logs]

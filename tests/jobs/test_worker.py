@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from core.config import ROOT
 from core.db import Database
 from core.models import Campaign, CampaignLead, Message, MessageStatus
-from jobs.claims import claim_due_leads
+from jobs.claims import claim_due_enrolments
 from tests.jobs.conftest import RUNNER_SETTINGS, CampaignMaker, lead_statuses, wait_for
 from tests.jobs.slow_sender import read_deliveries
 
@@ -90,7 +90,7 @@ def test_until_idle_waits_out_the_leases_of_a_dead_worker(
     runner_db: Database, database_url: str, running_campaign: CampaignMaker
 ) -> None:
     campaign = running_campaign(6)
-    claim_due_leads(runner_db, worker_id="dead", limit=3, now=datetime.now(UTC),
+    claim_due_enrolments(runner_db, worker_id="dead", limit=3, now=datetime.now(UTC),
                     lease_seconds=RUNNER_SETTINGS["lease_seconds"])
     _finish(_worker(_environment(database_url), "--until-idle"))
     assert lead_statuses(runner_db, campaign.campaign_id) == {"sent": 6}

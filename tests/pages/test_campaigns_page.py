@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import select, update
 from streamlit.testing.v1 import AppTest
 
-from core.campaigns import create_campaign, get_campaign, list_campaigns, start_campaign
+from core.campaign_runs import start_campaign
+from core.campaigns import create_campaign, get_campaign, list_campaigns
 from core.db import Database
 from core.gate import spend_month
 from core.models import AuditLog, Campaign, Role, Tenant, TenantSpend
@@ -255,10 +256,10 @@ def test_start_pause_resume_and_a_confirmed_cancel(
     # One click only asks; the campaign runs until the confirmation.
     assert get_campaign(db, manager, campaign_id).status == "running"
     assert "cannot be undone" in app.warning[0].value
-    _button(app, f"{key}_cancel_no").click().run()
-    assert f"{key}_cancel_yes" not in _button_keys(app)
+    _button(app, f"{key}_cancel_keep").click().run()
+    assert f"{key}_cancel_confirm" not in _button_keys(app)
     _button(app, f"{key}_cancel").click().run()
-    _button(app, f"{key}_cancel_yes").click().run()
+    _button(app, f"{key}_cancel_confirm").click().run()
     assert not _errors(app)
     assert get_campaign(db, manager, campaign_id).status == "cancelled"
     assert not _button_keys(app) & {f"{key}_{b}" for b in RUN_BUTTONS}
@@ -326,7 +327,8 @@ def test_a_send_window_across_midnight_is_accepted_and_shown_in_words(
 def test_resuming_over_the_budget_cap_is_explained(
     db: Database, manager: Actor, open_page: PageFactory
 ) -> None:
-    from core.campaigns import pause_campaign, update_campaign
+    from core.campaign_runs import pause_campaign
+    from core.campaigns import update_campaign
 
     campaign_id = _draft(db, manager)  # a $0 cap would not start: it is set once paused
     start_campaign(db, manager, campaign_id)
@@ -500,7 +502,7 @@ def test_a_sub_cent_cap_reads_the_same_in_the_field_the_list_and_the_run_tab(
 def test_a_paused_run_over_its_cap_says_what_to_do_before_resume_is_clicked(
     db: Database, manager: Actor, open_page: PageFactory
 ) -> None:
-    from core.campaigns import pause_campaign
+    from core.campaign_runs import pause_campaign
 
     campaign_id = _draft(db, manager, budget_cap_microusd=5_000)
     start_campaign(db, manager, campaign_id)

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from core.campaigns import create_campaign, start_campaign
+from core.campaign_runs import start_campaign
+from core.campaigns import create_campaign
 from core.config import Settings
 from core.errors import ValidationError
 from core.models import Campaign, CampaignLead, LeadTag, LLMCall, Role, Suppression

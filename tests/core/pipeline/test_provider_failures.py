@@ -25,7 +25,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from core.campaigns import resume_campaign, retry_failed_leads
+from core.campaign_runs import resume_campaign, retry_failed_leads
 from core.channels.base import NotSent, OutgoingMessage, SendReceipt
 from core.config import Settings
 from core.db import Database

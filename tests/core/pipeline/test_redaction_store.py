@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from core.campaigns import pause_campaign_in
 from core.channels.base import NotSent, OutgoingMessage, SendReceipt
 from core.db import Database
+from core.lifecycle import pause_campaign_in
 from core.models import AuditLog, Campaign
 from core.pipeline.service import PipelineRuntime, process_campaign_lead
 from tests.core.pipeline.conftest import WORKER, Seed

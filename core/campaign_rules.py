@@ -1,0 +1,134 @@
+"""What a campaign's fields may hold and which may change in each status.
+
+Everything may be edited in draft; the send rate, the budget cap, the schedule and the send
+window also while scheduled or paused; only the name and description while running.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.campaign_prompts import DEFAULT_PROMPTS
+from core.compliance.quiet_hours import parse_clock
+from core.errors import ValidationError
+from core.models import CampaignStatus
+from core.pipeline.audience import AUDIENCE_KEYS
+
+ALWAYS_EDITABLE = frozenset({"name", "description"})
+# Changing how the run is paced or capped, never what it says or to whom.
+PAUSED_EDITABLE = ALWAYS_EDITABLE | {
+    "sends_per_minute", "budget_cap_microusd", "scheduled_at", "quiet_hours",
+}
+DRAFT_EDITABLE = PAUSED_EDITABLE | {
+    "channel", "system_prompt", "variants", "model", "temperature", "audience", "steps",
+    "research_web", "max_sms_segments", "approval_required",
+}
+EDITABLE_BY_STATUS: dict[str, frozenset[str]] = {
+    CampaignStatus.draft.value: frozenset(DRAFT_EDITABLE),
+    CampaignStatus.scheduled.value: frozenset(PAUSED_EDITABLE),
+    CampaignStatus.paused.value: frozenset(PAUSED_EDITABLE),
+    CampaignStatus.running.value: ALWAYS_EDITABLE,
+}
+
+# -- validation ------------------------------------------------------------------------------
+
+
+def check_name(name: str) -> str:
+    cleaned = " ".join((name or "").split())
+    if not cleaned:
+        raise ValidationError("a campaign needs a name")
+    if len(cleaned) > 200:
+        raise ValidationError("the campaign name may have at most 200 characters")
+    return cleaned
+
+
+def check_channel(channel: str) -> str:
+    if channel not in DEFAULT_PROMPTS:
+        raise ValidationError(f"channel '{channel}' is not one of: sms, email")
+    return channel
+
+
+def _check_audience(audience: dict[str, Any] | None) -> dict[str, Any]:
+    audience = dict(audience or {})
+    unknown = set(audience) - set(AUDIENCE_KEYS)
+    if unknown:
+        raise ValidationError(
+            f"unknown audience filter {', '.join(sorted(unknown))}; use {', '.join(AUDIENCE_KEYS)}"
+        )
+    for key, values in audience.items():
+        if not isinstance(values, list):
+            raise ValidationError(f"the audience filter '{key}' must be a list")
+    return {k: v for k, v in audience.items() if v}
+
+
+def check_steps(steps: list[Any] | None) -> list[Any]:
+    steps = list(steps or [{"delay_hours": 0}])
+    for number, step in enumerate(steps, start=1):
+        if not isinstance(step, dict):
+            raise ValidationError(f"step {number} must be an object with delay_hours and a prompt")
+        delay = step.get("delay_hours", 0)
+        if not isinstance(delay, (int, float)) or delay < 0:
+            raise ValidationError(f"step {number}: delay_hours must be a number of hours, 0 or more")
+    return steps
+
+
+def _check_quiet_hours(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A campaign's send-window override: start and end "HH:MM" (equal: all day), weekdays only."""
+    if not value:
+        return None
+    unknown = set(value) - {"start", "end", "weekdays_only"}
+    if unknown:
+        raise ValidationError(f"unknown send window keys: {', '.join(sorted(unknown))}")
+    window: dict[str, Any] = {
+        k: parse_clock(str(value[k]), what=f"the send window {k}").strftime("%H:%M")
+        for k in ("start", "end")
+        if value.get(k)
+    }
+    window["weekdays_only"] = bool(value.get("weekdays_only", False))
+    return window
+
+
+def check_change(key: str, value: Any) -> Any:
+    """Validate one editable field; returns the value to store."""
+    if key == "name":
+        return check_name(value)
+    if key == "channel":
+        return check_channel(value)
+    if key == "system_prompt":
+        if not value or not str(value).strip():
+            raise ValidationError("the prompt may not be empty")
+        return str(value).strip()
+    if key == "audience":
+        return _check_audience(value)
+    if key == "steps":
+        return check_steps(value)
+    if key == "temperature":
+        if not 0.0 <= float(value) <= 2.0:
+            raise ValidationError("the temperature must be between 0 and 2")
+        return float(value)
+    if key == "max_sms_segments":
+        if not 1 <= int(value) <= 10:
+            raise ValidationError("an SMS may have 1 to 10 segments")
+        return int(value)
+    if key == "sends_per_minute":
+        if value is not None and int(value) <= 0:
+            raise ValidationError("the send rate must be at least 1 per minute (or no limit)")
+        return None if value is None else int(value)
+    if key == "budget_cap_microusd":
+        if value is not None and int(value) < 0:
+            raise ValidationError("the budget cap may not be negative")
+        return None if value is None else int(value)
+    if key == "scheduled_at":
+        if value is not None and value.tzinfo is None:
+            raise ValidationError("give the start time with its time zone")
+        return value
+    if key == "quiet_hours":
+        return _check_quiet_hours(value)
+    if key == "variants":
+        variants = list(value or [])
+        names = [v.get("name") for v in variants if isinstance(v, dict)]
+        if len(names) != len(variants) or not all(names) or len(set(names)) != len(names):
+            raise ValidationError("each A/B variant needs a distinct name and a prompt")
+        return variants
+    return value
+
