@@ -521,7 +521,7 @@ def gated_runtime(db: Database, settings: Settings, *, owner: str | None = None)
     """
     paced = settings.llm_provider != "offline"  # the offline model has no provider to pace
     gate = DatabaseGate(db, settings, owner=owner, wait_at_send=paced)
-    runtime = PipelineRuntime.from_settings(settings, gate=gate)
+    runtime = PipelineRuntime.from_settings(settings, db, gate=gate)
     if paced:
         runtime.models = PacedModels(settings, gate)
     return runtime

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -19,10 +18,8 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
-from sqlalchemy.orm import Session
 
 from core.channels.base import NotSent, OutgoingMessage
-from core.channels.outbox import OutboxSender
 from core.compliance.frequency import CapHold, ContactCaps, cap_hold
 from core.compliance.public_holidays import recipient_country
 from core.compliance.quiet_hours import window_from_settings, zones_for_recipient
@@ -59,7 +56,6 @@ from core.pipeline.state import (
 )
 from core.pipeline.store import (
     NOT_REACHED,
-    HeldWrite,
     Outcome,
     address_of,
     persist_outcome,
@@ -92,17 +88,6 @@ class PipelineContext:
     enrolment: EnrolmentData
     canary: str
     nonce: str
-    # The outbox delivery's transaction, held open by send for finalize's outcome to join.
-    held_write: HeldWrite | None = field(default=None)
-
-    def take_held_write(self) -> HeldWrite | None:
-        held, self.held_write = self.held_write, None
-        return held
-
-    def release_held_write(self) -> None:
-        """Roll back a delivery whose outcome was never written (the run crashed in between)."""
-        if (held := self.take_held_write()) is not None:
-            held.release()
 
     @property
     def now(self) -> datetime:
@@ -584,17 +569,11 @@ def idempotency_key(campaign_lead_id: int, step: int) -> str:
     return f"cl{campaign_lead_id}-s{step}"
 
 
-def _outbox_delivery(outbox: OutboxSender, message: OutgoingMessage) -> Callable[[Session], str]:
-    def deliver(session: Session) -> str:
-        return outbox.record(message, session=session).provider_message_id
-
-    return deliver
-
-
 def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     """Quiet hours and suppression again, the `sending` ledger row committed, then the provider.
 
-    The outbox is written in the ledger row's own transaction instead (see below).
+    Every provider, the outbox included, is called the same way; finalize marks the row with
+    what the provider did. A crash in between leaves the row `sending` for reconciliation.
     """
     ctx = runtime.context
     assert ctx.db is not None and ctx.enrolment.id is not None, "send runs only for an enrolment"
@@ -618,10 +597,6 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         idempotency_key=key,
         from_address=ctx.tenant.email_sender if ctx.channel == "email" else ctx.tenant.sms_sender_id,
     )
-    # The outbox is a table of this database: it is written in the ledger row's transaction,
-    # with the row marked `sent` (both or neither). A provider outside the database is called
-    # only after the `sending` row is committed.
-    deliver = _outbox_delivery(sender, outgoing) if isinstance(sender, OutboxSender) else None
     ledger = write_ledger_row(
         ctx.db,
         tenant_id=ctx.tenant.id,
@@ -638,7 +613,6 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         provider=sender.name,
         idempotency_key=key,
         now=ctx.now,
-        deliver=deliver,
         caps=contact_caps(ctx.tenant),
     )
     if ledger.lease_lost:
@@ -673,14 +647,9 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
             level="warning",
             message_id=ledger.message_id,
         )
-    if ledger.provider_message_id is not None:
-        # Delivered with its ledger row already `sent`, in a transaction still open: finalize
-        # writes the outcome in it and commits the three together (see store.write_ledger_row).
-        ctx.held_write = ledger.held
-        return _sent(ctx, sender.name, ledger.message_id, ledger.provider_message_id)
     base: dict[str, Any] = {"message_id": ledger.message_id}
     try:
-        receipt = sender.send(outgoing, db=ctx.db)
+        receipt = sender.send(outgoing)
     except ProviderAccountRefused as exc:
         # Refused before the provider did anything with the message: the ledger row says "not
         # sent" (a failed row is reused when the lead is retried after the resume).
@@ -854,11 +823,8 @@ def finalize(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         provider_ok=bool(state.get("provider_ok")),
         failure_threshold=ctx.runtime.settings.provider_failure_threshold,
     )
-    held = ctx.take_held_write()
     try:
-        persist_outcome(ctx.db, outcome, held=held)
+        persist_outcome(ctx.db, outcome)
     except LeadflowError as exc:
-        failed = event(ctx, "finalize", str(exc), level="error")
-        # A held outbox delivery was rolled back with the outcome: nothing was sent.
-        return {"outcome": None, "events": [failed]} if held is not None else {"events": [failed]}
+        return {"events": [event(ctx, "finalize", str(exc), level="error")]}
     return {"outcome": status, "events": [final_event]}

@@ -13,6 +13,7 @@ from langchain_core.language_models import BaseChatModel
 from core.channels.base import Sender
 from core.channels.registry import senders_from_settings
 from core.config import Settings
+from core.db import Database
 from core.llm.factory import ModelFactory
 from core.llm.prices import ModelPrice, load_price_table, price_for
 from core.pipeline.limits import NO_LIMITS, CallGate
@@ -44,12 +45,18 @@ class PipelineRuntime:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, gate: CallGate = NO_LIMITS, now: Callable[[], datetime] = utc_now
+        cls,
+        settings: Settings,
+        db: Database,
+        *,
+        gate: CallGate = NO_LIMITS,
+        now: Callable[[], datetime] = utc_now,
     ) -> PipelineRuntime:
+        """The configured models and senders; the outbox sender records into `db`."""
         return cls(
             settings=settings,
             models=ModelFactory(settings),
-            senders=senders_from_settings(settings),
+            senders=senders_from_settings(settings, db),
             gate=gate,
             now=now,
             provider=settings.llm_provider,

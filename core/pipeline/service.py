@@ -125,8 +125,6 @@ def process_campaign_lead(
                 ),
             )
         except Exception as exc:
-            # A delivery still held open for the outcome is rolled back first: nothing was sent.
-            context.release_held_write()
             if is_transient_database_error(exc):
                 # Not the lead's fault, and not a provider's: the database is likely still away,
                 # so nothing is written now. The lead is retried after its lease.
@@ -151,8 +149,6 @@ def process_campaign_lead(
                 ),
             )
             return LeadStatus.failed.value
-        finally:
-            context.release_held_write()  # a no-op once finalize has committed it
     return final.get("outcome") or LEASE_LOST
 
 
@@ -197,11 +193,11 @@ def reconcile_sending_message(db: Database, runtime: PipelineRuntime, message_id
         message = session.get(Message, message_id, with_for_update=not db.is_sqlite)
         if message is None or message.status != MessageStatus.sending.value:
             return message.status if message else MessageStatus.failed.value
-        sender = (
-            OutboxSender() if message.provider == OutboxSender.name else runtime.senders.get(message.channel)
-        )
+        # The outbox can always be asked, even when the channel has moved to another provider since.
+        outbox = message.provider == OutboxSender.name
+        sender = OutboxSender(db) if outbox else runtime.senders.get(message.channel)
         was_sent = (
-            sender.was_sent(message.idempotency_key, tenant_id=tenant_id, db=db)
+            sender.was_sent(message.idempotency_key, tenant_id=tenant_id)
             if sender is not None and sender.name == message.provider
             else None
         )

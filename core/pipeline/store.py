@@ -1,8 +1,8 @@
 """The pipeline's database work, kept to a few short transactions per lead.
 
-A run reads its inputs once, writes the ledger row before the provider is called (the outbox,
-a table of this database, is written in that same transaction), and writes the outcome, the
-events and the model calls in one transaction at the end. Every write of an outcome is guarded
+A run reads its inputs once, commits the ledger row as `sending` before the provider is called
+(whichever provider it is), and writes the outcome, the ledger row's new status, the events and
+the model calls in one transaction at the end. Every write of an outcome is guarded
 by the lease (`lease_owner`), so a worker whose lease expired cannot overwrite the work of the
 one that took over.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
 from core.campaigns import pause_campaign_in
 from core.channels.base import redact_messages_in, redact_secrets
@@ -336,24 +336,6 @@ def load_run_inputs(db: Database, campaign_lead_id: int, *, lease_owner: str) ->
     )
 
 
-class HeldWrite:
-    """A transaction begun by the send node and committed by finalize's outcome write.
-
-    The outbox delivery, its ledger row and the outcome then commit together or not at all.
-    `release` rolls it back if it was never committed (a run that crashed in between).
-    """
-
-    def __init__(self, session: Session, transaction: SessionTransaction) -> None:
-        self.session = session
-        self.transaction = transaction
-
-    def commit(self) -> None:
-        self.transaction.commit()
-
-    def release(self) -> None:
-        self.session.close()  # rolls back whatever was not committed
-
-
 @dataclass(frozen=True)
 class LedgerEntry:
     """The outcome of writing the ledger row: go ahead and send, or why not."""
@@ -363,9 +345,6 @@ class LedgerEntry:
     existing_status: str | None = None
     suppressed: str | None = None
     lease_lost: bool = False
-    # Set when the message was delivered in the ledger's own transaction (the outbox).
-    provider_message_id: str | None = None
-    held: HeldWrite | None = None  # that transaction, still open, for the outcome to commit
     capped: CapHold | None = None  # the lead's contact caps hold the send back
 
 
@@ -387,18 +366,14 @@ _LEDGER_COLUMNS = (
 )
 
 
-# A message delivered in the ledger's own transaction (the outbox) is written already sent.
-_SENT_LEDGER_COLUMNS = (*_LEDGER_COLUMNS, "provider_message_id", "sent_at")
-
-
-def _ledger_insert(dialect: str, columns: tuple[str, ...] = _LEDGER_COLUMNS) -> Any:
+def _ledger_insert(dialect: str) -> Any:
     """INSERT the ledger row only while the lease is ours and the address is not suppressed.
 
     One statement does the three checks and the write; ON CONFLICT DO NOTHING turns a second
     row for the same step (or key) into "no row", never an exception.
     """
     table = cast(Table, Message.__table__)
-    row = select(*[bindparam(name, type_=table.c[name].type) for name in columns]).where(
+    row = select(*[bindparam(name, type_=table.c[name].type) for name in _LEDGER_COLUMNS]).where(
         exists().where(
             CampaignLead.id == bindparam("campaign_lead_id"),
             CampaignLead.tenant_id == bindparam("tenant_id"),
@@ -413,16 +388,13 @@ def _ledger_insert(dialect: str, columns: tuple[str, ...] = _LEDGER_COLUMNS) -> 
     make_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     return (
         make_insert(table)
-        .from_select([table.c[name] for name in columns], row)
+        .from_select([table.c[name] for name in _LEDGER_COLUMNS], row)
         .on_conflict_do_nothing()
         .returning(table.c.id)
     )
 
 
 _LEDGER_INSERTS = {"sqlite": _ledger_insert("sqlite"), "postgresql": _ledger_insert("postgresql")}
-_SENT_LEDGER_INSERTS = {
-    dialect: _ledger_insert(dialect, _SENT_LEDGER_COLUMNS) for dialect in ("sqlite", "postgresql")
-}
 
 
 def write_ledger_row(
@@ -442,7 +414,6 @@ def write_ledger_row(
     provider: str,
     idempotency_key: str,
     now: datetime,
-    deliver: Callable[[Session], str] | None = None,
     caps: ContactCaps | None = None,
 ) -> LedgerEntry:
     """Commit the `sending` row (suppression and lease checked in the same statement).
@@ -451,12 +422,8 @@ def write_ledger_row(
     first: a lead over a cap gets no row (`capped` says until when), and two workers
     sending to one lead at once cannot both pass the count.
 
-    With `deliver` (a provider that is a table of this database: the outbox), the message is
-    delivered in the same transaction and the row is committed as `sent` with the provider id
-    `deliver` returns: the delivery and the ledger's record of it commit together or not at all.
-    When the checks refuse the row, the delivery is rolled back and the refusal is worked out
-    (or a row that never reached a provider reused) as without `deliver`. A delivery's
-    transaction is returned open (`LedgerEntry.held`) for the outcome to join and commit.
+    The caller calls the provider only after this commits, and marks the row with what the
+    provider did in the outcome's write (persist_outcome): the same for every provider.
     """
     params = {
         "tenant_id": tenant_id,
@@ -476,56 +443,13 @@ def write_ledger_row(
         "lease_owner": lease_owner,
     }
     dialect = db.engine.dialect.name
-    if deliver is not None:
-        # Delivered first, then the row written `sent` by the same checked INSERT: when the
-        # checks refuse it, the transaction is rolled back and the delivery with it.
-        session = db.session(tenant_id=tenant_id)
-        held = HeldWrite(session, session.begin())
-        handed_over = False  # once handed over, the caller commits or releases it
-        try:
-            if capped := _cap_refusal(session, caps, params, dialect=dialect, now=now):
-                return capped
-            provider_message_id = deliver(session)
-            message_id = execute_core(
-                session,
-                _SENT_LEDGER_INSERTS[dialect],
-                {
-                    **params,
-                    "status": MessageStatus.sent.value,
-                    "provider_message_id": provider_message_id,
-                    "sent_at": now,
-                },
-            ).scalar()
-            if message_id is not None:
-                handed_over = True
-                return LedgerEntry(
-                    message_id, proceed=True, provider_message_id=provider_message_id, held=held
-                )
-        finally:
-            if not handed_over:
-                held.release()
     with db.session(tenant_id=tenant_id) as session, session.begin():
         if capped := _cap_refusal(session, caps, params, dialect=dialect, now=now):
             return capped
         message_id = execute_core(session, _LEDGER_INSERTS[dialect], params).scalar()
         if message_id is None:
-            refused = _ledger_refusal(session, params)
-            if not refused.proceed:
-                return refused
-            message_id = refused.message_id
-        if deliver is None:
-            return LedgerEntry(message_id, proceed=True)
-        provider_message_id = deliver(session)
-        sent = {
-            "status": MessageStatus.sent.value,
-            "error": None,
-            "provider_message_id": provider_message_id,
-            "sent_at": now,
-        }
-        execute_core(
-            session, _cached_update(Message, tuple(sorted(sent))), _update_params(sent, row_id=message_id)
-        )
-        return LedgerEntry(message_id, proceed=True, provider_message_id=provider_message_id)
+            return _ledger_refusal(session, params)
+        return LedgerEntry(message_id, proceed=True)
 
 
 def _cap_refusal(
@@ -677,25 +601,16 @@ def _update_params(values: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {**{f"set_{key}": value for key, value in values.items()}, **extra}
 
 
-def persist_outcome(db: Database, outcome: Outcome, *, held: HeldWrite | None = None) -> bool:
+def persist_outcome(db: Database, outcome: Outcome) -> bool:
     """One transaction: ledger update, enrolment (lease-checked), suppression, events, model calls.
 
-    With `held` (the send node's open transaction), the outcome is written in it and committed
-    with it; it is released either way. Returns False when the lease was no longer ours (the
-    enrolment was left alone).
+    Returns False when the lease was no longer ours (the enrolment was left alone).
     """
     # The last stop before people read these texts: no provider account id or credential
     # gets through, whatever an adapter or a crash let slip.
     outcome = redact_messages_in(outcome)
-    if held is None:
-        with db.session(tenant_id=outcome.tenant_id) as session, session.begin():
-            return _write_outcome(session, outcome)
-    try:
-        owned = _write_outcome(held.session, outcome)
-        held.commit()
-        return owned
-    finally:
-        held.release()
+    with db.session(tenant_id=outcome.tenant_id) as session, session.begin():
+        return _write_outcome(session, outcome)
 
 
 def _write_outcome(session: Session, outcome: Outcome) -> bool:

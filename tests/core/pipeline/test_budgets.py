@@ -59,7 +59,7 @@ def test_a_lead_whose_call_alone_exceeds_the_whole_cap_fails_alone_and_the_campa
     estimates = []
     for lead_id in (normal, big):
         probe.estimates.clear()
-        runtime = PipelineRuntime.from_settings(settings, gate=probe, now=lambda: NOW)
+        runtime = PipelineRuntime.from_settings(settings, seed.db, gate=probe, now=lambda: NOW)
         preview(seed.db, runtime, actor, seed.campaign_id, lead_id)
         estimates.append(probe.estimates[0])  # the first draft's (a regeneration adds feedback)
     normal_cost, big_cost = estimates
