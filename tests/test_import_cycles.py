@@ -2,8 +2,9 @@
 
 The graph is built from the source (the AST), not by importing: an edge is a module-level import
 (including one inside a module-level `try` or `if`), not one inside a function, which runs only
-when called, nor one under `if TYPE_CHECKING:`, which never runs. Importing `a.b.c` runs the
-packages `a` and `a.b` first, so an import leads to the module and to each package above it.
+when called, nor one under `if TYPE_CHECKING:`, which never runs. As in import-linter, an edge
+goes to the module named (`from a.b import c` to `a.b.c` when that is a module, else to `a.b`),
+not to the packages above it: a package's `__init__` that imports its own submodules is no cycle.
 """
 
 from __future__ import annotations
@@ -72,11 +73,10 @@ def imported_modules(importer: str, path: Path, modules: dict[str, Path]) -> set
             names = [alias.name for alias in node.names]
         else:
             base = _absolute(node, importer, path.name == "__init__.py")
-            # `from package import module` imports the module; `from module import name` only the module.
-            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
-        for name in names:
-            parts = name.split(".")
-            targets.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+            # `from package import module` imports the module; `from module import name` the module.
+            submodules = [f"{base}.{alias.name}" for alias in node.names]
+            names = [name if name in modules else base for name in submodules]
+        targets.update(names)
     return {t for t in targets if t in modules and t != importer}
 
 
@@ -153,3 +153,10 @@ def test_no_import_cycle_among_core_and_jobs() -> None:
     graph = import_graph()
     assert "core.pipeline.service" in graph and "jobs.runner" in graph
     assert cycles(graph) == []
+
+
+def test_the_model_layer_does_not_import_the_pipeline() -> None:
+    # core.llm is below core.pipeline: the pipeline calls models, models know nothing of runs.
+    graph = import_graph()
+    upward = {(m, t) for m, ts in graph.items() if m.startswith("core.llm") for t in ts}
+    assert {(m, t) for m, t in upward if t.startswith("core.pipeline")} == set()

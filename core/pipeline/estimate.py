@@ -31,11 +31,11 @@ from sqlalchemy.orm import Session
 from core.config import Settings
 from core.db import Database
 from core.errors import NotFound
+from core.llm import prompts
 from core.llm.prices import ModelPrice, cost_microusd, load_price_table, price_for
 from core.llm.tokens import estimate_prompt_tokens
 from core.models import Campaign, Lead, Tenant
 from core.permissions import Actor, Permission
-from core.pipeline import prompts
 from core.pipeline.audience import audience_conditions
 from core.pipeline.drafting import (
     COMPOSE_MAX_OUTPUT_TOKENS,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
@@ -89,3 +90,9 @@ def build_pipeline(
     graph.add_edge("send", "finalize")
     graph.add_edge("finalize", END)
     return graph.compile()
+
+
+@cache
+def compiled_pipeline() -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The pipeline every run and preview uses, compiled once (compiled graphs are thread-safe)."""
+    return build_pipeline()

@@ -26,10 +26,11 @@ from core.compliance.quiet_hours import window_from_settings, zones_for_recipien
 from core.compliance.send_rules import Deferral, window_deferral
 from core.db import Database
 from core.errors import LeadflowError, ProviderAccountRefused
+from core.gate import BudgetExceeded, CallTooLarge
+from core.llm import prompts
 from core.llm.calls import ModelCallFailed, ModelReply, call_model
 from core.logs import get_logger
 from core.models import LeadStatus, MessageStatus
-from core.pipeline import prompts
 from core.pipeline.drafting import (
     COMPOSE_MAX_OUTPUT_TOKENS,
     CONDENSE_MAX_OUTPUT_TOKENS,
@@ -37,7 +38,6 @@ from core.pipeline.drafting import (
     guard_rules_for,
 )
 from core.pipeline.guard import GuardRules, check_draft
-from core.pipeline.limits import BudgetExceeded, CallTooLarge
 from core.pipeline.research import (
     ResearchFetchError,
     condense_by_rules,

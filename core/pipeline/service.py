@@ -19,6 +19,7 @@ from core.channels.outbox import OutboxSender
 from core.compliance.suppression import suppression_reason
 from core.db import Database
 from core.errors import NotFound, ValidationError
+from core.gate import NO_LIMITS, BudgetExceeded, CallGate
 from core.llm.records import ModelCallRecord
 from core.logs import bound, get_logger
 from core.models import (
@@ -36,7 +37,7 @@ from core.models import (
 from core.permissions import Actor, Permission
 from core.pipeline import nodes
 from core.pipeline.drafting import assign_variant, run_secrets, variant_names
-from core.pipeline.limits import NO_LIMITS, BudgetExceeded, CallGate
+from core.pipeline.graph import compiled_pipeline
 from core.pipeline.nodes import PipelineContext
 from core.pipeline.runtime import PipelineRuntime
 from core.pipeline.state import EnrolmentData, PipelineState
@@ -118,7 +119,7 @@ def process_campaign_lead(
             # every channel out after every step.
             final = cast(
                 PipelineState,
-                runtime.graph().invoke(
+                compiled_pipeline().invoke(
                     {"trace_id": trace_id, "events": [], "llm_calls": []},
                     context=context,
                     output_keys=RUN_OUTPUT_KEYS,
@@ -342,7 +343,7 @@ def preview(
     lead's own (the one it was or would be given) is used.
 
     Its model calls pass the runtime's gate like a run's (the dashboard gives it the shared one,
-    core.gate.gated_runtime): the rate limits, the campaign's cap and the tenant's monthly
+    core.pipeline.runtime.gated_runtime): the rate limits, the campaign's cap and the tenant's monthly
     budget. A budget that cannot hold the call refuses the preview with BudgetExceeded.
     """
     actor.require(Permission.edit_campaigns)
@@ -368,7 +369,7 @@ def preview(
     )
     start: PipelineState = {"trace_id": str(uuid.uuid4()), "preview": True, "events": [], "llm_calls": []}
     try:
-        final = cast(PipelineState, runtime.graph().invoke(start, context=context))
+        final = cast(PipelineState, compiled_pipeline().invoke(start, context=context))
     except BudgetExceeded as exc:  # the gate refused the model call: say why, nothing was spent
         raise BudgetExceeded(f"The preview was not run: the {exc}") from exc
     calls = final.get("llm_calls", [])

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from core.config import Settings
-from core.gate import DatabaseGate, gated_runtime, model_requests_key, spend_month
+from core.gate import NO_LIMITS, BudgetExceeded, DatabaseGate, model_requests_key, spend_month
 from core.models import BudgetReservation, Campaign, LLMCall, RateLimit, Role, Tenant, TenantSpend
-from core.pipeline.limits import NO_LIMITS, BudgetExceeded
+from core.pipeline.runtime import gated_runtime
 from core.pipeline.service import PipelineRuntime, preview, process_campaign_lead
 from tests.conftest import make_settings
 from tests.core.pipeline.conftest import NOW, WORKER, Seed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.config import Settings
-from core.pipeline import prompts
+from core.llm import prompts
 from core.pipeline.drafting import LEAD_PROMPT_CHARS, compose_request
 from core.pipeline.state import CampaignData
 from tests.core.pipeline.conftest import Seed, scripted_runtime

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from core.config import Settings
 from core.db import Database
+from core.llm import prompts
 from core.models import OutboxMessage
-from core.pipeline import prompts
 from core.pipeline.service import PipelineRuntime, process_campaign_lead
 from tests.conftest import make_settings
 from tests.core.pipeline.conftest import NOW, WORKER, Seed

@@ -30,7 +30,7 @@ from core.channels.base import NotSent, OutgoingMessage, SendReceipt
 from core.config import Settings
 from core.db import Database
 from core.models import AuditLog, Campaign, LLMCall, OutboxMessage, Role
-from core.pipeline.graph import PipelineNodes, build_pipeline
+from core.pipeline.graph import PipelineNodes, build_pipeline, compiled_pipeline
 from core.pipeline.service import PipelineRuntime, preview, process_campaign_lead
 from jobs.recovery import recover_expired_leases
 from tests.conftest import make_settings
@@ -414,20 +414,21 @@ TRANSIENT = {
 }
 
 
-def _raising_graph(runtime: PipelineRuntime, node: str, error: Exception) -> None:
+def _raising_graph(monkeypatch: pytest.MonkeyPatch, node: str, error: Exception) -> None:
     def broken(state: Any, runtime: Any) -> dict[str, Any]:
         raise error
 
-    runtime._graph = build_pipeline(PipelineNodes(**{node: broken}))
+    graph = build_pipeline(PipelineNodes(**{node: broken}))
+    monkeypatch.setattr("core.pipeline.service.compiled_pipeline", lambda: graph)
 
 
 @pytest.mark.parametrize("kind", list(TRANSIENT))
 def test_a_transient_database_error_leaves_the_lead_to_be_retried_after_its_lease(
-    seed: Seed, settings: Settings, kind: str
+    seed: Seed, settings: Settings, kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = settings.model_copy(update={"provider_failure_threshold": 1})
     runtime, _ = scripted_runtime(seed.db, settings, GOOD_SMS)
-    _raising_graph(runtime, "compose", TRANSIENT[kind]())
+    _raising_graph(monkeypatch, "compose", TRANSIENT[kind]())
     cl = seed.enrol()
     assert run(seed, runtime, cl) != "failed"
     row = seed.enrolment(cl)
@@ -443,7 +444,7 @@ def test_a_transient_database_error_leaves_the_lead_to_be_retried_after_its_leas
         lease_seconds=120,
     )
     assert report.returned_to_pending == 1 and seed.enrolment(cl).status == "pending"
-    runtime._graph = None  # the database is back
+    monkeypatch.setattr("core.pipeline.service.compiled_pipeline", compiled_pipeline)  # the database is back
     seed.claim(cl)
     assert run(seed, runtime, cl) == "sent"
 
@@ -467,10 +468,12 @@ def test_a_transient_error_at_send_after_the_ledger_row_never_sends_twice(
     assert seed.enrolment(cl).status == "in_progress"
 
 
-def test_a_bug_is_still_an_internal_error(seed: Seed, settings: Settings) -> None:
+def test_a_bug_is_still_an_internal_error(
+    seed: Seed, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runtime, _ = scripted_runtime(seed.db, settings, GOOD_SMS)
     error = OperationalError("SELECT nope", {}, sqlite3.OperationalError("no such table: nope"))
-    _raising_graph(runtime, "compose", error)
+    _raising_graph(monkeypatch, "compose", error)
     cl = seed.enrol()
     assert run(seed, runtime, cl) == "failed"
     assert (seed.enrolment(cl).error or "").startswith("internal error")

@@ -12,6 +12,7 @@ from core.channels.base import NotSent, OutgoingMessage, SendReceipt
 from core.channels.outbox import OutboxSender
 from core.config import Settings
 from core.db import Database
+from core.gate import BudgetExceeded
 from core.models import (
     CampaignLead,
     Lead,
@@ -22,7 +23,6 @@ from core.models import (
     OutboxMessage,
     Suppression,
 )
-from core.pipeline.limits import BudgetExceeded
 from core.pipeline.service import (
     LEASE_LOST,
     PipelineRuntime,
