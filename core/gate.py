@@ -181,8 +181,8 @@ class DatabaseGate:
     ) -> None:
         """`owner` is the worker's id: its budget reservations are renewed with its leases.
 
-        `wait_at_send`: the models are `PacedModels`, so a call's first request waits for its
-        slot right before it is sent rather than in `reserve_model_call`: the chat client's own
+        `wait_at_send`: the models are `PacedModels` (core.llm.paced), so a call's first request
+        waits for its slot right before it is sent rather than in `reserve_model_call`: the chat client's own
         work before the send (building the request, LangChain's callbacks) overlaps the wait
         instead of making the request late, and a late request lands in the provider's next
         window on top of the on-time ones.

@@ -44,8 +44,8 @@ from core.pipeline.drafting import (
     run_secrets,
 )
 from core.pipeline.research import condense_by_rules, lead_facts, playbook_facts
+from core.pipeline.run_inputs import LEAD_FIELDS, campaign_data, tenant_data
 from core.pipeline.state import CampaignData, TenantData
-from core.pipeline.store import LEAD_FIELDS, campaign_data, tenant_data
 from core.reports import format_usd
 from core.text import plural
 

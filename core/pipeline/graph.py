@@ -11,7 +11,9 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from core.pipeline import nodes
-from core.pipeline.nodes import PipelineContext
+from core.pipeline.context import PipelineContext
+from core.pipeline.finalize import finalize
+from core.pipeline.send import send
 from core.pipeline.state import PipelineState
 
 Node = Callable[..., dict[str, Any]]
@@ -65,8 +67,8 @@ class PipelineNodes:
     compose: Node = nodes.compose
     guard: Node = nodes.guard
     approval: Node = nodes.approval
-    send: Node = nodes.send
-    finalize: Node = nodes.finalize
+    send: Node = send
+    finalize: Node = finalize
 
 
 def build_pipeline(

@@ -35,23 +35,15 @@ from core.models import (
     Tenant,
 )
 from core.permissions import Actor, Permission
-from core.pipeline import nodes
+from core.pipeline.context import PipelineContext, event
 from core.pipeline.drafting import assign_variant, run_secrets, variant_names
+from core.pipeline.finalize import next_step_delay
 from core.pipeline.graph import compiled_pipeline
-from core.pipeline.nodes import PipelineContext
+from core.pipeline.ledger import NOT_REACHED
+from core.pipeline.run_inputs import address_of, campaign_data, lead_data, load_run_inputs, tenant_data
 from core.pipeline.runtime import PipelineRuntime
 from core.pipeline.state import EnrolmentData, PipelineState
-from core.pipeline.store import (
-    NOT_REACHED,
-    Outcome,
-    address_of,
-    campaign_data,
-    is_transient_database_error,
-    lead_data,
-    load_run_inputs,
-    persist_outcome,
-    tenant_data,
-)
+from core.pipeline.store import Outcome, is_transient_database_error, persist_outcome
 
 __all__ = [
     "LEASE_LOST",
@@ -145,7 +137,7 @@ def process_campaign_lead(
                     trace_id=trace_id,
                     status=LeadStatus.failed.value,
                     values={"error": reason, "status_reason": reason, "completed_at": runtime.now()},
-                    events=[nodes.event(context, "finalize", reason, level="error")],
+                    events=[event(context, "finalize", reason, level="error")],
                     llm_calls=[],
                 ),
             )
@@ -160,7 +152,7 @@ def _sent_status_values(campaign: Campaign, step: int, sent_at: datetime, replie
     """The enrolment after its step's message went out: the next step, or done."""
     steps = campaign.steps or []
     if step + 1 < len(steps) and not replied:
-        delay = nodes._next_step_delay(campaign_data(campaign), step + 1)
+        delay = next_step_delay(campaign_data(campaign), step + 1)
         assert delay is not None
         return {
             "status": LeadStatus.pending.value,

@@ -460,7 +460,7 @@ def test_a_transient_error_at_send_after_the_ledger_row_never_sends_twice(
         raise _connection_lost()
 
     # The provider accepted the message, then the database went away before the outcome was written.
-    monkeypatch.setattr("core.pipeline.nodes.persist_outcome", lost)
+    monkeypatch.setattr("core.pipeline.finalize.persist_outcome", lost)
     cl = seed.enrol()
     assert run(seed, runtime, cl) != "failed"
     assert len(sender.sent) == 1

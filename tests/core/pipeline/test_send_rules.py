@@ -185,7 +185,7 @@ def test_two_workers_sending_to_one_lead_at_once_keep_the_cap(
         both_at_the_ledger.wait()
         lock_lead(session, lead_id, dialect=dialect)
 
-    monkeypatch.setattr("core.pipeline.store.lock_lead", meet_then_lock)
+    monkeypatch.setattr("core.pipeline.ledger.lock_lead", meet_then_lock)
     runtime = PipelineRuntime.from_settings(settings, seed.db, now=lambda: NOW)
     sender = ScriptedSender()
     if provider == "twilio":

@@ -415,12 +415,12 @@ def test_a_crash_after_an_outbox_delivery_is_reconciled_and_never_sent_twice(
 ) -> None:
     # The outbox is called like any provider: the `sending` row is committed first, and a run
     # that dies after the delivery leaves it for reconciliation, which asks the outbox.
-    from core.pipeline import nodes
+    from core.pipeline import finalize
 
     def crash(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("finalize broke")
 
-    monkeypatch.setattr(nodes, "outcome_values", crash)
+    monkeypatch.setattr(finalize, "outcome_values", crash)
     cl = seed.enrol()
     assert run(seed, runtime, cl) == "failed"  # crashed after the delivery, before its outcome
     [message] = seed.messages(cl)
