@@ -23,7 +23,7 @@ def next_step_delay(campaign: CampaignData, next_step: int) -> timedelta | None:
 
 def outcome_values(state: PipelineState, ctx: PipelineContext) -> tuple[str | None, dict[str, Any]]:
     """The enrolment's final status and the columns to write with it."""
-    status = state.get("outcome")
+    status = state.get("status")
     reason = state.get("reason")
     now = ctx.now
     # The variant is written back so A/B results can be counted (it may have been assigned now).
@@ -124,4 +124,4 @@ def finalize(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         persist_outcome(ctx.db, outcome)
     except LeadflowError as exc:
         return {"events": [event(ctx, "finalize", str(exc), level="error")]}
-    return {"outcome": status, "events": [final_event]}
+    return {"status": status, "events": [final_event]}

@@ -24,7 +24,7 @@ class UnexpectedRoute(RuntimeError):
 
 
 def after_validate(state: PipelineState) -> Literal["research", "send", "finalize"]:
-    if state.get("outcome"):
+    if state.get("status"):
         return "finalize"
     if state.get("resume_approved"):
         return "send"
@@ -32,19 +32,19 @@ def after_validate(state: PipelineState) -> Literal["research", "send", "finaliz
 
 
 def after_research(state: PipelineState) -> Literal["compose", "finalize"]:
-    return "finalize" if state.get("outcome") else "compose"
+    return "finalize" if state.get("status") else "compose"
 
 
 def after_compose(state: PipelineState) -> Literal["guard", "finalize"]:
-    if state.get("outcome"):
+    if state.get("status"):
         return "finalize"
     if state.get("draft_body") is None:
-        raise UnexpectedRoute("compose ended with neither a draft nor an outcome")
+        raise UnexpectedRoute("compose ended with neither a draft nor a status")
     return "guard"
 
 
 def after_guard(state: PipelineState) -> Literal["compose", "approval", "finalize"]:
-    if state.get("outcome"):
+    if state.get("status"):
         return "finalize"
     if state.get("feedback"):
         return "compose"
@@ -55,7 +55,7 @@ def after_guard(state: PipelineState) -> Literal["compose", "approval", "finaliz
 
 
 def after_approval(state: PipelineState) -> Literal["send", "finalize"]:
-    return "finalize" if state.get("outcome") else "send"
+    return "finalize" if state.get("status") else "send"
 
 
 @dataclass(frozen=True)

@@ -365,7 +365,7 @@ def guard(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     if result.passed:
         return {**update, "events": [event(ctx, "guard", "the draft passed", **result.as_dict())]}
     problems = "; ".join(result.problems)
-    if state.get("compose_attempts", 0) < MAX_COMPOSE_ATTEMPTS and not state.get("outcome"):
+    if state.get("compose_attempts", 0) < MAX_COMPOSE_ATTEMPTS and not state.get("status"):
         return {
             **update,
             "feedback": problems,

@@ -35,7 +35,7 @@ def ended(
     **data: Any,
 ) -> dict[str, Any]:
     return {
-        "outcome": status.value,
+        "status": status.value,
         "reason": reason,
         "next_action_at": next_action_at,
         "events": [event(ctx, node, reason, level=level, status=status.value, **data)],

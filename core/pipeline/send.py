@@ -76,7 +76,7 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     )
     if ledger.lease_lost:
         return {
-            "outcome": None,
+            "status": None,
             "reason": "lease lost",
             "events": [event(ctx, "send", "the lease expired before sending: not sent", level="warning")],
         }
@@ -92,7 +92,7 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     if not ledger.proceed:
         if ledger.existing_status in (MessageStatus.sent.value, MessageStatus.delivered.value):
             return {
-                "outcome": LeadStatus.sent.value,
+                "status": LeadStatus.sent.value,
                 "reason": "already sent",
                 "sent_at": ctx.now,
                 "events": [event(ctx, "send", "a message for this step was already sent: not sent again")],
@@ -166,7 +166,7 @@ def _sent(
         "message_id": message_id,
         "provider_message_id": provider_message_id,
         "sent_at": ctx.now,
-        "outcome": LeadStatus.sent.value,
+        "status": LeadStatus.sent.value,
         "reason": None,
         "events": [event(ctx, "send", f"sent with {provider}", provider_message_id=provider_message_id)],
     }

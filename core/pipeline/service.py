@@ -62,7 +62,7 @@ LEASE_LOST = "lease_lost"  # returned when the enrolment is no longer leased to 
 # Returned when the database failed under the run (a lost connection, a failover, a lock): the
 # lead is left leased and untouched, and is retried when its lease expires.
 RETRY_AFTER_LEASE = "retry_after_lease"
-RUN_OUTPUT_KEYS = ["outcome"]  # what process_campaign_lead reads of a run's final state
+RUN_OUTPUT_KEYS = ["status"]  # what process_campaign_lead reads of a run's final state
 log = get_logger(__name__)
 
 
@@ -107,7 +107,7 @@ def process_campaign_lead(
         trace_id=trace_id,
     ):
         try:
-            # Only the outcome is read back: asking for the whole state makes LangGraph copy
+            # Only the status is read back: asking for the whole state makes LangGraph copy
             # every channel out after every step.
             final = cast(
                 PipelineState,
@@ -142,7 +142,7 @@ def process_campaign_lead(
                 ),
             )
             return LeadStatus.failed.value
-    return final.get("outcome") or LEASE_LOST
+    return final.get("status") or LEASE_LOST
 
 
 # -- reconciliation ---------------------------------------------------------------------------
@@ -370,7 +370,7 @@ def preview(
             _record_calls(session, actor.tenant_id, campaign_id, calls)
     guard = final.get("guard") or {}
     return PreviewResult(
-        status=final.get("outcome") or "ready",
+        status=final.get("status") or "ready",
         reason=final.get("reason"),
         facts=final.get("facts", []),
         subject=final.get("draft_subject"),
