@@ -31,7 +31,8 @@ from tests.conftest import make_settings
 
 NOW = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
 SENT_AT = NOW - timedelta(minutes=1)
-DRAFT: PipelineState = {"draft_subject": None, "draft_body": "Hi Ada", "guard": {"passed": True, "segments": 1}}
+GUARD = {"passed": True, "segments": 1}
+DRAFT: PipelineState = {"draft_subject": None, "draft_body": "Hi Ada", "guard": GUARD}
 FACTS = [{"fact": "CTO at Analytical Engines", "source": "lead"}]
 
 
@@ -145,7 +146,7 @@ def test_awaiting_approval_keeps_the_draft_for_the_reviewer() -> None:
     assert status == "awaiting_approval"
     assert values == {
         "status_reason": "waiting", "updated_at": NOW, "variant": "B", "research": FACTS,
-        "draft_subject": None, "draft_body": "Hi Ada", "guard_result": DRAFT["guard"],
+        "draft_subject": None, "draft_body": "Hi Ada", "guard_result": GUARD,
         "next_action_at": None, "error": None,
     }
 
@@ -156,7 +157,7 @@ def test_the_last_step_sent_completes_the_enrolment() -> None:
     assert status == "sent"
     assert values == {
         "status_reason": None, "updated_at": NOW, "variant": "B",
-        "draft_subject": None, "draft_body": "Hi Ada", "guard_result": DRAFT["guard"],
+        "draft_subject": None, "draft_body": "Hi Ada", "guard_result": GUARD,
         "approved_at": None, "error": None, "next_action_at": None, "completed_at": NOW,
     }
 
@@ -228,7 +229,7 @@ def test_final_statuses_complete_the_enrolment(status: str, error: str | None) -
 
 def test_a_failed_draft_is_kept_to_show_why() -> None:
     _, values = outcome_values({"status": "failed", "reason": "guard", **DRAFT}, context())
-    assert values["draft_body"] == "Hi Ada" and values["guard_result"] == DRAFT["guard"]
+    assert values["draft_body"] == "Hi Ada" and values["guard_result"] == GUARD
 
 
 # -- what nodes return ------------------------------------------------------------------------
