@@ -6,8 +6,8 @@ Bare: the same compiled StateGraph (same edges and routers) with every node a no
 invocations per second. Full: 5,000 enrolled leads through validate -> research -> compose ->
 guard -> approval -> send -> finalize with the offline model and the outbox sender on a fresh
 SQLite file, claimed in batches as the runner would, every database write included (the run's
-inputs read, then the outbox record, its ledger row and the outcome with its events and model
-calls, which the outbox commits in one transaction).
+inputs read, the `sending` ledger row, the outbox record, then the outcome with its events, model
+calls and the row marked `sent`: three transactions, as for any provider).
 Target: the full pipeline at 40% or more of the bare graph's rate.
 
 The two are measured interleaved, batch by batch (100 bare invocations after 10 untimed ones,
@@ -151,7 +151,7 @@ def bench(leads: int, bare_invocations: int, workdir: Path) -> tuple[float, floa
     db = Database(settings)
     db.migrate()
     _, ids = seed(db, leads)
-    runtime = PipelineRuntime.from_settings(settings, now=lambda: NOW)
+    runtime = PipelineRuntime.from_settings(settings, db, now=lambda: NOW)
     graph = bare_graph()
     time_bare(graph, 200)  # warm-up
     batches = [ids[start : start + CLAIM_BATCH] for start in range(0, len(ids), CLAIM_BATCH)]

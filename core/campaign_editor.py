@@ -25,7 +25,7 @@ from core.money import MICROUSD_PER_USD, format_usd
 from core.permissions import Actor, Permission
 from core.pipeline.audience import audience_conditions
 from core.pipeline.drafting import campaign_instructions, variant_names
-from core.pipeline.store import campaign_data, lead_data
+from core.pipeline.run_inputs import campaign_data, lead_data
 from core.status_words import campaign_status_text
 
 CHOICES_LIMIT = 300  # distinct industries / countries offered as filter options

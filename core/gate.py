@@ -20,6 +20,9 @@ the tenant's monthly budget (in a transaction that locks the tenant and campaign
 is settled with the real cost, so a budget is exceeded at most by one call's under-estimate.
 
 Clocks are each worker's Unix time: workers on several hosts must keep their clocks in sync (NTP).
+
+The pipeline and the model calls know only the `CallGate` protocol; `NO_LIMITS` lets previews,
+tests and benchmarks run without the database-shared gate.
 """
 
 from __future__ import annotations
@@ -29,14 +32,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-import openai
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage
-from langchain_core.outputs import ChatResult
-from pydantic import ConfigDict
 from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -44,13 +41,77 @@ from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.db import Database
+from core.errors import LeadflowError
 from core.lifecycle import pause_campaign_in
-from core.llm.calls import is_quota_error, retry_after_of
-from core.llm.factory import ModelFactory
 from core.models import BudgetReservation, Campaign, CampaignStatus, RateLimit, Tenant, TenantSpend
-from core.pipeline.limits import BudgetExceeded, CallTooLarge
-from core.pipeline.runtime import PipelineRuntime
 from core.reports import format_usd
+
+
+class BudgetExceeded(LeadflowError):
+    """What is left of a budget (the campaign's cap, the tenant's month) cannot hold the next
+    model call: nothing is spent, and the campaigns concerned are paused."""
+
+
+class CallTooLarge(LeadflowError):
+    """One model call would cost more than a whole budget: it can never fit, whatever is spent
+    or released, so its lead fails alone (with this reason) and the campaign goes on."""
+
+
+class CallGate(Protocol):
+    """Shared rate limits and budget reservations, consulted before each model call and send."""
+
+    def reserve_model_call(
+        self,
+        *,
+        tenant_id: int,
+        campaign_id: int | None,
+        model: str,
+        estimated_tokens: int,
+        estimated_cost_microusd: int,
+    ) -> object:
+        """Block until the rate limits allow the call.
+
+        Raises CallTooLarge when the estimate exceeds a whole budget (the campaign's cap, the
+        tenant's monthly budget), BudgetExceeded when it exceeds what is left of one.
+        """
+        ...
+
+    def settle_model_call(
+        self, reservation: object, *, input_tokens: int, output_tokens: int, cost_microusd: int
+    ) -> None:
+        """Replace a reservation's estimate with what was used; called after every reserved call."""
+        ...
+
+    def acquire_send(self, *, tenant_id: int, campaign_id: int, channel: str) -> None:
+        """Block until the send rate of the channel allows one more message."""
+        ...
+
+
+class _NoLimits:
+    """A gate that never waits and never refuses."""
+
+    def reserve_model_call(
+        self,
+        *,
+        tenant_id: int,
+        campaign_id: int | None,
+        model: str,
+        estimated_tokens: int,
+        estimated_cost_microusd: int,
+    ) -> object:
+        return None
+
+    def settle_model_call(
+        self, reservation: object, *, input_tokens: int, output_tokens: int, cost_microusd: int
+    ) -> None:
+        return None
+
+    def acquire_send(self, *, tenant_id: int, campaign_id: int, channel: str) -> None:
+        return None
+
+
+NO_LIMITS: CallGate = _NoLimits()
+
 
 SECONDS_PER_MINUTE = 60.0
 # AIMD: a 429 multiplies the share of the rate in use by this, at most once per hold: until the
@@ -120,8 +181,8 @@ class DatabaseGate:
     ) -> None:
         """`owner` is the worker's id: its budget reservations are renewed with its leases.
 
-        `wait_at_send`: the models are `PacedModels`, so a call's first request waits for its
-        slot right before it is sent rather than in `reserve_model_call`: the chat client's own
+        `wait_at_send`: the models are `PacedModels` (core.llm.paced), so a call's first request
+        waits for its slot right before it is sent rather than in `reserve_model_call`: the chat client's own
         work before the send (building the request, LangChain's callbacks) overlaps the wait
         instead of making the request late, and a late request lands in the provider's next
         window on top of the on-time ones.
@@ -470,58 +531,3 @@ def release_expired_reservations(db: Database, *, now: datetime | None = None) -
     with db.session(system=True) as session, session.begin():
         result = session.execute(delete(BudgetReservation).where(BudgetReservation.expires_at <= now))
         return int(getattr(result, "rowcount", 0) or 0)
-
-
-class PacedChatModel(BaseChatModel):
-    """A chat model whose every request, retries included, passes the gate's request limit,
-    and whose 429s slow that limit down for every worker."""
-
-    inner: BaseChatModel
-    gate: Any
-    paced_as: str  # the model name whose request limit applies
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    @property
-    def _llm_type(self) -> str:
-        return f"paced-{self.inner._llm_type}"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        self.gate.pace_model_request(self.paced_as)
-        try:
-            return self.inner._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
-        except openai.RateLimitError as exc:
-            if not is_quota_error(exc):  # no credit is not congestion: slowing down cannot help
-                self.gate.model_rate_limited(self.paced_as, retry_after_of(exc))
-            raise
-
-
-class PacedModels(ModelFactory):
-    """The model factory of a worker: its models are paced by the gate, request by request."""
-
-    def __init__(self, settings: Settings, gate: DatabaseGate) -> None:
-        super().__init__(settings)
-        self.gate = gate
-
-    def __call__(self, model: str, temperature: float) -> BaseChatModel:
-        return PacedChatModel(inner=super().__call__(model, temperature), gate=self.gate, paced_as=model)
-
-
-def gated_runtime(db: Database, settings: Settings, *, owner: str | None = None) -> PipelineRuntime:
-    """A pipeline runtime whose model calls and sends pass the database-shared gate.
-
-    The job runner's workers use it, and so does the dashboard's preview: a preview's calls count
-    against the same rate limits, campaign cap and monthly budget as a run's.
-    """
-    paced = settings.llm_provider != "offline"  # the offline model has no provider to pace
-    gate = DatabaseGate(db, settings, owner=owner, wait_at_send=paced)
-    runtime = PipelineRuntime.from_settings(settings, gate=gate)
-    if paced:
-        runtime.models = PacedModels(settings, gate)
-    return runtime

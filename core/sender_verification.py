@@ -437,7 +437,7 @@ def send_address_code(
     if sender is None:
         from core.channels.registry import senders_from_settings
 
-        sender = senders_from_settings(settings)["email"]
+        sender = senders_from_settings(settings, db)["email"]
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         tenant, _ = _tenant_sender(session, actor.tenant_id)
@@ -489,7 +489,7 @@ def send_address_code(
             idempotency_key=f"{CODE_KEY_PREFIX}{record.id}-{secrets.token_hex(6)}",
         )
     try:
-        sender.send(message, db=db)
+        sender.send(message)
     except NotSent as exc:
         raise ValidationError(f"the code could not be sent to {identity.address}: {exc.reason}") from None
     return sender_status(db, actor, now=now)

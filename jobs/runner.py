@@ -31,7 +31,7 @@ from sqlalchemy import and_, delete, exists, or_, select
 from core.campaign_ticks import complete_finished_campaigns, start_due_campaigns
 from core.config import Settings
 from core.db import Database
-from core.gate import gated_runtime, release_expired_reservations, renew_budget_reservations
+from core.gate import release_expired_reservations, renew_budget_reservations
 from core.lifecycle import due_condition
 from core.logs import bound, get_logger
 from core.models import (
@@ -43,6 +43,7 @@ from core.models import (
     MessageStatus,
     WorkerHeartbeat,
 )
+from core.pipeline.runtime import gated_runtime
 from core.pipeline.service import (
     PipelineRuntime,
     process_campaign_lead,

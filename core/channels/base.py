@@ -9,8 +9,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from core.db import Database
-
 REDACTED = "[redacted]"
 # Twilio's account-level ids (account, API key, messaging service, number, app, credential, key
 # set, connect app): 2 letters and 32 hex digits. Message ids (SM, MM) are the lead's own receipt.
@@ -152,14 +150,15 @@ class ProviderCallFailed(Exception):
 
 
 class Sender(Protocol):
-    """A send provider for one channel."""
+    """A send provider for one channel; whatever it needs (a client, a database) it is given
+    when it is built, so every provider is called the same way."""
 
     name: str  # "outbox" | "twilio" | "smtp"
 
-    def send(self, message: OutgoingMessage, *, db: Database) -> SendReceipt:
+    def send(self, message: OutgoingMessage) -> SendReceipt:
         """Hand the message to the provider; raises NotSent, or anything else when unsure."""
         ...
 
-    def was_sent(self, idempotency_key: str, *, tenant_id: int, db: Database) -> bool | None:
+    def was_sent(self, idempotency_key: str, *, tenant_id: int) -> bool | None:
         """Whether a message with this key reached the provider: True, False, or None (cannot tell)."""
         ...

@@ -12,7 +12,6 @@ from email.utils import formatdate, make_msgid
 
 from core.channels.base import NotSent, OutgoingMessage, SendReceipt, remember_secrets
 from core.config import ConfigError, Settings
-from core.db import Database
 from core.errors import ProviderAccountRefused
 
 # Replies that refuse the account, not the message: authentication required (530), the
@@ -67,7 +66,7 @@ class SmtpSender:
         email.set_content(message.body)
         return email
 
-    def send(self, message: OutgoingMessage, *, db: Database) -> SendReceipt:
+    def send(self, message: OutgoingMessage) -> SendReceipt:
         settings = self.settings
         email = self.build(message)
         try:
@@ -105,7 +104,7 @@ class SmtpSender:
                 ) from exc
         return SendReceipt(str(email["Message-ID"]).strip("<>") or str(uuid.uuid4()))
 
-    def was_sent(self, idempotency_key: str, *, tenant_id: int, db: Database) -> bool | None:
+    def was_sent(self, idempotency_key: str, *, tenant_id: int) -> bool | None:
         return None  # SMTP cannot be asked afterwards: a person decides (the message is `unknown`)
 
 

@@ -16,7 +16,6 @@ from twilio.rest import Client  # type: ignore[import-untyped]
 
 from core.channels.base import NotSent, OutgoingMessage, ProviderCallFailed, SendReceipt, remember_secrets
 from core.config import ConfigError, Settings
-from core.db import Database
 from core.errors import ProviderAccountRefused
 
 TWILIO_API_ROOT = "https://api.twilio.com"
@@ -72,7 +71,7 @@ class TwilioSender:
             self._local.client = client
         return client
 
-    def send(self, message: OutgoingMessage, *, db: Database) -> SendReceipt:
+    def send(self, message: OutgoingMessage) -> SendReceipt:
         kwargs: dict[str, Any] = {
             "to": message.to_address,
             "body": message.body,
@@ -98,7 +97,7 @@ class TwilioSender:
             raise ProviderCallFailed(f"Twilio did not answer: {_network_problem(exc)}") from exc
         return SendReceipt(str(created.sid))
 
-    def was_sent(self, idempotency_key: str, *, tenant_id: int, db: Database) -> bool | None:
+    def was_sent(self, idempotency_key: str, *, tenant_id: int) -> bool | None:
         return None  # Twilio has no idempotency keys: a person decides (the message is `unknown`)
 
 

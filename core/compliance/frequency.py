@@ -5,7 +5,7 @@ row left `sending` by a provider call in flight is a message the lead may get); 
 not. A lead over a cap is deferred to when the oldest counted message leaves the window, never
 failed. The count is authoritative only inside the transaction that writes the ledger row, with
 the lead locked (`lock_lead`): two workers sending to one lead at once then count one after the
-other (core.pipeline.store.write_ledger_row).
+other (core.pipeline.ledger.write_ledger_row).
 """
 
 from __future__ import annotations

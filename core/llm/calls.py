@@ -17,11 +17,11 @@ import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
+from core.gate import CallGate
 from core.llm.offline import OfflineChatModel
 from core.llm.prices import ModelPrice, cost_microusd
 from core.llm.records import ModelCallRecord
 from core.llm.tokens import estimate_prompt_tokens
-from core.pipeline.limits import CallGate
 
 MAX_RETRY_AFTER_SECONDS = 30.0
 BACKOFF_BASE_SECONDS = 0.5

@@ -2,7 +2,7 @@
 
 It is a LangChain chat model, so the pipeline treats it like any provider: it reads the task,
 tone, the instructions a variant or follow-up adds (see `Style`) and the fenced data blocks of the
-prompt (core.pipeline.prompts), writes a short message a salesperson would send (name, role,
+prompt (core.llm.prompts), writes a short message a salesperson would send (name, role,
 company, one research fact as written, one clear ask) and reports token
 usage by the estimate in core.llm.tokens, so costs and charts behave as with a real model.
 """
@@ -19,9 +19,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from core.llm.tokens import CHARS_PER_TOKEN, estimate_prompt_tokens, estimate_text_tokens
-from core.pipeline import prompts
-from core.pipeline.prompts import (
+from core.llm import prompts
+from core.llm.prompts import (
     BLOCK_LEAD,
     BLOCK_RESEARCH,
     DEFAULT_TONE,
@@ -32,6 +31,7 @@ from core.pipeline.prompts import (
     read_block,
     read_header,
 )
+from core.llm.tokens import CHARS_PER_TOKEN, estimate_prompt_tokens, estimate_text_tokens
 
 OFFLINE_MODEL_NAME = "offline"
 

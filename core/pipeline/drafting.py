@@ -21,7 +21,7 @@ from sqlalchemy.sql import ColumnElement
 from core import merge_fields
 from core.compliance.segments import GSM7_PART, GSM7_SINGLE
 from core.config import Settings
-from core.pipeline import prompts
+from core.llm import prompts
 from core.pipeline.guard import GuardRules
 from core.pipeline.state import CampaignData, TenantData
 

@@ -31,11 +31,11 @@ from sqlalchemy.orm import Session
 from core.config import Settings
 from core.db import Database
 from core.errors import NotFound
+from core.llm import prompts
 from core.llm.prices import ModelPrice, cost_microusd, load_price_table, price_for
 from core.llm.tokens import estimate_prompt_tokens
 from core.models import Campaign, Lead, Tenant
 from core.permissions import Actor, Permission
-from core.pipeline import prompts
 from core.pipeline.audience import audience_conditions
 from core.pipeline.drafting import (
     COMPOSE_MAX_OUTPUT_TOKENS,
@@ -44,8 +44,8 @@ from core.pipeline.drafting import (
     run_secrets,
 )
 from core.pipeline.research import condense_by_rules, lead_facts, playbook_facts
+from core.pipeline.run_inputs import LEAD_FIELDS, campaign_data, tenant_data
 from core.pipeline.state import CampaignData, TenantData
-from core.pipeline.store import LEAD_FIELDS, campaign_data, tenant_data
 from core.reports import format_usd
 from core.text import plural
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from core.pipeline import nodes
-from core.pipeline.nodes import PipelineContext
+from core.pipeline.context import PipelineContext
+from core.pipeline.finalize import finalize
+from core.pipeline.send import send
 from core.pipeline.state import PipelineState
 
 Node = Callable[..., dict[str, Any]]
@@ -21,7 +24,7 @@ class UnexpectedRoute(RuntimeError):
 
 
 def after_validate(state: PipelineState) -> Literal["research", "send", "finalize"]:
-    if state.get("outcome"):
+    if state.get("status"):
         return "finalize"
     if state.get("resume_approved"):
         return "send"
@@ -29,19 +32,19 @@ def after_validate(state: PipelineState) -> Literal["research", "send", "finaliz
 
 
 def after_research(state: PipelineState) -> Literal["compose", "finalize"]:
-    return "finalize" if state.get("outcome") else "compose"
+    return "finalize" if state.get("status") else "compose"
 
 
 def after_compose(state: PipelineState) -> Literal["guard", "finalize"]:
-    if state.get("outcome"):
+    if state.get("status"):
         return "finalize"
     if state.get("draft_body") is None:
-        raise UnexpectedRoute("compose ended with neither a draft nor an outcome")
+        raise UnexpectedRoute("compose ended with neither a draft nor a status")
     return "guard"
 
 
 def after_guard(state: PipelineState) -> Literal["compose", "approval", "finalize"]:
-    if state.get("outcome"):
+    if state.get("status"):
         return "finalize"
     if state.get("feedback"):
         return "compose"
@@ -52,7 +55,7 @@ def after_guard(state: PipelineState) -> Literal["compose", "approval", "finaliz
 
 
 def after_approval(state: PipelineState) -> Literal["send", "finalize"]:
-    return "finalize" if state.get("outcome") else "send"
+    return "finalize" if state.get("status") else "send"
 
 
 @dataclass(frozen=True)
@@ -64,8 +67,8 @@ class PipelineNodes:
     compose: Node = nodes.compose
     guard: Node = nodes.guard
     approval: Node = nodes.approval
-    send: Node = nodes.send
-    finalize: Node = nodes.finalize
+    send: Node = send
+    finalize: Node = finalize
 
 
 def build_pipeline(
@@ -89,3 +92,9 @@ def build_pipeline(
     graph.add_edge("send", "finalize")
     graph.add_edge("finalize", END)
     return graph.compile()
+
+
+@cache
+def compiled_pipeline() -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The pipeline every run and preview uses, compiled once (compiled graphs are thread-safe)."""
+    return build_pipeline()

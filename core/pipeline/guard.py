@@ -19,7 +19,7 @@ from typing import Any
 import phonenumbers
 
 from core.compliance.segments import segments_for, straighten_for_gsm
-from core.pipeline.prompts import EMAIL_UNSUBSCRIBE_LINE, SMS_OPT_OUT_LINE
+from core.llm.prompts import EMAIL_UNSUBSCRIBE_LINE, SMS_OPT_OUT_LINE
 from core.pipeline.scan import Link, emails_in, find_links, normalise_host, phones_in
 
 MAX_EMAIL_BODY_CHARS = 5000

@@ -24,7 +24,7 @@ from core.models import Campaign, CampaignLead, Event, Lead, LeadStatus, Tenant
 from core.permissions import Actor, Permission
 from core.pipeline.drafting import guard_rules_for
 from core.pipeline.guard import GuardResult, check_draft
-from core.pipeline.store import campaign_data, lead_data, tenant_data
+from core.pipeline.run_inputs import campaign_data, lead_data, tenant_data
 
 
 @dataclass(frozen=True)

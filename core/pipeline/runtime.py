@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
 from core.channels.base import Sender
 from core.channels.registry import senders_from_settings
 from core.config import Settings
+from core.db import Database
+from core.gate import NO_LIMITS, CallGate, DatabaseGate
 from core.llm.factory import ModelFactory
+from core.llm.paced import PacedModels
 from core.llm.prices import ModelPrice, load_price_table, price_for
-from core.pipeline.limits import NO_LIMITS, CallGate
-
-if TYPE_CHECKING:
-    from langgraph.graph.state import CompiledStateGraph
 
 
 def utc_now() -> datetime:
@@ -39,17 +37,21 @@ class PipelineRuntime:
     gate: CallGate = NO_LIMITS
     now: Callable[[], datetime] = utc_now
     provider: str = "offline"
-    _graph: Any = field(default=None, init=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, gate: CallGate = NO_LIMITS, now: Callable[[], datetime] = utc_now
+        cls,
+        settings: Settings,
+        db: Database,
+        *,
+        gate: CallGate = NO_LIMITS,
+        now: Callable[[], datetime] = utc_now,
     ) -> PipelineRuntime:
+        """The configured models and senders; the outbox sender records into `db`."""
         return cls(
             settings=settings,
             models=ModelFactory(settings),
-            senders=senders_from_settings(settings),
+            senders=senders_from_settings(settings, db),
             gate=gate,
             now=now,
             provider=settings.llm_provider,
@@ -70,11 +72,16 @@ class PipelineRuntime:
     def sender(self, channel: str) -> Sender:
         return self.senders[channel]
 
-    def graph(self) -> CompiledStateGraph[Any, Any, Any, Any]:
-        """The compiled pipeline, built once per runtime (compiled graphs are thread-safe)."""
-        with self._lock:
-            if self._graph is None:
-                from core.pipeline.graph import build_pipeline
 
-                self._graph = build_pipeline()
-            return self._graph
+def gated_runtime(db: Database, settings: Settings, *, owner: str | None = None) -> PipelineRuntime:
+    """A pipeline runtime whose model calls and sends pass the database-shared gate.
+
+    The job runner's workers use it, and so does the dashboard's preview: a preview's calls count
+    against the same rate limits, campaign cap and monthly budget as a run's.
+    """
+    paced = settings.llm_provider != "offline"  # the offline model has no provider to pace
+    gate = DatabaseGate(db, settings, owner=owner, wait_at_send=paced)
+    runtime = PipelineRuntime.from_settings(settings, db, gate=gate)
+    if paced:
+        runtime.models = PacedModels(settings, gate)
+    return runtime

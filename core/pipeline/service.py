@@ -18,6 +18,7 @@ from core.channels.outbox import OutboxSender
 from core.compliance.suppression import suppression_reason
 from core.db import Database
 from core.errors import NotFound, ValidationError
+from core.gate import NO_LIMITS, BudgetExceeded, CallGate
 from core.lifecycle import after_send, ended_values, send_not_reached_values, send_unknown_values
 from core.llm.records import ModelCallRecord
 from core.logs import bound, get_logger
@@ -34,23 +35,14 @@ from core.models import (
     Tenant,
 )
 from core.permissions import Actor, Permission
-from core.pipeline import nodes
+from core.pipeline.context import PipelineContext, event
 from core.pipeline.drafting import assign_variant, run_secrets, variant_names
-from core.pipeline.limits import NO_LIMITS, BudgetExceeded, CallGate
-from core.pipeline.nodes import PipelineContext
+from core.pipeline.graph import compiled_pipeline
+from core.pipeline.ledger import NOT_REACHED
+from core.pipeline.run_inputs import address_of, campaign_data, lead_data, load_run_inputs, tenant_data
 from core.pipeline.runtime import PipelineRuntime
 from core.pipeline.state import EnrolmentData, PipelineState
-from core.pipeline.store import (
-    NOT_REACHED,
-    Outcome,
-    address_of,
-    campaign_data,
-    is_transient_database_error,
-    lead_data,
-    load_run_inputs,
-    persist_outcome,
-    tenant_data,
-)
+from core.pipeline.store import Outcome, is_transient_database_error, persist_outcome
 
 __all__ = [
     "LEASE_LOST",
@@ -69,7 +61,7 @@ LEASE_LOST = "lease_lost"  # returned when the enrolment is no longer leased to 
 # Returned when the database failed under the run (a lost connection, a failover, a lock): the
 # lead is left leased and untouched, and is retried when its lease expires.
 RETRY_AFTER_LEASE = "retry_after_lease"
-RUN_OUTPUT_KEYS = ["outcome"]  # what process_campaign_lead reads of a run's final state
+RUN_OUTPUT_KEYS = ["status"]  # what process_campaign_lead reads of a run's final state
 log = get_logger(__name__)
 
 
@@ -114,19 +106,17 @@ def process_campaign_lead(
         trace_id=trace_id,
     ):
         try:
-            # Only the outcome is read back: asking for the whole state makes LangGraph copy
+            # Only the status is read back: asking for the whole state makes LangGraph copy
             # every channel out after every step.
             final = cast(
                 PipelineState,
-                runtime.graph().invoke(
+                compiled_pipeline().invoke(
                     {"trace_id": trace_id, "events": [], "llm_calls": []},
                     context=context,
                     output_keys=RUN_OUTPUT_KEYS,
                 ),
             )
         except Exception as exc:
-            # A delivery still held open for the outcome is rolled back first: nothing was sent.
-            context.release_held_write()
             if is_transient_database_error(exc):
                 # Not the lead's fault, and not a provider's: the database is likely still away,
                 # so nothing is written now. The lead is retried after its lease.
@@ -147,14 +137,12 @@ def process_campaign_lead(
                     trace_id=trace_id,
                     status=values.pop("status"),
                     values=values,
-                    events=[nodes.event(context, "finalize", reason, level="error")],
+                    events=[event(context, "finalize", reason, level="error")],
                     llm_calls=[],
                 ),
             )
             return LeadStatus.failed.value
-        finally:
-            context.release_held_write()  # a no-op once finalize has committed it
-    return final.get("outcome") or LEASE_LOST
+    return final.get("status") or LEASE_LOST
 
 
 # -- reconciliation ---------------------------------------------------------------------------
@@ -175,11 +163,11 @@ def reconcile_sending_message(db: Database, runtime: PipelineRuntime, message_id
         message = session.get(Message, message_id, with_for_update=not db.is_sqlite)
         if message is None or message.status != MessageStatus.sending.value:
             return message.status if message else MessageStatus.failed.value
-        sender = (
-            OutboxSender() if message.provider == OutboxSender.name else runtime.senders.get(message.channel)
-        )
+        # The outbox can always be asked, even when the channel has moved to another provider since.
+        outbox = message.provider == OutboxSender.name
+        sender = OutboxSender(db) if outbox else runtime.senders.get(message.channel)
         was_sent = (
-            sender.was_sent(message.idempotency_key, tenant_id=tenant_id, db=db)
+            sender.was_sent(message.idempotency_key, tenant_id=tenant_id)
             if sender is not None and sender.name == message.provider
             else None
         )
@@ -315,7 +303,7 @@ def preview(
     lead's own (the one it was or would be given) is used.
 
     Its model calls pass the runtime's gate like a run's (the dashboard gives it the shared one,
-    core.gate.gated_runtime): the rate limits, the campaign's cap and the tenant's monthly
+    core.pipeline.runtime.gated_runtime): the rate limits, the campaign's cap and the tenant's monthly
     budget. A budget that cannot hold the call refuses the preview with BudgetExceeded.
     """
     actor.require(Permission.edit_campaigns)
@@ -341,7 +329,7 @@ def preview(
     )
     start: PipelineState = {"trace_id": str(uuid.uuid4()), "preview": True, "events": [], "llm_calls": []}
     try:
-        final = cast(PipelineState, runtime.graph().invoke(start, context=context))
+        final = cast(PipelineState, compiled_pipeline().invoke(start, context=context))
     except BudgetExceeded as exc:  # the gate refused the model call: say why, nothing was spent
         raise BudgetExceeded(f"The preview was not run: the {exc}") from exc
     calls = final.get("llm_calls", [])
@@ -350,7 +338,7 @@ def preview(
             _record_calls(session, actor.tenant_id, campaign_id, calls)
     guard = final.get("guard") or {}
     return PreviewResult(
-        status=final.get("outcome") or "ready",
+        status=final.get("status") or "ready",
         reason=final.get("reason"),
         facts=final.get("facts", []),
         subject=final.get("draft_subject"),

@@ -92,7 +92,7 @@ class PipelineState(TypedDict, total=False):
     compose_attempts: int  # how many drafts were composed (at most 2: one regeneration)
     feedback: str | None  # the guard's problems, given to the next compose
     resume_approved: bool  # a reviewer approved this step's draft: go straight to send
-    outcome: str | None  # the status the enrolment ends in, once decided
+    status: str | None  # the status the enrolment ends in, once decided (campaign_leads.status)
     reason: str | None  # why, for people (status_reason / error)
     next_action_at: datetime | None  # when a deferred or pending enrolment is due again
     message_id: int | None  # the ledger row written by send

@@ -32,7 +32,7 @@ def get_runtime(_db: Database) -> PipelineRuntime:
     OpenAI client) loads here, on the first click, not when the page opens: it takes longer to
     import than the whole page takes to render.
     """
-    from core.gate import gated_runtime
+    from core.pipeline.runtime import gated_runtime
 
     return gated_runtime(_db, get_settings())
 

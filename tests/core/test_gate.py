@@ -23,9 +23,10 @@ from core.gate import (
     RATE_FLOOR,
     RATE_HOLD_SECONDS,
     RATE_INCREASE,
+    BudgetExceeded,
+    CallTooLarge,
     DatabaseGate,
     ModelCallReservation,
-    PacedChatModel,
     campaign_sends_key,
     channel_sends_key,
     model_requests_key,
@@ -34,8 +35,8 @@ from core.gate import (
     renew_budget_reservations,
     spend_month,
 )
+from core.llm.paced import PacedChatModel
 from core.models import BudgetReservation, Campaign, RateLimit, Tenant, TenantSpend
-from core.pipeline.limits import BudgetExceeded, CallTooLarge
 from tests.factories import insert_leads, make_actor, make_tenant
 
 T0 = 1_800_000_000.0

@@ -43,7 +43,7 @@ def seed_run(db: Database, *, leads: int = 3, tenant_id: int | None = None, proc
     owner = make_actor(db, tenant_id, Role.owner, f"owner-{tenant_id}-{name.split()[0].lower()}")
     campaign = create_campaign(db, owner, name=name, channel="sms", **fields)
     start_campaign(db, owner, campaign.id)
-    runtime = PipelineRuntime.from_settings(db.settings)
+    runtime = PipelineRuntime.from_settings(db.settings, db)
     claimed = claim_due_enrolments(db, worker_id="test-worker", limit=leads if process is None else process,
                               now=datetime.now(UTC), lease_seconds=60)
     outcomes = {cl: process_campaign_lead(db, runtime, cl, lease_owner="test-worker") for cl in claimed}

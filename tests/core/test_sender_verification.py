@@ -55,13 +55,13 @@ class RecordingSender:
         self.sent: list[OutgoingMessage] = []
         self.refuse = refuse
 
-    def send(self, message: OutgoingMessage, *, db: Database) -> SendReceipt:
+    def send(self, message: OutgoingMessage) -> SendReceipt:
         if self.refuse:
             raise NotSent(self.refuse, permanent=True)
         self.sent.append(message)
         return SendReceipt("id-1")
 
-    def was_sent(self, idempotency_key: str, *, tenant_id: int, db: Database) -> bool | None:
+    def was_sent(self, idempotency_key: str, *, tenant_id: int) -> bool | None:
         return None
 
 
@@ -224,7 +224,7 @@ def test_a_code_sent_to_the_address_verifies_that_address_only(db: Database, adm
 
 def test_in_development_the_code_lands_in_the_outbox(db: Database, admin: Actor) -> None:
     _sender(db, admin, "ada@mail.example")
-    send_address_code(db, admin, make_settings("sqlite://"), sender=OutboxSender(), now=NOW)
+    send_address_code(db, admin, make_settings("sqlite://"), sender=OutboxSender(db), now=NOW)
     with db.session(tenant_id=admin.tenant_id, read_only=True) as session:
         body = session.scalars(select(OutboxMessage.body)).one()
     code = next(word.strip(".:") for word in body.split() if word.strip(".:").isdigit())
@@ -325,7 +325,7 @@ def test_a_code_read_from_the_outbox_stops_counting_once_email_is_sent_for_real(
     db: Database, admin: Actor
 ) -> None:
     _sender(db, admin, "ceo@bank.example")
-    send_address_code(db, admin, make_settings("sqlite://"), sender=OutboxSender(), now=NOW)
+    send_address_code(db, admin, make_settings("sqlite://"), sender=OutboxSender(db), now=NOW)
     body = code_in_outbox(db, admin) or ""
     code = next(word.strip(".:") for word in body.split() if word.strip(".:").isdigit())
     assert confirm_address_code(db, admin, code, now=NOW).verified

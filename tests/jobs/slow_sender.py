@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 from core.channels.base import OutgoingMessage, SendReceipt
-from core.db import Database
 
 PROVIDER_NAME = "slowbox"
 
@@ -28,7 +27,7 @@ class SlowSender:
         self.sent: list[str] = []
         self._lock = threading.Lock()
 
-    def send(self, message: OutgoingMessage, *, db: Database) -> SendReceipt:
+    def send(self, message: OutgoingMessage) -> SendReceipt:
         time.sleep(self.delay_seconds)
         with self._lock:
             self.sent.append(message.idempotency_key)
@@ -41,7 +40,7 @@ class SlowSender:
                     os.close(fd)
         return SendReceipt(f"{PROVIDER_NAME}-{message.idempotency_key}")
 
-    def was_sent(self, idempotency_key: str, *, tenant_id: int, db: Database) -> bool | None:
+    def was_sent(self, idempotency_key: str, *, tenant_id: int) -> bool | None:
         return None
 
 

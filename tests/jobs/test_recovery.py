@@ -18,7 +18,7 @@ from tests.jobs.conftest import CampaignMaker, RunningCampaign
 
 
 def _recover(db: Database, settings: Settings, now: datetime, max_attempts: int = 5) -> RecoveryReport:
-    runtime = PipelineRuntime.from_settings(settings)
+    runtime = PipelineRuntime.from_settings(settings, db)
     return recover_expired_leases(
         db, now=now, max_attempts=max_attempts, lease_seconds=settings.lease_seconds,
         reconcile=lambda message_id: reconcile_sending_message(db, runtime, message_id))

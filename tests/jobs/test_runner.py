@@ -54,7 +54,7 @@ def _start(runners: list[Runner], db: Database, settings: Settings, **options: o
 
 
 def _slow_runtime(db: Database, settings: Settings, delay: float) -> PipelineRuntime:
-    runtime = PipelineRuntime.from_settings(settings, gate=DatabaseGate(db, settings))
+    runtime = PipelineRuntime.from_settings(settings, db, gate=DatabaseGate(db, settings))
     sender = SlowSender(delay)
     runtime.senders = {"sms": sender, "email": sender}
     return runtime
@@ -271,13 +271,13 @@ class RefusingAccountSender(SlowSender):
         self.fixed = False
         self.refused = 0
 
-    def send(self, message: OutgoingMessage, *, db: Database) -> SendReceipt:
+    def send(self, message: OutgoingMessage) -> SendReceipt:
         if not self.fixed:
             with self._lock:
                 self.refused += 1
             raise ProviderAccountRefused("Twilio refused the account (error 20003): check the token",
                                          provider="twilio")
-        return super().send(message, db=db)
+        return super().send(message)
 
 
 def test_a_refused_account_pauses_the_run_and_burns_no_lead(
@@ -285,7 +285,9 @@ def test_a_refused_account_pauses_the_run_and_burns_no_lead(
     runners: list[Runner],
 ) -> None:
     campaign = running_campaign(40)
-    runtime = PipelineRuntime.from_settings(runner_settings, gate=DatabaseGate(runner_db, runner_settings))
+    runtime = PipelineRuntime.from_settings(
+        runner_settings, runner_db, gate=DatabaseGate(runner_db, runner_settings)
+    )
     sender = RefusingAccountSender()
     runtime.senders = {"sms": sender, "email": sender}
     runner = _start(runners, runner_db, runner_settings, concurrency=8, runtime=runtime)
@@ -335,7 +337,7 @@ def test_a_lost_database_connection_retries_the_lead_after_its_lease(
 ) -> None:
     campaign = running_campaign(2)
     gate = LosingDatabaseGate(DatabaseGate(runner_db, runner_settings))
-    runtime = PipelineRuntime.from_settings(runner_settings, gate=gate)  # type: ignore[arg-type]
+    runtime = PipelineRuntime.from_settings(runner_settings, runner_db, gate=gate)  # type: ignore[arg-type]
     runner = _start(runners, runner_db, runner_settings, concurrency=2, runtime=runtime)
     wait_for(lambda: _campaign_status(runner_db, campaign.campaign_id) == "completed", timeout=20)
     assert gate.dropped.is_set()

@@ -21,12 +21,12 @@ def test_send_records_once_per_key_and_answers_was_sent(db: Database) -> None:
         body="Hi Ada. Reply STOP to opt out",
         idempotency_key="cl1-s0",
     )
-    outbox = OutboxSender()
-    assert outbox.was_sent("cl1-s0", tenant_id=tenant_id, db=db) is False
-    first = outbox.send(message, db=db)
-    again = outbox.send(message, db=db)
+    outbox = OutboxSender(db)
+    assert outbox.was_sent("cl1-s0", tenant_id=tenant_id) is False
+    first = outbox.send(message)
+    again = outbox.send(message)
     assert first == again and first.provider_message_id.startswith("outbox-")
-    assert outbox.was_sent("cl1-s0", tenant_id=tenant_id, db=db) is True
+    assert outbox.was_sent("cl1-s0", tenant_id=tenant_id) is True
     with db.session(tenant_id=tenant_id, read_only=True) as session:
         assert session.scalar(select(func.count(OutboxMessage.id))) == 1
         assert session.scalar(select(OutboxMessage.body)) == "Hi Ada. Reply STOP to opt out"

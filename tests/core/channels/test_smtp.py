@@ -119,7 +119,7 @@ def test_message_headers_and_unsubscribe_line_arrive(
     smtp_server: tuple[Controller, Inbox], db: Database
 ) -> None:
     controller, inbox = smtp_server
-    receipt = SmtpSender(smtp_settings(controller)).send(outgoing(), db=db)
+    receipt = SmtpSender(smtp_settings(controller)).send(outgoing())
     email = _received(inbox)
     assert inbox.envelopes[0].mail_from == "sales@acme.example"
     assert inbox.envelopes[0].rcpt_tos == ["ada@analytical.example"]
@@ -138,7 +138,7 @@ def test_without_an_https_url_only_mailto_and_no_one_click(
     smtp_server: tuple[Controller, Inbox], db: Database
 ) -> None:
     controller, inbox = smtp_server
-    SmtpSender(smtp_settings(controller, email_unsubscribe_url=None)).send(outgoing(), db=db)
+    SmtpSender(smtp_settings(controller, email_unsubscribe_url=None)).send(outgoing())
     email = _received(inbox)
     assert str(email["List-Unsubscribe"]).strip() == "<mailto:sales@acme.example?subject=unsubscribe>"
     assert email["List-Unsubscribe-Post"] is None
@@ -169,7 +169,7 @@ def test_refusals_are_not_sent(
 ) -> None:
     controller, inbox = smtp_server
     with pytest.raises(NotSent) as refusal:
-        SmtpSender(smtp_settings(controller, **overrides)).send(outgoing(to), db=db)
+        SmtpSender(smtp_settings(controller, **overrides)).send(outgoing(to))
     assert refusal.value.permanent is permanent and reason in refusal.value.reason
     assert inbox.envelopes == []
 
@@ -179,7 +179,7 @@ def test_unreachable_server_is_not_sent(db: Database) -> None:
         "sqlite://", smtp_host="127.0.0.1", smtp_port=1, smtp_from="a@b.example", smtp_starttls=False
     )
     with pytest.raises(NotSent, match="cannot connect"):
-        SmtpSender(settings).send(outgoing(), db=db)
+        SmtpSender(settings).send(outgoing())
 
 
 def test_unsubscribe_tokens_are_signed_with_the_deployments_secret() -> None:
@@ -256,7 +256,7 @@ def test_starttls_then_login_then_the_message(
 ) -> None:
     controller, inbox, cert_path = tls_smtp_server
     settings = smtp_settings(controller, smtp_starttls=True, smtp_ca_file=str(cert_path))
-    SmtpSender(settings).send(outgoing(), db=db)
+    SmtpSender(settings).send(outgoing())
     email = _received(inbox)
     assert email["Subject"] == "A quick idea for Analytical Engines"
     assert "To stop receiving these emails" in email.get_content()
@@ -267,7 +267,7 @@ def test_a_certificate_the_system_does_not_trust_is_refused(
 ) -> None:
     controller, inbox, _ = tls_smtp_server
     with pytest.raises(NotSent, match="refused the session") as refusal:
-        SmtpSender(smtp_settings(controller, smtp_starttls=True)).send(outgoing(), db=db)
+        SmtpSender(smtp_settings(controller, smtp_starttls=True)).send(outgoing())
     assert "CERTIFICATE_VERIFY_FAILED" in refusal.value.reason and not refusal.value.permanent
     assert inbox.envelopes == []
 
@@ -334,7 +334,7 @@ def test_the_account_login_never_reaches_the_reason(
     if sender:
         message = OutgoingMessage(**{**message.__dict__, "from_address": sender})
     with pytest.raises((NotSent, ProviderAccountRefused)) as refusal:
-        SmtpSender(settings).send(message, db=db)
+        SmtpSender(settings).send(message)
     assert RELAY_LOGIN in str(refusal.value.__cause__)  # the server did echo it
     assert reason in refusal.value.reason
     assert RELAY_LOGIN not in refusal.value.reason and "relay-7731" not in str(refusal.value)

@@ -154,7 +154,7 @@ def sms(to: str) -> OutgoingMessage:
 
 
 def test_send_posts_the_message_with_callback_and_auth(twilio_server: FakeTwilio, db: Database) -> None:
-    receipt = TwilioSender(twilio_settings(twilio_server)).send(sms("+14155550101"), db=db)
+    receipt = TwilioSender(twilio_settings(twilio_server)).send(sms("+14155550101"))
     assert receipt.provider_message_id == "SM" + "a" * 32
     request = twilio_server.requests[0]
     assert request["path"] == f"/2010-04-01/Accounts/{SID}/Messages.json"
@@ -175,14 +175,14 @@ def test_error_answers_are_not_sent(
     twilio_server: FakeTwilio, db: Database, to: str, opted_out: bool, permanent: bool
 ) -> None:
     with pytest.raises(NotSent) as refusal:
-        TwilioSender(twilio_settings(twilio_server)).send(sms(to), db=db)
+        TwilioSender(twilio_settings(twilio_server)).send(sms(to))
     assert refusal.value.opted_out is opted_out and refusal.value.permanent is permanent
 
 
 def test_a_server_error_is_not_a_refusal(twilio_server: FakeTwilio, db: Database) -> None:
     # A 5xx may or may not have queued the message: the caller records it as unknown.
     with pytest.raises(ProviderCallFailed) as error:
-        TwilioSender(twilio_settings(twilio_server)).send(sms(BROKEN), db=db)
+        TwilioSender(twilio_settings(twilio_server)).send(sms(BROKEN))
     assert error.value.status == 500 and len(twilio_server.requests) == 1
     assert isinstance(error.value.__cause__, TwilioRestException)  # kept for the server's log
 
@@ -195,7 +195,7 @@ def test_the_account_sid_never_reaches_the_error_a_user_sees(
     # On a terminal the SDK's own message prints the request URI, which holds the account SID.
     monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal, raising=False)
     with pytest.raises((NotSent, ProviderCallFailed)) as error:
-        TwilioSender(twilio_settings(twilio_server)).send(sms(to), db=db)
+        TwilioSender(twilio_settings(twilio_server)).send(sms(to))
     cause = error.value.__cause__
     assert cause is not None and SID in f"{cause} {getattr(cause, 'uri', '')}"  # the raw one has it
     shown = f"{error.value} {getattr(error.value, 'reason', '')}"
@@ -214,7 +214,7 @@ def test_a_dropped_connection_does_not_show_the_url(db: Database) -> None:
         twilio_base_url="http://127.0.0.1:9",
     )
     with pytest.raises((NotSent, ProviderCallFailed)) as error:
-        TwilioSender(settings).send(sms("+14155550101"), db=db)
+        TwilioSender(settings).send(sms("+14155550101"))
     assert SID in str(error.value.__cause__)
     assert SID not in str(error.value) and "Twilio" in str(error.value)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from core.llm import prompts
 from core.llm.offline import OfflineChatModel
 from core.llm.tokens import estimate_prompt_tokens, estimate_text_tokens
-from core.pipeline import prompts
 
 LEAD = {"first_name": "Ada", "last_name": "Lovelace", "company": "Analytical Engines", "title": "CTO"}
 FACTS = [
@@ -82,9 +82,9 @@ def test_the_output_limit_is_honoured(limit: int) -> None:
 
 def test_the_pipeline_call_passes_its_output_limit_to_the_offline_model() -> None:
     from core.config import DATA_DIR
+    from core.gate import NO_LIMITS
     from core.llm.calls import call_model
     from core.llm.prices import load_price_table, price_for
-    from core.pipeline.limits import NO_LIMITS
 
     reply = call_model(
         OfflineChatModel(),

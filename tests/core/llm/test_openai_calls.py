@@ -11,10 +11,10 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 import core.llm.calls
 from core.config import DATA_DIR, ConfigError, Settings
+from core.gate import NO_LIMITS, BudgetExceeded
 from core.llm.calls import ModelCallFailed, call_model
 from core.llm.factory import ModelFactory
 from core.llm.prices import cost_microusd, load_price_table, price_for
-from core.pipeline.limits import NO_LIMITS, BudgetExceeded
 from tests.conftest import make_settings
 from tests.support.fake_openai import FakeOpenAI
 
@@ -225,7 +225,8 @@ def test_a_verbose_model_cannot_spend_past_the_reserved_output(server: FakeOpenA
 def test_the_limit_goes_through_the_gates_paced_model_and_to_o_series_models(
     server: FakeOpenAI, db: Any
 ) -> None:
-    from core.gate import DatabaseGate, PacedModels
+    from core.gate import DatabaseGate
+    from core.llm.paced import PacedModels
 
     settings = openai_settings(server)
     models = PacedModels(settings, DatabaseGate(db, settings))

@@ -153,8 +153,8 @@ def seed(db: Database) -> Seed:
 
 
 @pytest.fixture
-def runtime(settings: Settings) -> PipelineRuntime:
-    return PipelineRuntime.from_settings(settings, now=lambda: NOW)
+def runtime(settings: Settings, db: Database) -> PipelineRuntime:
+    return PipelineRuntime.from_settings(settings, db, now=lambda: NOW)
 
 
 class ScriptedModel(BaseChatModel):
@@ -187,6 +187,7 @@ class ScriptedModel(BaseChatModel):
 
 
 def scripted_runtime(
+    db: Database,
     settings: Settings,
     *replies: str,
     senders: dict[str, Any] | None = None,
@@ -197,7 +198,7 @@ def scripted_runtime(
     runtime = PipelineRuntime(
         settings=settings,
         models=model,
-        senders=senders or senders_from_settings(settings),
+        senders=senders or senders_from_settings(settings, db),
         now=lambda: NOW,
         provider=provider,
     )

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from core.config import Settings
-from core.gate import DatabaseGate, gated_runtime, model_requests_key, spend_month
+from core.gate import NO_LIMITS, BudgetExceeded, DatabaseGate, model_requests_key, spend_month
 from core.models import BudgetReservation, Campaign, LLMCall, RateLimit, Role, Tenant, TenantSpend
-from core.pipeline.limits import NO_LIMITS, BudgetExceeded
+from core.pipeline.runtime import gated_runtime
 from core.pipeline.service import PipelineRuntime, preview, process_campaign_lead
 from tests.conftest import make_settings
 from tests.core.pipeline.conftest import NOW, WORKER, Seed
@@ -59,7 +59,7 @@ def test_a_lead_whose_call_alone_exceeds_the_whole_cap_fails_alone_and_the_campa
     estimates = []
     for lead_id in (normal, big):
         probe.estimates.clear()
-        runtime = PipelineRuntime.from_settings(settings, gate=probe, now=lambda: NOW)
+        runtime = PipelineRuntime.from_settings(settings, seed.db, gate=probe, now=lambda: NOW)
         preview(seed.db, runtime, actor, seed.campaign_id, lead_id)
         estimates.append(probe.estimates[0])  # the first draft's (a regeneration adds feedback)
     normal_cost, big_cost = estimates

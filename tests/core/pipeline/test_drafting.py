@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.config import Settings
-from core.pipeline import prompts
+from core.llm import prompts
 from core.pipeline.drafting import LEAD_PROMPT_CHARS, compose_request
 from core.pipeline.state import CampaignData
 from tests.core.pipeline.conftest import Seed, scripted_runtime
@@ -66,7 +66,7 @@ def test_every_lead_field_is_clipped_to_its_budget_in_the_request() -> None:
 def test_a_lead_with_a_ten_megabyte_note_gets_a_bounded_prompt_and_its_message(
     seed: Seed, settings: Settings
 ) -> None:
-    runtime, model = scripted_runtime(settings, GOOD_SMS)
+    runtime, model = scripted_runtime(seed.db, settings, GOOD_SMS)
     cl = seed.enrol(seed.lead(notes=NOTE))
     assert run(seed, runtime, cl) == "sent"
     [compose] = model.prompts

@@ -32,7 +32,7 @@ DISGUISED = [
 def test_a_disguised_draft_is_regenerated_once_then_the_lead_fails_and_nothing_is_sent(
     seed: Seed, settings: Settings, draft: str
 ) -> None:
-    runtime, model = scripted_runtime(settings, draft)
+    runtime, model = scripted_runtime(seed.db, settings, draft)
     cl = seed.enrol()
     assert process_campaign_lead(seed.db, runtime, cl, lease_owner=WORKER) == "failed"
     assert len(model.prompts) == 2  # the first draft, one regeneration, then it stops
@@ -45,7 +45,7 @@ def test_a_disguised_draft_is_regenerated_once_then_the_lead_fails_and_nothing_i
 
 
 def test_the_regenerated_draft_is_sent_when_it_passes(seed: Seed, settings: Settings) -> None:
-    runtime, model = scripted_runtime(settings, DISGUISED[0], GOOD_SMS)
+    runtime, model = scripted_runtime(seed.db, settings, DISGUISED[0], GOOD_SMS)
     cl = seed.enrol()
     assert process_campaign_lead(seed.db, runtime, cl, lease_owner=WORKER) == "sent"
     assert "a user name before its host" in str(model.prompts[1][-1].content)
@@ -54,7 +54,7 @@ def test_the_regenerated_draft_is_sent_when_it_passes(seed: Seed, settings: Sett
 
 def test_a_disguised_draft_waiting_for_review_never_gets_there(seed: Seed, settings: Settings) -> None:
     seed.campaign(approval_required=True)
-    runtime, model = scripted_runtime(settings, DISGUISED[2])
+    runtime, model = scripted_runtime(seed.db, settings, DISGUISED[2])
     cl = seed.enrol()
     assert process_campaign_lead(seed.db, runtime, cl, lease_owner=WORKER) == "failed"
     assert len(model.prompts) == 2 and seed.messages() == []

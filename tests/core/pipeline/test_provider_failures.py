@@ -30,7 +30,7 @@ from core.channels.base import NotSent, OutgoingMessage, SendReceipt
 from core.config import Settings
 from core.db import Database
 from core.models import AuditLog, Campaign, LLMCall, OutboxMessage, Role
-from core.pipeline.graph import PipelineNodes, build_pipeline
+from core.pipeline.graph import PipelineNodes, build_pipeline, compiled_pipeline
 from core.pipeline.service import PipelineRuntime, preview, process_campaign_lead
 from jobs.recovery import recover_expired_leases
 from tests.conftest import make_settings
@@ -87,12 +87,12 @@ def server() -> Iterator[FakeOpenAI]:
         yield fake
 
 
-def openai_runtime(settings: Settings, server: FakeOpenAI) -> PipelineRuntime:
+def openai_runtime(db: Database, settings: Settings, server: FakeOpenAI) -> PipelineRuntime:
     values = settings.model_dump()
     values.update(
         llm_provider="openai", openai_api_key="sk-test", openai_base_url=server.base_url, llm_max_retries=2
     )
-    return PipelineRuntime.from_settings(make_settings(**values), now=lambda: NOW)
+    return PipelineRuntime.from_settings(make_settings(**values), db, now=lambda: NOW)
 
 
 @pytest.mark.parametrize(
@@ -106,7 +106,7 @@ def openai_runtime(settings: Settings, server: FakeOpenAI) -> PipelineRuntime:
 def test_an_openai_account_refusal_pauses_the_campaign_and_leaves_the_lead_pending(
     seed: Seed, settings: Settings, server: FakeOpenAI, failure: Any, said: str
 ) -> None:
-    runtime = openai_runtime(settings, server)
+    runtime = openai_runtime(seed.db, settings, server)
     server.failing = failure
     leads = [seed.enrol(seed.lead(phone=f"+1212555010{i}", email=f"a{i}@x.example")) for i in range(2)]
     for cl in leads:
@@ -139,7 +139,7 @@ def test_a_preview_with_a_refused_key_says_why_and_pauses_nothing(
 ) -> None:
     server.failing = "401"
     actor = make_actor(seed.db, seed.tenant_id, Role.manager)
-    result = preview(seed.db, openai_runtime(settings, server), actor, seed.campaign_id, seed.lead())
+    result = preview(seed.db, openai_runtime(seed.db, settings, server), actor, seed.campaign_id, seed.lead())
     assert result.status == "failed" and result.body is None
     assert (result.reason or "").startswith("OpenAI refused the API key (401 invalid_api_key)")
     assert campaign_row(seed).status == "running"
@@ -148,7 +148,7 @@ def test_a_preview_with_a_refused_key_says_why_and_pauses_nothing(
 def test_a_rate_limit_or_a_server_error_is_not_an_account_problem(
     seed: Seed, settings: Settings, server: FakeOpenAI
 ) -> None:
-    runtime = openai_runtime(settings, server)
+    runtime = openai_runtime(seed.db, settings, server)
     server.failing = "500"
     cl = seed.enrol()
     assert run(seed, runtime, cl) == "deferred"
@@ -222,7 +222,7 @@ def test_a_twilio_401_pauses_the_campaign_and_the_ledger_says_not_delivered(
         twilio_from_number="+14155550199",
         twilio_base_url=f"http://127.0.0.1:{twilio.server_address[1]}",
     )
-    runtime = PipelineRuntime.from_settings(make_settings(**values), now=lambda: NOW)
+    runtime = PipelineRuntime.from_settings(make_settings(**values), seed.db, now=lambda: NOW)
     cl = seed.enrol()
     assert run(seed, runtime, cl) == "pending"
     assert_left_pending(seed, cl, attempts=0)
@@ -292,7 +292,7 @@ def test_an_smtp_535_pauses_the_campaign(seed: Seed, settings: Settings) -> None
             smtp_starttls=False,
             smtp_timeout_seconds=5,
         )
-        runtime = PipelineRuntime.from_settings(make_settings(**values), now=lambda: NOW)
+        runtime = PipelineRuntime.from_settings(make_settings(**values), seed.db, now=lambda: NOW)
         seed.campaign(channel="email")
         cl = seed.enrol()
         assert run(seed, runtime, cl) == "pending"
@@ -314,20 +314,21 @@ class ScriptedSender:
         self.refusal: NotSent | None = None
         self.sent: list[OutgoingMessage] = []
 
-    def send(self, message: OutgoingMessage, *, db: Database) -> SendReceipt:
+    def send(self, message: OutgoingMessage) -> SendReceipt:
         if self.refusal is not None:
             raise self.refusal
         self.sent.append(message)
         return SendReceipt(f"SM{len(self.sent)}")
 
-    def was_sent(self, idempotency_key: str, *, tenant_id: int, db: Database) -> bool | None:
+    def was_sent(self, idempotency_key: str, *, tenant_id: int) -> bool | None:
         return None
 
 
 def test_consecutive_provider_failures_across_workers_pause_the_campaign(
     seed: Seed, settings: Settings
 ) -> None:
-    runtime, _ = scripted_runtime(settings.model_copy(update={"provider_failure_threshold": 3}), GOOD_SMS)
+    settings = settings.model_copy(update={"provider_failure_threshold": 3})
+    runtime, _ = scripted_runtime(seed.db, settings, GOOD_SMS)
     sender = ScriptedSender()
     runtime.senders = {"sms": sender}
     leads = [seed.enrol(seed.lead(phone=f"+1212555020{i}", email=f"b{i}@x.example")) for i in range(6)]
@@ -357,7 +358,8 @@ def test_consecutive_provider_failures_across_workers_pause_the_campaign(
 
 
 def test_model_failures_count_too_and_the_threshold_can_be_turned_off(seed: Seed, settings: Settings) -> None:
-    runtime, model = scripted_runtime(settings.model_copy(update={"provider_failure_threshold": 2}), GOOD_SMS)
+    settings = settings.model_copy(update={"provider_failure_threshold": 2})
+    runtime, model = scripted_runtime(seed.db, settings, GOOD_SMS)
     model.fail_with = RuntimeError("model exploded")
     first, second = seed.enrol(), seed.enrol(seed.lead(phone="+12125550199", email="c@x.example"))
     assert run(seed, runtime, first) == "failed"
@@ -376,7 +378,8 @@ def test_model_failures_count_too_and_the_threshold_can_be_turned_off(seed: Seed
 
 
 def test_a_recipient_refusal_is_not_a_provider_failure(seed: Seed, settings: Settings) -> None:
-    runtime, _ = scripted_runtime(settings.model_copy(update={"provider_failure_threshold": 1}), GOOD_SMS)
+    settings = settings.model_copy(update={"provider_failure_threshold": 1})
+    runtime, _ = scripted_runtime(seed.db, settings, GOOD_SMS)
     sender = ScriptedSender()
     sender.refusal = NotSent("the recipient has opted out (Twilio 21610)", permanent=True, opted_out=True)
     runtime.senders = {"sms": sender}
@@ -411,19 +414,21 @@ TRANSIENT = {
 }
 
 
-def _raising_graph(runtime: PipelineRuntime, node: str, error: Exception) -> None:
+def _raising_graph(monkeypatch: pytest.MonkeyPatch, node: str, error: Exception) -> None:
     def broken(state: Any, runtime: Any) -> dict[str, Any]:
         raise error
 
-    runtime._graph = build_pipeline(PipelineNodes(**{node: broken}))
+    graph = build_pipeline(PipelineNodes(**{node: broken}))
+    monkeypatch.setattr("core.pipeline.service.compiled_pipeline", lambda: graph)
 
 
 @pytest.mark.parametrize("kind", list(TRANSIENT))
 def test_a_transient_database_error_leaves_the_lead_to_be_retried_after_its_lease(
-    seed: Seed, settings: Settings, kind: str
+    seed: Seed, settings: Settings, kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runtime, _ = scripted_runtime(settings.model_copy(update={"provider_failure_threshold": 1}), GOOD_SMS)
-    _raising_graph(runtime, "compose", TRANSIENT[kind]())
+    settings = settings.model_copy(update={"provider_failure_threshold": 1})
+    runtime, _ = scripted_runtime(seed.db, settings, GOOD_SMS)
+    _raising_graph(monkeypatch, "compose", TRANSIENT[kind]())
     cl = seed.enrol()
     assert run(seed, runtime, cl) != "failed"
     row = seed.enrolment(cl)
@@ -439,7 +444,7 @@ def test_a_transient_database_error_leaves_the_lead_to_be_retried_after_its_leas
         lease_seconds=120,
     )
     assert report.returned_to_pending == 1 and seed.enrolment(cl).status == "pending"
-    runtime._graph = None  # the database is back
+    monkeypatch.setattr("core.pipeline.service.compiled_pipeline", compiled_pipeline)  # the database is back
     seed.claim(cl)
     assert run(seed, runtime, cl) == "sent"
 
@@ -447,7 +452,7 @@ def test_a_transient_database_error_leaves_the_lead_to_be_retried_after_its_leas
 def test_a_transient_error_at_send_after_the_ledger_row_never_sends_twice(
     seed: Seed, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runtime, _ = scripted_runtime(settings, GOOD_SMS)
+    runtime, _ = scripted_runtime(seed.db, settings, GOOD_SMS)
     sender = ScriptedSender()
     runtime.senders = {"sms": sender}
 
@@ -455,7 +460,7 @@ def test_a_transient_error_at_send_after_the_ledger_row_never_sends_twice(
         raise _connection_lost()
 
     # The provider accepted the message, then the database went away before the outcome was written.
-    monkeypatch.setattr("core.pipeline.nodes.persist_outcome", lost)
+    monkeypatch.setattr("core.pipeline.finalize.persist_outcome", lost)
     cl = seed.enrol()
     assert run(seed, runtime, cl) != "failed"
     assert len(sender.sent) == 1
@@ -463,17 +468,19 @@ def test_a_transient_error_at_send_after_the_ledger_row_never_sends_twice(
     assert seed.enrolment(cl).status == "in_progress"
 
 
-def test_a_bug_is_still_an_internal_error(seed: Seed, settings: Settings) -> None:
-    runtime, _ = scripted_runtime(settings, GOOD_SMS)
+def test_a_bug_is_still_an_internal_error(
+    seed: Seed, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime, _ = scripted_runtime(seed.db, settings, GOOD_SMS)
     error = OperationalError("SELECT nope", {}, sqlite3.OperationalError("no such table: nope"))
-    _raising_graph(runtime, "compose", error)
+    _raising_graph(monkeypatch, "compose", error)
     cl = seed.enrol()
     assert run(seed, runtime, cl) == "failed"
     assert (seed.enrolment(cl).error or "").startswith("internal error")
 
 
 def test_a_failed_send_retried_by_a_person_reuses_its_ledger_row(seed: Seed, settings: Settings) -> None:
-    runtime, _ = scripted_runtime(settings, GOOD_SMS)
+    runtime, _ = scripted_runtime(seed.db, settings, GOOD_SMS)
     sender = ScriptedSender()
     sender.refusal = NotSent("Twilio refused the message (21614): not a mobile number", permanent=True)
     runtime.senders = {"sms": sender}

@@ -6,7 +6,6 @@ import pytest
 from sqlalchemy import select
 
 from core.channels.base import NotSent, OutgoingMessage, SendReceipt
-from core.db import Database
 from core.lifecycle import pause_campaign_in
 from core.models import AuditLog, Campaign
 from core.pipeline.service import PipelineRuntime, process_campaign_lead
@@ -23,10 +22,10 @@ class LeakingSender:
     def __init__(self, error: Exception) -> None:
         self.error = error
 
-    def send(self, message: OutgoingMessage, *, db: Database) -> SendReceipt:
+    def send(self, message: OutgoingMessage) -> SendReceipt:
         raise self.error
 
-    def was_sent(self, idempotency_key: str, *, tenant_id: int, db: Database) -> bool | None:
+    def was_sent(self, idempotency_key: str, *, tenant_id: int) -> bool | None:
         return None
 
 

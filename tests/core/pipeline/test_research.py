@@ -465,7 +465,7 @@ def test_the_pipeline_uses_the_company_page_when_the_campaign_enables_it(
     seed.campaign(research_web=True)
     values = settings.model_dump()
     values.update(research_fetch_allow_private=True)
-    runtime = PipelineRuntime.from_settings(make_settings(**values), now=lambda: NOW)
+    runtime = PipelineRuntime.from_settings(make_settings(**values), seed.db, now=lambda: NOW)
     cl = seed.enrol(seed.lead(website=site + "/"))
     assert process_campaign_lead(seed.db, runtime, cl, lease_owner=WORKER) == "sent"
     assert site + "/" in {f["source"] for f in seed.enrolment(cl).research}

@@ -185,8 +185,8 @@ def test_two_workers_sending_to_one_lead_at_once_keep_the_cap(
         both_at_the_ledger.wait()
         lock_lead(session, lead_id, dialect=dialect)
 
-    monkeypatch.setattr("core.pipeline.store.lock_lead", meet_then_lock)
-    runtime = PipelineRuntime.from_settings(settings, now=lambda: NOW)
+    monkeypatch.setattr("core.pipeline.ledger.lock_lead", meet_then_lock)
+    runtime = PipelineRuntime.from_settings(settings, seed.db, now=lambda: NOW)
     sender = ScriptedSender()
     if provider == "twilio":
         runtime.senders = {"sms": sender}
@@ -230,7 +230,7 @@ def test_public_holidays_defer_like_quiet_hours(
     expected: str,
 ) -> None:
     seed.tenant(skip_public_holidays=True, holiday_country=holiday_country)
-    runtime = PipelineRuntime.from_settings(settings, now=lambda: GERMAN_UNITY_DAY)
+    runtime = PipelineRuntime.from_settings(settings, seed.db, now=lambda: GERMAN_UNITY_DAY)
     phone = "+493012345678" if lead_country == "DE" else "+12125550101"
     cl = seed.enrol(seed.lead(country=lead_country, time_zone=time_zone, phone=phone))
     assert run(seed, runtime, cl) == expected
@@ -240,7 +240,7 @@ def test_a_holiday_deferral_says_which_holiday_and_when_in_the_tenants_clock(
     seed: Seed, settings: Settings
 ) -> None:
     seed.tenant(skip_public_holidays=True, time_zone="Europe/Berlin")
-    runtime = PipelineRuntime.from_settings(settings, now=lambda: GERMAN_UNITY_DAY)
+    runtime = PipelineRuntime.from_settings(settings, seed.db, now=lambda: GERMAN_UNITY_DAY)
     cl = seed.enrol(seed.lead(country="DE", time_zone="Europe/Berlin", phone="+493012345678"))
     assert run(seed, runtime, cl) == "deferred"
     row = seed.enrolment(cl)
@@ -252,6 +252,6 @@ def test_a_holiday_deferral_says_which_holiday_and_when_in_the_tenants_clock(
 
 
 def test_holidays_are_ignored_unless_the_tenant_chose_to_skip_them(seed: Seed, settings: Settings) -> None:
-    runtime = PipelineRuntime.from_settings(settings, now=lambda: GERMAN_UNITY_DAY)
+    runtime = PipelineRuntime.from_settings(settings, seed.db, now=lambda: GERMAN_UNITY_DAY)
     cl = seed.enrol(seed.lead(country="DE", time_zone="Europe/Berlin", phone="+493012345678"))
     assert run(seed, runtime, cl) == "sent"

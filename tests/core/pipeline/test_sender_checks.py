@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import delete, func, select
 
 from core.channels.base import OutgoingMessage, SendReceipt
-from core.db import Database
 from core.models import Campaign, LLMCall, SenderVerification
 from core.pipeline.service import PipelineRuntime, process_campaign_lead
 from tests.core.pipeline.conftest import NOW, WORKER, Seed
@@ -48,11 +47,11 @@ class RealEmailProvider:
     def __init__(self) -> None:
         self.sent: list[OutgoingMessage] = []
 
-    def send(self, message: OutgoingMessage, *, db: Database) -> SendReceipt:
+    def send(self, message: OutgoingMessage) -> SendReceipt:
         self.sent.append(message)
         return SendReceipt("smtp-1")
 
-    def was_sent(self, idempotency_key: str, *, tenant_id: int, db: Database) -> bool | None:
+    def was_sent(self, idempotency_key: str, *, tenant_id: int) -> bool | None:
         return None
 
 

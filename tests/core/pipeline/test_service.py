@@ -12,6 +12,7 @@ from core.channels.base import NotSent, OutgoingMessage, SendReceipt
 from core.channels.outbox import OutboxSender
 from core.config import Settings
 from core.db import Database
+from core.gate import BudgetExceeded
 from core.models import (
     CampaignLead,
     Lead,
@@ -22,7 +23,6 @@ from core.models import (
     OutboxMessage,
     Suppression,
 )
-from core.pipeline.limits import BudgetExceeded
 from core.pipeline.service import (
     LEASE_LOST,
     PipelineRuntime,
@@ -112,7 +112,7 @@ def test_a_name_outside_gsm7_still_gets_a_message_within_the_segment_limit(
 
 
 def test_costs_and_tokens_are_summed_with_the_campaign_model_price(seed: Seed, settings: Settings) -> None:
-    runtime, _ = scripted_runtime(settings, GOOD_SMS)
+    runtime, _ = scripted_runtime(seed.db, settings, GOOD_SMS)
     cl = seed.enrol()
     assert run(seed, runtime, cl) == "sent"
     row = seed.enrolment(cl)
@@ -125,7 +125,9 @@ def test_follow_up_is_scheduled_composed_with_the_earlier_message_and_sent(
     seed: Seed, settings: Settings
 ) -> None:
     seed.campaign(steps=[{"delay_hours": 0}, {"delay_hours": 72, "prompt": "Mention the case study."}])
-    runtime, model = scripted_runtime(settings, GOOD_SMS, "Hi Ada, following up on my note about meetings.")
+    runtime, model = scripted_runtime(
+        seed.db, settings, GOOD_SMS, "Hi Ada, following up on my note about meetings."
+    )
     cl = seed.enrol()
     assert run(seed, runtime, cl) == "pending"
     row = seed.enrolment(cl)
@@ -214,7 +216,7 @@ class RefusingGate:
 
 
 def test_budget_cap_puts_the_lead_back_to_pending_with_nothing_spent(seed: Seed, settings: Settings) -> None:
-    runtime, model = scripted_runtime(settings, GOOD_SMS, gate=RefusingGate())
+    runtime, model = scripted_runtime(seed.db, settings, GOOD_SMS, gate=RefusingGate())
     cl = seed.enrol(attempts=1)
     assert run(seed, runtime, cl) == "pending"
     row = seed.enrolment(cl)
@@ -258,13 +260,13 @@ def test_a_lost_lease_sends_nothing_and_overwrites_nothing(seed: Seed, runtime: 
     row = seed.enrolment(cl)
     assert (row.status, row.lease_owner) == ("in_progress", "worker-2")
     assert seed.messages() == []
-    assert count(seed.db, seed.tenant_id, OutboxMessage.id) == 0  # the delivery was rolled back with it
+    assert count(seed.db, seed.tenant_id, OutboxMessage.id) == 0  # the outbox was never called
     assert "not sent" in seed.events(cl)[-2].message
 
 
 def test_guard_failure_is_regenerated_once_with_feedback(seed: Seed, settings: Settings) -> None:
     runtime, model = scripted_runtime(
-        settings, "Hi Ada, see https://evil.example/x Reply STOP to opt out", GOOD_SMS
+        seed.db, settings, "Hi Ada, see https://evil.example/x Reply STOP to opt out", GOOD_SMS
     )
     cl = seed.enrol()
     assert run(seed, runtime, cl) == "sent"
@@ -274,7 +276,9 @@ def test_guard_failure_is_regenerated_once_with_feedback(seed: Seed, settings: S
 
 
 def test_guard_failing_twice_fails_the_lead_and_sends_nothing(seed: Seed, settings: Settings) -> None:
-    runtime, model = scripted_runtime(settings, "Call me at +1 (646) 555-0199! Reply STOP to opt out")
+    runtime, model = scripted_runtime(
+        seed.db, settings, "Call me at +1 (646) 555-0199! Reply STOP to opt out"
+    )
     cl = seed.enrol()
     assert run(seed, runtime, cl) == "failed"
     row = seed.enrolment(cl)
@@ -283,7 +287,7 @@ def test_guard_failing_twice_fails_the_lead_and_sends_nothing(seed: Seed, settin
 
 
 def test_a_model_that_fails_is_data_not_a_crash(seed: Seed, settings: Settings) -> None:
-    runtime, model = scripted_runtime(settings, GOOD_SMS)
+    runtime, model = scripted_runtime(seed.db, settings, GOOD_SMS)
     model.fail_with = RuntimeError("model exploded")
     cl = seed.enrol()
     assert run(seed, runtime, cl) == "failed"
@@ -325,13 +329,13 @@ class ScriptedSender:
         self.outcome = outcome
         self.sent: list[OutgoingMessage] = []
 
-    def send(self, message: OutgoingMessage, *, db: Database) -> SendReceipt:
+    def send(self, message: OutgoingMessage) -> SendReceipt:
         if self.outcome is not None:
             raise self.outcome
         self.sent.append(message)
         return SendReceipt(f"SM{len(self.sent)}")
 
-    def was_sent(self, idempotency_key: str, *, tenant_id: int, db: Database) -> bool | None:
+    def was_sent(self, idempotency_key: str, *, tenant_id: int) -> bool | None:
         return None
 
 
@@ -387,12 +391,12 @@ class LedgerCheckingSender(ScriptedSender):
         self.db, self.tenant_id = db, tenant_id
         self.ledger_seen: list[str] = []
 
-    def send(self, message: OutgoingMessage, *, db: Database) -> SendReceipt:
+    def send(self, message: OutgoingMessage) -> SendReceipt:
         with self.db.session(tenant_id=self.tenant_id, read_only=True) as session:
             self.ledger_seen += session.scalars(
                 select(Message.status).where(Message.idempotency_key == message.idempotency_key)
             ).all()
-        return super().send(message, db=db)
+        return super().send(message)
 
 
 def test_a_real_provider_is_called_only_after_the_sending_row_is_committed(
@@ -406,25 +410,50 @@ def test_a_real_provider_is_called_only_after_the_sending_row_is_committed(
     assert [(m.status, m.provider_message_id) for m in seed.messages(cl)] == [("sent", "SM1")]
 
 
-def test_an_outbox_delivery_commits_with_its_ledger_row_and_outcome_or_not_at_all(
+def test_a_crash_after_an_outbox_delivery_is_reconciled_and_never_sent_twice(
     seed: Seed, runtime: PipelineRuntime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from core.pipeline import nodes
+    # The outbox is called like any provider: the `sending` row is committed first, and a run
+    # that dies after the delivery leaves it for reconciliation, which asks the outbox.
+    from core.pipeline import finalize
 
     def crash(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("finalize broke")
 
-    monkeypatch.setattr(nodes, "outcome_values", crash)
+    monkeypatch.setattr(finalize, "outcome_values", crash)
     cl = seed.enrol()
-    assert run(seed, runtime, cl) == "failed"  # crashed after the delivery, before its commit
-    assert seed.messages(cl) == [] and count(seed.db, seed.tenant_id, OutboxMessage.id) == 0
+    assert run(seed, runtime, cl) == "failed"  # crashed after the delivery, before its outcome
+    [message] = seed.messages(cl)
+    assert message.status == "sending" and count(seed.db, seed.tenant_id, OutboxMessage.id) == 1
     assert "finalize broke" in (seed.enrolment(cl).error or "")
     monkeypatch.undo()
+    assert reconcile_sending_message(seed.db, runtime, message.id) == "sent"
     seed.claim(cl)
     assert run(seed, runtime, cl) == "sent"
     [message] = seed.messages(cl)
+    assert message.status == "sent" and message.provider_message_id == "outbox-reconciled"
+    assert count(seed.db, seed.tenant_id, OutboxMessage.id) == 1  # not delivered a second time
+
+
+def test_the_outbox_is_called_only_after_the_sending_row_is_committed(
+    seed: Seed, runtime: PipelineRuntime
+) -> None:
+    seen: list[str] = []
+    outbox = runtime.senders["sms"]
+    deliver = outbox.send
+
+    def checking_send(message: OutgoingMessage) -> SendReceipt:
+        with seed.db.session(tenant_id=seed.tenant_id, read_only=True) as session:
+            seen.extend(session.scalars(select(Message.status)).all())
+        return deliver(message)
+
+    outbox.send = checking_send  # type: ignore[method-assign]
+    cl = seed.enrol()
+    assert run(seed, runtime, cl) == "sent"
+    assert seen == ["sending"]
+    [message] = seed.messages(cl)
     assert (message.status, message.sent_at) == ("sent", NOW)
-    assert count(seed.db, seed.tenant_id, OutboxMessage.id) == 1
+    assert message.provider_message_id.startswith("outbox-")
 
 
 def test_an_already_sent_step_is_not_sent_again(seed: Seed, runtime: PipelineRuntime) -> None:
@@ -463,7 +492,7 @@ def _sending_row(seed: Seed, cl: int, provider: str) -> int:
 def test_reconcile_outbox_row_that_reached_the_outbox_is_sent(seed: Seed, runtime: PipelineRuntime) -> None:
     cl = seed.enrol()
     message_id = _sending_row(seed, cl, "outbox")
-    OutboxSender().send(
+    OutboxSender(seed.db).send(
         OutgoingMessage(
             tenant_id=seed.tenant_id,
             campaign_id=seed.campaign_id,
@@ -472,7 +501,6 @@ def test_reconcile_outbox_row_that_reached_the_outbox_is_sent(seed: Seed, runtim
             body="Hi",
             idempotency_key=f"cl{cl}-s0",
         ),
-        db=seed.db,
     )
     assert reconcile_sending_message(seed.db, runtime, message_id) == "sent"
     assert seed.enrolment(cl).status == "sent"
@@ -520,7 +548,7 @@ def test_the_ab_variant_is_assigned_deterministically_and_recorded(seed: Seed, s
             {"name": "B", "prompt": "Lead with a question."},
         ]
     )
-    runtime, model = scripted_runtime(settings, GOOD_SMS)
+    runtime, model = scripted_runtime(seed.db, settings, GOOD_SMS)
     ids = [
         seed.enrol(seed.lead(phone=f"+1212555{2000 + i}", email=f"v{i}@x.example"), variant="")
         for i in range(8)

@@ -1,5 +1,8 @@
 """Prompt text and the delimited data blocks that carry untrusted lead data into a prompt.
 
+The pipeline writes these prompts and the offline model reads them back, so they live with the
+model layer, which the pipeline imports (never the other way round).
+
 Lead fields, research facts and earlier messages are data, never instructions: they travel in
 blocks fenced by a marker with a per-run nonce (which text inside the block cannot guess, so it
 cannot close the block early), JSON-encoded, and the system prompt says what the blocks are.
