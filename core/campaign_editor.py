@@ -12,11 +12,11 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import func, select
 
+from core.campaign_shape import FIRST_STEP, CampaignData, CampaignView, check_steps, check_variants
 from core.campaigns import (
     DRAFT_EDITABLE,
     EDITABLE_BY_STATUS,
     SENT_MESSAGE_STATUSES,
-    CampaignView,
     archived_condition,
     create_campaign,
     get_campaign,
@@ -32,7 +32,7 @@ from core.money import MICROUSD_PER_USD, format_usd
 from core.permissions import Actor, Permission
 from core.pipeline.audience import audience_conditions
 from core.pipeline.drafting import campaign_instructions, variant_names
-from core.pipeline.store import campaign_data, lead_data
+from core.pipeline.store import lead_data
 from core.status_words import campaign_status_text
 
 CHOICES_LIMIT = 300  # distinct industries / countries offered as filter options
@@ -197,6 +197,15 @@ def campaign_table(db: Database, actor: Actor, *, archived: bool | None = False)
     return pd.DataFrame(rows, columns=columns)
 
 
+def _typed(key: str, value: Any) -> Any:
+    """A field as a saved campaign holds it: steps and variants given as JSON objects become typed."""
+    if key == "steps":
+        return check_steps(value)
+    if key == "variants":
+        return check_variants(value)
+    return value
+
+
 def save_campaign(
     db: Database, actor: Actor, campaign_id: int | None, values: dict[str, Any]
 ) -> CampaignView:
@@ -213,7 +222,7 @@ def save_campaign(
         return create_campaign(db, actor, name=fields.pop("name", ""),
                                channel=fields.pop("channel", "sms"), **fields)
     current = get_campaign(db, actor, campaign_id)
-    changes = {key: value for key, value in values.items() if getattr(current, key) != value}
+    changes = {key: value for key, value in values.items() if getattr(current, key) != _typed(key, value)}
     if not changes:
         return current
     return update_campaign(db, actor, campaign_id, **changes)
@@ -221,11 +230,9 @@ def save_campaign(
 
 def step_choices(campaign: CampaignView) -> dict[int, str]:
     """step -> its name for a picker: "First touch", "Follow-up 1 (48 h later)", ..."""
-    steps = campaign.steps or [{"delay_hours": 0}]
     return {
-        index: "First touch" if index == 0 else
-        f"Follow-up {index} ({step.get('delay_hours', 0) if isinstance(step, dict) else 0:g} h later)"
-        for index, step in enumerate(steps)
+        index: "First touch" if index == 0 else f"Follow-up {index} ({step.delay_hours:g} h later)"
+        for index, step in enumerate(campaign.steps or (FIRST_STEP,))
     }
 
 
@@ -246,4 +253,4 @@ def lead_instructions(
         campaign, lead = session.get(Campaign, campaign_id), session.get(Lead, lead_id)
         if campaign is None or lead is None:
             raise NotFound(f"campaign {campaign_id} or lead {lead_id} does not exist")
-        return campaign_instructions(campaign_data(campaign), variant, step, lead_data(lead))
+        return campaign_instructions(CampaignData.of(campaign), variant, step, lead_data(lead))

@@ -31,6 +31,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from core.audit import record_audit
+from core.campaign_shape import (
+    BUDGET_CAP_USD,
+    MAX_SMS_SEGMENTS,
+    SENDS_PER_MINUTE,
+    TEMPERATURE,
+    CampaignView,
+    check_steps,
+    check_variants,
+)
 from core.channels.base import redact_secrets
 from core.compliance.quiet_hours import parse_clock
 from core.db import Database
@@ -105,50 +114,6 @@ EDITABLE_BY_STATUS: dict[str, frozenset[str]] = {
     CampaignStatus.paused.value: frozenset(PAUSED_EDITABLE),
     CampaignStatus.running.value: ALWAYS_EDITABLE,
 }
-
-
-@dataclass(frozen=True)
-class CampaignView:
-    id: int
-    tenant_id: int
-    name: str
-    description: str | None
-    channel: str
-    status: str
-    status_reason: str | None
-    system_prompt: str
-    variants: list[Any]
-    model: str
-    temperature: float
-    audience: dict[str, Any]
-    steps: list[Any]
-    research_web: bool
-    max_sms_segments: int
-    scheduled_at: datetime | None
-    quiet_hours: dict[str, Any] | None
-    sends_per_minute: int | None
-    budget_cap_microusd: int | None
-    spent_microusd: int
-    approval_required: bool
-    created_at: datetime
-    started_at: datetime | None
-    completed_at: datetime | None
-    archived_at: datetime | None = None
-
-    @classmethod
-    def of(cls, c: Campaign) -> CampaignView:
-        return cls(
-            id=c.id, tenant_id=c.tenant_id, name=c.name, description=c.description,
-            channel=c.channel, status=c.status, status_reason=c.status_reason,
-            system_prompt=c.system_prompt, variants=list(c.variants or []), model=c.model,
-            temperature=c.temperature, audience=dict(c.audience or {}), steps=list(c.steps or []),
-            research_web=c.research_web, max_sms_segments=c.max_sms_segments,
-            scheduled_at=c.scheduled_at, quiet_hours=c.quiet_hours,
-            sends_per_minute=c.sends_per_minute, budget_cap_microusd=c.budget_cap_microusd,
-            spent_microusd=c.spent_microusd or 0, approval_required=c.approval_required,
-            created_at=c.created_at, started_at=c.started_at, completed_at=c.completed_at,
-            archived_at=c.archived_at,
-        )
 
 
 @dataclass(frozen=True)
@@ -264,17 +229,6 @@ def _check_audience(audience: dict[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in audience.items() if v}
 
 
-def _check_steps(steps: list[Any] | None) -> list[Any]:
-    steps = list(steps or [{"delay_hours": 0}])
-    for number, step in enumerate(steps, start=1):
-        if not isinstance(step, dict):
-            raise ValidationError(f"step {number} must be an object with delay_hours and a prompt")
-        delay = step.get("delay_hours", 0)
-        if not isinstance(delay, (int, float)) or delay < 0:
-            raise ValidationError(f"step {number}: delay_hours must be a number of hours, 0 or more")
-    return steps
-
-
 def _check_quiet_hours(value: dict[str, Any] | None) -> dict[str, Any] | None:
     """A campaign's send-window override: start and end "HH:MM" (equal: all day), weekdays only."""
     if not value:
@@ -304,21 +258,24 @@ def _check_change(key: str, value: Any) -> Any:
     if key == "audience":
         return _check_audience(value)
     if key == "steps":
-        return _check_steps(value)
+        return check_steps(value)
     if key == "temperature":
-        if not 0.0 <= float(value) <= 2.0:
-            raise ValidationError("the temperature must be between 0 and 2")
+        if not TEMPERATURE.holds(float(value)):
+            raise ValidationError(
+                f"the temperature must be between {TEMPERATURE.low:g} and {TEMPERATURE.high:g}")
         return float(value)
     if key == "max_sms_segments":
-        if not 1 <= int(value) <= 10:
-            raise ValidationError("an SMS may have 1 to 10 segments")
+        if not MAX_SMS_SEGMENTS.holds(int(value)):
+            raise ValidationError(
+                f"an SMS may have {MAX_SMS_SEGMENTS.low:g} to {MAX_SMS_SEGMENTS.high:g} segments")
         return int(value)
     if key == "sends_per_minute":
-        if value is not None and int(value) <= 0:
-            raise ValidationError("the send rate must be at least 1 per minute (or no limit)")
+        if value is not None and not SENDS_PER_MINUTE.holds(int(value)):
+            raise ValidationError(
+                f"the send rate must be at least {SENDS_PER_MINUTE.low:g} per minute (or no limit)")
         return None if value is None else int(value)
     if key == "budget_cap_microusd":
-        if value is not None and int(value) < 0:
+        if value is not None and not BUDGET_CAP_USD.holds(int(value)):
             raise ValidationError("the budget cap may not be negative")
         return None if value is None else int(value)
     if key == "scheduled_at":
@@ -328,11 +285,7 @@ def _check_change(key: str, value: Any) -> Any:
     if key == "quiet_hours":
         return _check_quiet_hours(value)
     if key == "variants":
-        variants = list(value or [])
-        names = [v.get("name") for v in variants if isinstance(v, dict)]
-        if len(names) != len(variants) or not all(names) or len(set(names)) != len(names):
-            raise ValidationError("each A/B variant needs a distinct name and a prompt")
-        return variants
+        return check_variants(value)
     return value
 
 
@@ -364,7 +317,7 @@ def create_campaign(
         "model": model or db.settings.default_model,
         "approval_required": approval_required,
         "budget_cap_microusd": _check_change("budget_cap_microusd", budget_cap_microusd),
-        "steps": _check_steps(None),
+        "steps": check_steps(None),
         "audience": {},
     }
     values.update({key: _check_change(key, value) for key, value in fields.items()})

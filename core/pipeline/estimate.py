@@ -45,7 +45,7 @@ from core.pipeline.drafting import (
 )
 from core.pipeline.research import condense_by_rules, lead_facts, playbook_facts
 from core.pipeline.state import CampaignData, TenantData
-from core.pipeline.store import LEAD_FIELDS, campaign_data, tenant_data
+from core.pipeline.store import LEAD_FIELDS, tenant_data
 from core.reports import format_usd
 from core.text import plural
 
@@ -270,7 +270,7 @@ def estimate_campaign_cost(
         columns = [getattr(Lead, name) for name in LEAD_FIELDS]
         rows = session.execute(select(*columns).where(Lead.id.in_(sized.priced_ids)).order_by(Lead.id))
         leads = [dict(row._mapping) for row in rows] or [_SAMPLE_LEAD]
-        tenant_view, campaign_view = tenant_data(tenant), campaign_data(campaign)
+        tenant_view, campaign_view = tenant_data(tenant), CampaignData.of(campaign)
     price = price_for(
         campaign_view.model, load_price_table(settings.price_table_path), tenant_view.price_overrides
     )

@@ -750,9 +750,7 @@ def _sent(
 def _next_step_delay(campaign: CampaignData, next_step: int) -> timedelta | None:
     if next_step >= len(campaign.steps):
         return None
-    step = campaign.steps[next_step]
-    hours = float(step.get("delay_hours", 0)) if isinstance(step, dict) else 0.0
-    return timedelta(hours=hours)
+    return timedelta(hours=campaign.steps[next_step].delay_hours)
 
 
 def outcome_values(state: PipelineState, ctx: PipelineContext) -> tuple[str | None, dict[str, Any]]:

@@ -39,12 +39,11 @@ from core.pipeline.drafting import assign_variant, run_secrets, variant_names
 from core.pipeline.limits import NO_LIMITS, BudgetExceeded, CallGate
 from core.pipeline.nodes import PipelineContext
 from core.pipeline.runtime import PipelineRuntime
-from core.pipeline.state import EnrolmentData, PipelineState
+from core.pipeline.state import CampaignData, EnrolmentData, PipelineState
 from core.pipeline.store import (
     NOT_REACHED,
     Outcome,
     address_of,
-    campaign_data,
     is_transient_database_error,
     lead_data,
     load_run_inputs,
@@ -87,8 +86,8 @@ def process_campaign_lead(
     if inputs is None:
         return LEASE_LOST
     enrolment = inputs.enrolment
-    variant_names = {str(v.get("name")) for v in inputs.campaign.variants if isinstance(v, dict)}
-    if variant_names and enrolment.variant not in variant_names:
+    names = variant_names(inputs.campaign.variants)
+    if names and enrolment.variant not in names:
         enrolment = replace(
             enrolment,
             variant=assign_variant(int(inputs.lead["id"]), inputs.campaign.variants),
@@ -161,9 +160,8 @@ def process_campaign_lead(
 
 def _sent_status_values(campaign: Campaign, step: int, sent_at: datetime, replied: bool) -> dict[str, Any]:
     """The enrolment after its step's message went out: the next step, or done."""
-    steps = campaign.steps or []
-    if step + 1 < len(steps) and not replied:
-        delay = nodes._next_step_delay(campaign_data(campaign), step + 1)
+    if step + 1 < len(campaign.steps) and not replied:
+        delay = nodes._next_step_delay(CampaignData.of(campaign), step + 1)
         assert delay is not None
         return {
             "status": LeadStatus.pending.value,
@@ -283,10 +281,10 @@ class PreviewResult:
 
 def _preview_step_and_variant(campaign: Campaign, step: int, variant: str | None) -> None:
     """Refuse a step or a variant the campaign does not have (the picker offers only those)."""
-    steps = len(campaign.steps or []) or 1
+    steps = len(campaign.steps) or 1
     if not 0 <= step < steps:
         raise ValidationError(f"campaign '{campaign.name}' has no step {step + 1}: it has {steps}")
-    names = variant_names(campaign.variants or [])
+    names = variant_names(campaign.variants)
     if variant is not None and variant not in (names or ["A"]):
         raise ValidationError(
             f"campaign '{campaign.name}' has no variant '{variant}'"
@@ -312,8 +310,8 @@ def _load_for_preview(session: Session, tenant_id: int, campaign_id: int, lead_i
             CampaignLead.campaign_id == campaign_id, CampaignLead.lead_id == lead_id
         )
     )
-    names = variant_names(campaign.variants or [])
-    variant = enrolled if enrolled in names else assign_variant(lead_id, campaign.variants or [])
+    names = variant_names(campaign.variants)
+    variant = enrolled if enrolled in names else assign_variant(lead_id, campaign.variants)
     return tenant, campaign, lead, suppression, variant
 
 
@@ -356,7 +354,8 @@ def preview(
         )
         _preview_step_and_variant(campaign, step, variant)
         variant = variant or assigned
-        tenant_view, campaign_view, lead_view = tenant_data(tenant), campaign_data(campaign), lead_data(lead)
+        tenant_view, lead_view = tenant_data(tenant), lead_data(lead)
+        campaign_view = CampaignData.of(campaign)
     canary, nonce = run_secrets()
     context = PipelineContext(
         runtime=runtime,
