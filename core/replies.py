@@ -20,7 +20,8 @@ from core.campaigns import leads_in_lock_order
 from core.compliance.suppression import suppress_address
 from core.db import Database
 from core.errors import NotFound, ValidationError
-from core.leads.normalise import PhoneNormaliser, normalise_email
+from core.leads.normalise import normalise_email
+from core.leads.phones import PhoneNormaliser
 from core.models import (
     CampaignLead,
     Channel,

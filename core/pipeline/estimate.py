@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from core.config import Settings
 from core.db import Database
 from core.errors import NotFound
+from core.leads.columns import RUN_COLUMNS
 from core.llm.prices import ModelPrice, cost_microusd, load_price_table, price_for
 from core.llm.tokens import estimate_prompt_tokens
 from core.models import Campaign, Lead, Tenant
@@ -45,7 +46,7 @@ from core.pipeline.drafting import (
 )
 from core.pipeline.research import condense_by_rules, lead_facts, playbook_facts
 from core.pipeline.state import CampaignData, TenantData
-from core.pipeline.store import LEAD_FIELDS, tenant_data
+from core.pipeline.store import tenant_data
 from core.reports import format_usd
 from core.text import plural
 
@@ -267,7 +268,7 @@ def estimate_campaign_cost(
         if seed is None:
             seed = audience_seed(actor.tenant_id, campaign.channel, audience)
         sized = size_audience(session, messageable, seed=seed)
-        columns = [getattr(Lead, name) for name in LEAD_FIELDS]
+        columns = [getattr(Lead, name) for name in RUN_COLUMNS]
         rows = session.execute(select(*columns).where(Lead.id.in_(sized.priced_ids)).order_by(Lead.id))
         leads = [dict(row._mapping) for row in rows] or [_SAMPLE_LEAD]
         tenant_view, campaign_view = tenant_data(tenant), CampaignData.of(campaign)

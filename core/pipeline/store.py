@@ -39,6 +39,7 @@ from core.compliance.frequency import CapHold, ContactCaps, cap_hold, lock_lead
 from core.compliance.suppression import suppress_address, suppression_reason
 from core.db import Database, execute_core, tenant_pinned
 from core.errors import Conflict
+from core.leads.columns import RUN_COLUMNS
 from core.llm.records import ModelCallRecord
 from core.models import (
     Campaign,
@@ -56,26 +57,6 @@ from core.models import (
 from core.pipeline.state import CampaignData, EnrolmentData, PipelineEvent, TenantData
 
 NOT_REACHED = "never reached the provider"
-
-LEAD_FIELDS = (
-    "id",
-    "first_name",
-    "last_name",
-    "phone",
-    "email",
-    "company",
-    "title",
-    "website",
-    "industry",
-    "city",
-    "country",
-    "time_zone",
-    "notes",
-    "custom_fields",
-    "opted_out_at",
-    "replied_at",
-)
-
 
 def _error_chain(exc: BaseException) -> Iterator[BaseException]:
     """The error, the driver error it wraps (SQLAlchemy's `orig`) and its explicit causes."""
@@ -147,7 +128,7 @@ def tenant_data(tenant: Tenant) -> TenantData:
 
 
 def lead_data(lead: Lead) -> dict[str, Any]:
-    return {name: getattr(lead, name) for name in LEAD_FIELDS}
+    return {name: getattr(lead, name) for name in RUN_COLUMNS}
 
 
 def address_of(lead: dict[str, Any], channel: str) -> str | None:
@@ -187,7 +168,7 @@ _ENROLMENT_COLUMNS = {
     "replied_at": CampaignLead.replied_at,
     "trace_id": CampaignLead.trace_id,
 }
-_LEAD_COLUMNS = {name: getattr(Lead, name) for name in LEAD_FIELDS}
+_LEAD_COLUMNS = {name: getattr(Lead, name) for name in RUN_COLUMNS}
 _GROUPS = {"t": _TENANT_COLUMNS, "c": _CAMPAIGN_COLUMNS, "e": _ENROLMENT_COLUMNS, "l": _LEAD_COLUMNS}
 
 
