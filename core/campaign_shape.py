@@ -17,7 +17,7 @@ validation of an edit and the editor's widgets alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Self
@@ -162,30 +162,25 @@ def check_variants(value: Iterable[Any] | None) -> tuple[Variant, ...]:
     return tuple(named)
 
 
-class StepsJSON(TypeDecorator[tuple[Step, ...]]):
-    """`campaigns.steps`: JSON in the database, `Step` values in Python."""
+class JSONList(TypeDecorator[tuple[Any, ...]]):
+    """A JSON list column read as typed values by `read`, written back as each value's JSON."""
 
     impl = JSON
     cache_ok = True
 
-    def process_bind_param(self, value: Iterable[Any] | None, dialect: Dialect) -> list[dict[str, Any]]:
-        return [step.as_json() for step in steps_from_json(value)]
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> tuple[Step, ...]:
-        return steps_from_json(value)
-
-
-class VariantsJSON(TypeDecorator[tuple[Variant, ...]]):
-    """`campaigns.variants`: JSON in the database, `Variant` values in Python."""
-
-    impl = JSON
-    cache_ok = True
+    def __init__(self, read: Callable[[Iterable[Any] | None], tuple[Any, ...]]) -> None:
+        super().__init__()
+        self.read = read
 
     def process_bind_param(self, value: Iterable[Any] | None, dialect: Dialect) -> list[dict[str, Any]]:
-        return [variant.as_json() for variant in variants_from_json(value)]
+        return [item.as_json() for item in self.read(value)]
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> tuple[Variant, ...]:
-        return variants_from_json(value)
+    def process_result_value(self, value: Any, dialect: Dialect) -> tuple[Any, ...]:
+        return self.read(value)
+
+
+STEPS_JSON = JSONList(steps_from_json)  # campaigns.steps
+VARIANTS_JSON = JSONList(variants_from_json)  # campaigns.variants
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
-from core.campaign_shape import MAX_SMS_SEGMENTS, TEMPERATURE, Step, StepsJSON, Variant, VariantsJSON
+from core.campaign_shape import MAX_SMS_SEGMENTS, STEPS_JSON, TEMPERATURE, VARIANTS_JSON, Step, Variant
 from core.leads.search import SEARCHED_FIELDS, lead_search_text
 
 # A big integer primary key that is still SQLite's auto-incrementing rowid.
@@ -428,13 +428,13 @@ class Campaign(TenantOwned, Base):
     status_reason: Mapped[str | None] = mapped_column(Text)
     system_prompt: Mapped[str] = mapped_column(Text)
     # A/B variants, stored as [{"name": "A", "prompt": "..."}, ...]; empty means one variant "A".
-    variants: Mapped[tuple[Variant, ...]] = mapped_column(VariantsJSON, default=tuple)
+    variants: Mapped[tuple[Variant, ...]] = mapped_column(VARIANTS_JSON, default=tuple)
     model: Mapped[str] = mapped_column(String(64))
     temperature: Mapped[float] = mapped_column(Float, default=TEMPERATURE.default)
     # {"tags": [...], "import_ids": [...], "industries": [...], "countries": [...]}
     audience: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Stored as [{"delay_hours": 0, "prompt": "..."}, {"delay_hours": 72, "prompt": "follow-up ..."}]
-    steps: Mapped[tuple[Step, ...]] = mapped_column(StepsJSON, default=tuple)
+    steps: Mapped[tuple[Step, ...]] = mapped_column(STEPS_JSON, default=tuple)
     research_web: Mapped[bool] = mapped_column(Boolean, default=False)
     max_sms_segments: Mapped[int] = mapped_column(Integer, default=MAX_SMS_SEGMENTS.default)
     scheduled_at: Mapped[datetime | None]
