@@ -80,7 +80,7 @@ st.session_state[ACTOR_KEY] = dataclasses.asdict(actor)
 try:
     # Checked once signed in, not before the sign-in form: the readers load pandas, which that
     # form does not need (an XLSX upload checks again before it parses).
-    from core.leads.readers import verify_xml_protection
+    from core.leads.xlsx import verify_xml_protection
 
     verify_xml_protection()
 except ConfigError as exc:

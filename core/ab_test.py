@@ -15,13 +15,14 @@ messages stay as they are.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import update
 
 from core.analytics.funnel import funnel_breakdown
 from core.audit import record_audit
+from core.campaign_shape import Variant
 from core.campaigns import get_campaign, locked_campaign
 from core.db import Database
 from core.errors import Conflict, ValidationError
@@ -115,10 +116,8 @@ def compare(variants: list[VariantFigures], kept: str | None = None) -> ABResult
                   more_leads_per_variant=more)
 
 
-def _kept_variant(variants: list[Any]) -> str | None:
-    weights = {str(v.get("name")): v.get("weight") for v in variants if isinstance(v, dict)}
-    kept = [name for name, weight in weights.items() if weight == 100]
-    return kept[0] if kept else None
+def _kept_variant(variants: tuple[Variant, ...]) -> str | None:
+    return next((v.name for v in variants if v.weight == 100), None)
 
 
 def ab_result(db: Database, actor: Actor, campaign_id: int) -> ABResult:
@@ -140,7 +139,7 @@ def keep_winner(db: Database, actor: Actor, campaign_id: int, winner: str) -> in
     actor.require(Permission.run_campaigns)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         campaign = locked_campaign(session, campaign_id)
-        names = variant_names(campaign.variants or [])
+        names = variant_names(campaign.variants)
         if winner not in names:
             raise ValidationError(f"campaign '{campaign.name}' has no variant '{winner}'"
                                   + (f": it has {', '.join(names)}" if names else ""))
@@ -157,10 +156,9 @@ def keep_winner(db: Database, actor: Actor, campaign_id: int, winner: str) -> in
             .execution_options(synchronize_session=False)
         )
         moved = int(getattr(result, "rowcount", 0) or 0)
-        campaign.variants = [
-            {**item, "weight": 100 if item.get("name") == winner else 0} if isinstance(item, dict) else item
-            for item in campaign.variants or []
-        ]
+        campaign.variants = tuple(
+            replace(v, weight=100 if v.name == winner else 0) for v in campaign.variants
+        )
         record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="keep_winner",
                      entity="campaign", entity_id=campaign.id,
                      details={"winner": winner, "leads_moved": moved})

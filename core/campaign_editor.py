@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from core.campaign_progress import SENT_MESSAGE_STATUSES
 from core.campaign_rules import DRAFT_EDITABLE, EDITABLE_BY_STATUS
-from core.campaigns import CampaignView, archived_condition, create_campaign, get_campaign, update_campaign
+from core.campaign_shape import FIRST_STEP, CampaignData, CampaignView, check_steps, check_variants
+from core.campaigns import archived_condition, create_campaign, get_campaign, update_campaign
 from core.config import Settings
 from core.db import Database
 from core.errors import NotFound, ValidationError
@@ -25,7 +26,7 @@ from core.money import MICROUSD_PER_USD, format_usd
 from core.permissions import Actor, Permission
 from core.pipeline.audience import audience_conditions
 from core.pipeline.drafting import campaign_instructions, variant_names
-from core.pipeline.run_inputs import campaign_data, lead_data
+from core.pipeline.run_inputs import lead_data
 from core.status_words import campaign_status_text
 
 CHOICES_LIMIT = 300  # distinct industries / countries offered as filter options
@@ -190,6 +191,15 @@ def campaign_table(db: Database, actor: Actor, *, archived: bool | None = False)
     return pd.DataFrame(rows, columns=columns)
 
 
+def _typed(key: str, value: Any) -> Any:
+    """A field as a saved campaign holds it: steps and variants given as JSON objects become typed."""
+    if key == "steps":
+        return check_steps(value)
+    if key == "variants":
+        return check_variants(value)
+    return value
+
+
 def save_campaign(
     db: Database, actor: Actor, campaign_id: int | None, values: dict[str, Any]
 ) -> CampaignView:
@@ -206,7 +216,7 @@ def save_campaign(
         return create_campaign(db, actor, name=fields.pop("name", ""),
                                channel=fields.pop("channel", "sms"), **fields)
     current = get_campaign(db, actor, campaign_id)
-    changes = {key: value for key, value in values.items() if getattr(current, key) != value}
+    changes = {key: value for key, value in values.items() if getattr(current, key) != _typed(key, value)}
     if not changes:
         return current
     return update_campaign(db, actor, campaign_id, **changes)
@@ -214,11 +224,9 @@ def save_campaign(
 
 def step_choices(campaign: CampaignView) -> dict[int, str]:
     """step -> its name for a picker: "First touch", "Follow-up 1 (48 h later)", ..."""
-    steps = campaign.steps or [{"delay_hours": 0}]
     return {
-        index: "First touch" if index == 0 else
-        f"Follow-up {index} ({step.get('delay_hours', 0) if isinstance(step, dict) else 0:g} h later)"
-        for index, step in enumerate(steps)
+        index: "First touch" if index == 0 else f"Follow-up {index} ({step.delay_hours:g} h later)"
+        for index, step in enumerate(campaign.steps or (FIRST_STEP,))
     }
 
 
@@ -239,4 +247,4 @@ def lead_instructions(
         campaign, lead = session.get(Campaign, campaign_id), session.get(Lead, lead_id)
         if campaign is None or lead is None:
             raise NotFound(f"campaign {campaign_id} or lead {lead_id} does not exist")
-        return campaign_instructions(campaign_data(campaign), variant, step, lead_data(lead))
+        return campaign_instructions(CampaignData.of(campaign), variant, step, lead_data(lead))

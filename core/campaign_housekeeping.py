@@ -10,6 +10,7 @@ previews stay in the cost reports, without their campaign.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
@@ -54,10 +55,7 @@ def clone_campaign(db: Database, actor: Actor, campaign_id: int) -> CampaignView
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         original = locked_campaign(session, campaign_id)
         values = {field: getattr(original, field) for field in CLONED_FIELDS}
-        values["variants"] = [
-            {k: v for k, v in item.items() if k != "weight"} if isinstance(item, dict) else item
-            for item in original.variants or []
-        ]
+        values["variants"] = tuple(replace(v, weight=None) for v in original.variants)
         copy = Campaign(tenant_id=actor.tenant_id, name=copy_name(original.name),
                         created_by=actor.user_id, status=CampaignStatus.draft.value, **values)
         session.add(copy)

@@ -9,6 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from core.campaign_prompts import DEFAULT_PROMPTS
+from core.campaign_shape import (
+    BUDGET_CAP_USD,
+    MAX_SMS_SEGMENTS,
+    SENDS_PER_MINUTE,
+    TEMPERATURE,
+    check_steps,
+    check_variants,
+)
 from core.compliance.quiet_hours import parse_clock
 from core.errors import ValidationError
 from core.models import CampaignStatus
@@ -61,17 +69,6 @@ def _check_audience(audience: dict[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in audience.items() if v}
 
 
-def check_steps(steps: list[Any] | None) -> list[Any]:
-    steps = list(steps or [{"delay_hours": 0}])
-    for number, step in enumerate(steps, start=1):
-        if not isinstance(step, dict):
-            raise ValidationError(f"step {number} must be an object with delay_hours and a prompt")
-        delay = step.get("delay_hours", 0)
-        if not isinstance(delay, (int, float)) or delay < 0:
-            raise ValidationError(f"step {number}: delay_hours must be a number of hours, 0 or more")
-    return steps
-
-
 def _check_quiet_hours(value: dict[str, Any] | None) -> dict[str, Any] | None:
     """A campaign's send-window override: start and end "HH:MM" (equal: all day), weekdays only."""
     if not value:
@@ -103,19 +100,22 @@ def check_change(key: str, value: Any) -> Any:
     if key == "steps":
         return check_steps(value)
     if key == "temperature":
-        if not 0.0 <= float(value) <= 2.0:
-            raise ValidationError("the temperature must be between 0 and 2")
+        if not TEMPERATURE.holds(float(value)):
+            raise ValidationError(
+                f"the temperature must be between {TEMPERATURE.low:g} and {TEMPERATURE.high:g}")
         return float(value)
     if key == "max_sms_segments":
-        if not 1 <= int(value) <= 10:
-            raise ValidationError("an SMS may have 1 to 10 segments")
+        if not MAX_SMS_SEGMENTS.holds(int(value)):
+            raise ValidationError(
+                f"an SMS may have {MAX_SMS_SEGMENTS.low:g} to {MAX_SMS_SEGMENTS.high:g} segments")
         return int(value)
     if key == "sends_per_minute":
-        if value is not None and int(value) <= 0:
-            raise ValidationError("the send rate must be at least 1 per minute (or no limit)")
+        if value is not None and not SENDS_PER_MINUTE.holds(int(value)):
+            raise ValidationError(
+                f"the send rate must be at least {SENDS_PER_MINUTE.low:g} per minute (or no limit)")
         return None if value is None else int(value)
     if key == "budget_cap_microusd":
-        if value is not None and int(value) < 0:
+        if value is not None and not BUDGET_CAP_USD.holds(int(value)):
             raise ValidationError("the budget cap may not be negative")
         return None if value is None else int(value)
     if key == "scheduled_at":
@@ -125,10 +125,6 @@ def check_change(key: str, value: Any) -> Any:
     if key == "quiet_hours":
         return _check_quiet_hours(value)
     if key == "variants":
-        variants = list(value or [])
-        names = [v.get("name") for v in variants if isinstance(v, dict)]
-        if len(names) != len(variants) or not all(names) or len(set(names)) != len(names):
-            raise ValidationError("each A/B variant needs a distinct name and a prompt")
-        return variants
+        return check_variants(value)
     return value
 

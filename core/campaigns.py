@@ -23,58 +23,13 @@ from core.campaign_rules import (
     check_change,
     check_channel,
     check_name,
-    check_steps,
 )
+from core.campaign_shape import CampaignView, check_steps
 from core.db import Database
 from core.errors import Conflict, NotFound, ValidationError
 from core.merge_fields import check_campaign_prompts
 from core.models import Campaign, CampaignStatus, Message
 from core.permissions import Actor, Permission
-
-
-@dataclass(frozen=True)
-class CampaignView:
-    id: int
-    tenant_id: int
-    name: str
-    description: str | None
-    channel: str
-    status: str
-    status_reason: str | None
-    system_prompt: str
-    variants: list[Any]
-    model: str
-    temperature: float
-    audience: dict[str, Any]
-    steps: list[Any]
-    research_web: bool
-    max_sms_segments: int
-    scheduled_at: datetime | None
-    quiet_hours: dict[str, Any] | None
-    sends_per_minute: int | None
-    budget_cap_microusd: int | None
-    spent_microusd: int
-    approval_required: bool
-    created_at: datetime
-    started_at: datetime | None
-    completed_at: datetime | None
-    archived_at: datetime | None = None
-
-    @classmethod
-    def of(cls, c: Campaign) -> CampaignView:
-        return cls(
-            id=c.id, tenant_id=c.tenant_id, name=c.name, description=c.description,
-            channel=c.channel, status=c.status, status_reason=c.status_reason,
-            system_prompt=c.system_prompt, variants=list(c.variants or []), model=c.model,
-            temperature=c.temperature, audience=dict(c.audience or {}), steps=list(c.steps or []),
-            research_web=c.research_web, max_sms_segments=c.max_sms_segments,
-            scheduled_at=c.scheduled_at, quiet_hours=c.quiet_hours,
-            sends_per_minute=c.sends_per_minute, budget_cap_microusd=c.budget_cap_microusd,
-            spent_microusd=c.spent_microusd or 0, approval_required=c.approval_required,
-            created_at=c.created_at, started_at=c.started_at, completed_at=c.completed_at,
-            archived_at=c.archived_at,
-        )
-
 
 # -- create and edit -------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from core.audit import record_audit
+from core.campaign_shape import Step
 from core.channels.base import redact_secrets
 from core.errors import Conflict
 from core.models import FINAL_LEAD_STATUSES, Campaign, CampaignLead, CampaignStatus, LeadStatus
@@ -130,17 +131,15 @@ def lease_exhausted_values(now: datetime, max_attempts: int) -> dict[str, Any]:
             "completed_at": now, "updated_at": now}
 
 
-def next_step_delay(steps: Sequence[Any], next_step: int) -> timedelta | None:
+def next_step_delay(steps: Sequence[Step], next_step: int) -> timedelta | None:
     """How long after a send the step `next_step` is due; None when there is no such step."""
     if next_step >= len(steps):
         return None
-    step = steps[next_step]
-    hours = float(step.get("delay_hours", 0)) if isinstance(step, dict) else 0.0
-    return timedelta(hours=hours)
+    return timedelta(hours=steps[next_step].delay_hours)
 
 
 def after_send(
-    steps: Sequence[Any], step: int, *, sent_at: datetime, now: datetime, replied: bool,
+    steps: Sequence[Step], step: int, *, sent_at: datetime, now: datetime, replied: bool,
     reason: str | None = None,
 ) -> dict[str, Any]:
     """The enrolment once its step's message went out: the next step due after its delay, or

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.campaign_shape import Step, Variant
 from core.errors import ValidationError
 from core.leads.mapping import CUSTOM
 from core.models import Lead, LeadImport
@@ -131,11 +132,13 @@ def prompt_texts(values: Mapping[str, Any]) -> dict[str, str]:
     texts: dict[str, str] = {}
     if values.get("system_prompt"):
         texts["the system prompt"] = str(values["system_prompt"])
-    for item in values.get("variants") or []:
-        if isinstance(item, dict) and item.get("prompt"):
-            texts[f"the variant {item.get('name')} prompt"] = str(item["prompt"])
-    for number, step in enumerate(values.get("steps") or []):
-        if isinstance(step, dict) and step.get("prompt"):
+    variants: tuple[Variant, ...] = values.get("variants") or ()
+    for variant in variants:
+        if variant.prompt:
+            texts[f"the variant {variant.name} prompt"] = variant.prompt
+    steps: tuple[Step, ...] = values.get("steps") or ()
+    for number, step in enumerate(steps):
+        if step.prompt:
             where = "the first touch prompt" if number == 0 else f"the follow-up {number} prompt"
-            texts[where] = str(step["prompt"])
+            texts[where] = step.prompt
     return texts

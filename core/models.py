@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
+from core.campaign_shape import MAX_SMS_SEGMENTS, STEPS_JSON, TEMPERATURE, VARIANTS_JSON, Step, Variant
 from core.leads.search import SEARCHED_FIELDS, lead_search_text
 
 # A big integer primary key that is still SQLite's auto-incrementing rowid.
@@ -426,16 +427,16 @@ class Campaign(TenantOwned, Base):
     # Why the campaign is paused or failed ("budget cap reached"), shown in the dashboard.
     status_reason: Mapped[str | None] = mapped_column(Text)
     system_prompt: Mapped[str] = mapped_column(Text)
-    # A/B variants: [{"name": "A", "prompt": "..."}, ...]; empty means one variant "A".
-    variants: Mapped[list[Any]] = mapped_column(default=list)
+    # A/B variants, stored as [{"name": "A", "prompt": "..."}, ...]; empty means one variant "A".
+    variants: Mapped[tuple[Variant, ...]] = mapped_column(VARIANTS_JSON, default=tuple)
     model: Mapped[str] = mapped_column(String(64))
-    temperature: Mapped[float] = mapped_column(Float, default=0.7)
+    temperature: Mapped[float] = mapped_column(Float, default=TEMPERATURE.default)
     # {"tags": [...], "import_ids": [...], "industries": [...], "countries": [...]}
     audience: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # [{"delay_hours": 0, "prompt": "..."}, {"delay_hours": 72, "prompt": "follow-up ..."}]
-    steps: Mapped[list[Any]] = mapped_column(default=list)
+    # Stored as [{"delay_hours": 0, "prompt": "..."}, {"delay_hours": 72, "prompt": "follow-up ..."}]
+    steps: Mapped[tuple[Step, ...]] = mapped_column(STEPS_JSON, default=tuple)
     research_web: Mapped[bool] = mapped_column(Boolean, default=False)
-    max_sms_segments: Mapped[int] = mapped_column(Integer, default=2)
+    max_sms_segments: Mapped[int] = mapped_column(Integer, default=MAX_SMS_SEGMENTS.default)
     scheduled_at: Mapped[datetime | None]
     # Overrides of the tenant's send window: {"start": "09:00", "end": "17:00", "weekdays_only": true}
     quiet_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -19,7 +19,8 @@ from core.audit import record_audit
 from core.compliance.suppression import suppress_address
 from core.db import Database
 from core.errors import NotFound, ValidationError
-from core.leads.normalise import PhoneNormaliser, normalise_email
+from core.leads.normalise import normalise_email
+from core.leads.phones import PhoneNormaliser
 from core.lifecycle import (
     STOPPABLE_LEAD_STATUSES,
     enrolments_in_lock_order,

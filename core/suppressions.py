@@ -23,7 +23,8 @@ from core.errors import Conflict, NotFound, ValidationError
 from core.leads.fallback import fall_back_from_bounces
 from core.leads.importer import tenant_country
 from core.leads.mapping import field_for_header
-from core.leads.normalise import PhoneNormaliser, normalise_email
+from core.leads.normalise import normalise_email
+from core.leads.phones import PhoneNormaliser
 from core.leads.readers import RawTable, ReadLimits, read_table
 from core.models import Channel, Lead, Suppression, SuppressionReason
 from core.permissions import Actor, Permission

@@ -1,4 +1,5 @@
-"""Words for people: counts with the right plural, "a" or "an", and one voice for messages.
+"""Words for people: counts with the right plural, "a" or "an", one voice for messages, and
+values quoted in a message cut to a readable length.
 
 Every page, the command line and every error message build counted nouns and articles here,
 so the dashboard never says "1 leads", "73 draft(s)" or "a email address".
@@ -7,6 +8,19 @@ so the dashboard never says "1 leads", "73 draft(s)" or "a email address".
 from __future__ import annotations
 
 import re
+
+SHOWN_CHARS = 40  # how much of a bad value a message quotes
+ELLIPSIS = "…"
+
+
+def cut(value: str, limit: int) -> str:
+    """At most `limit` characters, the last an ellipsis when something was cut."""
+    return value if len(value) <= limit else value[: max(limit - 1, 0)] + ELLIPSIS
+
+
+def shown(value: str) -> str:
+    """A value as a message quotes it: cut after SHOWN_CHARS characters."""
+    return cut(value, SHOWN_CHARS)
 
 # Plurals that the spelling rules below get wrong; the words Leadflow shows are listed.
 _IRREGULAR = {

@@ -14,7 +14,9 @@ from typing import Any
 
 import phonenumbers
 
-from core.leads.normalise import PhoneNormaliser, normalise_country, normalise_email, normalise_website
+from core.leads.normalise import normalise_email, normalise_website
+from core.leads.phones import PhoneNormaliser
+from core.leads.places import normalise_country
 from core.leads.vocabulary import HONORIFICS, US_STATE_CODES, fold
 
 SAMPLE_VALUES = 200  # non-empty values read per column

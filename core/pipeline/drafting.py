@@ -10,6 +10,7 @@ without importing LangChain or LangGraph.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import ColumnElement
 
 from core import merge_fields
+from core.campaign_shape import Variant
 from core.compliance.segments import GSM7_PART, GSM7_SINGLE
 from core.config import Settings
 from core.llm import prompts
@@ -39,22 +41,16 @@ def run_secrets() -> tuple[str, str]:
 
 
 def variant_prompt(campaign: CampaignData, variant: str) -> str | None:
-    for item in campaign.variants:
-        if isinstance(item, dict) and item.get("name") == variant and item.get("prompt"):
-            return str(item["prompt"])
-    return None
+    return next((v.prompt for v in campaign.variants if v.name == variant and v.prompt), None)
 
 
-def variant_names(variants: list[Any]) -> list[str]:
-    return [str(v.get("name")) for v in variants if isinstance(v, dict) and v.get("name")]
+def variant_names(variants: Iterable[Variant]) -> list[str]:
+    return [v.name for v in variants]
 
 
-def weighted_variant_names(variants: list[Any]) -> list[str]:
+def weighted_variant_names(variants: Iterable[Variant]) -> list[str]:
     """The variants new leads are dealt to: all, but one given weight 0 ("keep the winner")."""
-    return [
-        str(v.get("name")) for v in variants
-        if isinstance(v, dict) and v.get("name") and v.get("weight", 1) != 0
-    ]
+    return [v.name for v in variants if v.dealt]
 
 
 def variant_index(lead_id: Any, count: int) -> Any:
@@ -67,7 +63,7 @@ def variant_index(lead_id: Any, count: int) -> Any:
     return lead_id % count
 
 
-def assign_variant(lead_id: int, variants: list[Any]) -> str:
+def assign_variant(lead_id: int, variants: Iterable[Variant]) -> str:
     """The A/B variant of a lead: stable, so a re-run never switches it."""
     names = weighted_variant_names(variants)
     if not names:
@@ -76,7 +72,7 @@ def assign_variant(lead_id: int, variants: list[Any]) -> str:
 
 
 def variant_expression(
-    lead_id: ColumnElement[int] | InstrumentedAttribute[int], variants: list[Any]
+    lead_id: ColumnElement[int] | InstrumentedAttribute[int], variants: Iterable[Variant]
 ) -> ColumnElement[Any]:
     """`assign_variant` as a SQL expression over a lead id column, for enrolment in bulk."""
     names = weighted_variant_names(variants)
@@ -87,9 +83,7 @@ def variant_expression(
 
 
 def step_prompt(campaign: CampaignData, step: int) -> str | None:
-    if 0 <= step < len(campaign.steps) and isinstance(campaign.steps[step], dict):
-        return campaign.steps[step].get("prompt") or None
-    return None
+    return campaign.steps[step].prompt if 0 <= step < len(campaign.steps) else None
 
 
 def campaign_instructions(

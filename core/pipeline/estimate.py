@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from core.config import Settings
 from core.db import Database
 from core.errors import NotFound
+from core.leads.columns import RUN_COLUMNS
 from core.llm import prompts
 from core.llm.prices import ModelPrice, cost_microusd, load_price_table, price_for
 from core.llm.tokens import estimate_prompt_tokens
@@ -44,7 +45,7 @@ from core.pipeline.drafting import (
     run_secrets,
 )
 from core.pipeline.research import condense_by_rules, lead_facts, playbook_facts
-from core.pipeline.run_inputs import LEAD_FIELDS, campaign_data, tenant_data
+from core.pipeline.run_inputs import tenant_data
 from core.pipeline.state import CampaignData, TenantData
 from core.reports import format_usd
 from core.text import plural
@@ -267,10 +268,10 @@ def estimate_campaign_cost(
         if seed is None:
             seed = audience_seed(actor.tenant_id, campaign.channel, audience)
         sized = size_audience(session, messageable, seed=seed)
-        columns = [getattr(Lead, name) for name in LEAD_FIELDS]
+        columns = [getattr(Lead, name) for name in RUN_COLUMNS]
         rows = session.execute(select(*columns).where(Lead.id.in_(sized.priced_ids)).order_by(Lead.id))
         leads = [dict(row._mapping) for row in rows] or [_SAMPLE_LEAD]
-        tenant_view, campaign_view = tenant_data(tenant), campaign_data(campaign)
+        tenant_view, campaign_view = tenant_data(tenant), CampaignData.of(campaign)
     price = price_for(
         campaign_view.model, load_price_table(settings.price_table_path), tenant_view.price_overrides
     )

@@ -24,7 +24,8 @@ from core.models import Campaign, CampaignLead, Event, Lead, LeadStatus, Tenant
 from core.permissions import Actor, Permission
 from core.pipeline.drafting import guard_rules_for
 from core.pipeline.guard import GuardResult, check_draft
-from core.pipeline.run_inputs import campaign_data, lead_data, tenant_data
+from core.pipeline.run_inputs import lead_data, tenant_data
+from core.pipeline.state import CampaignData
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,7 @@ def _check_edit(
     rules = guard_rules_for(
         db.settings,
         tenant_data(tenant),
-        campaign_data(campaign),
+        CampaignData.of(campaign),
         lead_data(lead),
         step=enrolment.step,
         variant=enrolment.variant,

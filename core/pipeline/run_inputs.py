@@ -8,27 +8,9 @@ from typing import Any
 from sqlalchemy import bindparam, case, select
 
 from core.db import Database, execute_core
+from core.leads.columns import RUN_COLUMNS
 from core.models import Campaign, CampaignLead, Lead, Message, Suppression, Tenant
 from core.pipeline.state import CampaignData, EnrolmentData, TenantData
-
-LEAD_FIELDS = (
-    "id",
-    "first_name",
-    "last_name",
-    "phone",
-    "email",
-    "company",
-    "title",
-    "website",
-    "industry",
-    "city",
-    "country",
-    "time_zone",
-    "notes",
-    "custom_fields",
-    "opted_out_at",
-    "replied_at",
-)
 
 
 @dataclass(frozen=True)
@@ -61,27 +43,8 @@ def tenant_data(tenant: Tenant) -> TenantData:
     )
 
 
-def campaign_data(campaign: Campaign) -> CampaignData:
-    return CampaignData(
-        id=campaign.id,
-        tenant_id=campaign.tenant_id,
-        name=campaign.name,
-        channel=campaign.channel,
-        status=campaign.status,
-        system_prompt=campaign.system_prompt,
-        variants=list(campaign.variants or []),
-        model=campaign.model,
-        temperature=campaign.temperature,
-        steps=list(campaign.steps or []),
-        research_web=campaign.research_web,
-        max_sms_segments=campaign.max_sms_segments,
-        quiet_hours=campaign.quiet_hours,
-        approval_required=campaign.approval_required,
-    )
-
-
 def lead_data(lead: Lead) -> dict[str, Any]:
-    return {name: getattr(lead, name) for name in LEAD_FIELDS}
+    return {name: getattr(lead, name) for name in RUN_COLUMNS}
 
 
 def address_of(lead: dict[str, Any], channel: str) -> str | None:
@@ -107,22 +70,7 @@ _TENANT_COLUMNS = {
     "skip_public_holidays": Tenant.skip_public_holidays,
     "holiday_country": Tenant.holiday_country,
 }
-_CAMPAIGN_COLUMNS = {
-    "id": Campaign.id,
-    "tenant_id": Campaign.tenant_id,
-    "name": Campaign.name,
-    "channel": Campaign.channel,
-    "status": Campaign.status,
-    "system_prompt": Campaign.system_prompt,
-    "variants": Campaign.variants,
-    "model": Campaign.model,
-    "temperature": Campaign.temperature,
-    "steps": Campaign.steps,
-    "research_web": Campaign.research_web,
-    "max_sms_segments": Campaign.max_sms_segments,
-    "quiet_hours": Campaign.quiet_hours,
-    "approval_required": Campaign.approval_required,
-}
+_CAMPAIGN_COLUMNS = {name: getattr(Campaign, name) for name in CampaignData.field_names()}
 _ENROLMENT_COLUMNS = {
     "id": CampaignLead.id,
     "step": CampaignLead.step,
@@ -136,7 +84,7 @@ _ENROLMENT_COLUMNS = {
     "replied_at": CampaignLead.replied_at,
     "trace_id": CampaignLead.trace_id,
 }
-_LEAD_COLUMNS = {name: getattr(Lead, name) for name in LEAD_FIELDS}
+_LEAD_COLUMNS = {name: getattr(Lead, name) for name in RUN_COLUMNS}
 _GROUPS = {"t": _TENANT_COLUMNS, "c": _CAMPAIGN_COLUMNS, "e": _ENROLMENT_COLUMNS, "l": _LEAD_COLUMNS}
 
 
@@ -231,13 +179,7 @@ def load_run_inputs(db: Database, campaign_lead_id: int, *, lease_owner: str) ->
                 "price_overrides": dict(tenant["price_overrides"] or {}),
             }
         ),
-        campaign=CampaignData(
-            **{
-                **campaign,
-                "variants": list(campaign["variants"] or []),
-                "steps": list(campaign["steps"] or []),
-            }
-        ),
+        campaign=CampaignData(**campaign),
         lead=values["l"],
         enrolment=EnrolmentData(
             **{

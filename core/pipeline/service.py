@@ -39,9 +39,9 @@ from core.pipeline.context import PipelineContext, event
 from core.pipeline.drafting import assign_variant, run_secrets, variant_names
 from core.pipeline.graph import compiled_pipeline
 from core.pipeline.ledger import NOT_REACHED
-from core.pipeline.run_inputs import address_of, campaign_data, lead_data, load_run_inputs, tenant_data
+from core.pipeline.run_inputs import address_of, lead_data, load_run_inputs, tenant_data
 from core.pipeline.runtime import PipelineRuntime
-from core.pipeline.state import EnrolmentData, PipelineState
+from core.pipeline.state import CampaignData, EnrolmentData, PipelineState
 from core.pipeline.store import Outcome, is_transient_database_error, persist_outcome
 
 __all__ = [
@@ -79,8 +79,8 @@ def process_campaign_lead(
     if inputs is None:
         return LEASE_LOST
     enrolment = inputs.enrolment
-    variant_names = {str(v.get("name")) for v in inputs.campaign.variants if isinstance(v, dict)}
-    if variant_names and enrolment.variant not in variant_names:
+    names = variant_names(inputs.campaign.variants)
+    if names and enrolment.variant not in names:
         enrolment = replace(
             enrolment,
             variant=assign_variant(int(inputs.lead["id"]), inputs.campaign.variants),
@@ -178,7 +178,7 @@ def reconcile_sending_message(db: Database, runtime: PipelineRuntime, message_id
         if was_sent:
             message.status, message.sent_at = MessageStatus.sent.value, now
             message.provider_message_id = message.provider_message_id or f"{message.provider}-reconciled"
-            values = after_send(campaign.steps or [], message.step, sent_at=now, now=now,
+            values = after_send(campaign.steps, message.step, sent_at=now, now=now,
                                 replied=bool(lead.replied_at or enrolment.replied_at))
             text = "reconciled: the provider has the message, it was sent"
         elif was_sent is False:
@@ -240,10 +240,10 @@ class PreviewResult:
 
 def _preview_step_and_variant(campaign: Campaign, step: int, variant: str | None) -> None:
     """Refuse a step or a variant the campaign does not have (the picker offers only those)."""
-    steps = len(campaign.steps or []) or 1
+    steps = len(campaign.steps) or 1
     if not 0 <= step < steps:
         raise ValidationError(f"campaign '{campaign.name}' has no step {step + 1}: it has {steps}")
-    names = variant_names(campaign.variants or [])
+    names = variant_names(campaign.variants)
     if variant is not None and variant not in (names or ["A"]):
         raise ValidationError(
             f"campaign '{campaign.name}' has no variant '{variant}'"
@@ -269,8 +269,8 @@ def _load_for_preview(session: Session, tenant_id: int, campaign_id: int, lead_i
             CampaignLead.campaign_id == campaign_id, CampaignLead.lead_id == lead_id
         )
     )
-    names = variant_names(campaign.variants or [])
-    variant = enrolled if enrolled in names else assign_variant(lead_id, campaign.variants or [])
+    names = variant_names(campaign.variants)
+    variant = enrolled if enrolled in names else assign_variant(lead_id, campaign.variants)
     return tenant, campaign, lead, suppression, variant
 
 
@@ -313,7 +313,8 @@ def preview(
         )
         _preview_step_and_variant(campaign, step, variant)
         variant = variant or assigned
-        tenant_view, campaign_view, lead_view = tenant_data(tenant), campaign_data(campaign), lead_data(lead)
+        tenant_view, lead_view = tenant_data(tenant), lead_data(lead)
+        campaign_view = CampaignData.of(campaign)
     canary, nonce = run_secrets()
     context = PipelineContext(
         runtime=runtime,

@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypedDict
 
+from core.campaign_shape import CampaignData
 from core.llm.records import ModelCallRecord
+
+__all__ = ["CampaignData", "EnrolmentData", "Mode", "PipelineEvent", "PipelineState", "TenantData"]
 
 Mode = Literal["run", "preview"]
 
@@ -33,24 +36,6 @@ class TenantData:
     contact_cap_per_week: int | None = None
     skip_public_holidays: bool = False
     holiday_country: str | None = None  # the calendar for holidays; None: the recipient's country
-
-
-@dataclass(frozen=True)
-class CampaignData:
-    id: int
-    tenant_id: int
-    name: str
-    channel: str
-    status: str
-    system_prompt: str
-    variants: list[Any]
-    model: str
-    temperature: float
-    steps: list[Any]
-    research_web: bool
-    max_sms_segments: int
-    quiet_hours: dict[str, Any] | None
-    approval_required: bool
 
 
 @dataclass(frozen=True)

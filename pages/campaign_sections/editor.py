@@ -18,7 +18,7 @@ from core.campaign_editor import (
     save_campaign,
 )
 from core.campaign_prompts import DEFAULT_PROMPTS
-from core.campaigns import CampaignView
+from core.campaign_shape import BUDGET_CAP_USD, MAX_SMS_SEGMENTS, SENDS_PER_MINUTE, TEMPERATURE, CampaignView
 from core.compliance.quiet_hours import window_from_settings
 from core.config import Settings
 from core.db import Database
@@ -42,7 +42,7 @@ def _initial(campaign: CampaignView | None, settings: Settings) -> dict[str, Any
         "channel": campaign.channel if campaign else "sms",
         "system_prompt": campaign.system_prompt if campaign else DEFAULT_PROMPTS["sms"],
         "model": campaign.model if campaign else settings.default_model,
-        "temperature": float(campaign.temperature) if campaign else 0.7,
+        "temperature": float(campaign.temperature) if campaign else TEMPERATURE.default,
         "quiet_override": bool(quiet),
         "quiet_start": time.fromisoformat(quiet.get("start") or "08:00"),
         "quiet_end": time.fromisoformat(quiet.get("end") or "21:00"),
@@ -51,7 +51,7 @@ def _initial(campaign: CampaignView | None, settings: Settings) -> dict[str, Any
         "budget_usd": microusd_to_usd(campaign.budget_cap_microusd if campaign else None),
         "approval_required": campaign.approval_required if campaign else False,
         "research_web": campaign.research_web if campaign else False,
-        "max_sms_segments": campaign.max_sms_segments if campaign else 2,
+        "max_sms_segments": campaign.max_sms_segments if campaign else MAX_SMS_SEGMENTS.default,
     }
 
 
@@ -106,20 +106,20 @@ def show(db: Database, actor: Actor, settings: Settings, campaign: CampaignView 
     values["system_prompt"] = st.text_area("System prompt", key=f"{key}system_prompt", height=150,
                                            disabled=locked("system_prompt"), help=MERGE_FIELDS_HELP)
     st.caption(MERGE_FIELDS_HELP + " They work in the variants' and follow-ups' prompts too.")
-    values["variants"] = steps.show_variants(f"{key}variant", campaign.variants if campaign else [],
+    values["variants"] = steps.show_variants(f"{key}variant", campaign.variants if campaign else (),
                                              disabled=locked("variants"))
     model_column, temperature_column = st.columns(2)
     models = model_choices(settings, campaign.model if campaign else None)
     values["model"] = model_column.selectbox("Model", models, key=f"{key}model",
                                              disabled=locked("model"))
     values["temperature"] = temperature_column.slider(
-        "Temperature", 0.0, 2.0, step=0.1, key=f"{key}temperature", disabled=locked("temperature"))
+        "Temperature", **TEMPERATURE.widget(), key=f"{key}temperature", disabled=locked("temperature"))
     st.subheader("Audience")
     values["audience"] = audience.show(actor, f"{key}audience", channel,
                                        campaign.audience if campaign else {},
                                        disabled=locked("audience"))
     st.subheader("Steps")
-    values["steps"] = steps.show_steps(f"{key}step", campaign.steps if campaign else [],
+    values["steps"] = steps.show_steps(f"{key}step", campaign.steps if campaign else (),
                                        disabled=locked("steps"))
     st.subheader("Pace, budget and checks")
     values["quiet_hours"] = _quiet_hours(key, locked("quiet_hours"))
@@ -129,16 +129,16 @@ def show(db: Database, actor: Actor, settings: Settings, campaign: CampaignView 
         values["quiet_hours"] = campaign.quiet_hours
     rate, budget, segments = st.columns(3)
     # An empty field is no limit (no cap): 0 would mean nothing may be sent (spent).
-    per_minute = rate.number_input("Sends per minute", min_value=1, step=1, placeholder="no limit",
+    per_minute = rate.number_input("Sends per minute", **SENDS_PER_MINUTE.widget(), placeholder="no limit",
                                    key=f"{key}sends_per_minute", disabled=locked("sends_per_minute"))
     values["sends_per_minute"] = None if per_minute is None else int(per_minute)
-    dollars = budget.number_input("Budget cap (US$)", min_value=0.0, step=0.01, format=MONEY_FIELD_FORMAT,
+    dollars = budget.number_input("Budget cap (US$)", **BUDGET_CAP_USD.widget(), format=MONEY_FIELD_FORMAT,
                                   placeholder="no cap", key=f"{key}budget_usd",
                                   disabled=locked("budget_cap_microusd"))
     values["budget_cap_microusd"] = usd_to_microusd(dollars)
     if channel == "sms":
         values["max_sms_segments"] = int(segments.number_input(
-            "Most SMS segments per message", min_value=1, max_value=10, step=1,
+            "Most SMS segments per message", **MAX_SMS_SEGMENTS.widget(),
             key=f"{key}max_sms_segments", disabled=locked("max_sms_segments")))
     values["approval_required"] = st.checkbox("Drafts need approval before sending",
                                               key=f"{key}approval_required",

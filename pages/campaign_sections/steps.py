@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
 
+from core.campaign_shape import FIRST_STEP, STEP_DELAY_HOURS, Step, Variant
 from core.text import with_article
 
 
@@ -31,36 +30,35 @@ def _add_remove(key: str, count: int, minimum: int, noun: str, widgets: tuple[st
         _resize(key, count - 1, widgets)
 
 
-def show_variants(key: str, saved: list[Any], *, disabled: bool) -> list[dict[str, str]]:
+def show_variants(key: str, saved: tuple[Variant, ...], *, disabled: bool) -> tuple[Variant, ...]:
     """A/B variants: a name and a prompt each; none means every lead gets the system prompt."""
     st.markdown("**A/B variants** (optional): leads are split evenly; a variant's prompt is added "
                 "to the system prompt for its leads.")
     count = _count(key, len(saved))
     variants = []
     for index in range(count):
-        item = saved[index] if index < len(saved) and isinstance(saved[index], dict) else {}
-        st.session_state.setdefault(f"{key}_name_{index}", item.get("name", chr(ord("A") + index)))
-        st.session_state.setdefault(f"{key}_prompt_{index}", item.get("prompt", ""))
+        item = saved[index] if index < len(saved) else Variant(name=chr(ord("A") + index))
+        st.session_state.setdefault(f"{key}_name_{index}", item.name)
+        st.session_state.setdefault(f"{key}_prompt_{index}", item.prompt)
         name_column, prompt_column = st.columns([1, 4])
         name = name_column.text_input(f"Variant {index + 1} name", key=f"{key}_name_{index}",
                                       disabled=disabled)
         prompt = prompt_column.text_area(f"Variant {index + 1} prompt",
                                          key=f"{key}_prompt_{index}", disabled=disabled, height=90)
-        variants.append({"name": name.strip(), "prompt": prompt.strip()})
+        variants.append(Variant(name=name.strip(), prompt=prompt.strip()))
     _add_remove(key, count, 0, "variant", ("name", "prompt"), disabled)
-    return variants
+    return tuple(variants)
 
 
-def show_steps(key: str, saved: list[Any], *, disabled: bool) -> list[dict[str, Any]]:
+def show_steps(key: str, saved: tuple[Step, ...], *, disabled: bool) -> tuple[Step, ...]:
     """The first touch and its follow-ups, each sent a number of hours after the one before."""
-    saved = saved or [{"delay_hours": 0}]
+    saved = saved or (FIRST_STEP,)
     count = _count(key, len(saved))
-    steps: list[dict[str, Any]] = []
+    steps: list[Step] = []
     for index in range(count):
-        item = saved[index] if index < len(saved) and isinstance(saved[index], dict) else {}
-        default_delay = 0 if index == 0 else 72
-        st.session_state.setdefault(f"{key}_delay_{index}", int(item.get("delay_hours", default_delay)))
-        st.session_state.setdefault(f"{key}_prompt_{index}", item.get("prompt", ""))
+        item = saved[index] if index < len(saved) else Step(delay_hours=STEP_DELAY_HOURS.default or 0)
+        st.session_state.setdefault(f"{key}_delay_{index}", int(item.delay_hours))
+        st.session_state.setdefault(f"{key}_prompt_{index}", item.prompt or "")
         delay_column, prompt_column = st.columns([1, 4])
         title = "First touch" if index == 0 else f"Follow-up {index}"
         if index == 0:
@@ -68,11 +66,11 @@ def show_steps(key: str, saved: list[Any], *, disabled: bool) -> list[dict[str, 
             delay = 0
         else:
             delay = int(delay_column.number_input(f"{title}: hours after the previous step",
-                                                  min_value=0, step=1, key=f"{key}_delay_{index}",
-                                                  disabled=disabled))
+                                                  **STEP_DELAY_HOURS.widget(),
+                                                  key=f"{key}_delay_{index}", disabled=disabled))
         prompt = prompt_column.text_area(
             f"{title} prompt (empty: the system prompt)", key=f"{key}_prompt_{index}",
             disabled=disabled, height=68)
-        steps.append({"delay_hours": delay, **({"prompt": prompt.strip()} if prompt.strip() else {})})
+        steps.append(Step(delay_hours=delay, prompt=prompt.strip() or None))
     _add_remove(key, count, 1, "follow-up", ("delay", "prompt"), disabled)
-    return steps
+    return tuple(steps)

@@ -19,7 +19,7 @@ from core.leads.importer import (
     tenant_country,
 )
 from core.leads.mapping import TARGET_LABELS, ColumnSuggestion, MappingSuggestion, header_signature
-from core.leads.normalise import phone_countries
+from core.leads.places import phone_countries
 from core.leads.queries import get_import, rejects_frame, warnings_frame
 from core.leads.readers import RawTable
 from core.permissions import Actor

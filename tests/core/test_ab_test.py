@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import JSON, select, type_coerce, update
 
 from core.ab_test import VariantFigures, ab_result, compare, keep_winner, leads_per_variant
 from core.campaign_housekeeping import clone_campaign
+from core.campaign_shape import Variant
 from core.campaigns import create_campaign, get_campaign
 from core.db import Database
 from core.errors import Conflict, PermissionDenied, ValidationError
@@ -97,14 +98,16 @@ def test_keep_the_winner_moves_the_leads_not_yet_drafted(db: Database) -> None:
     assert [variants[i] for i in (*kept_ids, follow_up)] == ["A", "A", "A", "A"]
     assert audit == [("keep_winner", {"winner": "B", "leads_moved": 2})]
     saved = get_campaign(db, manager, campaign)
-    assert saved.variants == [{"name": "A", "prompt": "brief", "weight": 0},
-                              {"name": "B", "prompt": "question", "weight": 100}]
+    assert saved.variants == (Variant("A", "brief", weight=0), Variant("B", "question", weight=100))
+    with db.session(tenant_id=tenant, read_only=True) as session:
+        stored = session.scalar(select(type_coerce(Campaign.variants, JSON)).where(Campaign.id == campaign))
+    assert stored == [{"name": "A", "prompt": "brief", "weight": 0},
+                      {"name": "B", "prompt": "question", "weight": 100}]
     # Every lead dealt from now on gets the winner, and the result says which was kept.
     assert {assign_variant(lead_id, saved.variants) for lead_id in range(1, 9)} == {"B"}
     assert ab_result(db, manager, campaign).kept == "B"
     # A copy starts its A/B test afresh.
-    assert clone_campaign(db, manager, campaign).variants == [{"name": "A", "prompt": "brief"},
-                                                              {"name": "B", "prompt": "question"}]
+    assert clone_campaign(db, manager, campaign).variants == (Variant("A", "brief"), Variant("B", "question"))
 
 
 def test_keep_the_winner_refuses_what_it_cannot_do(db: Database) -> None:

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from core import lifecycle
+from core.campaign_shape import Step
 from core.db import Database
 from core.errors import Conflict
 from core.lifecycle import (
@@ -26,7 +27,7 @@ from core.models import FINAL_LEAD_STATUSES, Campaign, CampaignLead, CampaignSta
 from tests.factories import enrol, make_campaign, make_lead, make_tenant
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-STEPS = [{"delay_hours": 0}, {"delay_hours": 48}, {"delay_hours": 24}]
+STEPS = (Step(delay_hours=0), Step(delay_hours=48), Step(delay_hours=24))
 
 
 @pytest.mark.parametrize(("status", "actions"), [
@@ -176,9 +177,9 @@ def test_after_send_of_the_last_step_or_after_a_reply_is_sent_for_good(step: int
     }
 
 
-def test_next_step_delay_reads_hours_and_treats_a_malformed_step_as_no_delay() -> None:
+def test_next_step_delay_reads_the_steps_hours() -> None:
     assert next_step_delay(STEPS, 1) == timedelta(hours=48)
-    assert next_step_delay([{}, "not a step"], 1) == timedelta(0)
+    assert next_step_delay((Step(), Step()), 1) == timedelta(0)
     assert next_step_delay(STEPS, 3) is None
 
 

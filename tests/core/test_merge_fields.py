@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.campaign_shape import Step, Variant
 from core.campaigns import create_campaign, update_campaign
 from core.db import Database
 from core.errors import ValidationError
@@ -80,8 +81,8 @@ def test_saving_a_campaign_checks_every_prompt(db: Database) -> None:
 def test_the_compose_request_carries_the_filled_prompt_of_the_step_and_variant() -> None:
     campaign = CampaignData(
         id=1, tenant_id=1, name="X", channel="sms", system_prompt="Write to {first_name}.",
-        variants=[{"name": "B", "prompt": "Mention the {custom.plan_tier} plan."}], model="m",
-        temperature=0.5, steps=[{"delay_hours": 0}, {"delay_hours": 24, "prompt": "Ask {company} again."}],
+        variants=(Variant("B", "Mention the {custom.plan_tier} plan."),), model="m",
+        temperature=0.5, steps=(Step(0), Step(24, "Ask {company} again.")),
         research_web=False, max_sms_segments=2, approval_required=False, status="running", quiet_hours=None,
     )
     system, request = compose_request(campaign, LEAD, step=1, variant="B", earlier_messages=[], facts=[],

@@ -69,4 +69,4 @@ def test_a_manager_keeps_the_winner(db: Database, open_page: PageFactory) -> Non
         assert list(pending) == ["B", "B", "B"]
         assert session.scalars(select(AuditLog.action).where(AuditLog.action == "keep_winner")).all() == [
             "keep_winner"]
-    assert [v.get("weight") for v in get_campaign(db, manager, campaign).variants] == [0, 100]
+    assert [v.weight for v in get_campaign(db, manager, campaign).variants] == [0, 100]

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from streamlit.testing.v1 import AppTest
 
 from core.campaign_runs import start_campaign
+from core.campaign_shape import Step, Variant
 from core.campaigns import create_campaign, get_campaign, list_campaigns
 from core.db import Database
 from core.gate import spend_month
@@ -110,9 +111,9 @@ def test_manager_creates_a_campaign_from_the_form(
     [saved] = list_campaigns(db, manager)
     assert (saved.name, saved.channel, saved.status) == ("Software push", "sms", "draft")
     assert saved.audience == {"industries": ["Software"]}
-    assert saved.steps == [{"delay_hours": 0}, {"delay_hours": 48, "prompt": "A short, friendly nudge."}]
-    assert saved.variants == [{"name": "A", "prompt": "Lead with the savings."},
-                              {"name": "B", "prompt": "Lead with the time saved."}]
+    assert saved.steps == (Step(0), Step(48, "A short, friendly nudge."))
+    assert saved.variants == (Variant("A", "Lead with the savings."),
+                              Variant("B", "Lead with the time saved."))
     assert saved.temperature == pytest.approx(0.3) and saved.model == "gpt-4o-mini"
     assert (saved.sends_per_minute, saved.budget_cap_microusd, saved.max_sms_segments) == (30, 12_500_000, 3)
     assert saved.approval_required and not saved.research_web

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from core.db import Database
 from core.errors import PermissionDenied, ValidationError
-from core.leads import importer
+from core.leads import importer, saving
 from core.leads.importer import ImportSummary, import_leads, preview_rows
 from core.leads.readers import read_table
 from core.models import AuditLog, Lead, LeadImport, LeadTag, Role
@@ -134,7 +134,7 @@ def test_a_row_matching_two_different_leads_changes_neither(db: Database, admin:
 def test_a_failure_midway_leaves_no_rows(db: Database, admin: Actor, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importer, "SAVE_CHUNK", 1)
     calls = {"n": 0}
-    real = importer._save_chunk
+    real = importer.save_chunk
 
     def failing(*args: Any, **kwargs: Any) -> tuple[int, int, int]:
         calls["n"] += 1
@@ -142,7 +142,7 @@ def test_a_failure_midway_leaves_no_rows(db: Database, admin: Actor, monkeypatch
             raise RuntimeError("disk full (injected)")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(importer, "_save_chunk", failing)
+    monkeypatch.setattr(importer, "save_chunk", failing)
     with pytest.raises(RuntimeError, match="injected"):
         _import(db, admin)
     assert calls["n"] == 2
@@ -238,7 +238,7 @@ def test_the_xlsx_sample_and_the_csv_sample_import_alike(db: Database, admin: Ac
 def test_known_leads_are_found_however_they_are_read(
     db: Database, admin: Actor, monkeypatch: pytest.MonkeyPatch, few_leads: int
 ) -> None:
-    monkeypatch.setattr(importer, "FEW_LEADS", few_leads)
+    monkeypatch.setattr(saving, "FEW_LEADS", few_leads)
     _import(db, admin)
     again = _import(db, admin, UPDATE, on_duplicate="fill")
     assert (again.imported, again.updated, again.duplicates) == (0, 1, 0)
@@ -284,7 +284,7 @@ def test_the_bulk_writer_refuses_another_tenants_session(db: Database, admin: Ac
 
     other = make_tenant(db, "Other")
     with db.session(tenant_id=other) as session, pytest.raises(TenantScopeError):
-        importer._LeadWriter(session, admin.tenant_id, 1, datetime.now(UTC))
+        saving.LeadWriter(session, admin.tenant_id, 1, datetime.now(UTC))
 
 
 # --- bounded inputs -----------------------------------------------------------------------

@@ -9,16 +9,14 @@ from email_validator import EmailNotValidError, validate_email
 from core.leads.normalise import (
     FieldLimits,
     LeadNormaliser,
-    PhoneNormaliser,
-    normalise_country,
     normalise_email,
     normalise_name,
     normalise_tags,
-    normalise_time_zone,
     normalise_website,
     split_full_name,
-    time_zone_for_place,
 )
+from core.leads.phones import PhoneNormaliser
+from core.leads.places import normalise_country, normalise_time_zone, time_zone_for_place
 
 PHONES_VALID = [
     # (default country, raw, E.164)

@@ -12,13 +12,10 @@ import xlsxwriter
 
 from core.config import ConfigError
 from core.errors import ValidationError
-from core.leads import readers
-from core.leads.readers import (
-    ReadLimits,
-    list_sheets,
-    read_table,
-    verify_xml_protection,
-)
+from core.leads import readers, tables, xlsx
+from core.leads.readers import read_table
+from core.leads.tables import ReadLimits
+from core.leads.xlsx import list_sheets, verify_xml_protection
 
 ROWS = [
     ["First Name", "Phone", "Email", "City"],
@@ -288,7 +285,7 @@ def test_verify_xml_protection(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_xlsx_cell_text(value: object, number_format: str | None, expected: str) -> None:
-    assert readers.xlsx_cell_text(value, number_format) == expected
+    assert xlsx.xlsx_cell_text(value, number_format) == expected
 
 
 # --- bounded inputs: wide files, long cells, control characters ---------------------------
@@ -334,7 +331,7 @@ def test_an_xlsx_wider_than_the_column_cap_is_refused_at_its_first_row(
     tmp_path: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = _wide_xlsx(tmp_path / "wide.xlsx", 16_384, rows=3)  # type: ignore[operator]
-    monkeypatch.setattr(readers, "xlsx_cell_text", lambda *a, **k: pytest.fail("a cell was read"))
+    monkeypatch.setattr(xlsx, "xlsx_cell_text", lambda *a, **k: pytest.fail("a cell was read"))
     with pytest.raises(ValidationError, match=r"16,384 columns, more than the 200 one import takes"):
         read_table(data, "wide.xlsx")
 
@@ -438,6 +435,6 @@ def test_an_absurdly_long_header_is_cut_and_still_unique() -> None:
     long_name = "Comment " * 1_000
     data = f"Phone,{long_name}A,{long_name}B\n4155550100,x,y\n".encode()
     table = read_table(data, "leads.csv")
-    assert [len(h) for h in table.headers[1:]] == [readers.MAX_HEADER_CHARS, readers.MAX_HEADER_CHARS + 4]
+    assert [len(h) for h in table.headers[1:]] == [tables.MAX_HEADER_CHARS, tables.MAX_HEADER_CHARS + 4]
     assert table.headers[1].startswith("Comment Comment") and table.headers[1].endswith("…")
     assert table.headers[2] == table.headers[1] + " (2)"

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from core.db import Database
 from core.errors import ValidationError
 from core.leads.importer import import_leads
-from core.leads.normalise import LeadNormaliser, PhoneReader, RowOutcome, channel_columns, written_like_nanp
+from core.leads.normalise import LeadNormaliser, RowOutcome, channel_columns
+from core.leads.phones import PhoneReader, written_like_nanp
 from core.models import Lead, LeadImport, Role
 from core.permissions import Actor
 from tests.factories import make_actor, make_tenant

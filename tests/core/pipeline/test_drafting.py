@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.campaign_shape import Step
 from core.config import Settings
 from core.llm import prompts
 from core.pipeline.drafting import LEAD_PROMPT_CHARS, compose_request
@@ -20,10 +21,10 @@ def _campaign() -> CampaignData:
         channel="sms",
         status="running",
         system_prompt="Write a friendly intro.",
-        variants=[],
+        variants=(),
         model="gpt-4o-mini",
         temperature=0.2,
-        steps=[{"delay_hours": 0}],
+        steps=(Step(),),
         research_web=False,
         max_sms_segments=1,
         quiet_hours=None,

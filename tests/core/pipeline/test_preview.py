@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.campaign_runs import start_campaign
+from core.campaign_shape import Variant
 from core.campaigns import create_campaign
 from core.config import Settings
 from core.errors import ValidationError
@@ -131,13 +132,13 @@ def test_audience_query_takes_a_campaign(seed: Seed) -> None:
         assert [lead.id for lead in session.scalars(audience_query(campaign))] == [german]
 
 
-VARIANTS = [{"name": "A", "prompt": "Lead with the time saved."}, {"name": "B", "prompt": "Lead with cost."}]
+VARIANTS = (Variant("A", "Lead with the time saved."), Variant("B", "Lead with cost."))
 
 
 def test_preview_and_enrolment_give_each_of_1000_leads_the_same_variant(seed: Seed) -> None:
     actor = make_actor(seed.db, seed.tenant_id, Role.manager)
     lead_ids = insert_leads(seed.db, seed.tenant_id, 1_000)
-    for variants in (VARIANTS, [*VARIANTS, {"name": "C", "prompt": "Lead with a question."}]):
+    for variants in (VARIANTS, (*VARIANTS, Variant("C", "Lead with a question."))):
         campaign = create_campaign(
             seed.db, actor, name=f"AB {len(variants)}", channel="sms", variants=variants
         )
@@ -151,10 +152,10 @@ def test_preview_and_enrolment_give_each_of_1000_leads_the_same_variant(seed: Se
                 ).all()
             )
         assert set(enrolled) == set(lead_ids)
-        previewed = {lead_id: assign_variant(lead_id, variants) for lead_id in lead_ids}
+        previewed = {lead_id: assign_variant(lead_id, campaign.variants) for lead_id in lead_ids}
         assert previewed == enrolled
         # An even split: every variant gets its share, give or take 10%.
-        counts = [list(enrolled.values()).count(v["name"]) for v in variants]
+        counts = [list(enrolled.values()).count(v.name) for v in variants]
         assert min(counts) >= 0.9 * 1_000 / len(variants)
 
 
