@@ -220,7 +220,8 @@ def main() -> None:
     rows = [
         ("bare compiled graph, no-op nodes", f"{bare:,.0f} invocations/s"),
         (
-            f"full pipeline, {args.leads:,} leads (offline, {args.model_latency:g} ms a model call, outbox, SQLite)",
+            f"full pipeline, {args.leads:,} leads "
+            f"(offline, {args.model_latency:g} ms a model call, outbox, SQLite)",
             f"{full:,.1f} leads/s",
         ),
         ("ratio full / bare", f"{ratio:.0%} (target >= 40%: {'met' if ratio >= 0.4 else 'NOT met'})"),
