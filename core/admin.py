@@ -314,8 +314,8 @@ class TenantSettings:
     """The settings of one tenant that an admin edits; money in micro-dollars."""
 
     default_country: str
-    quiet_hours_start: str
-    quiet_hours_end: str
+    send_window_start: str
+    send_window_end: str
     weekdays_only: bool
     sms_sender_id: str | None
     email_sender: str | None
@@ -533,8 +533,8 @@ def _check_budget(value: Any) -> int | None:
 
 _SETTING_CHECKS: dict[str, Callable[[Any], Any]] = {
     "default_country": check_country,
-    "quiet_hours_start": lambda v: _check_time_of_day(v, "the send window start"),
-    "quiet_hours_end": lambda v: _check_time_of_day(v, "the send window end"),
+    "send_window_start": lambda v: _check_time_of_day(v, "the send window start"),
+    "send_window_end": lambda v: _check_time_of_day(v, "the send window end"),
     "weekdays_only": bool,
     "sms_sender_id": lambda v: v,  # needs the tenant's country: checked in update_tenant_settings
     "email_sender": _check_email_sender,
@@ -572,7 +572,7 @@ def update_tenant_settings(db: Database, actor: Actor, changes: Mapping[str, Any
             held := claimed_by_another_tenant(db, actor.tenant_id, new_email_sender)
         ):
             raise Conflict(held)
-        # A window that ends before it starts spans midnight (22:00 to 06:00): core.compliance.quiet_hours.
+        # A window that ends before it starts spans midnight (22:00 to 06:00): core.compliance.send_window.
         diff = {
             name: {"from": getattr(tenant, name), "to": value}
             for name, value in checked.items()

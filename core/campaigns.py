@@ -32,7 +32,7 @@ from sqlalchemy.sql import ColumnElement
 
 from core.audit import record_audit
 from core.channels.base import redact_secrets
-from core.compliance.quiet_hours import parse_clock
+from core.compliance.send_window import parse_clock
 from core.db import Database
 from core.errors import Conflict, NotFound, ValidationError
 from core.merge_fields import check_campaign_prompts
@@ -93,7 +93,7 @@ HEARTBEAT_SECONDS = 5.0
 ALWAYS_EDITABLE = frozenset({"name", "description"})
 # Changing how the run is paced or capped, never what it says or to whom.
 PAUSED_EDITABLE = ALWAYS_EDITABLE | {
-    "sends_per_minute", "budget_cap_microusd", "scheduled_at", "quiet_hours",
+    "sends_per_minute", "budget_cap_microusd", "scheduled_at", "send_window",
 }
 DRAFT_EDITABLE = PAUSED_EDITABLE | {
     "channel", "system_prompt", "variants", "model", "temperature", "audience", "steps",
@@ -125,7 +125,7 @@ class CampaignView:
     research_web: bool
     max_sms_segments: int
     scheduled_at: datetime | None
-    quiet_hours: dict[str, Any] | None
+    send_window: dict[str, Any] | None
     sends_per_minute: int | None
     budget_cap_microusd: int | None
     spent_microusd: int
@@ -143,7 +143,7 @@ class CampaignView:
             system_prompt=c.system_prompt, variants=list(c.variants or []), model=c.model,
             temperature=c.temperature, audience=dict(c.audience or {}), steps=list(c.steps or []),
             research_web=c.research_web, max_sms_segments=c.max_sms_segments,
-            scheduled_at=c.scheduled_at, quiet_hours=c.quiet_hours,
+            scheduled_at=c.scheduled_at, send_window=c.send_window,
             sends_per_minute=c.sends_per_minute, budget_cap_microusd=c.budget_cap_microusd,
             spent_microusd=c.spent_microusd or 0, approval_required=c.approval_required,
             created_at=c.created_at, started_at=c.started_at, completed_at=c.completed_at,
@@ -275,7 +275,7 @@ def _check_steps(steps: list[Any] | None) -> list[Any]:
     return steps
 
 
-def _check_quiet_hours(value: dict[str, Any] | None) -> dict[str, Any] | None:
+def _check_send_window(value: dict[str, Any] | None) -> dict[str, Any] | None:
     """A campaign's send-window override: start and end "HH:MM" (equal: all day), weekdays only."""
     if not value:
         return None
@@ -325,8 +325,8 @@ def _check_change(key: str, value: Any) -> Any:
         if value is not None and value.tzinfo is None:
             raise ValidationError("give the start time with its time zone")
         return value
-    if key == "quiet_hours":
-        return _check_quiet_hours(value)
+    if key == "send_window":
+        return _check_send_window(value)
     if key == "variants":
         variants = list(value or [])
         names = [v.get("name") for v in variants if isinstance(v, dict)]

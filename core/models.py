@@ -162,8 +162,8 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(120), unique=True)
     default_country: Mapped[str] = mapped_column(String(2), default="US")
     # Send window in the recipient's local time, "HH:MM".
-    quiet_hours_start: Mapped[str] = mapped_column(String(5), default="08:00")
-    quiet_hours_end: Mapped[str] = mapped_column(String(5), default="21:00")
+    send_window_start: Mapped[str] = mapped_column(String(5), default="08:00")
+    send_window_end: Mapped[str] = mapped_column(String(5), default="21:00")
     weekdays_only: Mapped[bool] = mapped_column(Boolean, default=False)
     # The tenant's own clock (IANA name) for schedules and times shown; None: its country's main zone.
     time_zone: Mapped[str | None] = mapped_column(String(64))
@@ -438,7 +438,7 @@ class Campaign(TenantOwned, Base):
     max_sms_segments: Mapped[int] = mapped_column(Integer, default=2)
     scheduled_at: Mapped[datetime | None]
     # Overrides of the tenant's send window: {"start": "09:00", "end": "17:00", "weekdays_only": true}
-    quiet_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    send_window: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     sends_per_minute: Mapped[int | None] = mapped_column(Integer)
     budget_cap_microusd: Mapped[int | None] = mapped_column(BigInteger)
     # Settled model spend, kept by the call gate so the budget check never sums llm_calls.

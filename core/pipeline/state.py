@@ -19,8 +19,8 @@ class TenantData:
     id: int
     name: str
     default_country: str
-    quiet_hours_start: str
-    quiet_hours_end: str
+    send_window_start: str
+    send_window_end: str
     weekdays_only: bool
     sms_sender_id: str | None
     email_sender: str | None
@@ -49,7 +49,7 @@ class CampaignData:
     steps: list[Any]
     research_web: bool
     max_sms_segments: int
-    quiet_hours: dict[str, Any] | None
+    send_window: dict[str, Any] | None
     approval_required: bool
 
 

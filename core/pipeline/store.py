@@ -129,8 +129,8 @@ def tenant_data(tenant: Tenant) -> TenantData:
         id=tenant.id,
         name=tenant.name,
         default_country=tenant.default_country,
-        quiet_hours_start=tenant.quiet_hours_start,
-        quiet_hours_end=tenant.quiet_hours_end,
+        send_window_start=tenant.send_window_start,
+        send_window_end=tenant.send_window_end,
         weekdays_only=tenant.weekdays_only,
         sms_sender_id=tenant.sms_sender_id,
         email_sender=tenant.email_sender,
@@ -160,7 +160,7 @@ def campaign_data(campaign: Campaign) -> CampaignData:
         steps=list(campaign.steps or []),
         research_web=campaign.research_web,
         max_sms_segments=campaign.max_sms_segments,
-        quiet_hours=campaign.quiet_hours,
+        send_window=campaign.send_window,
         approval_required=campaign.approval_required,
     )
 
@@ -177,8 +177,8 @@ _TENANT_COLUMNS = {
     "id": Tenant.id,
     "name": Tenant.name,
     "default_country": Tenant.default_country,
-    "quiet_hours_start": Tenant.quiet_hours_start,
-    "quiet_hours_end": Tenant.quiet_hours_end,
+    "send_window_start": Tenant.send_window_start,
+    "send_window_end": Tenant.send_window_end,
     "weekdays_only": Tenant.weekdays_only,
     "sms_sender_id": Tenant.sms_sender_id,
     "email_sender": Tenant.email_sender,
@@ -205,7 +205,7 @@ _CAMPAIGN_COLUMNS = {
     "steps": Campaign.steps,
     "research_web": Campaign.research_web,
     "max_sms_segments": Campaign.max_sms_segments,
-    "quiet_hours": Campaign.quiet_hours,
+    "send_window": Campaign.send_window,
     "approval_required": Campaign.approval_required,
 }
 _ENROLMENT_COLUMNS = {

@@ -82,7 +82,7 @@ def test_the_compose_request_carries_the_filled_prompt_of_the_step_and_variant()
         id=1, tenant_id=1, name="X", channel="sms", system_prompt="Write to {first_name}.",
         variants=[{"name": "B", "prompt": "Mention the {custom.plan_tier} plan."}], model="m",
         temperature=0.5, steps=[{"delay_hours": 0}, {"delay_hours": 24, "prompt": "Ask {company} again."}],
-        research_web=False, max_sms_segments=2, approval_required=False, status="running", quiet_hours=None,
+        research_web=False, max_sms_segments=2, approval_required=False, status="running", send_window=None,
     )
     system, request = compose_request(campaign, LEAD, step=1, variant="B", earlier_messages=[], facts=[],
                                       feedback=None, canary="c", nonce="n")

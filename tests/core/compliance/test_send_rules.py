@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from core.compliance.public_holidays import holiday_name, recipient_country
-from core.compliance.quiet_hours import SendWindow
+from core.compliance.send_window import SendWindow
 from core.compliance.send_rules import Deferral, window_deferral
 
 BERLIN = ZoneInfo("Europe/Berlin")

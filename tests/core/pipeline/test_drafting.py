@@ -26,7 +26,7 @@ def _campaign() -> CampaignData:
         steps=[{"delay_hours": 0}],
         research_web=False,
         max_sms_segments=1,
-        quiet_hours=None,
+        send_window=None,
         approval_required=False,
     )
 
