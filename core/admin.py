@@ -34,7 +34,6 @@ from core.auth import (
     list_users,
     parse_role,
     reset_password,
-    revoke_user_sessions,
     unlock_user,
 )
 from core.compliance.frequency import check_cap
@@ -46,6 +45,7 @@ from core.models import AuditLog, Role, SessionRevocation, Tenant, User
 from core.money import MICROUSD_PER_USD
 from core.permissions import Actor, Permission
 from core.sender_verification import claimed_by_another_tenant
+from core.sign_in import revoke_user_sessions
 from core.tenants import (
     SENDER_ID_TAKEN,
     TenantView,

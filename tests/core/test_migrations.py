@@ -11,9 +11,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from core.auth import signed_in_user, start_session
 from core.db import Database, alembic_config
 from core.models import Base, Role
+from core.sign_in import signed_in_user, start_session
 from tests.conftest import make_settings
 from tests.factories import make_actor, make_tenant
 

@@ -11,11 +11,12 @@ from streamlit.testing.v1 import AppTest
 
 from core import admin, sender_verification
 from core.admin import get_tenant_settings
-from core.auth import SessionEnded, authenticate, signed_in_user, start_session
+from core.auth import authenticate
 from core.db import Database
 from core.leads.queries import opt_out_leads
 from core.models import AuditLog, Lead, Role, Suppression, User
 from core.permissions import Actor
+from core.sign_in import SessionEnded, signed_in_user, start_session
 from tests.factories import make_actor, make_tenant
 from tests.pages.conftest import PageFactory
 
