@@ -560,7 +560,7 @@ def test_the_database_refuses_a_sender_id_the_service_check_missed(
 ) -> None:
     # Two admins saving at once both pass the check; the unique index stops the second.
     update_tenant_settings(db, team["admin"], {"sms_sender_id": mine})
-    monkeypatch.setattr("core.admin.sms_sender_in_use", lambda *args, **kwargs: False)
+    monkeypatch.setattr("core.tenant_settings.sms_sender_in_use", lambda *args, **kwargs: False)
     with pytest.raises(Conflict, match="already used by another tenant"):
         update_tenant_settings(db, rival, {"sms_sender_id": theirs})
     assert get_tenant_settings(db, rival).sms_sender_id is None
