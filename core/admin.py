@@ -22,6 +22,7 @@ from core.auth import (
     PasswordReset,
     UserView,
     add_user_in,
+    audit_user_change,
     create_user,
     hash_password,
     list_users,
@@ -232,10 +233,7 @@ def change_role(
         if check_only:
             return UserView.of(user)
         user.role = new_role.value
-        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
-                     action="change_role", entity="user", entity_id=user.id,
-                     details={"username": user.username, "from": old_role.value,
-                              "to": new_role.value})
+        audit_user_change(session, actor, "change_role", user, {"from": old_role.value, "to": new_role.value})
         return UserView.of(user)
 
 
@@ -259,9 +257,7 @@ def set_user_active(db: Database, actor: Actor, user_id: int, active: bool) -> U
             user.locked_until = None
         else:
             revoke_user_sessions(session, user.id, SessionRevocation.deactivated)
-        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
-                     action="reactivate" if active else "deactivate", entity="user",
-                     entity_id=user.id, details={"username": user.username})
+        audit_user_change(session, actor, "reactivate" if active else "deactivate", user)
         return UserView.of(user)
 
 

@@ -10,6 +10,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import bcrypt
 from email_validator import EmailNotValidError, validate_email
@@ -256,15 +257,7 @@ def create_user(
         user = add_user_in(session, actor.tenant_id, username=login, name=name, email=email,
                            role=new_role, password_hash=password_hash,
                            password_change_required=password_change_required)
-        record_audit(
-            session,
-            tenant_id=actor.tenant_id,
-            user_id=actor.user_id,
-            action="create",
-            entity="user",
-            entity_id=user.id,
-            details={"username": login, "role": new_role.value},
-        )
+        audit_user_change(session, actor, "create", user, {"role": new_role.value})
         return UserView.of(user)
 
 
@@ -300,6 +293,21 @@ def add_user_in(
     return user
 
 
+def audit_user_change(
+    session: Session, actor: Actor, action: str, user: User, details: dict[str, Any] | None = None
+) -> None:
+    """The audit entry of a change an actor made to a user, naming the user (and `details`)."""
+    record_audit(
+        session,
+        tenant_id=actor.tenant_id,
+        user_id=actor.user_id,
+        action=action,
+        entity="user",
+        entity_id=user.id,
+        details={"username": user.username, **(details or {})},
+    )
+
+
 def list_users(db: Database, actor: Actor) -> list[UserView]:
     actor.require(Permission.manage_users)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
@@ -315,15 +323,7 @@ def unlock_user(db: Database, actor: Actor, user_id: int) -> None:
             raise NotFound(f"user {user_id} does not exist")
         user.locked_until = None
         user.failed_logins = 0
-        record_audit(
-            session,
-            tenant_id=actor.tenant_id,
-            user_id=actor.user_id,
-            action="unlock",
-            entity="user",
-            entity_id=user.id,
-            details={"username": user.username},
-        )
+        audit_user_change(session, actor, "unlock", user)
 
 
 def user_id_by_username(db: Database, tenant_id: int, username: str) -> int:
@@ -512,8 +512,7 @@ def _replace_password(
     user.failed_logins = 0
     user.locked_until = None
     revoke_user_sessions(session, user.id, reason, now=now)
-    record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action=action, entity="user",
-                 entity_id=user.id, details={"username": user.username})
+    audit_user_change(session, actor, action, user)
 
 
 def reset_password(db: Database, actor: Actor, user_id: int, *, now: datetime | None = None) -> PasswordReset:
