@@ -6,10 +6,11 @@ import dataclasses
 
 import streamlit as st
 
-from core.auth import SignedIn, has_any_user, signed_in_user, start_session
+from core.auth import has_any_user
 from core.config import ConfigError
 from core.errors import LeadflowError
 from core.logs import configure_logging
+from core.sign_in import SignedIn, signed_in_user, start_session
 from jobs.embedded import embedded_runner_failure, start_embedded_runner
 from pages.auth import (
     forget_sign_in,

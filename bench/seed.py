@@ -376,7 +376,7 @@ def reset_schema(db: Database) -> None:
 def _small_tables(db: Database, now: datetime, scale: Scale) -> int:
     with db.engine.begin() as conn:
         tenant_id = conn.execute(
-            text("INSERT INTO tenants (name, default_country, quiet_hours_start, quiet_hours_end, "
+            text("INSERT INTO tenants (name, default_country, send_window_start, send_window_end, "
                  "weekdays_only, link_allow_list, playbook, price_overrides, monthly_budget_microusd, "
                  "created_at) VALUES (:name, 'US', '08:00', '21:00', false, '[]', '{}', '{}', "
                  ":budget, :now) RETURNING id"),

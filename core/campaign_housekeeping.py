@@ -34,7 +34,7 @@ COPY_PREFIX = "Copy of "
 # What a clone takes from its original: what it says, to whom, how and how fast.
 CLONED_FIELDS = (
     "description", "channel", "system_prompt", "variants", "model", "temperature", "audience",
-    "steps", "research_web", "max_sms_segments", "quiet_hours", "sends_per_minute",
+    "steps", "research_web", "max_sms_segments", "send_window", "sends_per_minute",
     "budget_cap_microusd", "approval_required",
 )
 FINISHED = tuple(s.value for s in FINISHED_CAMPAIGN_STATUSES)

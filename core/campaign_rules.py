@@ -17,7 +17,7 @@ from core.campaign_shape import (
     check_steps,
     check_variants,
 )
-from core.compliance.quiet_hours import parse_clock
+from core.compliance.send_window import parse_clock
 from core.errors import ValidationError
 from core.models import CampaignStatus
 from core.pipeline.audience import AUDIENCE_KEYS
@@ -25,7 +25,7 @@ from core.pipeline.audience import AUDIENCE_KEYS
 ALWAYS_EDITABLE = frozenset({"name", "description"})
 # Changing how the run is paced or capped, never what it says or to whom.
 PAUSED_EDITABLE = ALWAYS_EDITABLE | {
-    "sends_per_minute", "budget_cap_microusd", "scheduled_at", "quiet_hours",
+    "sends_per_minute", "budget_cap_microusd", "scheduled_at", "send_window",
 }
 DRAFT_EDITABLE = PAUSED_EDITABLE | {
     "channel", "system_prompt", "variants", "model", "temperature", "audience", "steps",
@@ -69,7 +69,7 @@ def _check_audience(audience: dict[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in audience.items() if v}
 
 
-def _check_quiet_hours(value: dict[str, Any] | None) -> dict[str, Any] | None:
+def _check_send_window(value: dict[str, Any] | None) -> dict[str, Any] | None:
     """A campaign's send-window override: start and end "HH:MM" (equal: all day), weekdays only."""
     if not value:
         return None
@@ -122,8 +122,8 @@ def check_change(key: str, value: Any) -> Any:
         if value is not None and value.tzinfo is None:
             raise ValidationError("give the start time with its time zone")
         return value
-    if key == "quiet_hours":
-        return _check_quiet_hours(value)
+    if key == "send_window":
+        return _check_send_window(value)
     if key == "variants":
         return check_variants(value)
     return value

@@ -199,7 +199,7 @@ class CampaignData:
     steps: tuple[Step, ...]
     research_web: bool
     max_sms_segments: int
-    quiet_hours: dict[str, Any] | None  # the campaign's own send window, overriding the tenant's
+    send_window: dict[str, Any] | None  # the campaign's own send window, overriding the tenant's
     approval_required: bool
 
     @classmethod

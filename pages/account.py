@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.auth import live_sessions
+from core.sign_in import live_sessions
 from pages.auth import SESSION_KEY, show_password_form
 from pages.common import current_actor, get_db, get_settings, md
 

@@ -16,19 +16,12 @@ from pathlib import Path
 import streamlit as st
 import streamlit.components.v1 as components
 
-from core.auth import (
-    MIN_PASSWORD_LENGTH,
-    SignIn,
-    authenticate,
-    change_own_password,
-    create_first_owner,
-    session_id_from_token,
-    sign_out,
-)
+from core.auth import MIN_PASSWORD_LENGTH, authenticate, change_own_password, create_first_owner
 from core.config import Settings
 from core.db import Database
 from core.errors import LeadflowError
 from core.permissions import Actor
+from core.sign_in import SignIn, session_id_from_token, sign_out
 from pages.common import ACTOR_KEY, get_db, show_error
 
 # The server-side session id of this browser session's sign-in.

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from core.compliance.frequency import ContactCaps
 from core.compliance.public_holidays import holiday_name
-from core.compliance.quiet_hours import SendWindow, next_send_time, window_from_settings
+from core.compliance.send_window import SendWindow, next_send_time, window_from_settings
 from core.text import sentence
 
 
@@ -54,8 +54,8 @@ def window_deferral(
 
 def rules_in_words(
     *,
-    quiet_hours_start: str,
-    quiet_hours_end: str,
+    send_window_start: str,
+    send_window_end: str,
     weekdays_only: bool,
     caps: ContactCaps,
     skip_public_holidays: bool,
@@ -63,7 +63,7 @@ def rules_in_words(
     time_zone: str,
 ) -> list[str]:
     """The tenant's send rules as a sales manager reads them, one sentence each."""
-    window = window_from_settings(quiet_hours_start, quiet_hours_end, weekdays_only)
+    window = window_from_settings(send_window_start, send_window_end, weekdays_only)
     calendar = f"the {holiday_country} calendar" if holiday_country else "each recipient's own country"
     holidays = (
         f"Nothing goes out on public holidays ({calendar}): sends wait for the next day the window opens."

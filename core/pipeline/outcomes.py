@@ -11,8 +11,8 @@ from typing import Any
 
 from core.compliance.frequency import CapHold, ContactCaps, cap_hold
 from core.compliance.public_holidays import recipient_country
-from core.compliance.quiet_hours import window_from_settings, zones_for_recipient
 from core.compliance.send_rules import Deferral, window_deferral
+from core.compliance.send_window import window_from_settings, zones_for_recipient
 from core.models import LeadStatus
 from core.pipeline.context import PipelineContext, event
 from core.pipeline.state import TenantData
@@ -69,7 +69,7 @@ def send_deferral(ctx: PipelineContext, at: datetime | None = None) -> Deferral 
     at `at` (default now); else when it opens, and why not before."""
     tenant, campaign, lead = ctx.tenant, ctx.campaign, ctx.lead
     window = window_from_settings(
-        tenant.quiet_hours_start, tenant.quiet_hours_end, tenant.weekdays_only, campaign.quiet_hours
+        tenant.send_window_start, tenant.send_window_end, tenant.weekdays_only, campaign.send_window
     )
     zones = zones_for_recipient(
         time_zone=lead.get("time_zone"),

@@ -22,8 +22,8 @@ class TenantData:
     id: int
     name: str
     default_country: str
-    quiet_hours_start: str
-    quiet_hours_end: str
+    send_window_start: str
+    send_window_end: str
     weekdays_only: bool
     sms_sender_id: str | None
     email_sender: str | None

@@ -27,9 +27,9 @@ def _send_rules(current: admin.TenantSettings) -> dict[str, object]:
     """The send-rule widgets of the settings form: the window, the caps, public holidays."""
     start_column, end_column = st.columns(2)
     window_start = start_column.text_input("Send window start (HH:MM, recipient's time)",
-                                           current.quiet_hours_start, key="settings_start")
+                                           current.send_window_start, key="settings_start")
     window_end = end_column.text_input("Send window end (HH:MM; before the start: the next day)",
-                                       current.quiet_hours_end, key="settings_end")
+                                       current.send_window_end, key="settings_end")
     weekdays = st.checkbox("Weekdays only", current.weekdays_only, key="settings_weekdays")
     day_column, week_column = st.columns(2)
     per_day = day_column.text_input("At most messages per lead a day (all campaigns; blank: no cap)",
@@ -45,7 +45,7 @@ def _send_rules(current: admin.TenantSettings) -> dict[str, object]:
         "Public holiday calendar", codes,
         index=codes.index(current.holiday_country) if current.holiday_country in calendars else 0,
         format_func=calendars.__getitem__, key="settings_holiday_country")
-    return {"quiet_hours_start": window_start, "quiet_hours_end": window_end,
+    return {"send_window_start": window_start, "send_window_end": window_end,
             "weekdays_only": weekdays, "contact_cap_per_day": per_day,
             "contact_cap_per_week": per_week, "skip_public_holidays": skip_holidays,
             "holiday_country": holiday_country}
@@ -98,7 +98,7 @@ def _general_form(db: Database, actor: Actor,
 def _rules_in_words(current: admin.TenantSettings) -> None:
     st.markdown("**How messages go out**")
     for line in rules_in_words(
-            quiet_hours_start=current.quiet_hours_start, quiet_hours_end=current.quiet_hours_end,
+            send_window_start=current.send_window_start, send_window_end=current.send_window_end,
             weekdays_only=current.weekdays_only,
             caps=ContactCaps(current.contact_cap_per_day, current.contact_cap_per_week),
             skip_public_holidays=current.skip_public_holidays,

@@ -19,7 +19,7 @@ from core.campaign_editor import (
 )
 from core.campaign_prompts import DEFAULT_PROMPTS
 from core.campaign_shape import BUDGET_CAP_USD, MAX_SMS_SEGMENTS, SENDS_PER_MINUTE, TEMPERATURE, CampaignView
-from core.compliance.quiet_hours import window_from_settings
+from core.compliance.send_window import window_from_settings
 from core.config import Settings
 from core.db import Database
 from core.merge_fields import HELP as MERGE_FIELDS_HELP
@@ -30,12 +30,12 @@ from pages.campaign_sections.listing import FLASH_KEY, OPEN_NEXT_KEY
 from pages.common import md, run_action
 
 CHANNELS = {"sms": "SMS", "email": "Email"}
-QUIET_FIELDS = ("quiet_override", "quiet_start", "quiet_end", "quiet_weekdays")
+WINDOW_FIELDS = ("window_override", "window_start", "window_end", "window_weekdays")
 
 
 def _initial(campaign: CampaignView | None, settings: Settings) -> dict[str, Any]:
     """The widget values of a saved campaign, or of a new one."""
-    quiet = (campaign.quiet_hours if campaign else None) or {}
+    window = (campaign.send_window if campaign else None) or {}
     return {
         "name": campaign.name if campaign else "",
         "description": (campaign.description or "") if campaign else "",
@@ -43,10 +43,10 @@ def _initial(campaign: CampaignView | None, settings: Settings) -> dict[str, Any
         "system_prompt": campaign.system_prompt if campaign else DEFAULT_PROMPTS["sms"],
         "model": campaign.model if campaign else settings.default_model,
         "temperature": float(campaign.temperature) if campaign else TEMPERATURE.default,
-        "quiet_override": bool(quiet),
-        "quiet_start": time.fromisoformat(quiet.get("start") or "08:00"),
-        "quiet_end": time.fromisoformat(quiet.get("end") or "21:00"),
-        "quiet_weekdays": bool(quiet.get("weekdays_only", False)),
+        "window_override": bool(window),
+        "window_start": time.fromisoformat(window.get("start") or "08:00"),
+        "window_end": time.fromisoformat(window.get("end") or "21:00"),
+        "window_weekdays": bool(window.get("weekdays_only", False)),
         "sends_per_minute": campaign.sends_per_minute if campaign else None,
         "budget_usd": microusd_to_usd(campaign.budget_cap_microusd if campaign else None),
         "approval_required": campaign.approval_required if campaign else False,
@@ -61,15 +61,15 @@ def forget(prefix: str) -> None:
         del st.session_state[key]
 
 
-def _quiet_hours(key: str, disabled: bool) -> dict[str, Any] | None:
+def _send_window(key: str, disabled: bool) -> dict[str, Any] | None:
     override = st.checkbox("Override the tenant's send window (recipient's local time)",
-                           key=f"{key}quiet_override", disabled=disabled)
+                           key=f"{key}window_override", disabled=disabled)
     if not override:
         return None
     start, end, weekdays = st.columns(3)
-    opens = start.time_input("Sends from", key=f"{key}quiet_start", disabled=disabled)
-    closes = end.time_input("Sends until", key=f"{key}quiet_end", disabled=disabled)
-    weekdays_only = weekdays.checkbox("Weekdays only", key=f"{key}quiet_weekdays", disabled=disabled)
+    opens = start.time_input("Sends from", key=f"{key}window_start", disabled=disabled)
+    closes = end.time_input("Sends until", key=f"{key}window_end", disabled=disabled)
+    weekdays_only = weekdays.checkbox("Weekdays only", key=f"{key}window_weekdays", disabled=disabled)
     window = {"start": f"{opens:%H:%M}", "end": f"{closes:%H:%M}", "weekdays_only": weekdays_only}
     # An end before the start is the next morning: the window spans midnight.
     described = window_from_settings(None, None, None, window).describe()
@@ -122,11 +122,11 @@ def show(db: Database, actor: Actor, settings: Settings, campaign: CampaignView 
     values["steps"] = steps.show_steps(f"{key}step", campaign.steps if campaign else (),
                                        disabled=locked("steps"))
     st.subheader("Pace, budget and checks")
-    values["quiet_hours"] = _quiet_hours(key, locked("quiet_hours"))
+    values["send_window"] = _send_window(key, locked("send_window"))
     if campaign is not None and all(st.session_state[f"{key}{name}"] == initial[name]
-                                    for name in QUIET_FIELDS):
+                                    for name in WINDOW_FIELDS):
         # Untouched: keep the saved override as it is, even one that sets only some keys.
-        values["quiet_hours"] = campaign.quiet_hours
+        values["send_window"] = campaign.send_window
     rate, budget, segments = st.columns(3)
     # An empty field is no limit (no cap): 0 would mean nothing may be sent (spent).
     per_minute = rate.number_input("Sends per minute", **SENDS_PER_MINUTE.widget(), placeholder="no limit",

@@ -8,11 +8,12 @@ from datetime import timedelta
 import pytest
 from typer.testing import CliRunner
 
-from core.auth import SessionEnded, authenticate, signed_in_user, start_session
+from core.auth import authenticate
 from core.cli import app
 from core.db import Database
 from core.errors import LoginRefused
 from core.models import Role
+from core.sign_in import SessionEnded, signed_in_user, start_session
 from tests.factories import PASSWORD, make_actor, make_tenant
 
 

@@ -236,7 +236,7 @@ def test_reactivating_clears_a_lock(db: Database, team: dict[str, Actor]) -> Non
 def test_settings_defaults(db: Database, team: dict[str, Actor]) -> None:
     current = get_tenant_settings(db, team["admin"])
     assert current.default_country == "US"
-    assert (current.quiet_hours_start, current.quiet_hours_end) == ("08:00", "21:00")
+    assert (current.send_window_start, current.send_window_end) == ("08:00", "21:00")
     assert current.price_overrides == {} and current.monthly_budget_microusd is None
 
 
@@ -244,7 +244,7 @@ def test_settings_defaults(db: Database, team: dict[str, Actor]) -> None:
     ("name", "given", "stored"),
     [
         ("default_country", " gb ", "GB"),
-        ("quiet_hours_start", "09:30", "09:30"),
+        ("send_window_start", "09:30", "09:30"),
         ("weekdays_only", True, True),
         ("sms_sender_id", "Acme", "Acme"),
         ("sms_sender_id", "+1 415 555 2671", "+14155552671"),
@@ -284,8 +284,8 @@ def test_settings_are_normalised(db: Database, team: dict[str, Actor], name: str
     ("changes", "message"),
     [
         ({"default_country": "XX"}, "country 'XX'"),
-        ({"quiet_hours_start": "9am"}, "send window start '9am' is not a time of day"),
-        ({"quiet_hours_end": "24:00"}, "send window end '24:00'"),
+        ({"send_window_start": "9am"}, "send window start '9am' is not a time of day"),
+        ({"send_window_end": "24:00"}, "send window end '24:00'"),
         ({"time_zone": "Mars/Olympus_Mons"}, "time zone 'Mars/Olympus_Mons' is not an IANA zone"),
         ({"contact_cap_per_day": "0"}, "the cap per lead a day must be between 1 and 1000"),
         ({"contact_cap_per_week": "three"}, "the cap per lead a week 'three' is not a whole number"),
@@ -322,12 +322,12 @@ def test_invalid_settings_are_refused(db: Database, team: dict[str, Actor], chan
 @pytest.mark.parametrize(("start", "end"), [("22:00", "06:00"), ("21:00", "08:00"), ("09:00", "09:00")])
 def test_send_windows_across_midnight_are_accepted(db: Database, team: dict[str, Actor], start: str,
                                                    end: str) -> None:
-    saved = update_tenant_settings(db, team["admin"], {"quiet_hours_start": start, "quiet_hours_end": end})
-    assert (saved.quiet_hours_start, saved.quiet_hours_end) == (start, end)
+    saved = update_tenant_settings(db, team["admin"], {"send_window_start": start, "send_window_end": end})
+    assert (saved.send_window_start, saved.send_window_end) == (start, end)
 
 
 def test_settings_audit_records_what_changed(db: Database, team: dict[str, Actor], tenant: int) -> None:
-    update_tenant_settings(db, team["admin"], {"default_country": "DE", "quiet_hours_start": "08:00",
+    update_tenant_settings(db, team["admin"], {"default_country": "DE", "send_window_start": "08:00",
                                                "monthly_budget_microusd": 5_000_000})
     action, _, details = _audit(db, tenant)[-1]
     assert action == "update"
@@ -560,7 +560,7 @@ def test_the_database_refuses_a_sender_id_the_service_check_missed(
 ) -> None:
     # Two admins saving at once both pass the check; the unique index stops the second.
     update_tenant_settings(db, team["admin"], {"sms_sender_id": mine})
-    monkeypatch.setattr("core.admin.sms_sender_in_use", lambda *args, **kwargs: False)
+    monkeypatch.setattr("core.tenant_settings.sms_sender_in_use", lambda *args, **kwargs: False)
     with pytest.raises(Conflict, match="already used by another tenant"):
         update_tenant_settings(db, rival, {"sms_sender_id": theirs})
     assert get_tenant_settings(db, rival).sms_sender_id is None

@@ -18,7 +18,6 @@ from core import admin
 from core.auth import (
     AMBIGUOUS_USERNAME,
     MAX_PASSWORD_LENGTH,
-    SessionEnded,
     _prehash,
     authenticate,
     change_own_password,
@@ -30,11 +29,6 @@ from core.auth import (
     hash_password,
     login_refused_message,
     reset_password,
-    session_id_from_token,
-    session_token,
-    sign_out,
-    signed_in_user,
-    start_session,
     verify_password,
 )
 from core.config import DEV_COOKIE_KEY, ROOT, ConfigError, Settings
@@ -42,6 +36,14 @@ from core.db import Database
 from core.errors import Conflict, LoginRefused, NotFound, PermissionDenied, ValidationError
 from core.models import AuditLog, Role, User, UserSession
 from core.permissions import ROLE_PERMISSIONS, Actor, Permission
+from core.sign_in import (
+    SessionEnded,
+    session_id_from_token,
+    session_token,
+    sign_out,
+    signed_in_user,
+    start_session,
+)
 from tests.factories import PASSWORD, make_actor, make_tenant
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

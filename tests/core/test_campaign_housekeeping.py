@@ -38,7 +38,7 @@ def test_clone_makes_a_draft_with_the_same_settings(db: Database, status: str) -
         approval_required=True, budget_cap_microusd=5_000_000,
         variants=[{"name": "A", "prompt": "brief"}, {"name": "B", "prompt": "a question"}],
         audience={"tags": ["vip"]}, steps=[{"delay_hours": 0}, {"delay_hours": 48, "prompt": "nudge"}],
-        sends_per_minute=30, quiet_hours={"start": "09:00", "end": "17:00", "weekdays_only": True},
+        sends_per_minute=30, send_window={"start": "09:00", "end": "17:00", "weekdays_only": True},
         temperature=0.3, research_web=True)
     with db.session(tenant_id=tenant) as session, session.begin():
         row = session.get(Campaign, original.id)
@@ -48,7 +48,7 @@ def test_clone_makes_a_draft_with_the_same_settings(db: Database, status: str) -
     assert copy.id != original.id and copy.name == "Copy of Spring push"
     assert (copy.status, copy.spent_microusd, copy.started_at) == ("draft", 0, None)
     for field in ("channel", "system_prompt", "variants", "audience", "steps", "sends_per_minute",
-                  "quiet_hours", "temperature", "research_web", "approval_required",
+                  "send_window", "temperature", "research_web", "approval_required",
                   "budget_cap_microusd", "model", "max_sms_segments"):
         assert getattr(copy, field) == getattr(original, field), field
     assert ("clone", str(copy.id), {"from_campaign": original.id, "name": "Copy of Spring push"}) in _audit(

@@ -363,8 +363,8 @@ def test_send_window_override_is_checked_and_normalised(
     db: Database, given: dict[str, Any] | None, stored: dict[str, Any] | None
 ) -> None:
     actor = make_actor(db, make_tenant(db), Role.manager)
-    campaign = create_campaign(db, actor, name="Window", channel="sms", quiet_hours=given)
-    assert campaign.quiet_hours == stored
+    campaign = create_campaign(db, actor, name="Window", channel="sms", send_window=given)
+    assert campaign.send_window == stored
 
 
 @pytest.mark.parametrize(
@@ -375,7 +375,7 @@ def test_send_window_override_is_checked_and_normalised(
 def test_bad_send_window_override_is_refused(db: Database, given: dict[str, Any], message: str) -> None:
     actor = make_actor(db, make_tenant(db), Role.manager)
     with pytest.raises(ValidationError, match=message):
-        create_campaign(db, actor, name="Window", channel="sms", quiet_hours=given)
+        create_campaign(db, actor, name="Window", channel="sms", send_window=given)
 
 
 # -- retrying failed leads -------------------------------------------------------------------

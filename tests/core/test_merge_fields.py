@@ -83,7 +83,7 @@ def test_the_compose_request_carries_the_filled_prompt_of_the_step_and_variant()
         id=1, tenant_id=1, name="X", channel="sms", system_prompt="Write to {first_name}.",
         variants=(Variant("B", "Mention the {custom.plan_tier} plan."),), model="m",
         temperature=0.5, steps=(Step(0), Step(24, "Ask {company} again.")),
-        research_web=False, max_sms_segments=2, approval_required=False, status="running", quiet_hours=None,
+        research_web=False, max_sms_segments=2, approval_required=False, status="running", send_window=None,
     )
     system, request = compose_request(campaign, LEAD, step=1, variant="B", earlier_messages=[], facts=[],
                                       feedback=None, canary="c", nonce="n")

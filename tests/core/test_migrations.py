@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,9 +11,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from core.auth import signed_in_user, start_session
 from core.db import Database, alembic_config
 from core.models import Base, Role
+from core.sign_in import signed_in_user, start_session
 from tests.conftest import make_settings
 from tests.factories import make_actor, make_tenant
 
@@ -114,3 +115,44 @@ def test_upgrading_an_old_sqlite_database_keeps_every_row_and_link(tmp_path: Pat
     sign_in = start_session(database, olivia, key="k" * 48, lifetime=timedelta(days=1))
     assert signed_in_user(database, sign_in.session_id).actor.tenant_id == olivia.tenant_id
     database.dispose()
+
+
+def _downgrade(database: Database, revision: str) -> None:
+    from alembic import command
+
+    with database.engine.begin() as connection:
+        config = alembic_config(str(database.engine.url))
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def test_the_send_window_columns_keep_their_values_up_and_down(db: Database) -> None:
+    """0021 renames the columns that hold the hours when sending is allowed; values survive both ways."""
+    tenant = make_tenant(db, "Window")
+    with db.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE tenants SET send_window_start = '09:30', send_window_end = '18:00' WHERE id = :id"),
+            {"id": tenant},
+        )
+        connection.execute(text(
+            "INSERT INTO campaigns (tenant_id, name, channel, status, system_prompt, variants, model,"
+            " temperature, audience, steps, research_web, max_sms_segments, approval_required,"
+            " send_window, created_at, updated_at) VALUES (:tenant, 'Spring', 'sms', 'draft', 'Be brief.',"
+            " '[]', 'gpt-4o-mini', 0.7, '{}', '[]', false, 2, false, :window, :now, :now)"),
+            {"tenant": tenant, "window": '{"start": "10:00", "end": "16:00"}', "now": NOW},
+        )
+    read_back = (
+        "SELECT t.{0}_start, t.{0}_end, c.{1} FROM tenants t JOIN campaigns c ON c.tenant_id = t.id"
+    )
+    try:
+        _downgrade(db, "0020_import_warnings")
+        with db.engine.connect() as connection:
+            old = connection.execute(text(read_back.format("quiet_hours", "quiet_hours"))).one()
+    finally:
+        _upgrade(db, "head")
+    with db.engine.connect() as connection:
+        new = connection.execute(text(read_back.format("send_window", "send_window"))).one()
+    for start, end, window in (old, new):
+        assert (start, end) == ("09:30", "18:00")
+        stored = json.loads(window) if isinstance(window, str) else window
+        assert stored == {"start": "10:00", "end": "16:00"}

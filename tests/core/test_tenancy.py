@@ -444,18 +444,18 @@ def test_raw_sql_beneath_the_guard_cannot_write_another_tenants_rows(pg: Databas
 def test_an_orm_query_with_the_guard_switched_off_still_sees_one_tenant(pg: Database, two_tenants) -> None:
     from sqlalchemy import event
 
-    from core.db import _scope_orm_statement
+    from core.tenant_guard import scope_orm_statement
 
     a, b = two_tenants
     factory = pg._factory
-    event.remove(factory, "do_orm_execute", _scope_orm_statement)
+    event.remove(factory, "do_orm_execute", scope_orm_statement)
     try:
         with pg.session(tenant_id=b) as s, s.begin():
             assert [lead.tenant_id for lead in s.scalars(select(Lead))] == [b]
             assert s.scalar(select(func.count()).select_from(Lead)) == 1
             assert s.execute(update(Lead).values(notes="b only")).rowcount == 1
     finally:
-        event.listen(factory, "do_orm_execute", _scope_orm_statement)
+        event.listen(factory, "do_orm_execute", scope_orm_statement)
     assert _rows_by_tenant(pg) == [(a, f"Lead of {a}", None), (b, f"Lead of {b}", "b only")]
 
 

@@ -11,11 +11,12 @@ from streamlit.testing.v1 import AppTest
 
 from core import admin, sender_verification
 from core.admin import get_tenant_settings
-from core.auth import SessionEnded, authenticate, signed_in_user, start_session
+from core.auth import authenticate
 from core.db import Database
 from core.leads.queries import opt_out_leads
 from core.models import AuditLog, Lead, Role, Suppression, User
 from core.permissions import Actor
+from core.sign_in import SessionEnded, signed_in_user, start_session
 from tests.factories import make_actor, make_tenant
 from tests.pages.conftest import PageFactory
 
@@ -262,7 +263,7 @@ def test_save_settings(open_page: PageFactory, db: Database, team: dict[str, Act
     assert not app.error
     assert app.success[0].value == "Settings saved."
     saved = get_tenant_settings(db, team["admin"])
-    assert (saved.default_country, saved.quiet_hours_start, saved.weekdays_only) == ("GB", "09:00", True)
+    assert (saved.default_country, saved.send_window_start, saved.weekdays_only) == ("GB", "09:00", True)
     assert saved.link_allow_list == ["acme.example.com", "example.org"]
     assert saved.monthly_budget_microusd == 1_250_500_000
 
@@ -305,7 +306,7 @@ def test_send_rules_are_saved_and_shown_in_words(open_page: PageFactory, db: Dat
     assert not app.error and app.success[0].value == "Settings saved."
     saved = get_tenant_settings(db, team["admin"])
     assert saved.time_zone == "Europe/Berlin"
-    assert (saved.quiet_hours_start, saved.quiet_hours_end) == ("22:00", "06:00")
+    assert (saved.send_window_start, saved.send_window_end) == ("22:00", "06:00")
     assert (saved.contact_cap_per_day, saved.contact_cap_per_week) == (1, 3)
     assert (saved.skip_public_holidays, saved.holiday_country) == (True, "DE")
     words = [c.value for c in app.caption]

@@ -14,21 +14,13 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from core import admin
-from core.auth import (
-    SessionEnded,
-    authenticate,
-    has_any_user,
-    login_refused_message,
-    session_id_from_token,
-    sign_out,
-    signed_in_user,
-    start_session,
-)
+from core.auth import authenticate, has_any_user, login_refused_message
 from core.config import DEV_COOKIE_KEY, ROOT
 from core.db import Database
 from core.errors import LoginRefused
 from core.models import Role, UserSession
 from core.permissions import Actor, Permission
+from core.sign_in import SessionEnded, session_id_from_token, sign_out, signed_in_user, start_session
 from core.text import sentence
 from pages.auth import COOKIE_CHANGE_KEY, NOTICE_KEY, SESSION_KEY, SIGNED_OUT_KEY
 from pages.common import ACTOR_KEY

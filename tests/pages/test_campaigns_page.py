@@ -103,8 +103,8 @@ def test_manager_creates_a_campaign_from_the_form(
     app.number_input(key="cmpnew_budget_usd").set_value(12.5)
     app.number_input(key="cmpnew_max_sms_segments").set_value(3)
     app.checkbox(key="cmpnew_approval_required").check()
-    app.checkbox(key="cmpnew_quiet_override").check().run()
-    app.checkbox(key="cmpnew_quiet_weekdays").check()
+    app.checkbox(key="cmpnew_window_override").check().run()
+    app.checkbox(key="cmpnew_window_weekdays").check()
     _button(app, "cmpnew_save").click().run()
     assert not app.exception and not _errors(app)
     assert "created as a draft" in app.success[0].value
@@ -117,7 +117,7 @@ def test_manager_creates_a_campaign_from_the_form(
     assert saved.temperature == pytest.approx(0.3) and saved.model == "gpt-4o-mini"
     assert (saved.sends_per_minute, saved.budget_cap_microusd, saved.max_sms_segments) == (30, 12_500_000, 3)
     assert saved.approval_required and not saved.research_web
-    assert saved.quiet_hours == {"start": "08:00", "end": "21:00", "weekdays_only": True}
+    assert saved.send_window == {"start": "08:00", "end": "21:00", "weekdays_only": True}
     # The new campaign is open now.
     assert app.header[0].value == "Software push · draft"
 
@@ -314,15 +314,15 @@ def test_a_send_window_across_midnight_is_accepted_and_shown_in_words(
     campaign_id = _draft(db, manager)
     key = f"cmp{campaign_id}_"
     app = open_page(PAGE, manager)
-    app.checkbox(key=f"{key}quiet_override").check().run()
-    app.time_input(key=f"{key}quiet_start").set_value(time(22, 0))
-    app.time_input(key=f"{key}quiet_end").set_value(time(6, 0)).run()
+    app.checkbox(key=f"{key}window_override").check().run()
+    app.time_input(key=f"{key}window_start").set_value(time(22, 0))
+    app.time_input(key=f"{key}window_end").set_value(time(6, 0)).run()
     words = "Messages go out 22:00 to 06:00 the next day, every day, in each recipient's local time."
     assert words in [c.value for c in app.caption]
     _button(app, f"{key}save").click().run()
     assert not app.exception and not _errors(app)
     saved = get_campaign(db, manager, campaign_id)
-    assert saved.quiet_hours == {"start": "22:00", "end": "06:00", "weekdays_only": False}
+    assert saved.send_window == {"start": "22:00", "end": "06:00", "weekdays_only": False}
 
 
 def test_resuming_over_the_budget_cap_is_explained(

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from core.compliance.public_holidays import holiday_name, recipient_country
-from core.compliance.quiet_hours import SendWindow
 from core.compliance.send_rules import Deferral, window_deferral
+from core.compliance.send_window import SendWindow
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

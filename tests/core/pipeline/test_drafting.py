@@ -27,7 +27,7 @@ def _campaign() -> CampaignData:
         steps=(Step(),),
         research_web=False,
         max_sms_segments=1,
-        quiet_hours=None,
+        send_window=None,
         approval_required=False,
     )
 

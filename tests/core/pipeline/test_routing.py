@@ -111,14 +111,14 @@ def context(
     settings = make_settings("sqlite://")
     runtime = PipelineRuntime(settings=settings, models=ModelFactory(settings), senders={}, now=lambda: NOW)
     tenant = TenantData(
-        id=1, name="Acme", default_country="US", quiet_hours_start="08:00", quiet_hours_end="21:00",
+        id=1, name="Acme", default_country="US", send_window_start="08:00", send_window_end="21:00",
         weekdays_only=False, sms_sender_id=None, email_sender=None, postal_address=None,
         link_allow_list=(), playbook={}, price_overrides={},
     )
     campaign = CampaignData(
         id=2, tenant_id=1, name="Spring", channel="sms", status="running", system_prompt="Be brief.",
         variants=[], model="gpt-4o-mini", temperature=0.7, steps=steps or [{"delay_hours": 0}],
-        research_web=False, max_sms_segments=2, quiet_hours=None, approval_required=False,
+        research_web=False, max_sms_segments=2, send_window=None, approval_required=False,
     )
     return PipelineContext(
         runtime=runtime,

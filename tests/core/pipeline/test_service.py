@@ -198,7 +198,7 @@ def test_outside_the_send_window_is_deferred_to_the_next_window(seed: Seed, runt
 
 
 def test_campaign_window_override_applies(seed: Seed, runtime: PipelineRuntime) -> None:
-    seed.campaign(quiet_hours={"start": "11:00", "end": "17:00"})  # NOW is 10:00 in New York
+    seed.campaign(send_window={"start": "11:00", "end": "17:00"})  # NOW is 10:00 in New York
     cl = seed.enrol()
     assert run(seed, runtime, cl) == "deferred"
     assert seed.enrolment(cl).next_action_at == NOW + timedelta(hours=1)

@@ -1,7 +1,7 @@
 """Send windows in the recipient's local time: when a message may go out, and when next.
 
-The window comes from the tenant (`Tenant.quiet_hours_start/end`, `weekdays_only`, default
-08:00-21:00 every day) unless the campaign overrides it (`Campaign.quiet_hours`). The recipient's
+The window comes from the tenant (`Tenant.send_window_start/end`, `weekdays_only`, default
+08:00-21:00 every day) unless the campaign overrides it (`Campaign.send_window`). The recipient's
 zone is the lead's own time zone when known; otherwise every zone its phone number (or, lacking
 one, its country) could be in, and the message may only go when the window is open in all of them:
 the most restrictive reading. Arithmetic is done on aware datetimes with zoneinfo, so DST changes
@@ -83,8 +83,8 @@ def window_from_settings(
     end = override.get("end") or tenant_end
     weekdays = override.get("weekdays_only")
     return SendWindow(
-        start=parse_clock(start, what="quiet hours start") if start else DEFAULT_START,
-        end=parse_clock(end, what="quiet hours end") if end else DEFAULT_END,
+        start=parse_clock(start, what="send window start") if start else DEFAULT_START,
+        end=parse_clock(end, what="send window end") if end else DEFAULT_END,
         weekdays_only=bool(tenant_weekdays_only if weekdays is None else weekdays),
     )
 

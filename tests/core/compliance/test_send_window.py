@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.compliance.quiet_hours import (
+from core.compliance.send_window import (
     SendWindow,
     next_send_time,
     window_from_settings,
@@ -133,5 +133,5 @@ def test_campaign_override_wins_key_by_key() -> None:
 
 
 def test_a_bad_time_is_a_message_for_people() -> None:
-    with pytest.raises(ValidationError, match="quiet hours start '9am'"):
+    with pytest.raises(ValidationError, match="send window start '9am'"):
         window_from_settings("9am", "21:00", False)
