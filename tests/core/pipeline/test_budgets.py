@@ -130,14 +130,18 @@ def test_a_preview_passes_the_shared_rate_limit(seed: Seed, settings: Settings) 
         clock_waits: list[float] = []
         runtime = gated_runtime(seed.db, openai)
         assert isinstance(runtime.gate, DatabaseGate)
-        runtime.gate.sleep = clock_waits.append  # record the waits instead of sleeping them
+        # A clock that stands still: the waits are recorded instead of slept, so they stack up
+        # from the first slot exactly, however long the machine takes between two requests.
+        frozen = runtime.gate.clock()
+        runtime.gate.clock = lambda: frozen
+        runtime.gate.sleep = clock_waits.append
         for _ in range(2):
             preview(seed.db, runtime, actor, seed.campaign_id, lead_id)
         requests = server.requests
     # Six a minute: every request after the first waited for its slot, ten seconds after the one
-    # before (the waits are recorded, not slept, so the slots stack up from the first).
+    # before.
     assert requests >= 2 and len(clock_waits) == requests - 1
-    assert all(10.0 * n - 1.0 < wait <= 10.0 * n for n, wait in enumerate(clock_waits, start=1))
+    assert clock_waits == pytest.approx([10.0 * n for n in range(1, requests)])
     with seed.db.session(system=True, read_only=True) as session:
         assert session.scalar(select(RateLimit.key).where(RateLimit.key == model_requests_key("gpt-4o-mini")))
 
