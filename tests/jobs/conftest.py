@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
 
+import jobs.runner
 from core.campaigns import create_campaign, start_campaign
 from core.config import Settings
 from core.db import Database
@@ -39,6 +41,36 @@ def zone_at_midday(now: datetime | None = None) -> str:
     offset = offset - 24 if offset > 14 else offset + 24 if offset < -12 else offset
     # Etc/GMT zones carry the POSIX sign: Etc/GMT-3 is three hours AHEAD of UTC.
     return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
+
+
+class PinnedClock:
+    """A clock that moves only when the test moves it (thread-safe: the runner reads it from its ticks)."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def set(self, moment: datetime) -> None:
+        with self._lock:
+            self._now = moment
+
+    def advance(self, delta: timedelta) -> datetime:
+        with self._lock:
+            self._now += delta
+            return self._now
+
+
+@pytest.fixture
+def pinned_clock(monkeypatch: pytest.MonkeyPatch) -> PinnedClock:
+    """The job runner's clock, pinned: leases expire and follow-ups fall due only when the test
+    advances it, however slowly the machine runs the ticks."""
+    clock = PinnedClock(datetime.now(UTC))
+    monkeypatch.setattr(jobs.runner, "utcnow", clock)
+    return clock
 
 
 @pytest.fixture
