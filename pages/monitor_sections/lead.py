@@ -9,7 +9,7 @@ from core.db import Database
 from core.money import format_usd
 from core.permissions import Actor
 from core.status_words import lead_status_word, message_status_word, step_name
-from pages.common import md, run_action
+from pages.common import md, user_errors
 
 NONE = 0
 
@@ -33,13 +33,16 @@ def pick(key: str, db: Database, actor: Actor, campaign_id: int) -> int | None:
 
 def show(db: Database, actor: Actor, campaign_id: int) -> None:
     st.subheader("One lead")
+    with user_errors():  # an unknown lead # or a refused read is a message, not a traceback
+        _show_lead(db, actor, campaign_id)
+
+
+def _show_lead(db: Database, actor: Actor, campaign_id: int) -> None:
     campaign_lead_id = pick("monitor_lead", db, actor, campaign_id)
     if campaign_lead_id is None:
         st.caption("Pick a lead to see every step the pipeline took for it.")
         return
-    trace = run_action(monitor.lead_trace, db, actor, campaign_lead_id)
-    if trace is None:
-        return
+    trace = monitor.lead_trace(db, actor, campaign_lead_id)
     if trace.campaign_id != campaign_id:
         st.info(f"Lead #{campaign_lead_id} belongs to campaign #{trace.campaign_id}.")
     st.markdown(f"**{md(trace.lead_name)}**" + (f" at {md(trace.company)}" if trace.company else "")

@@ -14,7 +14,7 @@ from core.money import format_usd
 from core.permissions import Actor
 from core.status_words import lead_status_word, message_status_word
 from core.text import plural, plural_noun
-from pages.common import run_action
+from pages.common import user_errors
 from pages.widgets import run_progress
 
 REFRESH_SECONDS = 2.0
@@ -42,9 +42,14 @@ def _spend(progress: CampaignProgress) -> None:
 
 
 def _figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) -> None:
-    progress = run_action(campaign_progress, db, actor, campaign_id)
-    if progress is None:
-        return
+    # Every figure comes from a service: one that refuses (the campaign was deleted meanwhile, the
+    # role changed) ends the figures with its message, not a traceback in the fragment.
+    with user_errors():
+        _draw_figures(db, actor, campaign_id, was_live)
+
+
+def _draw_figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) -> None:
+    progress = campaign_progress(db, actor, campaign_id)
     if monitor.is_live(progress.status) != was_live:
         st.rerun()  # the run started or ended: the whole page redraws (and refreshes or stops)
     # Why a paused run stopped is the controls' banner above (as text: it may quote a provider).

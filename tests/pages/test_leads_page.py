@@ -7,9 +7,11 @@ from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from core.db import Database
+from core.errors import Conflict, NotFound
 from core.leads.queries import list_leads
 from core.models import Lead, LeadImport, Role
 from core.permissions import Actor
+from pages.lead_sections import wizard
 from tests.factories import make_actor, make_tenant
 from tests.pages.conftest import PageFactory
 from tests.pages.markdown_checks import DIRECTIVE, IMAGE, LATEX, assert_shown_escaped
@@ -359,3 +361,47 @@ def test_wizard_refuses_a_file_with_a_header_and_no_leads(db: Database, open_pag
     assert not [b for b in app.button if b.key in ("leads_preview", "leads_import")]
     with db.session(tenant_id=admin.tenant_id) as session:
         assert session.scalar(select(func.count(LeadImport.id))) == 0
+
+
+BUSY = "Another import of fair.csv is running: wait for it to finish."
+
+
+@pytest.mark.parametrize(("service", "clicks"), [
+    ("suggest_for_table", []),  # the mapping step's suggestion
+    ("tenant_country", ["leads_preview"]),  # the preview step's default country
+    ("preview_rows", ["leads_preview"]),
+    ("import_table", ["leads_preview", "leads_import"]),
+])
+def test_wizard_step_whose_service_fails_is_a_message_not_a_traceback(
+    db: Database, open_page: PageFactory, monkeypatch: pytest.MonkeyPatch, service: str,
+    clicks: list[str],
+) -> None:
+    def busy(*args: object, **kwargs: object) -> None:
+        raise Conflict(BUSY)
+
+    monkeypatch.setattr(wizard, service, busy)
+    app = open_page("pages/leads.py", make_actor(db, make_tenant(db), Role.admin))
+    app.file_uploader(key="leads_upload").upload("fair.csv", CSV, "text/csv").run()
+    for key in clicks:
+        assert not app.exception and not app.error
+        _button(app, key).click().run()
+    assert not app.exception
+    assert [e.value for e in app.error] == [BUSY]
+    assert not app.metric  # no summary: nothing claims the file was imported
+    assert _button(app, "leads_restart")  # the wizard still offers a way out
+
+
+def test_wizard_summary_whose_report_fails_is_a_message_not_a_traceback(
+    db: Database, open_page: PageFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def gone(*args: object, **kwargs: object) -> None:
+        raise NotFound("No import 1.")
+
+    monkeypatch.setattr(wizard, "get_import", gone)
+    app = open_page("pages/leads.py", make_actor(db, make_tenant(db), Role.admin))
+    app.file_uploader(key="leads_upload").upload("fair.csv", CSV, "text/csv").run()
+    _button(app, "leads_preview").click().run()
+    _button(app, "leads_import").click().run()
+    assert not app.exception
+    assert [e.value for e in app.error] == ["No import 1."]
+    assert {m.label: m.value for m in app.metric}["Imported"] == "3"  # the counts still show

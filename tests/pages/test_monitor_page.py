@@ -7,9 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+import core.monitor
 from core.campaigns import create_campaign
 from core.db import Database
+from core.errors import NotFound
 from core.models import AuditLog, Campaign, CampaignLead, Lead, Role
+from pages.monitor_sections import live
 from tests.core.test_monitor import HOLIDAY_WAIT, SeededRun, hold_back, seed_run
 from tests.core.test_run_progress import seed_follow_ups
 from tests.factories import make_actor, make_tenant
@@ -353,3 +356,31 @@ def test_the_monitor_says_why_leads_wait(open_page: PageFactory, db: Database, r
     assert rows[0].reason.startswith("contact cap reached (1 message per lead a day, all campaigns together)")
     assert rows[0].reason.endswith("(and 1 more like it, differing only in numbers such as the due time)")
     assert rows[1].reason == HOLIDAY_WAIT
+
+
+GONE = "No campaign 7: it was deleted meanwhile."
+
+
+@pytest.mark.parametrize(("where", "service"), [
+    (live, "campaign_progress"),
+    (live, "list_workers"),
+    (core.monitor, "errors_by_reason"),
+    (core.monitor, "waits_by_reason"),
+    (core.monitor, "recent_events"),
+    (core.monitor, "recent_leads"),
+    (core.monitor, "lead_trace"),
+])
+def test_a_live_or_lead_read_that_fails_is_a_message_not_a_traceback(
+    open_page: PageFactory, db: Database, run: SeededRun, monkeypatch: pytest.MonkeyPatch,
+    where: object, service: str,
+) -> None:
+    def vanish(*args: object, **kwargs: object) -> None:
+        raise NotFound(GONE)
+
+    monkeypatch.setattr(where, service, vanish)
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.analyst, "ann"))
+    if service == "lead_trace":  # read once a lead is picked
+        app.number_input(key="monitor_lead_id").set_value(run.campaign_lead_ids[0]).run()
+    assert not app.exception
+    assert [e.value for e in app.error] == [GONE]
+    assert app.subheader[-1].value == "One lead"  # the page went on past the failed section
