@@ -59,7 +59,7 @@ def _show_lead(db: Database, actor: Actor, campaign_id: int) -> None:
         st.error(md(trace.error))  # provider and guard errors quote the lead and the draft
     log_tab, draft_tab, sent_tab, calls_tab = st.tabs(["Log", "Draft", "Sent", "Model calls"])
     with log_tab:
-        st.dataframe(
+        st.container(key="monitor_lead_log").dataframe(
             [{"when": e.created_at.strftime("%Y-%m-%d %H:%M:%S"), "node": e.node, "level": e.level,
               "message": e.message, "trace": (e.trace_id or "")[:8]} for e in trace.events],
             hide_index=True, width="stretch")
@@ -71,7 +71,7 @@ def _show_lead(db: Database, actor: Actor, campaign_id: int) -> None:
         else:
             st.caption("No draft yet.")
         if trace.facts:
-            st.dataframe(trace.facts, hide_index=True, width="stretch")
+            st.container(key="monitor_lead_facts").dataframe(trace.facts, hide_index=True, width="stretch")
     with sent_tab:
         if not trace.messages:
             st.caption("Nothing sent to this lead yet.")
@@ -81,7 +81,7 @@ def _show_lead(db: Database, actor: Actor, campaign_id: int) -> None:
                         f"{md(message.provider)}: **{message_status_word(message.status)}** ({when})")
             st.code(message.body, language=None, wrap_lines=True)
     with calls_tab:
-        st.dataframe(
+        st.container(key="monitor_lead_calls").dataframe(
             [{"node": c.node, "model": c.model, "tokens in": c.input_tokens,
               "tokens out": c.output_tokens, "cost": format_usd(c.cost_microusd),
               "ms": c.latency_ms, "error": c.error} for c in trace.calls],

@@ -72,13 +72,13 @@ def _draw_figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) 
 
     leads_column, messages_column = st.columns(2)
     leads_column.markdown("**Leads by status**")
-    leads_column.dataframe(
+    leads_column.container(key="monitor_leads_by_status").dataframe(
         [{"status": lead_status_word(s.value), "leads": progress.leads_by_status.get(s.value, 0)}
          for s in LeadStatus if progress.leads_by_status.get(s.value)],
         hide_index=True, width="stretch")
     messages_column.markdown("**Messages by status**")
     if progress.messages_by_status:
-        messages_column.dataframe(
+        messages_column.container(key="monitor_messages_by_status").dataframe(
             [{"status": message_status_word(s), "messages": n}
              for s, n in sorted(progress.messages_by_status.items())],
             hide_index=True, width="stretch")
@@ -88,7 +88,7 @@ def _draw_figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) 
     st.markdown("**Errors by reason**")
     errors = monitor.errors_by_reason(db, actor, campaign_id)
     if errors:
-        st.dataframe(
+        st.container(key="monitor_errors").dataframe(
             [{"leads": e.leads, "status": lead_status_word(e.status), "reason": e.reason
               + (f" (and {e.wordings - 1} more like it, differing in numbers)" if e.wordings > 1 else "")}
              for e in errors],
@@ -98,14 +98,14 @@ def _draw_figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) 
     if waits := monitor.waits_by_reason(db, actor, campaign_id):
         st.markdown("**Why leads wait**")
         more = " (and {} more like it, differing only in numbers such as the due time)"
-        st.dataframe(
+        st.container(key="monitor_waits").dataframe(
             [{"leads": w.leads, "reason": w.reason + (more.format(w.wordings - 1) if w.wordings > 1 else "")}
              for w in waits],
             hide_index=True, width="stretch")
     st.markdown("**Recent events**")
     events = monitor.recent_events(db, actor, campaign_id, limit=EVENTS_SHOWN)
     if events:
-        st.dataframe(
+        st.container(key="monitor_events").dataframe(
             [{"when": e.created_at.strftime("%H:%M:%S"), "lead #": e.campaign_lead_id,
               "lead": e.lead_name, "node": e.node, "level": e.level, "message": e.message}
              for e in events],

@@ -81,8 +81,9 @@ def show(db: Database, actor: Actor, item: ReviewItem, campaign_name: str) -> No
         with facts_column:
             st.markdown("**Sources**")
             if item.facts:
-                st.dataframe([{"fact": f.get("fact"), "source": f.get("source")} for f in item.facts],
-                             hide_index=True, width="stretch")
+                st.container(key=f"review_facts_{key}").dataframe(
+                    [{"fact": f.get("fact"), "source": f.get("source")} for f in item.facts],
+                    hide_index=True, width="stretch")
             else:
                 st.caption("No research facts.")
         approve_column, reason_column, reject_column = st.columns([2, 3, 1])

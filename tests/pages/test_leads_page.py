@@ -13,7 +13,7 @@ from core.models import Lead, LeadImport, Role
 from core.permissions import Actor
 from pages.lead_sections import wizard
 from tests.factories import make_actor, make_tenant
-from tests.pages.conftest import PageFactory
+from tests.pages.conftest import PageFactory, table
 from tests.pages.markdown_checks import DIRECTIVE, IMAGE, LATEX, assert_shown_escaped
 
 CSV = (
@@ -50,7 +50,7 @@ def test_wizard_imports_a_file_and_offers_the_rejects(db: Database, open_page: P
     app.text_input(key="leads_tags").input("fair").run()
     _button(app, "leads_preview").click().run()
     assert not app.exception
-    preview = app.dataframe[0].value
+    preview = table(app, "leads_preview_rows")
     # Carl's phone is junk but his email is fine: he is imported without the phone.
     assert list(preview["status"]) == ["ok", "ok", "warning", "ok"]
     assert "not a valid number for US; left out" in preview["problem"][2]
@@ -60,7 +60,7 @@ def test_wizard_imports_a_file_and_offers_the_rejects(db: Database, open_page: P
     assert metrics == {"Rows": "4", "Imported": "3", "Updated": "0", "Duplicates": "1", "Rejected": "0",
                        "With warnings": "1"}
     assert [s.value for s in app.subheader] == ["Imported with warnings"]
-    [warnings] = [d.value for d in app.dataframe if "warning" in d.value.columns]
+    warnings = table(app, "leads_warnings_table")
     assert list(warnings["row"]) == [6]
     assert list(warnings["warning"]) == ["phone '12345' is not a valid number for US; left out"]
     assert [b.proto.label for b in app.get("download_button")] == ["Download the warnings (CSV)"]
@@ -87,9 +87,9 @@ def test_wizard_reads_national_numbers_in_the_chosen_country_and_reports_both_li
     assert not app.exception
     country = app.selectbox(key="leads_phone_country")
     assert country.value == "US"  # the tenant's country by default
-    assert list(app.dataframe[0].value["status"]) == ["rejected", "ok", "rejected"]
+    assert list(table(app, "leads_preview_rows")["status"]) == ["rejected", "ok", "rejected"]
     country.select("GB").run()
-    preview = app.dataframe[0].value
+    preview = table(app, "leads_preview_rows")
     assert list(preview["status"]) == ["ok", "warning", "rejected"]
     assert preview["phone"][0] == "+442079460018"
     assert "written like a North American number (+12817411316)" in preview["problem"][1]
@@ -118,7 +118,7 @@ def test_lead_table_searches_tags_and_opts_out(db: Database, open_page: PageFact
     app = open_page("pages/leads.py", admin)
     app.text_input(key="leads_filter_search").input("lovelace").run()
     assert "1 lead ·" in app.caption[-1].value
-    lead_id = int(app.dataframe[-1].value["id"][0])
+    lead_id = int(app.dataframe("leads_table").value["id"][0])
     app.multiselect(key="leads_selected").select(lead_id).run()
     app.text_input(key="leads_new_tags").input("vip").run()
     _button(app, "leads_add_tags").click().run()
@@ -229,7 +229,7 @@ GRACES = (
 
 def _select_all_found(app: AppTest, query: str) -> list[int]:
     app.text_input(key="leads_filter_search").input(query).run()
-    ids = [int(i) for i in app.dataframe[-1].value["id"]]
+    ids = [int(i) for i in app.dataframe("leads_table").value["id"]]
     app.multiselect(key="leads_selected").set_value(ids).run()
     return ids
 
@@ -307,7 +307,7 @@ def test_bulk_opt_out_confirmation_escapes_lead_names(db: Database, open_page: P
     hostile = f'First Name,Last Name,Phone\n"{DIRECTIVE}","{LATEX}",+14155550100\n'.encode()
     import_leads(db, admin, file_name="hostile.csv", data=hostile)
     app = open_page("pages/leads.py", admin)
-    ids = [int(i) for i in app.dataframe[-1].value["id"]]
+    ids = [int(i) for i in app.dataframe("leads_table").value["id"]]
     app.multiselect(key="leads_selected").set_value(ids).run()
     _button(app, "leads_opt_out").click().run()
     assert not app.exception
@@ -326,7 +326,7 @@ def test_lead_table_search_ignores_case_and_accents_and_reads_phones(
     app = open_page("pages/leads.py", admin)
     app.text_input(key="leads_filter_search").input(query).run()
     assert not app.exception
-    assert list(app.dataframe[-1].value["first_name"]) == ["Chloé"]
+    assert list(app.dataframe("leads_table").value["first_name"]) == ["Chloé"]
 
 
 def test_bulk_opt_out_of_leads_opted_out_already_says_so_and_offers_no_undo(

@@ -17,7 +17,7 @@ from tests.core.test_monitor import HOLIDAY_WAIT, SeededRun, hold_back, seed_run
 from tests.core.test_run_progress import seed_follow_ups
 from tests.factories import make_actor, make_tenant
 from tests.pages.browser_widgets import keep_selectbox_labels_as_a_browser_does
-from tests.pages.conftest import PageFactory
+from tests.pages.conftest import PageFactory, table
 from tests.pages.markdown_checks import DIRECTIVE, IMAGE, LATEX, assert_shown_escaped
 
 PAGE = "pages/monitor.py"
@@ -103,7 +103,7 @@ def test_errors_are_grouped_and_a_lead_drills_down(open_page: PageFactory, db: D
         session.execute(update(CampaignLead).where(CampaignLead.id == failed)
                         .values(status="failed", error="number is not mobile"))
     app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.analyst, "ann"))
-    errors = app.dataframe[2].value  # leads, messages, errors, events
+    errors = table(app, "monitor_errors")
     assert list(errors["reason"]) == ["number is not mobile"]
     sent = next(i for i, outcome in run.outcomes.items() if outcome == "sent")
     app.number_input(key="monitor_lead_id").set_value(sent).run()
@@ -111,7 +111,7 @@ def test_errors_are_grouped_and_a_lead_drills_down(open_page: PageFactory, db: D
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Cost"].startswith("$")
     assert "Trace id:" in _texts(app)
-    log = app.dataframe[4].value
+    log = table(app, "monitor_lead_log")
     assert "send" in set(log["node"])
     assert app.code[0].value  # the sent message
 
@@ -350,7 +350,7 @@ def test_the_monitor_says_why_leads_wait(open_page: PageFactory, db: Database, r
     app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.manager, "mia"))
     assert not app.exception and not app.error
     assert "**Why leads wait**" in _texts(app)
-    waits = next(t.value for t in app.dataframe if list(t.value.columns) == ["leads", "reason"])
+    waits = table(app, "monitor_waits")
     rows = list(waits.itertuples(index=False))
     assert [r.leads for r in rows] == [2, 1]
     assert rows[0].reason.startswith("contact cap reached (1 message per lead a day, all campaigns together)")
