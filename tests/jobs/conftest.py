@@ -19,7 +19,7 @@ from core.db import Database
 from core.models import CampaignLead, Tenant
 from core.permissions import Actor
 from tests.conftest import make_settings
-from tests.factories import insert_leads, make_actor, make_tenant
+from tests.factories import insert_leads, make_actor, make_tenant, zone_at_midday
 
 # No provider limits unless a test sets them: the runner's own behaviour is what is tested here.
 RUNNER_SETTINGS: dict[str, Any] = {
@@ -32,15 +32,6 @@ RUNNER_SETTINGS: dict[str, Any] = {
     "sms_sends_per_second": 0.0,
     "email_sends_per_second": 0.0,
 }
-
-
-def zone_at_midday(now: datetime | None = None) -> str:
-    """An Etc/GMT zone in which it is now between 11:00 and 13:00, so every send window is open."""
-    hour = (now or datetime.now(UTC)).hour
-    offset = 12 - hour  # local = UTC + offset
-    offset = offset - 24 if offset > 14 else offset + 24 if offset < -12 else offset
-    # Etc/GMT zones carry the POSIX sign: Etc/GMT-3 is three hours AHEAD of UTC.
-    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
 
 
 class PinnedClock:

@@ -12,7 +12,7 @@ from core.leads.queries import list_leads
 from core.models import Lead, LeadImport, Role
 from core.permissions import Actor
 from pages.lead_sections import wizard
-from tests.factories import make_actor, make_tenant
+from tests.factories import GRACES, make_actor, make_tenant
 from tests.pages.conftest import PageFactory, table
 from tests.pages.markdown_checks import DIRECTIVE, IMAGE, LATEX, assert_shown_escaped
 
@@ -216,15 +216,6 @@ def test_file_values_reach_the_markdown_escaped(db: Database, open_page: PageFac
     app.file_uploader(key="leads_upload").upload(f"{IMAGE}.csv", hostile, "text/csv").run()
     # The header, a cell and the file name all show, escaped, in the mapping step.
     assert_shown_escaped(app, IMAGE, DIRECTIVE, LATEX, f"{IMAGE}.csv")
-
-
-GRACES = (
-    b"Name,Phone,Email\n"
-    b"Grace Hopper,+1 415 555 0101,grace@navy.example\n"
-    b"Grace Kelly,+1 415 555 0102,kelly@monaco.example\n"
-    b"Gracie Allen,+1 415 555 0103,\n"
-    b"Ada Lovelace,+1 415 555 0104,ada@engines.example\n"
-)
 
 
 def _select_all_found(app: AppTest, query: str) -> list[int]:

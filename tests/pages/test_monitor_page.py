@@ -13,9 +13,9 @@ from core.db import Database
 from core.errors import NotFound
 from core.models import AuditLog, Campaign, CampaignLead, Lead, Role
 from pages.monitor_sections import live
-from tests.core.test_monitor import HOLIDAY_WAIT, SeededRun, hold_back, seed_run
+from tests.core.test_monitor import HOLIDAY_WAIT, hold_back
 from tests.core.test_run_progress import seed_follow_ups
-from tests.factories import make_actor, make_tenant
+from tests.factories import SeededRun, make_actor, make_tenant, seed_run
 from tests.pages.browser_widgets import keep_selectbox_labels_as_a_browser_does
 from tests.pages.conftest import PageFactory, table
 from tests.pages.markdown_checks import DIRECTIVE, IMAGE, LATEX, assert_shown_escaped

@@ -11,8 +11,7 @@ from core.errors import Conflict, PermissionDenied
 from core.models import CampaignLead, Lead, Role
 from core.permissions import Actor
 from pages.review_sections import draft, filters
-from tests.core.test_monitor import SeededRun, seed_run
-from tests.factories import make_actor
+from tests.factories import SeededRun, make_actor, seed_run
 from tests.pages.conftest import PageFactory
 from tests.pages.markdown_checks import DIRECTIVE, IMAGE, LATEX, assert_shown_escaped
 
