@@ -16,7 +16,7 @@ st.markdown(f"Signed in as **{md(actor.username)}** · {actor.role.value}")
 
 sessions = live_sessions(db, actor, current_session_id=st.session_state.get(SESSION_KEY))
 st.subheader("Where you are signed in")
-st.dataframe(
+st.container(key="account_sessions").dataframe(
     pd.DataFrame(
         [
             {

@@ -24,7 +24,8 @@ with settings_tab:
     settings.show(db, actor)
 with providers_tab:
     st.caption("Set in the environment or .streamlit/secrets.toml; secrets are never shown.")
-    st.dataframe(admin.provider_status_table(get_settings(), actor), hide_index=True)
+    st.container(key="admin_providers").dataframe(admin.provider_status_table(get_settings(), actor),
+                                                  hide_index=True)
 with suppressions_tab:
     suppressions.show(db, actor)
 with audit_tab:

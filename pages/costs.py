@@ -65,11 +65,12 @@ dimension_tabs: dict[costs.SpendDimension, DeltaGenerator] = {
 for dimension, tab in dimension_tabs.items():
     by = costs.spend_by(report, dimension)
     tab.plotly_chart(costs.spend_by_figure(by, dimension), key=f"costs_by_{dimension}")
-    tab.dataframe(by.drop(columns="cost_microusd"), hide_index=True, column_config={"cost_usd": USD})
+    tab.container(key=f"costs_by_{dimension}_table").dataframe(
+        by.drop(columns="cost_microusd"), hide_index=True, column_config={"cost_usd": USD})
 tokens_tab.plotly_chart(costs.tokens_figure(by_day), key="costs_tokens")
 unit_costs = costs.unit_costs_usd(report)
 unit_tab.caption("Whole campaigns: LLM spend per lead drafted and per reply.")
-unit_tab.dataframe(unit_costs, hide_index=True, column_config={
+unit_tab.container(key="costs_per_lead_table").dataframe(unit_costs, hide_index=True, column_config={
     column: USD for column in unit_costs.columns if column.endswith("(USD)")})
 
 if actor.can(Permission.export_reports):

@@ -66,7 +66,7 @@ left, right = st.columns(2)
 with left:
     st.subheader("Campaigns by status")
     if figures.campaigns_by_status:
-        st.dataframe(
+        st.container(key="overview_campaigns").dataframe(
             [{"status": k, "campaigns": v} for k, v in sorted(figures.campaigns_by_status.items())],
             hide_index=True, width="stretch",
         )
@@ -75,7 +75,7 @@ with left:
 with right:
     st.subheader("Recent imports")
     if figures.recent_imports:
-        st.dataframe(
+        st.container(key="overview_imports").dataframe(
             [{"file": i.file_name, "imported": i.imported, "rejected": i.rejected,
               "when": i.created_at.strftime("%Y-%m-%d %H:%M")} for i in figures.recent_imports],
             hide_index=True, width="stretch",

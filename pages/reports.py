@@ -65,7 +65,7 @@ def activity_section(period: Period) -> None:
         st.info(f"Nobody did anything the audit log records in {period.describe()}.")
         return
     st.caption(f"From the audit log, {period.describe()}. \"system\" is the job runner.")
-    st.dataframe(table, hide_index=True)
+    st.container(key="reports_activity").dataframe(table, hide_index=True)
     if actor.can(Permission.export_reports):
         downloads.show(table, f"leadflow-activity-{period.slug()}", sheet_name="Activity",
                        key="reports_activity_download")
@@ -93,7 +93,8 @@ totals = run_action(load_totals, actor.tenant_id, actor.role.value, period, _act
 if totals is not None:
     chart.plotly_chart(funnel.funnel_figure(totals, "All campaigns, each lead once"),
                        key="reports_total_funnel")
-table.dataframe(by_campaign.drop(columns="campaign_id"), hide_index=True, column_config=RATES)
+table.container(key="reports_funnel").dataframe(by_campaign.drop(columns="campaign_id"), hide_index=True,
+                                                column_config=RATES)
 if actor.can(Permission.export_reports):
     downloads.show(by_campaign, f"leadflow-funnel-by-campaign-{period.slug()}", sheet_name="Funnel",
                    key="reports_funnel_download")
@@ -114,7 +115,7 @@ if breakdown is not None and int(breakdown["enrolled"].sum()) == 0:
             + ("." if period.is_all_time else f" enrolled in {period.describe()}."))
 elif breakdown is not None:
     st.plotly_chart(funnel.breakdown_figure(breakdown, by), key="reports_breakdown_chart")
-    st.dataframe(breakdown, hide_index=True, column_config=RATES)
+    st.container(key="reports_breakdown_table").dataframe(breakdown, hide_index=True, column_config=RATES)
     if actor.can(Permission.export_reports):
         downloads.show(breakdown, f"leadflow-funnel-{campaign_id}-by-{by}-{period.slug()}",
                        sheet_name=f"By {by}", key="reports_breakdown_download")

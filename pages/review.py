@@ -25,7 +25,9 @@ if flash:
 campaigns = run_action(list_campaigns, db, actor) or []
 names = {c.id: c.name for c in campaigns}
 view = filters.show(db, actor, campaigns)
-waiting = review_queue_count(db, actor, view)
+waiting = run_action(review_queue_count, db, actor, view)
+if waiting is None:
+    st.stop()
 if not waiting:
     if view == ReviewFilter(campaign_id=view.campaign_id, sort=view.sort):
         st.info("No drafts await approval. Campaigns with **approval required** hold each draft here "
@@ -40,7 +42,9 @@ if pages > 1:
                                key="review_page"))
 st.caption(f"{plural(waiting, 'draft')} {plural_noun(waiting, 'awaits', 'await')} approval, "
            f"{view.sort.value.lower()}.")
-items = review_queue(db, actor, view, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+items = run_action(review_queue, db, actor, view, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+if items is None:
+    st.stop()
 bulk.show(db, actor, items)
 for item in items:
     draft.show(db, actor, item, names.get(item.campaign_id, f"campaign {item.campaign_id}"))

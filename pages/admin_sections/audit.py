@@ -64,5 +64,5 @@ def show(db: Database, actor: Actor) -> None:
                        since=since, until=until, page=int(page), page_size=page_size)
     if audit is not None:
         st.caption(f"{plural(audit.total, 'entry')} · page {audit.page} of {audit.pages}")
-        st.dataframe(audit.entries, hide_index=True)
+        st.container(key="audit_table").dataframe(audit.entries, hide_index=True)
         _downloads(db, actor, since, until, user_id, action)

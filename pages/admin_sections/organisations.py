@@ -51,7 +51,7 @@ def show(db: Database, actor: Actor) -> None:
     _create_form(db, actor)
     organisations = run_action(admin.list_organisations, db, actor)
     if organisations is not None:
-        st.dataframe(
+        st.container(key="organisations_table").dataframe(
             pd.DataFrame([{"organisation": t.name, "default country": t.default_country,
                            "users": t.users, "created": t.created_at} for t in organisations],
                          columns=["organisation", "default country", "users", "created"]),

@@ -68,7 +68,8 @@ def _import_form(db: Database, actor: Actor) -> None:
                 st.success(f"{plural(summary.added, 'address')} added, {summary.already:,} already "
                            f"suppressed, {plural(summary.rejected, 'row')} rejected.")
                 if summary.rejects:
-                    st.dataframe(pd.DataFrame(summary.rejects).head(50), hide_index=True)
+                    st.container(key="suppressions_rejects").dataframe(pd.DataFrame(summary.rejects).head(50),
+                                                                       hide_index=True)
 
 
 def removed_message(removed: SuppressionRemoved) -> str:
@@ -153,7 +154,8 @@ def _list(db: Database, actor: Actor) -> None:
     if page is None:
         return
     st.caption(f"{plural(page.total, 'suppressed address')} · page {page.page} of {page.pages}")
-    st.dataframe(pd.DataFrame([vars(r) for r in page.rows]), hide_index=True)
+    st.container(key="suppressions_table").dataframe(pd.DataFrame([vars(r) for r in page.rows]),
+                                                     hide_index=True)
     removable = {r.id: f"{r.address} ({r.channel})" for r in page.rows if r.reason == "manual"}
     if removable:
         chosen = st.selectbox("Added by hand by mistake?", list(removable),

@@ -140,4 +140,4 @@ def show(db: Database, actor: Actor) -> None:
     team = admin.list_users(db, actor)
     if _change_user(db, actor, grantable, team):
         team = admin.list_users(db, actor)  # a reset shows in the table of this run
-    table.dataframe(admin.users_table(team), hide_index=True)
+    table.container(key="admin_users").dataframe(admin.users_table(team), hide_index=True)

@@ -102,43 +102,44 @@ def _reachability(lead: LeadDetail) -> None:
 def _details(lead: LeadDetail) -> None:
     rows = [{"Field": label, "Value": lead.fields.get(name) or ""} for name, label in EDITABLE_FIELDS.items()]
     rows.append({"Field": "Tags", "Value": ", ".join(lead.tags)})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, key="lead_fields")
+    st.container(key="lead_fields").dataframe(pd.DataFrame(rows), hide_index=True)
     if lead.alternates:
         st.markdown("**Other phones and emails** (best first)")
-        st.dataframe(pd.DataFrame([
+        st.container(key="lead_alternates").dataframe(pd.DataFrame([
             {"Channel": CHANNEL_WORDS.get(str(a.get("channel")), a.get("channel")), "Address": a.get("value"),
              "From column": a.get("label")} for a in lead.alternates
-        ]), hide_index=True, key="lead_alternates")
+        ]), hide_index=True)
     if lead.custom_fields:
         st.markdown("**Custom fields**")
-        st.dataframe(pd.DataFrame([{"Field": k, "Value": str(v)} for k, v in lead.custom_fields.items()]),
-                     hide_index=True, key="lead_custom_fields")
+        st.container(key="lead_custom_fields").dataframe(
+            pd.DataFrame([{"Field": k, "Value": str(v)} for k, v in lead.custom_fields.items()]),
+            hide_index=True)
 
 
 def _campaigns(lead: LeadDetail) -> None:
     if not lead.enrolments:
         st.caption("Not in any campaign.")
         return
-    st.dataframe(pd.DataFrame([
+    st.container(key="lead_campaigns").dataframe(pd.DataFrame([
         {"Campaign": e.campaign, "Channel": CHANNEL_WORDS.get(e.channel, e.channel),
          "Campaign status": e.campaign_status, "Variant": e.variant, "Step": e.step,
          "Where it stands": e.state,
          "Replied": _when(e.replied_at), "Cost": format_usd(e.cost_microusd)}
         for e in lead.enrolments
-    ]), hide_index=True, key="lead_campaigns")
+    ]), hide_index=True)
 
 
 def _messages(lead: LeadDetail) -> None:
     if not lead.messages:
         st.caption("No message sent to this lead yet.")
         return
-    st.dataframe(pd.DataFrame([
+    st.container(key="lead_messages").dataframe(pd.DataFrame([
         {"Campaign": m.campaign, "Step": m.step, "Channel": CHANNEL_WORDS.get(m.channel, m.channel),
          "To": m.to,
          "Subject": m.subject or "", "Text": m.body, "Status": m.status, "Sent": _when(m.sent_at),
          "Segments": m.segments, "Cost": format_usd(m.cost_microusd)}
         for m in lead.messages
-    ]), hide_index=True, key="lead_messages")
+    ]), hide_index=True)
     st.caption("Cost: the model calls that wrote the message.")
 
 
@@ -155,9 +156,9 @@ def _history(lead: LeadDetail) -> None:
     if not lead.audit:
         st.caption("Nothing recorded yet.")
         return
-    st.dataframe(pd.DataFrame([
+    st.container(key="lead_history").dataframe(pd.DataFrame([
         {"When": _when(a.at), "Who": a.who, "What": a.action, "Details": a.details} for a in lead.audit
-    ]), hide_index=True, key="lead_history")
+    ]), hide_index=True)
 
 
 def _edit_key(lead_id: int, name: str) -> str:

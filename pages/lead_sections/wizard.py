@@ -186,7 +186,7 @@ def preview_step(actor: Actor, state: dict[str, Any]) -> None:
     if rows is None:
         return
     frame = pd.DataFrame([{"row": r.row, "status": r.status, "problem": r.message, **r.values} for r in rows])
-    st.dataframe(frame, hide_index=True)
+    st.container(key="leads_preview_rows").dataframe(frame, hide_index=True)
     rejected = sum(1 for r in rows if r.status == "rejected")
     warned = sum(1 for r in rows if r.status == "warning")
     st.caption(f"The first {plural(len(rows), 'row')}: {rejected:,} would be rejected, "
@@ -237,7 +237,7 @@ def show_report(import_id: int, rejects: pd.DataFrame, warnings: pd.DataFrame) -
     ):
         if len(frame):
             st.subheader(title)
-            st.dataframe(frame.head(50), hide_index=True)
+            st.container(key=f"leads_{name}_table").dataframe(frame.head(50), hide_index=True)
             st.download_button(f"Download {what} (CSV)", dataframe_to_csv_bytes(frame),
                                file_name=f"{name}-import-{import_id}.csv", mime="text/csv",
                                key=f"leads_{name}_download")

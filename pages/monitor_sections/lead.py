@@ -9,7 +9,7 @@ from core.db import Database
 from core.money import format_usd
 from core.permissions import Actor
 from core.status_words import lead_status_word, message_status_word, step_name
-from pages.common import md, run_action
+from pages.common import md, user_errors
 
 NONE = 0
 
@@ -33,13 +33,16 @@ def pick(key: str, db: Database, actor: Actor, campaign_id: int) -> int | None:
 
 def show(db: Database, actor: Actor, campaign_id: int) -> None:
     st.subheader("One lead")
+    with user_errors():  # an unknown lead # or a refused read is a message, not a traceback
+        _show_lead(db, actor, campaign_id)
+
+
+def _show_lead(db: Database, actor: Actor, campaign_id: int) -> None:
     campaign_lead_id = pick("monitor_lead", db, actor, campaign_id)
     if campaign_lead_id is None:
         st.caption("Pick a lead to see every step the pipeline took for it.")
         return
-    trace = run_action(monitor.enrolment_trace, db, actor, campaign_lead_id)
-    if trace is None:
-        return
+    trace = monitor.enrolment_trace(db, actor, campaign_lead_id)
     if trace.campaign_id != campaign_id:
         st.info(f"Lead #{campaign_lead_id} belongs to campaign #{trace.campaign_id}.")
     st.markdown(f"**{md(trace.lead_name)}**" + (f" at {md(trace.company)}" if trace.company else "")
@@ -56,7 +59,7 @@ def show(db: Database, actor: Actor, campaign_id: int) -> None:
         st.error(md(trace.error))  # provider and guard errors quote the lead and the draft
     log_tab, draft_tab, sent_tab, calls_tab = st.tabs(["Log", "Draft", "Sent", "Model calls"])
     with log_tab:
-        st.dataframe(
+        st.container(key="monitor_lead_log").dataframe(
             [{"when": e.created_at.strftime("%Y-%m-%d %H:%M:%S"), "node": e.node, "level": e.level,
               "message": e.message, "trace": (e.trace_id or "")[:8]} for e in trace.events],
             hide_index=True, width="stretch")
@@ -68,7 +71,7 @@ def show(db: Database, actor: Actor, campaign_id: int) -> None:
         else:
             st.caption("No draft yet.")
         if trace.facts:
-            st.dataframe(trace.facts, hide_index=True, width="stretch")
+            st.container(key="monitor_lead_facts").dataframe(trace.facts, hide_index=True, width="stretch")
     with sent_tab:
         if not trace.messages:
             st.caption("Nothing sent to this lead yet.")
@@ -78,7 +81,7 @@ def show(db: Database, actor: Actor, campaign_id: int) -> None:
                         f"{md(message.provider)}: **{message_status_word(message.status)}** ({when})")
             st.code(message.body, language=None, wrap_lines=True)
     with calls_tab:
-        st.dataframe(
+        st.container(key="monitor_lead_calls").dataframe(
             [{"node": c.node, "model": c.model, "tokens in": c.input_tokens,
               "tokens out": c.output_tokens, "cost": format_usd(c.cost_microusd),
               "ms": c.latency_ms, "error": c.error} for c in trace.calls],

@@ -15,7 +15,7 @@ from core.permissions import Actor
 from core.status_words import lead_status_word, message_status_word
 from core.text import plural, plural_noun
 from core.workers import list_workers
-from pages.common import run_action
+from pages.common import user_errors
 from pages.widgets import run_progress
 
 REFRESH_SECONDS = 2.0
@@ -43,9 +43,14 @@ def _spend(progress: CampaignProgress) -> None:
 
 
 def _figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) -> None:
-    progress = run_action(campaign_progress, db, actor, campaign_id)
-    if progress is None:
-        return
+    # Every figure comes from a service: one that refuses (the campaign was deleted meanwhile, the
+    # role changed) ends the figures with its message, not a traceback in the fragment.
+    with user_errors():
+        _draw_figures(db, actor, campaign_id, was_live)
+
+
+def _draw_figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) -> None:
+    progress = campaign_progress(db, actor, campaign_id)
     if monitor.is_live(progress.status) != was_live:
         st.rerun()  # the run started or ended: the whole page redraws (and refreshes or stops)
     # Why a paused run stopped is the controls' banner above (as text: it may quote a provider).
@@ -68,13 +73,13 @@ def _figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) -> No
 
     leads_column, messages_column = st.columns(2)
     leads_column.markdown("**Leads by status**")
-    leads_column.dataframe(
+    leads_column.container(key="monitor_leads_by_status").dataframe(
         [{"status": lead_status_word(s.value), "leads": progress.leads_by_status.get(s.value, 0)}
          for s in LeadStatus if progress.leads_by_status.get(s.value)],
         hide_index=True, width="stretch")
     messages_column.markdown("**Messages by status**")
     if progress.messages_by_status:
-        messages_column.dataframe(
+        messages_column.container(key="monitor_messages_by_status").dataframe(
             [{"status": message_status_word(s), "messages": n}
              for s, n in sorted(progress.messages_by_status.items())],
             hide_index=True, width="stretch")
@@ -84,7 +89,7 @@ def _figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) -> No
     st.markdown("**Errors by reason**")
     errors = monitor.errors_by_reason(db, actor, campaign_id)
     if errors:
-        st.dataframe(
+        st.container(key="monitor_errors").dataframe(
             [{"leads": e.leads, "status": lead_status_word(e.status), "reason": e.reason
               + (f" (and {e.wordings - 1} more like it, differing in numbers)" if e.wordings > 1 else "")}
              for e in errors],
@@ -94,14 +99,14 @@ def _figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) -> No
     if waits := monitor.waits_by_reason(db, actor, campaign_id):
         st.markdown("**Why leads wait**")
         more = " (and {} more like it, differing only in numbers such as the due time)"
-        st.dataframe(
+        st.container(key="monitor_waits").dataframe(
             [{"leads": w.leads, "reason": w.reason + (more.format(w.wordings - 1) if w.wordings > 1 else "")}
              for w in waits],
             hide_index=True, width="stretch")
     st.markdown("**Recent events**")
     events = monitor.recent_events(db, actor, campaign_id, limit=EVENTS_SHOWN)
     if events:
-        st.dataframe(
+        st.container(key="monitor_events").dataframe(
             [{"when": e.created_at.strftime("%H:%M:%S"), "lead #": e.campaign_lead_id,
               "lead": e.lead_name, "node": e.node, "level": e.level, "message": e.message}
              for e in events],

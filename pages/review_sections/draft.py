@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import streamlit as st
 
 from core.db import Database
-from core.errors import LeadflowError
 from core.permissions import Actor
 from core.pipeline.guard import GuardResult
 from core.pipeline.review import ReviewItem, approve, check_edit, reject
 from core.reports import format_usd
 from core.text import plural
-from pages.common import md, run_action, show_error
+from pages.common import md, run_action, user_errors
 
 FLASH_KEY = "review_flash"
-
-
-def succeeded(func: Callable[..., object], *args: Any, **kwargs: Any) -> bool:
-    """Call a core action that returns nothing; on an error a user can cause, show it."""
-    try:
-        func(*args, **kwargs)
-    except LeadflowError as exc:
-        show_error(exc)
-        return False
-    return True
 
 
 def selection_key(item: ReviewItem) -> str:
@@ -95,8 +81,9 @@ def show(db: Database, actor: Actor, item: ReviewItem, campaign_name: str) -> No
         with facts_column:
             st.markdown("**Sources**")
             if item.facts:
-                st.dataframe([{"fact": f.get("fact"), "source": f.get("source")} for f in item.facts],
-                             hide_index=True, width="stretch")
+                st.container(key=f"review_facts_{key}").dataframe(
+                    [{"fact": f.get("fact"), "source": f.get("source")} for f in item.facts],
+                    hide_index=True, width="stretch")
             else:
                 st.caption("No research facts.")
         approve_column, reason_column, reject_column = st.columns([2, 3, 1])
@@ -105,12 +92,14 @@ def show(db: Database, actor: Actor, item: ReviewItem, campaign_name: str) -> No
             changes: dict[str, str | None] = {"edited_body": body if body != (item.body or "") else None}
             if item.subject is not None and subject != item.subject:
                 changes["edited_subject"] = subject
-            if succeeded(approve, db, actor, key, **changes):
+            with user_errors():
+                approve(db, actor, key, **changes)
                 done(f"Approved the draft for {md(item.lead_name)}" + (" with your edit." if edited else ".")
                      + " The runner sends it shortly.")
         reason = reason_column.text_input("Reason to reject", key=f"review_reason_{key}",
                                           placeholder="Reason to reject",
                                           label_visibility="collapsed")
         if reject_column.button("Reject", key=f"review_reject_{key}"):
-            if succeeded(reject, db, actor, key, reason):
+            with user_errors():
+                reject(db, actor, key, reason)
                 done(f"Rejected the draft for {md(item.lead_name)}.")

@@ -15,8 +15,8 @@ from core.db import Database
 from core.models import Campaign, CampaignLead
 from jobs.runner import Runner
 from tests.conftest import make_settings
-from tests.factories import insert_leads
-from tests.jobs.conftest import RUNNER_SETTINGS, wait_for, zone_at_midday
+from tests.factories import insert_leads, zone_at_midday
+from tests.jobs.conftest import RUNNER_SETTINGS, wait_for
 
 cli = CliRunner()
 

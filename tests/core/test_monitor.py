@@ -2,55 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
-
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from core import monitor
-from core.campaign_runs import start_campaign
-from core.campaigns import create_campaign
 from core.db import Database
 from core.errors import NotFound
-from core.models import CampaignLead, Role, Tenant
-from core.permissions import Actor
-from core.pipeline.service import PipelineRuntime, process_campaign_lead
-from jobs.claims import claim_due_enrolments
-from tests.factories import insert_leads, make_actor, make_tenant
-from tests.jobs.conftest import zone_at_midday
-
-
-@dataclass(frozen=True)
-class SeededRun:
-    owner: Actor
-    campaign_id: int
-    campaign_lead_ids: list[int]
-    outcomes: dict[int, str]
-
-
-def seed_run(db: Database, *, leads: int = 3, tenant_id: int | None = None, process: int | None = None,
-             name: str = "Autumn SMS", **fields: Any) -> SeededRun:
-    """A tenant with `leads` leads in their send window, a started SMS campaign, and `process` of
-    its leads (all by default) claimed and run through the offline pipeline."""
-    if tenant_id is None:
-        tenant_id = make_tenant(db)
-        with db.session(system=True) as session, session.begin():
-            session.execute(update(Tenant).where(Tenant.id == tenant_id)
-                            .values(postal_address="1 Main St, Springfield"))
-        insert_leads(db, tenant_id, leads, time_zone=zone_at_midday())
-    owner = make_actor(db, tenant_id, Role.owner, f"owner-{tenant_id}-{name.split()[0].lower()}")
-    campaign = create_campaign(db, owner, name=name, channel="sms", **fields)
-    start_campaign(db, owner, campaign.id)
-    runtime = PipelineRuntime.from_settings(db.settings, db)
-    claimed = claim_due_enrolments(db, worker_id="test-worker", limit=leads if process is None else process,
-                              now=datetime.now(UTC), lease_seconds=60)
-    outcomes = {cl: process_campaign_lead(db, runtime, cl, lease_owner="test-worker") for cl in claimed}
-    with db.session(tenant_id=tenant_id, read_only=True) as session:
-        ids = list(session.scalars(select(CampaignLead.id).where(
-            CampaignLead.campaign_id == campaign.id).order_by(CampaignLead.id)))
-    return SeededRun(owner, campaign.id, ids, outcomes)
+from core.models import CampaignLead, Role
+from tests.factories import SeededRun, make_actor, make_tenant, seed_run
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ from core.errors import PermissionDenied
 from core.models import CampaignLead, Role, Tenant
 from core.permissions import Actor
 from core.reports import format_usd, overview_figures
-from tests.core.test_monitor import seed_run
-from tests.factories import enrol, make_actor, make_campaign, make_lead, make_tenant
+from tests.factories import make_actor, make_tenant, one_reply_in_three_campaigns, seed_run
 
 
 def test_an_empty_tenant_is_empty(db: Database) -> None:
@@ -69,13 +68,7 @@ def test_format_usd(microusd: int | None, text: str) -> None:
 def test_the_reply_rate_counts_leads_not_enrolments(db: Database) -> None:
     """One lead in three campaigns who replied once is one reply from one lead contacted."""
     tenant = make_tenant(db)
-    lead, quiet = make_lead(db, tenant), make_lead(db, tenant)
-    now = datetime.now(UTC)
-    for name in ("First", "Second", "Third"):
-        campaign = make_campaign(db, tenant, name)
-        # A reply stops every sequence of the lead, so each of its enrolments carries it.
-        enrol(db, tenant, campaign, lead, first_touch="delivered", sent_at=now, replied_at=now)
-        enrol(db, tenant, campaign, quiet, first_touch="sent", sent_at=now)
+    one_reply_in_three_campaigns(db, tenant, at=datetime.now(UTC))
     figures = overview_figures(db, make_actor(db, tenant, Role.analyst))
     assert (figures.leads_replied, figures.leads_contacted) == (1, 2)
     assert figures.reply_rate == pytest.approx(1 / 2)

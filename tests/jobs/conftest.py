@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
 
+import jobs.runner
 from core.campaign_runs import start_campaign
 from core.campaigns import create_campaign
 from core.config import Settings
@@ -18,7 +20,7 @@ from core.db import Database
 from core.models import CampaignLead, Tenant
 from core.permissions import Actor
 from tests.conftest import make_settings
-from tests.factories import insert_leads, make_actor, make_tenant
+from tests.factories import insert_leads, make_actor, make_tenant, zone_at_midday
 
 # No provider limits unless a test sets them: the runner's own behaviour is what is tested here.
 RUNNER_SETTINGS: dict[str, Any] = {
@@ -33,13 +35,34 @@ RUNNER_SETTINGS: dict[str, Any] = {
 }
 
 
-def zone_at_midday(now: datetime | None = None) -> str:
-    """An Etc/GMT zone in which it is now between 11:00 and 13:00, so every send window is open."""
-    hour = (now or datetime.now(UTC)).hour
-    offset = 12 - hour  # local = UTC + offset
-    offset = offset - 24 if offset > 14 else offset + 24 if offset < -12 else offset
-    # Etc/GMT zones carry the POSIX sign: Etc/GMT-3 is three hours AHEAD of UTC.
-    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
+class PinnedClock:
+    """A clock that moves only when the test moves it (thread-safe: the runner reads it from its ticks)."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def set(self, moment: datetime) -> None:
+        with self._lock:
+            self._now = moment
+
+    def advance(self, delta: timedelta) -> datetime:
+        with self._lock:
+            self._now += delta
+            return self._now
+
+
+@pytest.fixture
+def pinned_clock(monkeypatch: pytest.MonkeyPatch) -> PinnedClock:
+    """The job runner's clock, pinned: leases expire and follow-ups fall due only when the test
+    advances it, however slowly the machine runs the ticks."""
+    clock = PinnedClock(datetime.now(UTC))
+    monkeypatch.setattr(jobs.runner, "utcnow", clock)
+    return clock
 
 
 @pytest.fixture

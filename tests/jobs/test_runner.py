@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import threading
-import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -14,12 +14,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 from structlog.testing import capture_logs
 
+import jobs.runner
 from core.campaign_runs import cancel_campaign, pause_campaign, resume_campaign
 from core.channels.base import OutgoingMessage, SendReceipt
 from core.config import Settings
 from core.db import Database
 from core.errors import ProviderAccountRefused
-from core.gate import DatabaseGate
+from core.gate import DatabaseGate, gated_runtime
 from core.models import (
     Campaign,
     CampaignLead,
@@ -32,8 +33,9 @@ from core.models import (
 from core.pipeline.service import PipelineRuntime, process_campaign_lead
 from core.replies import record_reply
 from core.workers import list_workers
+from jobs.claims import claim_due_enrolments
 from jobs.runner import Runner, work_left
-from tests.jobs.conftest import CampaignMaker, lead_statuses, wait_for
+from tests.jobs.conftest import CampaignMaker, PinnedClock, lead_statuses, wait_for
 from tests.jobs.slow_sender import SlowSender
 
 
@@ -99,13 +101,26 @@ def test_a_campaign_runs_to_completion_with_one_message_per_lead(
         assert session.get(WorkerHeartbeat, runner.worker_id) is None
 
 
-def test_pause_stops_claims_within_two_seconds_resume_continues_cancel_leaves_none_in_flight(
+def test_pause_stops_claims_resume_continues_cancel_leaves_none_in_flight(
     runner_db: Database, runner_settings: Settings, running_campaign: CampaignMaker,
-    runners: list[Runner],
+    runners: list[Runner], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     campaign = running_campaign(300)
     runtime = _slow_runtime(runner_db, runner_settings, delay=0.1)
-    _start(runners, runner_db, runner_settings, concurrency=4, runtime=runtime)
+    # Every claim the runner makes once the pause has committed is recorded: the test waits for
+    # three of them instead of waiting a time in which the runner may or may not have claimed.
+    paused = threading.Event()
+    claims_after_pause: list[list[int]] = []
+
+    def recording_claim(*args: Any, **kwargs: Any) -> list[int]:
+        after_pause = paused.is_set()
+        claimed = claim_due_enrolments(*args, **kwargs)
+        if after_pause:
+            claims_after_pause.append(claimed)
+        return claimed
+
+    monkeypatch.setattr(jobs.runner, "claim_due_enrolments", recording_claim)
+    runner = _start(runners, runner_db, runner_settings, concurrency=4, runtime=runtime)
 
     def touched() -> int:  # leads ever claimed
         return _count(runner_db, select(func.count(CampaignLead.id)).where(
@@ -113,23 +128,24 @@ def test_pause_stops_claims_within_two_seconds_resume_continues_cancel_leaves_no
 
     wait_for(lambda: touched() >= 10)
     pause_campaign(runner_db, campaign.actor, campaign.campaign_id)
-    time.sleep(2.0)
-    after_two_seconds = touched()
-    time.sleep(1.0)
-    assert touched() == after_two_seconds  # nothing claimed after the pause had two seconds
+    paused.set()
+    wait_for(lambda: runner.stats().in_flight == 0 and len(claims_after_pause) >= 3)
+    assert claims_after_pause[:3] == [[], [], []]  # a claim after the pause takes nothing
+    after_pause = touched()
     statuses = lead_statuses(runner_db, campaign.campaign_id)
     assert "in_progress" not in statuses and statuses["pending"] > 0
 
     resume_campaign(runner_db, campaign.actor, campaign.campaign_id)
-    wait_for(lambda: touched() >= after_two_seconds + 10)
+    wait_for(lambda: touched() >= after_pause + 10)
 
     cancel_campaign(runner_db, campaign.actor, campaign.campaign_id)
     messages_at_cancel = _count(runner_db, select(func.count(Message.id)))
     statuses = lead_statuses(runner_db, campaign.campaign_id)
     assert "in_progress" not in statuses and "pending" not in statuses
     assert statuses["cancelled"] > 0
-    time.sleep(1.0)
-    # The workers still running a lead when it was cancelled write no further ledger row.
+    wait_for(lambda: runner.stats().in_flight == 0)
+    # The workers still running a lead when it was cancelled have finished: none wrote a further
+    # ledger row.
     assert _count(runner_db, select(func.count(Message.id))) == messages_at_cancel
     assert set(lead_statuses(runner_db, campaign.campaign_id)) <= {"sent", "cancelled"}
 
@@ -166,12 +182,17 @@ def test_the_budget_cap_pauses_the_campaign_and_is_never_exceeded(
 
 def test_follow_ups_wait_their_delay_and_stop_on_reply_and_opt_out(
     runner_db: Database, runner_settings: Settings, running_campaign: CampaignMaker,
-    runners: list[Runner],
+    runners: list[Runner], pinned_clock: PinnedClock,
 ) -> None:
-    delay_hours = 2.0 / 3600
+    # The clock is pinned, so no follow-up falls due before every first touch is out, however
+    # slowly the machine sends them; the test then moves it past the delay.
+    delay = timedelta(hours=1)
     campaign = running_campaign(
-        3, steps=[{"delay_hours": 0}, {"delay_hours": delay_hours, "prompt": "A friendly nudge."}])
-    first = _start(runners, runner_db, runner_settings, concurrency=3)
+        3, steps=[{"delay_hours": 0}, {"delay_hours": 1, "prompt": "A friendly nudge."}])
+    pinned_clock.set(datetime.now(UTC))  # after the enrolment, so its leads are due
+    runtime = gated_runtime(runner_db, runner_settings)
+    runtime.now = pinned_clock
+    first = _start(runners, runner_db, runner_settings, concurrency=3, runtime=runtime)
 
     def waiting_for_step_one() -> bool:
         return _count(runner_db, select(func.count(CampaignLead.id)).where(
@@ -179,11 +200,13 @@ def test_follow_ups_wait_their_delay_and_stop_on_reply_and_opt_out(
 
     wait_for(waiting_for_step_one)
     first.stop()
+    assert _count(runner_db, select(func.count(Message.id))) == 3  # the first touches only
     keeps_going, replies, opts_out = campaign.lead_ids
     record_reply(runner_db, campaign.actor, phone=_phone(runner_db, replies))
     record_reply(runner_db, campaign.actor, phone=_phone(runner_db, opts_out), stop=True)
 
-    _start(runners, runner_db, runner_settings, concurrency=3)
+    _start(runners, runner_db, runner_settings, concurrency=3, runtime=runtime)
+    pinned_clock.advance(delay + timedelta(seconds=1))
     wait_for(lambda: _campaign_status(runner_db, campaign.campaign_id) == "completed")
 
     with runner_db.session(system=True, read_only=True) as session:
@@ -194,7 +217,7 @@ def test_follow_ups_wait_their_delay_and_stop_on_reply_and_opt_out(
         (keeps_going, 0), (keeps_going, 1), (replies, 0), (opts_out, 0)]
     first_sent, follow_up_sent = sent[0][2], sent[1][2]
     assert first_sent is not None and follow_up_sent is not None
-    assert follow_up_sent - first_sent >= timedelta(hours=delay_hours)
+    assert follow_up_sent - first_sent >= delay
     assert reasons[replies] == "replied: sequence stopped" and reasons[opts_out] == "opted out"
 
 
@@ -205,13 +228,14 @@ def _phone(db: Database, lead_id: int) -> str:
 
 def test_a_worker_keeps_its_leases_while_it_works_past_them(
     runner_db: Database, runner_settings: Settings, running_campaign: CampaignMaker,
-    runners: list[Runner],
+    runners: list[Runner], pinned_clock: PinnedClock,
 ) -> None:
     campaign = running_campaign(3)
+    pinned_clock.set(datetime.now(UTC))  # after the enrolment, so its leads are due
     release = threading.Event()
 
     def slow_process(db: Database, runtime: object, lead_id: int, *, lease_owner: str) -> str:
-        release.wait(10)
+        release.wait(60)
         with db.session(system=True) as session, session.begin():
             session.execute(update(CampaignLead).where(
                 CampaignLead.id == lead_id, CampaignLead.lease_owner == lease_owner)
@@ -221,7 +245,17 @@ def test_a_worker_keeps_its_leases_while_it_works_past_them(
     _start(runners, runner_db, runner_settings, concurrency=3, process_enrolment=slow_process)
     wait_for(lambda: lead_statuses(runner_db, campaign.campaign_id) == {"in_progress": 3})
     other = _start(runners, runner_db, runner_settings, concurrency=3)
-    time.sleep(runner_settings.lease_seconds * 2)  # two leases: renewed, not expired
+    lease = timedelta(seconds=runner_settings.lease_seconds)
+
+    def renewed_at(now: datetime) -> bool:
+        with runner_db.session(system=True, read_only=True) as session:
+            expiries = list(session.scalars(select(CampaignLead.lease_expires_at)))
+        return all(expiry is not None and expiry >= now + lease for expiry in expiries)
+
+    # Two leases in half-lease steps: each step waits for the renewal at the new time, so the
+    # other worker only ever sees leases with half a lease left, never an expired one.
+    for _ in range(4):
+        wait_for(functools.partial(renewed_at, pinned_clock.advance(lease / 2)))
     release.set()
     wait_for(lambda: lead_statuses(runner_db, campaign.campaign_id) == {"sent": 3})
     assert other.stats().processed == 0

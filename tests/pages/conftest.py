@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -17,6 +18,17 @@ from pages.campaign_sections import preview
 from pages.common import ACTOR_KEY
 
 PageFactory = Callable[..., AppTest]
+
+
+def table(app: AppTest, key: str) -> pd.DataFrame:
+    """The rows of the page table in the container keyed `key`.
+
+    A read-only st.dataframe records no key of its own (only a selectable one does), so the pages
+    put each table in a keyed container: a test names the table it means, not its position.
+    """
+    frame = app.get_by_key(key).dataframe[0].value  # type: ignore[union-attr]
+    assert isinstance(frame, pd.DataFrame)
+    return frame
 
 
 @pytest.fixture

@@ -18,11 +18,12 @@ from core.models import AuditLog, Lead, Role, Suppression, User
 from core.permissions import Actor
 from core.sign_in import SessionEnded, signed_in_user, start_session
 from tests.factories import make_actor, make_tenant
-from tests.pages.conftest import PageFactory
+from tests.pages.conftest import PageFactory, table
 
 PAGE = "pages/admin.py"
-# Tables in page order (the price editor counts as one); st.dataframe has no key to find it by.
-TABLES = {"users": 0, "prices": 1, "providers": 2, "suppressions": 3, "audit": 4, "organisations": 5}
+# The admin page's tables by their keys.
+TABLES = {"users": "admin_users", "providers": "admin_providers", "suppressions": "suppressions_table",
+          "audit": "audit_table", "organisations": "organisations_table"}
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def _click(app: AppTest, label: str) -> AppTest:
 
 
 def _users(app: AppTest) -> dict[str, dict[str, Any]]:
-    return {r["username"]: r for r in app.dataframe[TABLES["users"]].value.to_dict("records")}
+    return {r["username"]: r for r in table(app, TABLES["users"]).to_dict("records")}
 
 
 def _user(db: Database, username: str) -> User:
@@ -72,10 +73,10 @@ def test_admins_and_owners_see_every_section(open_page: PageFactory, db: Databas
                                          "Audit log"] + (["Organisations"] if role is Role.owner else [])
     assert set(_users(app)) == {a.username for a in team.values()}
     assert app.selectbox(key="invite_role").options == grantable
-    providers = app.dataframe[TABLES["providers"]].value
+    providers = table(app, TABLES["providers"])
     assert list(providers["status"]) == ["configured"] * 3
     assert app.text_input(key="settings_country").value == "US"
-    actions = list(app.dataframe[TABLES["audit"]].value["action"])
+    actions = list(table(app, TABLES["audit"])["action"])
     assert actions and set(actions) == {"create"}  # the team's accounts, and nothing else yet
 
 
@@ -91,12 +92,12 @@ def test_suppression_list_add_by_hand_error_and_undo(open_page: PageFactory, db:
     address_box(app).input("(415) 555-0100")
     app = _click(app, "Suppress")
     assert app.success[0].value == "Suppressed."
-    listed = app.dataframe[TABLES["suppressions"]].value
+    listed = table(app, TABLES["suppressions"])
     assert list(listed["address"]) == ["+14155550100"] and list(listed["reason"]) == ["manual"]
     app = _click(app, "Remove this suppression")
     assert app.success[0].value == (
         "\\+14155550100 is no longer on the suppression list. No lead has this address.")
-    assert app.dataframe[TABLES["suppressions"]].value.empty
+    assert table(app, TABLES["suppressions"]).empty
 
 
 def _opted_out_lead(db: Database, tenant_id: int, admin: Actor) -> int:
@@ -364,7 +365,7 @@ def test_provider_status_never_shows_secrets(open_page: PageFactory, db: Databas
     monkeypatch.setenv("OPENAI_API_KEY", "sk-live-very-secret")
     monkeypatch.setenv("LEADFLOW_SMS_PROVIDER", "twilio")
     app = open_page(PAGE, team["owner"])
-    providers = app.dataframe[TABLES["providers"]].value.set_index("channel")
+    providers = table(app, TABLES["providers"]).set_index("channel")
     assert providers.loc["LLM", "status"] == "configured"
     assert providers.loc["SMS", "status"] == "missing"
     assert "LEADFLOW_TWILIO_AUTH_TOKEN" in providers.loc["SMS", "missing settings"]
@@ -382,7 +383,7 @@ def test_audit_log_filters_and_pages(open_page: PageFactory, db: Database, team:
     app.selectbox(key="audit_action").set_value("export").run()
     assert "60 entries · page 1 of 2" in [c.value for c in app.caption]
     app.number_input(key="audit_page").set_value(2).run()
-    assert len(app.dataframe[TABLES["audit"]].value) == 10
+    assert len(table(app, TABLES["audit"])) == 10
     app.selectbox(key="audit_user").set_value(team["owner"].user_id).run()
     assert "0 entries · page 1 of 1" in [c.value for c in app.caption]
 
@@ -397,7 +398,7 @@ def test_audit_log_by_days(open_page: PageFactory, db: Database, team: dict[str,
     app.date_input(key="audit_days").set_value((date(2026, 10, 2), date(2026, 10, 3))).run()
     assert not app.error
     assert "2 entries · page 1 of 1" in [c.value for c in app.caption]
-    assert set(app.dataframe[TABLES["audit"]].value["user"]) == {"system"}
+    assert set(table(app, TABLES["audit"])["user"]) == {"system"}
     exports = [b for b in app.get("download_button") if "audit" in b.proto.id]
     assert [b.proto.label for b in exports] == ["Export CSV", "Export JSON lines"]
 
@@ -572,7 +573,7 @@ def test_an_owner_creates_an_organisation_with_its_first_admin_from_the_dashboar
 ) -> None:
     owner = team["owner"]
     app = open_page(PAGE, owner)
-    assert list(app.dataframe[TABLES["organisations"]].value["organisation"]) == ["Acme"]
+    assert list(table(app, TABLES["organisations"])["organisation"]) == ["Acme"]
     for key, value in {"organisation_name": "Globex *Corp*", "organisation_country": "de",
                        "organisation_username": "olivia", "organisation_user_name": "Olivia Pope",
                        "organisation_email": "olivia@globex.example"}.items():
@@ -582,7 +583,7 @@ def test_an_owner_creates_an_organisation_with_its_first_admin_from_the_dashboar
     assert app.success[0].value.startswith(
         "Globex \\*Corp\\* is created, with olivia as its admin. Give them this initial password now")
     password = app.code[0].value
-    listed = app.dataframe[TABLES["organisations"]].value
+    listed = table(app, TABLES["organisations"])
     assert list(listed["organisation"]) == ["Acme", "Globex *Corp*"]
     assert list(listed["users"]) == [len(team), 1]
     olivia = authenticate(db, "olivia", password, max_failures=5, lock_minutes=1)
@@ -595,4 +596,4 @@ def test_an_owner_creates_an_organisation_with_its_first_admin_from_the_dashboar
     app.text_input(key="organisation_username").input("someone")
     app = _click(app, "Create the organisation")
     assert "already exists" in app.error[0].value
-    assert len(app.dataframe[TABLES["organisations"]].value) == 2
+    assert len(table(app, TABLES["organisations"])) == 2

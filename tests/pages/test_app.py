@@ -26,6 +26,7 @@ from pages.auth import COOKIE_CHANGE_KEY, NOTICE_KEY, SESSION_KEY, SIGNED_OUT_KE
 from pages.common import ACTOR_KEY
 from pages.registry import ABILITIES, REFUSED_ICON, lost_by, pages_for
 from tests.factories import PASSWORD, make_actor, make_tenant
+from tests.pages.conftest import table
 from tests.pages.markdown_checks import is_live
 
 
@@ -348,7 +349,7 @@ def test_the_account_page_lists_sign_ins_and_changes_ones_own_password(page_env:
     app.session_state[SESSION_KEY] = session_id
     app = app.run()
     assert app.title[0].value == "Your account"
-    assert list(app.dataframe[0].value["browser"]) == ["", "this one"]  # newest first
+    assert list(table(app, "account_sessions")["browser"]) == ["", "this one"]  # newest first
     app = _fill_password_form(app, "not my password", "violet ladder orbit 93")
     assert "current password is wrong" in app.error[0].value
     app = _fill_password_form(app, PASSWORD, "1234567890")

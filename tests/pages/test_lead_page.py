@@ -42,7 +42,7 @@ def test_a_manager_opens_a_lead_from_the_table_with_one_click_and_only_reads(
     app = open_page("pages/leads.py", manager)
     assert not app.exception
     assert not app.get("file_uploader") and not app.tabs  # no import wizard
-    ids = [int(i) for i in app.dataframe[0].value["id"]]
+    ids = [int(i) for i in app.dataframe("leads_table").value["id"]]
     assert set(ids) == {seeded.lead_id, seeded.other_lead_id}
     assert not {"leads_add_tags", "leads_opt_out", "leads_export"} & set(_buttons(app))
     # Selecting a row is the click: the page opens the lead and puts it in the URL.
@@ -57,7 +57,7 @@ def test_a_manager_opens_a_lead_from_the_table_with_one_click_and_only_reads(
     _buttons(app)["lead_back"].click().run()
     assert not app.exception
     assert "lead" not in app.query_params
-    assert not app.subheader and app.dataframe[0].value["id"].size == 2
+    assert not app.subheader and app.dataframe("leads_table").value["id"].size == 2
 
 
 def test_the_lead_page_shows_everything_in_a_sales_managers_words(

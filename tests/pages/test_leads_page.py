@@ -7,11 +7,13 @@ from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from core.db import Database
+from core.errors import Conflict, NotFound
 from core.leads.queries import list_leads
 from core.models import Lead, LeadImport, Role
 from core.permissions import Actor
-from tests.factories import make_actor, make_tenant
-from tests.pages.conftest import PageFactory
+from pages.lead_sections import wizard
+from tests.factories import GRACES, make_actor, make_tenant
+from tests.pages.conftest import PageFactory, table
 from tests.pages.markdown_checks import DIRECTIVE, IMAGE, LATEX, assert_shown_escaped
 
 CSV = (
@@ -48,7 +50,7 @@ def test_wizard_imports_a_file_and_offers_the_rejects(db: Database, open_page: P
     app.text_input(key="leads_tags").input("fair").run()
     _button(app, "leads_preview").click().run()
     assert not app.exception
-    preview = app.dataframe[0].value
+    preview = table(app, "leads_preview_rows")
     # Carl's phone is junk but his email is fine: he is imported without the phone.
     assert list(preview["status"]) == ["ok", "ok", "warning", "ok"]
     assert "not a valid number for US; left out" in preview["problem"][2]
@@ -58,7 +60,7 @@ def test_wizard_imports_a_file_and_offers_the_rejects(db: Database, open_page: P
     assert metrics == {"Rows": "4", "Imported": "3", "Updated": "0", "Duplicates": "1", "Rejected": "0",
                        "With warnings": "1"}
     assert [s.value for s in app.subheader] == ["Imported with warnings"]
-    [warnings] = [d.value for d in app.dataframe if "warning" in d.value.columns]
+    warnings = table(app, "leads_warnings_table")
     assert list(warnings["row"]) == [6]
     assert list(warnings["warning"]) == ["phone '12345' is not a valid number for US; left out"]
     assert [b.proto.label for b in app.get("download_button")] == ["Download the warnings (CSV)"]
@@ -85,9 +87,9 @@ def test_wizard_reads_national_numbers_in_the_chosen_country_and_reports_both_li
     assert not app.exception
     country = app.selectbox(key="leads_phone_country")
     assert country.value == "US"  # the tenant's country by default
-    assert list(app.dataframe[0].value["status"]) == ["rejected", "ok", "rejected"]
+    assert list(table(app, "leads_preview_rows")["status"]) == ["rejected", "ok", "rejected"]
     country.select("GB").run()
-    preview = app.dataframe[0].value
+    preview = table(app, "leads_preview_rows")
     assert list(preview["status"]) == ["ok", "warning", "rejected"]
     assert preview["phone"][0] == "+442079460018"
     assert "written like a North American number (+12817411316)" in preview["problem"][1]
@@ -116,7 +118,7 @@ def test_lead_table_searches_tags_and_opts_out(db: Database, open_page: PageFact
     app = open_page("pages/leads.py", admin)
     app.text_input(key="leads_filter_search").input("lovelace").run()
     assert "1 lead ·" in app.caption[-1].value
-    lead_id = int(app.dataframe[-1].value["id"][0])
+    lead_id = int(app.dataframe("leads_table").value["id"][0])
     app.multiselect(key="leads_selected").select(lead_id).run()
     app.text_input(key="leads_new_tags").input("vip").run()
     _button(app, "leads_add_tags").click().run()
@@ -216,18 +218,9 @@ def test_file_values_reach_the_markdown_escaped(db: Database, open_page: PageFac
     assert_shown_escaped(app, IMAGE, DIRECTIVE, LATEX, f"{IMAGE}.csv")
 
 
-GRACES = (
-    b"Name,Phone,Email\n"
-    b"Grace Hopper,+1 415 555 0101,grace@navy.example\n"
-    b"Grace Kelly,+1 415 555 0102,kelly@monaco.example\n"
-    b"Gracie Allen,+1 415 555 0103,\n"
-    b"Ada Lovelace,+1 415 555 0104,ada@engines.example\n"
-)
-
-
 def _select_all_found(app: AppTest, query: str) -> list[int]:
     app.text_input(key="leads_filter_search").input(query).run()
-    ids = [int(i) for i in app.dataframe[-1].value["id"]]
+    ids = [int(i) for i in app.dataframe("leads_table").value["id"]]
     app.multiselect(key="leads_selected").set_value(ids).run()
     return ids
 
@@ -305,7 +298,7 @@ def test_bulk_opt_out_confirmation_escapes_lead_names(db: Database, open_page: P
     hostile = f'First Name,Last Name,Phone\n"{DIRECTIVE}","{LATEX}",+14155550100\n'.encode()
     import_leads(db, admin, file_name="hostile.csv", data=hostile)
     app = open_page("pages/leads.py", admin)
-    ids = [int(i) for i in app.dataframe[-1].value["id"]]
+    ids = [int(i) for i in app.dataframe("leads_table").value["id"]]
     app.multiselect(key="leads_selected").set_value(ids).run()
     _button(app, "leads_opt_out").click().run()
     assert not app.exception
@@ -324,7 +317,7 @@ def test_lead_table_search_ignores_case_and_accents_and_reads_phones(
     app = open_page("pages/leads.py", admin)
     app.text_input(key="leads_filter_search").input(query).run()
     assert not app.exception
-    assert list(app.dataframe[-1].value["first_name"]) == ["Chloé"]
+    assert list(app.dataframe("leads_table").value["first_name"]) == ["Chloé"]
 
 
 def test_bulk_opt_out_of_leads_opted_out_already_says_so_and_offers_no_undo(
@@ -359,3 +352,47 @@ def test_wizard_refuses_a_file_with_a_header_and_no_leads(db: Database, open_pag
     assert not [b for b in app.button if b.key in ("leads_preview", "leads_import")]
     with db.session(tenant_id=admin.tenant_id) as session:
         assert session.scalar(select(func.count(LeadImport.id))) == 0
+
+
+BUSY = "Another import of fair.csv is running: wait for it to finish."
+
+
+@pytest.mark.parametrize(("service", "clicks"), [
+    ("suggest_for_table", []),  # the mapping step's suggestion
+    ("tenant_country", ["leads_preview"]),  # the preview step's default country
+    ("preview_rows", ["leads_preview"]),
+    ("import_table", ["leads_preview", "leads_import"]),
+])
+def test_wizard_step_whose_service_fails_is_a_message_not_a_traceback(
+    db: Database, open_page: PageFactory, monkeypatch: pytest.MonkeyPatch, service: str,
+    clicks: list[str],
+) -> None:
+    def busy(*args: object, **kwargs: object) -> None:
+        raise Conflict(BUSY)
+
+    monkeypatch.setattr(wizard, service, busy)
+    app = open_page("pages/leads.py", make_actor(db, make_tenant(db), Role.admin))
+    app.file_uploader(key="leads_upload").upload("fair.csv", CSV, "text/csv").run()
+    for key in clicks:
+        assert not app.exception and not app.error
+        _button(app, key).click().run()
+    assert not app.exception
+    assert [e.value for e in app.error] == [BUSY]
+    assert not app.metric  # no summary: nothing claims the file was imported
+    assert _button(app, "leads_restart")  # the wizard still offers a way out
+
+
+def test_wizard_summary_whose_report_fails_is_a_message_not_a_traceback(
+    db: Database, open_page: PageFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def gone(*args: object, **kwargs: object) -> None:
+        raise NotFound("No import 1.")
+
+    monkeypatch.setattr(wizard, "get_import", gone)
+    app = open_page("pages/leads.py", make_actor(db, make_tenant(db), Role.admin))
+    app.file_uploader(key="leads_upload").upload("fair.csv", CSV, "text/csv").run()
+    _button(app, "leads_preview").click().run()
+    _button(app, "leads_import").click().run()
+    assert not app.exception
+    assert [e.value for e in app.error] == ["No import 1."]
+    assert {m.label: m.value for m in app.metric}["Imported"] == "3"  # the counts still show

@@ -7,14 +7,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+import core.monitor
 from core.campaigns import create_campaign
 from core.db import Database
+from core.errors import NotFound
 from core.models import AuditLog, Campaign, CampaignLead, Lead, Role
-from tests.core.test_monitor import HOLIDAY_WAIT, SeededRun, hold_back, seed_run
+from pages.monitor_sections import live
+from tests.core.test_monitor import HOLIDAY_WAIT, hold_back
 from tests.core.test_run_progress import seed_follow_ups
-from tests.factories import make_actor, make_tenant
+from tests.factories import SeededRun, make_actor, make_tenant, seed_run
 from tests.pages.browser_widgets import keep_selectbox_labels_as_a_browser_does
-from tests.pages.conftest import PageFactory
+from tests.pages.conftest import PageFactory, table
 from tests.pages.markdown_checks import DIRECTIVE, IMAGE, LATEX, assert_shown_escaped
 
 PAGE = "pages/monitor.py"
@@ -100,7 +103,7 @@ def test_errors_are_grouped_and_a_lead_drills_down(open_page: PageFactory, db: D
         session.execute(update(CampaignLead).where(CampaignLead.id == failed)
                         .values(status="failed", error="number is not mobile"))
     app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.analyst, "ann"))
-    errors = app.dataframe[2].value  # leads, messages, errors, events
+    errors = table(app, "monitor_errors")
     assert list(errors["reason"]) == ["number is not mobile"]
     sent = next(i for i, outcome in run.outcomes.items() if outcome == "sent")
     app.number_input(key="monitor_lead_id").set_value(sent).run()
@@ -108,7 +111,7 @@ def test_errors_are_grouped_and_a_lead_drills_down(open_page: PageFactory, db: D
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Cost"].startswith("$")
     assert "Trace id:" in _texts(app)
-    log = app.dataframe[4].value
+    log = table(app, "monitor_lead_log")
     assert "send" in set(log["node"])
     assert app.code[0].value  # the sent message
 
@@ -347,9 +350,37 @@ def test_the_monitor_says_why_leads_wait(open_page: PageFactory, db: Database, r
     app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.manager, "mia"))
     assert not app.exception and not app.error
     assert "**Why leads wait**" in _texts(app)
-    waits = next(t.value for t in app.dataframe if list(t.value.columns) == ["leads", "reason"])
+    waits = table(app, "monitor_waits")
     rows = list(waits.itertuples(index=False))
     assert [r.leads for r in rows] == [2, 1]
     assert rows[0].reason.startswith("contact cap reached (1 message per lead a day, all campaigns together)")
     assert rows[0].reason.endswith("(and 1 more like it, differing only in numbers such as the due time)")
     assert rows[1].reason == HOLIDAY_WAIT
+
+
+GONE = "No campaign 7: it was deleted meanwhile."
+
+
+@pytest.mark.parametrize(("where", "service"), [
+    (live, "campaign_progress"),
+    (live, "list_workers"),
+    (core.monitor, "errors_by_reason"),
+    (core.monitor, "waits_by_reason"),
+    (core.monitor, "recent_events"),
+    (core.monitor, "recent_leads"),
+    (core.monitor, "lead_trace"),
+])
+def test_a_live_or_lead_read_that_fails_is_a_message_not_a_traceback(
+    open_page: PageFactory, db: Database, run: SeededRun, monkeypatch: pytest.MonkeyPatch,
+    where: object, service: str,
+) -> None:
+    def vanish(*args: object, **kwargs: object) -> None:
+        raise NotFound(GONE)
+
+    monkeypatch.setattr(where, service, vanish)
+    app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.analyst, "ann"))
+    if service == "lead_trace":  # read once a lead is picked
+        app.number_input(key="monitor_lead_id").set_value(run.campaign_lead_ids[0]).run()
+    assert not app.exception
+    assert [e.value for e in app.error] == [GONE]
+    assert app.subheader[-1].value == "One lead"  # the page went on past the failed section

@@ -9,8 +9,7 @@ from sqlalchemy import update
 
 from core.db import Database
 from core.models import CampaignLead, Role, Tenant
-from tests.core.test_monitor import seed_run
-from tests.factories import enrol, make_actor, make_campaign, make_lead, make_tenant
+from tests.factories import make_actor, make_tenant, one_reply_in_three_campaigns, seed_run
 from tests.pages.conftest import PageFactory
 from tests.pages.markdown_checks import IMAGE, LATEX, assert_shown_escaped, is_live
 
@@ -60,12 +59,7 @@ def test_campaign_names_and_amounts_reach_the_markdown_escaped(open_page: PageFa
 def test_the_reply_rate_counts_leads_across_campaigns(open_page: PageFactory, db: Database) -> None:
     """One lead replying once while enrolled in three campaigns is one reply, from distinct leads."""
     tenant = make_tenant(db)
-    lead, quiet = make_lead(db, tenant), make_lead(db, tenant)
-    now = datetime.now(UTC)
-    for name in ("First", "Second", "Third"):
-        campaign = make_campaign(db, tenant, name)
-        enrol(db, tenant, campaign, lead, first_touch="delivered", sent_at=now, replied_at=now)
-        enrol(db, tenant, campaign, quiet, first_touch="sent", sent_at=now)
+    one_reply_in_three_campaigns(db, tenant, at=datetime.now(UTC))
     app = open_page(PAGE, make_actor(db, tenant, Role.analyst))
     (rate,) = [m for m in app.metric if m.label == "Reply rate"]
     assert rate.value == "50.0%"

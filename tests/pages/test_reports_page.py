@@ -6,11 +6,12 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from core.db import Database
 from core.models import Role
 from tests.factories import enrol, make_actor, make_campaign, make_lead, make_tenant
-from tests.pages.conftest import PageFactory
+from tests.pages.conftest import PageFactory, table
 from tests.pages.markdown_checks import IMAGE, LATEX, assert_shown_escaped
 
 PAGE = "pages/reports.py"
@@ -35,8 +36,8 @@ def campaigns(db: Database, tenant: int) -> dict[str, int]:
     return {"spring": spring, "draft": draft}
 
 
-def _table(app: object, index: int) -> list[dict[str, object]]:
-    return app.dataframe[index].value.to_dict("records")  # type: ignore[attr-defined]
+def _table(app: AppTest, key: str) -> list[dict[str, object]]:
+    return table(app, key).to_dict("records")  # type: ignore[return-value]
 
 
 @pytest.mark.parametrize("role", list(Role))
@@ -44,13 +45,13 @@ def test_every_role_sees_the_funnel(open_page: PageFactory, db: Database, tenant
                                     campaigns: dict[str, int], role: Role) -> None:
     app = open_page(PAGE, make_actor(db, tenant, role))
     assert not app.exception and not app.error
-    rows = {r["campaign"]: r for r in _table(app, 0)}
+    rows = {r["campaign"]: r for r in _table(app, "reports_funnel")}
     assert set(rows) == {"Spring", "Draft"}
     assert [rows["Spring"][s] for s in ("enrolled", "sent", "delivered", "replied", "opted_out")] == [
         3, 2, 1, 1, 0]
     # The newest campaign with enrolments is picked, not the empty draft.
     assert app.selectbox(key="reports_campaign").value == campaigns["spring"]
-    variants = {r["variant"]: r["enrolled"] for r in _table(app, 1)}
+    variants = {r["variant"]: r["enrolled"] for r in _table(app, "reports_breakdown_table")}
     assert variants == {"A": 1, "B": 2}
     # The total funnel, the breakdown, replies per day.
     assert len(app.get("plotly_chart")) == 3
@@ -71,14 +72,14 @@ def test_breakdown_choices(open_page: PageFactory, db: Database, tenant: int,
     app = open_page(PAGE, make_actor(db, tenant, Role.analyst))
     app.radio(key="reports_breakdown").set_value(by).run()
     assert not app.exception
-    assert {r[column]: r["enrolled"] for r in _table(app, 1)} == expected
+    assert {r[column]: r["enrolled"] for r in _table(app, "reports_breakdown_table")} == expected
 
 
 def test_breakdown_by_hour(open_page: PageFactory, db: Database, tenant: int,
                            campaigns: dict[str, int]) -> None:
     app = open_page(PAGE, make_actor(db, tenant, Role.analyst))
     app.radio(key="reports_breakdown").set_value("hour").run()
-    rows = _table(app, 1)
+    rows = _table(app, "reports_breakdown_table")
     assert len(rows) == 24
     assert rows[9]["sent"] == 2 and rows[9]["replied"] == 1
 
@@ -133,14 +134,14 @@ def test_a_period_narrows_every_report(open_page: PageFactory, db: Database, ten
     app.selectbox(key="reports_period_preset").set_value("Custom range").run()
     app.date_input(key="reports_period_days").set_value((date(2026, 11, 1), date(2026, 11, 30))).run()
     assert not app.exception
-    rows = {r["campaign"]: r for r in _table(app, 0)}
+    rows = {r["campaign"]: r for r in _table(app, "reports_funnel")}
     assert rows["Spring"]["enrolled"] == 0  # enrolled outside November
     assert any("1 Nov 2026 to 30 Nov 2026 (UTC days)" in c.value for c in app.caption)
     replies = json.loads(app.get("plotly_chart")[-1].proto.spec)
     assert [t["name"] for t in replies["data"]] == ["leads first contacted", "leads that replied"]
     assert replies["data"][0]["y"] == [2] and replies["data"][1]["y"] == [1]
     app.selectbox(key="reports_period_preset").set_value("Last 7 days").run()
-    assert {r["campaign"]: r for r in _table(app, 0)}["Spring"]["enrolled"] == 3
+    assert {r["campaign"]: r for r in _table(app, "reports_funnel")}["Spring"]["enrolled"] == 3
 
 
 def test_activity_by_user_is_for_those_who_read_the_audit_log(open_page: PageFactory, db: Database,
@@ -149,5 +150,5 @@ def test_activity_by_user_is_for_those_who_read_the_audit_log(open_page: PageFac
     assert "Activity by user" not in [h.value for h in analyst.subheader]
     admin = open_page(PAGE, make_actor(db, tenant, Role.admin, "ada"))
     assert "Activity by user" in [h.value for h in admin.subheader]
-    activity = admin.dataframe[-1].value  # the last table on the page
+    activity = table(admin, "reports_activity")
     assert "system" in activity["user"].tolist()  # creating the users is audited with no user

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
+import core.pipeline.review
 from core.db import Database
+from core.errors import Conflict, PermissionDenied
 from core.models import CampaignLead, Lead, Role
 from core.permissions import Actor
-from tests.core.test_monitor import SeededRun, seed_run
-from tests.factories import make_actor
+from pages.review_sections import draft, filters
+from tests.factories import SeededRun, make_actor, seed_run
 from tests.pages.conftest import PageFactory
 from tests.pages.markdown_checks import DIRECTIVE, IMAGE, LATEX, assert_shown_escaped
 
@@ -224,3 +226,41 @@ def test_sorts_newest_flagged_and_costly_first(open_page: PageFactory, db: Datab
     app.selectbox(key="review_sort").set_value("Most expensive first").run()
     assert app.text_area[0].key == f"review_body_{third}"
     assert "most expensive first" in _captions(app)
+
+
+REFUSAL = "Your role no longer reviews drafts of this campaign."
+
+
+@pytest.mark.parametrize(("where", "service"), [
+    (core.pipeline.review, "review_queue_count"),  # the page script imports these at each run
+    (core.pipeline.review, "review_queue"),
+    (filters, "review_variants"),
+])
+def test_a_queue_read_that_fails_is_a_message_not_a_traceback(
+    open_page: PageFactory, manager: Actor, monkeypatch: pytest.MonkeyPatch, where: object, service: str
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionDenied(REFUSAL)
+
+    monkeypatch.setattr(where, service, refuse)
+    app = open_page(PAGE, manager)
+    assert not app.exception
+    assert [e.value for e in app.error] == [REFUSAL]
+
+
+@pytest.mark.parametrize(("action", "button"), [("approve", "review_approve_"), ("reject", "review_reject_")])
+def test_an_action_that_fails_is_a_message_and_the_draft_stays(
+    open_page: PageFactory, run: SeededRun, manager: Actor, monkeypatch: pytest.MonkeyPatch,
+    action: str, button: str,
+) -> None:
+    def clash(*args: object, **kwargs: object) -> None:
+        raise Conflict("Draft #1 was handled by someone else meanwhile.")
+
+    monkeypatch.setattr(draft, action, clash)
+    app = open_page(PAGE, manager)
+    target = run.campaign_lead_ids[0]
+    app.button(key=f"{button}{target}").click().run()
+    assert not app.exception
+    assert [e.value for e in app.error] == ["Draft #1 was handled by someone else meanwhile."]
+    assert not app.success  # no "Approved"/"Rejected" flash
+    assert app.text_area(key=f"review_body_{target}").value  # the draft is still on the page

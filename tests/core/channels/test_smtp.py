@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import socket
 import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,27 +25,11 @@ from core.config import ConfigError, Settings
 from core.db import Database
 from core.errors import ProviderAccountRefused
 from tests.conftest import make_settings
+from tests.support.fake_smtp import Inbox, smtp_relay
 
 USER, PASSWORD = "mailer", "s3cret"
 # Login without TLS keeps the test server simple; aiosmtpd warns about it.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
-    ) -> str:
-        if address.startswith("bounce@"):
-            return "550 5.1.1 no such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
 
 
 def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
@@ -58,27 +41,10 @@ def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, aut
     return AuthResult(success=ok)
 
 
-def _free_port() -> int:
-    # aiosmtpd's Controller connects to its own port to check it started, so port 0 will not do.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[Controller, Inbox]]:
-    inbox = Inbox()
-    controller = Controller(
-        inbox,
-        hostname="127.0.0.1",
-        port=_free_port(),
-        authenticator=_authenticator,
-        auth_required=True,
-        auth_require_tls=False,
-    )
-    controller.start()
-    yield controller, inbox
-    controller.stop()
+    with smtp_relay(_authenticator) as relay:
+        yield relay
 
 
 def smtp_settings(controller: Controller, **overrides: Any) -> Settings:
@@ -235,20 +201,9 @@ def tls_smtp_server(tmp_path: Path) -> Iterator[tuple[Controller, Inbox, Path]]:
     cert_path, key_path = _self_signed_certificate(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_path, key_path)
-    inbox = Inbox()
-    controller = Controller(
-        inbox,
-        hostname="127.0.0.1",
-        port=_free_port(),
-        authenticator=_authenticator,
-        auth_required=True,
-        auth_require_tls=True,
-        require_starttls=True,
-        tls_context=context,
-    )
-    controller.start()
-    yield controller, inbox, cert_path
-    controller.stop()
+    with smtp_relay(_authenticator, auth_require_tls=True, require_starttls=True,
+                    tls_context=context) as (controller, inbox):
+        yield controller, inbox, cert_path
 
 
 def test_starttls_then_login_then_the_message(
@@ -302,18 +257,10 @@ def _echoing_authenticator(
 
 @pytest.fixture
 def echoing_relay() -> Iterator[Controller]:
-    controller = Controller(
-        EchoingRelay(),
-        hostname="127.0.0.1",
-        port=_free_port(),
-        authenticator=_echoing_authenticator,
-        auth_required=True,
-        auth_require_tls=False,
-        auth_exclude_mechanism=["LOGIN"],  # PLAIN only: the refusal is answered, never left hanging
-    )
-    controller.start()
-    yield controller
-    controller.stop()
+    # PLAIN only: the refusal is answered, never left hanging.
+    relay = smtp_relay(_echoing_authenticator, EchoingRelay(), auth_exclude_mechanism=["LOGIN"])
+    with relay as (controller, _):
+        yield controller
 
 
 @pytest.mark.parametrize(

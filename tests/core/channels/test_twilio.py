@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import base64
-import json
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
 from twilio.base.exceptions import TwilioRestException  # type: ignore[import-untyped]
@@ -19,115 +14,24 @@ from core.channels.twilio_sms import TwilioSender
 from core.config import ConfigError, Settings
 from core.db import Database
 from tests.conftest import make_settings
-
-SID, TOKEN = "AC" + "0" * 32, "token-123"
-OPTED_OUT = "+14155550666"
-INVALID = "+15005550001"
-BROKEN = "+14155550500"
-NOT_FOUND = "+14155550404"
-PROBLEM = "+14155550422"
-
-
-class FakeTwilio(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.requests: list[dict[str, Any]] = []
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: FakeTwilio
-
-    def log_message(self, *args: Any) -> None:
-        return
-
-    def _json(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_POST(self) -> None:
-        form = {
-            k: v[0]
-            for k, v in parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode()).items()
-        }
-        self.server.requests.append(
-            {"path": self.path, "form": form, "auth": self.headers.get("Authorization")}
-        )
-        to = form.get("To")
-        if to == OPTED_OUT:
-            self._json(
-                400,
-                {
-                    "code": 21610,
-                    "message": "Attempt to send to unsubscribed recipient",
-                    "more_info": "https://www.twilio.com/docs/errors/21610",
-                    "status": 400,
-                },
-            )
-        elif to == INVALID:
-            self._json(
-                400,
-                {
-                    "code": 21211,
-                    "message": "The 'To' number is not a valid phone number.",
-                    "more_info": "https://www.twilio.com/docs/errors/21211",
-                    "status": 400,
-                },
-            )
-        elif to == BROKEN:
-            self._json(500, {"code": 20500, "message": "Internal Server Error", "status": 500})
-        elif to == NOT_FOUND:
-            # Twilio's answer when the account in the URI is closed or unknown: it names the URI.
-            self._json(
-                404,
-                {
-                    "code": 20404,
-                    "message": f"The requested resource {self.path} was not found",
-                    "more_info": "https://www.twilio.com/docs/errors/20404",
-                    "status": 404,
-                },
-            )
-        elif to == PROBLEM:
-            # The RFC 9457 shape the SDK turns into a TwilioServiceException.
-            self._json(
-                503,
-                {
-                    "type": "https://www.twilio.com/docs/errors/20503",
-                    "title": "Service unavailable",
-                    "status": 503,
-                    "code": 20503,
-                    "detail": f"account {SID} is being migrated",
-                    "instance": self.path,
-                },
-            )
-        else:
-            self._json(
-                201,
-                {
-                    "sid": "SM" + "a" * 32,
-                    "status": "queued",
-                    "to": to,
-                    "from": form.get("From"),
-                    "body": form.get("Body"),
-                    "account_sid": SID,
-                    "num_segments": "1",
-                },
-            )
+from tests.support.fake_twilio import (
+    BROKEN,
+    INVALID,
+    MESSAGE_SID,
+    NOT_FOUND,
+    OPTED_OUT,
+    PROBLEM,
+    SID,
+    TOKEN,
+    FakeTwilio,
+    fake_twilio,
+)
 
 
 @pytest.fixture
 def twilio_server() -> Iterator[FakeTwilio]:
-    server = FakeTwilio()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with fake_twilio() as server:
+        yield server
 
 
 def twilio_settings(server: FakeTwilio) -> Settings:
@@ -138,7 +42,7 @@ def twilio_settings(server: FakeTwilio) -> Settings:
         twilio_auth_token=TOKEN,
         twilio_from_number="+14155550199",
         twilio_status_callback_url="https://acme.example/twilio/status",
-        twilio_base_url=f"http://127.0.0.1:{server.server_address[1]}",
+        twilio_base_url=server.base_url,
     )
 
 
@@ -155,7 +59,7 @@ def sms(to: str) -> OutgoingMessage:
 
 def test_send_posts_the_message_with_callback_and_auth(twilio_server: FakeTwilio, db: Database) -> None:
     receipt = TwilioSender(twilio_settings(twilio_server)).send(sms("+14155550101"))
-    assert receipt.provider_message_id == "SM" + "a" * 32
+    assert receipt.provider_message_id == MESSAGE_SID
     request = twilio_server.requests[0]
     assert request["path"] == f"/2010-04-01/Accounts/{SID}/Messages.json"
     assert request["form"] == {

@@ -27,7 +27,7 @@ from core.leads.queries import (
 from core.models import Role
 from core.permissions import Actor
 from core.suppressions import is_suppressed
-from tests.factories import make_actor, make_tenant
+from tests.factories import GRACES, make_actor, make_tenant
 
 
 def _file(count: int, start: int = 0) -> bytes:
@@ -214,15 +214,6 @@ def test_migration_backfills_the_search_text_of_existing_leads(db: Database, peo
         migration._backfill(connection)
     assert _found(db, people, "muller") == ["Müller"]
     assert _found(db, people, "415-555-0128") == ["Dubois"]
-
-
-GRACES = (
-    b"Name,Phone,Email\n"
-    b"Grace Hopper,+1 415 555 0101,grace@navy.example\n"
-    b"Grace Kelly,+1 415 555 0102,kelly@monaco.example\n"
-    b"Gracie Allen,+1 415 555 0103,\n"
-    b"Ada Lovelace,+1 415 555 0104,ada@engines.example\n"
-)
 
 
 def _suppressions(db: Database, actor: Actor) -> dict[str, str]:

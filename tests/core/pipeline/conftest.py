@@ -27,7 +27,9 @@ from core.models import (
     Tenant,
 )
 from core.pipeline.service import PipelineRuntime
+from tests.conftest import make_settings
 from tests.factories import make_tenant
+from tests.support.fake_openai import FakeOpenAI
 
 # A Wednesday, 10:00 in New York: inside the default send window.
 NOW = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
@@ -205,3 +207,13 @@ def scripted_runtime(
     if gate is not None:
         runtime.gate = gate
     return runtime, model
+
+
+def openai_runtime(
+    db: Database, settings: Settings, server: FakeOpenAI, *, max_retries: int = 0
+) -> PipelineRuntime:
+    """A runtime whose models are the real ChatOpenAI against the local fake server, at NOW."""
+    values = settings.model_dump()
+    values.update(llm_provider="openai", openai_api_key="sk-test", openai_base_url=server.base_url,
+                  llm_max_retries=max_retries)
+    return PipelineRuntime.from_settings(make_settings(**values), db, now=lambda: NOW)

@@ -15,12 +15,10 @@ import pytest
 from sqlalchemy import func, select
 
 from core.config import Settings
-from core.db import Database
 from core.llm import prompts
 from core.models import OutboxMessage
-from core.pipeline.service import PipelineRuntime, process_campaign_lead
-from tests.conftest import make_settings
-from tests.core.pipeline.conftest import NOW, WORKER, Seed
+from core.pipeline.service import process_campaign_lead
+from tests.core.pipeline.conftest import NOW, WORKER, Seed, openai_runtime
 from tests.support.fake_openai import FakeOpenAI
 
 OPT_OUT = prompts.SMS_OPT_OUT_LINE
@@ -97,14 +95,6 @@ def obeying_model(request: dict[str, Any]) -> str:
 def server() -> Iterator[FakeOpenAI]:
     with FakeOpenAI(completion=obeying_model) as fake:
         yield fake
-
-
-def openai_runtime(db: Database, settings: Settings, server: FakeOpenAI) -> PipelineRuntime:
-    values = settings.model_dump()
-    values.update(
-        llm_provider="openai", openai_api_key="sk-test", openai_base_url=server.base_url, llm_max_retries=0
-    )
-    return PipelineRuntime.from_settings(make_settings(**values), db, now=lambda: NOW)
 
 
 @pytest.mark.parametrize(("case", "fields", "completion"), CORPUS, ids=[c[0] for c in CORPUS])

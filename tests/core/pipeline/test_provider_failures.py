@@ -8,19 +8,13 @@ database error leaves the lead to be retried after its lease.
 
 from __future__ import annotations
 
-import json
-import socket
 import sqlite3
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
 
 import psycopg
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -28,17 +22,17 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from core.campaign_runs import resume_campaign, retry_failed_leads
 from core.channels.base import NotSent, OutgoingMessage, SendReceipt
 from core.config import Settings
-from core.db import Database
 from core.models import AuditLog, Campaign, LLMCall, OutboxMessage, Role
 from core.pipeline.graph import PipelineNodes, build_pipeline, compiled_pipeline
 from core.pipeline.service import PipelineRuntime, preview, process_campaign_lead
 from jobs.recovery import recover_expired_leases
 from tests.conftest import make_settings
-from tests.core.pipeline.conftest import NOW, WORKER, Seed, scripted_runtime
+from tests.core.pipeline.conftest import NOW, WORKER, Seed, openai_runtime, scripted_runtime
 from tests.factories import make_actor
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.fake_smtp import smtp_relay
+from tests.support.fake_twilio import MESSAGE_SID, SID, TOKEN, FakeTwilio, fake_twilio
 
-SID, TOKEN = "AC" + "1f" * 16, "token-123"
 OPT_OUT = "Reply STOP to opt out"
 GOOD_SMS = f"Hi Ada, quick idea for Analytical Engines. Open to a 15-minute call next week? {OPT_OUT}"
 
@@ -87,14 +81,6 @@ def server() -> Iterator[FakeOpenAI]:
         yield fake
 
 
-def openai_runtime(db: Database, settings: Settings, server: FakeOpenAI) -> PipelineRuntime:
-    values = settings.model_dump()
-    values.update(
-        llm_provider="openai", openai_api_key="sk-test", openai_base_url=server.base_url, llm_max_retries=2
-    )
-    return PipelineRuntime.from_settings(make_settings(**values), db, now=lambda: NOW)
-
-
 @pytest.mark.parametrize(
     ("failure", "said"),
     [
@@ -106,7 +92,7 @@ def openai_runtime(db: Database, settings: Settings, server: FakeOpenAI) -> Pipe
 def test_an_openai_account_refusal_pauses_the_campaign_and_leaves_the_lead_pending(
     seed: Seed, settings: Settings, server: FakeOpenAI, failure: Any, said: str
 ) -> None:
-    runtime = openai_runtime(seed.db, settings, server)
+    runtime = openai_runtime(seed.db, settings, server, max_retries=2)
     server.failing = failure
     leads = [seed.enrol(seed.lead(phone=f"+1212555010{i}", email=f"a{i}@x.example")) for i in range(2)]
     for cl in leads:
@@ -139,7 +125,8 @@ def test_a_preview_with_a_refused_key_says_why_and_pauses_nothing(
 ) -> None:
     server.failing = "401"
     actor = make_actor(seed.db, seed.tenant_id, Role.manager)
-    result = preview(seed.db, openai_runtime(seed.db, settings, server), actor, seed.campaign_id, seed.lead())
+    runtime = openai_runtime(seed.db, settings, server, max_retries=2)
+    result = preview(seed.db, runtime, actor, seed.campaign_id, seed.lead())
     assert result.status == "failed" and result.body is None
     assert (result.reason or "").startswith("OpenAI refused the API key (401 invalid_api_key)")
     assert campaign_row(seed).status == "running"
@@ -148,7 +135,7 @@ def test_a_preview_with_a_refused_key_says_why_and_pauses_nothing(
 def test_a_rate_limit_or_a_server_error_is_not_an_account_problem(
     seed: Seed, settings: Settings, server: FakeOpenAI
 ) -> None:
-    runtime = openai_runtime(seed.db, settings, server)
+    runtime = openai_runtime(seed.db, settings, server, max_retries=2)
     server.failing = "500"
     cl = seed.enrol()
     assert run(seed, runtime, cl) == "deferred"
@@ -158,57 +145,11 @@ def test_a_rate_limit_or_a_server_error_is_not_an_account_problem(
 # -- Twilio: the real SDK against a local server answering as Twilio does ---------------------------
 
 
-class FakeTwilio(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _TwilioHandler)
-        self.requests: list[dict[str, str]] = []
-        self.auth_refused = True
-
-
-class _TwilioHandler(BaseHTTPRequestHandler):
-    server: FakeTwilio
-
-    def log_message(self, *args: Any) -> None:
-        return
-
-    def _json(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_POST(self) -> None:
-        raw = self.rfile.read(int(self.headers["Content-Length"])).decode()
-        form = {k: v[0] for k, v in parse_qs(raw).items()}
-        self.server.requests.append(form)
-        if self.server.auth_refused:
-            self._json(
-                401,
-                {
-                    "code": 20003,
-                    "message": "Authenticate",
-                    "more_info": "https://www.twilio.com/docs/errors/20003",
-                    "status": 401,
-                },
-            )
-            return
-        self._json(
-            201, {"sid": "SM" + "b" * 32, "status": "queued", "to": form.get("To"), "account_sid": SID}
-        )
-
-
 @pytest.fixture
 def twilio() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio()
-    thread = threading.Thread(target=fake.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield fake
-    fake.shutdown()
-    fake.server_close()
+    with fake_twilio() as fake:
+        fake.auth_refused = True
+        yield fake
 
 
 def test_a_twilio_401_pauses_the_campaign_and_the_ledger_says_not_delivered(
@@ -220,7 +161,7 @@ def test_a_twilio_401_pauses_the_campaign_and_the_ledger_says_not_delivered(
         twilio_account_sid=SID,
         twilio_auth_token=TOKEN,
         twilio_from_number="+14155550199",
-        twilio_base_url=f"http://127.0.0.1:{twilio.server_address[1]}",
+        twilio_base_url=twilio.base_url,
     )
     runtime = PipelineRuntime.from_settings(make_settings(**values), seed.db, now=lambda: NOW)
     cl = seed.enrol()
@@ -240,47 +181,21 @@ def test_a_twilio_401_pauses_the_campaign_and_the_ledger_says_not_delivered(
     seed.claim(cl)
     assert run(seed, runtime, cl) == "sent"
     [message] = seed.messages(cl)
-    assert (message.status, message.provider_message_id) == ("sent", "SM" + "b" * 32)
+    assert (message.status, message.provider_message_id) == ("sent", MESSAGE_SID)
     assert len(twilio.requests) == 2
 
 
 # -- SMTP: the real smtplib against a local server refusing the login ---------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_an_smtp_535_pauses_the_campaign(seed: Seed, settings: Settings) -> None:
-    inbox = _Inbox()
-
     def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
         # handled=False: aiosmtpd answers a refusal with its 535 (else it answers nothing).
         ok = isinstance(data, LoginPassword) and data.password == b"right"
         return AuthResult(success=ok, handled=False)
 
-    controller = Controller(
-        inbox,
-        hostname="127.0.0.1",
-        port=_free_port(),
-        authenticator=authenticator,
-        auth_required=True,
-        auth_require_tls=False,
-    )
-    controller.start()
-    try:
+    with smtp_relay(authenticator) as (controller, inbox):
         values = settings.model_dump()
         values.update(
             email_provider="smtp",
@@ -300,8 +215,6 @@ def test_an_smtp_535_pauses_the_campaign(seed: Seed, settings: Settings) -> None
         campaign = campaign_row(seed)
         assert campaign.status == "paused" and "535" in (campaign.status_reason or "")
         assert [m.status for m in seed.messages(cl)] == ["failed"] and inbox.envelopes == []
-    finally:
-        controller.stop()
 
 
 # -- the error threshold ----------------------------------------------------------------------------
