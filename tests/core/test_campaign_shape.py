@@ -23,7 +23,7 @@ from core.campaigns import create_campaign, get_campaign, update_campaign
 from core.db import Database
 from core.errors import ValidationError
 from core.models import Campaign, Role
-from core.pipeline.store import _CAMPAIGN_COLUMNS
+from core.pipeline.run_inputs import _CAMPAIGN_COLUMNS
 from tests.factories import make_actor, make_tenant
 
 # Columns kept for the services' own bookkeeping, shown to no one.

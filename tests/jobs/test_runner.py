@@ -20,7 +20,7 @@ from core.channels.base import OutgoingMessage, SendReceipt
 from core.config import Settings
 from core.db import Database
 from core.errors import ProviderAccountRefused
-from core.gate import DatabaseGate, gated_runtime
+from core.gate import DatabaseGate
 from core.models import (
     Campaign,
     CampaignLead,
@@ -30,6 +30,7 @@ from core.models import (
     OutboxMessage,
     WorkerHeartbeat,
 )
+from core.pipeline.runtime import gated_runtime
 from core.pipeline.service import PipelineRuntime, process_campaign_lead
 from core.replies import record_reply
 from core.workers import list_workers
