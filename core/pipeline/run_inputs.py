@@ -22,25 +22,7 @@ class RunInputs:
 
 
 def tenant_data(tenant: Tenant) -> TenantData:
-    return TenantData(
-        id=tenant.id,
-        name=tenant.name,
-        default_country=tenant.default_country,
-        send_window_start=tenant.send_window_start,
-        send_window_end=tenant.send_window_end,
-        weekdays_only=tenant.weekdays_only,
-        sms_sender_id=tenant.sms_sender_id,
-        email_sender=tenant.email_sender,
-        postal_address=tenant.postal_address,
-        link_allow_list=tuple(tenant.link_allow_list or ()),
-        playbook=dict(tenant.playbook or {}),
-        price_overrides=dict(tenant.price_overrides or {}),
-        time_zone=tenant.time_zone,
-        contact_cap_per_day=tenant.contact_cap_per_day,
-        contact_cap_per_week=tenant.contact_cap_per_week,
-        skip_public_holidays=tenant.skip_public_holidays,
-        holiday_country=tenant.holiday_country,
-    )
+    return TenantData.from_values({name: getattr(tenant, name) for name in TenantData.field_names()})
 
 
 def lead_data(lead: Lead) -> dict[str, Any]:
@@ -51,25 +33,7 @@ def address_of(lead: dict[str, Any], channel: str) -> str | None:
     return lead.get("phone") if channel == "sms" else lead.get("email")
 
 
-_TENANT_COLUMNS = {
-    "id": Tenant.id,
-    "name": Tenant.name,
-    "default_country": Tenant.default_country,
-    "send_window_start": Tenant.send_window_start,
-    "send_window_end": Tenant.send_window_end,
-    "weekdays_only": Tenant.weekdays_only,
-    "sms_sender_id": Tenant.sms_sender_id,
-    "email_sender": Tenant.email_sender,
-    "postal_address": Tenant.postal_address,
-    "link_allow_list": Tenant.link_allow_list,
-    "playbook": Tenant.playbook,
-    "price_overrides": Tenant.price_overrides,
-    "time_zone": Tenant.time_zone,
-    "contact_cap_per_day": Tenant.contact_cap_per_day,
-    "contact_cap_per_week": Tenant.contact_cap_per_week,
-    "skip_public_holidays": Tenant.skip_public_holidays,
-    "holiday_country": Tenant.holiday_country,
-}
+_TENANT_COLUMNS = {name: getattr(Tenant, name) for name in TenantData.field_names()}
 _CAMPAIGN_COLUMNS = {name: getattr(Campaign, name) for name in CampaignData.field_names()}
 _ENROLMENT_COLUMNS = {
     "id": CampaignLead.id,
@@ -171,14 +135,7 @@ def load_run_inputs(db: Database, campaign_lead_id: int, *, lease_owner: str) ->
     tenant = values["t"]
     campaign = values["c"]
     return RunInputs(
-        tenant=TenantData(
-            **{
-                **tenant,
-                "link_allow_list": tuple(tenant["link_allow_list"] or ()),
-                "playbook": dict(tenant["playbook"] or {}),
-                "price_overrides": dict(tenant["price_overrides"] or {}),
-            }
-        ),
+        tenant=TenantData.from_values(tenant),
         campaign=CampaignData(**campaign),
         lead=values["l"],
         enrolment=EnrolmentData(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypedDict
 
@@ -36,6 +37,21 @@ class TenantData:
     contact_cap_per_week: int | None = None
     skip_public_holidays: bool = False
     holiday_country: str | None = None  # the calendar for holidays; None: the recipient's country
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """The `tenants` columns a run reads: the fields themselves name them."""
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> TenantData:
+        """From a `Tenant` row's values by column name (JSON columns may hold None)."""
+        return cls(**{
+            **{name: values[name] for name in cls.field_names()},
+            "link_allow_list": tuple(values["link_allow_list"] or ()),
+            "playbook": dict(values["playbook"] or {}),
+            "price_overrides": dict(values["price_overrides"] or {}),
+        })
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
+from core.campaign_shape import Step
 from core.llm.factory import ModelFactory
 from core.models import LeadStatus
 from core.pipeline.context import PipelineContext
@@ -105,7 +105,7 @@ def test_after_approval(state: PipelineState, expected: str) -> None:
 
 
 def context(
-    *, steps: list[Any] | None = None, step: int = 0, attempts: int = 1, mode: str = "run",
+    *, steps: tuple[Step, ...] | None = None, step: int = 0, attempts: int = 1, mode: str = "run",
     replied_at: datetime | None = None,
 ) -> PipelineContext:
     settings = make_settings("sqlite://")
@@ -117,7 +117,7 @@ def context(
     )
     campaign = CampaignData(
         id=2, tenant_id=1, name="Spring", channel="sms", status="running", system_prompt="Be brief.",
-        variants=[], model="gpt-4o-mini", temperature=0.7, steps=steps or [{"delay_hours": 0}],
+        variants=(), model="gpt-4o-mini", temperature=0.7, steps=steps or (Step(),),
         research_web=False, max_sms_segments=2, send_window=None, approval_required=False,
     )
     return PipelineContext(
@@ -164,7 +164,7 @@ def test_the_last_step_sent_completes_the_enrolment() -> None:
 
 def test_a_sent_step_with_a_follow_up_is_pending_again_after_the_delay() -> None:
     state: PipelineState = {"status": "sent", "reason": None, "sent_at": SENT_AT, **DRAFT}
-    status, values = outcome_values(state, context(steps=[{"delay_hours": 0}, {"delay_hours": 72}]))
+    status, values = outcome_values(state, context(steps=(Step(), Step(delay_hours=72))))
     assert status == "pending"
     assert (values["step"], values["attempts"]) == (1, 0)
     assert values["next_action_at"] == SENT_AT + timedelta(hours=72)
@@ -174,7 +174,7 @@ def test_a_sent_step_with_a_follow_up_is_pending_again_after_the_delay() -> None
 
 def test_a_lead_that_replied_gets_no_follow_up() -> None:
     state: PipelineState = {"status": "sent", "reason": None, "sent_at": SENT_AT, **DRAFT}
-    ctx = context(steps=[{"delay_hours": 0}, {"delay_hours": 72}], replied_at=NOW - timedelta(hours=1))
+    ctx = context(steps=(Step(), Step(delay_hours=72)), replied_at=NOW - timedelta(hours=1))
     status, values = outcome_values(state, ctx)
     assert (status, values["completed_at"], values["next_action_at"]) == ("sent", NOW, None)
     assert "step" not in values
