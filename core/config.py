@@ -106,6 +106,21 @@ class Settings(BaseSettings):
     # An https URL for one-click unsubscribe (RFC 8058), "{token}" replaced per recipient; when
     # unset, List-Unsubscribe carries a mailto: address only.
     email_unsubscribe_url: str | None = None
+    # Signs the one-click unsubscribe tokens; unset: a key derived from the cookie key. Changing it
+    # makes the links in every email already sent stop working.
+    unsubscribe_secret: SecretStr | None = None
+
+    # Inbound mailbox (replies and bounces), read over IMAP by the job runner; unset host: not read.
+    imap_host: str | None = None
+    imap_port: int = 993
+    imap_username: str | None = None
+    imap_password: SecretStr | None = None
+    imap_folder: str = "INBOX"
+    imap_ssl: bool = True
+    imap_timeout_seconds: float = 20.0
+    imap_poll_seconds: float = Field(default=60.0, gt=0)
+    # At most this many new messages are read per poll (the rest at the next one).
+    imap_batch_size: int = Field(default=100, gt=0)
 
     # Research
     research_fetch_allow_private: bool = False

@@ -617,6 +617,7 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         subject=subject,
         idempotency_key=key,
         from_address=ctx.tenant.email_sender if ctx.channel == "email" else ctx.tenant.sms_sender_id,
+        lead_id=int(ctx.lead["id"]),
     )
     # The outbox is a table of this database: it is written in the ledger row's transaction,
     # with the row marked `sent` (both or neither). A provider outside the database is called
