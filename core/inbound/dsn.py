@@ -113,7 +113,8 @@ def _recipient_blocks(part: Message) -> list[RecipientStatus]:
     if not isinstance(blocks, list):
         # A report whose status part the parser left as text: read it as header blocks.
         text = _text_of(part)
-        blocks = [HeaderParser().parsestr(chunk) for chunk in re.split(r"\r?\n\s*\r?\n", text) if chunk.strip()]
+        chunks = re.split(r"\r?\n\s*\r?\n", text)
+        blocks = [HeaderParser().parsestr(chunk) for chunk in chunks if chunk.strip()]
     found = []
     for block in blocks:
         recipient = block.get("Final-Recipient") or block.get("Original-Recipient")
@@ -155,7 +156,8 @@ def _plain_bounce(email: EmailMessage) -> DeliveryReport | None:
         return None
     words = _diagnostic(_reason_line(notice, enhanced or reply), action, status)
     original = _original_id(email, returned)
-    return DeliveryReport(tuple(RecipientStatus(a, action, status, words) for a in addresses), original, False)
+    recipients = tuple(RecipientStatus(a, action, status, words) for a in addresses)
+    return DeliveryReport(recipients, original, False)
 
 
 def _plain_body(email: EmailMessage) -> str | None:

@@ -23,7 +23,8 @@ def test_a_hard_bounce_names_the_recipient_the_status_and_the_bounced_email(name
     assert report is not None and report.standard
     assert report.original_message_id == SENT_ID
     [recipient] = report.recipients
-    assert (recipient.address, recipient.action, recipient.status) == ("ada.gone@analytical.example", "failed", "5.1.1")
+    assert (recipient.address, recipient.action, recipient.status) == (
+        "ada.gone@analytical.example", "failed", "5.1.1")
     assert recipient.permanent and not recipient.delayed
     assert "5.1.1" in recipient.diagnostic and not recipient.diagnostic.startswith("smtp;")
 
@@ -42,17 +43,20 @@ def test_a_plain_text_qmail_bounce_is_read_minimally() -> None:
     assert report is not None and not report.standard
     assert report.original_message_id == SENT_ID
     [recipient] = report.recipients
-    assert (recipient.address, recipient.status, recipient.permanent) == ("gone@analytical.example", "5.1.1", True)
+    assert (recipient.address, recipient.status, recipient.permanent) == (
+        "gone@analytical.example", "5.1.1", True)
     assert "no mailbox here" in recipient.diagnostic
 
 
-@pytest.mark.parametrize("name", ["reply_in_reply_to", "reply_references_only", "reply_sender_only", "out_of_office"])
+@pytest.mark.parametrize(
+    "name", ["reply_in_reply_to", "reply_references_only", "reply_sender_only", "out_of_office"])
 def test_replies_and_auto_replies_are_not_bounces(name: str) -> None:
     assert _report(name) is None
 
 
 def test_a_read_receipt_report_is_not_a_bounce() -> None:
-    raw = mail("postfix_5.1.1").replace(b"report-type=delivery-status", b"report-type=disposition-notification")
+    raw = mail("postfix_5.1.1").replace(
+        b"report-type=delivery-status", b"report-type=disposition-notification")
     assert delivery_report(parse_email(raw)) is None
 
 

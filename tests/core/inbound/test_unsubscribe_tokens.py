@@ -112,7 +112,8 @@ def test_a_token_of_another_deployment_is_refused_and_the_own_secret_wins() -> N
     with_secret = _sign(_settings(unsubscribe_secret=secret))
     assert with_secret != token
     # The unsubscribe secret signs the tokens: rotating the cookie key keeps the links working.
-    assert TokenSigner(_settings(unsubscribe_secret=secret, cookie_key=KEY[::-1])).read(with_secret).lead_id == 41
+    rotated = _settings(unsubscribe_secret=secret, cookie_key=KEY[::-1])
+    assert TokenSigner(rotated).read(with_secret).lead_id == 41
 
 
 def test_the_signer_needs_a_real_key_outside_development_mode() -> None:
