@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from email.policy import compat32
 from enum import StrEnum
 
-from core.inbound.store import record_inbound_in, tenant_for_email_address
 from imap_tools import AND, BaseMailBox, MailBox, MailBoxUnencrypted, MailMessageFlags
 from imap_tools.errors import MailboxLoginError, UnexpectedCommandStatusError
 from sqlalchemy import select
@@ -36,6 +35,7 @@ from core.db import Database
 from core.inbound.bounces import apply_delivery_report
 from core.inbound.dsn import DeliveryReport, delivery_report, parse_email
 from core.inbound.emails import InboundEmail, read_inbound_email
+from core.inbound.store import record_inbound_in, tenant_for_email_address
 from core.logs import get_logger
 from core.models import Channel, InboundMessage, Lead, Message
 
