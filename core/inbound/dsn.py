@@ -11,6 +11,9 @@ from the lines that name it, the status from the enhanced code or the SMTP reply
 
 from __future__ import annotations
 
+import base64
+import binascii
+import quopri
 import re
 from dataclasses import dataclass
 from email import message_from_bytes, policy
@@ -109,12 +112,20 @@ def _standard_report(email: EmailMessage) -> DeliveryReport:
 def _recipient_blocks(part: Message) -> list[RecipientStatus]:
     """Every per-recipient block of a `message/delivery-status` part (the first block is the
     per-message one, which names no recipient)."""
-    blocks = part.get_payload()
-    if not isinstance(blocks, list):
-        # A report whose status part the parser left as text: read it as header blocks.
-        text = _text_of(part)
-        chunks = re.split(r"\r?\n\s*\r?\n", text)
-        blocks = [HeaderParser().parsestr(chunk) for chunk in chunks if chunk.strip()]
+    payload = part.get_payload()
+    blocks = [block for block in payload if isinstance(block, Message)] if isinstance(payload, list) else []
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if encoding in ("base64", "quoted-printable"):
+        # Exchange may encode the status part: the parser then read the encoded text as header
+        # blocks. The part written back out is that text; decoded, it is the usual blocks.
+        body = re.split(r"\r?\n\r?\n", part.as_string(), maxsplit=1)[-1]
+        encoded = body.encode("ascii", errors="ignore")
+        try:
+            decoded = base64.b64decode(encoded) if encoding == "base64" else quopri.decodestring(encoded)
+        except (binascii.Error, ValueError):
+            decoded = b""  # unreadable: a report with no recipients, which changes nothing
+        chunks = re.split(r"\r?\n\s*\r?\n", decoded.decode("utf-8", errors="replace"))
+        blocks = [HeaderParser().parsestr(chunk.strip()) for chunk in chunks if chunk.strip()]
     found = []
     for block in blocks:
         recipient = block.get("Final-Recipient") or block.get("Original-Recipient")

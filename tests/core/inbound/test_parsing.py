@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import quopri
 from datetime import UTC, datetime
 
 import pytest
@@ -102,3 +104,18 @@ def test_a_date_in_the_future_is_received_now_and_a_missing_id_gets_a_digest() -
 )
 def test_reply_text(text: str, expected: str) -> None:
     assert reply_text(text) == expected
+
+
+@pytest.mark.parametrize("encoding", ["base64", "quoted-printable"])
+def test_an_encoded_status_part_is_decoded(encoding: str) -> None:
+    raw = mail("postfix_5.1.1").decode()
+    head = "Content-Type: message/delivery-status\r\n\r\n"
+    start = raw.index(head) + len(head)
+    end = raw.index("--3F2A81C0042", start)
+    status = raw[start:end].encode()
+    encoded = (base64.encodebytes(status) if encoding == "base64" else quopri.encodestring(status))
+    raw = (raw[: start - 2].replace(head[:-2], head[:-2] + f"Content-Transfer-Encoding: {encoding}\r\n")
+           + "\r\n" + encoded.decode().replace("\r\n", "\n").replace("\n", "\r\n") + "\r\n" + raw[end:])
+    report = delivery_report(parse_email(raw.encode()))
+    assert report is not None
+    assert [(r.address, r.status, r.permanent) for r in report.recipients] == [(LEAD, "5.1.1", True)]
