@@ -16,6 +16,7 @@ from core.inbound.unsubscribe import AUDIT_ACTION, TokenSigner
 from core.models import AuditLog, CampaignLead, Lead, Suppression
 from tests.api.conftest import ApiServer
 from tests.conftest import make_settings
+from tests.core.inbound.samples import make_email_lead
 from tests.factories import enrol, make_campaign, make_tenant
 from tests.support.smtp_capture import CapturedMail, smtp_capture  # noqa: F401
 
@@ -30,14 +31,6 @@ def settings(database_url: str, smtp_capture: CapturedMail) -> Settings:  # noqa
         smtp_port=smtp_capture.port, smtp_starttls=False, smtp_from="sales@acme.example",
         smtp_timeout_seconds=10,
     )
-
-
-def _lead(db: Database, tenant_id: int, email: str = "ada@analytical.example") -> int:
-    with db.session(tenant_id=tenant_id) as session, session.begin():
-        lead = Lead(first_name="Ada", email=email)
-        session.add(lead)
-        session.flush()
-        return lead.id
 
 
 def _send(settings: Settings, db: Database, tenant_id: int, lead_id: int, captured: CapturedMail) -> str:
@@ -70,7 +63,7 @@ def test_every_email_carries_the_one_click_headers(
     settings: Settings, db: Database, smtp_capture: CapturedMail  # noqa: F811
 ) -> None:
     tenant_id = make_tenant(db)
-    lead_id = _lead(db, tenant_id)
+    lead_id = make_email_lead(db, tenant_id)
     url = _send(settings, db, tenant_id, lead_id, smtp_capture)
     email = smtp_capture.only()
     assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -85,7 +78,7 @@ def test_one_post_unsubscribes_and_a_replay_changes_nothing(
     settings: Settings, db: Database, api_server: ApiServer, smtp_capture: CapturedMail  # noqa: F811
 ) -> None:
     tenant_id = make_tenant(db)
-    lead_id = _lead(db, tenant_id)
+    lead_id = make_email_lead(db, tenant_id)
     campaign_id = make_campaign(db, tenant_id, channel="email")
     enrolment = enrol(db, tenant_id, campaign_id, lead_id, status="deferred")
     link = _local(_send(settings, db, tenant_id, lead_id, smtp_capture), api_server(settings, db))
@@ -109,7 +102,7 @@ def test_a_get_shows_a_button_that_posts_and_changes_nothing(
     settings: Settings, db: Database, api_server: ApiServer, smtp_capture: CapturedMail  # noqa: F811
 ) -> None:
     tenant_id = make_tenant(db, "Acme & <Sons>")
-    lead_id = _lead(db, tenant_id)
+    lead_id = make_email_lead(db, tenant_id)
     link = _local(_send(settings, db, tenant_id, lead_id, smtp_capture), api_server(settings, db))
     page = httpx.get(link, timeout=30)
     assert page.status_code == 200
@@ -136,8 +129,8 @@ def test_forged_and_moved_tokens_answer_404_and_change_nothing(
     forge: object,
 ) -> None:
     acme, globex = make_tenant(db, "Acme"), make_tenant(db, "Globex")
-    lead_id = _lead(db, acme)
-    other_lead = _lead(db, globex)
+    lead_id = make_email_lead(db, acme)
+    other_lead = make_email_lead(db, globex)
     link = _local(_send(settings, db, acme, lead_id, smtp_capture), api_server(settings, db))
     base, _, token = link.rpartition("/")
     bad = f"{base}/{forge(token, globex)}"  # type: ignore[operator]

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from string import Template
 
+from core.db import Database
+from core.models import Lead
+
 MAILS = Path(__file__).parent / "mails"
 SENDER = "sales@acme.example"
 LEAD = "ada@analytical.example"
@@ -19,3 +22,12 @@ def mail(name: str, *, sender: str = SENDER, lead: str = LEAD, recipient: str = 
         message_id=message_id,
     )
     return text.replace("\r\n", "\n").replace("\n", "\r\n").encode()
+
+
+def make_email_lead(db: Database, tenant_id: int, email: str = LEAD) -> int:
+    """A lead with only an email: the one the samples' mails come from or bounce for."""
+    with db.session(tenant_id=tenant_id) as session, session.begin():
+        lead = Lead(first_name="Ada", email=email)
+        session.add(lead)
+        session.flush()
+        return lead.id

@@ -22,6 +22,7 @@ from core.inbound.unsubscribe import (
 )
 from core.models import AuditLog, CampaignLead, Lead, Suppression
 from tests.conftest import make_settings
+from tests.core.inbound.samples import make_email_lead
 from tests.factories import enrol, make_campaign, make_tenant
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
@@ -149,14 +150,6 @@ def test_the_page_shows_the_address_masked(address: str, masked: str) -> None:
 # -- the unsubscribe itself -------------------------------------------------------------------
 
 
-def _lead(db: Database, tenant_id: int, email: str = "ada@analytical.example") -> int:
-    with db.session(tenant_id=tenant_id) as session, session.begin():
-        lead = Lead(first_name="Ada", email=email)
-        session.add(lead)
-        session.flush()
-        return lead.id
-
-
 def _state(db: Database, tenant_id: int, lead_id: int) -> tuple[object, list[tuple[str, str, str]], int]:
     with db.session(tenant_id=tenant_id, read_only=True) as session:
         opted_out = session.scalar(select(Lead.opted_out_at).where(Lead.id == lead_id))
@@ -168,7 +161,7 @@ def _state(db: Database, tenant_id: int, lead_id: int) -> tuple[object, list[tup
 
 def test_unsubscribe_opts_out_suppresses_stops_and_a_replay_changes_nothing(db: Database) -> None:
     tenant_id = make_tenant(db)
-    lead_id = _lead(db, tenant_id)
+    lead_id = make_email_lead(db, tenant_id)
     campaign_id = make_campaign(db, tenant_id, channel="email")
     enrolment = enrol(db, tenant_id, campaign_id, lead_id, status="pending")
     token = _sign(db.settings, tenant_id, lead_id)
@@ -192,7 +185,7 @@ def test_unsubscribe_opts_out_suppresses_stops_and_a_replay_changes_nothing(db: 
 
 def test_a_token_for_a_lead_of_another_tenant_changes_nothing(db: Database) -> None:
     acme, globex = make_tenant(db, "Acme"), make_tenant(db, "Globex")
-    lead_id = _lead(db, acme)
+    lead_id = make_email_lead(db, acme)
     # Signed by this deployment, but the lead is not Globex's: refused as if forged.
     token = _sign(db.settings, globex, lead_id)
     with pytest.raises(InvalidToken):
@@ -205,7 +198,7 @@ def test_a_token_for_a_lead_of_another_tenant_changes_nothing(db: Database) -> N
 
 def test_a_forged_token_changes_nothing(db: Database) -> None:
     tenant_id = make_tenant(db)
-    lead_id = _lead(db, tenant_id)
+    lead_id = make_email_lead(db, tenant_id)
     token = _sign(db.settings, tenant_id, lead_id)
     forged = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
     with pytest.raises(InvalidToken):
