@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     imap_password: SecretStr | None = None
     imap_folder: str = "INBOX"
     imap_ssl: bool = True
+    # A PEM bundle of the CAs the IMAP server's certificate is checked against; unset: the system's.
+    imap_ca_file: Path | None = None
     imap_timeout_seconds: float = 20.0
     imap_poll_seconds: float = Field(default=60.0, gt=0)
     # At most this many new messages are read per poll (the rest at the next one).

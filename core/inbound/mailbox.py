@@ -184,7 +184,7 @@ def open_mailbox(settings: Settings) -> Iterator[BaseMailBox]:
         if settings.imap_ssl:
             mailbox: BaseMailBox = MailBox(settings.imap_host, settings.imap_port,
                                            timeout=settings.imap_timeout_seconds,
-                                           ssl_context=ssl.create_default_context())
+                                           ssl_context=_tls_context(settings))
         else:
             mailbox = MailBoxUnencrypted(settings.imap_host, settings.imap_port,
                                          timeout=settings.imap_timeout_seconds)
@@ -204,6 +204,11 @@ def open_mailbox(settings: Settings) -> Iterator[BaseMailBox]:
             mailbox.logout()
         except (OSError, imaplib.IMAP4.error, UnexpectedCommandStatusError):
             pass  # the session is over either way
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext:
+    cafile = str(settings.imap_ca_file) if settings.imap_ca_file else None
+    return ssl.create_default_context(cafile=cafile)
 
 
 def poll_mailbox(db: Database, settings: Settings, *, now: datetime | None = None) -> MailboxPoll:

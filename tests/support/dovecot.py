@@ -1,5 +1,6 @@
 """A real IMAP server for the tests: Debian's dovecot, on a free port of 127.0.0.1, with one
-mailbox in a temporary maildir, started as a foreground subprocess and stopped at teardown.
+mailbox in a temporary maildir, plain IMAP and IMAP over TLS (a self-signed certificate), started
+as a foreground subprocess and stopped at teardown.
 
 Skipped, with the reason, where dovecot is not installed (`apt-get install dovecot-imapd`; CI's
 .ci/run installs it). Nothing of the machine's own dovecot is used: not its config, its
@@ -23,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.certificates import self_signed_certificate
+
 USER, PASSWORD = "replies", "mailbox-secret"
 START_TIMEOUT_SECONDS = 20.0
 
@@ -30,7 +33,9 @@ START_TIMEOUT_SECONDS = 20.0
 @dataclass(frozen=True)
 class Dovecot:
     host: str
-    port: int
+    port: int  # plain IMAP
+    tls_port: int  # IMAP over TLS (imaps), with the self-signed certificate below
+    certificate: Path  # the PEM a client must trust to verify tls_port
     username: str
     password: str
     log: Path
@@ -58,7 +63,7 @@ def _accounts() -> tuple[str, str, str]:
     return user, user, grp.getgrgid(os.getegid()).gr_name
 
 
-def _config(root: Path, port: int) -> str:
+def _config(root: Path, port: int, tls_port: int, certificate: Path, key: Path) -> str:
     login_user, internal_user, internal_group = _accounts()
     return f"""\
 protocols = imap
@@ -67,7 +72,9 @@ base_dir = {root}/run
 state_dir = {root}/state
 instance_name = leadflow-test-{port}
 log_path = {root}/dovecot.log
-ssl = no
+ssl = yes
+ssl_cert = <{certificate}
+ssl_key = <{key}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_login_user = {login_user}
@@ -89,7 +96,9 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
+    ssl = yes
   }}
 }}
 service stats {{
@@ -139,16 +148,17 @@ def dovecot() -> Iterator[Dovecot]:
     root.chmod(0o755)
     (root / "mail").chmod(0o777)
     (root / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
-    port = _free_port()
+    port, tls_port = _free_port(), _free_port()
+    certificate, key = self_signed_certificate(root, "imap")
     config = root / "dovecot.conf"
-    config.write_text(_config(root, port))
+    config.write_text(_config(root, port, tls_port, certificate, key))
     log = root / "dovecot.log"
     # Errors before the log is open (a config dovecot refuses) go to stderr: kept beside the log.
     with (root / "stderr.txt").open("wb") as stderr:
         process = subprocess.Popen([binary, "-F", "-c", str(config)], stdout=stderr, stderr=stderr)
     try:
         _wait_for(port, process, log)
-        yield Dovecot("127.0.0.1", port, USER, PASSWORD, log)
+        yield Dovecot("127.0.0.1", port, tls_port, certificate, USER, PASSWORD, log)
     finally:
         process.terminate()
         try:

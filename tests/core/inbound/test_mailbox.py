@@ -283,3 +283,24 @@ def test_the_runner_polls_the_mailbox_only_when_one_is_configured(
         assert without._scheduler.get_job("mailbox") is None
     finally:
         without.stop()
+
+
+def test_imap_over_tls_with_the_servers_ca(
+    db: Database, settings: Settings, imap: MailBoxUnencrypted, dovecot: Dovecot  # noqa: F811
+) -> None:
+    World(db)
+    deliver(imap, mail("reply_in_reply_to"))
+    tls = settings.model_copy(update={"imap_ssl": True, "imap_port": dovecot.tls_port,
+                                      "imap_ca_file": dovecot.certificate})
+    assert poll_mailbox(db, tls, now=NOW).outcomes == {"reply": 1}
+
+
+def test_a_certificate_nobody_vouches_for_is_refused(
+    db: Database, settings: Settings, imap: MailBoxUnencrypted, dovecot: Dovecot  # noqa: F811
+) -> None:
+    World(db)
+    deliver(imap, mail("reply_in_reply_to"))
+    untrusted = settings.model_copy(update={"imap_ssl": True, "imap_port": dovecot.tls_port})
+    with pytest.raises(MailboxUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+        poll_mailbox(db, untrusted, now=NOW)
+    assert inbound(db) == [] and unseen(imap) == 1
