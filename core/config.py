@@ -104,7 +104,8 @@ class Settings(BaseSettings):
     smtp_from: str | None = None
     smtp_timeout_seconds: float = 20.0
     # An https URL for one-click unsubscribe (RFC 8058), "{token}" replaced per recipient; when
-    # unset, List-Unsubscribe carries a mailto: address only.
+    # unset, the service's own LEADFLOW_PUBLIC_URL/api/unsubscribe/{token}, and with neither set,
+    # List-Unsubscribe carries a mailto: address only.
     email_unsubscribe_url: str | None = None
     # Signs the one-click unsubscribe tokens; unset: a key derived from the cookie key. Changing it
     # makes the links in every email already sent stop working.

@@ -43,17 +43,20 @@ class InboundEmail:
     received_at: datetime
 
 
-def read_inbound_email(raw: bytes, *, now: datetime | None = None) -> InboundEmail:
-    """The email in `raw` (RFC 5322 bytes); never raises on a malformed message. It was received
-    when its Date says, unless that is later than `now` (a sender's clock ahead)."""
-    email = parse_email(raw)
+def read_inbound_email(
+    raw: bytes, *, now: datetime | None = None, parsed: EmailMessage | None = None
+) -> InboundEmail:
+    """The email in `raw` (RFC 5322 bytes; `parsed` when the caller has parsed them already);
+    never raises on a malformed message. It was received when its Date says, unless that is
+    later than `now` (a sender's clock ahead)."""
+    email = parsed if parsed is not None else parse_email(raw)
     now = now or datetime.now(UTC)
     sent = _date(email)
     subject = " ".join(str(email.get("Subject", "")).split())[:MAX_SUBJECT_CHARS] or None
     return InboundEmail(
         message_id=bare_message_id(email.get("Message-ID")) or f"sha256:{hashlib.sha256(raw).hexdigest()}",
         from_address=_first_address(email, "From", "Reply-To"),
-        to_addresses=_addresses(email, "To", "Cc", "Delivered-To", "X-Original-To"),
+        to_addresses=recipient_addresses(email),
         subject=subject,
         body=reply_text(_body_text(email)),
         answered_ids=answered_message_ids(email),
@@ -98,9 +101,10 @@ def _body_text(email: EmailMessage) -> str:
     return content
 
 
-def _addresses(email: EmailMessage, *headers: str) -> tuple[str, ...]:
+def recipient_addresses(email: EmailMessage) -> tuple[str, ...]:
+    """Whom the email was written to, normalised: To, then Cc, Delivered-To, X-Original-To."""
     found: list[str] = []
-    for header in headers:
+    for header in ("To", "Cc", "Delivered-To", "X-Original-To"):
         for _, raw in getaddresses([str(v) for v in email.get_all(header, [])]):
             address, _ = normalise_email(raw)
             if address and address not in found:

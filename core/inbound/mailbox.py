@@ -34,7 +34,7 @@ from core.config import ConfigError, Settings
 from core.db import Database
 from core.inbound.bounces import apply_delivery_report
 from core.inbound.dsn import DeliveryReport, delivery_report, parse_email
-from core.inbound.emails import InboundEmail, read_inbound_email
+from core.inbound.emails import InboundEmail, read_inbound_email, recipient_addresses
 from core.inbound.store import record_inbound_in, tenant_for_email_address
 from core.logs import get_logger
 from core.models import Channel, InboundMessage, Lead, Message
@@ -89,10 +89,11 @@ class MailboxUnavailable(RuntimeError):
 def handle_inbound_email(db: Database, raw: bytes, *, now: datetime | None = None) -> Handled:
     """Route one email (RFC 5322 bytes) to its tenant and store or apply it, in one transaction."""
     now = now or datetime.now(UTC)
-    report = delivery_report(parse_email(raw))
+    parsed = parse_email(raw)
+    report = delivery_report(parsed)
     if report is not None:
-        return _handle_report(db, raw, report)
-    email = read_inbound_email(raw, now=now)
+        return _handle_report(db, recipient_addresses(parsed), report)
+    email = read_inbound_email(raw, now=now, parsed=parsed)
     thread = find_thread(db, email.answered_ids)
     tenant_id = thread.tenant_id if thread else _tenant_for(db, email.to_addresses, email.from_address)
     if tenant_id is None:
@@ -115,10 +116,9 @@ def handle_inbound_email(db: Database, raw: bytes, *, now: datetime | None = Non
                    thread.message_id if thread else None)
 
 
-def _handle_report(db: Database, raw: bytes, report: DeliveryReport) -> Handled:
+def _handle_report(db: Database, to: Sequence[str], report: DeliveryReport) -> Handled:
     ids = (report.original_message_id,) if report.original_message_id else ()
     thread = find_thread(db, ids)
-    to = read_inbound_email(raw).to_addresses
     tenant_id = thread.tenant_id if thread else _tenant_for(
         db, to, *(r.address for r in report.recipients))
     if tenant_id is None:
