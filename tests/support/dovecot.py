@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from imap_tools import MailBoxUnencrypted
 
 from tests.support.certificates import self_signed_certificate
 
@@ -130,8 +131,18 @@ def _tail(log: Path) -> str:
 
 
 @pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
-    """A running dovecot with one empty mailbox (USER / PASSWORD)."""
+def dovecot(dovecot_server: Dovecot) -> Dovecot:
+    """The running dovecot with its mailbox (USER / PASSWORD) emptied for this test."""
+    with MailBoxUnencrypted(dovecot_server.host, dovecot_server.port).login(USER, PASSWORD) as box:
+        uids = box.uids("ALL")
+        if uids:
+            box.delete(uids)
+    return dovecot_server
+
+
+@pytest.fixture(scope="module")
+def dovecot_server() -> Iterator[Dovecot]:
+    """A dovecot for the test module (starting one takes a few seconds); tests take `dovecot`."""
     binary = shutil.which("dovecot") or next(
         (p for p in ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot") if os.access(p, os.X_OK)), None
     )

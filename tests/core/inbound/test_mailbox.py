@@ -27,7 +27,7 @@ from core.models import (
 from jobs.runner import Runner
 from tests.conftest import make_settings
 from tests.core.inbound.samples import LEAD, SENDER, SENT_ID, mail
-from tests.support.dovecot import Dovecot, dovecot  # noqa: F401
+from tests.support.dovecot import Dovecot, dovecot, dovecot_server  # noqa: F401
 
 NOW = datetime(2026, 5, 7, 12, 0, tzinfo=UTC)
 ALTERNATE = "ada.lovelace@home.example"
