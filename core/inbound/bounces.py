@@ -5,7 +5,8 @@ A permanent failure (Action: failed, Status 5.x.x) makes a `bounce` suppression 
 server's words as its source, marks the ledger row of the email that bounced `undelivered`, and
 lets the lead fall back to its next alternate email (`core.leads.fallback`). A delay (4.x.x) is
 written on the ledger row and suppresses nothing: the server is still trying. Applying the same
-report twice changes nothing the second time.
+report twice changes nothing the second time. A plain-text bounce (no RFC 3464 report) counts
+only for an email in the ledger, and only for the address it was sent to.
 """
 
 from __future__ import annotations
@@ -54,8 +55,13 @@ def bounced_message(session: Session, original_message_id: str | None) -> Messag
 def apply_delivery_report(session: Session, *, tenant_id: int, report: DeliveryReport) -> BounceApplied:
     """Apply the report inside the caller's tenant transaction."""
     message = bounced_message(session, report.original_message_id)
-    permanent = [r for r in report.recipients if r.permanent]
-    delayed = [r for r in report.recipients if r.delayed]
+    recipients = list(report.recipients)
+    if not report.standard:
+        # A plain-text bounce is read by rules of thumb: it counts only for an email Leadflow
+        # sent, and only for the address that email went to.
+        recipients = [r for r in recipients if message is not None and r.address == message.to_address]
+    permanent = [r for r in recipients if r.permanent]
+    delayed = [r for r in recipients if r.delayed]
     suppressed: list[str] = []
     for recipient in permanent:
         if suppress_in(session, tenant_id, Channel.email, [recipient.address], SuppressionReason.bounce,

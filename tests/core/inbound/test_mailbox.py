@@ -250,6 +250,18 @@ def test_a_bounce_for_an_email_leadflow_did_not_send_is_routed_by_its_addresses(
         assert session.scalar(select(Message.status).where(Message.id == world.message_id)) == "sent"
 
 
+def test_a_plain_text_bounce_counts_only_for_an_email_leadflow_sent(
+    db: Database, settings: Settings, imap: MailBoxUnencrypted
+) -> None:
+    world = World(db)
+    deliver(imap, mail("qmail_failure", message_id="someone-elses@acme.example"),
+            mail("qmail_failure", recipient="charles@analytical.example"))
+    assert poll_mailbox(db, settings, now=NOW).outcomes == {"report": 2}
+    assert count(db, select(func.count(Suppression.id))) == 0
+    with db.session(tenant_id=world.tenant_id, read_only=True) as session:
+        assert session.scalar(select(Message.status).where(Message.id == world.message_id)) == "sent"
+
+
 def test_a_wrong_password_is_said_plainly_without_the_password(settings: Settings, db: Database) -> None:
     wrong = settings.model_copy(update={"imap_password": SecretStr("not-the-password")})
     with pytest.raises(MailboxUnavailable, match="LEADFLOW_IMAP_PASSWORD") as raised:
