@@ -104,8 +104,34 @@ class Settings(BaseSettings):
     smtp_from: str | None = None
     smtp_timeout_seconds: float = 20.0
     # An https URL for one-click unsubscribe (RFC 8058), "{token}" replaced per recipient; when
-    # unset, List-Unsubscribe carries a mailto: address only.
+    # unset, the service's own LEADFLOW_PUBLIC_URL/api/unsubscribe/{token}, and with neither set,
+    # List-Unsubscribe carries a mailto: address only.
     email_unsubscribe_url: str | None = None
+    # Signs the one-click unsubscribe tokens; unset: a key derived from the cookie key. Changing it
+    # makes the links in every email already sent stop working.
+    unsubscribe_secret: SecretStr | None = None
+
+    # Inbound mailbox (replies and bounces), read over IMAP by the job runner; unset host: not read.
+    imap_host: str | None = None
+    imap_port: int = 993
+    imap_username: str | None = None
+    imap_password: SecretStr | None = None
+    imap_folder: str = "INBOX"
+    imap_ssl: bool = True
+    # A PEM bundle of the CAs the IMAP server's certificate is checked against; unset: the system's.
+    imap_ca_file: Path | None = None
+    imap_timeout_seconds: float = 20.0
+    imap_poll_seconds: float = Field(default=60.0, gt=0)
+    # At most this many new messages are read per poll (the rest at the next one).
+    imap_batch_size: int = Field(default=100, gt=0)
+
+    # The HTTP service (api/): webhooks, unsubscribe links, health
+    # The base URL providers call (https://leadflow.example.com): webhook URLs and the signatures
+    # Twilio computes over them are built from it. Unset: no webhook can be verified.
+    public_url: str | None = None
+    # The port of the service when it runs beside the dashboard (`streamlit run app.py`) or alone.
+    api_port: int = Field(default=8502, ge=1, le=65535)
+    api_host: str = "0.0.0.0"
 
     # Research
     research_fetch_allow_private: bool = False
@@ -153,6 +179,19 @@ class Settings(BaseSettings):
         if value.startswith("sqlite:///") and not value.startswith("sqlite:///:memory:"):
             Path(value.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_base_url(cls, value: str | None) -> str | None:
+        text = (value or "").strip().rstrip("/")
+        if not text:
+            return None
+        if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", text):
+            raise ValueError(
+                f"LEADFLOW_PUBLIC_URL '{text}' must be the base URL providers call, such as "
+                "https://leadflow.example.com (http or https, no query)"
+            )
+        return text
 
     @property
     def is_sqlite(self) -> bool:

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.audit import record_audit
-from core.compliance.suppression import suppress_address
+from core.compliance.suppression import suppress_address, suppression_reason
 from core.db import Database
 from core.errors import NotFound, ValidationError
 from core.leads.normalise import normalise_email
@@ -91,10 +91,51 @@ def record_reply(
             .values(replied_at=now)
             .execution_options(synchronize_session=False)
         )
-        count = move_enrolments(session, stopped_by_reply_values(now, opted_out=stop),
-                                CampaignLead.lead_id == lead.id,
-                                CampaignLead.status.in_(STOPPABLE_LEAD_STATUSES))
+        count = _stop_sequences(session, lead.id, now, opted_out=stop)
         record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="reply",
                      entity="lead", entity_id=lead.id,
                      details={"stop": stop, "sequences_stopped": count})
         return ReplyRecorded(lead.id, count, stop)
+
+
+def _stop_sequences(session: Session, lead_id: int, now: datetime, *, opted_out: bool) -> int:
+    """End the lead's enrolments that wait for a step or a person; how many."""
+    return move_enrolments(session, stopped_by_reply_values(now, opted_out=opted_out),
+                           CampaignLead.lead_id == lead_id,
+                           CampaignLead.status.in_(STOPPABLE_LEAD_STATUSES))
+
+
+@dataclass(frozen=True)
+class OptedOut:
+    opted_out: bool  # the lead was not opted out before
+    suppressed: bool  # the address was not suppressed before
+    sequences_stopped: int
+
+    @property
+    def changed(self) -> bool:
+        return self.opted_out or self.suppressed or self.sequences_stopped > 0
+
+
+def opt_out_lead_in(
+    session: Session,
+    *,
+    tenant_id: int,
+    lead: Lead | None,
+    channel: str,
+    address: str,
+    reason: SuppressionReason,
+    source: str,
+    now: datetime,
+) -> OptedOut:
+    """The person's own opt-out (an unsubscribe link, a STOP) inside the caller's transaction: the
+    address suppressed, the lead (when known) opted out and its waiting sequences stopped. Doing it
+    again changes nothing and says so (`changed` is False)."""
+    suppressed = suppression_reason(session, channel=channel, address=address) is None
+    if suppressed:
+        suppress_address(session, tenant_id=tenant_id, channel=channel, address=address,
+                         reason=reason, source=source)
+    if lead is None:
+        return OptedOut(False, suppressed, 0)
+    opted_out = lead.opted_out_at is None
+    lead.opted_out_at = lead.opted_out_at or now
+    return OptedOut(opted_out, suppressed, _stop_sequences(session, lead.id, now, opted_out=True))

@@ -32,6 +32,7 @@ from core.campaign_ticks import complete_finished_campaigns, start_due_campaigns
 from core.config import Settings
 from core.db import Database
 from core.gate import release_expired_reservations, renew_budget_reservations
+from core.inbound.mailbox import MailboxUnavailable, poll_mailbox
 from core.lifecycle import due_condition
 from core.logs import bound, get_logger
 from core.models import (
@@ -140,6 +141,9 @@ class Runner:
             ("campaigns", self.campaigns_tick, max(tick, 1.0)),
             ("heartbeat", self.heartbeat_tick, max(tick, HEARTBEAT_SECONDS)),
         ]
+        if self.settings.imap_host:
+            # Replies and bounces: read only where an inbound mailbox is configured.
+            jobs.append(("mailbox", self.mailbox_tick, self.settings.imap_poll_seconds))
         for name, func, seconds in jobs:
             self._scheduler.add_job(
                 self._guarded(name, func), "interval", seconds=seconds, id=name,
@@ -282,6 +286,17 @@ class Runner:
         if start_due_campaigns(self.db, now=now):
             self.claim_tick()
         complete_finished_campaigns(self.db, now=now)
+
+    def mailbox_tick(self) -> None:
+        """Read the inbound mailbox: replies stored for the reply agent, bounces applied."""
+        try:
+            poll = poll_mailbox(self.db, self.settings)
+        except MailboxUnavailable as exc:
+            # Said in one line a poll, not a traceback: the next poll tries again.
+            log.warning("mailbox_unavailable", worker_id=self.worker_id, error=str(exc))
+            return
+        if poll.outcomes or poll.failed:
+            log.info("mailbox_read", worker_id=self.worker_id, failed=poll.failed, **poll.outcomes)
 
     def heartbeat_tick(self) -> None:
         now = utcnow()

@@ -108,6 +108,7 @@ class OutgoingMessage:
     idempotency_key: str
     subject: str | None = None
     from_address: str | None = None
+    lead_id: int | None = None  # whose one-click unsubscribe link the email carries
 
 
 @dataclass(frozen=True)

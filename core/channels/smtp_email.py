@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import smtplib
 import ssl
 import uuid
@@ -13,6 +11,7 @@ from email.utils import formatdate, make_msgid
 from core.channels.base import NotSent, OutgoingMessage, SendReceipt, remember_secrets
 from core.config import ConfigError, Settings
 from core.errors import ProviderAccountRefused
+from core.inbound.unsubscribe import TokenSigner, unsubscribe_url_template
 
 # Replies that refuse the account, not the message: authentication required (530), the
 # mechanism refused (534), the credentials refused (535).
@@ -33,19 +32,18 @@ class SmtpSender:
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
         # Relays echo the login in their refusals: it is redacted from every reason shown.
         remember_secrets(settings.smtp_username, password)
-        # The one-click URL's token is signed with the deployment's secret (the cookie key):
+        # The one-click URL's token is signed with the unsubscribe secret (or the cookie key):
         # refused at start when it is missing outside development mode, never a public key.
-        self._token_key = settings.require_cookie_key().encode() if settings.email_unsubscribe_url else b""
+        self._url_template = unsubscribe_url_template(settings)
+        self._signer = TokenSigner(settings) if self._url_template else None
 
     def unsubscribe_url(self, message: OutgoingMessage) -> str | None:
-        """The one-click URL for this recipient, signed so it cannot be guessed for another."""
-        template = self.settings.email_unsubscribe_url
-        if not template:
+        """The one-click URL for this recipient, signed so it cannot be made for another."""
+        if self._url_template is None or self._signer is None:
             return None
-        key = self._token_key
-        payload = f"{message.tenant_id}:{message.to_address}"
-        token = hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()[:32]
-        return template.replace("{token}", token)
+        token = self._signer.sign(tenant_id=message.tenant_id, lead_id=message.lead_id,
+                                  channel=message.channel, address=message.to_address)
+        return self._url_template.replace("{token}", token)
 
     def build(self, message: OutgoingMessage) -> EmailMessage:
         sender = message.from_address or self.settings.smtp_from or ""

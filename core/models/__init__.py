@@ -43,6 +43,7 @@ from core.models.campaigns import (
     Message,
     OutboxMessage,
 )
+from core.models.inbound import InboundMessage
 from core.models.leads import (
     ColumnMapping,
     Lead,
@@ -88,6 +89,7 @@ __all__ = [
     "SessionRevocation",
     "UserSession",
     "AuditLog",
+    "InboundMessage",
     "LeadImport",
     "ColumnMapping",
     "Lead",

@@ -137,5 +137,7 @@ class MessageStatus(enum.StrEnum):
     sending = "sending"
     sent = "sent"
     delivered = "delivered"
+    # The carrier could not hand it over (Twilio's `undelivered` delivery receipt).
+    undelivered = "undelivered"
     failed = "failed"
     unknown = "unknown"

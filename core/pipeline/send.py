@@ -55,6 +55,7 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         subject=subject,
         idempotency_key=key,
         from_address=ctx.tenant.email_sender if ctx.channel == "email" else ctx.tenant.sms_sender_id,
+        lead_id=int(ctx.lead["id"]),
     )
     ledger = write_ledger_row(
         ctx.db,

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ipaddress
 import ssl
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import Message as EmailMessage
 from pathlib import Path
@@ -14,10 +12,6 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from core.channels.base import NotSent, OutgoingMessage
 from core.channels.smtp_email import SmtpSender
@@ -25,6 +19,7 @@ from core.config import ConfigError, Settings
 from core.db import Database
 from core.errors import ProviderAccountRefused
 from tests.conftest import make_settings
+from tests.support.certificates import self_signed_certificate
 from tests.support.fake_smtp import Inbox, smtp_relay
 
 USER, PASSWORD = "mailer", "s3cret"
@@ -170,35 +165,10 @@ def test_missing_settings_are_a_config_error() -> None:
 # -- STARTTLS: a real TLS session, the certificate verified ------------------------------------
 
 
-def _self_signed_certificate(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 signed by its own key: (certificate PEM, key PEM)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Leadflow test relay")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "relay.pem", folder / "relay.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
 @pytest.fixture
 def tls_smtp_server(tmp_path: Path) -> Iterator[tuple[Controller, Inbox, Path]]:
     """A relay that requires STARTTLS before anything else, and login only over TLS."""
-    cert_path, key_path = _self_signed_certificate(tmp_path)
+    cert_path, key_path = self_signed_certificate(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_path, key_path)
     with smtp_relay(_authenticator, auth_require_tls=True, require_starttls=True,

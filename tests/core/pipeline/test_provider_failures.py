@@ -408,3 +408,6 @@ def test_a_failed_send_retried_by_a_person_reuses_its_ledger_row(seed: Seed, set
     [message] = seed.messages(cl)
     assert (message.status, message.provider_message_id, message.error) == ("sent", "SM1", None)
     assert len(sender.sent) == 1
+    # The provider is told whose message it is (an email's unsubscribe link names the lead).
+    lead_id = seed.enrolment(cl).lead_id
+    assert lead_id is not None and sender.sent[0].lead_id == lead_id
