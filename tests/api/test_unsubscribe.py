@@ -38,7 +38,7 @@ def _send(settings: Settings, db: Database, tenant_id: int, lead_id: int, captur
     SmtpSender(settings).send(OutgoingMessage(
         tenant_id=tenant_id, campaign_id=None, channel="email", to_address="ada@analytical.example",
         subject="A quick idea", body="Hi Ada,\n\nA thought.", idempotency_key=f"cl{lead_id}-s0",
-        lead_id=lead_id), db=db)
+        lead_id=lead_id))
     header = str(captured.only()["List-Unsubscribe"])
     found = re.search(r"<(https://[^>]+)>", header)
     assert found is not None, header
