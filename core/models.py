@@ -554,6 +554,8 @@ class Message(TenantOwned, Base):
         Index("ix_messages_lead_created", "lead_id", "created_at"),
         Index("ix_messages_campaign_status", "campaign_id", "status"),
         Index("ix_messages_status", "status"),
+        # A delivery receipt or an email reply names the message by the provider's id.
+        Index("ix_messages_provider_message_id", "provider_message_id"),
         # Covers the first-touch counts per campaign and the join from enrolments to them.
         Index("ix_messages_tenant_campaign_step_status", "tenant_id", "campaign_id", "step", "status",
               postgresql_include=["campaign_lead_id", "sent_at"]),
