@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, literal, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, case, literal, or_, select, update
 
 from core.compliance.suppression import suppress_address
 from core.db import Database
@@ -131,37 +130,42 @@ def apply_twilio_receipt(
     if status is None or not message_sid:
         return NOT_OURS
     now = now or datetime.now(UTC)
+    values: dict[str, Any] = {
+        "status": status,
+        "provider_message_id": case(
+            (Message.provider_message_id.is_(None), literal(message_sid)),
+            else_=Message.provider_message_id,
+        ),
+    }
+    if status == MessageStatus.delivered.value:
+        values["delivered_at"] = now
+    if STATUS_RANK[status] >= STATUS_RANK[MessageStatus.sent.value]:
+        values["sent_at"] = case((Message.sent_at.is_(None), literal(now)), else_=Message.sent_at)
+    if status in (MessageStatus.undelivered.value, MessageStatus.failed.value):
+        values["error"] = error_text("Twilio", error_code) or f"Twilio reported the message {twilio_status}"
     with db.session(system=True) as session, session.begin():
-        found = _find(session, message_sid, idempotency_key)
-        if found is None:
-            log.info("twilio_receipt_for_unknown_message", message_sid=message_sid)
-            return NOT_OURS
-        message_id, tenant_id = found
-        values: dict[str, Any] = {
-            "status": status,
-            "provider_message_id": case(
-                (Message.provider_message_id.is_(None), literal(message_sid)),
-                else_=Message.provider_message_id,
-            ),
-        }
-        if status == MessageStatus.delivered.value:
-            values["delivered_at"] = now
-        if STATUS_RANK[status] >= STATUS_RANK[MessageStatus.sent.value]:
-            values["sent_at"] = case((Message.sent_at.is_(None), literal(now)), else_=Message.sent_at)
-        if status in (MessageStatus.undelivered.value, MessageStatus.failed.value):
-            values["error"] = (
-                error_text("Twilio", error_code) or f"Twilio reported the message {twilio_status}"
-            )
+        # One statement on the usual path: the message is ours and the receipt moves it forward.
         changed = session.execute(
             update(Message)
-            .where(Message.id == message_id, Message.status.in_(_lower_ranked(status)))
+            .where(
+                _names_the_message(message_sid, idempotency_key),
+                Message.status.in_(_lower_ranked(status)),
+            )
             .values(values)
-            .returning(Message.lead_id, Message.to_address)
+            .returning(Message.id, Message.tenant_id, Message.to_address)
             .execution_options(synchronize_session=False)
         ).first()
-        current = session.scalar(select(Message.status).where(Message.id == message_id))
-    if changed is None:
-        return ReceiptApplied(message_id, tenant_id, current, changed=False)
+        if changed is None:
+            found = session.execute(
+                select(Message.id, Message.tenant_id, Message.status)
+                .where(_names_the_message(message_sid, idempotency_key))
+                .limit(1)
+            ).first()
+            if found is None:
+                log.info("twilio_receipt_for_unknown_message", message_sid=message_sid)
+                return NOT_OURS
+            return ReceiptApplied(found.id, found.tenant_id, found.status, changed=False)
+    message_id, tenant_id = changed.id, changed.tenant_id
     unusable = status in (MessageStatus.undelivered.value, MessageStatus.failed.value) and (
         error_code in NUMBER_UNUSABLE_CODES or error_code == UNSUBSCRIBED_CODE
     )
@@ -170,31 +174,24 @@ def apply_twilio_receipt(
     return ReceiptApplied(
         message_id,
         tenant_id,
-        current,
+        status,
         changed=True,
         number_unusable=unusable and error_code != UNSUBSCRIBED_CODE,
         unsubscribed=unusable and error_code == UNSUBSCRIBED_CODE,
     )
 
 
-def _find(session: Session, message_sid: str, idempotency_key: str | None) -> tuple[int, int] | None:
+def _names_the_message(message_sid: str, idempotency_key: str | None) -> ColumnElement[bool]:
+    """The SMS ledger row a receipt is about: by the key of its callback URL (a row whose SID is
+    not written yet, or is this one: a key with another SID is not ours), or by the SID."""
+    by_sid = Message.provider_message_id == message_sid
     if idempotency_key:
-        keyed = session.execute(
-            select(Message.id, Message.tenant_id, Message.provider_message_id).where(
-                Message.idempotency_key == idempotency_key, Message.channel == Channel.sms.value
-            )
-        ).first()
-        # The key names the ledger row; a different SID on it means the key was not ours.
-        if keyed is not None and keyed.provider_message_id in (None, message_sid):
-            return keyed.id, keyed.tenant_id
-    row = session.execute(
-        select(Message.id, Message.tenant_id)
-        .where(
-            Message.provider_message_id == message_sid, Message.channel == Channel.sms.value
+        by_key = and_(
+            Message.idempotency_key == idempotency_key,
+            or_(Message.provider_message_id.is_(None), by_sid),
         )
-        .limit(1)
-    ).first()
-    return None if row is None else (row.id, row.tenant_id)
+        return and_(Message.channel == Channel.sms.value, or_(by_key, by_sid))
+    return and_(Message.channel == Channel.sms.value, by_sid)
 
 
 def _condemn_number(
