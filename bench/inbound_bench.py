@@ -374,41 +374,15 @@ def main() -> None:
             f"seeded {args.messages:,} leads and sent SMS in {time.perf_counter() - started:.1f} s",
             flush=True,
         )
-        bare_runs: list[Measured] = []
-        with server("bench.inbound_bench:bare_app", url, args.api_workers) as base:
-            bare_runs.append(
-                asyncio.run(
-                    drive(
-                        base,
-                        requests_for(seeded, args.inbound_share),
-                        args.bare_seconds,
-                        args.concurrency,
-                        bare=True,
-                    )
-                )
-            )
-        with server("api.main:create_app", url, args.api_workers) as base:
-            service = asyncio.run(
-                drive(
-                    base,
-                    requests_for(seeded, args.inbound_share),
-                    args.seconds,
-                    args.concurrency,
-                    bare=False,
-                )
-            )
-        with server("bench.inbound_bench:bare_app", url, args.api_workers) as base:
-            bare_runs.append(
-                asyncio.run(
-                    drive(
-                        base,
-                        requests_for(seeded, args.inbound_share),
-                        args.bare_seconds,
-                        args.concurrency,
-                        bare=True,
-                    )
-                )
-            )
+
+        def measure(target: str, seconds: float, *, bare: bool) -> Measured:
+            with server(target, url, args.api_workers) as base:
+                load = requests_for(seeded, args.inbound_share)
+                return asyncio.run(drive(base, load, seconds, args.concurrency, bare=bare))
+
+        before = measure("bench.inbound_bench:bare_app", args.bare_seconds, bare=True)
+        service = measure("api.main:create_app", args.seconds, bare=False)
+        bare_runs = [before, measure("bench.inbound_bench:bare_app", args.bare_seconds, bare=True)]
         receipts, inbound = applied(url)
 
     bare_rate = sum(m.posted for m in bare_runs) / sum(m.elapsed for m in bare_runs)
