@@ -1,4 +1,5 @@
-# Leadflow: one image for the dashboard (default command) and the workers (python -m jobs.worker).
+# Leadflow: one image for the dashboard (default command), the HTTP service (python -m api, port
+# 8502) and the workers (python -m jobs.worker).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -17,7 +18,7 @@ RUN useradd --create-home --uid 10001 leadflow
 COPY --chown=leadflow:leadflow . .
 USER leadflow
 
-EXPOSE 8501
+EXPOSE 8501 8502
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD python -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).status != 200)"
 

@@ -6,6 +6,7 @@ import dataclasses
 
 import streamlit as st
 
+from api.embedded import start_embedded_api
 from core.auth import has_any_user
 from core.config import ConfigError
 from core.errors import LeadflowError
@@ -38,6 +39,8 @@ try:
     # Once per server process, off when workers do the work, and in the background: the
     # runner loads the model stack, which would hold the sign-in page back by seconds.
     start_embedded_runner(settings)
+    # The HTTP service (webhooks, unsubscribe links) beside the dashboard, once per process.
+    start_embedded_api(settings)
     if (runner_failure := embedded_runner_failure()) is not None:
         raise runner_failure
 except (ConfigError, LeadflowError) as exc:

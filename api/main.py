@@ -15,11 +15,11 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from api.routes import health, unsubscribe
+from api.routes import health, twilio, unsubscribe
 from core.config import Settings
 from core.db import Database, open_database
 
-ROUTERS = [health.router, unsubscribe.router]
+ROUTERS = [health.router, twilio.router, unsubscribe.router]
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:

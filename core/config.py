@@ -132,6 +132,8 @@ class Settings(BaseSettings):
     # The port of the service when it runs beside the dashboard (`streamlit run app.py`) or alone.
     api_port: int = Field(default=8502, ge=1, le=65535)
     api_host: str = "0.0.0.0"
+    # Serve the api from the dashboard's process too (off where `python -m api` runs it).
+    embedded_api: bool = True
 
     # Research
     research_fetch_allow_private: bool = False

@@ -1,6 +1,6 @@
-"""Replies recorded by hand or from the command line: a reply stops the lead's sequences.
+"""Replies recorded by hand, from the command line or by a provider: a reply stops the lead's sequences.
 
-Until an inbound channel exists, a salesperson records that a lead answered. The lead and each
+A salesperson records that a lead answered, or a STOP arrives by SMS (`record_stop_in`). The lead and each
 of its enrolments get `replied_at`; an enrolment waiting for a follow-up ends (`sent` when it was
 already messaged, `skipped` when not), so no further step goes out. A reply of STOP also opts the
 lead out and suppresses its number. An enrolment a worker holds right now is left to the
@@ -77,25 +77,65 @@ def record_reply(
         lead = session.scalar(select(Lead).where((Lead.phone if phone else Lead.email) == address))
         if lead is None:
             raise NotFound(f"no lead with {'phone' if phone else 'email'} {address}")
-        lead.replied_at = lead.replied_at or now
-        if stop:
-            lead.opted_out_at = lead.opted_out_at or now
-            suppress_address(session, tenant_id=actor.tenant_id,
-                             channel=Channel.sms.value if phone else Channel.email.value,
-                             address=address, reason=SuppressionReason.stop,
-                             source="reply recorded by hand")
-        session.execute(
-            update(CampaignLead)
-            .where(CampaignLead.id.in_(enrolments_in_lock_order(
-                CampaignLead.lead_id == lead.id, CampaignLead.replied_at.is_(None))))
-            .values(replied_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        count = _stop_sequences(session, lead.id, now, opted_out=stop)
-        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="reply",
-                     entity="lead", entity_id=lead.id,
-                     details={"stop": stop, "sequences_stopped": count})
-        return ReplyRecorded(lead.id, count, stop)
+        return _apply_reply(session, tenant_id=actor.tenant_id, user_id=actor.user_id, lead=lead,
+                            channel=Channel.sms if phone else Channel.email, address=address, stop=stop,
+                            source="reply recorded by hand", now=now)
+
+
+def record_stop_in(
+    session: Session,
+    *,
+    tenant_id: int,
+    channel: Channel,
+    address: str,
+    source: str,
+    now: datetime,
+    user_id: int | None = None,
+) -> list[ReplyRecorded]:
+    """A STOP from this address (normalised) arrived by the provider, inside the caller's tenant
+    transaction: the address is suppressed at once, and each lead holding it opted out with its
+    sequences stopped, as a STOP recorded by hand. An address no lead holds is still suppressed."""
+    column = Lead.phone if channel is Channel.sms else Lead.email
+    leads = session.scalars(select(Lead).where(column == address).order_by(Lead.id)).all()
+    if not leads:
+        suppress_address(session, tenant_id=tenant_id, channel=channel.value, address=address,
+                         reason=SuppressionReason.stop, source=source[:255])
+    return [
+        _apply_reply(session, tenant_id=tenant_id, user_id=user_id, lead=lead, channel=channel,
+                     address=address, stop=True, source=source, now=now)
+        for lead in leads
+    ]
+
+
+def _apply_reply(
+    session: Session,
+    *,
+    tenant_id: int,
+    user_id: int | None,
+    lead: Lead,
+    channel: Channel,
+    address: str,
+    stop: bool,
+    source: str,
+    now: datetime,
+) -> ReplyRecorded:
+    lead.replied_at = lead.replied_at or now
+    if stop:
+        lead.opted_out_at = lead.opted_out_at or now
+        suppress_address(session, tenant_id=tenant_id, channel=channel.value, address=address,
+                         reason=SuppressionReason.stop, source=source[:255])
+    session.execute(
+        update(CampaignLead)
+        .where(CampaignLead.id.in_(enrolments_in_lock_order(
+            CampaignLead.lead_id == lead.id, CampaignLead.replied_at.is_(None))))
+        .values(replied_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    count = _stop_sequences(session, lead.id, now, opted_out=stop)
+    record_audit(session, tenant_id=tenant_id, user_id=user_id, action="reply",
+                 entity="lead", entity_id=lead.id,
+                 details={"stop": stop, "sequences_stopped": count, "source": source})
+    return ReplyRecorded(lead.id, count, stop)
 
 
 def _stop_sequences(session: Session, lead_id: int, now: datetime, *, opted_out: bool) -> int:

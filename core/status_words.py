@@ -39,6 +39,7 @@ MESSAGE_STATUS_WORDS: dict[str, str] = {
     "sending": "sending",
     "sent": "sent",
     "delivered": "delivered",
+    "undelivered": "not delivered",
     "failed": "failed",
     "unknown": "send unconfirmed",
 }

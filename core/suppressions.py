@@ -466,3 +466,47 @@ def opt_in_lead(db: Database, actor: Actor, lead_id: int, *, reason: str) -> Opt
                               "suppressions_kept": [s.address for s in kept]})
         session.flush()
         return OptedIn(_lead_opt_out(session, lead), removed, kept)
+
+
+@dataclass(frozen=True)
+class KeywordOptIn:
+    """A START by SMS: whether the number's STOP was taken back, and the leads opted back in."""
+
+    was_stopped: bool  # the number was suppressed by a STOP, or a lead holding it opted out
+    removed: bool  # its STOP suppression is gone
+    leads_opted_in: tuple[int, ...]
+    still_blocked: bool  # something the person did not set by SMS keeps the number out
+
+
+def sms_keyword_opt_in_in(session: Session, *, tenant_id: int, phone: str, source: str) -> KeywordOptIn:
+    """The person texted START (or UNSTOP, YES) from `phone` (E.164), in the caller's tenant
+    transaction: only the STOP suppression of this number is removed, since that is what their
+    keyword put there, and a lead holding the number is opted back in when nothing else
+    (an unsubscribe, an entry by hand, an erasure) still keeps it out. Audited."""
+    stops = session.scalars(
+        select(Suppression).where(
+            Suppression.channel == Channel.sms.value,
+            Suppression.address == phone,
+            Suppression.reason == SuppressionReason.stop.value,
+        )
+    ).all()
+    leads = _leads_at(session, Channel.sms, phone)
+    was_stopped = bool(stops) or any(lead.opted_out_at is not None for lead in leads)
+    if not was_stopped:
+        return KeywordOptIn(False, False, (), False)
+    for row in stops:
+        session.delete(row)
+    session.flush()
+    opted_in: list[int] = []
+    for lead in leads:
+        standing = _lead_opt_out(session, lead).suppressions
+        others = [s for s in standing if s.reason != SuppressionReason.bounce]
+        if lead.opted_out_at is not None and not others:
+            lead.opted_out_at = None
+            opted_in.append(lead.id)
+    blocked = is_suppressed(session, Channel.sms, phone) or any(lead.opted_out_at for lead in leads)
+    record_audit(session, tenant_id=tenant_id, user_id=None, action="suppressions.sms_opt_in",
+                 entity="suppression", entity_id=None,
+                 details={"address": phone, "source": source[:255], "stop_removed": bool(stops),
+                          "leads_opted_in": opted_in, "still_blocked": blocked})
+    return KeywordOptIn(True, bool(stops), tuple(opted_in), blocked)

@@ -7,7 +7,7 @@ import streamlit as st
 
 from core import admin
 from core.permissions import Permission
-from pages.admin_sections import audit, organisations, settings, suppressions, users
+from pages.admin_sections import audit, organisations, settings, suppressions, users, webhooks
 from pages.common import get_db, get_settings, require_page
 
 actor = require_page(Permission.manage_users)
@@ -26,6 +26,7 @@ with providers_tab:
     st.caption("Set in the environment or .streamlit/secrets.toml; secrets are never shown.")
     st.container(key="admin_providers").dataframe(admin.provider_status_table(get_settings(), actor),
                                                   hide_index=True)
+    webhooks.show(get_settings())
 with suppressions_tab:
     suppressions.show(db, actor)
 with audit_tab:

@@ -85,8 +85,9 @@ if by_campaign.empty:
 
 st.subheader("Funnel by campaign")
 st.caption(f"Leads enrolled in {period.describe()}. Sent and delivered count each enrolment's first "
-           "message; opted out counts leads who opted out after they were enrolled. Rates are shares "
-           "of the sent. The chart counts a lead once however many campaigns it is in; the table "
+           "message; undelivered counts first messages the carrier reported it could not deliver (not "
+           "counted as sent); opted out counts leads who opted out after they were enrolled. Rates "
+           "are shares of the sent. The chart counts a lead once however many campaigns it is in; the table "
            "counts it in each of them.")
 chart, table = st.columns([1, 2])
 totals = run_action(load_totals, actor.tenant_id, actor.role.value, period, _actor=actor)

@@ -49,6 +49,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "dev_mode": True,
         "migrate_on_start": False,
         "embedded_runner": False,
+        "embedded_api": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

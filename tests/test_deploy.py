@@ -13,15 +13,21 @@ def _compose() -> dict:
     return yaml.safe_load((ROOT / "compose.yaml").read_text())
 
 
-def test_compose_has_database_app_and_scalable_worker() -> None:
+def test_compose_has_database_app_and_scalable_worker_and_api() -> None:
     services = _compose()["services"]
-    assert set(services) == {"db", "app", "worker"}
+    assert set(services) == {"db", "app", "api", "worker"}
     worker = services["worker"]
     assert worker["command"] == ["python", "-m", "jobs.worker"]
     # --scale worker=N needs a service with no fixed container name and no host port.
     assert "container_name" not in worker and "ports" not in worker
     assert services["app"]["ports"] == ["8501:8501"]
-    for name in ("app", "worker"):
+    api = services["api"]
+    assert api["command"] == ["python", "-m", "api"]
+    # --scale api=N as well: no fixed name, no host port; the health check asks the service.
+    assert "container_name" not in api and "ports" not in api and api["expose"] == ["8502"]
+    assert "/api/health" in " ".join(api["healthcheck"]["test"])
+    assert services["app"]["environment"]["LEADFLOW_EMBEDDED_API"] == "false"
+    for name in ("app", "api", "worker"):
         env = services[name]["environment"]
         assert env["LEADFLOW_DATABASE_URL"].startswith("postgresql+psycopg://")
         assert services[name]["depends_on"]["db"]["condition"] == "service_healthy"
@@ -33,6 +39,7 @@ def test_dockerfile_is_slim_non_root_with_health_check() -> None:
     assert re.search(r"^FROM python:3\.11-slim$", text, re.MULTILINE)
     assert "RUN pip install -r requirements.txt" in text
     assert re.search(r"^USER leadflow$", text, re.MULTILINE)
+    assert re.search(r"^EXPOSE 8501 8502$", text, re.MULTILINE)
     assert "/_stcore/health" in text
     # The image installs exactly the pinned runtime requirements.
     requirements = (ROOT / "requirements.txt").read_text().splitlines()

@@ -28,6 +28,9 @@ from core.permissions import Actor, Permission
 
 STAGES = ("enrolled", "sent", "delivered", "replied", "opted_out")
 SENT_STATUSES = (MessageStatus.sent.value, MessageStatus.delivered.value)
+# A first touch the carrier could not deliver (a delivery receipt said so): not counted as sent,
+# shown beside the stages per campaign.
+UNDELIVERED = MessageStatus.undelivered.value
 Breakdown = Literal["variant", "industry", "title", "hour"]
 BREAKDOWNS: tuple[Breakdown, ...] = ("variant", "industry", "title", "hour")
 MAX_BREAKDOWN_ROWS = 50
@@ -64,7 +67,8 @@ def _first_touches_in(period: Period, where: Any) -> Any:
 
 
 def funnel_by_campaign(db: Database, actor: Actor, period: Period = ALL_TIME) -> pd.DataFrame:
-    """One row per campaign: its status, the five stages and the rates derived from them."""
+    """One row per campaign: its status, the five stages and the rates derived from them, and the
+    first touches the carrier could not deliver (`undelivered`, beside the stages)."""
     actor.require(Permission.view_reports)
     cohort = period.conditions(CampaignLead.created_at)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
@@ -90,21 +94,25 @@ def funnel_by_campaign(db: Database, actor: Actor, period: Period = ALL_TIME) ->
         ), ["campaign_id", "opted_out"])
         first_touch = _frame(session.execute(
             select(Message.campaign_id, Message.status, func.count())
-            .where(_first_touches_in(period, and_(Message.step == 0, Message.status.in_(SENT_STATUSES))))
+            .where(_first_touches_in(
+                period, and_(Message.step == 0, Message.status.in_((*SENT_STATUSES, UNDELIVERED)))))
             .group_by(Message.campaign_id, Message.status)
         ), ["campaign_id", "status", "n"])
     sends = first_touch.pivot_table(index="campaign_id", columns="status", values="n",
                                     aggfunc="sum", fill_value=0)
-    sends = sends.reindex(columns=list(SENT_STATUSES), fill_value=0)
+    sends = sends.reindex(columns=[*SENT_STATUSES, UNDELIVERED], fill_value=0)
     stages = pd.DataFrame({
         "sent": sends[MessageStatus.sent.value] + sends[MessageStatus.delivered.value],
         "delivered": sends[MessageStatus.delivered.value],
+        "undelivered": sends[UNDELIVERED],
     }).reset_index()
     funnel = (campaigns.merge(enrolled, on="campaign_id", how="left")
               .merge(stages, on="campaign_id", how="left")
               .merge(opted_out, on="campaign_id", how="left"))
-    return _with_rates(funnel)[["campaign_id", "campaign", "channel", "status", *STAGES,
-                                "delivery_rate", "reply_rate", "opt_out_rate"]]
+    funnel = _with_rates(funnel)
+    funnel["undelivered"] = funnel["undelivered"].fillna(0).astype("int64")
+    return funnel[["campaign_id", "campaign", "channel", "status", *STAGES[:3], "undelivered",
+                   *STAGES[3:], "delivery_rate", "reply_rate", "opt_out_rate"]]
 
 
 def funnel_totals(db: Database, actor: Actor, period: Period = ALL_TIME) -> pd.Series:

@@ -17,6 +17,7 @@ from twilio.rest import Client  # type: ignore[import-untyped]
 from core.channels.base import NotSent, OutgoingMessage, ProviderCallFailed, SendReceipt, remember_secrets
 from core.config import ConfigError, Settings
 from core.errors import ProviderAccountRefused
+from core.inbound.urls import twilio_status_callback
 
 TWILIO_API_ROOT = "https://api.twilio.com"
 OPTED_OUT_CODES = frozenset({21610})  # "Attempt to send to unsubscribed recipient"
@@ -77,8 +78,9 @@ class TwilioSender:
             "body": message.body,
             "from_": message.from_address or self.settings.twilio_from_number,
         }
-        if self.settings.twilio_status_callback_url:
-            kwargs["status_callback"] = self.settings.twilio_status_callback_url
+        callback = twilio_status_callback(self.settings, message.idempotency_key)
+        if callback:
+            kwargs["status_callback"] = callback
         # The SDK's and requests' messages name the request URI, which holds the account SID:
         # every error leaves here rebuilt from its parts and redacted (NotSent, ProviderCallFailed).
         try:

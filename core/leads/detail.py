@@ -64,6 +64,7 @@ MESSAGE_WORDS: dict[str, str] = {
     MessageStatus.sending.value: "being sent",
     MessageStatus.sent.value: "sent",
     MessageStatus.delivered.value: "delivered",
+    MessageStatus.undelivered.value: "not delivered (the carrier said so)",
     MessageStatus.failed.value: "failed",
     MessageStatus.unknown.value: "outcome unknown: check with the provider",
 }

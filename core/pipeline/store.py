@@ -19,6 +19,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from core.channels.base import redact_messages_in, redact_secrets
+from core.channels.receipts import status_not_lowered
 from core.compliance.suppression import suppress_address
 from core.db import Database, execute_core, tenant_pinned
 from core.lifecycle import pause_campaign_in
@@ -111,6 +112,9 @@ def _cached_update(model: type[Message | CampaignLead], keys: tuple[str, ...]) -
     table = cast(Table, model.__table__)
     values: dict[str, Any] = {key: bindparam(f"set_{key}", type_=table.c[key].type) for key in keys}
     criteria = [table.c.id == bindparam("row_id")]
+    if model is Message and "status" in values:
+        # A delivery receipt may have landed between the send and this write: never lower it.
+        values["status"] = status_not_lowered(table.c.status, values["status"])
     if model is CampaignLead:
         criteria.append(table.c.lease_owner == bindparam("lease_owner"))
         for counter in ("cost_microusd", "input_tokens", "output_tokens"):

@@ -9,12 +9,85 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 import uvicorn
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
 from api.main import create_app
 from core.config import Settings
 from core.db import Database
+from tests.conftest import make_settings
 
 ApiServer = Callable[[Settings, Database], str]
+
+TWILIO_TOKEN = "twilio-auth-token-0123456789abcdef"
+ACCOUNT_SID = "AC" + "1" * 32
+# The URL Twilio calls (a proxy in front of the service): signatures are computed over it.
+PUBLIC_URL = "https://leadflow.example.com"
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url, twilio_auth_token=TWILIO_TOKEN, public_url=PUBLIC_URL)
+
+
+def twilio_signature(path_and_query: str, params: dict[str, str], *, token: str = TWILIO_TOKEN) -> str:
+    """X-Twilio-Signature as Twilio computes it, with the twilio SDK's own code."""
+    return RequestValidator(token).compute_signature(PUBLIC_URL + path_and_query, params)
+
+
+def post_signed(
+    base_url: str, path_and_query: str, params: dict[str, str], *, signature: str | None = None
+) -> httpx.Response:
+    """A form-encoded POST as Twilio sends it, signed unless a signature is given."""
+    headers = {
+        "X-Twilio-Signature": signature
+        if signature is not None
+        else twilio_signature(path_and_query, params),
+        "User-Agent": "TwilioProxy/1.1",
+        "I-Twilio-Idempotency-Token": "00000000-0000-0000-0000-000000000000",
+    }
+    return httpx.post(base_url + path_and_query, data=params, headers=headers, timeout=60)
+
+
+def incoming_sms(sid: str, body: str, *, sender: str, to: str) -> dict[str, str]:
+    """The fields of Twilio's incoming-message webhook."""
+    return {
+        "ToCountry": "US",
+        "ToState": "CA",
+        "SmsMessageSid": sid,
+        "NumMedia": "0",
+        "ToCity": "SAN FRANCISCO",
+        "FromZip": "94105",
+        "SmsSid": sid,
+        "FromState": "CA",
+        "SmsStatus": "received",
+        "FromCity": "SAN FRANCISCO",
+        "Body": body,
+        "FromCountry": "US",
+        "To": to,
+        "ToZip": "94105",
+        "NumSegments": "1",
+        "MessageSid": sid,
+        "AccountSid": ACCOUNT_SID,
+        "From": sender,
+        "ApiVersion": "2010-04-01",
+    }
+
+
+def status_callback(sid: str, status: str, *, to: str, error_code: str | None = None) -> dict[str, str]:
+    """The fields of Twilio's message status callback."""
+    fields = {
+        "SmsSid": sid,
+        "SmsStatus": status,
+        "MessageStatus": status,
+        "To": to,
+        "MessageSid": sid,
+        "AccountSid": ACCOUNT_SID,
+        "From": "+14155550100",
+        "ApiVersion": "2010-04-01",
+    }
+    if error_code is not None:
+        fields["ErrorCode"] = error_code
+    return fields
 
 
 def _free_socket() -> socket.socket:

@@ -33,7 +33,9 @@ def test_health_answers_503_when_the_database_does_not(api_server: ApiServer) ->
     broken_db.dispose()
 
 
-def test_ready_when_the_schema_is_the_newest(settings: Settings, db: Database, api_server: ApiServer) -> None:
+def test_ready_when_the_schema_is_the_newest(
+    settings: Settings, db: Database, api_server: ApiServer
+) -> None:
     base = api_server(settings, db)
     response = httpx.get(f"{base}/api/ready")
     assert response.status_code == 200

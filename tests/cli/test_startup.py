@@ -29,7 +29,7 @@ GROUPS = {
     "leads": ["export", "import", "reply"],
     "messages": ["list"],
     "suppressions": ["import"],
-    "tenants": ["create", "list"],
+    "tenants": ["create", "list", "update"],
     "users": ["create", "list", "reset-password"],
 }
 

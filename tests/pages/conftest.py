@@ -37,6 +37,7 @@ def page_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
     monkeypatch.setenv("LEADFLOW_DATABASE_URL", database_url)
     monkeypatch.setenv("LEADFLOW_DEV_MODE", "true")
     monkeypatch.setenv("LEADFLOW_EMBEDDED_RUNNER", "false")
+    monkeypatch.setenv("LEADFLOW_EMBEDDED_API", "false")
     monkeypatch.setenv("LEADFLOW_MIGRATE_ON_START", "false")
     # Tenant ids restart at 1 in every test database, so cached page data must not outlive a test.
     st.cache_data.clear()

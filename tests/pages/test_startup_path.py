@@ -46,7 +46,7 @@ print(json.dumps({
 def _first_page_load(database_url: str, **env: str) -> dict[str, list[str]]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("LEADFLOW_", "OPENAI_"))}
     environment.update(LEADFLOW_DATABASE_URL=database_url, LEADFLOW_DEV_MODE="true",
-                       LEADFLOW_EMBEDDED_RUNNER="false", **env)
+                       LEADFLOW_EMBEDDED_RUNNER="false", LEADFLOW_EMBEDDED_API="false", **env)
     done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(HEAVY)], cwd=ROOT,
                           env=environment, capture_output=True, text=True, check=True)
     answer: dict[str, list[str]] = json.loads(done.stdout.strip().splitlines()[-1])

@@ -3,7 +3,8 @@
 One row per provider message (Twilio's MessageSid, an email's Message-ID), unique per tenant and
 provider so that a provider's retry is stored once. The reply agent's queue reads the rows not
 processed yet. Row-level security on PostgreSQL comes from migrate-on-start (core.rls secures
-every table with a tenant_id after each upgrade), as for every table added after 0007.
+every table with a tenant_id after each upgrade), as for every table added after 0007. The ledger
+gets an index on the provider's message id, by which delivery receipts and replies find a message.
 
 Revision ID: 0022_inbound
 Revises: 0021_send_window
@@ -92,9 +93,12 @@ def upgrade() -> None:
         batch_op.create_index("ix_inbound_messages_tenant_received", ["tenant_id", "received_at"], unique=False)
         batch_op.create_index("ix_inbound_messages_lead_received", ["lead_id", "received_at"], unique=False)
         batch_op.create_index("ix_inbound_messages_tenant_processed", ["tenant_id", "processed_at"], unique=False)
+    # Delivery receipts (Twilio's MessageSid) and email replies (In-Reply-To) find their message by it.
+    op.create_index("ix_messages_provider_message_id", "messages", ["provider_message_id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_messages_provider_message_id", table_name="messages")
     with op.batch_alter_table("inbound_messages", schema=None) as batch_op:
         batch_op.drop_index("ix_inbound_messages_tenant_processed")
         batch_op.drop_index("ix_inbound_messages_lead_received")

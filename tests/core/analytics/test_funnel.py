@@ -156,3 +156,15 @@ def test_the_total_funnel_counts_leads_not_enrolments(db: Database) -> None:
 def test_the_total_funnel_of_an_empty_tenant(db: Database) -> None:
     totals = funnel_totals(db, make_actor(db, make_tenant(db), Role.analyst))
     assert _stages(totals) == (0, 0, 0, 0, 0) and totals["reply_rate"] == 0.0
+
+
+def test_undelivered_first_touches_show_beside_the_stages_not_as_sent(db: Database) -> None:
+    tenant = make_tenant(db)
+    actor = make_actor(db, tenant, Role.analyst)
+    campaign = make_campaign(db, tenant, "Receipts")
+    for status in ("delivered", "undelivered", "undelivered", "sent"):
+        enrol(db, tenant, campaign, make_lead(db, tenant), first_touch=status, sent_at=T0, created_at=T0)
+    row = funnel_by_campaign(db, actor).set_index("campaign").loc["Receipts"]
+    assert (int(row["sent"]), int(row["delivered"]), int(row["undelivered"])) == (2, 1, 2)
+    columns = list(funnel_by_campaign(db, actor).columns)
+    assert columns.index("undelivered") == columns.index("delivered") + 1
