@@ -77,7 +77,7 @@ def test_the_status_callback_is_the_services_webhook_naming_the_ledger_row(
     settings = twilio_settings(twilio_server).model_copy(
         update={"twilio_status_callback_url": None, "public_url": "https://leadflow.example.com"}
     )
-    TwilioSender(settings).send(sms("+14155550101"), db=db)
+    TwilioSender(settings).send(sms("+14155550101"))
     assert twilio_server.requests[0]["form"]["StatusCallback"] == (
         "https://leadflow.example.com/api/webhooks/twilio/status?key=cl1-s0"
     )
@@ -87,7 +87,7 @@ def test_an_explicit_status_callback_url_wins_over_the_public_url(
     twilio_server: FakeTwilio, db: Database
 ) -> None:
     settings = twilio_settings(twilio_server).model_copy(update={"public_url": "https://leadflow.example.com"})
-    TwilioSender(settings).send(sms("+14155550101"), db=db)
+    TwilioSender(settings).send(sms("+14155550101"))
     assert twilio_server.requests[0]["form"]["StatusCallback"] == "https://acme.example/twilio/status"
 
 
@@ -95,7 +95,7 @@ def test_without_a_public_url_or_override_no_callback_is_asked(
     twilio_server: FakeTwilio, db: Database
 ) -> None:
     settings = twilio_settings(twilio_server).model_copy(update={"twilio_status_callback_url": None})
-    TwilioSender(settings).send(sms("+14155550101"), db=db)
+    TwilioSender(settings).send(sms("+14155550101"))
     assert "StatusCallback" not in twilio_server.requests[0]["form"]
 
 
