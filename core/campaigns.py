@@ -35,8 +35,10 @@ from core.channels.base import redact_secrets
 from core.compliance.quiet_hours import parse_clock
 from core.db import Database
 from core.errors import Conflict, NotFound, ValidationError
+from core.inbound.policy import check_stop_classes
 from core.merge_fields import check_campaign_prompts
 from core.models import (
+    DEFAULT_REPLY_STOP_CLASSES,
     FINAL_LEAD_STATUSES,
     Campaign,
     CampaignLead,
@@ -90,7 +92,7 @@ SENT_MESSAGE_STATUSES = (MessageStatus.sent.value, MessageStatus.delivered.value
 # How often a job runner writes its heartbeat (jobs.runner), so the monitor knows who is alive.
 HEARTBEAT_SECONDS = 5.0
 
-ALWAYS_EDITABLE = frozenset({"name", "description"})
+ALWAYS_EDITABLE = frozenset({"name", "description", "reply_stop_classes"})
 # Changing how the run is paced or capped, never what it says or to whom.
 PAUSED_EDITABLE = ALWAYS_EDITABLE | {
     "sends_per_minute", "budget_cap_microusd", "scheduled_at", "quiet_hours",
@@ -134,6 +136,7 @@ class CampaignView:
     started_at: datetime | None
     completed_at: datetime | None
     archived_at: datetime | None = None
+    reply_stop_classes: tuple[str, ...] = DEFAULT_REPLY_STOP_CLASSES
 
     @classmethod
     def of(cls, c: Campaign) -> CampaignView:
@@ -147,7 +150,7 @@ class CampaignView:
             sends_per_minute=c.sends_per_minute, budget_cap_microusd=c.budget_cap_microusd,
             spent_microusd=c.spent_microusd or 0, approval_required=c.approval_required,
             created_at=c.created_at, started_at=c.started_at, completed_at=c.completed_at,
-            archived_at=c.archived_at,
+            archived_at=c.archived_at, reply_stop_classes=tuple(c.reply_stop_classes or ()),
         )
 
 
@@ -327,6 +330,8 @@ def _check_change(key: str, value: Any) -> Any:
         return value
     if key == "quiet_hours":
         return _check_quiet_hours(value)
+    if key == "reply_stop_classes":
+        return check_stop_classes(value)
     if key == "variants":
         variants = list(value or [])
         names = [v.get("name") for v in variants if isinstance(v, dict)]

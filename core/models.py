@@ -8,6 +8,7 @@ timezone-aware (`UTCDateTime`).
 from __future__ import annotations
 
 import enum
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -153,6 +154,12 @@ class MessageStatus(enum.StrEnum):
     delivered = "delivered"
     failed = "failed"
     unknown = "unknown"
+
+
+# The reply classes (core.inbound.classify) that end a campaign's sequence for the lead who sent
+# one, unless the campaign chooses others: every human answer but an absence. An opt-out always does.
+DEFAULT_REPLY_STOP_CLASSES = ("interested", "question", "not_now", "not_interested", "referral",
+                              "wrong_person", "unclassified")
 
 
 class Tenant(Base):
@@ -446,6 +453,11 @@ class Campaign(TenantOwned, Base):
     # Provider failures in a row, across workers; any success resets it (see the pipeline's store).
     consecutive_provider_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     approval_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Which reply classes stop this campaign's sequence for the lead (the reply agent's act).
+    reply_stop_classes: Mapped[list[Any]] = mapped_column(
+        default=lambda: list(DEFAULT_REPLY_STOP_CLASSES),
+        server_default=json.dumps(list(DEFAULT_REPLY_STOP_CLASSES)),
+    )
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
