@@ -9,6 +9,7 @@ Each decision carries its evidence: the words that made it, and the date or pers
 from __future__ import annotations
 
 import enum
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -226,3 +227,32 @@ def classify_by_rules(
     if agreement := _INTERESTED.search(flat):
         return Classification(ReplyClass.interested, _quoted(agreement))
     return Classification(ReplyClass.unclassified, ["no rule matched"])
+
+
+def _model_person(value: Any) -> Person | None:
+    if not isinstance(value, dict):
+        return None
+    fields = {k: " ".join(str(value[k]).split())[:120] for k in ("name", "email", "phone")
+              if value.get(k) and str(value[k]).strip().lower() not in ("null", "none")}
+    return Person(**fields) if fields else None
+
+
+def classification_from_model(text: str) -> Classification | None:
+    """The model's JSON answer as a Classification; None when it is not one (the rules decide)."""
+    match = re.search(r"\{.*\}", text, flags=re.DOTALL)
+    try:
+        answer = json.loads(match.group(0)) if match else None
+        kind = ReplyClass(str(answer["class"]).strip().lower()) if isinstance(answer, dict) else None
+    except (json.JSONDecodeError, KeyError, ValueError):
+        return None
+    if kind is None or not isinstance(answer, dict):
+        return None
+    evidence = " ".join(str(answer.get("evidence") or "").split())[:300]
+    day = None
+    if isinstance(answer.get("date"), str):
+        try:
+            day = date.fromisoformat(answer["date"][:10])
+        except ValueError:
+            day = None
+    person = _model_person(answer.get("person")) if kind is ReplyClass.referral else None
+    return Classification(kind, [f"“{evidence}”"] if evidence else [], day, person, source="model")
