@@ -72,7 +72,8 @@ def _words(*patterns: str) -> re.Pattern[str]:
 
 # A message that is only an opt-out keyword (carriers' list, any case, with punctuation).
 _KEYWORD_ONLY = re.compile(
-    r"^\W*(?:please\W+)?(stop|stopall|unsubscribe|cancel|end|quit|revoke|optout|opt[\s-]?out)\W*$", re.IGNORECASE
+    r"^\W*(?:please\W+)?(stop|stopall|unsubscribe|cancel|end|quit|revoke|optout|opt[\s-]?out)\W*$",
+    re.IGNORECASE,
 )
 _CONTACT = r"(?:text|txt|messag|email|e-mail|mail|contact|call|spam|bother|sms)\w*"
 _REVOCATION = _words(
@@ -121,7 +122,8 @@ _NOT_NAMES = frozenset({"I", "We", "Our", "She", "He", "They", "Please", "Thanks
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"\+?\d[\d\s().-]{7,}\d")
 _NOT_NOW = _words(
-    r"not\s+(?:right\s+)?now", r"not\s+at\s+(?:the|this)\s+moment", r"maybe\s+later", r"(?:check|circle)\s+back",
+    r"not\s+(?:right\s+)?now", r"not\s+at\s+(?:the|this)\s+moment", r"maybe\s+later",
+    r"(?:check|circle)\s+back",
     r"(?:reach|follow)\s+(?:out\s+|up\s+)?(?:again\s+)?(?:in|after|next)", r"try\s+(?:me|us)\s+(?:again\s+)?"
     r"(?:in|after|next)", r"not\s+(?:a\s+)?good\s+time", r"bad\s+time", r"(?:too\s+)?busy\s+(?:right\s+)?now",
     r"next\s+(?:quarter|year|month)", r"(?:revisit|reconnect|talk)\s+(?:\w+\s+)?(?:in|after|next)",

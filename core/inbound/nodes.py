@@ -16,6 +16,7 @@ from langgraph.runtime import Runtime
 
 from core.inbound import prompts
 from core.inbound.agent import ReplyContext, ReplyState
+from core.inbound.answer_rules import check_answer
 from core.inbound.classify import (
     Classification,
     Person,
@@ -25,17 +26,13 @@ from core.inbound.classify import (
 )
 from core.llm.calls import ModelCallFailed, ModelReply, call_model
 from core.llm.records import ModelCallRecord
-from core.pipeline.drafting import add_required_lines, guard_rules_for
-from core.pipeline.guard import GuardResult, check_draft
+from core.pipeline.guard import GuardResult
 from core.pipeline.limits import BudgetExceeded, CallTooLarge
-from core.pipeline.prompts import BLOCK_EARLIER, BLOCK_LEAD, BLOCK_RESEARCH, data_block
+from core.pipeline.prompts import BLOCK_LEAD, BLOCK_RESEARCH, data_block
 from core.tenants import tenant_time_zone
 
 Ctx = Runtime[ReplyContext]
 MAX_SUGGEST_ATTEMPTS = 2  # one answer and one regeneration with the guard's feedback
-# The step a suggested answer is checked as: a follow-up in the conversation (an SMS needs no
-# second opt-out line; an email keeps its unsubscribe line and postal address).
-ANSWER_STEP = 1
 SMS_ANSWER_CHARS = 300
 _LEAD_PROMPT_FIELDS = ("first_name", "last_name", "company", "title", "industry", "city")
 
@@ -137,10 +134,12 @@ def offline_answer(ctx: ReplyContext, kind: ReplyClass, facts: list[dict[str, st
     fact = preferred[0]["fact"].rstrip(".") + "." if preferred else ""
     if kind is ReplyClass.interested:
         opening = f"Hi {first}, thanks for getting back to me!"
-        ask = "Would a 15-minute call this week work? Tell me a time that suits you and I will send an invite."
+        ask = ("Would a 15-minute call this week work? Tell me a time that suits you and I will "
+               "send an invite.")
     else:
         opening = f"Hi {first}, thanks for your question."
-        ask = "Happy to go through the details: would a short call this week help, or shall I answer in writing?"
+        ask = ("Happy to go through the details: would a short call this week help, or shall I "
+               "answer in writing?")
     text = " ".join(p for p in (opening, fact, ask) if p)
     if ctx.reply.channel == "sms" and len(text) > SMS_ANSWER_CHARS:
         text = f"{opening} {ask}"
@@ -169,14 +168,8 @@ def _suggest_messages(ctx: ReplyContext, kind: ReplyClass, facts: list[dict[str,
 
 def _guarded(ctx: ReplyContext, text: str) -> GuardResult:
     assert ctx.campaign is not None and ctx.lead is not None
-    campaign = dataclasses.replace(ctx.campaign, channel=ctx.reply.channel)
-    rules = guard_rules_for(ctx.runtime.settings, ctx.tenant, campaign, ctx.lead, step=ANSWER_STEP,
-                            variant="A", canary=ctx.canary)
-    # The text that must not leak is the agent's own instructions, not the campaign's.
-    rules = dataclasses.replace(rules, protected_text=prompts.SUGGEST_SYSTEM)
-    body = add_required_lines(text.strip(), channel=ctx.reply.channel, step=ANSWER_STEP,
-                              postal_address=ctx.tenant.postal_address)
-    return check_draft(body, None, rules)
+    return check_answer(ctx.runtime.settings, ctx.tenant, ctx.campaign, ctx.lead,
+                        channel=ctx.reply.channel, text=text, canary=ctx.canary)
 
 
 def suggest(state: ReplyState, runtime: Ctx) -> dict[str, Any]:
@@ -184,7 +177,8 @@ def suggest(state: ReplyState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     detail = dict(state.get("detail") or {})
     if ctx.campaign is None or ctx.lead is None:
-        return {"detail": {**detail, "suggestion": "no answer suggested: the reply matches no campaign's lead"}}
+        detail["suggestion"] = "no answer suggested: the reply matches no campaign's lead"
+        return {"detail": detail}
     kind = ReplyClass(state["classification"])
     facts = grounding_facts(ctx)
     calls: list[ModelCallRecord] = []
