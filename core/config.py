@@ -107,6 +107,14 @@ class Settings(BaseSettings):
     # unset, List-Unsubscribe carries a mailto: address only.
     email_unsubscribe_url: str | None = None
 
+    # The HTTP service (api/): webhooks, unsubscribe links, health
+    # The base URL providers call (https://leadflow.example.com): webhook URLs and the signatures
+    # Twilio computes over them are built from it. Unset: no webhook can be verified.
+    public_url: str | None = None
+    # The port of the service when it runs beside the dashboard (`streamlit run app.py`) or alone.
+    api_port: int = Field(default=8502, ge=1, le=65535)
+    api_host: str = "0.0.0.0"
+
     # Research
     research_fetch_allow_private: bool = False
     research_fetch_timeout_seconds: float = 5.0  # per connect, read or write
@@ -153,6 +161,19 @@ class Settings(BaseSettings):
         if value.startswith("sqlite:///") and not value.startswith("sqlite:///:memory:"):
             Path(value.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_base_url(cls, value: str | None) -> str | None:
+        text = (value or "").strip().rstrip("/")
+        if not text:
+            return None
+        if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", text):
+            raise ValueError(
+                f"LEADFLOW_PUBLIC_URL '{text}' must be the base URL providers call, such as "
+                "https://leadflow.example.com (http or https, no query)"
+            )
+        return text
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,0 +1,58 @@
+"""The FastAPI application: settings, database and routers assembled, nothing else.
+
+`create_app` takes its settings and database (tests pass their own); without a database it opens
+the configured one when the service starts (migrating it when `migrate_on_start` says so) and
+disposes of it when the service stops. `uvicorn api.main:app` gets an app built from the
+environment; `python -m api` does the same on LEADFLOW_API_HOST:LEADFLOW_API_PORT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from api.routes import health
+from core.config import Settings
+from core.db import Database, open_database
+
+ROUTERS = [health.router]
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or Settings()
+    owns_database = database is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if owns_database:
+            app.state.database = await run_in_threadpool(open_database, settings)
+        try:
+            yield
+        finally:
+            if owns_database:
+                app.state.database.dispose()
+
+    app = FastAPI(
+        title="Leadflow",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.database = database
+    for router in ROUTERS:
+        app.include_router(router)
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    # `uvicorn api.main:app`: the app is built when asked for, so importing this module (tests,
+    # the dashboard) reads no environment and opens no database.
+    if name == "app":
+        return create_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
