@@ -23,7 +23,7 @@ from core.audit import record_audit
 from core.compliance.suppression import suppress_address
 from core.inbound.agent import ActResult, ReplyContext
 from core.inbound.classify import NEEDS_PERSON, Classification, ReplyClass
-from core.leads.normalise import PhoneNormaliser, normalise_email
+from core.inbound.store import normalised_email, normalised_phone
 from core.models import Campaign, CampaignLead, Channel, Lead, SuppressionReason, User
 from core.replies import opt_out_in, postpone_sequences_in, stop_sequences_in
 from core.tenants import from_local_time, in_zone, tenant_time_zone
@@ -55,9 +55,7 @@ def _enrolments(session: Session, lead_id: int) -> list[_Enrolled]:
 
 def reply_address(channel: str, raw: str, country: str) -> str | None:
     """The sender's address as leads and suppressions store it (E.164, or a normalised email)."""
-    if channel == Channel.sms.value:
-        return PhoneNormaliser(country)(raw).e164
-    return normalise_email(raw)[0]
+    return normalised_phone(raw, country) if channel == Channel.sms.value else normalised_email(raw)
 
 
 def _suppression_reason(channel: str) -> SuppressionReason:

@@ -11,7 +11,7 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, TypedDict, cast
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -86,7 +86,7 @@ class ReplyState(TypedDict, total=False):
 def after_act(state: ReplyState) -> Literal["suggest", "__end__"]:
     if "classification" not in state:
         raise RuntimeError("act ran without a classification")
-    return "suggest" if ReplyClass(state["classification"]) in SUGGESTED else END
+    return "suggest" if ReplyClass(state["classification"]) in SUGGESTED else "__end__"
 
 
 def build_reply_agent() -> CompiledStateGraph[Any, Any, Any, Any]:
@@ -116,5 +116,4 @@ def reply_agent() -> CompiledStateGraph[Any, Any, Any, Any]:
 
 def run_reply_agent(context: ReplyContext) -> ReplyState:
     """Classify, act and suggest for one reply; the final state says what was decided."""
-    state: ReplyState = reply_agent().invoke({"llm_calls": []}, context=context)
-    return state
+    return cast(ReplyState, reply_agent().invoke({"llm_calls": []}, context=context))

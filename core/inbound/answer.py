@@ -67,14 +67,16 @@ def _prepare(db: Database, actor: Actor, inbound_id: int, text: str, now: dateti
         channel = reply.channel
         address = address_of(lead_data(lead), channel)
         if not address:
-            raise ValidationError(f"the lead has no {'phone number' if channel == 'sms' else 'email address'}")
+            missing = "phone number" if channel == "sms" else "email address"
+            raise ValidationError(f"the lead has no {missing}")
         if reason := suppression_reason(session, channel=channel, address=address):
-            raise Conflict(f"{address} is on the suppression list ({reason}): no message may be sent to it")
+            raise Conflict(f"{address} is on the suppression list ({reason}): nothing may be sent to it")
         tenant_values, lead_values = tenant_data(tenant), lead_data(lead)
         campaign_values = campaign_data(campaign)
     if waits := recipient_deferral(tenant_values, campaign_values.quiet_hours, lead_values, now):
         zone = tenant_time_zone(tenant_values.time_zone, tenant_values.default_country)
-        raise Conflict(f"not sent: {waits.reason}; the recipient's window opens at {in_zone(waits.until, zone)}")
+        opens = in_zone(waits.until, zone)
+        raise Conflict(f"not sent: {waits.reason}; the recipient's window opens at {opens}")
     if not text.strip():
         raise ValidationError("write the answer first")
     checked = check_answer(db.settings, tenant_values, campaign_values, lead_values, channel=channel,
@@ -83,16 +85,19 @@ def _prepare(db: Database, actor: Actor, inbound_id: int, text: str, now: dateti
         raise ValidationError(f"the answer was not sent: {'; '.join(checked.problems)}")
     subject = None
     if channel == "email":
-        subject = reply.subject if (reply.subject or "").lower().startswith("re:") else f"Re: {reply.subject or ''}"
+        original = (reply.subject or "").strip()
+        subject = original if original.lower().startswith("re:") else f"Re: {original}"
     outgoing = OutgoingMessage(
         tenant_id=actor.tenant_id, campaign_id=campaign_values.id, channel=channel, to_address=address,
-        body=checked.body, subject=subject.strip() if subject else None, idempotency_key=answer_key(inbound_id),
+        body=checked.body, subject=subject, idempotency_key=answer_key(inbound_id),
         from_address=tenant_values.email_sender if channel == "email" else tenant_values.sms_sender_id,
     )
     return _Prepared(outgoing, campaign_values.id, lead_values["id"])
 
 
-def _ledger_row(db: Database, actor: Actor, prepared: _Prepared, sender: Sender, now: datetime) -> tuple[int, str | None]:
+def _ledger_row(
+    db: Database, actor: Actor, prepared: _Prepared, sender: Sender, now: datetime
+) -> tuple[int, str | None]:
     """The `sending` row (reusing a failed one); for the outbox, sent in the same transaction."""
     message = prepared.outgoing
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
@@ -100,11 +105,13 @@ def _ledger_row(db: Database, actor: Actor, prepared: _Prepared, sender: Sender,
                              .with_for_update())
         if row is not None and row.status != MessageStatus.failed.value:
             raise Conflict("this reply was already answered" if row.status in ("sent", "delivered")
-                           else f"an answer to this reply is already {row.status}: check it before sending again")
+                           else f"an answer to this reply is already {row.status}: check it before "
+                           "sending again")
         if row is None:
-            row = Message(tenant_id=actor.tenant_id, campaign_id=prepared.campaign_id, campaign_lead_id=None,
-                          lead_id=prepared.lead_id, step=ANSWER_STEP, channel=message.channel,
-                          to_address=message.to_address, idempotency_key=message.idempotency_key, body="")
+            row = Message(tenant_id=actor.tenant_id, campaign_id=prepared.campaign_id,
+                          campaign_lead_id=None, lead_id=prepared.lead_id, step=ANSWER_STEP,
+                          channel=message.channel, to_address=message.to_address,
+                          idempotency_key=message.idempotency_key, body="")
             session.add(row)
         row.subject, row.body, row.provider = message.subject, message.body, sender.name
         row.status, row.error, row.created_at = MessageStatus.sending.value, None, now

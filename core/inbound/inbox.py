@@ -17,7 +17,7 @@ from core.audit import record_audit
 from core.db import Database
 from core.errors import Conflict, NotFound, ValidationError
 from core.inbound.classify import ReplyClass
-from core.leads.normalise import PhoneNormaliser, normalise_email
+from core.inbound.store import normalised_email, normalised_phone
 from core.models import Campaign, InboundMessage, Lead, Message, Role, Tenant, User
 from core.permissions import Actor, Permission
 
@@ -101,7 +101,9 @@ def _name(first: str | None, last: str | None, fallback: str) -> str:
     return " ".join(p for p in (first, last) if p) or fallback
 
 
-def list_inbox(db: Database, actor: Actor, view: InboxFilter, *, limit: int = 20, offset: int = 0) -> list[InboxItem]:
+def list_inbox(
+    db: Database, actor: Actor, view: InboxFilter, *, limit: int = 20, offset: int = 0
+) -> list[InboxItem]:
     """The replies matching the filter, newest first."""
     actor.require(Permission.view_inbox)
     handler, assignee = aliased(User), aliased(User)
@@ -161,7 +163,8 @@ def conversation(db: Database, actor: Actor, lead_id: int) -> list[ConversationE
         for m in sent
     ]
     entries += [
-        ConversationEntry("in", r.channel, r.received_at, r.body, r.subject, r.classification, inbound_id=r.id)
+        ConversationEntry("in", r.channel, r.received_at, r.body, r.subject, r.classification,
+                          inbound_id=r.id)
         for r in received
     ]
     return sorted(entries, key=lambda e: e.at)
@@ -212,10 +215,12 @@ def assign_reply(db: Database, actor: Actor, inbound_id: int, user_id: int | Non
                      entity="inbound_message", entity_id=inbound_id, details={"user_id": user_id})
 
 
-def _referred_addresses(session: Session, tenant_id: int, person: dict[str, str]) -> tuple[str | None, str | None]:
+def _referred_addresses(
+    session: Session, tenant_id: int, person: dict[str, str]
+) -> tuple[str | None, str | None]:
     country = session.scalar(select(Tenant.default_country).where(Tenant.id == tenant_id)) or "US"
-    phone = PhoneNormaliser(country)(person["phone"]).e164 if person.get("phone") else None
-    email = normalise_email(person["email"])[0] if person.get("email") else None
+    phone = normalised_phone(person["phone"], country) if person.get("phone") else None
+    email = normalised_email(person["email"]) if person.get("email") else None
     return phone, email
 
 
@@ -241,10 +246,11 @@ def add_referred_lead(db: Database, actor: Actor, inbound_id: int) -> int:
         referrer = session.get(Lead, row.lead_id) if row.lead_id else None
         if found is None:
             first, _, last = (person.get("name") or "").partition(" ")
+            referred_by = (_name(referrer.first_name, referrer.last_name, row.from_address)
+                           if referrer else row.from_address)
             lead = Lead(first_name=first or None, last_name=last or None, phone=phone, email=email,
                         company=referrer.company if referrer else None,
-                        notes=f"Referred by {_name(referrer.first_name, referrer.last_name, row.from_address)}"
-                        if referrer else f"Referred in reply {row.id}")
+                        notes=f"Referred by {referred_by} (reply {row.id})")
             session.add(lead)
             session.flush()
             found = lead.id

@@ -4,7 +4,7 @@ Each campaign chooses the classes of reply (core.inbound.classify) that end its 
 lead who sent one; existing campaigns get the default, every human answer but an absence.
 
 Revision ID: 0023_reply_agent
-Revises: 0020_import_warnings
+Revises: 0022_inbound (0020_import_warnings before the merge re-chains it)
 Create Date: 2026-12-01
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0023_reply_agent"
-down_revision: str | Sequence[str] | None = "0020_import_warnings"
+down_revision: str | Sequence[str] | None = "0022_inbound"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
