@@ -22,7 +22,7 @@ from core.channels.registry import senders_from_settings
 from core.compliance.suppression import suppression_reason
 from core.db import Database
 from core.errors import Conflict, LeadflowError, NotFound, ProviderAccountRefused, ValidationError
-from core.inbound.answer_rules import check_answer
+from core.inbound.answer_rules import answer_subject, check_answer
 from core.models import Campaign, InboundMessage, Lead, Message, MessageStatus, Tenant
 from core.permissions import Actor, Permission
 from core.pipeline.drafting import run_secrets
@@ -79,14 +79,11 @@ def _prepare(db: Database, actor: Actor, inbound_id: int, text: str, now: dateti
         raise Conflict(f"not sent: {waits.reason}; the recipient's window opens at {opens}")
     if not text.strip():
         raise ValidationError("write the answer first")
+    subject = answer_subject(channel, reply.subject)
     checked = check_answer(db.settings, tenant_values, campaign_values, lead_values, channel=channel,
-                           text=text, canary=run_secrets()[0])
+                           text=text, subject=subject, canary=run_secrets()[0])
     if not checked.passed:
         raise ValidationError(f"the answer was not sent: {'; '.join(checked.problems)}")
-    subject = None
-    if channel == "email":
-        original = (reply.subject or "").strip()
-        subject = original if original.lower().startswith("re:") else f"Re: {original}"
     outgoing = OutgoingMessage(
         tenant_id=actor.tenant_id, campaign_id=campaign_values.id, channel=channel, to_address=address,
         body=checked.body, subject=subject, idempotency_key=answer_key(inbound_id),

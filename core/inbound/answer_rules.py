@@ -20,6 +20,14 @@ from core.pipeline.state import CampaignData, TenantData
 ANSWER_STEP = 1
 
 
+def answer_subject(channel: str, original: str | None) -> str | None:
+    """An email answer's subject: "Re: " and the reply's own (once); an SMS has none."""
+    if channel != "email":
+        return None
+    original = (original or "").strip()
+    return original if original.lower().startswith("re:") else f"Re: {original}".strip()
+
+
 def check_answer(
     settings: Settings,
     tenant: TenantData,
@@ -28,6 +36,7 @@ def check_answer(
     *,
     channel: str,
     text: str,
+    subject: str | None,
     canary: str,
 ) -> GuardResult:
     """The answer with its required lines added, and whether it passes the guard."""
@@ -37,4 +46,4 @@ def check_answer(
     rules = dataclasses.replace(rules, protected_text=prompts.SUGGEST_SYSTEM)
     body = add_required_lines(text.strip(), channel=channel, step=ANSWER_STEP,
                               postal_address=tenant.postal_address)
-    return check_draft(body, None, rules)
+    return check_draft(body, subject, rules)

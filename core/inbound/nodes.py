@@ -16,7 +16,7 @@ from langgraph.runtime import Runtime
 
 from core.inbound import prompts
 from core.inbound.agent import ReplyContext, ReplyState
-from core.inbound.answer_rules import check_answer
+from core.inbound.answer_rules import answer_subject, check_answer
 from core.inbound.classify import (
     Classification,
     Person,
@@ -130,7 +130,9 @@ def grounding_facts(ctx: ReplyContext) -> list[dict[str, str]]:
 def offline_answer(ctx: ReplyContext, kind: ReplyClass, facts: list[dict[str, str]]) -> str:
     """A plain answer a salesperson edits: thanks, one fact from the playbook or research, an ask."""
     first = (ctx.lead or {}).get("first_name") or "there"
-    preferred = [f for f in facts if f["source"].startswith(("playbook", "http"))] or facts
+    # What the tenant offers first (the playbook), then what research found about the company.
+    preferred = ([f for f in facts if f["source"].startswith("playbook")]
+                 + [f for f in facts if f["source"].startswith("http")]) or facts
     fact = preferred[0]["fact"].rstrip(".") + "." if preferred else ""
     if kind is ReplyClass.interested:
         opening = f"Hi {first}, thanks for getting back to me!"
@@ -169,7 +171,8 @@ def _suggest_messages(ctx: ReplyContext, kind: ReplyClass, facts: list[dict[str,
 def _guarded(ctx: ReplyContext, text: str) -> GuardResult:
     assert ctx.campaign is not None and ctx.lead is not None
     return check_answer(ctx.runtime.settings, ctx.tenant, ctx.campaign, ctx.lead,
-                        channel=ctx.reply.channel, text=text, canary=ctx.canary)
+                        channel=ctx.reply.channel, text=text,
+                        subject=answer_subject(ctx.reply.channel, ctx.reply.subject), canary=ctx.canary)
 
 
 def suggest(state: ReplyState, runtime: Ctx) -> dict[str, Any]:
