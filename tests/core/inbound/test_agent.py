@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
 from core.inbound.inbox import add_referred_lead
 from core.inbound.queue import claim_replies
-from core.models import Lead, Suppression
+from core.models import CampaignLead, Lead, LLMCall, Suppression
 from core.tenants import from_local_time
 from tests.core.inbound.conftest import LEAD_EMAIL, LEAD_PHONE, NOW, Replies
+from tests.support.fake_openai import FakeOpenAI
 
 NEW_YORK = "America/New_York"
 
@@ -81,8 +84,6 @@ def test_out_of_office_postpones_the_next_step_past_the_return_date(replies: Rep
 def test_out_of_office_without_a_date_waits_a_week_and_never_brings_a_step_forward(replies: Replies) -> None:
     _, later = replies.campaign("Autumn", step=1)
     with replies.db.session(tenant_id=replies.tenant_id) as session, session.begin():
-        from core.models import CampaignLead
-
         row = session.get(CampaignLead, later)
         assert row is not None
         row.next_action_at = NOW + timedelta(days=20)
@@ -199,3 +200,72 @@ def test_a_finished_reply_is_never_claimed_again(replies: Replies) -> None:
     assert [d.id for d in replies.run()] == [inbound]
     assert replies.run() == []
     assert claim_replies(replies.db, now=NOW + timedelta(days=1), limit=5, lease_seconds=120) == []
+
+
+# -- the model path, against the local OpenAI-compatible server ----------------------------------
+
+
+def _model_answers(*answers: str) -> Callable[[dict[str, Any]], str]:
+    """The server answers the classification with `answers` in turn, a suggestion with a plain text."""
+    queue = list(answers)
+
+    def completion(request: dict[str, Any]) -> str:
+        system = str(request["messages"][0]["content"])
+        if "TASK: classify-reply" in system:
+            return queue.pop(0)
+        return "Hi Ada, glad to hear it. Teams using Leadflow book 30% more meetings. Does Thursday work?"
+
+    return completion
+
+
+def _openai(replies: Replies, server: FakeOpenAI) -> Any:
+    return replies.runtime(llm_provider="openai", openai_api_key="sk-test",
+                           openai_base_url=server.base_url, llm_max_retries=0)
+
+
+def _llm_nodes(replies: Replies) -> list[tuple[str, str, int | None]]:
+    with replies.db.session(tenant_id=replies.tenant_id, read_only=True) as session:
+        return [tuple(r) for r in session.execute(
+            select(LLMCall.node, LLMCall.provider, LLMCall.campaign_id).order_by(LLMCall.id)).all()]
+
+
+def test_a_configured_model_classifies_and_suggests_with_its_calls_recorded(replies: Replies) -> None:
+    answer = ('{"class": "referral", "evidence": "ask Kim", "date": null, '
+              '"person": {"name": "Kim Lee", "email": "kim@analytical.example", "phone": null}}')
+    with FakeOpenAI(completion=_model_answers(answer, '{"class": "interested", "evidence": "love to"}')) as server:
+        runtime = _openai(replies, server)
+        referral = replies.receive("Hmm, Kim might be the one for this")
+        interested = replies.receive("I'd love to hear more")
+        replies.run(runtime)
+    detail = replies.reply(referral).classification_detail
+    assert (replies.reply(referral).classification, detail["source"]) == ("referral", "model")
+    assert detail["person"] == {"name": "Kim Lee", "email": "kim@analytical.example"}
+    suggestion = replies.reply(interested).suggested_reply
+    assert suggestion == "Hi Ada, glad to hear it. Teams using Leadflow book 30% more meetings. Does Thursday work?"
+    assert _llm_nodes(replies) == [("reply_classify", "openai", replies.campaign_id),
+                                   ("reply_classify", "openai", replies.campaign_id),
+                                   ("reply_suggest", "openai", replies.campaign_id)]
+
+
+def test_a_model_never_reads_an_opt_out_away(replies: Replies) -> None:
+    with FakeOpenAI(completion=_model_answers('{"class": "interested", "evidence": "me"}')) as server:
+        inbound = replies.receive("don't text me again")
+        replies.run(_openai(replies, server))
+    reply = replies.reply(inbound)
+    assert reply.classification == "unsubscribe"
+    assert reply.classification_detail["model_class"] == "interested"
+    assert replies.lead().opted_out_at == NOW
+
+
+def test_the_rules_decide_when_the_model_fails_or_talks_nonsense(replies: Replies) -> None:
+    with FakeOpenAI(completion=_model_answers("I think they like it!")) as server:
+        nonsense = replies.receive("Not interested")
+        replies.run(_openai(replies, server))
+        server.fail_next("500")
+        failed = replies.receive("How much is it?")
+        server.completion = _model_answers('{"class": "question"}')
+        replies.run(_openai(replies, server))
+    assert replies.reply(nonsense).classification == "not_interested"
+    assert replies.reply(nonsense).classification_detail["model_error"] == "the model's answer was not a class"
+    assert replies.reply(failed).classification == "question"
+    assert "model_error" in replies.reply(failed).classification_detail
