@@ -32,6 +32,7 @@ from core.campaigns import HEARTBEAT_SECONDS, complete_finished_campaigns, start
 from core.config import Settings
 from core.db import Database
 from core.gate import gated_runtime, release_expired_reservations, renew_budget_reservations
+from core.inbound.queue import process_waiting_replies, waiting_condition
 from core.logs import bound, get_logger
 from core.models import (
     Campaign,
@@ -136,6 +137,7 @@ class Runner:
             ("leases", self.lease_tick, lease_tick),
             ("campaigns", self.campaigns_tick, max(tick, 1.0)),
             ("heartbeat", self.heartbeat_tick, max(tick, HEARTBEAT_SECONDS)),
+            ("replies", self.replies_tick, max(tick, 1.0)),
         ]
         for name, func, seconds in jobs:
             self._scheduler.add_job(
@@ -280,6 +282,11 @@ class Runner:
             self.claim_tick()
         complete_finished_campaigns(self.db, now=now)
 
+    def replies_tick(self) -> None:
+        """Run the reply agent on the inbound messages it has not read yet, a batch per tick."""
+        process_waiting_replies(self.db, self.runtime, limit=self.settings.claim_batch_size,
+                                lease_seconds=self.lease_seconds)
+
     def heartbeat_tick(self) -> None:
         now = utcnow()
         stats = self.stats()
@@ -319,7 +326,8 @@ class Runner:
 
 
 def work_left(db: Database, *, now: datetime) -> bool:
-    """Whether a lead of a running campaign is due now or held, or a campaign is due to start."""
+    """Whether a lead of a running campaign is due now or held, a reply waits for the agent, or a
+    campaign is due to start."""
     running_lead = and_(
         Campaign.id == CampaignLead.campaign_id,
         Campaign.status == CampaignStatus.running.value,
@@ -329,10 +337,11 @@ def work_left(db: Database, *, now: datetime) -> bool:
         or_(CampaignLead.status == LeadStatus.in_progress.value, due_condition(now)),
     )
     stranded_send = exists().where(Message.status == MessageStatus.sending.value)
+    waiting_reply = exists().where(waiting_condition(now, lease_seconds=0))
     due_campaign = exists().where(
         Campaign.status.in_((CampaignStatus.scheduled.value, CampaignStatus.paused.value)),
         Campaign.scheduled_at.is_not(None),
         Campaign.scheduled_at <= now,
     )
     with db.session(system=True, read_only=True) as session:
-        return bool(session.scalar(select(or_(lead_left, stranded_send, due_campaign))))
+        return bool(session.scalar(select(or_(lead_left, stranded_send, waiting_reply, due_campaign))))
