@@ -97,6 +97,11 @@ class Replies:
 
 @pytest.fixture
 def replies(db: Database) -> Replies:
+    return seed_replies(db)
+
+
+def seed_replies(db: Database, *, lead_time_zone: str = "America/New_York") -> Replies:
+    """The tenant, its manager, a running campaign and a lead it messaged yesterday."""
     tenant_id = make_tenant(db)
     manager = make_actor(db, tenant_id, Role.manager)
     with db.session(tenant_id=tenant_id) as session, session.begin():
@@ -110,7 +115,7 @@ def replies(db: Database) -> Replies:
                             model="gpt-4o-mini", steps=[{"delay_hours": 0}, {"delay_hours": 72}],
                             created_by=manager.user_id)
         lead = Lead(first_name="Ada", last_name="Lovelace", company="Analytical Engines", title="CTO",
-                    phone=LEAD_PHONE, email=LEAD_EMAIL, time_zone="America/New_York")
+                    phone=LEAD_PHONE, email=LEAD_EMAIL, time_zone=lead_time_zone)
         session.add_all([campaign, lead])
         session.flush()
         # The first touch went out yesterday; the follow-up is due in two days.

@@ -147,7 +147,8 @@ def test_a_referral_is_proposed_never_imported_until_a_person_adds_it(replies: R
     replies.run()
     reply = replies.reply(inbound)
     assert reply.classification == "referral"
-    assert reply.classification_detail["person"] == {"name": "Maria Lopez", "email": "maria@analytical.example"}
+    assert reply.classification_detail["person"] == {"name": "Maria Lopez",
+                                                     "email": "maria@analytical.example"}
     assert reply.classification_detail["referral"] == {"status": "proposed"}
     with replies.db.session(tenant_id=replies.tenant_id, read_only=True) as session:
         assert session.scalar(select(Lead.id).where(Lead.email == "maria@analytical.example")) is None
@@ -205,6 +206,9 @@ def test_a_finished_reply_is_never_claimed_again(replies: Replies) -> None:
 # -- the model path, against the local OpenAI-compatible server ----------------------------------
 
 
+SUGGESTION = "Hi Ada, glad to hear it. Teams using Leadflow book 30% more meetings. Does Thursday work?"
+
+
 def _model_answers(*answers: str) -> Callable[[dict[str, Any]], str]:
     """The server answers the classification with `answers` in turn, a suggestion with a plain text."""
     queue = list(answers)
@@ -213,7 +217,7 @@ def _model_answers(*answers: str) -> Callable[[dict[str, Any]], str]:
         system = str(request["messages"][0]["content"])
         if "TASK: classify-reply" in system:
             return queue.pop(0)
-        return "Hi Ada, glad to hear it. Teams using Leadflow book 30% more meetings. Does Thursday work?"
+        return SUGGESTION
 
     return completion
 
@@ -232,7 +236,8 @@ def _llm_nodes(replies: Replies) -> list[tuple[str, str, int | None]]:
 def test_a_configured_model_classifies_and_suggests_with_its_calls_recorded(replies: Replies) -> None:
     answer = ('{"class": "referral", "evidence": "ask Kim", "date": null, '
               '"person": {"name": "Kim Lee", "email": "kim@analytical.example", "phone": null}}')
-    with FakeOpenAI(completion=_model_answers(answer, '{"class": "interested", "evidence": "love to"}')) as server:
+    second = '{"class": "interested", "evidence": "love to"}'
+    with FakeOpenAI(completion=_model_answers(answer, second)) as server:
         runtime = _openai(replies, server)
         referral = replies.receive("Hmm, Kim might be the one for this")
         interested = replies.receive("I'd love to hear more")
@@ -241,7 +246,7 @@ def test_a_configured_model_classifies_and_suggests_with_its_calls_recorded(repl
     assert (replies.reply(referral).classification, detail["source"]) == ("referral", "model")
     assert detail["person"] == {"name": "Kim Lee", "email": "kim@analytical.example"}
     suggestion = replies.reply(interested).suggested_reply
-    assert suggestion == "Hi Ada, glad to hear it. Teams using Leadflow book 30% more meetings. Does Thursday work?"
+    assert suggestion == SUGGESTION
     assert _llm_nodes(replies) == [("reply_classify", "openai", replies.campaign_id),
                                    ("reply_classify", "openai", replies.campaign_id),
                                    ("reply_suggest", "openai", replies.campaign_id)]
@@ -266,6 +271,7 @@ def test_the_rules_decide_when_the_model_fails_or_talks_nonsense(replies: Replie
         server.completion = _model_answers('{"class": "question"}')
         replies.run(_openai(replies, server))
     assert replies.reply(nonsense).classification == "not_interested"
-    assert replies.reply(nonsense).classification_detail["model_error"] == "the model's answer was not a class"
+    detail = replies.reply(nonsense).classification_detail
+    assert detail["model_error"] == "the model's answer was not a class"
     assert replies.reply(failed).classification == "question"
     assert "model_error" in replies.reply(failed).classification_detail

@@ -55,7 +55,8 @@ def test_each_class_by_rules(body: str, expected: ReplyClass) -> None:
 
 
 def test_the_quoted_message_and_signature_are_not_read() -> None:
-    body = "Sounds good, call me Thursday.\n\nOn Mon, Nov 30, 2026 at 9:00 AM Sam wrote:\n> Reply STOP to opt out"
+    body = ("Sounds good, call me Thursday.\n\n"
+            "On Mon, Nov 30, 2026 at 9:00 AM Sam wrote:\n> Reply STOP to opt out")
     assert classify_by_rules(body, today=TODAY).kind is ReplyClass.interested
 
 
@@ -126,8 +127,8 @@ def test_a_model_answer_becomes_a_classification() -> None:
             '"person": {"name": "Kim Lee", "email": "kim@acme.com", "phone": null}}')
     found = classification_from_model(text)
     assert found is not None
-    assert (found.kind, found.person, found.source) == (ReplyClass.referral, Person("Kim Lee", "kim@acme.com"),
-                                                        "model")
+    expected = (ReplyClass.referral, Person("Kim Lee", "kim@acme.com"), "model")
+    assert (found.kind, found.person, found.source) == expected
     assert classification_from_model('{"class": "maybe"}') is None
     assert classification_from_model("I cannot tell") is None
     dated = classification_from_model('{"class": "not_now", "evidence": "in spring", "date": "2027-04-01"}')
