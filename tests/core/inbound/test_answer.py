@@ -52,7 +52,8 @@ def test_an_answer_is_sent_once_and_the_reply_handled(replies: Replies) -> None:
     with replies.db.session(tenant_id=replies.tenant_id, read_only=True) as session:
         assert session.scalar(select(OutboxMessage.body)) == TEXT
         reply = session.get(InboundMessage, inbound)
-        assert reply is not None and (reply.handled_at, reply.handled_by_user_id) == (NOW, replies.manager.user_id)
+        assert reply is not None
+        assert (reply.handled_at, reply.handled_by_user_id) == (NOW, replies.manager.user_id)
     assert sent.provider_message_id.startswith("outbox-")
     with pytest.raises(Conflict, match="already answered"):
         send_answer(replies.db, replies.manager, inbound, TEXT, now=NOW)
@@ -69,9 +70,9 @@ def test_an_email_answer_keeps_the_thread_subject_and_footer(replies: Replies) -
 
 def test_outside_the_send_window_nothing_is_sent(replies: Replies) -> None:
     inbound = replies.receive("How much is it?")
-    three_am_new_york = NOW.replace(hour=8)
+    three_in_the_morning_in_new_york = NOW.replace(hour=8)
     with pytest.raises(Conflict, match="the recipient's window opens at 2026-11-18 08:00"):
-        send_answer(replies.db, replies.manager, inbound, TEXT, now=three_am_new_york)
+        send_answer(replies.db, replies.manager, inbound, TEXT, now=three_in_the_morning_in_new_york)
     assert _ledger(replies) == []
 
 
