@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import func, select
 
 from core.config import Settings
@@ -17,14 +15,6 @@ from tests.factories import make_tenant
 from tests.jobs.conftest import wait_for
 
 REPLIES = ["STOP", "Not interested", "How much is it?", "Sounds great", "Out of office until May 3", "ok"]
-
-
-@pytest.fixture
-def runners(runner_db: Database) -> Iterator[list[Runner]]:
-    started: list[Runner] = []
-    yield started
-    for runner in started:
-        runner.stop()
 
 
 def _classified(db: Database) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -34,15 +33,6 @@ from core.replies import record_reply
 from jobs.runner import Runner, work_left
 from tests.jobs.conftest import CampaignMaker, lead_statuses, wait_for
 from tests.jobs.slow_sender import SlowSender
-
-
-@pytest.fixture
-def runners(runner_db: Database) -> Iterator[list[Runner]]:
-    """Runners a test starts; all stopped at its end, whatever happens."""
-    started: list[Runner] = []
-    yield started
-    for runner in started:
-        runner.stop()
 
 
 def _start(runners: list[Runner], db: Database, settings: Settings, **options: object) -> Runner:
