@@ -10,6 +10,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypedDict, cast
 
@@ -103,15 +104,11 @@ def build_reply_agent() -> CompiledStateGraph[Any, Any, Any, Any]:
     return graph.compile()
 
 
-_AGENT: CompiledStateGraph[Any, Any, Any, Any] | None = None
-
-
+@cache
 def reply_agent() -> CompiledStateGraph[Any, Any, Any, Any]:
-    """The compiled graph, built once per process (compiled graphs are thread-safe)."""
-    global _AGENT
-    if _AGENT is None:
-        _AGENT = build_reply_agent()
-    return _AGENT
+    """The compiled graph, built once per process (compiled graphs are thread-safe; it holds no
+    model: the model comes from the run's runtime)."""
+    return build_reply_agent()
 
 
 def run_reply_agent(context: ReplyContext) -> ReplyState:

@@ -90,7 +90,7 @@ def _referral(db: Database, actor: Actor, item: InboxItem, may_act: bool) -> Non
     if may_act and st.button("Add as lead", key=f"inbox_refer_{item.id}"):
         lead_id = run_action(add_referred_lead, db, actor, item.id)
         if lead_id is not None:
-            _done(f"{person.get('name') or 'The referred person'} was added as lead #{lead_id}.")
+            _done(f"{md(person.get('name') or 'The referred person')} was added as lead #{lead_id}.")
 
 
 def _answer(db: Database, actor: Actor, item: InboxItem) -> None:
@@ -103,7 +103,7 @@ def _answer(db: Database, actor: Actor, item: InboxItem) -> None:
     if st.button("Send answer", key=f"inbox_send_{item.id}", type="primary"):
         sent = run_action(send_answer, db, actor, item.id, text)
         if sent is not None:
-            _done(f"Answer sent to {item.lead_name}; the reply is handled.")
+            _done(f"Answer sent to {md(item.lead_name)}; the reply is handled.")
 
 
 def _handling(db: Database, actor: Actor, item: InboxItem, users: dict[int, str]) -> None:
@@ -113,7 +113,7 @@ def _handling(db: Database, actor: Actor, item: InboxItem, users: dict[int, str]
     picked = assign_column.selectbox("Assigned to", list(options), index=list(options).index(current),
                                      format_func=options.__getitem__, key=f"inbox_assign_{item.id}")
     if picked != current:
-        _act(f"Assigned to {options[picked]}.", assign_reply, db, actor, item.id,
+        _act(f"Assigned to {md(options[picked])}.", assign_reply, db, actor, item.id,
              None if picked == UNASSIGNED else picked)
     if item.handled_at is None:
         if handled_column.button("Mark handled", key=f"inbox_handled_{item.id}"):

@@ -12,6 +12,7 @@ from tests.core.inbound.conftest import Replies, seed_replies
 from tests.factories import make_actor
 from tests.jobs.conftest import zone_at_midday
 from tests.pages.conftest import PageFactory
+from tests.pages.markdown_checks import DIRECTIVE, IMAGE, LATEX, assert_shown_escaped
 
 PAGE = "pages/inbox.py"
 
@@ -115,3 +116,16 @@ def test_a_referral_is_added_as_a_lead_only_by_the_button(open_page: PageFactory
         lead = session.scalar(select(Lead).where(Lead.email == "jane@analytical.example"))
         assert lead is not None and (lead.first_name, lead.last_name) == ("Jane", "Doe")
     assert f"added as lead #{lead.id}" in app.success[0].value
+
+
+def test_what_leads_write_reaches_the_markdown_escaped(open_page: PageFactory, db: Database,
+                                                       replies: Replies) -> None:
+    with db.session(tenant_id=replies.tenant_id) as session, session.begin():
+        lead = session.get(Lead, replies.lead_id)
+        assert lead is not None
+        lead.first_name, lead.last_name = IMAGE, LATEX
+    replies.receive(f"Not now {DIRECTIVE}, try me in March")
+    replies.run()
+    app = open_page(PAGE, make_actor(db, replies.tenant_id, Role.manager, "mia"))
+    assert_shown_escaped(app, f"{IMAGE} {LATEX}", "“Not now”")
+    assert f"Not now {DIRECTIVE}, try me in March" in [t.value for t in app.text]  # as typed
