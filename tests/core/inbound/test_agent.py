@@ -275,3 +275,23 @@ def test_the_rules_decide_when_the_model_fails_or_talks_nonsense(replies: Replie
     assert detail["model_error"] == "the model's answer was not a class"
     assert replies.reply(failed).classification == "question"
     assert "model_error" in replies.reply(failed).classification_detail
+
+
+def test_a_wrong_person_without_a_name_stops_the_sequence_and_is_settled(replies: Replies) -> None:
+    inbound = replies.receive("Wrong number, sorry")
+    replies.run()
+    reply = replies.reply(inbound)
+    assert (reply.classification, reply.handled_at) == ("wrong_person", NOW)
+    assert replies.enrolment().status == "sent"
+
+
+def test_a_question_from_a_lead_no_campaign_messaged_gets_no_suggestion(replies: Replies) -> None:
+    with replies.db.session(tenant_id=replies.tenant_id) as session, session.begin():
+        session.add(Lead(first_name="Bo", phone="+12125550177"))
+    inbound = replies.receive("What is this about?", sender="+12125550177")
+    replies.run()
+    reply = replies.reply(inbound)
+    assert (reply.classification, reply.campaign_id, reply.suggested_reply) == ("question", None, None)
+    assert reply.classification_detail["suggestion"] == (
+        "no answer suggested: the reply matches no campaign's lead")
+    assert reply.assigned_user_id is None and reply.handled_at is None  # waits for anyone
