@@ -32,7 +32,7 @@ from core.campaigns import HEARTBEAT_SECONDS, complete_finished_campaigns, start
 from core.config import Settings
 from core.db import Database
 from core.gate import gated_runtime, release_expired_reservations, renew_budget_reservations
-from core.inbound.queue import process_waiting_replies, waiting_condition
+from core.inbound.queue import process_waiting_replies, reply_lease_seconds, waiting_condition
 from core.logs import bound, get_logger
 from core.models import (
     Campaign,
@@ -285,7 +285,7 @@ class Runner:
     def replies_tick(self) -> None:
         """Run the reply agent on the inbound messages it has not read yet, a batch per tick."""
         process_waiting_replies(self.db, self.runtime, limit=self.settings.claim_batch_size,
-                                lease_seconds=self.lease_seconds)
+                                lease_seconds=reply_lease_seconds(self.settings))
 
     def heartbeat_tick(self) -> None:
         now = utcnow()

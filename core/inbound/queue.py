@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 
+from core.config import Settings
 from core.db import Database
 from core.inbound.actions import act_on_reply
 from core.inbound.agent import ActFn, ReplyContext, ReplyData, ReplyState, run_reply_agent
@@ -28,6 +29,15 @@ from core.pipeline.store import campaign_data, is_transient_database_error, lead
 
 log = get_logger(__name__)
 CONVERSATION_MESSAGES = 10  # the earlier messages the model sees beside the reply
+MODEL_CALLS_PER_REPLY = 3  # classify, suggest, and one regeneration after the guard
+LEASE_MARGIN_SECONDS = 60.0
+
+
+def reply_lease_seconds(settings: Settings) -> float:
+    """How long a claim holds: past the longest run the settings allow (a classification and two
+    suggestions, each with every retry timing out), so a slow model never lets a second worker in."""
+    longest_run = MODEL_CALLS_PER_REPLY * (settings.llm_max_retries + 1) * settings.llm_timeout_seconds
+    return max(float(settings.lease_seconds), longest_run + LEASE_MARGIN_SECONDS)
 
 
 def waiting_condition(now: datetime, lease_seconds: float) -> Any:
@@ -162,9 +172,14 @@ def process_reply(db: Database, runtime: PipelineRuntime, inbound_id: int,
 def process_waiting_replies(
     db: Database, runtime: PipelineRuntime, *, limit: int, lease_seconds: float
 ) -> list[ReplyProcessed]:
-    """Claim a batch and run the agent on each message; one that fails is retried after a lease."""
+    """Up to `limit` messages, each claimed just before the agent runs on it (a claim's lease
+    starts when its own work does); one that fails is retried after a lease."""
     done: list[ReplyProcessed] = []
-    for inbound_id in claim_replies(db, now=runtime.now(), limit=limit, lease_seconds=lease_seconds):
+    for _ in range(limit):
+        claimed = claim_replies(db, now=runtime.now(), limit=1, lease_seconds=lease_seconds)
+        if not claimed:
+            break
+        inbound_id = claimed[0]
         try:
             if (processed := process_reply(db, runtime, inbound_id)) is not None:
                 done.append(processed)

@@ -14,6 +14,7 @@ from jobs.runner import Runner, work_left
 from tests.factories import make_tenant
 from tests.jobs.conftest import wait_for
 
+COUNT = 12
 REPLIES = ["STOP", "Not interested", "How much is it?", "Sounds great", "Out of office until May 3", "ok"]
 
 
@@ -29,17 +30,19 @@ def test_two_workers_read_every_reply_exactly_once(
     tenant_id = make_tenant(runner_db)
     now = datetime.now(UTC)
     with runner_db.session(tenant_id=tenant_id) as session, session.begin():
-        session.add_all(Lead(first_name=f"L{i}", phone=f"+1212555{i:04d}") for i in range(30))
-    for i in range(30):
+        session.add_all(Lead(first_name=f"L{i}", phone=f"+1212555{i:04d}") for i in range(COUNT))
+    for i in range(COUNT):
         record_inbound(runner_db, tenant_id=tenant_id, channel="sms", from_address=f"+1212555{i:04d}",
                        to_address="+12125550000", body=REPLIES[i % len(REPLIES)], provider="twilio",
                        provider_message_id=f"SM{i:032d}", received_at=now)
     assert work_left(runner_db, now=now)
+    # Small batches, so the two workers' claims interleave instead of one taking every reply.
+    settings = runner_settings.model_copy(update={"claim_batch_size": 2})
     for _ in range(2):
-        runner = Runner(runner_db, runner_settings, concurrency=2)
+        runner = Runner(runner_db, settings, concurrency=2)
         runners.append(runner)
         runner.start()
-    wait_for(lambda: _classified(runner_db) == 30)
+    wait_for(lambda: _classified(runner_db) == COUNT, timeout=180)
     with runner_db.session(system=True, read_only=True) as session:
         per_reply = session.execute(
             select(AuditLog.entity_id, func.count(AuditLog.id))
@@ -48,7 +51,7 @@ def test_two_workers_read_every_reply_exactly_once(
         classes = dict(session.execute(
             select(InboundMessage.classification, func.count(InboundMessage.id))
             .group_by(InboundMessage.classification)).all())
-    assert len(per_reply) == 30 and {count for _, count in per_reply} == {1}
-    assert classes == {"unsubscribe": 5, "not_interested": 5, "question": 5, "interested": 5,
-                       "out_of_office": 5, "unclassified": 5}
+    assert len(per_reply) == COUNT and {count for _, count in per_reply} == {1}
+    assert classes == {"unsubscribe": 2, "not_interested": 2, "question": 2, "interested": 2,
+                       "out_of_office": 2, "unclassified": 2}
     assert not work_left(runner_db, now=datetime.now(UTC))

@@ -9,6 +9,7 @@ import pytest
 from core.config import Settings
 from core.inbound.agent import ActResult, ReplyContext, ReplyData, run_reply_agent
 from core.inbound.classify import Classification
+from core.inbound.queue import reply_lease_seconds
 from core.pipeline.runtime import PipelineRuntime
 from core.pipeline.state import TenantData
 from tests.conftest import make_settings
@@ -48,3 +49,10 @@ def test_classify_act_suggest(body: str, kind: str, suggested: bool) -> None:
     # Without a campaign's lead there is nothing to ground an answer in: suggest says so.
     assert ("suggestion" in state["detail"]) is suggested
     assert state["llm_calls"] == []  # offline: no model call
+
+
+def test_a_claim_outlasts_the_slowest_run_the_settings_allow() -> None:
+    settings = make_settings("sqlite://", lease_seconds=2, llm_timeout_seconds=30, llm_max_retries=3)
+    # A classification and two suggestions, each timing out on every one of its 4 attempts.
+    assert reply_lease_seconds(settings) > 3 * 4 * 30
+    assert reply_lease_seconds(make_settings("sqlite://", lease_seconds=900)) == 900
