@@ -19,10 +19,11 @@ from core.campaign_shape import (
 )
 from core.compliance.send_window import parse_clock
 from core.errors import ValidationError
+from core.inbound.policy import check_stop_classes
 from core.models import CampaignStatus
 from core.pipeline.audience import AUDIENCE_KEYS
 
-ALWAYS_EDITABLE = frozenset({"name", "description"})
+ALWAYS_EDITABLE = frozenset({"name", "description", "reply_stop_classes"})
 # Changing how the run is paced or capped, never what it says or to whom.
 PAUSED_EDITABLE = ALWAYS_EDITABLE | {
     "sends_per_minute", "budget_cap_microusd", "scheduled_at", "send_window",
@@ -124,6 +125,8 @@ def check_change(key: str, value: Any) -> Any:
         return value
     if key == "send_window":
         return _check_send_window(value)
+    if key == "reply_stop_classes":
+        return check_stop_classes(value)
     if key == "variants":
         return check_variants(value)
     return value

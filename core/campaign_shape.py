@@ -227,3 +227,8 @@ class CampaignView(CampaignData):
     started_at: datetime | None
     completed_at: datetime | None
     archived_at: datetime | None
+    reply_stop_classes: tuple[str, ...]  # the reply classes that end the sequence (core.inbound.policy)
+
+    def __post_init__(self) -> None:
+        # Stored as a JSON list; one type for comparing what the editor gives back.
+        object.__setattr__(self, "reply_stop_classes", tuple(self.reply_stop_classes or ()))

@@ -197,6 +197,11 @@ def stopped_by_reply_values(now: datetime, *, opted_out: bool) -> dict[str, Any]
             "next_action_at": None, "completed_at": now}
 
 
+def postponed_values(until: datetime, reason: str) -> dict[str, Any]:
+    """The lead is away (an out-of-office reply): its next step waits until `until`, same status."""
+    return {"next_action_at": until, "status_reason": reason}
+
+
 def cancelled_values(now: datetime) -> dict[str, Any]:
     """The campaign was cancelled: the lease is cleared too, so a worker still on it writes nothing."""
     return {"status": LeadStatus.cancelled.value, "status_reason": "campaign cancelled",

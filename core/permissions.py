@@ -28,6 +28,9 @@ class Permission(enum.StrEnum):
     manage_owners = "manage_owners"
     # The installation's owners: create organisations (tenants) beside their own.
     manage_tenants = "manage_tenants"
+    # The Inbox: read the conversations with leads (every role); answer, assign, mark handled.
+    view_inbox = "view_inbox"
+    handle_replies = "handle_replies"
 
 
 _ANALYST = frozenset(
@@ -38,6 +41,7 @@ _ANALYST = frozenset(
         Permission.view_costs,
         Permission.view_reports,
         Permission.export_reports,
+        Permission.view_inbox,
     }
 )
 # Managers read leads (their table and each lead's page) to write and review outreach; analysts
@@ -48,6 +52,7 @@ _MANAGER = _ANALYST | {
     Permission.edit_campaigns,
     Permission.run_campaigns,
     Permission.review_drafts,
+    Permission.handle_replies,
 }
 _ADMIN = _MANAGER | {
     Permission.manage_leads,

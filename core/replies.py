@@ -1,6 +1,9 @@
-"""Replies recorded by hand, from the command line or by a provider: a reply stops the lead's sequences.
+"""Replies and what they do to the lead's sequences: stop them, postpone them, opt the lead out.
 
-A salesperson records that a lead answered, or a STOP arrives by SMS (`record_stop_in`). The lead and each
+A salesperson records by hand that a lead answered (`record_reply`), a STOP arrives by SMS
+(`record_stop_in`), an unsubscribe link is clicked (`opt_out_lead_in`), or the reply agent
+(core.inbound.agent) acts on an inbound message through the `*_in` functions, in the caller's
+transaction; the columns each transition writes come from core.lifecycle. The lead and each
 of its enrolments get `replied_at`; an enrolment waiting for a follow-up ends (`sent` when it was
 already messaged, `skipped` when not), so no further step goes out. A reply of STOP also opts the
 lead out and suppresses its number. An enrolment a worker holds right now is left to the
@@ -9,11 +12,13 @@ pipeline, which sees `replied_at` before it sends the next step.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from core.audit import record_audit
 from core.compliance.suppression import suppress_address, suppression_reason
@@ -22,9 +27,10 @@ from core.errors import NotFound, ValidationError
 from core.leads.normalise import normalise_email
 from core.leads.phones import PhoneNormaliser
 from core.lifecycle import (
+    CLAIMABLE_LEAD_STATUSES,
     STOPPABLE_LEAD_STATUSES,
-    enrolments_in_lock_order,
     move_enrolments,
+    postponed_values,
     stopped_by_reply_values,
 )
 from core.models import (
@@ -124,25 +130,69 @@ def _apply_reply(
         lead.opted_out_at = lead.opted_out_at or now
         suppress_address(session, tenant_id=tenant_id, channel=channel.value, address=address,
                          reason=SuppressionReason.stop, source=source[:255])
-    session.execute(
-        update(CampaignLead)
-        .where(CampaignLead.id.in_(enrolments_in_lock_order(
-            CampaignLead.lead_id == lead.id, CampaignLead.replied_at.is_(None))))
-        .values(replied_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    count = _stop_sequences(session, lead.id, now, opted_out=stop)
+    count = stop_sequences_in(session, lead_id=lead.id, now=now,
+                              reason="opted out" if stop else "replied: sequence stopped")
     record_audit(session, tenant_id=tenant_id, user_id=user_id, action="reply",
                  entity="lead", entity_id=lead.id,
                  details={"stop": stop, "sequences_stopped": count, "source": source})
     return ReplyRecorded(lead.id, count, stop)
 
 
-def _stop_sequences(session: Session, lead_id: int, now: datetime, *, opted_out: bool) -> int:
-    """End the lead's enrolments that wait for a step or a person; how many."""
-    return move_enrolments(session, stopped_by_reply_values(now, opted_out=opted_out),
-                           CampaignLead.lead_id == lead_id,
-                           CampaignLead.status.in_(STOPPABLE_LEAD_STATUSES))
+def _of_campaigns(campaign_ids: Collection[int] | None) -> list[ColumnElement[bool]]:
+    return [] if campaign_ids is None else [CampaignLead.campaign_id.in_(list(campaign_ids))]
+
+
+def stop_sequences_in(
+    session: Session,
+    *,
+    lead_id: int,
+    now: datetime,
+    reason: str,
+    campaign_ids: Collection[int] | None = None,
+    replied: bool = True,
+) -> int:
+    """The lead's enrolments (of `campaign_ids` only, when given) that wait for a step or a person
+    end: `sent` when already messaged, `skipped` when not. With `replied` (an answer, not an
+    unsubscribe click) they are marked replied too. Returns how many ended."""
+    if campaign_ids is not None and not campaign_ids:
+        return 0
+    scope = _of_campaigns(campaign_ids)
+    if replied:
+        move_enrolments(session, {"replied_at": now}, CampaignLead.lead_id == lead_id,
+                        CampaignLead.replied_at.is_(None), *scope)
+    values = {**stopped_by_reply_values(now, opted_out=False), "status_reason": reason}
+    return move_enrolments(session, values, CampaignLead.lead_id == lead_id,
+                           CampaignLead.status.in_(STOPPABLE_LEAD_STATUSES), *scope)
+
+
+def postpone_sequences_in(
+    session: Session, *, lead_id: int, until: datetime, reason: str, campaign_ids: Collection[int]
+) -> int:
+    """The lead's next step in these campaigns waits until `until` (never brought forward)."""
+    if not campaign_ids:
+        return 0
+    return move_enrolments(
+        session, postponed_values(until, reason), CampaignLead.lead_id == lead_id,
+        CampaignLead.campaign_id.in_(list(campaign_ids)),
+        CampaignLead.status.in_(CLAIMABLE_LEAD_STATUSES),
+        or_(CampaignLead.next_action_at.is_(None), CampaignLead.next_action_at < until))
+
+
+def opt_out_in(
+    session: Session,
+    *,
+    tenant_id: int,
+    lead: Lead,
+    channel: str,
+    address: str,
+    reason: SuppressionReason,
+    source: str,
+    now: datetime,
+) -> None:
+    """The lead is opted out and the address it wrote from suppressed on that channel."""
+    lead.opted_out_at = lead.opted_out_at or now
+    suppress_address(session, tenant_id=tenant_id, channel=channel, address=address, reason=reason,
+                     source=source)
 
 
 @dataclass(frozen=True)
@@ -178,4 +228,5 @@ def opt_out_lead_in(
         return OptedOut(False, suppressed, 0)
     opted_out = lead.opted_out_at is None
     lead.opted_out_at = lead.opted_out_at or now
-    return OptedOut(opted_out, suppressed, _stop_sequences(session, lead.id, now, opted_out=True))
+    return OptedOut(opted_out, suppressed,
+                    stop_sequences_in(session, lead_id=lead.id, now=now, reason="opted out", replied=False))

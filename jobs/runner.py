@@ -33,6 +33,7 @@ from core.config import Settings
 from core.db import Database
 from core.gate import release_expired_reservations, renew_budget_reservations
 from core.inbound.mailbox import MailboxUnavailable, poll_mailbox
+from core.inbound.queue import process_waiting_replies, reply_lease_seconds, waiting_condition
 from core.lifecycle import due_condition
 from core.logs import bound, get_logger
 from core.models import (
@@ -140,6 +141,7 @@ class Runner:
             ("leases", self.lease_tick, lease_tick),
             ("campaigns", self.campaigns_tick, max(tick, 1.0)),
             ("heartbeat", self.heartbeat_tick, max(tick, HEARTBEAT_SECONDS)),
+            ("replies", self.replies_tick, max(tick, 1.0)),
         ]
         if self.settings.imap_host:
             # Replies and bounces: read only where an inbound mailbox is configured.
@@ -298,6 +300,11 @@ class Runner:
         if poll.outcomes or poll.failed:
             log.info("mailbox_read", worker_id=self.worker_id, failed=poll.failed, **poll.outcomes)
 
+    def replies_tick(self) -> None:
+        """Run the reply agent on the inbound messages it has not read yet, a batch per tick."""
+        process_waiting_replies(self.db, self.runtime, limit=self.settings.claim_batch_size,
+                                lease_seconds=reply_lease_seconds(self.settings))
+
     def heartbeat_tick(self) -> None:
         now = utcnow()
         stats = self.stats()
@@ -337,7 +344,8 @@ class Runner:
 
 
 def work_left(db: Database, *, now: datetime) -> bool:
-    """Whether a lead of a running campaign is due now or held, or a campaign is due to start."""
+    """Whether a lead of a running campaign is due now or held, a reply waits for the agent, or a
+    campaign is due to start."""
     running_lead = and_(
         Campaign.id == CampaignLead.campaign_id,
         Campaign.status == CampaignStatus.running.value,
@@ -347,10 +355,11 @@ def work_left(db: Database, *, now: datetime) -> bool:
         or_(CampaignLead.status == LeadStatus.in_progress.value, due_condition(now)),
     )
     stranded_send = exists().where(Message.status == MessageStatus.sending.value)
+    waiting_reply = exists().where(waiting_condition(now, lease_seconds=0))
     due_campaign = exists().where(
         Campaign.status.in_((CampaignStatus.scheduled.value, CampaignStatus.paused.value)),
         Campaign.scheduled_at.is_not(None),
         Campaign.scheduled_at <= now,
     )
     with db.session(system=True, read_only=True) as session:
-        return bool(session.scalar(select(or_(lead_left, stranded_send, due_campaign))))
+        return bool(session.scalar(select(or_(lead_left, stranded_send, waiting_reply, due_campaign))))

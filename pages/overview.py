@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.inbound.inbox import replies_waiting
 from core.permissions import Actor, Permission
 from core.reports import OverviewFigures, format_usd, overview_figures
 from core.text import plural
@@ -17,7 +18,13 @@ def load_figures(tenant_id: int, _actor: Actor) -> OverviewFigures:
     return overview_figures(get_db(), _actor)
 
 
+@st.cache_data(ttl=15, show_spinner=False)
+def load_replies_waiting(tenant_id: int, _actor: Actor) -> int:
+    return replies_waiting(get_db(), _actor)
+
+
 figures = load_figures(actor.tenant_id, actor)
+waiting = load_replies_waiting(actor.tenant_id, actor)
 st.title("Overview")
 
 if figures.is_empty:
@@ -30,7 +37,7 @@ if figures.is_empty:
 active = sum(figures.campaigns_by_status.get(s, 0) for s in ("running", "scheduled", "paused"))
 budget = figures.monthly_budget_microusd
 reply_rate = figures.reply_rate
-cols = st.columns(5)
+cols = st.columns(6)
 cols[0].metric("Leads", f"{figures.leads:,}")
 cols[1].metric("Active campaigns", active)
 cols[2].metric("Messages sent today (UTC)", f"{figures.messages_sent_today:,}")
@@ -40,7 +47,9 @@ cols[3].metric(
     help=f"{plural(figures.leads_replied, 'lead')} replied of "
     f"{plural(figures.leads_contacted, 'lead')} contacted (each lead counted once).",
 )
-cols[4].metric(
+cols[4].metric("Replies waiting", f"{waiting:,}",
+               help="Replies no person has handled yet: answer them in the Inbox.")
+cols[5].metric(
     "Spend this month",
     format_usd(figures.spend_this_month_microusd),
     help=f"Monthly budget: {format_usd(budget)}" if budget else "No monthly budget set.",

@@ -32,6 +32,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/overview.py", "Overview", ":material/dashboard:", P.view_overview),
     PageSpec("pages/campaigns.py", "Campaigns", ":material/campaign:", P.view_campaigns),
     PageSpec("pages/review.py", "Review queue", ":material/rate_review:", P.review_drafts),
+    PageSpec("pages/inbox.py", "Inbox", ":material/inbox:", P.view_inbox),
     PageSpec("pages/monitor.py", "Run monitor", ":material/monitor_heart:", P.view_monitor),
     PageSpec("pages/leads.py", "Leads", ":material/contacts:", P.view_leads),
     PageSpec("pages/costs.py", "Costs", ":material/payments:", P.view_costs),
@@ -79,6 +80,8 @@ ABILITIES: dict[Permission, str] = {
     P.view_audit_log: "read the audit log",
     P.manage_owners: "make or remove owners",
     P.manage_tenants: "create organisations",
+    P.view_inbox: "read the inbox",
+    P.handle_replies: "answer and assign replies",
 }
 
 

@@ -18,6 +18,7 @@ from core.models.accounts import (
     UserSession,
 )
 from core.models.base import (
+    DEFAULT_REPLY_STOP_CLASSES,
     FINAL_LEAD_STATUSES,
     FINISHED_CAMPAIGN_STATUSES,
     FIRST_TOUCH_SENT,
@@ -81,6 +82,7 @@ __all__ = [
     "FINAL_LEAD_STATUSES",
     "FIRST_TOUCH_SENT",
     "MessageStatus",
+    "DEFAULT_REPLY_STOP_CLASSES",
     "Tenant",
     "SenderVerificationKind",
     "VERIFIED_SENDER",

@@ -141,3 +141,9 @@ class MessageStatus(enum.StrEnum):
     undelivered = "undelivered"
     failed = "failed"
     unknown = "unknown"
+
+
+# The reply classes (core.inbound.classify) that end a campaign's sequence for the lead who sent
+# one, unless the campaign chooses others: every human answer but an absence. An opt-out always does.
+DEFAULT_REPLY_STOP_CLASSES = ("interested", "question", "not_now", "not_interested", "referral",
+                              "wrong_person", "unclassified")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.campaign_shape import MAX_SMS_SEGMENTS, STEPS_JSON, TEMPERATURE, VARIANTS_JSON, Step, Variant
 from core.models.base import (
+    DEFAULT_REPLY_STOP_CLASSES,
     FIRST_TOUCH_SENT,
     Base,
     BigId,
@@ -64,6 +66,11 @@ class Campaign(TenantOwned, Base):
     # Provider failures in a row, across workers; any success resets it (see the pipeline's store).
     consecutive_provider_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     approval_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Which reply classes stop this campaign's sequence for the lead (the reply agent's act).
+    reply_stop_classes: Mapped[list[Any]] = mapped_column(
+        default=lambda: list(DEFAULT_REPLY_STOP_CLASSES),
+        server_default=json.dumps(list(DEFAULT_REPLY_STOP_CLASSES)),
+    )
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -42,7 +42,8 @@ class InboundMessage(TenantOwned, Base):
     classification_detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     classified_at: Mapped[datetime | None]
     suggested_reply: Mapped[str | None] = mapped_column(Text)
-    processed_at: Mapped[datetime | None]  # the reply agent is done with it
+    # The reply agent claimed it (core.inbound.queue); done when classified_at is set too.
+    processed_at: Mapped[datetime | None]
     handled_at: Mapped[datetime | None]
     handled_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -180,6 +180,21 @@ def _e164(raw: str | None, country: str) -> str | None:
         return None
 
 
+def add_required_lines(body: str, *, channel: str, step: int, postal_address: str | None) -> str:
+    """The opt-out line (SMS first touch) or the unsubscribe line and postal address (email)."""
+    if channel == "sms":
+        if step == 0 and prompts.SMS_OPT_OUT_LINE.lower() not in body.lower():
+            body = f"{body.rstrip()} {prompts.SMS_OPT_OUT_LINE}"
+        return body
+    footer = []
+    if prompts.EMAIL_UNSUBSCRIBE_LINE.lower() not in body.lower():
+        footer.append(prompts.EMAIL_UNSUBSCRIBE_LINE)
+    address = (postal_address or "").strip()
+    if address and address.splitlines()[0] not in body:
+        footer.append(address)
+    return body.rstrip() + ("\n\n--\n" + "\n".join(footer) if footer else "")
+
+
 def guard_rules_for(
     settings: Settings,
     tenant: TenantData,

@@ -27,6 +27,7 @@ from core.pipeline.context import Ctx, PipelineContext, event
 from core.pipeline.drafting import (
     COMPOSE_MAX_OUTPUT_TOKENS,
     CONDENSE_MAX_OUTPUT_TOKENS,
+    add_required_lines,
     compose_request,
     guard_rules_for,
 )
@@ -255,17 +256,8 @@ def split_email(text: str) -> tuple[str | None, str]:
 
 def with_required_lines(ctx: PipelineContext, body: str) -> str:
     """The opt-out line (SMS first touch) or the unsubscribe line and postal address (email)."""
-    if ctx.channel == "sms":
-        if ctx.enrolment.step == 0 and prompts.SMS_OPT_OUT_LINE.lower() not in body.lower():
-            body = f"{body.rstrip()} {prompts.SMS_OPT_OUT_LINE}"
-        return body
-    footer = []
-    if prompts.EMAIL_UNSUBSCRIBE_LINE.lower() not in body.lower():
-        footer.append(prompts.EMAIL_UNSUBSCRIBE_LINE)
-    address = (ctx.tenant.postal_address or "").strip()
-    if address and address.splitlines()[0] not in body:
-        footer.append(address)
-    return body.rstrip() + ("\n\n--\n" + "\n".join(footer) if footer else "")
+    return add_required_lines(body, channel=ctx.channel, step=ctx.enrolment.step,
+                              postal_address=ctx.tenant.postal_address)
 
 
 def _model_failure(ctx: PipelineContext, node: str, exc: ModelCallFailed) -> dict[str, Any]:

@@ -67,9 +67,15 @@ def account_refused(ctx: PipelineContext, node: str, reason: str, **data: Any) -
 def send_deferral(ctx: PipelineContext, at: datetime | None = None) -> Deferral | None:
     """None when the recipient's send window is open (and it is no public holiday they are spared)
     at `at` (default now); else when it opens, and why not before."""
-    tenant, campaign, lead = ctx.tenant, ctx.campaign, ctx.lead
+    return recipient_deferral(ctx.tenant, ctx.campaign.send_window, ctx.lead, at or ctx.now)
+
+
+def recipient_deferral(
+    tenant: TenantData, send_window: dict[str, Any] | None, lead: dict[str, Any], at: datetime
+) -> Deferral | None:
+    """`send_deferral` for any message to the lead (a person's answer too), under these settings."""
     window = window_from_settings(
-        tenant.send_window_start, tenant.send_window_end, tenant.weekdays_only, campaign.send_window
+        tenant.send_window_start, tenant.send_window_end, tenant.weekdays_only, send_window
     )
     zones = zones_for_recipient(
         time_zone=lead.get("time_zone"),
@@ -82,7 +88,7 @@ def send_deferral(ctx: PipelineContext, at: datetime | None = None) -> Deferral 
         holidays_of = tenant.holiday_country or recipient_country(
             country=lead.get("country"), phone=lead.get("phone"), default_country=tenant.default_country
         )
-    return window_deferral(window, zones, at or ctx.now, holiday_country=holidays_of)
+    return window_deferral(window, zones, at, holiday_country=holidays_of)
 
 
 def contact_caps(tenant: TenantData) -> ContactCaps:

@@ -22,12 +22,14 @@ from core.campaign_shape import BUDGET_CAP_USD, MAX_SMS_SEGMENTS, SENDS_PER_MINU
 from core.compliance.send_window import window_from_settings
 from core.config import Settings
 from core.db import Database
+from core.inbound.policy import CHOOSABLE_STOP_CLASSES, DEFAULT_STOP_CLASSES
 from core.merge_fields import HELP as MERGE_FIELDS_HELP
 from core.money import MONEY_FIELD_FORMAT, microusd_to_usd, usd_to_microusd
 from core.permissions import Actor, Permission
 from pages.campaign_sections import audience, steps
 from pages.campaign_sections.listing import FLASH_KEY, OPEN_NEXT_KEY
 from pages.common import md, run_action
+from pages.inbox_sections.filters import class_label
 
 CHANNELS = {"sms": "SMS", "email": "Email"}
 WINDOW_FIELDS = ("window_override", "window_start", "window_end", "window_weekdays")
@@ -52,6 +54,7 @@ def _initial(campaign: CampaignView | None, settings: Settings) -> dict[str, Any
         "approval_required": campaign.approval_required if campaign else False,
         "research_web": campaign.research_web if campaign else False,
         "max_sms_segments": campaign.max_sms_segments if campaign else MAX_SMS_SEGMENTS.default,
+        "reply_stop_classes": list(campaign.reply_stop_classes if campaign else DEFAULT_STOP_CLASSES),
     }
 
 
@@ -145,6 +148,12 @@ def show(db: Database, actor: Actor, settings: Settings, campaign: CampaignView 
                                               disabled=locked("approval_required"))
     values["research_web"] = st.checkbox("Research each lead on the web",
                                          key=f"{key}research_web", disabled=locked("research_web"))
+    stop_on = st.multiselect("Replies that stop this campaign's sequence", CHOOSABLE_STOP_CLASSES,
+                             key=f"{key}reply_stop_classes", format_func=class_label,
+                             disabled=locked("reply_stop_classes"),
+                             help="An opt-out always stops every sequence. An absence notice not chosen "
+                             "here postpones the next step past the return date instead.")
+    values["reply_stop_classes"] = tuple(c for c in CHOOSABLE_STOP_CLASSES if c in stop_on)
     if not editable:
         return
     if st.button("Create campaign" if campaign is None else "Save changes", type="primary",

@@ -19,6 +19,7 @@ from core.config import Settings
 from core.db import Database
 from core.models import CampaignLead, Tenant
 from core.permissions import Actor
+from jobs.runner import Runner
 from tests.conftest import make_settings
 from tests.factories import insert_leads, make_actor, make_tenant, zone_at_midday
 
@@ -75,6 +76,15 @@ def runner_db(runner_settings: Settings) -> Iterator[Database]:
     database = Database(runner_settings)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def runners(runner_db: Database) -> Iterator[list[Runner]]:
+    """Runners a test starts; all stopped at its end, whatever happens."""
+    started: list[Runner] = []
+    yield started
+    for runner in started:
+        runner.stop()
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,15 +37,6 @@ from jobs.claims import claim_due_enrolments
 from jobs.runner import Runner, work_left
 from tests.jobs.conftest import CampaignMaker, PinnedClock, lead_statuses, wait_for
 from tests.jobs.slow_sender import SlowSender
-
-
-@pytest.fixture
-def runners(runner_db: Database) -> Iterator[list[Runner]]:
-    """Runners a test starts; all stopped at its end, whatever happens."""
-    started: list[Runner] = []
-    yield started
-    for runner in started:
-        runner.stop()
 
 
 def _start(runners: list[Runner], db: Database, settings: Settings, **options: object) -> Runner:

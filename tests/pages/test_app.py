@@ -140,7 +140,7 @@ def _registered_titles(app: AppTest) -> set[str]:
 
 # Written out, not derived from PAGES: this is the issue's role table, so a wrong permission on a
 # page spec fails here instead of being copied into the expectation.
-ANALYST_PAGES = {"Overview", "Campaigns", "Run monitor", "Costs", "Reports"}
+ANALYST_PAGES = {"Overview", "Campaigns", "Inbox", "Run monitor", "Costs", "Reports"}  # Inbox: issue 14
 MANAGER_PAGES = ANALYST_PAGES | {"Review queue", "Leads"}  # managers read leads (issue 11)
 ADMIN_PAGES = MANAGER_PAGES | {"Admin"}
 # Every role has its Account page (its own password).
@@ -189,7 +189,7 @@ def test_every_page_is_one_click_away_in_the_menu(
     menu = menus[-1]
     assert isinstance(menu, list)  # no sections
     shown = [p.title for p in menu if p.visibility != "hidden"]
-    order = ["Overview", "Campaigns", "Review queue", "Run monitor", "Leads", "Costs", "Reports",
+    order = ["Overview", "Campaigns", "Review queue", "Inbox", "Run monitor", "Leads", "Costs", "Reports",
              "Admin", "Account"]
     assert shown == [title for title in order if title in ROLE_PAGES[role]]
 

@@ -513,3 +513,21 @@ def test_a_paused_run_over_its_cap_says_what_to_do_before_resume_is_clicked(
     app = open_page(PAGE, manager)
     assert any("The budget cap is spent ($0.0051 of $0.0050): raise the cap on the Editor tab, then resume"
                in w.value.replace("\\", "") for w in app.warning)
+
+
+def test_a_running_campaign_chooses_which_replies_stop_its_sequence(
+    db: Database, tenant: int, manager: Actor, open_page: PageFactory
+) -> None:
+    campaign_id = _draft(db, manager)
+    start_campaign(db, manager, campaign_id)
+    app = open_page(PAGE, manager)
+    choice = app.multiselect(key=f"cmp{campaign_id}_reply_stop_classes")
+    assert not choice.disabled  # a running campaign may change it: it is how replies are handled
+    assert choice.value == ["interested", "question", "not_now", "not_interested", "referral",
+                            "wrong_person", "unclassified"]
+    choice.set_value(["not_interested", "out_of_office"]).run()
+    _button(app, f"cmp{campaign_id}_save").click().run()
+    assert not app.exception and not _errors(app)
+    with db.session(tenant_id=tenant, read_only=True) as session:
+        stored = session.scalar(select(Campaign.reply_stop_classes).where(Campaign.id == campaign_id))
+    assert stored == ["not_interested", "out_of_office"]

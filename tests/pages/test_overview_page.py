@@ -9,7 +9,13 @@ from sqlalchemy import update
 
 from core.db import Database
 from core.models import CampaignLead, Role, Tenant
-from tests.factories import make_actor, make_tenant, one_reply_in_three_campaigns, seed_run
+from tests.core.inbound.conftest import seed_replies
+from tests.factories import (
+    make_actor,
+    make_tenant,
+    one_reply_in_three_campaigns,
+    seed_run,
+)
 from tests.pages.conftest import PageFactory
 from tests.pages.markdown_checks import IMAGE, LATEX, assert_shown_escaped, is_live
 
@@ -64,3 +70,14 @@ def test_the_reply_rate_counts_leads_across_campaigns(open_page: PageFactory, db
     (rate,) = [m for m in app.metric if m.label == "Reply rate"]
     assert rate.value == "50.0%"
     assert rate.proto.help == "1 lead replied of 2 leads contacted (each lead counted once)."
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_replies_waiting_for_a_person(open_page: PageFactory, db: Database, role: Role) -> None:
+    replies = seed_replies(db)
+    for body in ("How much is it?", "Sounds great", "STOP"):
+        replies.receive(body)
+    replies.run()  # the opt-out is settled by the agent; the other two wait for a person
+    app = open_page(PAGE, make_actor(db, replies.tenant_id, role, f"user-{role.value}"))
+    assert not app.exception
+    assert {m.label: m.value for m in app.metric}["Replies waiting"] == "2"

@@ -1,0 +1,1 @@
+"""The Inbox page's sections."""
