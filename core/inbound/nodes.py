@@ -26,9 +26,9 @@ from core.inbound.classify import (
     classify_by_rules,
 )
 from core.llm.calls import ModelCallFailed, ModelReply, call_model
+from core.llm.prompts import BLOCK_LEAD, BLOCK_RESEARCH, data_block
 from core.llm.records import ModelCallRecord
 from core.pipeline.guard import GuardResult
-from core.pipeline.prompts import BLOCK_LEAD, BLOCK_RESEARCH, data_block
 from core.tenants import tenant_time_zone
 
 Ctx = Runtime[ReplyContext]

@@ -1,7 +1,7 @@
 """The reply agent's prompts: classify one reply, suggest an answer to it.
 
 The reply, the lead and the research facts are untrusted data: they travel in the pipeline's
-fenced blocks (core.pipeline.prompts.data_block) and the system prompt says so.
+fenced blocks (core.llm.prompts.data_block) and the system prompt says so.
 """
 
 from __future__ import annotations

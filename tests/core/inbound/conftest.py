@@ -39,7 +39,7 @@ class Replies:
     def runtime(self, **settings: Any) -> PipelineRuntime:
         """The runner's runtime at NOW; `settings` override the database's (a model provider)."""
         return PipelineRuntime.from_settings(make_settings(**{**self.db.settings.model_dump(), **settings}),
-                                             now=lambda: NOW)
+                                             self.db, now=lambda: NOW)
 
     def receive(self, body: str, *, channel: str = "sms", subject: str | None = None,
                 sender: str | None = None, at: datetime = NOW) -> int:

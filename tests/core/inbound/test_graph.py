@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from core.config import Settings
+from core.db import Database
 from core.inbound.agent import ActResult, ReplyContext, ReplyData, run_reply_agent
 from core.inbound.classify import Classification
 from core.inbound.queue import reply_lease_seconds
@@ -26,7 +27,7 @@ def _context(body: str, acted: list[Classification], settings: Settings) -> Repl
         return ActResult(actions=["recorded"], detail={"seen": True}, handled=True, assigned_user_id=7)
 
     return ReplyContext(
-        runtime=PipelineRuntime.from_settings(settings, now=lambda: NOW), db=None,
+        runtime=PipelineRuntime.from_settings(settings, Database(settings), now=lambda: NOW), db=None,
         reply=ReplyData(id=1, tenant_id=1, channel="sms", from_address="+12125550101", body=body,
                         received_at=NOW),
         tenant=TENANT, lead=None, campaign=None, facts=[], conversation=[], canary="c", nonce="n",
