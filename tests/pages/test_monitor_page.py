@@ -367,8 +367,8 @@ GONE = "No campaign 7: it was deleted meanwhile."
     (core.monitor, "errors_by_reason"),
     (core.monitor, "waits_by_reason"),
     (core.monitor, "recent_events"),
-    (core.monitor, "recent_leads"),
-    (core.monitor, "lead_trace"),
+    (core.monitor, "recent_enrolments"),
+    (core.monitor, "enrolment_trace"),
 ])
 def test_a_live_or_lead_read_that_fails_is_a_message_not_a_traceback(
     open_page: PageFactory, db: Database, run: SeededRun, monkeypatch: pytest.MonkeyPatch,
@@ -379,7 +379,7 @@ def test_a_live_or_lead_read_that_fails_is_a_message_not_a_traceback(
 
     monkeypatch.setattr(where, service, vanish)
     app = open_page(PAGE, make_actor(db, run.owner.tenant_id, Role.analyst, "ann"))
-    if service == "lead_trace":  # read once a lead is picked
+    if service == "enrolment_trace":  # read once a lead is picked
         app.number_input(key="monitor_lead_id").set_value(run.campaign_lead_ids[0]).run()
     assert not app.exception
     assert [e.value for e in app.error] == [GONE]
