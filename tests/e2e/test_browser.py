@@ -3,7 +3,9 @@
 The first owner signs up and imports the sample leads; a first SMS campaign runs to completion;
 a lead opened from the lead table shows its campaign and message; the admin then caps contact
 at one message per lead a day and skips public holidays, moves a lead to a country on holiday
-today, and a second campaign the same day holds every lead back, the reason shown in words.
+today, and a second campaign the same day holds every lead back, the reason shown in words. Last, while a
+campaign with a follow-up runs, a lead answers by SMS through Twilio's signed webhook: the
+reply agent stops that lead's sequence and the Inbox shows the reply, classified.
 
 Skipped with a reason where Chromium or Playwright is missing; `.ci/run` installs Chromium.
 Screenshots of every stage are saved under test-artifacts/ (and the main ones refresh the
@@ -13,21 +15,30 @@ README's screenshots when UPDATE_README_SCREENSHOTS=1).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
+from sqlalchemy import select
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
 from core.compliance.public_holidays import holiday_calendars, holiday_name
 from core.config import ROOT
+from core.db import Database
+from core.inbound.urls import TWILIO_SMS_PATH
+from core.models import Campaign, CampaignLead, InboundMessage, Lead, Message
 from core.tenants import default_time_zone
+from tests.api.conftest import incoming_sms
+from tests.conftest import make_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
@@ -35,6 +46,8 @@ README_SHOTS = ROOT / "docs" / "screenshots"
 SERVER_LOG = ARTIFACTS / "server.log"
 PASSWORD = "correct horse battery"
 COOKIE_NAME = "leadflow_auth"  # the default LEADFLOW_COOKIE_NAME
+# The server's Twilio auth token: the test signs its webhook with it as Twilio would.
+TWILIO_TOKEN = "e2e-twilio-auth-token-0123456789"
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytestmark = [
@@ -51,13 +64,28 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real app, as the README starts it, on a fresh SQLite file with the embedded runner."""
+def database_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The server's SQLite file; the tests read it to check what the runner did."""
+    return tmp_path_factory.mktemp("e2e") / "leadflow.db"
+
+
+@pytest.fixture(scope="module")
+def api_url() -> str:
+    """The HTTP service the app starts beside the dashboard; also its public URL, over which
+    Twilio's signatures are computed (no proxy in front of it here)."""
+    return f"http://127.0.0.1:{_free_port()}"
+
+
+@pytest.fixture(scope="module")
+def server(database_file: Path, api_url: str) -> Iterator[str]:
+    """The real app, as the README starts it, on a fresh SQLite file with the embedded runner
+    and the embedded HTTP service."""
     port = _free_port()
-    db_file = tmp_path_factory.mktemp("e2e") / "leadflow.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADFLOW_", "OPENAI_"))}
-    env.update(LEADFLOW_DATABASE_URL=f"sqlite:///{db_file}", LEADFLOW_DEV_MODE="true",
-               LEADFLOW_TICK_SECONDS="0.5")
+    env.update(LEADFLOW_DATABASE_URL=f"sqlite:///{database_file}", LEADFLOW_DEV_MODE="true",
+               LEADFLOW_TICK_SECONDS="0.5", LEADFLOW_API_HOST="127.0.0.1",
+               LEADFLOW_API_PORT=api_url.rsplit(":", 1)[1], LEADFLOW_PUBLIC_URL=api_url,
+               LEADFLOW_TWILIO_AUTH_TOKEN=TWILIO_TOKEN)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     # A file, not a pipe: nobody reads a pipe while the tests run, and a server whose pipe is
     # full blocks in its next log line. The file is shown when a test fails (conftest.py).
@@ -185,8 +213,10 @@ def save_settings(page, fields: dict[str, str], *, tick: str | None = None) -> N
     page.get_by_text("Settings saved").first.wait_for()
 
 
-def start_campaign(page, server: str, name: str, *, new: bool) -> None:  # type: ignore[no-untyped-def]
-    """Campaigns: write an SMS campaign with the defaults, then start it from the Run tab."""
+def start_campaign(page, server: str, name: str, *, new: bool,  # type: ignore[no-untyped-def]
+                   shape: Callable[[], None] | None = None) -> None:
+    """Campaigns: write an SMS campaign with the defaults (and what `shape` changes in the
+    editor), then create it; the caller starts it from the Run tab."""
     page.goto(f"{server}/campaigns")
     page.get_by_role("heading", name="Campaigns").wait_for()
     idle(page)
@@ -196,6 +226,8 @@ def start_campaign(page, server: str, name: str, *, new: bool) -> None:  # type:
     page.get_by_role("heading", name="New campaign").wait_for()
     idle(page)
     textbox(page, "Name").fill(name)
+    if shape is not None:
+        shape()
     page.get_by_role("button", name="Create campaign").click()
     page.get_by_role("heading", name=f"{name} · draft").wait_for()
     idle(page)
@@ -353,3 +385,171 @@ def test_a_second_campaign_waits_for_the_contact_cap_and_for_a_public_holiday(  
     page.wait_for_function(f"!document.cookie.includes('{COOKIE_NAME}=')")
     page.goto(server)
     page.get_by_text("Sign in to Leadflow").wait_for()
+
+
+REPLY_TAG = "reply-e2e"
+REPLYING = ("Rita", "Replier", "+14155550171")  # answers the first touch
+WAITING = ("Will", "Waiting", "+14155550172")  # does not: her follow-up stays due
+REPLY_TEXT = "Sounds interesting, what does it cost?"
+SMS_SENDER = "Acme"  # the tenant's SMS sender id, saved on the Admin page above
+
+
+def sign_in_again(page, server: str) -> None:  # type: ignore[no-untyped-def]
+    """The Overview, signed in: the holiday test signs out at its end (unless it was skipped)."""
+    page.goto(server)
+    sign_in = page.get_by_text("Sign in to Leadflow")
+    sign_in.or_(page.get_by_text("Reply rate").first).first.wait_for()
+    if sign_in.is_visible():
+        idle(page)
+        textbox(page, "Username").fill("olga")
+        textbox(page, "Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("Reply rate").first.wait_for()
+        page.wait_for_function(f"document.cookie.includes('{COOKIE_NAME}=')")
+
+
+def import_leads(page, server: str, csv_file: Path) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{server}/leads")
+    page.get_by_role("heading", name="Leads").wait_for()
+    idle(page)
+    page.locator("input[type=file]").set_input_files(str(csv_file))
+    page.get_by_role("button", name="Preview").click()
+    import_button = page.get_by_role("button", name="Import")
+    import_button.first.wait_for()
+    idle(page)
+    import_button.first.click()
+    page.get_by_text("finished.").wait_for(timeout=60_000)
+
+
+def poll(what: str, check: Callable[[], object], *, timeout: float = 180.0) -> object:
+    """`check()`'s first truthy answer, asked every half second; a failure after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = check()
+        if answer:
+            return answer
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout:g} s for {what}")
+        time.sleep(0.5)
+
+
+def post_twilio_sms(api_url: str, params: dict[str, str]) -> httpx.Response:
+    """Twilio's incoming-message webhook: form-encoded, signed with the auth token over the
+    public URL (the twilio SDK's own RequestValidator computes the signature Twilio sends)."""
+    url = api_url + TWILIO_SMS_PATH
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(url, params)
+    return httpx.post(url, data=params, timeout=60,
+                      headers={"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1"})
+
+
+def test_a_reply_by_sms_during_a_campaign_stops_that_leads_follow_up_and_shows_in_the_inbox(  # type: ignore[no-untyped-def]
+        server: str, api_url: str, database_file: Path, page, tmp_path: Path) -> None:
+    sign_in_again(page, server)
+    # The holiday test may have spared recipients their public holidays: this campaign must run
+    # today whatever the day is where the two new leads live.
+    page.goto(f"{server}/admin")
+    page.get_by_role("tab", name="Settings").wait_for()
+    idle(page)
+    page.get_by_role("tab", name="Settings").click()
+    holidays = page.get_by_test_id("stCheckbox").filter(has_text="Don't send on public holidays")
+    if holidays.locator("input").is_checked():
+        save_settings(page, {}, tick="Don't send on public holidays")
+
+    # Two new leads, never messaged today (the contact cap leaves them alone), with a tag of their own.
+    csv_file = tmp_path / "two_leads.csv"
+    rows = [f"{first},{last},{phone},{first.lower()}.{last.lower()}@reply-test.example.com,Reply Test,"
+            f"Buyer,Software,,San Francisco,United States,,{REPLY_TAG}"
+            for first, last, phone in (REPLYING, WAITING)]
+    csv_file.write_text("First Name,Last Name,Mobile,E-mail Address,Company,Job Title,Industry,Website,"
+                        "City,Country,Notes,Tags\n" + "\n".join(rows) + "\n")
+    import_leads(page, server, csv_file)
+
+    # An SMS campaign for them with a follow-up (the default delay: 72 hours after the first touch).
+    def two_steps_for_the_tag() -> None:
+        page.get_by_role("button", name="Add a follow-up").click()
+        page.get_by_role("spinbutton", name="Follow-up 1: hours after the previous step").wait_for()
+        idle(page)
+        page.get_by_test_id("stMultiSelect").filter(has_text="Tags (any of)").click()
+        page.get_by_role("option", name=REPLY_TAG).click()
+        page.keyboard.press("Escape")
+        page.get_by_text("2 leads", exact=True).first.wait_for()
+        idle(page)
+
+    start_campaign(page, server, "Winter follow-up", new=True, shape=two_steps_for_the_tag)
+    page.get_by_role("tab", name="Run").click()
+    page.get_by_role("button", name="Start now").click()
+    page.get_by_text("started").first.wait_for()
+
+    database = Database(make_settings(f"sqlite:///{database_file}"))
+    try:
+        def enrolments() -> dict[str | None, CampaignLead]:
+            with database.session(system=True, read_only=True) as session:
+                found = session.execute(
+                    select(Lead.phone, CampaignLead).join(Campaign, Campaign.id == CampaignLead.campaign_id)
+                    .join(Lead, Lead.id == CampaignLead.lead_id).where(Campaign.name == "Winter follow-up")
+                ).all()
+            return {phone: enrolment for phone, enrolment in found}
+
+        def messages(lead_phone: str) -> list[Message]:
+            with database.session(system=True, read_only=True) as session:
+                return list(session.scalars(
+                    select(Message).join(Lead, Lead.id == Message.lead_id)
+                    .join(Campaign, Campaign.id == Message.campaign_id)
+                    .where(Lead.phone == lead_phone, Campaign.name == "Winter follow-up")
+                ).all())
+
+        # Both first touches go out; each lead's follow-up is then due in 72 hours.
+        poll("both first touches to be sent", lambda: [e.step for e in enrolments().values()] == [1, 1])
+        replying, waiting = enrolments()[REPLYING[2]], enrolments()[WAITING[2]]
+        assert replying.status == waiting.status == "pending"
+        first_touch = messages(REPLYING[2])
+        assert [(m.step, m.status) for m in first_touch] == [(0, "sent")]
+
+        # Rita answers by SMS: Twilio posts it, signed, to the running service.
+        poll("the HTTP service to answer", lambda: _healthy(f"{api_url}/api/health"))
+        answer = post_twilio_sms(api_url, incoming_sms(
+            "SM" + "e2e0".ljust(32, "0"), REPLY_TEXT, sender=REPLYING[2], to=SMS_SENDER))
+        assert answer.status_code == 200, answer.text
+
+        # The reply agent (the runner's "replies" job) reads it, and stops her sequence.
+        def classified() -> InboundMessage | None:
+            with database.session(system=True, read_only=True) as session:
+                row = session.scalar(select(InboundMessage).where(InboundMessage.body == REPLY_TEXT))
+            return row if row is not None and row.processed_at is not None else None
+
+        reply = poll("the reply agent to classify the reply", classified)
+        assert isinstance(reply, InboundMessage)
+        assert reply.classification in ("question", "interested"), reply.classification_detail
+        assert reply.lead_id == replying.lead_id and reply.campaign_id == replying.campaign_id
+
+        after = enrolments()
+        assert after[REPLYING[2]].status == "sent" and after[REPLYING[2]].next_action_at is None
+        assert after[REPLYING[2]].status_reason == f"replied ({reply.classification}): sequence stopped"
+        assert [m.step for m in messages(REPLYING[2])] == [0]  # her follow-up is never sent
+        # Will did not answer: his follow-up is still due, 72 hours after his first touch.
+        still = after[WAITING[2]]
+        assert (still.status, still.step) == ("pending", 1)
+        sent_at = messages(WAITING[2])[0].sent_at
+        assert still.next_action_at is not None and sent_at is not None
+        assert abs(still.next_action_at - sent_at - timedelta(hours=72)) < timedelta(minutes=5)
+        assert [m.step for m in messages(WAITING[2])] == [0]
+    finally:
+        database.engine.dispose()
+
+    # The Inbox shows her reply, classified, with the campaign it answers.
+    page.goto(f"{server}/inbox")
+    page.get_by_role("heading", name="Inbox").wait_for()
+    page.get_by_text(REPLY_TEXT).first.wait_for()
+    label = reply.classification.capitalize()
+    summary = (page.get_by_test_id("stMarkdownContainer").filter(has_text=f"{REPLYING[0]} {REPLYING[1]}")
+               .filter(has_text="Winter follow-up"))
+    playwright_api.expect(summary.locator("strong", has_text=re.compile(f"^{label}$"))).to_be_visible()
+    idle(page)
+    shot(page, "13-inbox-reply-classified")
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=10).status_code == 200
+    except httpx.TransportError:
+        return False
