@@ -158,8 +158,9 @@ def act_on_reply(ctx: ReplyContext, found: Classification) -> ActResult:
                                "proposed as a new lead")
             if kind in (ReplyClass.interested, ReplyClass.question):
                 assigned = _handover(session, enrolled, ctx.reply.campaign_id)
-                actions.append("handed to a person" if assigned is None
-                               else f"handed to user {assigned}")
+                assignee = None if assigned is None else session.get(User, assigned)
+                actions.append("handed to a person" if assignee is None
+                               else f"handed to {assignee.name or assignee.username}")
         record_audit(session, tenant_id=ctx.tenant.id, user_id=None, action="reply_agent",
                      entity="inbound_message", entity_id=ctx.reply.id,
                      details={"class": kind.value, "actions": actions})

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from core.inbound.inbox import add_referred_lead
 from core.inbound.queue import claim_replies
-from core.models import CampaignLead, Lead, LLMCall, Suppression
+from core.models import CampaignLead, Lead, LLMCall, Suppression, User
 from core.tenants import from_local_time
 from tests.core.inbound.conftest import LEAD_EMAIL, LEAD_PHONE, NOW, Replies
 from tests.support.fake_openai import FakeOpenAI
@@ -118,6 +118,11 @@ def test_interested_is_handed_to_a_person_with_a_grounded_suggestion(replies: Re
     assert reply.classification == "interested"
     assert reply.handled_at is None
     assert reply.assigned_user_id == replies.manager.user_id  # who created the campaign
+    with replies.db.session(system=True, read_only=True) as session:
+        manager = session.get(User, replies.manager.user_id)
+        assert manager is not None
+        said = f"handed to {manager.name or manager.username}"
+    assert said in reply.classification_detail["actions"]  # a name a person knows, not an id
     assert replies.enrolment().status == "sent"
     assert reply.suggested_reply is not None
     assert reply.suggested_reply.startswith("Hi Ada, thanks for getting back to me!")
