@@ -38,7 +38,7 @@ from sqlalchemy import func, insert, select, update
 from core.config import Settings
 from core.db import Database
 from core.llm.offline import OfflineChatModel
-from core.models import Campaign, CampaignLead, Lead, LeadStatus, Message, Tenant
+from core.models import Campaign, CampaignLead, EnrolmentStatus, Lead, Message, Tenant
 from core.pipeline.graph import PipelineNodes, build_pipeline
 from core.pipeline.service import PipelineRuntime, process_campaign_lead
 
@@ -155,7 +155,7 @@ def claim(db: Database, ids: list[int]) -> None:
             update(CampaignLead)
             .where(CampaignLead.id.in_(ids))
             .values(
-                status=LeadStatus.in_progress.value,
+                status=EnrolmentStatus.in_progress.value,
                 lease_owner=WORKER,
                 lease_expires_at=NOW + timedelta(minutes=2),
                 attempts=CampaignLead.attempts + 1,

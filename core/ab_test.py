@@ -27,14 +27,14 @@ from core.campaigns import get_campaign, locked_campaign
 from core.db import Database
 from core.errors import Conflict, ValidationError
 from core.lifecycle import enrolments_in_lock_order, refusal
-from core.models import CampaignLead, CampaignStatus, LeadStatus
+from core.models import CampaignLead, CampaignStatus, EnrolmentStatus
 from core.permissions import Actor, Permission
 from core.pipeline.drafting import variant_names
 
 ALPHA = 0.05
 POWER = 0.8
 # Leads not yet drafted or sent: moving them to another variant changes nothing already written.
-MOVABLE_LEAD_STATUSES = (LeadStatus.pending.value, LeadStatus.deferred.value)
+MOVABLE_LEAD_STATUSES = (EnrolmentStatus.pending.value, EnrolmentStatus.deferred.value)
 KEEPABLE_CAMPAIGN_STATUSES = tuple(s.value for s in (
     CampaignStatus.draft, CampaignStatus.scheduled, CampaignStatus.running, CampaignStatus.paused))
 

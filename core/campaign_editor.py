@@ -21,7 +21,7 @@ from core.db import Database
 from core.errors import NotFound, ValidationError
 from core.leads.queries import lead_search_condition
 from core.llm.prices import load_price_table
-from core.models import FINAL_LEAD_STATUSES, Campaign, CampaignLead, Lead, LeadImport, LeadTag, Message
+from core.models import FINAL_ENROLMENT_STATUSES, Campaign, CampaignLead, Lead, LeadImport, LeadTag, Message
 from core.money import MICROUSD_PER_USD, format_usd
 from core.permissions import Actor, Permission
 from core.pipeline.audience import audience_conditions
@@ -30,7 +30,7 @@ from core.pipeline.run_inputs import lead_data
 from core.status_words import campaign_status_text
 
 CHOICES_LIMIT = 300  # distinct industries / countries offered as filter options
-FINAL_STATUS_VALUES = tuple(s.value for s in FINAL_LEAD_STATUSES)
+FINAL_STATUS_VALUES = tuple(s.value for s in FINAL_ENROLMENT_STATUSES)
 
 
 @dataclass(frozen=True)

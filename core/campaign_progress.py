@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from core.campaigns import load_campaign
 from core.db import Database
-from core.lifecycle import CLAIMABLE_LEAD_STATUSES, OPEN_LEAD_STATUSES
-from core.models import Campaign, CampaignLead, CampaignStatus, LeadStatus, Message, MessageStatus
+from core.lifecycle import CLAIMABLE_ENROLMENT_STATUSES, OPEN_ENROLMENT_STATUSES
+from core.models import Campaign, CampaignLead, CampaignStatus, EnrolmentStatus, Message, MessageStatus
 from core.permissions import Actor, Permission
 from core.status_words import campaign_status_text, due_words, step_name
 
@@ -133,15 +133,15 @@ def campaign_progress(
             select(func.count(CampaignLead.id)).where(
                 CampaignLead.campaign_id == campaign_id,
                 CampaignLead.updated_at >= now - THROUGHPUT_WINDOW,
-                CampaignLead.status != LeadStatus.in_progress.value,
+                CampaignLead.status != EnrolmentStatus.in_progress.value,
             )
         ) or 0
         due_now = session.scalar(
             select(func.count(CampaignLead.id)).where(
                 CampaignLead.campaign_id == campaign_id,
                 or_(
-                    CampaignLead.status == LeadStatus.in_progress.value,
-                    and_(CampaignLead.status.in_(CLAIMABLE_LEAD_STATUSES),
+                    CampaignLead.status == EnrolmentStatus.in_progress.value,
+                    and_(CampaignLead.status.in_(CLAIMABLE_ENROLMENT_STATUSES),
                          or_(CampaignLead.next_action_at.is_(None),
                              CampaignLead.next_action_at <= now)),
                 ),
@@ -159,7 +159,7 @@ def campaign_progress(
             leads_by_status=leads_by_status,
             messages_by_status={str(r[0]): int(r[1]) for r in message_rows},
             enrolled=sum(leads_by_status.values()),
-            open_leads=sum(n for s, n in leads_by_status.items() if s in OPEN_LEAD_STATUSES),
+            open_leads=sum(n for s, n in leads_by_status.items() if s in OPEN_ENROLMENT_STATUSES),
             cost_microusd=int(sum(r[2] for r in lead_rows)),
             spent_microusd=campaign.spent_microusd or 0,
             budget_cap_microusd=campaign.budget_cap_microusd,
@@ -170,7 +170,7 @@ def campaign_progress(
             eta_seconds=(due_now / per_minute * 60) if running and per_minute > 0 and due_now else None,
             started_at=campaign.started_at,
             completed_at=campaign.completed_at,
-            in_flight=leads_by_status.get(LeadStatus.in_progress.value, 0),
+            in_flight=leads_by_status.get(EnrolmentStatus.in_progress.value, 0),
             steps=steps,
             next_due_at=min((st.next_due_at for st in steps if st.next_due_at), default=None),
             sends_per_minute=sends,
@@ -202,22 +202,22 @@ def _step_progress(session: Session, campaign: Campaign, now: datetime) -> list[
 
     for step, status, count, later_count, earliest in rows:
         step, count, later_count = int(step), int(count), int(later_count)
-        if status in (LeadStatus.pending.value, LeadStatus.approved.value):
+        if status in (EnrolmentStatus.pending.value, EnrolmentStatus.approved.value):
             add(step, "waiting", later_count)
             add(step, "due", count - later_count)
-        elif status == LeadStatus.in_progress.value:
+        elif status == EnrolmentStatus.in_progress.value:
             add(step, "due", count)
-        elif status == LeadStatus.deferred.value:
+        elif status == EnrolmentStatus.deferred.value:
             add(step, "deferred", count)
-        elif status == LeadStatus.awaiting_approval.value:
+        elif status == EnrolmentStatus.awaiting_approval.value:
             add(step, "in_review", count)
-        elif status in (LeadStatus.failed.value, LeadStatus.unknown.value):
+        elif status in (EnrolmentStatus.failed.value, EnrolmentStatus.unknown.value):
             add(step, "failed", count)
-        elif status == LeadStatus.skipped.value:
+        elif status == EnrolmentStatus.skipped.value:
             add(step, "skipped", count)
         else:  # sent (counted from the ledger) and cancelled
             continue
-        if earliest is not None and status in CLAIMABLE_LEAD_STATUSES:
+        if earliest is not None and status in CLAIMABLE_ENROLMENT_STATUSES:
             next_due[step] = min(earliest, next_due.get(step, earliest))
     total = max(len(campaign.steps or []), 1, *(s + 1 for s in (*counts, *sent)))
     return [

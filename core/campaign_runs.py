@@ -17,7 +17,7 @@ from core.db import Database
 from core.enrolment import start_in
 from core.errors import Conflict, ValidationError
 from core.lifecycle import (
-    OPEN_LEAD_STATUSES,
+    OPEN_ENROLMENT_STATUSES,
     Action,
     cancelled_values,
     move_campaign,
@@ -143,7 +143,7 @@ def cancel_campaign(
         campaign = locked_campaign(session, campaign_id)
         require_action(campaign, Action.cancel)
         cancelled = move_enrolments(session, cancelled_values(now), CampaignLead.campaign_id == campaign_id,
-                                    CampaignLead.status.in_(OPEN_LEAD_STATUSES))
+                                    CampaignLead.status.in_(OPEN_ENROLMENT_STATUSES))
         # A pause's reason ("raise the cap and resume") no longer holds: say who ended it.
         move_campaign(campaign, Action.cancel, now=now, reason=f"cancelled by {actor.username or 'a user'}")
         record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="cancel",

@@ -27,32 +27,32 @@ from core.audit import record_audit
 from core.campaign_shape import Step
 from core.channels.base import redact_secrets
 from core.errors import Conflict
-from core.models import FINAL_LEAD_STATUSES, Campaign, CampaignLead, CampaignStatus, LeadStatus
+from core.models import FINAL_ENROLMENT_STATUSES, Campaign, CampaignLead, CampaignStatus, EnrolmentStatus
 
 # -- enrolment statuses ------------------------------------------------------------------------
 
 # Lead statuses that still need work, now or later; a campaign with none left is complete.
-OPEN_LEAD_STATUSES = tuple(s.value for s in LeadStatus if s not in FINAL_LEAD_STATUSES)
+OPEN_ENROLMENT_STATUSES = tuple(s.value for s in EnrolmentStatus if s not in FINAL_ENROLMENT_STATUSES)
 # Lead statuses the runner claims once `next_action_at` has come.
-CLAIMABLE_LEAD_STATUSES = (
-    LeadStatus.pending.value,
-    LeadStatus.deferred.value,
-    LeadStatus.approved.value,
+CLAIMABLE_ENROLMENT_STATUSES = (
+    EnrolmentStatus.pending.value,
+    EnrolmentStatus.deferred.value,
+    EnrolmentStatus.approved.value,
 )
 # Enrolments a reply can still stop: waiting to be claimed, or waiting for a person.
-STOPPABLE_LEAD_STATUSES = (
-    LeadStatus.pending.value,
-    LeadStatus.deferred.value,
-    LeadStatus.awaiting_approval.value,
-    LeadStatus.approved.value,
+STOPPABLE_ENROLMENT_STATUSES = (
+    EnrolmentStatus.pending.value,
+    EnrolmentStatus.deferred.value,
+    EnrolmentStatus.awaiting_approval.value,
+    EnrolmentStatus.approved.value,
 )
 # A reviewer's rejection also ends a lead `failed`, but it is a person's decision, not an
 # error: it is not retried.
 REVIEWER_REJECTION = "rejected by a reviewer"
 
-_L = LeadStatus
+_L = EnrolmentStatus
 # Every move an enrolment's status makes, from -> the statuses it may become.
-ENROLMENT_TRANSITIONS: dict[LeadStatus, frozenset[LeadStatus]] = {
+ENROLMENT_TRANSITIONS: dict[EnrolmentStatus, frozenset[EnrolmentStatus]] = {
     _L.pending: frozenset({_L.in_progress, _L.sent, _L.skipped, _L.cancelled}),
     _L.deferred: frozenset({_L.in_progress, _L.sent, _L.skipped, _L.cancelled}),
     _L.approved: frozenset({_L.in_progress, _L.sent, _L.skipped, _L.cancelled}),
@@ -73,7 +73,7 @@ ENROLMENT_TRANSITIONS: dict[LeadStatus, frozenset[LeadStatus]] = {
 def due_condition(now: datetime) -> ColumnElement[bool]:
     """An enrolment the runner may claim now: claimable, and its time has come."""
     return and_(
-        CampaignLead.status.in_(CLAIMABLE_LEAD_STATUSES),
+        CampaignLead.status.in_(CLAIMABLE_ENROLMENT_STATUSES),
         or_(CampaignLead.next_action_at.is_(None), CampaignLead.next_action_at <= now),
     )
 
@@ -106,25 +106,25 @@ def move_enrolments(session: Session, values: dict[str, Any], *conditions: Colum
 
 # -- enrolment transitions: the columns each one writes ---------------------------------------
 
-ENROLLED_STATUS = LeadStatus.pending
+ENROLLED_STATUS = EnrolmentStatus.pending
 
 
 def claimed_values(worker_id: str, lease_expires_at: datetime, now: datetime) -> dict[str, Any]:
     """A due enrolment taken by a worker under a lease (one more attempt)."""
-    return {"status": LeadStatus.in_progress.value, "lease_owner": worker_id,
+    return {"status": EnrolmentStatus.in_progress.value, "lease_owner": worker_id,
             "lease_expires_at": lease_expires_at, "attempts": CampaignLead.attempts + 1,
             "updated_at": now}
 
 
 def lease_returned_values(now: datetime) -> dict[str, Any]:
     """Its worker died: the enrolment is due again at once."""
-    return {"status": LeadStatus.pending.value, "lease_owner": None, "lease_expires_at": None,
+    return {"status": EnrolmentStatus.pending.value, "lease_owner": None, "lease_expires_at": None,
             "next_action_at": now, "updated_at": now}
 
 
 def lease_exhausted_values(now: datetime, max_attempts: int) -> dict[str, Any]:
     """Its worker died `max_attempts` times: the enrolment fails (keeping an earlier error)."""
-    return {"status": LeadStatus.failed.value, "lease_owner": None, "lease_expires_at": None,
+    return {"status": EnrolmentStatus.failed.value, "lease_owner": None, "lease_expires_at": None,
             "error": case((CampaignLead.error.is_(None),
                            f"its worker stopped {max_attempts} times while processing it"),
                           else_=CampaignLead.error),
@@ -147,52 +147,53 @@ def after_send(
     delay = next_step_delay(steps, step + 1)
     values: dict[str, Any] = {"approved_at": None, "error": None}
     if delay is not None and not replied:
-        return {**values, "status": LeadStatus.pending.value, "step": step + 1,
+        return {**values, "status": EnrolmentStatus.pending.value, "step": step + 1,
                 "next_action_at": sent_at + delay, "attempts": 0,
                 "status_reason": f"follow-up {step + 1} due"}
-    return {**values, "status": LeadStatus.sent.value, "next_action_at": None, "completed_at": now,
+    return {**values, "status": EnrolmentStatus.sent.value, "next_action_at": None, "completed_at": now,
             "status_reason": reason}
 
 
 def send_not_reached_values(now: datetime, reason: str) -> dict[str, Any]:
     """A send interrupted before the provider got it: due again at once."""
-    return {"status": LeadStatus.pending.value, "next_action_at": now, "status_reason": reason}
+    return {"status": EnrolmentStatus.pending.value, "next_action_at": now, "status_reason": reason}
 
 
 def send_unknown_values(now: datetime, reason: str) -> dict[str, Any]:
     """A send that may have gone out: for a person to check, never sent again blindly."""
-    return {"status": LeadStatus.unknown.value, "next_action_at": None, "completed_at": now,
+    return {"status": EnrolmentStatus.unknown.value, "next_action_at": None, "completed_at": now,
             "status_reason": reason, "error": reason}
 
 
-def ended_values(status: LeadStatus | str, reason: str | None, now: datetime) -> dict[str, Any]:
+def ended_values(status: EnrolmentStatus | str, reason: str | None, now: datetime) -> dict[str, Any]:
     """A run that ended the enrolment failed, skipped or unknown; the error kept but for a skip."""
-    status = LeadStatus(status)
-    if status not in (LeadStatus.failed, LeadStatus.skipped, LeadStatus.unknown):
+    status = EnrolmentStatus(status)
+    if status not in (EnrolmentStatus.failed, EnrolmentStatus.skipped, EnrolmentStatus.unknown):
         raise ValueError(f"{status} does not end an enrolment")
     values: dict[str, Any] = {"status": status.value, "next_action_at": None, "completed_at": now}
-    if status != LeadStatus.skipped:
+    if status != EnrolmentStatus.skipped:
         values["error"] = reason
     return values
 
 
 def approved_values(now: datetime, reviewer_id: int | None, *, edited: bool) -> dict[str, Any]:
     """A reviewer approved the draft: the runner sends it at once."""
-    return {"status": LeadStatus.approved.value, "approved_at": now, "next_action_at": now,
+    return {"status": EnrolmentStatus.approved.value, "approved_at": now, "next_action_at": now,
             "reviewed_by": reviewer_id, "status_reason": "approved" + (" with an edit" if edited else "")}
 
 
 def rejected_values(now: datetime, reviewer_id: int | None, reason: str) -> dict[str, Any]:
     """A reviewer rejected the draft: failed, and never retried (see `REVIEWER_REJECTION`)."""
     text = f"{REVIEWER_REJECTION}: {reason}"
-    return {"status": LeadStatus.failed.value, "error": text, "status_reason": text,
+    return {"status": EnrolmentStatus.failed.value, "error": text, "status_reason": text,
             "approved_at": None, "next_action_at": None, "reviewed_by": reviewer_id,
             "completed_at": now}
 
 
 def stopped_by_reply_values(now: datetime, *, opted_out: bool) -> dict[str, Any]:
     """The lead replied (or opted out): a sequence under way counts as sent, one not begun as skipped."""
-    return {"status": case((CampaignLead.step > 0, LeadStatus.sent.value), else_=LeadStatus.skipped.value),
+    return {"status": case((CampaignLead.step > 0, EnrolmentStatus.sent.value),
+                           else_=EnrolmentStatus.skipped.value),
             "status_reason": "opted out" if opted_out else "replied: sequence stopped",
             "next_action_at": None, "completed_at": now}
 
@@ -204,13 +205,13 @@ def postponed_values(until: datetime, reason: str) -> dict[str, Any]:
 
 def cancelled_values(now: datetime) -> dict[str, Any]:
     """The campaign was cancelled: the lease is cleared too, so a worker still on it writes nothing."""
-    return {"status": LeadStatus.cancelled.value, "status_reason": "campaign cancelled",
+    return {"status": EnrolmentStatus.cancelled.value, "status_reason": "campaign cancelled",
             "next_action_at": None, "lease_owner": None, "lease_expires_at": None, "completed_at": now}
 
 
 def retried_values(now: datetime, by: str) -> dict[str, Any]:
     """A person put a failed enrolment back: due at once at the step where it failed, attempts reset."""
-    return {"status": LeadStatus.pending.value, "attempts": 0, "error": None, "next_action_at": now,
+    return {"status": EnrolmentStatus.pending.value, "attempts": 0, "error": None, "next_action_at": now,
             "completed_at": None, "lease_owner": None, "lease_expires_at": None, "updated_at": now,
             "status_reason": f"put back for a retry by {by}"}
 
@@ -219,7 +220,7 @@ def retryable_condition(campaign_id: int) -> list[ColumnElement[bool]]:
     """The campaign's failed enrolments a retry puts back: not the reviewer's rejections."""
     return [
         CampaignLead.campaign_id == campaign_id,
-        CampaignLead.status == LeadStatus.failed.value,
+        CampaignLead.status == EnrolmentStatus.failed.value,
         or_(CampaignLead.error.is_(None), ~CampaignLead.error.startswith(REVIEWER_REJECTION)),
     ]
 
@@ -347,7 +348,7 @@ def pause_campaign_in(
 def complete_finished_in(session: Session, now: datetime) -> list[tuple[int, int]]:
     """Mark running campaigns with no open lead left completed; returns (campaign, tenant) ids."""
     open_lead = exists().where(
-        CampaignLead.campaign_id == Campaign.id, CampaignLead.status.in_(OPEN_LEAD_STATUSES)
+        CampaignLead.campaign_id == Campaign.id, CampaignLead.status.in_(OPEN_ENROLMENT_STATUSES)
     )
     rows = session.execute(
         update(Campaign)

@@ -20,16 +20,16 @@ from core.models import (
     Campaign,
     CampaignLead,
     CampaignStatus,
+    EnrolmentStatus,
     Event,
     Lead,
-    LeadStatus,
     LLMCall,
     Message,
 )
 from core.permissions import Actor, Permission
 
 # Statuses whose leads count as errors on the monitor.
-ERROR_LEAD_STATUSES = (LeadStatus.failed.value, LeadStatus.unknown.value)
+ERROR_LEAD_STATUSES = (EnrolmentStatus.failed.value, EnrolmentStatus.unknown.value)
 # The most events one lead's log shows: a lead runs a handful of nodes per step.
 TRACE_EVENT_LIMIT = 500
 
@@ -208,7 +208,7 @@ def waits_by_reason(
     """The campaign's deferred leads grouped by why they wait (a contact cap, a public holiday,
     the send window, a provider's retry), the commonest first."""
     reason = func.coalesce(CampaignLead.status_reason, CampaignLead.error, "no reason recorded")
-    return _enrolments_by_reason(db, actor, campaign_id, (LeadStatus.deferred.value,), reason, limit)
+    return _enrolments_by_reason(db, actor, campaign_id, (EnrolmentStatus.deferred.value,), reason, limit)
 
 
 def _enrolments_by_reason(

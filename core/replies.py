@@ -27,8 +27,8 @@ from core.errors import NotFound, ValidationError
 from core.leads.normalise import normalise_email
 from core.leads.phones import PhoneNormaliser
 from core.lifecycle import (
-    CLAIMABLE_LEAD_STATUSES,
-    STOPPABLE_LEAD_STATUSES,
+    CLAIMABLE_ENROLMENT_STATUSES,
+    STOPPABLE_ENROLMENT_STATUSES,
     move_enrolments,
     postponed_values,
     stopped_by_reply_values,
@@ -162,7 +162,7 @@ def stop_sequences_in(
                         CampaignLead.replied_at.is_(None), *scope)
     values = {**stopped_by_reply_values(now, opted_out=False), "status_reason": reason}
     return move_enrolments(session, values, CampaignLead.lead_id == lead_id,
-                           CampaignLead.status.in_(STOPPABLE_LEAD_STATUSES), *scope)
+                           CampaignLead.status.in_(STOPPABLE_ENROLMENT_STATUSES), *scope)
 
 
 def postpone_sequences_in(
@@ -174,7 +174,7 @@ def postpone_sequences_in(
     return move_enrolments(
         session, postponed_values(until, reason), CampaignLead.lead_id == lead_id,
         CampaignLead.campaign_id.in_(list(campaign_ids)),
-        CampaignLead.status.in_(CLAIMABLE_LEAD_STATUSES),
+        CampaignLead.status.in_(CLAIMABLE_ENROLMENT_STATUSES),
         or_(CampaignLead.next_action_at.is_(None), CampaignLead.next_action_at < until))
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from core.db import Database
 from core.models import (
-    FINAL_LEAD_STATUSES,
+    FINAL_ENROLMENT_STATUSES,
     LIVE_CAMPAIGN_STATUSES,
     Campaign,
     CampaignLead,
@@ -146,7 +146,7 @@ def _running_campaigns(session: Session, limit: int = 10) -> list[RunningCampaig
         .where(Campaign.status.in_([s.value for s in LIVE_CAMPAIGN_STATUSES]))
         .order_by(Campaign.created_at.desc()).limit(limit)
     ).all()
-    final = {s.value for s in FINAL_LEAD_STATUSES}
+    final = {s.value for s in FINAL_ENROLMENT_STATUSES}
     counts: dict[int, tuple[int, int]] = {}
     for row in live:
         by_status = session.execute(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from core.models import CampaignStatus, LeadStatus
+from core.models import CampaignStatus, EnrolmentStatus
 
 CAMPAIGN_STATUS_WORDS: dict[str, str] = {
     CampaignStatus.draft.value: "draft",
@@ -23,16 +23,16 @@ CAMPAIGN_STATUS_WORDS: dict[str, str] = {
 }
 
 LEAD_STATUS_WORDS: dict[str, str] = {
-    LeadStatus.pending.value: "waiting",
-    LeadStatus.in_progress.value: "being written",
-    LeadStatus.awaiting_approval.value: "waiting for review",
-    LeadStatus.approved.value: "approved, to send",
-    LeadStatus.sent.value: "sent",
-    LeadStatus.skipped.value: "skipped",
-    LeadStatus.deferred.value: "deferred",
-    LeadStatus.failed.value: "failed",
-    LeadStatus.unknown.value: "send unconfirmed",
-    LeadStatus.cancelled.value: "cancelled",
+    EnrolmentStatus.pending.value: "waiting",
+    EnrolmentStatus.in_progress.value: "being written",
+    EnrolmentStatus.awaiting_approval.value: "waiting for review",
+    EnrolmentStatus.approved.value: "approved, to send",
+    EnrolmentStatus.sent.value: "sent",
+    EnrolmentStatus.skipped.value: "skipped",
+    EnrolmentStatus.deferred.value: "deferred",
+    EnrolmentStatus.failed.value: "failed",
+    EnrolmentStatus.unknown.value: "send unconfirmed",
+    EnrolmentStatus.cancelled.value: "cancelled",
 }
 
 MESSAGE_STATUS_WORDS: dict[str, str] = {
@@ -49,7 +49,8 @@ FINISHED_CAMPAIGN_STATUSES = (
 )
 # The leads' outcomes a finished campaign's status line counts after the messages sent, in order.
 _OUTCOME_LEAD_STATUSES = (
-    LeadStatus.failed.value, LeadStatus.unknown.value, LeadStatus.skipped.value, LeadStatus.cancelled.value,
+    EnrolmentStatus.failed.value, EnrolmentStatus.unknown.value, EnrolmentStatus.skipped.value,
+    EnrolmentStatus.cancelled.value,
 )
 
 

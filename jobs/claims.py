@@ -18,7 +18,7 @@ from sqlalchemy import exists, func, select, update
 
 from core.db import Database
 from core.lifecycle import claimed_values, due_condition, enrolments_in_lock_order
-from core.models import Campaign, CampaignLead, CampaignStatus, LeadStatus
+from core.models import Campaign, CampaignLead, CampaignStatus, EnrolmentStatus
 
 # The share of a lease that rate-limited sends may fill: a campaign sending 2 per minute with a
 # 120 s lease gets at most 2 leads in flight, so none waits for its send slot past its lease.
@@ -48,7 +48,7 @@ def runnable_campaigns(db: Database, *, now: datetime, lease_seconds: float) -> 
                 session.execute(
                     select(CampaignLead.campaign_id, func.count(CampaignLead.id))
                     .where(CampaignLead.campaign_id.in_(limited),
-                           CampaignLead.status == LeadStatus.in_progress.value)
+                           CampaignLead.status == EnrolmentStatus.in_progress.value)
                     .group_by(CampaignLead.campaign_id)
                 ).all()
             )
@@ -167,7 +167,7 @@ def renew_leases(
             update(CampaignLead)
             .where(CampaignLead.id.in_(enrolments_in_lock_order(
                 CampaignLead.id.in_(enrolment_ids), CampaignLead.lease_owner == worker_id,
-                CampaignLead.status == LeadStatus.in_progress.value)))
+                CampaignLead.status == EnrolmentStatus.in_progress.value)))
             .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
             .execution_options(synchronize_session=False)
         )

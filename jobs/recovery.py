@@ -16,7 +16,7 @@ from sqlalchemy import and_, or_, select, update
 from core.db import Database
 from core.lifecycle import enrolments_in_lock_order, lease_exhausted_values, lease_returned_values
 from core.logs import get_logger
-from core.models import CampaignLead, LeadStatus, Message, MessageStatus
+from core.models import CampaignLead, EnrolmentStatus, Message, MessageStatus
 
 log = get_logger(__name__)
 
@@ -68,7 +68,7 @@ def recover_expired_leases(
             log.exception("reconcile_failed", message_id=message_id)
             continue
         reconciled[outcome] = reconciled.get(outcome, 0) + 1
-    expired = (CampaignLead.status == LeadStatus.in_progress.value,
+    expired = (CampaignLead.status == EnrolmentStatus.in_progress.value,
                CampaignLead.lease_expires_at <= now)
     out_of_attempts = CampaignLead.attempts >= max_attempts
     with db.session(system=True) as session, session.begin():

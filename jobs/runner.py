@@ -40,7 +40,7 @@ from core.models import (
     Campaign,
     CampaignLead,
     CampaignStatus,
-    LeadStatus,
+    EnrolmentStatus,
     Message,
     MessageStatus,
     WorkerHeartbeat,
@@ -352,7 +352,7 @@ def work_left(db: Database, *, now: datetime) -> bool:
     )
     lead_left = exists().where(
         running_lead,
-        or_(CampaignLead.status == LeadStatus.in_progress.value, due_condition(now)),
+        or_(CampaignLead.status == EnrolmentStatus.in_progress.value, due_condition(now)),
     )
     stranded_send = exists().where(Message.status == MessageStatus.sending.value)
     waiting_reply = exists().where(waiting_condition(now, lease_seconds=0))

@@ -25,9 +25,9 @@ from core.models import (
     Campaign,
     CampaignLead,
     Channel,
+    EnrolmentStatus,
     Lead,
     LeadImport,
-    LeadStatus,
     LeadTag,
     LLMCall,
     Message,
@@ -49,16 +49,16 @@ BULK_ACTIONS = ("leads.tag", "leads.untag", "leads.opt_out", "leads.opt_out_undo
 
 # An enrolment's state in a sales manager's words (never `awaiting_approval`).
 ENROLMENT_WORDS: dict[str, str] = {
-    LeadStatus.pending.value: "waiting for its turn",
-    LeadStatus.in_progress.value: "being written now",
-    LeadStatus.awaiting_approval.value: "draft waiting for review",
-    LeadStatus.approved.value: "approved, about to be sent",
-    LeadStatus.sent.value: "sent",
-    LeadStatus.skipped.value: "skipped",
-    LeadStatus.deferred.value: "held back",
-    LeadStatus.failed.value: "failed",
-    LeadStatus.unknown.value: "outcome unknown: check with the provider",
-    LeadStatus.cancelled.value: "stopped",
+    EnrolmentStatus.pending.value: "waiting for its turn",
+    EnrolmentStatus.in_progress.value: "being written now",
+    EnrolmentStatus.awaiting_approval.value: "draft waiting for review",
+    EnrolmentStatus.approved.value: "approved, about to be sent",
+    EnrolmentStatus.sent.value: "sent",
+    EnrolmentStatus.skipped.value: "skipped",
+    EnrolmentStatus.deferred.value: "held back",
+    EnrolmentStatus.failed.value: "failed",
+    EnrolmentStatus.unknown.value: "outcome unknown: check with the provider",
+    EnrolmentStatus.cancelled.value: "stopped",
 }
 MESSAGE_WORDS: dict[str, str] = {
     MessageStatus.sending.value: "being sent",
@@ -183,15 +183,15 @@ def _state(enrolment: CampaignLead) -> str:
     words = ENROLMENT_WORDS.get(enrolment.status, enrolment.status.replace("_", " "))
     due = enrolment.next_action_at
     reason = enrolment.status_reason or enrolment.error
-    if enrolment.status == LeadStatus.pending.value and enrolment.step > 0 and due:
+    if enrolment.status == EnrolmentStatus.pending.value and enrolment.step > 0 and due:
         return f"follow-up due {_when(due)}"
-    if enrolment.status == LeadStatus.deferred.value and reason:
+    if enrolment.status == EnrolmentStatus.deferred.value and reason:
         # Why it waits (a contact cap, a public holiday, the send window) and until when.
         return f"{words}: {reason}"
-    if enrolment.status in (LeadStatus.pending.value, LeadStatus.deferred.value) and due:
+    if enrolment.status in (EnrolmentStatus.pending.value, EnrolmentStatus.deferred.value) and due:
         return f"{words} until {_when(due)}"
-    if reason and enrolment.status in (LeadStatus.skipped.value, LeadStatus.failed.value,
-                                       LeadStatus.cancelled.value):
+    if reason and enrolment.status in (EnrolmentStatus.skipped.value, EnrolmentStatus.failed.value,
+                                       EnrolmentStatus.cancelled.value):
         return f"{words}: {reason}"
     return words
 

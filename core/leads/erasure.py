@@ -32,9 +32,9 @@ from core.models import (
     AuditLog,
     CampaignLead,
     Channel,
+    EnrolmentStatus,
     Event,
     Lead,
-    LeadStatus,
     LeadTag,
     LLMCall,
     Message,
@@ -117,7 +117,7 @@ def erase_lead(db: Database, actor: Actor, lead_id: int, *, confirm: str) -> Era
         ))
         busy = session.scalar(
             select(func.count(CampaignLead.id))
-            .where(CampaignLead.lead_id == lead_id, CampaignLead.status == LeadStatus.in_progress.value)
+            .where(CampaignLead.lead_id == lead_id, CampaignLead.status == EnrolmentStatus.in_progress.value)
         ) or 0
         busy += session.scalar(
             select(func.count(Message.id))

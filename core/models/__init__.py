@@ -19,7 +19,7 @@ from core.models.accounts import (
 )
 from core.models.base import (
     DEFAULT_REPLY_STOP_CLASSES,
-    FINAL_LEAD_STATUSES,
+    FINAL_ENROLMENT_STATUSES,
     FINISHED_CAMPAIGN_STATUSES,
     FIRST_TOUCH_SENT,
     LIVE_CAMPAIGN_STATUSES,
@@ -28,7 +28,7 @@ from core.models.base import (
     BigId,
     CampaignStatus,
     Channel,
-    LeadStatus,
+    EnrolmentStatus,
     MessageStatus,
     Role,
     SuppressionReason,
@@ -78,8 +78,8 @@ __all__ = [
     "CampaignStatus",
     "LIVE_CAMPAIGN_STATUSES",
     "FINISHED_CAMPAIGN_STATUSES",
-    "LeadStatus",
-    "FINAL_LEAD_STATUSES",
+    "EnrolmentStatus",
+    "FINAL_ENROLMENT_STATUSES",
     "FIRST_TOUCH_SENT",
     "MessageStatus",
     "DEFAULT_REPLY_STOP_CLASSES",

@@ -105,7 +105,7 @@ LIVE_CAMPAIGN_STATUSES = (CampaignStatus.scheduled, CampaignStatus.running, Camp
 FINISHED_CAMPAIGN_STATUSES = (CampaignStatus.completed, CampaignStatus.cancelled, CampaignStatus.failed)
 
 
-class LeadStatus(enum.StrEnum):
+class EnrolmentStatus(enum.StrEnum):
     """The life cycle of one enrolment (`campaign_leads.status`)."""
 
     pending = "pending"
@@ -120,12 +120,12 @@ class LeadStatus(enum.StrEnum):
     cancelled = "cancelled"
 
 
-FINAL_LEAD_STATUSES = (
-    LeadStatus.sent,
-    LeadStatus.skipped,
-    LeadStatus.failed,
-    LeadStatus.unknown,
-    LeadStatus.cancelled,
+FINAL_ENROLMENT_STATUSES = (
+    EnrolmentStatus.sent,
+    EnrolmentStatus.skipped,
+    EnrolmentStatus.failed,
+    EnrolmentStatus.unknown,
+    EnrolmentStatus.cancelled,
 )
 
 

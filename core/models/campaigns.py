@@ -28,7 +28,7 @@ from core.models.base import (
     Base,
     BigId,
     CampaignStatus,
-    LeadStatus,
+    EnrolmentStatus,
     MessageStatus,
     TenantOwned,
     utcnow,
@@ -92,7 +92,7 @@ class CampaignLead(TenantOwned, Base):
     lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id", ondelete="CASCADE"))
     variant: Mapped[str] = mapped_column(String(32), default="A")
     step: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(20), default=LeadStatus.pending.value)
+    status: Mapped[str] = mapped_column(String(20), default=EnrolmentStatus.pending.value)
     status_reason: Mapped[str | None] = mapped_column(Text)
     next_action_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -6,7 +6,7 @@ from typing import Any
 
 from core.errors import LeadflowError
 from core.lifecycle import after_send, ended_values
-from core.models import LeadStatus, MessageStatus
+from core.models import EnrolmentStatus, MessageStatus
 from core.pipeline.context import Ctx, PipelineContext, event
 from core.pipeline.outcomes import BUDGET_REASON, has_replied
 from core.pipeline.state import PipelineState
@@ -22,7 +22,7 @@ def outcome_values(state: PipelineState, ctx: PipelineContext) -> tuple[str | No
     values: dict[str, Any] = {"status_reason": reason, "updated_at": now, "variant": ctx.enrolment.variant}
     if state.get("facts") is not None and not state.get("resume_approved"):
         values["research"] = state.get("facts")
-    if status == LeadStatus.awaiting_approval.value:
+    if status == EnrolmentStatus.awaiting_approval.value:
         values.update(
             draft_subject=state.get("draft_subject"),
             draft_body=state.get("draft_body"),
@@ -30,7 +30,7 @@ def outcome_values(state: PipelineState, ctx: PipelineContext) -> tuple[str | No
             next_action_at=None,
             error=None,
         )
-    elif status == LeadStatus.sent.value:
+    elif status == EnrolmentStatus.sent.value:
         if not state.get("resume_approved"):
             values.update(
                 draft_subject=state.get("draft_subject"),
@@ -41,17 +41,21 @@ def outcome_values(state: PipelineState, ctx: PipelineContext) -> tuple[str | No
         values.update(after_send(ctx.campaign.steps, ctx.enrolment.step, sent_at=state.get("sent_at") or now,
                                  now=now, replied=has_replied(ctx), reason=reason))
         status = values.pop("status")
-    elif status in (LeadStatus.deferred.value, LeadStatus.pending.value):
+    elif status in (EnrolmentStatus.deferred.value, EnrolmentStatus.pending.value):
         values["next_action_at"] = (
-            state.get("next_action_at") if status == LeadStatus.deferred.value else None
+            state.get("next_action_at") if status == EnrolmentStatus.deferred.value else None
         )
-        if status == LeadStatus.pending.value and (reason == BUDGET_REASON or state.get("pause_campaign")):
+        if status == EnrolmentStatus.pending.value and (
+            reason == BUDGET_REASON or state.get("pause_campaign")
+        ):
             # The claim counted an attempt that never happened.
             values["attempts"] = max(ctx.enrolment.attempts - 1, 0)
-    elif status in (LeadStatus.failed.value, LeadStatus.skipped.value, LeadStatus.unknown.value):
+    elif status in (
+        EnrolmentStatus.failed.value, EnrolmentStatus.skipped.value, EnrolmentStatus.unknown.value
+    ):
         values.update(ended_values(status, reason, now))
         del values["status"]
-        if status == LeadStatus.failed.value and state.get("draft_body"):
+        if status == EnrolmentStatus.failed.value and state.get("draft_body"):
             values.update(
                 draft_subject=state.get("draft_subject"),
                 draft_body=state.get("draft_body"),

@@ -22,7 +22,7 @@ from core.gate import BudgetExceeded, CallTooLarge
 from core.llm import prompts
 from core.llm.calls import ModelCallFailed, ModelReply, call_model
 from core.logs import get_logger
-from core.models import LeadStatus
+from core.models import EnrolmentStatus
 from core.pipeline.context import Ctx, PipelineContext, event
 from core.pipeline.drafting import (
     COMPOSE_MAX_OUTPUT_TOKENS,
@@ -86,23 +86,23 @@ def validate(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     enrolment = ctx.enrolment
     if problem := _address_problem(ctx.channel, ctx.address):
-        return ended(ctx, "validate", LeadStatus.skipped, problem)
+        return ended(ctx, "validate", EnrolmentStatus.skipped, problem)
     if ctx.lead.get("opted_out_at"):
-        return ended(ctx, "validate", LeadStatus.skipped, "the lead opted out")
+        return ended(ctx, "validate", EnrolmentStatus.skipped, "the lead opted out")
     if enrolment.suppression:
         return ended(
             ctx,
             "validate",
-            LeadStatus.skipped,
+            EnrolmentStatus.skipped,
             f"the address is on the suppression list ({enrolment.suppression})",
         )
     if enrolment.step > 0 and has_replied(ctx):
-        return ended(ctx, "validate", LeadStatus.skipped, "the lead replied: the sequence stopped")
+        return ended(ctx, "validate", EnrolmentStatus.skipped, "the lead replied: the sequence stopped")
     if ctx.channel == "email" and not (ctx.tenant.postal_address or "").strip():
         return ended(
             ctx,
             "validate",
-            LeadStatus.failed,
+            EnrolmentStatus.failed,
             "the tenant has no postal address, which every marketing email must carry; "
             "set it in the tenant settings",
             level="error",
@@ -114,7 +114,7 @@ def validate(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
             ctx.db, ctx.tenant.id, ctx.campaign.id, ctx.tenant.email_sender, provider=provider
         )
         if unverified:
-            return ended(ctx, "validate", LeadStatus.pending, unverified, level="warning")
+            return ended(ctx, "validate", EnrolmentStatus.pending, unverified, level="warning")
     if ctx.mode == "run" and (waits := send_deferral(ctx) or cap_deferral(ctx)):
         # Deferred before any spend: the draft is written when the lead may be messaged.
         return deferred(ctx, "validate", waits)
@@ -210,7 +210,7 @@ def research(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
             if ctx.mode == "preview":
                 raise  # a preview is refused with the reason, not deferred
             return {
-                **ended(ctx, "research", LeadStatus.pending, BUDGET_REASON, level="warning"),
+                **ended(ctx, "research", EnrolmentStatus.pending, BUDGET_REASON, level="warning"),
                 "facts": condensed,
             }
         except ModelCallFailed as exc:
@@ -265,7 +265,7 @@ def _model_failure(ctx: PipelineContext, node: str, exc: ModelCallFailed) -> dic
         return account_refused(ctx, node, exc.reason)
     if exc.permanent or ctx.enrolment.attempts >= MAX_RUN_ATTEMPTS:
         return {
-            **ended(ctx, node, LeadStatus.failed, exc.reason, level="error"),
+            **ended(ctx, node, EnrolmentStatus.failed, exc.reason, level="error"),
             **provider_failed(exc.reason),
         }
     delay = max(exc.retry_after or 0.0, 30.0 * 2 ** max(ctx.enrolment.attempts - 1, 0))
@@ -273,7 +273,7 @@ def _model_failure(ctx: PipelineContext, node: str, exc: ModelCallFailed) -> dic
         **ended(
             ctx,
             node,
-            LeadStatus.deferred,
+            EnrolmentStatus.deferred,
             f"{exc.reason}; trying again later",
             level="warning",
             next_action_at=ctx.now + timedelta(seconds=min(delay, 3600)),
@@ -290,13 +290,13 @@ def compose(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     try:
         reply = _model_call(ctx, "compose", messages, COMPOSE_MAX_OUTPUT_TOKENS.get(ctx.channel, 300))
     except CallTooLarge as exc:  # no budget left or released will ever fit it: this lead alone fails
-        failed = ended(ctx, "compose", LeadStatus.failed, str(exc), level="error")
+        failed = ended(ctx, "compose", EnrolmentStatus.failed, str(exc), level="error")
         return {**failed, "compose_attempts": attempts}
     except BudgetExceeded:
         if ctx.mode == "preview":
             raise  # a preview is refused with the reason, not deferred
         return {
-            **ended(ctx, "compose", LeadStatus.pending, BUDGET_REASON, level="warning"),
+            **ended(ctx, "compose", EnrolmentStatus.pending, BUDGET_REASON, level="warning"),
             "compose_attempts": attempts,
         }
     except ModelCallFailed as exc:
@@ -376,7 +376,7 @@ def guard(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         **ended(
             ctx,
             "guard",
-            LeadStatus.failed,
+            EnrolmentStatus.failed,
             f"the draft failed the guard twice: {problems}",
             level="error",
             problems=result.problems,
@@ -391,7 +391,7 @@ def approval(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     """With approval required, the draft waits for a reviewer; it is persisted by finalize."""
     ctx = runtime.context
     if ctx.campaign.approval_required and not state.get("resume_approved"):
-        return ended(ctx, "approval", LeadStatus.awaiting_approval, "waiting for a reviewer")
+        return ended(ctx, "approval", EnrolmentStatus.awaiting_approval, "waiting for a reviewer")
     return {
         "events": [
             event(

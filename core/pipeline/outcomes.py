@@ -13,7 +13,7 @@ from core.compliance.frequency import CapHold, ContactCaps, cap_hold
 from core.compliance.public_holidays import recipient_country
 from core.compliance.send_rules import Deferral, window_deferral
 from core.compliance.send_window import window_from_settings, zones_for_recipient
-from core.models import LeadStatus
+from core.models import EnrolmentStatus
 from core.pipeline.context import PipelineContext, event
 from core.pipeline.state import TenantData
 from core.tenants import in_zone, tenant_time_zone
@@ -27,7 +27,7 @@ PROVIDER_OK: dict[str, Any] = {"provider_ok": True, "provider_failure": None}
 def ended(
     ctx: PipelineContext,
     node: str,
-    status: LeadStatus,
+    status: EnrolmentStatus,
     reason: str,
     *,
     level: str = "info",
@@ -55,9 +55,9 @@ def account_refused(ctx: PipelineContext, node: str, reason: str, **data: Any) -
     nothing: it fails with the reason, which says what to fix.
     """
     if ctx.mode != "run":
-        return ended(ctx, node, LeadStatus.failed, reason, level="error", **data)
+        return ended(ctx, node, EnrolmentStatus.failed, reason, level="error", **data)
     return {
-        **ended(ctx, node, LeadStatus.pending, f"campaign paused: {reason}", level="error", **data),
+        **ended(ctx, node, EnrolmentStatus.pending, f"campaign paused: {reason}", level="error", **data),
         "pause_campaign": reason,
         "provider_ok": False,
         "provider_failure": None,  # not counted: the pause is already decided
@@ -119,7 +119,7 @@ def deferred(ctx: PipelineContext, node: str, deferral: Deferral) -> dict[str, A
     return ended(
         ctx,
         node,
-        LeadStatus.deferred,
+        EnrolmentStatus.deferred,
         f"{deferral.reason}; due again at {in_zone(deferral.until, zone)}",
         next_action_at=deferral.until,
     )

@@ -20,7 +20,7 @@ from core.audit import record_audit
 from core.db import Database
 from core.errors import Conflict, LeadflowError, NotFound, ValidationError
 from core.lifecycle import approved_values, rejected_values, write
-from core.models import Campaign, CampaignLead, Event, Lead, LeadStatus, Tenant
+from core.models import Campaign, CampaignLead, EnrolmentStatus, Event, Lead, Tenant
 from core.permissions import Actor, Permission
 from core.pipeline.drafting import guard_rules_for
 from core.pipeline.guard import GuardResult, check_draft
@@ -87,7 +87,7 @@ def _guard_passed() -> Any:
 
 
 def _filtered(query: _Query, view: ReviewFilter) -> _Query:
-    query = query.where(CampaignLead.status == LeadStatus.awaiting_approval.value)
+    query = query.where(CampaignLead.status == EnrolmentStatus.awaiting_approval.value)
     if view.campaign_id is not None:
         query = query.where(CampaignLead.campaign_id == view.campaign_id)
     if view.variant is not None:
@@ -165,7 +165,7 @@ def _awaiting(session: Session, campaign_lead_id: int) -> CampaignLead:
     enrolment = session.get(CampaignLead, campaign_lead_id)
     if enrolment is None:
         raise NotFound(f"no draft {campaign_lead_id} to review")
-    if enrolment.status != LeadStatus.awaiting_approval.value:
+    if enrolment.status != EnrolmentStatus.awaiting_approval.value:
         raise Conflict(
             f"draft {campaign_lead_id} is {enrolment.status.replace('_', ' ')}, "
             "not awaiting approval; refresh the review queue"

@@ -7,7 +7,7 @@ from typing import Any
 
 from core.channels.base import NotSent, OutgoingMessage
 from core.errors import ProviderAccountRefused
-from core.models import LeadStatus, MessageStatus
+from core.models import EnrolmentStatus, MessageStatus
 from core.pipeline.context import Ctx, PipelineContext, event
 from core.pipeline.ledger import NOT_REACHED, write_ledger_row
 from core.pipeline.outcomes import (
@@ -87,13 +87,13 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         return ended(
             ctx,
             "send",
-            LeadStatus.skipped,
+            EnrolmentStatus.skipped,
             f"the address was suppressed ({ledger.suppressed}) before sending",
         )
     if not ledger.proceed:
         if ledger.existing_status in (MessageStatus.sent.value, MessageStatus.delivered.value):
             return {
-                "status": LeadStatus.sent.value,
+                "status": EnrolmentStatus.sent.value,
                 "reason": "already sent",
                 "sent_at": ctx.now,
                 "events": [event(ctx, "send", "a message for this step was already sent: not sent again")],
@@ -101,7 +101,7 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         return ended(
             ctx,
             "send",
-            LeadStatus.unknown,
+            EnrolmentStatus.unknown,
             f"a message for this step is already in the ledger ({ledger.existing_status}): "
             "not sent again; a person must check it",
             level="warning",
@@ -121,7 +121,7 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         if exc.opted_out:
             return {
                 **base,
-                **ended(ctx, "send", LeadStatus.skipped, exc.reason, level="warning"),
+                **ended(ctx, "send", EnrolmentStatus.skipped, exc.reason, level="warning"),
                 "suppress": {
                     "channel": ctx.channel,
                     "address": address,
@@ -131,17 +131,17 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
             }
         if exc.permanent:
             # The provider answered about this recipient (a bad number or address): it works.
-            return {**base, **ended(ctx, "send", LeadStatus.failed, exc.reason, level="error")}
+            return {**base, **ended(ctx, "send", EnrolmentStatus.failed, exc.reason, level="error")}
         base.update(provider_failed(exc.reason))
         if ctx.enrolment.attempts >= MAX_RUN_ATTEMPTS:
-            return {**base, **ended(ctx, "send", LeadStatus.failed, exc.reason, level="error")}
+            return {**base, **ended(ctx, "send", EnrolmentStatus.failed, exc.reason, level="error")}
         retry = ctx.now + timedelta(seconds=max(exc.retry_after or 0.0, 30.0))
         return {
             **base,
             **ended(
                 ctx,
                 "send",
-                LeadStatus.deferred,
+                EnrolmentStatus.deferred,
                 f"not sent: {exc.reason}; trying again later",
                 level="warning",
                 next_action_at=retry,
@@ -152,7 +152,7 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         base.update(
             message_status=MessageStatus.unknown.value, message_error=reason, **provider_failed(reason)
         )
-        return {**base, **ended(ctx, "send", LeadStatus.unknown, reason, level="error")}
+        return {**base, **ended(ctx, "send", EnrolmentStatus.unknown, reason, level="error")}
     return {
         **_sent(ctx, sender.name, ledger.message_id, receipt.provider_message_id),
         "message_status": MessageStatus.sent.value,
@@ -167,7 +167,7 @@ def _sent(
         "message_id": message_id,
         "provider_message_id": provider_message_id,
         "sent_at": ctx.now,
-        "status": LeadStatus.sent.value,
+        "status": EnrolmentStatus.sent.value,
         "reason": None,
         "events": [event(ctx, "send", f"sent with {provider}", provider_message_id=provider_message_id)],
     }

@@ -23,12 +23,12 @@ from core.lifecycle import after_send, ended_values, send_not_reached_values, se
 from core.llm.records import ModelCallRecord
 from core.logs import bound, get_logger
 from core.models import (
-    FINAL_LEAD_STATUSES,
+    FINAL_ENROLMENT_STATUSES,
     Campaign,
     CampaignLead,
+    EnrolmentStatus,
     Event,
     Lead,
-    LeadStatus,
     LLMCall,
     Message,
     MessageStatus,
@@ -125,7 +125,7 @@ def process_campaign_lead(
             # A bug, not a lead's problem: record it on the lead instead of looping on it.
             log.exception("pipeline run crashed")
             reason = f"internal error: {type(exc).__name__}: {exc}"
-            values = {**ended_values(LeadStatus.failed, reason, runtime.now()), "status_reason": reason}
+            values = {**ended_values(EnrolmentStatus.failed, reason, runtime.now()), "status_reason": reason}
             persist_outcome(
                 db,
                 Outcome(
@@ -141,7 +141,7 @@ def process_campaign_lead(
                     llm_calls=[],
                 ),
             )
-            return LeadStatus.failed.value
+            return EnrolmentStatus.failed.value
     return final.get("status") or LEASE_LOST
 
 
@@ -192,7 +192,8 @@ def reconcile_sending_message(db: Database, runtime: PipelineRuntime, message_id
             message.error = "the worker stopped while the provider was being called; check with the provider"
             values = send_unknown_values(now, message.error)
             text = "reconciled: the outcome is unknown; a person must check it"
-        if enrolment.step == message.step and enrolment.status not in {s.value for s in FINAL_LEAD_STATUSES}:
+        final = {s.value for s in FINAL_ENROLMENT_STATUSES}
+        if enrolment.step == message.step and enrolment.status not in final:
             session.execute(
                 update(CampaignLead)
                 .where(CampaignLead.id == enrolment.id, CampaignLead.step == message.step)

@@ -9,7 +9,7 @@ import streamlit as st
 from core import monitor
 from core.campaign_progress import SENDS_SERIES_MINUTES, CampaignProgress, campaign_progress
 from core.db import Database
-from core.models import LeadStatus
+from core.models import EnrolmentStatus
 from core.money import format_usd
 from core.permissions import Actor
 from core.status_words import lead_status_word, message_status_word
@@ -75,7 +75,7 @@ def _draw_figures(db: Database, actor: Actor, campaign_id: int, was_live: bool) 
     leads_column.markdown("**Leads by status**")
     leads_column.container(key="monitor_leads_by_status").dataframe(
         [{"status": lead_status_word(s.value), "leads": progress.leads_by_status.get(s.value, 0)}
-         for s in LeadStatus if progress.leads_by_status.get(s.value)],
+         for s in EnrolmentStatus if progress.leads_by_status.get(s.value)],
         hide_index=True, width="stretch")
     messages_column.markdown("**Messages by status**")
     if progress.messages_by_status:

@@ -28,8 +28,8 @@ from core.models import (
     AuditLog,
     Campaign,
     CampaignLead,
+    EnrolmentStatus,
     Lead,
-    LeadStatus,
     LeadTag,
     Message,
     Role,
@@ -303,7 +303,7 @@ def test_progress_counts_leads_messages_cost_and_rate(db: Database, owner: Actor
     with db.session(system=True) as session, session.begin():
         rows = session.scalars(select(CampaignLead).order_by(CampaignLead.id)).all()
         for row in rows[:3]:
-            row.status = LeadStatus.sent.value
+            row.status = EnrolmentStatus.sent.value
             row.cost_microusd = 1500
             row.input_tokens, row.output_tokens = 100, 40
             row.updated_at = NOW - timedelta(minutes=1)
@@ -312,7 +312,7 @@ def test_progress_counts_leads_messages_cost_and_rate(db: Database, owner: Actor
                                 channel="sms", to_address="+12025550000", body="hi",
                                 provider="outbox", status="sent",
                                 idempotency_key=f"k{row.id}"))
-        rows[3].status = LeadStatus.failed.value
+        rows[3].status = EnrolmentStatus.failed.value
         rows[3].updated_at = NOW - timedelta(minutes=1)
 
     progress = campaign_progress(db, owner, campaign.id, now=NOW)

@@ -23,7 +23,7 @@ from core.lifecycle import (
     move_campaign,
     next_step_delay,
 )
-from core.models import FINAL_LEAD_STATUSES, Campaign, CampaignLead, CampaignStatus, LeadStatus
+from core.models import FINAL_ENROLMENT_STATUSES, Campaign, CampaignLead, CampaignStatus, EnrolmentStatus
 from tests.factories import enrol, make_campaign, make_lead, make_tenant
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -117,43 +117,44 @@ def test_a_refused_start_of_a_paused_campaign_says_to_resume() -> None:
 
 
 def test_every_enrolment_status_has_its_moves_and_only_failed_leaves_a_final_one() -> None:
-    assert set(ENROLMENT_TRANSITIONS) == set(LeadStatus)
-    leaving_final = {s for s in FINAL_LEAD_STATUSES if ENROLMENT_TRANSITIONS[s]}
-    assert leaving_final == {LeadStatus.failed}
-    assert ENROLMENT_TRANSITIONS[LeadStatus.failed] == {LeadStatus.pending}
+    assert set(ENROLMENT_TRANSITIONS) == set(EnrolmentStatus)
+    leaving_final = {s for s in FINAL_ENROLMENT_STATUSES if ENROLMENT_TRANSITIONS[s]}
+    assert leaving_final == {EnrolmentStatus.failed}
+    assert ENROLMENT_TRANSITIONS[EnrolmentStatus.failed] == {EnrolmentStatus.pending}
 
 
-def _status_of(values: dict[str, Any]) -> LeadStatus:
-    return LeadStatus(values["status"])
+def _status_of(values: dict[str, Any]) -> EnrolmentStatus:
+    return EnrolmentStatus(values["status"])
 
 
 @pytest.mark.parametrize(("sources", "values"), [
-    (lifecycle.CLAIMABLE_LEAD_STATUSES, lifecycle.claimed_values("w1", NOW, NOW)),
-    ((LeadStatus.in_progress,), lifecycle.lease_returned_values(NOW)),
-    ((LeadStatus.in_progress,), lifecycle.lease_exhausted_values(NOW, 5)),
-    ((LeadStatus.in_progress,), lifecycle.send_not_reached_values(NOW, "interrupted")),
-    ((LeadStatus.in_progress,), lifecycle.send_unknown_values(NOW, "check")),
-    ((LeadStatus.in_progress,), lifecycle.ended_values(LeadStatus.failed, "boom", NOW)),
-    ((LeadStatus.in_progress,), lifecycle.ended_values(LeadStatus.skipped, "opted out", NOW)),
-    ((LeadStatus.in_progress,), lifecycle.ended_values(LeadStatus.unknown, "check", NOW)),
-    ((LeadStatus.awaiting_approval,), lifecycle.approved_values(NOW, 7, edited=False)),
-    ((LeadStatus.awaiting_approval,), lifecycle.rejected_values(NOW, 7, "off brand")),
-    (lifecycle.OPEN_LEAD_STATUSES, lifecycle.cancelled_values(NOW)),
-    ((LeadStatus.failed,), lifecycle.retried_values(NOW, "ann")),
-    ((LeadStatus.in_progress,), after_send(STEPS, 0, sent_at=NOW, now=NOW, replied=False)),
-    ((LeadStatus.in_progress,), after_send(STEPS, 2, sent_at=NOW, now=NOW, replied=False)),
+    (lifecycle.CLAIMABLE_ENROLMENT_STATUSES, lifecycle.claimed_values("w1", NOW, NOW)),
+    ((EnrolmentStatus.in_progress,), lifecycle.lease_returned_values(NOW)),
+    ((EnrolmentStatus.in_progress,), lifecycle.lease_exhausted_values(NOW, 5)),
+    ((EnrolmentStatus.in_progress,), lifecycle.send_not_reached_values(NOW, "interrupted")),
+    ((EnrolmentStatus.in_progress,), lifecycle.send_unknown_values(NOW, "check")),
+    ((EnrolmentStatus.in_progress,), lifecycle.ended_values(EnrolmentStatus.failed, "boom", NOW)),
+    ((EnrolmentStatus.in_progress,), lifecycle.ended_values(EnrolmentStatus.skipped, "opted out", NOW)),
+    ((EnrolmentStatus.in_progress,), lifecycle.ended_values(EnrolmentStatus.unknown, "check", NOW)),
+    ((EnrolmentStatus.awaiting_approval,), lifecycle.approved_values(NOW, 7, edited=False)),
+    ((EnrolmentStatus.awaiting_approval,), lifecycle.rejected_values(NOW, 7, "off brand")),
+    (lifecycle.OPEN_ENROLMENT_STATUSES, lifecycle.cancelled_values(NOW)),
+    ((EnrolmentStatus.failed,), lifecycle.retried_values(NOW, "ann")),
+    ((EnrolmentStatus.in_progress,), after_send(STEPS, 0, sent_at=NOW, now=NOW, replied=False)),
+    ((EnrolmentStatus.in_progress,), after_send(STEPS, 2, sent_at=NOW, now=NOW, replied=False)),
 ])
 def test_each_transition_is_a_move_of_the_table(sources: tuple[str, ...], values: dict[str, Any]) -> None:
     target = _status_of(values)
     for source in sources:
-        assert target in ENROLMENT_TRANSITIONS[LeadStatus(source)], (source, target)
+        assert target in ENROLMENT_TRANSITIONS[EnrolmentStatus(source)], (source, target)
 
 
 def test_a_reply_stops_only_enrolments_that_wait_and_ends_them_sent_or_skipped() -> None:
-    assert set(lifecycle.STOPPABLE_LEAD_STATUSES) < set(lifecycle.OPEN_LEAD_STATUSES)
-    assert LeadStatus.in_progress.value not in lifecycle.STOPPABLE_LEAD_STATUSES
-    for source in lifecycle.STOPPABLE_LEAD_STATUSES:
-        assert {LeadStatus.sent, LeadStatus.skipped} <= ENROLMENT_TRANSITIONS[LeadStatus(source)]
+    assert set(lifecycle.STOPPABLE_ENROLMENT_STATUSES) < set(lifecycle.OPEN_ENROLMENT_STATUSES)
+    assert EnrolmentStatus.in_progress.value not in lifecycle.STOPPABLE_ENROLMENT_STATUSES
+    for source in lifecycle.STOPPABLE_ENROLMENT_STATUSES:
+        allowed = ENROLMENT_TRANSITIONS[EnrolmentStatus(source)]
+        assert {EnrolmentStatus.sent, EnrolmentStatus.skipped} <= allowed
     values = lifecycle.stopped_by_reply_values(NOW, opted_out=True)
     assert values["status_reason"] == "opted out"
     assert (values["next_action_at"], values["completed_at"]) == (None, NOW)
@@ -184,10 +185,10 @@ def test_next_step_delay_reads_the_steps_hours() -> None:
 
 
 def test_ended_values_keep_the_error_but_for_a_skip_and_refuse_an_open_status() -> None:
-    assert lifecycle.ended_values(LeadStatus.failed, "boom", NOW)["error"] == "boom"
-    assert "error" not in lifecycle.ended_values(LeadStatus.skipped, "opted out", NOW)
+    assert lifecycle.ended_values(EnrolmentStatus.failed, "boom", NOW)["error"] == "boom"
+    assert "error" not in lifecycle.ended_values(EnrolmentStatus.skipped, "opted out", NOW)
     with pytest.raises(ValueError):
-        lifecycle.ended_values(LeadStatus.pending, "no", NOW)
+        lifecycle.ended_values(EnrolmentStatus.pending, "no", NOW)
 
 
 def test_a_reviewer_rejection_is_not_retryable(db: Database) -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.models import CampaignStatus, LeadStatus, MessageStatus
+from core.models import CampaignStatus, EnrolmentStatus, MessageStatus
 from core.status_words import (
     campaign_status_text,
     campaign_status_word,
@@ -20,7 +20,7 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # a Tuesday
 
 
 @pytest.mark.parametrize(("word_of", "statuses"), [
-    (campaign_status_word, CampaignStatus), (lead_status_word, LeadStatus),
+    (campaign_status_word, CampaignStatus), (lead_status_word, EnrolmentStatus),
     (message_status_word, MessageStatus),
 ])
 def test_no_status_is_shown_as_it_is_stored(word_of: object, statuses: type) -> None:

@@ -19,9 +19,9 @@ from core.db import Database
 from core.models import (
     Campaign,
     CampaignLead,
+    EnrolmentStatus,
     Event,
     Lead,
-    LeadStatus,
     Message,
     SenderVerification,
     Tenant,
@@ -68,7 +68,7 @@ class Seed:
         """An enrolment already claimed by WORKER, as the runner leaves it."""
         lead_id = lead_id if lead_id is not None else self.lead()
         values: dict[str, Any] = {
-            "status": LeadStatus.in_progress.value,
+            "status": EnrolmentStatus.in_progress.value,
             "lease_owner": WORKER,
             "lease_expires_at": NOW + timedelta(minutes=2),
             "attempts": 1,
@@ -88,7 +88,7 @@ class Seed:
                 update(CampaignLead)
                 .where(CampaignLead.id == campaign_lead_id)
                 .values(
-                    status=LeadStatus.in_progress.value,
+                    status=EnrolmentStatus.in_progress.value,
                     lease_owner=owner,
                     lease_expires_at=NOW + timedelta(minutes=2),
                     attempts=CampaignLead.attempts + 1,

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from core.errors import Conflict, PermissionDenied, ValidationError
-from core.models import AuditLog, CampaignLead, LeadStatus, LLMCall, Role
+from core.models import AuditLog, CampaignLead, EnrolmentStatus, LLMCall, Role
 from core.pipeline.review import (
     approve,
     approve_many,
@@ -32,7 +32,7 @@ def _recover_lease(seed: Seed, cl: int) -> None:
     """What the runner does after approval (claim) or after a crash (reset to pending, claim)."""
     with seed.db.session(tenant_id=seed.tenant_id) as session, session.begin():
         session.execute(
-            update(CampaignLead).where(CampaignLead.id == cl).values(status=LeadStatus.pending.value)
+            update(CampaignLead).where(CampaignLead.id == cl).values(status=EnrolmentStatus.pending.value)
         )
     seed.claim(cl)
 

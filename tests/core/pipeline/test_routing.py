@@ -13,7 +13,7 @@ import pytest
 
 from core.campaign_shape import Step
 from core.llm.factory import ModelFactory
-from core.models import LeadStatus
+from core.models import EnrolmentStatus
 from core.pipeline.context import PipelineContext
 from core.pipeline.finalize import outcome_values
 from core.pipeline.graph import (
@@ -237,7 +237,8 @@ def test_a_failed_draft_is_kept_to_show_why() -> None:
 
 def test_ended_sets_the_status_reason_and_one_event() -> None:
     due = NOW + timedelta(hours=1)
-    update = ended(context(), "send", LeadStatus.deferred, "quiet hours", next_action_at=due, level="warning")
+    update = ended(context(), "send", EnrolmentStatus.deferred, "quiet hours", next_action_at=due,
+                   level="warning")
     assert (update["status"], update["reason"], update["next_action_at"]) == ("deferred", "quiet hours", due)
     [event] = update["events"]
     assert (event["node"], event["level"], event["message"]) == ("send", "warning", "quiet hours")

@@ -15,8 +15,8 @@ from core.db import Database
 from core.gate import BudgetExceeded
 from core.models import (
     CampaignLead,
+    EnrolmentStatus,
     Lead,
-    LeadStatus,
     LLMCall,
     Message,
     MessageStatus,
@@ -469,7 +469,7 @@ def _sending_row(seed: Seed, cl: int, provider: str) -> int:
         session.execute(
             update(CampaignLead)
             .where(CampaignLead.id == cl)
-            .values(status=LeadStatus.pending.value, lease_owner=None)
+            .values(status=EnrolmentStatus.pending.value, lease_owner=None)
         )
         message = Message(
             tenant_id=seed.tenant_id,
