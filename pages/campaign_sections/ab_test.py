@@ -19,7 +19,7 @@ def show(db: Database, actor: Actor, campaign: CampaignView) -> None:
     result = run_action(ab_result, db, actor, campaign.id)
     if result is None:
         return
-    st.dataframe(
+    st.container(key=f"{key}_table").dataframe(
         pd.DataFrame([{"variant": v.name, "leads": v.enrolled, "first message sent": v.sent,
                        "replied": v.replied, "reply rate": v.reply_rate} for v in result.variants]),
         hide_index=True,

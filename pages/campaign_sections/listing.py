@@ -39,7 +39,7 @@ def show(db: Database, actor: Actor) -> int | None:
             )
         )
     else:
-        st.dataframe(
+        st.container(key="campaigns_list").dataframe(
             table,
             hide_index=True,
             key="campaigns_table",

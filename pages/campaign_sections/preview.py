@@ -91,7 +91,7 @@ def _show_result(result: dict[str, Any], channel: str) -> None:
                    + (f" ({md(result['reason'])})" if result["reason"] else ""))
     if result["facts"]:
         st.markdown("**Research facts**")
-        st.dataframe(pd.DataFrame(result["facts"]), hide_index=True)
+        st.container(key="preview_facts").dataframe(pd.DataFrame(result["facts"]), hide_index=True)
     if result["body"] is not None:
         where = "first touch" if not result["step"] else f"follow-up {result['step']}"
         st.markdown(f"**Draft** ({where}, variant {md(result['variant'])})")

@@ -13,6 +13,7 @@ from core.db import Database
 from core.models import AuditLog, Campaign, CampaignLead, Role
 from tests.factories import enrol, make_actor, make_lead, make_tenant
 from tests.pages.conftest import PageFactory
+from tests.pages.conftest import table as page_table
 
 PAGE = "pages/campaigns.py"
 
@@ -44,7 +45,7 @@ def test_not_yet_significant_says_how_many_more_leads(db: Database, open_page: P
     tenant, campaign = _seed(db, replies_b=4)
     app = open_page(PAGE, make_actor(db, tenant, Role.analyst))
     assert [t.label for t in app.tabs] == ["Run", "Editor", "A/B test"]
-    table = app.dataframe[-1].value
+    table = page_table(app, f"cmp{campaign}_ab_table")
     assert list(table["variant"]) == ["A", "B"] and list(table["replied"]) == [2, 4]
     [info] = [i.value for i in app.info if "significant" in i.value]
     assert info.startswith("Not yet significant (p = 0.66)")

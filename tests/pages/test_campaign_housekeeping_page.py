@@ -13,6 +13,7 @@ from core.models import AuditLog, Campaign, Role
 from core.permissions import Actor
 from tests.factories import make_actor, make_tenant
 from tests.pages.conftest import PageFactory
+from tests.pages.conftest import table as page_table
 
 PAGE = "pages/campaigns.py"
 
@@ -64,11 +65,11 @@ def test_archive_hides_a_finished_campaign_and_the_filter_restores_it(
     assert f"cmp{done}_actions_archive" in _keys(app) and f"cmp{done}_actions_delete" not in _keys(app)
     _button(app, f"cmp{done}_actions_archive").click().run()
     assert "'Autumn' archived" in app.success[0].value
-    assert list(app.dataframe[0].value["name"]) == ["Live one"]
+    assert list(page_table(app, "campaigns_list")["name"]) == ["Live one"]
     assert f"#{done} Autumn (completed)" not in app.selectbox(key="campaigns_selected").options
     assert {f"cmp{live}_actions_archive", f"cmp{live}_actions_delete"}.isdisjoint(_keys(app))
     app.toggle(key="campaigns_show_archived").set_value(True).run()
-    assert list(app.dataframe[0].value["name"]) == ["Autumn"]
+    assert list(page_table(app, "campaigns_list")["name"]) == ["Autumn"]
     assert app.header[0].value == "Autumn · completed: 0 sent · archived"  # the run in words
     _button(app, f"cmp{done}_actions_restore").click().run()
     assert "'Autumn' restored" in app.success[0].value

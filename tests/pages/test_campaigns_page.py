@@ -20,6 +20,7 @@ from core.permissions import Actor
 from tests.factories import insert_leads, make_actor, make_tenant
 from tests.pages.browser_widgets import keep_selectbox_labels_as_a_browser_does
 from tests.pages.conftest import PageFactory
+from tests.pages.conftest import table as page_table
 from tests.pages.markdown_checks import DIRECTIVE, IMAGE, LATEX, assert_shown_escaped
 
 PAGE = "pages/campaigns.py"
@@ -64,7 +65,7 @@ def test_analyst_reads_but_cannot_edit_preview_or_run(
     analyst = make_actor(db, tenant, Role.analyst)
     app = open_page(PAGE, analyst)
     assert not app.exception
-    table = app.dataframe[0].value
+    table = page_table(app, "campaigns_list")
     assert list(table["name"]) == ["Spring push"] and list(table["status"]) == ["running"]
     assert list(table["enrolled"]) == [5]
     # No "new campaign" option, no save, no run buttons, no preview tab; the fields are disabled.
@@ -187,7 +188,7 @@ def test_preview_shows_facts_draft_segments_and_cost(
         o for o in picker.options if "Lead1 " in o]
     _button(app, f"{key}_run").click().run()
     assert not app.exception and not _errors(app)
-    facts = app.dataframe[-1].value
+    facts = page_table(app, "preview_facts")
     assert {"fact", "source"} <= set(facts.columns) and len(facts) > 0
     draft = app.code[0].value
     assert "Lead1" in draft and draft.endswith("Reply STOP to opt out")
@@ -483,7 +484,7 @@ def test_an_all_failed_run_says_so_not_completed_with_a_full_bar(
         session.execute(update(Campaign).values(status="completed"))
     app = open_page(PAGE, manager)
     assert app.header[0].value.endswith("· completed: 0 sent, 5 failed")
-    assert list(app.dataframe[0].value["status"]) == ["completed: 0 sent, 5 failed"]
+    assert list(page_table(app, "campaigns_list")["status"]) == ["completed: 0 sent, 5 failed"]
     [bar] = app.get("progress")  # the first touch's: nothing sent, not a full bar
     assert bar.proto.value == 0 and bar.proto.text == "First touch: 0 sent · 5 failed"
 
@@ -496,7 +497,7 @@ def test_a_sub_cent_cap_reads_the_same_in_the_field_the_list_and_the_run_tab(
     app = open_page(PAGE, manager)
     field = app.number_input(key=f"cmp{campaign_id}_budget_usd")
     assert field.value == 0.005 and field.proto.format % field.value == "0.0050"
-    assert list(app.dataframe[0].value["budget"]) == ["$0.0050"]
+    assert list(page_table(app, "campaigns_list")["budget"]) == ["$0.0050"]
     assert {m.label: m.value for m in app.metric}["Budget cap"] == "$0.0050"
 
 
