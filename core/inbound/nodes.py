@@ -25,7 +25,7 @@ from core.inbound.classify import (
     classification_from_model,
     classify_by_rules,
 )
-from core.llm.calls import ModelCallFailed, ModelReply, call_model
+from core.llm.calls import ModelCallFailed, ModelReply
 from core.llm.prompts import BLOCK_LEAD, BLOCK_RESEARCH, data_block
 from core.llm.records import ModelCallRecord
 from core.pipeline.guard import GuardResult
@@ -44,18 +44,9 @@ def _today(ctx: ReplyContext) -> date:
 
 def _model_call(ctx: ReplyContext, node: str, messages: list[BaseMessage], max_output: int,
                 temperature: float) -> ModelReply:
-    runtime = ctx.runtime
-    return call_model(
-        runtime.chat_model(ctx.model, temperature),
-        messages,
-        node=node,
-        provider=runtime.provider,
-        model=ctx.model,
-        price=runtime.price(ctx.model, ctx.tenant.price_overrides),
-        gate=runtime.gate,
-        tenant_id=ctx.tenant.id,
-        campaign_id=ctx.campaign.id if ctx.campaign else None,
-        max_retries=runtime.settings.llm_max_retries,
+    return ctx.runtime.call_model(
+        messages, node=node, model=ctx.model, temperature=temperature, tenant_id=ctx.tenant.id,
+        price_overrides=ctx.tenant.price_overrides, campaign_id=ctx.campaign.id if ctx.campaign else None,
         max_output_tokens=max_output,
     )
 

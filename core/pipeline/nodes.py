@@ -20,7 +20,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from core.gate import BudgetExceeded, CallTooLarge
 from core.llm import prompts
-from core.llm.calls import ModelCallFailed, ModelReply, call_model
+from core.llm.calls import ModelCallFailed, ModelReply
 from core.logs import get_logger
 from core.models import EnrolmentStatus
 from core.pipeline.context import Ctx, PipelineContext, event
@@ -136,18 +136,10 @@ def validate(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
 
 
 def _model_call(ctx: PipelineContext, node: str, messages: list[BaseMessage], max_output: int) -> ModelReply:
-    runtime, campaign = ctx.runtime, ctx.campaign
-    return call_model(
-        runtime.chat_model(campaign.model, campaign.temperature),
-        messages,
-        node=node,
-        provider=runtime.provider,
-        model=campaign.model,
-        price=runtime.price(campaign.model, ctx.tenant.price_overrides),
-        gate=runtime.gate,
-        tenant_id=ctx.tenant.id,
-        campaign_id=campaign.id,
-        max_retries=runtime.settings.llm_max_retries,
+    campaign = ctx.campaign
+    return ctx.runtime.call_model(
+        messages, node=node, model=campaign.model, temperature=campaign.temperature,
+        tenant_id=ctx.tenant.id, price_overrides=ctx.tenant.price_overrides, campaign_id=campaign.id,
         max_output_tokens=max_output,
     )
 

@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
 
 from core.channels.base import Sender
 from core.channels.registry import senders_from_settings
 from core.config import Settings
 from core.db import Database
 from core.gate import NO_LIMITS, CallGate, DatabaseGate
+from core.llm.calls import ModelReply, call_model
 from core.llm.factory import ModelFactory
 from core.llm.paced import PacedModels
 from core.llm.prices import ModelPrice, load_price_table, price_for
@@ -68,6 +70,34 @@ class PipelineRuntime:
         run would cost (the `provider` column of llm_calls tells the two apart)."""
         table = load_price_table(self.settings.price_table_path)
         return price_for(campaign_model, table, overrides)
+
+    def call_model(
+        self,
+        messages: list[BaseMessage],
+        *,
+        node: str,
+        model: str,
+        temperature: float,
+        tenant_id: int,
+        price_overrides: dict[str, Any],
+        campaign_id: int | None,
+        max_output_tokens: int,
+    ) -> ModelReply:
+        """One model call of a run (the outreach pipeline's or the reply agent's): through this
+        runtime's model, price table, call gate and retry setting, recorded for its costs."""
+        return call_model(
+            self.chat_model(model, temperature),
+            messages,
+            node=node,
+            provider=self.provider,
+            model=model,
+            price=self.price(model, price_overrides),
+            gate=self.gate,
+            tenant_id=tenant_id,
+            campaign_id=campaign_id,
+            max_retries=self.settings.llm_max_retries,
+            max_output_tokens=max_output_tokens,
+        )
 
     def sender(self, channel: str) -> Sender:
         return self.senders[channel]
