@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from api.routes import health, twilio, unsubscribe
+from api.v1.app import create_v1_app
 from core.config import Settings
 from core.db import Database, open_database
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = database
     for router in ROUTERS:
         app.include_router(router)
+    app.mount("/api/v1", create_v1_app(app.state))
     return app
 
 

@@ -1,0 +1,1 @@
+"""One module per resource; each holds a `router` that api.v1.app includes."""

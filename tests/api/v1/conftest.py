@@ -1,0 +1,96 @@
+"""Fixtures for /api/v1: a real uvicorn server, and clients that call it as a given actor.
+
+`v1.client(actor)` is an httpx client whose requests carry that actor's credentials.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI, HTTPException, Request
+
+from api.main import create_app
+from api.v1.deps import current_actor
+from core.config import Settings
+from core.db import Database
+from core.models import Role
+from core.permissions import Actor
+
+
+@dataclass
+class V1Api:
+    url: str  # the service's base URL; the API is under url + "/api/v1"
+    db: Database
+    settings: Settings
+    app: FastAPI
+    clients: list[httpx.Client] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return self.url + "/api/v1"
+
+    def auth_headers(self, actor: Actor) -> dict[str, str]:
+        """Headers that make a request come from `actor` (a user made by tests.factories.make_actor)."""
+        return {
+            "X-Test-Actor": f"{actor.tenant_id}:{actor.user_id or ''}:{actor.role.value}:{actor.username}"
+        }
+
+    def client(self, actor: Actor | None = None) -> httpx.Client:
+        headers = self.auth_headers(actor) if actor is not None else {}
+        client = httpx.Client(base_url=self.base, headers=headers, timeout=60)
+        self.clients.append(client)
+        return client
+
+
+def _test_actor(request: Request) -> Actor:
+    raw = request.headers.get("x-test-actor")
+    if not raw:
+        return current_actor(request)
+    tenant_id, user_id, role, username = raw.split(":", 3)
+    if not tenant_id:
+        raise HTTPException(401)
+    return Actor(
+        user_id=int(user_id) if user_id else None,
+        tenant_id=int(tenant_id),
+        role=Role(role),
+        username=username,
+    )
+
+
+def _free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@pytest.fixture
+def v1(settings: Settings, db: Database) -> Iterator[V1Api]:
+    """The service on a free port with this test's settings and database."""
+    app = create_app(settings, db)
+    v1_app = next(route.app for route in app.routes if getattr(route, "path", None) == "/api/v1")
+    v1_app.dependency_overrides[current_actor] = _test_actor
+    sock = _free_socket()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    host, port = sock.getsockname()
+    api = V1Api(url=f"http://{host}:{port}", db=db, settings=settings, app=app)
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the api server did not start")
+        threading.Event().wait(0.02)
+    try:
+        yield api
+    finally:
+        for client in api.clients:
+            client.close()
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
