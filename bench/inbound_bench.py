@@ -227,8 +227,9 @@ def server(target: str, url: str, workers: int) -> Iterator[Server]:
                     str(port),
                     "--workers",
                     str(workers),
+                    # info, for the supervisor's word on a worker that died; no access log
                     "--log-level",
-                    "warning",
+                    "info",
                     "--no-access-log",
                 ],
                 cwd=ROOT,
@@ -253,13 +254,18 @@ def server(target: str, url: str, workers: int) -> Iterator[Server]:
 
 # The last line of a Python traceback: the exception's qualified class name and its message.
 _EXCEPTION_LINE = re.compile(
-    r"^(?P<name>[A-Za-z_][\w.]*(?:Error|Exception|Timeout|Exit))(?::\s*(?P<text>.*))?$"
+    r"^(?P<name>(?:[a-z_]\w*\.)+[A-Z]\w*|[A-Z]\w*(?:Error|Exception|Timeout|Exit))"
+    r"(?::\s*(?P<text>.*))?$"
 )
+# uvicorn's supervisor replacing a worker that died or missed its health check (killed, with
+# whatever requests it was serving).
+_WORKER_DIED = re.compile(r"Child process \[\d+\] died")
+WORKER_DIED = "worker died (replaced by uvicorn)"
 
 
-def logged_exceptions(log: str) -> tuple[Counter[str], dict[str, str]]:
-    """The exceptions a server's log shows (each traceback's last line): counted by class name,
-    with the first message of each."""
+def logged_trouble(log: str) -> tuple[Counter[str], dict[str, str]]:
+    """The exceptions a server's log shows (each traceback's last line) and its workers' deaths,
+    counted by kind, with the first message of each."""
     counts: Counter[str] = Counter()
     first: dict[str, str] = {}
     for line in log.splitlines():
@@ -267,6 +273,9 @@ def logged_exceptions(log: str) -> tuple[Counter[str], dict[str, str]]:
         if found:
             counts[found["name"]] += 1
             first.setdefault(found["name"], (found["text"] or "").strip())
+        elif _WORKER_DIED.search(line):
+            counts[WORKER_DIED] += 1
+            first.setdefault(WORKER_DIED, line.strip())
     return counts, first
 
 
@@ -418,7 +427,7 @@ def main() -> None:
                 load = requests_for(seeded, args.inbound_share)
                 measured = asyncio.run(drive(running.base, load, seconds, args.concurrency, bare=bare))
                 log = running.log.read_text(errors="replace")
-            measured.server_errors, measured.server_error_texts = logged_exceptions(log)
+            measured.server_errors, measured.server_error_texts = logged_trouble(log)
             return measured
 
         before = measure("bench.inbound_bench:bare_app", args.bare_seconds, bare=True)
@@ -444,12 +453,13 @@ def main() -> None:
         ),
         ("service: callbacks/s", f"{service.rate:,.0f}"),
         (
-            "service: latency p50 / p99",
-            f"{service.percentile(0.5):.1f} ms / {service.percentile(0.99):.1f} ms",
+            "service: latency p50 / p99 / max",
+            f"{service.percentile(0.5):.1f} ms / {service.percentile(0.99):.1f} ms"
+            f" / {service.percentile(1.0):.1f} ms",
         ),
         ("service: answered non-2xx or not at all", f"{service.failed:,}"),
         ("service: why (answers and client errors)", counted(service.failures)),
-        ("service: exceptions the service logged", counted(service.server_errors)),
+        ("service: exceptions and worker deaths logged", counted(service.server_errors)),
         ("service: rows updated (receipts) + stored (incoming)", f"{receipts:,} + {inbound:,}"),
         ("service: lost (posted - rows updated or stored)", f"{lost:,}"),
         ("bare FastAPI endpoint: requests/s", f"{bare_rate:,.0f}"),
