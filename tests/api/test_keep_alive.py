@@ -9,6 +9,7 @@ webhooks that way.
 from __future__ import annotations
 
 import http.client
+import inspect
 import socket
 import threading
 import time
@@ -28,6 +29,7 @@ from tests.conftest import make_settings
 # The idle timeouts of what calls the service: AWS ALB and nginx's upstream keep-alive (60 s);
 # httpx's pool (5 s) is below both.
 PROXY_IDLE_SECONDS = 60
+UVICORN_DEFAULT_KEEP_ALIVE: int = inspect.signature(uvicorn.Config).parameters["timeout_keep_alive"].default
 
 
 @pytest.fixture
@@ -64,7 +66,7 @@ def test_a_connection_idle_longer_than_uvicorns_default_still_answers(served: tu
     opened = connection.sock
     # Idle past the timeout uvicorn applies when none is given: a server with it closes here,
     # and the next request on this connection gets no answer (http.client: RemoteDisconnected).
-    time.sleep(uvicorn.Config(app=None).timeout_keep_alive + 1)
+    time.sleep(UVICORN_DEFAULT_KEEP_ALIVE + 1)
     connection.request("GET", "/api/health")
     second = connection.getresponse()
     second.read()
