@@ -4,8 +4,9 @@
     python bench/inbound_bench.py [--seconds 60] [--concurrency 64] [--database-url URL]
 
 The service runs as it does in production, `uvicorn api.main:create_app --factory` in its own
-process (`--api-workers` of them), on a fresh PostgreSQL database (by default one created on
-127.0.0.1 for the run and dropped after; `--database-url` uses that database, emptied first).
+process (`--api-workers` of them, with the keep-alive `python -m api` gives it), on a fresh
+PostgreSQL database (by default one created on 127.0.0.1 for the run and dropped after;
+`--database-url` uses that database, emptied first).
 The database holds one tenant with an SMS number, `--messages` leads and one sent SMS each.
 
 An async httpx client posts, from `--concurrency` connections at once, what Twilio posts: signed
@@ -51,6 +52,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
+from api.server import uvicorn_options
 from core.config import Settings
 from core.db import Database
 from core.inbound.urls import LEDGER_KEY_PARAM, TWILIO_SMS_PATH, TWILIO_STATUS_PATH
@@ -63,6 +65,7 @@ ACCOUNT_SID = "AC" + "b" * 32
 BARE_PATH = "/bare"
 TARGET_RATE = 1_000.0
 TARGET_SHARE = 0.5
+SERVED = uvicorn_options(Settings(_env_file=None))  # type: ignore[call-arg]
 
 
 def bare_app() -> FastAPI:
@@ -231,6 +234,9 @@ def server(target: str, url: str, workers: int) -> Iterator[Server]:
                     "--log-level",
                     "info",
                     "--no-access-log",
+                    # As `python -m api` serves (api/server.py), the bare app too.
+                    "--timeout-keep-alive",
+                    str(SERVED["timeout_keep_alive"]),
                 ],
                 cwd=ROOT,
                 env=env,
