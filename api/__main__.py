@@ -5,6 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from api.main import create_app
+from api.server import uvicorn_options
 from core.config import Settings
 from core.logs import configure_logging
 
@@ -12,7 +13,7 @@ from core.logs import configure_logging
 def main() -> None:
     settings = Settings()
     configure_logging(settings)
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, proxy_headers=True)
+    uvicorn.run(create_app(settings), proxy_headers=True, **uvicorn_options(settings))
 
 
 if __name__ == "__main__":

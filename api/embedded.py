@@ -46,10 +46,9 @@ def _serve(settings: Settings) -> None:
         import uvicorn
 
         from api.main import create_app
+        from api.server import uvicorn_options
 
-        config: Any = uvicorn.Config(
-            create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning"
-        )
+        config: Any = uvicorn.Config(create_app(settings), log_level="warning", **uvicorn_options(settings))
         server = uvicorn.Server(config)
         with _lock:
             _server = server

@@ -4,8 +4,9 @@
     python bench/inbound_bench.py [--seconds 60] [--concurrency 64] [--database-url URL]
 
 The service runs as it does in production, `uvicorn api.main:create_app --factory` in its own
-process (`--api-workers` of them), on a fresh PostgreSQL database (by default one created on
-127.0.0.1 for the run and dropped after; `--database-url` uses that database, emptied first).
+process (`--api-workers` of them, with the keep-alive `python -m api` gives it), on a fresh
+PostgreSQL database (by default one created on 127.0.0.1 for the run and dropped after;
+`--database-url` uses that database, emptied first).
 The database holds one tenant with an SMS number, `--messages` leads and one sent SMS each.
 
 An async httpx client posts, from `--concurrency` connections at once, what Twilio posts: signed
@@ -13,8 +14,11 @@ status callbacks ("delivered" for most messages, "undelivered" with a temporary 
 some, each message once) and, for a share of the requests (`--inbound-share`), signed incoming
 messages from the leads' numbers, each with its own MessageSid. It prints callbacks per second,
 p50 and p99 latency, and lost: requests posted minus rows the database shows updated or stored
-(a non-2xx answer counts as lost). Beside it, in the same run, a bare FastAPI endpoint (reads the
-form, answers 204) is measured the same way, before and after the service, by the same client.
+(a non-2xx answer counts as lost), and why the requests that failed did: each HTTP status and
+client exception (httpx.ReadTimeout, ...) counted, the exceptions the service logged counted, and
+the first answer or message of each kind printed under the table. Beside it, in the same run, a
+bare FastAPI endpoint (reads the form, answers 204) is measured the same way, before and after
+the service, by the same client.
 
 Target (issue 14): >= 1,000 callbacks/s sustained for the run, or >= 50% of the bare endpoint's
 rate, whichever is lower, with 0 lost.
@@ -27,23 +31,28 @@ import asyncio
 import contextlib
 import itertools
 import os
+import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: the project's packages come after this line
 
 import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
+from api.server import uvicorn_options
 from core.config import Settings
 from core.db import Database
 from core.inbound.urls import LEDGER_KEY_PARAM, TWILIO_SMS_PATH, TWILIO_STATUS_PATH
@@ -56,13 +65,11 @@ ACCOUNT_SID = "AC" + "b" * 32
 BARE_PATH = "/bare"
 TARGET_RATE = 1_000.0
 TARGET_SHARE = 0.5
+SERVED = uvicorn_options(Settings(_env_file=None))  # type: ignore[call-arg]
 
 
-def bare_app() -> Any:
+def bare_app() -> FastAPI:
     """The comparison: a FastAPI endpoint that reads the form and answers, nothing else."""
-    from fastapi import FastAPI
-    from fastapi.responses import Response
-
     app = FastAPI()
 
     @app.post(BARE_PATH)
@@ -173,9 +180,7 @@ def applied(url: str) -> tuple[int, int]:
     engine = create_engine(make_url(url))
     with engine.connect() as conn:
         receipts = conn.execute(
-            select(func.count())
-            .select_from(Message)
-            .where(Message.status.in_(("delivered", "undelivered")))
+            select(func.count()).select_from(Message).where(Message.status.in_(("delivered", "undelivered")))
         ).scalar_one()
         inbound = conn.execute(select(func.count()).select_from(InboundMessage)).scalar_one()
     engine.dispose()
@@ -191,8 +196,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class Server:
+    base: str
+    log: Path  # the service's stderr: uvicorn's and the app's warnings and tracebacks
+
+
 @contextlib.contextmanager
-def server(target: str, url: str, workers: int) -> Iterator[str]:
+def server(target: str, url: str, workers: int) -> Iterator[Server]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADFLOW_", "OPENAI_"))}
     env.update(
@@ -203,53 +214,88 @@ def server(target: str, url: str, workers: int) -> Iterator[str]:
         LEADFLOW_MIGRATE_ON_START="false",
         PYTHONPATH=str(ROOT),
     )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            target,
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{target} exited with {process.returncode}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/api/health", timeout=2).status_code in (200, 404):
-                    break
-            time.sleep(0.2)
-        yield base
-    finally:
-        os.killpg(process.pid, 15)
-        process.wait(timeout=30)
+    with tempfile.TemporaryDirectory(prefix="inbound_bench_") as folder:
+        log = Path(folder) / "server.log"
+        with log.open("wb") as stderr:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    target,
+                    "--factory",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(workers),
+                    # info, for the supervisor's word on a worker that died; no access log
+                    "--log-level",
+                    "info",
+                    "--no-access-log",
+                    # As `python -m api` serves (api/server.py), the bare app too.
+                    "--timeout-keep-alive",
+                    str(SERVED["timeout_keep_alive"]),
+                ],
+                cwd=ROOT,
+                env=env,
+                stderr=stderr,
+                start_new_session=True,
+            )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"{target} exited with {process.returncode}:\n{log.read_text()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{base}/api/health", timeout=2).status_code in (200, 404):
+                        break
+                time.sleep(0.2)
+            yield Server(base, log)
+        finally:
+            os.killpg(process.pid, 15)
+            process.wait(timeout=30)
+
+
+# The last line of a Python traceback: the exception's qualified class name and its message.
+_EXCEPTION_LINE = re.compile(
+    r"^(?P<name>(?:[a-z_]\w*\.)+[A-Z]\w*|[A-Z]\w*(?:Error|Exception|Timeout|Exit))"
+    r"(?::\s*(?P<text>.*))?$"
+)
+# uvicorn's supervisor replacing a worker that died or missed its health check (killed, with
+# whatever requests it was serving).
+_WORKER_DIED = re.compile(r"Child process \[\d+\] died")
+WORKER_DIED = "worker died (replaced by uvicorn)"
+
+
+def logged_trouble(log: str) -> tuple[Counter[str], dict[str, str]]:
+    """The exceptions a server's log shows (each traceback's last line) and its workers' deaths,
+    counted by kind, with the first message of each."""
+    counts: Counter[str] = Counter()
+    first: dict[str, str] = {}
+    for line in log.splitlines():
+        found = _EXCEPTION_LINE.match(line.strip())
+        if found:
+            counts[found["name"]] += 1
+            first.setdefault(found["name"], (found["text"] or "").strip())
+        elif _WORKER_DIED.search(line):
+            counts[WORKER_DIED] += 1
+            first.setdefault(WORKER_DIED, line.strip())
+    return counts, first
 
 
 # --- the load ----------------------------------------------------------------------------------
 
 
 @dataclass
-class Request:
+class Webhook:
     path: str  # path and query, as signed
     body: dict[str, str]
     kind: str  # "status" | "inbound" | "bare"
 
 
-def requests_for(seeded: Seeded, inbound_share: float) -> Iterator[Request]:
+def requests_for(seeded: Seeded, inbound_share: float) -> Iterator[Webhook]:
     """Each message's one status callback, with an incoming SMS every 1/inbound_share requests."""
     every = max(1, round(1 / inbound_share)) if inbound_share > 0 else 0
     inbound_number = itertools.count(1)
@@ -257,7 +303,7 @@ def requests_for(seeded: Seeded, inbound_share: float) -> Iterator[Request]:
         if every and index % every == 0:
             number = next(inbound_number)
             message_sid = f"SM{number:032x}"
-            yield Request(
+            yield Webhook(
                 TWILIO_SMS_PATH,
                 {
                     "SmsMessageSid": message_sid,
@@ -287,15 +333,26 @@ def requests_for(seeded: Seeded, inbound_share: float) -> Iterator[Request]:
         }
         if status == "undelivered":
             body["ErrorCode"] = "30008"  # unknown error: not a permanent one
-        yield Request(f"{TWILIO_STATUS_PATH}?{LEDGER_KEY_PARAM}={key}", body, status)
+        yield Webhook(f"{TWILIO_STATUS_PATH}?{LEDGER_KEY_PARAM}={key}", body, status)
 
 
 @dataclass
 class Measured:
     sent: dict[str, int] = field(default_factory=dict)
     failed: int = 0
+    # Why requests failed: "HTTP 500", "httpx.ReadTimeout", ... counted, with the first answer's
+    # body (or the exception's text) of each, and the exceptions the service logged meanwhile.
+    failures: Counter[str] = field(default_factory=Counter)
+    failure_texts: dict[str, str] = field(default_factory=dict)
+    server_errors: Counter[str] = field(default_factory=Counter)
+    server_error_texts: dict[str, str] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
     elapsed: float = 0.0
+
+    def fail(self, reason: str, text: str) -> None:
+        self.failed += 1
+        self.failures[reason] += 1
+        self.failure_texts.setdefault(reason, " ".join(text.split())[:200])
 
     @property
     def posted(self) -> int:
@@ -311,7 +368,7 @@ class Measured:
 
 
 async def drive(
-    base: str, requests: Iterator[Request], seconds: float, concurrency: int, bare: bool
+    base: str, requests: Iterator[Webhook], seconds: float, concurrency: int, bare: bool
 ) -> Measured:
     validator = RequestValidator(TOKEN)
     measured = Measured()
@@ -330,13 +387,13 @@ async def drive(
             started = time.perf_counter()
             try:
                 response = await client.post(path, data=request.body, headers=headers)
-                ok = response.status_code < 300
-            except httpx.HTTPError:
-                ok = False
+                if response.status_code >= 300:
+                    measured.fail(f"HTTP {response.status_code}", response.text)
+            except httpx.HTTPError as error:
+                measured.fail(f"httpx.{type(error).__name__}", repr(error))
             measured.latencies.append(time.perf_counter() - started)
             kind = "bare" if bare else request.kind
             measured.sent[kind] = measured.sent.get(kind, 0) + 1
-            measured.failed += 0 if ok else 1
 
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60, trust_env=False) as client:
         started = time.perf_counter()
@@ -354,16 +411,12 @@ def main() -> None:
         "--bare-seconds", type=float, default=15.0, help="the bare endpoint, before and after"
     )
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument(
-        "--api-workers", type=int, default=2, help="uvicorn worker processes, for both apps"
-    )
+    parser.add_argument("--api-workers", type=int, default=2, help="uvicorn worker processes, for both apps")
     parser.add_argument("--messages", type=int, default=150_000, help="sent SMS to receive receipts for")
     parser.add_argument(
         "--inbound-share", type=float, default=0.2, help="share of incoming SMS among requests"
     )
-    parser.add_argument(
-        "--database-url", help="a PostgreSQL database to use (emptied); default: a fresh one"
-    )
+    parser.add_argument("--database-url", help="a PostgreSQL database to use (emptied); default: a fresh one")
     args = parser.parse_args()
 
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
@@ -376,9 +429,12 @@ def main() -> None:
         )
 
         def measure(target: str, seconds: float, *, bare: bool) -> Measured:
-            with server(target, url, args.api_workers) as base:
+            with server(target, url, args.api_workers) as running:
                 load = requests_for(seeded, args.inbound_share)
-                return asyncio.run(drive(base, load, seconds, args.concurrency, bare=bare))
+                measured = asyncio.run(drive(running.base, load, seconds, args.concurrency, bare=bare))
+                log = running.log.read_text(errors="replace")
+            measured.server_errors, measured.server_error_texts = logged_trouble(log)
+            return measured
 
         before = measure("bench.inbound_bench:bare_app", args.bare_seconds, bare=True)
         service = measure("api.main:create_app", args.seconds, bare=False)
@@ -389,6 +445,7 @@ def main() -> None:
     lost = service.posted - receipts - inbound
     target = min(TARGET_RATE, TARGET_SHARE * bare_rate)
     met = service.rate >= target and lost == 0
+    bare_failures = sum((m.failures for m in bare_runs), Counter[str]())
     bare_latencies = Measured(latencies=[x for m in bare_runs for x in m.latencies])
     rows = [
         (
@@ -402,13 +459,20 @@ def main() -> None:
         ),
         ("service: callbacks/s", f"{service.rate:,.0f}"),
         (
-            "service: latency p50 / p99",
-            f"{service.percentile(0.5):.1f} ms / {service.percentile(0.99):.1f} ms",
+            "service: latency p50 / p99 / max",
+            f"{service.percentile(0.5):.1f} ms / {service.percentile(0.99):.1f} ms"
+            f" / {service.percentile(1.0):.1f} ms",
         ),
         ("service: answered non-2xx or not at all", f"{service.failed:,}"),
+        ("service: why (answers and client errors)", counted(service.failures)),
+        ("service: exceptions and worker deaths logged", counted(service.server_errors)),
         ("service: rows updated (receipts) + stored (incoming)", f"{receipts:,} + {inbound:,}"),
         ("service: lost (posted - rows updated or stored)", f"{lost:,}"),
         ("bare FastAPI endpoint: requests/s", f"{bare_rate:,.0f}"),
+        (
+            "bare FastAPI endpoint: answered non-2xx or not at all",
+            f"{bare_failures.total():,} ({counted(bare_failures)})",
+        ),
         (
             "bare FastAPI endpoint: latency p50 / p99",
             f"{bare_latencies.percentile(0.5):.1f} ms / {bare_latencies.percentile(0.99):.1f} ms",
@@ -424,6 +488,15 @@ def main() -> None:
     print(f"|{'-' * (width + 2)}|-------|")
     for name, value in rows:
         print(f"| {name.ljust(width)} | {value} |")
+    # The first answer or error of each kind, so a failure's reason is there to read.
+    for run, measured in (("service", service), ("bare", bare_runs[0]), ("bare", bare_runs[1])):
+        for reason, example in {**measured.failure_texts, **measured.server_error_texts}.items():
+            print(f"{run}: first {reason}: {example or '(no text)'}")
+
+
+def counted(reasons: Counter[str]) -> str:
+    """`HTTP 500 x 12, httpx.ReadTimeout x 3`, most frequent first; `none` when there are none."""
+    return ", ".join(f"{reason} x {count:,}" for reason, count in reasons.most_common()) or "none"
 
 
 if __name__ == "__main__":

@@ -132,6 +132,12 @@ class Settings(BaseSettings):
     # The port of the service when it runs beside the dashboard (`streamlit run app.py`) or alone.
     api_port: int = Field(default=8502, ge=1, le=65535)
     api_host: str = "0.0.0.0"
+    # How long the service keeps an idle connection open. Longer than the idle timeout of anything
+    # that reuses connections to it (load balancers and proxies: AWS ALB and nginx 60 s; HTTP
+    # clients' pools: httpx 5 s), so that the client always closes an idle connection first:
+    # a server that closes it first races the client's next request on it, which then fails
+    # unanswered (uvicorn's own default, 5 s, lost webhooks that way; see api/server.py).
+    api_keep_alive_seconds: int = Field(default=75, ge=1)
     # Serve the api from the dashboard's process too (off where `python -m api` runs it).
     embedded_api: bool = True
 
