@@ -171,22 +171,28 @@ class LeadSlice:
 
 
 def leads_after(
-    db: Database, actor: Actor, where: LeadFilter = LeadFilter(), *, before_id: int | None = None,
-    limit: int = 50,
+    db: Database, actor: Actor, where: LeadFilter = LeadFilter(), *,
+    after: tuple[datetime, int] | None = None, limit: int = 50,
 ) -> LeadSlice:
-    """The filtered leads, newest first, from just below `before_id` (keyset paging by id).
+    """The filtered leads, newest first, from just after `after` (the last row's created_at and id).
 
-    Ids only grow, so leads inserted meanwhile sort above every page already handed out: nothing is
-    skipped or repeated. No count and no offset: a page costs the same at the millionth lead.
+    Keyset paging on (created_at, id), which the (tenant_id, created_at) index walks in order,
+    a created range included: a page costs the same at the millionth lead, with no count and no
+    offset, and leads added meanwhile sort above every page already handed out, so none is
+    skipped or repeated.
     """
     actor.require(Permission.view_leads)
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     columns = [getattr(Lead, c) for c in TABLE_COLUMNS if c != "tags"]
     statement = _filtered(select(*columns), where)
-    if before_id is not None:
-        statement = statement.where(Lead.id < before_id)
+    if after is not None:
+        at, last_id = after
+        # Spelled so that `created_at <= :at` bounds the index scan; the id breaks ties.
+        statement = statement.where(Lead.created_at <= at, or_(Lead.created_at < at, Lead.id < last_id))
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
-        rows = session.execute(statement.order_by(Lead.id.desc()).limit(limit + 1)).all()
+        rows = session.execute(
+            statement.order_by(Lead.created_at.desc(), Lead.id.desc()).limit(limit + 1)
+        ).all()
         page = rows[:limit]
         tags = _tags_by_lead(session, [r.id for r in page])
     return LeadSlice(

@@ -8,7 +8,7 @@ tenant's lead answers 404 like one that never was.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
@@ -210,13 +210,22 @@ class ImportReport(BaseModel):
         )
 
 
-def _before_id(cursor: str | None) -> int | None:
+def _utc(moment: datetime | None) -> datetime | None:
+    """A time given without an offset ("2026-12-01" or "2026-12-01T09:00") is read as UTC."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def _after(cursor: str | None) -> tuple[datetime, int] | None:
     if cursor is None:
         return None
-    (last_id,) = decode_cursor(cursor, 1)
-    if not isinstance(last_id, int):
-        raise BadCursor("the cursor is not one this API gave out; start again without it")
-    return last_id
+    at, last_id = decode_cursor(cursor, 2)
+    try:
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None or not isinstance(last_id, int):
+            raise ValueError("a cursor holds an aware time and an id")
+    except (TypeError, ValueError):
+        raise BadCursor("the cursor is not one this API gave out; start again without it") from None
+    return moment, last_id
 
 
 @router.get("/leads", response_model=Page[LeadListItem])
@@ -227,12 +236,18 @@ def list_leads(
     tag: str | None = None,
     opted_out: bool | None = None,
     channel: Annotated[Channel | None, Query(description="Leads with a phone (sms) or an email")] = None,
-    created_from: Annotated[datetime | None, Query(description="Created at or after (ISO 8601)")] = None,
-    created_before: Annotated[datetime | None, Query(description="Created before (ISO 8601)")] = None,
+    created_from: Annotated[
+        datetime | None, Query(description="Created at or after (ISO 8601; UTC without an offset)")
+    ] = None,
+    created_before: Annotated[
+        datetime | None, Query(description="Created before (ISO 8601; UTC without an offset)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[LeadListItem]:
-    """The leads newest first, a page at a time: pass `next_cursor` back as `cursor`."""
+    """The leads newest first (by created_at, then id), a page at a time: pass `next_cursor` back
+    as `cursor`; leads added meanwhile never shift a page."""
+    created_from, created_before = _utc(created_from), _utc(created_before)
     where = LeadFilter(
         search=search,
         tag=tag.strip().lower() if tag else None,
@@ -241,9 +256,12 @@ def list_leads(
         created_from=created_from,
         created_before=created_before,
     )
-    found = leads_after(database, actor, where, before_id=_before_id(cursor), limit=limit)
-    items = [LeadListItem.of(row) for row in found.rows]
-    return Page(items=items, next_cursor=encode_cursor(items[-1].id) if found.more and items else None)
+    found = leads_after(database, actor, where, after=_after(cursor), limit=limit)
+    last = found.rows[-1] if found.more and found.rows else None
+    return Page(
+        items=[LeadListItem.of(row) for row in found.rows],
+        next_cursor=encode_cursor(last.created_at.isoformat(), last.id) if last else None,
+    )
 
 
 @router.get("/leads/{lead_id}", response_model=LeadOut)

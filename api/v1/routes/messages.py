@@ -140,7 +140,10 @@ def _after(cursor: str | None) -> tuple[datetime, int] | None:
         return None
     at, last_id = decode_cursor(cursor, 2)
     try:
-        return datetime.fromisoformat(at), int(last_id)
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            raise ValueError("a cursor's time carries its offset")
+        return moment, int(last_id)
     except (TypeError, ValueError):
         raise BadCursor("the cursor is not one this API gave out; start again without it") from None
 

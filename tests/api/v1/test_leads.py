@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from api.v1.cursors import encode_cursor
 from core.leads.importer import import_leads
 from core.models import AuditLog, Lead, Role, Suppression
 from tests.api.v1.conftest import V1Api
@@ -242,6 +243,8 @@ def test_a_refused_lead_gets_one_error_per_field(world: World) -> None:
         (lambda c: c.post("/leads", json={"email": ["x@example.com"]}), "email"),
         (lambda c: c.get("/leads", params={"limit": 0}), "limit"),
         (lambda c: c.get("/leads", params={"cursor": "not-a-cursor"}), "cursor"),
+        (lambda c: c.get("/leads", params={"cursor": encode_cursor(5)}), "cursor"),
+        (lambda c: c.get("/leads", params={"cursor": encode_cursor("2026-11-30T10:30:00", 5)}), "cursor"),
         (lambda c: c.get("/leads", params={"channel": "fax"}), "channel"),
         (lambda c: c.get("/leads", params={"created_from": "yesterday"}), "created_from"),
         (lambda c: c.post("/leads/1/tags", json={"tags": []}), "tags"),
@@ -253,6 +256,8 @@ def test_a_refused_lead_gets_one_error_per_field(world: World) -> None:
         "wrong type",
         "limit",
         "cursor",
+        "cursor of one part",
+        "cursor without offset",
         "channel",
         "date",
         "no tags",
@@ -364,6 +369,9 @@ def test_the_list_filters_as_the_leads_page_does(world: World) -> None:
     assert _listed(client, channel="sms") == [sms_only, ada]
     assert _listed(client, created_before="2026-02-01T00:00:00Z") == [ada]
     assert _listed(client, created_from="2026-02-01T00:00:00Z") == [sms_only, email_only]
+    assert _listed(client, created_before="2026-01-05T01:00:00+02:00") == []
+    # A time without an offset is UTC.
+    assert _listed(client, created_from="2026-01-05", created_before="2026-01-05T00:00:01") == [ada]
     assert _listed(client, created_from="2026-01-05T00:00:00Z", created_before="2026-01-06T00:00:00Z") == [
         ada
     ]
@@ -371,8 +379,15 @@ def test_the_list_filters_as_the_leads_page_does(world: World) -> None:
 
 def test_paging_skips_and_repeats_nothing_while_leads_are_inserted(world: World) -> None:
     client = world.as_(Role.manager)
-    ids = insert_leads(world.v1.db, world.home.id, 9, start=100)
-    expected = sorted([*ids, world.home.lead_id], reverse=True)
+    # Five leads of one import share their created_at: the id orders them.
+    same = insert_leads(
+        world.v1.db, world.home.id, 5, start=100, created_at=datetime(2026, 11, 1, tzinfo=UTC)
+    )
+    older = insert_leads(
+        world.v1.db, world.home.id, 4, start=110, created_at=datetime(2026, 10, 1, tzinfo=UTC)
+    )
+    expected = _listed(client, limit=500)
+    assert expected == [world.home.lead_id, *sorted(same, reverse=True), *sorted(older, reverse=True)]
     seen: list[int] = []
     arrived: list[int] = []
     cursor = None
@@ -386,7 +401,7 @@ def test_paging_skips_and_repeats_nothing_while_leads_are_inserted(world: World)
         arrived += insert_leads(world.v1.db, world.home.id, 2, start=200 + len(arrived))
     assert seen == expected
     assert len(arrived) == 6
-    assert _listed(client, limit=500) == sorted([*arrived, *expected], reverse=True)
+    assert _listed(client, limit=500) == [*sorted(arrived, reverse=True), *expected]
 
 
 def test_an_import_answers_the_report_core_gives_for_the_same_file(v1: V1Api) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api.v1.cursors import encode_cursor
 from core.models import Role
 from tests.api.v1.conftest import V1Api
 from tests.api.v1.world import REPLIED_AT, SENT_AT, Tenant, add_reply, seed_tenant
@@ -137,8 +138,13 @@ def test_reply_paging_skips_and_repeats_nothing_while_replies_arrive(v1: V1Api, 
     assert arrived == 2
 
 
-def test_a_cursor_that_is_not_ours_is_a_problem(v1: V1Api, home: Tenant) -> None:
-    body = _problem(v1.client(home.admin).get("/replies", params={"cursor": "bm9wZQ"}), 422)
+@pytest.mark.parametrize(
+    "cursor",
+    ["bm9wZQ", encode_cursor("2026-11-30T10:30:00", 5), encode_cursor("yesterday", 5), encode_cursor(1)],
+    ids=["not base64 json", "time without offset", "not a time", "one part"],
+)
+def test_a_cursor_that_is_not_ours_is_a_problem(v1: V1Api, home: Tenant, cursor: str) -> None:
+    body = _problem(v1.client(home.admin).get("/replies", params={"cursor": cursor}), 422)
     assert body["errors"][0]["field"] == "cursor"
 
 
