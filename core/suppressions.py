@@ -237,6 +237,44 @@ class SuppressionPage:
     pages: int
 
 
+def _conditions(channel: str | None, search: str) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if channel:
+        conditions.append(Suppression.channel == _channel(channel).value)
+    if search.strip():
+        conditions.append(Suppression.address.contains(search.strip().lower(), autoescape=True))
+    return conditions
+
+
+@dataclass(frozen=True)
+class SuppressionSlice:
+    rows: list[SuppressionView]
+    more: bool  # rows after the last one match too
+
+
+def suppressions_after(
+    db: Database,
+    actor: Actor,
+    *,
+    channel: str | None = None,
+    search: str = "",
+    before_id: int | None = None,
+    limit: int = 50,
+) -> SuppressionSlice:
+    """The suppression list newest first from just below `before_id` (keyset paging by id: an
+    entry added meanwhile sorts above every page handed out, so none is skipped or repeated)."""
+    actor.require(Permission.manage_suppressions)
+    conditions = _conditions(channel, search)
+    if before_id is not None:
+        conditions.append(Suppression.id < before_id)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        found = list(session.scalars(
+            select(Suppression).where(*conditions).order_by(Suppression.id.desc()).limit(limit + 1)
+        ))
+        rows = [_view(s) for s in found[:limit]]
+    return SuppressionSlice(rows=rows, more=len(found) > limit)
+
+
 def list_suppressions(
     db: Database,
     actor: Actor,
@@ -248,11 +286,7 @@ def list_suppressions(
 ) -> SuppressionPage:
     """One page of the suppression list, newest first, paged and counted in SQL."""
     actor.require(Permission.manage_suppressions)
-    conditions: list[ColumnElement[bool]] = []
-    if channel:
-        conditions.append(Suppression.channel == _channel(channel).value)
-    if search.strip():
-        conditions.append(Suppression.address.contains(search.strip().lower(), autoescape=True))
+    conditions = _conditions(channel, search)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         total = session.scalar(select(func.count(Suppression.id)).where(*conditions)) or 0
         pages = max(1, -(-total // page_size))
@@ -269,6 +303,14 @@ def list_suppressions(
 
 def add_suppression(db: Database, actor: Actor, *, channel: str | Channel, address: str) -> bool:
     """Suppress one phone or email by hand; False when it was suppressed already."""
+    return suppress_address(db, actor, channel=channel, address=address)[1]
+
+
+def suppress_address(
+    db: Database, actor: Actor, *, channel: str | Channel, address: str
+) -> tuple[SuppressionView, bool]:
+    """`add_suppression`, answering the suppression as it stands (the new one, or the one that
+    was there already) and whether it was added now."""
     actor.require(Permission.manage_suppressions)
     kind = _channel(channel)
     if kind is Channel.sms:
@@ -285,7 +327,10 @@ def add_suppression(db: Database, actor: Actor, *, channel: str | Channel, addre
             record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
                          action="suppressions.add", entity="suppression",
                          details={"channel": kind.value, "address": normalised})
-    return bool(added)
+        row = session.scalars(
+            select(Suppression).where(Suppression.channel == kind.value, Suppression.address == normalised)
+        ).one()
+        return _view(row), bool(added)
 
 
 # The suppressions a recipient made (a STOP reply, an unsubscribe): never removed, and a lead

@@ -1,8 +1,10 @@
 """Errors as RFC 9457 problem details (`application/problem+json`), with field-level messages.
 
 Core raises LeadflowError subclasses whose messages are written for the person who caused them;
-this module only chooses the status and the shape. A request that fails FastAPI's validation gets
-422 with one entry per field in `errors` (`{"field": "email", "message": "..."}`).
+this module only chooses the status and the shape. A core error with a `field` gives one
+field-level entry, one with `field_errors` (a list of `{field, message}`) several. A request
+that fails FastAPI's validation gets 422 with one entry per field in `errors`
+(`{"field": "email", "message": "..."}`).
 """
 
 from __future__ import annotations
@@ -80,8 +82,12 @@ def _field(location: tuple[Any, ...] | list[Any]) -> str:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(LeadflowError)
     async def _leadflow_error(request: Request, error: LeadflowError) -> JSONResponse:
-        field = getattr(error, "field", None)
-        errors = [{"field": str(field), "message": str(error)}] if field else None
+        # An error that names several fields (a lead refused for its phone and its country) lists
+        # them in `field_errors`; one that names a single field has `field`.
+        errors: list[dict[str, str]] | None = getattr(error, "field_errors", None)
+        if not errors:
+            field = getattr(error, "field", None)
+            errors = [{"field": str(field), "message": str(error)}] if field else None
         return problem(status_of(error), str(error), instance=request.url.path, errors=errors)
 
     @app.exception_handler(RequestValidationError)

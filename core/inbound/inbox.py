@@ -102,10 +102,17 @@ def _name(first: str | None, last: str | None, fallback: str) -> str:
 
 
 def list_inbox(
-    db: Database, actor: Actor, view: InboxFilter, *, limit: int = 20, offset: int = 0
+    db: Database, actor: Actor, view: InboxFilter, *, limit: int = 20, offset: int = 0,
+    after: tuple[datetime, int] | None = None,
 ) -> list[InboxItem]:
-    """The replies matching the filter, newest first."""
+    """The replies matching the filter, newest first; `after` (the last one's received_at and id)
+    pages by key, so replies arriving meanwhile never shift a page."""
     actor.require(Permission.view_inbox)
+    where = _filters(view)
+    if after is not None:
+        at, last_id = after
+        where.append(or_(InboundMessage.received_at < at,
+                         (InboundMessage.received_at == at) & (InboundMessage.id < last_id)))
     handler, assignee = aliased(User), aliased(User)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         rows = session.execute(
@@ -115,7 +122,7 @@ def list_inbox(
             .outerjoin(Campaign, Campaign.id == InboundMessage.campaign_id)
             .outerjoin(handler, handler.id == InboundMessage.handled_by_user_id)
             .outerjoin(assignee, assignee.id == InboundMessage.assigned_user_id)
-            .where(*_filters(view))
+            .where(*where)
             .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
             .limit(limit).offset(offset)
         ).all()

@@ -3,7 +3,7 @@ suppressions and audit entries; and its edit, checked with the import's own norm
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,11 +11,12 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import JSON, ColumnElement, cast, delete, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.audit import record_audit
 from core.db import Database
-from core.errors import NotFound, ValidationError
+from core.errors import Conflict, NotFound, ValidationError
 from core.leads.importer import tenant_country
 from core.leads.mapping import LEAD_FIELDS
 from core.leads.normalise import FieldLimits, LeadNormaliser, normalise_tags
@@ -44,6 +45,7 @@ EDITABLE_FIELDS: dict[str, str] = {
                  "city", "country", "time_zone", "notes")
 }
 UPDATE_ACTION = "lead.update"
+CREATE_ACTION = "lead.create"
 # Bulk actions of the lead table whose audit entry lists the leads in details["lead_ids"].
 BULK_ACTIONS = ("leads.tag", "leads.untag", "leads.opt_out", "leads.opt_out_undo")
 
@@ -69,6 +71,7 @@ MESSAGE_WORDS: dict[str, str] = {
     MessageStatus.unknown.value: "outcome unknown: check with the provider",
 }
 ACTION_WORDS: dict[str, str] = {
+    CREATE_ACTION: "added by hand",
     UPDATE_ACTION: "edited",
     "leads.tag": "tagged",
     "leads.untag": "tag removed",
@@ -317,12 +320,38 @@ def lead_detail(db: Database, actor: Actor, lead_id: int) -> LeadDetail:
         )
 
 
+# How each problem the normaliser words begins, and the field it is about ("no phone or email"
+# is about the phone and the email alike: it is given on the phone).
+_PROBLEM_FIELDS = (("no phone or email", "phone"), ("phone", "phone"), ("email", "email"),
+                   ("country", "country"), ("time zone", "time_zone"), ("website", "website"),
+                   ("notes", "notes"))
+
+
+def field_of_problem(problem: str) -> str | None:
+    """The lead field a problem of `_normalised` is about, from how its message begins."""
+    return next((name for start, name in _PROBLEM_FIELDS if problem.startswith(start)), None)
+
+
 class LeadEditRefused(ValidationError):
     """An edit the import's rules refuse: every problem of the row, each naming its field."""
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+    @property
+    def field_errors(self) -> list[dict[str, str]]:
+        """Each problem with the field it is about, for forms and the API's problem details."""
+        return [{"field": field_of_problem(p) or "lead", "message": p} for p in self.problems]
+
+
+class DuplicateLead(Conflict):
+    """A new lead whose phone or email another lead of the tenant has already."""
+
+    def __init__(self, field: str, value: str, lead_id: int) -> None:
+        super().__init__(f"{field} {value} belongs to lead #{lead_id} already; edit that lead instead")
+        self.field = field
+        self.lead_id = lead_id
 
 
 @dataclass(frozen=True)
@@ -354,20 +383,21 @@ def _normalised(db: Database, actor: Actor, values: Mapping[str, str | None]) ->
 
 
 def update_lead(
-    db: Database, actor: Actor, lead_id: int, values: Mapping[str, str | None], tags: str
+    db: Database, actor: Actor, lead_id: int, values: Mapping[str, str | None], tags: str | None
 ) -> LeadEdited:
     """Save the lead's fields and tags as typed, normalised like an import; audited before/after.
 
-    A field missing from `values` keeps its value; one given empty is cleared.
+    A field missing from `values` keeps its value; one given empty is cleared. Tags None keep theirs.
     """
     actor.require(Permission.manage_leads)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         current = load_lead(session, lead_id)
         typed = {name: values[name] if name in values else getattr(current, name) for name in EDITABLE_FIELDS}
     clean = _normalised(db, actor, typed)
-    wanted_tags = normalise_tags(tags)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         lead = load_lead(session, lead_id)
+        present = sorted(t.tag for t in lead.tags)
+        wanted_tags = present if tags is None else normalise_tags(tags)
         for name, label in (("phone", "phone"), ("email", "email")):
             if clean[name] and clean[name] != getattr(lead, name):
                 other = session.scalar(
@@ -379,7 +409,6 @@ def update_lead(
         after = {name: clean[name] for name in before}
         for name, value in after.items():
             setattr(lead, name, value)
-        present = sorted(t.tag for t in lead.tags)
         if sorted(wanted_tags) != present:
             before["tags"], after["tags"] = present, sorted(wanted_tags)
             session.execute(delete(LeadTag).where(LeadTag.lead_id == lead_id))
@@ -392,3 +421,37 @@ def update_lead(
             record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action=UPDATE_ACTION,
                          entity="lead", entity_id=lead_id, details={"before": before, "after": after})
     return LeadEdited(changed=list(after))
+
+
+def create_lead(
+    db: Database, actor: Actor, values: Mapping[str, str | None], tags: str | Sequence[str] = ""
+) -> int:
+    """Add one lead by hand, normalised and checked exactly like an imported row (phones read in
+    the tenant's country, emails by email-validator); a phone or email another lead has already
+    is refused (DuplicateLead, naming that lead). Audited; returns the new lead's id."""
+    actor.require(Permission.manage_leads)
+    clean = _normalised(db, actor, {name: values.get(name) for name in EDITABLE_FIELDS})
+    wanted_tags = normalise_tags(tags if isinstance(tags, str) else ",".join(tags))
+    try:
+        with db.session(tenant_id=actor.tenant_id) as session, session.begin():
+            for name in ("phone", "email"):
+                if clean[name]:
+                    other = session.scalar(select(Lead.id).where(getattr(Lead, name) == clean[name]))
+                    if other is not None:
+                        raise DuplicateLead(name, clean[name], other)
+            lead = Lead(**clean)
+            session.add(lead)
+            session.flush()
+            if wanted_tags:
+                session.execute(insert(LeadTag), [
+                    {"tenant_id": actor.tenant_id, "lead_id": lead.id, "tag": t} for t in wanted_tags
+                ])
+            record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action=CREATE_ACTION,
+                         entity="lead", entity_id=lead.id, details={"fields": sorted(
+                             name for name, value in clean.items() if value is not None)})
+            return int(lead.id)
+    except IntegrityError:
+        # Another request saved the same phone or email between the check and the insert.
+        raise Conflict(
+            "a lead with this phone or email was added at the same time; nothing was saved"
+        ) from None
