@@ -11,9 +11,11 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from starlette.datastructures import State
 
+from api.v1.conventions import ApiConventions
 from api.v1.problems import install_problem_handlers
+from api.v1.routes import api_keys, auth
 
-ROUTERS: list[APIRouter] = []
+ROUTERS: list[APIRouter] = [auth.router, api_keys.router]
 
 DESCRIPTION = """Leadflow's REST API: leads, campaigns, their runs, messages, replies, reports and webhooks.
 
@@ -34,6 +36,8 @@ def create_v1_app(state: State) -> FastAPI:
     )
     v1.state = state
     install_problem_handlers(v1)
+    # Rate limits and Idempotency-Key for every route (api.v1.conventions): routes do nothing for them.
+    v1.add_middleware(ApiConventions, state=state)
     for router in ROUTERS:
         v1.include_router(router)
     return v1
