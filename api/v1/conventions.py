@@ -110,10 +110,7 @@ class ApiConventions:
                 credential=caller.credential,
                 key=check_idempotency_key(key),
                 method=scope["method"],
-                path=scope.get("root_path", "")
-                + scope["path"]
-                + "?"
-                + scope.get("query_string", b"").decode(),
+                path=scope["path"] + "?" + scope.get("query_string", b"").decode("latin-1"),
                 body=body,
             )
             stored = await run_in_threadpool(begin_idempotent, db, settings, request)
