@@ -75,6 +75,19 @@ class NewApiKey:
     secret: str
 
 
+def grantable_key_roles(actor: Actor) -> list[Role]:
+    """The roles the actor may give a key: their own and those below it, highest first."""
+    return sorted(
+        (role for role in Role if ROLE_RANK[role] <= ROLE_RANK[actor.role]),
+        key=lambda role: ROLE_RANK[role],
+        reverse=True,
+    )
+
+
+def key_state(key: ApiKeyView, now: datetime | None = None) -> str:
+    return "revoked" if key.revoked else "expired" if key.expired(now) else "active"
+
+
 def _secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 

@@ -46,7 +46,7 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The tenant's keys, newest first (never their secrets)."""
-    from core.api_keys import list_api_keys
+    from core.api_keys import key_state, list_api_keys
 
     with database() as db:
         keys = list_api_keys(db, tenant_actor(db, tenant))
@@ -56,7 +56,7 @@ def list_(
     if not keys:
         typer.echo(f"no API keys yet: python -m core.cli api-keys create {tenant!r} --name NAME --role ROLE")
     for key in keys:
-        state = "revoked" if key.revoked else "expired" if key.expired() else "active"
+        state = key_state(key)
         used = key.last_used_at.strftime("%Y-%m-%d %H:%M") if key.last_used_at else "never used"
         expires = key.expires_at.strftime("%Y-%m-%d") if key.expires_at else "no expiry"
         typer.echo(f"{key.prefix}  {key.name:<30} {key.role:<8} {state:<8} {used:<16}  {expires}")
