@@ -128,6 +128,8 @@ def counting_route(v1: V1Api) -> Iterator[list[str]]:
         calls.append(body.text)
         if body.text == "fail once" and calls.count("fail once") == 1:
             return JSONResponse({"detail": "a provider was down"}, status_code=503)
+        if body.text == "crash once" and calls.count("crash once") == 1:
+            raise RuntimeError("a bug on the server's side")
         return {"text": body.text, "call": len(calls), "by": actor.username}
 
     v1_app.router.add_api_route("/echo-for-test", echo, methods=["POST"], status_code=201)
@@ -157,3 +159,14 @@ def test_a_server_error_is_not_kept_so_a_retry_runs_again(
     again = client.post("/echo-for-test", json={"text": "fail once"}, headers=KEY)
     assert again.json() == retry.json()
     assert counting_route == ["fail once", "fail once"]
+
+
+def test_a_crash_is_not_kept_so_a_retry_runs_again(
+    v1: V1Api, admin: Actor, counting_route: list[str]
+) -> None:
+    crashed = v1.client(admin).post("/echo-for-test", json={"text": "crash once"}, headers=KEY)
+    assert crashed.status_code == 500
+    # uvicorn closes the connection after an unhandled error: the retry comes on a new one.
+    retry = v1.client(admin).post("/echo-for-test", json={"text": "crash once"}, headers=KEY)
+    assert retry.status_code == 201
+    assert counting_route == ["crash once", "crash once"]
