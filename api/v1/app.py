@@ -22,6 +22,11 @@ DESCRIPTION = """Leadflow's REST API: leads, campaigns, their runs, messages, re
 Every endpoint calls the same core services as the dashboard and the CLI, and the same role table
 decides what a caller may do. Errors are RFC 9457 problem details; times are ISO 8601 in UTC; money
 is a decimal string in dollars with its currency.
+
+Sign in with `POST /auth/token` (the OAuth2 password flow) and send the access token as
+`Authorization: Bearer ...`, or send an API key (made by an admin) as `X-API-Key`. A POST with an
+`Idempotency-Key` header runs once; retries get the first answer. Each token's person and each key
+may make `LEADFLOW_API_RATE_LIMIT` requests a minute; over it, 429 with `Retry-After`.
 """
 
 
