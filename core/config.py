@@ -140,6 +140,11 @@ class Settings(BaseSettings):
     api_keep_alive_seconds: int = Field(default=75, ge=1)
     # Serve the api from the dashboard's process too (off where `python -m api` runs it).
     embedded_api: bool = True
+    # The REST API (/api/v1): access tokens' lifetime, unused refresh tokens' lifetime, and the
+    # requests per minute per credential (counted in the database: every replica shares it; 0: none).
+    api_token_minutes: float = Field(default=15.0, gt=0)
+    api_refresh_token_days: float = Field(default=30.0, gt=0)
+    api_rate_limit: int = Field(default=600, ge=0)
 
     # Research
     research_fetch_allow_private: bool = False

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from core.db import Database
 from core.errors import PermissionDenied
-from core.models import Role, SessionRevocation, User, UserSession
+from core.models import ApiRefreshToken, Role, SessionRevocation, User, UserSession
 from core.permissions import Actor
 
 # A page load refreshes a session's last-seen time at most this often (not on every rerun).
@@ -184,11 +184,22 @@ def live_sessions(
 def revoke_user_sessions(
     session: Session, user_id: int, reason: SessionRevocation, *, now: datetime | None = None
 ) -> int:
-    """End every live session of a user, inside the caller's transaction; how many were live."""
+    """End every live session of a user, inside the caller's transaction; how many were live.
+
+    The user's API sign-ins (refresh-token families, core.api_tokens) end with them: their
+    access tokens name a family, checked on every request.
+    """
+    now = now or datetime.now(UTC)
     result = session.execute(
         update(UserSession)
         .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
-        .values(revoked_at=now or datetime.now(UTC), revoked_reason=reason.value)
+        .values(revoked_at=now, revoked_reason=reason.value)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(ApiRefreshToken)
+        .where(ApiRefreshToken.user_id == user_id, ApiRefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason.value)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -28,6 +28,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import and_, delete, exists, or_, select
 
+from core.api_conventions import api_housekeeping
 from core.campaign_ticks import complete_finished_campaigns, start_due_campaigns
 from core.config import Settings
 from core.db import Database
@@ -64,6 +65,8 @@ logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 ProcessEnrolmentFn = Callable[..., str]
 # Heartbeat rows of workers silent for this long are removed (the dashboard shows the others).
 STALE_HEARTBEAT = timedelta(days=1)
+# The REST API's housekeeping (core.api_conventions.api_housekeeping) runs this often.
+API_HOUSEKEEPING_SECONDS = 300.0
 
 
 def utcnow() -> datetime:
@@ -142,6 +145,7 @@ class Runner:
             ("campaigns", self.campaigns_tick, max(tick, 1.0)),
             ("heartbeat", self.heartbeat_tick, max(tick, HEARTBEAT_SECONDS)),
             ("replies", self.replies_tick, max(tick, 1.0)),
+            ("api_housekeeping", self.api_housekeeping_tick, max(tick, API_HOUSEKEEPING_SECONDS)),
         ]
         if self.settings.imap_host:
             # Replies and bounces: read only where an inbound mailbox is configured.
@@ -304,6 +308,14 @@ class Runner:
         """Run the reply agent on the inbound messages it has not read yet, a batch per tick."""
         process_waiting_replies(self.db, self.runtime, limit=self.settings.claim_batch_size,
                                 lease_seconds=reply_lease_seconds(self.settings))
+
+    def api_housekeeping_tick(self) -> None:
+        """Forget what the REST API keeps for a while: idempotent answers older than a day, past
+        rate-limit windows, refresh tokens expired or revoked a day ago."""
+        removed = api_housekeeping(self.db, now=utcnow())
+        if removed.idempotency_keys or removed.refresh_tokens:
+            log.info("api_housekeeping", worker_id=self.worker_id, idempotency_keys=removed.idempotency_keys,
+                     refresh_tokens=removed.refresh_tokens, rate_counters=removed.rate_counters)
 
     def heartbeat_tick(self) -> None:
         now = utcnow()

@@ -17,6 +17,7 @@ from core.models.accounts import (
     User,
     UserSession,
 )
+from core.models.api_auth import ApiIdempotencyKey, ApiKey, ApiRateCounter, ApiRefreshToken
 from core.models.base import (
     DEFAULT_REPLY_STOP_CLASSES,
     FINAL_ENROLMENT_STATUSES,
@@ -107,5 +108,9 @@ __all__ = [
     "RateLimit",
     "BudgetReservation",
     "TenantSpend",
+    "ApiRefreshToken",
+    "ApiKey",
+    "ApiRateCounter",
+    "ApiIdempotencyKey",
     "TENANT_TABLE_NAMES",
 ]

@@ -1,6 +1,7 @@
 """Fixtures for /api/v1: a real uvicorn server, and clients that call it as a given actor.
 
-`v1.client(actor)` is an httpx client whose requests carry that actor's credentials.
+`v1.client(actor)` is an httpx client whose requests carry that actor's credentials: a real
+access token, checked by the same `current_actor` as in production.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI
 
 from api.main import create_app
-from api.v1.deps import current_actor
+from core.api_tokens import start_api_sign_in
 from core.config import Settings
 from core.db import Database
-from core.models import Role
 from core.permissions import Actor
 
 
@@ -36,31 +36,18 @@ class V1Api:
         return self.url + "/api/v1"
 
     def auth_headers(self, actor: Actor) -> dict[str, str]:
-        """Headers that make a request come from `actor` (a user made by tests.factories.make_actor)."""
-        return {
-            "X-Test-Actor": f"{actor.tenant_id}:{actor.user_id or ''}:{actor.role.value}:{actor.username}"
-        }
+        """Real credentials of `actor` (a user made by tests.factories.make_actor): a bearer
+        access token of a new API sign-in, minted by core as POST /auth/token would."""
+        if actor.user_id is None:
+            raise ValueError("auth_headers needs a person (actor.user_id); give machines an API key")
+        pair = start_api_sign_in(self.db, self.settings, actor)
+        return {"Authorization": f"Bearer {pair.access_token}"}
 
     def client(self, actor: Actor | None = None) -> httpx.Client:
         headers = self.auth_headers(actor) if actor is not None else {}
         client = httpx.Client(base_url=self.base, headers=headers, timeout=60)
         self.clients.append(client)
         return client
-
-
-def _test_actor(request: Request) -> Actor:
-    raw = request.headers.get("x-test-actor")
-    if not raw:
-        return current_actor(request)
-    tenant_id, user_id, role, username = raw.split(":", 3)
-    if not tenant_id:
-        raise HTTPException(401)
-    return Actor(
-        user_id=int(user_id) if user_id else None,
-        tenant_id=int(tenant_id),
-        role=Role(role),
-        username=username,
-    )
 
 
 def _free_socket() -> socket.socket:
@@ -74,8 +61,6 @@ def _free_socket() -> socket.socket:
 def v1(settings: Settings, db: Database) -> Iterator[V1Api]:
     """The service on a free port with this test's settings and database."""
     app = create_app(settings, db)
-    v1_app = next(route.app for route in app.routes if getattr(route, "path", None) == "/api/v1")
-    v1_app.dependency_overrides[current_actor] = _test_actor
     sock = _free_socket()
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
