@@ -187,7 +187,7 @@ class Bench:
         return client.post("/api/v1/leads", json=lead, headers=headers)
 
 
-def bench_key(db: Database, tenant_id: int) -> tuple[str, Callable[[], None]]:
+def bench_key(db: Database, tenant_id: int) -> tuple[str, Callable[[], object]]:
     """An admin API key of the bench tenant, and how to revoke it."""
     from core.api_keys import create_api_key, revoke_api_key
     from core.models import Role
