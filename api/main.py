@@ -29,6 +29,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Access tokens, unsubscribe links and stored idempotent answers are keyed by it: a service
+        # without a strong key does not start, rather than failing every such request.
+        settings.require_cookie_key()
         if owns_database:
             app.state.database = await run_in_threadpool(open_database, settings)
         try:

@@ -32,6 +32,7 @@ import contextlib
 import itertools
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -212,6 +213,7 @@ def server(target: str, url: str, workers: int) -> Iterator[Server]:
         LEADFLOW_PUBLIC_URL=PUBLIC_URL,
         LEADFLOW_LOG_LEVEL="WARNING",
         LEADFLOW_MIGRATE_ON_START="false",
+        LEADFLOW_COOKIE_KEY=secrets.token_urlsafe(48),
         PYTHONPATH=str(ROOT),
     )
     with tempfile.TemporaryDirectory(prefix="inbound_bench_") as folder:

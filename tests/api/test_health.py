@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.main import create_app
-from core.config import Settings
+from core.config import ConfigError, Settings
 from core.db import Database, head_revision
 from tests.api.conftest import ApiServer
 from tests.conftest import make_settings
@@ -66,3 +67,10 @@ def test_app_without_a_database_opens_the_configured_one(settings: Settings) -> 
     with TestClient(app) as client:
         assert client.get("/api/health").json() == {"status": "ok", "database": "ok"}
         assert isinstance(app.state.database, Database)
+
+
+def test_the_service_does_not_start_without_a_strong_cookie_key(database_url: str) -> None:
+    # Outside development mode: every access token and unsubscribe link is keyed by it.
+    weak = make_settings(database_url, dev_mode=False, cookie_key="short")
+    with pytest.raises(ConfigError, match="LEADFLOW_COOKIE_KEY"), TestClient(create_app(weak)):
+        pass
