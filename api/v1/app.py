@@ -12,8 +12,9 @@ from fastapi import APIRouter, FastAPI
 from starlette.datastructures import State
 
 from api.v1.problems import install_problem_handlers
+from api.v1.routes import campaigns, enrolments, reports
 
-ROUTERS: list[APIRouter] = []
+ROUTERS: list[APIRouter] = [campaigns.router, enrolments.router, reports.router]
 
 DESCRIPTION = """Leadflow's REST API: leads, campaigns, their runs, messages, replies, reports and webhooks.
 

@@ -80,8 +80,13 @@ def _field(location: tuple[Any, ...] | list[Any]) -> str:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(LeadflowError)
     async def _leadflow_error(request: Request, error: LeadflowError) -> JSONResponse:
+        # `field_errors`: every (field, message) of an error about several fields at once.
+        field_errors = getattr(error, "field_errors", None)
         field = getattr(error, "field", None)
-        errors = [{"field": str(field), "message": str(error)}] if field else None
+        if field_errors:
+            errors = [{"field": str(name), "message": str(message)} for name, message in field_errors]
+        else:
+            errors = [{"field": str(field), "message": str(error)}] if field else None
         return problem(status_of(error), str(error), instance=request.url.path, errors=errors)
 
     @app.exception_handler(RequestValidationError)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from core.analytics import charts
 from core.db import Database
-from core.errors import ValidationError
+from core.errors import NotFound, ValidationError
 from core.models import Campaign, CampaignLead, LLMCall, Tenant
 from core.money import MICROUSD_PER_USD
 from core.permissions import Actor, Permission
@@ -302,3 +302,27 @@ def burndown_figure(burndown: Burndown) -> go.Figure:
                          yaxis=charts.money_axis(), legend=charts.LEGEND_ABOVE,
                          margin=charts.MARGIN_WITH_LEGEND)
     return figure
+
+
+# --- one campaign's spend --------------------------------------------------------------------
+
+CAMPAIGN_SPEND_COLUMNS = ["model", "node", "calls", "input_tokens", "output_tokens", "cost_microusd"]
+
+
+def campaign_spend(db: Database, actor: Actor, campaign_id: int) -> pd.DataFrame:
+    """A campaign's model spend since it was created, one row per (model, node): calls, tokens,
+    cost. One GROUP BY over the campaign's model calls (previews included, as in `cost_report`)."""
+    actor.require(Permission.view_costs)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        if session.scalar(select(Campaign.id).where(Campaign.id == campaign_id)) is None:
+            raise NotFound(f"campaign {campaign_id} does not exist")
+        rows = session.execute(
+            select(LLMCall.model, LLMCall.node, func.count(), func.sum(LLMCall.input_tokens),
+                   func.sum(LLMCall.output_tokens), func.sum(LLMCall.cost_microusd))
+            .where(LLMCall.campaign_id == campaign_id)
+            .group_by(LLMCall.model, LLMCall.node)
+        ).all()
+    spend = pd.DataFrame([tuple(r) for r in rows], columns=CAMPAIGN_SPEND_COLUMNS)
+    for column in CAMPAIGN_SPEND_COLUMNS[2:]:
+        spend[column] = spend[column].astype("int64")
+    return spend.sort_values(["model", "node"], ignore_index=True)

@@ -66,22 +66,36 @@ def _first_touches_in(period: Period, where: Any) -> Any:
     return and_(where, Message.campaign_lead_id.in_(cohort))
 
 
-def funnel_by_campaign(db: Database, actor: Actor, period: Period = ALL_TIME) -> pd.DataFrame:
+def funnel_by_campaign(
+    db: Database, actor: Actor, period: Period = ALL_TIME, *, campaign_id: int | None = None
+) -> pd.DataFrame:
     """One row per campaign: its status, the five stages and the rates derived from them, and the
-    first touches the carrier could not deliver (`undelivered`, beside the stages)."""
+    first touches the carrier could not deliver (`undelivered`, beside the stages).
+
+    `campaign_id`: that campaign's row alone (NotFound when the tenant has no such campaign),
+    each aggregate reading only its enrolments and messages.
+    """
     actor.require(Permission.view_reports)
     cohort = period.conditions(CampaignLead.created_at)
+    one: dict[str, list[Any]] = {"campaign": [], "enrolment": [], "message": []}
+    if campaign_id is not None:
+        one = {"campaign": [Campaign.id == campaign_id],
+               "enrolment": [CampaignLead.campaign_id == campaign_id],
+               "message": [Message.campaign_id == campaign_id]}
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         campaigns = pd.DataFrame(
             [tuple(r) for r in session.execute(
                 select(Campaign.id, Campaign.name, Campaign.channel, Campaign.status,
-                       Campaign.created_at).order_by(Campaign.created_at.desc(), Campaign.id.desc())
+                       Campaign.created_at).where(*one["campaign"])
+                .order_by(Campaign.created_at.desc(), Campaign.id.desc())
             )],
             columns=["campaign_id", "campaign", "channel", "status", "created_at"],
         )
+        if campaign_id is not None and campaigns.empty:
+            raise NotFound(f"campaign {campaign_id} does not exist")
         enrolled = _frame(session.execute(
             select(CampaignLead.campaign_id, func.count(), func.count(CampaignLead.replied_at))
-            .where(*cohort)
+            .where(*cohort, *one["enrolment"])
             .group_by(CampaignLead.campaign_id)
         ), ["campaign_id", "enrolled", "replied"])
         # Opted-out leads are few: start from them (a small partial index) and look up their
@@ -89,13 +103,14 @@ def funnel_by_campaign(db: Database, actor: Actor, period: Period = ALL_TIME) ->
         opted_out = _frame(session.execute(
             select(CampaignLead.campaign_id, func.count())
             .join_from(Lead, CampaignLead, CampaignLead.lead_id == Lead.id)
-            .where(_opted_out_after_enrolment(), *cohort)
+            .where(_opted_out_after_enrolment(), *cohort, *one["enrolment"])
             .group_by(CampaignLead.campaign_id)
         ), ["campaign_id", "opted_out"])
         first_touch = _frame(session.execute(
             select(Message.campaign_id, Message.status, func.count())
             .where(_first_touches_in(
-                period, and_(Message.step == 0, Message.status.in_((*SENT_STATUSES, UNDELIVERED)))))
+                period, and_(Message.step == 0, Message.status.in_((*SENT_STATUSES, UNDELIVERED)),
+                             *one["message"])))
             .group_by(Message.campaign_id, Message.status)
         ), ["campaign_id", "status", "n"])
     sends = first_touch.pivot_table(index="campaign_id", columns="status", values="n",
