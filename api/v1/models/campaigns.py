@@ -7,12 +7,12 @@ Each response shape is filled from a core value (`CampaignView`, `CostEstimate`,
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.v1.schemas import Money, UtcDateTime
-from core.campaign_rules import EDITABLE_BY_STATUS, FieldInvalid
+from core.campaign_rules import EDITABLE_BY_STATUS
 from core.campaign_shape import CampaignView
 from core.errors import ValidationError
 from core.lifecycle import allowed_actions
@@ -40,6 +40,24 @@ class SendWindowShape(BaseModel):
     weekdays_only: bool = False
 
 
+class MoneyIn(BaseModel):
+    """An amount a caller gives: dollars as a decimal string, in USD (the currency of every price)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: str = Field(examples=["12.50"])
+    currency: Literal["USD"] = "USD"
+
+    @field_validator("amount")
+    @classmethod
+    def _dollars(cls, amount: str) -> str:
+        try:
+            usd_to_microusd(amount)
+        except ValidationError as error:
+            raise ValueError(str(error)) from None
+        return amount
+
+
 class CampaignFields(BaseModel):
     """The fields a person edits; which may change depends on the status (see `editable_fields`)."""
 
@@ -58,7 +76,7 @@ class CampaignFields(BaseModel):
     max_sms_segments: int | None = None
     send_window: SendWindowShape | None = None
     sends_per_minute: int | None = None
-    budget_cap: Money | None = Field(None, description="The most the campaign may spend; null: no cap")
+    budget_cap: MoneyIn | None = Field(None, description="The most the campaign may spend; null: no cap")
     approval_required: bool | None = None
     scheduled_at: datetime | None = None
     reply_stop_classes: list[str] | None = None
@@ -67,7 +85,7 @@ class CampaignFields(BaseModel):
         """The fields the caller sent, named and typed as core's campaign services take them."""
         values = self.model_dump(exclude_unset=True, exclude={"budget_cap"})
         if "budget_cap" in self.model_fields_set:
-            values["budget_cap_microusd"] = microusd_of(self.budget_cap, "budget_cap")
+            values["budget_cap_microusd"] = microusd_of(self.budget_cap)
         return values
 
 
@@ -81,16 +99,9 @@ class CampaignUpdate(CampaignFields):
     channel: str | None = None
 
 
-def microusd_of(money: Money | None, field: str) -> int | None:
+def microusd_of(money: MoneyIn | None) -> int | None:
     """A Money body as micro-dollars (the core unit), read by the dashboard's own parser."""
-    if money is None:
-        return None
-    if money.currency != "USD":
-        raise FieldInvalid(f"amounts are in USD, not {money.currency}", field=f"{field}.currency")
-    try:
-        return usd_to_microusd(money.amount)
-    except ValidationError as error:
-        raise FieldInvalid(str(error), field=f"{field}.amount") from None
+    return None if money is None else usd_to_microusd(money.amount)
 
 
 class Campaign(BaseModel):
