@@ -83,10 +83,11 @@ def install_problem_handlers(app: FastAPI) -> None:
         # `field_errors`: every (field, message) of an error about several fields at once.
         field_errors = getattr(error, "field_errors", None)
         field = getattr(error, "field", None)
+        errors: list[dict[str, str]] | None = None
         if field_errors:
             errors = [{"field": str(name), "message": str(message)} for name, message in field_errors]
-        else:
-            errors = [{"field": str(field), "message": str(error)}] if field else None
+        elif field:
+            errors = [{"field": str(field), "message": str(error)}]
         return problem(status_of(error), str(error), instance=request.url.path, errors=errors)
 
     @app.exception_handler(RequestValidationError)
