@@ -12,15 +12,15 @@ from typing import Any
 import pandas as pd
 
 from core.analytics.costs import campaign_spend
-from core.analytics.funnel import funnel_breakdown, funnel_by_campaign
+from core.analytics.funnel import campaign_funnel
 from core.db import Database
 from core.permissions import Actor, Permission
 
 
 @dataclass(frozen=True)
 class CampaignReport:
-    funnel: dict[str, Any]  # the campaign's row of funnel_by_campaign
-    variants: pd.DataFrame  # funnel_breakdown(..., "variant"): one row per A/B variant
+    funnel: dict[str, Any]  # the campaign's row of funnel_by_campaign (core.analytics.funnel)
+    variants: pd.DataFrame  # its rows of funnel_breakdown(..., "variant"): one per A/B variant
     spend: pd.DataFrame  # campaign_spend: one row per (model, node)
 
     @property
@@ -39,6 +39,5 @@ def campaign_report(db: Database, actor: Actor, campaign_id: int) -> CampaignRep
     """The campaign's funnel and spend in one report (NotFound for a campaign of another tenant)."""
     actor.require(Permission.view_reports)
     actor.require(Permission.view_costs)
-    row = funnel_by_campaign(db, actor, campaign_id=campaign_id).iloc[0].to_dict()
-    variants = funnel_breakdown(db, actor, campaign_id, "variant")
-    return CampaignReport(row, variants, campaign_spend(db, actor, campaign_id))
+    funnel = campaign_funnel(db, actor, campaign_id)
+    return CampaignReport(funnel.campaign, funnel.variants, campaign_spend(db, actor, campaign_id))

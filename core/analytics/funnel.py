@@ -12,6 +12,7 @@ hour) are for one campaign at a time, so they join at most one campaign's enrolm
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import pandas as pd
@@ -226,6 +227,80 @@ def funnel_breakdown(
         if by == "variant":
             frame = frame.sort_values("key", ignore_index=True)
     return frame.rename(columns={"key": by})
+
+
+@dataclass(frozen=True)
+class CampaignFunnel:
+    """One campaign's funnel, all time: its row of `funnel_by_campaign` and its rows of
+    `funnel_breakdown(..., "variant")`, with the same columns."""
+
+    campaign: dict[str, Any]
+    variants: pd.DataFrame
+
+
+def campaign_funnel(db: Database, actor: Actor, campaign_id: int) -> CampaignFunnel:
+    """The campaign's funnel and its funnel per A/B variant, in one session of narrow aggregates.
+
+    The same stages as the two reports, for a campaign's own report read often by machines: each
+    aggregate reads only that campaign's rows from a covering index (enrolments by variant, its
+    first touches, its opted-out leads), and pandas only derives the rates of a few rows.
+    """
+    actor.require(Permission.view_reports)
+    of_campaign = CampaignLead.campaign_id == campaign_id
+    first_touches = and_(Message.campaign_id == campaign_id, Message.step == 0)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        found = session.execute(
+            select(Campaign.id, Campaign.name, Campaign.channel, Campaign.status)
+            .where(Campaign.id == campaign_id)
+        ).first()
+        if found is None:
+            raise NotFound(f"campaign {campaign_id} does not exist")
+        enrolled = session.execute(
+            select(CampaignLead.variant, func.count(), func.count(CampaignLead.replied_at))
+            .where(of_campaign).group_by(CampaignLead.variant)
+        ).all()
+        opted_out = dict(session.execute(
+            select(CampaignLead.variant, func.count())
+            .join_from(Lead, CampaignLead, CampaignLead.lead_id == Lead.id)
+            .where(_opted_out_after_enrolment(), of_campaign)
+            .group_by(CampaignLead.variant)
+        ).all())
+        sent_by_variant = session.execute(
+            select(CampaignLead.variant, Message.status, func.count())
+            .join(CampaignLead, CampaignLead.id == Message.campaign_lead_id)
+            .where(first_touches, Message.status.in_(SENT_STATUSES), of_campaign)
+            .group_by(CampaignLead.variant, Message.status)
+        ).all()
+        # The campaign's sends by its messages, as funnel_by_campaign counts them: an erased
+        # lead's first touch stays in the ledger without its enrolment.
+        sent = dict(session.execute(
+            select(Message.status, func.count())
+            .where(first_touches, Message.status.in_((*SENT_STATUSES, UNDELIVERED)))
+            .group_by(Message.status)
+        ).all())
+    variants: dict[str, dict[str, Any]] = {
+        str(variant): {"variant": str(variant), "enrolled": int(n), "sent": 0, "delivered": 0,
+                       "replied": int(replied), "opted_out": int(opted_out.get(variant, 0))}
+        for variant, n, replied in enrolled
+    }
+    for variant, status, n in sent_by_variant:
+        row = variants[str(variant)]
+        row["sent"] += int(n)
+        if status == MessageStatus.delivered.value:
+            row["delivered"] += int(n)
+    frame = _with_rates(pd.DataFrame(sorted(variants.values(), key=lambda r: r["variant"]),
+                                     columns=["variant", *STAGES]))
+    campaign_id_, name, channel, status = found
+    total = {
+        "campaign_id": campaign_id_, "campaign": name, "channel": channel, "status": status,
+        "enrolled": int(frame["enrolled"].sum()),
+        "sent": sent.get(MessageStatus.sent.value, 0) + sent.get(MessageStatus.delivered.value, 0),
+        "delivered": sent.get(MessageStatus.delivered.value, 0),
+        "undelivered": sent.get(UNDELIVERED, 0),
+        "replied": int(frame["replied"].sum()), "opted_out": int(frame["opted_out"].sum()),
+    }
+    row = _with_rates(pd.DataFrame([total])).iloc[0].to_dict()
+    return CampaignFunnel(row, frame)
 
 
 def _require_campaign(session: Session, campaign_id: int) -> None:
