@@ -21,18 +21,18 @@ from core.monitor import EnrolmentRow, EnrolmentTrace
 from core.pipeline.estimate import CostEstimate
 
 
-class StepShape(BaseModel):
+class Step(BaseModel):
     delay_hours: float = Field(0, description="Hours after the step before (the first: at the start)")
     prompt: str | None = Field(None, description="Added to the campaign prompt for this step")
 
 
-class VariantShape(BaseModel):
+class Variant(BaseModel):
     name: str
     prompt: str = ""
     weight: int | None = Field(None, description="0 deals it no new leads; null: an even share")
 
 
-class SendWindowShape(BaseModel):
+class SendWindow(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     start: str | None = Field(None, examples=["09:00"])
@@ -70,11 +70,11 @@ class CampaignFields(BaseModel):
     audience: dict[str, list[Any]] | None = Field(
         None, description="Filters: tags, import_ids, industries, countries", examples=[{"tags": ["vip"]}]
     )
-    steps: list[StepShape] | None = None
-    variants: list[VariantShape] | None = None
+    steps: list[Step] | None = None
+    variants: list[Variant] | None = None
     research_web: bool | None = None
     max_sms_segments: int | None = None
-    send_window: SendWindowShape | None = None
+    send_window: SendWindow | None = None
     sends_per_minute: int | None = None
     budget_cap: MoneyIn | None = Field(None, description="The most the campaign may spend; null: no cap")
     approval_required: bool | None = None
@@ -116,8 +116,8 @@ class Campaign(BaseModel):
     system_prompt: str
     model: str
     temperature: float
-    steps: list[StepShape]
-    variants: list[VariantShape]
+    steps: list[Step]
+    variants: list[Variant]
     audience: dict[str, Any]
     research_web: bool
     max_sms_segments: int
@@ -149,8 +149,8 @@ class Campaign(BaseModel):
             system_prompt=view.system_prompt,
             model=view.model,
             temperature=view.temperature,
-            steps=[StepShape(**s.as_json()) for s in view.steps],
-            variants=[VariantShape(**v.as_json()) for v in view.variants],
+            steps=[Step(**s.as_json()) for s in view.steps],
+            variants=[Variant(**v.as_json()) for v in view.variants],
             audience=dict(view.audience or {}),
             research_web=view.research_web,
             max_sms_segments=view.max_sms_segments,
@@ -182,14 +182,7 @@ class PauseRequest(BaseModel):
     reason: str | None = Field(None, description="Shown with the paused status")
 
 
-class PreflightCheckShape(BaseModel):
-    label: str
-    passed: bool
-    blocking: bool
-    words: str
-
-
-class CostEstimateShape(BaseModel):
+class Estimate(BaseModel):
     leads: int
     leads_exact: bool = Field(description="False: the audience was estimated from a sample")
     steps: int

@@ -22,7 +22,7 @@ from api.v1.models.campaigns import (
     Campaign,
     CampaignCreate,
     CampaignUpdate,
-    CostEstimateShape,
+    Estimate,
     PauseRequest,
     Preview,
     PreviewRequest,
@@ -186,11 +186,11 @@ def cancel(request: Request, actor: ActorDep, campaign_id: int) -> Campaign:
     return Campaign.of(cancel_campaign(_database(request), actor, campaign_id))
 
 
-@router.get("/{campaign_id}/estimate", response_model=CostEstimateShape, responses=CAMPAIGN_RESPONSES)
-def estimate(request: Request, actor: ActorDep, campaign_id: int) -> CostEstimateShape:
+@router.get("/{campaign_id}/estimate", response_model=Estimate, responses=CAMPAIGN_RESPONSES)
+def estimate(request: Request, actor: ActorDep, campaign_id: int) -> Estimate:
     """What a start would cost now: the Run tab's estimate (audience x steps x model calls)."""
     database = _database(request)
-    return CostEstimateShape.of(estimate_campaign_cost(database, database.settings, actor, campaign_id))
+    return Estimate.of(estimate_campaign_cost(database, database.settings, actor, campaign_id))
 
 
 _runtime_lock = threading.Lock()
