@@ -1,38 +1,51 @@
 """One campaign's report: its funnel, the funnel per A/B variant, and its model spend.
 
 The same figures as the Reports and Costs pages (core.analytics.funnel and costs), read for one
-campaign: each a GROUP BY over that campaign's rows through its indexes, never the tenant's.
+campaign: each a GROUP BY over that campaign's rows through its indexes, never the tenant's, and
+summed in plain Python (a report read often by machines has no use for a DataFrame's set-up).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-import pandas as pd
-
-from core.analytics.costs import campaign_spend
+from core.analytics.costs import SpendLine, campaign_spend
 from core.analytics.funnel import campaign_funnel
 from core.db import Database
 from core.permissions import Actor, Permission
 
 
 @dataclass(frozen=True)
+class SpendTotal:
+    key: str  # the model or the node
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_microusd: int
+
+
+@dataclass(frozen=True)
 class CampaignReport:
     funnel: dict[str, Any]  # the campaign's row of funnel_by_campaign (core.analytics.funnel)
-    variants: pd.DataFrame  # its rows of funnel_breakdown(..., "variant"): one per A/B variant
-    spend: pd.DataFrame  # campaign_spend: one row per (model, node)
+    variants: list[dict[str, Any]]  # its rows of funnel_breakdown(..., "variant"): one per variant
+    spend: list[SpendLine]  # campaign_spend: one line per (model, node)
 
     @property
     def spent_microusd(self) -> int:
-        return int(self.spend["cost_microusd"].sum())
+        return sum(line.cost_microusd for line in self.spend)
 
-    def spend_by(self, dimension: str) -> pd.DataFrame:
+    def spend_by(self, dimension: Literal["model", "node"]) -> list[SpendTotal]:
         """Calls, tokens and cost per model or node, the most expensive first."""
-        sums = self.spend.groupby(dimension, as_index=False)[
-            ["calls", "input_tokens", "output_tokens", "cost_microusd"]
-        ].sum()
-        return sums.sort_values(["cost_microusd", dimension], ascending=[False, True], ignore_index=True)
+        sums: dict[str, list[int]] = {}
+        for line in self.spend:
+            total = sums.setdefault(getattr(line, dimension), [0, 0, 0, 0])
+            for index, value in enumerate(
+                (line.calls, line.input_tokens, line.output_tokens, line.cost_microusd)
+            ):
+                total[index] += value
+        totals = [SpendTotal(key, *values) for key, values in sums.items()]
+        return sorted(totals, key=lambda t: (-t.cost_microusd, t.key))
 
 
 def campaign_report(db: Database, actor: Actor, campaign_id: int) -> CampaignReport:

@@ -306,12 +306,21 @@ def burndown_figure(burndown: Burndown) -> go.Figure:
 
 # --- one campaign's spend --------------------------------------------------------------------
 
-CAMPAIGN_SPEND_COLUMNS = ["model", "node", "calls", "input_tokens", "output_tokens", "cost_microusd"]
+@dataclass(frozen=True)
+class SpendLine:
+    """Model calls of one campaign at one (model, node): how many, their tokens and cost."""
+
+    model: str
+    node: str
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_microusd: int
 
 
-def campaign_spend(db: Database, actor: Actor, campaign_id: int) -> pd.DataFrame:
-    """A campaign's model spend since it was created, one row per (model, node): calls, tokens,
-    cost. One GROUP BY over the campaign's model calls (previews included, as in `cost_report`)."""
+def campaign_spend(db: Database, actor: Actor, campaign_id: int) -> list[SpendLine]:
+    """A campaign's model spend since it was created, one line per (model, node). One GROUP BY
+    over the campaign's model calls (previews included, as in `cost_report`)."""
     actor.require(Permission.view_costs)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
         if session.scalar(select(Campaign.id).where(Campaign.id == campaign_id)) is None:
@@ -322,7 +331,7 @@ def campaign_spend(db: Database, actor: Actor, campaign_id: int) -> pd.DataFrame
             .where(LLMCall.campaign_id == campaign_id)
             .group_by(LLMCall.model, LLMCall.node)
         ).all()
-    spend = pd.DataFrame([tuple(r) for r in rows], columns=CAMPAIGN_SPEND_COLUMNS)
-    for column in CAMPAIGN_SPEND_COLUMNS[2:]:
-        spend[column] = spend[column].astype("int64")
-    return spend.sort_values(["model", "node"], ignore_index=True)
+    lines = [SpendLine(str(model), str(node), int(calls), int(tokens_in or 0), int(tokens_out or 0),
+                       int(cost or 0))
+             for model, node, calls, tokens_in, tokens_out, cost in rows]
+    return sorted(lines, key=lambda line: (line.model, line.node))

@@ -40,14 +40,23 @@ BREAKDOWN_TITLES: dict[Breakdown, str] = {
     "variant": "A/B variant", "industry": "industry", "title": "title", "hour": "hour (UTC)"}
 
 
+# Each rate: a stage over the leads sent (0.0 when none was sent).
+RATES = {"delivery_rate": "delivered", "reply_rate": "replied", "opt_out_rate": "opted_out"}
+
+
 def _with_rates(frame: pd.DataFrame) -> pd.DataFrame:
     for stage in STAGES:
         frame[stage] = frame[stage].fillna(0).astype("int64")
     sent = frame["sent"].where(frame["sent"] > 0)
-    frame["delivery_rate"] = (frame["delivered"] / sent).fillna(0.0)
-    frame["reply_rate"] = (frame["replied"] / sent).fillna(0.0)
-    frame["opt_out_rate"] = (frame["opted_out"] / sent).fillna(0.0)
+    for rate, stage in RATES.items():
+        frame[rate] = (frame[stage] / sent).fillna(0.0)
     return frame
+
+
+def _row_with_rates(row: dict[str, Any]) -> dict[str, Any]:
+    """`_with_rates` for one row as a dict: a few rows need no DataFrame."""
+    sent = row["sent"]
+    return {**row, **{rate: row[stage] / sent if sent else 0.0 for rate, stage in RATES.items()}}
 
 
 def _opted_out_after_enrolment() -> Any:
@@ -232,10 +241,10 @@ def funnel_breakdown(
 @dataclass(frozen=True)
 class CampaignFunnel:
     """One campaign's funnel, all time: its row of `funnel_by_campaign` and its rows of
-    `funnel_breakdown(..., "variant")`, with the same columns."""
+    `funnel_breakdown(..., "variant")`, as dicts with the same keys."""
 
     campaign: dict[str, Any]
-    variants: pd.DataFrame
+    variants: list[dict[str, Any]]
 
 
 def campaign_funnel(db: Database, actor: Actor, campaign_id: int) -> CampaignFunnel:
@@ -243,7 +252,7 @@ def campaign_funnel(db: Database, actor: Actor, campaign_id: int) -> CampaignFun
 
     The same stages as the two reports, for a campaign's own report read often by machines: each
     aggregate reads only that campaign's rows from a covering index (enrolments by variant, its
-    first touches, its opted-out leads), and pandas only derives the rates of a few rows.
+    first touches, its opted-out leads); the rates of its few rows are derived without pandas.
     """
     actor.require(Permission.view_reports)
     of_campaign = CampaignLead.campaign_id == campaign_id
@@ -288,19 +297,19 @@ def campaign_funnel(db: Database, actor: Actor, campaign_id: int) -> CampaignFun
         row["sent"] += int(n)
         if status == MessageStatus.delivered.value:
             row["delivered"] += int(n)
-    frame = _with_rates(pd.DataFrame(sorted(variants.values(), key=lambda r: r["variant"]),
-                                     columns=["variant", *STAGES]))
     campaign_id_, name, channel, status = found
+    delivered = int(sent.get(MessageStatus.delivered.value, 0))
     total = {
         "campaign_id": campaign_id_, "campaign": name, "channel": channel, "status": status,
-        "enrolled": int(frame["enrolled"].sum()),
-        "sent": sent.get(MessageStatus.sent.value, 0) + sent.get(MessageStatus.delivered.value, 0),
-        "delivered": sent.get(MessageStatus.delivered.value, 0),
-        "undelivered": sent.get(UNDELIVERED, 0),
-        "replied": int(frame["replied"].sum()), "opted_out": int(frame["opted_out"].sum()),
+        "enrolled": sum(v["enrolled"] for v in variants.values()),
+        "sent": int(sent.get(MessageStatus.sent.value, 0)) + delivered,
+        "delivered": delivered,
+        "undelivered": int(sent.get(UNDELIVERED, 0)),
+        "replied": sum(v["replied"] for v in variants.values()),
+        "opted_out": sum(v["opted_out"] for v in variants.values()),
     }
-    row = _with_rates(pd.DataFrame([total])).iloc[0].to_dict()
-    return CampaignFunnel(row, frame)
+    return CampaignFunnel(_row_with_rates(total),
+                          [_row_with_rates(variants[key]) for key in sorted(variants)])
 
 
 def _require_campaign(session: Session, campaign_id: int) -> None:

@@ -9,6 +9,7 @@ from typing import Any, Self
 from pydantic import BaseModel, Field
 
 from api.v1.schemas import Money, UtcDateTime
+from core.analytics.campaign_report import SpendTotal
 
 
 def money(microusd: Any) -> Money:
@@ -90,6 +91,16 @@ class SpendRow(BaseModel):
     input_tokens: int
     output_tokens: int
     cost: Money
+
+    @classmethod
+    def of_total(cls, total: SpendTotal) -> Self:
+        return cls(
+            key=total.key,
+            calls=total.calls,
+            input_tokens=total.input_tokens,
+            output_tokens=total.output_tokens,
+            cost=money(total.cost_microusd),
+        )
 
     @classmethod
     def of(cls, key: Any, row: dict[str, Any]) -> Self:

@@ -97,11 +97,11 @@ def report_of_campaign(request: Request, actor: ActorDep, campaign_id: int) -> C
     return CampaignReport(
         campaign_id=campaign_id,
         funnel=CampaignFunnel.of(report.funnel),
-        variants=[VariantFunnel.of(v) for v in report.variants.to_dict("records")],
+        variants=[VariantFunnel.of(v) for v in report.variants],
         spend=CampaignSpend(
             total=money(report.spent_microusd),
-            by_model=[SpendRow.of(r["model"], r) for r in report.spend_by("model").to_dict("records")],
-            by_node=[SpendRow.of(r["node"], r) for r in report.spend_by("node").to_dict("records")],
+            by_model=[SpendRow.of_total(t) for t in report.spend_by("model")],
+            by_node=[SpendRow.of_total(t) for t in report.spend_by("node")],
         ),
     )
 
