@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from core.analytics.costs import SpendLine, campaign_spend
-from core.analytics.funnel import campaign_funnel
+from core.analytics.costs import SpendLine, campaign_spend_in
+from core.analytics.funnel import campaign_funnel_in
 from core.db import Database
 from core.permissions import Actor, Permission
 
@@ -29,7 +29,7 @@ class SpendTotal:
 class CampaignReport:
     funnel: dict[str, Any]  # the campaign's row of funnel_by_campaign (core.analytics.funnel)
     variants: list[dict[str, Any]]  # its rows of funnel_breakdown(..., "variant"): one per variant
-    spend: list[SpendLine]  # campaign_spend: one line per (model, node)
+    spend: list[SpendLine]  # campaign_spend_in: one line per (model, node)
 
     @property
     def spent_microusd(self) -> int:
@@ -49,8 +49,11 @@ class CampaignReport:
 
 
 def campaign_report(db: Database, actor: Actor, campaign_id: int) -> CampaignReport:
-    """The campaign's funnel and spend in one report (NotFound for a campaign of another tenant)."""
+    """The campaign's funnel and spend in one report, read in one session (NotFound for a
+    campaign of another tenant)."""
     actor.require(Permission.view_reports)
     actor.require(Permission.view_costs)
-    funnel = campaign_funnel(db, actor, campaign_id)
-    return CampaignReport(funnel.campaign, funnel.variants, campaign_spend(db, actor, campaign_id))
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        funnel = campaign_funnel_in(session, campaign_id)  # NotFound first
+        spend = campaign_spend_in(session, campaign_id)
+    return CampaignReport(funnel.campaign, funnel.variants, spend)

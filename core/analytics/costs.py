@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from core.analytics import charts
 from core.db import Database
-from core.errors import NotFound, ValidationError
+from core.errors import ValidationError
 from core.models import Campaign, CampaignLead, LLMCall, Tenant
 from core.money import MICROUSD_PER_USD
 from core.permissions import Actor, Permission
@@ -318,19 +318,16 @@ class SpendLine:
     cost_microusd: int
 
 
-def campaign_spend(db: Database, actor: Actor, campaign_id: int) -> list[SpendLine]:
-    """A campaign's model spend since it was created, one line per (model, node). One GROUP BY
-    over the campaign's model calls (previews included, as in `cost_report`)."""
-    actor.require(Permission.view_costs)
-    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
-        if session.scalar(select(Campaign.id).where(Campaign.id == campaign_id)) is None:
-            raise NotFound(f"campaign {campaign_id} does not exist")
-        rows = session.execute(
-            select(LLMCall.model, LLMCall.node, func.count(), func.sum(LLMCall.input_tokens),
-                   func.sum(LLMCall.output_tokens), func.sum(LLMCall.cost_microusd))
-            .where(LLMCall.campaign_id == campaign_id)
-            .group_by(LLMCall.model, LLMCall.node)
-        ).all()
+def campaign_spend_in(session: Session, campaign_id: int) -> list[SpendLine]:
+    """A campaign's model spend since it was created, one line per (model, node), in the caller's
+    session (a tenant's; the caller checked the role). One GROUP BY over the campaign's model calls,
+    previews included, as in `cost_report`."""
+    rows = session.execute(
+        select(LLMCall.model, LLMCall.node, func.count(), func.sum(LLMCall.input_tokens),
+               func.sum(LLMCall.output_tokens), func.sum(LLMCall.cost_microusd))
+        .where(LLMCall.campaign_id == campaign_id)
+        .group_by(LLMCall.model, LLMCall.node)
+    ).all()
     lines = [SpendLine(str(model), str(node), int(calls), int(tokens_in or 0), int(tokens_out or 0),
                        int(cost or 0))
              for model, node, calls, tokens_in, tokens_out, cost in rows]

@@ -255,38 +255,43 @@ def campaign_funnel(db: Database, actor: Actor, campaign_id: int) -> CampaignFun
     first touches, its opted-out leads); the rates of its few rows are derived without pandas.
     """
     actor.require(Permission.view_reports)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        return campaign_funnel_in(session, campaign_id)
+
+
+def campaign_funnel_in(session: Session, campaign_id: int) -> CampaignFunnel:
+    """`campaign_funnel` in the caller's session (a tenant's: the caller checked the role)."""
     of_campaign = CampaignLead.campaign_id == campaign_id
     first_touches = and_(Message.campaign_id == campaign_id, Message.step == 0)
-    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
-        found = session.execute(
-            select(Campaign.id, Campaign.name, Campaign.channel, Campaign.status)
-            .where(Campaign.id == campaign_id)
-        ).first()
-        if found is None:
-            raise NotFound(f"campaign {campaign_id} does not exist")
-        enrolled = session.execute(
-            select(CampaignLead.variant, func.count(), func.count(CampaignLead.replied_at))
-            .where(of_campaign).group_by(CampaignLead.variant)
-        ).all()
-        opted_out = dict(session.execute(
-            select(CampaignLead.variant, func.count())
-            .join_from(Lead, CampaignLead, CampaignLead.lead_id == Lead.id)
-            .where(_opted_out_after_enrolment(), of_campaign)
-            .group_by(CampaignLead.variant)
-        ).all())
-        sent_by_variant = session.execute(
-            select(CampaignLead.variant, Message.status, func.count())
-            .join(CampaignLead, CampaignLead.id == Message.campaign_lead_id)
-            .where(first_touches, Message.status.in_(SENT_STATUSES), of_campaign)
-            .group_by(CampaignLead.variant, Message.status)
-        ).all()
-        # The campaign's sends by its messages, as funnel_by_campaign counts them: an erased
-        # lead's first touch stays in the ledger without its enrolment.
-        sent = dict(session.execute(
-            select(Message.status, func.count())
-            .where(first_touches, Message.status.in_((*SENT_STATUSES, UNDELIVERED)))
-            .group_by(Message.status)
-        ).all())
+    found = session.execute(
+        select(Campaign.id, Campaign.name, Campaign.channel, Campaign.status)
+        .where(Campaign.id == campaign_id)
+    ).first()
+    if found is None:
+        raise NotFound(f"campaign {campaign_id} does not exist")
+    enrolled = session.execute(
+        select(CampaignLead.variant, func.count(), func.count(CampaignLead.replied_at))
+        .where(of_campaign).group_by(CampaignLead.variant)
+    ).all()
+    opted_out = dict(session.execute(
+        select(CampaignLead.variant, func.count())
+        .join_from(Lead, CampaignLead, CampaignLead.lead_id == Lead.id)
+        .where(_opted_out_after_enrolment(), of_campaign)
+        .group_by(CampaignLead.variant)
+    ).all())
+    sent_by_variant = session.execute(
+        select(CampaignLead.variant, Message.status, func.count())
+        .join(CampaignLead, CampaignLead.id == Message.campaign_lead_id)
+        .where(first_touches, Message.status.in_(SENT_STATUSES), of_campaign)
+        .group_by(CampaignLead.variant, Message.status)
+    ).all()
+    # The campaign's sends by its messages, as funnel_by_campaign counts them: an erased
+    # lead's first touch stays in the ledger without its enrolment.
+    sent = dict(session.execute(
+        select(Message.status, func.count())
+        .where(first_touches, Message.status.in_((*SENT_STATUSES, UNDELIVERED)))
+        .group_by(Message.status)
+    ).all())
     variants: dict[str, dict[str, Any]] = {
         str(variant): {"variant": str(variant), "enrolled": int(n), "sent": 0, "delivered": 0,
                        "replied": int(replied), "opted_out": int(opted_out.get(variant, 0))}
