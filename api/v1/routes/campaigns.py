@@ -40,6 +40,7 @@ from core.campaign_runs import (
     start_campaign,
 )
 from core.campaigns import campaign_page, create_campaign, get_campaign
+from core.config import ConfigError
 from core.db import Database
 from core.models import CampaignStatus
 from core.pipeline.estimate import estimate_campaign_cost
@@ -210,15 +211,22 @@ def _preview_runtime(request: Request) -> object:
     return runtime
 
 
-@router.post("/{campaign_id}/preview", response_model=Preview, responses=ACTION_RESPONSES)
-def preview(request: Request, actor: ActorDep, campaign_id: int, body: PreviewRequest) -> Preview:
+@router.post(
+    "/{campaign_id}/preview",
+    response_model=Preview,
+    responses={**ACTION_RESPONSES, 503: {"description": "The model provider is not configured"}},
+)
+def preview(request: Request, actor: ActorDep, campaign_id: int, body: PreviewRequest) -> Preview | Response:
     """Research and draft for one lead, as the editor's preview does: nothing is sent or enrolled;
     the model calls count as the campaign's spend."""
     from core.pipeline.service import PipelineRuntime
     from core.pipeline.service import preview as preview_draft
 
     database = _database(request)
-    runtime = _preview_runtime(request)
+    try:
+        runtime = _preview_runtime(request)
+    except ConfigError as error:  # e.g. the openai provider without a key: say which setting
+        return problem(503, f"the preview cannot run: {error}", instance=request.url.path)
     assert isinstance(runtime, PipelineRuntime)
     result = preview_draft(
         database, runtime, actor, campaign_id, body.lead_id, step=body.step, variant=body.variant
