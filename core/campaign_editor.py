@@ -200,6 +200,13 @@ def _typed(key: str, value: Any) -> Any:
     return value
 
 
+def _changes(current: CampaignView, key: str, value: Any) -> bool:
+    try:
+        return bool(getattr(current, key) != _typed(key, value))
+    except ValidationError:
+        return True  # not a value the campaign could hold: update_campaign names the field
+
+
 def save_campaign(
     db: Database, actor: Actor, campaign_id: int | None, values: dict[str, Any]
 ) -> CampaignView:
@@ -216,7 +223,7 @@ def save_campaign(
         return create_campaign(db, actor, name=fields.pop("name", ""),
                                channel=fields.pop("channel", "sms"), **fields)
     current = get_campaign(db, actor, campaign_id)
-    changes = {key: value for key, value in values.items() if getattr(current, key) != _typed(key, value)}
+    changes = {key: value for key, value in values.items() if _changes(current, key, value)}
     if not changes:
         return current
     return update_campaign(db, actor, campaign_id, **changes)

@@ -86,8 +86,53 @@ def _check_send_window(value: dict[str, Any] | None) -> dict[str, Any] | None:
     return window
 
 
+class FieldInvalid(ValidationError):
+    """One campaign field's value cannot be accepted; `field` names it (the API's field errors)."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class CampaignInvalid(ValidationError):
+    """Fields of a campaign cannot be accepted: each one's error, so a form or an API caller
+    learns of every wrong field at once, not one per attempt."""
+
+    def __init__(self, errors: list[FieldInvalid]) -> None:
+        super().__init__("; ".join(str(error) for error in errors))
+        # The shape every error about several fields has (LeadEditRefused's too): the API's problem
+        # details list them as they are.
+        self.field_errors = [{"field": error.field, "message": str(error)} for error in errors]
+
+
 def check_change(key: str, value: Any) -> Any:
-    """Validate one editable field; returns the value to store."""
+    """Validate one editable field; returns the value to store. FieldInvalid names the field."""
+    try:
+        return _checked(key, value)
+    except FieldInvalid:
+        raise
+    except ValidationError as error:
+        raise FieldInvalid(str(error), field=key) from None
+    except (TypeError, ValueError):
+        # A value of the wrong type (the API's callers can send one; the editor's widgets cannot).
+        raise FieldInvalid(f"{key.replace('_', ' ')} has a value of the wrong type", field=key) from None
+
+
+def check_changes(values: dict[str, Any]) -> dict[str, Any]:
+    """Every field of `values` validated; CampaignInvalid lists each field that failed."""
+    cleaned: dict[str, Any] = {}
+    errors: list[FieldInvalid] = []
+    for key, value in values.items():
+        try:
+            cleaned[key] = check_change(key, value)
+        except FieldInvalid as error:
+            errors.append(error)
+    if errors:
+        raise CampaignInvalid(errors)
+    return cleaned
+
+
+def _checked(key: str, value: Any) -> Any:
     if key == "name":
         return check_name(value)
     if key == "channel":

@@ -48,7 +48,7 @@ def start_campaign(
             return CampaignView.of(campaign)
         require_action(campaign, Action.start)
         if not checks.ready:
-            raise Conflict(checks.refusal(campaign.name))
+            raise checks.refusal(campaign.name)
         enrolled = start_in(session, campaign, now)
         record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="start",
                      entity="campaign", entity_id=campaign.id, details={"enrolled": enrolled})
@@ -71,7 +71,7 @@ def schedule_campaign(
         campaign = locked_campaign(session, campaign_id)
         require_action(campaign, Action.schedule)
         if not checks.ready:
-            raise Conflict(checks.refusal(campaign.name, "be scheduled"))
+            raise checks.refusal(campaign.name, "be scheduled")
         move_campaign(campaign, Action.schedule, now=now, start_at=start_at)
         record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id,
                      action="schedule", entity="campaign", entity_id=campaign.id,

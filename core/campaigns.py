@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import literal, select
+from sqlalchemy import and_, literal, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -20,9 +20,8 @@ from core.campaign_rules import (
     DRAFT_EDITABLE,
     EDITABLE_BY_STATUS,
     PAUSED_EDITABLE,
-    check_change,
-    check_channel,
-    check_name,
+    FieldInvalid,
+    check_changes,
 )
 from core.campaign_shape import CampaignView, check_steps
 from core.db import Database
@@ -51,18 +50,19 @@ def create_campaign(
     unknown = set(fields) - DRAFT_EDITABLE
     if unknown:
         raise ValidationError(f"unknown campaign field {', '.join(sorted(unknown))}")
-    channel = check_channel(channel)
+    given: dict[str, Any] = {"name": name, "channel": channel,
+                             "budget_cap_microusd": budget_cap_microusd, **fields}
+    # With no prompt the channel's default; a channel that is not one is an error of its own.
+    prompt = system_prompt or DEFAULT_PROMPTS.get(channel)
+    if prompt is not None:
+        given["system_prompt"] = prompt
     values: dict[str, Any] = {
-        "name": check_name(name),
-        "channel": channel,
-        "system_prompt": check_change("system_prompt", system_prompt or DEFAULT_PROMPTS[channel]),
         "model": model or db.settings.default_model,
         "approval_required": approval_required,
-        "budget_cap_microusd": check_change("budget_cap_microusd", budget_cap_microusd),
         "steps": check_steps(None),
         "audience": {},
     }
-    values.update({key: check_change(key, value) for key, value in fields.items()})
+    values.update(check_changes(given))
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         check_campaign_prompts(session, values)
         campaign = Campaign(created_by=actor.user_id, **values)
@@ -70,7 +70,7 @@ def create_campaign(
         session.flush()
         record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="create",
                      entity="campaign", entity_id=campaign.id,
-                     details={"name": campaign.name, "channel": channel})
+                     details={"name": campaign.name, "channel": campaign.channel})
         return CampaignView.of(campaign)
 
 
@@ -112,7 +112,7 @@ def update_campaign(db: Database, actor: Actor, campaign_id: int, **changes: Any
                 f"campaign '{campaign.name}' is {campaign.status}: {', '.join(refused)} cannot be "
                 f"changed now ({hint})"
             )
-        cleaned = {key: check_change(key, value) for key, value in changes.items()}
+        cleaned = check_changes(changes)
         check_campaign_prompts(session, cleaned)
         for key, value in cleaned.items():
             setattr(campaign, key, value)
@@ -146,6 +146,32 @@ def list_campaigns(db: Database, actor: Actor, *, archived: bool | None = False)
                 select(Campaign).where(archived_condition(archived)).order_by(Campaign.created_at.desc())
             )
         ]
+
+
+def campaign_page(
+    db: Database, actor: Actor, *, status: str | None = None, archived: bool | None = False,
+    after: tuple[datetime, int] | None = None, limit: int = 50,
+) -> list[CampaignView]:
+    """One page of the list of `list_campaigns` (newest first), for callers that page through it.
+
+    `after` is the (created_at, id) of the last campaign of the page before: a keyset, so a
+    campaign created while a caller pages neither shifts nor repeats the pages after it.
+    """
+    actor.require(Permission.view_campaigns)
+    if status is not None and status not in {s.value for s in CampaignStatus}:
+        raise FieldInvalid(
+            f"status '{status}' is not one of: {', '.join(s.value for s in CampaignStatus)}",
+            field="status")
+    query = select(Campaign).where(archived_condition(archived))
+    if status is not None:
+        query = query.where(Campaign.status == status)
+    if after is not None:
+        created_at, campaign_id = after
+        query = query.where(or_(Campaign.created_at < created_at,
+                                and_(Campaign.created_at == created_at, Campaign.id < campaign_id)))
+    query = query.order_by(Campaign.created_at.desc(), Campaign.id.desc()).limit(limit)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        return [CampaignView.of(c) for c in session.scalars(query)]
 
 
 # -- messages and lookups --------------------------------------------------------------------

@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 
+from core.campaign_rules import FieldInvalid
+from core.campaigns import load_campaign
 from core.db import Database
 from core.errors import NotFound
 from core.models import (
@@ -261,6 +263,67 @@ def recent_enrolments(
         return [
             RecentEnrolment(cl_id, _name(first, last, lead_id), status, reason, updated)
             for cl_id, status, reason, updated, lead_id, first, last in session.execute(query)
+        ]
+
+
+@dataclass(frozen=True)
+class EnrolmentRow:
+    """One enrolment of a campaign as a list shows it: where it stands, what it cost."""
+
+    campaign_lead_id: int
+    campaign_id: int
+    lead_id: int
+    lead_name: str
+    status: str
+    status_reason: str | None
+    error: str | None
+    step: int
+    variant: str
+    attempts: int
+    trace_id: str | None
+    next_action_at: datetime | None
+    cost_microusd: int
+    replied_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+
+def enrolment_page(
+    db: Database, actor: Actor, campaign_id: int, *, status: str | None = None,
+    after_id: int | None = None, limit: int = 50,
+) -> list[EnrolmentRow]:
+    """One page of a campaign's enrolments in id order (the order they were enrolled).
+
+    `after_id` is the last id of the page before: a keyset on the primary key, so enrolments
+    added while a caller pages (a retry, a referred lead) neither shift nor repeat rows.
+    """
+    actor.require(Permission.view_monitor)
+    if status is not None and status not in {s.value for s in EnrolmentStatus}:
+        raise FieldInvalid(
+            f"status '{status}' is not one of: {', '.join(s.value for s in EnrolmentStatus)}",
+            field="status")
+    query = (
+        select(CampaignLead, Lead.first_name, Lead.last_name)
+        .join(Lead, Lead.id == CampaignLead.lead_id)
+        .where(CampaignLead.campaign_id == campaign_id)
+        .order_by(CampaignLead.id)
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(CampaignLead.status == status)
+    if after_id is not None:
+        query = query.where(CampaignLead.id > after_id)
+    with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
+        load_campaign(session, campaign_id)
+        return [
+            EnrolmentRow(
+                e.id, e.campaign_id, e.lead_id, _name(first, last, e.lead_id), e.status,
+                e.status_reason, e.error, e.step, e.variant, e.attempts, e.trace_id,
+                e.next_action_at, e.cost_microusd or 0, e.replied_at, e.created_at, e.updated_at,
+                e.completed_at,
+            )
+            for e, first, last in session.execute(query)
         ]
 
 

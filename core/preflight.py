@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.db import Database
-from core.errors import NotFound
+from core.errors import Conflict, NotFound
 from core.models import Campaign, Channel, Tenant
 from core.money import format_usd
 from core.permissions import Actor, Permission
@@ -46,10 +46,20 @@ class Preflight:
         """Nothing blocks the start (warnings may remain)."""
         return not any(c.stops_start for c in self.checks)
 
-    def refusal(self, name: str, action: str = "start") -> str:
-        """The error of a refused start: every blocking check's words."""
-        reasons = "; ".join(c.words for c in self.checks if c.stops_start)
-        return f"campaign '{name}' cannot {action}: {reasons}"
+    def refusal(self, name: str, action: str = "start") -> PreflightRefused:
+        """The error of a refused start: every blocking check's words, and the checks themselves."""
+        failed = [c for c in self.checks if c.stops_start]
+        reasons = "; ".join(c.words for c in failed)
+        return PreflightRefused(f"campaign '{name}' cannot {action}: {reasons}", failed)
+
+
+class PreflightRefused(Conflict):
+    """A start or a schedule the pre-flight refused; `checks` are the blocking checks that failed,
+    for a caller that lists them one by one (the API's problem document)."""
+
+    def __init__(self, message: str, checks: list[PreflightCheck]) -> None:
+        super().__init__(message)
+        self.checks = checks
 
 
 def _sender(tenant: Tenant, campaign: Campaign, db: Database, reason: str | None) -> PreflightCheck:

@@ -13,9 +13,18 @@ from starlette.datastructures import State
 
 from api.v1.conventions import ApiConventions
 from api.v1.problems import install_problem_handlers
-from api.v1.routes import api_keys, auth, leads, messages, suppressions
+from api.v1.routes import api_keys, auth, campaigns, enrolments, leads, messages, reports, suppressions
 
-ROUTERS: list[APIRouter] = [auth.router, api_keys.router, leads.router, suppressions.router, messages.router]
+ROUTERS: list[APIRouter] = [
+    auth.router,
+    api_keys.router,
+    leads.router,
+    suppressions.router,
+    messages.router,
+    campaigns.router,
+    enrolments.router,
+    reports.router,
+]
 
 DESCRIPTION = """Leadflow's REST API: leads, campaigns, their runs, messages, replies, reports and webhooks.
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 
 from core.campaign_progress import campaign_progress
 from core.campaign_prompts import DEFAULT_EMAIL_PROMPT, DEFAULT_SMS_PROMPT
+from core.campaign_rules import CampaignInvalid
 from core.campaign_runs import (
     cancel_campaign,
     pause_campaign,
@@ -469,3 +470,20 @@ def test_resuming_restarts_the_count_of_provider_failures(db: Database, owner: A
     resume_campaign(db, owner, campaign.id)
     with db.session(system=True, read_only=True) as session:
         assert session.scalar(select(Campaign.consecutive_provider_failures)) == 0
+
+
+def test_every_wrong_field_of_a_new_campaign_is_named(db: Database) -> None:
+    owner = make_actor(db, make_tenant(db))
+    with pytest.raises(CampaignInvalid) as refused:
+        create_campaign(db, owner, name=" ", channel="fax", temperature=9, max_sms_segments=0)
+    assert refused.value.field_errors == [
+        {"field": "name", "message": "a campaign needs a name"},
+        {"field": "channel", "message": "channel 'fax' is not one of: sms, email"},
+        {"field": "temperature", "message": "the temperature must be between 0 and 2"},
+        {"field": "max_sms_segments", "message": "an SMS may have 1 to 10 segments"},
+    ]
+    with pytest.raises(CampaignInvalid) as wrong_type:
+        create_campaign(db, owner, name="Typed", channel="sms", temperature="hot")
+    assert wrong_type.value.field_errors == [
+        {"field": "temperature", "message": "temperature has a value of the wrong type"}
+    ]

@@ -10,6 +10,7 @@ from core.analytics.funnel import (
     NONE_LABEL,
     STAGES,
     breakdown_figure,
+    campaign_funnel,
     funnel_breakdown,
     funnel_by_campaign,
     funnel_figure,
@@ -78,6 +79,31 @@ def test_funnel_by_campaign(db: Database, seeded: tuple[Actor, dict[str, int]]) 
     assert funnel.loc["Z", "reply_rate"] == 0.0
     assert funnel.loc["Y", "channel"] == "email"
     assert funnel.loc["Z", "status"] == "draft"
+
+
+@pytest.mark.parametrize("campaign", ["x", "y", "z"])
+def test_one_campaigns_funnel_is_the_reports_row_and_variants(
+    db: Database, seeded: tuple[Actor, dict[str, int]], campaign: str
+) -> None:
+    """campaign_funnel (the API's campaign report) reads the same figures as the two reports."""
+    actor, ids = seeded
+    funnel = campaign_funnel(db, actor, ids[campaign])
+    row = funnel_by_campaign(db, actor, campaign_id=ids[campaign]).iloc[0].to_dict()
+    assert funnel.campaign == pytest.approx(row)
+    assert set(funnel.campaign) == set(row)
+    expected = funnel_breakdown(db, actor, ids[campaign], "variant")
+    assert funnel.variants == pytest.approx(expected.to_dict("records"))
+    assert [list(v) for v in funnel.variants] == [list(expected.columns)] * len(expected)
+
+
+def test_one_campaigns_funnel_of_another_tenant_is_not_found(
+    db: Database, seeded: tuple[Actor, dict[str, int]]
+) -> None:
+    actor, ids = seeded
+    with pytest.raises(NotFound):
+        campaign_funnel(db, actor, ids["theirs"])
+    with pytest.raises(NotFound):
+        funnel_by_campaign(db, actor, campaign_id=ids["theirs"])
 
 
 @pytest.mark.parametrize(
