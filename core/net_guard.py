@@ -127,11 +127,11 @@ def vetted_address(host: str, port: int, allow_private: bool, timeout: float) ->
     for text in addresses if not allow_private else ():
         address = ipaddress.ip_address(text.split("%")[0])
         if why := address_refusal(address):
-            raise UnsafeAddress(f"{host} resolves to a private address ({address}: {why}): not fetched")
+            raise UnsafeAddress(f"{host} resolves to a private address ({address}: {why}): not contacted")
     return addresses[0]
 
 
-class DeadlineStream(httpcore.NetworkStream):
+class _DeadlineStream(httpcore.NetworkStream):
     """A connection whose every read and write (and TLS handshake) ends by the fetch's deadline.
 
     A per-read timeout alone restarts with each byte: a server dripping one byte a second would
@@ -157,7 +157,7 @@ class DeadlineStream(httpcore.NetworkStream):
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
         timeout = self._deadline.clamp(timeout, httpcore.ConnectTimeout)
-        return DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout), self._deadline)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout), self._deadline)
 
     def get_extra_info(self, info: str) -> Any:
         return self._stream.get_extra_info(info)
@@ -187,7 +187,7 @@ class _VettedNetwork(httpcore.SyncBackend):
         address = vetted_address(host, port, self.allow_private, resolve_timeout)
         timeout = self.deadline.clamp(timeout, httpcore.ConnectTimeout)
         stream = super().connect_tcp(address, port, timeout, local_address, socket_options)
-        return DeadlineStream(stream, self.deadline)
+        return _DeadlineStream(stream, self.deadline)
 
 
 class VettedTransport(httpx.HTTPTransport):

@@ -31,6 +31,8 @@ class Permission(enum.StrEnum):
     # The Inbox: read the conversations with leads (every role); answer, assign, mark handled.
     view_inbox = "view_inbox"
     handle_replies = "handle_replies"
+    # Outgoing webhooks: register endpoints, see their secrets and delivery logs.
+    manage_webhooks = "manage_webhooks"
 
 
 _ANALYST = frozenset(
@@ -60,6 +62,7 @@ _ADMIN = _MANAGER | {
     Permission.manage_users,
     Permission.manage_settings,
     Permission.view_audit_log,
+    Permission.manage_webhooks,
 }
 _OWNER = _ADMIN | {Permission.manage_owners, Permission.manage_tenants}
 

@@ -82,6 +82,7 @@ ABILITIES: dict[Permission, str] = {
     P.manage_tenants: "create organisations",
     P.view_inbox: "read the inbox",
     P.handle_replies: "answer and assign replies",
+    P.manage_webhooks: "manage outgoing webhooks",
 }
 
 

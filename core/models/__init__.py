@@ -58,6 +58,7 @@ from core.models.runner import (
     TenantSpend,
     WorkerHeartbeat,
 )
+from core.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 TENANT_TABLE_NAMES: frozenset[str] = frozenset(
     mapper.local_table.description
@@ -107,5 +108,8 @@ __all__ = [
     "RateLimit",
     "BudgetReservation",
     "TenantSpend",
+    "DeliveryStatus",
+    "WebhookEndpoint",
+    "WebhookDelivery",
     "TENANT_TABLE_NAMES",
 ]
