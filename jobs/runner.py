@@ -55,6 +55,7 @@ from core.pipeline.store import is_transient_database_error
 from core.workers import HEARTBEAT_SECONDS
 from jobs.claims import claim_due_enrolments, renew_leases
 from jobs.recovery import recover_expired_leases
+from jobs.webhooks import WebhookSender
 
 log = get_logger(__name__)
 # A tick still running when its next run is due is skipped (max_instances=1, coalesce): that is
@@ -112,6 +113,7 @@ class Runner:
         self.lease_seconds = float(settings.lease_seconds)
         self.tick_seconds = float(settings.tick_seconds)
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="lead")
+        self.webhooks = WebhookSender(db, settings, worker_id=self.worker_id)
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._in_flight: set[int] = set()
         self._state_lock = threading.Lock()
@@ -142,6 +144,7 @@ class Runner:
             ("campaigns", self.campaigns_tick, max(tick, 1.0)),
             ("heartbeat", self.heartbeat_tick, max(tick, HEARTBEAT_SECONDS)),
             ("replies", self.replies_tick, max(tick, 1.0)),
+            ("webhooks", self.webhooks_tick, max(tick, 1.0)),
         ]
         if self.settings.imap_host:
             # Replies and bounces: read only where an inbound mailbox is configured.
@@ -164,6 +167,7 @@ class Runner:
         if self.started:
             self._scheduler.shutdown(wait=wait)
         self._pool.shutdown(wait=wait, cancel_futures=True)
+        self.webhooks.stop(wait=wait)
         try:
             with self.db.session(system=True) as session, session.begin():
                 session.execute(
@@ -304,6 +308,10 @@ class Runner:
         """Run the reply agent on the inbound messages it has not read yet, a batch per tick."""
         process_waiting_replies(self.db, self.runtime, limit=self.settings.claim_batch_size,
                                 lease_seconds=reply_lease_seconds(self.settings))
+
+    def webhooks_tick(self) -> None:
+        """Send the due webhook deliveries (the first attempts, the retries, a dead worker's)."""
+        self.webhooks.tick()
 
     def heartbeat_tick(self) -> None:
         now = utcnow()
