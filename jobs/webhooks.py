@@ -31,8 +31,14 @@ class WebhookSender:
     """Sends the deliveries one worker claims, `concurrency` at a time."""
 
     def __init__(
-        self, db: Database, settings: Settings, *, worker_id: str, concurrency: int | None = None,
-        clock: Clock = _utcnow, rng: random.Random | None = None,
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        worker_id: str,
+        concurrency: int | None = None,
+        clock: Clock = _utcnow,
+        rng: random.Random | None = None,
     ) -> None:
         self.db, self.settings, self.worker_id = db, settings, worker_id
         self.concurrency = max(1, concurrency or settings.webhook_concurrency)
@@ -52,8 +58,13 @@ class WebhookSender:
             return []
         with self._lock:
             free = self.concurrency - len(self._in_flight)
-        claimed = claim_deliveries(self.db, worker_id=self.worker_id, now=self.clock(), limit=free,
-                                   lease_seconds=delivery_lease_seconds(self.settings))
+        claimed = claim_deliveries(
+            self.db,
+            worker_id=self.worker_id,
+            now=self.clock(),
+            limit=free,
+            lease_seconds=delivery_lease_seconds(self.settings),
+        )
         for delivery_id in claimed:
             with self._lock:
                 self._in_flight.add(delivery_id)
@@ -67,8 +78,9 @@ class WebhookSender:
 
     def _send(self, delivery_id: int) -> None:
         try:
-            deliver_one(self.db, self.settings, delivery_id, worker_id=self.worker_id, clock=self.clock,
-                        rng=self.rng)
+            deliver_one(
+                self.db, self.settings, delivery_id, worker_id=self.worker_id, clock=self.clock, rng=self.rng
+            )
         except Exception as exc:
             # Like a crash of this one delivery: its lease expires and it is tried again.
             if is_transient_database_error(exc):

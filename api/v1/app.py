@@ -12,8 +12,9 @@ from fastapi import APIRouter, FastAPI
 from starlette.datastructures import State
 
 from api.v1.problems import install_problem_handlers
+from api.v1.routes import webhooks
 
-ROUTERS: list[APIRouter] = []
+ROUTERS: list[APIRouter] = [webhooks.router]
 
 DESCRIPTION = """Leadflow's REST API: leads, campaigns, their runs, messages, replies, reports and webhooks.
 

@@ -67,7 +67,11 @@ def retry_delay(attempts: int, *, rng: random.Random | None = None) -> timedelta
 
 
 def next_attempt_at(
-    *, created_at: datetime, attempts: int, now: datetime, retry_period: timedelta,
+    *,
+    created_at: datetime,
+    attempts: int,
+    now: datetime,
+    retry_period: timedelta,
     rng: random.Random | None = None,
 ) -> datetime | None:
     """When to try again after a failed attempt, or None when the retry period is over.
@@ -103,16 +107,21 @@ def claim_deliveries(
     if not db.is_sqlite:
         candidates = candidates.with_for_update(skip_locked=True)
     with db.session(system=True) as session, session.begin():
-        return list(session.scalars(
-            update(WebhookDelivery)
-            # The due condition again: a row another worker claimed meanwhile is not taken twice.
-            .where(WebhookDelivery.id.in_(candidates.scalar_subquery()), due_condition(now))
-            .values(status=DeliveryStatus.sending.value, lease_owner=worker_id,
+        return list(
+            session.scalars(
+                update(WebhookDelivery)
+                # The due condition again: a row another worker claimed meanwhile is not taken twice.
+                .where(WebhookDelivery.id.in_(candidates.scalar_subquery()), due_condition(now))
+                .values(
+                    status=DeliveryStatus.sending.value,
+                    lease_owner=worker_id,
                     lease_expires_at=now + timedelta(seconds=lease_seconds),
-                    attempts=WebhookDelivery.attempts + 1)
-            .returning(WebhookDelivery.id)
-            .execution_options(synchronize_session=False)
-        ))
+                    attempts=WebhookDelivery.attempts + 1,
+                )
+                .returning(WebhookDelivery.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -137,18 +146,26 @@ def load_attempt(db: Database, delivery_id: int, *, worker_id: str, now: datetim
         row = session.execute(
             select(WebhookDelivery, WebhookEndpoint)
             .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-            .where(WebhookDelivery.id == delivery_id, WebhookDelivery.lease_owner == worker_id,
-                   WebhookDelivery.status == DeliveryStatus.sending.value)
+            .where(
+                WebhookDelivery.id == delivery_id,
+                WebhookDelivery.lease_owner == worker_id,
+                WebhookDelivery.status == DeliveryStatus.sending.value,
+            )
         ).one_or_none()
         if row is None:
             return None
         delivery, endpoint = row
         return Attempt(
-            delivery_id=delivery.id, tenant_id=delivery.tenant_id, event_id=delivery.event_id,
-            event_type=delivery.event_type, url=endpoint.url,
+            delivery_id=delivery.id,
+            tenant_id=delivery.tenant_id,
+            event_id=delivery.event_id,
+            event_type=delivery.event_type,
+            url=endpoint.url,
             body=json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False),
-            secrets=signing_secrets(endpoint, now), endpoint_enabled=endpoint.enabled,
-            attempts=delivery.attempts, created_at=delivery.created_at,
+            secrets=signing_secrets(endpoint, now),
+            endpoint_enabled=endpoint.enabled,
+            attempts=delivery.attempts,
+            created_at=delivery.created_at,
         )
 
 
@@ -162,7 +179,9 @@ def signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> tuple[str, ...]
 
 def signed_headers(attempt: Attempt, now: datetime) -> dict[str, str]:
     """The Standard Webhooks headers: one `v1,` signature per secret, separated by spaces."""
-    signatures = " ".join(Webhook(secret).sign(attempt.event_id, now, attempt.body) for secret in attempt.secrets)
+    signatures = " ".join(
+        Webhook(secret).sign(attempt.event_id, now, attempt.body) for secret in attempt.secrets
+    )
     return {
         "webhook-id": attempt.event_id,
         "webhook-timestamp": str(int(now.timestamp())),
@@ -191,39 +210,65 @@ def post_attempt(attempt: Attempt, settings: Settings, now: datetime) -> Attempt
     deadline = Deadline(settings.webhook_timeout_seconds)
     started = time.monotonic()
     try:
-        with httpx.Client(
-            timeout=settings.webhook_timeout_seconds, follow_redirects=False,
-            transport=VettedTransport(allow_private_addresses(settings), deadline),
-        ) as client, client.stream(
-            "POST", attempt.url, content=attempt.body.encode(), headers=signed_headers(attempt, now)
-        ) as response:
+        with (
+            httpx.Client(
+                timeout=settings.webhook_timeout_seconds,
+                follow_redirects=False,
+                transport=VettedTransport(allow_private_addresses(settings), deadline),
+            ) as client,
+            client.stream(
+                "POST", attempt.url, content=attempt.body.encode(), headers=signed_headers(attempt, now)
+            ) as response,
+        ):
             code = response.status_code
     except UnsafeAddress as exc:
         return AttemptResult(None, None, str(exc))
     except httpx.HTTPError as exc:
         elapsed = int((time.monotonic() - started) * 1000)
-        reason = f"no answer within {settings.webhook_timeout_seconds:g} s" if deadline.passed else (
-            f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        reason = (
+            f"no answer within {settings.webhook_timeout_seconds:g} s"
+            if deadline.passed
+            else (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        )
         return AttemptResult(None, elapsed, reason[:MAX_ERROR_CHARS])
     elapsed = int((time.monotonic() - started) * 1000)
     return AttemptResult(code, elapsed, None if 200 <= code < 300 else f"answered {code}")
 
 
 def record_result(
-    db: Database, attempt: Attempt, result: AttemptResult, *, worker_id: str, now: datetime,
-    retry_period: timedelta, rng: random.Random | None = None, retry: bool = True,
+    db: Database,
+    attempt: Attempt,
+    result: AttemptResult,
+    *,
+    worker_id: str,
+    now: datetime,
+    retry_period: timedelta,
+    rng: random.Random | None = None,
+    retry: bool = True,
 ) -> str | None:
     """Write the attempt's outcome while the lease is still this worker's; the new status, or None
     when the lease was lost (another worker has the delivery now)."""
     values: dict[str, Any] = {
-        "lease_owner": None, "lease_expires_at": None, "last_status_code": result.status_code,
-        "last_response_ms": result.response_ms, "last_error": result.error,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "last_status_code": result.status_code,
+        "last_response_ms": result.response_ms,
+        "last_error": result.error,
     }
     if result.delivered:
         values.update(status=DeliveryStatus.delivered.value, delivered_at=now, next_attempt_at=None)
     else:
-        retry_at = next_attempt_at(created_at=attempt.created_at, attempts=attempt.attempts, now=now,
-                                   retry_period=retry_period, rng=rng) if retry else None
+        retry_at = (
+            next_attempt_at(
+                created_at=attempt.created_at,
+                attempts=attempt.attempts,
+                now=now,
+                retry_period=retry_period,
+                rng=rng,
+            )
+            if retry
+            else None
+        )
         if retry_at is None:
             values.update(status=DeliveryStatus.failed.value, next_attempt_at=None)
         else:
@@ -231,8 +276,11 @@ def record_result(
     with db.session(tenant_id=attempt.tenant_id) as session, session.begin():
         changed = session.execute(
             update(WebhookDelivery)
-            .where(WebhookDelivery.id == attempt.delivery_id, WebhookDelivery.lease_owner == worker_id,
-                   WebhookDelivery.status == DeliveryStatus.sending.value)
+            .where(
+                WebhookDelivery.id == attempt.delivery_id,
+                WebhookDelivery.lease_owner == worker_id,
+                WebhookDelivery.status == DeliveryStatus.sending.value,
+            )
             .values(values)
             .returning(WebhookDelivery.id)
             .execution_options(synchronize_session=False)
@@ -244,13 +292,24 @@ def record_result(
 
 def _record_attempt(attempt: Attempt, result: AttemptResult, status: str | None) -> None:
     """The one place each attempt is counted: the webhook deliveries metric goes here."""
-    log.info("webhook_attempt", delivery_id=attempt.delivery_id, event_type=attempt.event_type,
-             attempt=attempt.attempts, status_code=result.status_code, response_ms=result.response_ms,
-             outcome=status or "lease_lost")
+    log.info(
+        "webhook_attempt",
+        delivery_id=attempt.delivery_id,
+        event_type=attempt.event_type,
+        attempt=attempt.attempts,
+        status_code=result.status_code,
+        response_ms=result.response_ms,
+        outcome=status or "lease_lost",
+    )
 
 
 def deliver_one(
-    db: Database, settings: Settings, delivery_id: int, *, worker_id: str, clock: Clock,
+    db: Database,
+    settings: Settings,
+    delivery_id: int,
+    *,
+    worker_id: str,
+    clock: Clock,
     rng: random.Random | None = None,
 ) -> str | None:
     """One attempt of a delivery this worker claimed; returns its new status (None: not ours)."""
@@ -260,15 +319,22 @@ def deliver_one(
     retry_period = timedelta(hours=settings.webhook_retry_hours)
     if not attempt.endpoint_enabled and attempt.event_type != EventType.webhook_test.value:
         result = AttemptResult(None, None, "the endpoint was disabled before this event was sent")
-        return record_result(db, attempt, result, worker_id=worker_id, now=clock(),
-                             retry_period=retry_period, retry=False)
+        return record_result(
+            db, attempt, result, worker_id=worker_id, now=clock(), retry_period=retry_period, retry=False
+        )
     result = post_attempt(attempt, settings, clock())
-    return record_result(db, attempt, result, worker_id=worker_id, now=clock(), retry_period=retry_period,
-                         rng=rng)
+    return record_result(
+        db, attempt, result, worker_id=worker_id, now=clock(), retry_period=retry_period, rng=rng
+    )
 
 
 def deliver_due(
-    db: Database, settings: Settings, *, worker_id: str, clock: Clock | None = None, limit: int = 100,
+    db: Database,
+    settings: Settings,
+    *,
+    worker_id: str,
+    clock: Clock | None = None,
+    limit: int = 100,
     rng: random.Random | None = None,
 ) -> dict[int, str | None]:
     """Claim the due deliveries and send them, `webhook_concurrency` at a time; waits for all.
@@ -277,13 +343,18 @@ def deliver_due(
     work in one call, for the command line and tests.
     """
     clock = clock or (lambda: datetime.now(UTC))
-    claimed = claim_deliveries(db, worker_id=worker_id, now=clock(), limit=limit,
-                               lease_seconds=delivery_lease_seconds(settings))
+    claimed = claim_deliveries(
+        db, worker_id=worker_id, now=clock(), limit=limit, lease_seconds=delivery_lease_seconds(settings)
+    )
     if not claimed:
         return {}
-    with ThreadPoolExecutor(min(len(claimed), settings.webhook_concurrency),
-                            thread_name_prefix="webhook") as pool:
-        futures = {delivery_id: pool.submit(deliver_one, db, settings, delivery_id, worker_id=worker_id,
-                                            clock=clock, rng=rng)
-                   for delivery_id in claimed}
+    with ThreadPoolExecutor(
+        min(len(claimed), settings.webhook_concurrency), thread_name_prefix="webhook"
+    ) as pool:
+        futures = {
+            delivery_id: pool.submit(
+                deliver_one, db, settings, delivery_id, worker_id=worker_id, clock=clock, rng=rng
+            )
+            for delivery_id in claimed
+        }
         return {delivery_id: future.result() for delivery_id, future in futures.items()}

@@ -103,15 +103,21 @@ def check_url(url: str, settings: Settings) -> str:
     if len(url) > MAX_URL_CHARS:
         raise WebhookInputError(f"the URL is longer than {MAX_URL_CHARS} characters", field="url")
     if parts.username or parts.password:
-        raise WebhookInputError("put no user name or password in the URL: every delivery is signed",
-                                field="url")
+        raise WebhookInputError(
+            "put no user name or password in the URL: every delivery is signed", field="url"
+        )
     if not allow_private_addresses(settings):
         try:
-            vetted_address(parts.hostname, port or (443 if parts.scheme == "https" else 80), False,
-                           RESOLVE_TIMEOUT_SECONDS)
+            vetted_address(
+                parts.hostname,
+                port or (443 if parts.scheme == "https" else 80),
+                False,
+                RESOLVE_TIMEOUT_SECONDS,
+            )
         except UnsafeAddress as exc:
-            raise WebhookInputError(f"{exc}; webhooks go to public internet addresses only",
-                                    field="url") from None
+            raise WebhookInputError(
+                f"{exc}; webhooks go to public internet addresses only", field="url"
+            ) from None
         except Exception as exc:  # noqa: BLE001 - a resolver that timed out says why
             raise WebhookInputError(f"cannot resolve {parts.hostname}: {exc}", field="url") from None
     return url
@@ -122,7 +128,8 @@ def check_event_types(event_types: Sequence[str]) -> list[str]:
     unknown = [t for t in chosen if t not in SUBSCRIBABLE]
     if unknown:
         raise WebhookInputError(
-            f"unknown event type {', '.join(repr(t) for t in unknown)}; choose from {', '.join(SUBSCRIBABLE)}",
+            f"unknown event type {', '.join(repr(t) for t in unknown)}; "
+            f"choose from {', '.join(SUBSCRIBABLE)}",
             field="event_types",
         )
     if not chosen:
@@ -133,8 +140,9 @@ def check_event_types(event_types: Sequence[str]) -> list[str]:
 def _description(value: str | None) -> str:
     text = " ".join((value or "").split())
     if len(text) > MAX_DESCRIPTION_CHARS:
-        raise WebhookInputError(f"the description is longer than {MAX_DESCRIPTION_CHARS} characters",
-                                field="description")
+        raise WebhookInputError(
+            f"the description is longer than {MAX_DESCRIPTION_CHARS} characters", field="description"
+        )
     return text
 
 
@@ -142,19 +150,31 @@ def _view(row: WebhookEndpoint, now: datetime | None = None) -> EndpointView:
     now = now or datetime.now(UTC)
     overlap = row.previous_secret_expires_at
     return EndpointView(
-        id=row.id, url=row.url, description=row.description, event_types=tuple(row.event_types or ()),
-        enabled=row.enabled, created_at=row.created_at, updated_at=row.updated_at,
+        id=row.id,
+        url=row.url,
+        description=row.description,
+        event_types=tuple(row.event_types or ()),
+        enabled=row.enabled,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
         previous_secret_expires_at=overlap if row.previous_secret and overlap and overlap > now else None,
     )
 
 
 def _delivery_view(row: WebhookDelivery) -> DeliveryView:
     return DeliveryView(
-        id=row.id, event_id=row.event_id, endpoint_id=row.endpoint_id, event_type=row.event_type,
-        status=row.status, attempts=row.attempts, last_status_code=row.last_status_code,
-        last_response_ms=row.last_response_ms, last_error=row.last_error,
+        id=row.id,
+        event_id=row.event_id,
+        endpoint_id=row.endpoint_id,
+        event_type=row.event_type,
+        status=row.status,
+        attempts=row.attempts,
+        last_status_code=row.last_status_code,
+        last_response_ms=row.last_response_ms,
+        last_error=row.last_error,
         next_attempt_at=row.next_attempt_at if row.status == DeliveryStatus.pending.value else None,
-        created_at=row.created_at, delivered_at=row.delivered_at,
+        created_at=row.created_at,
+        delivered_at=row.delivered_at,
     )
 
 
@@ -180,7 +200,12 @@ def get_endpoint(db: Database, actor: Actor, endpoint_id: int) -> EndpointView:
 
 
 def create_endpoint(
-    db: Database, actor: Actor, *, url: str, event_types: Sequence[str], description: str = "",
+    db: Database,
+    actor: Actor,
+    *,
+    url: str,
+    event_types: Sequence[str],
+    description: str = "",
     enabled: bool = True,
 ) -> EndpointWithSecret:
     """Register an endpoint; its secret is in the answer and never shown again."""
@@ -192,20 +217,39 @@ def create_endpoint(
     now = datetime.now(UTC)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         row = WebhookEndpoint(
-            tenant_id=actor.tenant_id, url=url, description=text, event_types=checked_types,
-            enabled=enabled, secret=secret, created_at=now, updated_at=now, created_by_user_id=actor.user_id,
+            tenant_id=actor.tenant_id,
+            url=url,
+            description=text,
+            event_types=checked_types,
+            enabled=enabled,
+            secret=secret,
+            created_at=now,
+            updated_at=now,
+            created_by_user_id=actor.user_id,
         )
         session.add(row)
         session.flush()
-        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="webhook.create",
-                     entity="webhook_endpoint", entity_id=row.id,
-                     details={"url": url, "event_types": checked_types, "enabled": enabled})
+        record_audit(
+            session,
+            tenant_id=actor.tenant_id,
+            user_id=actor.user_id,
+            action="webhook.create",
+            entity="webhook_endpoint",
+            entity_id=row.id,
+            details={"url": url, "event_types": checked_types, "enabled": enabled},
+        )
         return EndpointWithSecret(_view(row, now), secret)
 
 
 def update_endpoint(
-    db: Database, actor: Actor, endpoint_id: int, *, url: str | None = None,
-    event_types: Sequence[str] | None = None, description: str | None = None, enabled: bool | None = None,
+    db: Database,
+    actor: Actor,
+    endpoint_id: int,
+    *,
+    url: str | None = None,
+    event_types: Sequence[str] | None = None,
+    description: str | None = None,
+    enabled: bool | None = None,
 ) -> EndpointView:
     """Change what is given (None: unchanged). Disabling stops new events and pending deliveries."""
     actor.require(Permission.manage_webhooks)
@@ -226,8 +270,15 @@ def update_endpoint(
             for key, value in changed.items():
                 setattr(row, key, value)
             row.updated_at = now
-            record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="webhook.update",
-                         entity="webhook_endpoint", entity_id=row.id, details=changed)
+            record_audit(
+                session,
+                tenant_id=actor.tenant_id,
+                user_id=actor.user_id,
+                action="webhook.update",
+                entity="webhook_endpoint",
+                entity_id=row.id,
+                details=changed,
+            )
         return _view(row, now)
 
 
@@ -236,13 +287,24 @@ def delete_endpoint(db: Database, actor: Actor, endpoint_id: int) -> None:
     actor.require(Permission.manage_webhooks)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         row = _endpoint(session, endpoint_id)
-        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="webhook.delete",
-                     entity="webhook_endpoint", entity_id=row.id, details={"url": row.url})
+        record_audit(
+            session,
+            tenant_id=actor.tenant_id,
+            user_id=actor.user_id,
+            action="webhook.delete",
+            entity="webhook_endpoint",
+            entity_id=row.id,
+            details={"url": row.url},
+        )
         session.delete(row)
 
 
 def rotate_secret(
-    db: Database, actor: Actor, endpoint_id: int, *, overlap_hours: float | None = None,
+    db: Database,
+    actor: Actor,
+    endpoint_id: int,
+    *,
+    overlap_hours: float | None = None,
     now: datetime | None = None,
 ) -> EndpointWithSecret:
     """A new secret signs from now on; the old one signs beside it for `overlap_hours` (the
@@ -259,8 +321,15 @@ def rotate_secret(
         row.previous_secret_expires_at = now + timedelta(hours=hours) if hours > 0 else None
         row.secret = secret
         row.updated_at = now
-        record_audit(session, tenant_id=actor.tenant_id, user_id=actor.user_id, action="webhook.rotate_secret",
-                     entity="webhook_endpoint", entity_id=row.id, details={"overlap_hours": hours})
+        record_audit(
+            session,
+            tenant_id=actor.tenant_id,
+            user_id=actor.user_id,
+            action="webhook.rotate_secret",
+            entity="webhook_endpoint",
+            entity_id=row.id,
+            details={"overlap_hours": hours},
+        )
         return EndpointWithSecret(_view(row, now), secret)
 
 
@@ -270,19 +339,32 @@ def send_test_event(db: Database, actor: Actor, endpoint_id: int) -> DeliveryVie
     now = datetime.now(UTC)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
         row = _endpoint(session, endpoint_id)
-        data = {"endpoint_id": row.id, "message": "a test event sent from Leadflow",
-                "requested_by": actor.username or None}
-        delivery = new_delivery(tenant_id=actor.tenant_id, endpoint_id=row.id,
-                                event_type=EventType.webhook_test.value,
-                                payload=payload_of(EventType.webhook_test.value, data, now), now=now)
+        data = {
+            "endpoint_id": row.id,
+            "message": "a test event sent from Leadflow",
+            "requested_by": actor.username or None,
+        }
+        delivery = new_delivery(
+            tenant_id=actor.tenant_id,
+            endpoint_id=row.id,
+            event_type=EventType.webhook_test.value,
+            payload=payload_of(EventType.webhook_test.value, data, now),
+            now=now,
+        )
         session.add(delivery)
         session.flush()
         return _delivery_view(delivery)
 
 
 def list_deliveries(
-    db: Database, actor: Actor, *, endpoint_id: int | None = None, status: str | None = None,
-    event_type: str | None = None, limit: int = 50, after: tuple[datetime, int] | None = None,
+    db: Database,
+    actor: Actor,
+    *,
+    endpoint_id: int | None = None,
+    status: str | None = None,
+    event_type: str | None = None,
+    limit: int = 50,
+    after: tuple[datetime, int] | None = None,
 ) -> list[DeliveryView]:
     """The delivery log, newest first; `after` is the (created_at, id) of the last row of the previous
     page (keyset pagination: stable while deliveries are added)."""
@@ -290,7 +372,8 @@ def list_deliveries(
     if status is not None and status not in {s.value for s in DeliveryStatus}:
         raise WebhookInputError(
             f"unknown status '{status}'; choose from {', '.join(s.value for s in DeliveryStatus)}",
-            field="status")
+            field="status",
+        )
     if event_type is not None and event_type not in {t.value for t in EventType}:
         raise WebhookInputError(f"unknown event type '{event_type}'", field="event_type")
     limit = max(1, min(limit, MAX_PAGE))

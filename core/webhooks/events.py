@@ -69,8 +69,14 @@ def new_delivery(
     *, tenant_id: int, endpoint_id: int, event_type: str, payload: dict[str, Any], now: datetime
 ) -> WebhookDelivery:
     return WebhookDelivery(
-        tenant_id=tenant_id, endpoint_id=endpoint_id, event_id=new_event_id(), event_type=event_type,
-        payload=payload, status=DeliveryStatus.pending.value, attempts=0, next_attempt_at=now,
+        tenant_id=tenant_id,
+        endpoint_id=endpoint_id,
+        event_id=new_event_id(),
+        event_type=event_type,
+        payload=payload,
+        status=DeliveryStatus.pending.value,
+        attempts=0,
+        next_attempt_at=now,
         created_at=now,
     )
 
@@ -112,25 +118,47 @@ def message_data(session: Session, message_id: int, **extra: Any) -> Callable[[]
 
     def read() -> dict[str, Any]:
         row = session.execute(
-            select(Message.id, Message.campaign_id, Message.campaign_lead_id, Message.lead_id,
-                   Message.channel, Message.step, Message.status, Message.provider,
-                   Message.provider_message_id, Message.sent_at, Message.delivered_at, Message.error)
-            .where(Message.id == message_id)
+            select(
+                Message.id,
+                Message.campaign_id,
+                Message.campaign_lead_id,
+                Message.lead_id,
+                Message.channel,
+                Message.step,
+                Message.status,
+                Message.provider,
+                Message.provider_message_id,
+                Message.sent_at,
+                Message.delivered_at,
+                Message.error,
+            ).where(Message.id == message_id)
         ).one()
         return {
-            "message_id": row.id, "campaign": campaign_ref(session, row.campaign_id),
-            "campaign_lead_id": row.campaign_lead_id, "lead_id": row.lead_id, "channel": row.channel,
-            "step": row.step + 1, "status": row.status, "provider": row.provider,
+            "message_id": row.id,
+            "campaign": campaign_ref(session, row.campaign_id),
+            "campaign_lead_id": row.campaign_lead_id,
+            "lead_id": row.lead_id,
+            "channel": row.channel,
+            "step": row.step + 1,
+            "status": row.status,
+            "provider": row.provider,
             "provider_message_id": row.provider_message_id,
             "sent_at": iso_utc(row.sent_at) if row.sent_at else None,
             "delivered_at": iso_utc(row.delivered_at) if row.delivered_at else None,
-            "error": row.error, **extra,
+            "error": row.error,
+            **extra,
         }
 
     return read
 
 
-def lead_opted_out_data(lead_id: int, *, now: datetime, channel: str | None, reason: str | None) -> dict[str, Any]:
+def lead_opted_out_data(
+    lead_id: int, *, now: datetime, channel: str | None, reason: str | None
+) -> dict[str, Any]:
     """A `lead.opted_out` payload's data (the address is not in it: the lead's id names it)."""
-    return {"lead_id": lead_id, "channel": channel, "reason": None if reason is None else str(reason),
-            "opted_out_at": iso_utc(now)}
+    return {
+        "lead_id": lead_id,
+        "channel": channel,
+        "reason": None if reason is None else str(reason),
+        "opted_out_at": iso_utc(now),
+    }

@@ -39,11 +39,16 @@ def upgrade() -> None:
         sa.Column("created_by_user_id", sa.Integer(), nullable=True),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["created_by_user_id"], ["users.id"],
-            name=op.f("fk_webhook_endpoints_created_by_user_id_users"), ondelete="SET NULL",
+            ["created_by_user_id"],
+            ["users.id"],
+            name=op.f("fk_webhook_endpoints_created_by_user_id_users"),
+            ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenants.id"], name=op.f("fk_webhook_endpoints_tenant_id_tenants"), ondelete="CASCADE"
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_webhook_endpoints_tenant_id_tenants"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_endpoints")),
     )
@@ -68,11 +73,16 @@ def upgrade() -> None:
         sa.Column("delivered_at", core.models.UTCDateTime(), nullable=True),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["endpoint_id"], ["webhook_endpoints.id"],
-            name=op.f("fk_webhook_deliveries_endpoint_id_webhook_endpoints"), ondelete="CASCADE",
+            ["endpoint_id"],
+            ["webhook_endpoints.id"],
+            name=op.f("fk_webhook_deliveries_endpoint_id_webhook_endpoints"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenants.id"], name=op.f("fk_webhook_deliveries_tenant_id_tenants"), ondelete="CASCADE"
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_webhook_deliveries_tenant_id_tenants"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
         sa.UniqueConstraint("event_id", name=op.f("uq_webhook_deliveries_event_id")),
@@ -84,7 +94,9 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_webhook_deliveries_endpoint_created", ["endpoint_id", "created_at", "id"], unique=False
         )
-        batch_op.create_index("ix_webhook_deliveries_tenant_created", ["tenant_id", "created_at"], unique=False)
+        batch_op.create_index(
+            "ix_webhook_deliveries_tenant_created", ["tenant_id", "created_at"], unique=False
+        )
 
 
 def downgrade() -> None:

@@ -113,8 +113,9 @@ def test_after_a_rotation_both_secrets_sign_until_the_overlap_ends(
     assert len(with_new.headers["webhook-signature"].split(" ")) == 2
 
     # A rotation whose overlap is over: only the newest secret signs.
-    newest = rotate_secret(db, admin, endpoint_id, overlap_hours=1,
-                           now=datetime.now(UTC) - timedelta(hours=2)).secret
+    newest = rotate_secret(
+        db, admin, endpoint_id, overlap_hours=1, now=datetime.now(UTC) - timedelta(hours=2)
+    ).secret
     receiver.secrets = [new]
     deliver_due(db, db.settings, worker_id="w1")
     last = receiver.received()[-1]
@@ -207,8 +208,10 @@ def test_a_dead_workers_delivery_is_sent_once_after_its_lease_expires_with_the_s
     now = datetime.now(UTC)
     # A worker claimed it and was killed before sending: its lease runs on.
     assert claim_deliveries(db, worker_id="dead", now=now, limit=10, lease_seconds=60) == [queued.id]
-    assert claim_deliveries(db, worker_id="other", now=now + timedelta(seconds=59), limit=10,
-                            lease_seconds=60) == []
+    assert (
+        claim_deliveries(db, worker_id="other", now=now + timedelta(seconds=59), limit=10, lease_seconds=60)
+        == []
+    )
 
     # Once the lease has expired another worker sends it, once.
     later = now + timedelta(seconds=61)
@@ -232,13 +235,17 @@ def test_a_worker_that_lost_its_lease_cannot_record_over_the_one_that_took_over(
     later = now + timedelta(seconds=61)
     assert claim_deliveries(db, worker_id="fast", now=later, limit=1, lease_seconds=60) == [queued.id]
     result = post_attempt(stale, db.settings, later)
-    assert record_result(db, stale, result, worker_id="slow", now=later,
-                         retry_period=timedelta(hours=24)) is None
+    assert (
+        record_result(db, stale, result, worker_id="slow", now=later, retry_period=timedelta(hours=24))
+        is None
+    )
     row = _delivery(db, queued.id)
     assert (row.status, row.lease_owner, row.last_status_code) == ("sending", "fast", None)
 
 
-def test_a_slow_receiver_does_not_hold_the_other_deliveries(db: Database, admin: Actor, receiver: Receiver) -> None:
+def test_a_slow_receiver_does_not_hold_the_other_deliveries(
+    db: Database, admin: Actor, receiver: Receiver
+) -> None:
     slow_id, _ = _endpoint(db, admin, receiver.url + "/slow")
     fast_id, _ = _endpoint(db, admin, receiver.url + "/ok")
     slow = send_test_event(db, admin, slow_id)
@@ -286,8 +293,12 @@ def test_private_addresses_are_refused_in_production_mode(
     with pytest.raises(WebhookInputError, match="private address") as refused:
         create_endpoint(db, admin, url=receiver.url + "/ok", event_types=EVENTS)
     assert refused.value.field == "url"
-    for url in ("http://localhost/hook", "http://10.1.2.3/hook", "http://169.254.169.254/latest",
-                "http://[::1]/hook"):
+    for url in (
+        "http://localhost/hook",
+        "http://10.1.2.3/hook",
+        "http://169.254.169.254/latest",
+        "http://[::1]/hook",
+    ):
         with pytest.raises(WebhookInputError, match="private address"):
             update_endpoint(db, admin, endpoint_id, url=url)
 
@@ -315,7 +326,9 @@ def test_a_disabled_endpoint_gets_no_more_events_but_a_test_still_goes(
     outcomes = deliver_due(db, db.settings, worker_id="w1")
     assert outcomes[test.id] == "delivered"
     with db.session(system=True, read_only=True) as session:
-        event_row = session.scalar(select(WebhookDelivery).where(WebhookDelivery.event_type == "message.sent"))
+        event_row = session.scalar(
+            select(WebhookDelivery).where(WebhookDelivery.event_type == "message.sent")
+        )
     assert event_row is not None and event_row.status == DeliveryStatus.failed.value
     assert "disabled" in (event_row.last_error or "")
     assert [r.payload["type"] for r in receiver.received()] == ["webhook.test"]

@@ -42,8 +42,9 @@ def _hook(db: Database, actor: Actor, *events: str, url: str = HOOK) -> int:
 def _tenant_with_leads(db: Database, leads: int = 2) -> Actor:
     tenant_id = make_tenant(db)
     with db.session(system=True) as session, session.begin():
-        session.execute(update(Tenant).where(Tenant.id == tenant_id)
-                        .values(postal_address="1 Main St, Springfield"))
+        session.execute(
+            update(Tenant).where(Tenant.id == tenant_id).values(postal_address="1 Main St, Springfield")
+        )
     insert_leads(db, tenant_id, leads, time_zone=zone_at_midday())
     return make_actor(db, tenant_id, Role.admin)
 
@@ -73,7 +74,8 @@ def test_a_run_emits_campaign_started_each_message_sent_and_campaign_completed_o
     with db.session(tenant_id=admin.tenant_id, read_only=True) as session:
         messages = session.execute(select(Message.id, Message.lead_id).order_by(Message.id)).all()
     assert [(d.payload["data"]["message_id"], d.payload["data"]["lead_id"]) for d in sent] == [
-        tuple(m) for m in messages]
+        tuple(m) for m in messages
+    ]
     first = sent[0].payload
     assert first["type"] == "message.sent" and first["timestamp"].endswith("Z")
     assert (first["data"]["channel"], first["data"]["status"], first["data"]["step"]) == ("sms", "sent", 1)
@@ -93,7 +95,10 @@ def test_delivery_receipts_emit_delivered_and_failed_once_each(db: Database) -> 
         apply_twilio_receipt(db, message_sid="SM1", twilio_status="delivered", error_code=None)
         apply_twilio_receipt(db, message_sid="SM2", twilio_status="undelivered", error_code=30003)
     delivered, failed = _deliveries(db, admin.tenant_id)
-    assert (delivered.event_type, delivered.payload["data"]["message_id"]) == ("message.delivered", rows[0].id)
+    assert (delivered.event_type, delivered.payload["data"]["message_id"]) == (
+        "message.delivered",
+        rows[0].id,
+    )
     assert delivered.payload["data"]["delivered_at"] is not None
     assert (failed.event_type, failed.payload["data"]["status"]) == ("message.failed", "undelivered")
     assert "30003" in failed.payload["data"]["error"]
@@ -112,7 +117,9 @@ def test_an_opt_out_emits_once_whatever_path_repeats_it(db: Database) -> None:
     opt_out_leads(db, admin, [leads[0].id, leads[1].id])
     opted = _deliveries(db, admin.tenant_id, "lead.opted_out")
     assert [(d.payload["data"]["lead_id"], d.payload["data"]["reason"]) for d in opted] == [
-        (leads[0].id, "stop"), (leads[1].id, "manual")]
+        (leads[0].id, "stop"),
+        (leads[1].id, "manual"),
+    ]
     assert "phone" not in opted[0].payload["data"] and leads[0].phone not in str(opted[0].payload)
 
 
@@ -123,12 +130,16 @@ def test_a_classified_reply_emits_reply_received_with_its_class(db: Database) ->
     inbound = replies.receive("Please stop texting me")
     replies.run()
     replies.run()  # nothing left to classify: nothing more is emitted
-    received, opted = (_deliveries(db, replies.tenant_id, kind)
-                       for kind in ("reply.received", "lead.opted_out"))
+    received, opted = (
+        _deliveries(db, replies.tenant_id, kind) for kind in ("reply.received", "lead.opted_out")
+    )
     assert len(received) == 1 and len(opted) == 1
     data = received[0].payload["data"]
     assert (data["inbound_message_id"], data["classification"], data["lead_id"]) == (
-        inbound, "unsubscribe", replies.lead_id)
+        inbound,
+        "unsubscribe",
+        replies.lead_id,
+    )
     assert data["campaign"]["id"] == replies.campaign_id
     assert received[0].payload["timestamp"] == NOW.isoformat().replace("+00:00", "Z")
 
@@ -141,8 +152,13 @@ def test_a_budget_cap_pause_emits_budget_reached_once(db: Database) -> None:
     gate = DatabaseGate(db, db.settings)
 
     def reserve(estimate: int) -> Any:
-        return gate.reserve_model_call(tenant_id=admin.tenant_id, campaign_id=campaign.id, model="m",
-                                       estimated_tokens=10, estimated_cost_microusd=estimate)
+        return gate.reserve_model_call(
+            tenant_id=admin.tenant_id,
+            campaign_id=campaign.id,
+            model="m",
+            estimated_tokens=10,
+            estimated_cost_microusd=estimate,
+        )
 
     reserve(600)
     for _ in range(2):  # the second refusal finds the campaign paused already
@@ -152,7 +168,10 @@ def test_a_budget_cap_pause_emits_budget_reached_once(db: Database) -> None:
     data = reached.payload["data"]
     assert data["campaign"] == {"id": campaign.id, "name": "Capped"}
     assert (data["budget"], data["limit"], data["status"]) == (
-        "campaign_cap", {"amount": "0.001000", "currency": "USD"}, "paused")
+        "campaign_cap",
+        {"amount": "0.001000", "currency": "USD"},
+        "paused",
+    )
 
 
 def test_only_enabled_endpoints_subscribed_to_the_type_get_it(db: Database) -> None:
@@ -190,5 +209,7 @@ def test_campaign_completed_is_not_emitted_for_a_campaign_still_working(db: Data
     assert _deliveries(db, admin.tenant_id) == []
     with db.session(tenant_id=admin.tenant_id, read_only=True) as session:
         assert session.scalar(select(Campaign.status).where(Campaign.id == run.campaign_id)) == "running"
-        assert session.scalar(select(CampaignLead.status).where(CampaignLead.id == run.campaign_lead_ids[1])) \
+        assert (
+            session.scalar(select(CampaignLead.status).where(CampaignLead.id == run.campaign_lead_ids[1]))
             == "pending"
+        )
