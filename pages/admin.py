@@ -1,5 +1,5 @@
-"""Admin: users and roles, tenant settings, provider status, the suppression list, the audit log,
-and for owners the organisations of the installation."""
+"""Admin: users and roles, tenant settings, provider status, outgoing webhooks, the suppression list,
+the audit log, and for owners the organisations of the installation."""
 
 from __future__ import annotations
 
@@ -7,15 +7,23 @@ import streamlit as st
 
 from core import admin
 from core.permissions import Permission
-from pages.admin_sections import audit, organisations, settings, suppressions, users, webhooks
+from pages.admin_sections import (
+    audit,
+    organisations,
+    outgoing_webhooks,
+    settings,
+    suppressions,
+    users,
+    webhooks,
+)
 from pages.common import get_db, get_settings, require_page
 
 actor = require_page(Permission.manage_users)
 db = get_db()
 st.title("Admin")
 owner_tabs = ["Organisations"] if admin.manages_organisations(db, actor) else []
-users_tab, settings_tab, providers_tab, suppressions_tab, audit_tab, *owner_tab = st.tabs(
-    ["Users", "Settings", "Providers", "Suppression list", "Audit log", *owner_tabs])
+users_tab, settings_tab, providers_tab, webhooks_tab, suppressions_tab, audit_tab, *owner_tab = st.tabs(
+    ["Users", "Settings", "Providers", "Webhooks", "Suppression list", "Audit log", *owner_tabs])
 with users_tab:
     users.show(db, actor)
 # The roles that may open this page (admin, owner) hold every permission its tabs need; the
@@ -27,6 +35,8 @@ with providers_tab:
     st.container(key="admin_providers").dataframe(admin.provider_status_table(get_settings(), actor),
                                                   hide_index=True)
     webhooks.show(get_settings())
+with webhooks_tab:
+    outgoing_webhooks.show(db, actor)
 with suppressions_tab:
     suppressions.show(db, actor)
 with audit_tab:

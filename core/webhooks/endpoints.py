@@ -210,9 +210,9 @@ def create_endpoint(
 ) -> EndpointWithSecret:
     """Register an endpoint; its secret is in the answer and never shown again."""
     actor.require(Permission.manage_webhooks)
+    url = check_url(url, db.settings)
     checked_types = check_event_types(event_types)
     text = _description(description)
-    url = check_url(url, db.settings)
     secret = new_secret()
     now = datetime.now(UTC)
     with db.session(tenant_id=actor.tenant_id) as session, session.begin():
