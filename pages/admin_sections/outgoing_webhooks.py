@@ -152,7 +152,7 @@ def _edit(db: Database, actor: Actor, endpoints: list[EndpointView]) -> None:
         "Old secret keeps signing for (hours)",
         min_value=0.0,
         max_value=720.0,
-        value=24.0,
+        value=float(db.settings.webhook_secret_overlap_hours),
         step=1.0,
         key="webhook_overlap",
     )
