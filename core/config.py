@@ -152,6 +152,16 @@ class Settings(BaseSettings):
     research_fetch_deadline_seconds: float = 15.0  # the whole fetch, redirects included
     research_fetch_max_bytes: int = 1_000_000
 
+    # Outgoing webhooks (core.webhooks): endpoints on private or loopback addresses are refused
+    # unless this is set or in development mode; each POST ends within the timeout; a delivery
+    # not answered 2xx is retried with backoff for the retry period, then marked failed.
+    webhooks_allow_private: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_retry_hours: float = Field(default=24.0, gt=0)
+    webhook_concurrency: int = Field(default=8, gt=0)
+    # How long an old secret still signs beside a new one after a rotation (hours).
+    webhook_secret_overlap_hours: float = Field(default=24.0, ge=0)
+
     # Lead import
     import_max_bytes: int = 50 * 1024 * 1024
     import_max_rows: int = 500_000

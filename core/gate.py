@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy import case, delete, func, insert, select, update
@@ -44,7 +45,9 @@ from core.db import Database
 from core.errors import LeadflowError
 from core.lifecycle import pause_campaign_in
 from core.models import BudgetReservation, Campaign, CampaignStatus, RateLimit, Tenant, TenantSpend
+from core.money import MICROUSD_PER_USD
 from core.reports import format_usd
+from core.webhooks.events import EventType, campaign_ref, emit
 
 
 class BudgetExceeded(LeadflowError):
@@ -433,7 +436,8 @@ class DatabaseGate:
                 )
             refusal = self._tenant_refusal(session, tenant_id, budget, amount, now)
             if refusal is not None:
-                self._pause_running_campaigns(session, tenant_id, refusal)
+                assert budget is not None
+                self._pause_running_campaigns(session, tenant_id, refusal, budget)
             elif campaign is not None and cap is not None:
                 held = self._held(session, BudgetReservation.campaign_id == campaign_id, now)
                 spent = int(campaign.spent_microusd)
@@ -443,7 +447,9 @@ class DatabaseGate:
                         "raise the cap and resume the campaign"
                     )
                     assert campaign_id is not None
-                    pause_campaign_in(session, campaign_id, refusal, only_from=CampaignStatus.running)
+                    if pause_campaign_in(session, campaign_id, refusal, only_from=CampaignStatus.running):
+                        emit_budget_reached(session, tenant_id, campaign_id, budget="campaign_cap",
+                                            limit_microusd=cap, spent_microusd=spent, reason=refusal)
             if refusal is None:
                 reservation = BudgetReservation(
                     tenant_id=tenant_id,
@@ -491,14 +497,16 @@ class DatabaseGate:
         )
 
     @staticmethod
-    def _pause_running_campaigns(session: Session, tenant_id: int, reason: str) -> None:
+    def _pause_running_campaigns(session: Session, tenant_id: int, reason: str, budget: int) -> None:
         running = session.scalars(
             select(Campaign.id)
             .where(Campaign.tenant_id == tenant_id, Campaign.status == CampaignStatus.running.value)
             .order_by(Campaign.id)
         )
         for campaign_id in list(running):
-            pause_campaign_in(session, campaign_id, reason, only_from=CampaignStatus.running)
+            if pause_campaign_in(session, campaign_id, reason, only_from=CampaignStatus.running):
+                emit_budget_reached(session, tenant_id, campaign_id, budget="monthly_budget",
+                                    limit_microusd=budget, spent_microusd=None, reason=reason)
 
     def _add_tenant_spend(self, session: Session, tenant_id: int, amount: int) -> None:
         """Add to the tenant's spend of this month: one upsert, so concurrent settles never lose one."""
@@ -512,6 +520,25 @@ class DatabaseGate:
                 set_={"spent_microusd": TenantSpend.spent_microusd + statement.excluded.spent_microusd},
             )
         )
+
+
+def emit_budget_reached(
+    session: Session, tenant_id: int, campaign_id: int, *, budget: str, limit_microusd: int,
+    spent_microusd: int | None, reason: str,
+) -> None:
+    """Report a campaign paused by a budget (its own cap, or the tenant's monthly budget)."""
+    emit(session, tenant_id, EventType.budget_reached, lambda: {
+        "campaign": campaign_ref(session, campaign_id), "budget": budget,
+        "limit": {"amount": usd_string(limit_microusd), "currency": "USD"},
+        "spent": None if spent_microusd is None else {"amount": usd_string(spent_microusd),
+                                                      "currency": "USD"},
+        "status": CampaignStatus.paused.value, "reason": reason,
+    })
+
+
+def usd_string(microusd: int) -> str:
+    """Dollars as an exact decimal string ("12.500000"), as the API writes money."""
+    return format(Decimal(microusd) / MICROUSD_PER_USD, ".6f")
 
 
 def renew_budget_reservations(db: Database, *, owner: str, now: datetime, lease_seconds: float) -> int:

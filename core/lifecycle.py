@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, case, exists, func, or_, select, update
+from sqlalchemy.orm import Session, object_session
 from sqlalchemy.sql import ColumnElement
 
 from core.audit import record_audit
@@ -28,6 +28,7 @@ from core.campaign_shape import Step
 from core.channels.base import redact_secrets
 from core.errors import Conflict
 from core.models import FINAL_ENROLMENT_STATUSES, Campaign, CampaignLead, CampaignStatus, EnrolmentStatus
+from core.webhooks.events import EventType, campaign_ref, emit, iso_utc
 
 # -- enrolment statuses ------------------------------------------------------------------------
 
@@ -317,6 +318,10 @@ def move_campaign(
     elif action == Action.pause:
         values.update(status_reason=reason)
     write(campaign, values)
+    if action == Action.start and (session := object_session(campaign)) is not None:
+        emit(session, campaign.tenant_id, EventType.campaign_started,
+             {"campaign": {"id": campaign.id, "name": campaign.name}, "channel": campaign.channel,
+              "started_at": iso_utc(campaign.started_at or now)}, now=now)
 
 
 def pause_campaign_in(
@@ -356,4 +361,19 @@ def complete_finished_in(session: Session, now: datetime) -> list[tuple[int, int
         .values(status=CampaignStatus.completed.value, completed_at=now, status_reason=None)
         .returning(Campaign.id, Campaign.tenant_id)
     ).all()
+    for campaign_id, tenant_id in rows:
+        emit(session, tenant_id, EventType.campaign_completed,
+             _completed_data(session, int(campaign_id), now), now=now)
     return [(int(r[0]), int(r[1])) for r in rows]
+
+
+def _completed_data(session: Session, campaign_id: int, now: datetime) -> Any:
+    def read() -> dict[str, Any]:
+        counts = session.execute(
+            select(CampaignLead.status, func.count(CampaignLead.id))
+            .where(CampaignLead.campaign_id == campaign_id).group_by(CampaignLead.status)
+        ).all()
+        return {"campaign": campaign_ref(session, campaign_id), "completed_at": iso_utc(now),
+                "enrolments": {status: int(count) for status, count in counts}}
+
+    return read

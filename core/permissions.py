@@ -33,6 +33,8 @@ class Permission(enum.StrEnum):
     handle_replies = "handle_replies"
     # API keys for machines (core.api_keys): create, list and revoke; a key's role is at most its creator's.
     manage_api_keys = "manage_api_keys"
+    # Outgoing webhooks: register endpoints, see their secrets and delivery logs.
+    manage_webhooks = "manage_webhooks"
 
 
 _ANALYST = frozenset(
@@ -63,6 +65,7 @@ _ADMIN = _MANAGER | {
     Permission.manage_settings,
     Permission.view_audit_log,
     Permission.manage_api_keys,
+    Permission.manage_webhooks,
 }
 _OWNER = _ADMIN | {Permission.manage_owners, Permission.manage_tenants}
 

@@ -41,6 +41,7 @@ from core.models import (
     Tenant,
 )
 from core.permissions import Actor, Permission
+from core.webhooks.events import EventType, emit, lead_opted_out_data
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,8 @@ def _apply_reply(
 ) -> ReplyRecorded:
     lead.replied_at = lead.replied_at or now
     if stop:
-        lead.opted_out_at = lead.opted_out_at or now
+        mark_opted_out(session, tenant_id=tenant_id, lead=lead, now=now, channel=channel.value,
+                       reason=SuppressionReason.stop)
         suppress_address(session, tenant_id=tenant_id, channel=channel.value, address=address,
                          reason=SuppressionReason.stop, source=source[:255])
     count = stop_sequences_in(session, lead_id=lead.id, now=now,
@@ -136,6 +138,20 @@ def _apply_reply(
                  entity="lead", entity_id=lead.id,
                  details={"stop": stop, "sequences_stopped": count, "source": source})
     return ReplyRecorded(lead.id, count, stop)
+
+
+def mark_opted_out(
+    session: Session, *, tenant_id: int, lead: Lead, now: datetime, channel: str | None,
+    reason: SuppressionReason | str | None,
+) -> bool:
+    """Opt the lead out (once: a second opt-out keeps the first time) and report it to the
+    tenant's webhooks; whether it was not opted out before."""
+    if lead.opted_out_at is not None:
+        return False
+    lead.opted_out_at = now
+    emit(session, tenant_id, EventType.lead_opted_out,
+         lead_opted_out_data(lead.id, now=now, channel=channel, reason=reason), now=now)
+    return True
 
 
 def _of_campaigns(campaign_ids: Collection[int] | None) -> list[ColumnElement[bool]]:
@@ -190,7 +206,7 @@ def opt_out_in(
     now: datetime,
 ) -> None:
     """The lead is opted out and the address it wrote from suppressed on that channel."""
-    lead.opted_out_at = lead.opted_out_at or now
+    mark_opted_out(session, tenant_id=tenant_id, lead=lead, now=now, channel=channel, reason=reason)
     suppress_address(session, tenant_id=tenant_id, channel=channel, address=address, reason=reason,
                      source=source)
 
@@ -226,7 +242,7 @@ def opt_out_lead_in(
                          reason=reason, source=source)
     if lead is None:
         return OptedOut(False, suppressed, 0)
-    opted_out = lead.opted_out_at is None
-    lead.opted_out_at = lead.opted_out_at or now
+    opted_out = mark_opted_out(session, tenant_id=tenant_id, lead=lead, now=now, channel=channel,
+                               reason=reason)
     return OptedOut(opted_out, suppressed,
                     stop_sequences_in(session, lead_id=lead.id, now=now, reason="opted out", replied=False))

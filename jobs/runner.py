@@ -56,6 +56,7 @@ from core.pipeline.store import is_transient_database_error
 from core.workers import HEARTBEAT_SECONDS
 from jobs.claims import claim_due_enrolments, renew_leases
 from jobs.recovery import recover_expired_leases
+from jobs.webhooks import WebhookSender
 
 log = get_logger(__name__)
 # A tick still running when its next run is due is skipped (max_instances=1, coalesce): that is
@@ -115,6 +116,7 @@ class Runner:
         self.lease_seconds = float(settings.lease_seconds)
         self.tick_seconds = float(settings.tick_seconds)
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="lead")
+        self.webhooks = WebhookSender(db, settings, worker_id=self.worker_id)
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._in_flight: set[int] = set()
         self._state_lock = threading.Lock()
@@ -146,6 +148,7 @@ class Runner:
             ("heartbeat", self.heartbeat_tick, max(tick, HEARTBEAT_SECONDS)),
             ("replies", self.replies_tick, max(tick, 1.0)),
             ("api_housekeeping", self.api_housekeeping_tick, max(tick, API_HOUSEKEEPING_SECONDS)),
+            ("webhooks", self.webhooks_tick, max(tick, 1.0)),
         ]
         if self.settings.imap_host:
             # Replies and bounces: read only where an inbound mailbox is configured.
@@ -168,6 +171,7 @@ class Runner:
         if self.started:
             self._scheduler.shutdown(wait=wait)
         self._pool.shutdown(wait=wait, cancel_futures=True)
+        self.webhooks.stop(wait=wait)
         try:
             with self.db.session(system=True) as session, session.begin():
                 session.execute(
@@ -316,6 +320,10 @@ class Runner:
         if removed.idempotency_keys or removed.refresh_tokens:
             log.info("api_housekeeping", worker_id=self.worker_id, idempotency_keys=removed.idempotency_keys,
                      refresh_tokens=removed.refresh_tokens, rate_counters=removed.rate_counters)
+
+    def webhooks_tick(self) -> None:
+        """Send the due webhook deliveries (the first attempts, the retries, a dead worker's)."""
+        self.webhooks.tick()
 
     def heartbeat_tick(self) -> None:
         now = utcnow()

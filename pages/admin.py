@@ -1,5 +1,5 @@
-"""Admin: users and roles, tenant settings, provider status, API keys, the suppression list, the audit log,
-and for owners the organisations of the installation."""
+"""Admin: users and roles, tenant settings, provider status, API keys, outgoing webhooks, the
+suppression list, the audit log, and for owners the organisations of the installation."""
 
 from __future__ import annotations
 
@@ -7,15 +7,25 @@ import streamlit as st
 
 from core import admin
 from core.permissions import Permission
-from pages.admin_sections import api_keys, audit, organisations, settings, suppressions, users, webhooks
+from pages.admin_sections import (
+    api_keys,
+    audit,
+    organisations,
+    outgoing_webhooks,
+    settings,
+    suppressions,
+    users,
+    webhooks,
+)
 from pages.common import get_db, get_settings, require_page
 
 actor = require_page(Permission.manage_users)
 db = get_db()
 st.title("Admin")
 owner_tabs = ["Organisations"] if admin.manages_organisations(db, actor) else []
-users_tab, settings_tab, providers_tab, api_keys_tab, suppressions_tab, audit_tab, *owner_tab = st.tabs(
-    ["Users", "Settings", "Providers", "API keys", "Suppression list", "Audit log", *owner_tabs])
+(users_tab, settings_tab, providers_tab, api_keys_tab, webhooks_tab, suppressions_tab, audit_tab,
+ *owner_tab) = st.tabs(["Users", "Settings", "Providers", "API keys", "Webhooks", "Suppression list",
+                        "Audit log", *owner_tabs])
 with users_tab:
     users.show(db, actor)
 # The roles that may open this page (admin, owner) hold every permission its tabs need; the
@@ -29,6 +39,8 @@ with providers_tab:
     webhooks.show(get_settings())
 with api_keys_tab:
     api_keys.show(db, actor)
+with webhooks_tab:
+    outgoing_webhooks.show(db, actor)
 with suppressions_tab:
     suppressions.show(db, actor)
 with audit_tab:

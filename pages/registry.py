@@ -83,6 +83,7 @@ ABILITIES: dict[Permission, str] = {
     P.view_inbox: "read the inbox",
     P.handle_replies: "answer and assign replies",
     P.manage_api_keys: "create and revoke API keys",
+    P.manage_webhooks: "manage outgoing webhooks",
 }
 
 

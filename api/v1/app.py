@@ -13,7 +13,17 @@ from starlette.datastructures import State
 
 from api.v1.conventions import ApiConventions
 from api.v1.problems import install_problem_handlers
-from api.v1.routes import api_keys, auth, campaigns, enrolments, leads, messages, reports, suppressions
+from api.v1.routes import (
+    api_keys,
+    auth,
+    campaigns,
+    enrolments,
+    leads,
+    messages,
+    reports,
+    suppressions,
+    webhooks,
+)
 
 ROUTERS: list[APIRouter] = [
     auth.router,
@@ -24,6 +34,7 @@ ROUTERS: list[APIRouter] = [
     campaigns.router,
     enrolments.router,
     reports.router,
+    webhooks.router,
 ]
 
 DESCRIPTION = """Leadflow's REST API: leads, campaigns, their runs, messages, replies, reports and webhooks.

@@ -26,6 +26,7 @@ from core.leads.fallback import fall_back_from_bounces
 from core.logs import get_logger
 from core.models import Channel, Message, MessageStatus, SuppressionReason
 from core.replies import record_stop_in
+from core.webhooks.events import EventType, emit, message_data
 
 log = get_logger(__name__)
 
@@ -104,6 +105,14 @@ class ReceiptApplied:
 NOT_OURS = ReceiptApplied(None, None, None, changed=False)
 
 
+# The delivery receipts a webhook reports (`sent` is reported by the pipeline's own send).
+RECEIPT_EVENTS: dict[str, EventType] = {
+    MessageStatus.delivered.value: EventType.message_delivered,
+    MessageStatus.undelivered.value: EventType.message_failed,
+    MessageStatus.failed.value: EventType.message_failed,
+}
+
+
 def error_text(provider: str, code: int | None) -> str | None:
     if code is None:
         return None
@@ -155,6 +164,9 @@ def apply_twilio_receipt(
             .returning(Message.id, Message.tenant_id, Message.to_address)
             .execution_options(synchronize_session=False)
         ).first()
+        if changed is not None and (kind := RECEIPT_EVENTS.get(status)) is not None:
+            # The receipt moved the message forward: reported once, whatever retries Twilio makes.
+            emit(session, changed.tenant_id, kind, message_data(session, changed.id), now=now)
         if changed is None:
             found = session.execute(
                 select(Message.id, Message.tenant_id, Message.status)

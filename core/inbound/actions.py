@@ -25,7 +25,7 @@ from core.inbound.agent import ActResult, ReplyContext
 from core.inbound.classify import NEEDS_PERSON, Classification, ReplyClass
 from core.inbound.store import normalised_email, normalised_phone
 from core.models import Campaign, CampaignLead, Channel, Lead, SuppressionReason, User
-from core.replies import opt_out_in, postpone_sequences_in, stop_sequences_in
+from core.replies import mark_opted_out, opt_out_in, postpone_sequences_in, stop_sequences_in
 from core.tenants import from_local_time, in_zone, tenant_time_zone
 from core.text import plural
 
@@ -77,7 +77,8 @@ def _opt_out(session: Session, ctx: ReplyContext, found: Classification, lead: L
                    reason=_suppression_reason(channel), source=_source(ctx, found), now=now)
         actions.append(f"opted out; {address} suppressed for {channel}")
     else:
-        lead.opted_out_at = lead.opted_out_at or now
+        mark_opted_out(session, tenant_id=ctx.tenant.id, lead=lead, now=now, channel=channel,
+                       reason=_suppression_reason(channel))
         actions.append("opted out")
     stopped = stop_sequences_in(session, lead_id=lead.id, now=now, reason="opted out by reply")
     actions.append(f"{plural(stopped, 'sequence')} stopped")

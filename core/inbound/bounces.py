@@ -21,6 +21,7 @@ from core.inbound.dsn import DeliveryReport, RecipientStatus
 from core.leads.fallback import fall_back_from_bounces
 from core.models import Channel, Message, MessageStatus, SuppressionReason
 from core.suppressions import suppress_in
+from core.webhooks.events import EventType, emit, message_data
 
 AUDIT_ACTION = "email.bounce"
 DELAYED_PREFIX = "delayed: "
@@ -70,6 +71,9 @@ def apply_delivery_report(session: Session, *, tenant_id: int, report: DeliveryR
     changed = False
     if message is not None:
         changed = _mark(message, permanent, delayed)
+        if changed and message.status == MessageStatus.undelivered.value:
+            session.flush()
+            emit(session, tenant_id, EventType.message_failed, message_data(session, message.id))
     fallen = fall_back_from_bounces(session, tenant_id=tenant_id, channel=Channel.email,
                                     bounced=suppressed, user_id=None) if suppressed else []
     applied = BounceApplied(tuple(suppressed), tuple(r.address for r in delayed),

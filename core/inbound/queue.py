@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.db import Database
@@ -28,6 +29,7 @@ from core.pipeline.run_inputs import lead_data, tenant_data
 from core.pipeline.runtime import PipelineRuntime
 from core.pipeline.state import CampaignData
 from core.pipeline.store import is_transient_database_error
+from core.webhooks.events import EventType, campaign_ref, emit, iso_utc
 
 log = get_logger(__name__)
 CONVERSATION_MESSAGES = 10  # the earlier messages the model sees beside the reply
@@ -148,6 +150,7 @@ def store_result(db: Database, context: ReplyContext, state: ReplyState) -> None
             row.handled_at = now
         if row.assigned_user_id is None:
             row.assigned_user_id = state.get("assigned_user_id")
+        emit_reply_received(session, row, now)
         for call in state.get("llm_calls") or []:
             session.add(LLMCall(
                 tenant_id=context.tenant.id, campaign_id=context.reply.campaign_id, node=call.node,
@@ -203,3 +206,16 @@ def _store_failure(db: Database, inbound_id: int, now: datetime, reason: str) ->
             .values(classification=ReplyClass.unclassified.value, classified_at=now, processed_at=now,
                     classification_detail={"evidence": [], "source": "rules", "error": reason})
         )
+        if (row := session.get(InboundMessage, inbound_id)) is not None:
+            emit_reply_received(session, row, now)
+
+
+def emit_reply_received(session: Session, row: InboundMessage, now: datetime) -> None:
+    """`reply.received` once the agent has classified the reply (the class is the point of it)."""
+    emit(session, row.tenant_id, EventType.reply_received, lambda: {
+        "inbound_message_id": row.id, "lead_id": row.lead_id,
+        "campaign": campaign_ref(session, row.campaign_id),
+        "in_reply_to_message_id": row.in_reply_to_message_id, "channel": row.channel,
+        "classification": row.classification, "received_at": iso_utc(row.received_at),
+        "classified_at": iso_utc(now),
+    }, now=now)

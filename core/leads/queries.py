@@ -21,6 +21,7 @@ from core.leads.search import search_needles
 from core.models import AuditLog, Channel, Lead, LeadImport, LeadTag, Suppression, SuppressionReason
 from core.permissions import Actor, Permission
 from core.suppressions import remove_suppression_in, suppress_in, suppressed_addresses
+from core.webhooks.events import EventType, emit, lead_opted_out_data
 
 MAX_PAGE_SIZE = 500
 OPT_OUT_ACTION = "leads.opt_out"
@@ -384,6 +385,10 @@ def opt_out_leads(db: Database, actor: Actor, lead_ids: Sequence[int]) -> OptOut
         changed = [r.id for r in rows if r.opted_out_at is None]
         if changed:
             session.execute(update(Lead).where(Lead.id.in_(changed)).values(opted_out_at=now, updated_at=now))
+            for lead_id in changed:
+                emit(session, actor.tenant_id, EventType.lead_opted_out,
+                     lead_opted_out_data(lead_id, now=now, channel=None, reason=SuppressionReason.manual),
+                     now=now)
         source = f"opted out by hand by {actor.username or 'system'}"
         added = suppress_in(session, actor.tenant_id, Channel.sms, [r.phone for r in rows if r.phone],
                             SuppressionReason.manual, source)

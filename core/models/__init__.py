@@ -59,6 +59,7 @@ from core.models.runner import (
     TenantSpend,
     WorkerHeartbeat,
 )
+from core.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 TENANT_TABLE_NAMES: frozenset[str] = frozenset(
     mapper.local_table.description
@@ -112,5 +113,8 @@ __all__ = [
     "ApiKey",
     "ApiRateCounter",
     "ApiIdempotencyKey",
+    "DeliveryStatus",
+    "WebhookEndpoint",
+    "WebhookDelivery",
     "TENANT_TABLE_NAMES",
 ]

@@ -10,25 +10,23 @@ inflated as they arrive, never past the cap.
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import socket
-import ssl
-import threading
-import time
 import zlib
-from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import certifi
-import httpcore
 import httpx
 from bs4 import BeautifulSoup
 
 from core.config import Settings
+from core.net_guard import (  # noqa: F401 (IPAddress, address_refusal: also read from here)
+    Deadline,
+    IPAddress,
+    UnsafeAddress,
+    VettedTransport,
+    address_refusal,
+)
 
 Fact = dict[str, str]
 MAX_FACT_CHARS = 240
@@ -41,8 +39,6 @@ _FETCH_HEADERS = {
     "Accept": "text/html,text/plain",
     "Accept-Encoding": "gzip, deflate, identity",
 }
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class ResearchFetchError(Exception):
@@ -99,186 +95,6 @@ def playbook_facts(playbook: dict[str, Any], industry: str | None) -> list[Fact]
                 if isinstance(item, str) and item.strip():
                     facts.append(_fact(item, source))
     return facts
-
-
-# Not reachable from the internet but not (all) flagged by `ipaddress` in Python 3.11.
-_NOT_PUBLIC_NETWORKS = tuple(
-    ipaddress.ip_network(network)
-    for network in (
-        "192.0.0.0/24",  # IETF protocol assignments
-        "192.88.99.0/24",  # 6to4 relay anycast, deprecated
-        "::/96",  # IPv4-compatible IPv6, deprecated
-        "fec0::/10",  # site-local IPv6, deprecated but still routed inside some networks
-        "64:ff9b:1::/48",  # local-use NAT64
-        "2001::/32",  # Teredo tunnels
-    )
-)
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-
-def _not_public(address: IPAddress) -> str | None:
-    if isinstance(address, ipaddress.IPv6Address):
-        # An IPv6 address that carries an IPv4 one reaches that IPv4 host: the IPv4 one decides.
-        embedded = address.ipv4_mapped or (
-            ipaddress.IPv4Address(int(address) & 0xFFFFFFFF) if address in _NAT64 else None
-        )
-        if embedded is not None:
-            return f"it maps to {embedded}, {why}" if (why := _not_public(embedded)) else None
-        if address.sixtofour is not None and (why := _not_public(address.sixtofour)):
-            return f"it tunnels to {address.sixtofour}, {why}"
-    if any(address.version == net.version and address in net for net in _NOT_PUBLIC_NETWORKS):
-        return "not globally routable"
-    if not address.is_global or address.is_multicast or address.is_reserved:
-        return "not globally routable"
-    return None
-
-
-def address_refusal(address: IPAddress) -> str | None:
-    """Why the fetch may not connect to `address`, or None when it is a public internet address.
-
-    The one check each connection makes (tests replace it to let their loopback site through);
-    an address embedded in another is judged by `_not_public` itself, never by a replacement.
-    """
-    return _not_public(address)
-
-
-class _Deadline:
-    """The wall-clock time one fetch may take, DNS, connections, TLS and redirects included."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.ends = time.monotonic() + seconds
-
-    @property
-    def passed(self) -> bool:
-        # A timer clamped to the deadline may wake a hair before it: that is the deadline too.
-        return time.monotonic() >= self.ends - 0.05
-
-    def clamp(self, timeout: float | None, timeout_error: type[Exception]) -> float:
-        """`timeout` shortened to the time left; `timeout_error` once there is none."""
-        left = self.ends - time.monotonic()
-        if left <= 0:
-            raise timeout_error(f"the fetch's {self.seconds:g} s deadline passed")
-        return left if timeout is None else min(timeout, left)
-
-
-def _resolve(host: str, port: int, timeout: float) -> list[str]:
-    """The addresses of `host`, given up on after `timeout` seconds.
-
-    getaddrinfo cannot be interrupted: it runs in a thread that is left to end on its own (the
-    system resolver's own timeouts end it) while the fetch fails now.
-    """
-    try:
-        return [str(ipaddress.ip_address(host))]
-    except ValueError:
-        pass
-    answer: list[Any] = []
-    done = threading.Event()
-
-    def lookup() -> None:
-        try:
-            answer.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-        except Exception as exc:  # a resolver error, or a name the IDNA codec refuses
-            answer.append(exc)
-        finally:
-            done.set()
-
-    threading.Thread(target=lookup, name=f"resolve {host}", daemon=True).start()
-    if not done.wait(timeout):
-        raise httpcore.ConnectTimeout(f"no answer for {host} within {timeout:g} s")
-    if isinstance(answer[0], Exception):
-        raise ResearchFetchError(f"cannot resolve {host}: {answer[0]}")
-    return [str(info[4][0]) for info in answer[0]]
-
-
-def vetted_address(host: str, port: int, allow_private: bool, timeout: float) -> str:
-    """Resolve `host` once: refused when any answer is not a public address, else the first one."""
-    addresses = _resolve(host, port, timeout)
-    if not addresses:
-        raise ResearchFetchError(f"cannot resolve {host}")
-    for text in addresses if not allow_private else ():
-        address = ipaddress.ip_address(text.split("%")[0])
-        if why := address_refusal(address):
-            raise ResearchFetchError(f"{host} resolves to a private address ({address}: {why}): not fetched")
-    return addresses[0]
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A connection whose every read and write (and TLS handshake) ends by the fetch's deadline.
-
-    A per-read timeout alone restarts with each byte: a server dripping one byte a second would
-    hold the fetch for as long as it likes.
-    """
-
-    def __init__(self, stream: httpcore.NetworkStream, deadline: _Deadline) -> None:
-        self._stream, self._deadline = stream, deadline
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, self._deadline.clamp(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._stream.write(buffer, self._deadline.clamp(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._stream.close()
-
-    def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        timeout = self._deadline.clamp(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout), self._deadline)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
-
-
-class _VettedNetwork(httpcore.SyncBackend):
-    """Connects to the very address it vetted: the name is resolved once, here.
-
-    Checking a name and then letting the HTTP client resolve it again would leave a gap: a DNS
-    answer that changes in between (rebinding) could send the fetch to a private host. TLS
-    still verifies the certificate against the name, which httpcore passes as server_hostname.
-    Every redirect's connection comes through here too, so it is vetted the same way.
-    """
-
-    def __init__(self, allow_private: bool, deadline: _Deadline) -> None:
-        self.allow_private, self.deadline = allow_private, deadline
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        resolve_timeout = self.deadline.clamp(timeout, httpcore.ConnectTimeout)
-        address = vetted_address(host, port, self.allow_private, resolve_timeout)
-        timeout = self.deadline.clamp(timeout, httpcore.ConnectTimeout)
-        stream = super().connect_tcp(address, port, timeout, local_address, socket_options)
-        return _DeadlineStream(stream, self.deadline)
-
-
-class _VettedTransport(httpx.HTTPTransport):
-    """httpx's transport over a connection pool that connects through `_VettedNetwork`."""
-
-    def __init__(self, allow_private: bool, deadline: _Deadline) -> None:
-        context = _tls_context()
-        super().__init__(verify=context)
-        # The pool httpx built, replaced by the same pool on our network backend (httpx has no
-        # public hook for it; the versions are pinned and the tests fetch through it).
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=context, network_backend=_VettedNetwork(allow_private, deadline)
-        )
-
-
-@lru_cache(maxsize=1)
-def _tls_context() -> ssl.SSLContext:
-    """Built once: loading the CA bundle costs more than a small page's whole fetch."""
-    return ssl.create_default_context(cafile=certifi.where())
 
 
 class _Inflater:
@@ -357,7 +173,7 @@ def _check_url(url: str) -> None:
 def fetch_page(url: str, settings: Settings) -> FetchedPage:
     """The company page at `url`: redirects followed by hand so each hop is checked.
 
-    Every connection goes to an address vetted when it is made (`_VettedNetwork`), so neither a
+    Every connection goes to an address vetted when it is made (core.net_guard), so neither a
     redirect nor a second DNS answer reaches a private host; the whole fetch ends by
     `research_fetch_deadline_seconds`, however slowly the server answers.
     """
@@ -366,12 +182,12 @@ def fetch_page(url: str, settings: Settings) -> FetchedPage:
     ):
         url = f"https://{url}"  # a bare domain, as lead imports store websites
     limit = settings.research_fetch_max_bytes
-    deadline = _Deadline(settings.research_fetch_deadline_seconds)
+    deadline = Deadline(settings.research_fetch_deadline_seconds)
     with httpx.Client(
         timeout=settings.research_fetch_timeout_seconds,
         follow_redirects=False,
         headers=_FETCH_HEADERS,
-        transport=_VettedTransport(settings.research_fetch_allow_private, deadline),
+        transport=VettedTransport(settings.research_fetch_allow_private, deadline),
     ) as client:
         for _ in range(MAX_REDIRECTS + 1):
             _check_url(url)
@@ -388,6 +204,8 @@ def fetch_page(url: str, settings: Settings) -> FetchedPage:
                     body, truncated = _capped_body(response, url, limit)
                     text = _text_of(body, response.encoding or "utf-8")
                     return FetchedPage(url, text, len(body), truncated)
+            except UnsafeAddress as exc:
+                raise ResearchFetchError(str(exc)) from None
             except httpx.HTTPError as exc:
                 if deadline.passed:
                     raise ResearchFetchError(

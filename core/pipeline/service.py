@@ -43,6 +43,7 @@ from core.pipeline.run_inputs import address_of, lead_data, load_run_inputs, ten
 from core.pipeline.runtime import PipelineRuntime
 from core.pipeline.state import CampaignData, EnrolmentData, PipelineState
 from core.pipeline.store import Outcome, is_transient_database_error, persist_outcome
+from core.webhooks.events import EventType, emit, message_data
 
 __all__ = [
     "LEASE_LOST",
@@ -181,6 +182,8 @@ def reconcile_sending_message(db: Database, runtime: PipelineRuntime, message_id
             values = after_send(campaign.steps, message.step, sent_at=now, now=now,
                                 replied=bool(lead.replied_at or enrolment.replied_at))
             text = "reconciled: the provider has the message, it was sent"
+            session.flush()
+            emit(session, tenant_id, EventType.message_sent, message_data(session, message.id))
         elif was_sent is False:
             message.status, message.error = MessageStatus.failed.value, NOT_REACHED
             values = send_not_reached_values(

@@ -24,8 +24,19 @@ from core.compliance.suppression import suppress_address
 from core.db import Database, execute_core, tenant_pinned
 from core.lifecycle import pause_campaign_in
 from core.llm.records import ModelCallRecord
-from core.models import Campaign, CampaignLead, Event, LLMCall, Message, SuppressionReason, utcnow
+from core.models import (
+    FINAL_ENROLMENT_STATUSES,
+    Campaign,
+    CampaignLead,
+    Event,
+    LLMCall,
+    Message,
+    MessageStatus,
+    SuppressionReason,
+    utcnow,
+)
 from core.pipeline.state import PipelineEvent
+from core.webhooks.events import EventType, emit, message_data
 
 
 def _error_chain(exc: BaseException) -> Iterator[BaseException]:
@@ -194,6 +205,7 @@ def _write_outcome(session: Session, outcome: Outcome) -> bool:
             _cached_update(Message, tuple(sorted(message_values))),
             _update_params(message_values, row_id=outcome.message_id),
         )
+        _emit_message_event(session, outcome, message_values)
     owned = False
     if outcome.status is not None:
         values = {
@@ -252,6 +264,23 @@ def _write_outcome(session: Session, outcome: Outcome) -> bool:
             ],
         )
     return owned or outcome.status is None
+
+
+_FINAL = frozenset(s.value for s in FINAL_ENROLMENT_STATUSES)
+
+
+def _emit_message_event(session: Session, outcome: Outcome, message_values: dict[str, Any]) -> None:
+    """`message.sent` for a send the provider took; `message.failed` for a failure that ends the
+    step (a refusal the lead is tried again after is not one: its retry may still send)."""
+    status = message_values.get("status")
+    if status == MessageStatus.sent.value:
+        kind = EventType.message_sent
+    elif status == MessageStatus.failed.value and outcome.status in _FINAL:
+        kind = EventType.message_failed
+    else:
+        return
+    assert outcome.message_id is not None
+    emit(session, outcome.tenant_id, kind, message_data(session, outcome.message_id))
 
 
 def _insert_events(session: Session, outcome: Outcome, *, lease_lost: bool) -> None:

@@ -69,7 +69,8 @@ def test_admins_and_owners_see_every_section(open_page: PageFactory, db: Databas
     app = open_page(PAGE, team[role.value])
     assert not app.exception and not app.error
     # Owners of the installation create organisations here too; admins run their own.
-    assert [t.label for t in app.tabs] == ["Users", "Settings", "Providers", "API keys", "Suppression list",
+    assert [t.label for t in app.tabs] == ["Users", "Settings", "Providers", "API keys", "Webhooks",
+                                         "Suppression list",
                                          "Audit log"] + (["Organisations"] if role is Role.owner else [])
     assert set(_users(app)) == {a.username for a in team.values()}
     assert app.selectbox(key="invite_role").options == grantable

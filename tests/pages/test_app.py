@@ -460,6 +460,7 @@ def test_every_permission_has_words_for_what_a_lower_role_loses() -> None:
             "change the organisation's settings",
             "read the audit log",
             "create and revoke API keys",
+            "manage outgoing webhooks",
         ],
     )
     assert lost_by(Role.analyst, Role.owner) == ([], [])

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from core import net_guard
 from core.config import Settings
-from core.pipeline import nodes, research
+from core.pipeline import nodes
 from core.pipeline.research import (
     ResearchFetchError,
     address_refusal,
@@ -166,13 +167,13 @@ def allowing(**overrides: Any) -> Settings:
 @pytest.fixture
 def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Settings with the real address check, patched to let 127.0.0.1 (the test site) through."""
-    real = research.address_refusal
+    real = net_guard.address_refusal
     site_address = ipaddress.ip_address("127.0.0.1")
 
-    def refusal(address: research.IPAddress) -> str | None:
+    def refusal(address: net_guard.IPAddress) -> str | None:
         return None if address == site_address else real(address)
 
-    monkeypatch.setattr(research, "address_refusal", refusal)
+    monkeypatch.setattr(net_guard, "address_refusal", refusal)
     return make_settings("sqlite://")
 
 
