@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from core.campaign_progress import SENT_MESSAGE_STATUSES
 from core.campaign_rules import DRAFT_EDITABLE, EDITABLE_BY_STATUS
@@ -74,24 +75,31 @@ def model_choices(settings: Settings, current: str | None = None) -> list[str]:
     return list(dict.fromkeys([*first, *models]))
 
 
+def distinct_values(session: Session, column: Any, limit: int) -> list[Any]:
+    """The column's distinct non-null values in order, at most `limit`: one index probe each.
+
+    A loose index scan over the (tenant_id, column) index: each value is the smallest one above
+    the last, so a million leads in a dozen industries take a dozen lookups, where a GROUP BY
+    reads every row (over half a second at a million leads).
+    """
+    values: list[Any] = []
+    value = session.scalar(select(func.min(column)).where(column.is_not(None)))
+    while value is not None and len(values) < limit:
+        values.append(value)
+        value = session.scalar(select(func.min(column)).where(column > value))
+    return values
+
+
 def audience_choices(db: Database, actor: Actor) -> AudienceChoices:
     actor.require(Permission.view_campaigns)
     with db.session(tenant_id=actor.tenant_id, read_only=True) as session:
-        tags = session.scalars(
-            select(LeadTag.tag).group_by(LeadTag.tag).order_by(LeadTag.tag).limit(CHOICES_LIMIT)
-        ).all()
+        tags = distinct_values(session, LeadTag.tag, CHOICES_LIMIT)
         imports = session.execute(
             select(LeadImport.id, LeadImport.file_name, LeadImport.created_at)
             .order_by(LeadImport.id.desc()).limit(50)
         ).all()
-        industries = session.scalars(
-            select(Lead.industry).where(Lead.industry.is_not(None)).group_by(Lead.industry)
-            .order_by(Lead.industry).limit(CHOICES_LIMIT)
-        ).all()
-        countries = session.scalars(
-            select(Lead.country).where(Lead.country.is_not(None)).group_by(Lead.country)
-            .order_by(Lead.country).limit(CHOICES_LIMIT)
-        ).all()
+        industries = distinct_values(session, Lead.industry, CHOICES_LIMIT)
+        countries = distinct_values(session, Lead.country, CHOICES_LIMIT)
     return AudienceChoices(
         tags=list(tags),
         imports={i: f"#{i} {name} ({created:%Y-%m-%d})" for i, name, created in imports},

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from core import campaign_editor
 from core.campaign_editor import (
     audience_choices,
     audience_leads,
@@ -93,6 +94,18 @@ def test_audience_choices_offer_tags_imports_industries_and_countries(
     assert choices.industries == ["Retail", "Software"]
     assert choices.countries == ["CA", "US"]
     assert choices.imports == {}
+
+
+def test_audience_choices_are_the_tenants_own_values_up_to_the_limit(
+    db: Database, manager: Actor, leads: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = make_tenant(db, "Other")
+    insert_leads(db, other, 1, industry="Aardvarks", country="AT")  # sorts first, in another tenant
+    insert_leads(db, other, 1, start=1, industry="Zoos", country="ZW")
+    choices = audience_choices(db, manager)
+    assert (choices.industries, choices.countries) == (["Retail", "Software"], ["CA", "US"])
+    monkeypatch.setattr(campaign_editor, "CHOICES_LIMIT", 1)
+    assert audience_choices(db, manager).industries == ["Retail"]
 
 
 def test_audience_leads_pages_and_searches_the_audience(
