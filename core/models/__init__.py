@@ -39,6 +39,7 @@ from core.models.base import (
 from core.models.campaigns import (
     Campaign,
     CampaignLead,
+    CampaignOutcome,
     Event,
     LLMCall,
     Message,
@@ -99,6 +100,7 @@ __all__ = [
     "Suppression",
     "Campaign",
     "CampaignLead",
+    "CampaignOutcome",
     "Message",
     "OutboxMessage",
     "LLMCall",
