@@ -217,7 +217,7 @@ def test_a_scheduled_start_that_fails_the_preflight_is_held_with_its_reasons(
         assert row is not None and (row.status, row.scheduled_at) == ("draft", None)
         assert row.status_reason is not None
         assert row.status_reason.startswith("the scheduled start was held: there is no postal address")
-        audit = session.scalars(select(AuditLog).where(AuditLog.entity_id == campaign.id,
+        audit = session.scalars(select(AuditLog).where(AuditLog.entity_id == str(campaign.id),
                                                        AuditLog.action == "start_held")).one()
     assert audit.user_id is None and audit.details is not None
     assert list(audit.details["failed_checks"]) == ["Postal address"]
