@@ -37,11 +37,15 @@ def upgrade() -> None:
         sa.Column("counted_at", core.models.UTCDateTime(), nullable=False),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["campaign_id"], ["campaigns.id"], name=op.f("fk_campaign_outcomes_campaign_id_campaigns"),
+            ["campaign_id"],
+            ["campaigns.id"],
+            name=op.f("fk_campaign_outcomes_campaign_id_campaigns"),
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenants.id"], name=op.f("fk_campaign_outcomes_tenant_id_tenants"),
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_campaign_outcomes_tenant_id_tenants"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("campaign_id", name=op.f("pk_campaign_outcomes")),
