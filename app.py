@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import streamlit as st
 
@@ -36,11 +37,12 @@ try:
     configure_logging(settings)
     cookie_key = settings.require_cookie_key()
     db = get_db()
-    # Once per server process, off when workers do the work, and in the background: the
-    # runner loads the model stack, which would hold the sign-in page back by seconds.
-    start_embedded_runner(settings)
+    # Once per server process, off when workers do the work, and in the background once this
+    # run has drawn its screen: the runner loads the model stack, which beside the sign-in
+    # page's run would hold it back by seconds.
+    start_embedded_runner(settings, after=threading.current_thread())
     # The HTTP service (webhooks, unsubscribe links) beside the dashboard, once per process.
-    start_embedded_api(settings)
+    start_embedded_api(settings, after=threading.current_thread())
     if (runner_failure := embedded_runner_failure()) is not None:
         raise runner_failure
 except (ConfigError, LeadflowError) as exc:

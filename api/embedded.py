@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from core.background import wait_for_screen
 from core.config import Settings
 from core.logs import get_logger
 
@@ -26,8 +27,14 @@ _server: uvicorn.Server | None = None
 _failure: str | None = None
 
 
-def start_embedded_api(settings: Settings) -> threading.Thread | None:
-    """Start the process's service in a background thread, once; None when off or started."""
+def start_embedded_api(
+    settings: Settings, *, after: threading.Thread | None = None
+) -> threading.Thread | None:
+    """Start the process's service in a background thread, once; None when off or started.
+
+    `after`: a thread to let finish first (core.background.wait_for_screen), the script run that
+    draws the first screen.
+    """
     global _thread, _failure
     if not settings.embedded_api:
         return None
@@ -35,14 +42,15 @@ def start_embedded_api(settings: Settings) -> threading.Thread | None:
         if _thread is not None:
             return None
         _failure = None
-        _thread = threading.Thread(target=_serve, args=(settings,), name="embedded-api", daemon=True)
+        _thread = threading.Thread(target=_serve, args=(settings, after), name="embedded-api", daemon=True)
         _thread.start()
         return _thread
 
 
-def _serve(settings: Settings) -> None:
+def _serve(settings: Settings, after: threading.Thread | None = None) -> None:
     global _server, _failure
     try:
+        wait_for_screen(after)
         import uvicorn
 
         from api.main import create_app

@@ -306,7 +306,7 @@ def move_campaign(
     if action == Action.start:
         values.update(status_reason=None, scheduled_at=None, started_at=campaign.started_at or now)
     elif action == Action.schedule:
-        values.update(scheduled_at=start_at)
+        values.update(scheduled_at=start_at, status_reason=None)
     elif action == Action.resume:
         values.update(status_reason=None, scheduled_at=None, consecutive_provider_failures=0)
     elif action == Action.cancel:
@@ -322,6 +322,15 @@ def move_campaign(
         emit(session, campaign.tenant_id, EventType.campaign_started,
              {"campaign": {"id": campaign.id, "name": campaign.name}, "channel": campaign.channel,
               "started_at": iso_utc(campaign.started_at or now)}, now=now)
+
+
+def hold_scheduled_start(campaign: Campaign, reason: str) -> None:
+    """The runner's move when a scheduled start fails its pre-flight: back to draft, unscheduled,
+    with `reason` (the failed checks) for the Campaigns page; a person fixes it and starts again."""
+    if campaign.status != CampaignStatus.scheduled.value:
+        raise ValueError(f"a {campaign.status} campaign has no scheduled start to hold")
+    write(campaign, {"status": CampaignStatus.draft.value, "scheduled_at": None,
+                     "status_reason": f"the scheduled start was held: {reason}"})
 
 
 def pause_campaign_in(

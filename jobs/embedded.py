@@ -12,6 +12,7 @@ import atexit
 import threading
 from typing import TYPE_CHECKING
 
+from core.background import wait_for_screen
 from core.config import Settings
 from core.db import open_database
 from core.logs import get_logger
@@ -45,11 +46,15 @@ def ensure_embedded_runner(settings: Settings) -> Runner | None:
         return _runner
 
 
-def start_embedded_runner(settings: Settings) -> threading.Thread | None:
+def start_embedded_runner(
+    settings: Settings, *, after: threading.Thread | None = None
+) -> threading.Thread | None:
     """Start the process's runner in a background thread, once; the caller does not wait.
 
-    Returns the thread starting it, or None when there is nothing to start (off, started, or
-    already starting). Why a start failed is kept for `embedded_runner_failure`.
+    `after`: a thread to let finish first (core.background.wait_for_screen): the dashboard passes the script
+    run that draws the first screen, which would otherwise share the interpreter with the
+    runner's imports. Returns the thread starting it, or None when there is nothing to start
+    (off, started, or already starting). Why a start failed is kept for `embedded_runner_failure`.
     """
     global _starting
     if not settings.embedded_runner:
@@ -58,15 +63,16 @@ def start_embedded_runner(settings: Settings) -> threading.Thread | None:
         if _runner is not None or _starting is not None:
             return None
         _starting = threading.Thread(
-            target=_start_in_background, args=(settings,), name="embedded-runner-start", daemon=True
+            target=_start_in_background, args=(settings, after), name="embedded-runner-start", daemon=True
         )
         _starting.start()
         return _starting
 
 
-def _start_in_background(settings: Settings) -> None:
+def _start_in_background(settings: Settings, after: threading.Thread | None = None) -> None:
     global _starting, _failure
     try:
+        wait_for_screen(after)
         ensure_embedded_runner(settings)
         failure = None
     except Exception as exc:  # kept and shown by the dashboard, not lost with the thread

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from core.compliance.frequency import ContactCaps
-from core.compliance.public_holidays import holiday_name
-from core.compliance.send_window import SendWindow, next_send_time, window_from_settings
+from core.compliance.public_holidays import holiday_name, recipient_country
+from core.compliance.send_window import SendWindow, next_send_time, window_from_settings, zones_for_recipient
 from core.text import sentence
+
+if TYPE_CHECKING:
+    from core.pipeline.state import TenantData
 
 
 @dataclass(frozen=True)
@@ -81,3 +85,26 @@ def rules_in_words(
         holidays,
         f"Schedules and the times the dashboard shows are in {time_zone}.",
     ]
+
+
+def recipient_deferral(
+    tenant: TenantData, send_window: dict[str, Any] | None, lead: dict[str, Any], at: datetime
+) -> Deferral | None:
+    """When a message to the lead may go out under the tenant's and campaign's sending rules: the
+    pipeline's sends and a person's answer to a reply alike (None: now). Here, not beside the
+    pipeline's outcomes, so the Inbox's answer does not import LangGraph for it."""
+    window = window_from_settings(
+        tenant.send_window_start, tenant.send_window_end, tenant.weekdays_only, send_window
+    )
+    zones = zones_for_recipient(
+        time_zone=lead.get("time_zone"),
+        phone=lead.get("phone"),
+        country=lead.get("country"),
+        default_country=tenant.default_country,
+    )
+    holidays_of = None
+    if tenant.skip_public_holidays:
+        holidays_of = tenant.holiday_country or recipient_country(
+            country=lead.get("country"), phone=lead.get("phone"), default_country=tenant.default_country
+        )
+    return window_deferral(window, zones, at, holiday_country=holidays_of)

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from core.audit import record_audit
 from core.channels.base import NotSent, OutgoingMessage, Sender
 from core.channels.registry import senders_from_settings
+from core.compliance.send_rules import recipient_deferral
 from core.compliance.suppression import suppression_reason
 from core.db import Database
 from core.errors import Conflict, LeadflowError, NotFound, ProviderAccountRefused, ValidationError
@@ -25,7 +26,6 @@ from core.inbound.answer_rules import answer_subject, check_answer
 from core.models import Campaign, InboundMessage, Lead, Message, MessageStatus, Tenant
 from core.permissions import Actor, Permission
 from core.pipeline.drafting import run_secrets
-from core.pipeline.outcomes import recipient_deferral
 from core.pipeline.run_inputs import address_of, lead_data, tenant_data
 from core.pipeline.state import CampaignData
 from core.tenants import in_zone, tenant_time_zone

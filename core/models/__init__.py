@@ -40,6 +40,7 @@ from core.models.base import (
 from core.models.campaigns import (
     Campaign,
     CampaignLead,
+    CampaignOutcome,
     Event,
     LLMCall,
     Message,
@@ -101,6 +102,7 @@ __all__ = [
     "Suppression",
     "Campaign",
     "CampaignLead",
+    "CampaignOutcome",
     "Message",
     "OutboxMessage",
     "LLMCall",

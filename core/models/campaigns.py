@@ -185,6 +185,9 @@ class Message(TenantOwned, Base):
         # The Overview's leads contacted: distinct leads whose first touch went out, index-only.
         Index("ix_messages_tenant_first_touch_sent", "tenant_id", "lead_id",
               postgresql_where=text(FIRST_TOUCH_SENT), sqlite_where=text(FIRST_TOUCH_SENT)),
+        # Reports' leads first contacted per day: the day's first touches, index-only.
+        Index("ix_messages_tenant_first_touch_day", "tenant_id", "sent_at", "lead_id",
+              postgresql_where=text(FIRST_TOUCH_SENT), sqlite_where=text(FIRST_TOUCH_SENT)),
     )
 
 
@@ -263,3 +266,21 @@ class Event(TenantOwned, Base):
         Index("ix_events_campaign_created", "campaign_id", "created_at"),
         Index("ix_events_tenant_created", "tenant_id", "created_at"),
     )
+
+
+class CampaignOutcome(TenantOwned, Base):
+    """A finished campaign's counts, counted once after it finished instead of on every render.
+
+    The Campaigns list shows every campaign's enrolments by status and, once finished, its
+    messages sent; a finished campaign's enrolments no longer change, so they are counted once
+    and kept here. Keyed by the campaign's `completed_at`: a campaign reopened (a retry of its
+    failed leads) and finished again is counted afresh.
+    """
+
+    __tablename__ = "campaign_outcomes"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    completed_at: Mapped[datetime]
+    leads_by_status: Mapped[dict[str, int]] = mapped_column(JSON)
+    messages_sent: Mapped[int] = mapped_column(Integer)
+    counted_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -10,9 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from core.compliance.frequency import CapHold, ContactCaps, cap_hold
-from core.compliance.public_holidays import recipient_country
-from core.compliance.send_rules import Deferral, window_deferral
-from core.compliance.send_window import window_from_settings, zones_for_recipient
+from core.compliance.send_rules import Deferral, recipient_deferral
 from core.models import EnrolmentStatus
 from core.pipeline.context import PipelineContext, event
 from core.pipeline.state import TenantData
@@ -68,27 +66,6 @@ def send_deferral(ctx: PipelineContext, at: datetime | None = None) -> Deferral 
     """None when the recipient's send window is open (and it is no public holiday they are spared)
     at `at` (default now); else when it opens, and why not before."""
     return recipient_deferral(ctx.tenant, ctx.campaign.send_window, ctx.lead, at or ctx.now)
-
-
-def recipient_deferral(
-    tenant: TenantData, send_window: dict[str, Any] | None, lead: dict[str, Any], at: datetime
-) -> Deferral | None:
-    """`send_deferral` for any message to the lead (a person's answer too), under these settings."""
-    window = window_from_settings(
-        tenant.send_window_start, tenant.send_window_end, tenant.weekdays_only, send_window
-    )
-    zones = zones_for_recipient(
-        time_zone=lead.get("time_zone"),
-        phone=lead.get("phone"),
-        country=lead.get("country"),
-        default_country=tenant.default_country,
-    )
-    holidays_of = None
-    if tenant.skip_public_holidays:
-        holidays_of = tenant.holiday_country or recipient_country(
-            country=lead.get("country"), phone=lead.get("phone"), default_country=tenant.default_country
-        )
-    return window_deferral(window, zones, at, holiday_country=holidays_of)
 
 
 def contact_caps(tenant: TenantData) -> ContactCaps:

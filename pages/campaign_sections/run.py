@@ -120,6 +120,9 @@ def show(db: Database, actor: Actor, campaign: CampaignView, progress: CampaignP
     """`progress`: the page's one read of the run's figures (None for a draft)."""
     if progress is not None:
         _progress(progress)
+    elif campaign.status_reason:  # a draft the runner held back at its scheduled time
+        st.warning(f"{md(sentence(campaign.status_reason))} Fix what is marked ❌ below, then start "
+                   "or schedule it again.", icon="⏸️")
     checks = _preflight(db, actor, campaign) if Action.start in allowed_actions(campaign.status) else None
     zone = tenant_clock(db, actor)
     if campaign.scheduled_at is not None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
 
+from core import campaign_editor
 from core.campaign_editor import (
     audience_choices,
     audience_leads,
@@ -24,7 +26,7 @@ from core.db import Database
 from core.enrolment import count_audience
 from core.errors import Conflict, PermissionDenied, ValidationError
 from core.leads.queries import add_tags
-from core.models import Role, Suppression
+from core.models import Campaign, CampaignLead, CampaignOutcome, Role, Suppression
 from core.permissions import Actor
 from tests.factories import enrol, insert_leads, make_actor, make_tenant
 
@@ -95,6 +97,18 @@ def test_audience_choices_offer_tags_imports_industries_and_countries(
     assert choices.imports == {}
 
 
+def test_audience_choices_are_the_tenants_own_values_up_to_the_limit(
+    db: Database, manager: Actor, leads: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = make_tenant(db, "Other")
+    insert_leads(db, other, 1, industry="Aardvarks", country="AT")  # sorts first, in another tenant
+    insert_leads(db, other, 1, start=1, industry="Zoos", country="ZW")
+    choices = audience_choices(db, manager)
+    assert (choices.industries, choices.countries) == (["Retail", "Software"], ["CA", "US"])
+    monkeypatch.setattr(campaign_editor, "CHOICES_LIMIT", 1)
+    assert audience_choices(db, manager).industries == ["Retail"]
+
+
 def test_audience_leads_pages_and_searches_the_audience(
     db: Database, manager: Actor, leads: list[int]
 ) -> None:
@@ -122,6 +136,38 @@ def test_campaign_table_has_progress_and_spend(
     assert table.loc["Busy", "budget_usd"] == 5.0
     assert table.loc["Empty", "progress"] == 0.0 and table.loc["Empty", "enrolled"] == 0
     assert empty.id in set(table["id"])
+
+
+def test_a_finished_campaigns_counts_are_kept_until_it_finishes_again(
+    db: Database, manager: Actor, leads: list[int], tenant: int
+) -> None:
+    campaign = create_campaign(db, manager, name="Done", channel="sms")
+    sent = enrol(db, tenant, campaign.id, leads[0], status="sent", first_touch="delivered")
+    enrol(db, tenant, campaign.id, leads[1], status="failed")
+    finished = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Campaign).where(Campaign.id == campaign.id)
+                        .values(status="completed", completed_at=finished))
+
+    def shown() -> tuple[str, int]:
+        row = campaign_table(db, manager).set_index("name").loc["Done"]
+        return str(row["status"]), int(row["enrolled"])
+
+    assert shown() == ("completed: 1 sent, 1 failed", 2)
+    with db.session(tenant_id=tenant, read_only=True) as session:
+        kept = session.scalars(select(CampaignOutcome)).one()
+    assert (kept.campaign_id, kept.completed_at, kept.messages_sent) == (campaign.id, finished, 1)
+    # Read from the kept row, not counted again: a change under a finished campaign is not seen...
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(CampaignLead).where(CampaignLead.id == sent).values(status="skipped"))
+    assert shown() == ("completed: 1 sent, 1 failed", 2)
+    # ...until it finishes again (reopened by a retry, completed later): then counted afresh.
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Campaign).where(Campaign.id == campaign.id)
+                        .values(completed_at=finished + timedelta(days=1)))
+    assert shown() == ("completed: 1 sent, 1 failed, 1 skipped", 2)
+    other = make_actor(db, make_tenant(db, "Other"), Role.owner)
+    assert campaign_table(db, other).empty
 
 
 def test_model_choices_come_from_the_price_table_default_first(settings: Settings) -> None:

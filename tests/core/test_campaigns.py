@@ -198,6 +198,54 @@ def test_a_scheduled_campaign_starts_when_its_time_comes(db: Database, owner: Ac
         assert row is not None and (row.status, row.scheduled_at) == ("running", None)
 
 
+def test_a_scheduled_start_that_fails_the_preflight_is_held_with_its_reasons(
+    db: Database, owner: Actor
+) -> None:
+    insert_leads(db, owner.tenant_id, 4)
+    campaign = create_campaign(db, owner, name="Later", channel="email")
+    ready = create_campaign(db, owner, name="Texts", channel="sms")
+    schedule_campaign(db, owner, campaign.id, NOW + timedelta(hours=2), now=NOW)
+    schedule_campaign(db, owner, ready.id, NOW + timedelta(hours=2), now=NOW)
+    # Passed when it was scheduled; the postal address every email needs is gone since.
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Tenant).where(Tenant.id == owner.tenant_id).values(postal_address=None))
+
+    assert start_due_campaigns(db, now=NOW + timedelta(hours=2)) == [ready.id]
+
+    assert _lead_statuses(db, campaign.id) == {}
+    with db.session(tenant_id=owner.tenant_id, read_only=True) as session:
+        row = session.get(Campaign, campaign.id)
+        assert row is not None and (row.status, row.scheduled_at) == ("draft", None)
+        assert row.status_reason is not None
+        assert row.status_reason.startswith("the scheduled start was held: there is no postal address")
+        audit = session.scalars(select(AuditLog).where(AuditLog.entity_id == str(campaign.id),
+                                                       AuditLog.action == "start_held")).one()
+    assert audit.user_id is None and audit.details is not None
+    assert list(audit.details["failed_checks"]) == ["Postal address"]
+    # Held, not retried: the next tick leaves it alone until a person starts or schedules it.
+    assert start_due_campaigns(db, now=NOW + timedelta(hours=3)) == []
+    assert _lead_statuses(db, ready.id) == {"pending": 4}
+
+
+def test_scheduling_a_held_campaign_again_clears_its_reason(db: Database, owner: Actor) -> None:
+    insert_leads(db, owner.tenant_id, 1)
+    campaign = create_campaign(db, owner, name="Later", channel="sms")
+    schedule_campaign(db, owner, campaign.id, NOW + timedelta(hours=1), now=NOW)
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Lead).values(opted_out_at=NOW))  # the audience is empty now
+    assert start_due_campaigns(db, now=NOW + timedelta(hours=1)) == []
+    with db.session(tenant_id=owner.tenant_id, read_only=True) as session:
+        held = session.get(Campaign, campaign.id)
+        assert held is not None and "the audience is empty" in (held.status_reason or "")
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Lead).values(opted_out_at=None))
+    schedule_campaign(db, owner, campaign.id, NOW + timedelta(hours=3), now=NOW + timedelta(hours=2))
+    assert start_due_campaigns(db, now=NOW + timedelta(hours=3)) == [campaign.id]
+    with db.session(tenant_id=owner.tenant_id, read_only=True) as session:
+        row = session.get(Campaign, campaign.id)
+        assert row is not None and (row.status, row.status_reason) == ("running", None)
+
+
 def test_schedule_refuses_a_time_in_the_past(db: Database, owner: Actor) -> None:
     campaign = create_campaign(db, owner, name="Later", channel="sms")
     with pytest.raises(ValidationError, match="in the past"):

@@ -131,3 +131,19 @@ def test_no_background_start_when_the_setting_is_off(database_url: str) -> None:
     settings = make_settings(database_url, embedded_runner=False)
     assert embedded.start_embedded_runner(settings) is None
     assert embedded._runner is None
+
+
+def test_the_background_start_waits_for_the_script_run_that_drew_the_screen(
+    embedded_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drawn = threading.Event()
+    script_run = threading.Thread(target=drawn.wait, name="ScriptRunner.scriptThread")
+    script_run.start()
+    run_alive_at_start: list[bool] = []
+    monkeypatch.setattr(embedded, "ensure_embedded_runner",
+                        lambda settings: run_alive_at_start.append(script_run.is_alive()))
+    starting = embedded.start_embedded_runner(embedded_settings, after=script_run)
+    assert starting is not None
+    drawn.set()  # the run ends: only now may the runner's imports begin
+    starting.join(timeout=60)
+    assert run_alive_at_start == [False]

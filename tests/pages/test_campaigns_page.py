@@ -457,6 +457,30 @@ def test_the_run_tab_will_not_start_an_email_campaign_that_cannot_send(
     assert get_campaign(db, manager, campaign_id).status == "running"
 
 
+def test_a_scheduled_start_held_by_the_preflight_is_shown_with_its_checks(
+    db: Database, tenant: int, manager: Actor, open_page: PageFactory
+) -> None:
+    from core.campaign_runs import schedule_campaign
+    from core.campaign_ticks import start_due_campaigns
+
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Tenant).where(Tenant.id == tenant).values(postal_address="1 Main St"))
+    campaign_id = _draft(db, manager, channel="email")
+    start_at = datetime.now(UTC) + timedelta(hours=1)
+    schedule_campaign(db, manager, campaign_id, start_at)
+    with db.session(system=True) as session, session.begin():
+        session.execute(update(Tenant).where(Tenant.id == tenant).values(postal_address=None))
+    assert start_due_campaigns(db, now=start_at) == []
+
+    app = open_page(PAGE, manager)
+    assert app.header[0].value.endswith("· draft")
+    held = app.warning[0].value
+    assert held.startswith("The scheduled start was held: there is no postal address")
+    assert "then start or schedule it again" in held
+    assert _checks(app)["Postal address"].startswith("❌")
+    assert _button(app, f"cmp{campaign_id}_run_start").disabled
+
+
 def test_the_run_tab_warns_when_the_estimate_is_far_above_the_cap(
     db: Database, manager: Actor, open_page: PageFactory
 ) -> None:

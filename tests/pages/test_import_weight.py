@@ -22,8 +22,8 @@ import importlib, json, pkgutil, sys
 import pages
 names = ["pages.common", "pages.auth", "pages.registry", "jobs.embedded", "core.auth",
          "core.leads.readers"]
-for package in ("admin_sections", "campaign_sections", "lead_sections", "monitor_sections",
-                "review_sections", "widgets"):
+for package in ("admin_sections", "campaign_sections", "inbox_sections", "lead_sections",
+                "monitor_sections", "review_sections", "widgets"):
     module = importlib.import_module(f"pages.{package}")
     names += [f"pages.{package}.{m.name}" for m in pkgutil.iter_modules(module.__path__)]
 names += sys.argv[2:]

@@ -82,7 +82,7 @@ def test_a_failed_background_start_of_the_runner_says_the_app_cannot_start(
     page_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LEADFLOW_EMBEDDED_RUNNER", "true")
-    monkeypatch.setattr(jobs.embedded, "start_embedded_runner", lambda settings: None)
+    monkeypatch.setattr(jobs.embedded, "start_embedded_runner", lambda settings, after=None: None)
     monkeypatch.setattr(jobs.embedded, "_failure", ConfigError("OPENAI_API_KEY is not set"))
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
     assert [e.value for e in app.error] == ["Leadflow cannot start: OPENAI_API_KEY is not set."]
