@@ -7,8 +7,8 @@ from migrate-on-start (core.rls secures every table with a tenant_id), as for ev
 after 0007. The partial index on first touches sent, by tenant and send time with the lead,
 answers Reports' leads first contacted per day from the index alone.
 
-Revision ID: 0028_dashboard_indexes
-Revises: 0023_reply_agent
+Revision ID: 0026_dashboard_indexes
+Revises: 0025_webhooks
 Create Date: 2026-12-02
 """
 
@@ -19,8 +19,8 @@ from alembic import op
 
 import core.models
 
-revision: str = "0028_dashboard_indexes"
-down_revision: str | Sequence[str] | None = "0023_reply_agent"
+revision: str = "0026_dashboard_indexes"
+down_revision: str | Sequence[str] | None = "0025_webhooks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
