@@ -204,4 +204,4 @@ def test_reports_need_credentials(v1: V1Api) -> None:
     for path in ("/overview", "/reports/funnel", "/reports/costs", "/campaigns", "/enrolments/1"):
         response = v1.client().get(path)
         assert _problem(response, 401)["status"] == 401
-        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.headers["www-authenticate"].startswith("Bearer")
