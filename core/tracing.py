@@ -123,7 +123,7 @@ def otlp_endpoint(settings: Settings) -> str | None:
 def setup_tracing(settings: Settings, *, process: str) -> bool:
     """Export spans over OTLP when the settings name an endpoint; once per process.
 
-    `process` (api, worker, dashboard) becomes the `service.instance.role` resource attribute.
+    `process` (api, worker) becomes the `leadflow.process` resource attribute.
     Returns whether tracing is on. A second call changes nothing.
     """
     if _active:
@@ -147,7 +147,10 @@ def configure(exporter: SpanExporter, *, batch: bool = False, process: str = "te
     with _lock:
         if _provider is not None:
             _provider.shutdown()
-        resource = Resource.create({"service.name": SERVICE_NAME, "leadflow.process": process})
+        # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win; without them the service is "leadflow".
+        resource = Resource.create({"leadflow.process": process})
+        if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+            resource = resource.merge(Resource({"service.name": SERVICE_NAME}))
         provider = TracerProvider(resource=resource, id_generator=_run_id_generator())
         provider.add_span_processor(BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter))
         _provider, _tracer, _active = provider, provider.get_tracer("leadflow"), True

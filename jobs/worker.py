@@ -3,7 +3,8 @@
 Any number may run at once against one PostgreSQL database (or one SQLite file on one machine).
 SIGTERM or Ctrl-C stops claiming and lets the leads in flight finish; `--until-idle` exits 0 once
 no lead of a running campaign is left to act on now (after waiting out the leases of dead
-workers), which suits cron jobs and tests.
+workers), which suits cron jobs and tests. With LEADFLOW_METRICS_PORT set, the worker serves its
+Prometheus metrics there (`/metrics`); with LEADFLOW_OTLP_ENDPOINT, it exports its traces.
 """
 
 from __future__ import annotations
