@@ -20,7 +20,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -182,17 +182,24 @@ def _run_id_generator() -> Any:
 # -- spans ------------------------------------------------------------------------------------
 
 
-@contextmanager
-def run_span(name: str, trace_id: str, attributes: Mapping[str, Any]) -> Iterator[Span | None]:
+# What every helper answers when tracing is off: a context manager that does nothing, reused.
+_NO_SPAN: AbstractContextManager[None] = nullcontext(None)
+
+
+def run_span(name: str, trace_id: str, attributes: Mapping[str, Any]) -> AbstractContextManager[Span | None]:
     """The root span of one run, whose trace id is the run's; its nodes' spans nest inside.
 
     A new trace, not a child of whatever span is current: the monitor names the run's trace.
-    Yields None when tracing is off.
+    Gives None when tracing is off.
     """
     if not _active:
-        yield None
-        return
-    token = _next_trace_id.set(int(otel_trace_id(trace_id), 16))
+        return _NO_SPAN
+    return _root_span(name, int(otel_trace_id(trace_id), 16), attributes)
+
+
+@contextmanager
+def _root_span(name: str, trace_id: int, attributes: Mapping[str, Any]) -> Iterator[Span]:
+    token = _next_trace_id.set(trace_id)
     try:
         root = _tracer.start_span(name, context=Context(), attributes=dict(attributes))
     finally:
@@ -201,16 +208,16 @@ def run_span(name: str, trace_id: str, attributes: Mapping[str, Any]) -> Iterato
         yield root
 
 
-@contextmanager
 def span(
     name: str, attributes: Mapping[str, Any], *, kind: SpanKind = SpanKind.INTERNAL
-) -> Iterator[Span | None]:
+) -> AbstractContextManager[Span | None]:
     """A child of the current span; None when tracing is off."""
     if not _active:
-        yield None
-        return
-    with _tracer.start_as_current_span(name, kind=kind, attributes=dict(attributes)) as current:
-        yield current
+        return _NO_SPAN
+    manager: AbstractContextManager[Span] = _tracer.start_as_current_span(
+        name, kind=kind, attributes=dict(attributes)
+    )
+    return manager
 
 
 def failed(current: Span | None, error_type: str, description: str) -> None:
@@ -220,23 +227,21 @@ def failed(current: Span | None, error_type: str, description: str) -> None:
         current.set_status(Status(StatusCode.ERROR, description))
 
 
-@contextmanager
 def request_span(
     method: str, headers: Mapping[str, str], attributes: Mapping[str, Any]
-) -> Iterator[Span | None]:
+) -> AbstractContextManager[Span | None]:
     """An HTTP request's server span, continuing the caller's trace (W3C `traceparent`).
 
     Named by its method until the route is known (`request_answered` renames it).
     """
     if not _active:
-        yield None
-        return
+        return _NO_SPAN
     from opentelemetry.propagate import extract
 
-    with _tracer.start_as_current_span(
+    manager: AbstractContextManager[Span] = _tracer.start_as_current_span(
         method, context=extract(headers), kind=SpanKind.SERVER, attributes=dict(attributes)
-    ) as current:
-        yield current
+    )
+    return manager
 
 
 def request_answered(current: Span | None, method: str, route: str | None, status: int) -> None:
