@@ -99,12 +99,15 @@ def process_campaign_lead(
         canary=canary,
         nonce=nonce,
     )
-    with bound(
-        tenant_id=inputs.tenant.id,
-        campaign_id=inputs.campaign.id,
-        campaign_lead_id=campaign_lead_id,
-        trace_id=trace_id,
-    ), tracing.run_span("outreach.run", trace_id, _run_attributes(context)) as span:
+    with (
+        bound(
+            tenant_id=inputs.tenant.id,
+            campaign_id=inputs.campaign.id,
+            campaign_lead_id=campaign_lead_id,
+            trace_id=trace_id,
+        ),
+        tracing.run_span("outreach.run", trace_id, _run_attributes(context)) as span,
+    ):
         try:
             # Only the status is read back: asking for the whole state makes LangGraph copy
             # every channel out after every step.
@@ -153,14 +156,16 @@ def _run_attributes(context: PipelineContext) -> dict[str, Any]:
     """The run span's attributes; none when not traced."""
     if not tracing.active():
         return {}
-    return {
+    attributes: dict[str, Any] = {
         "leadflow.tenant_id": context.tenant.id,
         "leadflow.campaign_id": context.campaign.id,
-        "leadflow.campaign_lead_id": context.enrolment.id or 0,
         "leadflow.step": context.enrolment.step,
         "leadflow.channel": context.channel,
         "leadflow.mode": context.mode,
     }
+    if context.enrolment.id is not None:  # a preview has no enrolment
+        attributes["leadflow.campaign_lead_id"] = context.enrolment.id
+    return attributes
 
 
 # -- reconciliation ---------------------------------------------------------------------------

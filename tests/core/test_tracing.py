@@ -11,7 +11,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from core import tracing
 from core.config import Settings
@@ -19,7 +19,7 @@ from core.db import Database
 from core.models import CampaignLead, Event
 from core.monitor import enrolment_trace
 from core.pipeline.runtime import PipelineRuntime
-from core.pipeline.service import process_campaign_lead
+from core.pipeline.service import preview, process_campaign_lead
 from jobs.claims import claim_due_enrolments
 from tests.conftest import make_settings
 from tests.factories import seed_run
@@ -218,3 +218,25 @@ def test_spans_name_the_service_leadflow_unless_otel_says_otherwise(monkeypatch:
             (finished.resource.attributes["service.name"], finished.resource.attributes["leadflow.process"])
         )
     assert named == [("leadflow", "worker"), ("leadflow-eu", "api")]
+
+
+def test_a_preview_is_traced_inside_the_request_that_asked_for_it(
+    db: Database, spans: InMemorySpanExporter
+) -> None:
+    run = seed_run(db, leads=1, process=0)
+    with db.session(tenant_id=run.owner.tenant_id, read_only=True) as session:
+        lead_id = session.scalar(
+            select(CampaignLead.lead_id).where(CampaignLead.id == run.campaign_lead_ids[0])
+        )
+    runtime = PipelineRuntime.from_settings(db.settings, db)
+    with tracing.span("POST /api/v1/campaigns/{campaign_id}/preview", {}) as request:
+        assert request is not None
+        result = preview(db, runtime, run.owner, run.campaign_id, int(lead_id or 0))
+    assert result.status == "ready" and result.body
+    request_trace = hex_id(request.get_span_context().trace_id)
+    finished = spans.get_finished_spans()
+    [previewed] = by_name(finished, "outreach.preview")
+    assert previewed.parent is not None and previewed.parent.span_id == request.get_span_context().span_id
+    assert {hex_id(s.context.trace_id) for s in finished} == {request_trace}
+    assert {"outreach.compose", "chat gpt-4o-mini"} <= {s.name for s in finished}
+    assert "leadflow.campaign_lead_id" not in previewed.attributes
