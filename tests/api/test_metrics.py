@@ -17,9 +17,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from core import tracing
 from core.config import ROOT
+from core.models import Role
 from tests.api.v1.conftest import V1Api, v1  # noqa: F401 - the fixture, a real uvicorn server
+from tests.factories import make_actor, make_tenant
 
-LEAD_ROUTE = "/api/v1/leads/{lead_id}"
+PROBE_ROUTE = "/api/v1/metrics-probes/{probe_id}"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -35,11 +37,17 @@ def api(v1: V1Api) -> V1Api:  # noqa: F811 - the imported fixture, used here
     """The service with a route under /api/v1 that has a path parameter, as the resources have."""
     v1_app: FastAPI = next(r.app for r in v1.app.routes if getattr(r, "path", None) == "/api/v1")
 
-    @v1_app.get("/leads/{lead_id}")
-    def get_lead(lead_id: int) -> dict[str, int]:
-        return {"id": lead_id}
+    @v1_app.get("/metrics-probes/{probe_id}")
+    def get_probe(probe_id: int) -> dict[str, int]:
+        return {"id": probe_id}
 
     return v1
+
+
+@pytest.fixture
+def client(api: V1Api) -> httpx.Client:
+    """A client of /api/v1 calling as an owner."""
+    return api.client(make_actor(api.db, make_tenant(api.db), Role.owner))
 
 
 def scrape(url: str) -> tuple[str, Samples]:
@@ -58,12 +66,12 @@ def requests(route: str, status: int, method: str = "GET") -> tuple[str, frozens
     return "leadflow_http_requests_total", frozenset(labels.items())
 
 
-def test_requests_are_counted_by_route_template_and_status(api: V1Api) -> None:
+def test_requests_are_counted_by_route_template_and_status(api: V1Api, client: httpx.Client) -> None:
     _, before = scrape(api.url)
-    assert httpx.get(api.url + "/api/v1/leads/42").json() == {"id": 42}
-    assert httpx.get(api.url + "/api/v1/leads/7").status_code == 200
-    assert httpx.get(api.url + "/api/v1/leads/not-a-number").status_code == 422
-    assert httpx.get(api.url + "/api/v1/no-such-thing/42").status_code == 404
+    assert client.get("/metrics-probes/42").json() == {"id": 42}
+    assert client.get("/metrics-probes/7").status_code == 200
+    assert client.get("/metrics-probes/not-a-number").status_code == 422
+    assert client.get("/no-such-thing/42").status_code == 404
     assert httpx.get(api.url + "/no/such/path").status_code == 404
     assert httpx.get(api.url + "/api/health").status_code == 200
     content_type, after = scrape(api.url)
@@ -72,20 +80,20 @@ def test_requests_are_counted_by_route_template_and_status(api: V1Api) -> None:
     def grew(key: tuple[str, frozenset[tuple[str, str]]]) -> float:
         return after.get(key, 0.0) - before.get(key, 0.0)
 
-    assert grew(requests(LEAD_ROUTE, 200)) == 2
-    assert grew(requests(LEAD_ROUTE, 422)) == 1
+    assert grew(requests(PROBE_ROUTE, 200)) == 2
+    assert grew(requests(PROBE_ROUTE, 422)) == 1
     assert grew(requests("unmatched", 404)) == 2
     assert grew(requests("/api/health", 200)) == 1
     duration = (
         "leadflow_http_request_duration_seconds_count",
-        frozenset({"method": "GET", "route": LEAD_ROUTE}.items()),
+        frozenset({"method": "GET", "route": PROBE_ROUTE}.items()),
     )
     assert grew(duration) == 3
     # The earlier scrape is counted under its own route.
     assert grew(requests("/api/metrics", 200)) == 1
     # Never a raw path: the series stay bounded whatever clients ask for.
     routes = {dict(labels).get("route") for (_, labels) in after}
-    assert not any(r and ("42" in r or "no-such" in r or "/no/" in r) for r in routes)
+    assert not any(r and ("42" in r or "no-such" in r or "/no/" in r or "not-a" in r) for r in routes)
 
 
 def test_metrics_of_several_processes_are_one_answer_in_multiprocess_mode(
@@ -109,16 +117,16 @@ def test_metrics_of_several_processes_are_one_answer_in_multiprocess_mode(
     assert samples[requests("/api/health", 200)] == 7
 
 
-def test_a_request_is_a_server_span_named_by_method_and_route(api: V1Api) -> None:
+def test_a_request_is_a_server_span_named_by_method_and_route(api: V1Api, client: httpx.Client) -> None:
     exporter = InMemorySpanExporter()
     tracing.configure(exporter)
     caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     headers = {"traceparent": f"00-{caller_trace}-{caller_span}-01"}
-    assert httpx.get(api.url + "/api/v1/leads/42", headers=headers).status_code == 200
+    assert client.get("/metrics-probes/42", headers=headers).status_code == 200
     assert httpx.get(api.url + "/no/such/path").status_code == 404
     served, unmatched = exporter.get_finished_spans()
-    assert served.name == f"GET {LEAD_ROUTE}" and served.kind == trace.SpanKind.SERVER
-    assert served.attributes["http.route"] == LEAD_ROUTE
+    assert served.name == f"GET {PROBE_ROUTE}" and served.kind == trace.SpanKind.SERVER
+    assert served.attributes["http.route"] == PROBE_ROUTE
     assert served.attributes["http.request.method"] == "GET"
     assert served.attributes["http.response.status_code"] == 200
     # It continues the caller's trace.
