@@ -67,25 +67,35 @@ class ObservedRequests:
         method = raw_method if raw_method in KNOWN_METHODS else "OTHER"
         root_path = str(scope.get("root_path", ""))
         status = 500  # what the client gets when the app raises before it answers
+        counted = False
+
+        def count() -> None:
+            nonlocal counted
+            counted = True
+            self._count(method, route_template(scope, root_path), status, started)
 
         async def send_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+            elif message["type"] == "http.response.body" and not message.get("more_body") and not counted:
+                count()  # before the last byte leaves: a client holding its answer finds it counted
             await send(message)
 
         if not tracing.active():
             try:
                 await self.app(scope, receive, send_status)
             finally:
-                self._count(method, route_template(scope, root_path), status, started)
+                if not counted:
+                    count()
             return
         with tracing.request_span(method, _headers(scope), _request_attributes(scope, raw_method)) as span:
             try:
                 await self.app(scope, receive, send_status)
             finally:
+                if not counted:
+                    count()
                 route = route_template(scope, root_path)
-                self._count(method, route, status, started)
                 tracing.request_answered(span, method, None if route == UNMATCHED else route, status)
 
     @staticmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,7 +125,12 @@ def test_a_request_is_a_server_span_named_by_method_and_route(api: V1Api, client
     headers = {"traceparent": f"00-{caller_trace}-{caller_span}-01"}
     assert client.get("/metrics-probes/42", headers=headers).status_code == 200
     assert httpx.get(api.url + "/no/such/path").status_code == 404
-    served, unmatched = exporter.get_finished_spans()
+    # A request's span ends as its handler returns, which may be just after the client has the
+    # answer: wait for both (the server ends them; nothing here is timed).
+    deadline = time.monotonic() + 30
+    while len(exporter.get_finished_spans()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    served, unmatched = sorted(exporter.get_finished_spans(), key=lambda s: s.name, reverse=True)
     assert served.name == f"GET {PROBE_ROUTE}" and served.kind == trace.SpanKind.SERVER
     assert served.attributes["http.route"] == PROBE_ROUTE
     assert served.attributes["http.request.method"] == "GET"
