@@ -15,12 +15,14 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from api.routes import health, twilio, unsubscribe
+from api.observe import ObservedRequests
+from api.routes import health, metrics, twilio, unsubscribe
 from api.v1.app import create_v1_app
 from core.config import Settings
 from core.db import Database, open_database
+from core.tracing import setup_tracing
 
-ROUTERS = [health.router, twilio.router, unsubscribe.router]
+ROUTERS = [health.router, metrics.router, twilio.router, unsubscribe.router]
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -52,6 +54,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/api/v1", create_v1_app(app.state))
+    # Counted and traced around everything, mounts included, so every route has its template.
+    app.add_middleware(ObservedRequests)
+    setup_tracing(settings, process="api")
     return app
 
 

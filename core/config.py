@@ -146,6 +146,16 @@ class Settings(BaseSettings):
     api_refresh_token_days: float = Field(default=30.0, gt=0)
     api_rate_limit: int = Field(default=600, ge=0)
 
+    # Observability: Prometheus metrics and OpenTelemetry traces
+    # The port each `python -m jobs.worker` serves its metrics on (unset: none served; the HTTP
+    # service serves its own at /api/metrics).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # The OTLP/HTTP collector's base URL (`/v1/traces` is appended); unset: no span is exported.
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LEADFLOW_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
+
     # Research
     research_fetch_allow_private: bool = False
     research_fetch_timeout_seconds: float = 5.0  # per connect, read or write

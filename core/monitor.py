@@ -29,6 +29,7 @@ from core.models import (
     Message,
 )
 from core.permissions import Actor, Permission
+from core.tracing import otel_trace_id
 
 # Statuses whose leads count as errors on the monitor.
 ERROR_LEAD_STATUSES = (EnrolmentStatus.failed.value, EnrolmentStatus.unknown.value)
@@ -122,6 +123,12 @@ class EnrolmentTrace:
         return list(dict.fromkeys(e.trace_id for e in self.events if e.trace_id))
 
 
+def shown_trace_id(trace_id: str | None) -> str | None:
+    """A run's trace id as a tracing backend shows its spans (32 hex digits): runs before
+    OpenTelemetry stored a dashed UUID, shown as the same id the spans would carry."""
+    return otel_trace_id(trace_id) if trace_id else None
+
+
 def _name(first: str | None, last: str | None, lead_id: int) -> str:
     return " ".join(p for p in (first, last) if p) or f"lead {lead_id}"
 
@@ -178,8 +185,8 @@ def recent_events(
                 )
             }
         return [
-            MonitorEvent(e.id, e.campaign_lead_id, names.get(e.campaign_lead_id or 0), e.trace_id,
-                         e.node, e.level, e.message, e.created_at)
+            MonitorEvent(e.id, e.campaign_lead_id, names.get(e.campaign_lead_id or 0),
+                         shown_trace_id(e.trace_id), e.node, e.level, e.message, e.created_at)
             for e in events
         ]
 
@@ -361,7 +368,7 @@ def enrolment_trace(db: Database, actor: Actor, campaign_lead_id: int) -> Enrolm
             error=enrolment.error,
             step=enrolment.step,
             variant=enrolment.variant,
-            trace_id=enrolment.trace_id,
+            trace_id=shown_trace_id(enrolment.trace_id),
             draft_subject=enrolment.draft_subject,
             draft_body=enrolment.draft_body,
             guard=dict(enrolment.guard_result or {}),
@@ -370,8 +377,8 @@ def enrolment_trace(db: Database, actor: Actor, campaign_lead_id: int) -> Enrolm
             input_tokens=enrolment.input_tokens or 0,
             output_tokens=enrolment.output_tokens or 0,
             events=[
-                MonitorEvent(e.id, e.campaign_lead_id, name, e.trace_id, e.node, e.level,
-                             e.message, e.created_at)
+                MonitorEvent(e.id, e.campaign_lead_id, name, shown_trace_id(e.trace_id), e.node,
+                             e.level, e.message, e.created_at)
                 for e in events
             ],
             messages=[

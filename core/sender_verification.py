@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from core.audit import record_audit
 from core.channels.base import NotSent, OutgoingMessage, Sender
+from core.channels.measured import measured_send
 from core.config import Settings
 from core.db import Database
 from core.errors import Conflict, ValidationError
@@ -489,7 +490,7 @@ def send_address_code(
             idempotency_key=f"{CODE_KEY_PREFIX}{record.id}-{secrets.token_hex(6)}",
         )
     try:
-        sender.send(message)
+        measured_send(sender, message)
     except NotSent as exc:
         raise ValidationError(f"the code could not be sent to {identity.address}: {exc.reason}") from None
     return sender_status(db, actor, now=now)

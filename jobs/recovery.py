@@ -16,6 +16,7 @@ from sqlalchemy import and_, or_, select, update
 from core.db import Database
 from core.lifecycle import enrolments_in_lock_order, lease_exhausted_values, lease_returned_values
 from core.logs import get_logger
+from core.metrics import LEASES_RECOVERED, SENDS_RECONCILED
 from core.models import CampaignLead, EnrolmentStatus, Message, MessageStatus
 
 log = get_logger(__name__)
@@ -68,6 +69,7 @@ def recover_expired_leases(
             log.exception("reconcile_failed", message_id=message_id)
             continue
         reconciled[outcome] = reconciled.get(outcome, 0) + 1
+        SENDS_RECONCILED.labels(outcome).inc()
     expired = (CampaignLead.status == EnrolmentStatus.in_progress.value,
                CampaignLead.lease_expires_at <= now)
     out_of_attempts = CampaignLead.attempts >= max_attempts
@@ -86,6 +88,10 @@ def recover_expired_leases(
             .returning(CampaignLead.id)
             .execution_options(synchronize_session=False)
         ).all()
+    if returned:
+        LEASES_RECOVERED.labels("returned").inc(len(returned))
+    if failed:
+        LEASES_RECOVERED.labels("failed").inc(len(failed))
     if reconciled or returned or failed:
         log.info("leases_recovered", reconciled=reconciled, returned=len(returned),
                  failed=len(failed))

@@ -3,7 +3,8 @@
 Any number may run at once against one PostgreSQL database (or one SQLite file on one machine).
 SIGTERM or Ctrl-C stops claiming and lets the leads in flight finish; `--until-idle` exits 0 once
 no lead of a running campaign is left to act on now (after waiting out the leases of dead
-workers), which suits cron jobs and tests.
+workers), which suits cron jobs and tests. With LEADFLOW_METRICS_PORT set, the worker serves its
+Prometheus metrics there (`/metrics`); with LEADFLOW_OTLP_ENDPOINT, it exports its traces.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from types import FrameType
 
 from pydantic import ValidationError as PydanticValidationError
 
+from core import tracing
 from core.config import ConfigError, Settings
 from core.db import Database, open_database
 from core.errors import LeadflowError
 from core.logs import configure_logging, get_logger
+from core.metrics import serve_worker_metrics
 from core.pipeline.service import PipelineRuntime
+from core.tracing import setup_tracing
 from jobs.runner import Runner, new_worker_id
 
 log = get_logger(__name__)
@@ -63,10 +67,13 @@ def main(argv: Sequence[str] | None = None, *, runtime_factory: RuntimeFactory |
         runtime = runtime_factory(db, settings, worker_id) if runtime_factory else None
         runner = Runner(db, settings, mode="standalone", concurrency=args.concurrency,
                         runtime=runtime, worker_id=worker_id)
-    except (ConfigError, LeadflowError) as exc:
+        if settings.metrics_port is not None:
+            serve_worker_metrics(db, settings.metrics_port)
+    except (ConfigError, LeadflowError, OSError) as exc:
         db.dispose()
         print(f"error: the worker cannot start: {exc}", file=sys.stderr)
         return 2
+    setup_tracing(settings, process="worker")
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -85,6 +92,7 @@ def main(argv: Sequence[str] | None = None, *, runtime_factory: RuntimeFactory |
     finally:
         runner.stop(wait=True)
         db.dispose()
+        tracing.shutdown()  # the spans still batched are exported before the process ends
     return 0
 
 

@@ -50,3 +50,13 @@ def test_dockerfile_is_slim_non_root_with_health_check() -> None:
 def test_dockerignore_keeps_secrets_and_databases_out() -> None:
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert {".env", ".streamlit/secrets.toml", "data/*.db", ".git"} <= set(ignored)
+
+
+def test_compose_names_the_metrics_scrape_targets() -> None:
+    """Each worker serves its metrics on an exposed port; the api serves them at /api/metrics."""
+    text = (ROOT / "compose.yaml").read_text()
+    worker = _compose()["services"]["worker"]
+    port = worker["environment"]["LEADFLOW_METRICS_PORT"]
+    assert worker["expose"] == [port]
+    assert f"names: [worker], type: A, port: {port}" in text
+    assert "metrics_path: /api/metrics" in text and "names: [api], type: A, port: 8502" in text

@@ -17,9 +17,11 @@ from typing import Annotated, Any, Literal, TypedDict, cast
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from core import tracing
 from core.db import Database
 from core.inbound.classify import SUGGESTED, Classification, ReplyClass
 from core.llm.records import ModelCallRecord
+from core.pipeline.observed import observed_node
 from core.pipeline.runtime import PipelineRuntime
 from core.pipeline.state import CampaignData, TenantData
 
@@ -94,9 +96,9 @@ def build_reply_agent() -> CompiledStateGraph[Any, Any, Any, Any]:
     from core.inbound import nodes
 
     graph = StateGraph(ReplyState, context_schema=ReplyContext)
-    graph.add_node("classify", nodes.classify)  # rules, or the model with the rules as fallback
-    graph.add_node("act", nodes.act)  # stop, postpone, opt out, remind, propose, hand over
-    graph.add_node("suggest", nodes.suggest)  # an answer for a person to edit, through the guard
+    graph.add_node("classify", observed_node("reply", "classify", nodes.classify))  # rules, or the model
+    graph.add_node("act", observed_node("reply", "act", nodes.act))  # stop, postpone, opt out, hand over
+    graph.add_node("suggest", observed_node("reply", "suggest", nodes.suggest))  # a draft answer, guarded
     graph.add_edge(START, "classify")
     graph.add_edge("classify", "act")
     graph.add_conditional_edges("act", after_act)
@@ -113,4 +115,14 @@ def reply_agent() -> CompiledStateGraph[Any, Any, Any, Any]:
 
 def run_reply_agent(context: ReplyContext) -> ReplyState:
     """Classify, act and suggest for one reply; the final state says what was decided."""
-    return cast(ReplyState, reply_agent().invoke({"llm_calls": []}, context=context))
+    reply = context.reply
+    attributes = {
+        "leadflow.tenant_id": reply.tenant_id,
+        "leadflow.inbound_message_id": reply.id,
+        "leadflow.channel": reply.channel,
+    }
+    with tracing.span("reply.run", attributes) as current:
+        final = cast(ReplyState, reply_agent().invoke({"llm_calls": []}, context=context))
+        if current is not None and final.get("classification"):
+            current.set_attribute("leadflow.classification", final["classification"])
+        return final

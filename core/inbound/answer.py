@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from core.audit import record_audit
 from core.channels.base import NotSent, OutgoingMessage, Sender
+from core.channels.measured import measured_send
 from core.channels.registry import senders_from_settings
 from core.compliance.send_rules import recipient_deferral
 from core.compliance.suppression import suppression_reason
@@ -152,7 +153,7 @@ def send_answer(
     # The `sending` row is committed first, then the provider is called, as for a campaign's send.
     message_id = _ledger_row(db, actor, prepared, sender, now)
     try:
-        provider_id = sender.send(prepared.outgoing).provider_message_id
+        provider_id = measured_send(sender, prepared.outgoing).provider_message_id
     except (NotSent, ProviderAccountRefused) as exc:
         reason = f"not sent: {getattr(exc, 'reason', None) or exc}"
         _finish(db, actor, inbound_id, message_id, now, failed=reason)

@@ -13,6 +13,7 @@ from langgraph.graph.state import CompiledStateGraph
 from core.pipeline import nodes
 from core.pipeline.context import PipelineContext
 from core.pipeline.finalize import finalize
+from core.pipeline.observed import observed_node
 from core.pipeline.send import send
 from core.pipeline.state import PipelineState
 
@@ -60,15 +61,16 @@ def after_approval(state: PipelineState) -> Literal["send", "finalize"]:
 
 @dataclass(frozen=True)
 class PipelineNodes:
-    """The node functions; the benchmark swaps in no-ops to measure the bare graph."""
+    """The node functions, each measured and traced; the benchmark swaps in bare no-ops to measure
+    the bare graph (so the full pipeline's figure includes what the measuring costs)."""
 
-    validate: Node = nodes.validate
-    research: Node = nodes.research
-    compose: Node = nodes.compose
-    guard: Node = nodes.guard
-    approval: Node = nodes.approval
-    send: Node = send
-    finalize: Node = finalize
+    validate: Node = observed_node("outreach", "validate", nodes.validate)
+    research: Node = observed_node("outreach", "research", nodes.research)
+    compose: Node = observed_node("outreach", "compose", nodes.compose)
+    guard: Node = observed_node("outreach", "guard", nodes.guard)
+    approval: Node = observed_node("outreach", "approval", nodes.approval)
+    send: Node = observed_node("outreach", "send", send)
+    finalize: Node = observed_node("outreach", "finalize", finalize)
 
 
 def build_pipeline(

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from core.channels.base import NotSent, OutgoingMessage
+from core.channels.measured import measured_send
 from core.errors import ProviderAccountRefused
 from core.models import EnrolmentStatus, MessageStatus
 from core.pipeline.context import Ctx, PipelineContext, event
@@ -109,7 +110,7 @@ def send(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         )
     base: dict[str, Any] = {"message_id": ledger.message_id}
     try:
-        receipt = sender.send(outgoing)
+        receipt = measured_send(sender, outgoing)
     except ProviderAccountRefused as exc:
         # Refused before the provider did anything with the message: the ledger row says "not
         # sent" (a failed row is reused when the lead is retried after the resume).

@@ -7,13 +7,13 @@ calls `preview` (the cost estimate, which calls no model, is core.pipeline.estim
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from core import tracing
 from core.channels.outbox import OutboxSender
 from core.compliance.suppression import suppression_reason
 from core.db import Database
@@ -87,7 +87,7 @@ def process_campaign_lead(
             variant=assign_variant(int(inputs.lead["id"]), inputs.campaign.variants),
         )
     canary, nonce = run_secrets()
-    trace_id = str(uuid.uuid4())
+    trace_id = tracing.new_trace_id()
     context = PipelineContext(
         runtime=runtime,
         db=db,
@@ -100,11 +100,14 @@ def process_campaign_lead(
         canary=canary,
         nonce=nonce,
     )
-    with bound(
-        tenant_id=inputs.tenant.id,
-        campaign_id=inputs.campaign.id,
-        campaign_lead_id=campaign_lead_id,
-        trace_id=trace_id,
+    with (
+        bound(
+            tenant_id=inputs.tenant.id,
+            campaign_id=inputs.campaign.id,
+            campaign_lead_id=campaign_lead_id,
+            trace_id=trace_id,
+        ),
+        tracing.run_span("outreach.run", trace_id, _run_attributes(context)) as span,
     ):
         try:
             # Only the status is read back: asking for the whole state makes LangGraph copy
@@ -118,6 +121,7 @@ def process_campaign_lead(
                 ),
             )
         except Exception as exc:
+            tracing.failed(span, type(exc).__name__, f"{type(exc).__name__}: {exc}")
             if is_transient_database_error(exc):
                 # Not the lead's fault, and not a provider's: the database is likely still away,
                 # so nothing is written now. The lead is retried after its lease.
@@ -143,7 +147,26 @@ def process_campaign_lead(
                 ),
             )
             return EnrolmentStatus.failed.value
-    return final.get("status") or LEASE_LOST
+        status = final.get("status") or LEASE_LOST
+        if span is not None:
+            span.set_attribute("leadflow.status", status)
+    return status
+
+
+def _run_attributes(context: PipelineContext) -> dict[str, Any]:
+    """The run span's attributes; none when not traced."""
+    if not tracing.active():
+        return {}
+    attributes: dict[str, Any] = {
+        "leadflow.tenant_id": context.tenant.id,
+        "leadflow.campaign_id": context.campaign.id,
+        "leadflow.step": context.enrolment.step,
+        "leadflow.channel": context.channel,
+        "leadflow.mode": context.mode,
+    }
+    if context.enrolment.id is not None:  # a preview has no enrolment
+        attributes["leadflow.campaign_lead_id"] = context.enrolment.id
+    return attributes
 
 
 # -- reconciliation ---------------------------------------------------------------------------
@@ -332,11 +355,14 @@ def preview(
         canary=canary,
         nonce=nonce,
     )
-    start: PipelineState = {"trace_id": str(uuid.uuid4()), "preview": True, "events": [], "llm_calls": []}
-    try:
-        final = cast(PipelineState, compiled_pipeline().invoke(start, context=context))
-    except BudgetExceeded as exc:  # the gate refused the model call: say why, nothing was spent
-        raise BudgetExceeded(f"The preview was not run: the {exc}") from exc
+    # A preview belongs to the request that asked for it: its spans join that trace.
+    with tracing.span("outreach.preview", _run_attributes(context)):
+        trace_id = tracing.current_trace_id() or tracing.new_trace_id()
+        start: PipelineState = {"trace_id": trace_id, "preview": True, "events": [], "llm_calls": []}
+        try:
+            final = cast(PipelineState, compiled_pipeline().invoke(start, context=context))
+        except BudgetExceeded as exc:  # the gate refused the model call: say why, nothing was spent
+            raise BudgetExceeded(f"The preview was not run: the {exc}") from exc
     calls = final.get("llm_calls", [])
     if calls:
         with db.session(tenant_id=actor.tenant_id) as session, session.begin():
