@@ -32,6 +32,7 @@ from standardwebhooks import Webhook
 from core.config import Settings
 from core.db import Database
 from core.logs import get_logger
+from core.metrics import WEBHOOK_DELIVERIES
 from core.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from core.net_guard import Deadline, UnsafeAddress, VettedTransport
 from core.webhooks.events import EventType
@@ -290,8 +291,19 @@ def record_result(
     return status
 
 
+# An attempt's outcome as the metric counts it: delivered, to be retried, given up, or its result
+# not recorded because the worker's lease was lost (another worker owns the delivery now).
+ATTEMPT_OUTCOMES = {
+    DeliveryStatus.delivered.value: "delivered",
+    DeliveryStatus.pending.value: "retry",
+    DeliveryStatus.failed.value: "failed",
+}
+
+
 def _record_attempt(attempt: Attempt, result: AttemptResult, status: str | None) -> None:
-    """The one place each attempt is counted: the webhook deliveries metric goes here."""
+    """The one place each attempt is counted: the log line and the webhook deliveries metric."""
+    outcome = ATTEMPT_OUTCOMES.get(status or "", "lease_lost")
+    WEBHOOK_DELIVERIES.labels(outcome).inc()
     log.info(
         "webhook_attempt",
         delivery_id=attempt.delivery_id,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
 from core.db import Database
@@ -338,3 +339,22 @@ def test_a_disabled_endpoint_gets_no_more_events_but_a_test_still_goes(
     assert event_row is not None and event_row.status == DeliveryStatus.failed.value
     assert "disabled" in (event_row.last_error or "")
     assert [r.payload["type"] for r in receiver.received()] == ["webhook.test"]
+
+
+def test_each_attempt_is_counted_by_its_outcome(db: Database, admin: Actor, receiver: Receiver) -> None:
+    def counted(outcome: str) -> float:
+        return REGISTRY.get_sample_value("leadflow_webhook_deliveries_total", {"outcome": outcome}) or 0.0
+
+    before = {outcome: counted(outcome) for outcome in ("retry", "delivered")}
+    endpoint_id, secret = _endpoint(db, admin, receiver.url + "/fail")
+    receiver.secrets = [secret]
+    queued = send_test_event(db, admin, endpoint_id)
+    t0 = queued.created_at
+    deliver_due(db, db.settings, worker_id="w1", clock=lambda: t0, rng=Unjittered())  # type: ignore[arg-type]
+    assert counted("retry") == before["retry"] + 1
+    update_endpoint(db, admin, endpoint_id, url=receiver.url + "/ok")
+    retry_at = _delivery(db, queued.id).next_attempt_at
+    assert retry_at is not None
+    deliver_due(db, db.settings, worker_id="w1", clock=lambda: retry_at)  # type: ignore[arg-type]
+    assert counted("delivered") == before["delivered"] + 1
+    assert counted("retry") == before["retry"] + 1
