@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.api_tokens import api_token_housekeeping
 from core.config import Settings
-from core.db import Database
+from core.db import Database, commit_without_waiting_for_disk
 from core.errors import Conflict, ValidationError
 from core.models import ApiIdempotencyKey, ApiRateCounter
 
@@ -71,6 +71,9 @@ def count_request(db: Database, credential: str, limit: int, *, now: datetime | 
         .returning(ApiRateCounter.count)
     )
     with db.session(system=True) as session, session.begin():
+        # A counter lost with the last moments before a crash lets a few requests more through;
+        # waiting for its commit to reach the disk would cost every request an fsync.
+        commit_without_waiting_for_disk(session)
         count = int(session.execute(statement).scalar_one())
     return RateDecision(
         allowed=count <= limit, limit=limit, remaining=max(0, limit - count), reset_seconds=reset
@@ -160,6 +163,9 @@ def begin_idempotent(
     for _attempt in range(3):
         try:
             with db.session(tenant_id=request.tenant_id) as session, session.begin():
+                # Durable with the work's own commit, which flushes the WAL up to it; lost only
+                # with that work, and a retry then does it again, as it should.
+                commit_without_waiting_for_disk(session)
                 session.add(
                     ApiIdempotencyKey(
                         key_hash=request.key_hash, request_hash=request.request_hash, created_at=now

@@ -19,12 +19,14 @@ from api.v1.cursors import BadCursor, decode_cursor, encode_cursor
 from api.v1.deps import ActorDep
 from api.v1.etags import with_etag
 from api.v1.schemas import Page, UtcDateTime
+from core.db import Database
 from core.errors import ValidationError
 from core.leads.detail import LeadDetail, create_lead, lead_detail, update_lead
 from core.leads.erasure import erase_lead
 from core.leads.importer import ImportSummary, import_leads
 from core.leads.queries import LeadFilter, LeadSummary, add_tags, leads_after, opt_out_leads, remove_tag
 from core.models import Channel
+from core.permissions import Actor
 from core.suppressions import opt_in_lead
 
 router = APIRouter(tags=["leads"])
@@ -210,6 +212,11 @@ class ImportReport(BaseModel):
         )
 
 
+def lead_record(database: Database, actor: Actor, lead_id: int) -> LeadDetail:
+    """The lead as LeadOut shows it: its record without the history LeadOut leaves out."""
+    return lead_detail(database, actor, lead_id, history=False)
+
+
 def _utc(moment: datetime | None) -> datetime | None:
     """A time given without an offset ("2026-12-01" or "2026-12-01T09:00") is read as UTC."""
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
@@ -266,7 +273,7 @@ def list_leads(
 
 @router.get("/leads/{lead_id}", response_model=LeadOut)
 def get_lead(lead_id: int, request: Request, database: DatabaseDep, actor: ActorDep) -> Response:
-    return with_etag(request, LeadOut.of(lead_detail(database, actor, lead_id)))
+    return with_etag(request, LeadOut.of(lead_record(database, actor, lead_id)))
 
 
 @router.post("/leads", response_model=LeadOut, status_code=201)
@@ -276,7 +283,7 @@ def create(body: LeadCreate, response: Response, database: DatabaseDep, actor: A
     values = body.model_dump(exclude={"tags"})
     lead_id = create_lead(database, actor, values, body.tags)
     response.headers["Location"] = f"/api/v1/leads/{lead_id}"
-    return LeadOut.of(lead_detail(database, actor, lead_id))
+    return LeadOut.of(lead_record(database, actor, lead_id))
 
 
 @router.patch("/leads/{lead_id}", response_model=LeadOut)
@@ -284,7 +291,7 @@ def update(lead_id: int, body: LeadUpdate, database: DatabaseDep, actor: ActorDe
     sent = body.model_dump(exclude_unset=True)
     tags = sent.pop("tags", None)
     update_lead(database, actor, lead_id, sent, ",".join(tags) if tags is not None else None)
-    return LeadOut.of(lead_detail(database, actor, lead_id))
+    return LeadOut.of(lead_record(database, actor, lead_id))
 
 
 @router.delete("/leads/{lead_id}", response_model=ErasureOut)
@@ -311,13 +318,13 @@ def erase(
 def tag(lead_id: int, body: TagsIn, database: DatabaseDep, actor: ActorDep) -> LeadOut:
     """Add tags (those the lead has already stay once)."""
     add_tags(database, actor, [lead_id], body.tags)
-    return LeadOut.of(lead_detail(database, actor, lead_id))
+    return LeadOut.of(lead_record(database, actor, lead_id))
 
 
 @router.delete("/leads/{lead_id}/tags/{tag}", response_model=LeadOut)
 def untag(lead_id: int, tag: str, database: DatabaseDep, actor: ActorDep) -> LeadOut:
     remove_tag(database, actor, [lead_id], tag)
-    return LeadOut.of(lead_detail(database, actor, lead_id))
+    return LeadOut.of(lead_record(database, actor, lead_id))
 
 
 @router.post("/leads/{lead_id}/opt-out", response_model=OptOutOut)
@@ -325,7 +332,7 @@ def opt_out(lead_id: int, database: DatabaseDep, actor: ActorDep) -> OptOutOut:
     """Opt the lead out by hand and suppress its phone and email (audited)."""
     done = opt_out_leads(database, actor, [lead_id])
     return OptOutOut(
-        lead=LeadOut.of(lead_detail(database, actor, lead_id)),
+        lead=LeadOut.of(lead_record(database, actor, lead_id)),
         changed=done.leads == 1,
         suppressions_added=done.suppressions,
         action_id=done.action_id,
@@ -337,7 +344,7 @@ def opt_in(lead_id: int, body: OptInIn, database: DatabaseDep, actor: ActorDep) 
     """Opt the lead back in, with the reason; 409 while the person's own STOP or unsubscribe stands."""
     done = opt_in_lead(database, actor, lead_id, reason=body.reason)
     return OptInOut(
-        lead=LeadOut.of(lead_detail(database, actor, lead_id)),
+        lead=LeadOut.of(lead_record(database, actor, lead_id)),
         suppressions_removed=list(done.removed),
         suppressions_kept=[s.address for s in done.kept],
     )

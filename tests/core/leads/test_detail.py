@@ -99,6 +99,17 @@ def test_the_page_holds_everything_about_the_lead(db: Database) -> None:
     assert detail.audit[0].details == "vip, fair"
 
 
+def test_the_record_without_its_history_is_the_same_record(db: Database) -> None:
+    seeded = seed_lead(db)
+    full = lead_detail(db, seeded.admin, seeded.lead_id)
+    record = lead_detail(db, seeded.admin, seeded.lead_id, history=False)
+    assert (record.enrolments, record.messages, record.replies, record.audit) == ([], [], [], [])
+    assert (record.name, record.fields, record.alternates, record.tags, record.suppressions) == (
+        full.name, full.fields, full.alternates, full.tags, full.suppressions)
+    assert (record.opted_out_at, record.replied_at, record.created_at) == (
+        full.opted_out_at, full.replied_at, full.created_at)
+
+
 @pytest.mark.parametrize(("reason", "state"), [
     # Held back by a send rule: why, and until when on the tenant's clock (the reason says it).
     ("contact cap reached (1 message per lead a day, all campaigns together); "
