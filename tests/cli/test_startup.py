@@ -22,6 +22,7 @@ HEAVY = ("pandas", "numpy", "pyarrow", "sqlalchemy", "alembic", "psycopg", "bcry
          "core.auth", "core.campaigns", "core.leads.importer", "core.suppressions")
 
 GROUPS = {
+    "api-keys": ["create", "list", "revoke"],
     "audit": ["export"],
     "campaigns": ["ab-result", "archive", "cancel", "clone", "create", "delete", "keep-winner", "list",
                   "pause", "restore", "resume", "retry-failed", "schedule", "start", "status"],
