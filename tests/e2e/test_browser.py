@@ -515,7 +515,9 @@ def test_a_reply_by_sms_during_a_campaign_stops_that_leads_follow_up_and_shows_i
         def classified() -> InboundMessage | None:
             with database.session(system=True, read_only=True) as session:
                 row = session.scalar(select(InboundMessage).where(InboundMessage.body == REPLY_TEXT))
-            return row if row is not None and row.processed_at is not None else None
+            # classified_at, not processed_at: a claim sets processed_at when the agent takes the
+            # message, before it has classified it.
+            return row if row is not None and row.classified_at is not None else None
 
         reply = poll("the reply agent to classify the reply", classified)
         assert isinstance(reply, InboundMessage)
