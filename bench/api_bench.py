@@ -23,15 +23,11 @@ Target (issue 15): p99 under 100 ms for each of the three at a million leads.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import secrets
-import socket
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +40,7 @@ from sqlalchemy import text
 
 from bench import seed
 from bench.dashboard_bench import DEFAULT_POSTGRES_URL, ensure_postgres_database, ensure_seeded
+from bench.service import server
 from core.config import Settings
 from core.db import Database
 from core.tenants import tenant_id_by_name
@@ -78,56 +75,6 @@ class Timings:
 
     def failed(self, why: str) -> None:
         self.failures[why] = self.failures.get(why, 0) + 1
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def server(target: str, url: str, extra_env: dict[str, str]) -> Iterator[str]:
-    """`uvicorn TARGET --factory` in its own process on a free port, until the block ends."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADFLOW_", "OPENAI_"))}
-    env.update(
-        LEADFLOW_DATABASE_URL=url,
-        LEADFLOW_LOG_LEVEL="WARNING",
-        LEADFLOW_MIGRATE_ON_START="false",
-        PYTHONPATH=str(ROOT),
-        **extra_env,
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        target,
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{target} exited with {process.returncode}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(
-                    f"{base}{BARE_PATH if 'bare' in target else '/api/health'}", timeout=2
-                ).is_success:
-                    break
-            time.sleep(0.2)
-        yield base
-    finally:
-        os.killpg(process.pid, 15)
-        process.wait(timeout=30)
 
 
 def measure(
@@ -253,19 +200,19 @@ def main() -> None:
         flush=True,
     )
     # The per-key rate limit stays on (each request counts, as in production), set above the run's rate.
-    service_env = {"LEADFLOW_API_RATE_LIMIT": "1000000", "LEADFLOW_COOKIE_KEY": secrets.token_urlsafe(48)}
+    service_env = {"LEADFLOW_API_RATE_LIMIT": "1000000"}
     results: list[tuple[str, Timings]] = []
     try:
         with (
-            server("bench.api_bench:bare_app", args.postgres_url, {}) as bare_base,
-            httpx.Client(base_url=bare_base, timeout=30, trust_env=False) as client,
+            server("bench.api_bench:bare_app", args.postgres_url, ready_path=BARE_PATH) as bare_server,
+            httpx.Client(base_url=bare_server.base, timeout=30, trust_env=False) as client,
         ):
             bare_before = measure(client, args.requests, args.warmup, lambda c, _i: c.get(BARE_PATH))
         with (
-            server("api.main:create_app", args.postgres_url, service_env) as base,
-            httpx.Client(base_url=base, timeout=30, trust_env=False) as client,
+            server("api.main:create_app", args.postgres_url, env=service_env) as service,
+            httpx.Client(base_url=service.base, timeout=30, trust_env=False) as client,
         ):
-            bench = Bench(base, {"X-API-Key": secret}, campaigns)
+            bench = Bench(service.base, {"X-API-Key": secret}, campaigns)
             results.append(
                 (
                     "list leads with a filter (tag, 50 a page)",
@@ -277,8 +224,8 @@ def main() -> None:
             )
             results.append(("create a lead", measure(client, args.requests, args.warmup, bench.create_lead)))
         with (
-            server("bench.api_bench:bare_app", args.postgres_url, {}) as bare_base,
-            httpx.Client(base_url=bare_base, timeout=30, trust_env=False) as client,
+            server("bench.api_bench:bare_app", args.postgres_url, ready_path=BARE_PATH) as bare_server,
+            httpx.Client(base_url=bare_server.base, timeout=30, trust_env=False) as client,
         ):
             bare_after = measure(client, args.requests, args.warmup, lambda c, _i: c.get(BARE_PATH))
     finally:

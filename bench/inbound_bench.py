@@ -32,11 +32,7 @@ import contextlib
 import itertools
 import os
 import re
-import secrets
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -53,7 +49,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
-from api.server import uvicorn_options
+from bench.service import server
 from core.config import Settings
 from core.db import Database
 from core.inbound.urls import LEDGER_KEY_PARAM, TWILIO_SMS_PATH, TWILIO_STATUS_PATH
@@ -66,7 +62,6 @@ ACCOUNT_SID = "AC" + "b" * 32
 BARE_PATH = "/bare"
 TARGET_RATE = 1_000.0
 TARGET_SHARE = 0.5
-SERVED = uvicorn_options(Settings(_env_file=None))  # type: ignore[call-arg]
 
 
 def bare_app() -> FastAPI:
@@ -189,75 +184,6 @@ def applied(url: str) -> tuple[int, int]:
 
 
 # --- the servers -------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    base: str
-    log: Path  # the service's stderr: uvicorn's and the app's warnings and tracebacks
-
-
-@contextlib.contextmanager
-def server(target: str, url: str, workers: int) -> Iterator[Server]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADFLOW_", "OPENAI_"))}
-    env.update(
-        LEADFLOW_DATABASE_URL=url,
-        LEADFLOW_TWILIO_AUTH_TOKEN=TOKEN,
-        LEADFLOW_PUBLIC_URL=PUBLIC_URL,
-        LEADFLOW_LOG_LEVEL="WARNING",
-        LEADFLOW_MIGRATE_ON_START="false",
-        LEADFLOW_COOKIE_KEY=secrets.token_urlsafe(48),
-        PYTHONPATH=str(ROOT),
-    )
-    with tempfile.TemporaryDirectory(prefix="inbound_bench_") as folder:
-        log = Path(folder) / "server.log"
-        with log.open("wb") as stderr:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    target,
-                    "--factory",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    str(workers),
-                    # info, for the supervisor's word on a worker that died; no access log
-                    "--log-level",
-                    "info",
-                    "--no-access-log",
-                    # As `python -m api` serves (api/server.py), the bare app too.
-                    "--timeout-keep-alive",
-                    str(SERVED["timeout_keep_alive"]),
-                ],
-                cwd=ROOT,
-                env=env,
-                stderr=stderr,
-                start_new_session=True,
-            )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"{target} exited with {process.returncode}:\n{log.read_text()}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{base}/api/health", timeout=2).status_code in (200, 404):
-                        break
-                time.sleep(0.2)
-            yield Server(base, log)
-        finally:
-            os.killpg(process.pid, 15)
-            process.wait(timeout=30)
 
 
 # The last line of a Python traceback: the exception's qualified class name and its message.
@@ -441,7 +367,8 @@ def main() -> None:
         )
 
         def measure(target: str, seconds: float, *, bare: bool) -> Measured:
-            with server(target, url, args.api_workers) as running:
+            twilio = {"LEADFLOW_TWILIO_AUTH_TOKEN": TOKEN, "LEADFLOW_PUBLIC_URL": PUBLIC_URL}
+            with server(target, url, workers=args.api_workers, env=twilio) as running:
                 load = requests_for(seeded, args.inbound_share)
                 measured = asyncio.run(drive(running.base, load, seconds, args.concurrency, bare=bare))
                 log = running.log.read_text(errors="replace")
