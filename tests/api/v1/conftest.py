@@ -10,6 +10,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
@@ -79,3 +80,12 @@ def v1(settings: Settings, db: Database) -> Iterator[V1Api]:
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
+
+
+def problem_of(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The RFC 9457 problem document of `response`, checked to have this status and shape."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    return body

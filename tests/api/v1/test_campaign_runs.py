@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -15,7 +14,7 @@ from core.db import Database
 from core.models import CampaignLead, Lead, LLMCall, Role
 from core.permissions import Actor
 from core.pipeline.estimate import estimate_campaign_cost
-from tests.api.v1.conftest import V1Api
+from tests.api.v1.conftest import V1Api, problem_of
 from tests.factories import insert_leads, make_actor, make_campaign, make_tenant, zone_at_midday
 
 RUNNERS = [Role.owner, Role.admin, Role.manager]
@@ -27,13 +26,6 @@ def tenant(db: Database) -> int:
     insert_leads(db, tenant_id, 4, time_zone=zone_at_midday())
     return tenant_id
 
-
-def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body
 
 
 def _enrolled(db: Database, campaign_id: int) -> int:
@@ -85,7 +77,7 @@ def test_an_analyst_may_run_nothing(v1: V1Api, db: Database, tenant: int) -> Non
         analyst.post(f"/campaigns/{running}/cancel"),
         analyst.post(f"/campaigns/{draft}/preview", json={"lead_id": 1}),
     ):
-        assert "may not" in _problem(response, 403)["detail"]
+        assert "may not" in problem_of(response, 403)["detail"]
     owner = make_actor(db, tenant, Role.owner)
     assert [get_campaign(db, owner, c).status for c in (draft, running, paused)] == [
         "draft",
@@ -113,7 +105,7 @@ def test_an_action_the_status_does_not_allow_is_a_409_saying_why(
     campaign_id = make_campaign(db, tenant, "Odd", status=status)
     client = v1.client(make_actor(db, tenant, Role.manager))
     body = {"at": (datetime.now(UTC) + timedelta(days=1)).isoformat()} if action == "schedule" else None
-    problem = _problem(client.post(f"/campaigns/{campaign_id}/{action}", json=body), 409)
+    problem = problem_of(client.post(f"/campaigns/{campaign_id}/{action}", json=body), 409)
     assert problem["detail"] == f"campaign 'Odd' is {status}: {words}"
     assert get_campaign(db, make_actor(db, tenant, Role.owner), campaign_id).status == status
 
@@ -129,7 +121,7 @@ def test_a_refused_preflight_lists_every_failed_check(v1: V1Api, db: Database) -
             json={"at": (datetime.now(UTC) + timedelta(hours=2)).isoformat()},
         ),
     ):
-        problem = _problem(response, 409)
+        problem = problem_of(response, 409)
         assert problem["type"].endswith("/preflight-refused")
         assert [c["label"] for c in problem["checks"]] == ["Audience", "Budget cap"]
         assert all(not c["passed"] and c["blocking"] for c in problem["checks"])
@@ -154,8 +146,8 @@ def test_schedule_takes_an_iso_time_and_refuses_the_past(v1: V1Api, db: Database
         f"/campaigns/{campaign_id}/schedule",
         json={"at": (datetime.now(UTC) - timedelta(hours=1)).isoformat()},
     )
-    assert "in the past" in _problem(past, 422)["detail"]
-    missing = _problem(client.post(f"/campaigns/{campaign_id}/schedule", json={}), 422)
+    assert "in the past" in problem_of(past, 422)["detail"]
+    missing = problem_of(client.post(f"/campaigns/{campaign_id}/schedule", json={}), 422)
     assert [e["field"] for e in missing["errors"]] == ["at"]
 
 
@@ -165,7 +157,7 @@ def test_resume_is_refused_while_the_budget_cap_is_spent(v1: V1Api, db: Database
     client.post(f"/campaigns/{campaign_id}/start")
     client.post(f"/campaigns/{campaign_id}/pause")
     client.patch(f"/campaigns/{campaign_id}", json={"budget_cap": {"amount": "0"}})
-    problem = _problem(client.post(f"/campaigns/{campaign_id}/resume"), 409)
+    problem = problem_of(client.post(f"/campaigns/{campaign_id}/resume"), 409)
     assert "raise the cap before resuming" in problem["detail"]
 
 
@@ -212,6 +204,6 @@ def test_preview_drafts_for_a_lead_with_the_offline_model(
     unknown = v1.client(actor).post(
         f"/campaigns/{campaign_id}/preview", json={"lead_id": lead_id, "variant": "Z"}
     )
-    assert _problem(unknown, 422)["detail"]
+    assert problem_of(unknown, 422)["detail"]
     absent = v1.client(actor).post(f"/campaigns/{campaign_id}/preview", json={"lead_id": 999_999})
-    _problem(absent, 404)
+    problem_of(absent, 404)

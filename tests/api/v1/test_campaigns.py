@@ -10,7 +10,7 @@ from core.campaigns import get_campaign
 from core.db import Database
 from core.models import Role
 from core.permissions import Actor
-from tests.api.v1.conftest import V1Api
+from tests.api.v1.conftest import V1Api, problem_of
 from tests.factories import make_actor, make_campaign, make_tenant
 
 WRITERS = [Role.owner, Role.admin, Role.manager]
@@ -24,13 +24,6 @@ def tenant(db: Database) -> int:
 def _actor(db: Database, tenant_id: int, role: Role) -> Actor:
     return make_actor(db, tenant_id, role)
 
-
-def _problem(response: object, status: int) -> dict[str, object]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, object] = response.json()
-    assert body["status"] == status
-    return body
 
 
 @pytest.mark.parametrize("role", [Role.owner, Role.admin, Role.manager, Role.analyst])
@@ -75,11 +68,11 @@ def test_writers_create_and_an_analyst_is_refused(v1: V1Api, db: Database, tenan
     writer = _actor(db, tenant, role)
     assert v1.client(writer).post("/campaigns", json={"name": "Ok", "channel": "email"}).status_code == 201
     analyst = _actor(db, tenant, Role.analyst)
-    body = _problem(v1.client(analyst).post("/campaigns", json={"name": "No", "channel": "sms"}), 403)
+    body = problem_of(v1.client(analyst).post("/campaigns", json={"name": "No", "channel": "sms"}), 403)
     assert "analyst" in str(body["detail"])
 
 
-def test_every_wrong_field_is_named_in_the_problem(v1: V1Api, db: Database, tenant: int) -> None:
+def test_every_wrong_field_is_named_in_theproblem_of(v1: V1Api, db: Database, tenant: int) -> None:
     owner = _actor(db, tenant, Role.owner)
     response = v1.client(owner).post(
         "/campaigns",
@@ -93,7 +86,7 @@ def test_every_wrong_field_is_named_in_the_problem(v1: V1Api, db: Database, tena
         },
     )
     # The request's shapes are read first (all of them at once), then the editor's rules.
-    body = _problem(response, 422)
+    body = problem_of(response, 422)
     assert [e["field"] for e in body["errors"]] == ["budget_cap.amount"]  # type: ignore[union-attr]
     assert "'lots' is not an amount in dollars" in body["errors"][0]["message"]  # type: ignore[index]
     # Money is read first; with a valid amount every other field is reported at once.
@@ -107,7 +100,7 @@ def test_every_wrong_field_is_named_in_the_problem(v1: V1Api, db: Database, tena
             "audience": {"colour": ["red"]},
         },
     )
-    body = _problem(response, 422)
+    body = problem_of(response, 422)
     fields = {e["field"]: e["message"] for e in body["errors"]}  # type: ignore[union-attr]
     assert set(fields) == {"name", "channel", "temperature", "steps", "audience"}
     assert fields["name"] == "a campaign needs a name"
@@ -118,14 +111,14 @@ def test_every_wrong_field_is_named_in_the_problem(v1: V1Api, db: Database, tena
 
 def test_a_wrong_type_and_an_unknown_field_are_field_errors(v1: V1Api, db: Database, tenant: int) -> None:
     client = v1.client(_actor(db, tenant, Role.owner))
-    body = _problem(
+    body = problem_of(
         client.post(
             "/campaigns", json={"name": "X", "channel": "sms", "temperature": "hot", "colour": "red"}
         ),
         422,
     )
     assert {e["field"] for e in body["errors"]} == {"temperature", "colour"}  # type: ignore[union-attr]
-    body = _problem(
+    body = problem_of(
         client.post(
             "/campaigns",
             json={"name": "X", "channel": "sms", "budget_cap": {"amount": "1", "currency": "EUR"}},
@@ -149,27 +142,27 @@ def test_patch_changes_what_the_status_allows_and_refuses_the_rest(
     running = make_campaign(db, tenant, "Live", status="running")
     renamed = client.patch(f"/campaigns/{running}", json={"name": "Live now"})
     assert renamed.status_code == 200 and renamed.json()["name"] == "Live now"
-    body = _problem(client.patch(f"/campaigns/{running}", json={"system_prompt": "Other"}), 409)
+    body = problem_of(client.patch(f"/campaigns/{running}", json={"system_prompt": "Other"}), 409)
     assert body["detail"] == (
         "campaign 'Live now' is running: system_prompt cannot be changed now (only a draft may change that)"
     )
-    body = _problem(client.patch(f"/campaigns/{running}", json={"sends_per_minute": 5}), 409)
+    body = problem_of(client.patch(f"/campaigns/{running}", json={"sends_per_minute": 5}), 409)
     assert "pause it first" in str(body["detail"])
     # Sending back what it holds is no change: a client may send the whole campaign back.
     same = client.patch(f"/campaigns/{running}", json={"name": "Live now", "system_prompt": "Be brief."})
     assert same.status_code == 200
     assert get_campaign(db, owner, running).system_prompt == "Be brief."
-    body = _problem(client.patch(f"/campaigns/{draft['id']}", json={"max_sms_segments": 40}), 422)
+    body = problem_of(client.patch(f"/campaigns/{draft['id']}", json={"max_sms_segments": 40}), 422)
     assert body["errors"] == [{"field": "max_sms_segments", "message": "an SMS may have 1 to 10 segments"}]
     analyst = _actor(db, tenant, Role.analyst)
-    _problem(v1.client(analyst).patch(f"/campaigns/{draft['id']}", json={"name": "Mine"}), 403)
+    problem_of(v1.client(analyst).patch(f"/campaigns/{draft['id']}", json={"name": "Mine"}), 403)
 
 
 def test_schedule_time_without_an_offset_is_a_field_error(v1: V1Api, db: Database, tenant: int) -> None:
     client = v1.client(_actor(db, tenant, Role.manager))
     draft = client.post("/campaigns", json={"name": "Later", "channel": "sms"}).json()
     naive = (datetime.now(UTC) + timedelta(days=1)).replace(tzinfo=None).isoformat()
-    body = _problem(client.patch(f"/campaigns/{draft['id']}", json={"scheduled_at": naive}), 422)
+    body = problem_of(client.patch(f"/campaigns/{draft['id']}", json={"scheduled_at": naive}), 422)
     assert body["errors"] == [{"field": "scheduled_at", "message": "give the start time with its time zone"}]
 
 
@@ -178,15 +171,15 @@ def test_only_a_draft_is_deleted(v1: V1Api, db: Database, tenant: int, role: Rol
     client = v1.client(_actor(db, tenant, role))
     draft = client.post("/campaigns", json={"name": "Gone", "channel": "sms"}).json()
     assert client.delete(f"/campaigns/{draft['id']}").status_code == 204
-    _problem(client.get(f"/campaigns/{draft['id']}"), 404)
+    problem_of(client.get(f"/campaigns/{draft['id']}"), 404)
     running = make_campaign(db, tenant, "Stays", status="running")
-    body = _problem(client.delete(f"/campaigns/{running}"), 409)
+    body = problem_of(client.delete(f"/campaigns/{running}"), 409)
     assert "only a draft that never sent can be deleted" in str(body["detail"])
 
 
 def test_an_analyst_cannot_delete(v1: V1Api, db: Database, tenant: int) -> None:
     draft = make_campaign(db, tenant, "Draft", status="draft")
-    _problem(v1.client(_actor(db, tenant, Role.analyst)).delete(f"/campaigns/{draft}"), 403)
+    problem_of(v1.client(_actor(db, tenant, Role.analyst)).delete(f"/campaigns/{draft}"), 403)
     assert get_campaign(db, _actor(db, tenant, Role.owner), draft).status == "draft"
 
 
@@ -207,7 +200,7 @@ def test_another_tenants_campaign_is_not_found_everywhere(v1: V1Api, db: Databas
             f"/campaigns/{theirs}/schedule", json={"at": (datetime.now(UTC) + timedelta(days=1)).isoformat()}
         ),
     ):
-        _problem(response, 404)
+        problem_of(response, 404)
     assert client.get("/campaigns").json()["items"] == []
     assert get_campaign(db, _actor(db, tenant, Role.owner), theirs).name == "Theirs"
 
@@ -248,9 +241,9 @@ def test_the_list_pages_newest_first_without_skipping_rows_inserted_meanwhile(
     assert seen == ids[::-1]
     drafts = client.get("/campaigns", params={"status": "draft"}).json()
     assert [c["id"] for c in drafts["items"]] == [ids[5], ids[3], ids[1]]
-    body = _problem(client.get("/campaigns", params={"status": "sleeping"}), 422)
+    body = problem_of(client.get("/campaigns", params={"status": "sleeping"}), 422)
     assert body["errors"][0]["field"] == "status"  # type: ignore[index]
-    body = _problem(client.get("/campaigns", params={"cursor": "not-a-cursor"}), 422)
+    body = problem_of(client.get("/campaigns", params={"cursor": "not-a-cursor"}), 422)
     assert body["errors"] == [
         {"field": "cursor", "message": "the cursor is not one this API gave out; start again without it"}
     ]

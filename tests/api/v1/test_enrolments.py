@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import update
 
 from core.db import Database
 from core.models import CampaignLead, Role
 from core.monitor import enrolment_trace
-from tests.api.v1.conftest import V1Api
+from tests.api.v1.conftest import V1Api, problem_of
 from tests.factories import SeededRun, make_actor, make_tenant, seed_run
 
 
@@ -19,12 +18,6 @@ from tests.factories import SeededRun, make_actor, make_tenant, seed_run
 def run(db: Database) -> SeededRun:
     return seed_run(db, leads=5)
 
-
-def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    return body
 
 
 @pytest.mark.parametrize("role", [Role.owner, Role.admin, Role.manager, Role.analyst])
@@ -62,7 +55,7 @@ def test_the_status_filter_and_a_bad_status(v1: V1Api, db: Database, run: Seeded
     page = client.get(f"/campaigns/{run.campaign_id}/enrolments", params={"status": "failed"}).json()
     assert [(e["id"], e["error"]) for e in page["items"]] == [(failed, "provider said no")]
     assert page["next_cursor"] is None
-    bad = _problem(client.get(f"/campaigns/{run.campaign_id}/enrolments", params={"status": "lost"}), 422)
+    bad = problem_of(client.get(f"/campaigns/{run.campaign_id}/enrolments", params={"status": "lost"}), 422)
     assert [e["field"] for e in bad["errors"]] == ["status"]
 
 
@@ -95,5 +88,5 @@ def test_one_enrolment_has_its_node_by_node_log_and_trace_id(
 
 def test_another_tenants_enrolment_is_not_found(v1: V1Api, db: Database, run: SeededRun) -> None:
     other = v1.client(make_actor(db, make_tenant(db, "Other"), Role.owner))
-    _problem(other.get(f"/enrolments/{run.campaign_lead_ids[0]}"), 404)
-    _problem(other.get(f"/campaigns/{run.campaign_id}/enrolments"), 404)
+    problem_of(other.get(f"/enrolments/{run.campaign_lead_ids[0]}"), 404)
+    problem_of(other.get(f"/campaigns/{run.campaign_id}/enrolments"), 404)

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from api.v1.cursors import encode_cursor
 from core.leads.importer import import_leads
 from core.models import AuditLog, Lead, Role, Suppression
-from tests.api.v1.conftest import V1Api
+from tests.api.v1.conftest import V1Api, problem_of
 from tests.api.v1.world import Tenant, seed_tenant
 from tests.factories import insert_leads, make_actor, make_tenant
 
@@ -35,13 +35,6 @@ class World:
 def world(v1: V1Api) -> World:
     return World(v1, seed_tenant(v1.db, "Acme"), seed_tenant(v1.db, "Globex", (Role.admin,)))
 
-
-def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body
 
 
 CSV = (
@@ -126,7 +119,7 @@ def test_each_endpoint_answers_each_role_as_the_permission_table_says(
     if role in allowed:
         assert response.status_code == status, response.text
     else:
-        body = _problem(response, 403)
+        body = problem_of(response, 403)
         assert f"your role ({role.value}) may not" in body["detail"]
 
 
@@ -147,7 +140,7 @@ TENANT_CALLS: list[tuple[str, Call]] = [
 @pytest.mark.parametrize(("what", "call"), TENANT_CALLS, ids=[c[0] for c in TENANT_CALLS])
 def test_another_tenants_lead_is_not_found_and_left_alone(world: World, what: str, call: Call) -> None:
     before = world.as_(Role.admin).get(f"/leads/{world.home.lead_id}").json()
-    _problem(call(world.v1.client(world.away.admin), world), 404)
+    problem_of(call(world.v1.client(world.away.admin), world), 404)
     after = world.as_(Role.admin).get(f"/leads/{world.home.lead_id}").json()
     assert before == after
 
@@ -221,13 +214,13 @@ def test_a_created_lead_is_normalised_as_an_import_would_and_audited(world: Worl
 def test_a_duplicate_is_refused_with_409_naming_the_existing_lead(
     world: World, field: str, typed: str
 ) -> None:
-    body = _problem(world.as_(Role.admin).post("/leads", json={field: typed}), 409)
+    body = problem_of(world.as_(Role.admin).post("/leads", json={field: typed}), 409)
     assert f"#{world.home.lead_id}" in body["detail"]
     assert body["errors"] == [{"field": field, "message": body["detail"]}]
 
 
 def test_a_refused_lead_gets_one_error_per_field(world: World) -> None:
-    body = _problem(world.as_(Role.admin).post("/leads", json={"phone": "12345", "country": "Narnia"}), 422)
+    body = problem_of(world.as_(Role.admin).post("/leads", json={"phone": "12345", "country": "Narnia"}), 422)
     fields = {error["field"]: error["message"] for error in body["errors"]}
     assert set(fields) == {"phone", "country"}
     assert "12345" in fields["phone"]
@@ -268,7 +261,7 @@ def test_a_refused_lead_gets_one_error_per_field(world: World) -> None:
 def test_bad_input_is_a_problem_naming_its_field(
     world: World, call: Callable[[httpx.Client], httpx.Response], field: str
 ) -> None:
-    body = _problem(call(world.as_(Role.admin)), 422)
+    body = problem_of(call(world.as_(Role.admin)), 422)
     assert field in [error["field"] for error in body["errors"]]
 
 
@@ -283,7 +276,7 @@ def test_an_edit_changes_only_what_was_sent_and_refuses_with_field_errors(world:
         "ada@example.com",
         ["vip"],
     )
-    body = _problem(client.patch(f"/leads/{world.home.lead_id}", json={"time_zone": "Mars/Olympus"}), 422)
+    body = problem_of(client.patch(f"/leads/{world.home.lead_id}", json={"time_zone": "Mars/Olympus"}), 422)
     assert [error["field"] for error in body["errors"]] == ["time_zone"]
     retagged = client.patch(f"/leads/{world.home.lead_id}", json={"tags": ["a", "b"]}).json()
     assert retagged["tags"] == ["a", "b"]
@@ -317,7 +310,7 @@ def test_opting_out_suppresses_the_addresses_and_opting_in_takes_it_back(world: 
 def test_a_lead_kept_out_by_its_own_stop_is_not_opted_back_in(world: World) -> None:
     with world.v1.db.session(tenant_id=world.home.id) as session, session.begin():
         session.add(Suppression(channel="sms", address="+14155550128", reason="stop", source="STOP"))
-    body = _problem(
+    body = problem_of(
         world.as_(Role.admin).post(f"/leads/{world.home.lead_id}/opt-in", json={"reason": "x"}), 409
     )
     assert "STOP" in body["detail"]
@@ -325,7 +318,7 @@ def test_a_lead_kept_out_by_its_own_stop_is_not_opted_back_in(world: World) -> N
 
 def test_erasure_needs_the_leads_name_and_then_removes_it(world: World) -> None:
     client = world.as_(Role.admin)
-    body = _problem(client.delete(f"/leads/{world.home.lead_id}", params={"confirm": "Ada"}), 422)
+    body = problem_of(client.delete(f"/leads/{world.home.lead_id}", params={"confirm": "Ada"}), 422)
     assert "Ada Lovelace" in body["detail"]
     done = client.delete(f"/leads/{world.home.lead_id}", params={"confirm": " ada  lovelace "})
     assert done.status_code == 200, done.text
@@ -337,7 +330,7 @@ def test_erasure_needs_the_leads_name_and_then_removes_it(world: World) -> None:
         "suppressions_added": 2,
         "audit_entries_redacted": 0,
     }
-    _problem(client.get(f"/leads/{world.home.lead_id}"), 404)
+    problem_of(client.get(f"/leads/{world.home.lead_id}"), 404)
     assert client.get(f"/messages/{world.home.message_id}").json()["to_address"] == "erased"
 
 
@@ -447,6 +440,6 @@ def test_an_import_answers_the_report_core_gives_for_the_same_file(v1: V1Api) ->
 def test_an_unreadable_file_is_a_422_with_the_reason(
     world: World, name: str, data: bytes, reason: str
 ) -> None:
-    body = _problem(world.as_(Role.admin).post("/leads/import", files={"file": (name, data)}), 422)
+    body = problem_of(world.as_(Role.admin).post("/leads/import", files={"file": (name, data)}), 422)
     assert reason in body["detail"]
     assert _listed(world.as_(Role.admin)) == [world.home.lead_id]

@@ -6,12 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 
 from api.v1.cursors import encode_cursor
 from core.models import Role
-from tests.api.v1.conftest import V1Api
+from tests.api.v1.conftest import V1Api, problem_of
 from tests.api.v1.world import REPLIED_AT, SENT_AT, Tenant, add_reply, seed_tenant
 
 
@@ -24,12 +23,6 @@ def home(v1: V1Api) -> Tenant:
 def away(v1: V1Api) -> Tenant:
     return seed_tenant(v1.db, "Globex", (Role.admin,))
 
-
-def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def test_a_leads_messages_and_one_message_read_with_times_in_utc(v1: V1Api, home: Tenant) -> None:
@@ -62,7 +55,7 @@ def test_the_conversation_runs_out_and_in_in_order(v1: V1Api, home: Tenant) -> N
 )
 def test_an_analyst_never_reads_a_persons_messages(v1: V1Api, home: Tenant, path: str) -> None:
     url = path.format(lead=home.lead_id, message=home.message_id)
-    body = _problem(v1.client(home.actors[Role.analyst]).get(url), 403)
+    body = problem_of(v1.client(home.actors[Role.analyst]).get(url), 403)
     assert "your role (analyst) may not view leads" in body["detail"]
 
 
@@ -71,7 +64,7 @@ def test_an_analyst_never_reads_a_persons_messages(v1: V1Api, home: Tenant, path
 )
 def test_another_tenants_messages_are_not_found(v1: V1Api, home: Tenant, away: Tenant, path: str) -> None:
     url = path.format(lead=home.lead_id, message=home.message_id)
-    _problem(v1.client(away.admin).get(url), 404)
+    problem_of(v1.client(away.admin).get(url), 404)
 
 
 @pytest.mark.parametrize("role", [Role.analyst, Role.manager, Role.admin, Role.owner], ids=lambda r: r.value)
@@ -143,8 +136,8 @@ def test_reply_paging_skips_and_repeats_nothing_while_replies_arrive(v1: V1Api, 
     ["bm9wZQ", encode_cursor("2026-11-30T10:30:00", 5), encode_cursor("yesterday", 5), encode_cursor(1)],
     ids=["not base64 json", "time without offset", "not a time", "one part"],
 )
-def test_a_cursor_that_is_not_ours_is_a_problem(v1: V1Api, home: Tenant, cursor: str) -> None:
-    body = _problem(v1.client(home.admin).get("/replies", params={"cursor": cursor}), 422)
+def test_a_cursor_that_is_not_ours_is_aproblem_of(v1: V1Api, home: Tenant, cursor: str) -> None:
+    body = problem_of(v1.client(home.admin).get("/replies", params={"cursor": cursor}), 422)
     assert body["errors"][0]["field"] == "cursor"
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 
 from core.analytics.costs import cost_report, spend_by
@@ -15,7 +14,7 @@ from core.db import Database
 from core.models import Role
 from core.permissions import Actor
 from core.reports import overview_figures
-from tests.api.v1.conftest import V1Api
+from tests.api.v1.conftest import V1Api, problem_of
 from tests.factories import add_llm_call, enrol, make_actor, make_campaign, make_lead, make_tenant
 
 ROLES = [Role.owner, Role.admin, Role.manager, Role.analyst]
@@ -61,12 +60,6 @@ def _get(v1: V1Api, actor: Actor, path: str, **params: Any) -> dict[str, Any]:
     return body
 
 
-def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    return body
-
 
 @pytest.mark.parametrize("role", ROLES)
 def test_the_funnel_per_campaign_with_totals(
@@ -110,7 +103,7 @@ def test_the_funnel_of_one_campaign_per_variant(v1: V1Api, db: Database, seeded:
         **{"from": (TODAY + timedelta(days=1)).date().isoformat()},
     )
     assert later["campaigns"][0]["enrolled"] == 0
-    bad = _problem(
+    bad = problem_of(
         v1.client(actor).get("/reports/funnel", params={"from": "2026-12-05", "to": "2026-12-01"}), 422
     )
     assert "after the end date" in bad["detail"]
@@ -148,10 +141,10 @@ def test_costs_by_day_cover_every_day_of_the_range(v1: V1Api, db: Database, seed
     assert [row["key"] for row in body["rows"]] == [(start + timedelta(days=n)).isoformat() for n in range(3)]
     assert [row["cost"]["amount"] for row in body["rows"]] == ["0.000000", "0.000250", "0.006000"]
     assert body["rows"][2]["calls"] == 3
-    bad = _problem(v1.client(actor).get("/reports/costs", params={"group": "colour"}), 422)
+    bad = problem_of(v1.client(actor).get("/reports/costs", params={"group": "colour"}), 422)
     assert [e["field"] for e in bad["errors"]] == ["group"]
     too_long = v1.client(actor).get("/reports/costs", params={"from": "2024-01-01", "to": "2026-01-01"})
-    assert "at most 366 days" in _problem(too_long, 422)["detail"]
+    assert "at most 366 days" in problem_of(too_long, 422)["detail"]
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -179,8 +172,8 @@ def test_reports_of_another_tenant_are_not_found_or_not_counted(
     v1: V1Api, db: Database, seeded: dict[str, int]
 ) -> None:
     stranger = make_actor(db, seeded["other"], Role.owner)
-    _problem(v1.client(stranger).get(f"/campaigns/{seeded['x']}/report"), 404)
-    _problem(v1.client(stranger).get("/reports/funnel", params={"campaign_id": seeded["x"]}), 404)
+    problem_of(v1.client(stranger).get(f"/campaigns/{seeded['x']}/report"), 404)
+    problem_of(v1.client(stranger).get("/reports/funnel", params={"campaign_id": seeded["x"]}), 404)
     assert [r["campaign"] for r in _get(v1, stranger, "/reports/funnel")["campaigns"]] == ["Theirs"]
     assert _get(v1, stranger, "/reports/costs", group="campaign")["total"]["amount"] == "0.099000"
 
@@ -203,5 +196,5 @@ def test_the_overview_figures(v1: V1Api, db: Database, seeded: dict[str, int], r
 def test_reports_need_credentials(v1: V1Api) -> None:
     for path in ("/overview", "/reports/funnel", "/reports/costs", "/campaigns", "/enrolments/1"):
         response = v1.client().get(path)
-        assert _problem(response, 401)["status"] == 401
+        assert problem_of(response, 401)["status"] == 401
         assert response.headers["www-authenticate"].startswith("Bearer")

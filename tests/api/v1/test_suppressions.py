@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 
 from core.models import AuditLog, Role, Suppression
 from core.suppressions import suppress_address
-from tests.api.v1.conftest import V1Api
+from tests.api.v1.conftest import V1Api, problem_of
 from tests.api.v1.world import Tenant, seed_tenant
 
 
@@ -25,12 +24,6 @@ def away(v1: V1Api) -> Tenant:
     return seed_tenant(v1.db, "Globex", (Role.admin,))
 
 
-def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    return body
-
 
 @pytest.mark.parametrize("role", [Role.analyst, Role.manager], ids=lambda r: r.value)
 @pytest.mark.parametrize(
@@ -43,7 +36,7 @@ def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
     ids=["list", "add", "remove"],
 )
 def test_only_admins_and_the_owner_touch_the_list(v1: V1Api, home: Tenant, role: Role, call: Any) -> None:
-    body = _problem(call(v1.client(home.actors[role]), home), 403)
+    body = problem_of(call(v1.client(home.actors[role]), home), 403)
     assert f"your role ({role.value}) may not manage suppressions" in body["detail"]
     listed = v1.client(home.admin).get("/suppressions").json()["items"]
     assert [s["address"] for s in listed] == ["nope@example.com"]
@@ -72,7 +65,7 @@ def test_an_address_is_added_normalised_listed_and_removed(v1: V1Api, home: Tena
             )
         )
     assert actions[-2:] == ["suppressions.add", "suppressions.remove"]
-    _problem(client.delete(f"/suppressions/{entry['id']}"), 404)
+    problem_of(client.delete(f"/suppressions/{entry['id']}"), 404)
 
 
 def test_removing_says_which_leads_stay_opted_out(v1: V1Api, home: Tenant) -> None:
@@ -89,7 +82,7 @@ def test_a_recipients_stop_is_never_removed(v1: V1Api, home: Tenant) -> None:
         session.add(stop)
         session.flush()
         stop_id = stop.id
-    body = _problem(v1.client(home.admin).delete(f"/suppressions/{stop_id}"), 409)
+    body = problem_of(v1.client(home.admin).delete(f"/suppressions/{stop_id}"), 409)
     assert "STOP" in body["detail"]
 
 
@@ -105,12 +98,12 @@ def test_a_recipients_stop_is_never_removed(v1: V1Api, home: Tenant) -> None:
 def test_bad_input_is_a_problem_naming_its_field(
     v1: V1Api, home: Tenant, payload: dict[str, str], field: str
 ) -> None:
-    body = _problem(v1.client(home.admin).post("/suppressions", json=payload), 422)
+    body = problem_of(v1.client(home.admin).post("/suppressions", json=payload), 422)
     assert field in [error["field"] for error in body["errors"]]
 
 
 def test_an_address_that_is_no_address_is_a_422(v1: V1Api, home: Tenant) -> None:
-    body = _problem(
+    body = problem_of(
         v1.client(home.admin).post("/suppressions", json={"channel": "email", "address": "nope"}), 422
     )
     assert "nope" in body["detail"]
@@ -143,6 +136,6 @@ def test_paging_skips_and_repeats_nothing_while_entries_are_added(v1: V1Api, hom
 def test_another_tenants_entries_are_not_seen_or_removed(v1: V1Api, home: Tenant, away: Tenant) -> None:
     stranger = v1.client(away.admin)
     assert [s["id"] for s in stranger.get("/suppressions").json()["items"]] == [away.suppression_id]
-    _problem(stranger.delete(f"/suppressions/{home.suppression_id}"), 404)
+    problem_of(stranger.delete(f"/suppressions/{home.suppression_id}"), 404)
     mine = v1.client(home.admin).get("/suppressions").json()["items"]
     assert [s["id"] for s in mine] == [home.suppression_id]
